@@ -1,0 +1,39 @@
+package provisioner
+
+// Claims is what a provider asserted about the user in a positive
+// authentication response, already normalised by the connector that
+// spoke to the provider. Only these fields feed provisioning; Raw keeps
+// the provider's own claims for mapping and for the identity record.
+type Claims struct {
+	// Issuer and Subject identify the user at the provider. Subject is
+	// required; Issuer is the OpenID Connect issuer or the provider name.
+	Issuer  string
+	Subject string
+
+	Email string
+	// EmailVerified is true only when the provider asserted it; a
+	// missing claim is false.
+	EmailVerified     bool
+	Name              string
+	GivenName         string
+	FamilyName        string
+	PreferredUsername string
+	Picture           string
+	Groups            []string
+
+	// Raw holds the provider's claims as it sent them (JSON object).
+	Raw []byte
+}
+
+// Profile returns the local attributes these claims map to.
+func (c Claims) Profile() Profile {
+	return Profile{
+		Email:         c.Email,
+		EmailVerified: c.EmailVerified,
+		Name:          c.Name,
+		GivenName:     c.GivenName,
+		FamilyName:    c.FamilyName,
+		Picture:       c.Picture,
+		Groups:        c.Groups,
+	}
+}
