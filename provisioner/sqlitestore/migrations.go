@@ -1,0 +1,132 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// migrations are the schema steps, in order. Step i (0-based) brings the
+// database to schema version i+1. Steps are never edited once released;
+// later changes are appended as new steps.
+var migrations = []string{
+	// 1: users, identities, revoked sessions.
+	`
+CREATE TABLE users (
+	id             TEXT PRIMARY KEY NOT NULL,
+	username       TEXT NOT NULL,
+	username_norm  TEXT NOT NULL UNIQUE,
+	email          TEXT NOT NULL DEFAULT '',
+	email_verified INTEGER NOT NULL DEFAULT 0,
+	name           TEXT NOT NULL DEFAULT '',
+	given_name     TEXT NOT NULL DEFAULT '',
+	family_name    TEXT NOT NULL DEFAULT '',
+	picture        TEXT NOT NULL DEFAULT '',
+	groups         TEXT,
+	attributes     TEXT,
+	status         TEXT NOT NULL DEFAULT 'active',
+	created_at     INTEGER NOT NULL,
+	updated_at     INTEGER NOT NULL,
+	last_login_at  INTEGER
+);
+
+CREATE TABLE identities (
+	connection    TEXT NOT NULL,
+	issuer        TEXT NOT NULL,
+	subject       TEXT NOT NULL,
+	user_id       TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	raw_claims    BLOB,
+	created_at    INTEGER NOT NULL,
+	last_login_at INTEGER,
+	PRIMARY KEY (connection, issuer, subject)
+);
+
+CREATE INDEX identities_user_id ON identities(user_id);
+
+CREATE TABLE revoked_sessions (
+	id         TEXT PRIMARY KEY NOT NULL,
+	revoked_at INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL
+);
+
+CREATE INDEX revoked_sessions_revoked_at ON revoked_sessions(revoked_at);
+CREATE INDEX revoked_sessions_expires_at ON revoked_sessions(expires_at);
+`,
+}
+
+// SchemaVersion is the schema version this build migrates databases to.
+var SchemaVersion = len(migrations)
+
+// ErrSchemaTooNew is returned by Open when the database was migrated by a
+// newer build than this one.
+var ErrSchemaTooNew = errors.New("database schema is newer than this build supports")
+
+// migrate brings the database up to the newest schema. Each step runs in
+// its own (immediate, hence exclusive for writers) transaction that first
+// re-reads the current version, so several processes opening one database
+// at once apply each step exactly once.
+func migrate(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version    INTEGER PRIMARY KEY NOT NULL,
+	applied_at INTEGER NOT NULL
+)`); err != nil {
+		return fmt.Errorf("creating schema_migrations: %w", err)
+	}
+	for {
+		done, err := migrateStep(ctx, db)
+		if err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
+// migrateStep applies the next pending migration, if any. It reports
+// done when the database is up to date.
+func migrateStep(ctx context.Context, db *sql.DB) (done bool, err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("beginning migration: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	current, err := schemaVersion(ctx, tx)
+	if err != nil {
+		return false, err
+	}
+	switch {
+	case current > SchemaVersion:
+		return false, fmt.Errorf("%w: database is at schema version %d, this build knows up to %d; upgrade caddy-jitauth or use another database file",
+			ErrSchemaTooNew, current, SchemaVersion)
+	case current == SchemaVersion:
+		return true, tx.Rollback()
+	}
+	next := current + 1
+	if _, err := tx.ExecContext(ctx, migrations[current]); err != nil {
+		return false, fmt.Errorf("applying migration %d: %w", next, err)
+	}
+	if _, err := tx.ExecContext(ctx,
+		`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+		next, time.Now().UTC().UnixNano()); err != nil {
+		return false, fmt.Errorf("recording migration %d: %w", next, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("committing migration %d: %w", next, err)
+	}
+	return false, nil
+}
+
+func schemaVersion(ctx context.Context, q querier) (int, error) {
+	var v sql.NullInt64
+	if err := q.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("reading schema version: %w", err)
+	}
+	return int(v.Int64), nil
+}

@@ -1,0 +1,628 @@
+// Package sqlitestore is an embedded provisioner.Store kept in one SQLite
+// file, using the pure-Go driver modernc.org/sqlite (no cgo).
+//
+// The database runs in WAL mode; every write transaction takes the write
+// lock when it begins (BEGIN IMMEDIATE), so concurrent writers queue on
+// the busy timeout instead of failing to upgrade a read lock. Several
+// processes may share one file on a local filesystem.
+//
+// Times are stored as INTEGER Unix nanoseconds (UTC), so they round-trip
+// exactly; a zero time.Time is stored as NULL. Non-zero times must lie
+// between the years 1678 and 2262.
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
+)
+
+// Store is a provisioner.Store backed by a SQLite database file.
+type Store struct {
+	db   *sql.DB
+	path string
+	now  func() time.Time
+}
+
+var _ provisioner.Store = (*Store)(nil)
+
+// BusyTimeout is how long a statement waits for another writer's lock
+// before failing.
+const BusyTimeout = 10 * time.Second
+
+// Open opens (creating if needed) the SQLite database at path, creating
+// its parent directory with mode 0700 if missing, and migrates it to the
+// current schema. It fails if the database was created by a newer build
+// (see ErrSchemaTooNew).
+func Open(path string) (*Store, error) {
+	return open(context.Background(), path)
+}
+
+func open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite store: empty database path")
+	}
+	dsn, memory, err := dataSourceName(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: %w", err)
+	}
+	if !memory {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("sqlite store: creating directory for %s: %w", path, err)
+		}
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: opening %s: %w", path, err)
+	}
+	if memory {
+		// Each connection to ":memory:" is a separate database.
+		db.SetMaxOpenConns(1)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite store: opening %s: %w", path, err)
+	}
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite store: migrating %s: %w", path, err)
+	}
+	return &Store{db: db, path: path, now: time.Now}, nil
+}
+
+// dataSourceName builds the driver DSN for path: a file: URI with the
+// path escaped (so '?' or '#' in it are harmless) and the connection
+// parameters.
+func dataSourceName(path string) (dsn string, memory bool, err error) {
+	q := url.Values{}
+	// busy_timeout first, so the PRAGMAs after it wait for locks too.
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", BusyTimeout.Milliseconds()))
+	q.Add("_pragma", "foreign_keys(1)")
+	if path == ":memory:" {
+		return "file::memory:?" + q.Encode(), true, nil
+	}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate")
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", false, fmt.Errorf("resolving %s: %w", path, err)
+	}
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: q.Encode()}
+	if !strings.HasPrefix(u.Path, "/") { // Windows drive letters
+		u.Path = "/" + u.Path
+	}
+	return u.String(), false, nil
+}
+
+// Path returns the database file path given to Open.
+func (s *Store) Path() string { return s.path }
+
+// Ping checks that the database is reachable and readable.
+func (s *Store) Ping(ctx context.Context) error {
+	if _, err := schemaVersion(ctx, s.db); err != nil {
+		return fmt.Errorf("sqlite store: ping: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("sqlite store: closing: %w", err)
+	}
+	return nil
+}
+
+// querier is what *sql.DB and *sql.Tx have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+const userColumns = `u.id, u.username, u.email, u.email_verified, u.name, u.given_name,
+	u.family_name, u.picture, u.groups, u.attributes, u.status,
+	u.created_at, u.updated_at, u.last_login_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanUser(row scanner) (*provisioner.User, error) {
+	var (
+		u                provisioner.User
+		groups, attrs    sql.NullString
+		status           string
+		created, updated int64
+		lastLogin        sql.NullInt64
+	)
+	if err := row.Scan(&u.ID, &u.Username, &u.Email, &u.EmailVerified, &u.Name, &u.GivenName,
+		&u.FamilyName, &u.Picture, &groups, &attrs, &status,
+		&created, &updated, &lastLogin); err != nil {
+		return nil, err
+	}
+	u.Status = provisioner.Status(status)
+	u.CreatedAt = fromNanos(created)
+	u.UpdatedAt = fromNanos(updated)
+	if lastLogin.Valid {
+		u.LastLoginAt = fromNanos(lastLogin.Int64)
+	}
+	if groups.Valid && groups.String != "" {
+		if err := json.Unmarshal([]byte(groups.String), &u.Groups); err != nil {
+			return nil, fmt.Errorf("decoding groups of user %s: %w", u.ID, err)
+		}
+	}
+	if attrs.Valid && attrs.String != "" {
+		if err := json.Unmarshal([]byte(attrs.String), &u.Attributes); err != nil {
+			return nil, fmt.Errorf("decoding attributes of user %s: %w", u.ID, err)
+		}
+	}
+	return &u, nil
+}
+
+func getUser(ctx context.Context, q querier, where string, args ...any) (*provisioner.User, error) {
+	u, err := scanUser(q.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users u `+where, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, provisioner.ErrNotFound
+	}
+	return u, err
+}
+
+// UserByIdentity returns the user linked to key, or provisioner.ErrNotFound.
+func (s *Store) UserByIdentity(ctx context.Context, key provisioner.IdentityKey) (*provisioner.User, error) {
+	u, err := getUser(ctx, s.db, `JOIN identities i ON i.user_id = u.id
+		WHERE i.connection = ? AND i.issuer = ? AND i.subject = ?`,
+		key.Connection, key.Issuer, key.Subject)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: user by identity: %w", err)
+	}
+	return u, nil
+}
+
+// User returns the user with the given ID, or provisioner.ErrNotFound.
+func (s *Store) User(ctx context.Context, id string) (*provisioner.User, error) {
+	u, err := getUser(ctx, s.db, `WHERE u.id = ?`, id)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: user: %w", err)
+	}
+	return u, nil
+}
+
+// UserByUsername returns the user whose normalised username equals the
+// normalised argument, or provisioner.ErrNotFound.
+func (s *Store) UserByUsername(ctx context.Context, username string) (*provisioner.User, error) {
+	u, err := getUser(ctx, s.db, `WHERE u.username_norm = ?`, provisioner.NormalizeUsername(username))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: user by username: %w", err)
+	}
+	return u, nil
+}
+
+// CreateUser inserts u and its first identity in one transaction.
+func (s *Store) CreateUser(ctx context.Context, u *provisioner.User, id provisioner.Identity) (*provisioner.User, error) {
+	created, err := s.createUser(ctx, u, id)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: creating user: %w", err)
+	}
+	return created, nil
+}
+
+func (s *Store) createUser(ctx context.Context, u *provisioner.User, id provisioner.Identity) (*provisioner.User, error) {
+	if u == nil {
+		return nil, errors.New("nil user")
+	}
+	norm := provisioner.NormalizeUsername(u.Username)
+	if norm == "" {
+		return nil, errors.New("empty username")
+	}
+	status := u.Status
+	switch status {
+	case "":
+		status = provisioner.StatusActive
+	case provisioner.StatusActive, provisioner.StatusDisabled:
+	default:
+		return nil, fmt.Errorf("invalid status %q", status)
+	}
+	groups, err := encodeGroups(u.Groups)
+	if err != nil {
+		return nil, err
+	}
+	attrs, err := encodeAttributes(u.Attributes)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	identCreated := id.CreatedAt
+	if identCreated.IsZero() {
+		identCreated = now
+	}
+	times := []time.Time{now, u.LastLoginAt, identCreated, id.LastLoginAt}
+	for _, t := range times {
+		if err := checkTime(t); err != nil {
+			return nil, err
+		}
+	}
+	userID := uuid.NewString()
+
+	var created *provisioner.User
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		// The identity is checked first so that a duplicate identity is
+		// reported as such even when its username also collides.
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM identities
+			WHERE connection = ? AND issuer = ? AND subject = ?`,
+			id.Connection, id.Issuer, id.Subject).Scan(&one)
+		switch {
+		case err == nil:
+			return provisioner.ErrIdentityExists
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("checking identity: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, username, username_norm,
+				email, email_verified, name, given_name, family_name, picture,
+				groups, attributes, status, created_at, updated_at, last_login_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			userID, u.Username, norm, u.Email, u.EmailVerified, u.Name, u.GivenName,
+			u.FamilyName, u.Picture, groups, attrs, string(status),
+			now.UnixNano(), now.UnixNano(), nullTime(u.LastLoginAt)); err != nil {
+			return mapConstraint(err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO identities (connection, issuer, subject,
+				user_id, raw_claims, created_at, last_login_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			id.Connection, id.Issuer, id.Subject, userID, nullBytes(id.RawClaims),
+			identCreated.UnixNano(), nullTime(id.LastLoginAt)); err != nil {
+			return mapConstraint(err)
+		}
+		created, err = getUser(ctx, tx, `WHERE u.id = ?`, userID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return created, nil
+}
+
+// RecordLogin records a later login of an existing identity. A non-nil
+// profile replaces the user's profile fields, groups and attributes; a
+// nil one leaves them alone. The identity's raw claims are replaced when
+// rawClaims is non-nil, and both last-login times are set to at.
+func (s *Store) RecordLogin(ctx context.Context, key provisioner.IdentityKey, p *provisioner.Profile, rawClaims []byte, at time.Time) (*provisioner.User, error) {
+	u, err := s.recordLogin(ctx, key, p, rawClaims, at)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: recording login: %w", err)
+	}
+	return u, nil
+}
+
+func (s *Store) recordLogin(ctx context.Context, key provisioner.IdentityKey, p *provisioner.Profile, rawClaims []byte, at time.Time) (*provisioner.User, error) {
+	if at.IsZero() {
+		at = s.now()
+	}
+	at = at.UTC()
+	if err := checkTime(at); err != nil {
+		return nil, err
+	}
+	var groups, attrs any
+	if p != nil {
+		var err error
+		if groups, err = encodeGroups(p.Groups); err != nil {
+			return nil, err
+		}
+		if attrs, err = encodeAttributes(p.Attributes); err != nil {
+			return nil, err
+		}
+	}
+	var u *provisioner.User
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var userID string
+		err := tx.QueryRowContext(ctx, `SELECT user_id FROM identities
+			WHERE connection = ? AND issuer = ? AND subject = ?`,
+			key.Connection, key.Issuer, key.Subject).Scan(&userID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return provisioner.ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("looking up identity: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE identities
+			SET raw_claims = COALESCE(?, raw_claims), last_login_at = ?
+			WHERE connection = ? AND issuer = ? AND subject = ?`,
+			nullBytes(rawClaims), at.UnixNano(),
+			key.Connection, key.Issuer, key.Subject); err != nil {
+			return fmt.Errorf("updating identity: %w", err)
+		}
+		if p == nil {
+			_, err = tx.ExecContext(ctx, `UPDATE users SET last_login_at = ? WHERE id = ?`,
+				at.UnixNano(), userID)
+		} else {
+			_, err = tx.ExecContext(ctx, `UPDATE users SET
+				email = ?, email_verified = ?, name = ?, given_name = ?, family_name = ?,
+				picture = ?, groups = ?, attributes = ?, updated_at = ?, last_login_at = ?
+				WHERE id = ?`,
+				p.Email, p.EmailVerified, p.Name, p.GivenName, p.FamilyName,
+				p.Picture, groups, attrs, at.UnixNano(), at.UnixNano(), userID)
+		}
+		if err != nil {
+			return fmt.Errorf("updating user: %w", err)
+		}
+		u, err = getUser(ctx, tx, `WHERE u.id = ?`, userID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// ListUsers returns up to limit users ordered by normalised username,
+// after skipping offset. A limit of zero or less returns no users.
+func (s *Store) ListUsers(ctx context.Context, offset, limit int) ([]provisioner.User, error) {
+	if offset < 0 {
+		offset = 0
+	}
+	if limit <= 0 {
+		return []provisioner.User{}, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users u
+		ORDER BY u.username_norm, u.id LIMIT ? OFFSET ?`, limit, offset)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: listing users: %w", err)
+	}
+	defer rows.Close()
+	users := []provisioner.User{}
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite store: listing users: %w", err)
+		}
+		users = append(users, *u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite store: listing users: %w", err)
+	}
+	return users, nil
+}
+
+// Identities returns the identities linked to a user, oldest first. An
+// unknown user has none.
+func (s *Store) Identities(ctx context.Context, userID string) ([]provisioner.Identity, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT connection, issuer, subject, user_id,
+			raw_claims, created_at, last_login_at
+		FROM identities WHERE user_id = ?
+		ORDER BY created_at, connection, issuer, subject`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: listing identities: %w", err)
+	}
+	defer rows.Close()
+	ids := []provisioner.Identity{}
+	for rows.Next() {
+		var (
+			id        provisioner.Identity
+			created   int64
+			lastLogin sql.NullInt64
+		)
+		if err := rows.Scan(&id.Connection, &id.Issuer, &id.Subject, &id.UserID,
+			&id.RawClaims, &created, &lastLogin); err != nil {
+			return nil, fmt.Errorf("sqlite store: listing identities: %w", err)
+		}
+		id.CreatedAt = fromNanos(created)
+		if lastLogin.Valid {
+			id.LastLoginAt = fromNanos(lastLogin.Int64)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite store: listing identities: %w", err)
+	}
+	return ids, nil
+}
+
+// SetStatus enables or disables a user; provisioner.ErrNotFound if there
+// is no such user.
+func (s *Store) SetStatus(ctx context.Context, userID string, st provisioner.Status) error {
+	if st != provisioner.StatusActive && st != provisioner.StatusDisabled {
+		return fmt.Errorf("sqlite store: setting status: invalid status %q", st)
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE users SET status = ?, updated_at = ? WHERE id = ?`,
+		string(st), s.now().UTC().UnixNano(), userID)
+	if err := affectedOne(res, err); err != nil {
+		return fmt.Errorf("sqlite store: setting status: %w", err)
+	}
+	return nil
+}
+
+// DeleteUser removes a user and (by cascade) its identities;
+// provisioner.ErrNotFound if there is no such user.
+func (s *Store) DeleteUser(ctx context.Context, userID string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, userID)
+	if err := affectedOne(res, err); err != nil {
+		return fmt.Errorf("sqlite store: deleting user: %w", err)
+	}
+	return nil
+}
+
+func affectedOne(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return provisioner.ErrNotFound
+	}
+	return nil
+}
+
+// RevokeSession records a revoked session until expires, and drops
+// records whose expiry has passed. Revoking a session again keeps its
+// first revocation time and the later of the two expiries.
+func (s *Store) RevokeSession(ctx context.Context, sessionID string, expires time.Time) error {
+	if sessionID == "" {
+		return errors.New("sqlite store: revoking session: empty session ID")
+	}
+	if expires.IsZero() {
+		return errors.New("sqlite store: revoking session: zero expiry")
+	}
+	now := s.now().UTC()
+	if err := checkTime(expires); err != nil {
+		return fmt.Errorf("sqlite store: revoking session: expiry: %w", err)
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM revoked_sessions WHERE expires_at <= ?`,
+			now.UnixNano()); err != nil {
+			return fmt.Errorf("pruning: %w", err)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO revoked_sessions (id, revoked_at, expires_at)
+			VALUES (?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)`,
+			sessionID, now.UnixNano(), expires.UTC().UnixNano())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite store: revoking session: %w", err)
+	}
+	return nil
+}
+
+// RevokedSessions returns sessions revoked at or after since that have
+// not yet expired, oldest revocation first.
+func (s *Store) RevokedSessions(ctx context.Context, since time.Time) ([]provisioner.RevokedSession, error) {
+	sinceN := int64(-1 << 63)
+	if !since.IsZero() {
+		if err := checkTime(since); err != nil {
+			return nil, fmt.Errorf("sqlite store: listing revoked sessions: %w", err)
+		}
+		sinceN = since.UnixNano()
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT id, revoked_at, expires_at FROM revoked_sessions
+		WHERE revoked_at >= ? AND expires_at > ? ORDER BY revoked_at, id`,
+		sinceN, s.now().UTC().UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: listing revoked sessions: %w", err)
+	}
+	defer rows.Close()
+	out := []provisioner.RevokedSession{}
+	for rows.Next() {
+		var (
+			rs               provisioner.RevokedSession
+			revoked, expires int64
+		)
+		if err := rows.Scan(&rs.ID, &revoked, &expires); err != nil {
+			return nil, fmt.Errorf("sqlite store: listing revoked sessions: %w", err)
+		}
+		rs.RevokedAt, rs.ExpiresAt = fromNanos(revoked), fromNanos(expires)
+		out = append(out, rs)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite store: listing revoked sessions: %w", err)
+	}
+	return out, nil
+}
+
+// inTx runs fn in a write transaction (BEGIN IMMEDIATE), committing if
+// fn succeeds and rolling back otherwise.
+func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("committing: %w", err)
+	}
+	return nil
+}
+
+// mapConstraint turns SQLite uniqueness violations into the store errors
+// callers check for.
+func mapConstraint(err error) error {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	switch se.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+	default:
+		return err
+	}
+	msg := se.Error()
+	switch {
+	case strings.Contains(msg, "users.username_norm"):
+		return fmt.Errorf("%w (%v)", provisioner.ErrUsernameTaken, err)
+	case strings.Contains(msg, "identities."):
+		return fmt.Errorf("%w (%v)", provisioner.ErrIdentityExists, err)
+	}
+	return err
+}
+
+func encodeGroups(g []string) (any, error) {
+	if len(g) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(g)
+	if err != nil {
+		return nil, fmt.Errorf("encoding groups: %w", err)
+	}
+	return string(b), nil
+}
+
+func encodeAttributes(a map[string]string) (any, error) {
+	if len(a) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return nil, fmt.Errorf("encoding attributes: %w", err)
+	}
+	return string(b), nil
+}
+
+// Times must fit int64 Unix nanoseconds.
+var (
+	minTime = time.Unix(0, -1<<63).UTC()
+	maxTime = time.Unix(0, 1<<63-1).UTC()
+)
+
+func checkTime(t time.Time) error {
+	if t.IsZero() {
+		return nil
+	}
+	if t.Before(minTime) || t.After(maxTime) {
+		return fmt.Errorf("time %s out of range (%d..%d)", t, minTime.Year(), maxTime.Year())
+	}
+	return nil
+}
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().UnixNano()
+}
+
+func nullBytes(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return b
+}
+
+func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }

@@ -1,0 +1,429 @@
+package sqlitestore
+
+import (
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
+	"github.com/jitauth/caddy-jitauth/provisioner/storetest"
+)
+
+func openTemp(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(filepath.Join(t.TempDir(), "users.db"))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) provisioner.Store { return openTemp(t) })
+}
+
+func TestConformanceInMemory(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) provisioner.Store {
+		s, err := Open(":memory:")
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func versions(t *testing.T, db *sql.DB) []int {
+	t.Helper()
+	rows, err := db.Query(`SELECT version FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var vs []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		vs = append(vs, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return vs
+}
+
+func TestMigrationsIdempotent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	want := make([]int, SchemaVersion)
+	for i := range want {
+		want[i] = i + 1
+	}
+	if got := versions(t, s.db); !equalInts(got, want) {
+		t.Fatalf("schema_migrations = %v, want %v", got, want)
+	}
+	u, err := s.CreateUser(t.Context(), &provisioner.User{Username: "alice"},
+		provisioner.Identity{IdentityKey: provisioner.IdentityKey{Connection: "c", Issuer: "i", Subject: "s"}})
+	if err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	for range 2 {
+		s, err = Open(path)
+		if err != nil {
+			t.Fatalf("reopen: %v", err)
+		}
+		if got := versions(t, s.db); !equalInts(got, want) {
+			t.Errorf("after reopen schema_migrations = %v, want %v", got, want)
+		}
+		got, err := s.User(t.Context(), u.ID)
+		if err != nil || got.Username != "alice" {
+			t.Errorf("after reopen User = %v, %v; want alice", got, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	}
+}
+
+func TestPragmas(t *testing.T) {
+	s := openTemp(t)
+	ctx := t.Context()
+	// Hold one connection so every pragma is read from the same one.
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for pragma, want := range map[string]string{
+		"journal_mode": "wal",
+		"foreign_keys": "1",
+		"busy_timeout": "10000",
+		"synchronous":  "1", // NORMAL
+	} {
+		var got string
+		if err := conn.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
+			t.Fatalf("PRAGMA %s: %v", pragma, err)
+		}
+		if strings.ToLower(got) != want {
+			t.Errorf("PRAGMA %s = %q, want %q", pragma, got, want)
+		}
+	}
+}
+
+func TestFutureSchemaRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	future := SchemaVersion + 1
+	if _, err := s.db.Exec(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)`, future); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+
+	s, err = Open(path)
+	if err == nil {
+		s.Close()
+		t.Fatal("Open of a database with a future schema version succeeded")
+	}
+	if !errors.Is(err, ErrSchemaTooNew) {
+		t.Errorf("err = %v, want ErrSchemaTooNew", err)
+	}
+	for _, want := range []string{"schema version 2", "knows up to 1", path} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func TestCreatesMissingDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a", "b")
+	path := filepath.Join(dir, "users.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	if err := s.Ping(t.Context()); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		t.Fatalf("directory not created: %v", err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o700 {
+		t.Errorf("directory mode = %v, want 0700", perm)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("database file not created: %v", err)
+	}
+}
+
+func TestOddPath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a dir?x=1#frag", "users %41.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	if _, err := s.CreateUser(t.Context(), &provisioner.User{Username: "alice"},
+		provisioner.Identity{IdentityKey: provisioner.IdentityKey{Connection: "c", Issuer: "i", Subject: "s"}}); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("database not at the path given: %v", err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "regular")
+	if err := os.WriteFile(file, []byte("not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notADB := filepath.Join(dir, "garbage.db")
+	if err := os.WriteFile(notADB, []byte(strings.Repeat("this is not a database ", 100)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, path := range map[string]string{
+		"empty":          "",
+		"under a file":   filepath.Join(file, "users.db"),
+		"a directory":    dir,
+		"not a database": notADB,
+	} {
+		t.Run(name, func(t *testing.T) {
+			s, err := Open(path)
+			if err == nil {
+				s.Close()
+				t.Fatalf("Open(%q) succeeded", path)
+			}
+			if !strings.HasPrefix(err.Error(), "sqlite store: ") {
+				t.Errorf("error %q lacks context", err)
+			}
+		})
+	}
+}
+
+// TestOutage: once the database is unreachable every method returns an
+// error (none panics), and the provisioner turns it into
+// ErrStoreUnavailable.
+func TestOutage(t *testing.T) {
+	s := openTemp(t)
+	ctx := t.Context()
+	u, err := s.CreateUser(ctx, &provisioner.User{Username: "alice"},
+		provisioner.Identity{IdentityKey: provisioner.IdentityKey{Connection: "c", Issuer: "i", Subject: "s"}})
+	if err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	if err := s.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	key := provisioner.IdentityKey{Connection: "c", Issuer: "i", Subject: "s"}
+	calls := map[string]func() error{
+		"Ping": func() error { return s.Ping(ctx) },
+		"UserByIdentity": func() error {
+			_, err := s.UserByIdentity(ctx, key)
+			return err
+		},
+		"User": func() error {
+			_, err := s.User(ctx, u.ID)
+			return err
+		},
+		"UserByUsername": func() error {
+			_, err := s.UserByUsername(ctx, "alice")
+			return err
+		},
+		"CreateUser": func() error {
+			_, err := s.CreateUser(ctx, &provisioner.User{Username: "bob"},
+				provisioner.Identity{IdentityKey: provisioner.IdentityKey{Connection: "c", Issuer: "i", Subject: "t"}})
+			return err
+		},
+		"RecordLogin": func() error {
+			_, err := s.RecordLogin(ctx, key, nil, nil, time.Now())
+			return err
+		},
+		"ListUsers": func() error {
+			_, err := s.ListUsers(ctx, 0, 10)
+			return err
+		},
+		"Identities": func() error {
+			_, err := s.Identities(ctx, u.ID)
+			return err
+		},
+		"SetStatus":     func() error { return s.SetStatus(ctx, u.ID, provisioner.StatusDisabled) },
+		"DeleteUser":    func() error { return s.DeleteUser(ctx, u.ID) },
+		"RevokeSession": func() error { return s.RevokeSession(ctx, "x", time.Now().Add(time.Hour)) },
+		"RevokedSessions": func() error {
+			_, err := s.RevokedSessions(ctx, time.Time{})
+			return err
+		},
+	}
+	for name, call := range calls {
+		err := call()
+		if err == nil {
+			t.Errorf("%s succeeded on a closed database", name)
+			continue
+		}
+		if errors.Is(err, provisioner.ErrNotFound) {
+			t.Errorf("%s: outage reported as ErrNotFound: %v", name, err)
+		}
+		if !strings.HasPrefix(err.Error(), "sqlite store: ") {
+			t.Errorf("%s: error %q lacks context", name, err)
+		}
+	}
+
+	p := &provisioner.Provisioner{Store: s}
+	_, err = p.Provision(ctx, "c", provisioner.Policy{Enabled: true}, provisioner.Claims{Issuer: "i", Subject: "s"})
+	if !errors.Is(err, provisioner.ErrStoreUnavailable) {
+		t.Errorf("Provision on closed store: err = %v, want ErrStoreUnavailable", err)
+	}
+}
+
+// TestTimesRoundTrip: times come back Equal to what was written, in UTC,
+// at full nanosecond precision, whatever zone they were given in.
+func TestTimesRoundTrip(t *testing.T) {
+	s := openTemp(t)
+	ctx := t.Context()
+	zone := time.FixedZone("X", 5*3600+30*60)
+	login := time.Date(2031, 7, 8, 9, 10, 11, 123456789, zone)
+	key := provisioner.IdentityKey{Connection: "c", Issuer: "i", Subject: "s"}
+	u, err := s.CreateUser(ctx, &provisioner.User{Username: "alice", LastLoginAt: login},
+		provisioner.Identity{IdentityKey: key, CreatedAt: login, LastLoginAt: login})
+	if err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	if !u.LastLoginAt.Equal(login) || u.LastLoginAt.Location() != time.UTC {
+		t.Errorf("LastLoginAt = %v, want %v in UTC", u.LastLoginAt, login)
+	}
+	ids, err := s.Identities(ctx, u.ID)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("Identities = %v, %v", ids, err)
+	}
+	if !ids[0].CreatedAt.Equal(login) || !ids[0].LastLoginAt.Equal(login) {
+		t.Errorf("identity times = %v, %v; want %v", ids[0].CreatedAt, ids[0].LastLoginAt, login)
+	}
+
+	// A user created without a login time has a zero LastLoginAt.
+	u2, err := s.CreateUser(ctx, &provisioner.User{Username: "bob"},
+		provisioner.Identity{IdentityKey: provisioner.IdentityKey{Connection: "c", Issuer: "i", Subject: "t"}})
+	if err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	if !u2.LastLoginAt.IsZero() {
+		t.Errorf("LastLoginAt = %v, want zero", u2.LastLoginAt)
+	}
+
+	// Out-of-range times are refused, not silently wrapped.
+	_, err = s.CreateUser(ctx, &provisioner.User{Username: "carol", LastLoginAt: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)},
+		provisioner.Identity{IdentityKey: provisioner.IdentityKey{Connection: "c", Issuer: "i", Subject: "u"}})
+	if err == nil || !strings.Contains(err.Error(), "out of range") {
+		t.Errorf("CreateUser with year 3000: err = %v, want out of range", err)
+	}
+}
+
+// TestConstraintMapping exercises mapConstraint directly against the
+// database, bypassing CreateUser's identity pre-check.
+func TestConstraintMapping(t *testing.T) {
+	s := openTemp(t)
+	ctx := t.Context()
+	u, err := s.CreateUser(ctx, &provisioner.User{Username: "alice"},
+		provisioner.Identity{IdentityKey: provisioner.IdentityKey{Connection: "c", Issuer: "i", Subject: "s"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO identities (connection, issuer, subject, user_id, created_at)
+		VALUES ('c', 'i', 's', ?, 0)`, u.ID)
+	if err := mapConstraint(err); !errors.Is(err, provisioner.ErrIdentityExists) {
+		t.Errorf("duplicate identity insert maps to %v, want ErrIdentityExists", err)
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO users (id, username, username_norm, created_at, updated_at)
+		VALUES ('x', 'ALICE', 'alice', 0, 0)`)
+	if err := mapConstraint(err); !errors.Is(err, provisioner.ErrUsernameTaken) {
+		t.Errorf("duplicate username insert maps to %v, want ErrUsernameTaken", err)
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO identities (connection, issuer, subject, user_id, created_at)
+		VALUES ('c', 'i', 'other', 'no-such-user', 0)`)
+	if err == nil {
+		t.Error("identity for a missing user was accepted: foreign keys are off")
+	} else if err := mapConstraint(err); errors.Is(err, provisioner.ErrIdentityExists) || errors.Is(err, provisioner.ErrUsernameTaken) {
+		t.Errorf("foreign key violation mapped to %v", err)
+	}
+}
+
+// TestTwoHandlesOneFile: two Stores on one file (as two processes would
+// have) see each other's writes and serialise their first logins.
+func TestTwoHandlesOneFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.db")
+	a, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := t.Context()
+	claims := provisioner.Claims{Issuer: "i", Subject: "s", Email: "x@example.com", EmailVerified: true}
+	errs := make(chan error, 40)
+	ids := make(chan string, 40)
+	for i := range 40 {
+		store := a
+		if i%2 == 1 {
+			store = b
+		}
+		go func() {
+			r, err := (&provisioner.Provisioner{Store: store}).Provision(ctx, "corp", provisioner.Policy{Enabled: true}, claims)
+			errs <- err
+			if err == nil {
+				ids <- r.User.ID
+			} else {
+				ids <- ""
+			}
+		}()
+	}
+	var first string
+	for range 40 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+		id := <-ids
+		if first == "" {
+			first = id
+		} else if id != "" && id != first {
+			t.Errorf("user IDs differ: %s and %s", first, id)
+		}
+	}
+	users, err := b.ListUsers(ctx, 0, 10)
+	if err != nil || len(users) != 1 {
+		t.Errorf("ListUsers = %v, %v; want one user", users, err)
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
