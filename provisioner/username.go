@@ -14,8 +14,13 @@ const MaxUsernameLength = 128
 // compared for uniqueness: Unicode NFKC, then lower case, trimmed. Two
 // usernames are the same account name exactly when their normalised
 // forms are equal, so "Alice", "ALICE" and the full-width "Ａｌｉｃｅ" collide.
+//
+// NFKC is applied again after lower-casing because lower-casing can make
+// new compositions possible ("J\u030C" lowers to "j\u030C", whose NFKC
+// form is "\u01F0"); without it the function is not idempotent and such
+// look-alike names would not collide.
 func NormalizeUsername(s string) string {
-	return strings.TrimSpace(strings.ToLower(norm.NFKC.String(s)))
+	return strings.TrimSpace(norm.NFKC.String(strings.ToLower(norm.NFKC.String(s))))
 }
 
 // usernameFromClaims picks the default local username: a verified email,
@@ -55,4 +60,11 @@ func cleanUsername(s string) string {
 		return ""
 	}
 	return s
+}
+
+// DefaultUsername is the username a user of connection gets by default:
+// a verified email, else the preferred username, else
+// "<connection>-<subject>". It is "" only when none of these is usable.
+func DefaultUsername(connection string, c Claims) string {
+	return usernameFromClaims(connection, c)
 }

@@ -1,0 +1,159 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/gorilla/securecookie"
+	"go.uber.org/zap"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// App is the global jit_auth configuration: the connections (identity
+// providers) that applications offer, the user store, and the session
+// settings. Sites use it through the jit_auth handler.
+type App struct {
+	// Connections are the identity providers, by name. Names appear in
+	// URLs (/.jitauth/start/<name>) and in the store, so keep them stable.
+	Connections map[string]*Connection `json:"connections,omitempty"`
+
+	// Store keeps local users. Default: SQLite in Caddy's data directory.
+	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=jit_auth.stores inline_key=backend"`
+
+	// SessionLifetime is how long a login lasts. Default: 12h.
+	SessionLifetime caddy.Duration `json:"session_lifetime,omitempty"`
+
+	// CookieKeys seal session and login-flow cookies. The first pair seals
+	// new cookies; all pairs open existing ones, so keys can be rotated
+	// by adding a new pair in front. When empty, a pair is generated once
+	// and kept in Caddy's storage: instances behind one load balancer must
+	// then share storage, or configure the same keys here.
+	CookieKeys []KeyPair `json:"cookie_keys,omitempty"`
+
+	store       provisioner.Store
+	provisioner *provisioner.Provisioner
+	codecs      []securecookie.Codec
+	revoked     *revocations
+	usedStates  *usedStates
+	logger      *zap.Logger
+	cancel      context.CancelFunc
+	ctx         caddy.Context
+}
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "jit_auth",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// defaultSessionLifetime applies when SessionLifetime is unset.
+const defaultSessionLifetime = 12 * time.Hour
+
+// Provision loads the store and the cookie keys and prepares the
+// connections. It does not contact identity providers.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.ctx = ctx
+	a.logger = ctx.Logger()
+	if a.SessionLifetime == 0 {
+		a.SessionLifetime = caddy.Duration(defaultSessionLifetime)
+	}
+
+	if a.StoreRaw == nil {
+		a.StoreRaw = caddyconfig.JSONModuleObject(&SQLiteStore{}, "backend", "sqlite", nil)
+	}
+	mod, err := ctx.LoadModule(a, "StoreRaw")
+	if err != nil {
+		return fmt.Errorf("loading jit_auth user store: %v", err)
+	}
+	store, ok := mod.(provisioner.Store)
+	if !ok {
+		return fmt.Errorf("jit_auth store module %T does not implement provisioner.Store", mod)
+	}
+	a.store = store
+	a.provisioner = &provisioner.Provisioner{Store: store}
+
+	keys, err := loadOrCreateKeys(ctx, a.CookieKeys)
+	if err != nil {
+		return fmt.Errorf("jit_auth cookie keys: %v", err)
+	}
+	a.codecs = newCodecs(keys, int(time.Duration(a.SessionLifetime)/time.Second))
+
+	for name, c := range a.Connections {
+		if c == nil {
+			return fmt.Errorf("connection %q is empty", name)
+		}
+		c.provision(name, a.logger.With(zap.String("connection", name)))
+	}
+
+	a.revoked = &revocations{}
+	a.usedStates = &usedStates{}
+	return nil
+}
+
+// Validate checks the configuration and says what to fix.
+func (a *App) Validate() error {
+	if d := time.Duration(a.SessionLifetime); d < time.Minute {
+		return fmt.Errorf("session_lifetime %s is too short; use at least 1m", d)
+	}
+	var errs []error
+	for _, name := range a.connectionNames() {
+		if err := a.Connections[name].validate(name); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Start begins following logouts made through other instances.
+func (a *App) Start() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	go func() {
+		since := time.Now().Add(-time.Duration(a.SessionLifetime))
+		next, err := a.revoked.sync(ctx, a.store, since)
+		if err != nil {
+			a.logger.Warn("reading session revocations from the store", zap.Error(err))
+			next = since
+		}
+		a.revoked.poll(ctx, a.store, next, a.logger)
+	}()
+	return nil
+}
+
+// Stop ends the background work.
+func (a *App) Stop() error {
+	if a.cancel != nil {
+		a.cancel()
+	}
+	return nil
+}
+
+// connectionNames returns the connection names in a stable order.
+func (a *App) connectionNames() []string {
+	names := make([]string, 0, len(a.Connections))
+	for n := range a.Connections {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Interface guards
+var (
+	_ caddy.App         = (*App)(nil)
+	_ caddy.Provisioner = (*App)(nil)
+	_ caddy.Validator   = (*App)(nil)
+)

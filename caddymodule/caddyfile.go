@@ -1,0 +1,332 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("jit_auth", parseGlobalOption)
+	httpcaddyfile.RegisterDirective("jit_auth", parseDirective)
+	// Right after basic_auth: before every handler that produces content
+	// (respond, file_server, reverse_proxy, php_fastcgi, …), so no
+	// `order` line is needed.
+	httpcaddyfile.RegisterDirectiveOrder("jit_auth", httpcaddyfile.After, "basic_auth")
+}
+
+// parseGlobalOption parses the jit_auth global option. Syntax:
+//
+//	jit_auth {
+//	    store <backend> [<args…>]           # default: sqlite in Caddy's data dir
+//	    session_lifetime <duration>         # default: 12h
+//	    cookie_keys <hash_key> <block_key>  # repeatable; first seals
+//	    connection <name> {
+//	        oidc <issuer> <client_id> <client_secret>
+//	        provider <name> <key> <secret>
+//	        base_url <url>
+//	        auth_url <url>
+//	        token_url <url>
+//	        profile_url <url>
+//	        email_url <url>
+//	        scopes <scope…>
+//	        redirect_url <url>
+//	        display_name <text>
+//	        jit [{
+//	            mode silent
+//	        }]
+//	    }
+//	}
+func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
+	if existing != nil {
+		return nil, d.Err("jit_auth global option is given twice; merge the blocks")
+	}
+	app := &App{Connections: map[string]*Connection{}}
+	d.Next() // option name
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "store":
+			raw, err := parseStore(d)
+			if err != nil {
+				return nil, err
+			}
+			app.StoreRaw = raw
+		case "session_lifetime":
+			if !d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			dur, err := caddy.ParseDuration(d.Val())
+			if err != nil {
+				return nil, d.Errf("session_lifetime: %v (use a duration such as 12h)", err)
+			}
+			app.SessionLifetime = caddy.Duration(dur)
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+		case "cookie_keys":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return nil, d.Errf("cookie_keys takes a hash key and a block key (base64): cookie_keys <hash_key> <block_key>")
+			}
+			app.CookieKeys = append(app.CookieKeys, KeyPair{HashKey: args[0], BlockKey: args[1]})
+		case "connection":
+			if !d.NextArg() {
+				return nil, d.Errf("connection needs a name: connection <name> { … }")
+			}
+			name := d.Val()
+			if _, dup := app.Connections[name]; dup {
+				return nil, d.Errf("connection %q is defined twice", name)
+			}
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			c, err := parseConnection(d)
+			if err != nil {
+				return nil, err
+			}
+			app.Connections[name] = c
+		default:
+			return nil, d.Errf("unknown jit_auth option %q; expected store, session_lifetime, cookie_keys or connection", d.Val())
+		}
+	}
+	return httpcaddyfile.App{Name: "jit_auth", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// parseStore reads `store <backend> …` by handing the rest of the line
+// and its block to the store module's own Caddyfile unmarshaler, so
+// third-party stores parse their own options.
+func parseStore(d *caddyfile.Dispenser) (json.RawMessage, error) {
+	if !d.NextArg() {
+		return nil, d.Errf("store needs a backend, for example: store sqlite /var/lib/caddy/jit_auth.db")
+	}
+	backend := d.Val()
+	mod, err := caddy.GetModule("jit_auth.stores." + backend)
+	if err != nil {
+		return nil, d.Errf("unknown store %q: %v (is the store's module built into this Caddy?)", backend, err)
+	}
+	unm, ok := mod.New().(caddyfile.Unmarshaler)
+	if !ok {
+		return nil, d.Errf("store %q cannot be configured from the Caddyfile; use JSON", backend)
+	}
+	if err := unm.UnmarshalCaddyfile(d.NewFromNextSegment()); err != nil {
+		return nil, err
+	}
+	return caddyconfig.JSONModuleObject(unm, "backend", backend, nil), nil
+}
+
+// UnmarshalCaddyfile sets up the SQLite store. Syntax:
+//
+//	store sqlite [<path>]
+func (s *SQLiteStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // backend name
+	if d.NextArg() {
+		s.Path = d.Val()
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	if d.NextBlock(0) {
+		return d.Errf("store sqlite takes no block; the only setting is the file path")
+	}
+	return nil
+}
+
+func parseConnection(d *caddyfile.Dispenser) (*Connection, error) {
+	c := &Connection{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		sub := d.Val()
+		switch sub {
+		case "oidc":
+			args := d.RemainingArgs()
+			if len(args) != 3 {
+				return nil, d.Errf("oidc takes three arguments: oidc <issuer> <client_id> <client_secret>")
+			}
+			c.OIDC = &OIDCConfig{Issuer: args[0], ClientID: args[1], ClientSecret: args[2]}
+		case "provider":
+			args := d.RemainingArgs()
+			if len(args) != 3 {
+				return nil, d.Errf("provider takes three arguments: provider <name> <key> <secret>, for example: provider github {$GITHUB_KEY} {$GITHUB_SECRET}")
+			}
+			c.Provider = mergeProvider(c.Provider, ProviderConfig{Name: strings.ToLower(args[0]), Key: args[1], Secret: args[2]})
+		case "base_url", "auth_url", "token_url", "profile_url", "email_url":
+			if !d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			v := d.Val()
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			var p ProviderConfig
+			switch sub {
+			case "base_url":
+				p.BaseURL = v
+			case "auth_url":
+				p.AuthURL = v
+			case "token_url":
+				p.TokenURL = v
+			case "profile_url":
+				p.ProfileURL = v
+			case "email_url":
+				p.EmailURL = v
+			}
+			c.Provider = mergeProvider(c.Provider, p)
+		case "scopes":
+			c.Scopes = d.RemainingArgs()
+			if len(c.Scopes) == 0 {
+				return nil, d.ArgErr()
+			}
+		case "redirect_url":
+			if !d.AllArgs(&c.RedirectURL) {
+				return nil, d.ArgErr()
+			}
+		case "display_name":
+			if !d.AllArgs(&c.DisplayName) {
+				return nil, d.ArgErr()
+			}
+		case "jit":
+			jit, err := parseJIT(d)
+			if err != nil {
+				return nil, err
+			}
+			c.JIT = jit
+		default:
+			return nil, d.Errf("unknown connection option %q; expected oidc, provider, scopes, redirect_url, display_name, jit, base_url, auth_url, token_url, profile_url or email_url", sub)
+		}
+	}
+	if c.Provider != nil && c.Provider.Name == "" {
+		return nil, d.Errf("base_url, auth_url, token_url, profile_url and email_url belong with a 'provider <name> <key> <secret>' line")
+	}
+	return c, nil
+}
+
+// mergeProvider fills the fields set in add into p.
+func mergeProvider(p *ProviderConfig, add ProviderConfig) *ProviderConfig {
+	if p == nil {
+		p = &ProviderConfig{}
+	}
+	for dst, src := range map[*string]string{
+		&p.Name: add.Name, &p.Key: add.Key, &p.Secret: add.Secret, &p.BaseURL: add.BaseURL,
+		&p.AuthURL: add.AuthURL, &p.TokenURL: add.TokenURL, &p.ProfileURL: add.ProfileURL, &p.EmailURL: add.EmailURL,
+	} {
+		if src != "" {
+			*dst = src
+		}
+	}
+	return p
+}
+
+// parseJIT reads `jit [on|off] [{ mode <mode> }]`.
+func parseJIT(d *caddyfile.Dispenser) (*JITConfig, error) {
+	jit := &JITConfig{Enabled: true}
+	if d.NextArg() {
+		switch d.Val() {
+		case "on":
+		case "off":
+			jit.Enabled = false
+		default:
+			return nil, d.Errf("jit takes 'on' or 'off', or a block; got %q", d.Val())
+		}
+		if d.NextArg() {
+			return nil, d.ArgErr()
+		}
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "mode":
+			if !d.AllArgs(&jit.Mode) {
+				return nil, d.ArgErr()
+			}
+		default:
+			return nil, d.Errf("unknown jit option %q; expected mode", d.Val())
+		}
+	}
+	return jit, nil
+}
+
+// parseDirective parses the jit_auth site directive (an application).
+// Syntax:
+//
+//	jit_auth [<matcher>] {
+//	    connections <name…>
+//	    header <Name> <value>   # add or replace an identity header
+//	    header -<Name>          # drop a default identity header
+//	    path_prefix <path>      # default: /.jitauth/
+//	}
+//
+// With a matcher, the endpoints under the path prefix are matched too,
+// so the login flow of a protected subtree works without extra routes.
+func parseDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
+	h.Next() // directive name
+	matcherSet, err := h.ExtractMatcherSet()
+	if err != nil {
+		return nil, err
+	}
+	handler, err := parseHandler(h.Dispenser)
+	if err != nil {
+		return nil, err
+	}
+	routes := h.NewRoute(matcherSet, handler)
+	if matcherSet != nil && len(routes) == 1 {
+		route := routes[0].Value.(caddyhttp.Route)
+		prefix := handler.PathPrefix
+		if prefix == "" {
+			prefix = defaultPathPrefix
+		}
+		endpoints := caddy.ModuleMap{"path": caddyconfig.JSON(caddyhttp.MatchPath{strings.TrimSuffix(prefix, "/") + "/*"}, nil)}
+		route.MatcherSetsRaw = append(route.MatcherSetsRaw, endpoints)
+		routes[0].Value = route
+	}
+	return routes, nil
+}
+
+func parseHandler(d *caddyfile.Dispenser) (*Handler, error) {
+	handler := &Handler{}
+	if d.NextArg() {
+		return nil, d.Errf("jit_auth takes no arguments here (got %q); configure it in its block", d.Val())
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "connections":
+			handler.Connections = d.RemainingArgs()
+			if len(handler.Connections) == 0 {
+				return nil, d.ArgErr()
+			}
+		case "header":
+			args := d.RemainingArgs()
+			switch {
+			case len(args) == 1 && strings.HasPrefix(args[0], "-"):
+				setHeaderRule(handler, args[0][1:], "")
+			case len(args) == 2 && !strings.HasPrefix(args[0], "-"):
+				setHeaderRule(handler, args[0], args[1])
+			default:
+				return nil, d.Errf("header takes <Name> <value> to set a header, or -<Name> to drop one")
+			}
+		case "path_prefix":
+			if !d.AllArgs(&handler.PathPrefix) {
+				return nil, d.ArgErr()
+			}
+		default:
+			return nil, d.Errf("unknown jit_auth option %q; expected connections, header or path_prefix", d.Val())
+		}
+	}
+	return handler, nil
+}
+
+func setHeaderRule(h *Handler, name, value string) {
+	if h.Headers == nil {
+		h.Headers = map[string]string{}
+	}
+	h.Headers[name] = value
+}
+
+// Interface guards
+var _ caddyfile.Unmarshaler = (*SQLiteStore)(nil)
+

@@ -1,0 +1,230 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"go.uber.org/zap"
+	"golang.org/x/oauth2"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
+)
+
+// oidcConnector logs in through any OpenID Connect issuer, found by
+// discovery. goth's OpenID Connect provider decodes ID tokens without
+// verifying them, so this connector verifies them itself (S5): signature
+// against the issuer's JWKS, iss, aud, exp, iat and nonce, with PKCE S256.
+type oidcConnector struct {
+	issuer       string
+	clientID     string
+	clientSecret string
+	scopes       []string
+	client       *http.Client
+	logger       *zap.Logger
+
+	// Discovery may fail at start-up (provider down); it is then retried
+	// on the next login, at most once per retryInterval.
+	mu        sync.Mutex
+	provider  *oidc.Provider
+	lastTry   time.Time
+	lastError error
+}
+
+const (
+	discoveryRetryInterval = 5 * time.Second
+	providerTimeout        = 10 * time.Second
+	// maxIATSkew is how far in the future an ID token's iat may lie.
+	maxIATSkew = 5 * time.Minute
+)
+
+func newOIDCConnector(issuer, clientID, clientSecret string, scopes []string, logger *zap.Logger) *oidcConnector {
+	return &oidcConnector{
+		issuer:       issuer,
+		clientID:     clientID,
+		clientSecret: clientSecret,
+		scopes:       scopes,
+		client:       &http.Client{Timeout: providerTimeout},
+		logger:       logger,
+	}
+}
+
+// discover returns the provider metadata, fetching it if needed.
+func (c *oidcConnector) discover(ctx context.Context) (*oidc.Provider, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.provider != nil {
+		return c.provider, nil
+	}
+	if !c.lastTry.IsZero() && time.Since(c.lastTry) < discoveryRetryInterval {
+		return nil, fmt.Errorf("%w: discovery at %s failed recently: %v", errProviderUnavailable, c.issuer, c.lastError)
+	}
+	c.lastTry = time.Now()
+	// The provider keeps this context for fetching JWKS later, so it must
+	// not be the request's (cancelled when the request ends); the client's
+	// timeout bounds each fetch.
+	p, err := oidc.NewProvider(oidc.ClientContext(context.WithoutCancel(ctx), c.client), c.issuer)
+	if err != nil {
+		c.lastError = err
+		return nil, fmt.Errorf("%w: discovery at %s: %v", errProviderUnavailable, c.issuer, err)
+	}
+	c.provider = p
+	c.lastError = nil
+	return p, nil
+}
+
+func (c *oidcConnector) oauth2Config(p *oidc.Provider, redirectURI string) *oauth2.Config {
+	return &oauth2.Config{
+		ClientID:     c.clientID,
+		ClientSecret: c.clientSecret,
+		Endpoint:     p.Endpoint(),
+		RedirectURL:  redirectURI,
+		Scopes:       c.scopes,
+	}
+}
+
+func (c *oidcConnector) authURL(ctx context.Context, f *flowState) (string, error) {
+	p, err := c.discover(ctx)
+	if err != nil {
+		return "", err
+	}
+	f.Verifier = oauth2.GenerateVerifier()
+	f.Nonce = randomToken(32)
+	return c.oauth2Config(p, f.RedirectURI).AuthCodeURL(f.State,
+		oauth2.S256ChallengeOption(f.Verifier),
+		oidc.Nonce(f.Nonce),
+	), nil
+}
+
+func (c *oidcConnector) exchange(ctx context.Context, f *flowState, query url.Values) (provisioner.Claims, error) {
+	p, err := c.discover(ctx)
+	if err != nil {
+		return provisioner.Claims{}, err
+	}
+	ctx, cancel := context.WithTimeout(oidc.ClientContext(ctx, c.client), providerTimeout)
+	defer cancel()
+
+	tok, err := c.oauth2Config(p, f.RedirectURI).Exchange(ctx, query.Get("code"), oauth2.VerifierOption(f.Verifier))
+	if err != nil {
+		return provisioner.Claims{}, classifyProviderError("token request", err)
+	}
+	rawID, _ := tok.Extra("id_token").(string)
+	if rawID == "" {
+		return provisioner.Claims{}, fmt.Errorf("%w: token response has no id_token", errProviderRejected)
+	}
+	if len(rawID) > maxIDTokenLength {
+		return provisioner.Claims{}, fmt.Errorf("%w: id_token is larger than %d bytes", errProviderRejected, maxIDTokenLength)
+	}
+	idt, err := p.VerifierContext(context.WithoutCancel(ctx), &oidc.Config{ClientID: c.clientID}).Verify(ctx, rawID)
+	if err != nil {
+		return provisioner.Claims{}, fmt.Errorf("%w: id_token: %v", errProviderRejected, err)
+	}
+	if idt.Expiry.IsZero() {
+		return provisioner.Claims{}, fmt.Errorf("%w: id_token has no exp", errProviderRejected)
+	}
+	if idt.IssuedAt.IsZero() || idt.IssuedAt.After(time.Now().Add(maxIATSkew)) {
+		return provisioner.Claims{}, fmt.Errorf("%w: id_token iat is missing or in the future", errProviderRejected)
+	}
+	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(f.Nonce)) != 1 || f.Nonce == "" {
+		return provisioner.Claims{}, fmt.Errorf("%w: id_token nonce does not match this login", errProviderRejected)
+	}
+
+	claims := map[string]any{}
+	if err := idt.Claims(&claims); err != nil {
+		return provisioner.Claims{}, fmt.Errorf("%w: id_token claims: %v", errProviderRejected, err)
+	}
+	// Many providers put profile claims only in userinfo. The ID token's
+	// own claims win where both speak, as they are signed.
+	if p.UserInfoEndpoint() != "" {
+		ui, err := p.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+		if err != nil {
+			c.logger.Warn("userinfo request failed; using ID token claims only",
+				zap.String("issuer", c.issuer), zap.Error(redactErr(err)))
+		} else if ui.Subject != idt.Subject {
+			return provisioner.Claims{}, fmt.Errorf("%w: userinfo subject differs from id_token subject", errProviderRejected)
+		} else {
+			extra := map[string]any{}
+			if err := ui.Claims(&extra); err == nil {
+				for k, v := range extra {
+					if _, ok := claims[k]; !ok {
+						claims[k] = v
+					}
+				}
+			}
+		}
+	}
+	return claimsFromMap(idt.Issuer, idt.Subject, claims)
+}
+
+// maxIDTokenLength bounds what we are willing to parse.
+const maxIDTokenLength = 64 << 10
+
+// claimsFromMap reads the standard OpenID Connect claims. Odd types are
+// ignored rather than trusted: email_verified counts only as the boolean
+// true or the string "true" (some providers send strings).
+func claimsFromMap(issuer, subject string, m map[string]any) (provisioner.Claims, error) {
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return provisioner.Claims{}, fmt.Errorf("%w: claims: %v", errProviderRejected, err)
+	}
+	c := provisioner.Claims{
+		Issuer:            issuer,
+		Subject:           subject,
+		Email:             stringClaim(m, "email"),
+		EmailVerified:     boolClaim(m, "email_verified"),
+		Name:              stringClaim(m, "name"),
+		GivenName:         stringClaim(m, "given_name"),
+		FamilyName:        stringClaim(m, "family_name"),
+		PreferredUsername: stringClaim(m, "preferred_username"),
+		Picture:           stringClaim(m, "picture"),
+		Groups:            stringsClaim(m, "groups"),
+		Raw:               raw,
+	}
+	if c.Subject == "" {
+		return provisioner.Claims{}, fmt.Errorf("%w: no subject", errProviderRejected)
+	}
+	if c.Name == "" {
+		c.Name = strings.TrimSpace(c.GivenName + " " + c.FamilyName)
+	}
+	return c, nil
+}
+
+func stringClaim(m map[string]any, k string) string {
+	s, _ := m[k].(string)
+	return s
+}
+
+func boolClaim(m map[string]any, k string) bool {
+	switch v := m[k].(type) {
+	case bool:
+		return v
+	case string:
+		return v == "true"
+	}
+	return false
+}
+
+func stringsClaim(m map[string]any, k string) []string {
+	switch v := m[k].(type) {
+	case string:
+		if v != "" {
+			return []string{v}
+		}
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, e := range v {
+			if s, ok := e.(string); ok && s != "" {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}

@@ -1,0 +1,278 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"go.uber.org/zap"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
+)
+
+// serveEndpoint answers the requests under the path prefix.
+func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, rest string) {
+	w.Header().Set("Cache-Control", "no-store")
+	endpoint, arg, _ := strings.Cut(rest, "/")
+	switch endpoint {
+	case "login":
+		if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
+			return
+		}
+		h.serveLoginPage(w, r)
+	case "start":
+		if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
+			return
+		}
+		h.serveStart(w, r, arg)
+	case "callback":
+		if !allowMethods(w, r, http.MethodGet) {
+			return
+		}
+		h.serveCallback(w, r, arg)
+	case "logout":
+		if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
+			return
+		}
+		h.serveLogout(w, r)
+	case "health":
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+	default:
+		renderError(w, http.StatusNotFound, "Not found", "There is no such sign-in page.", h.PathPrefix+"login")
+	}
+}
+
+func allowMethods(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	for _, m := range methods {
+		if r.Method == m {
+			return true
+		}
+	}
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	renderError(w, http.StatusMethodNotAllowed, "Method not allowed", "This sign-in page does not accept "+r.Method+" requests.", "")
+	return false
+}
+
+// returnTo reads the rd parameter: a safe same-origin path, else "/".
+func returnTo(r *http.Request) string {
+	if rd, ok := safeReturnPath(r.URL.Query().Get("rd")); ok {
+		return rd
+	}
+	return "/"
+}
+
+// serveLoginPage lists the application's connections, or goes straight
+// to the only one.
+func (h *Handler) serveLoginPage(w http.ResponseWriter, r *http.Request) {
+	rd := returnTo(r)
+	if len(h.conns) == 1 {
+		http.Redirect(w, r, h.loginURL(rd), http.StatusFound)
+		return
+	}
+	renderLogin(w, h.PathPrefix, h.conns, rd)
+}
+
+// serveStart begins a login through one connection: it seals the flow
+// state into a cookie bound to this browser and sends it to the provider.
+func (h *Handler) serveStart(w http.ResponseWriter, r *http.Request, name string) {
+	conn := h.connection(name)
+	if conn == nil {
+		renderError(w, http.StatusNotFound, "Unknown sign-in option", "This site does not offer that sign-in option.", h.PathPrefix+"login")
+		return
+	}
+	secure := cookieSecure(r)
+	if secure && !isHTTPS(r) {
+		renderError(w, http.StatusBadRequest, "HTTPS required",
+			"Signing in needs HTTPS on this site (plain HTTP works only on localhost). Serve the site over HTTPS, or, behind a proxy that terminates TLS, list it in Caddy's trusted_proxies.", "")
+		return
+	}
+	f := &flowState{
+		State:       randomToken(32),
+		Connection:  conn.name,
+		ReturnTo:    returnTo(r),
+		RedirectURI: h.callbackURL(r, conn),
+		ExpiresAt:   time.Now().Add(flowLifetime).Unix(),
+	}
+	target, err := conn.connector.authURL(r.Context(), f)
+	if err != nil {
+		h.providerFailure(w, conn, err)
+		return
+	}
+	name = flowCookieName(f.State, secure)
+	value, err := sealFlow(h.app.codecs, name, f)
+	if err != nil {
+		h.logger.Error("sealing login flow cookie", zap.String("connection", conn.name), zap.Error(err))
+		renderError(w, http.StatusInternalServerError, "Sign-in failed", "The sign-in could not be started. Try again.", "")
+		return
+	}
+	setCookie(w, name, value, flowLifetime, secure)
+	http.Redirect(w, r, target, http.StatusFound)
+}
+
+// callbackURL is the redirect URI for conn on the site r is for.
+func (h *Handler) callbackURL(r *http.Request, conn *Connection) string {
+	if conn.RedirectURL != "" {
+		return conn.RedirectURL
+	}
+	return origin(r) + h.PathPrefix + "callback/" + conn.name
+}
+
+// serveCallback completes a login: it checks the flow, lets the
+// connector redeem and verify the provider's answer, provisions, and
+// issues the session.
+func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name string) {
+	conn := h.connection(name)
+	if conn == nil {
+		renderError(w, http.StatusNotFound, "Unknown sign-in option", "This site does not offer that sign-in option.", h.PathPrefix+"login")
+		return
+	}
+	q := r.URL.Query()
+	secure := cookieSecure(r)
+	now := time.Now()
+	f, flowName, ok := openFlow(r, h.app.codecs, q.Get("state"), secure, now)
+	if flowName != "" {
+		setCookie(w, flowName, "", -1, secure)
+	}
+	restart := h.PathPrefix + "login"
+	if !ok || f.Connection != conn.name {
+		h.audit("login refused", conn, zap.String("reason", "invalid or expired login state"))
+		renderError(w, http.StatusBadRequest, "Sign-in expired", "This sign-in is not valid in this browser, or it took too long. Start again.", restart)
+		return
+	}
+	restart = h.loginURL(f.ReturnTo)
+	if !h.app.usedStates.claim(f.State, now) {
+		h.audit("login refused", conn, zap.String("reason", "login state replayed"))
+		renderError(w, http.StatusBadRequest, "Sign-in already used", "This sign-in was already completed. Start again.", restart)
+		return
+	}
+	if e := q.Get("error"); e != "" {
+		h.audit("login refused", conn, zap.String("reason", "provider returned an error"), zap.String("provider_error", clip(e, 64)))
+		renderError(w, http.StatusUnauthorized, "Sign-in was not completed", "The identity provider did not sign you in ("+clip(e, 64)+").", restart)
+		return
+	}
+	if q.Get("code") == "" {
+		renderError(w, http.StatusBadRequest, "Sign-in failed", "The identity provider's answer has no authorization code.", restart)
+		return
+	}
+
+	claims, err := conn.connector.exchange(r.Context(), f, q)
+	if err != nil {
+		h.providerFailure(w, conn, err)
+		return
+	}
+
+	res, err := h.app.provisioner.Provision(r.Context(), conn.name, conn.policy(), claims)
+	if err != nil {
+		h.provisioningFailure(w, conn, claims, err, restart)
+		return
+	}
+	s := newSession(conn, claims, res, time.Duration(h.app.SessionLifetime), now)
+	value, err := securecookie.EncodeMulti(cookieName(sessionCookieBase, secure), s, h.app.codecs...)
+	if err != nil {
+		h.logger.Error("sealing session cookie", zap.String("connection", conn.name), zap.Error(err))
+		renderError(w, http.StatusInternalServerError, "Sign-in failed", "Your session could not be created; your profile may be too large for a cookie.", "")
+		return
+	}
+	setCookie(w, cookieName(sessionCookieBase, secure), value, time.Until(time.Unix(s.ExpiresAt, 0)), secure)
+	h.audit("user logged in", conn,
+		zap.String("outcome", string(res.Outcome)),
+		zap.String("username", s.Username),
+		zap.String("local_id", s.UserID))
+	http.Redirect(w, r, f.ReturnTo, http.StatusFound)
+}
+
+// newSession builds the session for a completed login.
+func newSession(conn *Connection, c provisioner.Claims, res provisioner.Result, lifetime time.Duration, now time.Time) *Session {
+	s := &Session{
+		ID:         newSessionID(),
+		Connection: conn.name,
+		Subject:    c.Subject,
+		IssuedAt:   now.Unix(),
+		ExpiresAt:  now.Add(lifetime).Unix(),
+	}
+	if u := res.User; u != nil {
+		s.UserID, s.Username, s.Email, s.Name, s.Groups = u.ID, u.Username, u.Email, u.Name, u.Groups
+		return s
+	}
+	s.Username = provisioner.DefaultUsername(conn.name, c)
+	s.Email, s.Name, s.Groups = c.Email, c.Name, c.Groups
+	return s
+}
+
+// providerFailure renders a connector error.
+func (h *Handler) providerFailure(w http.ResponseWriter, conn *Connection, err error) {
+	h.audit("login failed", conn, zap.Error(err))
+	if errors.Is(err, errProviderUnavailable) {
+		renderError(w, http.StatusBadGateway, "Identity provider unavailable",
+			conn.displayName()+" cannot be reached right now. Try again in a moment.", "")
+		return
+	}
+	renderError(w, http.StatusUnauthorized, "Sign-in failed",
+		"The answer from "+conn.displayName()+" could not be verified. Start again.", h.PathPrefix+"login")
+}
+
+// provisioningFailure renders a provisioning error. Every branch ends
+// without a session (S9).
+func (h *Handler) provisioningFailure(w http.ResponseWriter, conn *Connection, c provisioner.Claims, err error, restart string) {
+	h.audit("login denied", conn, zap.String("subject", c.Subject), zap.Error(err))
+	switch {
+	case errors.Is(err, provisioner.ErrUserDisabled):
+		renderError(w, http.StatusForbidden, "Account disabled", "Your account on this site is disabled. Contact the site's administrator.", "")
+	case errors.Is(err, provisioner.ErrUsernameConflict):
+		renderError(w, http.StatusConflict, "Account conflict",
+			"Another account on this site already uses your username or email. Nothing was changed. Contact the site's administrator.", "")
+	case errors.Is(err, provisioner.ErrInvalidClaims):
+		renderError(w, http.StatusBadRequest, "Sign-in failed", conn.displayName()+" did not say enough about you to create an account.", "")
+	default:
+		renderError(w, http.StatusServiceUnavailable, "Sign-in temporarily unavailable",
+			"Your account could not be set up or updated right now, so you were not signed in. Try again in a moment.", restart)
+	}
+}
+
+// serveLogout ends the session here and on every instance sharing the
+// store: a copy of the cookie stops working too (S7).
+func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
+	secure := cookieSecure(r)
+	name := cookieName(sessionCookieBase, secure)
+	if c, err := r.Cookie(name); err == nil && len(c.Value) <= maxCookieLength {
+		var s Session
+		if securecookie.DecodeMulti(name, c.Value, &s, h.app.codecs...) == nil && s.ID != "" {
+			exp := time.Unix(s.ExpiresAt, 0)
+			h.app.revoked.add(s.ID, exp)
+			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+			if err := h.app.store.RevokeSession(ctx, s.ID, exp); err != nil {
+				h.logger.Error("recording logout in the store; other instances keep accepting this session until it expires",
+					zap.String("connection", s.Connection), zap.Error(err))
+			}
+			cancel()
+			if c := h.app.Connections[s.Connection]; c != nil {
+				h.audit("user logged out", c, zap.String("username", s.Username), zap.String("local_id", s.UserID))
+			}
+		}
+	}
+	setCookie(w, name, "", -1, secure)
+	if rd := r.URL.Query().Get("rd"); rd != "" {
+		if safe, ok := safeReturnPath(rd); ok {
+			http.Redirect(w, r, safe, http.StatusFound)
+			return
+		}
+	}
+	renderMessage(w, http.StatusOK, "Signed out", "You are signed out.", h.PathPrefix+"login", "Sign in again")
+}
+
+// audit writes a structured audit event. It never logs secrets (S13).
+func (h *Handler) audit(msg string, conn *Connection, fields ...zap.Field) {
+	h.logger.Info(msg, append([]zap.Field{zap.String("connection", conn.name)}, fields...)...)
+}
+
+// clip bounds user-controlled text shown back to the user.
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -1,0 +1,116 @@
+package caddymodule
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/securecookie"
+)
+
+// flowLifetime bounds a login from start to callback (S4: ≤10 minutes).
+const flowLifetime = 10 * time.Minute
+
+// flowState is the per-login state. It lives only in a sealed cookie in
+// the browser that started the login, never in shared process memory, so
+// one user's PKCE verifier or nonce can never be used for another's login.
+type flowState struct {
+	// State is the 256-bit OAuth state parameter.
+	State string `json:"st"`
+	// Verifier is the PKCE code verifier (S256 challenge sent).
+	Verifier string `json:"v,omitempty"`
+	// Nonce is the OpenID Connect nonce expected in the ID token.
+	Nonce string `json:"no,omitempty"`
+	// Connection is the connection this login goes through.
+	Connection string `json:"c"`
+	// ReturnTo is the validated same-origin path to go to afterwards.
+	ReturnTo string `json:"r"`
+	// RedirectURI is the callback URL sent to the provider; the token
+	// request must repeat it exactly.
+	RedirectURI string `json:"ru"`
+	// Provider is the goth session of a non-OIDC provider, marshalled.
+	Provider string `json:"p,omitempty"`
+	// ExpiresAt is Unix seconds.
+	ExpiresAt int64 `json:"exp"`
+}
+
+// randomToken returns n random bytes, base64url-encoded.
+func randomToken(n int) string {
+	return base64.RawURLEncoding.EncodeToString(randomBytes(n))
+}
+
+// flowCookieName derives the flow cookie's name from the state, so
+// several logins in several tabs do not overwrite each other, and the
+// callback finds its cookie from the state parameter alone.
+func flowCookieName(state string, secure bool) string {
+	sum := sha256.Sum256([]byte(state))
+	return cookieName(flowCookieBase+hex.EncodeToString(sum[:8]), secure)
+}
+
+// sealFlow encodes a flow into a cookie value.
+func sealFlow(codecs []securecookie.Codec, name string, f *flowState) (string, error) {
+	return securecookie.EncodeMulti(name, f, codecs...)
+}
+
+// openFlow reads and checks the flow cookie for state. It fails when the
+// cookie is missing, tampered, expired, or for a different state.
+func openFlow(r *http.Request, codecs []securecookie.Codec, state string, secure bool, now time.Time) (*flowState, string, bool) {
+	if state == "" || len(state) > 128 {
+		return nil, "", false
+	}
+	name := flowCookieName(state, secure)
+	c, err := r.Cookie(name)
+	if err != nil || len(c.Value) > maxCookieLength {
+		return nil, name, false
+	}
+	var f flowState
+	if err := securecookie.DecodeMulti(name, c.Value, &f, codecs...); err != nil {
+		return nil, name, false
+	}
+	if now.Unix() >= f.ExpiresAt || subtle.ConstantTimeCompare([]byte(f.State), []byte(state)) != 1 {
+		return nil, name, false
+	}
+	return &f, name, true
+}
+
+// usedStates remembers the states of finished logins until their flow
+// would have expired, so that a replayed callback (the same cookie and
+// state sent twice) is refused even though the cookie itself is still
+// valid. It holds digests only, and is bounded.
+type usedStates struct {
+	mu   sync.Mutex
+	seen map[[32]byte]time.Time
+}
+
+const maxUsedStates = 100_000
+
+// claim marks state as used and reports whether it was unused before.
+func (u *usedStates) claim(state string, now time.Time) bool {
+	key := sha256.Sum256([]byte(state))
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.seen == nil {
+		u.seen = make(map[[32]byte]time.Time)
+	}
+	if exp, ok := u.seen[key]; ok && now.Before(exp) {
+		return false
+	}
+	if len(u.seen) >= maxUsedStates {
+		for k, exp := range u.seen {
+			if !now.Before(exp) {
+				delete(u.seen, k)
+			}
+		}
+		if len(u.seen) >= maxUsedStates {
+			// Still full of live states: refuse rather than forget one
+			// that could then be replayed.
+			return false
+		}
+	}
+	u.seen[key] = now.Add(flowLifetime)
+	return true
+}

@@ -1,0 +1,245 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/gorilla/securecookie"
+	"go.uber.org/zap"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler protects a site or route: it is one application. Requests
+// without a valid session are sent to log in through one of the
+// application's connections; requests with one continue to the next
+// handler carrying identity headers and the {http.auth.user.*}
+// placeholders. Client-supplied copies of the identity headers are
+// always removed first.
+//
+// Connections, the store and the cookie keys are configured in the
+// global jit_auth app.
+type Handler struct {
+	// Connections this application offers, by name. Default: every
+	// connection of the jit_auth app.
+	Connections []string `json:"connections,omitempty"`
+
+	// Headers adjusts the identity headers sent upstream. The defaults
+	// are Remote-User (username), Remote-Email, Remote-Name and
+	// Remote-Groups (comma-separated). A key adds or replaces a header
+	// with a value that may use placeholders such as
+	// {http.auth.user.local_id}; an empty value removes a default header.
+	// Client-supplied copies of every header named here are removed.
+	Headers map[string]string `json:"headers,omitempty"`
+
+	// PathPrefix is where the login, callback and logout endpoints live.
+	// Default: /.jitauth/
+	PathPrefix string `json:"path_prefix,omitempty"`
+
+	app       *App
+	conns     []*Connection
+	headers   []headerSpec
+	stripKeys []string
+	logger    *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.jit_auth",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+const defaultPathPrefix = "/.jitauth/"
+
+// Provision links the application to the jit_auth app's connections and
+// prepares the header rules.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	appIface, err := ctx.App("jit_auth")
+	if err != nil {
+		return fmt.Errorf("loading the jit_auth app: %v", err)
+	}
+	h.app = appIface.(*App)
+	if len(h.app.Connections) == 0 {
+		return fmt.Errorf("jit_auth: no connections are configured; add a jit_auth block with at least one connection to the global options")
+	}
+
+	if h.PathPrefix == "" {
+		h.PathPrefix = defaultPathPrefix
+	}
+	if !strings.HasSuffix(h.PathPrefix, "/") {
+		h.PathPrefix += "/"
+	}
+
+	names := h.Connections
+	if len(names) == 0 {
+		names = h.app.connectionNames()
+	}
+	h.conns = h.conns[:0]
+	seen := map[string]bool{}
+	for _, n := range names {
+		c, ok := h.app.Connections[n]
+		if !ok {
+			return fmt.Errorf("jit_auth: the application offers connection %q, which is not configured; configured connections: %s", n, strings.Join(h.app.connectionNames(), ", "))
+		}
+		if seen[n] {
+			return fmt.Errorf("jit_auth: connection %q is listed twice", n)
+		}
+		seen[n] = true
+		h.conns = append(h.conns, c)
+	}
+
+	h.headers, h.stripKeys = buildHeaderRules(h.Headers)
+	return nil
+}
+
+// Validate checks the application's own settings.
+func (h *Handler) Validate() error {
+	if !strings.HasPrefix(h.PathPrefix, "/") || strings.ContainsAny(h.PathPrefix, "?#*{} ") {
+		return fmt.Errorf("jit_auth: path_prefix %q must be a plain path starting with /", h.PathPrefix)
+	}
+	for name := range h.Headers {
+		if name == "" || strings.ContainsAny(name, " :\r\n\t") {
+			return fmt.Errorf("jit_auth: %q is not a valid header name", name)
+		}
+	}
+	return nil
+}
+
+// buildHeaderRules merges the defaults with the configured overrides.
+func buildHeaderRules(overrides map[string]string) ([]headerSpec, []string) {
+	specs := make([]headerSpec, 0, len(defaultHeaders)+len(overrides))
+	strip := map[string]bool{}
+	for _, d := range defaultHeaders {
+		strip[headerKey(d.name)] = true
+		if _, overridden := overrides[d.name]; !overridden {
+			specs = append(specs, d)
+		}
+	}
+	names := make([]string, 0, len(overrides))
+	for n := range overrides {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		strip[headerKey(n)] = true
+		if overrides[n] != "" {
+			specs = append(specs, headerSpec{name: textproto.CanonicalMIMEHeaderKey(n), field: fieldTemplate, template: overrides[n]})
+		}
+	}
+	keys := make([]string, 0, len(strip))
+	for k := range strip {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return specs, keys
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	stripIdentityHeaders(r.Header, h.stripKeys)
+
+	if strings.HasPrefix(r.URL.Path, h.PathPrefix) {
+		h.serveEndpoint(w, r, r.URL.Path[len(h.PathPrefix):])
+		return nil
+	}
+
+	if s := h.session(r); s != nil {
+		repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+		h.setIdentity(r, repl, s)
+		return next.ServeHTTP(w, r)
+	}
+	h.unauthenticated(w, r)
+	return nil
+}
+
+// session returns the request's valid session for this application, or
+// nil. A missing, tampered, expired or revoked cookie, or one issued
+// through a connection this application does not offer, is no session.
+func (h *Handler) session(r *http.Request) *Session {
+	c, err := r.Cookie(cookieName(sessionCookieBase, cookieSecure(r)))
+	if err != nil || len(c.Value) > maxCookieLength {
+		return nil
+	}
+	var s Session
+	if err := securecookie.DecodeMulti(c.Name, c.Value, &s, h.app.codecs...); err != nil {
+		return nil
+	}
+	if !s.valid(time.Now()) || h.app.revoked.isRevoked(s.ID) || h.connection(s.Connection) == nil {
+		return nil
+	}
+	return &s
+}
+
+// connection returns the named connection if this application offers it.
+func (h *Handler) connection(name string) *Connection {
+	for _, c := range h.conns {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// unauthenticated answers a request that has no session: a browser
+// navigation goes to log in; anything else (XHR, fetch, API clients,
+// non-GET methods) gets 401 with a small JSON body and no redirect.
+func (h *Handler) unauthenticated(w http.ResponseWriter, r *http.Request) {
+	login := h.loginURL(r.URL.RequestURI())
+	if isBrowserNavigation(r) {
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, login, http.StatusFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusUnauthorized)
+	_, _ = fmt.Fprintf(w, `{"error":"authentication required","login_url":%q}`+"\n", login)
+}
+
+// loginURL is where a browser goes to log in and come back to returnTo:
+// the login page, or straight to the only connection.
+func (h *Handler) loginURL(returnTo string) string {
+	q := ""
+	if rd, ok := safeReturnPath(returnTo); ok && rd != "/" {
+		q = "?rd=" + url.QueryEscape(rd)
+	}
+	if len(h.conns) == 1 {
+		return h.PathPrefix + "start/" + h.conns[0].name + q
+	}
+	return h.PathPrefix + "login" + q
+}
+
+// isBrowserNavigation tells a top-level page load from a script or API
+// call: only GET/HEAD that accept HTML, not marked as XHR, and (when the
+// browser says) in navigate mode.
+func isBrowserNavigation(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if r.Header.Get("X-Requested-With") != "" {
+		return false
+	}
+	if m := r.Header.Get("Sec-Fetch-Mode"); m != "" && m != "navigate" {
+		return false
+	}
+	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

@@ -1,0 +1,130 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/gorilla/securecookie"
+)
+
+// KeyPair is one pair of cookie keys: an HMAC key that authenticates
+// the cookie and an AES key that encrypts it. Both are base64 (standard
+// or URL alphabet, padded or not).
+type KeyPair struct {
+	// HashKey authenticates cookies (HMAC-SHA256); 32 or 64 random bytes.
+	HashKey string `json:"hash_key,omitempty"`
+	// BlockKey encrypts cookies (AES-256); exactly 32 random bytes.
+	BlockKey string `json:"block_key,omitempty"`
+}
+
+// storageKeysPath is where generated keys live in Caddy's storage, so
+// restarts and instances that share storage agree on them.
+const storageKeysPath = "jit_auth/cookie_keys.json"
+
+// decodeKey accepts any of the base64 alphabets an operator might paste.
+func decodeKey(s string) ([]byte, error) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	return nil, errors.New("not valid base64")
+}
+
+// rawKeyPair is a decoded KeyPair.
+type rawKeyPair struct{ hash, block []byte }
+
+func (kp KeyPair) decode() (rawKeyPair, error) {
+	h, err := decodeKey(kp.HashKey)
+	if err != nil {
+		return rawKeyPair{}, fmt.Errorf("hash_key: %v", err)
+	}
+	if len(h) != 32 && len(h) != 64 {
+		return rawKeyPair{}, fmt.Errorf("hash_key must be 32 or 64 bytes, got %d (generate one with: openssl rand -base64 64)", len(h))
+	}
+	b, err := decodeKey(kp.BlockKey)
+	if err != nil {
+		return rawKeyPair{}, fmt.Errorf("block_key: %v", err)
+	}
+	if len(b) != 32 {
+		return rawKeyPair{}, fmt.Errorf("block_key must be 32 bytes (AES-256), got %d (generate one with: openssl rand -base64 32)", len(b))
+	}
+	return rawKeyPair{hash: h, block: b}, nil
+}
+
+// loadOrCreateKeys returns the configured key pairs, or else the pair
+// kept in Caddy's storage, generating and saving it under a storage lock
+// the first time so that concurrently starting instances agree.
+func loadOrCreateKeys(ctx caddy.Context, configured []KeyPair) ([]rawKeyPair, error) {
+	if len(configured) > 0 {
+		out := make([]rawKeyPair, 0, len(configured))
+		for i, kp := range configured {
+			raw, err := kp.decode()
+			if err != nil {
+				return nil, fmt.Errorf("cookie key pair %d: %v", i+1, err)
+			}
+			out = append(out, raw)
+		}
+		return out, nil
+	}
+
+	storage := ctx.Storage()
+	lockCtx := context.WithoutCancel(ctx)
+	if err := storage.Lock(lockCtx, storageKeysPath); err != nil {
+		return nil, fmt.Errorf("locking cookie keys in storage: %v", err)
+	}
+	defer func() { _ = storage.Unlock(lockCtx, storageKeysPath) }()
+
+	data, err := storage.Load(lockCtx, storageKeysPath)
+	switch {
+	case err == nil:
+		var stored []KeyPair
+		if err := json.Unmarshal(data, &stored); err != nil || len(stored) == 0 {
+			return nil, fmt.Errorf("cookie keys in storage at %s are corrupt; remove the file to generate new ones (this logs everyone out)", storageKeysPath)
+		}
+		return loadOrCreateKeys(ctx, stored)
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("loading cookie keys from storage: %v", err)
+	}
+
+	kp := KeyPair{
+		HashKey:  base64.StdEncoding.EncodeToString(randomBytes(64)),
+		BlockKey: base64.StdEncoding.EncodeToString(randomBytes(32)),
+	}
+	data, _ = json.Marshal([]KeyPair{kp})
+	if err := storage.Store(lockCtx, storageKeysPath, data); err != nil {
+		return nil, fmt.Errorf("saving generated cookie keys to storage: %v", err)
+	}
+	raw, _ := kp.decode()
+	return []rawKeyPair{raw}, nil
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
+// newCodecs builds securecookie codecs from key pairs; the first pair
+// seals new cookies, every pair opens old ones (key rotation).
+func newCodecs(keys []rawKeyPair, maxAgeSeconds int) []securecookie.Codec {
+	codecs := make([]securecookie.Codec, 0, len(keys))
+	for _, k := range keys {
+		sc := securecookie.New(k.hash, k.block)
+		sc.SetSerializer(securecookie.JSONEncoder{})
+		sc.MaxAge(maxAgeSeconds)
+		sc.MaxLength(maxCookieLength)
+		codecs = append(codecs, sc)
+	}
+	return codecs
+}
+
+// maxCookieLength bounds a sealed cookie; larger ones are refused before
+// any decoding work. Browsers keep at most about 4 KiB per cookie anyway.
+const maxCookieLength = 4000

@@ -1,0 +1,53 @@
+package caddymodule
+
+import (
+	"net/url"
+	"strings"
+)
+
+// maxReturnURLLength bounds a return URL; longer ones fall back to "/".
+const maxReturnURLLength = 2048
+
+// safeReturnPath returns raw if it is a same-origin path that a browser
+// cannot resolve to another host, and false otherwise (S2).
+//
+// Browsers are lenient in ways servers are not: they treat "\" as "/",
+// drop tabs and newlines inside URLs, and resolve "//host" and
+// "/\host" as scheme-relative. So anything but a plain absolute path is
+// refused, and so are percent-encoded slashes, backslashes and control
+// characters, which an upstream that decodes and redirects again would
+// turn back into the same attacks.
+func safeReturnPath(raw string) (string, bool) {
+	if raw == "" || len(raw) > maxReturnURLLength || raw[0] != '/' {
+		return "", false
+	}
+	if len(raw) > 1 && (raw[1] == '/' || raw[1] == '\\') {
+		return "", false
+	}
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if c <= ' ' || c == 0x7f || c == '\\' || c >= 0x80 {
+			return "", false
+		}
+	}
+	lower := strings.ToLower(raw)
+	for _, bad := range []string{"%2f", "%5c", "%09", "%0a", "%0d", "%00", "%20"} {
+		// A decoded "/" or "\" right after the first slash would make the
+		// path scheme-relative once decoded; control characters and
+		// spaces anywhere are not something a real return path needs.
+		if bad == "%2f" || bad == "%5c" {
+			if strings.HasPrefix(lower[1:], bad) {
+				return "", false
+			}
+			continue
+		}
+		if strings.Contains(lower, bad) {
+			return "", false
+		}
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return "", false
+	}
+	return raw, true
+}

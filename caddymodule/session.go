@@ -1,0 +1,91 @@
+package caddymodule
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Session is what the sealed session cookie says: who is logged in,
+// through which connection, and until when. It carries everything the
+// identity headers need, so an authenticated request never reads the
+// store. JSON keys are short because the cookie travels on every request.
+type Session struct {
+	// ID identifies the session for server-side revocation (logout).
+	ID string `json:"sid"`
+	// UserID is the local user's ID; empty when the connection has JIT
+	// off and nothing about the user is stored.
+	UserID   string   `json:"uid,omitempty"`
+	Username string   `json:"u"`
+	Email    string   `json:"e,omitempty"`
+	Name     string   `json:"n,omitempty"`
+	Groups   []string `json:"g,omitempty"`
+	// Connection is the name of the connection the user logged in through.
+	Connection string `json:"c"`
+	// Subject is the user's identifier at the provider.
+	Subject string `json:"s"`
+	// IssuedAt and ExpiresAt are Unix seconds.
+	IssuedAt  int64 `json:"iat"`
+	ExpiresAt int64 `json:"exp"`
+}
+
+// Provisioned reports whether the session's user is a local user.
+func (s *Session) Provisioned() bool { return s.UserID != "" }
+
+// valid reports whether the session is well-formed and unexpired at now.
+func (s *Session) valid(now time.Time) bool {
+	return s.ID != "" && s.Username != "" && s.Connection != "" && now.Unix() < s.ExpiresAt
+}
+
+// newSessionID returns 128 random bits, hex-encoded.
+func newSessionID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
+
+// Cookie names. The __Host- prefix makes browsers refuse the cookie
+// unless it is Secure, host-only and Path=/, so a sibling subdomain or
+// plain-HTTP page cannot plant or overwrite it. Plain-HTTP loopback
+// development cannot use the prefix, so it gets the bare name.
+const (
+	sessionCookieBase = "jitauth_session"
+	flowCookieBase    = "jitauth_flow_"
+	hostPrefix        = "__Host-"
+)
+
+// cookieName returns the name for a cookie on a secure or insecure origin.
+func cookieName(base string, secure bool) string {
+	if secure {
+		return hostPrefix + base
+	}
+	return base
+}
+
+// isLoopbackHost reports whether host (without port) names this machine.
+func isLoopbackHost(host string) bool {
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	return host == "localhost" || strings.HasSuffix(host, ".localhost") ||
+		host == "::1" || host == "[::1]" || strings.HasPrefix(host, "127.")
+}
+
+// setCookie writes a cookie with the attributes every jit_auth cookie
+// shares: HttpOnly, SameSite=Lax, Path=/, Secure unless insecure.
+func setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration, secure bool) {
+	c := &http.Cookie{
+		Name:     name,
+		Value:    value,
+		Path:     "/",
+		HttpOnly: true,
+		Secure:   secure,
+		SameSite: http.SameSiteLaxMode,
+	}
+	if maxAge < 0 {
+		c.MaxAge = -1
+	} else {
+		c.MaxAge = int(maxAge / time.Second)
+	}
+	http.SetCookie(w, c)
+}
