@@ -289,6 +289,7 @@ func parseDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 
 func parseHandler(d *caddyfile.Dispenser) (*Handler, error) {
 	handler := &Handler{}
+	d.Next() // directive name (the matcher, if any, was already extracted)
 	if d.NextArg() {
 		return nil, d.Errf("jit_auth takes no arguments here (got %q); configure it in its block", d.Val())
 	}
@@ -329,4 +330,3 @@ func setHeaderRule(h *Handler, name, value string) {
 
 // Interface guards
 var _ caddyfile.Unmarshaler = (*SQLiteStore)(nil)
-
