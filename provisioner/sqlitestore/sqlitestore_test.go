@@ -381,8 +381,11 @@ func TestTwoHandlesOneFile(t *testing.T) {
 	defer b.Close()
 	ctx := t.Context()
 	claims := provisioner.Claims{Issuer: "i", Subject: "s", Email: "x@example.com", EmailVerified: true}
-	errs := make(chan error, 40)
-	ids := make(chan string, 40)
+	type result struct {
+		id  string
+		err error
+	}
+	results := make(chan result, 40)
 	for i := range 40 {
 		store := a
 		if i%2 == 1 {
@@ -390,24 +393,23 @@ func TestTwoHandlesOneFile(t *testing.T) {
 		}
 		go func() {
 			r, err := (&provisioner.Provisioner{Store: store}).Provision(ctx, "corp", provisioner.Policy{Enabled: true}, claims)
-			errs <- err
-			if err == nil {
-				ids <- r.User.ID
-			} else {
-				ids <- ""
+			if err != nil {
+				results <- result{err: err}
+				return
 			}
+			results <- result{id: r.User.ID}
 		}()
 	}
 	var first string
 	for range 40 {
-		if err := <-errs; err != nil {
-			t.Error(err)
-		}
-		id := <-ids
-		if first == "" {
-			first = id
-		} else if id != "" && id != first {
-			t.Errorf("user IDs differ: %s and %s", first, id)
+		r := <-results
+		switch {
+		case r.err != nil:
+			t.Error(r.err)
+		case first == "":
+			first = r.id
+		case r.id != first:
+			t.Errorf("user IDs differ: %s and %s", first, r.id)
 		}
 	}
 	users, err := b.ListUsers(ctx, 0, 10)
