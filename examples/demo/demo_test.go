@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jitauth/caddy-jitauth/examples/internal/legacyapp"
+	"github.com/jitauth/caddy-jitauth/internal/devidp"
+)
+
+// browserTransport sends what a browser's top-level navigation sends, so
+// jit_auth redirects to the login instead of answering 401.
+type browserTransport struct{ accept string }
+
+func (b browserTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Accept", b.accept)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func newBrowser(t *testing.T) *http.Client {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Jar: jar, Timeout: 15 * time.Second,
+		Transport: browserTransport{"text/html,application/xhtml+xml,*/*;q=0.8"}}
+}
+
+// freePort returns a port that was free a moment ago; Caddy's site address
+// (and so the redirect URI registered at the provider) needs it up front.
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startDemo runs the demo on free ports and returns once it serves.
+func startDemo(t *testing.T, dataDir string) running {
+	t.Helper()
+	cfg := config{
+		DataDir: dataDir,
+		Port:    freePort(t),
+		IdPAddr: "127.0.0.1:0",
+		AppAddr: "127.0.0.1:0",
+		Quiet:   true,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan running, 1)
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, cfg, io.Discard, func(r running) { started <- r }) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("run did not return after cancel")
+		}
+	})
+	select {
+	case r := <-started:
+		return r
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("demo did not start")
+	}
+	panic("unreachable")
+}
+
+// login signs in through the demo from a fresh browser and returns it,
+// with the final response's body (the legacy app's page).
+func login(t *testing.T, r running, path, username, password string) (*http.Client, string) {
+	t.Helper()
+	c := newBrowser(t)
+	resp, err := c.Get(r.SiteURL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	issuer, _ := url.Parse(r.Issuer)
+	if resp.Request.URL.Host != issuer.Host {
+		t.Fatalf("GET %s ended at %s (%s), not at the provider's login page", path, resp.Request.URL, resp.Status)
+	}
+
+	resp, err = devidp.Login(c, resp.Request.URL.String(), username, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	callback, err := resp.Location()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := r.SiteURL + "/.jitauth/callback/demo"; !strings.HasPrefix(callback.String(), want+"?") {
+		t.Fatalf("provider redirected to %s, want %s", callback, want)
+	}
+
+	resp, err = c.Get(callback.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != r.SiteURL+path {
+		t.Fatalf("after the callback: %s at %s:\n%s", resp.Status, resp.Request.URL, body)
+	}
+	return c, string(body)
+}
+
+func whoami(t *testing.T, c *http.Client, r running) (int, legacyapp.Identity) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", r.SiteURL+"/api/whoami", nil)
+	api := *c
+	api.Transport = browserTransport{"application/json"}
+	resp, err := api.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var id legacyapp.Identity
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(&id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp.StatusCode, id
+}
+
+func TestDemoLoginAndLogout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Caddy")
+	}
+	r := startDemo(t, t.TempDir())
+
+	// Straight to the app: no identity.
+	resp, err := http.Get(r.AppURL + "/api/whoami")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var anon legacyapp.Identity
+	json.NewDecoder(resp.Body).Decode(&anon)
+	resp.Body.Close()
+	if anon.User != "" {
+		t.Errorf("legacy app without proxy: %+v", anon)
+	}
+
+	c, page := login(t, r, "/some/page?x=1", "alice", "wonderland")
+	if !strings.Contains(page, `<strong id="user">alice@example.com</strong>`) {
+		t.Errorf("legacy app page does not greet alice@example.com:\n%s", page)
+	}
+	status, id := whoami(t, c, r)
+	if status != http.StatusOK || id.User != "alice@example.com" || id.Email != "alice@example.com" || id.Name != "Alice Liddell" {
+		t.Errorf("whoami: %d %+v", status, id)
+	}
+
+	// bob, in another browser, is another user.
+	c2, _ := login(t, r, "/", "bob", "builder")
+	if _, id := whoami(t, c2, r); id.User != "bob@example.com" {
+		t.Errorf("bob's whoami: %+v", id)
+	}
+
+	// The logout link ends alice's session only.
+	resp, err = c.Get(r.SiteURL + legacyapp.LogoutPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if status, id := whoami(t, c, r); status != http.StatusUnauthorized {
+		t.Errorf("after logout: %d %+v, want 401", status, id)
+	}
+	if _, id := whoami(t, c2, r); id.User != "bob@example.com" {
+		t.Errorf("bob after alice's logout: %+v", id)
+	}
+}

@@ -1,0 +1,241 @@
+// Command demo runs jit_auth end to end on one machine, offline: a local
+// OpenID Connect provider (internal/devidp), a "legacy app" without any
+// login code, and Caddy in-process with jit_auth in front of the app.
+//
+//	go run ./examples/demo
+//
+// then open http://localhost:8080 and sign in as alice or bob.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	_ "github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile" // the "caddyfile" adapter
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	_ "github.com/jitauth/caddy-jitauth/caddymodule"
+	"github.com/jitauth/caddy-jitauth/examples/internal/legacyapp"
+	"github.com/jitauth/caddy-jitauth/internal/devidp"
+)
+
+// The demo's accounts at the identity provider.
+var demoUsers = []devidp.User{
+	{Username: "alice", Password: "wonderland", GivenName: "Alice", FamilyName: "Liddell",
+		Email: "alice@example.com", EmailVerified: true},
+	{Username: "bob", Password: "builder", GivenName: "Bob", FamilyName: "Builder",
+		Email: "bob@example.com", EmailVerified: true},
+}
+
+const (
+	connectionName = "demo"
+	clientID       = "demo"
+	clientSecret   = "demo-secret"
+)
+
+type config struct {
+	// DataDir holds jit_auth's SQLite database (and Caddy's storage).
+	DataDir string
+	// Port is Caddy's: the site is http://localhost:<Port>.
+	Port int
+	// IdPAddr and AppAddr are where the provider and the legacy app listen.
+	IdPAddr, AppAddr string
+	// Quiet discards Caddy's logs.
+	Quiet bool
+}
+
+// running describes a started demo.
+type running struct {
+	SiteURL, Issuer, AppURL, DBPath string
+}
+
+func main() {
+	cfg := config{}
+	flag.StringVar(&cfg.DataDir, "data", defaultDataDir(), "directory for the demo's user database")
+	flag.IntVar(&cfg.Port, "port", 8080, "port of the protected site http://localhost:<port>")
+	idpPort := flag.Int("idp-port", 9998, "port of the identity provider (127.0.0.1)")
+	appPort := flag.Int("app-port", 9997, "port of the legacy app (127.0.0.1)")
+	flag.BoolVar(&cfg.Quiet, "quiet", false, "discard Caddy's logs")
+	flag.Parse()
+	cfg.IdPAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(*idpPort))
+	cfg.AppAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(*appPort))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, os.Stdout, printBanner(os.Stdout)); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+// defaultDataDir is under the user's cache directory rather than a
+// temporary one so that the users jit_auth provisions persist across runs:
+// the first login of alice creates her local account, later runs (and
+// later logins) find it. It is a cache because nothing in it matters:
+// delete the directory to start the demo afresh.
+func defaultDataDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	return filepath.Join(dir, "caddy-jitauth-demo")
+}
+
+func printBanner(out io.Writer) func(running) {
+	return func(r running) {
+		fmt.Fprintf(out, `
+jit_auth demo is running.
+
+  Open                %s
+  Sign in as          alice / wonderland   or   bob / builder
+  Identity provider   %s  (client %q)
+  Legacy app          %s  (direct, without jit_auth: no identity)
+  User database       %s
+
+Press Ctrl-C to stop.
+
+`, r.SiteURL, r.Issuer, clientID, r.AppURL, r.DBPath)
+	}
+}
+
+// run starts the provider, the legacy app and Caddy, calls started once all
+// serve, and stops everything when ctx is done. Caddy's state is
+// process-wide: one run at a time per process.
+func run(ctx context.Context, cfg config, out io.Writer, started func(running)) (err error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	site := "http://localhost:" + strconv.Itoa(cfg.Port)
+
+	// The legacy app.
+	appLn, err := net.Listen("tcp", cfg.AppAddr)
+	if err != nil {
+		return fmt.Errorf("legacy app: %w (choose another port with -app-port)", err)
+	}
+	app := &http.Server{Handler: legacyapp.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	appDone := make(chan struct{})
+	go func() {
+		defer close(appDone)
+		app.Serve(appLn)
+	}()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		app.Shutdown(sctx)
+		<-appDone
+	}()
+
+	// The identity provider.
+	idp, err := devidp.Start(cfg.IdPAddr, demoUsers, []devidp.Client{{
+		ID: clientID, Secret: clientSecret,
+		RedirectURIs:           []string{site + "/.jitauth/callback/" + connectionName},
+		PostLogoutRedirectURIs: []string{site + "/"},
+	}})
+	if err != nil {
+		return fmt.Errorf("identity provider: %w (choose another port with -idp-port)", err)
+	}
+	defer idp.Close()
+
+	// Caddy.
+	dbPath := filepath.Join(dataDir, "jit_auth.db")
+	caddyfile := demoCaddyfile(demoParams{
+		Site:       site,
+		Upstream:   appLn.Addr().String(),
+		Issuer:     idp.Issuer(),
+		DBPath:     dbPath,
+		StorageDir: filepath.Join(dataDir, "caddy"),
+		Quiet:      cfg.Quiet,
+	})
+	cfgJSON, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "demo Caddyfile"})
+	if err != nil {
+		return fmt.Errorf("adapting the Caddyfile: %w\n%s", err, caddyfile)
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(out, "caddyfile warning:", w.String())
+	}
+	if err := caddy.Load(cfgJSON, true); err != nil {
+		return fmt.Errorf("starting Caddy: %w (choose another port with -port)", err)
+	}
+	defer func() {
+		if serr := caddy.Stop(); serr != nil && err == nil {
+			err = fmt.Errorf("stopping Caddy: %w", serr)
+		}
+	}()
+
+	if started != nil {
+		started(running{
+			SiteURL: site,
+			Issuer:  idp.Issuer(),
+			AppURL:  "http://" + appLn.Addr().String(),
+			DBPath:  dbPath,
+		})
+	}
+	<-ctx.Done()
+	fmt.Fprintln(out, "stopping…")
+	return nil
+}
+
+type demoParams struct {
+	Site, Upstream, Issuer, DBPath, StorageDir string
+	Quiet                                      bool
+}
+
+// demoCaddyfile is the configuration a user of jit_auth would write, plus
+// settings that keep the demo from touching a real Caddy installation.
+func demoCaddyfile(p demoParams) string {
+	var b strings.Builder
+	b.WriteString("{\n\tadmin off\n")
+	// Do not write autosave.json into the user's Caddy config directory,
+	// nor anything into Caddy's default data directory.
+	b.WriteString("\tpersist_config off\n")
+	fmt.Fprintf(&b, "\tstorage file_system %s\n", quote(p.StorageDir))
+	// Ctrl-C should not wait for browsers' open connections.
+	b.WriteString("\tgrace_period 2s\n")
+	if p.Quiet {
+		b.WriteString("\tlog {\n\t\toutput discard\n\t}\n")
+	}
+	fmt.Fprintf(&b, `	jit_auth {
+		store sqlite %s
+		connection %s {
+			oidc %s %s %s
+			display_name "Demo identity provider"
+			jit
+		}
+	}
+}
+
+%s {
+	# The demo is for this machine only.
+	bind 127.0.0.1
+	jit_auth
+	reverse_proxy %s
+}
+`, quote(p.DBPath), connectionName, p.Issuer, clientID, clientSecret, p.Site, p.Upstream)
+	return b.String()
+}
+
+// quote makes s one Caddyfile token (paths may contain spaces; Windows
+// paths contain backslashes, which backquotes keep as they are).
+func quote(s string) string {
+	if !strings.Contains(s, "`") {
+		return "`" + s + "`"
+	}
+	return strconv.Quote(s)
+}

@@ -1,0 +1,56 @@
+package legacyapp
+
+import (
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestPageShowsEscapedHeaders(t *testing.T) {
+	req := httptest.NewRequest("GET", "/some/page", nil)
+	req.Header.Set(HeaderUser, "alice@example.com")
+	req.Header.Set(HeaderName, `<script>alert("x")</script>`)
+	req.Header.Set(HeaderGroups, "staff, admins")
+	rec := httptest.NewRecorder()
+	Handler().ServeHTTP(rec, req)
+
+	body := rec.Body.String()
+	if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/html") {
+		t.Fatalf("%d %s", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	for _, want := range []string{
+		`<strong id="user">alice@example.com</strong>`,
+		`&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;`,
+		`staff, admins`,
+		`href="/.jitauth/logout"`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %s", want)
+		}
+	}
+	if strings.Contains(body, "<script>") {
+		t.Error("header value not escaped")
+	}
+}
+
+func TestWhoAmI(t *testing.T) {
+	req := httptest.NewRequest("GET", "/api/whoami", nil)
+	req.Header.Set(HeaderUser, "bob@example.com")
+	req.Header.Set(HeaderGroups, "a,b")
+	rec := httptest.NewRecorder()
+	Handler().ServeHTTP(rec, req)
+	var id Identity
+	if err := json.Unmarshal(rec.Body.Bytes(), &id); err != nil {
+		t.Fatal(err)
+	}
+	if id.User != "bob@example.com" || strings.Join(id.Groups, "|") != "a|b" {
+		t.Errorf("%+v", id)
+	}
+
+	rec = httptest.NewRecorder()
+	Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/api/whoami", nil))
+	if !strings.Contains(rec.Body.String(), `"groups":[]`) || !strings.Contains(rec.Body.String(), `"user":""`) {
+		t.Errorf("anonymous: %s", rec.Body)
+	}
+}
