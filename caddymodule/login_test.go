@@ -29,6 +29,12 @@ type site struct {
 
 func startSite(t *testing.T, idpMiddleware ...func(http.Handler) http.Handler) *site {
 	t.Helper()
+	return startSiteWith(t, "", idpMiddleware...)
+}
+
+// startSiteWith is startSite with extra lines in the jit_auth block.
+func startSiteWith(t *testing.T, handlerBlock string, idpMiddleware ...func(http.Handler) http.Handler) *site {
+	t.Helper()
 	s := &site{t: t, dir: t.TempDir(), idp: startMockOIDC(t, idpMiddleware...), upstream: newUpstream(t)}
 	port := freePort(t)
 	s.base = fmt.Sprintf("http://localhost:%d", port)
@@ -50,7 +56,9 @@ http://localhost:%d {
 	log {
 		output file %s/access.log
 	}
-	jit_auth
+	jit_auth {
+%s
+	}
 	reverse_proxy %s {
 		header_up X-Auth-Id {http.auth.user.id}
 		header_up X-Auth-Local-Id {http.auth.user.local_id}
@@ -59,7 +67,7 @@ http://localhost:%d {
 		header_up X-Auth-Groups {http.auth.user.groups}
 	}
 }
-`, globalOptions(s.dir, conns), port, s.dir, s.upstream.hostPort()))
+`, globalOptions(s.dir, conns), port, s.dir, handlerBlock, s.upstream.hostPort()))
 	return s
 }
 

@@ -1,0 +1,64 @@
+package caddymodule
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+)
+
+func TestSafeReturnPath(t *testing.T) {
+	good := []string{"/", "/a", "/a/b?c=d&e=%2F", "/reports/q3?year=2026#top", "/a//b", "/%7Euser"}
+	bad := []string{
+		"", "a", "//evil.example", "/\\evil.example", "\\\\evil.example", "https://evil.example",
+		"http:evil.example", "javascript:alert(1)", "/%2F%2Fevil.example", "/%2fevil.example", "/%5cevil.example",
+		"/\t/evil.example", "/\n/evil.example", "/\r/evil.example", "/ /evil.example", "/a\\b", "/%09/x",
+		"/%0d%0aSet-Cookie:x", "/%00", "/a%20b", "/ü", "/" + strings.Repeat("a", 3000), "/%zz",
+	}
+	for _, p := range good {
+		if got, ok := safeReturnPath(p); !ok || got != p {
+			t.Errorf("safeReturnPath(%q) = %q, %v; want it accepted", p, got, ok)
+		}
+	}
+	for _, p := range bad {
+		if got, ok := safeReturnPath(p); ok {
+			t.Errorf("safeReturnPath(%q) = %q accepted", p, got)
+		}
+	}
+}
+
+// FuzzSafeReturnPath checks that no accepted return path can take a
+// browser to another host.
+func FuzzSafeReturnPath(f *testing.F) {
+	for _, s := range []string{"/", "//evil", "/\\evil", "/a?b=c", "/%2F%2Fx", "https://x", "/\t/x", "/.//x"} {
+		f.Add(s)
+	}
+	base, _ := url.Parse("https://site.example/some/page")
+	f.Fuzz(func(t *testing.T, raw string) {
+		p, ok := safeReturnPath(raw)
+		if !ok {
+			return
+		}
+		if p != raw {
+			t.Fatalf("accepted path was altered: %q -> %q", raw, p)
+		}
+		// What a browser would do: drop tabs/newlines, read "\" as "/".
+		browserish := strings.NewReplacer("\t", "", "\n", "", "\r", "", "\\", "/").Replace(p)
+		ref, err := url.Parse(browserish)
+		if err != nil {
+			t.Fatalf("accepted %q, which does not parse: %v", p, err)
+		}
+		if got := base.ResolveReference(ref); got.Host != base.Host || got.Scheme != base.Scheme || got.User != nil {
+			t.Fatalf("accepted %q resolves to %s", p, got)
+		}
+		// Decoded once (an upstream that redirects again), it must still
+		// not be scheme-relative.
+		if dec, err := url.PathUnescape(p); err == nil && (strings.HasPrefix(dec, "//") || strings.HasPrefix(dec, "/\\")) {
+			t.Fatalf("accepted %q decodes to scheme-relative %q", p, dec)
+		}
+		for _, c := range p {
+			if c < 0x21 || c == 0x7f {
+				t.Fatalf("accepted %q with a control or space character", p)
+			}
+		}
+	})
+}

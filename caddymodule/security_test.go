@@ -1,0 +1,389 @@
+package caddymodule_test
+
+import (
+	"bufio"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/securecookie"
+
+	"github.com/jitauth/caddy-jitauth/caddymodule"
+)
+
+// S1: client copies of identity headers never reach the upstream, in
+// any case or "_"/"-" spelling, and real values replace them.
+func TestSpoofedIdentityHeadersNeverReachUpstream(t *testing.T) {
+	// A dropped default header and a renamed one must be stripped too:
+	// nothing overwrites them.
+	s := startSiteWith(t, `
+		header -Remote-Email
+		header X-Forwarded-User {http.auth.user.id}`)
+	for _, conn := range []string{"corp", "partner"} {
+		t.Run(conn, func(t *testing.T) {
+			b := newBrowser(t)
+			s.queue(alice())
+			if resp, _ := s.login(b, conn, "/"); resp.StatusCode != http.StatusOK {
+				t.Fatalf("login: %d", resp.StatusCode)
+			}
+			spoof := http.Header{}
+			for _, name := range []string{"Remote-User", "remote_user", "REMOTE-USER", "Remote_User", "rEmOtE-eMaIl", "Remote-Email", "remote_groups", "REMOTE_NAME", "x-forwarded-user", "X_Forwarded_User"} {
+				spoof[name] = []string{"mallory"}
+			}
+			resp := b.do(http.MethodGet, s.base+"/", spoof)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+			h := s.upstream.lastHeaders(t)
+			for name, vals := range h {
+				for _, v := range vals {
+					if strings.Contains(v, "mallory") {
+						t.Errorf("spoofed header %s: %q reached the upstream", name, v)
+					}
+				}
+			}
+			if got := h.Values("Remote-User"); len(got) != 1 || got[0] != "alice@example.com" {
+				t.Errorf("Remote-User = %q", got)
+			}
+			if got := h.Values("X-Forwarded-User"); len(got) != 1 || got[0] != "alice@example.com" {
+				t.Errorf("X-Forwarded-User = %q", got)
+			}
+			if got := h.Values("Remote-Email"); len(got) != 0 {
+				t.Errorf("dropped header Remote-Email = %q", got)
+			}
+		})
+	}
+}
+
+// S1 on the wire: raw header spellings Go's client would normalise.
+func TestSpoofedHeadersRawWire(t *testing.T) {
+	s := startSite(t)
+	b := newBrowser(t)
+	s.queue(alice())
+	if resp, _ := s.login(b, "partner", "/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	cookie := b.cookie(s.base, "jitauth_session")
+	u, _ := url.Parse(s.base)
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /raw HTTP/1.1\r\nHost: %s\r\nCookie: %s=%s\r\nremote_user: mallory\r\nREMOTE-USER: mallory\r\nremote-email: mallory@evil\r\nRemote_Groups: admins\r\nConnection: close\r\n\r\n", u.Host, cookie.Name, cookie.Value)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	h := s.upstream.lastHeaders(t)
+	for name, vals := range h {
+		for _, v := range vals {
+			if strings.Contains(v, "mallory") || v == "admins" {
+				t.Errorf("spoofed header %s: %q reached the upstream", name, v)
+			}
+		}
+	}
+}
+
+func TestNonBrowserRequestsGet401JSON(t *testing.T) {
+	s := startSite(t)
+	cases := []struct {
+		name   string
+		method string
+		hdr    map[string]string
+	}{
+		{"json accept", http.MethodGet, map[string]string{"Accept": "application/json"}},
+		{"xhr", http.MethodGet, map[string]string{"Accept": "text/html", "X-Requested-With": "XMLHttpRequest"}},
+		{"fetch", http.MethodGet, map[string]string{"Accept": "text/html", "Sec-Fetch-Mode": "cors"}},
+		{"post form", http.MethodPost, map[string]string{"Accept": "text/html"}},
+		{"curl", http.MethodGet, map[string]string{"Accept": "*/*"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			req, _ := http.NewRequest(c.method, s.base+"/api/things", nil)
+			for k, v := range c.hdr {
+				req.Header.Set(k, v)
+			}
+			resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("Location") != "" {
+				t.Fatalf("status %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/json" || !strings.Contains(string(body), `"error":"authentication required"`) {
+				t.Fatalf("body %s (%s)", body, ct)
+			}
+		})
+	}
+	if s.upstream.hits != 0 {
+		t.Fatal("an unauthenticated request reached the upstream")
+	}
+}
+
+// sealSession seals a session with the test keys or others.
+func sealSession(t *testing.T, hashKey, blockKey string, sess caddymodule.Session) string {
+	t.Helper()
+	h, _ := base64.StdEncoding.DecodeString(hashKey)
+	bk, _ := base64.StdEncoding.DecodeString(blockKey)
+	sc := securecookie.New(h, bk)
+	sc.SetSerializer(securecookie.JSONEncoder{})
+	v, err := sc.Encode("jitauth_session", sess)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestTamperedOrExpiredSessionIsNoSession(t *testing.T) {
+	s := startSite(t)
+	b := newBrowser(t)
+	s.queue(alice())
+	if resp, _ := s.login(b, "corp", "/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	good := b.cookie(s.base, "jitauth_session").Value
+	now := time.Now()
+	valid := caddymodule.Session{ID: "0123456789abcdef0123456789abcdef", Username: "mallory", Connection: "corp", Subject: "x", IssuedAt: now.Unix(), ExpiresAt: now.Add(time.Hour).Unix()}
+	expired := valid
+	expired.IssuedAt, expired.ExpiresAt = now.Add(-2*time.Hour).Unix(), now.Add(-time.Hour).Unix()
+	unknownConn := valid
+	unknownConn.Connection = "nope"
+	otherHash := base64.StdEncoding.EncodeToString(securecookie.GenerateRandomKey(64))
+	otherBlock := base64.StdEncoding.EncodeToString(securecookie.GenerateRandomKey(32))
+
+	flip := []byte(good)
+	flip[len(flip)/2] ^= 0x01
+	cases := map[string]string{
+		"flipped byte":        string(flip),
+		"truncated":           good[:len(good)-10],
+		"garbage":             "not-a-cookie",
+		"empty":               "",
+		"oversized":           strings.Repeat("A", 8000),
+		"expired":             sealSession(t, testHashKey, testBlockKey, expired),
+		"foreign keys":        sealSession(t, otherHash, otherBlock, valid),
+		"unknown connection":  sealSession(t, testHashKey, testBlockKey, unknownConn),
+		"base64 of plaintext": base64.URLEncoding.EncodeToString([]byte(`{"sid":"x","u":"mallory","c":"corp","exp":9999999999}`)),
+	}
+	for name, value := range cases {
+		t.Run(name, func(t *testing.T) {
+			hdr := http.Header{"Cookie": {"jitauth_session=" + value}}
+			resp := b.do(http.MethodGet, s.base+"/private", hdr)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusFound || !strings.Contains(resp.Header.Get("Location"), "/.jitauth/") {
+				t.Fatalf("status %d Location %q, want a redirect to log in", resp.StatusCode, resp.Header.Get("Location"))
+			}
+		})
+	}
+	// The control: a session sealed with the configured keys works, so
+	// the cases above fail for the reason they name.
+	resp := b.do(http.MethodGet, s.base+"/private", http.Header{"Cookie": {"jitauth_session=" + sealSession(t, testHashKey, testBlockKey, valid)}})
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || s.upstream.lastHeaders(t).Get("Remote-User") != "mallory" {
+		t.Fatalf("control session refused: %d", resp.StatusCode)
+	}
+}
+
+// startOnly runs the login up to the provider's redirect back to our
+// callback, and returns that callback URL without visiting it.
+func (s *site) startOnly(b *browser, conn, rd string) *url.URL {
+	s.t.Helper()
+	resp, _, _ := b.follow(s.base+"/.jitauth/start/"+conn+"?rd="+url.QueryEscape(rd), func(u *url.URL) bool {
+		return strings.Contains(u.Path, "/.jitauth/callback/")
+	})
+	loc, err := resp.Location()
+	if err != nil {
+		s.t.Fatalf("no redirect to the callback: %d", resp.StatusCode)
+	}
+	return loc
+}
+
+func TestCallbackRefusesBadStateReplayAndErrors(t *testing.T) {
+	s := startSite(t)
+
+	t.Run("replayed callback", func(t *testing.T) {
+		b := newBrowser(t)
+		s.queue(alice())
+		cb := s.startOnly(b, "corp", "/")
+		// Keep the flow cookie as an attacker with a copy would.
+		var flowCookies []string
+		for _, c := range b.client.Jar.Cookies(cb) {
+			if strings.HasPrefix(c.Name, "jitauth_flow_") {
+				flowCookies = append(flowCookies, c.Name+"="+c.Value)
+			}
+		}
+		resp, _, _ := b.follow(cb.String(), nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("first callback: %d", resp.StatusCode)
+		}
+		replay := newBrowser(t)
+		r := replay.do(http.MethodGet, cb.String(), http.Header{"Cookie": {strings.Join(flowCookies, "; ")}})
+		r.Body.Close()
+		if r.StatusCode != http.StatusBadRequest || replay.lastSetCookie("jitauth_session") != nil {
+			t.Fatalf("replay: status %d, session %v", r.StatusCode, replay.lastSetCookie("jitauth_session"))
+		}
+	})
+
+	t.Run("state from another browser", func(t *testing.T) {
+		victim, attacker := newBrowser(t), newBrowser(t)
+		s.queue(alice())
+		cb := s.startOnly(attacker, "corp", "/")
+		resp, _ := victim.get(cb.String())
+		if resp.StatusCode != http.StatusBadRequest || victim.cookie(s.base, "jitauth_session") != nil {
+			t.Fatalf("login CSRF: status %d", resp.StatusCode)
+		}
+	})
+
+	for name, mutate := range map[string]func(url.Values){
+		"missing state":  func(q url.Values) { q.Del("state") },
+		"wrong state":    func(q url.Values) { q.Set("state", "AAAA"+q.Get("state")[4:]) },
+		"missing code":   func(q url.Values) { q.Del("code") },
+		"provider error": func(q url.Values) { q.Del("code"); q.Set("error", "access_denied") },
+		"bad code":       func(q url.Values) { q.Set("code", "forged") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := newBrowser(t)
+			s.queue(alice())
+			cb := s.startOnly(b, "corp", "/")
+			q := cb.Query()
+			mutate(q)
+			cb.RawQuery = q.Encode()
+			resp, body := b.get(cb.String())
+			if resp.StatusCode < 400 || resp.StatusCode > 499 {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			if b.cookie(s.base, "jitauth_session") != nil {
+				t.Fatal("a session was issued")
+			}
+		})
+	}
+
+	t.Run("callback for another connection", func(t *testing.T) {
+		b := newBrowser(t)
+		s.queue(alice())
+		cb := s.startOnly(b, "corp", "/")
+		cb.Path = strings.Replace(cb.Path, "/corp", "/partner", 1)
+		resp, _ := b.get(cb.String())
+		if resp.StatusCode != http.StatusBadRequest || b.cookie(s.base, "jitauth_session") != nil {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	})
+}
+
+// S2: whatever return URL the login starts with, it ends on this site.
+func TestReturnURLAttacksNeverLeaveTheSite(t *testing.T) {
+	s := startSite(t)
+	attacks := []string{
+		"//evil.example", "/\\evil.example", "\\\\evil.example", "https://evil.example/",
+		"http:evil.example", "javascript:alert(1)", "/%2F%2Fevil.example", "/%2fevil.example",
+		"/%5Cevil.example", "%2F%2Fevil.example", "/\t/evil.example", "/\n/evil.example",
+		"// evil.example", "/ /evil.example", "///evil.example", "//user@evil.example",
+		"https:/\\evil.example", "/%09/evil.example", " //evil.example", "/.//evil.example/%2e%2e",
+		"evil.example", "//evil.example/%2F..", "/\u3000/evil.example",
+	}
+	for _, rd := range attacks {
+		t.Run(rd, func(t *testing.T) {
+			b := newBrowser(t)
+			s.queue(alice())
+			resp, _, visited := b.follow(s.base+"/.jitauth/start/corp?rd="+url.QueryEscape(rd), nil)
+			final := resp.Request.URL
+			if final.Host != strings.TrimPrefix(s.base, "http://") {
+				t.Fatalf("left the site: %s (visited %v)", final, visited)
+			}
+			last := visited[len(visited)-1]
+			if !strings.HasPrefix(last, s.base+"/") || strings.HasPrefix(last, s.base+"//") {
+				t.Fatalf("landed on %q", last)
+			}
+			// Logout follows the same rule.
+			r := b.do(http.MethodGet, s.base+"/.jitauth/logout?rd="+url.QueryEscape(rd), nil)
+			r.Body.Close()
+			if loc := r.Header.Get("Location"); loc != "" {
+				u, err := url.Parse(loc)
+				if err != nil || u.Host != "" || u.Scheme != "" || strings.HasPrefix(loc, "//") || strings.Contains(loc, "\\") {
+					t.Fatalf("logout redirected to %q", loc)
+				}
+			}
+		})
+	}
+}
+
+// S3: forwarded headers from an untrusted peer do not steer callbacks.
+func TestForwardedHeadersFromUntrustedPeerIgnored(t *testing.T) {
+	s := startSite(t)
+	b := newBrowser(t)
+	resp := b.do(http.MethodGet, s.base+"/.jitauth/start/corp", http.Header{
+		"X-Forwarded-Host":  {"evil.example"},
+		"X-Forwarded-Proto": {"https"},
+	})
+	resp.Body.Close()
+	loc, err := resp.Location()
+	if err != nil {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	if ru := loc.Query().Get("redirect_uri"); ru != s.base+"/.jitauth/callback/corp" {
+		t.Fatalf("redirect_uri %q built from untrusted forwarded headers", ru)
+	}
+}
+
+// S7: logout revokes the session server-side.
+func TestLogoutRevokesCopiedCookie(t *testing.T) {
+	s := startSite(t)
+	b := newBrowser(t)
+	s.queue(alice())
+	if resp, _ := s.login(b, "corp", "/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	stolen := b.cookie(s.base, "jitauth_session")
+	resp, body := b.get(s.base + "/.jitauth/logout")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "signed out") {
+		t.Fatalf("logout: %d %s", resp.StatusCode, body)
+	}
+	if b.cookie(s.base, "jitauth_session") != nil {
+		t.Fatal("logout left the session cookie in the browser")
+	}
+	r := newBrowser(t).do(http.MethodGet, s.base+"/", http.Header{"Cookie": {stolen.Name + "=" + stolen.Value}})
+	r.Body.Close()
+	if r.StatusCode != http.StatusFound {
+		t.Fatalf("a cookie copied before logout still works: %d", r.StatusCode)
+	}
+}
+
+// S4: the flow cookie is sealed, short-lived and bound to this login.
+func TestFlowCookieAttributes(t *testing.T) {
+	s := startSite(t)
+	b := newBrowser(t)
+	resp := b.do(http.MethodGet, s.base+"/.jitauth/start/corp", nil)
+	resp.Body.Close()
+	loc, _ := resp.Location()
+	q := loc.Query()
+	if len(q.Get("state")) < 43 || q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" || q.Get("nonce") == "" {
+		t.Fatalf("authorization request lacks state/PKCE/nonce: %s", loc)
+	}
+	var flow *http.Cookie
+	for _, c := range b.setCookies {
+		if strings.HasPrefix(c.Name, "jitauth_flow_") {
+			flow = c
+		}
+	}
+	if flow == nil || !flow.HttpOnly || flow.SameSite != http.SameSiteLaxMode || flow.MaxAge <= 0 || flow.MaxAge > 600 {
+		t.Fatalf("flow cookie: %+v", flow)
+	}
+	for _, secret := range []string{q.Get("state"), q.Get("nonce")} {
+		if strings.Contains(flow.Value, secret) {
+			t.Fatal("flow cookie carries login state in the clear")
+		}
+	}
+}
