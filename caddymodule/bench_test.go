@@ -1,0 +1,403 @@
+package caddymodule
+
+// Benchmarks of the authenticated request path, and a test that this path
+// never reaches the user store. Run with
+//
+//	go test -run '^$' -bench . -benchmem ./caddymodule/
+//
+// The end-to-end comparison with a bare reverse_proxy is bench/run.sh.
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/gorilla/securecookie"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
+	"github.com/jitauth/caddy-jitauth/provisioner/sqlitestore"
+)
+
+// benchSession is a session as a real login through a JIT connection
+// leaves it: a provisioned user with a few groups.
+func benchSession(now time.Time) *Session {
+	return &Session{
+		ID:         newSessionID(),
+		UserID:     "0b8f5c3e-6a1d-4c52-9e0a-3f1b2d4c5e6f",
+		Username:   "alice@example.com",
+		Email:      "alice@example.com",
+		Name:       "Alice Liddell",
+		Groups:     []string{"staff", "wonderland", "engineering"},
+		Connection: "corp",
+		Subject:    "248289761001",
+		IssuedAt:   now.Unix(),
+		ExpiresAt:  now.Add(defaultSessionLifetime).Unix(),
+	}
+}
+
+// benchHandler is a provisioned Handler with the default header rules,
+// production-sized cookie keys (64-byte HMAC, AES-256) and one JIT
+// connection, built directly instead of through Caddy.
+func benchHandler(store provisioner.Store) *Handler {
+	keys := []rawKeyPair{{hash: randomBytes(64), block: randomBytes(32)}}
+	app := &App{
+		SessionLifetime: caddy.Duration(defaultSessionLifetime),
+		store:           store,
+		provisioner:     &provisioner.Provisioner{Store: store},
+		codecs:          newCodecs(keys, int(defaultSessionLifetime/time.Second)),
+		revoked:         &revocations{},
+		usedStates:      &usedStates{},
+	}
+	conn := &Connection{name: "corp", JIT: &JITConfig{Enabled: true}}
+	app.Connections = map[string]*Connection{"corp": conn}
+	h := &Handler{app: app, conns: []*Connection{conn}, PathPrefix: defaultPathPrefix}
+	h.headers, h.stripKeys = buildHeaderRules(nil)
+	return h
+}
+
+// sealSession returns the session cookie value for s, sealed with h's keys.
+func sealSession(tb testing.TB, h *Handler, s *Session) string {
+	tb.Helper()
+	v, err := securecookie.EncodeMulti(sessionCookieBase, s, h.app.codecs...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return v
+}
+
+// browserHeaders is what a browser sends on a top-level navigation to an
+// app on localhost, minus the cookie: eleven headers.
+func browserHeaders() http.Header {
+	return http.Header{
+		"Accept":                    {"text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"},
+		"Accept-Encoding":           {"gzip, deflate, br, zstd"},
+		"Accept-Language":           {"en-GB,en;q=0.9"},
+		"Cache-Control":             {"max-age=0"},
+		"Connection":                {"keep-alive"},
+		"Sec-Fetch-Dest":            {"document"},
+		"Sec-Fetch-Mode":            {"navigate"},
+		"Sec-Fetch-Site":            {"same-origin"},
+		"Sec-Fetch-User":            {"?1"},
+		"Upgrade-Insecure-Requests": {"1"},
+		"User-Agent":                {"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"},
+	}
+}
+
+// authedRequest is a browser navigation carrying a valid session cookie
+// (twelve headers), with a Caddy replacer in its context as Caddy's
+// server puts one there.
+func authedRequest(tb testing.TB, h *Handler) (*http.Request, *caddy.Replacer) {
+	tb.Helper()
+	r := httptest.NewRequest(http.MethodGet, "http://localhost/reports/q3?year=2026", nil)
+	r.Header = browserHeaders()
+	r.Header.Set("Cookie", sessionCookieBase+"="+sealSession(tb, h, benchSession(time.Now())))
+	repl := caddy.NewReplacer()
+	return r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)), repl
+}
+
+// identityHeaders are the headers setIdentity adds with the default rules.
+var identityHeaders = []string{"Remote-User", "Remote-Email", "Remote-Name", "Remote-Groups"}
+
+// resetIdentity removes what setIdentity added, so that the next
+// iteration strips what a fresh request would carry (no Remote-*), not
+// the previous iteration's output. Map deletes do not allocate.
+func resetIdentity(r *http.Request) {
+	for _, k := range identityHeaders {
+		delete(r.Header, k)
+	}
+}
+
+var noopNext = caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
+
+// discardWriter is a ResponseWriter that does nothing, so the benchmarks
+// measure the handler and not a recorder.
+type discardWriter struct{ h http.Header }
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discardWriter) WriteHeader(int)             {}
+
+// BenchmarkSession: reading and opening the sealed session cookie
+// (cookie parsing, HMAC check, AES-CTR decrypt, JSON decode, revocation
+// and connection checks).
+func BenchmarkSession(b *testing.B) {
+	h := benchHandler(nil)
+	r, _ := authedRequest(b, h)
+	if h.session(r) == nil {
+		b.Fatal("no session from a valid cookie")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if h.session(r) == nil {
+			b.Fatal("session lost")
+		}
+	}
+}
+
+// BenchmarkStripIdentityHeaders: removing client copies of the identity
+// headers from a browser's header set.
+func BenchmarkStripIdentityHeaders(b *testing.B) {
+	_, keys := buildHeaderRules(nil)
+	b.Run("clean-12", func(b *testing.B) {
+		// The common case: nothing to strip.
+		hdr := browserHeaders()
+		hdr.Set("Cookie", "jitauth_session=x")
+		b.ReportAllocs()
+		for b.Loop() {
+			stripIdentityHeaders(hdr, keys)
+		}
+	})
+	b.Run("spoofed-12", func(b *testing.B) {
+		// Eleven browser headers and a spoofed Remote_User; the loop puts
+		// the spoofed header back each time (one map insert).
+		hdr := browserHeaders()
+		spoof := []string{"admin"}
+		b.ReportAllocs()
+		for b.Loop() {
+			hdr["Remote_User"] = spoof
+			stripIdentityHeaders(hdr, keys)
+		}
+		if _, ok := hdr["Remote_User"]; ok {
+			b.Fatal("spoofed header survived")
+		}
+	})
+}
+
+// BenchmarkSetIdentity: the {http.auth.user.*} placeholders and the
+// default identity headers.
+func BenchmarkSetIdentity(b *testing.B) {
+	h := benchHandler(nil)
+	s := benchSession(time.Now())
+	b.Run("warm-replacer", func(b *testing.B) {
+		// One replacer for every iteration: its map already has the keys.
+		r, repl := authedRequest(b, h)
+		b.ReportAllocs()
+		for b.Loop() {
+			h.setIdentity(r, repl, s)
+		}
+	})
+	b.Run("fresh-replacer", func(b *testing.B) {
+		// A new replacer per iteration, as per request in Caddy; this
+		// includes caddy.NewReplacer itself (see BenchmarkNewReplacer).
+		r, _ := authedRequest(b, h)
+		b.ReportAllocs()
+		for b.Loop() {
+			resetIdentity(r)
+			h.setIdentity(r, caddy.NewReplacer(), s)
+		}
+	})
+	b.Run("custom-template-header", func(b *testing.B) {
+		// An extra header built from a placeholder template.
+		h := benchHandler(nil)
+		h.headers, h.stripKeys = buildHeaderRules(map[string]string{"X-Auth-Request-User": "{http.auth.user.local_id}@{http.auth.user.connection}"})
+		r, repl := authedRequest(b, h)
+		b.ReportAllocs()
+		for b.Loop() {
+			h.setIdentity(r, repl, s)
+		}
+	})
+}
+
+// BenchmarkNewReplacer is the baseline to subtract from the fresh-replacer
+// variants: Caddy pays it per request whether or not jit_auth runs.
+func BenchmarkNewReplacer(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = caddy.NewReplacer()
+	}
+}
+
+// BenchmarkServeHTTP: the whole handler for an authenticated browser
+// navigation with a no-op next handler.
+func BenchmarkServeHTTP(b *testing.B) {
+	h := benchHandler(nil)
+	w := &discardWriter{h: http.Header{}}
+	b.Run("warm-replacer", func(b *testing.B) {
+		r, _ := authedRequest(b, h)
+		b.ReportAllocs()
+		for b.Loop() {
+			resetIdentity(r)
+			if err := h.ServeHTTP(w, r, noopNext); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if r.Header.Get("Remote-User") != "alice@example.com" {
+			b.Fatalf("not authenticated: %v", r.Header)
+		}
+	})
+	b.Run("fresh-replacer", func(b *testing.B) {
+		// A new replacer and context per iteration, as Caddy's server
+		// makes per request (includes caddy.NewReplacer, context.WithValue
+		// and Request.WithContext).
+		r, _ := authedRequest(b, h)
+		base := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			resetIdentity(r)
+			rr := r.WithContext(context.WithValue(base, caddy.ReplacerCtxKey, caddy.NewReplacer()))
+			if err := h.ServeHTTP(w, rr, noopNext); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkServeHTTPParallel runs the handler on every P, sharing one
+// Handler (and so the revocation set's RWMutex) as Caddy does.
+func BenchmarkServeHTTPParallel(b *testing.B) {
+	h := benchHandler(nil)
+	cookie := sessionCookieBase + "=" + sealSession(b, h, benchSession(time.Now()))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		w := &discardWriter{h: http.Header{}}
+		r := httptest.NewRequest(http.MethodGet, "http://localhost/reports/q3?year=2026", nil)
+		r.Header = browserHeaders()
+		r.Header.Set("Cookie", cookie)
+		r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+		for pb.Next() {
+			resetIdentity(r)
+			if err := h.ServeHTTP(w, r, noopNext); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// countingStore counts every Store call. The embedded Store is left nil on
+// purpose: a method added to provisioner.Store later and not counted here
+// panics when called instead of passing through unnoticed.
+type countingStore struct {
+	provisioner.Store // nil: see above
+	inner             provisioner.Store
+	calls             atomic.Int64
+}
+
+func (c *countingStore) count() { c.calls.Add(1) }
+
+func (c *countingStore) UserByIdentity(ctx context.Context, key provisioner.IdentityKey) (*provisioner.User, error) {
+	c.count()
+	return c.inner.UserByIdentity(ctx, key)
+}
+
+func (c *countingStore) User(ctx context.Context, id string) (*provisioner.User, error) {
+	c.count()
+	return c.inner.User(ctx, id)
+}
+
+func (c *countingStore) UserByUsername(ctx context.Context, username string) (*provisioner.User, error) {
+	c.count()
+	return c.inner.UserByUsername(ctx, username)
+}
+
+func (c *countingStore) CreateUser(ctx context.Context, u *provisioner.User, id provisioner.Identity) (*provisioner.User, error) {
+	c.count()
+	return c.inner.CreateUser(ctx, u, id)
+}
+
+func (c *countingStore) RecordLogin(ctx context.Context, key provisioner.IdentityKey, p *provisioner.Profile, rawClaims []byte, at time.Time) (*provisioner.User, error) {
+	c.count()
+	return c.inner.RecordLogin(ctx, key, p, rawClaims, at)
+}
+
+func (c *countingStore) ListUsers(ctx context.Context, offset, limit int) ([]provisioner.User, error) {
+	c.count()
+	return c.inner.ListUsers(ctx, offset, limit)
+}
+
+func (c *countingStore) Identities(ctx context.Context, userID string) ([]provisioner.Identity, error) {
+	c.count()
+	return c.inner.Identities(ctx, userID)
+}
+
+func (c *countingStore) SetStatus(ctx context.Context, userID string, s provisioner.Status) error {
+	c.count()
+	return c.inner.SetStatus(ctx, userID, s)
+}
+
+func (c *countingStore) DeleteUser(ctx context.Context, userID string) error {
+	c.count()
+	return c.inner.DeleteUser(ctx, userID)
+}
+
+func (c *countingStore) RevokeSession(ctx context.Context, sessionID string, expires time.Time) error {
+	c.count()
+	return c.inner.RevokeSession(ctx, sessionID, expires)
+}
+
+func (c *countingStore) RevokedSessions(ctx context.Context, since time.Time) ([]provisioner.RevokedSession, error) {
+	c.count()
+	return c.inner.RevokedSessions(ctx, since)
+}
+
+func (c *countingStore) Close() error {
+	c.count()
+	return c.inner.Close()
+}
+
+// TestAuthenticatedRequestsDoNotTouchTheStore: the session cookie carries
+// everything the identity headers need, so requests with a valid session
+// make no store call at all (performance, and availability: the store
+// being slow or down must not affect logged-in users).
+func TestAuthenticatedRequestsDoNotTouchTheStore(t *testing.T) {
+	db, err := sqlitestore.Open(filepath.Join(t.TempDir(), "users.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	store := &countingStore{inner: db}
+
+	// The session's user exists in the store, so a handler that looked
+	// it up would find it and could otherwise go unnoticed.
+	ctx := context.Background()
+	s := benchSession(time.Now())
+	u, err := store.CreateUser(ctx, &provisioner.User{Username: s.Username, Email: s.Email, Name: s.Name, Groups: s.Groups},
+		provisioner.Identity{IdentityKey: provisioner.IdentityKey{Connection: s.Connection, Issuer: "https://idp.example", Subject: s.Subject}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.UserID = u.ID
+	// The wrapper counts.
+	if n := store.calls.Load(); n != 1 {
+		t.Fatalf("counting store saw %d calls for one CreateUser", n)
+	}
+	store.calls.Store(0)
+
+	h := benchHandler(store)
+	cookie := sessionCookieBase + "=" + sealSession(t, h, s)
+	const n = 200
+	var reached int
+	next := caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if got := r.Header.Get("Remote-User"); got != s.Username {
+			t.Errorf("Remote-User upstream = %q, want %q", got, s.Username)
+		}
+		reached++
+		w.WriteHeader(http.StatusOK)
+		return nil
+	})
+	for i := 0; i < n; i++ {
+		r := httptest.NewRequest(http.MethodGet, "http://localhost/reports/q3?year=2026", nil)
+		r.Header = browserHeaders()
+		r.Header.Set("Cookie", cookie)
+		r.Header.Set("Remote-User", "mallory") // stripped, never looked up
+		r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+		w := httptest.NewRecorder()
+		if err := h.ServeHTTP(w, r, next); err != nil {
+			t.Fatal(err)
+		}
+		if w.Code != http.StatusOK {
+			t.Fatalf("request %d: status %d, want 200 from next", i, w.Code)
+		}
+	}
+	if reached != n {
+		t.Fatalf("next reached %d times, want %d: the requests were not authenticated", reached, n)
+	}
+	if got := store.calls.Load(); got != 0 {
+		t.Fatalf("%d authenticated requests made %d store calls, want 0", n, got)
+	}
+}
