@@ -91,11 +91,24 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.codecs = newCodecs(keys, int(time.Duration(a.SessionLifetime)/time.Second))
 
-	for name, c := range a.Connections {
+	// Connections are checked here rather than in Validate, which Caddy
+	// calls after Provision: a broken connection must not be built. All
+	// problems are reported at once.
+	var errs []error
+	for _, name := range a.connectionNames() {
+		c := a.Connections[name]
 		if c == nil {
-			return fmt.Errorf("connection %q is empty", name)
+			errs = append(errs, fmt.Errorf("connection %q is empty", name))
+			continue
+		}
+		if err := c.validate(name); err != nil {
+			errs = append(errs, err)
+			continue
 		}
 		c.provision(name, a.logger.With(zap.String("connection", name)))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 
 	a.revoked = &revocations{}
@@ -103,18 +116,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// Validate checks the configuration and says what to fix.
+// Validate checks the settings that Provision does not.
 func (a *App) Validate() error {
 	if d := time.Duration(a.SessionLifetime); d < time.Minute {
 		return fmt.Errorf("session_lifetime %s is too short; use at least 1m", d)
 	}
-	var errs []error
-	for _, name := range a.connectionNames() {
-		if err := a.Connections[name].validate(name); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // Start begins following logouts made through other instances.

@@ -526,4 +526,3 @@ http://localhost:%[8]d {
 		}
 	}
 }
-

@@ -20,7 +20,8 @@ type Connection struct {
 	// Provider logs in through one of goth's OAuth providers.
 	Provider *ProviderConfig `json:"provider,omitempty"`
 	// Scopes requested from the provider. Default for OIDC: openid email
-	// profile; for other providers, goth's defaults.
+	// profile; for GitHub: read:user user:email (without it GitHub hides
+	// private emails); for other providers, goth's defaults.
 	Scopes []string `json:"scopes,omitempty"`
 	// RedirectURL is the callback URL registered at the provider. By
 	// default each site uses its own origin plus
@@ -141,5 +142,9 @@ func (c *Connection) provision(name string, logger *zap.Logger) {
 		c.connector = newOIDCConnector(o.Issuer, o.ClientID, o.ClientSecret, scopes, logger)
 		return
 	}
-	c.connector = &gothConnector{cfg: *c.Provider, factory: gothFactories[c.Provider.Name], scopes: c.Scopes, client: client}
+	scopes := c.Scopes
+	if len(scopes) == 0 {
+		scopes = defaultProviderScopes[c.Provider.Name]
+	}
+	c.connector = &gothConnector{cfg: *c.Provider, factory: gothFactories[c.Provider.Name], scopes: scopes, client: client}
 }

@@ -138,6 +138,12 @@ var gothFactories = map[string]gothFactory{
 	},
 }
 
+// defaultProviderScopes apply where goth's own defaults leave out the
+// email address.
+var defaultProviderScopes = map[string][]string{
+	"github": {"read:user", "user:email"},
+}
+
 // gothProviderNames lists the supported provider names, for messages.
 func gothProviderNames() string {
 	names := make([]string, 0, len(gothFactories))

@@ -1,0 +1,107 @@
+package caddymodule_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+)
+
+// validate adapts a Caddyfile and provisions it as `caddy validate`
+// does, returning the first error.
+func validate(t *testing.T, caddyfile string) error {
+	t.Helper()
+	cfgJSON, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		return err
+	}
+	var cfg caddy.Config
+	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	return caddy.Validate(&cfg)
+}
+
+func TestBadConfigFailsWithAClearMessage(t *testing.T) {
+	dir := t.TempDir()
+	head := func(body string) string {
+		return fmt.Sprintf("{\n\tadmin off\n\tstorage file_system %s/storage\n\tjit_auth {\n\t\tstore sqlite %s/users.db\n%s\n\t}\n}\n", dir, dir, body)
+	}
+	site := "http://localhost:1 {\n\tjit_auth\n\trespond ok\n}\n"
+	good := "connection corp {\n oidc https://idp.example corp-id corp-secret\n}"
+	cases := []struct{ name, caddyfile, want string }{
+		{"no provider", head("connection corp {\n scopes openid\n}") + site, "needs an identity provider"},
+		{"two providers", head("connection corp {\n oidc https://idp.example a b\n provider github k s\n}") + site, "has both oidc and provider"},
+		{"unknown provider", head("connection corp {\n provider myspace k s\n}") + site, `unknown provider "myspace"`},
+		{"oidc args", head("connection corp {\n oidc https://idp.example only-id\n}") + site, "oidc takes three arguments"},
+		{"relative issuer", head("connection corp {\n oidc idp.example a b\n}") + site, "must be an absolute http(s) URL"},
+		{"bad name", head("connection Corp! {\n oidc https://idp.example a b\n}") + site, "connection name"},
+		{"jit mode", head("connection corp {\n oidc https://idp.example a b\n jit {\n mode telepathy\n }\n}") + site, `jit mode "telepathy" is not supported`},
+		{"unknown option", head(good+"\n frobnicate on") + site, `unknown jit_auth option "frobnicate"`},
+		{"unknown connection option", head("connection corp {\n oidc https://idp.example a b\n colour blue\n}") + site, `unknown connection option "colour"`},
+		{"session lifetime", head(good+"\n session_lifetime forever") + site, "session_lifetime"},
+		{"short lifetime", head(good+"\n session_lifetime 5s") + site, "too short"},
+		{"bad keys", head(good+"\n cookie_keys aGVsbG8= d29ybGQ=") + site, "hash_key must be 32 or 64 bytes"},
+		{"okta without base_url", head("connection corp {\n provider okta k s\n}") + site, "needs base_url"},
+		{"unknown store", head(good+"\n store floppy /dev/fd0") + site, `unknown store "floppy"`},
+		{"site offers unknown connection", head(good) + "http://localhost:1 {\n\tjit_auth {\n\t\tconnections corp github\n\t}\n\trespond ok\n}\n", `connection "github", which is not configured`},
+		{"no global block", "{\n\tadmin off\n\tstorage file_system " + dir + "/storage\n}\nhttp://localhost:1 {\n\tjit_auth\n\trespond ok\n}\n", "no connections are configured"},
+		{"directive args", head(good) + "http://localhost:1 {\n\tjit_auth corp\n\trespond ok\n}\n", "takes no arguments"},
+		{"bad header rule", head(good) + "http://localhost:1 {\n\tjit_auth {\n\t\theader X-A\n\t}\n\trespond ok\n}\n", "header takes"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := validate(t, c.caddyfile)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+	if err := validate(t, head(good)+site); err != nil {
+		t.Fatalf("the good config fails: %v", err)
+	}
+}
+
+// The Caddyfile's matcher form also routes the endpoints, so a
+// protected subtree can complete a login.
+func TestMatcherAlsoRoutesEndpoints(t *testing.T) {
+	dir := t.TempDir()
+	cfgJSON, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(fmt.Sprintf(`{
+	jit_auth {
+		store sqlite %s/users.db
+		connection corp {
+			oidc https://idp.example a b
+		}
+	}
+}
+http://localhost:1 {
+	jit_auth /admin/*
+	respond ok
+}
+`, dir)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(cfgJSON), `"path":["/admin/*"]},{"path":["/.jitauth/*"]}`) {
+		t.Fatalf("endpoints not routed with the matcher: %s", cfgJSON)
+	}
+}
+
+// FuzzCaddyfile feeds arbitrary text to the jit_auth Caddyfile parsers:
+// they may refuse it, but never panic.
+func FuzzCaddyfile(f *testing.F) {
+	f.Add("connection corp {\n oidc https://idp.example a b\n jit {\n mode silent\n }\n}", "connections corp\nheader -Remote-Email")
+	f.Add("store sqlite /tmp/x.db\nsession_lifetime 1h\ncookie_keys a b", "path_prefix /auth/")
+	f.Add("connection gh {\n provider github k s\n auth_url x\n}", "header X-User {http.auth.user.id}")
+	adapter := caddyconfig.GetAdapter("caddyfile")
+	f.Fuzz(func(t *testing.T, global, site string) {
+		if strings.Contains(global+site, "import") {
+			t.Skip("import reads files")
+		}
+		body := "{\n\tjit_auth {\n" + global + "\n\t}\n}\nhttp://localhost:1 {\n\tjit_auth {\n" + site + "\n\t}\n}\n"
+		_, _, _ = adapter.Adapt([]byte(body), map[string]any{"filename": "Caddyfile"})
+	})
+}
