@@ -3,6 +3,7 @@ package caddymodule_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -104,4 +105,21 @@ func FuzzCaddyfile(f *testing.F) {
 		body := "{\n\tjit_auth {\n" + global + "\n\t}\n}\nhttp://localhost:1 {\n\tjit_auth {\n" + site + "\n\t}\n}\n"
 		_, _, _ = adapter.Adapt([]byte(body), map[string]any{"filename": "Caddyfile"})
 	})
+}
+
+// Caddyfile.example is a valid configuration.
+func TestCaddyfileExampleValidates(t *testing.T) {
+	dir := t.TempDir()
+	for k, v := range map[string]string{"OIDC_ID": "id", "OIDC_SECRET": "secret", "GITHUB_KEY": "k", "GITHUB_SECRET": "s", "JIT_DB": dir + "/users.db", "XDG_DATA_HOME": dir} {
+		t.Setenv(k, v)
+	}
+	example, err := os.ReadFile("../Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Keep generated cookie keys out of the real Caddy data directory.
+	cfg := strings.Replace(string(example), "\n{\n", "\n{\n\tstorage file_system "+dir+"/storage\n", 1)
+	if err := validate(t, cfg); err != nil {
+		t.Fatalf("Caddyfile.example: %v", err)
+	}
 }
