@@ -63,6 +63,13 @@ func open(ctx context.Context, path string) (*Store, error) {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("sqlite store: creating directory for %s: %w", path, err)
 		}
+		// The file holds personal data: create it readable by its owner
+		// only (SQLite gives its -wal and -shm files the same mode).
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite store: creating %s: %w", path, err)
+		}
+		_ = f.Close()
 	}
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {

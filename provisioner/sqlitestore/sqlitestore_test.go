@@ -429,3 +429,19 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+func TestNewDatabaseFileIsPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := fi.Mode().Perm(); mode != 0o600 {
+		t.Fatalf("new database file mode %o, want 600", mode)
+	}
+}
