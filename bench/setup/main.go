@@ -1,0 +1,288 @@
+//go:build linux
+
+// Command setup prepares the two contenders of bench/run.sh and keeps them
+// running until it is told to stop:
+//
+//   - a local OpenID Connect provider (internal/devidp) with one user;
+//   - a Caddyfile with two sites on loopback ports, both proxying to the
+//     same upstream: "bare" (reverse_proxy only) and "jit_auth"
+//     (jit_auth + reverse_proxy), with identical global options and no
+//     access logs;
+//   - the built Caddy binary running that Caddyfile as a subprocess;
+//   - one login through the provider's form, for the session cookie.
+//
+// When both sites answer and the login worked it writes KEY=value lines
+// (BARE_URL, AUTH_URL, COOKIE, CADDY_PID) to -out, then waits for SIGINT
+// or SIGTERM and stops Caddy. Caddy is also killed if setup dies
+// (Pdeathsig), so nothing outlives a run. Linux only, like run.sh.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jitauth/caddy-jitauth/internal/devidp"
+)
+
+const (
+	connectionName = "bench"
+	clientID       = "bench"
+	clientSecret   = "bench-secret"
+	username       = "bench"
+	password       = "bench-password"
+	cookieName     = "jitauth_session" // plain-HTTP loopback: no __Host- prefix
+)
+
+func main() {
+	caddyBin := flag.String("caddy", "", "path to the Caddy binary built from ./cmd/caddy")
+	upstream := flag.String("upstream", "", "host:port of the upstream")
+	dir := flag.String("dir", "", "working directory for the Caddyfile, storage, database and logs")
+	out := flag.String("out", "", "file to write BARE_URL, AUTH_URL, COOKIE and CADDY_PID to")
+	flag.Parse()
+	if *caddyBin == "" || *upstream == "" || *dir == "" || *out == "" {
+		flag.Usage()
+		os.Exit(2)
+	}
+	log.SetPrefix("setup: ")
+	log.SetFlags(0)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *caddyBin, *upstream, *dir, *out); err != nil {
+		log.Print(err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, caddyBin, upstream, dir, out string) error {
+	barePort, err := freePort()
+	if err != nil {
+		return err
+	}
+	authPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	bareURL := fmt.Sprintf("http://127.0.0.1:%d/", barePort)
+	authURL := fmt.Sprintf("http://127.0.0.1:%d/", authPort)
+
+	idp, err := devidp.Start("127.0.0.1:0",
+		[]devidp.User{{Username: username, Password: password, GivenName: "Bench", FamilyName: "User",
+			Email: "bench@example.com", EmailVerified: true, Groups: []string{"staff", "bench"}}},
+		[]devidp.Client{{ID: clientID, Secret: clientSecret,
+			RedirectURIs: []string{authURL + ".jitauth/callback/" + connectionName}}})
+	if err != nil {
+		return fmt.Errorf("starting the identity provider: %w", err)
+	}
+	defer idp.Close()
+
+	caddyfile := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(caddyfile, []byte(benchCaddyfile(dir, idp.Issuer(), upstream, barePort, authPort)), 0o600); err != nil {
+		return err
+	}
+	logFile, err := os.Create(filepath.Join(dir, "caddy.log"))
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+
+	cmd := exec.Command(caddyBin, "run", "--config", caddyfile, "--adapter", "caddyfile")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Keep Caddy away from the user's config and data directories.
+	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "XDG_DATA_HOME="+filepath.Join(dir, "data"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting Caddy: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer stopCaddy(cmd, exited)
+
+	for _, u := range []string{bareURL, authURL} {
+		if err := waitServing(ctx, u, exited); err != nil {
+			return fmt.Errorf("%w (see %s)", err, logFile.Name())
+		}
+	}
+
+	cookie, err := login(authURL, idp.Issuer())
+	if err != nil {
+		return err
+	}
+
+	env := fmt.Sprintf("BARE_URL=%s\nAUTH_URL=%s\nCOOKIE=%s=%s\nCADDY_PID=%d\n", bareURL, authURL, cookieName, cookie, cmd.Process.Pid)
+	if err := os.WriteFile(out+".tmp", []byte(env), 0o600); err != nil {
+		return err
+	}
+	if err := os.Rename(out+".tmp", out); err != nil {
+		return err
+	}
+	log.Printf("ready: bare %s, jit_auth %s, Caddy pid %d", bareURL, authURL, cmd.Process.Pid)
+
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-exited:
+		exited <- err // for stopCaddy
+		return fmt.Errorf("Caddy exited: %v (see %s)", err, logFile.Name())
+	}
+}
+
+// benchCaddyfile has the two contenders with identical global options:
+// no admin endpoint, no persisted config, no HTTPS, logs discarded (below
+// ERROR) and no access logs, so logging costs neither of them anything.
+func benchCaddyfile(dir, issuer, upstream string, barePort, authPort int) string {
+	return fmt.Sprintf(`{
+	admin off
+	persist_config off
+	auto_https off
+	storage file_system %[1]s
+	log {
+		output discard
+		level ERROR
+	}
+	jit_auth {
+		store sqlite %[2]s
+		connection %[3]s {
+			oidc %[4]s %[5]s %[6]s
+			jit
+		}
+	}
+}
+
+# Contender "bare": reverse_proxy only.
+http://:%[7]d {
+	bind 127.0.0.1
+	reverse_proxy %[9]s
+}
+
+# Contender "jit_auth": the same, behind jit_auth.
+http://:%[8]d {
+	bind 127.0.0.1
+	jit_auth
+	reverse_proxy %[9]s
+}
+`, quote(filepath.Join(dir, "storage")), quote(filepath.Join(dir, "users.db")), connectionName,
+		issuer, clientID, clientSecret, barePort, authPort, upstream)
+}
+
+func quote(s string) string { return "`" + s + "`" }
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// waitServing waits until u answers HTTP at all.
+func waitServing(ctx context.Context, u string, exited chan error) error {
+	c := &http.Client{Timeout: time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-exited:
+			exited <- err
+			return fmt.Errorf("Caddy exited before serving %s: %v", u, err)
+		case <-ctx.Done():
+			return ctx.Err()
+		default:
+		}
+		if resp, err := c.Get(u); err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("%s did not answer within 30s", u)
+}
+
+// acceptHTML makes every request a browser navigation, so jit_auth
+// redirects to the login instead of answering 401.
+type acceptHTML struct{}
+
+func (acceptHTML) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Accept", "text/html")
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// login signs in through the site and the provider's form as a browser
+// would, and returns the session cookie's value.
+func login(site, issuer string) (string, error) {
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, Timeout: 15 * time.Second, Transport: acceptHTML{}}
+
+	// The site sends the browser to the provider's login page.
+	resp, err := c.Get(site)
+	if err != nil {
+		return "", fmt.Errorf("login: %w", err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if !strings.HasPrefix(resp.Request.URL.String(), issuer+"/") {
+		return "", fmt.Errorf("login: GET %s ended at %s (%s), not at the provider", site, resp.Request.URL, resp.Status)
+	}
+
+	resp, err = devidp.Login(c, resp.Request.URL.String(), username, password)
+	if err != nil {
+		return "", err
+	}
+	resp.Body.Close()
+	callback, err := resp.Location()
+	if err != nil {
+		return "", fmt.Errorf("login: the provider did not redirect back: %s", resp.Status)
+	}
+
+	// The callback sets the session and sends the browser back to /.
+	resp, err = c.Get(callback.String())
+	if err != nil {
+		return "", fmt.Errorf("login: callback: %w", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.String() != site {
+		return "", fmt.Errorf("login: after the callback: %s at %s: %s", resp.Status, resp.Request.URL, body)
+	}
+	u, _ := url.Parse(site)
+	for _, ck := range jar.Cookies(u) {
+		if ck.Name == cookieName {
+			return ck.Value, nil
+		}
+	}
+	return "", errors.New("login: no " + cookieName + " cookie after the callback")
+}
+
+// stopCaddy asks Caddy to stop and kills it if it does not within 5s.
+func stopCaddy(cmd *exec.Cmd, exited chan error) {
+	select {
+	case err := <-exited:
+		exited <- err
+		return
+	default:
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
+}
