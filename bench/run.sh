@@ -16,6 +16,10 @@
 # Settings (environment):
 #   ROUNDS=5 DURATION=5s WARMUP=2s THREADS=2 CONNECTIONS=32
 #   KEEP_WORK=1   keep the temporary directory (Caddyfile, logs, wrk output)
+#   PROFILE=1     after the measured rounds, run one more wrk per contender
+#                 while taking a CPU profile of Caddy through its admin
+#                 endpoint (enabled on loopback for this), print the top
+#                 functions and keep the profiles (implies KEEP_WORK=1)
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-5}
@@ -23,6 +27,8 @@ DURATION=${DURATION:-5s}
 WARMUP=${WARMUP:-2s}
 THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-32}
+PROFILE=${PROFILE:-}
+[[ $PROFILE == 1 ]] && KEEP_WORK=1
 
 cd "$(dirname "$0")/.."
 
@@ -80,7 +86,9 @@ PIDS+=($!)
 waitfile "$WORK/upstream.addr" "${PIDS[-1]}" upstream
 UPSTREAM=$(<"$WORK/upstream.addr")
 
-"$WORK/setup" -caddy "$WORK/caddy" -upstream "$UPSTREAM" -dir "$WORK" -out "$WORK/setup.env" >"$WORK/setup.log" 2>&1 &
+ADMIN_FLAG=()
+[[ $PROFILE == 1 ]] && ADMIN_FLAG=(-admin auto)
+"$WORK/setup" -caddy "$WORK/caddy" -upstream "$UPSTREAM" -dir "$WORK" -out "$WORK/setup.env" "${ADMIN_FLAG[@]}" >"$WORK/setup.log" 2>&1 &
 PIDS+=($!)
 if ! (waitfile "$WORK/setup.env" "${PIDS[-1]}" setup); then
 	cat "$WORK/setup.log" >&2
@@ -196,6 +204,27 @@ for contender in bare jit_auth; do
 		"$(awk -v a="$rps" -v b="$BARE_RPS" 'BEGIN { print a / b }')"
 done
 AUTH_RPS=$(median 2 jit_auth)
-awk -v a="$AUTH_RPS" -v b="$BARE_RPS" 'BEGIN {
-	printf "jit_auth costs %.1f us of machine time per request (1/req/s difference, whole machine saturated)\n", 1e6 / a - 1e6 / b
+awk -v a="$AUTH_RPS" -v b="$BARE_RPS" -v n="$(nproc)" 'BEGIN {
+	printf "jit_auth adds %.1f us of wall time per request on this saturated machine (1/req/s difference), about %.0f CPU-us over %d CPUs\n", 1e6 / a - 1e6 / b, n * (1e6 / a - 1e6 / b), n
 }'
+
+if [[ $PROFILE == 1 ]]; then
+	ADMIN_URL=$(envval ADMIN_URL)
+	[[ -n $ADMIN_URL ]] || die "no ADMIN_URL from setup"
+	secs=${DURATION%s}
+	[[ $secs =~ ^[0-9]+$ ]] || secs=5
+	for contender in bare jit_auth; do
+		url=$BARE_URL
+		[[ $contender == jit_auth ]] && url=$AUTH_URL
+		echo
+		echo "== CPU profile of Caddy during one more $contender run (not in the table)"
+		curl -fsS -o "$WORK/caddy-$contender.pprof" "${ADMIN_URL}debug/pprof/profile?seconds=$((secs - 1))" &
+		prof=$!
+		bench "$contender" "$url" "$DURATION" "$WORK/wrk-$contender-profile.txt"
+		wait "$prof" || die "could not fetch the profile"
+		go tool pprof -top -nodecount 15 "$WORK/caddy" "$WORK/caddy-$contender.pprof" 2>/dev/null | sed -n '4,30p'
+	done
+	echo
+	echo "profiles: $WORK/caddy-bare.pprof $WORK/caddy-jit_auth.pprof (binary $WORK/caddy)"
+	echo "compare:  go tool pprof -top -diff_base $WORK/caddy-bare.pprof $WORK/caddy $WORK/caddy-jit_auth.pprof"
+fi

@@ -12,9 +12,10 @@
 //   - one login through the provider's form, for the session cookie.
 //
 // When both sites answer and the login worked it writes KEY=value lines
-// (BARE_URL, AUTH_URL, COOKIE, CADDY_PID) to -out, then waits for SIGINT
-// or SIGTERM and stops Caddy. Caddy is also killed if setup dies
-// (Pdeathsig), so nothing outlives a run. Linux only, like run.sh.
+// (BARE_URL, AUTH_URL, COOKIE, CADDY_PID, and ADMIN_URL with -admin) to
+// -out, then waits for SIGINT or SIGTERM and stops Caddy. Caddy is also
+// killed if setup dies (Pdeathsig), so nothing outlives a run. Linux only,
+// like run.sh.
 package main
 
 import (
@@ -53,6 +54,7 @@ func main() {
 	upstream := flag.String("upstream", "", "host:port of the upstream")
 	dir := flag.String("dir", "", "working directory for the Caddyfile, storage, database and logs")
 	out := flag.String("out", "", "file to write BARE_URL, AUTH_URL, COOKIE and CADDY_PID to")
+	admin := flag.String("admin", "", "enable Caddy's admin endpoint (and its /debug/pprof/) at this loopback host:port, or \"auto\" for a free port (written as ADMIN_URL); default: admin off")
 	flag.Parse()
 	if *caddyBin == "" || *upstream == "" || *dir == "" || *out == "" {
 		flag.Usage()
@@ -63,13 +65,13 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *caddyBin, *upstream, *dir, *out); err != nil {
+	if err := run(ctx, *caddyBin, *upstream, *dir, *out, *admin); err != nil {
 		log.Print(err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, caddyBin, upstream, dir, out string) error {
+func run(ctx context.Context, caddyBin, upstream, dir, out, admin string) error {
 	barePort, err := freePort()
 	if err != nil {
 		return err
@@ -77,6 +79,13 @@ func run(ctx context.Context, caddyBin, upstream, dir, out string) error {
 	authPort, err := freePort()
 	if err != nil {
 		return err
+	}
+	if admin == "auto" {
+		p, err := freePort()
+		if err != nil {
+			return err
+		}
+		admin = fmt.Sprintf("127.0.0.1:%d", p)
 	}
 	bareURL := fmt.Sprintf("http://127.0.0.1:%d/", barePort)
 	authURL := fmt.Sprintf("http://127.0.0.1:%d/", authPort)
@@ -92,7 +101,7 @@ func run(ctx context.Context, caddyBin, upstream, dir, out string) error {
 	defer idp.Close()
 
 	caddyfile := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(caddyfile, []byte(benchCaddyfile(dir, idp.Issuer(), upstream, barePort, authPort)), 0o600); err != nil {
+	if err := os.WriteFile(caddyfile, []byte(benchCaddyfile(dir, idp.Issuer(), upstream, admin, barePort, authPort)), 0o600); err != nil {
 		return err
 	}
 	logFile, err := os.Create(filepath.Join(dir, "caddy.log"))
@@ -125,6 +134,9 @@ func run(ctx context.Context, caddyBin, upstream, dir, out string) error {
 	}
 
 	env := fmt.Sprintf("BARE_URL=%s\nAUTH_URL=%s\nCOOKIE=%s=%s\nCADDY_PID=%d\n", bareURL, authURL, cookieName, cookie, cmd.Process.Pid)
+	if admin != "" {
+		env += "ADMIN_URL=http://" + admin + "/\n"
+	}
 	if err := os.WriteFile(out+".tmp", []byte(env), 0o600); err != nil {
 		return err
 	}
@@ -143,11 +155,15 @@ func run(ctx context.Context, caddyBin, upstream, dir, out string) error {
 }
 
 // benchCaddyfile has the two contenders with identical global options:
-// no admin endpoint, no persisted config, no HTTPS, logs discarded (below
+// no admin endpoint (unless profiling), no persisted config, no HTTPS, logs discarded (below
 // ERROR) and no access logs, so logging costs neither of them anything.
-func benchCaddyfile(dir, issuer, upstream string, barePort, authPort int) string {
+func benchCaddyfile(dir, issuer, upstream, admin string, barePort, authPort int) string {
+	adminLine := "admin off"
+	if admin != "" {
+		adminLine = "admin " + admin
+	}
 	return fmt.Sprintf(`{
-	admin off
+	%[10]s
 	persist_config off
 	auto_https off
 	storage file_system %[1]s
@@ -177,7 +193,7 @@ http://:%[8]d {
 	reverse_proxy %[9]s
 }
 `, quote(filepath.Join(dir, "storage")), quote(filepath.Join(dir, "users.db")), connectionName,
-		issuer, clientID, clientSecret, barePort, authPort, upstream)
+		issuer, clientID, clientSecret, barePort, authPort, upstream, adminLine)
 }
 
 func quote(s string) string { return "`" + s + "`" }
