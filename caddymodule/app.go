@@ -45,6 +45,7 @@ type App struct {
 	provisioner *provisioner.Provisioner
 	codecs      []securecookie.Codec
 	revoked     *revocations
+	sessions    *sessionCache
 	usedStates  *usedStates
 	logger      *zap.Logger
 	cancel      context.CancelFunc
@@ -112,6 +113,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 
 	a.revoked = &revocations{}
+	a.sessions = newSessionCache()
 	a.usedStates = &usedStates{}
 	return nil
 }

@@ -53,6 +53,7 @@ func benchHandler(store provisioner.Store) *Handler {
 		provisioner:     &provisioner.Provisioner{Store: store},
 		codecs:          newCodecs(keys, int(defaultSessionLifetime/time.Second)),
 		revoked:         &revocations{},
+		sessions:        newSessionCache(),
 		usedStates:      &usedStates{},
 	}
 	conn := &Connection{name: "corp", JIT: &JITConfig{Enabled: true}}

@@ -172,14 +172,22 @@ func (h *Handler) session(r *http.Request) *Session {
 	if err != nil || len(c.Value) > maxCookieLength {
 		return nil
 	}
-	var s Session
-	if err := securecookie.DecodeMulti(c.Name, c.Value, &s, h.app.codecs...); err != nil {
+	now := time.Now()
+	s := h.app.sessions.get(c.Name, c.Value)
+	if s == nil {
+		s = new(Session)
+		if err := securecookie.DecodeMulti(c.Name, c.Value, s, h.app.codecs...); err != nil {
+			return nil
+		}
+		if !s.valid(now) {
+			return nil
+		}
+		h.app.sessions.put(c.Name, c.Value, s, now.Unix())
+	}
+	if !s.valid(now) || h.app.revoked.isRevoked(s.ID) || h.connection(s.Connection) == nil {
 		return nil
 	}
-	if !s.valid(time.Now()) || h.app.revoked.isRevoked(s.ID) || h.connection(s.Connection) == nil {
-		return nil
-	}
-	return &s
+	return s
 }
 
 // connection returns the named connection if this application offers it.
