@@ -1,0 +1,704 @@
+// Package pgstore is a provisioner.Store kept in PostgreSQL, for several
+// Caddy instances that share their users. It uses pgx with a connection
+// pool (pgxpool).
+//
+// # Connection URL
+//
+// Open takes a libpq-style URL or keyword/value string, for example
+//
+//	postgres://jitauth:secret@db.example.com:5432/auth?sslmode=verify-full
+//
+// Everything pgx understands works, including the pool settings
+// (pool_max_conns, pool_max_conn_lifetime, …) and server parameters
+// passed at connection start. In particular search_path selects the
+// schema the store lives in:
+//
+//	postgres://…/auth?search_path=jitauth
+//
+// The store creates its tables in the first existing schema of the
+// search_path (current_schema()); the schema itself must exist. Behind
+// a transaction-pooling proxy (PgBouncer in transaction mode) add
+// default_query_exec_mode=exec, since pgx otherwise caches prepared
+// statements per connection.
+//
+// # Schema and migrations
+//
+// Open migrates the schema automatically. Each step runs in its own
+// transaction under a transaction-level advisory lock keyed on the
+// schema, and re-reads the version from schema_migrations once it holds
+// the lock, so any number of instances may start at once against an
+// empty schema. Open refuses a schema migrated by a newer build
+// (ErrSchemaTooNew).
+//
+// Times are timestamptz (microsecond precision, read back in UTC); a
+// zero time.Time is stored as NULL. Groups, attributes and raw claims
+// are jsonb.
+//
+// # Timeouts and outages
+//
+// Every call runs under the caller's context; when that context has no
+// deadline, DefaultTimeout bounds the call. When the server is
+// unreachable calls return errors (never ErrNotFound); the pool drops
+// broken connections, pings connections that sat idle before handing
+// them out, and connects afresh once the server is back.
+package pgstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
+)
+
+// DefaultTimeout bounds each call (and Open as a whole) whose context
+// has no deadline of its own.
+const DefaultTimeout = 5 * time.Second
+
+// defaultPingTimeout bounds the liveness ping of a connection that sat
+// idle, so a connection to a vanished server is replaced quickly rather
+// than eating the whole call's time.
+const defaultPingTimeout = 2 * time.Second
+
+// Store is a provisioner.Store backed by PostgreSQL.
+type Store struct {
+	pool    *pgxpool.Pool
+	target  string
+	timeout time.Duration
+	now     func() time.Time
+}
+
+var _ provisioner.Store = (*Store)(nil)
+
+// Open connects to the database at connString (see the package
+// documentation), checks that it answers and migrates the schema to the
+// current version. It fails if the server does not answer within the
+// context's deadline (DefaultTimeout if there is none), if no schema of
+// the search_path exists, or if the schema was migrated by a newer build
+// (ErrSchemaTooNew). Errors never include the password.
+func Open(ctx context.Context, connString string) (*Store, error) {
+	if strings.TrimSpace(connString) == "" {
+		return nil, errors.New("postgres store: empty database URL")
+	}
+	cfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: %s", parseErrorMessage(err, connString))
+	}
+	if cfg.PingTimeout == 0 {
+		cfg.PingTimeout = defaultPingTimeout
+	}
+	s := &Store{target: describe(cfg), timeout: DefaultTimeout, now: time.Now}
+
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	// NewWithConfig does not connect; Ping and migrate do, under ctx.
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: %s: %w", s.target, err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres store: connecting to %s: %w", s.target, err)
+	}
+	if err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres store: migrating %s: %w", s.target, err)
+	}
+	s.pool = pool
+	return s, nil
+}
+
+// Target describes the database without secrets, as
+// "user@host:port/database" plus the search_path when one is set, for
+// logs and error messages.
+func (s *Store) Target() string { return s.target }
+
+func describe(cfg *pgxpool.Config) string {
+	c := cfg.ConnConfig
+	host := c.Host
+	if strings.Contains(host, ":") && !strings.HasPrefix(host, "/") {
+		host = "[" + host + "]" // IPv6
+	}
+	d := fmt.Sprintf("%s@%s:%d/%s", c.User, host, c.Port, c.Database)
+	if sp := c.RuntimeParams["search_path"]; sp != "" {
+		d += " (search_path " + sp + ")"
+	}
+	return d
+}
+
+// RedactURL returns connString with any password masked, for messages.
+// Strings it cannot make sense of are replaced entirely.
+func RedactURL(connString string) string {
+	if u, err := url.Parse(connString); err == nil && u.Scheme != "" {
+		q := u.Query()
+		for k := range q {
+			if strings.Contains(strings.ToLower(k), "password") {
+				q.Set(k, "xxxxx")
+			}
+		}
+		u.RawQuery = q.Encode()
+		return u.Redacted()
+	}
+	if strings.Contains(connString, "://") {
+		return "(unparsable URL hidden)"
+	}
+	return kvPassword.ReplaceAllString(connString, "${1}xxxxx")
+}
+
+var kvPassword = regexp.MustCompile(`((?i:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)`)
+
+// parseErrorMessage words a ParseConfig failure without quoting the
+// connection string: pgx masks passwords in its messages only on a best
+// effort basis.
+func parseErrorMessage(err error, connString string) string {
+	msg := err.Error()
+	if i, j := strings.Index(msg, "`"), strings.LastIndex(msg, "`"); i >= 0 && j > i {
+		msg = msg[:i] + "the database URL" + msg[j+1:]
+	}
+	leaks := strings.Contains(msg, "://") || strings.Contains(msg, "@") ||
+		strings.Contains(strings.ToLower(msg), "password=")
+	if u, perr := url.Parse(connString); perr == nil {
+		if pw, ok := u.User.Password(); ok && pw != "" && strings.Contains(msg, pw) {
+			leaks = true
+		}
+	}
+	if leaks {
+		return "cannot parse the database URL (details withheld: they would show it)"
+	}
+	return msg
+}
+
+// bound applies the default timeout to contexts without a deadline.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok || s.timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// Ping checks that the database is reachable and the store's schema
+// readable.
+func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	if _, err := schemaVersion(ctx, s.pool); err != nil {
+		return fmt.Errorf("postgres store: ping %s: %w", s.target, err)
+	}
+	return nil
+}
+
+// Close closes the pool, waiting for connections in use to be
+// released.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+const userColumns = `u.id, u.username, u.email, u.email_verified, u.name, u.given_name,
+	u.family_name, u.picture, u.groups, u.attributes, u.status,
+	u.created_at, u.updated_at, u.last_login_at`
+
+func scanUser(row pgx.Row) (*provisioner.User, error) {
+	var (
+		u                provisioner.User
+		groups, attrs    []byte
+		status           string
+		created, updated time.Time
+		lastLogin        *time.Time
+	)
+	if err := row.Scan(&u.ID, &u.Username, &u.Email, &u.EmailVerified, &u.Name, &u.GivenName,
+		&u.FamilyName, &u.Picture, &groups, &attrs, &status,
+		&created, &updated, &lastLogin); err != nil {
+		return nil, err
+	}
+	u.Status = provisioner.Status(status)
+	u.CreatedAt = created.UTC()
+	u.UpdatedAt = updated.UTC()
+	if lastLogin != nil {
+		u.LastLoginAt = lastLogin.UTC()
+	}
+	if len(groups) > 0 {
+		if err := json.Unmarshal(groups, &u.Groups); err != nil {
+			return nil, fmt.Errorf("decoding groups of user %s: %w", u.ID, err)
+		}
+	}
+	if len(attrs) > 0 {
+		if err := json.Unmarshal(attrs, &u.Attributes); err != nil {
+			return nil, fmt.Errorf("decoding attributes of user %s: %w", u.ID, err)
+		}
+	}
+	return &u, nil
+}
+
+func getUser(ctx context.Context, q queryRower, where string, args ...any) (*provisioner.User, error) {
+	u, err := scanUser(q.QueryRow(ctx, `SELECT `+userColumns+` FROM users u `+where, args...))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, provisioner.ErrNotFound
+	}
+	return u, err
+}
+
+// UserByIdentity returns the user linked to key, or provisioner.ErrNotFound.
+func (s *Store) UserByIdentity(ctx context.Context, key provisioner.IdentityKey) (*provisioner.User, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	u, err := getUser(ctx, s.pool, `JOIN identities i ON i.user_id = u.id
+		WHERE i.connection = $1 AND i.issuer = $2 AND i.subject = $3`,
+		key.Connection, key.Issuer, key.Subject)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: user by identity: %w", err)
+	}
+	return u, nil
+}
+
+// User returns the user with the given ID, or provisioner.ErrNotFound.
+func (s *Store) User(ctx context.Context, id string) (*provisioner.User, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	u, err := getUser(ctx, s.pool, `WHERE u.id = $1`, id)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: user: %w", err)
+	}
+	return u, nil
+}
+
+// UserByUsername returns the user whose normalised username equals the
+// normalised argument, or provisioner.ErrNotFound.
+func (s *Store) UserByUsername(ctx context.Context, username string) (*provisioner.User, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	u, err := getUser(ctx, s.pool, `WHERE u.username_norm = $1`, provisioner.NormalizeUsername(username))
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: user by username: %w", err)
+	}
+	return u, nil
+}
+
+// CreateUser inserts u and its first identity in one transaction.
+func (s *Store) CreateUser(ctx context.Context, u *provisioner.User, id provisioner.Identity) (*provisioner.User, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	created, err := s.createUser(ctx, u, id)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: creating user: %w", err)
+	}
+	return created, nil
+}
+
+func (s *Store) createUser(ctx context.Context, u *provisioner.User, id provisioner.Identity) (*provisioner.User, error) {
+	if u == nil {
+		return nil, errors.New("nil user")
+	}
+	norm := provisioner.NormalizeUsername(u.Username)
+	if norm == "" {
+		return nil, errors.New("empty username")
+	}
+	status := u.Status
+	switch status {
+	case "":
+		status = provisioner.StatusActive
+	case provisioner.StatusActive, provisioner.StatusDisabled:
+	default:
+		return nil, fmt.Errorf("invalid status %q", status)
+	}
+	groups, err := encodeGroups(u.Groups)
+	if err != nil {
+		return nil, err
+	}
+	attrs, err := encodeAttributes(u.Attributes)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := rawClaims(id.RawClaims)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	identCreated := id.CreatedAt
+	if identCreated.IsZero() {
+		identCreated = now
+	}
+	userID := uuid.NewString()
+
+	var created *provisioner.User
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		// The identity is checked first so that a duplicate identity is
+		// reported as such even when its username also collides. A
+		// concurrent transaction inserting the same identity or username
+		// is caught by the unique constraints below: the second insert
+		// waits for the first transaction and fails once it commits.
+		var one int
+		err := tx.QueryRow(ctx, `SELECT 1 FROM identities
+			WHERE connection = $1 AND issuer = $2 AND subject = $3`,
+			id.Connection, id.Issuer, id.Subject).Scan(&one)
+		switch {
+		case err == nil:
+			return provisioner.ErrIdentityExists
+		case !errors.Is(err, pgx.ErrNoRows):
+			return fmt.Errorf("checking identity: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO users (id, username, username_norm,
+				email, email_verified, name, given_name, family_name, picture,
+				groups, attributes, status, created_at, updated_at, last_login_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+			userID, u.Username, norm, u.Email, u.EmailVerified, u.Name, u.GivenName,
+			u.FamilyName, u.Picture, groups, attrs, string(status),
+			now, now, nullTime(u.LastLoginAt)); err != nil {
+			return mapConstraint(err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO identities (connection, issuer, subject,
+				user_id, raw_claims, created_at, last_login_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			id.Connection, id.Issuer, id.Subject, userID, raw,
+			identCreated.UTC(), nullTime(id.LastLoginAt)); err != nil {
+			return mapConstraint(err)
+		}
+		created, err = getUser(ctx, tx, `WHERE u.id = $1`, userID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return created, nil
+}
+
+// RecordLogin records a later login of an existing identity. A non-nil
+// profile replaces the user's profile fields, groups and attributes; a
+// nil one leaves them alone. The identity's raw claims are replaced when
+// rawClaims is non-nil, and both last-login times are set to at.
+func (s *Store) RecordLogin(ctx context.Context, key provisioner.IdentityKey, p *provisioner.Profile, rawClaims []byte, at time.Time) (*provisioner.User, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	u, err := s.recordLogin(ctx, key, p, rawClaims, at)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: recording login: %w", err)
+	}
+	return u, nil
+}
+
+func (s *Store) recordLogin(ctx context.Context, key provisioner.IdentityKey, p *provisioner.Profile, claims []byte, at time.Time) (*provisioner.User, error) {
+	if at.IsZero() {
+		at = s.now()
+	}
+	at = at.UTC()
+	var groups, attrs any
+	if p != nil {
+		var err error
+		if groups, err = encodeGroups(p.Groups); err != nil {
+			return nil, err
+		}
+		if attrs, err = encodeAttributes(p.Attributes); err != nil {
+			return nil, err
+		}
+	}
+	raw, err := rawClaims(claims)
+	if err != nil {
+		return nil, err
+	}
+	var u *provisioner.User
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		// Lock the user row first: DeleteUser locks the user and then
+		// (by cascade) its identities, so taking them in the same order
+		// here cannot deadlock with it. A user deleted meanwhile is not
+		// found.
+		var userID string
+		err := tx.QueryRow(ctx, `SELECT u.id FROM identities i JOIN users u ON u.id = i.user_id
+			WHERE i.connection = $1 AND i.issuer = $2 AND i.subject = $3
+			FOR UPDATE OF u`,
+			key.Connection, key.Issuer, key.Subject).Scan(&userID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return provisioner.ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("looking up identity: %w", err)
+		}
+		tag, err := tx.Exec(ctx, `UPDATE identities
+			SET raw_claims = COALESCE($1, raw_claims), last_login_at = $2
+			WHERE connection = $3 AND issuer = $4 AND subject = $5`,
+			raw, at, key.Connection, key.Issuer, key.Subject)
+		if err != nil {
+			return fmt.Errorf("updating identity: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return provisioner.ErrNotFound
+		}
+		if p == nil {
+			_, err = tx.Exec(ctx, `UPDATE users SET last_login_at = $1 WHERE id = $2`, at, userID)
+		} else {
+			_, err = tx.Exec(ctx, `UPDATE users SET
+				email = $1, email_verified = $2, name = $3, given_name = $4, family_name = $5,
+				picture = $6, groups = $7, attributes = $8, updated_at = $9, last_login_at = $10
+				WHERE id = $11`,
+				p.Email, p.EmailVerified, p.Name, p.GivenName, p.FamilyName,
+				p.Picture, groups, attrs, at, at, userID)
+		}
+		if err != nil {
+			return fmt.Errorf("updating user: %w", err)
+		}
+		u, err = getUser(ctx, tx, `WHERE u.id = $1`, userID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// ListUsers returns up to limit users ordered by normalised username
+// (byte order, as in the SQLite store), after skipping offset. A limit
+// of zero or less returns no users.
+func (s *Store) ListUsers(ctx context.Context, offset, limit int) ([]provisioner.User, error) {
+	if offset < 0 {
+		offset = 0
+	}
+	if limit <= 0 {
+		return []provisioner.User{}, nil
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users u
+		ORDER BY u.username_norm, u.id COLLATE "C" LIMIT $1 OFFSET $2`, limit, offset)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: listing users: %w", err)
+	}
+	defer rows.Close()
+	users := []provisioner.User{}
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("postgres store: listing users: %w", err)
+		}
+		users = append(users, *u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres store: listing users: %w", err)
+	}
+	return users, nil
+}
+
+// Identities returns the identities linked to a user, oldest first. An
+// unknown user has none.
+func (s *Store) Identities(ctx context.Context, userID string) ([]provisioner.Identity, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT connection, issuer, subject, user_id,
+			raw_claims, created_at, last_login_at
+		FROM identities WHERE user_id = $1
+		ORDER BY created_at, connection COLLATE "C", issuer COLLATE "C", subject COLLATE "C"`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: listing identities: %w", err)
+	}
+	defer rows.Close()
+	ids := []provisioner.Identity{}
+	for rows.Next() {
+		var (
+			id        provisioner.Identity
+			created   time.Time
+			lastLogin *time.Time
+		)
+		if err := rows.Scan(&id.Connection, &id.Issuer, &id.Subject, &id.UserID,
+			&id.RawClaims, &created, &lastLogin); err != nil {
+			return nil, fmt.Errorf("postgres store: listing identities: %w", err)
+		}
+		id.CreatedAt = created.UTC()
+		if lastLogin != nil {
+			id.LastLoginAt = lastLogin.UTC()
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres store: listing identities: %w", err)
+	}
+	return ids, nil
+}
+
+// SetStatus enables or disables a user; provisioner.ErrNotFound if there
+// is no such user.
+func (s *Store) SetStatus(ctx context.Context, userID string, st provisioner.Status) error {
+	if st != provisioner.StatusActive && st != provisioner.StatusDisabled {
+		return fmt.Errorf("postgres store: setting status: invalid status %q", st)
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, `UPDATE users SET status = $1, updated_at = $2 WHERE id = $3`,
+		string(st), s.now().UTC(), userID)
+	if err := affectedOne(tag, err); err != nil {
+		return fmt.Errorf("postgres store: setting status: %w", err)
+	}
+	return nil
+}
+
+// DeleteUser removes a user and (by cascade) its identities;
+// provisioner.ErrNotFound if there is no such user.
+func (s *Store) DeleteUser(ctx context.Context, userID string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	tag, err := s.pool.Exec(ctx, `DELETE FROM users WHERE id = $1`, userID)
+	if err := affectedOne(tag, err); err != nil {
+		return fmt.Errorf("postgres store: deleting user: %w", err)
+	}
+	return nil
+}
+
+func affectedOne(tag pgconn.CommandTag, err error) error {
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return provisioner.ErrNotFound
+	}
+	return nil
+}
+
+// RevokeSession records a revoked session until expires, and drops
+// records whose expiry has passed. Revoking a session again keeps its
+// first revocation time and the later of the two expiries. Revocation
+// times come from this process's clock, as in the SQLite store.
+func (s *Store) RevokeSession(ctx context.Context, sessionID string, expires time.Time) error {
+	if sessionID == "" {
+		return errors.New("postgres store: revoking session: empty session ID")
+	}
+	if expires.IsZero() {
+		return errors.New("postgres store: revoking session: zero expiry")
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	now := s.now().UTC()
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM revoked_sessions WHERE expires_at <= $1`, now); err != nil {
+			return fmt.Errorf("pruning: %w", err)
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO revoked_sessions (id, revoked_at, expires_at)
+			VALUES ($1, $2, $3)
+			ON CONFLICT (id) DO UPDATE
+			SET expires_at = GREATEST(revoked_sessions.expires_at, EXCLUDED.expires_at)`,
+			sessionID, now, expires.UTC())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres store: revoking session: %w", err)
+	}
+	return nil
+}
+
+// RevokedSessions returns sessions revoked at or after since (all of
+// them when since is zero) that have not yet expired, oldest revocation
+// first.
+func (s *Store) RevokedSessions(ctx context.Context, since time.Time) ([]provisioner.RevokedSession, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT id, revoked_at, expires_at FROM revoked_sessions
+		WHERE ($1::timestamptz IS NULL OR revoked_at >= $1) AND expires_at > $2
+		ORDER BY revoked_at, id COLLATE "C"`,
+		nullTime(since), s.now().UTC())
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: listing revoked sessions: %w", err)
+	}
+	defer rows.Close()
+	out := []provisioner.RevokedSession{}
+	for rows.Next() {
+		var rs provisioner.RevokedSession
+		if err := rows.Scan(&rs.ID, &rs.RevokedAt, &rs.ExpiresAt); err != nil {
+			return nil, fmt.Errorf("postgres store: listing revoked sessions: %w", err)
+		}
+		rs.RevokedAt, rs.ExpiresAt = rs.RevokedAt.UTC(), rs.ExpiresAt.UTC()
+		out = append(out, rs)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres store: listing revoked sessions: %w", err)
+	}
+	return out, nil
+}
+
+// inTx runs fn in a transaction, committing if fn succeeds and rolling
+// back otherwise.
+func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("beginning transaction: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		// A rollback that fails (the connection died, ctx ended) makes
+		// pgx close the connection, so it never returns to the pool
+		// mid-transaction; the server rolls back on its own.
+		_ = tx.Rollback(ctx)
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("committing: %w", mapConstraint(err))
+	}
+	return nil
+}
+
+// Constraint names from the migrations, which mapConstraint keys on.
+const (
+	usernameConstraint = "users_username_norm_key"
+	identityConstraint = "identities_pkey"
+)
+
+// mapConstraint turns unique violations (SQLSTATE 23505) into the store
+// errors callers check for, by constraint name.
+func mapConstraint(err error) error {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) || pe.Code != "23505" {
+		return err
+	}
+	switch pe.ConstraintName {
+	case usernameConstraint:
+		return fmt.Errorf("%w (%v)", provisioner.ErrUsernameTaken, err)
+	case identityConstraint:
+		return fmt.Errorf("%w (%v)", provisioner.ErrIdentityExists, err)
+	}
+	return err
+}
+
+func encodeGroups(g []string) (any, error) {
+	if len(g) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(g)
+	if err != nil {
+		return nil, fmt.Errorf("encoding groups: %w", err)
+	}
+	return string(b), nil
+}
+
+func encodeAttributes(a map[string]string) (any, error) {
+	if len(a) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return nil, fmt.Errorf("encoding attributes: %w", err)
+	}
+	return string(b), nil
+}
+
+// rawClaims returns the jsonb argument for raw claims: NULL for nil, and
+// a clear error for bytes that are not JSON.
+func rawClaims(b []byte) (any, error) {
+	if b == nil {
+		return nil, nil
+	}
+	if !json.Valid(b) {
+		return nil, errors.New("raw claims are not valid JSON")
+	}
+	return string(b), nil
+}
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC()
+}
