@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -192,14 +193,43 @@ http://localhost:%d {
 	}
 }
 
-// failingStore is a store module whose every call fails while
-// storeDown is set: an outage of the user store.
+// failingStore is the real SQLite store with faults a test can switch
+// on: while storeDown is set every provisioning call fails (an outage),
+// and lookupBarrier holds identity lookups until enough logins wait
+// there (to make logins overlap).
 type failingStore struct {
 	Path string `json:"path,omitempty"`
 	*sqlitestore.Store
 }
 
-var storeDown atomic.Bool
+var (
+	storeDown     atomic.Bool
+	lookupBarrier atomic.Pointer[barrier]
+)
+
+// barrier releases its waiters together once n of them wait (or after a
+// timeout, so a broken test fails rather than hangs).
+type barrier struct {
+	n       int
+	mu      sync.Mutex
+	waiting int
+	open    chan struct{}
+}
+
+func newBarrier(n int) *barrier { return &barrier{n: n, open: make(chan struct{})} }
+
+func (b *barrier) wait() {
+	b.mu.Lock()
+	b.waiting++
+	if b.waiting == b.n {
+		close(b.open)
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.open:
+	case <-time.After(10 * time.Second):
+	}
+}
 
 var errStoreDown = errors.New("store is down (test)")
 
@@ -220,7 +250,13 @@ func (f *failingStore) UserByIdentity(ctx context.Context, k provisioner.Identit
 	if storeDown.Load() {
 		return nil, errStoreDown
 	}
-	return f.Store.UserByIdentity(ctx, k)
+	u, err := f.Store.UserByIdentity(ctx, k)
+	// Hold the answer until every overlapping login has its own: then
+	// none of them has seen another's user yet.
+	if b := lookupBarrier.Load(); b != nil {
+		b.wait()
+	}
+	return u, err
 }
 
 func (f *failingStore) CreateUser(ctx context.Context, u *provisioner.User, id provisioner.Identity) (*provisioner.User, error) {

@@ -271,7 +271,18 @@ func startMockOIDC(t *testing.T, middleware ...func(http.Handler) http.Handler) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mw := range middleware {
+	// mockoidc's session store is not safe for concurrent use; the
+	// innermost middleware serialises its handlers (the test's own
+	// middleware stays outside, so it can hold responses back).
+	var mu sync.Mutex
+	serialise := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			defer mu.Unlock()
+			next.ServeHTTP(w, r)
+		})
+	}
+	for _, mw := range append(middleware, serialise) {
 		if err := m.AddMiddleware(mw); err != nil {
 			t.Fatal(err)
 		}

@@ -35,6 +35,22 @@ func startSite(t *testing.T, idpMiddleware ...func(http.Handler) http.Handler) *
 // startSiteWith is startSite with extra lines in the jit_auth block.
 func startSiteWith(t *testing.T, handlerBlock string, idpMiddleware ...func(http.Handler) http.Handler) *site {
 	t.Helper()
+	return startSiteOpts(t, siteOptions{handlerBlock: handlerBlock, idpMiddleware: idpMiddleware})
+}
+
+type siteOptions struct {
+	// handlerBlock is extra lines for the site's jit_auth block.
+	handlerBlock string
+	// idpMiddleware wraps the provider's endpoints.
+	idpMiddleware []func(http.Handler) http.Handler
+	// faultyStore swaps the SQLite store module for test_failing: the
+	// same SQLite file, with switchable faults (see failingStore).
+	faultyStore bool
+}
+
+func startSiteOpts(t *testing.T, o siteOptions) *site {
+	t.Helper()
+	handlerBlock, idpMiddleware := o.handlerBlock, o.idpMiddleware
 	s := &site{t: t, dir: t.TempDir(), idp: startMockOIDC(t, idpMiddleware...), upstream: newUpstream(t)}
 	port := freePort(t)
 	s.base = fmt.Sprintf("http://localhost:%d", port)
@@ -50,7 +66,7 @@ func startSiteWith(t *testing.T, handlerBlock string, idpMiddleware ...func(http
 			oidc %[1]s %[2]s %[3]s
 			scopes openid email profile groups
 		}`, cfg.Issuer, cfg.ClientID, cfg.ClientSecret)
-	runCaddyfile(t, fmt.Sprintf(`{%s
+	caddyfile := fmt.Sprintf(`{%s
 }
 http://localhost:%d {
 	log {
@@ -67,7 +83,12 @@ http://localhost:%d {
 		header_up X-Auth-Groups {http.auth.user.groups}
 	}
 }
-`, globalOptions(s.dir, conns), port, s.dir, handlerBlock, s.upstream.hostPort()))
+`, globalOptions(s.dir, conns), port, s.dir, handlerBlock, s.upstream.hostPort())
+	if o.faultyStore {
+		runCaddyJSON(t, adaptCaddyfile(t, caddyfile, `"backend":"sqlite"`, `"backend":"test_failing"`))
+	} else {
+		runCaddyfile(t, caddyfile)
+	}
 	return s
 }
 
