@@ -574,17 +574,20 @@ func (s *Store) RevokeSession(ctx context.Context, sessionID string, expires tim
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	now := s.now().UTC()
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `DELETE FROM revoked_sessions WHERE expires_at <= $1`, now); err != nil {
-			return fmt.Errorf("pruning: %w", err)
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO revoked_sessions (id, revoked_at, expires_at)
-			VALUES ($1, $2, $3)
-			ON CONFLICT (id) DO UPDATE
-			SET expires_at = GREATEST(revoked_sessions.expires_at, EXCLUDED.expires_at)`,
-			sessionID, now, expires.UTC())
-		return err
-	})
+	// One statement, so one round trip and atomic on its own. The prune
+	// spares this session's row: a statement may not both delete and
+	// update it. A record of it that has expired is replaced instead,
+	// as if pruned first.
+	_, err := s.pool.Exec(ctx, `WITH pruned AS (
+			DELETE FROM revoked_sessions WHERE expires_at <= $2 AND id <> $1
+		)
+		INSERT INTO revoked_sessions AS r (id, revoked_at, expires_at)
+		VALUES ($1, $2, $3)
+		ON CONFLICT (id) DO UPDATE SET
+			revoked_at = CASE WHEN r.expires_at <= $2 THEN EXCLUDED.revoked_at ELSE r.revoked_at END,
+			expires_at = CASE WHEN r.expires_at <= $2 THEN EXCLUDED.expires_at
+				ELSE GREATEST(r.expires_at, EXCLUDED.expires_at) END`,
+		sessionID, now, expires.UTC())
 	if err != nil {
 		return fmt.Errorf("postgres store: revoking session: %w", err)
 	}

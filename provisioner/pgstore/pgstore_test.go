@@ -756,3 +756,48 @@ func TestRawClaimsMustBeJSON(t *testing.T) {
 		t.Errorf("CreateUser with non-JSON raw claims: err = %v", err)
 	}
 }
+
+// TestRevokeAgain: revoking a session again keeps its first revocation
+// time and the later expiry; once its record has expired, a new
+// revocation starts afresh, as if the old record had been pruned.
+func TestRevokeAgain(t *testing.T) {
+	s := openFresh(t)
+	ctx := t.Context()
+	t0 := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	clock := t0
+	s.now = func() time.Time { return clock }
+	get := func() provisioner.RevokedSession {
+		t.Helper()
+		rs, err := s.RevokedSessions(ctx, time.Time{})
+		if err != nil || len(rs) != 1 {
+			t.Fatalf("RevokedSessions = %v, %v; want one", rs, err)
+		}
+		return rs[0]
+	}
+	if err := s.RevokeSession(ctx, "x", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	clock = t0.Add(time.Minute)
+	if err := s.RevokeSession(ctx, "x", t0.Add(30*time.Minute)); err != nil { // earlier expiry
+		t.Fatal(err)
+	}
+	if rs := get(); !rs.RevokedAt.Equal(t0) || !rs.ExpiresAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("after re-revocation: %+v, want revoked %v expiring %v", rs, t0, t0.Add(time.Hour))
+	}
+	// Another session, expired by the time of the next revocation, is
+	// pruned by it.
+	if err := s.RevokeSession(ctx, "y", t0.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	clock = t0.Add(2 * time.Hour)
+	if err := s.RevokeSession(ctx, "x", t0.Add(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if rs := get(); rs.ID != "x" || !rs.RevokedAt.Equal(clock) || !rs.ExpiresAt.Equal(t0.Add(3*time.Hour)) {
+		t.Errorf("after revoking an expired record again: %+v, want revoked %v expiring %v", rs, clock, t0.Add(3*time.Hour))
+	}
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM revoked_sessions`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("revoked_sessions rows = %d, %v; want 1 (expired y pruned)", n, err)
+	}
+}
