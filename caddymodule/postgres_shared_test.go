@@ -1,0 +1,322 @@
+package caddymodule_test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jitauth/caddy-jitauth/provisioner/pgstore"
+)
+
+// buildCaddy builds cmd/caddy (Caddy with this module) into dir.
+func buildCaddy(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "caddy")
+	cmd := exec.Command("go", "build", "-o", bin, "../cmd/caddy")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building Caddy: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startCaddyProcess runs `caddy run` on a Caddyfile as a separate process
+// (an instance of its own) and waits until base answers.
+func startCaddyProcess(t *testing.T, bin, dir, caddyfile, base string) {
+	t.Helper()
+	path := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(path, []byte(caddyfile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logFile, err := os.Create(filepath.Join(dir, "caddy.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "run", "--config", path, "--adapter", "caddyfile")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		logFile.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logFile.Name())
+			t.Logf("%s log:\n%s", base, b)
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/.jitauth/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(logFile.Name())
+			t.Fatalf("Caddy at %s did not come up: %v\n%s", base, err, b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Two Caddy processes behind one (imagined) load balancer share a
+// PostgreSQL store and cookie keys: a user provisioned through A is the
+// same user through B, a session from A works on B, and a logout
+// through A reaches B within the revocation poll interval.
+func TestTwoInstancesSharePostgres(t *testing.T) {
+	_, connString := pgSchema(t)
+	dir := t.TempDir()
+	bin := buildCaddy(t, dir)
+	idp := startMockOIDC(t)
+	up := newUpstream(t)
+	cfg := idp.Config()
+
+	var bases [2]string
+	for i := range bases {
+		port := freePort(t)
+		bases[i] = fmt.Sprintf("http://localhost:%d", port)
+		idir := filepath.Join(dir, fmt.Sprintf("instance%d", i))
+		if err := os.MkdirAll(idir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		startCaddyProcess(t, bin, idir, pgCaddyfile(idir, fmt.Sprintf("store postgres %q", connString), port,
+			cfg.Issuer, cfg.ClientID, cfg.ClientSecret, up.hostPort()), bases[i])
+	}
+	a, b := bases[0], bases[1]
+
+	login := func(base string) *browser {
+		br := newBrowser(t)
+		idp.QueueUser(alice())
+		resp, body, visited := br.follow(base+"/.jitauth/start/corp", nil)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "upstream saw alice@example.com") {
+			t.Fatalf("login through %s: %d %q %v", base, resp.StatusCode, body, visited)
+		}
+		return br
+	}
+	localID := func() string {
+		users := allPGUsers(t, connString)
+		if len(users) != 1 {
+			t.Fatalf("%d users in the shared store, want 1: %v", len(users), users)
+		}
+		return users[0]
+	}
+
+	login(a)
+	first := localID()
+	fromB := login(b)
+	if again := localID(); again != first {
+		t.Fatalf("B provisioned %s, A %s: not the same user", again, first)
+	}
+
+	// A session made through A, sent to B (cookies are per host, as
+	// behind a load balancer).
+	fromA := login(a)
+	cookie := fromA.cookie(a, "jitauth_session")
+	onB := func(c string) int {
+		r := newBrowser(t).do(http.MethodGet, b+"/on-b", http.Header{"Cookie": {"jitauth_session=" + c}})
+		r.Body.Close()
+		return r.StatusCode
+	}
+	if code := onB(cookie.Value); code != http.StatusOK {
+		t.Fatalf("B refused A's session: %d", code)
+	}
+	_ = fromB
+
+	// Logout through A; B learns of it from the store.
+	if resp, _ := fromA.get(a + "/.jitauth/logout"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("logout through A: %d", resp.StatusCode)
+	}
+	deadline := time.Now().Add(25 * time.Second)
+	for onB(cookie.Value) != http.StatusFound {
+		if time.Now().After(deadline) {
+			t.Fatal("B still accepts a session logged out through A")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// allPGUsers lists the user IDs in the store at connString.
+func allPGUsers(t *testing.T, connString string) []string {
+	t.Helper()
+	st := openPGStore(t, connString)
+	users, err := st.ListUsers(t.Context(), 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, 0, len(users))
+	for _, u := range users {
+		ids = append(ids, u.ID)
+	}
+	return ids
+}
+
+// tcpProxy forwards a local port to a target, and can be taken down
+// (every connection cut, the port refusing) and brought back: an outage
+// of whatever is behind it, as the client sees it.
+type tcpProxy struct {
+	addr, target string
+	mu           sync.Mutex
+	ln           net.Listener
+	conns        map[net.Conn]bool
+}
+
+func newTCPProxy(t *testing.T, target string) *tcpProxy {
+	p := &tcpProxy{target: target, conns: map[net.Conn]bool{}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = ln.Addr().String()
+	p.serve(ln)
+	t.Cleanup(p.down)
+	return p
+}
+
+func (p *tcpProxy) serve(ln net.Listener) {
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.pipe(c)
+		}
+	}()
+}
+
+func (p *tcpProxy) pipe(c net.Conn) {
+	s, err := net.Dial("tcp", p.target)
+	if err != nil {
+		c.Close()
+		return
+	}
+	p.mu.Lock()
+	p.conns[c], p.conns[s] = true, true
+	p.mu.Unlock()
+	go func() { _, _ = io.Copy(s, c); s.Close() }()
+	_, _ = io.Copy(c, s)
+	c.Close()
+}
+
+func (p *tcpProxy) down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+	}
+	p.conns = map[net.Conn]bool{}
+}
+
+func (p *tcpProxy) up(t *testing.T) {
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		t.Fatalf("reopening %s: %v", p.addr, err)
+	}
+	p.serve(ln)
+}
+
+// openPGStore opens the PostgreSQL store at connString as an operator's
+// tool would.
+func openPGStore(t *testing.T, connString string) *pgstore.Store {
+	t.Helper()
+	st, err := pgstore.Open(t.Context(), connString)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// With PostgreSQL unreachable, a JIT login ends on a clear 503 with no
+// session; JIT-off logins and live sessions keep working; once the
+// database answers again, JIT logins work without restarting Caddy.
+func TestPostgresOutage(t *testing.T) {
+	_, connString := pgSchema(t)
+	u, _ := url.Parse(connString)
+	proxy := newTCPProxy(t, u.Host)
+	u.Host = proxy.addr
+	dir := t.TempDir()
+	idp := startMockOIDC(t)
+	up := newUpstream(t)
+	port := freePort(t)
+	base := fmt.Sprintf("http://localhost:%d", port)
+	cfg := idp.Config()
+	runCaddyfile(t, fmt.Sprintf(`{
+	admin off
+	persist_config off
+	log {
+		level ERROR
+	}
+	storage file_system %[1]s/storage
+	jit_auth {
+		store postgres %[2]q
+		cookie_keys %[3]s %[4]s
+		connection corp {
+			oidc %[5]s %[6]s %[7]s
+			jit
+		}
+		connection partner {
+			oidc %[5]s %[6]s %[7]s
+		}
+	}
+}
+http://localhost:%[8]d {
+	jit_auth
+	reverse_proxy %[9]s
+}
+`, dir, u.String(), testHashKey, testBlockKey, cfg.Issuer, cfg.ClientID, cfg.ClientSecret, port, up.hostPort()))
+
+	loginVia := func(conn string) (*browser, *http.Response, string) {
+		b := newBrowser(t)
+		idp.QueueUser(alice())
+		resp, body, _ := b.follow(base+"/.jitauth/start/"+conn, nil)
+		return b, resp, body
+	}
+	live, resp, _ := loginVia("corp")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("login before the outage: %d", resp.StatusCode)
+	}
+
+	proxy.down()
+	b, resp, body := loginVia("corp")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "not signed in") {
+		t.Fatalf("JIT login with the database down: %d %s", resp.StatusCode, body)
+	}
+	if b.cookie(base, "jitauth_session") != nil {
+		t.Fatal("a session was issued with the database down")
+	}
+	if _, resp, _ := loginVia("partner"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("JIT-off login with the database down: %d", resp.StatusCode)
+	}
+	if resp, _ := live.get(base + "/during-outage"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("live session with the database down: %d", resp.StatusCode)
+	}
+
+	proxy.up(t)
+	if _, resp, body := loginVia("corp"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("JIT login after the database came back: %d %s", resp.StatusCode, body)
+	}
+	if n := len(allPGUsers(t, connString)); n != 1 {
+		t.Fatalf("%d users, want 1", n)
+	}
+}
