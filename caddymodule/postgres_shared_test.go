@@ -2,18 +2,16 @@ package caddymodule_test
 
 import (
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/jitauth/caddy-jitauth/internal/tcpproxy"
 	"github.com/jitauth/caddy-jitauth/provisioner/pgstore"
 )
 
@@ -163,78 +161,6 @@ func allPGUsers(t *testing.T, connString string) []string {
 	return ids
 }
 
-// tcpProxy forwards a local port to a target, and can be taken down
-// (every connection cut, the port refusing) and brought back: an outage
-// of whatever is behind it, as the client sees it.
-type tcpProxy struct {
-	addr, target string
-	mu           sync.Mutex
-	ln           net.Listener
-	conns        map[net.Conn]bool
-}
-
-func newTCPProxy(t *testing.T, target string) *tcpProxy {
-	p := &tcpProxy{target: target, conns: map[net.Conn]bool{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.addr = ln.Addr().String()
-	p.serve(ln)
-	t.Cleanup(p.down)
-	return p
-}
-
-func (p *tcpProxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.pipe(c)
-		}
-	}()
-}
-
-func (p *tcpProxy) pipe(c net.Conn) {
-	s, err := net.Dial("tcp", p.target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	p.mu.Lock()
-	p.conns[c], p.conns[s] = true, true
-	p.mu.Unlock()
-	go func() { _, _ = io.Copy(s, c); s.Close() }()
-	_, _ = io.Copy(c, s)
-	c.Close()
-}
-
-func (p *tcpProxy) down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-	}
-	p.conns = map[net.Conn]bool{}
-}
-
-func (p *tcpProxy) up(t *testing.T) {
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		t.Fatalf("reopening %s: %v", p.addr, err)
-	}
-	p.serve(ln)
-}
-
 // openPGStore opens the PostgreSQL store at connString as an operator's
 // tool would.
 func openPGStore(t *testing.T, connString string) *pgstore.Store {
@@ -253,8 +179,8 @@ func openPGStore(t *testing.T, connString string) *pgstore.Store {
 func TestPostgresOutage(t *testing.T) {
 	_, connString := pgSchema(t)
 	u, _ := url.Parse(connString)
-	proxy := newTCPProxy(t, u.Host)
-	u.Host = proxy.addr
+	proxy := tcpproxy.Start(t, u.Host)
+	u.Host = proxy.Addr()
 	dir := t.TempDir()
 	idp := startMockOIDC(t)
 	up := newUpstream(t)
@@ -297,7 +223,7 @@ http://localhost:%[8]d {
 		t.Fatalf("login before the outage: %d", resp.StatusCode)
 	}
 
-	proxy.down()
+	proxy.Down()
 	b, resp, body := loginVia("corp")
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "not signed in") {
 		t.Fatalf("JIT login with the database down: %d %s", resp.StatusCode, body)
@@ -312,7 +238,7 @@ http://localhost:%[8]d {
 		t.Fatalf("live session with the database down: %d", resp.StatusCode)
 	}
 
-	proxy.up(t)
+	proxy.Up()
 	if _, resp, body := loginVia("corp"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("JIT login after the database came back: %d %s", resp.StatusCode, body)
 	}

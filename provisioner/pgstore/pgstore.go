@@ -38,9 +38,11 @@
 //
 // Every call runs under the caller's context; when that context has no
 // deadline, DefaultTimeout bounds the call. When the server is
-// unreachable calls return errors (never ErrNotFound); the pool drops
-// broken connections, pings connections that sat idle before handing
-// them out, and connects afresh once the server is back.
+// unreachable calls return errors (never ErrNotFound); the pool pings
+// every connection before handing it out, drops broken ones, and
+// connects afresh once the server is back, so the first login after an
+// outage does not fail on a connection that died during it. (The store
+// serves logins, not every request, so the extra round trip is cheap.)
 package pgstore
 
 import (
@@ -97,6 +99,7 @@ func Open(ctx context.Context, connString string) (*Store, error) {
 	if cfg.PingTimeout == 0 {
 		cfg.PingTimeout = defaultPingTimeout
 	}
+	cfg.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return true }
 	s := &Store{target: describe(cfg), timeout: DefaultTimeout, now: time.Now}
 
 	ctx, cancel := s.bound(ctx)

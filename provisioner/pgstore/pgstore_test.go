@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/jitauth/caddy-jitauth/internal/tcpproxy"
 	"github.com/jitauth/caddy-jitauth/provisioner"
 	"github.com/jitauth/caddy-jitauth/provisioner/storetest"
 )
@@ -458,72 +458,6 @@ func checkAllFail(t *testing.T, s *Store, userID string) {
 	}
 }
 
-// proxy is a TCP relay to the test server that a test can take down
-// (dropping every connection, refusing new ones) and bring back on the
-// same address, as a server restart or network cut would.
-type proxy struct {
-	t      *testing.T
-	target string
-	addr   string
-	mu     sync.Mutex
-	ln     net.Listener
-	conns  map[net.Conn]bool
-}
-
-func startProxy(t *testing.T, target string) *proxy {
-	p := &proxy{t: t, target: target, addr: "127.0.0.1:0", conns: map[net.Conn]bool{}}
-	p.up()
-	t.Cleanup(p.down)
-	return p
-}
-
-func (p *proxy) up() {
-	p.t.Helper()
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.ln, p.addr = ln, ln.Addr().String()
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.relay(c)
-		}
-	}()
-}
-
-func (p *proxy) relay(c net.Conn) {
-	s, err := net.Dial("tcp", p.target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	p.mu.Lock()
-	p.conns[c], p.conns[s] = true, true
-	p.mu.Unlock()
-	go func() { _, _ = io.Copy(s, c); s.Close() }()
-	_, _ = io.Copy(c, s)
-	c.Close()
-}
-
-func (p *proxy) down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-	}
-	clear(p.conns)
-}
-
 // TestRecoversAfterOutage: while the server is away calls fail with
 // errors; once it is back the same Store works again by itself.
 func TestRecoversAfterOutage(t *testing.T) {
@@ -536,8 +470,8 @@ func TestRecoversAfterOutage(t *testing.T) {
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), "5432")
 	}
-	px := startProxy(t, host)
-	u.Host = px.addr
+	px := tcpproxy.Start(t, host)
+	u.Host = px.Addr()
 	s := open(t, u.String())
 	alice := createAlice(t, s)
 	// Several connections in the pool, all of which will die.
@@ -553,14 +487,14 @@ func TestRecoversAfterOutage(t *testing.T) {
 	}
 	wg.Wait()
 
-	px.down()
+	px.Down()
 	start := time.Now()
 	checkAllFail(t, s, alice.ID)
 	if d := time.Since(start); d > 3*DefaultTimeout {
 		t.Errorf("failing calls took %v in all", d)
 	}
 
-	px.up()
+	px.Up()
 	deadline := time.Now().Add(5 * time.Second)
 	attempts := 0
 	for {
