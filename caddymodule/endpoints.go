@@ -171,6 +171,12 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 		return
 	}
 	s := newSession(conn, claims, res, time.Duration(h.app.SessionLifetime), now)
+	if s.Username == "" {
+		// Only possible with JIT off: no email, no preferred username and
+		// a subject too long to make a username from.
+		h.provisioningFailure(w, conn, claims, provisioner.ErrInvalidClaims, restart)
+		return
+	}
 	value, err := securecookie.EncodeMulti(cookieName(sessionCookieBase, secure), s, h.app.codecs...)
 	if err != nil {
 		h.logger.Error("sealing session cookie", zap.String("connection", conn.name), zap.Error(err))

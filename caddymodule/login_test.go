@@ -339,3 +339,18 @@ func (c *captureWriter) Write(b []byte) (int, error) {
 	c.body = append(c.body, b...)
 	return len(b), nil
 }
+
+// A JIT-off login whose provider says nothing a username can be made of
+// ends on a clear page instead of a session that never works.
+func TestLoginWithoutUsableUsername(t *testing.T) {
+	s := startSite(t)
+	s.queue(&oidcUser{sub: strings.Repeat("x", 300), claims: map[string]any{}})
+	b := newBrowser(t)
+	resp, body := s.login(b, "partner", "/")
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "did not say enough") {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	if b.cookie(s.base, "jitauth_session") != nil {
+		t.Fatal("a session without a username was issued")
+	}
+}
