@@ -1,25 +1,42 @@
 #!/usr/bin/env bash
 # bench/run.sh: throughput and latency of Caddy with jit_auth against bare
-# Caddy reverse_proxy, on this machine, over loopback.
+# Caddy reverse_proxy and against oauth2-proxy, on this machine, over
+# loopback.
 #
 #   bench/run.sh
 #
-# It builds ./cmd/caddy, starts one upstream (bench/upstream, 64-byte
-# body), a local OpenID provider and a Caddy with two sites (bench/setup):
-# "bare" (reverse_proxy) and "jit_auth" (jit_auth + reverse_proxy), logs in
-# once for a session cookie, checks that the jit_auth site really answers
-# 200 with the cookie and 302/401 without it, then runs wrk against both
-# in interleaved rounds (bare, jit_auth, bare, jit_auth, ...) and prints
-# the medians. Both contenders get byte-identical requests (same Cookie
-# and Accept headers), so the difference is jit_auth's work alone.
+# It builds ./cmd/caddy, installs oauth2-proxy v7 from the Go module proxy
+# unless already there, starts one upstream (bench/upstream, 64-byte
+# body), a local OpenID provider, a Caddy with two sites and oauth2-proxy
+# (bench/setup): "bare" (reverse_proxy), "jit_auth" (jit_auth +
+# reverse_proxy) and "oauth2_proxy" (oauth2-proxy, OIDC at the same
+# provider, cookie sessions), all in front of the same upstream. It logs
+# in once through jit_auth and once through oauth2-proxy for their session
+# cookies, checks that both really answer 200 with the cookie and
+# 302/401 without it, then runs wrk against the three in interleaved
+# rounds (bare, jit_auth, oauth2_proxy, bare, ...) and prints the medians.
+# All contenders get byte-identical requests (one Cookie header carrying
+# both session cookies, same Accept header), so the difference is the
+# authentication layer's work alone.
 #
 # Settings (environment):
 #   ROUNDS=5 DURATION=5s WARMUP=2s THREADS=2 CONNECTIONS=32
+#   OAUTH2_PROXY=auto  auto: include oauth2-proxy, installing it if needed;
+#                      if it cannot be installed or started, say why and
+#                      go on with two contenders. 1: the same but fail
+#                      instead. 0: leave it out.
+#   OAUTH2_PROXY_VERSION=v7.15.6
+#   OAUTH2_PROXY_BIN   use this oauth2-proxy binary instead of installing
+#                      (default: $(go env GOPATH)/bin/oauth2-proxy,
+#                      installed there with go install if it is missing or
+#                      another version)
 #   KEEP_WORK=1   keep the temporary directory (Caddyfile, logs, wrk output)
-#   PROFILE=1     after the measured rounds, run one more wrk per contender
-#                 while taking a CPU profile of Caddy through its admin
-#                 endpoint (enabled on loopback for this), print the top
-#                 functions and keep the profiles (implies KEEP_WORK=1)
+#   PROFILE=1     after the measured rounds, run one more wrk per Caddy
+#                 contender while taking a CPU profile of Caddy through its
+#                 admin endpoint (enabled on loopback for this), print the
+#                 top functions and keep the profiles (implies KEEP_WORK=1)
+#   LOGINTIME=1   afterwards, run bench/logintime (time of the login
+#                 callback without the provider's time; LOGINS=200)
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-5}
@@ -29,6 +46,10 @@ THREADS=${THREADS:-2}
 CONNECTIONS=${CONNECTIONS:-32}
 PROFILE=${PROFILE:-}
 [[ $PROFILE == 1 ]] && KEEP_WORK=1
+OAUTH2_PROXY=${OAUTH2_PROXY:-auto}
+OAUTH2_PROXY_VERSION=${OAUTH2_PROXY_VERSION:-v7.15.6}
+LOGINTIME=${LOGINTIME:-}
+LOGINS=${LOGINS:-200}
 
 cd "$(dirname "$0")/.."
 
@@ -47,13 +68,13 @@ cleanup() {
 	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
 		kill "${PIDS[i]}" 2>/dev/null || true
 	done
-	if [[ -n ${CADDY_PID:-} ]]; then
+	for pid in ${CADDY_PID:-} ${OAUTH2_PID:-}; do
 		for _ in 1 2 3 4 5 6 7 8 9 10; do
-			kill -0 "$CADDY_PID" 2>/dev/null || break
+			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.5
 		done
-		kill -9 "$CADDY_PID" 2>/dev/null || true
-	fi
+		kill -9 "$pid" 2>/dev/null || true
+	done
 	wait 2>/dev/null || true
 	if [[ ${KEEP_WORK:-} == 1 ]]; then
 		echo "work directory kept: $WORK" >&2
@@ -75,25 +96,76 @@ waitfile() {
 	die "$3 not ready after 60s"
 }
 
+# oauth2_proxy_unavailable REASON: with OAUTH2_PROXY=1 a failure, else a
+# warning; the run goes on with two contenders.
+OAUTH2_MISSING=
+oauth2_proxy_unavailable() {
+	[[ $OAUTH2_PROXY == 1 ]] && die "oauth2-proxy: $1"
+	OAUTH2_MISSING=$1
+	echo "   WARNING: oauth2-proxy left out: $1" >&2
+}
+
+# bin_version BINARY: the main module's version a Go binary was built from.
+bin_version() { go version -m "$1" 2>/dev/null | awk '$1 == "mod" { print $3; exit }'; }
+
+OAUTH2_BIN=
+if [[ $OAUTH2_PROXY != 0 ]]; then
+	if [[ -n ${OAUTH2_PROXY_BIN:-} ]]; then
+		if [[ -x $OAUTH2_PROXY_BIN ]]; then
+			OAUTH2_BIN=$OAUTH2_PROXY_BIN
+		else
+			oauth2_proxy_unavailable "OAUTH2_PROXY_BIN=$OAUTH2_PROXY_BIN is not an executable file"
+		fi
+	else
+		gobin=$(go env GOPATH)/bin
+		OAUTH2_BIN=$gobin/oauth2-proxy
+		if [[ $(bin_version "$OAUTH2_BIN") != "$OAUTH2_PROXY_VERSION" ]]; then
+			echo "== installing oauth2-proxy $OAUTH2_PROXY_VERSION into $gobin (once; takes a few minutes)"
+			if ! (cd "$WORK" && GOBIN=$gobin GOFLAGS= go install "github.com/oauth2-proxy/oauth2-proxy/v7@$OAUTH2_PROXY_VERSION") >"$WORK/oauth2-proxy-install.log" 2>&1; then
+				tail -5 "$WORK/oauth2-proxy-install.log" >&2
+				OAUTH2_BIN=
+				oauth2_proxy_unavailable "go install github.com/oauth2-proxy/oauth2-proxy/v7@$OAUTH2_PROXY_VERSION failed (output above)"
+			fi
+		fi
+	fi
+	[[ -n $OAUTH2_BIN ]] && echo "== oauth2-proxy: $OAUTH2_BIN ($(bin_version "$OAUTH2_BIN"))"
+fi
+
 echo "== building into $WORK"
 go build -o "$WORK/caddy" ./cmd/caddy
 go build -o "$WORK/upstream" ./bench/upstream
 go build -o "$WORK/setup" ./bench/setup
 
-echo "== starting the upstream, the identity provider and Caddy"
+echo "== starting the upstream, the identity provider, Caddy${OAUTH2_BIN:+ and oauth2-proxy}"
 "$WORK/upstream" -addr 127.0.0.1:0 -addr-file "$WORK/upstream.addr" >"$WORK/upstream.log" 2>&1 &
 PIDS+=($!)
 waitfile "$WORK/upstream.addr" "${PIDS[-1]}" upstream
 UPSTREAM=$(<"$WORK/upstream.addr")
 
-ADMIN_FLAG=()
-[[ $PROFILE == 1 ]] && ADMIN_FLAG=(-admin auto)
-"$WORK/setup" -caddy "$WORK/caddy" -upstream "$UPSTREAM" -dir "$WORK" -out "$WORK/setup.env" "${ADMIN_FLAG[@]}" >"$WORK/setup.log" 2>&1 &
-PIDS+=($!)
-if ! (waitfile "$WORK/setup.env" "${PIDS[-1]}" setup); then
-	cat "$WORK/setup.log" >&2
-	[[ -f $WORK/caddy.log ]] && tail -20 "$WORK/caddy.log" >&2
-	exit 1
+# start_setup [-oauth2-proxy BIN]: start bench/setup and wait until it is
+# ready; on failure print its log and return 1 (setup is then gone).
+start_setup() {
+	local admin=()
+	[[ $PROFILE == 1 ]] && admin=(-admin auto)
+	"$WORK/setup" -caddy "$WORK/caddy" -upstream "$UPSTREAM" -dir "$WORK" -out "$WORK/setup.env" "${admin[@]}" "$@" >"$WORK/setup.log" 2>&1 &
+	PIDS+=($!)
+	if ! (waitfile "$WORK/setup.env" "${PIDS[-1]}" setup); then
+		kill "${PIDS[-1]}" 2>/dev/null || true # if it timed out
+		wait "${PIDS[-1]}" 2>/dev/null || true
+		cat "$WORK/setup.log" >&2
+		[[ -f $WORK/caddy.log ]] && tail -20 "$WORK/caddy.log" >&2
+		[[ $* == *-oauth2-proxy* && -f $WORK/oauth2-proxy.log ]] && tail -20 "$WORK/oauth2-proxy.log" >&2
+		return 1
+	fi
+}
+if [[ -n $OAUTH2_BIN ]]; then
+	if ! start_setup -oauth2-proxy "$OAUTH2_BIN"; then
+		OAUTH2_BIN=
+		oauth2_proxy_unavailable "bench/setup could not start it or log in through it (output above); retrying without it"
+		start_setup || exit 1
+	fi
+else
+	start_setup || exit 1
 fi
 envval() { sed -n "s/^$1=//p" "$WORK/setup.env"; }
 BARE_URL=$(envval BARE_URL)
@@ -101,9 +173,25 @@ AUTH_URL=$(envval AUTH_URL)
 COOKIE=$(envval COOKIE)
 CADDY_PID=$(envval CADDY_PID)
 [[ -n $BARE_URL && -n $AUTH_URL && -n $COOKIE && -n $CADDY_PID ]] || die "incomplete $WORK/setup.env"
-echo "   upstream http://$UPSTREAM/, bare $BARE_URL, jit_auth $AUTH_URL"
+CONTENDERS=(bare jit_auth)
+declare -A URL=([bare]=$BARE_URL [jit_auth]=$AUTH_URL)
+declare -A LABEL=([bare]="bare reverse_proxy" [jit_auth]="jit_auth + reverse_proxy" [oauth2_proxy]="oauth2-proxy $OAUTH2_PROXY_VERSION")
+# ALL_COOKIES is the Cookie header of every measured request, to every
+# contender: both sessions, so the requests are byte-identical.
+ALL_COOKIES=$COOKIE
+if [[ -n $OAUTH2_BIN ]]; then
+	OAUTH2_URL=$(envval OAUTH2_URL)
+	OAUTH2_COOKIE=$(envval OAUTH2_COOKIE)
+	OAUTH2_PID=$(envval OAUTH2_PID)
+	[[ -n $OAUTH2_URL && -n $OAUTH2_COOKIE && -n $OAUTH2_PID ]] || die "incomplete $WORK/setup.env (oauth2-proxy)"
+	CONTENDERS+=(oauth2_proxy)
+	URL[oauth2_proxy]=$OAUTH2_URL
+	ALL_COOKIES="$COOKIE; $OAUTH2_COOKIE"
+fi
+echo "   upstream http://$UPSTREAM/, bare $BARE_URL, jit_auth $AUTH_URL${OAUTH2_BIN:+, oauth2_proxy $OAUTH2_URL}"
 
 upstream_count() { curl -fsS "http://$UPSTREAM/__count"; }
+upstream_conns() { curl -fsS "http://$UPSTREAM/__conns"; }
 
 echo "== checking the contenders"
 curl -fsS -o "$WORK/expected.body" "http://$UPSTREAM/"
@@ -120,12 +208,27 @@ check() {
 	fi
 	printf '   ok  %-44s %s\n' "$name" "$got"
 }
-check "bare, with cookie" 200 "$BARE_URL" -H "Cookie: $COOKIE" -H "Accept: text/html"
-check "jit_auth, with cookie" 200 "$AUTH_URL" -H "Cookie: $COOKIE" -H "Accept: text/html"
+for contender in "${CONTENDERS[@]}"; do
+	check "$contender, with the cookies" 200 "${URL[$contender]}" -H "Cookie: $ALL_COOKIES" -H "Accept: text/html"
+done
 check "jit_auth, no cookie, browser navigation" 302 "$AUTH_URL" -H "Accept: text/html"
 check "jit_auth, no cookie, API client" 401 "$AUTH_URL" -H "Accept: application/json"
 check "jit_auth, tampered cookie" 302 "$AUTH_URL" -H "Cookie: ${COOKIE%?????}AAAAA" -H "Accept: text/html"
 check "jit_auth, spoofed Remote-User, no cookie" 302 "$AUTH_URL" -H "Remote-User: admin" -H "Accept: text/html"
+if [[ -n $OAUTH2_BIN ]]; then
+	check "jit_auth, oauth2-proxy's cookie only" 302 "$AUTH_URL" -H "Cookie: $OAUTH2_COOKIE" -H "Accept: text/html"
+	check "oauth2_proxy, no cookie, browser navigation" 302 "$OAUTH2_URL" -H "Accept: text/html"
+	check "oauth2_proxy, no cookie, API client" 401 "$OAUTH2_URL" -H "Accept: application/json"
+	check "oauth2_proxy, tampered cookie" 302 "$OAUTH2_URL" -H "Cookie: ${OAUTH2_COOKIE%?????}AAAAA" -H "Accept: text/html"
+	check "oauth2_proxy, spoofed X-Forwarded-User" 302 "$OAUTH2_URL" -H "X-Forwarded-User: admin" -H "Accept: text/html"
+	check "oauth2_proxy, jit_auth's cookie only" 302 "$OAUTH2_URL" -H "Cookie: $COOKIE" -H "Accept: text/html"
+fi
+# Response sizes (headers + body) with the cookies, for the record.
+SIZES=
+for contender in "${CONTENDERS[@]}"; do
+	SIZES+="$contender $(curl -sS -o /dev/null -w '%{size_header}+%{size_download}' -H "Cookie: $ALL_COOKIES" -H "Accept: text/html" "${URL[$contender]}") bytes, "
+done
+echo "   response sizes (header+body): ${SIZES%, }; request Cookie header ${#ALL_COOKIES} bytes"
 
 # to_ms VALUE: wrk's latency (e.g. 812.00us, 1.23ms, 1.01s) in ms.
 to_ms() {
@@ -140,12 +243,14 @@ to_ms() {
 
 # bench NAME URL DURATION OUTFILE: one wrk run, checked: no socket errors,
 # no non-2xx/3xx, and the upstream served at least as many requests as wrk
-# counted (so no response came from jit_auth itself, e.g. a 302).
+# counted (so no response came from the contender itself, e.g. a 302).
+# Sets CONNS_PER_1K: new upstream connections per 1000 requests.
 bench() {
-	local name=$1 url=$2 dur=$3 out=$4 before after requests served
+	local name=$1 url=$2 dur=$3 out=$4 before after requests served conns_before
+	conns_before=$(upstream_conns)
 	before=$(upstream_count)
 	wrk -t"$THREADS" -c"$CONNECTIONS" -d"$dur" --latency \
-		-H "Cookie: $COOKIE" -H "Accept: text/html" "$url" >"$out" 2>&1 || die "wrk failed for $name: $(cat "$out")"
+		-H "Cookie: $ALL_COOKIES" -H "Accept: text/html" "$url" >"$out" 2>&1 || die "wrk failed for $name: $(cat "$out")"
 	after=$(upstream_count)
 	requests=$(awk '/requests in/ { print $1; exit }' "$out")
 	[[ -n $requests ]] || die "cannot parse wrk output for $name: $(cat "$out")"
@@ -156,6 +261,7 @@ bench() {
 	if ((served < requests)); then
 		die "$name: wrk counted $requests responses but the upstream served only $served: some responses did not come from the upstream"
 	fi
+	CONNS_PER_1K=$(awk -v c="$(($(upstream_conns) - conns_before))" -v n="$served" 'BEGIN { printf "%.1f", 1000 * c / n }')
 }
 
 # parse OUTFILE: "req/s p50_ms p99_ms"
@@ -167,46 +273,61 @@ parse() {
 	echo "$rps $(to_ms "$p50") $(to_ms "$p99")"
 }
 
-echo "== warm-up ($WARMUP each)"
-bench bare "$BARE_URL" "$WARMUP" "$WORK/warmup-bare.txt"
-bench jit_auth "$AUTH_URL" "$WARMUP" "$WORK/warmup-jit_auth.txt"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "== warm-up ($WARMUP each); load average $LOAD_BEFORE"
+for contender in "${CONTENDERS[@]}"; do
+	bench "$contender" "${URL[$contender]}" "$WARMUP" "$WORK/warmup-$contender.txt"
+done
 
 echo "== $ROUNDS interleaved rounds: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency"
-printf '   %-6s %-9s %12s %10s %10s\n' round contender 'req/s' 'p50 ms' 'p99 ms'
+printf '   %-6s %-12s %12s %10s %10s %22s\n' round contender 'req/s' 'p50 ms' 'p99 ms' 'upstream conns/1k req'
 : >"$WORK/results.txt"
 for ((round = 1; round <= ROUNDS; round++)); do
-	for contender in bare jit_auth; do
-		url=$BARE_URL
-		[[ $contender == jit_auth ]] && url=$AUTH_URL
+	for contender in "${CONTENDERS[@]}"; do
 		out="$WORK/wrk-$contender-$round.txt"
-		bench "$contender" "$url" "$DURATION" "$out"
+		bench "$contender" "${URL[$contender]}" "$DURATION" "$out"
 		read -r rps p50 p99 < <(parse "$out")
-		echo "$contender $rps $p50 $p99" >>"$WORK/results.txt"
-		printf '   %-6s %-9s %12s %10s %10s\n' "$round" "$contender" "$rps" "$p50" "$p99"
+		echo "$contender $rps $p50 $p99 $round $CONNS_PER_1K" >>"$WORK/results.txt"
+		printf '   %-6s %-12s %12s %10s %10s %22s\n' "$round" "$contender" "$rps" "$p50" "$p99" "$CONNS_PER_1K"
 	done
 done
 
-# median COLUMN CONTENDER
+# median: the median of the numbers on stdin.
 median() {
-	awk -v c="$2" -v col="$1" '$1 == c { print $col }' "$WORK/results.txt" | sort -g |
-		awk '{ v[NR] = $1 } END { if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+	sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) printf "%.3f", v[(NR + 1) / 2]; else printf "%.3f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
+# col COLUMN CONTENDER: the median over the rounds of one column.
+col() { awk -v c="$2" -v col="$1" '$1 == c { print $col }' "$WORK/results.txt" | median; }
+# round_ratio A B: the median over the rounds of A's req/s / B's req/s in
+# the same round (less sensitive to the VM drifting between rounds).
+round_ratio() {
+	awk -v a="$1" -v b="$2" '$1 == a { x[$5] = $2 } $1 == b { y[$5] = $2 } END { for (r in x) if (r in y) print x[r] / y[r] }' "$WORK/results.txt" | median
+}
+div() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 
-BARE_RPS=$(median 2 bare)
+BARE_RPS=$(col 2 bare)
 echo
-echo "== results: median of $ROUNDS rounds, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) CPUs shared by wrk, Caddy and the upstream"
-printf '%-32s %12s %10s %10s %14s\n' contender 'req/s' 'p50 ms' 'p99 ms' 'ratio to bare'
-for contender in bare jit_auth; do
-	rps=$(median 2 "$contender")
-	label="bare reverse_proxy"
-	[[ $contender == jit_auth ]] && label="jit_auth + reverse_proxy"
-	printf '%-32s %12.0f %10.3f %10.3f %14.3f\n' "$label" "$rps" "$(median 3 "$contender")" "$(median 4 "$contender")" \
-		"$(awk -v a="$rps" -v b="$BARE_RPS" 'BEGIN { print a / b }')"
+echo "== results: median of $ROUNDS rounds, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) CPUs shared by wrk, the proxy and the upstream; load average before: $LOAD_BEFORE"
+printf '%-26s %10s %10s %10s %14s %16s %22s\n' contender 'req/s' 'p50 ms' 'p99 ms' 'ratio to bare' 'per-round ratio' 'upstream conns/1k req'
+for contender in "${CONTENDERS[@]}"; do
+	rps=$(col 2 "$contender")
+	printf '%-26s %10.0f %10.3f %10.3f %14.3f %16.3f %22.1f\n' "${LABEL[$contender]}" "$rps" "$(col 3 "$contender")" "$(col 4 "$contender")" \
+		"$(div "$rps" "$BARE_RPS")" "$(round_ratio "$contender" bare)" "$(col 6 "$contender")"
 done
-AUTH_RPS=$(median 2 jit_auth)
-awk -v a="$AUTH_RPS" -v b="$BARE_RPS" -v n="$(nproc)" 'BEGIN {
-	printf "jit_auth adds %.1f us of wall time per request on this saturated machine (1/req/s difference), about %.0f CPU-us over %d CPUs\n", 1e6 / a - 1e6 / b, n * (1e6 / a - 1e6 / b), n
-}'
+for contender in "${CONTENDERS[@]}"; do
+	[[ $contender == bare ]] && continue
+	awk -v a="$(col 2 "$contender")" -v b="$BARE_RPS" -v n="$(nproc)" -v name="$contender" 'BEGIN {
+		printf "%s adds %.1f us of wall time per request on this saturated machine (1/req/s difference), about %.0f CPU-us over %d CPUs\n", name, 1e6 / a - 1e6 / b, n * (1e6 / a - 1e6 / b), n
+	}'
+done
+if [[ -n $OAUTH2_BIN ]]; then
+	printf 'jit_auth / oauth2-proxy: req/s %s (per round %s), p50 %s, p99 %s\n' \
+		"$(div "$(col 2 jit_auth)" "$(col 2 oauth2_proxy)")" "$(round_ratio jit_auth oauth2_proxy)" \
+		"$(div "$(col 3 jit_auth)" "$(col 3 oauth2_proxy)")" "$(div "$(col 4 jit_auth)" "$(col 4 oauth2_proxy)")"
+elif [[ -n $OAUTH2_MISSING ]]; then
+	echo "oauth2-proxy not measured: $OAUTH2_MISSING"
+fi
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 if [[ $PROFILE == 1 ]]; then
 	ADMIN_URL=$(envval ADMIN_URL)
@@ -214,8 +335,7 @@ if [[ $PROFILE == 1 ]]; then
 	secs=${DURATION%s}
 	[[ $secs =~ ^[0-9]+$ ]] || secs=5
 	for contender in bare jit_auth; do
-		url=$BARE_URL
-		[[ $contender == jit_auth ]] && url=$AUTH_URL
+		url=${URL[$contender]}
 		echo
 		echo "== CPU profile of Caddy during one more $contender run (not in the table)"
 		curl -fsS -o "$WORK/caddy-$contender.pprof" "${ADMIN_URL}debug/pprof/profile?seconds=$((secs - 1))" &
@@ -227,4 +347,10 @@ if [[ $PROFILE == 1 ]]; then
 	echo
 	echo "profiles: $WORK/caddy-bare.pprof $WORK/caddy-jit_auth.pprof (binary $WORK/caddy)"
 	echo "compare:  go tool pprof -top -diff_base $WORK/caddy-bare.pprof $WORK/caddy $WORK/caddy-jit_auth.pprof"
+fi
+
+if [[ $LOGINTIME == 1 ]]; then
+	echo
+	echo "== login callback timing (bench/logintime, $LOGINS logins per case)"
+	go run ./bench/logintime -logins "$LOGINS"
 fi

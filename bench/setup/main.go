@@ -9,13 +9,18 @@
 //     (jit_auth + reverse_proxy), with identical global options and no
 //     access logs;
 //   - the built Caddy binary running that Caddyfile as a subprocess;
-//   - one login through the provider's form, for the session cookie.
+//   - one login through the provider's form, for the session cookie;
+//   - with -oauth2-proxy, a third contender: that oauth2-proxy binary
+//     (OIDC provider = the same devidp, its own client, cookie session
+//     store, request/auth/standard logging off) proxying to the same
+//     upstream, and one login through it for its session cookie.
 //
-// When both sites answer and the login worked it writes KEY=value lines
-// (BARE_URL, AUTH_URL, COOKIE, CADDY_PID, and ADMIN_URL with -admin) to
-// -out, then waits for SIGINT or SIGTERM and stops Caddy. Caddy is also
-// killed if setup dies (Pdeathsig), so nothing outlives a run. Linux only,
-// like run.sh.
+// When the sites answer and the logins worked it writes KEY=value lines
+// (BARE_URL, AUTH_URL, COOKIE, CADDY_PID, ADMIN_URL with -admin, and
+// OAUTH2_URL, OAUTH2_COOKIE, OAUTH2_PID with -oauth2-proxy) to -out, then
+// waits for SIGINT or SIGTERM and stops Caddy and oauth2-proxy. Both are
+// also killed if setup dies (Pdeathsig), so nothing outlives a run. Linux
+// only, like run.sh.
 package main
 
 import (
@@ -47,6 +52,13 @@ const (
 	username       = "bench"
 	password       = "bench-password"
 	cookieName     = "jitauth_session" // plain-HTTP loopback: no __Host- prefix
+
+	// oauth2-proxy's client at the provider and its session cookie name
+	// (its default; a session too large for one cookie is split into
+	// _oauth2_proxy_0, _oauth2_proxy_1, ...).
+	oauth2ClientID     = "oauth2-proxy"
+	oauth2ClientSecret = "oauth2-proxy-secret"
+	oauth2CookieName   = "_oauth2_proxy"
 )
 
 func main() {
@@ -55,6 +67,7 @@ func main() {
 	dir := flag.String("dir", "", "working directory for the Caddyfile, storage, database and logs")
 	out := flag.String("out", "", "file to write BARE_URL, AUTH_URL, COOKIE and CADDY_PID to")
 	admin := flag.String("admin", "", "enable Caddy's admin endpoint (and its /debug/pprof/) at this loopback host:port, or \"auto\" for a free port (written as ADMIN_URL); default: admin off")
+	oauth2Bin := flag.String("oauth2-proxy", "", "path to an oauth2-proxy v7 binary: run it as a third contender (OAUTH2_URL, OAUTH2_COOKIE, OAUTH2_PID); default: none")
 	flag.Parse()
 	if *caddyBin == "" || *upstream == "" || *dir == "" || *out == "" {
 		flag.Usage()
@@ -65,13 +78,13 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *caddyBin, *upstream, *dir, *out, *admin); err != nil {
+	if err := run(ctx, *caddyBin, *oauth2Bin, *upstream, *dir, *out, *admin); err != nil {
 		log.Print(err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, caddyBin, upstream, dir, out, admin string) error {
+func run(ctx context.Context, caddyBin, oauth2Bin, upstream, dir, out, admin string) error {
 	barePort, err := freePort()
 	if err != nil {
 		return err
@@ -90,11 +103,22 @@ func run(ctx context.Context, caddyBin, upstream, dir, out, admin string) error 
 	bareURL := fmt.Sprintf("http://127.0.0.1:%d/", barePort)
 	authURL := fmt.Sprintf("http://127.0.0.1:%d/", authPort)
 
+	clients := []devidp.Client{{ID: clientID, Secret: clientSecret,
+		RedirectURIs: []string{authURL + ".jitauth/callback/" + connectionName}}}
+	var oauth2URL string
+	if oauth2Bin != "" {
+		p, err := freePort()
+		if err != nil {
+			return err
+		}
+		oauth2URL = fmt.Sprintf("http://127.0.0.1:%d/", p)
+		clients = append(clients, devidp.Client{ID: oauth2ClientID, Secret: oauth2ClientSecret,
+			RedirectURIs: []string{oauth2URL + "oauth2/callback"}})
+	}
 	idp, err := devidp.Start("127.0.0.1:0",
 		[]devidp.User{{Username: username, Password: password, GivenName: "Bench", FamilyName: "User",
 			Email: "bench@example.com", EmailVerified: true, Groups: []string{"staff", "bench"}}},
-		[]devidp.Client{{ID: clientID, Secret: clientSecret,
-			RedirectURIs: []string{authURL + ".jitauth/callback/" + connectionName}}})
+		clients)
 	if err != nil {
 		return fmt.Errorf("starting the identity provider: %w", err)
 	}
@@ -128,14 +152,30 @@ func run(ctx context.Context, caddyBin, upstream, dir, out, admin string) error 
 		}
 	}
 
-	cookie, err := login(authURL, idp.Issuer())
+	cookies, err := login(authURL, authURL, idp.Issuer(), cookieName)
 	if err != nil {
 		return err
 	}
 
-	env := fmt.Sprintf("BARE_URL=%s\nAUTH_URL=%s\nCOOKIE=%s=%s\nCADDY_PID=%d\n", bareURL, authURL, cookieName, cookie, cmd.Process.Pid)
+	env := fmt.Sprintf("BARE_URL=%s\nAUTH_URL=%s\nCOOKIE=%s\nCADDY_PID=%d\n", bareURL, authURL, cookies, cmd.Process.Pid)
 	if admin != "" {
 		env += "ADMIN_URL=http://" + admin + "/\n"
+	}
+	var o2exited chan error // nil (never ready) without oauth2-proxy
+	if oauth2Bin != "" {
+		o2, err := startOAuth2Proxy(ctx, oauth2Bin, dir, oauth2URL, idp.Issuer(), upstream)
+		if err != nil {
+			return err
+		}
+		defer o2.stop()
+		o2exited = o2.exited
+		// /oauth2/start sends the browser to the provider straight away
+		// (no sign-in page), the callback back to rd.
+		cookies, err := login(oauth2URL+"oauth2/start?rd=%2F", oauth2URL, idp.Issuer(), oauth2CookieName)
+		if err != nil {
+			return fmt.Errorf("oauth2-proxy: %w (see %s)", err, o2.logName)
+		}
+		env += fmt.Sprintf("OAUTH2_URL=%s\nOAUTH2_COOKIE=%s\nOAUTH2_PID=%d\n", oauth2URL, cookies, o2.cmd.Process.Pid)
 	}
 	if err := os.WriteFile(out+".tmp", []byte(env), 0o600); err != nil {
 		return err
@@ -143,7 +183,7 @@ func run(ctx context.Context, caddyBin, upstream, dir, out, admin string) error 
 	if err := os.Rename(out+".tmp", out); err != nil {
 		return err
 	}
-	log.Printf("ready: bare %s, jit_auth %s, Caddy pid %d", bareURL, authURL, cmd.Process.Pid)
+	log.Printf("ready: bare %s, jit_auth %s, Caddy pid %d, oauth2-proxy %q", bareURL, authURL, cmd.Process.Pid, oauth2URL)
 
 	select {
 	case <-ctx.Done():
@@ -151,6 +191,9 @@ func run(ctx context.Context, caddyBin, upstream, dir, out, admin string) error 
 	case err := <-exited:
 		exited <- err // for stopCaddy
 		return fmt.Errorf("Caddy exited: %v (see %s)", err, logFile.Name())
+	case err := <-o2exited:
+		o2exited <- err // for stop
+		return fmt.Errorf("oauth2-proxy exited: %v (see %s)", err, filepath.Join(dir, "oauth2-proxy.log"))
 	}
 }
 
@@ -210,13 +253,19 @@ func freePort() (int, error) {
 
 // waitServing waits until u answers HTTP at all.
 func waitServing(ctx context.Context, u string, exited chan error) error {
+	return waitServingProc(ctx, "Caddy", u, exited)
+}
+
+// waitServingProc waits until u answers HTTP at all, failing early if the
+// process named what exits.
+func waitServingProc(ctx context.Context, what, u string, exited chan error) error {
 	c := &http.Client{Timeout: time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-exited:
 			exited <- err
-			return fmt.Errorf("Caddy exited before serving %s: %v", u, err)
+			return fmt.Errorf("%s exited before serving %s: %v", what, u, err)
 		case <-ctx.Done():
 			return ctx.Err()
 		default:
@@ -240,21 +289,24 @@ func (acceptHTML) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
-// login signs in through the site and the provider's form as a browser
-// would, and returns the session cookie's value.
-func login(site, issuer string) (string, error) {
+// login signs in as a browser would: it GETs start, which must send it to
+// the provider, fills in the provider's form, follows the redirect back to
+// the site and from there to site itself (which must answer 200). It
+// returns the site's session cookies, the ones named name or name_<n>
+// (split cookies), as a Cookie header value ("name=value; ...").
+func login(start, site, issuer, name string) (string, error) {
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 15 * time.Second, Transport: acceptHTML{}}
 
 	// The site sends the browser to the provider's login page.
-	resp, err := c.Get(site)
+	resp, err := c.Get(start)
 	if err != nil {
 		return "", fmt.Errorf("login: %w", err)
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if !strings.HasPrefix(resp.Request.URL.String(), issuer+"/") {
-		return "", fmt.Errorf("login: GET %s ended at %s (%s), not at the provider", site, resp.Request.URL, resp.Status)
+		return "", fmt.Errorf("login: GET %s ended at %s (%s), not at the provider", start, resp.Request.URL, resp.Status)
 	}
 
 	resp, err = devidp.Login(c, resp.Request.URL.String(), username, password)
@@ -278,12 +330,16 @@ func login(site, issuer string) (string, error) {
 		return "", fmt.Errorf("login: after the callback: %s at %s: %s", resp.Status, resp.Request.URL, body)
 	}
 	u, _ := url.Parse(site)
+	var pairs []string
 	for _, ck := range jar.Cookies(u) {
-		if ck.Name == cookieName {
-			return ck.Value, nil
+		if ck.Name == name || strings.HasPrefix(ck.Name, name+"_") && strings.Trim(ck.Name[len(name)+1:], "0123456789") == "" {
+			pairs = append(pairs, ck.Name+"="+ck.Value)
 		}
 	}
-	return "", errors.New("login: no " + cookieName + " cookie after the callback")
+	if len(pairs) == 0 {
+		return "", errors.New("login: no " + name + " cookie after the callback")
+	}
+	return strings.Join(pairs, "; "), nil
 }
 
 // stopCaddy asks Caddy to stop and kills it if it does not within 5s.

@@ -6,8 +6,10 @@
 //
 //	upstream -addr 127.0.0.1:0 -addr-file /tmp/x/upstream.addr
 //
-// GET /__count returns the number of other requests served so far; it is
-// meant to be asked directly, not through Caddy.
+// GET /__count returns the number of other requests served so far, GET
+// /__conns the number of TCP connections accepted so far (so run.sh can
+// tell how well a proxy reuses its upstream connections); both are meant
+// to be asked directly, not through a proxy.
 package main
 
 import (
@@ -50,12 +52,16 @@ func main() {
 	}
 	fmt.Println("upstream listening on", ln.Addr())
 
-	var served atomic.Int64
+	var served, conns atomic.Int64
 	contentLength := strconv.Itoa(len(body))
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/__count" {
+			switch r.URL.Path {
+			case "/__count":
 				fmt.Fprintln(w, served.Load())
+				return
+			case "/__conns":
+				fmt.Fprintln(w, conns.Load())
 				return
 			}
 			served.Add(1)
@@ -64,6 +70,11 @@ func main() {
 			h["Content-Length"] = []string{contentLength}
 			_, _ = w.Write(body)
 		}),
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				conns.Add(1)
+			}
+		},
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
