@@ -34,6 +34,11 @@ type App struct {
 	// SessionLifetime is how long a login lasts. Default: 12h.
 	SessionLifetime caddy.Duration `json:"session_lifetime,omitempty"`
 
+	// UserStatusRefresh bounds how long a provisioned user who is disabled
+	// or deleted in the store keeps using a live session: their status is
+	// re-read in the background this often. Default: 1m.
+	UserStatusRefresh caddy.Duration `json:"user_status_refresh,omitempty"`
+
 	// CookieKeys seal session and login-flow cookies. The first pair seals
 	// new cookies; all pairs open existing ones, so keys can be rotated
 	// by adding a new pair in front. When empty, a pair is generated once
@@ -46,6 +51,7 @@ type App struct {
 	codecs      []securecookie.Codec
 	revoked     *revocations
 	sessions    *sessionCache
+	userStatus  *userStatus
 	usedStates  *usedStates
 	logger      *zap.Logger
 	cancel      context.CancelFunc
@@ -60,8 +66,12 @@ func (App) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// defaultSessionLifetime applies when SessionLifetime is unset.
-const defaultSessionLifetime = 12 * time.Hour
+const (
+	// defaultSessionLifetime applies when SessionLifetime is unset.
+	defaultSessionLifetime = 12 * time.Hour
+	// defaultUserStatusRefresh applies when UserStatusRefresh is unset.
+	defaultUserStatusRefresh = time.Minute
+)
 
 // Provision loads the store and the cookie keys and prepares the
 // connections. It does not contact identity providers.
@@ -114,6 +124,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 
 	a.revoked = &revocations{}
 	a.sessions = newSessionCache()
+	a.userStatus = newUserStatus()
+	if a.UserStatusRefresh == 0 {
+		a.UserStatusRefresh = caddy.Duration(defaultUserStatusRefresh)
+	}
 	a.usedStates = &usedStates{}
 	return nil
 }
@@ -122,6 +136,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 func (a *App) Validate() error {
 	if d := time.Duration(a.SessionLifetime); d < time.Minute {
 		return fmt.Errorf("session_lifetime %s is too short; use at least 1m", d)
+	}
+	if d := time.Duration(a.UserStatusRefresh); d < time.Second {
+		return fmt.Errorf("user_status_refresh %s is too short; use at least 1s", d)
 	}
 	return nil
 }
@@ -139,6 +156,7 @@ func (a *App) Start() error {
 		}
 		a.revoked.poll(ctx, a.store, next, a.logger)
 	}()
+	go a.userStatus.run(ctx, a.store, time.Duration(a.UserStatusRefresh), time.Duration(a.SessionLifetime), a.logger)
 	return nil
 }
 

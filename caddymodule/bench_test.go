@@ -54,6 +54,7 @@ func benchHandler(store provisioner.Store) *Handler {
 		codecs:          newCodecs(keys, int(defaultSessionLifetime/time.Second)),
 		revoked:         &revocations{},
 		sessions:        newSessionCache(),
+		userStatus:      newUserStatus(),
 		usedStates:      &usedStates{},
 	}
 	conn := &Connection{name: "corp", JIT: &JITConfig{Enabled: true}}

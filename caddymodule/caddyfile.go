@@ -25,6 +25,7 @@ func init() {
 //	jit_auth {
 //	    store <backend> [<args…>]           # default: sqlite in Caddy's data dir
 //	    session_lifetime <duration>         # default: 12h
+//	    user_status_refresh <duration>      # default: 1m
 //	    cookie_keys <hash_key> <block_key>  # repeatable; first seals
 //	    connection <name> {
 //	        oidc <issuer> <client_id> <client_secret>
@@ -60,17 +61,17 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			}
 			app.StoreRaw = raw
 		case "session_lifetime":
-			if !d.NextArg() {
-				return nil, d.ArgErr()
-			}
-			dur, err := caddy.ParseDuration(d.Val())
+			dur, err := parseDurationArg(d, "12h")
 			if err != nil {
-				return nil, d.Errf("session_lifetime: %v (use a duration such as 12h)", err)
+				return nil, err
 			}
-			app.SessionLifetime = caddy.Duration(dur)
-			if d.NextArg() {
-				return nil, d.ArgErr()
+			app.SessionLifetime = dur
+		case "user_status_refresh":
+			dur, err := parseDurationArg(d, "1m")
+			if err != nil {
+				return nil, err
 			}
+			app.UserStatusRefresh = dur
 		case "cookie_keys":
 			args := d.RemainingArgs()
 			if len(args) != 2 {
@@ -94,10 +95,27 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			}
 			app.Connections[name] = c
 		default:
-			return nil, d.Errf("unknown jit_auth option %q; expected store, session_lifetime, cookie_keys or connection", d.Val())
+			return nil, d.Errf("unknown jit_auth option %q; expected store, session_lifetime, user_status_refresh, cookie_keys or connection", d.Val())
 		}
 	}
 	return httpcaddyfile.App{Name: "jit_auth", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+// parseDurationArg reads the one duration argument of the current
+// option; example is shown in the error.
+func parseDurationArg(d *caddyfile.Dispenser, example string) (caddy.Duration, error) {
+	option := d.Val()
+	if !d.NextArg() {
+		return 0, d.ArgErr()
+	}
+	dur, err := caddy.ParseDuration(d.Val())
+	if err != nil {
+		return 0, d.Errf("%s: %v (use a duration such as %s)", option, err, example)
+	}
+	if d.NextArg() {
+		return 0, d.ArgErr()
+	}
+	return caddy.Duration(dur), nil
 }
 
 // parseStore reads `store <backend> …` by handing the rest of the line

@@ -187,6 +187,9 @@ func (h *Handler) session(r *http.Request) *Session {
 	if !s.valid(now) || h.app.revoked.isRevoked(s.ID) || h.connection(s.Connection) == nil {
 		return nil
 	}
+	if s.UserID != "" && !h.app.userStatus.allowed(s.UserID, now.Unix()) {
+		return nil
+	}
 	return s
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/oauth2-proxy/mockoidc"
@@ -43,6 +44,8 @@ type siteOptions struct {
 	handlerBlock string
 	// idpMiddleware wraps the provider's endpoints.
 	idpMiddleware []func(http.Handler) http.Handler
+	// globalExtra is extra lines for the global jit_auth block.
+	globalExtra string
 	// faultyStore swaps the SQLite store module for test_failing: the
 	// same SQLite file, with switchable faults (see failingStore).
 	faultyStore bool
@@ -55,7 +58,7 @@ func startSiteOpts(t *testing.T, o siteOptions) *site {
 	port := freePort(t)
 	s.base = fmt.Sprintf("http://localhost:%d", port)
 	cfg := s.idp.Config()
-	conns := fmt.Sprintf(`
+	conns := o.globalExtra + fmt.Sprintf(`
 		connection corp {
 			oidc %[1]s %[2]s %[3]s
 			scopes openid email profile groups
@@ -352,5 +355,55 @@ func TestLoginWithoutUsableUsername(t *testing.T) {
 	}
 	if b.cookie(s.base, "jitauth_session") != nil {
 		t.Fatal("a session without a username was issued")
+	}
+}
+
+// S7: a live session of a user disabled or deleted in the store stops
+// working within user_status_refresh, and works again once re-enabled;
+// the request path itself never waits for the store.
+func TestDisabledOrDeletedUserLosesLiveSession(t *testing.T) {
+	s := startSiteOpts(t, siteOptions{globalExtra: "\t\tuser_status_refresh 1s\n"})
+	st := openStore(t, s.dir)
+	ctx := context.Background()
+
+	waitFor := func(b *browser, want int, what string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second) // the bound (1s) plus slack for a loaded machine
+		for {
+			resp, _ := b.get(s.base + "/live")
+			if resp.StatusCode == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: still %d after the bound, want %d", what, resp.StatusCode, want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
+	b := newBrowser(t)
+	s.queue(alice())
+	if resp, _ := s.login(b, "corp", "/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	u := allUsers(t, st)[0]
+	if err := st.SetStatus(ctx, u.ID, provisioner.StatusDisabled); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(b, http.StatusFound, "disabled user")
+	if err := st.SetStatus(ctx, u.ID, provisioner.StatusActive); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(b, http.StatusOK, "re-enabled user")
+	if err := st.DeleteUser(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(b, http.StatusFound, "deleted user")
+
+	// JIT-off sessions have no local user and are not affected.
+	off := newBrowser(t)
+	s.queue(alice())
+	if resp, _ := s.login(off, "partner", "/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("JIT-off login: %d", resp.StatusCode)
 	}
 }
