@@ -35,6 +35,12 @@ type Store struct {
 	db   *sql.DB
 	path string
 	now  func() time.Time
+	// writer admits one writing transaction of this process at a time.
+	// SQLite allows one writer anyway, but makes waiting writers retry
+	// on a timer rather than queue, so under load some starve until
+	// their busy timeout; queueing them here keeps every write prompt.
+	// Other processes on the same file still meet the busy timeout.
+	writer chan struct{}
 }
 
 var _ provisioner.Store = (*Store)(nil)
@@ -87,7 +93,7 @@ func open(ctx context.Context, path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite store: migrating %s: %w", path, err)
 	}
-	return &Store{db: db, path: path, now: time.Now}, nil
+	return &Store{db: db, path: path, now: time.Now, writer: make(chan struct{}, 1)}, nil
 }
 
 // dataSourceName builds the driver DSN for path: a file: URI with the
@@ -443,7 +449,7 @@ func (s *Store) SetStatus(ctx context.Context, userID string, st provisioner.Sta
 	if st != provisioner.StatusActive && st != provisioner.StatusDisabled {
 		return fmt.Errorf("sqlite store: setting status: invalid status %q", st)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE users SET status = ?, updated_at = ? WHERE id = ?`,
+	res, err := s.exec(ctx, `UPDATE users SET status = ?, updated_at = ? WHERE id = ?`,
 		string(st), s.now().UTC().UnixNano(), userID)
 	if err := affectedOne(res, err); err != nil {
 		return fmt.Errorf("sqlite store: setting status: %w", err)
@@ -454,7 +460,7 @@ func (s *Store) SetStatus(ctx context.Context, userID string, st provisioner.Sta
 // DeleteUser removes a user and (by cascade) its identities;
 // provisioner.ErrNotFound if there is no such user.
 func (s *Store) DeleteUser(ctx context.Context, userID string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, userID)
+	res, err := s.exec(ctx, `DELETE FROM users WHERE id = ?`, userID)
 	if err := affectedOne(res, err); err != nil {
 		return fmt.Errorf("sqlite store: deleting user: %w", err)
 	}
@@ -544,6 +550,11 @@ func (s *Store) RevokedSessions(ctx context.Context, since time.Time) ([]provisi
 // inTx runs fn in a write transaction (BEGIN IMMEDIATE), committing if
 // fn succeeds and rolling back otherwise.
 func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	release, err := s.lockWriter(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
@@ -556,6 +567,26 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 		return fmt.Errorf("committing: %w", err)
 	}
 	return nil
+}
+
+// lockWriter waits for this process's turn to write, or for ctx.
+func (s *Store) lockWriter(ctx context.Context) (release func(), err error) {
+	select {
+	case s.writer <- struct{}{}:
+		return func() { <-s.writer }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// exec runs one writing statement in this process's turn.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	release, err := s.lockWriter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	return s.db.ExecContext(ctx, query, args...)
 }
 
 // mapConstraint turns SQLite uniqueness violations into the store errors
