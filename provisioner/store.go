@@ -105,6 +105,11 @@ type Store interface {
 	// ErrUsernameTaken if the username is taken; in both cases nothing is
 	// written.
 	CreateUser(ctx context.Context, u *User, id Identity) (*User, error)
+	// LinkIdentity links one more identity to an existing user (account
+	// linking). It returns ErrNotFound if there is no such user and
+	// ErrIdentityExists if the identity is linked already, to this user
+	// or another; in both cases nothing is written.
+	LinkIdentity(ctx context.Context, userID string, id Identity) error
 	// RecordLogin writes a later login of an existing identity: the
 	// profile (when non-nil) replaces the user's attributes, and the
 	// identity's raw claims and both last-login times are refreshed.

@@ -378,6 +378,45 @@ func (s *Store) createUser(ctx context.Context, u *provisioner.User, id provisio
 // RecordLogin records a later login of an existing identity. A non-nil
 // profile replaces the user's profile fields, groups and attributes; a
 // nil one leaves them alone. The identity's raw claims are replaced when
+
+// LinkIdentity links one more identity to an existing user.
+func (s *Store) LinkIdentity(ctx context.Context, userID string, id provisioner.Identity) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	raw, err := rawClaims(id.RawClaims)
+	if err != nil {
+		return fmt.Errorf("postgres store: linking identity: %w", err)
+	}
+	created := id.CreatedAt
+	if created.IsZero() {
+		created = s.now().UTC()
+	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		// Lock the user row, as RecordLogin and DeleteUser's cascade do,
+		// so a concurrent delete cannot leave an orphan identity.
+		var one int
+		err := tx.QueryRow(ctx, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, userID).Scan(&one)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return provisioner.ErrNotFound
+		case err != nil:
+			return fmt.Errorf("checking user: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO identities (connection, issuer, subject,
+				user_id, raw_claims, created_at, last_login_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			id.Connection, id.Issuer, id.Subject, userID, raw,
+			created.UTC(), nullTime(id.LastLoginAt)); err != nil {
+			return mapConstraint(err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("postgres store: linking identity: %w", err)
+	}
+	return nil
+}
+
 // rawClaims is non-nil, and both last-login times are set to at.
 func (s *Store) RecordLogin(ctx context.Context, key provisioner.IdentityKey, p *provisioner.Profile, rawClaims []byte, at time.Time) (*provisioner.User, error) {
 	ctx, cancel := s.bound(ctx)

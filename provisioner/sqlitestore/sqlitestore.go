@@ -443,6 +443,42 @@ func (s *Store) Identities(ctx context.Context, userID string) ([]provisioner.Id
 	return ids, nil
 }
 
+// LinkIdentity links one more identity to an existing user.
+func (s *Store) LinkIdentity(ctx context.Context, userID string, id provisioner.Identity) error {
+	now := s.now().UTC()
+	created := id.CreatedAt
+	if created.IsZero() {
+		created = now
+	}
+	for _, t := range []time.Time{created, id.LastLoginAt} {
+		if err := checkTime(t); err != nil {
+			return fmt.Errorf("sqlite store: linking identity: %w", err)
+		}
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var one int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM users WHERE id = ?`, userID).Scan(&one)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return provisioner.ErrNotFound
+		case err != nil:
+			return fmt.Errorf("checking user: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO identities (connection, issuer, subject,
+				user_id, raw_claims, created_at, last_login_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			id.Connection, id.Issuer, id.Subject, userID, nullBytes(id.RawClaims),
+			created.UnixNano(), nullTime(id.LastLoginAt)); err != nil {
+			return mapConstraint(err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite store: linking identity: %w", err)
+	}
+	return nil
+}
+
 // SetStatus enables or disables a user; provisioner.ErrNotFound if there
 // is no such user.
 func (s *Store) SetStatus(ctx context.Context, userID string, st provisioner.Status) error {

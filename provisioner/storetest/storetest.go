@@ -16,9 +16,6 @@
 // Times are compared at microsecond precision, so stores that keep
 // microseconds (PostgreSQL timestamptz) pass too. Raw claims are compared
 // as JSON values when both sides are JSON, so a store may re-encode them.
-//
-// Not covered yet: linking a second identity to an existing user, since
-// provisioner.Store has no method for it.
 package storetest
 
 import (
@@ -55,6 +52,7 @@ func Run(t *testing.T, newStore func(t *testing.T) provisioner.Store) {
 		{"NotFound", testNotFound},
 		{"SetStatus", testSetStatus},
 		{"DeleteUser", testDeleteUser},
+		{"LinkIdentity", testLinkIdentity},
 		{"ListUsersPaging", testListUsersPaging},
 		{"Identities", testIdentities},
 		{"RevokedSessions", testRevokedSessions},
@@ -470,6 +468,44 @@ func testSetStatus(t *testing.T, s provisioner.Store) {
 	if got := mustUser(t, s, u.ID); got.Status != provisioner.StatusActive {
 		t.Errorf("after bogus SetStatus: Status = %q, want active", got.Status)
 	}
+}
+
+func testLinkIdentity(t *testing.T, s provisioner.Store) {
+	ctx := t.Context()
+	u := mustCreate(t, s, "alice", "sub-1")
+	other := mustCreate(t, s, "bob", "sub-2")
+	second := newIdentity("sub-gh")
+	second.Connection = "github"
+	if err := s.LinkIdentity(ctx, u.ID, second); err != nil {
+		t.Fatalf("LinkIdentity: %v", err)
+	}
+	got, err := s.UserByIdentity(ctx, second.IdentityKey)
+	if err != nil || got.ID != u.ID {
+		t.Fatalf("UserByIdentity(linked) = %v, %v; want %s", got, err, u.ID)
+	}
+	ids, err := s.Identities(ctx, u.ID)
+	if err != nil || len(ids) != 2 {
+		t.Fatalf("Identities after linking = %v, %v; want 2", ids, err)
+	}
+
+	// An identity already linked, to this user or another, is refused.
+	wantErr(t, "LinkIdentity(own identity again)", s.LinkIdentity(ctx, u.ID, second), provisioner.ErrIdentityExists)
+	wantErr(t, "LinkIdentity(another's identity)", s.LinkIdentity(ctx, u.ID, newIdentity("sub-2")), provisioner.ErrIdentityExists)
+	if got, err := s.UserByIdentity(ctx, key("sub-2")); err != nil || got.ID != other.ID {
+		t.Errorf("bob's identity moved: %v, %v", got, err)
+	}
+	// No such user: nothing written.
+	orphan := newIdentity("sub-orphan")
+	wantErr(t, "LinkIdentity(missing user)", s.LinkIdentity(ctx, "no-such-user", orphan), provisioner.ErrNotFound)
+	_, err = s.UserByIdentity(ctx, orphan.IdentityKey)
+	wantErr(t, "UserByIdentity(orphan)", err, provisioner.ErrNotFound)
+
+	// Deleting the user removes every linked identity.
+	if err := s.DeleteUser(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.UserByIdentity(ctx, second.IdentityKey)
+	wantErr(t, "UserByIdentity(linked, after delete)", err, provisioner.ErrNotFound)
 }
 
 func testDeleteUser(t *testing.T, s provisioner.Store) {
