@@ -143,9 +143,12 @@ waitfile "$WORK/upstream.addr" "${PIDS[-1]}" upstream
 UPSTREAM=$(<"$WORK/upstream.addr")
 
 # start_setup [-oauth2-proxy BIN]: start bench/setup and wait until it is
-# ready; on failure print its log and return 1 (setup is then gone).
+# ready; on failure print its log and return 1 (setup is then gone). Each
+# attempt starts from an empty user store: a new provider has a new issuer,
+# so an earlier attempt's user would conflict with the new login.
 start_setup() {
 	local admin=()
+	rm -rf "$WORK/setup.env" "$WORK"/users.db* "$WORK/storage"
 	[[ $PROFILE == 1 ]] && admin=(-admin auto)
 	"$WORK/setup" -caddy "$WORK/caddy" -upstream "$UPSTREAM" -dir "$WORK" -out "$WORK/setup.env" "${admin[@]}" "$@" >"$WORK/setup.log" 2>&1 &
 	PIDS+=($!)
@@ -161,7 +164,8 @@ start_setup() {
 if [[ -n $OAUTH2_BIN ]]; then
 	if ! start_setup -oauth2-proxy "$OAUTH2_BIN"; then
 		OAUTH2_BIN=
-		oauth2_proxy_unavailable "bench/setup could not start it or log in through it (output above); retrying without it"
+		oauth2_proxy_unavailable "bench/setup could not start it or log in through it (its output is above the warning)"
+		echo "== starting again without oauth2-proxy"
 		start_setup || exit 1
 	fi
 else
