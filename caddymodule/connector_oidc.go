@@ -36,6 +36,11 @@ type oidcConnector struct {
 	provider  *oidc.Provider
 	lastTry   time.Time
 	lastError error
+	// Built once per discovery and shared by every login: the verifier
+	// caches the issuer's signing keys, the oauth2 config remembers how
+	// the token endpoint wants client credentials sent.
+	verifier *oidc.IDTokenVerifier
+	config   *oauth2.Config
 }
 
 const (
@@ -56,15 +61,16 @@ func newOIDCConnector(issuer, clientID, clientSecret string, scopes []string, lo
 	}
 }
 
-// discover returns the provider metadata, fetching it if needed.
-func (c *oidcConnector) discover(ctx context.Context) (*oidc.Provider, error) {
+// discover returns the provider metadata, the ID token verifier and the
+// OAuth 2 config, fetching the metadata if needed.
+func (c *oidcConnector) discover(ctx context.Context) (*oidc.Provider, *oidc.IDTokenVerifier, *oauth2.Config, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.provider != nil {
-		return c.provider, nil
+		return c.provider, c.verifier, c.config, nil
 	}
 	if !c.lastTry.IsZero() && time.Since(c.lastTry) < discoveryRetryInterval {
-		return nil, fmt.Errorf("%w: discovery at %s failed recently: %v", errProviderUnavailable, c.issuer, c.lastError)
+		return nil, nil, nil, fmt.Errorf("%w: discovery at %s failed recently: %v", errProviderUnavailable, c.issuer, c.lastError)
 	}
 	c.lastTry = time.Now()
 	// The provider keeps this context for fetching JWKS later, so it must
@@ -73,45 +79,50 @@ func (c *oidcConnector) discover(ctx context.Context) (*oidc.Provider, error) {
 	p, err := oidc.NewProvider(oidc.ClientContext(context.WithoutCancel(ctx), c.client), c.issuer)
 	if err != nil {
 		c.lastError = err
-		return nil, fmt.Errorf("%w: discovery at %s: %v", errProviderUnavailable, c.issuer, err)
+		return nil, nil, nil, fmt.Errorf("%w: discovery at %s: %v", errProviderUnavailable, c.issuer, err)
 	}
 	c.provider = p
-	c.lastError = nil
-	return p, nil
-}
-
-func (c *oidcConnector) oauth2Config(p *oidc.Provider, redirectURI string) *oauth2.Config {
-	return &oauth2.Config{
+	c.verifier = p.Verifier(&oidc.Config{ClientID: c.clientID})
+	// No RedirectURL here: each site sends its own (redirectParam).
+	c.config = &oauth2.Config{
 		ClientID:     c.clientID,
 		ClientSecret: c.clientSecret,
 		Endpoint:     p.Endpoint(),
-		RedirectURL:  redirectURI,
 		Scopes:       c.scopes,
 	}
+	c.lastError = nil
+	return p, c.verifier, c.config, nil
+}
+
+// redirectParam sends a login's redirect URI, in the authorization
+// request and again, as required, in the token request.
+func redirectParam(uri string) oauth2.AuthCodeOption {
+	return oauth2.SetAuthURLParam("redirect_uri", uri)
 }
 
 func (c *oidcConnector) authURL(ctx context.Context, f *flowState) (string, error) {
-	p, err := c.discover(ctx)
+	_, _, cfg, err := c.discover(ctx)
 	if err != nil {
 		return "", err
 	}
 	f.Verifier = oauth2.GenerateVerifier()
 	f.Nonce = randomToken(32)
-	return c.oauth2Config(p, f.RedirectURI).AuthCodeURL(f.State,
+	return cfg.AuthCodeURL(f.State,
+		redirectParam(f.RedirectURI),
 		oauth2.S256ChallengeOption(f.Verifier),
 		oidc.Nonce(f.Nonce),
 	), nil
 }
 
 func (c *oidcConnector) exchange(ctx context.Context, f *flowState, query url.Values) (provisioner.Claims, error) {
-	p, err := c.discover(ctx)
+	p, verifier, cfg, err := c.discover(ctx)
 	if err != nil {
 		return provisioner.Claims{}, err
 	}
 	ctx, cancel := context.WithTimeout(oidc.ClientContext(ctx, c.client), providerTimeout)
 	defer cancel()
 
-	tok, err := c.oauth2Config(p, f.RedirectURI).Exchange(ctx, query.Get("code"), oauth2.VerifierOption(f.Verifier))
+	tok, err := cfg.Exchange(ctx, query.Get("code"), redirectParam(f.RedirectURI), oauth2.VerifierOption(f.Verifier))
 	if err != nil {
 		return provisioner.Claims{}, classifyProviderError("token request", err)
 	}
@@ -122,7 +133,7 @@ func (c *oidcConnector) exchange(ctx context.Context, f *flowState, query url.Va
 	if len(rawID) > maxIDTokenLength {
 		return provisioner.Claims{}, fmt.Errorf("%w: id_token is larger than %d bytes", errProviderRejected, maxIDTokenLength)
 	}
-	idt, err := p.VerifierContext(context.WithoutCancel(ctx), &oidc.Config{ClientID: c.clientID}).Verify(ctx, rawID)
+	idt, err := verifier.Verify(ctx, rawID)
 	if err != nil {
 		return provisioner.Claims{}, fmt.Errorf("%w: id_token: %v", errProviderRejected, err)
 	}
