@@ -3,6 +3,7 @@ package provisioner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -143,4 +144,24 @@ type RevokedSession struct {
 	ID        string
 	RevokedAt time.Time
 	ExpiresAt time.Time
+}
+
+// CheckNewUser validates a user a store is about to create, and returns
+// its normalised username and its status (active when unset), so every
+// store applies the same rules.
+func CheckNewUser(u *User) (norm string, status Status, err error) {
+	if u == nil {
+		return "", "", errors.New("nil user")
+	}
+	if norm = NormalizeUsername(u.Username); norm == "" {
+		return "", "", errors.New("empty username")
+	}
+	switch status = u.Status; status {
+	case "":
+		status = StatusActive
+	case StatusActive, StatusDisabled:
+	default:
+		return "", "", fmt.Errorf("invalid status %q", status)
+	}
+	return norm, status, nil
 }

@@ -299,20 +299,9 @@ func (s *Store) CreateUser(ctx context.Context, u *provisioner.User, id provisio
 }
 
 func (s *Store) createUser(ctx context.Context, u *provisioner.User, id provisioner.Identity) (*provisioner.User, error) {
-	if u == nil {
-		return nil, errors.New("nil user")
-	}
-	norm := provisioner.NormalizeUsername(u.Username)
-	if norm == "" {
-		return nil, errors.New("empty username")
-	}
-	status := u.Status
-	switch status {
-	case "":
-		status = provisioner.StatusActive
-	case provisioner.StatusActive, provisioner.StatusDisabled:
-	default:
-		return nil, fmt.Errorf("invalid status %q", status)
+	norm, status, err := provisioner.CheckNewUser(u)
+	if err != nil {
+		return nil, err
 	}
 	groups, err := encodeGroups(u.Groups)
 	if err != nil {
