@@ -274,6 +274,7 @@ func parseJIT(d *caddyfile.Dispenser) (*JITConfig, error) {
 //
 //	jit_auth [<matcher>] {
 //	    connections <name…>
+//	    allow email_domain|email|group|connection <value…>  # repeatable; any line admits
 //	    header <Name> <value>   # add or replace an identity header
 //	    header -<Name>          # drop a default identity header
 //	    path_prefix <path>      # default: /.jitauth/
@@ -332,8 +333,27 @@ func parseHandler(d *caddyfile.Dispenser) (*Handler, error) {
 			if !d.AllArgs(&handler.PathPrefix) {
 				return nil, d.ArgErr()
 			}
+		case "allow":
+			args := d.RemainingArgs()
+			if len(args) < 2 {
+				return nil, d.Errf("allow takes a kind and values: allow email_domain|email|group|connection <value…>")
+			}
+			var rule AllowRule
+			switch args[0] {
+			case "email_domain":
+				rule.EmailDomains = args[1:]
+			case "email":
+				rule.Emails = args[1:]
+			case "group", "role":
+				rule.Groups = args[1:]
+			case "connection":
+				rule.Connections = args[1:]
+			default:
+				return nil, d.Errf("unknown allow kind %q; expected email_domain, email, group or connection", args[0])
+			}
+			handler.Allow = append(handler.Allow, rule)
 		default:
-			return nil, d.Errf("unknown jit_auth option %q; expected connections, header or path_prefix", d.Val())
+			return nil, d.Errf("unknown jit_auth option %q; expected connections, allow, header or path_prefix", d.Val())
 		}
 	}
 	return handler, nil

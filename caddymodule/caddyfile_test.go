@@ -51,6 +51,9 @@ func TestBadConfigFailsWithAClearMessage(t *testing.T) {
 		{"site offers unknown connection", head(good) + "http://localhost:1 {\n\tjit_auth {\n\t\tconnections corp github\n\t}\n\trespond ok\n}\n", `connection "github", which is not configured`},
 		{"no global block", "{\n\tadmin off\n\tstorage file_system " + dir + "/storage\n}\nhttp://localhost:1 {\n\tjit_auth\n\trespond ok\n}\n", "no connections are configured"},
 		{"directive args", head(good) + "http://localhost:1 {\n\tjit_auth corp\n\trespond ok\n}\n", "takes no arguments"},
+		{"allow kind", head(good) + "http://localhost:1 {\n\tjit_auth {\n\t\tallow colour blue\n\t}\n\trespond ok\n}\n", `unknown allow kind "colour"`},
+		{"allow domain with @", head(good) + "http://localhost:1 {\n\tjit_auth {\n\t\tallow email_domain @corp.com\n\t}\n\trespond ok\n}\n", "is not a domain name"},
+		{"allow foreign connection", head(good) + "http://localhost:1 {\n\tjit_auth {\n\t\tallow connection github\n\t}\n\trespond ok\n}\n", `allow connection "github" is not one of`},
 		{"bad header rule", head(good) + "http://localhost:1 {\n\tjit_auth {\n\t\theader X-A\n\t}\n\trespond ok\n}\n", "header takes"},
 	}
 	for _, c := range cases {

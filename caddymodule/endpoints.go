@@ -177,6 +177,12 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 		h.provisioningFailure(w, conn, claims, provisioner.ErrInvalidClaims, restart)
 		return
 	}
+	if !h.allowed(s) {
+		h.audit("login denied", conn, zap.String("reason", "not allowed by the application's allow rules"),
+			zap.String("username", s.Username), zap.String("local_id", s.UserID))
+		renderError(w, http.StatusForbidden, "Access denied", "You are signed in at "+conn.displayName()+", but this site does not admit your account.", "")
+		return
+	}
 	value, err := securecookie.EncodeMulti(cookieName(sessionCookieBase, secure), s, h.app.codecs...)
 	if err != nil {
 		h.logger.Error("sealing session cookie", zap.String("connection", conn.name), zap.Error(err))
@@ -201,11 +207,11 @@ func newSession(conn *Connection, c provisioner.Claims, res provisioner.Result, 
 		ExpiresAt:  now.Add(lifetime).Unix(),
 	}
 	if u := res.User; u != nil {
-		s.UserID, s.Username, s.Email, s.Name, s.Groups = u.ID, u.Username, u.Email, u.Name, u.Groups
+		s.UserID, s.Username, s.Email, s.EmailVerified, s.Name, s.Groups = u.ID, u.Username, u.Email, u.EmailVerified, u.Name, u.Groups
 		return s
 	}
 	s.Username = provisioner.DefaultUsername(conn.name, c)
-	s.Email, s.Name, s.Groups = c.Email, c.Name, c.Groups
+	s.Email, s.EmailVerified, s.Name, s.Groups = c.Email, c.EmailVerified, c.Name, c.Groups
 	return s
 }
 

@@ -41,6 +41,13 @@ type Handler struct {
 	// Client-supplied copies of every header named here are removed.
 	Headers map[string]string `json:"headers,omitempty"`
 
+	// Allow restricts who gets in: a user is admitted when any rule
+	// matches (S10: strict, exact, case-insensitive where it should be).
+	// Empty: every user of the application's connections. Checked after
+	// JIT at login, and again on every request, since sessions are shared
+	// by every application on the host.
+	Allow []AllowRule `json:"allow,omitempty"`
+
 	// PathPrefix is where the login, callback and logout endpoints live.
 	// Default: /.jitauth/
 	PathPrefix string `json:"path_prefix,omitempty"`
@@ -109,6 +116,16 @@ func (h *Handler) Validate() error {
 	if !strings.HasPrefix(h.PathPrefix, "/") || strings.ContainsAny(h.PathPrefix, "?#*{} ") {
 		return fmt.Errorf("jit_auth: path_prefix %q must be a plain path starting with /", h.PathPrefix)
 	}
+	for i := range h.Allow {
+		if err := h.Allow[i].validate(); err != nil {
+			return fmt.Errorf("jit_auth: %v", err)
+		}
+		for _, c := range h.Allow[i].Connections {
+			if h.connection(c) == nil {
+				return fmt.Errorf("jit_auth: allow connection %q is not one of this application's connections", c)
+			}
+		}
+	}
 	for name := range h.Headers {
 		if name == "" || strings.ContainsAny(name, " :\r\n\t") {
 			return fmt.Errorf("jit_auth: %q is not a valid header name", name)
@@ -156,6 +173,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 
 	if s := h.session(r); s != nil {
+		if !h.allowed(s) {
+			renderError(w, http.StatusForbidden, "Access denied", "Your account is signed in, but this site does not admit it.", "")
+			return nil
+		}
 		repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 		h.setIdentity(r, repl, s)
 		return next.ServeHTTP(w, r)

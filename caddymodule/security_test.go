@@ -387,3 +387,52 @@ func TestFlowCookieAttributes(t *testing.T) {
 		}
 	}
 }
+
+// S10 end to end: an application's allow rules refuse a user at login
+// (403, no session) and refuse a session made for another application
+// on the same host.
+func TestAllowRulesRefuseAtLoginAndOnEveryRequest(t *testing.T) {
+	s := startSiteWith(t, "\t\tallow email_domain example.com\n\t\tallow group admins")
+
+	// Alice has a verified example.com address: admitted.
+	b := newBrowser(t)
+	s.queue(alice())
+	if resp, _ := s.login(b, "corp", "/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("alice: %d", resp.StatusCode)
+	}
+
+	for name, claims := range map[string]map[string]any{
+		"other domain":          {"email": "mallory@evil.example", "email_verified": true},
+		"unverified":            {"email": "mallory@example.com", "email_verified": false},
+		"no email_verified":     {"email": "mallory@example.com"},
+		"two at signs":          {"email": "mallory@evil@example.com", "email_verified": true},
+		"look-alike domain":     {"email": "mallory@example.com.evil.example", "email_verified": true},
+		"group differs in case": {"email": "m@evil.example", "email_verified": true, "groups": []string{"Admins"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b := newBrowser(t)
+			s.queue(&oidcUser{sub: "mallory-" + name, claims: claims})
+			resp, body := s.login(b, "partner", "/")
+			if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "does not admit") {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			if b.cookie(s.base, "jitauth_session") != nil {
+				t.Fatal("a refused user got a session")
+			}
+		})
+	}
+
+	// A session sealed for another application on this host (same keys):
+	// valid, but this application's rules refuse it on every request.
+	now := time.Now()
+	other := sealSession(t, testHashKey, testBlockKey, caddymodule.Session{
+		ID: "0123456789abcdef0123456789abcdef", Username: "mallory", Email: "mallory@evil.example", EmailVerified: true,
+		Connection: "partner", Subject: "m", IssuedAt: now.Unix(), ExpiresAt: now.Add(time.Hour).Unix(),
+	})
+	hits := s.upstream.hits
+	resp := newBrowser(t).do(http.MethodGet, s.base+"/", http.Header{"Cookie": {"jitauth_session=" + other}})
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || s.upstream.hits != hits {
+		t.Fatalf("foreign session: %d, upstream hits %d -> %d", resp.StatusCode, hits, s.upstream.hits)
+	}
+}

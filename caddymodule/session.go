@@ -17,11 +17,13 @@ type Session struct {
 	ID string `json:"sid"`
 	// UserID is the local user's ID; empty when the connection has JIT
 	// off and nothing about the user is stored.
-	UserID   string   `json:"uid,omitempty"`
-	Username string   `json:"u"`
-	Email    string   `json:"e,omitempty"`
-	Name     string   `json:"n,omitempty"`
-	Groups   []string `json:"g,omitempty"`
+	UserID   string `json:"uid,omitempty"`
+	Username string `json:"u"`
+	Email    string `json:"e,omitempty"`
+	// EmailVerified records that the provider asserted Email verified.
+	EmailVerified bool     `json:"ev,omitempty"`
+	Name          string   `json:"n,omitempty"`
+	Groups        []string `json:"g,omitempty"`
 	// Connection is the name of the connection the user logged in through.
 	Connection string `json:"c"`
 	// Subject is the user's identifier at the provider.
