@@ -55,7 +55,6 @@ type App struct {
 	usedStates  *usedStates
 	logger      *zap.Logger
 	cancel      context.CancelFunc
-	ctx         caddy.Context
 }
 
 // CaddyModule returns the Caddy module information.
@@ -76,7 +75,6 @@ const (
 // Provision loads the store and the cookie keys and prepares the
 // connections. It does not contact identity providers.
 func (a *App) Provision(ctx caddy.Context) error {
-	a.ctx = ctx
 	a.logger = ctx.Logger()
 	if a.SessionLifetime == 0 {
 		a.SessionLifetime = caddy.Duration(defaultSessionLifetime)

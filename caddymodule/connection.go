@@ -70,9 +70,6 @@ func (c *Connection) policy() provisioner.Policy {
 	return provisioner.Policy{Enabled: true, Mode: provisioner.Mode(c.JIT.Mode)}
 }
 
-// jitEnabled reports whether this connection stores users.
-func (c *Connection) jitEnabled() bool { return c.policy().Enabled }
-
 // displayName is the name shown to users.
 func (c *Connection) displayName() string {
 	if c.DisplayName != "" {
@@ -133,7 +130,6 @@ func (c *Connection) validate(name string) error {
 // so Caddy starts even when a provider is down.
 func (c *Connection) provision(name string, logger *zap.Logger) {
 	c.name = name
-	client := &http.Client{Timeout: providerTimeout}
 	if o := c.OIDC; o != nil {
 		scopes := c.Scopes
 		if len(scopes) == 0 {
@@ -146,5 +142,6 @@ func (c *Connection) provision(name string, logger *zap.Logger) {
 	if len(scopes) == 0 {
 		scopes = defaultProviderScopes[c.Provider.Name]
 	}
-	c.connector = &gothConnector{cfg: *c.Provider, factory: gothFactories[c.Provider.Name], scopes: scopes, client: client}
+	c.connector = &gothConnector{cfg: *c.Provider, factory: gothFactories[c.Provider.Name], scopes: scopes,
+		client: &http.Client{Timeout: providerTimeout}}
 }
