@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -40,12 +42,51 @@ type User struct {
 	Groups []string `json:"groups,omitempty"`
 	// Attributes holds further profile attributes mapped from claims.
 	Attributes map[string]string `json:"attributes,omitempty"`
+	// RoleGrants holds the user's local roles by the source that granted
+	// them: RoleSourceLocal for grants made locally, or
+	// ConnectionSource(name) for roles a connection's role rules granted.
+	// A connection's sync replaces only its own entry.
+	RoleGrants map[string][]string `json:"role_grants,omitempty"`
+	// LocalAttributes names the profile attributes (see the Attr*
+	// constants, or a custom attribute's name) that were changed locally
+	// and so are owned locally: sync preserve_local leaves them alone.
+	LocalAttributes []string `json:"local_attributes,omitempty"`
+	// Consents records, per connection, which attributes the user agreed
+	// to have stored, and when.
+	Consents map[string]Consent `json:"consents,omitempty"`
 	// Status is active or disabled.
 	Status Status `json:"status"`
 	// CreatedAt, UpdatedAt and LastLoginAt are store timestamps (UTC).
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
 	LastLoginAt time.Time `json:"last_login_at,omitzero"`
+}
+
+// Consent is a user's agreement to store a set of attributes from one
+// connection.
+type Consent struct {
+	// Attributes are the attribute names agreed to, sorted.
+	Attributes []string `json:"attributes"`
+	// At is when the user agreed (UTC).
+	At time.Time `json:"at"`
+}
+
+// RoleSourceLocal is the RoleGrants key of roles granted locally (by an
+// administrator); no connection's sync ever touches it.
+const RoleSourceLocal = "local"
+
+// ConnectionSource is the RoleGrants key of roles granted by the named
+// connection's role rules.
+func ConnectionSource(connection string) string { return "connection:" + connection }
+
+// Roles returns the union of the user's role grants from every source,
+// sorted and without duplicates.
+func (u *User) Roles() []string {
+	var all []string
+	for _, rs := range u.RoleGrants {
+		all = append(all, rs...)
+	}
+	return sortedUnique(all)
 }
 
 // IdentityKey names one identity at one provider: the link from
@@ -86,7 +127,18 @@ var (
 	ErrIdentityExists = errors.New("identity already exists")
 	// ErrUsernameTaken: another user holds the (normalised) username.
 	ErrUsernameTaken = errors.New("username already taken")
+	// ErrCodeUsed: a TOTP time step at or before the last accepted one,
+	// or a recovery code that is not (or no longer) valid.
+	ErrCodeUsed = errors.New("code already used or unknown")
 )
+
+// UpdateFunc changes a user inside a store transaction. It may change
+// the profile fields (Email, EmailVerified, Name, GivenName,
+// FamilyName, Picture, Groups, Attributes), RoleGrants,
+// LocalAttributes and Consents; stores ignore changes to ID, Username,
+// Status and the timestamps. An error aborts the transaction: nothing
+// is written and the store returns that error unchanged.
+type UpdateFunc func(u *User) error
 
 // Store keeps local users and their identities. Implementations must be
 // safe for concurrent use by several goroutines and, for shared stores,
@@ -99,6 +151,9 @@ type Store interface {
 	// UserByUsername returns the user whose normalised username equals the
 	// normalised argument, or ErrNotFound.
 	UserByUsername(ctx context.Context, username string) (*User, error)
+	// UsersByEmail returns every user whose email equals email, compared
+	// case-insensitively (see NormalizeEmail); none is not an error.
+	UsersByEmail(ctx context.Context, email string) ([]User, error)
 
 	// CreateUser atomically inserts u (its ID, Status and timestamps are
 	// set by the store) together with its first identity. It returns
@@ -107,14 +162,21 @@ type Store interface {
 	// written.
 	CreateUser(ctx context.Context, u *User, id Identity) (*User, error)
 	// LinkIdentity links one more identity to an existing user (account
-	// linking). It returns ErrNotFound if there is no such user and
-	// ErrIdentityExists if the identity is linked already, to this user
-	// or another; in both cases nothing is written.
-	LinkIdentity(ctx context.Context, userID string, id Identity) error
-	// RecordLogin writes a later login of an existing identity: the
-	// profile (when non-nil) replaces the user's attributes, and the
-	// identity's raw claims and both last-login times are refreshed.
-	RecordLogin(ctx context.Context, key IdentityKey, p *Profile, rawClaims []byte, at time.Time) (*User, error)
+	// linking) and, in the same transaction, applies update (when
+	// non-nil) to that user and sets its last-login time to the
+	// identity's LastLoginAt. It returns ErrNotFound if there is no such
+	// user and ErrIdentityExists if the identity is linked already, to
+	// this user or another; in both cases nothing is written.
+	LinkIdentity(ctx context.Context, userID string, id Identity, update UpdateFunc) (*User, error)
+	// RecordLogin writes a later login of an existing identity in one
+	// transaction: it applies update (when non-nil) to the linked user,
+	// refreshes the identity's raw claims, and sets both last-login
+	// times to at. It returns ErrNotFound if the identity is not linked.
+	RecordLogin(ctx context.Context, key IdentityKey, rawClaims []byte, at time.Time, update UpdateFunc) (*User, error)
+	// UpdateUser applies update to the user with this ID in one
+	// transaction (a local, administrative change), or returns
+	// ErrNotFound.
+	UpdateUser(ctx context.Context, userID string, update UpdateFunc) (*User, error)
 
 	// ListUsers returns up to limit users ordered by username, after
 	// skipping offset.
@@ -134,8 +196,46 @@ type Store interface {
 	// the store can learn of logouts.
 	RevokedSessions(ctx context.Context, since time.Time) ([]RevokedSession, error)
 
+	// TOTP returns the user's enrolled TOTP factor, or ErrNotFound.
+	TOTP(ctx context.Context, userID string) (*TOTP, error)
+	// SetTOTP enrols (or replaces) the user's TOTP factor; LastStep and
+	// Failures start from the given values. ErrNotFound if no such user.
+	SetTOTP(ctx context.Context, userID string, t TOTP) error
+	// DeleteTOTP removes the user's TOTP factor (an administrative reset);
+	// removing a factor that does not exist is not an error.
+	DeleteTOTP(ctx context.Context, userID string) error
+	// UseTOTPStep atomically accepts the time step of a correct code: it
+	// succeeds only when step is greater than the stored LastStep, stores
+	// step and resets Failures. Otherwise it returns ErrCodeUsed (or
+	// ErrNotFound when the user has no factor), so a code is accepted at
+	// most once, even by several instances at the same moment.
+	UseTOTPStep(ctx context.Context, userID string, step int64) error
+	// UseRecoveryCode atomically removes hash from the user's recovery
+	// code hashes and resets Failures; ErrCodeUsed if it is not there.
+	UseRecoveryCode(ctx context.Context, userID, hash string) error
+	// RecordTOTPFailure counts one wrong code at time at and returns the
+	// failures since the last accepted code, including this one.
+	RecordTOTPFailure(ctx context.Context, userID string, at time.Time) (int, error)
+
 	// Close releases the store's resources.
 	Close() error
+}
+
+// TOTP is a user's enrolled time-based one-time password factor.
+type TOTP struct {
+	// SealedSecret is the shared secret, sealed by the caller; the store
+	// never sees it in the clear.
+	SealedSecret []byte `json:"-"`
+	// RecoveryHashes are hashes of the unused recovery codes.
+	RecoveryHashes []string `json:"-"`
+	// LastStep is the RFC 6238 time step of the last accepted code.
+	LastStep int64 `json:"last_step"`
+	// Failures counts wrong codes since the last accepted one, and
+	// LastFailure is when the latest happened.
+	Failures    int       `json:"failures"`
+	LastFailure time.Time `json:"last_failure,omitzero"`
+	// CreatedAt is when the factor was enrolled.
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // RevokedSession is a logged-out session that must stay refused until it
@@ -144,6 +244,23 @@ type RevokedSession struct {
 	ID        string
 	RevokedAt time.Time
 	ExpiresAt time.Time
+}
+
+// NormalizeEmail is the form in which stores compare email addresses:
+// trimmed and lower-cased. Local parts are case-sensitive in theory, but
+// no provider we link with treats them so, and comparing them as equal
+// can only make linking refuse more, never merge more.
+func NormalizeEmail(email string) string {
+	return strings.ToLower(strings.TrimSpace(email))
+}
+
+func sortedUnique(in []string) []string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := append([]string(nil), in...)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // CheckNewUser validates a user a store is about to create, and returns
