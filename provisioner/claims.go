@@ -13,27 +13,18 @@ type Claims struct {
 	Email string
 	// EmailVerified is true only when the provider asserted it; a
 	// missing claim is false.
-	EmailVerified     bool
-	Name              string
-	GivenName         string
-	FamilyName        string
-	PreferredUsername string
-	Picture           string
-	Groups            []string
+	EmailVerified bool
+	// EmailVerifiedKnown is true when the provider said whether the
+	// email is verified (either way); only then does a connection's
+	// trust_email not apply.
+	EmailVerifiedKnown bool
+	Name               string
+	GivenName          string
+	FamilyName         string
+	PreferredUsername  string
+	Picture            string
+	Groups             []string
 
 	// Raw holds the provider's claims as it sent them (JSON object).
 	Raw []byte
-}
-
-// Profile returns the local attributes these claims map to.
-func (c Claims) Profile() Profile {
-	return Profile{
-		Email:         c.Email,
-		EmailVerified: c.EmailVerified,
-		Name:          c.Name,
-		GivenName:     c.GivenName,
-		FamilyName:    c.FamilyName,
-		Picture:       c.Picture,
-		Groups:        c.Groups,
-	}
 }

@@ -4,6 +4,11 @@ package provisioner
 // cannot live in this package because they use sqlitestore (which imports
 // this package).
 var (
-	UsernameFromClaims = usernameFromClaims
-	CleanUsername      = cleanUsername
+	CleanUsername = cleanUsername
 )
+
+// UsernameFromClaims is the username the default templates give.
+func UsernameFromClaims(connection string, c Claims) string {
+	var p Policy
+	return p.Username(connection, c, p.MapProfile(connection, c))
+}

@@ -7,23 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
-
-// Mode is how a connection provisions new users.
-type Mode string
-
-// ModeSilent provisions without asking the user.
-const ModeSilent Mode = "silent"
-
-// Policy is one connection's JIT configuration.
-type Policy struct {
-	// Enabled turns JIT provisioning on. Off, nothing about the user is
-	// stored and identity comes from the session alone.
-	Enabled bool
-	// Mode is how new users are provisioned; empty means silent.
-	Mode Mode
-}
 
 // Outcome says what provisioning did.
 type Outcome string
@@ -33,8 +20,16 @@ const (
 	OutcomeNotStored Outcome = "not_stored"
 	// OutcomeCreated: a new local user and identity were created.
 	OutcomeCreated Outcome = "created"
+	// OutcomeLinked: the new identity was linked to an existing user.
+	OutcomeLinked Outcome = "linked"
 	// OutcomeUpdated: an existing user's login was recorded.
 	OutcomeUpdated Outcome = "updated"
+	// OutcomeNeedsConsent: nothing was written; the user must first
+	// agree to storing Result.Attributes (ModeConsent, ModeUsername).
+	OutcomeNeedsConsent Outcome = "needs_consent"
+	// OutcomeNeedsUsername: nothing was written; the user must choose a
+	// username and agree to storing Result.Attributes (ModeUsername).
+	OutcomeNeedsUsername Outcome = "needs_username"
 )
 
 // Errors that end a login. Each is meant to be shown to the user as a
@@ -50,13 +45,51 @@ var (
 	ErrInvalidClaims = errors.New("provider response is missing required claims")
 	// ErrStoreUnavailable wraps a store failure: login fails closed.
 	ErrStoreUnavailable = errors.New("user store unavailable")
+	// ErrEmailConflict: a new identity's email is another local user's
+	// verified email, and linking does not apply.
+	ErrEmailConflict = errors.New("email belongs to another account")
+	// ErrUsernameInvalid: a chosen username fails the pattern or is
+	// reserved.
+	ErrUsernameInvalid = errors.New("username not allowed")
+	// ErrUsernameTaken is also returned (from the store) when a chosen
+	// username belongs to someone else.
 )
+
+// Request is one positive authentication response to provision, with
+// the user's answers from the consent or username page, if any.
+type Request struct {
+	// Connection names the connection the user came through.
+	Connection string
+	// Policy is the connection's JIT policy, validated.
+	Policy *Policy
+	// Claims are the provider's claims.
+	Claims Claims
+	// Consented lists the attributes the user agreed to store, exactly
+	// as a previous Result.Consent offered them; nil until asked.
+	Consented []string
+	// Username is the username the user chose (ModeUsername).
+	Username string
+}
 
 // Result is the outcome of Provision.
 type Result struct {
 	Outcome Outcome
-	// User is the local user; nil when Outcome is OutcomeNotStored.
+	// User is the local user; nil unless created, linked or updated.
 	User *User
+	// Profile is the profile mapped from the claims; with JIT off it is
+	// all a session knows of the user.
+	Profile Profile
+	// Roles are the roles this connection's rules grant on this login.
+	Roles []string
+	// Username is the username a JIT-off session uses, or the suggested
+	// username when Outcome is OutcomeNeedsUsername.
+	Username string
+	// Attributes and Consent are set when consent is needed: the values
+	// a page must show, and the names the user is asked to agree to.
+	Attributes []AttributeValue
+	Consent    []string
+	// Changed names the attributes a later login or link updated.
+	Changed []string
 }
 
 // Provisioner applies connection policies against a store.
@@ -66,81 +99,341 @@ type Provisioner struct {
 	Now func() time.Time
 }
 
-// Provision runs JIT for one positive authentication response through
-// connection under policy. It is idempotent and safe under concurrency:
-// concurrent first logins of one identity yield exactly one user.
-func (p *Provisioner) Provision(ctx context.Context, connection string, policy Policy, c Claims) (Result, error) {
+// errAskConsent aborts a store transaction that found the recorded
+// consent too small.
+var errAskConsent = errors.New("consent needed")
+
+// Provision runs JIT for one positive authentication response. It is
+// idempotent and safe under concurrency: concurrent first logins of one
+// identity yield exactly one user. Nothing is written when it returns an
+// error or asks for consent or a username.
+func (p *Provisioner) Provision(ctx context.Context, req Request) (Result, error) {
+	c := req.Claims
+	pol := req.Policy
+	if pol == nil {
+		pol = &Policy{}
+	}
 	if c.Subject == "" {
 		return Result{}, fmt.Errorf("%w: no subject", ErrInvalidClaims)
 	}
-	if !policy.Enabled {
-		return Result{Outcome: OutcomeNotStored}, nil
+	profile := pol.MapProfile(req.Connection, c)
+	res := Result{Profile: profile, Roles: pol.RolesFor(profile.Groups)}
+	if !pol.Enabled {
+		res.Outcome = OutcomeNotStored
+		if res.Username = pol.Username(req.Connection, c, profile); res.Username == "" {
+			return Result{}, fmt.Errorf("%w: no usable username", ErrInvalidClaims)
+		}
+		return res, nil
 	}
 	now := time.Now
 	if p.Now != nil {
 		now = p.Now
 	}
-	key := IdentityKey{Connection: connection, Issuer: c.Issuer, Subject: c.Subject}
-	profile := c.Profile()
+	l := &login{p: p, req: req, pol: pol, profile: profile, res: res, at: now().UTC(),
+		key: IdentityKey{Connection: req.Connection, Issuer: c.Issuer, Subject: c.Subject}}
 
-	// Two passes at most: a concurrent first login may create the user
-	// between our lookup and our insert; then the second pass finds it.
+	// Two passes at most: a concurrent first login may create or link
+	// the identity between our lookup and our write; then the second
+	// pass finds it.
 	for attempt := 0; attempt < 2; attempt++ {
-		u, err := p.Store.UserByIdentity(ctx, key)
+		u, err := p.Store.UserByIdentity(ctx, l.key)
 		switch {
 		case err == nil:
 			if u.Status == StatusDisabled {
 				return Result{}, ErrUserDisabled
 			}
-			u, err = p.Store.RecordLogin(ctx, key, &profile, c.Raw, now().UTC())
+			res, err := l.recordLogin(ctx)
 			if errors.Is(err, ErrNotFound) {
 				continue // deleted meanwhile: provision afresh
 			}
-			if err != nil {
-				return Result{}, fmt.Errorf("%w: recording login: %v", ErrStoreUnavailable, err)
-			}
-			if u.Status == StatusDisabled {
-				return Result{}, ErrUserDisabled
-			}
-			return Result{Outcome: OutcomeUpdated, User: u}, nil
+			return res, err
 		case !errors.Is(err, ErrNotFound):
 			return Result{}, fmt.Errorf("%w: looking up identity: %v", ErrStoreUnavailable, err)
 		}
-
-		username := usernameFromClaims(connection, c)
-		if username == "" {
-			return Result{}, fmt.Errorf("%w: no usable username", ErrInvalidClaims)
-		}
-		at := now().UTC()
-		nu := &User{
-			Username:      username,
-			Email:         profile.Email,
-			EmailVerified: profile.EmailVerified,
-			Name:          profile.Name,
-			GivenName:     profile.GivenName,
-			FamilyName:    profile.FamilyName,
-			Picture:       profile.Picture,
-			Groups:        profile.Groups,
-			Attributes:    profile.Attributes,
-			LastLoginAt:   at,
-		}
-		ident := Identity{IdentityKey: key, RawClaims: c.Raw, CreatedAt: at, LastLoginAt: at}
-		created, err := p.Store.CreateUser(ctx, nu, ident)
-		switch {
-		case err == nil:
-			return Result{Outcome: OutcomeCreated, User: created}, nil
-		case errors.Is(err, ErrIdentityExists):
+		res, err := l.newIdentity(ctx)
+		if errors.Is(err, ErrIdentityExists) {
 			continue
-		case errors.Is(err, ErrUsernameTaken):
-			// A concurrent first login of this same identity takes the
-			// same username; only someone else's account is a conflict.
-			if _, err := p.Store.UserByIdentity(ctx, key); err == nil {
-				continue
-			}
-			return Result{}, ErrUsernameConflict
-		default:
-			return Result{}, fmt.Errorf("%w: creating user: %v", ErrStoreUnavailable, err)
 		}
+		return res, err
 	}
 	return Result{}, fmt.Errorf("%w: identity changed concurrently, try again", ErrStoreUnavailable)
+}
+
+// login is one Provision call's working state.
+type login struct {
+	p       *Provisioner
+	req     Request
+	pol     *Policy
+	profile Profile
+	res     Result
+	key     IdentityKey
+	at      time.Time
+}
+
+func (l *login) asksConsent() bool { return l.pol.mode() != ModeSilent }
+
+// consentNeeded returns the attributes a login would store from this
+// connection that u (nil for a new user) has not agreed to yet.
+func (l *login) consentNeeded(u *User, writes []string) []string {
+	need := sortedUnique(append(slices.Clone(writes), claimNames(l.req.Claims.Raw)...))
+	if u == nil {
+		return need
+	}
+	have := u.Consents[l.req.Connection].Attributes
+	for _, n := range need {
+		if !slices.Contains(have, n) {
+			return need
+		}
+	}
+	return nil
+}
+
+// consented reports whether the user's answer covers need.
+func (l *login) consented(need []string) bool {
+	if l.req.Consented == nil {
+		return false
+	}
+	for _, n := range need {
+		if !slices.Contains(l.req.Consented, n) {
+			return false
+		}
+	}
+	return true
+}
+
+// askConsent fills the result a consent page needs.
+func (l *login) askConsent(outcome Outcome, need []string) Result {
+	r := l.res
+	r.Outcome = outcome
+	r.Consent = need
+	for _, n := range need {
+		v := l.profile.value(n)
+		if strings.HasPrefix(n, "claims.") {
+			v = ""
+		}
+		r.Attributes = append(r.Attributes, AttributeValue{Name: n, Value: v})
+	}
+	return r
+}
+
+// sync applies the connection's sync mode, role grants and consent to
+// an existing user inside a store transaction.
+func (l *login) sync(u *User, consentAsked bool) error {
+	if u.Status == StatusDisabled {
+		return ErrUserDisabled
+	}
+	var writes []string
+	switch l.pol.sync() {
+	case SyncOverride:
+		writes = l.profile.storedAttributes()
+	case SyncPreserveLocal:
+		for _, n := range l.profile.storedAttributes() {
+			if !slices.Contains(u.LocalAttributes, n) && !(n == AttrEmailVerified && slices.Contains(u.LocalAttributes, AttrEmail)) {
+				writes = append(writes, n)
+			}
+		}
+	}
+	if consentAsked {
+		if need := l.consentNeeded(u, writes); need != nil {
+			if !l.consented(need) {
+				l.res.Consent = need
+				return errAskConsent
+			}
+			l.recordConsent(u, need)
+		}
+	}
+	switch l.pol.sync() {
+	case SyncOverride:
+		l.res.Changed = l.profile.writeTo(u, nil)
+	case SyncPreserveLocal:
+		l.res.Changed = l.profile.writeTo(u, u.LocalAttributes)
+	}
+	source := ConnectionSource(l.req.Connection)
+	if !slices.Equal(u.RoleGrants[source], l.res.Roles) {
+		l.res.Changed = append(l.res.Changed, "roles")
+	}
+	setRoleGrant(u, source, l.res.Roles)
+	return nil
+}
+
+func (l *login) recordConsent(u *User, need []string) {
+	if u.Consents == nil {
+		u.Consents = map[string]Consent{}
+	}
+	prev := u.Consents[l.req.Connection].Attributes
+	u.Consents[l.req.Connection] = Consent{Attributes: sortedUnique(append(slices.Clone(prev), need...)), At: l.at}
+}
+
+func setRoleGrant(u *User, source string, roles []string) {
+	if len(roles) == 0 {
+		delete(u.RoleGrants, source)
+		return
+	}
+	if u.RoleGrants == nil {
+		u.RoleGrants = map[string][]string{}
+	}
+	u.RoleGrants[source] = slices.Clone(roles)
+}
+
+// recordLogin is a later login of a known identity.
+func (l *login) recordLogin(ctx context.Context) (Result, error) {
+	u, err := l.p.Store.RecordLogin(ctx, l.key, l.req.Claims.Raw, l.at, func(u *User) error {
+		return l.sync(u, l.asksConsent())
+	})
+	switch {
+	case errors.Is(err, errAskConsent):
+		return l.askConsent(OutcomeNeedsConsent, l.res.Consent), nil
+	case errors.Is(err, ErrUserDisabled), errors.Is(err, ErrNotFound):
+		return Result{}, err
+	case err != nil:
+		return Result{}, fmt.Errorf("%w: recording login: %v", ErrStoreUnavailable, err)
+	}
+	l.res.Outcome, l.res.User = OutcomeUpdated, u
+	return l.res, nil
+}
+
+// newIdentity links or creates the user of an identity seen for the
+// first time.
+func (l *login) newIdentity(ctx context.Context) (Result, error) {
+	target, err := l.linkTarget(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	ident := Identity{IdentityKey: l.key, RawClaims: l.req.Claims.Raw, CreatedAt: l.at, LastLoginAt: l.at}
+	if target != nil {
+		u, err := l.p.Store.LinkIdentity(ctx, target.ID, ident, func(u *User) error {
+			// A link always stores at least the identity, so it is always
+			// asked about in the modes that ask.
+			if l.asksConsent() && u.Consents[l.req.Connection].Attributes == nil && l.req.Consented == nil {
+				return errAskConsent
+			}
+			return l.sync(u, l.asksConsent())
+		})
+		switch {
+		case errors.Is(err, errAskConsent):
+			need := l.res.Consent
+			if need == nil {
+				need = l.consentNeeded(nil, l.linkWrites(target))
+			}
+			return l.askConsent(OutcomeNeedsConsent, need), nil
+		case errors.Is(err, ErrUserDisabled), errors.Is(err, ErrIdentityExists):
+			return Result{}, err
+		case errors.Is(err, ErrNotFound):
+			return Result{}, fmt.Errorf("%w: linked user deleted meanwhile, try again", ErrStoreUnavailable)
+		case err != nil:
+			return Result{}, fmt.Errorf("%w: linking identity: %v", ErrStoreUnavailable, err)
+		}
+		l.res.Outcome, l.res.User = OutcomeLinked, u
+		return l.res, nil
+	}
+	return l.create(ctx, ident)
+}
+
+// linkWrites is what linking to target writes under the sync mode.
+func (l *login) linkWrites(target *User) []string {
+	switch l.pol.sync() {
+	case SyncOverride:
+		return l.profile.storedAttributes()
+	case SyncPreserveLocal:
+		var out []string
+		for _, n := range l.profile.storedAttributes() {
+			if !slices.Contains(target.LocalAttributes, n) {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// linkTarget applies the link policy to a new identity: the user to
+// link to, nil to create a new user, or ErrEmailConflict when the email
+// is another user's verified email and linking does not apply.
+func (l *login) linkTarget(ctx context.Context) (*User, error) {
+	if l.profile.Email == "" {
+		return nil, nil
+	}
+	users, err := l.p.Store.UsersByEmail(ctx, l.profile.Email)
+	if err != nil {
+		return nil, fmt.Errorf("%w: looking up email: %v", ErrStoreUnavailable, err)
+	}
+	var verified []User
+	for _, u := range users {
+		if u.EmailVerified {
+			verified = append(verified, u)
+		}
+	}
+	if len(verified) == 0 {
+		return nil, nil
+	}
+	if l.pol.Link == LinkVerifiedEmail && l.profile.EmailVerified && len(verified) == 1 {
+		if verified[0].Status == StatusDisabled {
+			return nil, ErrUserDisabled
+		}
+		return &verified[0], nil
+	}
+	return nil, ErrEmailConflict
+}
+
+// create makes a new user for the identity.
+func (l *login) create(ctx context.Context, ident Identity) (Result, error) {
+	username := ""
+	if l.pol.mode() == ModeUsername {
+		suggestion := l.pol.Username(l.req.Connection, l.req.Claims, l.profile)
+		need := l.consentNeeded(nil, l.profile.storedAttributes())
+		if l.req.Username == "" || !l.consented(need) {
+			r := l.askConsent(OutcomeNeedsUsername, need)
+			r.Username = suggestion
+			return r, nil
+		}
+		norm, err := l.pol.CheckChosenUsername(l.req.Username)
+		if err != nil {
+			return Result{}, err
+		}
+		username = norm
+	} else {
+		if username = l.pol.Username(l.req.Connection, l.req.Claims, l.profile); username == "" {
+			return Result{}, fmt.Errorf("%w: no usable username", ErrInvalidClaims)
+		}
+		if l.asksConsent() {
+			// Refuse a taken name before asking, not after: the store
+			// insert below stays the atomic check.
+			if _, err := l.p.Store.UserByUsername(ctx, username); err == nil {
+				return Result{}, ErrUsernameConflict
+			} else if !errors.Is(err, ErrNotFound) {
+				return Result{}, fmt.Errorf("%w: looking up username: %v", ErrStoreUnavailable, err)
+			}
+			need := l.consentNeeded(nil, l.profile.storedAttributes())
+			if !l.consented(need) {
+				return l.askConsent(OutcomeNeedsConsent, need), nil
+			}
+		}
+	}
+
+	nu := l.profile.newUser(username)
+	nu.LastLoginAt = l.at
+	setRoleGrant(nu, ConnectionSource(l.req.Connection), l.res.Roles)
+	if l.asksConsent() {
+		l.recordConsent(nu, l.consentNeeded(nil, l.profile.storedAttributes()))
+	}
+	created, err := l.p.Store.CreateUser(ctx, nu, ident)
+	switch {
+	case err == nil:
+		l.res.Outcome, l.res.User = OutcomeCreated, created
+		return l.res, nil
+	case errors.Is(err, ErrIdentityExists):
+		return Result{}, err
+	case errors.Is(err, ErrUsernameTaken):
+		// A concurrent first login of this same identity takes the same
+		// username; only someone else's account is a conflict.
+		if _, err := l.p.Store.UserByIdentity(ctx, l.key); err == nil {
+			return Result{}, ErrIdentityExists
+		}
+		if l.pol.mode() == ModeUsername {
+			return Result{}, ErrUsernameTaken
+		}
+		return Result{}, ErrUsernameConflict
+	default:
+		return Result{}, fmt.Errorf("%w: creating user: %v", ErrStoreUnavailable, err)
+	}
 }

@@ -46,6 +46,14 @@ func aliceClaims() provisioner.Claims {
 	}
 }
 
+// provision runs one login with no answers from consent pages.
+func provision(p *provisioner.Provisioner, ctx context.Context, conn string, pol provisioner.Policy, c provisioner.Claims) (provisioner.Result, error) {
+	if err := pol.Validate(); err != nil {
+		panic(err)
+	}
+	return p.Provision(ctx, provisioner.Request{Connection: conn, Policy: &pol, Claims: c})
+}
+
 func userCount(t *testing.T, s provisioner.Store) int {
 	t.Helper()
 	users, err := s.ListUsers(t.Context(), 0, 1000)
@@ -59,7 +67,7 @@ func TestProvisionJITOff(t *testing.T) {
 	s := newStore(t)
 	p := &provisioner.Provisioner{Store: s}
 	for _, pol := range []provisioner.Policy{{}, {Enabled: false, Mode: provisioner.ModeSilent}} {
-		res, err := p.Provision(t.Context(), "corp", pol, aliceClaims())
+		res, err := provision(p, t.Context(), "corp", pol, aliceClaims())
 		if err != nil {
 			t.Fatalf("Provision: %v", err)
 		}
@@ -78,7 +86,7 @@ func TestProvisionCreateThenUpdate(t *testing.T) {
 	p := &provisioner.Provisioner{Store: s, Now: clk.Now}
 	ctx := t.Context()
 
-	first, err := p.Provision(ctx, "corp", on, aliceClaims())
+	first, err := provision(p, ctx, "corp", on, aliceClaims())
 	if err != nil {
 		t.Fatalf("first Provision: %v", err)
 	}
@@ -102,10 +110,10 @@ func TestProvisionCreateThenUpdate(t *testing.T) {
 	c := aliceClaims()
 	c.Email = "alice@new.example.com"
 	c.Name = "Alice Renamed"
-	c.GivenName = ""
+	c.GivenName = "" // not sent: the stored value stays
 	c.Groups = []string{"admins", "staff"}
 	c.Raw = []byte(`{"sub":"sub-alice","v":2}`)
-	second, err := p.Provision(ctx, "corp", on, c)
+	second, err := provision(p, ctx, "corp", on, c)
 	if err != nil {
 		t.Fatalf("second Provision: %v", err)
 	}
@@ -119,7 +127,7 @@ func TestProvisionCreateThenUpdate(t *testing.T) {
 		if got.Username != "alice@example.com" {
 			t.Errorf("%s: Username = %q, want it unchanged by a new email", name, got.Username)
 		}
-		if got.Email != "alice@new.example.com" || got.Name != "Alice Renamed" || got.GivenName != "" ||
+		if got.Email != "alice@new.example.com" || got.Name != "Alice Renamed" || got.GivenName != "Alice" ||
 			strings.Join(got.Groups, ",") != "admins,staff" {
 			t.Errorf("%s: profile not updated: %+v", name, got)
 		}
@@ -159,7 +167,7 @@ func TestProvisionDisabledUser(t *testing.T) {
 	clk := &clock{t: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
 	p := &provisioner.Provisioner{Store: s, Now: clk.Now}
 	ctx := t.Context()
-	res, err := p.Provision(ctx, "corp", on, aliceClaims())
+	res, err := provision(p, ctx, "corp", on, aliceClaims())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +175,7 @@ func TestProvisionDisabledUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.t = clk.t.Add(time.Hour)
-	got, err := p.Provision(ctx, "corp", on, aliceClaims())
+	got, err := provision(p, ctx, "corp", on, aliceClaims())
 	if !errors.Is(err, provisioner.ErrUserDisabled) {
 		t.Fatalf("Provision of disabled user = %+v, %v; want ErrUserDisabled", got, err)
 	}
@@ -181,37 +189,45 @@ func TestProvisionDisabledUser(t *testing.T) {
 	if err := s.SetStatus(ctx, res.User.ID, provisioner.StatusActive); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := p.Provision(ctx, "corp", on, aliceClaims()); err != nil || got.Outcome != provisioner.OutcomeUpdated {
+	if got, err := provision(p, ctx, "corp", on, aliceClaims()); err != nil || got.Outcome != provisioner.OutcomeUpdated {
 		t.Errorf("Provision after re-enabling = %+v, %v; want updated", got, err)
 	}
 }
 
 func TestProvisionUsernameConflict(t *testing.T) {
-	for name, second := range map[string]provisioner.Claims{
-		"same verified email": {
+	for name, tc := range map[string]struct {
+		second provisioner.Claims
+		want   error
+	}{
+		"same verified email": {provisioner.Claims{
 			Issuer: "https://idp.example.com", Subject: "sub-mallory",
 			Email: "alice@example.com", EmailVerified: true,
-		},
-		"email differing in case, other connection's issuer": {
+		}, provisioner.ErrEmailConflict},
+		"same email, unverified": {provisioner.Claims{
+			Issuer: "https://idp.example.com", Subject: "sub-mallory",
+			Email: "alice@example.com", PreferredUsername: "mallory",
+		}, provisioner.ErrEmailConflict},
+		"email differing in case, other connection's issuer": {provisioner.Claims{
 			Issuer: "https://other.example.com", Subject: "sub-alice",
 			Email: "ALICE@EXAMPLE.COM", EmailVerified: true,
-		},
-		"preferred username equal to the email": {
+		}, provisioner.ErrEmailConflict},
+		"preferred username equal to the email": {provisioner.Claims{
 			Issuer: "https://idp.example.com", Subject: "sub-x",
 			PreferredUsername: "Ａｌｉｃｅ@example.com",
-		},
+		}, provisioner.ErrUsernameConflict},
 	} {
+		second := tc.second
 		t.Run(name, func(t *testing.T) {
 			s := newStore(t)
 			p := &provisioner.Provisioner{Store: s}
 			ctx := t.Context()
-			first, err := p.Provision(ctx, "corp", on, aliceClaims())
+			first, err := provision(p, ctx, "corp", on, aliceClaims())
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := p.Provision(ctx, "corp", on, second)
-			if !errors.Is(err, provisioner.ErrUsernameConflict) {
-				t.Fatalf("Provision = %+v, %v; want ErrUsernameConflict", got, err)
+			got, err := provision(p, ctx, "corp", on, second)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("Provision = %+v, %v; want %v", got, err, tc.want)
 			}
 			if n := userCount(t, s); n != 1 {
 				t.Errorf("store has %d users, want 1", n)
@@ -234,14 +250,14 @@ func TestProvisionInvalidClaims(t *testing.T) {
 	noSub := aliceClaims()
 	noSub.Subject = ""
 	for _, pol := range []provisioner.Policy{on, {}} {
-		if _, err := p.Provision(ctx, "corp", pol, noSub); !errors.Is(err, provisioner.ErrInvalidClaims) {
+		if _, err := provision(p, ctx, "corp", pol, noSub); !errors.Is(err, provisioner.ErrInvalidClaims) {
 			t.Errorf("Provision without subject (policy %+v): err = %v, want ErrInvalidClaims", pol, err)
 		}
 	}
 	// No usable username: no verified email, no preferred username, and
 	// "<connection>-<subject>" too long.
 	long := provisioner.Claims{Issuer: "i", Subject: strings.Repeat("x", provisioner.MaxUsernameLength)}
-	if _, err := p.Provision(ctx, "corp", on, long); !errors.Is(err, provisioner.ErrInvalidClaims) {
+	if _, err := provision(p, ctx, "corp", on, long); !errors.Is(err, provisioner.ErrInvalidClaims) {
 		t.Errorf("Provision without usable username: err = %v, want ErrInvalidClaims", err)
 	}
 	if n := userCount(t, s); n != 0 {
@@ -273,29 +289,36 @@ func (f *faultyStore) CreateUser(ctx context.Context, u *provisioner.User, id pr
 	return f.Store.CreateUser(ctx, u, id)
 }
 
-func (f *faultyStore) RecordLogin(ctx context.Context, k provisioner.IdentityKey, p *provisioner.Profile, raw []byte, at time.Time) (*provisioner.User, error) {
+func (f *faultyStore) RecordLogin(ctx context.Context, k provisioner.IdentityKey, raw []byte, at time.Time, update provisioner.UpdateFunc) (*provisioner.User, error) {
 	if f.beforeRecordLogin != nil {
 		f.beforeRecordLogin()
 	}
 	if f.fail["RecordLogin"] {
 		return nil, errBoom
 	}
-	return f.Store.RecordLogin(ctx, k, p, raw, at)
+	return f.Store.RecordLogin(ctx, k, raw, at, update)
+}
+
+func (f *faultyStore) UsersByEmail(ctx context.Context, email string) ([]provisioner.User, error) {
+	if f.fail["UsersByEmail"] {
+		return nil, errBoom
+	}
+	return f.Store.UsersByEmail(ctx, email)
 }
 
 func TestProvisionStoreUnavailable(t *testing.T) {
-	for _, method := range []string{"UserByIdentity", "CreateUser", "RecordLogin"} {
+	for _, method := range []string{"UserByIdentity", "UsersByEmail", "CreateUser", "RecordLogin"} {
 		t.Run(method, func(t *testing.T) {
 			s := newStore(t)
 			ctx := t.Context()
 			// RecordLogin only runs for a known identity.
 			if method == "RecordLogin" {
-				if _, err := (&provisioner.Provisioner{Store: s}).Provision(ctx, "corp", on, aliceClaims()); err != nil {
+				if _, err := provision(&provisioner.Provisioner{Store: s}, ctx, "corp", on, aliceClaims()); err != nil {
 					t.Fatal(err)
 				}
 			}
 			f := &faultyStore{Store: s, fail: map[string]bool{method: true}}
-			res, err := (&provisioner.Provisioner{Store: f}).Provision(ctx, "corp", on, aliceClaims())
+			res, err := provision(&provisioner.Provisioner{Store: f}, ctx, "corp", on, aliceClaims())
 			if !errors.Is(err, provisioner.ErrStoreUnavailable) {
 				t.Fatalf("Provision = %+v, %v; want ErrStoreUnavailable", res, err)
 			}
@@ -310,7 +333,7 @@ func TestProvisionStoreUnavailable(t *testing.T) {
 	t.Run("closed", func(t *testing.T) {
 		s := newStore(t)
 		s.Close()
-		_, err := (&provisioner.Provisioner{Store: s}).Provision(t.Context(), "corp", on, aliceClaims())
+		_, err := provision(&provisioner.Provisioner{Store: s}, t.Context(), "corp", on, aliceClaims())
 		if !errors.Is(err, provisioner.ErrStoreUnavailable) {
 			t.Fatalf("Provision on closed store: err = %v, want ErrStoreUnavailable", err)
 		}
@@ -322,7 +345,7 @@ func TestProvisionStoreUnavailable(t *testing.T) {
 func TestProvisionDeletedMeanwhile(t *testing.T) {
 	s := newStore(t)
 	ctx := t.Context()
-	first, err := (&provisioner.Provisioner{Store: s}).Provision(ctx, "corp", on, aliceClaims())
+	first, err := provision(&provisioner.Provisioner{Store: s}, ctx, "corp", on, aliceClaims())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +356,7 @@ func TestProvisionDeletedMeanwhile(t *testing.T) {
 			t.Errorf("DeleteUser: %v", err)
 		}
 	}
-	res, err := (&provisioner.Provisioner{Store: f}).Provision(ctx, "corp", on, aliceClaims())
+	res, err := provision(&provisioner.Provisioner{Store: f}, ctx, "corp", on, aliceClaims())
 	if err != nil {
 		t.Fatalf("Provision: %v", err)
 	}

@@ -106,18 +106,6 @@ type Identity struct {
 	LastLoginAt time.Time `json:"last_login_at"`
 }
 
-// Profile is the set of user attributes that provisioning writes.
-type Profile struct {
-	Email         string
-	EmailVerified bool
-	Name          string
-	GivenName     string
-	FamilyName    string
-	Picture       string
-	Groups        []string
-	Attributes    map[string]string
-}
-
 // Errors every Store returns (wrapped or bare) so callers can tell
 // outcomes apart with errors.Is.
 var (

@@ -23,29 +23,6 @@ func NormalizeUsername(s string) string {
 	return strings.TrimSpace(norm.NFKC.String(strings.ToLower(norm.NFKC.String(s))))
 }
 
-// usernameFromClaims picks the default local username: a verified email,
-// else the preferred username, else "<connection>-<subject>". The result
-// is cleaned so it is safe to pass in a header.
-func usernameFromClaims(connection string, c Claims) string {
-	for _, candidate := range []string{
-		verifiedEmail(c),
-		c.PreferredUsername,
-		connection + "-" + c.Subject,
-	} {
-		if u := cleanUsername(candidate); u != "" {
-			return u
-		}
-	}
-	return ""
-}
-
-func verifiedEmail(c Claims) string {
-	if c.EmailVerified {
-		return c.Email
-	}
-	return ""
-}
-
 // cleanUsername normalises s and drops characters that have no place in a
 // username or an HTTP header (controls, spaces, separators).
 func cleanUsername(s string) string {
@@ -60,11 +37,4 @@ func cleanUsername(s string) string {
 		return ""
 	}
 	return s
-}
-
-// DefaultUsername is the username a user of connection gets by default:
-// a verified email, else the preferred username, else
-// "<connection>-<subject>". It is "" only when none of these is usable.
-func DefaultUsername(connection string, c Claims) string {
-	return usernameFromClaims(connection, c)
 }

@@ -1,0 +1,335 @@
+package provisioner
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Mode is how a connection provisions new users.
+type Mode string
+
+const (
+	// ModeSilent provisions without asking the user.
+	ModeSilent Mode = "silent"
+	// ModeConsent shows the attributes that will be stored and provisions
+	// only when the user allows it.
+	ModeConsent Mode = "consent"
+	// ModeUsername lets the user choose the local username (and consent).
+	ModeUsername Mode = "username"
+)
+
+// Link is how a new identity may be linked to an existing local user.
+type Link string
+
+const (
+	// LinkOff makes a new local user for every new identity.
+	LinkOff Link = "off"
+	// LinkVerifiedEmail links a new identity to the one existing user
+	// with the same email, only when the provider asserts the email
+	// verified and the local user's email is verified too.
+	LinkVerifiedEmail Link = "verified_email"
+)
+
+// Sync is what later logins do to the attributes of an existing user.
+type Sync string
+
+const (
+	// SyncOverride writes the provider's values on every login.
+	SyncOverride Sync = "override"
+	// SyncPreserveLocal writes the provider's values except for the
+	// attributes that were changed locally (User.LocalAttributes).
+	SyncPreserveLocal Sync = "preserve_local"
+	// SyncFirstLogin writes attributes only when the user is created.
+	SyncFirstLogin Sync = "first_login"
+)
+
+// Attribute names: the keys of Policy.Map, of User.LocalAttributes and
+// of Consent.Attributes. Any other name is a custom attribute, kept in
+// User.Attributes.
+const (
+	AttrEmail             = "email"
+	AttrEmailVerified     = "email_verified"
+	AttrName              = "name"
+	AttrGivenName         = "given_name"
+	AttrFamilyName        = "family_name"
+	AttrPicture           = "picture"
+	AttrGroups            = "groups"
+	AttrPreferredUsername = "preferred_username"
+)
+
+// standardAttrs are the attributes with defaults, in display order.
+var standardAttrs = []string{AttrEmail, AttrEmailVerified, AttrName, AttrGivenName, AttrFamilyName, AttrPreferredUsername, AttrPicture, AttrGroups}
+
+// reservedAttrNames cannot be custom attributes: they name things that
+// are not profile attributes, and mapping them would read as if it
+// changed them.
+var reservedAttrNames = []string{"id", "username", "status", "roles", "role_grants", "subject", "issuer", "connection", "created_at", "updated_at", "last_login_at"}
+
+var attrNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+
+// DefaultUsernamePattern is what a chosen username (ModeUsername) must
+// match after normalisation when the connection sets no pattern: plain
+// ASCII, so no chosen name can be a look-alike of another.
+const DefaultUsernamePattern = `^[a-z0-9][a-z0-9._-]{1,31}$`
+
+// DefaultReservedUsernames are names no JIT user gets, chosen or not,
+// because upstream apps often treat them as special.
+var DefaultReservedUsernames = []string{"admin", "administrator", "root", "system", "superuser", "support", "security", "postmaster", "webmaster", "hostmaster", "abuse", "noreply", "anonymous", "nobody", "guest"}
+
+// RoleRule grants a local role: to everyone of the connection when
+// FromGroups is empty, else to users the provider places in one of
+// FromGroups.
+type RoleRule struct {
+	// Role is the local role granted.
+	Role string `json:"role"`
+	// FromGroups are provider groups; any one of them grants Role.
+	FromGroups []string `json:"from_groups,omitempty"`
+}
+
+// Policy is one connection's JIT configuration.
+type Policy struct {
+	// Enabled turns JIT provisioning on. Off, nothing about the user is
+	// stored and identity comes from the session alone.
+	Enabled bool
+	// Mode is how new users are provisioned; empty means silent.
+	Mode Mode
+	// Link is how a new identity may join an existing user; empty means off.
+	Link Link
+	// Sync is what later logins update; empty means override.
+	Sync Sync
+	// TrustEmail treats the email as verified when the provider does not
+	// say either way (it never overrides a provider that says "false").
+	TrustEmail bool
+	// Map maps attributes to expressions over the claims, replacing the
+	// defaults for the standard attributes and adding custom ones.
+	Map map[string]Expr
+	// UsernameTemplates lists username templates, tried in order until one gives
+	// a usable, unreserved name. Empty means {verified_email}, then
+	// {profile.preferred_username}, then {connection}-{subject}.
+	UsernameTemplates []Expr
+	// UsernamePattern is the regular expression a chosen username must
+	// match (ModeUsername); empty means DefaultUsernamePattern.
+	UsernamePattern string
+	// Reserved are usernames nobody is given or may choose (compared
+	// after normalisation); nil means DefaultReservedUsernames.
+	Reserved []string
+	// Roles are the connection's role rules.
+	Roles []RoleRule
+
+	usernameRE *regexp.Regexp
+}
+
+var defaultUsernameTemplates = func() []Expr {
+	var out []Expr
+	for _, s := range []string{"{verified_email}", "{profile.preferred_username}", "{connection}-{subject}"} {
+		e, err := ParseExpr(s, true)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, e)
+	}
+	return out
+}()
+
+// Validate checks the policy and prepares it for use; call it once
+// before Provision. Errors say what to fix.
+func (p *Policy) Validate() error {
+	switch p.Mode {
+	case "", ModeSilent, ModeConsent, ModeUsername:
+	default:
+		return fmt.Errorf("unknown JIT mode %q: use silent, consent or username", p.Mode)
+	}
+	switch p.Link {
+	case "", LinkOff, LinkVerifiedEmail:
+	default:
+		return fmt.Errorf("unknown link %q: use off or verified_email", p.Link)
+	}
+	switch p.Sync {
+	case "", SyncOverride, SyncPreserveLocal, SyncFirstLogin:
+	default:
+		return fmt.Errorf("unknown sync %q: use override, preserve_local or first_login", p.Sync)
+	}
+	for name := range p.Map {
+		if err := CheckAttributeName(name); err != nil {
+			return fmt.Errorf("map %s: %v", name, err)
+		}
+	}
+	pattern := p.UsernamePattern
+	if pattern == "" {
+		pattern = DefaultUsernamePattern
+	}
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return fmt.Errorf("username_pattern %q: %v", pattern, err)
+	}
+	p.usernameRE = re
+	for _, r := range p.Roles {
+		if err := CheckRoleName(r.Role); err != nil {
+			return err
+		}
+		for _, g := range r.FromGroups {
+			if strings.TrimSpace(g) == "" {
+				return fmt.Errorf("role %s: empty group name", r.Role)
+			}
+		}
+	}
+	return nil
+}
+
+// CheckAttributeName reports whether name can be mapped: a standard
+// attribute, or a custom name of lower-case letters, digits and
+// underscores that does not shadow a non-attribute.
+func CheckAttributeName(name string) error {
+	if slices.Contains(standardAttrs, name) {
+		return nil
+	}
+	if !attrNameRE.MatchString(name) {
+		return fmt.Errorf("attribute name %q: use lower-case letters, digits and '_', starting with a letter", name)
+	}
+	if slices.Contains(reservedAttrNames, name) {
+		return fmt.Errorf("attribute name %q is reserved", name)
+	}
+	return nil
+}
+
+// CheckRoleName reports whether role can be a local role name: it
+// travels in a comma-separated header, so no commas, spaces or controls.
+func CheckRoleName(role string) error {
+	if role == "" || strings.ContainsFunc(role, func(r rune) bool {
+		return r <= ' ' || r == ',' || r == ';' || r == '"' || r == 0x7f
+	}) {
+		return fmt.Errorf("role name %q: use a non-empty name without spaces, commas, semicolons or quotes", role)
+	}
+	return nil
+}
+
+func (p *Policy) mode() Mode {
+	if p.Mode == "" {
+		return ModeSilent
+	}
+	return p.Mode
+}
+
+func (p *Policy) sync() Sync {
+	if p.Sync == "" {
+		return SyncOverride
+	}
+	return p.Sync
+}
+
+func (p *Policy) reserved(norm string) bool {
+	list := p.Reserved
+	if list == nil {
+		list = DefaultReservedUsernames
+	}
+	for _, r := range list {
+		if NormalizeUsername(r) == norm {
+			return true
+		}
+	}
+	return false
+}
+
+// MapProfile applies the policy's mapping to the claims: each standard
+// attribute comes from its `map` expression when there is one, else from
+// the connector's normalised claim; custom attributes come from theirs.
+func (p *Policy) MapProfile(connection string, c Claims) Profile {
+	env := newEvalEnv(connection, c)
+	verified := c.EmailVerified || (p.TrustEmail && !c.EmailVerifiedKnown && c.Email != "")
+	pr := Profile{
+		Email:             c.Email,
+		EmailVerified:     verified,
+		Name:              c.Name,
+		GivenName:         c.GivenName,
+		FamilyName:        c.FamilyName,
+		PreferredUsername: c.PreferredUsername,
+		Picture:           c.Picture,
+		Groups:            c.Groups,
+		GroupsSent:        c.Groups != nil,
+	}
+	for name, e := range p.Map {
+		switch name {
+		case AttrEmail:
+			pr.Email = e.eval(env)
+		case AttrEmailVerified:
+			pr.EmailVerified = strings.EqualFold(strings.TrimSpace(e.eval(env)), "true")
+		case AttrName:
+			pr.Name = e.eval(env)
+		case AttrGivenName:
+			pr.GivenName = e.eval(env)
+		case AttrFamilyName:
+			pr.FamilyName = e.eval(env)
+		case AttrPreferredUsername:
+			pr.PreferredUsername = e.eval(env)
+		case AttrPicture:
+			pr.Picture = e.eval(env)
+		case AttrGroups:
+			pr.Groups, pr.GroupsSent = e.evalList(env)
+		default:
+			if v := e.eval(env); v != "" {
+				if pr.Attributes == nil {
+					pr.Attributes = map[string]string{}
+				}
+				pr.Attributes[name] = v
+			}
+		}
+	}
+	pr.Email = strings.TrimSpace(pr.Email)
+	if pr.Email == "" {
+		pr.EmailVerified = false
+	}
+	pr.Groups = sortedUnique(pr.Groups)
+	return pr
+}
+
+// Username returns the username the templates give for this profile:
+// the first candidate that is usable and not reserved, or "".
+func (p *Policy) Username(connection string, c Claims, pr Profile) string {
+	env := newEvalEnv(connection, c)
+	env.profile = &pr
+	templates := p.UsernameTemplates
+	if len(templates) == 0 {
+		templates = defaultUsernameTemplates
+	}
+	for _, t := range templates {
+		u := cleanUsername(t.eval(env))
+		if u != "" && !p.reserved(u) {
+			return u
+		}
+	}
+	return ""
+}
+
+// RolesFor returns the roles the policy's rules grant for these groups.
+func (p *Policy) RolesFor(groups []string) []string {
+	var out []string
+	for _, r := range p.Roles {
+		if len(r.FromGroups) == 0 || slices.ContainsFunc(r.FromGroups, func(g string) bool { return slices.Contains(groups, g) }) {
+			out = append(out, r.Role)
+		}
+	}
+	return sortedUnique(out)
+}
+
+// CheckChosenUsername normalises a username the user typed and checks it
+// against the pattern and the reserved names. It does not look at the
+// store: taking the name is CreateUser's atomic job.
+func (p *Policy) CheckChosenUsername(s string) (string, error) {
+	norm := cleanUsername(s)
+	if norm == "" || norm != NormalizeUsername(s) {
+		return "", fmt.Errorf("%w: use letters, digits, '.', '_' or '-'", ErrUsernameInvalid)
+	}
+	re := p.usernameRE
+	if re == nil {
+		re = regexp.MustCompile(DefaultUsernamePattern)
+	}
+	if !re.MatchString(norm) {
+		return "", fmt.Errorf("%w: it must match %s", ErrUsernameInvalid, re.String())
+	}
+	if p.reserved(norm) {
+		return "", fmt.Errorf("%w: %q is reserved", ErrUsernameInvalid, norm)
+	}
+	return norm, nil
+}

@@ -1,0 +1,520 @@
+package provisioner_test
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
+)
+
+func mustExpr(t *testing.T, s string) provisioner.Expr {
+	t.Helper()
+	e, err := provisioner.ParseExpr(s, true)
+	if err != nil {
+		t.Fatalf("ParseExpr(%q): %v", s, err)
+	}
+	return e
+}
+
+func policy(t *testing.T, p provisioner.Policy) *provisioner.Policy {
+	t.Helper()
+	p.Enabled = true
+	if err := p.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
+	}
+	return &p
+}
+
+func bobClaims() provisioner.Claims {
+	return provisioner.Claims{
+		Issuer: "https://idp.example.com", Subject: "sub-bob",
+		Email: "bob@example.com", EmailVerified: true, EmailVerifiedKnown: true,
+		Name: "Bob", PreferredUsername: "bobby",
+		Raw: []byte(`{"sub":"sub-bob","email":"bob@example.com","name":"Bob","iat":1}`),
+	}
+}
+
+func req(pol *provisioner.Policy, c provisioner.Claims) provisioner.Request {
+	return provisioner.Request{Connection: "corp", Policy: pol, Claims: c}
+}
+
+func identityStored(t *testing.T, s provisioner.Store, c provisioner.Claims) bool {
+	t.Helper()
+	_, err := s.UserByIdentity(t.Context(), provisioner.IdentityKey{Connection: "corp", Issuer: c.Issuer, Subject: c.Subject})
+	if err != nil && !errors.Is(err, provisioner.ErrNotFound) {
+		t.Fatal(err)
+	}
+	return err == nil
+}
+
+func TestConsentMode(t *testing.T) {
+	s := newStore(t)
+	clk := &clock{t: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+	p := &provisioner.Provisioner{Store: s, Now: clk.Now}
+	ctx := t.Context()
+	pol := policy(t, provisioner.Policy{Mode: provisioner.ModeConsent})
+
+	res, err := p.Provision(ctx, req(pol, bobClaims()))
+	if err != nil || res.Outcome != provisioner.OutcomeNeedsConsent {
+		t.Fatalf("first login = %+v, %v; want needs consent", res, err)
+	}
+	want := []string{"claims.email", "claims.name", "email", "email_verified", "name"}
+	if !slices.Equal(res.Consent, want) {
+		t.Errorf("Consent = %v, want %v (stored attributes and user claims, no protocol claims)", res.Consent, want)
+	}
+	var shown []string
+	for _, a := range res.Attributes {
+		shown = append(shown, a.Name+"="+a.Value)
+	}
+	if got := strings.Join(shown, " "); got != "claims.email= claims.name= email=bob@example.com email_verified=true name=Bob" {
+		t.Errorf("Attributes = %s", got)
+	}
+	if userCount(t, s) != 0 || identityStored(t, s, bobClaims()) {
+		t.Fatal("something was stored before consent")
+	}
+
+	// An answer that covers less than was asked is not consent.
+	r := req(pol, bobClaims())
+	r.Consented = []string{"email"}
+	if res, err := p.Provision(ctx, r); err != nil || res.Outcome != provisioner.OutcomeNeedsConsent || userCount(t, s) != 0 {
+		t.Fatalf("partial consent = %+v, %v; want asked again, nothing stored", res, err)
+	}
+
+	r.Consented = want
+	res, err = p.Provision(ctx, r)
+	if err != nil || res.Outcome != provisioner.OutcomeCreated {
+		t.Fatalf("login with consent = %+v, %v; want created", res, err)
+	}
+	c := res.User.Consents["corp"]
+	if !slices.Equal(c.Attributes, want) || !c.At.Equal(clk.t) {
+		t.Errorf("recorded consent = %+v, want %v at %v", c, want, clk.t)
+	}
+
+	// Same attributes again: no question.
+	clk.t = clk.t.Add(time.Hour)
+	if res, err := p.Provision(ctx, req(pol, bobClaims())); err != nil || res.Outcome != provisioner.OutcomeUpdated {
+		t.Fatalf("second login = %+v, %v; want updated without asking", res, err)
+	}
+
+	// The provider starts sending a picture: the stored set grows, so
+	// the user is asked again and nothing is written meanwhile.
+	grown := bobClaims()
+	grown.Picture = "https://example.com/bob.png"
+	before := mustUser(t, s, res.User.ID)
+	clk.t = clk.t.Add(time.Hour)
+	res2, err := p.Provision(ctx, req(pol, grown))
+	if err != nil || res2.Outcome != provisioner.OutcomeNeedsConsent {
+		t.Fatalf("login with more attributes = %+v, %v; want needs consent", res2, err)
+	}
+	if !slices.Contains(res2.Consent, "picture") {
+		t.Errorf("Consent = %v, want picture in it", res2.Consent)
+	}
+	after := mustUser(t, s, res.User.ID)
+	if after.Picture != "" || !after.LastLoginAt.Equal(before.LastLoginAt) {
+		t.Errorf("re-consent pending, but the login was written: %+v", after)
+	}
+	r = req(pol, grown)
+	r.Consented = res2.Consent
+	if res3, err := p.Provision(ctx, r); err != nil || res3.Outcome != provisioner.OutcomeUpdated || res3.User.Picture == "" {
+		t.Fatalf("login after re-consent = %+v, %v", res3, err)
+	}
+	if got := mustUser(t, s, res.User.ID).Consents["corp"]; !slices.Contains(got.Attributes, "picture") || !got.At.Equal(clk.t) {
+		t.Errorf("consent after re-consent = %+v", got)
+	}
+	// A smaller set later is no reason to ask.
+	if res, err := p.Provision(ctx, req(pol, bobClaims())); err != nil || res.Outcome != provisioner.OutcomeUpdated {
+		t.Errorf("login with fewer attributes = %+v, %v; want updated", res, err)
+	}
+}
+
+func TestUsernameMode(t *testing.T) {
+	s := newStore(t)
+	p := &provisioner.Provisioner{Store: s}
+	ctx := t.Context()
+	silent := policy(t, provisioner.Policy{})
+	pol := policy(t, provisioner.Policy{Mode: provisioner.ModeUsername, Reserved: []string{"boss"}})
+
+	carol := provisioner.Claims{Issuer: "https://idp.example.com", Subject: "sub-carol", PreferredUsername: "carol"}
+	existing, err := p.Provision(ctx, req(silent, carol))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := p.Provision(ctx, req(pol, bobClaims()))
+	if err != nil || res.Outcome != provisioner.OutcomeNeedsUsername {
+		t.Fatalf("first login = %+v, %v; want needs username", res, err)
+	}
+	if res.Username != "bob@example.com" {
+		t.Errorf("suggested username = %q, want the default template's", res.Username)
+	}
+	consent := res.Consent
+	choose := func(name string, consented []string) (provisioner.Result, error) {
+		r := req(pol, bobClaims())
+		r.Username, r.Consented = name, consented
+		return p.Provision(ctx, r)
+	}
+	for name, wantErr := range map[string]error{
+		"carol":          provisioner.ErrUsernameTaken,   // another user's name
+		"Carol":          provisioner.ErrUsernameTaken,   // differs only in case
+		"ｃａｒｏｌ":          provisioner.ErrUsernameTaken,   // differs only in width (NFKC)
+		"boss":           provisioner.ErrUsernameInvalid, // reserved here
+		"Bad Name!":      provisioner.ErrUsernameInvalid,
+		"x":              provisioner.ErrUsernameInvalid, // too short for the pattern
+		"bob\u0000":      provisioner.ErrUsernameInvalid,
+		"bob@example.co": provisioner.ErrUsernameInvalid, // '@' is not in the default pattern
+	} {
+		res, err := choose(name, consent)
+		if !errors.Is(err, wantErr) {
+			t.Errorf("choosing %+q = %+v, %v; want %v", name, res.Outcome, err, wantErr)
+		}
+		if res.User != nil {
+			t.Errorf("choosing %+q returned a user", name)
+		}
+	}
+	if users, _ := s.ListUsers(ctx, 0, 10); len(users) != 1 || identityStored(t, s, bobClaims()) {
+		t.Fatalf("a refused choice stored something: %d users", len(users))
+	}
+	if ids, _ := s.Identities(ctx, existing.User.ID); len(ids) != 1 {
+		t.Errorf("carol has %d identities after others tried her name, want 1", len(ids))
+	}
+	// A name without consent is not enough.
+	if res, err := choose("bobby", nil); err != nil || res.Outcome != provisioner.OutcomeNeedsUsername {
+		t.Errorf("username without consent = %+v, %v; want asked again", res, err)
+	}
+	res, err = choose("  Bobby ", consent)
+	if err != nil || res.Outcome != provisioner.OutcomeCreated || res.User.Username != "bobby" {
+		t.Fatalf("choosing a free name = %+v, %v; want created as bobby", res, err)
+	}
+	if !slices.Equal(res.User.Consents["corp"].Attributes, consent) {
+		t.Errorf("consent = %v, want %v", res.User.Consents["corp"], consent)
+	}
+	// Later logins do not ask again, whatever name is posted.
+	if res, err := choose("carol", nil); err != nil || res.Outcome != provisioner.OutcomeUpdated || res.User.Username != "bobby" {
+		t.Errorf("second login = %+v, %v; want bobby, updated", res, err)
+	}
+}
+
+func TestUsernameTemplates(t *testing.T) {
+	s := newStore(t)
+	p := &provisioner.Provisioner{Store: s}
+	pol := policy(t, provisioner.Policy{UsernameTemplates: []provisioner.Expr{
+		mustExpr(t, "{claims.employee_id}"),
+		mustExpr(t, "{profile.preferred_username}"),
+	}})
+	c := bobClaims()
+	c.Raw = []byte(`{"employee_id":"E-42"}`)
+	if res, err := p.Provision(t.Context(), req(pol, c)); err != nil || res.User.Username != "e-42" {
+		t.Fatalf("template username = %+v, %v; want e-42", res, err)
+	}
+	// A reserved candidate is skipped for the next one.
+	c = bobClaims()
+	c.Subject, c.Email, c.PreferredUsername = "sub-root", "", "bob2"
+	c.Raw = []byte(`{"employee_id":"Root"}`)
+	if res, err := p.Provision(t.Context(), req(pol, c)); err != nil || res.User.Username != "bob2" {
+		t.Fatalf("reserved candidate: %+v, %v; want bob2", res, err)
+	}
+	// JIT off still names the session by the templates.
+	off := *pol
+	off.Enabled = false
+	c.Subject = "sub-off"
+	if res, err := p.Provision(t.Context(), req(&off, c)); err != nil || res.Username != "bob2" || res.User != nil {
+		t.Fatalf("JIT off: %+v, %v", res, err)
+	}
+}
+
+func TestLinkVerifiedEmail(t *testing.T) {
+	link := provisioner.Policy{Link: provisioner.LinkVerifiedEmail}
+	local := func(verified bool) provisioner.Claims {
+		return provisioner.Claims{Issuer: "https://old.example.com", Subject: "sub-old", Email: "Bob@Example.com", EmailVerified: verified, EmailVerifiedKnown: true, PreferredUsername: "bob-old"}
+	}
+	newIdent := func(mod func(*provisioner.Claims)) provisioner.Claims {
+		c := bobClaims()
+		c.Issuer, c.Subject = "https://new.example.com", "sub-new"
+		c.PreferredUsername = "bob-new"
+		if mod != nil {
+			mod(&c)
+		}
+		return c
+	}
+	tests := []struct {
+		name          string
+		pol           provisioner.Policy
+		localVerified bool
+		claims        provisioner.Claims
+		want          provisioner.Outcome
+		wantErr       error
+	}{
+		{"both verified", link, true, newIdent(nil), provisioner.OutcomeLinked, nil},
+		{"provider unverified", link, true, newIdent(func(c *provisioner.Claims) { c.EmailVerified = false }), "", provisioner.ErrEmailConflict},
+		{"provider silent", link, true, newIdent(func(c *provisioner.Claims) { c.EmailVerified, c.EmailVerifiedKnown = false, false }), "", provisioner.ErrEmailConflict},
+		{"provider silent, trust_email", provisioner.Policy{Link: provisioner.LinkVerifiedEmail, TrustEmail: true}, true,
+			newIdent(func(c *provisioner.Claims) { c.EmailVerified, c.EmailVerifiedKnown = false, false }), provisioner.OutcomeLinked, nil},
+		{"provider says false, trust_email", provisioner.Policy{Link: provisioner.LinkVerifiedEmail, TrustEmail: true}, true,
+			newIdent(func(c *provisioner.Claims) { c.EmailVerified = false }), "", provisioner.ErrEmailConflict},
+		{"local unverified: a separate user", link, false, newIdent(nil), provisioner.OutcomeCreated, nil},
+		{"link off", provisioner.Policy{}, true, newIdent(nil), "", provisioner.ErrEmailConflict},
+		{"different email", link, true, newIdent(func(c *provisioner.Claims) { c.Email = "other@example.com" }), provisioner.OutcomeCreated, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStore(t)
+			p := &provisioner.Provisioner{Store: s}
+			ctx := t.Context()
+			first, err := p.Provision(ctx, req(policy(t, provisioner.Policy{}), local(tt.localVerified)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := p.Provision(ctx, req(policy(t, tt.pol), tt.claims))
+			if !errors.Is(err, tt.wantErr) || res.Outcome != tt.want {
+				t.Fatalf("Provision = %s, %v; want %s, %v", res.Outcome, err, tt.want, tt.wantErr)
+			}
+			ids, _ := s.Identities(ctx, first.User.ID)
+			switch tt.want {
+			case provisioner.OutcomeLinked:
+				if res.User.ID != first.User.ID || len(ids) != 2 {
+					t.Errorf("linked to %s with %d identities, want %s with 2", res.User.ID, len(ids), first.User.ID)
+				}
+			default:
+				if len(ids) != 1 {
+					t.Errorf("existing user has %d identities, want 1: nothing may merge", len(ids))
+				}
+				if tt.wantErr != nil && (userCount(t, s) != 1 || identityStored(t, s, tt.claims)) {
+					t.Errorf("refused link stored something")
+				}
+			}
+		})
+	}
+
+	t.Run("ambiguous", func(t *testing.T) {
+		s := newStore(t)
+		p := &provisioner.Provisioner{Store: s}
+		for i, c := range []provisioner.Claims{local(true), local(true)} {
+			c.Subject = c.Subject + string(rune('a'+i))
+			c.PreferredUsername += string(rune('a' + i))
+			if _, err := s.CreateUser(t.Context(), &provisioner.User{Username: c.PreferredUsername, Email: c.Email, EmailVerified: true},
+				provisioner.Identity{IdentityKey: provisioner.IdentityKey{Connection: "old", Issuer: c.Issuer, Subject: c.Subject}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := p.Provision(t.Context(), req(policy(t, link), newIdent(nil))); !errors.Is(err, provisioner.ErrEmailConflict) {
+			t.Errorf("two verified local users with the email: err = %v, want ErrEmailConflict", err)
+		}
+	})
+	t.Run("disabled target", func(t *testing.T) {
+		s := newStore(t)
+		p := &provisioner.Provisioner{Store: s}
+		first, err := p.Provision(t.Context(), req(policy(t, provisioner.Policy{}), local(true)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetStatus(t.Context(), first.User.ID, provisioner.StatusDisabled); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Provision(t.Context(), req(policy(t, link), newIdent(nil))); !errors.Is(err, provisioner.ErrUserDisabled) {
+			t.Errorf("link to a disabled user: err = %v, want ErrUserDisabled", err)
+		}
+	})
+	t.Run("consent before linking", func(t *testing.T) {
+		s := newStore(t)
+		p := &provisioner.Provisioner{Store: s}
+		first, err := p.Provision(t.Context(), req(policy(t, provisioner.Policy{}), local(true)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pol := policy(t, provisioner.Policy{Link: provisioner.LinkVerifiedEmail, Mode: provisioner.ModeConsent, Sync: provisioner.SyncFirstLogin})
+		res, err := p.Provision(t.Context(), req(pol, newIdent(nil)))
+		if err != nil || res.Outcome != provisioner.OutcomeNeedsConsent {
+			t.Fatalf("link in consent mode = %s, %v; want needs consent", res.Outcome, err)
+		}
+		if ids, _ := s.Identities(t.Context(), first.User.ID); len(ids) != 1 {
+			t.Fatalf("linked before consent")
+		}
+		r := req(pol, newIdent(nil))
+		r.Consented = res.Consent
+		if r.Consented == nil {
+			r.Consented = []string{}
+		}
+		res, err = p.Provision(t.Context(), r)
+		if err != nil || res.Outcome != provisioner.OutcomeLinked || res.User.ID != first.User.ID {
+			t.Fatalf("link after consent = %+v, %v", res, err)
+		}
+	})
+}
+
+func TestSyncModes(t *testing.T) {
+	type want struct{ name, givenName, dept, email string }
+	tests := []struct {
+		sync provisioner.Sync
+		// after the second login, with a local edit of name and dept in between
+		want want
+	}{
+		{provisioner.SyncOverride, want{"Robert", "Rob", "sales", "robert@example.com"}},
+		{provisioner.SyncPreserveLocal, want{"Local Name", "Rob", "local-dept", "robert@example.com"}},
+		{provisioner.SyncFirstLogin, want{"Local Name", "Bobby", "local-dept", "bob@example.com"}},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.sync), func(t *testing.T) {
+			s := newStore(t)
+			clk := &clock{t: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
+			p := &provisioner.Provisioner{Store: s, Now: clk.Now}
+			ctx := t.Context()
+			pol := policy(t, provisioner.Policy{
+				Sync: tt.sync,
+				Map:  map[string]provisioner.Expr{"department": mustExpr(t, "{claims.org.dept}")},
+			})
+			c := bobClaims()
+			c.GivenName = "Bobby"
+			c.Raw = []byte(`{"org":{"dept":"eng"},"v":1}`)
+			first, err := p.Provision(ctx, req(pol, c))
+			if err != nil || first.User.Attributes["department"] != "eng" {
+				t.Fatalf("first login = %+v, %v", first, err)
+			}
+			if _, err := provisioner.SetLocalAttributes(ctx, s, first.User.ID, map[string]string{"name": "Local Name", "department": "local-dept"}); err != nil {
+				t.Fatal(err)
+			}
+			clk.t = clk.t.Add(time.Hour)
+			c.Name, c.GivenName, c.Email = "Robert", "Rob", "robert@example.com"
+			c.Raw = []byte(`{"org":{"dept":"sales"},"v":2}`)
+			second, err := p.Provision(ctx, req(pol, c))
+			if err != nil || second.Outcome != provisioner.OutcomeUpdated {
+				t.Fatalf("second login = %+v, %v", second, err)
+			}
+			u := mustUser(t, s, first.User.ID)
+			got := want{u.Name, u.GivenName, u.Attributes["department"], u.Email}
+			if got != tt.want {
+				t.Errorf("after second login: %+v, want %+v", got, tt.want)
+			}
+			// Whatever the sync mode, the login itself is recorded.
+			ids, _ := s.Identities(ctx, u.ID)
+			if !u.LastLoginAt.Equal(clk.t) || len(ids) != 1 || !strings.Contains(string(ids[0].RawClaims), `"v":2`) {
+				t.Errorf("last login %v / raw claims %s not refreshed", u.LastLoginAt, ids[0].RawClaims)
+			}
+		})
+	}
+}
+
+func TestRoles(t *testing.T) {
+	s := newStore(t)
+	p := &provisioner.Provisioner{Store: s}
+	ctx := t.Context()
+	corp := policy(t, provisioner.Policy{Roles: []provisioner.RoleRule{
+		{Role: "admin", FromGroups: []string{"corp-admins", "root-admins"}},
+		{Role: "editor", FromGroups: []string{"writers"}},
+		{Role: "member"},
+	}})
+	other := policy(t, provisioner.Policy{Link: provisioner.LinkVerifiedEmail, Roles: []provisioner.RoleRule{{Role: "partner"}}})
+
+	c := bobClaims()
+	c.Groups = []string{"corp-admins", "writers"}
+	res, err := p.Provision(ctx, req(corp, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.User.Roles(); !slices.Equal(got, []string{"admin", "editor", "member"}) {
+		t.Fatalf("roles = %v", got)
+	}
+	if _, err := provisioner.GrantLocalRoles(ctx, s, res.User.ID, "auditor", "editor"); err != nil {
+		t.Fatal(err)
+	}
+	oc := bobClaims()
+	oc.Issuer, oc.Subject = "https://partner.example.com", "p-1"
+	if res, err := p.Provision(ctx, provisioner.Request{Connection: "partner", Policy: other, Claims: oc}); err != nil || res.Outcome != provisioner.OutcomeLinked {
+		t.Fatalf("partner login = %+v, %v; want linked", res, err)
+	}
+
+	// The provider stops sending both groups: corp's admin and editor
+	// grants go; member (fixed), the local grants and partner's stay.
+	c.Groups = []string{}
+	res, err = p.Provision(ctx, req(corp, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := mustUser(t, s, res.User.ID).Roles(); !slices.Equal(got, []string{"auditor", "editor", "member", "partner"}) {
+		t.Errorf("roles after groups removed = %v, want auditor editor member partner", got)
+	}
+	if !slices.Contains(res.Changed, "roles") || !slices.Contains(res.Changed, "groups") {
+		t.Errorf("Changed = %v, want groups and roles", res.Changed)
+	}
+	// Even first_login sync keeps roles in step with groups.
+	fl := policy(t, provisioner.Policy{Sync: provisioner.SyncFirstLogin, Roles: corp.Roles})
+	c.Groups = []string{"root-admins"}
+	if res, err := p.Provision(ctx, req(fl, c)); err != nil || !slices.Contains(res.User.Roles(), "admin") || len(res.User.Groups) != 0 {
+		t.Errorf("first_login: roles %v groups %v; want admin granted, groups untouched", res.User.Roles(), res.User.Groups)
+	}
+}
+
+func TestMapping(t *testing.T) {
+	pol := policy(t, provisioner.Policy{Map: map[string]provisioner.Expr{
+		"name":           mustExpr(t, "{claims.given_name} {claims.family_name}"),
+		"groups":         mustExpr(t, "{claims.https://example.com/roles}"),
+		"email":          mustExpr(t, "{claims.emails.0}"),
+		"email_verified": mustExpr(t, "{claims.verified}"),
+		"office":         mustExpr(t, "{claims.org.site.city} ({connection})"),
+		"empty":          mustExpr(t, "{claims.nope.nothing}"),
+	}})
+	c := provisioner.Claims{Subject: "s", Email: "ignored@example.com", Raw: []byte(`{
+		"given_name":"Ada","family_name":"Lovelace","emails":["ada@example.com","x@y"],
+		"verified":true,"https://example.com/roles":["b","a","a",7],
+		"org":{"site":{"city":"London"}}}`)}
+	pr := pol.MapProfile("corp", c)
+	if pr.Name != "Ada Lovelace" || pr.Email != "ada@example.com" || !pr.EmailVerified ||
+		!slices.Equal(pr.Groups, []string{"7", "a", "b"}) || pr.Attributes["office"] != "London (corp)" {
+		t.Errorf("MapProfile = %+v", pr)
+	}
+	if _, ok := pr.Attributes["empty"]; ok {
+		t.Errorf("an attribute that maps to nothing was set")
+	}
+	// email_verified does not survive a mapped email that is empty.
+	c.Raw = []byte(`{"verified":true}`)
+	if pr := pol.MapProfile("corp", c); pr.EmailVerified || pr.Email != "" {
+		t.Errorf("no email but verified: %+v", pr)
+	}
+
+	for _, bad := range []provisioner.Policy{
+		{Mode: "loud"}, {Link: "email"}, {Sync: "always"},
+		{Map: map[string]provisioner.Expr{"Bad-Name": {}}},
+		{Map: map[string]provisioner.Expr{"username": {}}},
+		{UsernamePattern: "("},
+		{Roles: []provisioner.RoleRule{{Role: "a,b"}}},
+		{Roles: []provisioner.RoleRule{{Role: "a", FromGroups: []string{" "}}}},
+	} {
+		if err := bad.Validate(); err == nil {
+			t.Errorf("Validate(%+v) = nil, want an error", bad)
+		}
+	}
+}
+
+func TestParseExpr(t *testing.T) {
+	for _, bad := range []string{"{", "}", "{claims.}", "{claims..a}", "{claims}", "{nope}", "a{b{c}}", "{profile.name}"} {
+		if _, err := provisioner.ParseExpr(bad, false); err == nil {
+			t.Errorf("ParseExpr(%q) = nil error", bad)
+		}
+	}
+	for _, good := range []string{"", "plain", "{claims.a.b.0}", "x-{subject}-{connection}", "{issuer}"} {
+		if _, err := provisioner.ParseExpr(good, false); err != nil {
+			t.Errorf("ParseExpr(%q): %v", good, err)
+		}
+	}
+}
+
+func FuzzExpr(f *testing.F) {
+	f.Add("{claims.a.b.0}", `{"a":{"b":["x"]}}`)
+	f.Add("{claims.https://x/y} {subject}", `{"https://x/y":[1,2]}`)
+	f.Add("{profile.email}{verified_email}", `[]`)
+	f.Fuzz(func(t *testing.T, expr, raw string) {
+		e, err := provisioner.ParseExpr(expr, true)
+		if err != nil {
+			return
+		}
+		if e.String() != expr {
+			t.Errorf("String() = %q, want %q", e.String(), expr)
+		}
+		pol := provisioner.Policy{Map: map[string]provisioner.Expr{"custom": e, "groups": e}, UsernameTemplates: []provisioner.Expr{e}}
+		c := provisioner.Claims{Subject: "s", Raw: []byte(raw)}
+		pr := pol.MapProfile("corp", c)
+		_ = pol.Username("corp", c, pr)
+	})
+}
