@@ -47,7 +47,7 @@ func Run(t *testing.T, newStore func(t *testing.T) provisioner.Store) {
 		{"UsernameCollision", testUsernameCollision},
 		{"DuplicateIdentity", testDuplicateIdentity},
 		{"RecordLogin", testRecordLogin},
-		{"RecordLoginNilProfile", testRecordLoginNilProfile},
+		{"RecordLoginNilUpdate", testRecordLoginNilUpdate},
 		{"RecordLoginMissing", testRecordLoginMissing},
 		{"NotFound", testNotFound},
 		{"SetStatus", testSetStatus},
@@ -59,6 +59,26 @@ func Run(t *testing.T, newStore func(t *testing.T) provisioner.Store) {
 		{"CanceledContext", testCanceledContext},
 		{"ConcurrentSameIdentity", testConcurrentSameIdentity},
 		{"ConcurrentDifferentIdentities", testConcurrentDifferentIdentities},
+		{"PolicyFieldsRoundTrip", testPolicyFieldsRoundTrip},
+		{"UserRoles", testUserRoles},
+		{"RecordLoginUpdate", testRecordLoginUpdate},
+		{"UpdateErrorRollsBack", testUpdateErrorRollsBack},
+		{"UpdateIgnoredFields", testUpdateIgnoredFields},
+		{"UpdateUser", testUpdateUser},
+		{"UpdateUserNotFound", testUpdateUserNotFound},
+		{"UpdatePanicReleases", testUpdatePanicReleases},
+		{"ConcurrentUpdates", testConcurrentUpdates},
+		{"UsersByEmail", testUsersByEmail},
+		{"LinkIdentityUpdate", testLinkIdentityUpdate},
+		{"TOTPRoundTrip", testTOTPRoundTrip},
+		{"SetTOTPMissingUser", testSetTOTPMissingUser},
+		{"TOTPReplay", testTOTPReplay},
+		{"TOTPConcurrentStep", testTOTPConcurrentStep},
+		{"RecoveryCode", testRecoveryCode},
+		{"RecoveryCodeConcurrent", testRecoveryCodeConcurrent},
+		{"TOTPFailures", testTOTPFailures},
+		{"DeleteTOTP", testDeleteTOTP},
+		{"TOTPDeletedWithUser", testTOTPDeletedWithUser},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -324,11 +344,22 @@ func testDuplicateIdentity(t *testing.T, s provisioner.Store) {
 	}
 }
 
+// setProfile returns an UpdateFunc that sets the profile fields to
+// those of p.
+func setProfile(p *provisioner.User) provisioner.UpdateFunc {
+	return func(u *provisioner.User) error {
+		u.Email, u.EmailVerified = p.Email, p.EmailVerified
+		u.Name, u.GivenName, u.FamilyName = p.Name, p.GivenName, p.FamilyName
+		u.Picture, u.Groups, u.Attributes = p.Picture, p.Groups, p.Attributes
+		return nil
+	}
+}
+
 func testRecordLogin(t *testing.T, s provisioner.Store) {
 	ctx := t.Context()
 	u := mustCreate(t, s, "alice", "sub-1")
 	at := base.Add(time.Hour)
-	p := &provisioner.Profile{
+	want := &provisioner.User{
 		Email:         "alice@new.example.com",
 		EmailVerified: false,
 		Name:          "Alice New",
@@ -339,13 +370,9 @@ func testRecordLogin(t *testing.T, s provisioner.Store) {
 		Attributes:    map[string]string{"department": "ops", "site": "ber"},
 	}
 	raw := []byte(`{"sub":"sub-1","email":"alice@new.example.com","v":2}`)
-	got, err := s.RecordLogin(ctx, key("sub-1"), p, raw, at)
+	got, err := s.RecordLogin(ctx, key("sub-1"), raw, at, setProfile(want))
 	if err != nil {
 		t.Fatalf("RecordLogin: %v", err)
-	}
-	want := &provisioner.User{
-		Email: p.Email, EmailVerified: p.EmailVerified, Name: p.Name, GivenName: p.GivenName,
-		FamilyName: p.FamilyName, Picture: p.Picture, Groups: p.Groups, Attributes: p.Attributes,
 	}
 	for name, gu := range map[string]*provisioner.User{"returned": got, "stored": mustUser(t, s, u.ID)} {
 		t.Run(name, func(t *testing.T) {
@@ -367,8 +394,8 @@ func testRecordLogin(t *testing.T, s provisioner.Store) {
 		t.Errorf("RawClaims = %s, want %s", ids[0].RawClaims, raw)
 	}
 
-	// Empty groups and attributes in a profile clear them.
-	if _, err := s.RecordLogin(ctx, key("sub-1"), &provisioner.Profile{Email: "a@example.com"}, raw, at.Add(time.Minute)); err != nil {
+	// Empty groups and attributes clear them.
+	if _, err := s.RecordLogin(ctx, key("sub-1"), raw, at.Add(time.Minute), setProfile(&provisioner.User{Email: "a@example.com"})); err != nil {
 		t.Fatalf("RecordLogin: %v", err)
 	}
 	cleared := mustUser(t, s, u.ID)
@@ -387,7 +414,7 @@ func mustUser(t *testing.T, s provisioner.Store, id string) *provisioner.User {
 	return u
 }
 
-func testRecordLoginNilProfile(t *testing.T, s provisioner.Store) {
+func testRecordLoginNilUpdate(t *testing.T, s provisioner.Store) {
 	ctx := t.Context()
 	in := newUser("alice")
 	u, err := s.CreateUser(ctx, in, newIdentity("sub-1"))
@@ -396,7 +423,7 @@ func testRecordLoginNilProfile(t *testing.T, s provisioner.Store) {
 	}
 	at := base.Add(2 * time.Hour)
 	raw := []byte(`{"sub":"sub-1","v":3}`)
-	got, err := s.RecordLogin(ctx, key("sub-1"), nil, raw, at)
+	got, err := s.RecordLogin(ctx, key("sub-1"), raw, at, nil)
 	if err != nil {
 		t.Fatalf("RecordLogin: %v", err)
 	}
@@ -404,6 +431,8 @@ func testRecordLoginNilProfile(t *testing.T, s provisioner.Store) {
 		t.Run(name, func(t *testing.T) {
 			checkProfile(t, gu, in)
 			checkTime(t, "LastLoginAt", gu.LastLoginAt, at)
+			// Nothing about the user changed but the login.
+			checkTime(t, "UpdatedAt", gu.UpdatedAt, u.UpdatedAt)
 		})
 	}
 	ids, err := s.Identities(ctx, u.ID)
@@ -418,8 +447,16 @@ func testRecordLoginNilProfile(t *testing.T, s provisioner.Store) {
 
 func testRecordLoginMissing(t *testing.T, s provisioner.Store) {
 	mustCreate(t, s, "alice", "sub-1")
-	_, err := s.RecordLogin(t.Context(), key("nobody"), &provisioner.Profile{Name: "x"}, nil, base)
+	called := false
+	_, err := s.RecordLogin(t.Context(), key("nobody"), nil, base, func(u *provisioner.User) error {
+		called = true
+		u.Name = "x"
+		return nil
+	})
 	wantErr(t, "RecordLogin(missing)", err, provisioner.ErrNotFound)
+	if called {
+		t.Error("RecordLogin(missing) called update")
+	}
 	if n := countUsers(t, s); n != 1 {
 		t.Errorf("users = %d, want 1", n)
 	}
@@ -476,8 +513,12 @@ func testLinkIdentity(t *testing.T, s provisioner.Store) {
 	other := mustCreate(t, s, "bob", "sub-2")
 	second := newIdentity("sub-gh")
 	second.Connection = "github"
-	if err := s.LinkIdentity(ctx, u.ID, second); err != nil {
+	linked, err := s.LinkIdentity(ctx, u.ID, second, nil)
+	if err != nil {
 		t.Fatalf("LinkIdentity: %v", err)
+	}
+	if linked == nil || linked.ID != u.ID {
+		t.Fatalf("LinkIdentity returned %+v, want user %s", linked, u.ID)
 	}
 	got, err := s.UserByIdentity(ctx, second.IdentityKey)
 	if err != nil || got.ID != u.ID {
@@ -489,14 +530,18 @@ func testLinkIdentity(t *testing.T, s provisioner.Store) {
 	}
 
 	// An identity already linked, to this user or another, is refused.
-	wantErr(t, "LinkIdentity(own identity again)", s.LinkIdentity(ctx, u.ID, second), provisioner.ErrIdentityExists)
-	wantErr(t, "LinkIdentity(another's identity)", s.LinkIdentity(ctx, u.ID, newIdentity("sub-2")), provisioner.ErrIdentityExists)
+	link := func(userID string, id provisioner.Identity) error {
+		_, err := s.LinkIdentity(ctx, userID, id, nil)
+		return err
+	}
+	wantErr(t, "LinkIdentity(own identity again)", link(u.ID, second), provisioner.ErrIdentityExists)
+	wantErr(t, "LinkIdentity(another's identity)", link(u.ID, newIdentity("sub-2")), provisioner.ErrIdentityExists)
 	if got, err := s.UserByIdentity(ctx, key("sub-2")); err != nil || got.ID != other.ID {
 		t.Errorf("bob's identity moved: %v, %v", got, err)
 	}
 	// No such user: nothing written.
 	orphan := newIdentity("sub-orphan")
-	wantErr(t, "LinkIdentity(missing user)", s.LinkIdentity(ctx, "no-such-user", orphan), provisioner.ErrNotFound)
+	wantErr(t, "LinkIdentity(missing user)", link("no-such-user", orphan), provisioner.ErrNotFound)
 	_, err = s.UserByIdentity(ctx, orphan.IdentityKey)
 	wantErr(t, "UserByIdentity(orphan)", err, provisioner.ErrNotFound)
 
@@ -521,7 +566,7 @@ func testDeleteUser(t *testing.T, s provisioner.Store) {
 	wantErr(t, "UserByIdentity(deleted)", err, provisioner.ErrNotFound)
 	_, err = s.UserByUsername(ctx, "alice")
 	wantErr(t, "UserByUsername(deleted)", err, provisioner.ErrNotFound)
-	_, err = s.RecordLogin(ctx, key("sub-1"), nil, nil, base)
+	_, err = s.RecordLogin(ctx, key("sub-1"), nil, base, nil)
 	wantErr(t, "RecordLogin(deleted)", err, provisioner.ErrNotFound)
 	if ids, err := s.Identities(ctx, u.ID); err != nil || len(ids) != 0 {
 		t.Errorf("Identities(deleted) = %v, %v; want none", ids, err)
@@ -702,7 +747,7 @@ func testCanceledContext(t *testing.T, s provisioner.Store) {
 	if _, err := s.CreateUser(ctx, newUser("bob"), newIdentity("sub-2")); err == nil {
 		t.Error("CreateUser with canceled context succeeded")
 	}
-	if _, err := s.RecordLogin(ctx, key("sub-1"), nil, nil, base); err == nil {
+	if _, err := s.RecordLogin(ctx, key("sub-1"), nil, base, nil); err == nil {
 		t.Error("RecordLogin with canceled context succeeded")
 	}
 	if _, err := s.ListUsers(ctx, 0, 10); err == nil {
@@ -714,6 +759,16 @@ func testCanceledContext(t *testing.T, s provisioner.Store) {
 }
 
 const goroutines = 50
+
+// silentPolicy is a validated JIT policy with every option at its default.
+func silentPolicy(t *testing.T) *provisioner.Policy {
+	t.Helper()
+	pol := &provisioner.Policy{Enabled: true}
+	if err := pol.Validate(); err != nil {
+		t.Fatalf("Policy.Validate: %v", err)
+	}
+	return pol
+}
 
 // runConcurrently starts n goroutines that wait on a common start signal,
 // so they really race, and returns their results.
@@ -738,13 +793,14 @@ func runConcurrently(n int, fn func(i int) (provisioner.Result, error)) ([]provi
 func testConcurrentSameIdentity(t *testing.T, s provisioner.Store) {
 	ctx := t.Context()
 	p := &provisioner.Provisioner{Store: s}
+	pol := silentPolicy(t)
 	claims := provisioner.Claims{
 		Issuer: "https://idp.example.com", Subject: "sub-race",
 		Email: "race@example.com", EmailVerified: true, Name: "Race",
 		Groups: []string{"g"}, Raw: []byte(`{"sub":"sub-race"}`),
 	}
 	results, errs := runConcurrently(goroutines, func(int) (provisioner.Result, error) {
-		return p.Provision(ctx, "corp", provisioner.Policy{Enabled: true}, claims)
+		return p.Provision(ctx, provisioner.Request{Connection: "corp", Policy: pol, Claims: claims})
 	})
 	var id string
 	created := 0
@@ -789,13 +845,14 @@ func testConcurrentSameIdentity(t *testing.T, s provisioner.Store) {
 func testConcurrentDifferentIdentities(t *testing.T, s provisioner.Store) {
 	ctx := t.Context()
 	p := &provisioner.Provisioner{Store: s}
+	pol := silentPolicy(t)
 	results, errs := runConcurrently(goroutines, func(i int) (provisioner.Result, error) {
-		return p.Provision(ctx, "corp", provisioner.Policy{Enabled: true}, provisioner.Claims{
+		return p.Provision(ctx, provisioner.Request{Connection: "corp", Policy: pol, Claims: provisioner.Claims{
 			Issuer:        "https://idp.example.com",
 			Subject:       fmt.Sprintf("sub-%d", i),
 			Email:         fmt.Sprintf("user%d@example.com", i),
 			EmailVerified: true,
-		})
+		}})
 	})
 	seen := map[string]int{}
 	for i, err := range errs {
@@ -830,4 +887,1000 @@ func testConcurrentDifferentIdentities(t *testing.T, s provisioner.Store) {
 			t.Errorf("sub-%d is linked to user %s, not the one goroutine %d created", i, u.ID, i)
 		}
 	}
+}
+
+// errVeto is the error the tests' UpdateFuncs refuse with.
+var errVeto = errors.New("storetest: update vetoed")
+
+// grantsEqual treats nil and empty as equal, for the map and its lists.
+func grantsEqual(a, b map[string][]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		w, ok := b[k]
+		if !ok || !slices.Equal(v, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkPolicyFields compares RoleGrants, LocalAttributes and Consents,
+// treating nil and empty as equal and consent times at microsecond
+// precision; consent times must come back in UTC.
+func checkPolicyFields(t *testing.T, got, want *provisioner.User) {
+	t.Helper()
+	if !grantsEqual(got.RoleGrants, want.RoleGrants) {
+		t.Errorf("RoleGrants = %v, want %v", got.RoleGrants, want.RoleGrants)
+	}
+	if !slices.Equal(got.LocalAttributes, want.LocalAttributes) {
+		t.Errorf("LocalAttributes = %q, want %q", got.LocalAttributes, want.LocalAttributes)
+	}
+	if len(got.Consents) != len(want.Consents) {
+		t.Errorf("Consents = %v, want %v", got.Consents, want.Consents)
+		return
+	}
+	for conn, w := range want.Consents {
+		g, ok := got.Consents[conn]
+		if !ok || !slices.Equal(g.Attributes, w.Attributes) || !sameTime(g.At, w.At) {
+			t.Errorf("Consents[%q] = %+v (present %v), want %+v", conn, g, ok, w)
+			continue
+		}
+		if g.At.Location() != time.UTC {
+			t.Errorf("Consents[%q].At = %v, not in UTC", conn, g.At)
+		}
+	}
+}
+
+// policyUser is newUser with role grants, local attributes and consents.
+func policyUser(username string) *provisioner.User {
+	u := newUser(username)
+	u.RoleGrants = map[string][]string{
+		provisioner.RoleSourceLocal:          {"admin", "auditor"},
+		provisioner.ConnectionSource("corp"): {"staff", "admin"},
+	}
+	u.LocalAttributes = []string{"name", "picture"}
+	zone := time.FixedZone("X", -(3*3600 + 30*60))
+	u.Consents = map[string]provisioner.Consent{
+		"corp":   {Attributes: []string{"email", "groups"}, At: time.Date(2025, 3, 4, 1, 2, 3, 654321000, zone)},
+		"github": {Attributes: []string{"email"}, At: base},
+	}
+	return u
+}
+
+// userGetters returns every way to read one user back from s.
+func userGetters(s provisioner.Store, u *provisioner.User, sub string) map[string]func(context.Context) (*provisioner.User, error) {
+	return map[string]func(context.Context) (*provisioner.User, error){
+		"User":           func(ctx context.Context) (*provisioner.User, error) { return s.User(ctx, u.ID) },
+		"UserByIdentity": func(ctx context.Context) (*provisioner.User, error) { return s.UserByIdentity(ctx, key(sub)) },
+		"UserByUsername": func(ctx context.Context) (*provisioner.User, error) { return s.UserByUsername(ctx, u.Username) },
+		"UsersByEmail": func(ctx context.Context) (*provisioner.User, error) {
+			us, err := s.UsersByEmail(ctx, u.Email)
+			if err != nil || len(us) != 1 {
+				return nil, fmt.Errorf("UsersByEmail = %v, %v; want one user", us, err)
+			}
+			return &us[0], nil
+		},
+		"ListUsers": func(ctx context.Context) (*provisioner.User, error) {
+			us, err := s.ListUsers(ctx, 0, 100)
+			if err != nil {
+				return nil, err
+			}
+			for i := range us {
+				if us[i].ID == u.ID {
+					return &us[i], nil
+				}
+			}
+			return nil, fmt.Errorf("user %s not listed", u.ID)
+		},
+	}
+}
+
+func testPolicyFieldsRoundTrip(t *testing.T, s provisioner.Store) {
+	ctx := t.Context()
+	in := policyUser("alice")
+	u, err := s.CreateUser(ctx, in, newIdentity("sub-1"))
+	if err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	checkPolicyFields(t, u, in)
+	for name, get := range userGetters(s, u, "sub-1") {
+		got, err := get(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		t.Run(name, func(t *testing.T) { checkPolicyFields(t, got, in) })
+	}
+
+	// A user created without them has none.
+	plain := mustCreate(t, s, "bob", "sub-2")
+	for name, get := range userGetters(s, plain, "sub-2") {
+		got, err := get(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(got.RoleGrants) != 0 || len(got.LocalAttributes) != 0 || len(got.Consents) != 0 {
+			t.Errorf("%s: plain user has %v %q %v", name, got.RoleGrants, got.LocalAttributes, got.Consents)
+		}
+	}
+
+	// Clearing them through an update clears them in the store.
+	cleared, err := s.UpdateUser(ctx, u.ID, func(u *provisioner.User) error {
+		u.RoleGrants, u.LocalAttributes, u.Consents = nil, nil, map[string]provisioner.Consent{}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateUser: %v", err)
+	}
+	for name, got := range map[string]*provisioner.User{"returned": cleared, "stored": mustUser(t, s, u.ID)} {
+		if len(got.RoleGrants) != 0 || len(got.LocalAttributes) != 0 || len(got.Consents) != 0 {
+			t.Errorf("%s after clearing: %v %q %v", name, got.RoleGrants, got.LocalAttributes, got.Consents)
+		}
+		checkProfile(t, got, in)
+	}
+}
+
+func testUserRoles(t *testing.T, s provisioner.Store) {
+	ctx := t.Context()
+	u, err := s.CreateUser(ctx, policyUser("alice"), newIdentity("sub-1"))
+	if err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	want := []string{"admin", "auditor", "staff"}
+	if got := mustUser(t, s, u.ID).Roles(); !slices.Equal(got, want) {
+		t.Errorf("Roles() = %q, want %q", got, want)
+	}
+	// A connection's sync replaces only its own entry.
+	if _, err := s.RecordLogin(ctx, key("sub-1"), nil, base.Add(time.Hour), func(u *provisioner.User) error {
+		u.RoleGrants[provisioner.ConnectionSource("corp")] = []string{"viewer"}
+		return nil
+	}); err != nil {
+		t.Fatalf("RecordLogin: %v", err)
+	}
+	got := mustUser(t, s, u.ID)
+	if r := got.Roles(); !slices.Equal(r, []string{"admin", "auditor", "viewer"}) {
+		t.Errorf("Roles() after sync = %q, want [admin auditor viewer]", r)
+	}
+	if g := got.RoleGrants[provisioner.RoleSourceLocal]; !slices.Equal(g, []string{"admin", "auditor"}) {
+		t.Errorf("local grants after sync = %q, want [admin auditor]", g)
+	}
+	if r := mustCreate(t, s, "bob", "sub-2").Roles(); len(r) != 0 {
+		t.Errorf("Roles() of a user without grants = %q, want none", r)
+	}
+}
+
+// testRecordLoginUpdate: RecordLogin hands update the stored user and
+// writes back every field an UpdateFunc may change.
+func testRecordLoginUpdate(t *testing.T, s provisioner.Store) {
+	ctx := t.Context()
+	in := policyUser("alice")
+	u, err := s.CreateUser(ctx, in, newIdentity("sub-1"))
+	if err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	want := policyUser("alice")
+	want.Email, want.EmailVerified = "alice@new.example.com", false
+	want.Name, want.GivenName, want.FamilyName = "Alice New", "Alice", "New"
+	want.Picture = "https://example.com/new.png"
+	want.Groups = []string{"ops"}
+	want.Attributes = map[string]string{"site": "ber"}
+	want.RoleGrants = map[string][]string{provisioner.RoleSourceLocal: {"admin"}, provisioner.ConnectionSource("corp"): {"ops"}}
+	want.LocalAttributes = []string{"email"}
+	want.Consents = map[string]provisioner.Consent{"corp": {Attributes: []string{"email"}, At: base.Add(time.Minute)}}
+
+	before := time.Now()
+	at := time.Now().UTC()
+	raw := []byte(`{"sub":"sub-1","v":2}`)
+	got, err := s.RecordLogin(ctx, key("sub-1"), raw, at, func(cur *provisioner.User) error {
+		if cur.ID != u.ID || cur.Username != "alice" {
+			t.Errorf("update got user %s %q, want %s alice", cur.ID, cur.Username, u.ID)
+		}
+		checkProfile(t, cur, in)
+		checkPolicyFields(t, cur, in)
+		*cur = *want
+		cur.ID, cur.Username, cur.Status = u.ID, u.Username, u.Status
+		return nil
+	})
+	after := time.Now()
+	if err != nil {
+		t.Fatalf("RecordLogin: %v", err)
+	}
+	for name, gu := range map[string]*provisioner.User{"returned": got, "stored": mustUser(t, s, u.ID)} {
+		t.Run(name, func(t *testing.T) {
+			checkProfile(t, gu, want)
+			checkPolicyFields(t, gu, want)
+			checkTime(t, "LastLoginAt", gu.LastLoginAt, at)
+			checkTime(t, "CreatedAt", gu.CreatedAt, u.CreatedAt)
+			checkBetween(t, "UpdatedAt", gu.UpdatedAt, before, after)
+		})
+	}
+	ids, err := s.Identities(ctx, u.ID)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("Identities = %v, %v; want one", ids, err)
+	}
+	checkTime(t, "identity LastLoginAt", ids[0].LastLoginAt, at)
+	if !sameJSON(ids[0].RawClaims, raw) {
+		t.Errorf("RawClaims = %s, want %s", ids[0].RawClaims, raw)
+	}
+}
+
+// checkUnchanged checks that the user with this ID and its identities
+// are as they were.
+func checkUnchanged(t *testing.T, s provisioner.Store, was *provisioner.User, wasIDs []provisioner.Identity) {
+	t.Helper()
+	got := mustUser(t, s, was.ID)
+	checkProfile(t, got, was)
+	checkPolicyFields(t, got, was)
+	checkTime(t, "UpdatedAt", got.UpdatedAt, was.UpdatedAt)
+	checkTime(t, "LastLoginAt", got.LastLoginAt, was.LastLoginAt)
+	ids, err := s.Identities(t.Context(), was.ID)
+	if err != nil {
+		t.Fatalf("Identities: %v", err)
+	}
+	if len(ids) != len(wasIDs) {
+		t.Fatalf("Identities = %+v, want %+v", ids, wasIDs)
+	}
+	for i := range ids {
+		if ids[i].IdentityKey != wasIDs[i].IdentityKey || !sameJSON(ids[i].RawClaims, wasIDs[i].RawClaims) {
+			t.Errorf("identity %d = %+v, want %+v", i, ids[i], wasIDs[i])
+		}
+		checkTime(t, "identity LastLoginAt", ids[i].LastLoginAt, wasIDs[i].LastLoginAt)
+	}
+}
+
+// vetoAfterChanging changes every field it may, then refuses.
+func vetoAfterChanging(u *provisioner.User) error {
+	u.Email, u.Name, u.Picture = "changed@example.com", "Changed", "https://example.com/changed.png"
+	u.Groups = append(u.Groups, "changed")
+	u.Attributes["department"] = "changed"
+	u.RoleGrants[provisioner.RoleSourceLocal] = []string{"changed"}
+	u.LocalAttributes = nil
+	u.Consents = nil
+	return fmt.Errorf("wrapped: %w", errVeto)
+}
+
+// testUpdateErrorRollsBack: an UpdateFunc's error aborts the whole
+// transaction (nothing written, not even the login or the link) and is
+// returned unchanged.
+func testUpdateErrorRollsBack(t *testing.T, s provisioner.Store) {
+	ctx := t.Context()
+	u, err := s.CreateUser(ctx, policyUser("alice"), newIdentity("sub-1"))
+	if err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	was := mustUser(t, s, u.ID)
+	wasIDs, err := s.Identities(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var veto error
+	update := func(u *provisioner.User) error {
+		veto = vetoAfterChanging(u)
+		return veto
+	}
+	checkVeto := func(what string, err error) {
+		t.Helper()
+		if err == nil {
+			t.Fatalf("%s: vetoed update succeeded", what)
+		}
+		if !errors.Is(err, errVeto) {
+			t.Errorf("%s: err = %v, want the update's error", what, err)
+		}
+		if err != veto {
+			t.Errorf("%s: err = %#v, want the update's own error value %#v", what, err, veto)
+		}
+	}
+
+	_, err = s.RecordLogin(ctx, key("sub-1"), []byte(`{"sub":"sub-1","v":9}`), base.Add(time.Hour), update)
+	checkVeto("RecordLogin", err)
+	checkUnchanged(t, s, was, wasIDs)
+
+	_, err = s.UpdateUser(ctx, u.ID, update)
+	checkVeto("UpdateUser", err)
+	checkUnchanged(t, s, was, wasIDs)
+
+	gh := newIdentity("sub-gh")
+	gh.Connection, gh.LastLoginAt = "github", base.Add(time.Hour)
+	_, err = s.LinkIdentity(ctx, u.ID, gh, update)
+	checkVeto("LinkIdentity", err)
+	checkUnchanged(t, s, was, wasIDs)
+	if _, err := s.UserByIdentity(ctx, gh.IdentityKey); !errors.Is(err, provisioner.ErrNotFound) {
+		t.Errorf("identity of a vetoed link was written (err = %v)", err)
+	}
+	if us, err := s.UsersByEmail(ctx, "changed@example.com"); err != nil || len(us) != 0 {
+		t.Errorf("UsersByEmail(vetoed email) = %v, %v; want none", us, err)
+	}
+}
+
+// testUpdateIgnoredFields: changes an UpdateFunc makes to ID, Username,
+// Status and the timestamps are not written, and alone they count as no
+// change.
+func testUpdateIgnoredFields(t *testing.T, s provisioner.Store) {
+	ctx := t.Context()
+	u := mustCreate(t, s, "alice", "sub-1")
+	other := mustCreate(t, s, "bob", "sub-2")
+	far := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	meddle := func(v *provisioner.User) {
+		v.ID, v.Username, v.Status = other.ID, "mallory", provisioner.StatusDisabled
+		v.CreatedAt, v.UpdatedAt, v.LastLoginAt = far, far, far
+	}
+	check := func(what string, got *provisioner.User, updated bool, before, after time.Time) {
+		t.Helper()
+		if got.ID != u.ID || got.Username != "alice" || got.Status != provisioner.StatusActive {
+			t.Errorf("%s: user %s %q %s, want %s alice active", what, got.ID, got.Username, got.Status, u.ID)
+		}
+		checkTime(t, what+" CreatedAt", got.CreatedAt, u.CreatedAt)
+		checkTime(t, what+" LastLoginAt", got.LastLoginAt, u.LastLoginAt)
+		if updated {
+			checkBetween(t, what+" UpdatedAt", got.UpdatedAt, before, after)
+		} else {
+			checkTime(t, what+" UpdatedAt", got.UpdatedAt, u.UpdatedAt)
+		}
+	}
+
+	// Only ignored fields changed: nothing is written.
+	got, err := s.UpdateUser(ctx, u.ID, func(v *provisioner.User) error { meddle(v); return nil })
+	if err != nil {
+		t.Fatalf("UpdateUser: %v", err)
+	}
+	check("returned", got, false, time.Time{}, time.Time{})
+	check("stored", mustUser(t, s, u.ID), false, time.Time{}, time.Time{})
+
+	// With a real change too, only the real change is written.
+	before := time.Now()
+	got, err = s.UpdateUser(ctx, u.ID, func(v *provisioner.User) error {
+		meddle(v)
+		v.Name = "Alice Changed"
+		return nil
+	})
+	after := time.Now()
+	if err != nil {
+		t.Fatalf("UpdateUser: %v", err)
+	}
+	for name, gu := range map[string]*provisioner.User{"returned": got, "stored": mustUser(t, s, u.ID)} {
+		check(name, gu, true, before, after)
+		if gu.Name != "Alice Changed" {
+			t.Errorf("%s: Name = %q, want Alice Changed", name, gu.Name)
+		}
+	}
+	if _, err := s.UserByUsername(ctx, "mallory"); !errors.Is(err, provisioner.ErrNotFound) {
+		t.Errorf("UserByUsername(mallory): err = %v, want ErrNotFound", err)
+	}
+	if o := mustUser(t, s, other.ID); o.Username != "bob" || o.Name != other.Name || o.Status != provisioner.StatusActive {
+		t.Errorf("other user changed: %+v", o)
+	}
+
+	// A login sets LastLoginAt to its own time, whatever update says.
+	at := base.Add(3 * time.Hour)
+	got, err = s.RecordLogin(ctx, key("sub-1"), nil, at, func(v *provisioner.User) error { meddle(v); return nil })
+	if err != nil {
+		t.Fatalf("RecordLogin: %v", err)
+	}
+	for name, gu := range map[string]*provisioner.User{"returned": got, "stored": mustUser(t, s, u.ID)} {
+		checkTime(t, name+" LastLoginAt after login", gu.LastLoginAt, at)
+		if gu.ID != u.ID || gu.Username != "alice" || gu.Status != provisioner.StatusActive {
+			t.Errorf("%s after login: user %s %q %s", name, gu.ID, gu.Username, gu.Status)
+		}
+	}
+}
+
+func testUpdateUser(t *testing.T, s provisioner.Store) {
+	ctx := t.Context()
+	in := newUser("alice")
+	u, err := s.CreateUser(ctx, in, newIdentity("sub-1"))
+	if err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	before := time.Now()
+	got, err := s.UpdateUser(ctx, u.ID, func(v *provisioner.User) error {
+		checkProfile(t, v, in)
+		v.RoleGrants = map[string][]string{provisioner.RoleSourceLocal: {"admin"}}
+		v.LocalAttributes = append(v.LocalAttributes, "name")
+		v.Name = "Alice Local"
+		v.Attributes["title"] = "lead"
+		return nil
+	})
+	after := time.Now()
+	if err != nil {
+		t.Fatalf("UpdateUser: %v", err)
+	}
+	want := newUser("alice")
+	want.Name = "Alice Local"
+	want.Attributes["title"] = "lead"
+	want.RoleGrants = map[string][]string{provisioner.RoleSourceLocal: {"admin"}}
+	want.LocalAttributes = []string{"name"}
+	for name, gu := range map[string]*provisioner.User{"returned": got, "stored": mustUser(t, s, u.ID)} {
+		t.Run(name, func(t *testing.T) {
+			checkProfile(t, gu, want)
+			checkPolicyFields(t, gu, want)
+			checkBetween(t, "UpdatedAt", gu.UpdatedAt, before, after)
+			checkTime(t, "LastLoginAt", gu.LastLoginAt, u.LastLoginAt)
+			checkTime(t, "CreatedAt", gu.CreatedAt, u.CreatedAt)
+		})
+	}
+	// The identity is untouched.
+	ids, err := s.Identities(ctx, u.ID)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("Identities = %v, %v", ids, err)
+	}
+	checkTime(t, "identity LastLoginAt", ids[0].LastLoginAt, base)
+	if !sameJSON(ids[0].RawClaims, newIdentity("sub-1").RawClaims) {
+		t.Errorf("RawClaims = %s", ids[0].RawClaims)
+	}
+
+	// An update that changes nothing writes nothing.
+	stored := mustUser(t, s, u.ID)
+	if _, err := s.UpdateUser(ctx, u.ID, func(*provisioner.User) error { return nil }); err != nil {
+		t.Fatalf("UpdateUser(no change): %v", err)
+	}
+	checkTime(t, "UpdatedAt after no change", mustUser(t, s, u.ID).UpdatedAt, stored.UpdatedAt)
+}
+
+func testUpdateUserNotFound(t *testing.T, s provisioner.Store) {
+	mustCreate(t, s, "alice", "sub-1")
+	called := false
+	_, err := s.UpdateUser(t.Context(), "00000000-0000-4000-8000-000000000000", func(u *provisioner.User) error {
+		called = true
+		return nil
+	})
+	wantErr(t, "UpdateUser(missing)", err, provisioner.ErrNotFound)
+	if called {
+		t.Error("UpdateUser(missing) called update")
+	}
+	if n := countUsers(t, s); n != 1 {
+		t.Errorf("users = %d, want 1", n)
+	}
+}
+
+// testUpdatePanicReleases: an UpdateFunc that panics leaves nothing
+// written and nothing held; the panic reaches the caller.
+func testUpdatePanicReleases(t *testing.T, s provisioner.Store) {
+	u := mustCreate(t, s, "alice", "sub-1")
+	for name, call := range map[string]func(provisioner.UpdateFunc){
+		"UpdateUser": func(f provisioner.UpdateFunc) { _, _ = s.UpdateUser(t.Context(), u.ID, f) },
+		"RecordLogin": func(f provisioner.UpdateFunc) {
+			_, _ = s.RecordLogin(t.Context(), key("sub-1"), nil, base.Add(time.Hour), f)
+		},
+	} {
+		func() {
+			defer func() {
+				if p := recover(); p != "storetest panic" {
+					t.Errorf("%s: recovered %v, want the update's panic", name, p)
+				}
+			}()
+			call(func(v *provisioner.User) error {
+				v.Name = "written by a panicking update"
+				panic("storetest panic")
+			})
+		}()
+	}
+	// The user can be updated again at once.
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+	defer cancel()
+	got, err := s.UpdateUser(ctx, u.ID, func(v *provisioner.User) error {
+		if v.Name != u.Name {
+			t.Errorf("a panicking update was written: Name = %q", v.Name)
+		}
+		v.Name = "after"
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateUser after panicking updates: %v", err)
+	}
+	if got.Name != "after" {
+		t.Errorf("Name = %q, want after", got.Name)
+	}
+	checkTime(t, "LastLoginAt", got.LastLoginAt, u.LastLoginAt)
+}
+
+// testConcurrentUpdates: updates of one user from many goroutines each
+// see the others' committed changes (the store holds the row while
+// update runs), so none is lost.
+func testConcurrentUpdates(t *testing.T, s provisioner.Store) {
+	ctx := t.Context()
+	u := mustCreate(t, s, "alice", "sub-1")
+	const n = 20
+	_, errs := runConcurrently(n, func(i int) (provisioner.Result, error) {
+		add := func(v *provisioner.User) error {
+			if v.RoleGrants == nil {
+				v.RoleGrants = map[string][]string{}
+			}
+			v.RoleGrants[provisioner.RoleSourceLocal] = append(v.RoleGrants[provisioner.RoleSourceLocal], fmt.Sprintf("r%02d", i))
+			return nil
+		}
+		var err error
+		if i%2 == 0 {
+			_, err = s.UpdateUser(ctx, u.ID, add)
+		} else {
+			_, err = s.RecordLogin(ctx, key("sub-1"), nil, base.Add(time.Duration(i)*time.Second), add)
+		}
+		return provisioner.Result{}, err
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("goroutine %d: %v", i, err)
+		}
+	}
+	got := mustUser(t, s, u.ID).RoleGrants[provisioner.RoleSourceLocal]
+	slices.Sort(got)
+	var want []string
+	for i := range n {
+		want = append(want, fmt.Sprintf("r%02d", i))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("roles after %d concurrent updates = %q (%d), want all %d", n, got, len(got), n)
+	}
+}
+
+func testUsersByEmail(t *testing.T, s provisioner.Store) {
+	ctx := t.Context()
+	create := func(username, email, sub string) *provisioner.User {
+		t.Helper()
+		in := newUser(username)
+		in.Email = email
+		u, err := s.CreateUser(ctx, in, newIdentity(sub))
+		if err != nil {
+			t.Fatalf("CreateUser(%s): %v", username, err)
+		}
+		return u
+	}
+	bob := create("bob", "Alice@Example.COM", "sub-2")
+	alice := create("alice", "alice@example.com", "sub-1")
+	create("carol", "carol@example.com", "sub-3")
+	create("dave", "", "sub-4")
+	create("erin", "", "sub-5")
+
+	names := func(email string) []string {
+		t.Helper()
+		us, err := s.UsersByEmail(ctx, email)
+		if err != nil {
+			t.Fatalf("UsersByEmail(%q): %v", email, err)
+		}
+		var out []string
+		for _, u := range us {
+			out = append(out, u.Username)
+		}
+		return out
+	}
+	for _, email := range []string{"alice@example.com", "ALICE@EXAMPLE.COM", "  Alice@example.com "} {
+		if got := names(email); !slices.Equal(got, []string{"alice", "bob"}) {
+			t.Errorf("UsersByEmail(%q) = %q, want [alice bob]", email, got)
+		}
+	}
+	for _, email := range []string{"", "  ", "nobody@example.com", "alice@example"} {
+		if got := names(email); len(got) != 0 {
+			t.Errorf("UsersByEmail(%q) = %q, want none", email, got)
+		}
+	}
+	us, err := s.UsersByEmail(ctx, "alice@example.com")
+	if err != nil || len(us) != 2 {
+		t.Fatalf("UsersByEmail = %v, %v", us, err)
+	}
+	if us[0].ID != alice.ID || us[1].ID != bob.ID || us[1].Email != "Alice@Example.COM" {
+		t.Errorf("UsersByEmail = %+v, want alice then bob with their emails as given", us)
+	}
+
+	// Changing an email through an update moves the lookup.
+	if _, err := s.UpdateUser(ctx, bob.ID, func(u *provisioner.User) error {
+		u.Email = "Bob@Example.com"
+		return nil
+	}); err != nil {
+		t.Fatalf("UpdateUser: %v", err)
+	}
+	if got := names("alice@example.com"); !slices.Equal(got, []string{"alice"}) {
+		t.Errorf("after bob's change, alice's email finds %q, want [alice]", got)
+	}
+	if got := names("bob@example.com"); !slices.Equal(got, []string{"bob"}) {
+		t.Errorf("after bob's change, bob's email finds %q, want [bob]", got)
+	}
+	// So does a login's update, and clearing an email.
+	if _, err := s.RecordLogin(ctx, key("sub-3"), nil, base.Add(time.Hour), func(u *provisioner.User) error {
+		u.Email = "ALICE@example.com"
+		return nil
+	}); err != nil {
+		t.Fatalf("RecordLogin: %v", err)
+	}
+	if _, err := s.UpdateUser(ctx, alice.ID, func(u *provisioner.User) error {
+		u.Email = ""
+		return nil
+	}); err != nil {
+		t.Fatalf("UpdateUser: %v", err)
+	}
+	if got := names("alice@example.com"); !slices.Equal(got, []string{"carol"}) {
+		t.Errorf("after the changes, alice's old email finds %q, want [carol]", got)
+	}
+	if got := names("carol@example.com"); len(got) != 0 {
+		t.Errorf("carol's old email finds %q, want none", got)
+	}
+	if got := names(""); len(got) != 0 {
+		t.Errorf("UsersByEmail(\"\") = %q, want none", got)
+	}
+}
+
+// testLinkIdentityUpdate: LinkIdentity applies its update and the
+// identity's login time to the user, and calls update only when it
+// links.
+func testLinkIdentityUpdate(t *testing.T, s provisioner.Store) {
+	ctx := t.Context()
+	u := mustCreate(t, s, "alice", "sub-1")
+	mustCreate(t, s, "bob", "sub-2")
+	gh := newIdentity("sub-gh")
+	gh.Connection = "github"
+	gh.LastLoginAt = base.Add(5 * time.Hour)
+	grant := func(v *provisioner.User) error {
+		if v.ID != u.ID {
+			t.Errorf("update got user %s, want %s", v.ID, u.ID)
+		}
+		v.RoleGrants = map[string][]string{provisioner.ConnectionSource("github"): {"dev"}}
+		v.Groups = []string{"octocats"}
+		return nil
+	}
+	before := time.Now()
+	got, err := s.LinkIdentity(ctx, u.ID, gh, grant)
+	after := time.Now()
+	if err != nil {
+		t.Fatalf("LinkIdentity: %v", err)
+	}
+	for name, gu := range map[string]*provisioner.User{"returned": got, "stored": mustUser(t, s, u.ID)} {
+		t.Run(name, func(t *testing.T) {
+			if gu.ID != u.ID {
+				t.Errorf("user %s, want %s", gu.ID, u.ID)
+			}
+			if r := gu.Roles(); !slices.Equal(r, []string{"dev"}) {
+				t.Errorf("Roles() = %q, want [dev]", r)
+			}
+			if !slices.Equal(gu.Groups, []string{"octocats"}) {
+				t.Errorf("Groups = %q, want [octocats]", gu.Groups)
+			}
+			checkTime(t, "LastLoginAt", gu.LastLoginAt, gh.LastLoginAt)
+			checkBetween(t, "UpdatedAt", gu.UpdatedAt, before, after)
+		})
+	}
+	ids, err := s.Identities(ctx, u.ID)
+	if err != nil || len(ids) != 2 {
+		t.Fatalf("Identities = %v, %v; want 2", ids, err)
+	}
+
+	// Refused links call no update and write nothing.
+	was := mustUser(t, s, u.ID)
+	wasIDs := ids
+	calls := 0
+	count := func(v *provisioner.User) error {
+		calls++
+		v.Name = "should not be written"
+		return nil
+	}
+	again := gh
+	again.LastLoginAt = base.Add(9 * time.Hour)
+	_, err = s.LinkIdentity(ctx, u.ID, again, count)
+	wantErr(t, "LinkIdentity(own identity again)", err, provisioner.ErrIdentityExists)
+	_, err = s.LinkIdentity(ctx, u.ID, newIdentity("sub-2"), count)
+	wantErr(t, "LinkIdentity(bob's identity)", err, provisioner.ErrIdentityExists)
+	_, err = s.LinkIdentity(ctx, "00000000-0000-4000-8000-000000000000", newIdentity("sub-new"), count)
+	wantErr(t, "LinkIdentity(missing user)", err, provisioner.ErrNotFound)
+	if calls != 0 {
+		t.Errorf("refused links called update %d times", calls)
+	}
+	checkUnchanged(t, s, was, wasIDs)
+	if _, err := s.UserByIdentity(ctx, key("sub-new")); !errors.Is(err, provisioner.ErrNotFound) {
+		t.Errorf("identity of a link to a missing user was written (err = %v)", err)
+	}
+}
+
+// sealed is a stand-in for a sealed TOTP secret: bytes that are not
+// valid UTF-8 or JSON, which a store must keep as they are.
+var sealed = []byte{0x00, 0xff, 0xfe, 'k', 0x80, 0x00, 0x01}
+
+func mustSetTOTP(t *testing.T, s provisioner.Store, userID string, tf provisioner.TOTP) {
+	t.Helper()
+	if err := s.SetTOTP(t.Context(), userID, tf); err != nil {
+		t.Fatalf("SetTOTP: %v", err)
+	}
+}
+
+func mustTOTP(t *testing.T, s provisioner.Store, userID string) *provisioner.TOTP {
+	t.Helper()
+	tf, err := s.TOTP(t.Context(), userID)
+	if err != nil {
+		t.Fatalf("TOTP: %v", err)
+	}
+	return tf
+}
+
+func testTOTPRoundTrip(t *testing.T, s provisioner.Store) {
+	ctx := t.Context()
+	u := mustCreate(t, s, "alice", "sub-1")
+	other := mustCreate(t, s, "bob", "sub-2")
+	_, err := s.TOTP(ctx, u.ID)
+	wantErr(t, "TOTP(not enrolled)", err, provisioner.ErrNotFound)
+
+	in := provisioner.TOTP{
+		SealedSecret:   sealed,
+		RecoveryHashes: []string{"h1", "h2", "h3"},
+		LastStep:       58000000,
+		Failures:       2,
+		LastFailure:    base.Add(time.Minute),
+		CreatedAt:      base,
+	}
+	mustSetTOTP(t, s, u.ID, in)
+	got := mustTOTP(t, s, u.ID)
+	if !bytes.Equal(got.SealedSecret, sealed) {
+		t.Errorf("SealedSecret = %x, want %x", got.SealedSecret, sealed)
+	}
+	if !slices.Equal(got.RecoveryHashes, in.RecoveryHashes) {
+		t.Errorf("RecoveryHashes = %q, want %q", got.RecoveryHashes, in.RecoveryHashes)
+	}
+	if got.LastStep != in.LastStep || got.Failures != in.Failures {
+		t.Errorf("LastStep, Failures = %d, %d; want %d, %d", got.LastStep, got.Failures, in.LastStep, in.Failures)
+	}
+	checkTime(t, "LastFailure", got.LastFailure, in.LastFailure)
+	checkTime(t, "CreatedAt", got.CreatedAt, in.CreatedAt)
+	_, err = s.TOTP(ctx, other.ID)
+	wantErr(t, "TOTP(other user)", err, provisioner.ErrNotFound)
+
+	// Enrolling again replaces the factor; a zero CreatedAt means now.
+	before := time.Now()
+	mustSetTOTP(t, s, u.ID, provisioner.TOTP{SealedSecret: []byte("second"), RecoveryHashes: []string{"h9"}})
+	after := time.Now()
+	got = mustTOTP(t, s, u.ID)
+	if string(got.SealedSecret) != "second" || !slices.Equal(got.RecoveryHashes, []string{"h9"}) ||
+		got.LastStep != 0 || got.Failures != 0 || !got.LastFailure.IsZero() {
+		t.Errorf("replaced factor = %+v", got)
+	}
+	checkBetween(t, "CreatedAt", got.CreatedAt, before, after)
+
+	// Without recovery codes.
+	mustSetTOTP(t, s, other.ID, provisioner.TOTP{SealedSecret: sealed, CreatedAt: base})
+	if got := mustTOTP(t, s, other.ID); len(got.RecoveryHashes) != 0 || !bytes.Equal(got.SealedSecret, sealed) {
+		t.Errorf("factor without recovery codes = %+v", got)
+	}
+}
+
+func testSetTOTPMissingUser(t *testing.T, s provisioner.Store) {
+	ctx := t.Context()
+	mustCreate(t, s, "alice", "sub-1")
+	const missing = "00000000-0000-4000-8000-000000000000"
+	err := s.SetTOTP(ctx, missing, provisioner.TOTP{SealedSecret: sealed, CreatedAt: base})
+	wantErr(t, "SetTOTP(missing user)", err, provisioner.ErrNotFound)
+	_, err = s.TOTP(ctx, missing)
+	wantErr(t, "TOTP(missing user)", err, provisioner.ErrNotFound)
+}
+
+func testTOTPReplay(t *testing.T, s provisioner.Store) {
+	ctx := t.Context()
+	u := mustCreate(t, s, "alice", "sub-1")
+	err := s.UseTOTPStep(ctx, u.ID, 100)
+	wantErr(t, "UseTOTPStep(not enrolled)", err, provisioner.ErrNotFound)
+
+	mustSetTOTP(t, s, u.ID, provisioner.TOTP{SealedSecret: sealed, LastStep: 99, CreatedAt: base})
+	wantErr(t, "UseTOTPStep(the enrolled last step)", s.UseTOTPStep(ctx, u.ID, 99), provisioner.ErrCodeUsed)
+	if err := s.UseTOTPStep(ctx, u.ID, 100); err != nil {
+		t.Fatalf("UseTOTPStep(100): %v", err)
+	}
+	wantErr(t, "UseTOTPStep(100 again)", s.UseTOTPStep(ctx, u.ID, 100), provisioner.ErrCodeUsed)
+	wantErr(t, "UseTOTPStep(older 98)", s.UseTOTPStep(ctx, u.ID, 98), provisioner.ErrCodeUsed)
+	if got := mustTOTP(t, s, u.ID).LastStep; got != 100 {
+		t.Errorf("LastStep = %d, want 100", got)
+	}
+	if err := s.UseTOTPStep(ctx, u.ID, 102); err != nil {
+		t.Fatalf("UseTOTPStep(102): %v", err)
+	}
+	wantErr(t, "UseTOTPStep(101 after 102)", s.UseTOTPStep(ctx, u.ID, 101), provisioner.ErrCodeUsed)
+	if got := mustTOTP(t, s, u.ID); got.LastStep != 102 || !bytes.Equal(got.SealedSecret, sealed) {
+		t.Errorf("factor = %+v, want LastStep 102 and the secret kept", got)
+	}
+}
+
+// testTOTPConcurrentStep: of many simultaneous uses of one code, exactly
+// one is accepted.
+func testTOTPConcurrentStep(t *testing.T, s provisioner.Store) {
+	ctx := t.Context()
+	u := mustCreate(t, s, "alice", "sub-1")
+	mustSetTOTP(t, s, u.ID, provisioner.TOTP{SealedSecret: sealed, LastStep: 10, CreatedAt: base})
+	const n = 20
+	_, errs := runConcurrently(n, func(int) (provisioner.Result, error) {
+		return provisioner.Result{}, s.UseTOTPStep(ctx, u.ID, 11)
+	})
+	accepted := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			accepted++
+		case !errors.Is(err, provisioner.ErrCodeUsed):
+			t.Errorf("goroutine %d: err = %v, want nil or ErrCodeUsed", i, err)
+		}
+	}
+	if accepted != 1 {
+		t.Errorf("%d of %d concurrent uses of one step accepted, want exactly 1", accepted, n)
+	}
+	if got := mustTOTP(t, s, u.ID).LastStep; got != 11 {
+		t.Errorf("LastStep = %d, want 11", got)
+	}
+}
+
+func testRecoveryCode(t *testing.T, s provisioner.Store) {
+	ctx := t.Context()
+	u := mustCreate(t, s, "alice", "sub-1")
+	wantErr(t, "UseRecoveryCode(not enrolled)", s.UseRecoveryCode(ctx, u.ID, "h1"), provisioner.ErrNotFound)
+	mustSetTOTP(t, s, u.ID, provisioner.TOTP{SealedSecret: sealed, RecoveryHashes: []string{"h1", "h2", "h3"},
+		LastStep: 7, Failures: 4, LastFailure: base, CreatedAt: base})
+
+	if err := s.UseRecoveryCode(ctx, u.ID, "h2"); err != nil {
+		t.Fatalf("UseRecoveryCode(h2): %v", err)
+	}
+	got := mustTOTP(t, s, u.ID)
+	if !slices.Equal(got.RecoveryHashes, []string{"h1", "h3"}) {
+		t.Errorf("RecoveryHashes after using h2 = %q, want [h1 h3]", got.RecoveryHashes)
+	}
+	if got.Failures != 0 || got.LastStep != 7 || !bytes.Equal(got.SealedSecret, sealed) {
+		t.Errorf("after a recovery code: %+v, want Failures 0, LastStep 7, the secret kept", got)
+	}
+	wantErr(t, "UseRecoveryCode(h2 again)", s.UseRecoveryCode(ctx, u.ID, "h2"), provisioner.ErrCodeUsed)
+	wantErr(t, "UseRecoveryCode(unknown)", s.UseRecoveryCode(ctx, u.ID, "nope"), provisioner.ErrCodeUsed)
+	wantErr(t, "UseRecoveryCode(prefix)", s.UseRecoveryCode(ctx, u.ID, "h"), provisioner.ErrCodeUsed)
+	wantErr(t, "UseRecoveryCode(empty)", s.UseRecoveryCode(ctx, u.ID, ""), provisioner.ErrCodeUsed)
+	for _, h := range []string{"h1", "h3"} {
+		if err := s.UseRecoveryCode(ctx, u.ID, h); err != nil {
+			t.Fatalf("UseRecoveryCode(%s): %v", h, err)
+		}
+	}
+	if got := mustTOTP(t, s, u.ID).RecoveryHashes; len(got) != 0 {
+		t.Errorf("RecoveryHashes after using all = %q, want none", got)
+	}
+	wantErr(t, "UseRecoveryCode(none left)", s.UseRecoveryCode(ctx, u.ID, "h1"), provisioner.ErrCodeUsed)
+
+	// Another user's codes are theirs.
+	bob := mustCreate(t, s, "bob", "sub-2")
+	mustSetTOTP(t, s, bob.ID, provisioner.TOTP{SealedSecret: sealed, RecoveryHashes: []string{"hb"}, CreatedAt: base})
+	wantErr(t, "UseRecoveryCode(bob's code for alice)", s.UseRecoveryCode(ctx, u.ID, "hb"), provisioner.ErrCodeUsed)
+	if got := mustTOTP(t, s, bob.ID).RecoveryHashes; !slices.Equal(got, []string{"hb"}) {
+		t.Errorf("bob's RecoveryHashes = %q, want [hb]", got)
+	}
+}
+
+// testRecoveryCodeConcurrent: of many simultaneous uses of one recovery
+// code, exactly one is accepted, and the other codes stay.
+func testRecoveryCodeConcurrent(t *testing.T, s provisioner.Store) {
+	ctx := t.Context()
+	u := mustCreate(t, s, "alice", "sub-1")
+	mustSetTOTP(t, s, u.ID, provisioner.TOTP{SealedSecret: sealed, RecoveryHashes: []string{"h1", "h2", "h3"}, CreatedAt: base})
+	const n = 20
+	_, errs := runConcurrently(n, func(int) (provisioner.Result, error) {
+		return provisioner.Result{}, s.UseRecoveryCode(ctx, u.ID, "h2")
+	})
+	accepted := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			accepted++
+		case !errors.Is(err, provisioner.ErrCodeUsed):
+			t.Errorf("goroutine %d: err = %v, want nil or ErrCodeUsed", i, err)
+		}
+	}
+	if accepted != 1 {
+		t.Errorf("%d of %d concurrent uses of one recovery code accepted, want exactly 1", accepted, n)
+	}
+	if got := mustTOTP(t, s, u.ID).RecoveryHashes; !slices.Equal(got, []string{"h1", "h3"}) {
+		t.Errorf("RecoveryHashes = %q, want [h1 h3]", got)
+	}
+}
+
+func testTOTPFailures(t *testing.T, s provisioner.Store) {
+	ctx := t.Context()
+	u := mustCreate(t, s, "alice", "sub-1")
+	_, err := s.RecordTOTPFailure(ctx, u.ID, base)
+	wantErr(t, "RecordTOTPFailure(not enrolled)", err, provisioner.ErrNotFound)
+	mustSetTOTP(t, s, u.ID, provisioner.TOTP{SealedSecret: sealed, RecoveryHashes: []string{"h1"}, LastStep: 5, CreatedAt: base})
+
+	fail := func(at time.Time, want int) {
+		t.Helper()
+		n, err := s.RecordTOTPFailure(ctx, u.ID, at)
+		if err != nil {
+			t.Fatalf("RecordTOTPFailure: %v", err)
+		}
+		if n != want {
+			t.Errorf("RecordTOTPFailure = %d, want %d", n, want)
+		}
+		got := mustTOTP(t, s, u.ID)
+		if got.Failures != want {
+			t.Errorf("stored Failures = %d, want %d", got.Failures, want)
+		}
+		checkTime(t, "LastFailure", got.LastFailure, at)
+	}
+	for i := 1; i <= 3; i++ {
+		fail(base.Add(time.Duration(i)*time.Minute), i)
+	}
+	if got := mustTOTP(t, s, u.ID); got.LastStep != 5 || !slices.Equal(got.RecoveryHashes, []string{"h1"}) {
+		t.Errorf("failures changed the factor: %+v", got)
+	}
+	// A refused code does not reset the count; an accepted one does.
+	wantErr(t, "UseTOTPStep(old)", s.UseTOTPStep(ctx, u.ID, 5), provisioner.ErrCodeUsed)
+	if got := mustTOTP(t, s, u.ID).Failures; got != 3 {
+		t.Errorf("Failures after a refused step = %d, want 3", got)
+	}
+	if err := s.UseTOTPStep(ctx, u.ID, 6); err != nil {
+		t.Fatalf("UseTOTPStep: %v", err)
+	}
+	if got := mustTOTP(t, s, u.ID).Failures; got != 0 {
+		t.Errorf("Failures after an accepted step = %d, want 0", got)
+	}
+	fail(base.Add(time.Hour), 1)
+	fail(base.Add(2*time.Hour), 2)
+	wantErr(t, "UseRecoveryCode(unknown)", s.UseRecoveryCode(ctx, u.ID, "nope"), provisioner.ErrCodeUsed)
+	if got := mustTOTP(t, s, u.ID).Failures; got != 2 {
+		t.Errorf("Failures after an unknown recovery code = %d, want 2", got)
+	}
+	if err := s.UseRecoveryCode(ctx, u.ID, "h1"); err != nil {
+		t.Fatalf("UseRecoveryCode: %v", err)
+	}
+	if got := mustTOTP(t, s, u.ID).Failures; got != 0 {
+		t.Errorf("Failures after a recovery code = %d, want 0", got)
+	}
+
+	// Concurrent failures are all counted.
+	const n = 20
+	_, errs := runConcurrently(n, func(int) (provisioner.Result, error) {
+		_, err := s.RecordTOTPFailure(ctx, u.ID, base)
+		return provisioner.Result{}, err
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("goroutine %d: %v", i, err)
+		}
+	}
+	if got := mustTOTP(t, s, u.ID).Failures; got != n {
+		t.Errorf("Failures after %d concurrent failures = %d", n, got)
+	}
+}
+
+func testDeleteTOTP(t *testing.T, s provisioner.Store) {
+	ctx := t.Context()
+	u := mustCreate(t, s, "alice", "sub-1")
+	other := mustCreate(t, s, "bob", "sub-2")
+	if err := s.DeleteTOTP(ctx, u.ID); err != nil {
+		t.Errorf("DeleteTOTP(not enrolled): %v", err)
+	}
+	mustSetTOTP(t, s, u.ID, provisioner.TOTP{SealedSecret: sealed, CreatedAt: base})
+	mustSetTOTP(t, s, other.ID, provisioner.TOTP{SealedSecret: sealed, CreatedAt: base})
+	if err := s.DeleteTOTP(ctx, u.ID); err != nil {
+		t.Fatalf("DeleteTOTP: %v", err)
+	}
+	_, err := s.TOTP(ctx, u.ID)
+	wantErr(t, "TOTP(deleted)", err, provisioner.ErrNotFound)
+	wantErr(t, "UseTOTPStep(deleted)", s.UseTOTPStep(ctx, u.ID, 1), provisioner.ErrNotFound)
+	if err := s.DeleteTOTP(ctx, u.ID); err != nil {
+		t.Errorf("DeleteTOTP(again): %v", err)
+	}
+	if err := s.DeleteTOTP(ctx, "00000000-0000-4000-8000-000000000000"); err != nil {
+		t.Errorf("DeleteTOTP(missing user): %v", err)
+	}
+	mustTOTP(t, s, other.ID)
+	if got := mustUser(t, s, u.ID); got.Username != "alice" {
+		t.Errorf("user after DeleteTOTP = %+v", got)
+	}
+	// Enrolling afresh works.
+	mustSetTOTP(t, s, u.ID, provisioner.TOTP{SealedSecret: []byte("new"), CreatedAt: base})
+	if got := mustTOTP(t, s, u.ID); string(got.SealedSecret) != "new" {
+		t.Errorf("re-enrolled factor = %+v", got)
+	}
+}
+
+// testTOTPDeletedWithUser: deleting a user deletes its factor, so a user
+// re-created later does not inherit it.
+func testTOTPDeletedWithUser(t *testing.T, s provisioner.Store) {
+	ctx := t.Context()
+	u := mustCreate(t, s, "alice", "sub-1")
+	other := mustCreate(t, s, "bob", "sub-2")
+	mustSetTOTP(t, s, u.ID, provisioner.TOTP{SealedSecret: sealed, RecoveryHashes: []string{"h1"}, CreatedAt: base})
+	mustSetTOTP(t, s, other.ID, provisioner.TOTP{SealedSecret: sealed, CreatedAt: base})
+	if err := s.DeleteUser(ctx, u.ID); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	_, err := s.TOTP(ctx, u.ID)
+	wantErr(t, "TOTP(deleted user)", err, provisioner.ErrNotFound)
+	wantErr(t, "UseRecoveryCode(deleted user)", s.UseRecoveryCode(ctx, u.ID, "h1"), provisioner.ErrNotFound)
+	err = s.SetTOTP(ctx, u.ID, provisioner.TOTP{SealedSecret: sealed, CreatedAt: base})
+	wantErr(t, "SetTOTP(deleted user)", err, provisioner.ErrNotFound)
+	mustTOTP(t, s, other.ID)
 }
