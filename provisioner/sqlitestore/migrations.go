@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
 // migrations are the schema steps, in order. Step i (0-based) brings the
@@ -54,6 +56,75 @@ CREATE TABLE revoked_sessions (
 CREATE INDEX revoked_sessions_revoked_at ON revoked_sessions(revoked_at);
 CREATE INDEX revoked_sessions_expires_at ON revoked_sessions(expires_at);
 `,
+	// 2: role grants, local attributes and consents of users (JSON text
+	// or NULL) and their normalised email (see backfillEmailNorm); TOTP
+	// factors.
+	`
+ALTER TABLE users ADD COLUMN email_norm TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN role_grants TEXT;
+ALTER TABLE users ADD COLUMN local_attributes TEXT;
+ALTER TABLE users ADD COLUMN consents TEXT;
+
+UPDATE users SET email_norm = lower(trim(email));
+CREATE INDEX users_email_norm ON users(email_norm);
+
+CREATE TABLE totp_factors (
+	user_id         TEXT PRIMARY KEY NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	sealed_secret   BLOB NOT NULL,
+	recovery_hashes TEXT,
+	last_step       INTEGER NOT NULL DEFAULT 0,
+	failures        INTEGER NOT NULL DEFAULT 0,
+	last_failure    INTEGER,
+	created_at      INTEGER NOT NULL
+);
+`,
+}
+
+// backfills complete a migration step in Go, in the step's transaction,
+// where SQL cannot compute a value exactly as the store does. The key is
+// the schema version the step brings the database to.
+var backfills = map[int]func(context.Context, *sql.Tx) error{
+	2: backfillEmailNorm,
+}
+
+// backfillEmailNorm corrects email_norm of existing users to
+// provisioner.NormalizeEmail(email) where the step's SQL, whose lower()
+// and trim() know only ASCII, computed it differently.
+func backfillEmailNorm(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, email, email_norm FROM users`)
+	if err != nil {
+		return fmt.Errorf("reading emails: %w", err)
+	}
+	type fix struct{ id, norm string }
+	var fixes []fix
+	for rows.Next() {
+		var id, email, got string
+		if err := rows.Scan(&id, &email, &got); err != nil {
+			rows.Close()
+			return fmt.Errorf("reading emails: %w", err)
+		}
+		if norm := provisioner.NormalizeEmail(email); norm != got {
+			fixes = append(fixes, fix{id, norm})
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading emails: %w", err)
+	}
+	if len(fixes) == 0 {
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx, `UPDATE users SET email_norm = ? WHERE id = ?`)
+	if err != nil {
+		return fmt.Errorf("normalising emails: %w", err)
+	}
+	defer stmt.Close()
+	for _, f := range fixes {
+		if _, err := stmt.ExecContext(ctx, f.norm, f.id); err != nil {
+			return fmt.Errorf("normalising emails: %w", err)
+		}
+	}
+	return nil
 }
 
 // SchemaVersion is the schema version this build migrates databases to.
@@ -111,6 +182,11 @@ func migrateStep(ctx context.Context, db *sql.DB) (done bool, err error) {
 	next := current + 1
 	if _, err := tx.ExecContext(ctx, migrations[current]); err != nil {
 		return false, fmt.Errorf("applying migration %d: %w", next, err)
+	}
+	if backfill := backfills[next]; backfill != nil {
+		if err := backfill(ctx, tx); err != nil {
+			return false, fmt.Errorf("applying migration %d: %w", next, err)
+		}
 	}
 	if _, err := tx.ExecContext(ctx,
 		`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,

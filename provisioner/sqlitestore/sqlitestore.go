@@ -148,8 +148,8 @@ type querier interface {
 }
 
 const userColumns = `u.id, u.username, u.email, u.email_verified, u.name, u.given_name,
-	u.family_name, u.picture, u.groups, u.attributes, u.status,
-	u.created_at, u.updated_at, u.last_login_at`
+	u.family_name, u.picture, u.groups, u.attributes, u.role_grants, u.local_attributes,
+	u.consents, u.status, u.created_at, u.updated_at, u.last_login_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -157,13 +157,15 @@ func scanUser(row scanner) (*provisioner.User, error) {
 	var (
 		u                provisioner.User
 		groups, attrs    sql.NullString
+		roles, local     sql.NullString
+		consents         sql.NullString
 		status           string
 		created, updated int64
 		lastLogin        sql.NullInt64
 	)
 	if err := row.Scan(&u.ID, &u.Username, &u.Email, &u.EmailVerified, &u.Name, &u.GivenName,
-		&u.FamilyName, &u.Picture, &groups, &attrs, &status,
-		&created, &updated, &lastLogin); err != nil {
+		&u.FamilyName, &u.Picture, &groups, &attrs, &roles, &local,
+		&consents, &status, &created, &updated, &lastLogin); err != nil {
 		return nil, err
 	}
 	u.Status = provisioner.Status(status)
@@ -172,16 +174,25 @@ func scanUser(row scanner) (*provisioner.User, error) {
 	if lastLogin.Valid {
 		u.LastLoginAt = fromNanos(lastLogin.Int64)
 	}
-	if groups.Valid && groups.String != "" {
-		if err := json.Unmarshal([]byte(groups.String), &u.Groups); err != nil {
-			return nil, fmt.Errorf("decoding groups of user %s: %w", u.ID, err)
+	for _, c := range []struct {
+		what string
+		text sql.NullString
+		dst  any
+	}{
+		{"groups", groups, &u.Groups},
+		{"attributes", attrs, &u.Attributes},
+		{"role grants", roles, &u.RoleGrants},
+		{"local attributes", local, &u.LocalAttributes},
+		{"consents", consents, &u.Consents},
+	} {
+		if !c.text.Valid || c.text.String == "" {
+			continue
+		}
+		if err := json.Unmarshal([]byte(c.text.String), c.dst); err != nil {
+			return nil, fmt.Errorf("decoding %s of user %s: %w", c.what, u.ID, err)
 		}
 	}
-	if attrs.Valid && attrs.String != "" {
-		if err := json.Unmarshal([]byte(attrs.String), &u.Attributes); err != nil {
-			return nil, fmt.Errorf("decoding attributes of user %s: %w", u.ID, err)
-		}
-	}
+	consentsInUTC(u.Consents)
 	return &u, nil
 }
 
@@ -223,6 +234,34 @@ func (s *Store) UserByUsername(ctx context.Context, username string) (*provision
 	return u, nil
 }
 
+// UsersByEmail returns the users whose normalised email equals the
+// normalised argument, ordered by normalised username; none for an
+// empty email.
+func (s *Store) UsersByEmail(ctx context.Context, email string) ([]provisioner.User, error) {
+	users := []provisioner.User{}
+	norm := provisioner.NormalizeEmail(email)
+	if norm == "" {
+		return users, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users u
+		WHERE u.email_norm = ? ORDER BY u.username_norm, u.id`, norm)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: users by email: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite store: users by email: %w", err)
+		}
+		users = append(users, *u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite store: users by email: %w", err)
+	}
+	return users, nil
+}
+
 // CreateUser inserts u and its first identity in one transaction.
 func (s *Store) CreateUser(ctx context.Context, u *provisioner.User, id provisioner.Identity) (*provisioner.User, error) {
 	created, err := s.createUser(ctx, u, id)
@@ -237,11 +276,7 @@ func (s *Store) createUser(ctx context.Context, u *provisioner.User, id provisio
 	if err != nil {
 		return nil, err
 	}
-	groups, err := encodeGroups(u.Groups)
-	if err != nil {
-		return nil, err
-	}
-	attrs, err := encodeAttributes(u.Attributes)
+	cols, err := editableColumns(u)
 	if err != nil {
 		return nil, err
 	}
@@ -273,12 +308,14 @@ func (s *Store) createUser(ctx context.Context, u *provisioner.User, id provisio
 			return fmt.Errorf("checking identity: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, username, username_norm,
-				email, email_verified, name, given_name, family_name, picture,
-				groups, attributes, status, created_at, updated_at, last_login_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			userID, u.Username, norm, u.Email, u.EmailVerified, u.Name, u.GivenName,
-			u.FamilyName, u.Picture, groups, attrs, string(status),
-			now.UnixNano(), now.UnixNano(), nullTime(u.LastLoginAt)); err != nil {
+				email, email_norm, email_verified, name, given_name, family_name, picture,
+				groups, attributes, role_grants, local_attributes, consents,
+				status, created_at, updated_at, last_login_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			userID, u.Username, norm, cols.email, cols.emailNorm, cols.emailVerified,
+			cols.name, cols.givenName, cols.familyName, cols.picture,
+			cols.groups, cols.attributes, cols.roleGrants, cols.localAttributes, cols.consents,
+			string(status), now.UnixNano(), now.UnixNano(), nullTime(u.LastLoginAt)); err != nil {
 			return mapConstraint(err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO identities (connection, issuer, subject,
@@ -297,19 +334,20 @@ func (s *Store) createUser(ctx context.Context, u *provisioner.User, id provisio
 	return created, nil
 }
 
-// RecordLogin records a later login of an existing identity. A non-nil
-// profile replaces the user's profile fields, groups and attributes; a
-// nil one leaves them alone. The identity's raw claims are replaced when
-// rawClaims is non-nil, and both last-login times are set to at.
-func (s *Store) RecordLogin(ctx context.Context, key provisioner.IdentityKey, p *provisioner.Profile, rawClaims []byte, at time.Time) (*provisioner.User, error) {
-	u, err := s.recordLogin(ctx, key, p, rawClaims, at)
+// RecordLogin records a later login of an existing identity in one
+// transaction: update (when non-nil) changes the user, the identity's
+// raw claims are replaced when rawClaims is non-nil, and both last-login
+// times are set to at (now when zero). The user's updated_at becomes at
+// when update changed it. An error from update is returned unchanged.
+func (s *Store) RecordLogin(ctx context.Context, key provisioner.IdentityKey, rawClaims []byte, at time.Time, update provisioner.UpdateFunc) (*provisioner.User, error) {
+	u, err := s.recordLogin(ctx, key, rawClaims, at, update)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite store: recording login: %w", err)
+		return nil, callerError(err, "sqlite store: recording login")
 	}
 	return u, nil
 }
 
-func (s *Store) recordLogin(ctx context.Context, key provisioner.IdentityKey, p *provisioner.Profile, rawClaims []byte, at time.Time) (*provisioner.User, error) {
+func (s *Store) recordLogin(ctx context.Context, key provisioner.IdentityKey, rawClaims []byte, at time.Time, update provisioner.UpdateFunc) (*provisioner.User, error) {
 	if at.IsZero() {
 		at = s.now()
 	}
@@ -317,27 +355,16 @@ func (s *Store) recordLogin(ctx context.Context, key provisioner.IdentityKey, p 
 	if err := checkTime(at); err != nil {
 		return nil, err
 	}
-	var groups, attrs any
-	if p != nil {
-		var err error
-		if groups, err = encodeGroups(p.Groups); err != nil {
-			return nil, err
-		}
-		if attrs, err = encodeAttributes(p.Attributes); err != nil {
-			return nil, err
-		}
-	}
 	var u *provisioner.User
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var userID string
-		err := tx.QueryRowContext(ctx, `SELECT user_id FROM identities
-			WHERE connection = ? AND issuer = ? AND subject = ?`,
-			key.Connection, key.Issuer, key.Subject).Scan(&userID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return provisioner.ErrNotFound
-		}
+		cur, err := getUser(ctx, tx, `JOIN identities i ON i.user_id = u.id
+			WHERE i.connection = ? AND i.issuer = ? AND i.subject = ?`,
+			key.Connection, key.Issuer, key.Subject)
 		if err != nil {
 			return fmt.Errorf("looking up identity: %w", err)
+		}
+		if u, err = updateUser(ctx, tx, cur, update, at, at); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE identities
 			SET raw_claims = COALESCE(?, raw_claims), last_login_at = ?
@@ -346,25 +373,29 @@ func (s *Store) recordLogin(ctx context.Context, key provisioner.IdentityKey, p 
 			key.Connection, key.Issuer, key.Subject); err != nil {
 			return fmt.Errorf("updating identity: %w", err)
 		}
-		if p == nil {
-			_, err = tx.ExecContext(ctx, `UPDATE users SET last_login_at = ? WHERE id = ?`,
-				at.UnixNano(), userID)
-		} else {
-			_, err = tx.ExecContext(ctx, `UPDATE users SET
-				email = ?, email_verified = ?, name = ?, given_name = ?, family_name = ?,
-				picture = ?, groups = ?, attributes = ?, updated_at = ?, last_login_at = ?
-				WHERE id = ?`,
-				p.Email, p.EmailVerified, p.Name, p.GivenName, p.FamilyName,
-				p.Picture, groups, attrs, at.UnixNano(), at.UnixNano(), userID)
-		}
-		if err != nil {
-			return fmt.Errorf("updating user: %w", err)
-		}
-		u, err = getUser(ctx, tx, `WHERE u.id = ?`, userID)
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	return u, nil
+}
+
+// UpdateUser applies update to the user with this ID in one transaction;
+// updated_at becomes now when update changed the user. An error from
+// update is returned unchanged.
+func (s *Store) UpdateUser(ctx context.Context, userID string, update provisioner.UpdateFunc) (*provisioner.User, error) {
+	var u *provisioner.User
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		cur, err := getUser(ctx, tx, `WHERE u.id = ?`, userID)
+		if err != nil {
+			return err
+		}
+		u, err = updateUser(ctx, tx, cur, update, s.now().UTC(), time.Time{})
+		return err
+	})
+	if err != nil {
+		return nil, callerError(err, "sqlite store: updating user")
 	}
 	return u, nil
 }
@@ -432,8 +463,12 @@ func (s *Store) Identities(ctx context.Context, userID string) ([]provisioner.Id
 	return ids, nil
 }
 
-// LinkIdentity links one more identity to an existing user.
-func (s *Store) LinkIdentity(ctx context.Context, userID string, id provisioner.Identity) error {
+// LinkIdentity links one more identity to an existing user and, in the
+// same transaction, applies update (when non-nil) to the user and sets
+// its last-login time to the identity's LastLoginAt (unless zero). An
+// error from update is returned unchanged; update is not called when the
+// identity is refused.
+func (s *Store) LinkIdentity(ctx context.Context, userID string, id provisioner.Identity, update provisioner.UpdateFunc) (*provisioner.User, error) {
 	now := s.now().UTC()
 	created := id.CreatedAt
 	if created.IsZero() {
@@ -441,17 +476,27 @@ func (s *Store) LinkIdentity(ctx context.Context, userID string, id provisioner.
 	}
 	for _, t := range []time.Time{created, id.LastLoginAt} {
 		if err := checkTime(t); err != nil {
-			return fmt.Errorf("sqlite store: linking identity: %w", err)
+			return nil, fmt.Errorf("sqlite store: linking identity: %w", err)
 		}
 	}
+	var u *provisioner.User
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var one int
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM users WHERE id = ?`, userID).Scan(&one)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return provisioner.ErrNotFound
-		case err != nil:
+		cur, err := getUser(ctx, tx, `WHERE u.id = ?`, userID)
+		if err != nil {
 			return fmt.Errorf("checking user: %w", err)
+		}
+		var one int
+		err = tx.QueryRowContext(ctx, `SELECT 1 FROM identities
+			WHERE connection = ? AND issuer = ? AND subject = ?`,
+			id.Connection, id.Issuer, id.Subject).Scan(&one)
+		switch {
+		case err == nil:
+			return provisioner.ErrIdentityExists
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("checking identity: %w", err)
+		}
+		if u, err = updateUser(ctx, tx, cur, update, now, id.LastLoginAt); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO identities (connection, issuer, subject,
 				user_id, raw_claims, created_at, last_login_at)
@@ -463,9 +508,9 @@ func (s *Store) LinkIdentity(ctx context.Context, userID string, id provisioner.
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite store: linking identity: %w", err)
+		return nil, callerError(err, "sqlite store: linking identity")
 	}
-	return nil
+	return u, nil
 }
 
 // SetStatus enables or disables a user; provisioner.ErrNotFound if there
@@ -482,7 +527,8 @@ func (s *Store) SetStatus(ctx context.Context, userID string, st provisioner.Sta
 	return nil
 }
 
-// DeleteUser removes a user and (by cascade) its identities;
+// DeleteUser removes a user and (by cascade) its identities and TOTP
+// factor;
 // provisioner.ErrNotFound if there is no such user.
 func (s *Store) DeleteUser(ctx context.Context, userID string) error {
 	res, err := s.exec(ctx, `DELETE FROM users WHERE id = ?`, userID)
@@ -573,7 +619,8 @@ func (s *Store) RevokedSessions(ctx context.Context, since time.Time) ([]provisi
 }
 
 // inTx runs fn in a write transaction (BEGIN IMMEDIATE), committing if
-// fn succeeds and rolling back otherwise.
+// fn succeeds and rolling back otherwise, also when fn (a caller's
+// UpdateFunc) panics, so the write lock is never left held.
 func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	release, err := s.lockWriter(ctx)
 	if err != nil {
@@ -584,6 +631,12 @@ func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+	}()
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
 		return err
@@ -634,28 +687,6 @@ func mapConstraint(err error) error {
 		return fmt.Errorf("%w (%v)", provisioner.ErrIdentityExists, err)
 	}
 	return err
-}
-
-func encodeGroups(g []string) (any, error) {
-	if len(g) == 0 {
-		return nil, nil
-	}
-	b, err := json.Marshal(g)
-	if err != nil {
-		return nil, fmt.Errorf("encoding groups: %w", err)
-	}
-	return string(b), nil
-}
-
-func encodeAttributes(a map[string]string) (any, error) {
-	if len(a) == 0 {
-		return nil, nil
-	}
-	b, err := json.Marshal(a)
-	if err != nil {
-		return nil, fmt.Errorf("encoding attributes: %w", err)
-	}
-	return string(b), nil
 }
 
 // Times must fit int64 Unix nanoseconds.

@@ -3,6 +3,7 @@ package sqlitestore
 import (
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -144,7 +145,7 @@ func TestFutureSchemaRefused(t *testing.T) {
 	if !errors.Is(err, ErrSchemaTooNew) {
 		t.Errorf("err = %v, want ErrSchemaTooNew", err)
 	}
-	for _, want := range []string{"schema version 2", "knows up to 1", path} {
+	for _, want := range []string{fmt.Sprintf("schema version %d", future), fmt.Sprintf("knows up to %d", SchemaVersion), path} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
@@ -253,8 +254,33 @@ func TestOutage(t *testing.T) {
 				provisioner.Identity{IdentityKey: provisioner.IdentityKey{Connection: "c", Issuer: "i", Subject: "t"}})
 			return err
 		},
+		"UsersByEmail": func() error {
+			_, err := s.UsersByEmail(ctx, "alice@example.com")
+			return err
+		},
 		"RecordLogin": func() error {
-			_, err := s.RecordLogin(ctx, key, nil, nil, time.Now())
+			_, err := s.RecordLogin(ctx, key, nil, time.Now(), nil)
+			return err
+		},
+		"LinkIdentity": func() error {
+			_, err := s.LinkIdentity(ctx, u.ID,
+				provisioner.Identity{IdentityKey: provisioner.IdentityKey{Connection: "c", Issuer: "i", Subject: "u"}}, nil)
+			return err
+		},
+		"UpdateUser": func() error {
+			_, err := s.UpdateUser(ctx, u.ID, func(u *provisioner.User) error { u.Name = "x"; return nil })
+			return err
+		},
+		"TOTP": func() error {
+			_, err := s.TOTP(ctx, u.ID)
+			return err
+		},
+		"SetTOTP":         func() error { return s.SetTOTP(ctx, u.ID, provisioner.TOTP{SealedSecret: []byte("x")}) },
+		"DeleteTOTP":      func() error { return s.DeleteTOTP(ctx, u.ID) },
+		"UseTOTPStep":     func() error { return s.UseTOTPStep(ctx, u.ID, 1) },
+		"UseRecoveryCode": func() error { return s.UseRecoveryCode(ctx, u.ID, "h") },
+		"RecordTOTPFailure": func() error {
+			_, err := s.RecordTOTPFailure(ctx, u.ID, time.Now())
 			return err
 		},
 		"ListUsers": func() error {
@@ -288,7 +314,8 @@ func TestOutage(t *testing.T) {
 	}
 
 	p := &provisioner.Provisioner{Store: s}
-	_, err = p.Provision(ctx, "c", provisioner.Policy{Enabled: true}, provisioner.Claims{Issuer: "i", Subject: "s"})
+	_, err = p.Provision(ctx, provisioner.Request{Connection: "c", Policy: &provisioner.Policy{Enabled: true},
+		Claims: provisioner.Claims{Issuer: "i", Subject: "s"}})
 	if !errors.Is(err, provisioner.ErrStoreUnavailable) {
 		t.Errorf("Provision on closed store: err = %v, want ErrStoreUnavailable", err)
 	}
@@ -392,7 +419,8 @@ func TestTwoHandlesOneFile(t *testing.T) {
 			store = b
 		}
 		go func() {
-			r, err := (&provisioner.Provisioner{Store: store}).Provision(ctx, "corp", provisioner.Policy{Enabled: true}, claims)
+			r, err := (&provisioner.Provisioner{Store: store}).Provision(ctx,
+				provisioner.Request{Connection: "corp", Policy: &provisioner.Policy{Enabled: true}, Claims: claims})
 			if err != nil {
 				results <- result{err: err}
 				return
@@ -443,5 +471,74 @@ func TestNewDatabaseFileIsPrivate(t *testing.T) {
 	}
 	if mode := fi.Mode().Perm(); mode != 0o600 {
 		t.Fatalf("new database file mode %o, want 600", mode)
+	}
+}
+
+// TestMigrationFromVersion1: users written under schema version 1 keep
+// their data, get email_norm exactly as NormalizeEmail computes it (also
+// beyond ASCII, which SQLite's lower() does not fold), and take part in
+// the version 2 features.
+func TestMigrationFromVersion1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.db")
+	latest := SchemaVersion
+	SchemaVersion = 1
+	s, err := Open(path)
+	SchemaVersion = latest
+	if err != nil {
+		t.Fatalf("Open at version 1: %v", err)
+	}
+	emails := map[string]string{
+		"u1": "Alice@Example.COM",
+		"u2": " ÉMILE@Exemple.FR\t",
+		"u3": "",
+	}
+	for id, email := range emails {
+		if _, err := s.db.Exec(`INSERT INTO users (id, username, username_norm, email, groups, created_at, updated_at)
+			VALUES (?, ?, ?, ?, '["g"]', 1, 1)`, id, id, id, email); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.db.Exec(`INSERT INTO identities (connection, issuer, subject, user_id, created_at)
+			VALUES ('c', 'i', ?, ?, 1)`, id, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+
+	s, err = Open(path)
+	if err != nil {
+		t.Fatalf("Open after version 1: %v", err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	for id, email := range emails {
+		var norm string
+		if err := s.db.QueryRow(`SELECT email_norm FROM users WHERE id = ?`, id).Scan(&norm); err != nil {
+			t.Fatal(err)
+		}
+		if want := provisioner.NormalizeEmail(email); norm != want {
+			t.Errorf("email_norm of %q = %q, want %q", email, norm, want)
+		}
+	}
+	for email, want := range map[string]string{"alice@example.com": "u1", "émile@exemple.fr": "u2"} {
+		us, err := s.UsersByEmail(ctx, email)
+		if err != nil || len(us) != 1 || us[0].ID != want {
+			t.Errorf("UsersByEmail(%q) = %v, %v; want %s", email, us, err, want)
+		}
+	}
+	u, err := s.User(ctx, "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Email != "Alice@Example.COM" || len(u.Groups) != 1 || u.RoleGrants != nil || u.LocalAttributes != nil || u.Consents != nil {
+		t.Errorf("migrated user = %+v", u)
+	}
+	if err := s.SetTOTP(ctx, "u1", provisioner.TOTP{SealedSecret: []byte("x")}); err != nil {
+		t.Fatalf("SetTOTP: %v", err)
+	}
+	if err := s.DeleteUser(ctx, "u1"); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	if _, err := s.TOTP(ctx, "u1"); !errors.Is(err, provisioner.ErrNotFound) {
+		t.Errorf("TOTP of a deleted migrated user: err = %v, want ErrNotFound", err)
 	}
 }
