@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
 // migrations are the schema steps, in order. Step i (0-based) brings the
@@ -63,6 +65,71 @@ CREATE TABLE revoked_sessions (
 CREATE INDEX revoked_sessions_revoked_at ON revoked_sessions (revoked_at);
 CREATE INDEX revoked_sessions_expires_at ON revoked_sessions (expires_at);
 `,
+	// 2: role grants, local attributes and consents of users (jsonb or
+	// NULL) and their normalised email (see backfillEmailNorm); TOTP
+	// factors, whose foreign key name setTOTP keys on.
+	`
+ALTER TABLE users
+	ADD COLUMN email_norm       text COLLATE "C" NOT NULL DEFAULT '',
+	ADD COLUMN role_grants      jsonb,
+	ADD COLUMN local_attributes jsonb,
+	ADD COLUMN consents         jsonb;
+
+UPDATE users SET email_norm = lower(btrim(email)) WHERE email <> '';
+CREATE INDEX users_email_norm ON users (email_norm);
+
+CREATE TABLE totp_factors (
+	user_id         text PRIMARY KEY
+	                CONSTRAINT totp_factors_user_id_fkey REFERENCES users(id) ON DELETE CASCADE,
+	sealed_secret   bytea NOT NULL,
+	recovery_hashes jsonb,
+	last_step       bigint NOT NULL DEFAULT 0,
+	failures        integer NOT NULL DEFAULT 0,
+	last_failure    timestamptz,
+	created_at      timestamptz NOT NULL
+);
+`,
+}
+
+// backfills complete a migration step in Go, in the step's transaction,
+// where SQL cannot compute a value exactly as the store does. The key is
+// the schema version the step brings the schema to.
+var backfills = map[int]func(context.Context, pgx.Tx) error{
+	2: backfillEmailNorm,
+}
+
+// backfillEmailNorm corrects email_norm of existing users to
+// provisioner.NormalizeEmail(email) where the step's SQL computed it
+// differently (lower() follows the database's locale, btrim() trims
+// only spaces).
+func backfillEmailNorm(ctx context.Context, tx pgx.Tx) error {
+	rows, err := tx.Query(ctx, `SELECT id, email, email_norm FROM users`)
+	if err != nil {
+		return fmt.Errorf("reading emails: %w", err)
+	}
+	var ids, norms []string
+	for rows.Next() {
+		var id, email, got string
+		if err := rows.Scan(&id, &email, &got); err != nil {
+			rows.Close()
+			return fmt.Errorf("reading emails: %w", err)
+		}
+		if norm := provisioner.NormalizeEmail(email); norm != got {
+			ids, norms = append(ids, id), append(norms, norm)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading emails: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE users u SET email_norm = f.norm
+		FROM unnest($1::text[], $2::text[]) AS f(id, norm) WHERE u.id = f.id`, ids, norms); err != nil {
+		return fmt.Errorf("normalising emails: %w", err)
+	}
+	return nil
 }
 
 // SchemaVersion is the schema version this build migrates databases to.
@@ -154,6 +221,11 @@ func migrateStep(ctx context.Context, db *pgxpool.Pool) (done bool, err error) {
 	next := current + 1
 	if _, err := tx.Exec(ctx, migrations[current]); err != nil {
 		return false, fmt.Errorf("applying migration %d: %w", next, err)
+	}
+	if backfill := backfills[next]; backfill != nil {
+		if err := backfill(ctx, tx); err != nil {
+			return false, fmt.Errorf("applying migration %d: %w", next, err)
+		}
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`,
 		next, time.Now().UTC()); err != nil {

@@ -31,8 +31,9 @@
 // (ErrSchemaTooNew).
 //
 // Times are timestamptz (microsecond precision, read back in UTC); a
-// zero time.Time is stored as NULL. Groups, attributes and raw claims
-// are jsonb.
+// zero time.Time is stored as NULL. Groups, attributes, role grants,
+// local attributes, consents, recovery code hashes and raw claims are
+// jsonb.
 //
 // # Timeouts and outages
 //
@@ -208,20 +209,22 @@ func (s *Store) Close() error {
 }
 
 const userColumns = `u.id, u.username, u.email, u.email_verified, u.name, u.given_name,
-	u.family_name, u.picture, u.groups, u.attributes, u.status,
-	u.created_at, u.updated_at, u.last_login_at`
+	u.family_name, u.picture, u.groups, u.attributes, u.role_grants, u.local_attributes,
+	u.consents, u.status, u.created_at, u.updated_at, u.last_login_at`
 
 func scanUser(row pgx.Row) (*provisioner.User, error) {
 	var (
 		u                provisioner.User
 		groups, attrs    []byte
+		roles, local     []byte
+		consents         []byte
 		status           string
 		created, updated time.Time
 		lastLogin        *time.Time
 	)
 	if err := row.Scan(&u.ID, &u.Username, &u.Email, &u.EmailVerified, &u.Name, &u.GivenName,
-		&u.FamilyName, &u.Picture, &groups, &attrs, &status,
-		&created, &updated, &lastLogin); err != nil {
+		&u.FamilyName, &u.Picture, &groups, &attrs, &roles, &local,
+		&consents, &status, &created, &updated, &lastLogin); err != nil {
 		return nil, err
 	}
 	u.Status = provisioner.Status(status)
@@ -230,16 +233,25 @@ func scanUser(row pgx.Row) (*provisioner.User, error) {
 	if lastLogin != nil {
 		u.LastLoginAt = lastLogin.UTC()
 	}
-	if len(groups) > 0 {
-		if err := json.Unmarshal(groups, &u.Groups); err != nil {
-			return nil, fmt.Errorf("decoding groups of user %s: %w", u.ID, err)
+	for _, c := range []struct {
+		what string
+		text []byte
+		dst  any
+	}{
+		{"groups", groups, &u.Groups},
+		{"attributes", attrs, &u.Attributes},
+		{"role grants", roles, &u.RoleGrants},
+		{"local attributes", local, &u.LocalAttributes},
+		{"consents", consents, &u.Consents},
+	} {
+		if len(c.text) == 0 {
+			continue
+		}
+		if err := json.Unmarshal(c.text, c.dst); err != nil {
+			return nil, fmt.Errorf("decoding %s of user %s: %w", c.what, u.ID, err)
 		}
 	}
-	if len(attrs) > 0 {
-		if err := json.Unmarshal(attrs, &u.Attributes); err != nil {
-			return nil, fmt.Errorf("decoding attributes of user %s: %w", u.ID, err)
-		}
-	}
+	consentsInUTC(u.Consents)
 	return &u, nil
 }
 
@@ -287,6 +299,36 @@ func (s *Store) UserByUsername(ctx context.Context, username string) (*provision
 	return u, nil
 }
 
+// UsersByEmail returns the users whose normalised email equals the
+// normalised argument, ordered by normalised username; none for an
+// empty email.
+func (s *Store) UsersByEmail(ctx context.Context, email string) ([]provisioner.User, error) {
+	users := []provisioner.User{}
+	norm := provisioner.NormalizeEmail(email)
+	if norm == "" {
+		return users, nil
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users u
+		WHERE u.email_norm = $1 ORDER BY u.username_norm, u.id COLLATE "C"`, norm)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: users by email: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("postgres store: users by email: %w", err)
+		}
+		users = append(users, *u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres store: users by email: %w", err)
+	}
+	return users, nil
+}
+
 // CreateUser inserts u and its first identity in one transaction.
 func (s *Store) CreateUser(ctx context.Context, u *provisioner.User, id provisioner.Identity) (*provisioner.User, error) {
 	ctx, cancel := s.bound(ctx)
@@ -303,11 +345,7 @@ func (s *Store) createUser(ctx context.Context, u *provisioner.User, id provisio
 	if err != nil {
 		return nil, err
 	}
-	groups, err := encodeGroups(u.Groups)
-	if err != nil {
-		return nil, err
-	}
-	attrs, err := encodeAttributes(u.Attributes)
+	cols, err := editableColumns(u)
 	if err != nil {
 		return nil, err
 	}
@@ -340,12 +378,14 @@ func (s *Store) createUser(ctx context.Context, u *provisioner.User, id provisio
 			return fmt.Errorf("checking identity: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO users (id, username, username_norm,
-				email, email_verified, name, given_name, family_name, picture,
-				groups, attributes, status, created_at, updated_at, last_login_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-			userID, u.Username, norm, u.Email, u.EmailVerified, u.Name, u.GivenName,
-			u.FamilyName, u.Picture, groups, attrs, string(status),
-			now, now, nullTime(u.LastLoginAt)); err != nil {
+				email, email_norm, email_verified, name, given_name, family_name, picture,
+				groups, attributes, role_grants, local_attributes, consents,
+				status, created_at, updated_at, last_login_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+			userID, u.Username, norm, cols.email, cols.emailNorm, cols.emailVerified,
+			cols.name, cols.givenName, cols.familyName, cols.picture,
+			cols.groups, cols.attributes, cols.roleGrants, cols.localAttributes, cols.consents,
+			string(status), now, now, nullTime(u.LastLoginAt)); err != nil {
 			return mapConstraint(err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO identities (connection, issuer, subject,
@@ -364,32 +404,44 @@ func (s *Store) createUser(ctx context.Context, u *provisioner.User, id provisio
 	return created, nil
 }
 
-// RecordLogin records a later login of an existing identity. A non-nil
-// profile replaces the user's profile fields, groups and attributes; a
-// nil one leaves them alone. The identity's raw claims are replaced when
-
-// LinkIdentity links one more identity to an existing user.
-func (s *Store) LinkIdentity(ctx context.Context, userID string, id provisioner.Identity) error {
+// LinkIdentity links one more identity to an existing user and, in the
+// same transaction, applies update (when non-nil) to the user and sets
+// its last-login time to the identity's LastLoginAt (unless zero). An
+// error from update is returned unchanged; update is not called when the
+// identity is refused.
+func (s *Store) LinkIdentity(ctx context.Context, userID string, id provisioner.Identity, update provisioner.UpdateFunc) (*provisioner.User, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	raw, err := rawClaims(id.RawClaims)
 	if err != nil {
-		return fmt.Errorf("postgres store: linking identity: %w", err)
+		return nil, fmt.Errorf("postgres store: linking identity: %w", err)
 	}
+	now := s.now().UTC()
 	created := id.CreatedAt
 	if created.IsZero() {
-		created = s.now().UTC()
+		created = now
 	}
+	var u *provisioner.User
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		// Lock the user row, as RecordLogin and DeleteUser's cascade do,
-		// so a concurrent delete cannot leave an orphan identity.
-		var one int
-		err := tx.QueryRow(ctx, `SELECT 1 FROM users WHERE id = $1 FOR UPDATE`, userID).Scan(&one)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			return provisioner.ErrNotFound
-		case err != nil:
+		// so a concurrent delete cannot leave an orphan identity and
+		// concurrent updates of the user apply one after the other.
+		cur, err := getUser(ctx, tx, `WHERE u.id = $1 FOR UPDATE`, userID)
+		if err != nil {
 			return fmt.Errorf("checking user: %w", err)
+		}
+		var one int
+		err = tx.QueryRow(ctx, `SELECT 1 FROM identities
+			WHERE connection = $1 AND issuer = $2 AND subject = $3`,
+			id.Connection, id.Issuer, id.Subject).Scan(&one)
+		switch {
+		case err == nil:
+			return provisioner.ErrIdentityExists
+		case !errors.Is(err, pgx.ErrNoRows):
+			return fmt.Errorf("checking identity: %w", err)
+		}
+		if u, err = updateUser(ctx, tx, cur, update, now, id.LastLoginAt); err != nil {
+			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO identities (connection, issuer, subject,
 				user_id, raw_claims, created_at, last_login_at)
@@ -401,37 +453,31 @@ func (s *Store) LinkIdentity(ctx context.Context, userID string, id provisioner.
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("postgres store: linking identity: %w", err)
-	}
-	return nil
-}
-
-// rawClaims is non-nil, and both last-login times are set to at.
-func (s *Store) RecordLogin(ctx context.Context, key provisioner.IdentityKey, p *provisioner.Profile, rawClaims []byte, at time.Time) (*provisioner.User, error) {
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	u, err := s.recordLogin(ctx, key, p, rawClaims, at)
-	if err != nil {
-		return nil, fmt.Errorf("postgres store: recording login: %w", err)
+		return nil, callerError(err, "postgres store: linking identity")
 	}
 	return u, nil
 }
 
-func (s *Store) recordLogin(ctx context.Context, key provisioner.IdentityKey, p *provisioner.Profile, claims []byte, at time.Time) (*provisioner.User, error) {
+// RecordLogin records a later login of an existing identity in one
+// transaction: update (when non-nil) changes the user, the identity's
+// raw claims are replaced when rawClaims is non-nil, and both last-login
+// times are set to at (now when zero). The user's updated_at becomes at
+// when update changed it. An error from update is returned unchanged.
+func (s *Store) RecordLogin(ctx context.Context, key provisioner.IdentityKey, rawClaims []byte, at time.Time, update provisioner.UpdateFunc) (*provisioner.User, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	u, err := s.recordLogin(ctx, key, rawClaims, at, update)
+	if err != nil {
+		return nil, callerError(err, "postgres store: recording login")
+	}
+	return u, nil
+}
+
+func (s *Store) recordLogin(ctx context.Context, key provisioner.IdentityKey, claims []byte, at time.Time, update provisioner.UpdateFunc) (*provisioner.User, error) {
 	if at.IsZero() {
 		at = s.now()
 	}
 	at = at.UTC()
-	var groups, attrs any
-	if p != nil {
-		var err error
-		if groups, err = encodeGroups(p.Groups); err != nil {
-			return nil, err
-		}
-		if attrs, err = encodeAttributes(p.Attributes); err != nil {
-			return nil, err
-		}
-	}
 	raw, err := rawClaims(claims)
 	if err != nil {
 		return nil, err
@@ -442,16 +488,15 @@ func (s *Store) recordLogin(ctx context.Context, key provisioner.IdentityKey, p 
 		// (by cascade) its identities, so taking them in the same order
 		// here cannot deadlock with it. A user deleted meanwhile is not
 		// found.
-		var userID string
-		err := tx.QueryRow(ctx, `SELECT u.id FROM identities i JOIN users u ON u.id = i.user_id
+		cur, err := getUser(ctx, tx, `JOIN identities i ON i.user_id = u.id
 			WHERE i.connection = $1 AND i.issuer = $2 AND i.subject = $3
 			FOR UPDATE OF u`,
-			key.Connection, key.Issuer, key.Subject).Scan(&userID)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return provisioner.ErrNotFound
-		}
+			key.Connection, key.Issuer, key.Subject)
 		if err != nil {
 			return fmt.Errorf("looking up identity: %w", err)
+		}
+		if u, err = updateUser(ctx, tx, cur, update, at, at); err != nil {
+			return err
 		}
 		tag, err := tx.Exec(ctx, `UPDATE identities
 			SET raw_claims = COALESCE($1, raw_claims), last_login_at = $2
@@ -463,24 +508,31 @@ func (s *Store) recordLogin(ctx context.Context, key provisioner.IdentityKey, p 
 		if tag.RowsAffected() == 0 {
 			return provisioner.ErrNotFound
 		}
-		if p == nil {
-			_, err = tx.Exec(ctx, `UPDATE users SET last_login_at = $1 WHERE id = $2`, at, userID)
-		} else {
-			_, err = tx.Exec(ctx, `UPDATE users SET
-				email = $1, email_verified = $2, name = $3, given_name = $4, family_name = $5,
-				picture = $6, groups = $7, attributes = $8, updated_at = $9, last_login_at = $10
-				WHERE id = $11`,
-				p.Email, p.EmailVerified, p.Name, p.GivenName, p.FamilyName,
-				p.Picture, groups, attrs, at, at, userID)
-		}
-		if err != nil {
-			return fmt.Errorf("updating user: %w", err)
-		}
-		u, err = getUser(ctx, tx, `WHERE u.id = $1`, userID)
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	return u, nil
+}
+
+// UpdateUser applies update to the user with this ID in one transaction,
+// holding the user's row lock; updated_at becomes now when update
+// changed the user. An error from update is returned unchanged.
+func (s *Store) UpdateUser(ctx context.Context, userID string, update provisioner.UpdateFunc) (*provisioner.User, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	var u *provisioner.User
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		cur, err := getUser(ctx, tx, `WHERE u.id = $1 FOR UPDATE`, userID)
+		if err != nil {
+			return err
+		}
+		u, err = updateUser(ctx, tx, cur, update, s.now().UTC(), time.Time{})
+		return err
+	})
+	if err != nil {
+		return nil, callerError(err, "postgres store: updating user")
 	}
 	return u, nil
 }
@@ -569,7 +621,8 @@ func (s *Store) SetStatus(ctx context.Context, userID string, st provisioner.Sta
 	return nil
 }
 
-// DeleteUser removes a user and (by cascade) its identities;
+// DeleteUser removes a user and (by cascade) its identities and TOTP
+// factor;
 // provisioner.ErrNotFound if there is no such user.
 func (s *Store) DeleteUser(ctx context.Context, userID string) error {
 	ctx, cancel := s.bound(ctx)
@@ -655,12 +708,19 @@ func (s *Store) RevokedSessions(ctx context.Context, since time.Time) ([]provisi
 }
 
 // inTx runs fn in a transaction, committing if fn succeeds and rolling
-// back otherwise.
+// back otherwise, also when fn (a caller's UpdateFunc) panics, so no
+// connection is left holding row locks.
 func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+			panic(p)
+		}
+	}()
 	if err := fn(tx); err != nil {
 		// A rollback that fails (the connection died, ctx ended) makes
 		// pgx close the connection, so it never returns to the pool
@@ -694,28 +754,6 @@ func mapConstraint(err error) error {
 		return fmt.Errorf("%w (%v)", provisioner.ErrIdentityExists, err)
 	}
 	return err
-}
-
-func encodeGroups(g []string) (any, error) {
-	if len(g) == 0 {
-		return nil, nil
-	}
-	b, err := json.Marshal(g)
-	if err != nil {
-		return nil, fmt.Errorf("encoding groups: %w", err)
-	}
-	return string(b), nil
-}
-
-func encodeAttributes(a map[string]string) (any, error) {
-	if len(a) == 0 {
-		return nil, nil
-	}
-	b, err := json.Marshal(a)
-	if err != nil {
-		return nil, fmt.Errorf("encoding attributes: %w", err)
-	}
-	return string(b), nil
 }
 
 // rawClaims returns the jsonb argument for raw claims: NULL for nil, and

@@ -418,8 +418,33 @@ func checkAllFail(t *testing.T, s *Store, userID string) {
 				provisioner.Identity{IdentityKey: provisioner.IdentityKey{Connection: "c", Issuer: "i", Subject: "t"}})
 			return err
 		},
+		"UsersByEmail": func() error {
+			_, err := s.UsersByEmail(ctx, "alice@example.com")
+			return err
+		},
 		"RecordLogin": func() error {
-			_, err := s.RecordLogin(ctx, key, nil, nil, time.Now())
+			_, err := s.RecordLogin(ctx, key, nil, time.Now(), nil)
+			return err
+		},
+		"LinkIdentity": func() error {
+			_, err := s.LinkIdentity(ctx, userID,
+				provisioner.Identity{IdentityKey: provisioner.IdentityKey{Connection: "c", Issuer: "i", Subject: "u"}}, nil)
+			return err
+		},
+		"UpdateUser": func() error {
+			_, err := s.UpdateUser(ctx, userID, func(u *provisioner.User) error { u.Name = "x"; return nil })
+			return err
+		},
+		"TOTP": func() error {
+			_, err := s.TOTP(ctx, userID)
+			return err
+		},
+		"SetTOTP":         func() error { return s.SetTOTP(ctx, userID, provisioner.TOTP{SealedSecret: []byte("x")}) },
+		"DeleteTOTP":      func() error { return s.DeleteTOTP(ctx, userID) },
+		"UseTOTPStep":     func() error { return s.UseTOTPStep(ctx, userID, 1) },
+		"UseRecoveryCode": func() error { return s.UseRecoveryCode(ctx, userID, "h") },
+		"RecordTOTPFailure": func() error {
+			_, err := s.RecordTOTPFailure(ctx, userID, time.Now())
 			return err
 		},
 		"ListUsers": func() error {
@@ -452,7 +477,8 @@ func checkAllFail(t *testing.T, s *Store, userID string) {
 		}
 	}
 	p := &provisioner.Provisioner{Store: s}
-	_, err := p.Provision(ctx, "c", provisioner.Policy{Enabled: true}, provisioner.Claims{Issuer: "i", Subject: "s"})
+	_, err := p.Provision(ctx, provisioner.Request{Connection: "c", Policy: &provisioner.Policy{Enabled: true},
+		Claims: provisioner.Claims{Issuer: "i", Subject: "s"}})
 	if !errors.Is(err, provisioner.ErrStoreUnavailable) {
 		t.Errorf("Provision without a database: err = %v, want ErrStoreUnavailable", err)
 	}
@@ -613,7 +639,8 @@ func TestTwoInstancesConcurrentFirstLogin(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			r, err := (&provisioner.Provisioner{Store: store}).Provision(ctx, "corp", provisioner.Policy{Enabled: true}, claims)
+			r, err := (&provisioner.Provisioner{Store: store}).Provision(ctx,
+				provisioner.Request{Connection: "corp", Policy: &provisioner.Policy{Enabled: true}, Claims: claims})
 			results[i] = result{r, err}
 		}()
 	}
@@ -733,5 +760,119 @@ func TestRevokeAgain(t *testing.T) {
 	var n int
 	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM revoked_sessions`).Scan(&n); err != nil || n != 1 {
 		t.Errorf("revoked_sessions rows = %d, %v; want 1 (expired y pruned)", n, err)
+	}
+}
+
+// TestMigrationFromVersion1: users written under schema version 1 keep
+// their data, get email_norm exactly as NormalizeEmail computes it
+// (btrim() trims only spaces, and lower() follows the locale), and take
+// part in the version 2 features.
+func TestMigrationFromVersion1(t *testing.T) {
+	_, cs := newSchema(t)
+	latest := SchemaVersion
+	SchemaVersion = 1
+	s, err := Open(t.Context(), cs)
+	SchemaVersion = latest
+	if err != nil {
+		t.Fatalf("Open at version 1: %v", err)
+	}
+	ctx := t.Context()
+	emails := map[string]string{
+		"u1": "Alice@Example.COM",
+		"u2": " ÉMILE@Exemple.FR\t",
+		"u3": "",
+	}
+	for id, email := range emails {
+		if _, err := s.pool.Exec(ctx, `INSERT INTO users (id, username, username_norm, email, groups, created_at, updated_at)
+			VALUES ($1, $1, $1, $2, '["g"]', now(), now())`, id, email); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.pool.Exec(ctx, `INSERT INTO identities (connection, issuer, subject, user_id, created_at)
+			VALUES ('c', 'i', $1, $1, now())`, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+
+	s = open(t, cs)
+	if got := versions(t, s); !equalInts(got, allVersions()) {
+		t.Errorf("schema_migrations = %v, want %v", got, allVersions())
+	}
+	for id, email := range emails {
+		var norm string
+		if err := s.pool.QueryRow(ctx, `SELECT email_norm FROM users WHERE id = $1`, id).Scan(&norm); err != nil {
+			t.Fatal(err)
+		}
+		if want := provisioner.NormalizeEmail(email); norm != want {
+			t.Errorf("email_norm of %q = %q, want %q", email, norm, want)
+		}
+	}
+	for email, want := range map[string]string{"alice@example.com": "u1", "émile@exemple.fr": "u2"} {
+		us, err := s.UsersByEmail(ctx, email)
+		if err != nil || len(us) != 1 || us[0].ID != want {
+			t.Errorf("UsersByEmail(%q) = %v, %v; want %s", email, us, err, want)
+		}
+	}
+	u, err := s.User(ctx, "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Email != "Alice@Example.COM" || len(u.Groups) != 1 || u.RoleGrants != nil || u.LocalAttributes != nil || u.Consents != nil {
+		t.Errorf("migrated user = %+v", u)
+	}
+	if err := s.SetTOTP(ctx, "u1", provisioner.TOTP{SealedSecret: []byte("x")}); err != nil {
+		t.Fatalf("SetTOTP: %v", err)
+	}
+	if err := s.DeleteUser(ctx, "u1"); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	if _, err := s.TOTP(ctx, "u1"); !errors.Is(err, provisioner.ErrNotFound) {
+		t.Errorf("TOTP of a deleted migrated user: err = %v, want ErrNotFound", err)
+	}
+}
+
+// TestTOTPTwoInstances: two Stores with pools of their own (as two Caddy
+// instances would have) racing to accept one code or one recovery code
+// accept it exactly once.
+func TestTOTPTwoInstances(t *testing.T) {
+	_, cs := newSchema(t)
+	a, b := open(t, cs), open(t, cs)
+	ctx := t.Context()
+	u := createAlice(t, a)
+	if err := a.SetTOTP(ctx, u.ID, provisioner.TOTP{SealedSecret: []byte("x"), RecoveryHashes: []string{"h1", "h2"}}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for name, use := range map[string]func(s *Store) error{
+		"step":          func(s *Store) error { return s.UseTOTPStep(ctx, u.ID, 1000) },
+		"recovery code": func(s *Store) error { return s.UseRecoveryCode(ctx, u.ID, "h1") },
+	} {
+		errs := make([]error, n)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range n {
+			s := a
+			if i%2 == 1 {
+				s = b
+			}
+			wg.Go(func() {
+				<-start
+				errs[i] = use(s)
+			})
+		}
+		close(start)
+		wg.Wait()
+		accepted := 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				accepted++
+			case !errors.Is(err, provisioner.ErrCodeUsed):
+				t.Errorf("%s %d: %v", name, i, err)
+			}
+		}
+		if accepted != 1 {
+			t.Errorf("%s accepted %d times by two instances, want once", name, accepted)
+		}
 	}
 }
