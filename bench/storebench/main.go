@@ -97,7 +97,7 @@ func main() {
 	flag.StringVar(&cfg.dir, "dir", "", "directory for the SQLite files (default: a new temporary directory)")
 	flag.StringVar(&cfg.pgURL, "pg", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL database URL (without search_path: each run makes its own schema)")
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the SQLite files and PostgreSQL schemas")
-	flag.BoolVar(&cfg.serialise, "serialise-writes", false, "diagnostic: wrap the store so that CreateUser and RecordLogin take one in-process mutex (what the stores themselves do not do)")
+	flag.BoolVar(&cfg.serialise, "serialise-writes", false, "diagnostic: wrap the store so that CreateUser, RecordLogin and LinkIdentity take one in-process mutex (what the stores themselves do not do)")
 	flag.Parse()
 
 	var err error
@@ -476,7 +476,10 @@ func lookups(ctx context.Context, rng *rand.Rand, n, warm, k int, call func(i in
 // Provisioner.Provision with c workers; every one must create a user.
 func provision(ctx context.Context, st provisioner.Store, first, k, c int) (latencies, error) {
 	p := &provisioner.Provisioner{Store: st}
-	policy := provisioner.Policy{Enabled: true}
+	policy := &provisioner.Policy{Enabled: true}
+	if err := policy.Validate(); err != nil {
+		return latencies{}, err
+	}
 	var (
 		next    atomic.Int64
 		mu      sync.Mutex
@@ -497,7 +500,7 @@ func provision(ctx context.Context, st provisioner.Store, first, k, c int) (late
 				}
 				claims := claimsFor(i)
 				t := time.Now()
-				r, err := p.Provision(ctx, connection, policy, claims)
+				r, err := p.Provision(ctx, provisioner.Request{Connection: connection, Policy: policy, Claims: claims})
 				el := time.Since(t)
 				if err == nil && r.Outcome != provisioner.OutcomeCreated {
 					err = fmt.Errorf("outcome %s, want %s", r.Outcome, provisioner.OutcomeCreated)
@@ -570,8 +573,14 @@ func (s *serialisedWrites) CreateUser(ctx context.Context, u *provisioner.User, 
 	return s.Store.CreateUser(ctx, u, id)
 }
 
-func (s *serialisedWrites) RecordLogin(ctx context.Context, key provisioner.IdentityKey, p *provisioner.Profile, rawClaims []byte, at time.Time) (*provisioner.User, error) {
+func (s *serialisedWrites) RecordLogin(ctx context.Context, key provisioner.IdentityKey, rawClaims []byte, at time.Time, update provisioner.UpdateFunc) (*provisioner.User, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.Store.RecordLogin(ctx, key, p, rawClaims, at)
+	return s.Store.RecordLogin(ctx, key, rawClaims, at, update)
+}
+
+func (s *serialisedWrites) LinkIdentity(ctx context.Context, userID string, id provisioner.Identity, update provisioner.UpdateFunc) (*provisioner.User, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.Store.LinkIdentity(ctx, userID, id, update)
 }
