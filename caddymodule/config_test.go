@@ -266,11 +266,11 @@ func (f *failingStore) CreateUser(ctx context.Context, u *provisioner.User, id p
 	return f.Store.CreateUser(ctx, u, id)
 }
 
-func (f *failingStore) RecordLogin(ctx context.Context, k provisioner.IdentityKey, p *provisioner.Profile, raw []byte, at time.Time) (*provisioner.User, error) {
+func (f *failingStore) RecordLogin(ctx context.Context, k provisioner.IdentityKey, raw []byte, at time.Time, update provisioner.UpdateFunc) (*provisioner.User, error) {
 	if storeDown.Load() {
 		return nil, errStoreDown
 	}
-	return f.Store.RecordLogin(ctx, k, p, raw, at)
+	return f.Store.RecordLogin(ctx, k, raw, at, update)
 }
 
 // S9: with the store down, a JIT login fails closed with a clear 503;
