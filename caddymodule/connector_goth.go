@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -30,6 +31,7 @@ import (
 	"github.com/markbates/goth/providers/okta"
 	"github.com/markbates/goth/providers/slack"
 	"github.com/markbates/goth/providers/twitch"
+	"go.uber.org/zap"
 	"golang.org/x/oauth2"
 
 	"github.com/jitauth/caddy-jitauth/provisioner"
@@ -163,6 +165,8 @@ type gothConnector struct {
 	factory gothFactory
 	scopes  []string
 	client  *http.Client
+	// logger, if set, hears why a GitHub email could not be checked.
+	logger *zap.Logger
 }
 
 func (c *gothConnector) provider(callback string) (goth.Provider, error) {
@@ -197,7 +201,7 @@ func (c *gothConnector) authURL(_ context.Context, f *flowState) (string, error)
 	return u, nil
 }
 
-func (c *gothConnector) exchange(_ context.Context, f *flowState, query url.Values) (provisioner.Claims, error) {
+func (c *gothConnector) exchange(ctx context.Context, f *flowState, query url.Values) (provisioner.Claims, error) {
 	p, err := c.provider(f.RedirectURI)
 	if err != nil {
 		return provisioner.Claims{}, err
@@ -209,8 +213,14 @@ func (c *gothConnector) exchange(_ context.Context, f *flowState, query url.Valu
 	if _, err := sess.Authorize(p, query); err != nil {
 		return provisioner.Claims{}, classifyProviderError("token request", err)
 	}
+	isGitHub := c.cfg.Name == "github"
 	u, err := p.FetchUser(sess)
-	if err != nil {
+	// goth's github provider asks the emails endpoint itself when the
+	// profile has no public email, and fails the whole login when that
+	// call fails or finds no primary verified address. The profile was
+	// read by then (goth sets UserID only after parsing it); the
+	// connector asks that endpoint below and decides about the email.
+	if err != nil && !(isGitHub && u.UserID != "" && u.Email == "") {
 		return provisioner.Claims{}, classifyProviderError("fetching user", err)
 	}
 	raw, _ := json.Marshal(u.RawData)
@@ -218,7 +228,6 @@ func (c *gothConnector) exchange(_ context.Context, f *flowState, query url.Valu
 		Issuer:            c.cfg.Name,
 		Subject:           u.UserID,
 		Email:             u.Email,
-		EmailVerified:     gothEmailVerified(u.RawData),
 		Name:              u.Name,
 		GivenName:         u.FirstName,
 		FamilyName:        u.LastName,
@@ -229,19 +238,122 @@ func (c *gothConnector) exchange(_ context.Context, f *flowState, query url.Valu
 	if claims.Subject == "" {
 		return provisioner.Claims{}, fmt.Errorf("%w: provider returned no user ID", errProviderRejected)
 	}
+	if isGitHub {
+		c.githubEmail(ctx, sess, &claims)
+	} else {
+		claims.EmailVerified, claims.EmailVerifiedKnown = gothEmailVerified(u.RawData)
+	}
 	return claims, nil
 }
 
 // gothEmailVerified reads the provider's own verified flag from its raw
-// data; goth's User has none. Where the provider says nothing, the email
-// is unverified (S8).
-func gothEmailVerified(raw map[string]any) bool {
+// data (email_verified, or verified_email as Google's v2 userinfo has
+// it); goth's User has none. known is whether the provider said anything
+// there: a value of any type counts, so trust_email cannot overrule an
+// odd "no". verified needs every value present to be true (the boolean
+// or the string "true"). Where the provider says nothing, the email is
+// unverified (S8).
+func gothEmailVerified(raw map[string]any) (verified, known bool) {
+	verified = true
 	for _, k := range []string{"email_verified", "verified_email"} {
-		if boolClaim(raw, k) {
-			return true
+		if raw[k] == nil {
+			continue
+		}
+		known = true
+		verified = verified && boolClaim(raw, k)
+	}
+	return verified && known, known
+}
+
+// GitHub's email list: the default endpoint, and the most of its answer
+// read.
+const (
+	githubEmailsURL     = "https://api.github.com/user/emails"
+	maxGitHubEmailsBody = 1 << 20
+)
+
+// githubEmail sets the email of a GitHub login from GitHub's list of
+// the user's addresses, the one place GitHub says which are verified:
+// the primary address, verified. If the list has none, the profile's
+// email stays, unverified. If GitHub does not answer usefully (the
+// user:email scope was not granted, an outage, an odd body), the email
+// stays and whether it is verified is unknown.
+func (c *gothConnector) githubEmail(ctx context.Context, sess goth.Session, claims *provisioner.Claims) {
+	claims.EmailVerified, claims.EmailVerifiedKnown = false, false
+	endpoint := c.cfg.EmailURL
+	if endpoint == "" {
+		if customURLs(c.cfg) {
+			// A GitHub Enterprise connection without email_url: its
+			// token must not go to github.com.
+			c.warn("GitHub emails endpoint not asked: set email_url with custom URLs; email treated as unverified")
+			return
+		}
+		endpoint = githubEmailsURL
+	}
+	gs, ok := sess.(*github.Session)
+	if !ok || gs.AccessToken == "" {
+		return
+	}
+	addr, err := c.githubPrimaryVerified(ctx, endpoint, gs.AccessToken)
+	if err != nil {
+		c.warn("GitHub emails request failed; email treated as unverified", zap.Error(err))
+		return
+	}
+	claims.EmailVerifiedKnown = true
+	if addr != "" {
+		claims.Email, claims.EmailVerified = addr, true
+	}
+}
+
+// githubPrimaryVerified returns the user's primary verified address
+// from GitHub's email list, or "" when the list has none. Its errors
+// carry nothing secret.
+func (c *gothConnector) githubPrimaryVerified(ctx context.Context, endpoint, token string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
+	if err != nil {
+		return "", errors.New("bad email_url")
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", "application/vnd.github+json")
+	client := c.client
+	if client == nil {
+		client = &http.Client{Timeout: providerTimeout}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", redactErr(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("status %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxGitHubEmailsBody+1))
+	if err != nil {
+		return "", redactErr(err)
+	}
+	if len(body) > maxGitHubEmailsBody {
+		return "", errors.New("response too large")
+	}
+	var list []struct {
+		Email    string `json:"email"`
+		Primary  bool   `json:"primary"`
+		Verified bool   `json:"verified"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil || list == nil {
+		return "", errors.New("response is not a list of email addresses")
+	}
+	for _, e := range list {
+		if e.Primary && e.Verified && strings.TrimSpace(e.Email) != "" {
+			return strings.TrimSpace(e.Email), nil
 		}
 	}
-	return false
+	return "", nil
+}
+
+func (c *gothConnector) warn(msg string, fields ...zap.Field) {
+	if c.logger != nil {
+		c.logger.Warn(msg, fields...)
+	}
 }
 
 // classifyProviderError tells a provider outage from a refusal.
