@@ -296,6 +296,13 @@ func (l *login) recordLogin(ctx context.Context) (Result, error) {
 // first time.
 func (l *login) newIdentity(ctx context.Context) (Result, error) {
 	target, err := l.linkTarget(ctx)
+	if errors.Is(err, ErrEmailConflict) {
+		// A concurrent first login of this same identity may have just
+		// created the user whose email we met: then it is ours.
+		if _, lerr := l.p.Store.UserByIdentity(ctx, l.key); lerr == nil {
+			return Result{}, ErrIdentityExists
+		}
+	}
 	if err != nil {
 		return Result{}, err
 	}
