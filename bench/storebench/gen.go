@@ -94,7 +94,13 @@ func keyFor(i int) provisioner.IdentityKey {
 	return provisioner.IdentityKey{Connection: connection, Issuer: c.Issuer, Subject: c.Subject}
 }
 
-func usernameFor(i int) string { return provisioner.DefaultUsername(connection, claimsFor(i)) }
+// defaultPolicy is JIT on with every default, as `jit` alone configures.
+var defaultPolicy = provisioner.Policy{Enabled: true}
+
+func usernameFor(i int) string {
+	c := claimsFor(i)
+	return defaultPolicy.Username(connection, c, defaultPolicy.MapProfile(connection, c))
+}
 
 // newUser builds the arguments of Store.CreateUser exactly as
 // Provisioner.Provision does for a first login with claims c at time at
@@ -102,9 +108,9 @@ func usernameFor(i int) string { return provisioner.DefaultUsername(connection, 
 // the login time as the user's last login and the identity's creation
 // and last login.
 func newUser(c provisioner.Claims, at time.Time) (*provisioner.User, provisioner.Identity) {
-	p := c.Profile()
+	p := defaultPolicy.MapProfile(connection, c)
 	u := &provisioner.User{
-		Username:      provisioner.DefaultUsername(connection, c),
+		Username:      defaultPolicy.Username(connection, c, p),
 		Email:         p.Email,
 		EmailVerified: p.EmailVerified,
 		Name:          p.Name,
