@@ -16,8 +16,12 @@ type AllowRule struct {
 	// Emails admits exactly these verified email addresses
 	// (case-insensitive).
 	Emails []string `json:"emails,omitempty"`
-	// Groups admits users in any of these groups (exact match).
+	// Groups admits users the provider placed in any of these groups
+	// (exact match).
 	Groups []string `json:"groups,omitempty"`
+	// Roles admits local users holding any of these local roles (exact
+	// match); users of connections with JIT off hold none.
+	Roles []string `json:"roles,omitempty"`
 	// Connections admits users who logged in through any of these
 	// connections.
 	Connections []string `json:"connections,omitempty"`
@@ -25,8 +29,8 @@ type AllowRule struct {
 
 // validate checks and normalises a rule.
 func (r *AllowRule) validate() error {
-	if len(r.EmailDomains)+len(r.Emails)+len(r.Groups)+len(r.Connections) == 0 {
-		return fmt.Errorf("an allow rule needs email_domain, email, group or connection")
+	if len(r.EmailDomains)+len(r.Emails)+len(r.Groups)+len(r.Roles)+len(r.Connections) == 0 {
+		return fmt.Errorf("an allow rule needs email_domain, email, group, role or connection")
 	}
 	for i, d := range r.EmailDomains {
 		d = strings.ToLower(strings.TrimSpace(d))
@@ -60,6 +64,9 @@ func (r *AllowRule) matches(s *Session) bool {
 		}
 	}
 	if len(r.Groups) > 0 && !containsAny(r.Groups, s.Groups) {
+		return false
+	}
+	if len(r.Roles) > 0 && !containsAny(r.Roles, s.Roles) {
 		return false
 	}
 	if len(r.Connections) > 0 && !contains(r.Connections, s.Connection) {

@@ -332,9 +332,19 @@ func (c *countingStore) CreateUser(ctx context.Context, u *provisioner.User, id 
 	return c.inner.CreateUser(ctx, u, id)
 }
 
-func (c *countingStore) RecordLogin(ctx context.Context, key provisioner.IdentityKey, p *provisioner.Profile, rawClaims []byte, at time.Time) (*provisioner.User, error) {
+func (c *countingStore) RecordLogin(ctx context.Context, key provisioner.IdentityKey, rawClaims []byte, at time.Time, update provisioner.UpdateFunc) (*provisioner.User, error) {
 	c.count()
-	return c.inner.RecordLogin(ctx, key, p, rawClaims, at)
+	return c.inner.RecordLogin(ctx, key, rawClaims, at, update)
+}
+
+func (c *countingStore) UsersByEmail(ctx context.Context, email string) ([]provisioner.User, error) {
+	c.count()
+	return c.inner.UsersByEmail(ctx, email)
+}
+
+func (c *countingStore) UpdateUser(ctx context.Context, userID string, update provisioner.UpdateFunc) (*provisioner.User, error) {
+	c.count()
+	return c.inner.UpdateUser(ctx, userID, update)
 }
 
 func (c *countingStore) ListUsers(ctx context.Context, offset, limit int) ([]provisioner.User, error) {

@@ -9,6 +9,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
 func init() {
@@ -38,8 +40,16 @@ func init() {
 //	        scopes <scope…>
 //	        redirect_url <url>
 //	        display_name <text>
-//	        jit [{
-//	            mode silent
+//	        trust_email
+//	        jit [on|off] [{
+//	            mode silent|consent|username
+//	            link off|verified_email
+//	            sync override|preserve_local|first_login
+//	            map <attribute> <expression>        # repeatable
+//	            username <template…>                # tried in order
+//	            username_pattern <regexp>
+//	            reserved_usernames <name…>
+//	            role <local-role> [from_group <group…>]  # repeatable
 //	        }]
 //	    }
 //	}
@@ -209,6 +219,11 @@ func parseConnection(d *caddyfile.Dispenser) (*Connection, error) {
 			if !d.AllArgs(&c.DisplayName) {
 				return nil, d.ArgErr()
 			}
+		case "trust_email":
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			c.TrustEmail = true
 		case "jit":
 			jit, err := parseJIT(d)
 			if err != nil {
@@ -216,7 +231,7 @@ func parseConnection(d *caddyfile.Dispenser) (*Connection, error) {
 			}
 			c.JIT = jit
 		default:
-			return nil, d.Errf("unknown connection option %q; expected oidc, provider, scopes, redirect_url, display_name, jit, base_url, auth_url, token_url, profile_url or email_url", sub)
+			return nil, d.Errf("unknown connection option %q; expected oidc, provider, scopes, redirect_url, display_name, trust_email, jit, base_url, auth_url, token_url, profile_url or email_url", sub)
 		}
 	}
 	if c.Provider != nil && c.Provider.Name == "" {
@@ -241,7 +256,7 @@ func mergeProvider(p *ProviderConfig, add ProviderConfig) *ProviderConfig {
 	return p
 }
 
-// parseJIT reads `jit [on|off] [{ mode <mode> }]`.
+// parseJIT reads `jit [on|off] [{ … }]`; see parseGlobalOption.
 func parseJIT(d *caddyfile.Dispenser) (*JITConfig, error) {
 	jit := &JITConfig{Enabled: true}
 	if d.NextArg() {
@@ -257,13 +272,57 @@ func parseJIT(d *caddyfile.Dispenser) (*JITConfig, error) {
 		}
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		switch d.Val() {
+		switch opt := d.Val(); opt {
 		case "mode":
 			if !d.AllArgs(&jit.Mode) {
 				return nil, d.ArgErr()
 			}
+		case "link":
+			if !d.AllArgs(&jit.Link) {
+				return nil, d.ArgErr()
+			}
+		case "sync":
+			if !d.AllArgs(&jit.Sync) {
+				return nil, d.ArgErr()
+			}
+		case "username_pattern":
+			if !d.AllArgs(&jit.UsernamePattern) {
+				return nil, d.ArgErr()
+			}
+		case "map":
+			args := d.RemainingArgs()
+			if len(args) != 2 {
+				return nil, d.Errf("map takes an attribute and one expression (quote it if it has spaces): map department {claims.dept}")
+			}
+			if _, dup := jit.Map[args[0]]; dup {
+				return nil, d.Errf("map %s is given twice", args[0])
+			}
+			if jit.Map == nil {
+				jit.Map = map[string]string{}
+			}
+			jit.Map[args[0]] = args[1]
+		case "username":
+			jit.Username = d.RemainingArgs()
+			if len(jit.Username) == 0 {
+				return nil, d.Errf("username takes one or more templates, tried in order: username {claims.employee_id} {profile.preferred_username}")
+			}
+		case "reserved_usernames":
+			jit.ReservedUsernames = d.RemainingArgs()
+			if len(jit.ReservedUsernames) == 0 {
+				return nil, d.ArgErr()
+			}
+		case "role":
+			args := d.RemainingArgs()
+			switch {
+			case len(args) == 1:
+				jit.Roles = append(jit.Roles, provisioner.RoleRule{Role: args[0]})
+			case len(args) >= 3 && args[1] == "from_group":
+				jit.Roles = append(jit.Roles, provisioner.RoleRule{Role: args[0], FromGroups: args[2:]})
+			default:
+				return nil, d.Errf("role takes a local role, optionally with the provider groups that grant it: role <role> [from_group <group…>]")
+			}
 		default:
-			return nil, d.Errf("unknown jit option %q; expected mode", d.Val())
+			return nil, d.Errf("unknown jit option %q; expected mode, link, sync, map, username, username_pattern, reserved_usernames or role", opt)
 		}
 	}
 	return jit, nil
@@ -274,7 +333,7 @@ func parseJIT(d *caddyfile.Dispenser) (*JITConfig, error) {
 //
 //	jit_auth [<matcher>] {
 //	    connections <name…>
-//	    allow email_domain|email|group|connection <value…>  # repeatable; any line admits
+//	    allow email_domain|email|group|role|connection <value…>  # repeatable; any line admits
 //	    header <Name> <value>   # add or replace an identity header
 //	    header -<Name>          # drop a default identity header
 //	    path_prefix <path>      # default: /.jitauth/
@@ -336,7 +395,7 @@ func parseHandler(d *caddyfile.Dispenser) (*Handler, error) {
 		case "allow":
 			args := d.RemainingArgs()
 			if len(args) < 2 {
-				return nil, d.Errf("allow takes a kind and values: allow email_domain|email|group|connection <value…>")
+				return nil, d.Errf("allow takes a kind and values: allow email_domain|email|group|role|connection <value…>")
 			}
 			var rule AllowRule
 			switch args[0] {
@@ -344,12 +403,14 @@ func parseHandler(d *caddyfile.Dispenser) (*Handler, error) {
 				rule.EmailDomains = args[1:]
 			case "email":
 				rule.Emails = args[1:]
-			case "group", "role":
+			case "group":
 				rule.Groups = args[1:]
+			case "role":
+				rule.Roles = args[1:]
 			case "connection":
 				rule.Connections = args[1:]
 			default:
-				return nil, d.Errf("unknown allow kind %q; expected email_domain, email, group or connection", args[0])
+				return nil, d.Errf("unknown allow kind %q; expected email_domain, email, group, role or connection", args[0])
 			}
 			handler.Allow = append(handler.Allow, rule)
 		default:

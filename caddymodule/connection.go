@@ -30,12 +30,18 @@ type Connection struct {
 	RedirectURL string `json:"redirect_url,omitempty"`
 	// DisplayName is shown on the login page; default: the connection name.
 	DisplayName string `json:"display_name,omitempty"`
+	// TrustEmail treats the email as verified when the provider does not
+	// say whether it is (goth providers other than GitHub, Google and the
+	// like). A provider that says "not verified" is never overruled. Only
+	// set it for a provider that verifies every address it hands out.
+	TrustEmail bool `json:"trust_email,omitempty"`
 	// JIT configures Just-in-Time provisioning. Absent or not enabled,
 	// users of this connection can log in but nothing about them is stored.
 	JIT *JITConfig `json:"jit,omitempty"`
 
 	name      string
 	connector connector
+	pol       *provisioner.Policy
 }
 
 // OIDCConfig names an OpenID Connect issuer and this client's credentials.
@@ -55,20 +61,86 @@ type JITConfig struct {
 	// creates a local user and identity from the provider's claims, and
 	// later logins update them.
 	Enabled bool `json:"enabled,omitempty"`
-	// Mode is how new users are provisioned. Only "silent" (the default)
-	// exists so far: provision without asking.
+	// Mode is how new users are provisioned: "silent" (the default)
+	// provisions without asking; "consent" first shows the attributes
+	// that will be stored and provisions only if the user allows it;
+	// "username" also lets the user choose the local username.
 	Mode string `json:"mode,omitempty"`
+	// Link is what a new identity whose email is already a local user's
+	// does: "off" (the default) refuses the login with a clear page;
+	// "verified_email" links the identity to that user when both the
+	// provider and the local record say the email is verified.
+	Link string `json:"link,omitempty"`
+	// Sync is what later logins do to a user's attributes: "override"
+	// (the default) writes the provider's values; "preserve_local" keeps
+	// attributes changed locally; "first_login" never updates them.
+	// Roles follow the provider's groups in every mode.
+	Sync string `json:"sync,omitempty"`
+	// Map sets attributes from placeholder expressions over the
+	// provider's claims, for example {"department": "{claims.org.dept}"}.
+	// Standard attributes (name, given_name, family_name, email,
+	// email_verified, preferred_username, picture, groups) default to the
+	// provider's usual claims; other names become custom attributes.
+	Map map[string]string `json:"map,omitempty"`
+	// Username lists templates for a new user's username, tried in order
+	// until one gives a usable name that is not reserved. Default:
+	// {verified_email}, then {profile.preferred_username}, then
+	// {connection}-{subject}.
+	Username []string `json:"username,omitempty"`
+	// UsernamePattern is the regular expression a username chosen in
+	// mode "username" must match after normalisation. Default:
+	// ^[a-z0-9][a-z0-9._-]{1,31}$
+	UsernamePattern string `json:"username_pattern,omitempty"`
+	// ReservedUsernames no JIT user gets or may choose. Default: admin,
+	// administrator, root, system and other names apps treat as special.
+	ReservedUsernames []string `json:"reserved_usernames,omitempty"`
+	// Roles grant local roles: each to users in one of its from_groups,
+	// or to every user of the connection when it lists none. A role
+	// granted here is removed when the provider stops sending its group;
+	// roles granted locally or by other connections stay.
+	Roles []provisioner.RoleRule `json:"roles,omitempty"`
 }
 
 var connectionNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
-// policy returns the provisioner's view of the JIT configuration.
-func (c *Connection) policy() provisioner.Policy {
-	if c.JIT == nil || !c.JIT.Enabled {
-		return provisioner.Policy{}
+// buildPolicy returns the provisioner's view of the connection,
+// validated; its errors say what to fix.
+func (c *Connection) buildPolicy() (*provisioner.Policy, error) {
+	pol := &provisioner.Policy{TrustEmail: c.TrustEmail}
+	if j := c.JIT; j != nil {
+		pol.Enabled = j.Enabled
+		pol.Mode = provisioner.Mode(j.Mode)
+		pol.Link = provisioner.Link(j.Link)
+		pol.Sync = provisioner.Sync(j.Sync)
+		pol.UsernamePattern = j.UsernamePattern
+		pol.Reserved = j.ReservedUsernames
+		pol.Roles = j.Roles
+		for attr, src := range j.Map {
+			e, err := provisioner.ParseExpr(src, false)
+			if err != nil {
+				return nil, fmt.Errorf("jit map %s: %v", attr, err)
+			}
+			if pol.Map == nil {
+				pol.Map = map[string]provisioner.Expr{}
+			}
+			pol.Map[attr] = e
+		}
+		for _, src := range j.Username {
+			e, err := provisioner.ParseExpr(src, true)
+			if err != nil {
+				return nil, fmt.Errorf("jit username: %v", err)
+			}
+			pol.UsernameTemplates = append(pol.UsernameTemplates, e)
+		}
 	}
-	return provisioner.Policy{Enabled: true, Mode: provisioner.Mode(c.JIT.Mode)}
+	if err := pol.Validate(); err != nil {
+		return nil, fmt.Errorf("jit: %v", err)
+	}
+	return pol, nil
 }
+
+// jitEnabled reports whether logins through c are provisioned.
+func (c *Connection) jitEnabled() bool { return c.JIT != nil && c.JIT.Enabled }
 
 // displayName is the name shown to users.
 func (c *Connection) displayName() string {
@@ -119,9 +191,11 @@ func (c *Connection) validate(name string) error {
 			return fmt.Errorf("connection %q: redirect_url %q must be an absolute http(s) URL", name, c.RedirectURL)
 		}
 	}
-	if c.JIT != nil && c.JIT.Mode != "" && c.JIT.Mode != string(provisioner.ModeSilent) {
-		return fmt.Errorf("connection %q: jit mode %q is not supported; use 'silent'", name, c.JIT.Mode)
+	pol, err := c.buildPolicy()
+	if err != nil {
+		return fmt.Errorf("connection %q: %v", name, err)
 	}
+	c.pol = pol
 	return nil
 }
 
@@ -143,5 +217,5 @@ func (c *Connection) provision(name string, logger *zap.Logger) {
 		scopes = defaultProviderScopes[c.Provider.Name]
 	}
 	c.connector = &gothConnector{cfg: *c.Provider, factory: gothFactories[c.Provider.Name], scopes: scopes,
-		client: &http.Client{Timeout: providerTimeout}}
+		client: &http.Client{Timeout: providerTimeout}, logger: logger}
 }

@@ -235,7 +235,9 @@ func (c *gothConnector) exchange(ctx context.Context, f *flowState, query url.Va
 		Picture:           u.AvatarURL,
 		Raw:               raw,
 	}
-	if claims.Subject == "" {
+	// goth's GitHub provider formats a missing numeric id as "0": every
+	// such answer would share one identity.
+	if claims.Subject == "" || (isGitHub && claims.Subject == "0") {
 		return provisioner.Claims{}, fmt.Errorf("%w: provider returned no user ID", errProviderRejected)
 	}
 	if isGitHub {

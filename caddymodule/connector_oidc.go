@@ -186,17 +186,20 @@ func claimsFromMap(issuer, subject string, m map[string]any) (provisioner.Claims
 		return provisioner.Claims{}, fmt.Errorf("%w: claims: %v", errProviderRejected, err)
 	}
 	c := provisioner.Claims{
-		Issuer:            issuer,
-		Subject:           subject,
-		Email:             stringClaim(m, "email"),
-		EmailVerified:     boolClaim(m, "email_verified"),
-		Name:              stringClaim(m, "name"),
-		GivenName:         stringClaim(m, "given_name"),
-		FamilyName:        stringClaim(m, "family_name"),
-		PreferredUsername: stringClaim(m, "preferred_username"),
-		Picture:           stringClaim(m, "picture"),
-		Groups:            stringsClaim(m, "groups"),
-		Raw:               raw,
+		Issuer:        issuer,
+		Subject:       subject,
+		Email:         stringClaim(m, "email"),
+		EmailVerified: boolClaim(m, "email_verified"),
+		// Present with a type we cannot read counts as said (false):
+		// trust_email must not overrule a provider's odd "no".
+		EmailVerifiedKnown: m["email_verified"] != nil,
+		Name:               stringClaim(m, "name"),
+		GivenName:          stringClaim(m, "given_name"),
+		FamilyName:         stringClaim(m, "family_name"),
+		PreferredUsername:  stringClaim(m, "preferred_username"),
+		Picture:            stringClaim(m, "picture"),
+		Groups:             stringsClaim(m, "groups"),
+		Raw:                raw,
 	}
 	if c.Subject == "" {
 		return provisioner.Claims{}, fmt.Errorf("%w: no subject", errProviderRejected)

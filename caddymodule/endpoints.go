@@ -33,6 +33,11 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, rest str
 			return
 		}
 		h.serveCallback(w, r, arg)
+	case "consent":
+		if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
+			return
+		}
+		h.serveConsent(w, r)
 	case "logout":
 		if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
 			return
@@ -165,18 +170,43 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 		return
 	}
 
-	res, err := h.app.provisioner.Provision(r.Context(), conn.name, conn.policy(), claims)
+	req := provisioner.Request{Connection: conn.name, Policy: conn.pol, Claims: claims}
+	res, err := h.app.provisioner.Provision(r.Context(), req)
 	if err != nil {
 		h.provisioningFailure(w, conn, claims, err, restart)
 		return
 	}
-	s := newSession(conn, claims, res, time.Duration(h.app.SessionLifetime), now)
-	if s.Username == "" {
-		// Only possible with JIT off: no email, no preferred username and
-		// a subject too long to make a username from.
-		h.provisioningFailure(w, conn, claims, provisioner.ErrInvalidClaims, restart)
+	h.finishLogin(w, r, conn, claims, res, f.ReturnTo, f.ExpiresAt, now)
+}
+
+// finishLogin takes a provisioning result to its end: a consent or
+// username page when the user must answer first, else the application's
+// allow rules and the session.
+func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Connection, claims provisioner.Claims, res provisioner.Result, returnTo string, flowExpires int64, now time.Time) {
+	secure := cookieSecure(r)
+	switch res.Outcome {
+	case provisioner.OutcomeNeedsConsent, provisioner.OutcomeNeedsUsername:
+		p := &pendingLogin{
+			ID: randomToken(16), CSRF: randomToken(16), Connection: conn.name,
+			Claims: toPendingClaims(claims), Outcome: string(res.Outcome),
+			Consent: res.Consent, Attributes: res.Attributes, Username: res.Username,
+			ReturnTo: returnTo, ExpiresAt: flowExpires,
+		}
+		if p.Consent == nil {
+			p.Consent = []string{}
+		}
+		if err := h.sealPending(w, p, secure, now); err != nil {
+			h.logger.Warn("provider's answer too large to hold while asking the user", zap.String("connection", conn.name), zap.Error(err))
+			renderError(w, http.StatusBadRequest, "Sign-in failed",
+				"The answer from "+conn.displayName()+" is too large to hold while you confirm your account. Ask the site's administrator to request fewer scopes.", "")
+			return
+		}
+		http.Redirect(w, r, h.PathPrefix+"consent", http.StatusSeeOther)
 		return
 	}
+	h.auditProvisioning(conn, claims, res)
+
+	s := newSession(conn, claims, res, time.Duration(h.app.SessionLifetime), now)
 	if !h.allowed(s) {
 		h.audit("login denied", conn, zap.String("reason", "not allowed by the application's allow rules"),
 			zap.String("username", s.Username), zap.String("local_id", s.UserID))
@@ -194,7 +224,26 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 		zap.String("outcome", string(res.Outcome)),
 		zap.String("username", s.Username),
 		zap.String("local_id", s.UserID))
-	http.Redirect(w, r, f.ReturnTo, http.StatusFound)
+	http.Redirect(w, r, returnTo, http.StatusFound)
+}
+
+// auditProvisioning records what provisioning did to the store.
+func (h *Handler) auditProvisioning(conn *Connection, c provisioner.Claims, res provisioner.Result) {
+	u := res.User
+	if u == nil {
+		return
+	}
+	fields := []zap.Field{zap.String("username", u.Username), zap.String("local_id", u.ID), zap.String("subject", c.Subject)}
+	switch res.Outcome {
+	case provisioner.OutcomeCreated:
+		h.audit("user created", conn, append(fields, zap.Strings("roles", u.Roles()))...)
+	case provisioner.OutcomeLinked:
+		h.audit("identity linked", conn, append(fields, zap.Strings("changed", res.Changed))...)
+	case provisioner.OutcomeUpdated:
+		if len(res.Changed) > 0 {
+			h.audit("user updated", conn, append(fields, zap.Strings("changed", res.Changed), zap.Strings("roles", u.Roles()))...)
+		}
+	}
 }
 
 // newSession builds the session for a completed login.
@@ -208,10 +257,12 @@ func newSession(conn *Connection, c provisioner.Claims, res provisioner.Result, 
 	}
 	if u := res.User; u != nil {
 		s.UserID, s.Username, s.Email, s.EmailVerified, s.Name, s.Groups = u.ID, u.Username, u.Email, u.EmailVerified, u.Name, u.Groups
+		s.Roles = u.Roles()
 		return s
 	}
-	s.Username = provisioner.DefaultUsername(conn.name, c)
-	s.Email, s.EmailVerified, s.Name, s.Groups = c.Email, c.EmailVerified, c.Name, c.Groups
+	p := res.Profile
+	s.Username = res.Username
+	s.Email, s.EmailVerified, s.Name, s.Groups, s.Roles = p.Email, p.EmailVerified, p.Name, p.Groups, res.Roles
 	return s
 }
 
@@ -230,13 +281,20 @@ func (h *Handler) providerFailure(w http.ResponseWriter, conn *Connection, err e
 // provisioningFailure renders a provisioning error. Every branch ends
 // without a session (S9).
 func (h *Handler) provisioningFailure(w http.ResponseWriter, conn *Connection, c provisioner.Claims, err error, restart string) {
-	h.audit("login denied", conn, zap.String("subject", c.Subject), zap.Error(err))
+	event := "login denied"
+	if errors.Is(err, provisioner.ErrUserDisabled) {
+		event = "login refused: user disabled"
+	}
+	h.audit(event, conn, zap.String("subject", c.Subject), zap.Error(err))
 	switch {
 	case errors.Is(err, provisioner.ErrUserDisabled):
 		renderError(w, http.StatusForbidden, "Account disabled", "Your account on this site is disabled. Contact the site's administrator.", "")
-	case errors.Is(err, provisioner.ErrUsernameConflict):
+	case errors.Is(err, provisioner.ErrUsernameConflict), errors.Is(err, provisioner.ErrUsernameTaken):
 		renderError(w, http.StatusConflict, "Account conflict",
-			"Another account on this site already uses your username or email. Nothing was changed. Contact the site's administrator.", "")
+			"Another account on this site already uses your username. Nothing was changed, and you were not signed in. Contact the site's administrator.", "")
+	case errors.Is(err, provisioner.ErrEmailConflict):
+		renderError(w, http.StatusConflict, "Account conflict",
+			"Another account on this site already uses your email address, and this sign-in cannot be linked to it. Nothing was changed, and you were not signed in. Sign in the way you did before, or contact the site's administrator.", "")
 	case errors.Is(err, provisioner.ErrInvalidClaims):
 		renderError(w, http.StatusBadRequest, "Sign-in failed", conn.displayName()+" did not say enough about you to create an account.", "")
 	default:

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -108,10 +109,12 @@ func headerValue(s string) string {
 // placeholders for s.
 func (h *Handler) setIdentity(r *http.Request, repl *caddy.Replacer, s *Session) {
 	groups := strings.Join(s.Groups, ",")
+	roles := strings.Join(s.Roles, ",")
 	repl.Set("http.auth.user.id", s.Username)
 	repl.Set("http.auth.user.email", s.Email)
 	repl.Set("http.auth.user.name", s.Name)
 	repl.Set("http.auth.user.groups", groups)
+	repl.Set("http.auth.user.roles", roles)
 	repl.Set("http.auth.user.connection", s.Connection)
 	repl.Set("http.auth.user.subject", s.Subject)
 	repl.Set("http.auth.user.local_id", s.UserID)
@@ -127,10 +130,27 @@ func (h *Handler) setIdentity(r *http.Request, repl *caddy.Replacer, s *Session)
 		case fieldName:
 			v = s.Name
 		case fieldGroups:
-			v = groups
+			v = groupsAndRoles(s, groups, roles)
 		default:
 			v = repl.ReplaceAll(hs.template, "")
 		}
 		r.Header[hs.name] = []string{headerValue(v)}
 	}
+}
+
+// groupsAndRoles is what Remote-Groups carries: the provider's groups
+// and the local roles, without duplicates. An upstream that must tell
+// them apart sets its own headers from {http.auth.user.groups} and
+// {http.auth.user.roles}.
+func groupsAndRoles(s *Session, groups, roles string) string {
+	switch {
+	case len(s.Roles) == 0:
+		return groups
+	case len(s.Groups) == 0:
+		return roles
+	}
+	all := make([]string, 0, len(s.Groups)+len(s.Roles))
+	all = append(append(all, s.Groups...), s.Roles...)
+	slices.Sort(all)
+	return strings.Join(slices.Compact(all), ",")
 }

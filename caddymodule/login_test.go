@@ -49,7 +49,15 @@ type siteOptions struct {
 	// faultyStore swaps the SQLite store module for test_failing: the
 	// same SQLite file, with switchable faults (see failingStore).
 	faultyStore bool
+	// corpJIT is the body of corp's jit block; corpExtra is extra lines
+	// for the corp connection.
+	corpJIT, corpExtra string
+	// auditLog sends Caddy's own log, at INFO, to s.logFile().
+	auditLog bool
 }
+
+// logFile is where a site started with auditLog writes Caddy's log.
+func (s *site) logFile() string { return s.dir + "/caddy.log" }
 
 func startSiteOpts(t *testing.T, o siteOptions) *site {
 	t.Helper()
@@ -63,12 +71,15 @@ func startSiteOpts(t *testing.T, o siteOptions) *site {
 			oidc %[1]s %[2]s %[3]s
 			scopes openid email profile groups
 			display_name "Corp SSO"
-			jit
+			%[4]s
+			jit {
+				%[5]s
+			}
 		}
 		connection partner {
 			oidc %[1]s %[2]s %[3]s
 			scopes openid email profile groups
-		}`, cfg.Issuer, cfg.ClientID, cfg.ClientSecret)
+		}`, cfg.Issuer, cfg.ClientID, cfg.ClientSecret, o.corpExtra, o.corpJIT)
 	caddyfile := fmt.Sprintf(`{%s
 }
 http://localhost:%d {
@@ -84,9 +95,13 @@ http://localhost:%d {
 		header_up X-Auth-Provisioned {http.auth.user.provisioned}
 		header_up X-Auth-Connection {http.auth.user.connection}
 		header_up X-Auth-Groups {http.auth.user.groups}
+		header_up X-Auth-Roles {http.auth.user.roles}
 	}
 }
 `, globalOptions(s.dir, conns), port, s.dir, handlerBlock, s.upstream.hostPort())
+	if o.auditLog {
+		caddyfile = strings.Replace(caddyfile, "level ERROR", "output file "+s.logFile()+"\n\t\tlevel INFO", 1)
+	}
 	if o.faultyStore {
 		runCaddyJSON(t, adaptCaddyfile(t, caddyfile, `"backend":"sqlite"`, `"backend":"test_failing"`))
 	} else {

@@ -4,6 +4,9 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strings"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
 // Pages are small, self-contained HTML: no scripts, no external assets,
@@ -20,10 +23,28 @@ p{margin:.5rem 0 1.25rem;color:#3b4252}
 a.button{display:block;text-align:center;background:#2f5bea;color:#fff;text-decoration:none;padding:.7rem 1rem;border-radius:8px;margin:.5rem 0;font-weight:600}
 a.button:hover{background:#2347c4}
 .code{color:#8a93a6;font-size:.85rem}
+dl{margin:.5rem 0 1rem;display:grid;grid-template-columns:auto 1fr;gap:.25rem .75rem}
+dt{color:#5b6475}dd{margin:0;overflow-wrap:anywhere}
+label{display:block;font-weight:600;margin:.75rem 0 .25rem}
+input[type=text]{width:100%;box-sizing:border-box;padding:.55rem;border:1px solid #c5cad6;border-radius:6px;font:inherit}
+.error{color:#b3261e;font-weight:600}
+button{display:block;width:100%;border:0;padding:.7rem 1rem;border-radius:8px;margin:.5rem 0;font:inherit;font-weight:600;cursor:pointer}
+button.allow{background:#2f5bea;color:#fff}button.decline{background:#e6e8ee;color:#1d2330}
 </style></head>
 <body><main>
 <h1>{{.Title}}</h1>
 {{if .Message}}<p>{{.Message}}</p>{{end}}
+{{with .Form}}<form method="post" action="{{.Action}}">
+<input type="hidden" name="csrf" value="{{.CSRF}}">
+{{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
+{{if .Attributes}}<dl>{{range .Attributes}}<dt>{{.Name}}</dt><dd>{{.Value}}</dd>{{end}}</dl>{{end}}
+{{if .Claims}}<p class="code">The sign-in record also keeps these claims from {{.Provider}}: {{.Claims}}.</p>{{end}}
+{{if .AskUsername}}<label for="username">Username</label>
+<input type="text" id="username" name="username" value="{{.Username}}" autocomplete="username" autocapitalize="none" spellcheck="false" required maxlength="128">
+<p class="code">Lower-case letters, digits, '.', '_' and '-'.</p>{{end}}
+<button class="allow" type="submit" name="action" value="allow">{{if .AskUsername}}Create account{{else}}Allow{{end}}</button>
+<button class="decline" type="submit" name="action" value="decline" formnovalidate>Decline</button>
+</form>{{end}}
 {{range .Options}}<a class="button" href="{{.Href}}">Sign in with {{.Label}}</a>
 {{end}}{{if .Link}}<a class="button" href="{{.Link}}">{{.LinkLabel}}</a>{{end}}
 {{if .Status}}<p class="code">HTTP {{.Status}}</p>{{end}}
@@ -35,8 +56,19 @@ type pageOption struct{ Href, Label string }
 type pageData struct {
 	Title, Message  string
 	Options         []pageOption
+	Form            *consentForm
 	Link, LinkLabel string
 	Status          int
+}
+
+// consentForm is the consent (and username) form of a paused login.
+type consentForm struct {
+	Action, CSRF, Error string
+	Provider            string
+	Attributes          []provisioner.AttributeValue
+	Claims              string
+	AskUsername         bool
+	Username            string
 }
 
 func renderPage(w http.ResponseWriter, status int, d pageData) {
@@ -74,4 +106,45 @@ func renderLogin(w http.ResponseWriter, prefix string, conns []*Connection, rd s
 		opts = append(opts, pageOption{Href: prefix + "start/" + c.name + q, Label: c.displayName()})
 	}
 	renderPage(w, http.StatusOK, pageData{Title: "Sign in", Message: "Choose how to sign in.", Options: opts})
+}
+
+// consentLabels are the names a consent page shows for attributes.
+var consentLabels = map[string]string{
+	provisioner.AttrEmail: "Email", provisioner.AttrEmailVerified: "Email verified",
+	provisioner.AttrName: "Name", provisioner.AttrGivenName: "Given name",
+	provisioner.AttrFamilyName: "Family name", provisioner.AttrPicture: "Picture",
+	provisioner.AttrGroups: "Groups",
+}
+
+// renderConsent shows the consent or username page of a paused login:
+// exactly the attributes that will be stored, and the claims the
+// identity record keeps.
+func (h *Handler) renderConsent(w http.ResponseWriter, status int, conn *Connection, p *pendingLogin, errMsg string) {
+	f := &consentForm{
+		Action: h.PathPrefix + "consent", CSRF: p.CSRF, Error: errMsg, Provider: conn.displayName(),
+		AskUsername: p.Outcome == string(provisioner.OutcomeNeedsUsername), Username: p.Username,
+	}
+	var claims []string
+	for _, a := range p.Attributes {
+		if name, ok := strings.CutPrefix(a.Name, "claims."); ok {
+			claims = append(claims, name)
+			continue
+		}
+		label := consentLabels[a.Name]
+		if label == "" {
+			label = a.Name
+		}
+		f.Attributes = append(f.Attributes, provisioner.AttributeValue{Name: label, Value: a.Value})
+	}
+	f.Claims = strings.Join(claims, ", ")
+	d := pageData{Title: "Allow this site to store your details?", Form: f,
+		Message: "You signed in with " + conn.displayName() + ". To create or update your account, this site stores:"}
+	if f.AskUsername {
+		d.Title = "Choose your username"
+		d.Message = "You signed in with " + conn.displayName() + ". Choose the username for your account on this site. It also stores:"
+	}
+	if len(f.Attributes) == 0 && f.Claims == "" {
+		d.Message = "You signed in with " + conn.displayName() + ". This site will keep a record that you signed in."
+	}
+	renderPage(w, status, d)
 }

@@ -24,6 +24,8 @@ type Session struct {
 	EmailVerified bool     `json:"ev,omitempty"`
 	Name          string   `json:"n,omitempty"`
 	Groups        []string `json:"g,omitempty"`
+	// Roles are the local user's roles, from every source.
+	Roles []string `json:"rl,omitempty"`
 	// Connection is the name of the connection the user logged in through.
 	Connection string `json:"c"`
 	// Subject is the user's identifier at the provider.

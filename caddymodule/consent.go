@@ -1,0 +1,112 @@
+package caddymodule
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
+)
+
+// maxConsentForm bounds the consent form's body.
+const maxConsentForm = 4 << 10
+
+// serveConsent shows (GET) and answers (POST) the consent or username
+// page of a login that provisioning paused. Nothing reaches the store
+// before the user allows it, and nothing reaches an upstream: there is
+// no session until the answer is in.
+func (h *Handler) serveConsent(w http.ResponseWriter, r *http.Request) {
+	secure := cookieSecure(r)
+	now := time.Now()
+	p, ok := h.openPending(r, secure, now)
+	var conn *Connection
+	if ok {
+		conn = h.connection(p.Connection)
+	}
+	if !ok || conn == nil {
+		clearPending(w, secure)
+		renderError(w, http.StatusBadRequest, "Sign-in expired",
+			"This step of signing in is not valid in this browser, or it took too long. Start again.", h.PathPrefix+"login")
+		return
+	}
+	if r.Method == http.MethodGet {
+		h.renderConsent(w, http.StatusOK, conn, p, "")
+		return
+	}
+
+	r.Body = http.MaxBytesReader(w, r.Body, maxConsentForm)
+	if err := r.ParseForm(); err != nil || !p.checkCSRF(r.PostForm.Get("csrf")) {
+		renderError(w, http.StatusBadRequest, "Sign-in failed",
+			"The form could not be accepted. Start again.", h.loginURL(p.ReturnTo))
+		return
+	}
+	claims := p.Claims.claims()
+	switch r.PostForm.Get("action") {
+	case "decline":
+		if !h.app.usedStates.claim(p.ID, now) {
+			h.renderConsentUsed(w, p)
+			return
+		}
+		clearPending(w, secure)
+		h.audit("consent declined", conn, zap.String("subject", claims.Subject), zap.Strings("attributes", p.Consent))
+		renderMessage(w, http.StatusOK, "Not signed in",
+			"You declined, so nothing about you was stored and you are not signed in to this site.",
+			h.loginURL(p.ReturnTo), "Sign in another way")
+		return
+	case "allow":
+	default:
+		renderError(w, http.StatusBadRequest, "Sign-in failed", "Choose Allow or Decline.", h.loginURL(p.ReturnTo))
+		return
+	}
+
+	req := provisioner.Request{Connection: conn.name, Policy: conn.pol, Claims: claims, Consented: p.Consent}
+	if p.Outcome == string(provisioner.OutcomeNeedsUsername) {
+		req.Username = r.PostForm.Get("username")
+		if req.Username == "" {
+			h.renderConsent(w, http.StatusBadRequest, conn, p, "Choose a username.")
+			return
+		}
+	}
+	res, err := h.app.provisioner.Provision(r.Context(), req)
+	switch {
+	case errors.Is(err, provisioner.ErrUsernameTaken):
+		p.Username = clip(req.Username, provisioner.MaxUsernameLength)
+		h.renderConsent(w, http.StatusConflict, conn, p, "That username is taken. Choose another.")
+		return
+	case errors.Is(err, provisioner.ErrUsernameInvalid):
+		p.Username = clip(req.Username, provisioner.MaxUsernameLength)
+		h.renderConsent(w, http.StatusBadRequest, conn, p, usernameRule(err))
+		return
+	case err != nil:
+		clearPending(w, secure)
+		h.provisioningFailure(w, conn, claims, err, h.loginURL(p.ReturnTo))
+		return
+	}
+	if res.Outcome != provisioner.OutcomeNeedsConsent && res.Outcome != provisioner.OutcomeNeedsUsername {
+		if !h.app.usedStates.claim(p.ID, now) {
+			// A second answer to the same page (a double submit, or a
+			// copied cookie): provisioning is idempotent, but one
+			// pending login yields one session.
+			h.renderConsentUsed(w, p)
+			return
+		}
+		clearPending(w, secure)
+		h.audit("consent given", conn, zap.String("subject", claims.Subject), zap.Strings("attributes", p.Consent))
+	}
+	h.finishLogin(w, r, conn, claims, res, p.ReturnTo, p.ExpiresAt, now)
+}
+
+func (h *Handler) renderConsentUsed(w http.ResponseWriter, p *pendingLogin) {
+	renderError(w, http.StatusBadRequest, "Sign-in already answered", "This step of signing in was already answered. Start again.", h.loginURL(p.ReturnTo))
+}
+
+// usernameRule turns a refused username into the reason shown.
+func usernameRule(err error) string {
+	msg := err.Error()
+	if len(msg) > 200 {
+		msg = msg[:200]
+	}
+	return "That username is not allowed (" + msg + ")."
+}
