@@ -51,7 +51,7 @@ func TestAllowEmailRulesAreStrict(t *testing.T) {
 }
 
 func TestAllowGroupAndConnectionRules(t *testing.T) {
-	h := &Handler{Allow: []AllowRule{{Groups: []string{"admins"}}, {Connections: []string{"partner"}}}}
+	h := &Handler{Application: Application{Allow: []AllowRule{{Groups: []string{"admins"}}, {Connections: []string{"partner"}}}}}
 	for _, c := range []struct {
 		s    Session
 		want bool

@@ -13,6 +13,7 @@ import (
 	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
 
+	"github.com/jitauth/caddy-jitauth/mfa"
 	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
@@ -27,6 +28,13 @@ type App struct {
 	// Connections are the identity providers, by name. Names appear in
 	// URLs (/.jitauth/start/<name>) and in the store, so keep them stable.
 	Connections map[string]*Connection `json:"connections,omitempty"`
+
+	// Applications are named applications that sites attach with
+	// `jit_auth <name>` (handler field "application"). Declaring them here,
+	// beside the connections, lets every load check them together: a
+	// configuration where an application requires a second factor from a
+	// connection with JIT off is refused, naming every such pair.
+	Applications map[string]*Application `json:"applications,omitempty"`
 
 	// Store keeps local users. Default: SQLite in Caddy's data directory.
 	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=jit_auth.stores inline_key=backend"`
@@ -49,6 +57,7 @@ type App struct {
 	store       provisioner.Store
 	provisioner *provisioner.Provisioner
 	codecs      []securecookie.Codec
+	sealers     []*mfa.Sealer
 	revoked     *revocations
 	sessions    *sessionCache
 	userStatus  *userStatus
@@ -99,6 +108,17 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("jit_auth cookie keys: %v", err)
 	}
 	a.codecs = newCodecs(keys, int(time.Duration(a.SessionLifetime)/time.Second))
+	// TOTP secrets are sealed with a key derived from each hash key, in
+	// the same order: the first seals, every one opens, so rotating the
+	// cookie keys keeps enrolled factors working while the old pair stays.
+	a.sealers = a.sealers[:0]
+	for _, k := range keys {
+		s, err := mfa.NewSealer(k.hash)
+		if err != nil {
+			return fmt.Errorf("jit_auth TOTP sealing key: %v", err)
+		}
+		a.sealers = append(a.sealers, s)
+	}
 
 	// Connections are checked here rather than in Validate, which Caddy
 	// calls after Provision: a broken connection must not be built. All
@@ -117,6 +137,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		c.provision(name, a.logger.With(zap.String("connection", name)))
 	}
 	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := a.checkApplications(); err != nil {
 		return err
 	}
 
@@ -162,6 +185,45 @@ func (a *App) Start() error {
 func (a *App) Stop() error {
 	if a.cancel != nil {
 		a.cancel()
+	}
+	return nil
+}
+
+// checkApplications validates the named applications and refuses a
+// configuration in which one requires a second factor from a connection
+// that keeps no local user. It runs in Provision, so `caddy validate`,
+// `caddy reload` and the admin API all meet it, and it sees every named
+// application at once, so one error lists every conflict.
+func (a *App) checkApplications() error {
+	apps := map[string]*Application{}
+	var errs []error
+	for _, name := range sortedKeys(a.Applications) {
+		ap := a.Applications[name]
+		label := fmt.Sprintf("application %q", name)
+		if ap == nil {
+			errs = append(errs, fmt.Errorf("%s is empty", label))
+			continue
+		}
+		if !applicationNameRE.MatchString(name) {
+			errs = append(errs, fmt.Errorf("application name %q: use 1-63 lower-case letters, digits, '-' or '_'", name))
+			continue
+		}
+		if err := ap.validate(a, label); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		apps[label] = ap
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	refused, accepted := a.mfaConflicts(apps)
+	for _, c := range accepted {
+		a.logger.Warn("mfa totp conflict accepted (on_conflict warn): users of this connection have no local user for a second factor and will be refused at login",
+			zap.String("connection", c.connection), zap.Strings("applications", c.apps))
+	}
+	if len(refused) > 0 {
+		return mfaConflictError(refused)
 	}
 	return nil
 }

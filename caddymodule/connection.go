@@ -103,6 +103,9 @@ type JITConfig struct {
 
 var connectionNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
+// applicationNameRE is the same rule for application names.
+var applicationNameRE = connectionNameRE
+
 // buildPolicy returns the provisioner's view of the connection,
 // validated; its errors say what to fix.
 func (c *Connection) buildPolicy() (*provisioner.Policy, error) {

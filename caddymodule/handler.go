@@ -29,24 +29,14 @@ func init() {
 // Connections, the store and the cookie keys are configured in the
 // global jit_auth app.
 type Handler struct {
-	// Connections this application offers, by name. Default: every
-	// connection of the jit_auth app.
-	Connections []string `json:"connections,omitempty"`
+	// ApplicationName attaches a named application of the jit_auth app
+	// (see App.Applications). Leave it empty to configure the application
+	// inline with the fields below; setting both is an error.
+	ApplicationName string `json:"application,omitempty"`
 
-	// Headers adjusts the identity headers sent upstream. The defaults
-	// are Remote-User (username), Remote-Email, Remote-Name and
-	// Remote-Groups (comma-separated). A key adds or replaces a header
-	// with a value that may use placeholders such as
-	// {http.auth.user.local_id}; an empty value removes a default header.
-	// Client-supplied copies of every header named here are removed.
-	Headers map[string]string `json:"headers,omitempty"`
-
-	// Allow restricts who gets in: a user is admitted when any rule
-	// matches (S10: strict, exact, case-insensitive where it should be).
-	// Empty: every user of the application's connections. Checked after
-	// JIT at login, and again on every request, since sessions are shared
-	// by every application on the host.
-	Allow []AllowRule `json:"allow,omitempty"`
+	// Application is the inline application: connections, headers,
+	// allow rules and second factor.
+	Application
 
 	// PathPrefix is where the login, callback and logout endpoints live.
 	// Default: /.jitauth/
@@ -82,6 +72,34 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("jit_auth: no connections are configured; add a jit_auth block with at least one connection to the global options")
 	}
 
+	label := "the inline jit_auth application of this route"
+	if h.ApplicationName != "" {
+		named, ok := h.app.Applications[h.ApplicationName]
+		if !ok || named == nil {
+			return fmt.Errorf("jit_auth: no application named %q; declare it in the global jit_auth block (application %s { … }); declared: %s",
+				h.ApplicationName, h.ApplicationName, strings.Join(sortedKeys(h.app.Applications), ", "))
+		}
+		if len(h.Connections)+len(h.Headers)+len(h.Allow) > 0 || h.MFA != nil {
+			return fmt.Errorf("jit_auth: application %q is attached by name, so this route cannot also set connections, headers, allow or mfa; move them into the application", h.ApplicationName)
+		}
+		h.Application = *named
+		label = fmt.Sprintf("application %q", h.ApplicationName)
+	} else {
+		// Named applications were checked by the app; an inline one is
+		// checked here, alone.
+		if err := h.Application.validate(h.app, label); err != nil {
+			return fmt.Errorf("jit_auth: %v", err)
+		}
+		refused, accepted := h.app.mfaConflicts(map[string]*Application{label: &h.Application})
+		for _, c := range accepted {
+			h.logger.Warn("mfa totp conflict accepted (on_conflict warn): users of this connection have no local user for a second factor and will be refused at login",
+				zap.String("connection", c.connection))
+		}
+		if len(refused) > 0 {
+			return fmt.Errorf("jit_auth: %v", mfaConflictError(refused))
+		}
+	}
+
 	if h.PathPrefix == "" {
 		h.PathPrefix = defaultPathPrefix
 	}
@@ -89,47 +107,20 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.PathPrefix += "/"
 	}
 
-	names := h.Connections
-	if len(names) == 0 {
-		names = h.app.connectionNames()
-	}
 	h.conns = h.conns[:0]
-	seen := map[string]bool{}
-	for _, n := range names {
-		c, ok := h.app.Connections[n]
-		if !ok {
-			return fmt.Errorf("jit_auth: the application offers connection %q, which is not configured; configured connections: %s", n, strings.Join(h.app.connectionNames(), ", "))
-		}
-		if seen[n] {
-			return fmt.Errorf("jit_auth: connection %q is listed twice", n)
-		}
-		seen[n] = true
-		h.conns = append(h.conns, c)
+	for _, n := range h.offered(h.app) {
+		h.conns = append(h.conns, h.app.Connections[n])
 	}
 
 	h.headers, h.stripKeys = buildHeaderRules(h.Headers)
 	return nil
 }
 
-// Validate checks the application's own settings.
+// Validate checks the route's own settings; the application's were
+// checked in Provision, where the app's connections are known.
 func (h *Handler) Validate() error {
 	if !strings.HasPrefix(h.PathPrefix, "/") || strings.ContainsAny(h.PathPrefix, "?#*{} ") {
 		return fmt.Errorf("jit_auth: path_prefix %q must be a plain path starting with /", h.PathPrefix)
-	}
-	for i := range h.Allow {
-		if err := h.Allow[i].validate(); err != nil {
-			return fmt.Errorf("jit_auth: %v", err)
-		}
-		for _, c := range h.Allow[i].Connections {
-			if h.connection(c) == nil {
-				return fmt.Errorf("jit_auth: allow connection %q is not one of this application's connections", c)
-			}
-		}
-	}
-	for name := range h.Headers {
-		if name == "" || strings.ContainsAny(name, " :\r\n\t") {
-			return fmt.Errorf("jit_auth: %q is not a valid header name", name)
-		}
 	}
 	return nil
 }

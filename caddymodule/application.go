@@ -1,0 +1,185 @@
+package caddymodule
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Application is what a protected site or route offers and requires:
+// which connections log users in, who is admitted, whether a second
+// factor is needed, and which identity headers the upstream receives.
+// Declare it by name in the jit_auth app and attach it to sites with
+// `jit_auth <name>`, or write it inline in a site's jit_auth directive.
+type Application struct {
+	// Connections this application offers, by name. Default: every
+	// connection of the jit_auth app.
+	Connections []string `json:"connections,omitempty"`
+
+	// Headers adjusts the identity headers sent upstream. The defaults
+	// are Remote-User (username), Remote-Email, Remote-Name and
+	// Remote-Groups (the provider's groups and the local roles). A key
+	// adds or replaces a header with a value that may use placeholders
+	// such as {http.auth.user.local_id}; an empty value removes a default
+	// header. Client-supplied copies of every header named here are
+	// removed.
+	Headers map[string]string `json:"headers,omitempty"`
+
+	// Allow restricts who gets in: a user is admitted when any rule
+	// matches (S10: strict, exact, case-insensitive where it should be).
+	// Empty: every user of the application's connections. Checked after
+	// JIT at login, and again on every request, since sessions are shared
+	// by every application on the host.
+	Allow []AllowRule `json:"allow,omitempty"`
+
+	// MFA requires a second factor after the federated login.
+	MFA *MFAConfig `json:"mfa,omitempty"`
+}
+
+// MFAConfig is an application's second-factor requirement.
+type MFAConfig struct {
+	// TOTP requires a time-based one-time password (RFC 6238) from an
+	// authenticator app. Users enrol at their first login; the secret is
+	// kept, sealed, on the local user, so every connection the
+	// application offers (and does not list in SkipFor) needs JIT on.
+	TOTP bool `json:"totp,omitempty"`
+
+	// SkipFor lists connections whose users pass without a second factor,
+	// for example a provider that enforces its own.
+	SkipFor []string `json:"skip_for,omitempty"`
+
+	// OnConflict is what loading a configuration does when the
+	// application offers, without SkipFor, a connection whose JIT is off:
+	// "error" (the default) refuses the configuration; "warn" logs a
+	// warning and loads it, and users of that connection are refused at
+	// login with a clear page (never let through without the factor).
+	OnConflict string `json:"on_conflict,omitempty"`
+}
+
+// requires reports whether users of connection must present the factor.
+func (m *MFAConfig) requires(connection string) bool {
+	return m != nil && m.TOTP && !slices.Contains(m.SkipFor, connection)
+}
+
+// validate checks the application's own settings against the app's
+// connections; label names the application in errors.
+func (ap *Application) validate(a *App, label string) error {
+	seen := map[string]bool{}
+	for _, n := range ap.Connections {
+		if _, ok := a.Connections[n]; !ok {
+			return fmt.Errorf("%s offers connection %q, which is not configured; configured connections: %s", label, n, strings.Join(a.connectionNames(), ", "))
+		}
+		if seen[n] {
+			return fmt.Errorf("%s lists connection %q twice", label, n)
+		}
+		seen[n] = true
+	}
+	for i := range ap.Allow {
+		if err := ap.Allow[i].validate(); err != nil {
+			return fmt.Errorf("%s: %v", label, err)
+		}
+		for _, c := range ap.Allow[i].Connections {
+			if !slices.Contains(ap.offered(a), c) {
+				return fmt.Errorf("%s: allow connection %q is not one of this application's connections", label, c)
+			}
+		}
+	}
+	for name := range ap.Headers {
+		if name == "" || strings.ContainsAny(name, " :\r\n\t") {
+			return fmt.Errorf("%s: %q is not a valid header name", label, name)
+		}
+	}
+	if m := ap.MFA; m != nil {
+		if !m.TOTP {
+			return fmt.Errorf("%s: mfa needs a method; the one supported is totp (mfa totp)", label)
+		}
+		switch m.OnConflict {
+		case "", "error", "warn":
+		default:
+			return fmt.Errorf("%s: mfa on_conflict %q: use error or warn", label, m.OnConflict)
+		}
+		for _, c := range m.SkipFor {
+			if !slices.Contains(ap.offered(a), c) {
+				return fmt.Errorf("%s: mfa skip_for %q is not one of this application's connections (%s)", label, c, strings.Join(ap.offered(a), ", "))
+			}
+		}
+	}
+	return nil
+}
+
+// offered returns the names of the connections the application offers.
+func (ap *Application) offered(a *App) []string {
+	if len(ap.Connections) > 0 {
+		return ap.Connections
+	}
+	return a.connectionNames()
+}
+
+// mfaConflict is a connection with JIT off that applications requiring
+// TOTP offer without skipping it: its users have no local user to hold
+// a TOTP secret.
+type mfaConflict struct {
+	connection string
+	apps       []string
+}
+
+// mfaConflicts finds every such connection among apps (by label), in a
+// stable order. Conflicts of applications that accept them
+// (on_conflict warn) are returned apart.
+func (a *App) mfaConflicts(apps map[string]*Application) (refused, accepted []mfaConflict) {
+	for _, conn := range a.connectionNames() {
+		if a.Connections[conn].jitEnabled() {
+			continue
+		}
+		var strict, lenient []string
+		for _, label := range sortedKeys(apps) {
+			ap := apps[label]
+			if !ap.MFA.requires(conn) || !slices.Contains(ap.offered(a), conn) {
+				continue
+			}
+			if ap.MFA.OnConflict == "warn" {
+				lenient = append(lenient, label)
+			} else {
+				strict = append(strict, label)
+			}
+		}
+		if len(strict) > 0 {
+			refused = append(refused, mfaConflict{conn, strict})
+		}
+		if len(lenient) > 0 {
+			accepted = append(accepted, mfaConflict{conn, lenient})
+		}
+	}
+	return refused, accepted
+}
+
+// mfaConflictError explains conflicts in one error: every connection,
+// every application depending on it, and both ways to fix it.
+func mfaConflictError(cs []mfaConflict) error {
+	var b strings.Builder
+	b.WriteString("mfa totp keeps each user's TOTP secret on the local user, but ")
+	if len(cs) == 1 {
+		b.WriteString("this connection has JIT off, so its users have none:")
+	} else {
+		b.WriteString("these connections have JIT off, so their users have none:")
+	}
+	for _, c := range cs {
+		fmt.Fprintf(&b, "\n  - connection %q is offered by %s, which require mfa totp for it", c.connection, strings.Join(c.apps, ", "))
+	}
+	b.WriteString("\nFix each connection in one of two ways:")
+	for _, c := range cs {
+		fmt.Fprintf(&b, "\n  - %s: turn JIT on (connection %s { jit }), or skip the second factor for it in %s (mfa totp { skip_for %s })",
+			c.connection, c.connection, strings.Join(c.apps, ", "), c.connection)
+	}
+	b.WriteString("\nTo load the configuration anyway, add on_conflict warn to the application's mfa totp block; users of such a connection are then refused at login.")
+	return fmt.Errorf("%s", b.String())
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
