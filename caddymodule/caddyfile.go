@@ -52,6 +52,9 @@ func init() {
 //	            role <local-role> [from_group <group…>]  # repeatable
 //	        }]
 //	    }
+//	    application <name> {
+//	        <the site directive's options, except path_prefix>
+//	    }
 //	}
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if existing != nil {
@@ -104,8 +107,27 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, err
 			}
 			app.Connections[name] = c
+		case "application":
+			if !d.NextArg() {
+				return nil, d.Errf("application needs a name: application <name> { … }")
+			}
+			name := d.Val()
+			if _, dup := app.Applications[name]; dup {
+				return nil, d.Errf("application %q is defined twice", name)
+			}
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			h := &Handler{}
+			if err := parseApplicationBlock(d, h, false); err != nil {
+				return nil, err
+			}
+			if app.Applications == nil {
+				app.Applications = map[string]*Application{}
+			}
+			app.Applications[name] = &h.Application
 		default:
-			return nil, d.Errf("unknown jit_auth option %q; expected store, session_lifetime, user_status_refresh, cookie_keys or connection", d.Val())
+			return nil, d.Errf("unknown jit_auth option %q; expected store, session_lifetime, user_status_refresh, cookie_keys, connection or application", d.Val())
 		}
 	}
 	return httpcaddyfile.App{Name: "jit_auth", Value: caddyconfig.JSON(app, nil)}, nil
@@ -331,13 +353,20 @@ func parseJIT(d *caddyfile.Dispenser) (*JITConfig, error) {
 // parseDirective parses the jit_auth site directive (an application).
 // Syntax:
 //
-//	jit_auth [<matcher>] {
+//	jit_auth [<matcher>] [<application>] {
 //	    connections <name…>
 //	    allow email_domain|email|group|role|connection <value…>  # repeatable; any line admits
 //	    header <Name> <value>   # add or replace an identity header
 //	    header -<Name>          # drop a default identity header
+//	    mfa totp [{
+//	        skip_for <connection…>
+//	        on_conflict error|warn
+//	    }]
 //	    path_prefix <path>      # default: /.jitauth/
 //	}
+//
+// With an application name (declared in the global jit_auth block), the
+// block may only set path_prefix.
 //
 // With a matcher, the endpoints under the path prefix are matched too,
 // so the login flow of a protected subtree works without extra routes.
@@ -369,55 +398,119 @@ func parseHandler(d *caddyfile.Dispenser) (*Handler, error) {
 	handler := &Handler{}
 	d.Next() // directive name (the matcher, if any, was already extracted)
 	if d.NextArg() {
-		return nil, d.Errf("jit_auth takes no arguments here (got %q); configure it in its block", d.Val())
+		handler.ApplicationName = d.Val()
+		if d.NextArg() {
+			return nil, d.Errf("jit_auth takes at most one argument, an application name (got %q too)", d.Val())
+		}
 	}
-	for d.NextBlock(0) {
-		switch d.Val() {
+	if err := parseApplicationBlock(d, handler, true); err != nil {
+		return nil, err
+	}
+	return handler, nil
+}
+
+// parseApplicationBlock reads an application's options into h: from a
+// site directive (inSite) or a global `application` block.
+func parseApplicationBlock(d *caddyfile.Dispenser, h *Handler, inSite bool) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		if inSite && h.ApplicationName != "" && opt != "path_prefix" {
+			return d.Errf("jit_auth %s attaches the named application %q, so %s belongs in its application block in the global options; only path_prefix may be set here", h.ApplicationName, h.ApplicationName, opt)
+		}
+		switch opt {
 		case "connections":
-			handler.Connections = d.RemainingArgs()
-			if len(handler.Connections) == 0 {
-				return nil, d.ArgErr()
+			h.Connections = d.RemainingArgs()
+			if len(h.Connections) == 0 {
+				return d.ArgErr()
 			}
 		case "header":
 			args := d.RemainingArgs()
 			switch {
 			case len(args) == 1 && strings.HasPrefix(args[0], "-"):
-				setHeaderRule(handler, args[0][1:], "")
+				setHeaderRule(h, args[0][1:], "")
 			case len(args) == 2 && !strings.HasPrefix(args[0], "-"):
-				setHeaderRule(handler, args[0], args[1])
+				setHeaderRule(h, args[0], args[1])
 			default:
-				return nil, d.Errf("header takes <Name> <value> to set a header, or -<Name> to drop one")
+				return d.Errf("header takes <Name> <value> to set a header, or -<Name> to drop one")
 			}
 		case "path_prefix":
-			if !d.AllArgs(&handler.PathPrefix) {
-				return nil, d.ArgErr()
+			if !inSite {
+				return d.Errf("path_prefix is set per site, in the site's jit_auth directive")
+			}
+			if !d.AllArgs(&h.PathPrefix) {
+				return d.ArgErr()
 			}
 		case "allow":
-			args := d.RemainingArgs()
-			if len(args) < 2 {
-				return nil, d.Errf("allow takes a kind and values: allow email_domain|email|group|role|connection <value…>")
+			rule, err := parseAllow(d)
+			if err != nil {
+				return err
 			}
-			var rule AllowRule
-			switch args[0] {
-			case "email_domain":
-				rule.EmailDomains = args[1:]
-			case "email":
-				rule.Emails = args[1:]
-			case "group":
-				rule.Groups = args[1:]
-			case "role":
-				rule.Roles = args[1:]
-			case "connection":
-				rule.Connections = args[1:]
-			default:
-				return nil, d.Errf("unknown allow kind %q; expected email_domain, email, group, role or connection", args[0])
+			h.Allow = append(h.Allow, rule)
+		case "mfa":
+			m, err := parseMFA(d)
+			if err != nil {
+				return err
 			}
-			handler.Allow = append(handler.Allow, rule)
+			h.MFA = m
 		default:
-			return nil, d.Errf("unknown jit_auth option %q; expected connections, allow, header or path_prefix", d.Val())
+			return d.Errf("unknown jit_auth option %q; expected connections, allow, header, mfa or path_prefix", opt)
 		}
 	}
-	return handler, nil
+	return nil
+}
+
+// parseAllow reads `allow <kind> <value…>`.
+func parseAllow(d *caddyfile.Dispenser) (AllowRule, error) {
+	var rule AllowRule
+	args := d.RemainingArgs()
+	if len(args) < 2 {
+		return rule, d.Errf("allow takes a kind and values: allow email_domain|email|group|role|connection <value…>")
+	}
+	switch args[0] {
+	case "email_domain":
+		rule.EmailDomains = args[1:]
+	case "email":
+		rule.Emails = args[1:]
+	case "group":
+		rule.Groups = args[1:]
+	case "role":
+		rule.Roles = args[1:]
+	case "connection":
+		rule.Connections = args[1:]
+	default:
+		return rule, d.Errf("unknown allow kind %q; expected email_domain, email, group, role or connection", args[0])
+	}
+	return rule, nil
+}
+
+// parseMFA reads `mfa totp [{ skip_for <connection…>; on_conflict error|warn }]`.
+func parseMFA(d *caddyfile.Dispenser) (*MFAConfig, error) {
+	if !d.NextArg() {
+		return nil, d.Errf("mfa needs a method: mfa totp")
+	}
+	if d.Val() != "totp" {
+		return nil, d.Errf("unknown mfa method %q; the one supported is totp", d.Val())
+	}
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	m := &MFAConfig{TOTP: true}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "skip_for":
+			m.SkipFor = append(m.SkipFor, d.RemainingArgs()...)
+			if len(m.SkipFor) == 0 {
+				return nil, d.ArgErr()
+			}
+		case "on_conflict":
+			if !d.AllArgs(&m.OnConflict) {
+				return nil, d.ArgErr()
+			}
+		default:
+			return nil, d.Errf("unknown mfa totp option %q; expected skip_for or on_conflict", d.Val())
+		}
+	}
+	return m, nil
 }
 
 func setHeaderRule(h *Handler, name, value string) {

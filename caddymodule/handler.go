@@ -76,8 +76,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.ApplicationName != "" {
 		named, ok := h.app.Applications[h.ApplicationName]
 		if !ok || named == nil {
-			return fmt.Errorf("jit_auth: no application named %q; declare it in the global jit_auth block (application %s { … }); declared: %s",
-				h.ApplicationName, h.ApplicationName, strings.Join(sortedKeys(h.app.Applications), ", "))
+			declared := "none is declared"
+			if len(h.app.Applications) > 0 {
+				declared = "declared: " + strings.Join(sortedKeys(h.app.Applications), ", ")
+			}
+			hint := ""
+			if _, isConn := h.app.Connections[h.ApplicationName]; isConn {
+				hint = fmt.Sprintf(" (to offer the connection %s, write jit_auth { connections %s })", h.ApplicationName, h.ApplicationName)
+			}
+			return fmt.Errorf("jit_auth: no application named %q%s; declare it in the global jit_auth block (application %s { … }); %s",
+				h.ApplicationName, hint, h.ApplicationName, declared)
 		}
 		if len(h.Connections)+len(h.Headers)+len(h.Allow) > 0 || h.MFA != nil {
 			return fmt.Errorf("jit_auth: application %q is attached by name, so this route cannot also set connections, headers, allow or mfa; move them into the application", h.ApplicationName)
