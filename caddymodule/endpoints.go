@@ -38,6 +38,11 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, rest str
 			return
 		}
 		h.serveConsent(w, r)
+	case "mfa":
+		if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
+			return
+		}
+		h.serveMFA(w, r)
 	case "logout":
 		if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
 			return
@@ -213,6 +218,10 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 		renderError(w, http.StatusForbidden, "Access denied", "You are signed in at "+conn.displayName()+", but this site does not admit your account.", "")
 		return
 	}
+	next, ok := h.setupMFA(w, conn, s, returnTo)
+	if !ok {
+		return
+	}
 	value, err := securecookie.EncodeMulti(cookieName(sessionCookieBase, secure), s, h.app.codecs...)
 	if err != nil {
 		h.logger.Error("sealing session cookie", zap.String("connection", conn.name), zap.Error(err))
@@ -224,7 +233,7 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 		zap.String("outcome", string(res.Outcome)),
 		zap.String("username", s.Username),
 		zap.String("local_id", s.UserID))
-	http.Redirect(w, r, returnTo, http.StatusFound)
+	http.Redirect(w, r, next, http.StatusFound)
 }
 
 // auditProvisioning records what provisioning did to the store.

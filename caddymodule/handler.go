@@ -176,6 +176,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			renderError(w, http.StatusForbidden, "Access denied", "Your account is signed in, but this site does not admit it.", "")
 			return nil
 		}
+		if !s.MFA && h.mfaRequired(s) {
+			h.secondFactorNeeded(w, r, s)
+			return nil
+		}
 		repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 		h.setIdentity(r, repl, s)
 		return next.ServeHTTP(w, r)

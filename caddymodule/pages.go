@@ -29,7 +29,8 @@ label{display:block;font-weight:600;margin:.75rem 0 .25rem}
 input[type=text]{width:100%;box-sizing:border-box;padding:.55rem;border:1px solid #c5cad6;border-radius:6px;font:inherit}
 .error{color:#b3261e;font-weight:600}
 button{display:block;width:100%;border:0;padding:.7rem 1rem;border-radius:8px;margin:.5rem 0;font:inherit;font-weight:600;cursor:pointer}
-button.allow{background:#2f5bea;color:#fff}button.decline{background:#e6e8ee;color:#1d2330}
+button.allow{background:#2f5bea;color:#fff}
+img{display:block;margin:0 auto}ol.codes{columns:2;font-size:1.05rem}button.decline{background:#e6e8ee;color:#1d2330}
 </style></head>
 <body><main>
 <h1>{{.Title}}</h1>
@@ -45,6 +46,20 @@ button.allow{background:#2f5bea;color:#fff}button.decline{background:#e6e8ee;col
 <button class="allow" type="submit" name="action" value="allow">{{if .AskUsername}}Create account{{else}}Allow{{end}}</button>
 <button class="decline" type="submit" name="action" value="decline" formnovalidate>Decline</button>
 </form>{{end}}
+{{with .MFA}}{{if .Codes}}<p>Your second factor is on. Keep these recovery codes somewhere safe: each signs you in once if you lose your authenticator app. They are shown only now.</p>
+<ol class="codes">{{range .Codes}}<li><code>{{.}}</code></li>{{end}}</ol>
+<a class="button" href="{{.Continue}}">Continue</a>
+{{else}}<form method="post" action="{{.Action}}">
+<input type="hidden" name="csrf" value="{{.CSRF}}">
+<input type="hidden" name="action" value="{{if .Enrol}}enrol{{else}}verify{{end}}">
+{{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
+{{if .Enrol}}<p>Scan this code with an authenticator app, then enter the 6-digit code it shows.</p>
+<img src="{{.QR}}" alt="QR code for your authenticator app" width="200" height="200">
+<p class="code">Or enter this key in the app: <code id="secret">{{.Secret}}</code></p>{{end}}
+<label for="code">{{if .Enrol}}Code from the app{{else}}Code from your authenticator app, or a recovery code{{end}}</label>
+<input type="text" id="code" name="code" autocomplete="one-time-code" autocapitalize="none" spellcheck="false" required maxlength="32" autofocus>
+<button class="allow" type="submit">{{if .Enrol}}Turn on the second factor{{else}}Verify{{end}}</button>
+</form>{{end}}{{end}}
 {{range .Options}}<a class="button" href="{{.Href}}">Sign in with {{.Label}}</a>
 {{end}}{{if .Link}}<a class="button" href="{{.Link}}">{{.LinkLabel}}</a>{{end}}
 {{if .Status}}<p class="code">HTTP {{.Status}}</p>{{end}}
@@ -57,8 +72,32 @@ type pageData struct {
 	Title, Message  string
 	Options         []pageOption
 	Form            *consentForm
+	MFA             *mfaForm
 	Link, LinkLabel string
 	Status          int
+}
+
+// mfaForm is the second-factor page: enrolment, verification, or the
+// recovery codes shown once after enrolment.
+type mfaForm struct {
+	Action, CSRF, Error string
+	Enrol               bool
+	QR                  template.URL // a data: URI we drew ourselves
+	Secret              string
+	Codes               []string
+	Continue            string
+}
+
+// renderMFA shows the second-factor page.
+func (h *Handler) renderMFA(w http.ResponseWriter, status int, f *mfaForm) {
+	title := "Second factor"
+	switch {
+	case f.Codes != nil:
+		title = "Save your recovery codes"
+	case f.Enrol:
+		title = "Set up a second factor"
+	}
+	renderPage(w, status, pageData{Title: title, MFA: f})
 }
 
 // consentForm is the consent (and username) form of a paused login.
@@ -74,7 +113,7 @@ type consentForm struct {
 func renderPage(w http.ResponseWriter, status int, d pageData) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)

@@ -30,6 +30,10 @@ type Session struct {
 	Connection string `json:"c"`
 	// Subject is the user's identifier at the provider.
 	Subject string `json:"s"`
+	// MFA records that the user presented the second factor in this
+	// session. Applications that require one accept the session only
+	// then; before, it reaches nothing but the MFA page (S11).
+	MFA bool `json:"m,omitempty"`
 	// IssuedAt and ExpiresAt are Unix seconds.
 	IssuedAt  int64 `json:"iat"`
 	ExpiresAt int64 `json:"exp"`

@@ -94,19 +94,33 @@ func NewSecret(issuer, account string) (Enrolment, error) {
 	if err != nil {
 		return Enrolment{}, fmt.Errorf("mfa: generating TOTP secret: %v", err)
 	}
+	qr, err := qrDataURI(key)
+	if err != nil {
+		return Enrolment{}, err
+	}
+	return Enrolment{Secret: key.Secret(), URL: key.URL(), QRCode: qr}, nil
+}
+
+// QRCode draws an enrolment's otpauth:// URL again, as NewSecret did, so
+// a page can be shown anew without keeping the image.
+func QRCode(otpauthURL string) (string, error) {
+	key, err := otp.NewKeyFromURL(otpauthURL)
+	if err != nil || key.Type() != "totp" || key.Secret() == "" {
+		return "", errors.New("mfa: not an otpauth://totp/ URL with a secret")
+	}
+	return qrDataURI(key)
+}
+
+func qrDataURI(key *otp.Key) (string, error) {
 	img, err := key.Image(qrSize, qrSize)
 	if err != nil {
-		return Enrolment{}, fmt.Errorf("mfa: drawing QR code: %v", err)
+		return "", fmt.Errorf("mfa: drawing QR code: %v", err)
 	}
 	var buf bytes.Buffer
 	if err := png.Encode(&buf, img); err != nil {
-		return Enrolment{}, fmt.Errorf("mfa: encoding QR code: %v", err)
+		return "", fmt.Errorf("mfa: encoding QR code: %v", err)
 	}
-	return Enrolment{
-		Secret: key.Secret(),
-		URL:    key.URL(),
-		QRCode: "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()),
-	}, nil
+	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()), nil
 }
 
 // timeStep returns the RFC 6238 time step that contains t: the number

@@ -372,3 +372,17 @@ func FuzzValidate(f *testing.F) {
 		}
 	})
 }
+
+func TestQRCodeRedrawsEnrolment(t *testing.T) {
+	en, err := mfa.NewSecret("example.com", "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	qr, err := mfa.QRCode(en.URL)
+	if err != nil || qr != en.QRCode {
+		t.Fatalf("QRCode(URL) differs from the enrolment's image (err %v)", err)
+	}
+	if _, err := mfa.QRCode("https://not-otpauth"); err == nil {
+		t.Error("QRCode accepted a URL that is not otpauth://")
+	}
+}

@@ -1,0 +1,368 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/securecookie"
+	"go.uber.org/zap"
+
+	"github.com/jitauth/caddy-jitauth/mfa"
+	"github.com/jitauth/caddy-jitauth/provisioner"
+)
+
+const (
+	// enrolCookieBase names the cookie that holds a TOTP enrolment until
+	// the user confirms a code: the secret is saved only then.
+	enrolCookieBase = "jitauth_totp_enrol"
+	// enrolLifetime bounds an enrolment from QR code to confirmation.
+	enrolLifetime = 10 * time.Minute
+	// recoveryCodeCount is how many recovery codes an enrolment shows.
+	recoveryCodeCount = 10
+	// storeTimeout bounds the store calls of one MFA request.
+	storeTimeout = 5 * time.Second
+)
+
+// totpEnrolment is a TOTP secret shown to the user and not yet
+// confirmed. It is bound to the user and the session that asked for it.
+type totpEnrolment struct {
+	UserID    string `json:"u"`
+	SessionID string `json:"sid"`
+	Secret    string `json:"k"`
+	URL       string `json:"url"`
+	ExpiresAt int64  `json:"exp"`
+}
+
+// mfaRequired reports whether s must present a second factor here.
+func (h *Handler) mfaRequired(s *Session) bool { return h.MFA.requires(s.Connection) }
+
+// secondFactorNeeded answers a request whose session still owes the
+// second factor (S11): it reaches only the MFA page.
+func (h *Handler) secondFactorNeeded(w http.ResponseWriter, r *http.Request, s *Session) {
+	w.Header().Set("Cache-Control", "no-store")
+	if !s.Provisioned() {
+		h.renderNoLocalUser(w)
+		return
+	}
+	target := h.mfaURL(r.URL.RequestURI())
+	if isBrowserNavigation(r) {
+		http.Redirect(w, r, target, http.StatusFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusUnauthorized)
+	_, _ = w.Write([]byte(`{"error":"second factor required","mfa_url":` + strconv.Quote(target) + "}\n"))
+}
+
+// renderNoLocalUser explains why a user of a connection with JIT off
+// cannot get into an application that requires a second factor: the
+// configuration accepted that conflict (on_conflict warn).
+func (h *Handler) renderNoLocalUser(w http.ResponseWriter) {
+	renderError(w, http.StatusForbidden, "Second factor unavailable",
+		"This site requires a second factor, which is kept with an account on this site, and the way you signed in does not create one. Sign in another way, or ask the site's administrator.", h.PathPrefix+"login")
+}
+
+// mfaURL is the MFA page, coming back to returnTo.
+func (h *Handler) mfaURL(returnTo string) string {
+	if rd, ok := safeReturnPath(returnTo); ok && rd != "/" {
+		return h.PathPrefix + "mfa?rd=" + url.QueryEscape(rd)
+	}
+	return h.PathPrefix + "mfa"
+}
+
+// mfaCSRF is the MFA form's token: derived from the session ID, which
+// only the holder of the sealed cookie knows.
+func mfaCSRF(s *Session) string {
+	sum := sha256.Sum256([]byte("jit_auth mfa form\x00" + s.ID))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// serveMFA is the second-factor page: enrolment for a user without a
+// factor, verification for one with it.
+func (h *Handler) serveMFA(w http.ResponseWriter, r *http.Request) {
+	rd := returnTo(r)
+	s := h.session(r)
+	if s == nil {
+		http.Redirect(w, r, h.loginURL(rd), http.StatusFound)
+		return
+	}
+	if !h.mfaRequired(s) || s.MFA {
+		http.Redirect(w, r, rd, http.StatusFound)
+		return
+	}
+	if !s.Provisioned() {
+		h.renderNoLocalUser(w)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
+	defer cancel()
+	factor, err := h.app.store.TOTP(ctx, s.UserID)
+	if errors.Is(err, provisioner.ErrNotFound) {
+		factor, err = nil, nil
+	}
+	if err != nil {
+		h.mfaStoreFailure(w, s, err)
+		return
+	}
+	if r.Method == http.MethodGet {
+		if factor == nil {
+			h.startEnrolment(w, r, s, rd, "", http.StatusOK)
+			return
+		}
+		h.renderMFA(w, http.StatusOK, &mfaForm{Action: h.mfaURL(rd), CSRF: mfaCSRF(s)})
+		return
+	}
+
+	r.Body = http.MaxBytesReader(w, r.Body, maxConsentForm)
+	if err := r.ParseForm(); err != nil || r.PostForm.Get("csrf") != mfaCSRF(s) {
+		renderError(w, http.StatusBadRequest, "Second factor", "The form could not be accepted. Try again.", h.mfaURL(rd))
+		return
+	}
+	code := r.PostForm.Get("code")
+	switch {
+	case factor == nil && r.PostForm.Get("action") == "enrol":
+		h.finishEnrolment(ctx, w, r, s, rd, code)
+	case factor != nil && r.PostForm.Get("action") == "verify":
+		h.verifyCode(ctx, w, r, s, factor, rd, code)
+	default:
+		// The factor appeared or vanished since the page was shown
+		// (another tab, an administrator's reset): show the page anew.
+		http.Redirect(w, r, h.mfaURL(rd), http.StatusSeeOther)
+	}
+}
+
+// startEnrolment shows a new (or the pending) secret as a QR code.
+func (h *Handler) startEnrolment(w http.ResponseWriter, r *http.Request, s *Session, rd, errMsg string, status int) {
+	secure := cookieSecure(r)
+	now := time.Now()
+	en, ok := h.openEnrolment(r, s, secure, now)
+	if !ok {
+		issuer := r.Host
+		if host, _, err := net.SplitHostPort(r.Host); err == nil {
+			issuer = host
+		}
+		secret, err := mfa.NewSecret(issuer, s.Username)
+		if err != nil {
+			h.logger.Error("creating a TOTP secret", zap.Error(err))
+			renderError(w, http.StatusInternalServerError, "Second factor", "A new second factor could not be created. Try again.", "")
+			return
+		}
+		en = &totpEnrolment{UserID: s.UserID, SessionID: s.ID, Secret: secret.Secret, URL: secret.URL, ExpiresAt: now.Add(enrolLifetime).Unix()}
+		name := cookieName(enrolCookieBase, secure)
+		value, err := securecookie.EncodeMulti(name, en, h.app.codecs...)
+		if err != nil {
+			h.logger.Error("sealing the TOTP enrolment cookie", zap.Error(err))
+			renderError(w, http.StatusInternalServerError, "Second factor", "A new second factor could not be created. Try again.", "")
+			return
+		}
+		setCookie(w, name, value, enrolLifetime, secure)
+	}
+	qr, err := mfa.QRCode(en.URL)
+	if err != nil {
+		h.logger.Error("drawing the TOTP QR code", zap.Error(err))
+	}
+	h.renderMFA(w, status, &mfaForm{Action: h.mfaURL(rd), CSRF: mfaCSRF(s), Enrol: true,
+		QR: template.URL(qr), Secret: en.Secret, Error: errMsg})
+}
+
+// openEnrolment reads this session's pending enrolment, if intact.
+func (h *Handler) openEnrolment(r *http.Request, s *Session, secure bool, now time.Time) (*totpEnrolment, bool) {
+	c, err := r.Cookie(cookieName(enrolCookieBase, secure))
+	if err != nil || len(c.Value) > maxCookieLength {
+		return nil, false
+	}
+	var en totpEnrolment
+	if securecookie.DecodeMulti(c.Name, c.Value, &en, h.app.codecs...) != nil {
+		return nil, false
+	}
+	if en.UserID != s.UserID || en.SessionID != s.ID || en.Secret == "" || now.Unix() >= en.ExpiresAt {
+		return nil, false
+	}
+	return &en, true
+}
+
+// finishEnrolment saves the secret once the user proves the app has it,
+// and shows the recovery codes, once.
+func (h *Handler) finishEnrolment(ctx context.Context, w http.ResponseWriter, r *http.Request, s *Session, rd, code string) {
+	secure := cookieSecure(r)
+	now := time.Now()
+	en, ok := h.openEnrolment(r, s, secure, now)
+	if !ok {
+		h.startEnrolment(w, r, s, rd, "That setup expired. Scan this new code and try again.", http.StatusBadRequest)
+		return
+	}
+	step, ok := mfa.Validate(en.Secret, code, now)
+	if !ok {
+		h.startEnrolment(w, r, s, rd, "That code is not right. Enter the code your app shows now.", http.StatusBadRequest)
+		return
+	}
+	codes, hashes, err := mfa.NewRecoveryCodes(recoveryCodeCount)
+	if err != nil {
+		h.logger.Error("creating recovery codes", zap.Error(err))
+		renderError(w, http.StatusInternalServerError, "Second factor", "The second factor could not be saved. Try again.", h.mfaURL(rd))
+		return
+	}
+	sealed, err := h.app.sealers[0].Seal(s.UserID, en.Secret)
+	if err != nil {
+		h.logger.Error("sealing a TOTP secret", zap.Error(err))
+		renderError(w, http.StatusInternalServerError, "Second factor", "The second factor could not be saved. Try again.", h.mfaURL(rd))
+		return
+	}
+	// Enrolment never replaces a factor: whoever holds only the first
+	// factor must not be able to swap in their own authenticator.
+	if _, err := h.app.store.TOTP(ctx, s.UserID); err == nil {
+		http.Redirect(w, r, h.mfaURL(rd), http.StatusSeeOther)
+		return
+	} else if !errors.Is(err, provisioner.ErrNotFound) {
+		h.mfaStoreFailure(w, s, err)
+		return
+	}
+	if err := h.app.store.SetTOTP(ctx, s.UserID, provisioner.TOTP{SealedSecret: sealed, RecoveryHashes: hashes, LastStep: step, CreatedAt: now.UTC()}); err != nil {
+		h.mfaStoreFailure(w, s, err)
+		return
+	}
+	setCookie(w, cookieName(enrolCookieBase, secure), "", -1, secure)
+	h.mfaAudit("totp enrolled", s)
+	if !h.upgradeSession(w, r, s) {
+		return
+	}
+	h.renderMFA(w, http.StatusOK, &mfaForm{Codes: codes, Continue: rd})
+}
+
+// verifyCode checks a TOTP or recovery code, with a growing delay after
+// wrong ones.
+func (h *Handler) verifyCode(ctx context.Context, w http.ResponseWriter, r *http.Request, s *Session, factor *provisioner.TOTP, rd, code string) {
+	now := time.Now()
+	form := &mfaForm{Action: h.mfaURL(rd), CSRF: mfaCSRF(s)}
+	// Every attempt counts before it is checked, atomically in the
+	// store, so parallel guesses cannot all slip in under one count; an
+	// accepted code resets the count.
+	n, err := h.app.store.RecordTOTPFailure(ctx, s.UserID, now)
+	if err != nil {
+		h.mfaStoreFailure(w, s, err)
+		return
+	}
+	if wait := mfa.Locked(n-1, factor.LastFailure, now); wait > 0 {
+		h.mfaAudit("totp attempt refused: too many wrong codes", s, zap.Int("failures", n))
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		form.Error = "Too many wrong codes. Wait " + strconv.Itoa(int(wait.Seconds())+1) + " seconds, then try again."
+		h.renderMFA(w, http.StatusTooManyRequests, form)
+		return
+	}
+	secret, err := h.app.openSecret(s.UserID, factor.SealedSecret)
+	if err != nil {
+		h.logger.Error("a stored TOTP secret does not open with the configured keys; reset the user's factor",
+			zap.String("local_id", s.UserID), zap.Error(err))
+		renderError(w, http.StatusInternalServerError, "Second factor unavailable",
+			"Your second factor cannot be checked right now. Ask the site's administrator to reset it.", "")
+		return
+	}
+
+	var used string
+	if step, ok := mfa.Validate(secret, code, now); ok {
+		switch err := h.app.store.UseTOTPStep(ctx, s.UserID, step); {
+		case err == nil:
+			used = "totp"
+		case errors.Is(err, provisioner.ErrCodeUsed):
+			form.Error = "That code was already used. Wait for your app to show the next one."
+		default:
+			h.mfaStoreFailure(w, s, err)
+			return
+		}
+	} else if looksLikeRecoveryCode(code) {
+		switch err := h.app.store.UseRecoveryCode(ctx, s.UserID, mfa.HashRecoveryCode(code)); {
+		case err == nil:
+			used = "recovery code"
+		case errors.Is(err, provisioner.ErrCodeUsed):
+		default:
+			h.mfaStoreFailure(w, s, err)
+			return
+		}
+	}
+	if used == "" {
+		h.mfaAudit("totp code refused", s, zap.Int("failures", n))
+		if form.Error == "" {
+			form.Error = "That code is not right. Try again."
+		}
+		h.renderMFA(w, http.StatusUnauthorized, form)
+		return
+	}
+	h.mfaAudit("second factor accepted", s, zap.String("method", used))
+	if h.upgradeSession(w, r, s) {
+		http.Redirect(w, r, rd, http.StatusSeeOther)
+	}
+}
+
+// looksLikeRecoveryCode tells a recovery code from a mistyped TOTP code,
+// so a wrong 6-digit code is not also looked up as a recovery code.
+func looksLikeRecoveryCode(code string) bool {
+	n := 0
+	for _, r := range code {
+		if r != ' ' && r != '-' {
+			n++
+		}
+	}
+	return n >= 8 && n <= 32
+}
+
+// openSecret opens a sealed TOTP secret with any configured key.
+func (a *App) openSecret(userID string, sealed []byte) (string, error) {
+	err := mfa.ErrCannotOpen
+	for _, s := range a.sealers {
+		var secret string
+		if secret, err = s.Open(userID, sealed); err == nil {
+			return secret, nil
+		}
+	}
+	return "", err
+}
+
+// upgradeSession re-issues s with the second factor done.
+func (h *Handler) upgradeSession(w http.ResponseWriter, r *http.Request, s *Session) bool {
+	done := *s
+	done.MFA = true
+	secure := cookieSecure(r)
+	name := cookieName(sessionCookieBase, secure)
+	value, err := securecookie.EncodeMulti(name, &done, h.app.codecs...)
+	if err != nil {
+		h.logger.Error("sealing session cookie", zap.Error(err))
+		renderError(w, http.StatusInternalServerError, "Second factor", "Your session could not be updated. Sign in again.", h.PathPrefix+"login")
+		return false
+	}
+	setCookie(w, name, value, time.Until(time.Unix(done.ExpiresAt, 0)), secure)
+	return true
+}
+
+// mfaStoreFailure fails closed: no store, no second factor, no entry.
+func (h *Handler) mfaStoreFailure(w http.ResponseWriter, s *Session, err error) {
+	h.logger.Error("user store failed during the second factor", zap.String("local_id", s.UserID), zap.Error(err))
+	renderError(w, http.StatusServiceUnavailable, "Second factor temporarily unavailable",
+		"Your second factor cannot be checked right now. Try again in a moment.", "")
+}
+
+func (h *Handler) mfaAudit(msg string, s *Session, fields ...zap.Field) {
+	h.logger.Info(msg, append([]zap.Field{zap.String("connection", s.Connection), zap.String("username", s.Username), zap.String("local_id", s.UserID)}, fields...)...)
+}
+
+// setupMFA is the part of finishLogin for applications that require a
+// second factor: it refuses users without a local user, and otherwise
+// sends the new (pre-MFA) session to the MFA page.
+func (h *Handler) setupMFA(w http.ResponseWriter, conn *Connection, s *Session, returnTo string) (next string, ok bool) {
+	if !h.mfaRequired(s) {
+		return returnTo, true
+	}
+	if !s.Provisioned() {
+		h.audit("login refused: second factor needs a local user", conn, zap.String("subject", s.Subject))
+		h.renderNoLocalUser(w)
+		return "", false
+	}
+	return h.mfaURL(returnTo), true
+}
