@@ -54,6 +54,11 @@ type siteOptions struct {
 	corpJIT, corpExtra string
 	// auditLog sends Caddy's own log, at INFO, to s.logFile().
 	auditLog bool
+	// application attaches this named application (declare it in
+	// globalExtra) instead of the inline handlerBlock.
+	application string
+	// adminPort, if set, serves Caddy's admin API on localhost:adminPort.
+	adminPort int
 }
 
 // logFile is where a site started with auditLog writes Caddy's log.
@@ -86,7 +91,7 @@ http://localhost:%d {
 	log {
 		output file %s/access.log
 	}
-	jit_auth {
+	jit_auth %s{
 %s
 	}
 	reverse_proxy %s {
@@ -98,7 +103,10 @@ http://localhost:%d {
 		header_up X-Auth-Roles {http.auth.user.roles}
 	}
 }
-`, globalOptions(s.dir, conns), port, s.dir, handlerBlock, s.upstream.hostPort())
+`, globalOptions(s.dir, conns), port, s.dir, o.application+" ", handlerBlock, s.upstream.hostPort())
+	if o.adminPort != 0 {
+		caddyfile = strings.Replace(caddyfile, "admin off", fmt.Sprintf("admin localhost:%d", o.adminPort), 1)
+	}
 	if o.auditLog {
 		caddyfile = strings.Replace(caddyfile, "level ERROR", "output file "+s.logFile()+"\n\t\tlevel INFO", 1)
 	}
