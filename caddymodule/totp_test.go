@@ -325,5 +325,3 @@ func TestTOTPEnrolmentNeverReplacesAFactor(t *testing.T) {
 		t.Errorf("the first enrolment's secret no longer works: %d", resp.StatusCode)
 	}
 }
-
-
