@@ -64,6 +64,10 @@ type App struct {
 	usedStates  *usedStates
 	logger      *zap.Logger
 	cancel      context.CancelFunc
+
+	// interconnect runs the JIT×MFA check once per configuration, from
+	// the first handler provisioned (see interconnect.go).
+	interconnect *onceResult
 }
 
 // CaddyModule returns the Caddy module information.
@@ -142,6 +146,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.checkApplications(); err != nil {
 		return err
 	}
+	a.interconnect = &onceResult{}
 
 	a.revoked = &revocations{}
 	a.sessions = newSessionCache()
@@ -189,13 +194,10 @@ func (a *App) Stop() error {
 	return nil
 }
 
-// checkApplications validates the named applications and refuses a
-// configuration in which one requires a second factor from a connection
-// that keeps no local user. It runs in Provision, so `caddy validate`,
-// `caddy reload` and the admin API all meet it, and it sees every named
-// application at once, so one error lists every conflict.
+// checkApplications validates the named applications. Whether they
+// require a second factor from a connection that keeps no local user is
+// checked once the sites that use them are known (interconnect.go).
 func (a *App) checkApplications() error {
-	apps := map[string]*Application{}
 	var errs []error
 	for _, name := range sortedKeys(a.Applications) {
 		ap := a.Applications[name]
@@ -210,22 +212,9 @@ func (a *App) checkApplications() error {
 		}
 		if err := ap.validate(a, label); err != nil {
 			errs = append(errs, err)
-			continue
 		}
-		apps[label] = ap
 	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	refused, accepted := a.mfaConflicts(apps)
-	for _, c := range accepted {
-		a.logger.Warn("mfa totp conflict accepted (on_conflict warn): users of this connection have no local user for a second factor and will be refused at login",
-			zap.String("connection", c.connection), zap.Strings("applications", c.apps))
-	}
-	if len(refused) > 0 {
-		return mfaConflictError(refused)
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // connectionNames returns the connection names in a stable order.

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -157,22 +158,17 @@ func (a *App) mfaConflicts(apps map[string]*Application) (refused, accepted []mf
 // every application depending on it, and both ways to fix it.
 func mfaConflictError(cs []mfaConflict) error {
 	var b strings.Builder
-	b.WriteString("mfa totp keeps each user's TOTP secret on the local user, but ")
-	if len(cs) == 1 {
-		b.WriteString("this connection has JIT off, so its users have none:")
-	} else {
-		b.WriteString("these connections have JIT off, so their users have none:")
-	}
+	b.WriteString("mfa totp keeps each user's TOTP secret on their local user, but connections with JIT off keep no local user:")
 	for _, c := range cs {
-		fmt.Fprintf(&b, "\n  - connection %q is offered by %s, which require mfa totp for it", c.connection, strings.Join(c.apps, ", "))
+		fmt.Fprintf(&b, "\n  - connection %q is offered with mfa totp by:", c.connection)
+		for _, app := range c.apps {
+			b.WriteString("\n      " + app)
+		}
+		fmt.Fprintf(&b, "\n    fix: turn JIT on for it (connection %s { jit }), or skip it in each of those applications (mfa totp { skip_for %s })",
+			c.connection, c.connection)
 	}
-	b.WriteString("\nFix each connection in one of two ways:")
-	for _, c := range cs {
-		fmt.Fprintf(&b, "\n  - %s: turn JIT on (connection %s { jit }), or skip the second factor for it in %s (mfa totp { skip_for %s })",
-			c.connection, c.connection, strings.Join(c.apps, ", "), c.connection)
-	}
-	b.WriteString("\nTo load the configuration anyway, add on_conflict warn to the application's mfa totp block; users of such a connection are then refused at login.")
-	return fmt.Errorf("%s", b.String())
+	b.WriteString("\nTo load the configuration anyway, add on_conflict warn to those applications' mfa totp blocks; users of such a connection are then refused at login.")
+	return errors.New(b.String())
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -92,20 +92,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 		h.Application = *named
 		label = fmt.Sprintf("application %q", h.ApplicationName)
-	} else {
-		// Named applications were checked by the app; an inline one is
-		// checked here, alone.
-		if err := h.Application.validate(h.app, label); err != nil {
-			return fmt.Errorf("jit_auth: %v", err)
-		}
-		refused, accepted := h.app.mfaConflicts(map[string]*Application{label: &h.Application})
-		for _, c := range accepted {
-			h.logger.Warn("mfa totp conflict accepted (on_conflict warn): users of this connection have no local user for a second factor and will be refused at login",
-				zap.String("connection", c.connection))
-		}
-		if len(refused) > 0 {
-			return fmt.Errorf("jit_auth: %v", mfaConflictError(refused))
-		}
+	} else if err := h.Application.validate(h.app, label); err != nil {
+		// Named applications were validated by the app.
+		return fmt.Errorf("jit_auth: %v", err)
+	}
+	if err := h.app.checkInterconnections(ctx, h); err != nil {
+		return fmt.Errorf("jit_auth: %v", err)
 	}
 
 	if h.PathPrefix == "" {

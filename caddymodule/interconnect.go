@@ -1,0 +1,248 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+)
+
+// The interconnection check needs to know where each application is
+// used, to name its sites in the error. Only the http app knows, and
+// the jit_auth app cannot ask for it in its own Provision: the http
+// app's handlers load the jit_auth app, so that would be a cycle. A
+// handler, though, is provisioned by the http app, which is then the
+// first of its context's modules: the first jit_auth handler to be
+// provisioned reads every route of every server from there and checks
+// every application at once. Routes already set up have typed handlers;
+// the route being set up, and those after it, still have their JSON.
+
+// attachment is one route that a jit_auth handler protects.
+type attachment struct {
+	// where names the route for people: site addresses and paths.
+	where string
+	// name is the named application attached, or "" for an inline one.
+	name string
+	// app is the inline application (nil for a named one).
+	app *Application
+}
+
+// onceResult is the outcome of a check made once.
+type onceResult struct {
+	once sync.Once
+	err  error
+}
+
+// checkInterconnections runs the check once per configuration, from the
+// first handler provisioned; later handlers get the same answer.
+func (a *App) checkInterconnections(ctx caddy.Context, h *Handler) error {
+	a.interconnect.once.Do(func() {
+		var httpApp *caddyhttp.App
+		for _, m := range ctx.Modules() {
+			if app, ok := m.(*caddyhttp.App); ok {
+				httpApp = app
+				break
+			}
+		}
+		var atts []attachment
+		if httpApp != nil {
+			atts = findAttachments(httpApp)
+		} else {
+			// Not under the http app (a handler built by hand): this
+			// handler is all there is to check.
+			atts = []attachment{{where: "this route", name: h.ApplicationName, app: &h.Application}}
+		}
+		a.interconnect.err = a.checkAttachments(atts)
+	})
+	return a.interconnect.err
+}
+
+// checkAttachments finds every connection with JIT off that an
+// application requiring mfa totp offers without skip_for, across every
+// named application and every inline one, and reports them in one error.
+func (a *App) checkAttachments(atts []attachment) error {
+	used := map[string][]string{} // named application → where
+	apps := map[string]*Application{}
+	var errs []string
+	for _, at := range atts {
+		if at.name != "" {
+			used[at.name] = append(used[at.name], at.where)
+			continue
+		}
+		label := "the inline jit_auth application at " + at.where
+		if err := at.app.validate(a, label); err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		apps[label] = at.app
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "\n"))
+	}
+	for name, ap := range a.Applications {
+		where := ", not attached to any site"
+		if w := used[name]; len(w) > 0 {
+			slices.Sort(w)
+			where = " at " + strings.Join(slices.Compact(w), ", ")
+		}
+		apps[fmt.Sprintf("application %q%s", name, where)] = ap
+	}
+	refused, accepted := a.mfaConflicts(apps)
+	for _, c := range accepted {
+		a.logger.Warn("mfa totp conflict accepted (on_conflict warn): users of this connection have no local user for a second factor and are refused at login",
+			zap.String("connection", c.connection), zap.Strings("applications", c.apps))
+	}
+	if len(refused) > 0 {
+		return mfaConflictError(refused)
+	}
+	return nil
+}
+
+// findAttachments lists every jit_auth handler in the http app's
+// servers, in a stable order.
+func findAttachments(app *caddyhttp.App) []attachment {
+	var out []attachment
+	for _, name := range sortedKeys(app.Servers) {
+		srv := app.Servers[name]
+		if srv == nil {
+			continue
+		}
+		walkRoutes(srv.Routes, scope{server: name, listen: srv.Listen}, &out)
+	}
+	return out
+}
+
+// scope is what the routes around a handler match.
+type scope struct {
+	server string
+	listen []string
+	hosts  []string
+	paths  []string
+}
+
+// String names the scope as a Caddyfile reader would recognise it:
+// site addresses, then paths.
+func (s scope) String() string {
+	var b strings.Builder
+	if len(s.hosts) > 0 {
+		b.WriteString(strings.Join(s.hosts, " "))
+	} else {
+		fmt.Fprintf(&b, "server %s (%s)", s.server, strings.Join(s.listen, " "))
+	}
+	var paths []string
+	for _, p := range s.paths {
+		if !strings.HasPrefix(p, "/.jitauth/") {
+			paths = append(paths, p)
+		}
+	}
+	if len(paths) > 0 {
+		b.WriteString(" " + strings.Join(paths, " "))
+	}
+	return b.String()
+}
+
+func (s scope) with(hosts, paths []string) scope {
+	if len(hosts) > 0 {
+		s.hosts = hosts
+	}
+	if len(paths) > 0 {
+		s.paths = append(slices.Clone(s.paths), paths...)
+	}
+	return s
+}
+
+func walkRoutes(routes caddyhttp.RouteList, sc scope, out *[]attachment) {
+	for i := range routes {
+		r := &routes[i]
+		inner := sc.with(routeMatchers(r))
+		if r.HandlersRaw != nil {
+			for _, raw := range r.HandlersRaw {
+				walkRawHandler(raw, inner, out)
+			}
+			continue
+		}
+		for _, mh := range r.Handlers {
+			switch h := mh.(type) {
+			case *Handler:
+				*out = append(*out, attachmentOf(h, inner))
+			case *caddyhttp.Subroute:
+				walkRoutes(h.Routes, inner, out)
+			}
+		}
+	}
+}
+
+func attachmentOf(h *Handler, sc scope) attachment {
+	if h.ApplicationName != "" {
+		return attachment{where: sc.String(), name: h.ApplicationName}
+	}
+	app := h.Application
+	return attachment{where: sc.String(), app: &app}
+}
+
+// routeMatchers reads the host and path matchers of a route, set up or not.
+func routeMatchers(r *caddyhttp.Route) (hosts, paths []string) {
+	for _, set := range r.MatcherSetsRaw {
+		hosts = append(hosts, rawStrings(set["host"])...)
+		paths = append(paths, rawStrings(set["path"])...)
+	}
+	for _, set := range r.MatcherSets {
+		for _, m := range set {
+			switch m := m.(type) {
+			case *caddyhttp.MatchHost:
+				hosts = append(hosts, *m...)
+			case *caddyhttp.MatchPath:
+				paths = append(paths, *m...)
+			}
+		}
+	}
+	return hosts, paths
+}
+
+func rawStrings(raw json.RawMessage) []string {
+	var out []string
+	if raw != nil && json.Unmarshal(raw, &out) != nil {
+		return nil
+	}
+	return out
+}
+
+// rawRoute is the part of a route's JSON the walk reads.
+type rawRoute struct {
+	Match  []map[string]json.RawMessage `json:"match"`
+	Handle []json.RawMessage            `json:"handle"`
+}
+
+func walkRawHandler(raw json.RawMessage, sc scope, out *[]attachment) {
+	var head struct {
+		Handler string     `json:"handler"`
+		Routes  []rawRoute `json:"routes"`
+	}
+	if json.Unmarshal(raw, &head) != nil {
+		return
+	}
+	switch head.Handler {
+	case "jit_auth":
+		var h Handler
+		if json.Unmarshal(raw, &h) == nil {
+			*out = append(*out, attachmentOf(&h, sc))
+		}
+	case "subroute":
+		for _, r := range head.Routes {
+			var hosts, paths []string
+			for _, set := range r.Match {
+				hosts = append(hosts, rawStrings(set["host"])...)
+				paths = append(paths, rawStrings(set["path"])...)
+			}
+			inner := sc.with(hosts, paths)
+			for _, hr := range r.Handle {
+				walkRawHandler(hr, inner, out)
+			}
+		}
+	}
+}
