@@ -46,3 +46,22 @@ func TestPendingClaimsRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// A paused login expires with the flow it continues.
+func TestPendingExpiresWithTheFlow(t *testing.T) {
+	h := &Handler{app: &App{codecs: testCodecs()}}
+	now := time.Now()
+	w := httptest.NewRecorder()
+	p := &pendingLogin{ID: "id", CSRF: "x", Connection: "c", ExpiresAt: now.Add(time.Minute).Unix()}
+	if err := h.sealPending(w, p, false, now); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := http.NewRequest("GET", "http://localhost/", nil)
+	r.AddCookie(w.Result().Cookies()[0])
+	if _, ok := h.openPending(r, false, now); !ok {
+		t.Fatal("a fresh paused login does not open")
+	}
+	if _, ok := h.openPending(r, false, now.Add(time.Minute)); ok {
+		t.Error("a paused login opens after its flow expired")
+	}
+}

@@ -518,3 +518,114 @@ func FuzzExpr(f *testing.F) {
 		_ = pol.Username("corp", c, pr)
 	})
 }
+
+// TestModeLinkSyncCombinations walks every mode × link × sync through the
+// cases where the combination changes the outcome: a new identity whose
+// verified email is an existing user's (link or refuse, ask or not, and
+// what the link writes), and a brand-new user followed by a later login
+// with changed claims.
+func TestModeLinkSyncCombinations(t *testing.T) {
+	modes := []provisioner.Mode{provisioner.ModeSilent, provisioner.ModeConsent, provisioner.ModeUsername}
+	links := []provisioner.Link{provisioner.LinkOff, provisioner.LinkVerifiedEmail}
+	syncs := []provisioner.Sync{provisioner.SyncOverride, provisioner.SyncPreserveLocal, provisioner.SyncFirstLogin}
+	// What name and given name the user has after the provider said
+	// "IdP Bob"/"Bobby" to a user with a locally owned name "Local Bob"
+	// and given name "Robert".
+	wantAfter := map[provisioner.Sync][2]string{
+		provisioner.SyncOverride:      {"IdP Bob", "Bobby"},
+		provisioner.SyncPreserveLocal: {"Local Bob", "Bobby"},
+		provisioner.SyncFirstLogin:    {"Local Bob", "Robert"},
+	}
+	for _, mode := range modes {
+		for _, link := range links {
+			for _, sync := range syncs {
+				t.Run(string(mode)+"/"+string(link)+"/"+string(sync), func(t *testing.T) {
+					s := newStore(t)
+					p := &provisioner.Provisioner{Store: s}
+					ctx := t.Context()
+					pol := policy(t, provisioner.Policy{Mode: mode, Link: link, Sync: sync})
+
+					// An existing user with a verified email and a local edit.
+					local, err := s.CreateUser(ctx, &provisioner.User{Username: "bob", Email: "bob@example.com", EmailVerified: true, Name: "Old", GivenName: "Robert"},
+						provisioner.Identity{IdentityKey: provisioner.IdentityKey{Connection: "legacy", Issuer: "legacy", Subject: "bob"}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if _, err := provisioner.SetLocalAttributes(ctx, s, local.ID, map[string]string{"name": "Local Bob"}); err != nil {
+						t.Fatal(err)
+					}
+					c := bobClaims()
+					c.Name, c.GivenName = "IdP Bob", "Bobby"
+
+					res, err := p.Provision(ctx, req(pol, c))
+					if link == provisioner.LinkOff {
+						if !errors.Is(err, provisioner.ErrEmailConflict) {
+							t.Fatalf("link off: %s, %v; want ErrEmailConflict", res.Outcome, err)
+						}
+						if ids, _ := s.Identities(ctx, local.ID); len(ids) != 1 || userCount(t, s) != 1 {
+							t.Fatal("a refused identity was stored")
+						}
+						return
+					}
+					if mode != provisioner.ModeSilent {
+						if err != nil || res.Outcome != provisioner.OutcomeNeedsConsent {
+							t.Fatalf("link in mode %s: %s, %v; want needs consent (a link never asks for a username)", mode, res.Outcome, err)
+						}
+						if ids, _ := s.Identities(ctx, local.ID); len(ids) != 1 {
+							t.Fatal("linked before consent")
+						}
+						r := req(pol, c)
+						r.Consented = append([]string{}, res.Consent...)
+						res, err = p.Provision(ctx, r)
+					}
+					if err != nil || res.Outcome != provisioner.OutcomeLinked || res.User.ID != local.ID || res.User.Username != "bob" {
+						t.Fatalf("link: %+v, %v", res, err)
+					}
+					u := mustUser(t, s, local.ID)
+					if got := [2]string{u.Name, u.GivenName}; got != wantAfter[sync] {
+						t.Errorf("after linking: name, given name = %q, want %q", got, wantAfter[sync])
+					}
+
+					// A brand-new user, then a later login with a new name.
+					n := c
+					n.Subject, n.Email, n.PreferredUsername = "sub-new", "new@example.com", "newbie"
+					n.Raw = []byte(`{"sub":"sub-new","email":"new@example.com"}`)
+					res, err = p.Provision(ctx, req(pol, n))
+					switch mode {
+					case provisioner.ModeSilent:
+					case provisioner.ModeConsent:
+						if res.Outcome != provisioner.OutcomeNeedsConsent {
+							t.Fatalf("new user in consent mode: %s, %v", res.Outcome, err)
+						}
+						r := req(pol, n)
+						r.Consented = res.Consent
+						res, err = p.Provision(ctx, r)
+					case provisioner.ModeUsername:
+						if res.Outcome != provisioner.OutcomeNeedsUsername || res.Username != "new@example.com" {
+							t.Fatalf("new user in username mode: %s %q, %v", res.Outcome, res.Username, err)
+						}
+						r := req(pol, n)
+						r.Consented, r.Username = res.Consent, "newbie"
+						res, err = p.Provision(ctx, r)
+					}
+					if err != nil || res.Outcome != provisioner.OutcomeCreated || res.User.Name != "IdP Bob" {
+						t.Fatalf("new user: %+v, %v", res, err)
+					}
+					created := res.User
+					n.Name = "Renamed"
+					res, err = p.Provision(ctx, req(pol, n))
+					if err != nil || res.Outcome != provisioner.OutcomeUpdated {
+						t.Fatalf("later login: %s, %v; want updated without asking", res.Outcome, err)
+					}
+					want := "Renamed"
+					if sync == provisioner.SyncFirstLogin {
+						want = "IdP Bob"
+					}
+					if got := mustUser(t, s, created.ID).Name; got != want {
+						t.Errorf("later login: name %q, want %q", got, want)
+					}
+				})
+			}
+		}
+	}
+}
