@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -104,9 +105,6 @@ func (h *Handler) renderConsentUsed(w http.ResponseWriter, p *pendingLogin) {
 
 // usernameRule turns a refused username into the reason shown.
 func usernameRule(err error) string {
-	msg := err.Error()
-	if len(msg) > 200 {
-		msg = msg[:200]
-	}
-	return "That username is not allowed (" + msg + ")."
+	msg := strings.TrimPrefix(err.Error(), provisioner.ErrUsernameInvalid.Error()+": ")
+	return "That username is not allowed: " + clip(msg, 200) + "."
 }

@@ -17,12 +17,12 @@ var pageTemplates = template.Must(template.New("base").Parse(`<!doctype html>
 <title>{{.Title}}</title>
 <style>
 body{font:16px/1.5 system-ui,sans-serif;background:#f5f6f8;color:#1d2330;margin:0;display:flex;min-height:100vh;align-items:center;justify-content:center}
-main{background:#fff;border-radius:12px;box-shadow:0 2px 12px rgba(0,0,0,.08);padding:2rem 2.5rem;max-width:26rem;width:100%}
+main{background:#fff;border-radius:12px;box-shadow:0 2px 12px rgba(0,0,0,.08);padding:2rem 2.5rem;max-width:26rem;width:100%;margin:2rem 1rem;box-sizing:border-box}
 h1{font-size:1.35rem;margin:0 0 .75rem}
 p{margin:.5rem 0 1.25rem;color:#3b4252}
 a.button{display:block;text-align:center;background:#2f5bea;color:#fff;text-decoration:none;padding:.7rem 1rem;border-radius:8px;margin:.5rem 0;font-weight:600}
 a.button:hover{background:#2347c4}
-.code{color:#8a93a6;font-size:.85rem}
+.code{color:#5b6475;font-size:.85rem}
 dl{margin:.5rem 0 1rem;display:grid;grid-template-columns:auto 1fr;gap:.25rem .75rem}
 dt{color:#5b6475}dd{margin:0;overflow-wrap:anywhere}
 label{display:block;font-weight:600;margin:.75rem 0 .25rem}
@@ -37,11 +37,12 @@ img{display:block;margin:0 auto}ol.codes{columns:2;font-size:1.05rem}button.decl
 {{if .Message}}<p>{{.Message}}</p>{{end}}
 {{with .Form}}<form method="post" action="{{.Action}}">
 <input type="hidden" name="csrf" value="{{.CSRF}}">
-{{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
+{{if and .Error (not .AskUsername)}}<p class="error" role="alert">{{.Error}}</p>{{end}}
 {{if .Attributes}}<dl>{{range .Attributes}}<dt>{{.Name}}</dt><dd>{{.Value}}</dd>{{end}}</dl>{{end}}
 {{if .Claims}}<p class="code">The sign-in record also keeps these claims from {{.Provider}}: {{.Claims}}.</p>{{end}}
 {{if .AskUsername}}<label for="username">Username</label>
-<input type="text" id="username" name="username" value="{{.Username}}" autocomplete="username" autocapitalize="none" spellcheck="false" required maxlength="128">
+{{if .Error}}<p class="error" id="username-error" role="alert">{{.Error}}</p>{{end}}
+<input type="text" id="username" name="username" value="{{.Username}}" autocomplete="username" autocapitalize="none" spellcheck="false" required maxlength="64"{{if .Error}} aria-invalid="true" aria-describedby="username-error"{{end}}>
 <p class="code">Lower-case letters, digits, '.', '_' and '-'.</p>{{end}}
 <button class="allow" type="submit" name="action" value="allow">{{if .AskUsername}}Create account{{else}}Allow{{end}}</button>
 <button class="decline" type="submit" name="action" value="decline" formnovalidate>Decline</button>
@@ -55,9 +56,9 @@ img{display:block;margin:0 auto}ol.codes{columns:2;font-size:1.05rem}button.decl
 {{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
 {{if .Enrol}}<p>Scan this code with an authenticator app, then enter the 6-digit code it shows.</p>
 <img src="{{.QR}}" alt="QR code for your authenticator app" width="200" height="200">
-<p class="code">Or enter this key in the app: <code id="secret">{{.Secret}}</code></p>{{end}}
+<p class="code">Or enter this key in the app: <code id="secret">{{.Secret}}</code></p>{{else}}<p>Enter the 6-digit code your authenticator app shows for this site. Lost the app? Enter one of your recovery codes instead.</p>{{end}}
 <label for="code">{{if .Enrol}}Code from the app{{else}}Code from your authenticator app, or a recovery code{{end}}</label>
-<input type="text" id="code" name="code" autocomplete="one-time-code" autocapitalize="none" spellcheck="false" required maxlength="32" autofocus>
+<input type="text" id="code" name="code" autocomplete="one-time-code" autocapitalize="none" spellcheck="false" required maxlength="32" autofocus{{if .Enrol}} inputmode="numeric"{{end}}{{if .Error}} aria-invalid="true"{{end}}>
 <button class="allow" type="submit">{{if .Enrol}}Turn on the second factor{{else}}Verify{{end}}</button>
 </form>{{end}}{{end}}
 {{range .Options}}<a class="button" href="{{.Href}}">Sign in with {{.Label}}</a>
@@ -173,7 +174,11 @@ func (h *Handler) renderConsent(w http.ResponseWriter, status int, conn *Connect
 		if label == "" {
 			label = a.Name
 		}
-		f.Attributes = append(f.Attributes, provisioner.AttributeValue{Name: label, Value: a.Value})
+		value := a.Value
+		if a.Name == provisioner.AttrEmailVerified {
+			value = map[string]string{"true": "Yes", "false": "No"}[value]
+		}
+		f.Attributes = append(f.Attributes, provisioner.AttributeValue{Name: label, Value: value})
 	}
 	f.Claims = strings.Join(claims, ", ")
 	d := pageData{Title: "Allow this site to store your details?", Form: f,

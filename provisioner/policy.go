@@ -326,10 +326,26 @@ func (p *Policy) CheckChosenUsername(s string) (string, error) {
 		re = regexp.MustCompile(DefaultUsernamePattern)
 	}
 	if !re.MatchString(norm) {
+		if re.String() == DefaultUsernamePattern {
+			return "", fmt.Errorf("%w: use 2 to 32 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit", ErrUsernameInvalid)
+		}
 		return "", fmt.Errorf("%w: it must match %s", ErrUsernameInvalid, re.String())
 	}
 	if p.reserved(norm) {
 		return "", fmt.Errorf("%w: %q is reserved", ErrUsernameInvalid, norm)
 	}
 	return norm, nil
+}
+
+// SuggestUsername is the name a username page offers: the first of the
+// templates' name, the email's local part and the preferred username
+// that the user could choose as it is, or "" when none could.
+func (p *Policy) SuggestUsername(connection string, c Claims, pr Profile) string {
+	local, _, _ := strings.Cut(pr.Email, "@")
+	for _, candidate := range []string{p.Username(connection, c, pr), local, pr.PreferredUsername} {
+		if norm, err := p.CheckChosenUsername(candidate); err == nil {
+			return norm
+		}
+	}
+	return ""
 }

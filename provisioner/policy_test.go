@@ -147,8 +147,8 @@ func TestUsernameMode(t *testing.T) {
 	if err != nil || res.Outcome != provisioner.OutcomeNeedsUsername {
 		t.Fatalf("first login = %+v, %v; want needs username", res, err)
 	}
-	if res.Username != "bob@example.com" {
-		t.Errorf("suggested username = %q, want the default template's", res.Username)
+	if res.Username != "bob" {
+		t.Errorf("suggested username = %q, want the email's local part (the template's bob@example.com does not fit the pattern)", res.Username)
 	}
 	consent := res.Consent
 	choose := func(name string, consented []string) (provisioner.Result, error) {
@@ -601,7 +601,7 @@ func TestModeLinkSyncCombinations(t *testing.T) {
 						r.Consented = res.Consent
 						res, err = p.Provision(ctx, r)
 					case provisioner.ModeUsername:
-						if res.Outcome != provisioner.OutcomeNeedsUsername || res.Username != "new@example.com" {
+						if res.Outcome != provisioner.OutcomeNeedsUsername || res.Username != "new" {
 							t.Fatalf("new user in username mode: %s %q, %v", res.Outcome, res.Username, err)
 						}
 						r := req(pol, n)
@@ -627,5 +627,32 @@ func TestModeLinkSyncCombinations(t *testing.T) {
 				})
 			}
 		}
+	}
+}
+
+func TestSuggestUsername(t *testing.T) {
+	pol := policy(t, provisioner.Policy{Mode: provisioner.ModeUsername})
+	for _, tt := range []struct {
+		email, preferred, want string
+	}{
+		{"Bob.Smith@example.com", "bobby", "bob.smith"}, // the template gives the email, which does not fit; its local part does
+		{"", "Bobby", "bobby"},                          // the template's preferred username fits
+		{"x+y@example.com", "robert", "robert"},         // '+' does not fit the pattern
+		{"", "Admin", "corp-s"},                         // reserved: the template falls back to connection-subject
+		{"", "", "corp-s"},
+	} {
+		c := provisioner.Claims{Subject: "s", Email: tt.email, EmailVerified: true, PreferredUsername: tt.preferred}
+		got := pol.SuggestUsername("corp", c, pol.MapProfile("corp", c))
+		if got != tt.want {
+			t.Errorf("SuggestUsername(%q, %q) = %q, want %q", tt.email, tt.preferred, got, tt.want)
+		}
+	}
+}
+
+func TestSuggestUsernameNoneFits(t *testing.T) {
+	pol := policy(t, provisioner.Policy{Mode: provisioner.ModeUsername, UsernameTemplates: []provisioner.Expr{mustExpr(t, "{claims.nope}")}})
+	c := provisioner.Claims{Subject: "s", Email: "+@example.com", EmailVerified: true, PreferredUsername: "root"}
+	if got := pol.SuggestUsername("corp", c, pol.MapProfile("corp", c)); got != "" {
+		t.Errorf("SuggestUsername = %q, want none", got)
 	}
 }

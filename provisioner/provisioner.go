@@ -386,7 +386,7 @@ func (l *login) linkTarget(ctx context.Context) (*User, error) {
 func (l *login) create(ctx context.Context, ident Identity) (Result, error) {
 	username := ""
 	if l.pol.mode() == ModeUsername {
-		suggestion := l.pol.Username(l.req.Connection, l.req.Claims, l.profile)
+		suggestion := l.pol.SuggestUsername(l.req.Connection, l.req.Claims, l.profile)
 		need := l.consentNeeded(nil, l.profile.storedAttributes())
 		if l.req.Username == "" || !l.consented(need) {
 			r := l.askConsent(OutcomeNeedsUsername, need)
