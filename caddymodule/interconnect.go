@@ -112,7 +112,20 @@ func findAttachments(app *caddyhttp.App) []attachment {
 		if srv == nil {
 			continue
 		}
-		walkRoutes(srv.Routes, scope{server: name, listen: srv.Listen}, &out)
+		sc := scope{server: name, listen: srv.Listen}
+		walkRoutes(srv.Routes, sc, &out)
+		if srv.Errors != nil {
+			errSc := sc
+			errSc.note = "handle_errors"
+			walkRoutes(srv.Errors.Routes, errSc, &out)
+		}
+		for _, rn := range sortedKeys(srv.NamedRoutes) {
+			if r := srv.NamedRoutes[rn]; r != nil {
+				named := sc
+				named.note = "named route " + rn
+				walkRoutes(caddyhttp.RouteList{*r}, named, &out)
+			}
+		}
 	}
 	return out
 }
@@ -121,16 +134,28 @@ func findAttachments(app *caddyhttp.App) []attachment {
 type scope struct {
 	server string
 	listen []string
-	hosts  []string
-	paths  []string
+	// note says where in the server the routes are, when not its
+	// main routes: handle_errors, or a named route.
+	note  string
+	hosts []string
+	paths []string
 }
 
 // String names the scope as a Caddyfile reader would recognise it:
-// site addresses, then paths.
+// site addresses (with the port when it is not 80 or 443), then paths.
 func (s scope) String() string {
 	var b strings.Builder
+	if s.note != "" {
+		b.WriteString(s.note + " in ")
+	}
 	if len(s.hosts) > 0 {
-		b.WriteString(strings.Join(s.hosts, " "))
+		port := s.port()
+		for i, h := range s.hosts {
+			if i > 0 {
+				b.WriteString(" ")
+			}
+			b.WriteString(h + port)
+		}
 	} else {
 		fmt.Fprintf(&b, "server %s (%s)", s.server, strings.Join(s.listen, " "))
 	}
@@ -144,6 +169,21 @@ func (s scope) String() string {
 		b.WriteString(" " + strings.Join(paths, " "))
 	}
 	return b.String()
+}
+
+// port is ":<port>" when the server listens on one port other than 80
+// and 443, so sites on one host and several ports can be told apart.
+func (s scope) port() string {
+	if len(s.listen) != 1 {
+		return ""
+	}
+	addr := s.listen[0]
+	if i := strings.LastIndexByte(addr, ':'); i >= 0 {
+		if p := addr[i+1:]; p != "" && p != "80" && p != "443" {
+			return ":" + p
+		}
+	}
+	return ""
 }
 
 func (s scope) with(hosts, paths []string) scope {

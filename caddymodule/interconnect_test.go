@@ -433,6 +433,46 @@ func TestMFAConflictWithCaddyBinary(t *testing.T) {
 		}
 	})
 
+	// Inline applications hide in handle_errors and in named routes too;
+	// the check reads those, and says where.
+	t.Run("ErrorRoutesAndNamedRoutes", func(t *testing.T) {
+		head := strings.SplitN(inlineConflictCaddyfile("$DIR", false), "http://localhost:8080 {", 2)[0]
+		for name, tc := range map[string]struct{ sites, where string }{
+			"handle_errors": {`http://localhost:8080 {
+	respond "open"
+	handle_errors {
+		jit_auth {
+			connections corp github
+			mfa totp
+		}
+		respond "error page"
+	}
+}
+`, "handle_errors in localhost:8080"},
+			"named route": {`&(protected) {
+	jit_auth {
+		connections corp github
+		mfa totp
+	}
+	respond "named"
+}
+http://localhost:8080 {
+	invoke protected
+}
+`, "named route protected in"},
+		} {
+			out, code := validate(t, head+tc.sites)
+			msg, ok := jitAuthMessage(out)
+			if code == 0 || !ok {
+				t.Errorf("%s: caddy validate (exit %d) accepted the conflict:\n%s", name, code, out)
+				continue
+			}
+			if !strings.Contains(msg, "the inline jit_auth application at "+tc.where) {
+				t.Errorf("%s: message does not say where (%q):\n%s", name, tc.where, msg)
+			}
+		}
+	})
+
 	t.Run("ReloadAndAdminLoadLeaveTheRunningConfig", func(t *testing.T) {
 		dir := t.TempDir()
 		adminPort, port := freePort(t), freePort(t)
