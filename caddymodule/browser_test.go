@@ -1,9 +1,7 @@
 package caddymodule_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -19,106 +17,19 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/jitauth/caddy-jitauth/internal/browsertest"
 	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
-// The browser test drives Debian's chromium package, with the conventions
-// of examples/demo/browser_test.go: it skips only when
-// JITAUTH_TEST_CHROMIUM is unset and chromium is missing; with
-// JITAUTH_TEST_CHROMIUM set (CI sets it to 1) a missing chromium fails it.
-// JITAUTH_SCREENSHOTS, if set, names a directory for screenshots.
+// The browser test drives Debian's chromium package, started by
+// internal/browsertest (which says when it skips).
 const (
-	chromiumPath   = "/usr/bin/chromium"
-	chromiumEnv    = "JITAUTH_TEST_CHROMIUM"
-	screenshotsEnv = "JITAUTH_SCREENSHOTS"
-	browserTimeout = 60 * time.Second
 	// stepTimeout bounds each step in a tab, so that a missing element
 	// fails the test quickly instead of at browserTimeout.
-	stepTimeout   = 10 * time.Second
-	sessionCookie = "jitauth_session"
+	stepTimeout = 10 * time.Second
 	// pageCSP is the policy every page of the module carries.
 	pageCSP = "default-src 'none'"
 )
-
-func requireChromium(t *testing.T) {
-	t.Helper()
-	fi, err := os.Stat(chromiumPath)
-	if err == nil && (fi.IsDir() || fi.Mode()&0o111 == 0) {
-		err = errors.New("not an executable file")
-	}
-	if err == nil {
-		return
-	}
-	if _, set := os.LookupEnv(chromiumEnv); set {
-		t.Fatalf("%s is set, but %s cannot be used: %v (apt-get install chromium)", chromiumEnv, chromiumPath, err)
-	}
-	t.Skipf("%s cannot be used (%v): install Debian's chromium package to run this test; set %s=1 to make it mandatory", chromiumPath, err, chromiumEnv)
-}
-
-// newChromium starts a headless chromium with a fresh profile, for at most
-// browserTimeout, and returns the context of its first tab. The browser
-// stops at the end of the test. Chromium's and chromedp's output go to the
-// test log if the test fails (not straight to t.Logf: chromedp can log from
-// its goroutines after the test ended).
-func newChromium(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
-	t.Cleanup(cancel)
-
-	var output lockedBuffer
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox, // CI runs as root
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1024, 768),
-		chromedp.CombinedOutput(&output),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	logf := func(format string, args ...any) { fmt.Fprintf(&output, "chromedp: "+format+"\n", args...) }
-	tab, cancelTab := chromedp.NewContext(allocCtx, chromedp.WithLogf(logf), chromedp.WithErrorf(logf))
-	t.Cleanup(func() {
-		cancelTab()
-		cancelAlloc() // waits until chromium has exited
-		if t.Failed() && output.Len() > 0 {
-			t.Logf("chromium output:\n%s", output.String())
-		}
-	})
-	// Start the browser now, so that a broken installation fails here.
-	if err := chromedp.Do(tab); err != nil {
-		t.Fatalf("starting %s: %v", chromiumPath, err)
-	}
-	return tab
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Len()
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // pageTab is a tab in a browser context of its own (its own cookies),
 // which records everything a page complains about: console errors and
@@ -291,8 +202,8 @@ func (p *pageTab) expectUpstream(s *site, resp *network.Response, path, user str
 	if got := s.upstream.lastHeaders(p.t).Get("Remote-User"); got != user {
 		p.t.Errorf("upstream got Remote-User %q, want %q", got, user)
 	}
-	if c := p.cookie(s, sessionCookie); c == nil || !c.HTTPOnly {
-		p.t.Errorf("session cookie %s: %+v, want it set and HttpOnly", sessionCookie, c)
+	if c := p.cookie(s, "jitauth_session"); c == nil || !c.HTTPOnly {
+		p.t.Errorf("session cookie %s: %+v, want it set and HttpOnly", "jitauth_session", c)
 	}
 }
 
@@ -314,7 +225,7 @@ func (p *pageTab) cookie(s *site, name string) *network.Cookie {
 // JITAUTH_SCREENSHOTS names a directory.
 func (p *pageTab) screenshot(name string) {
 	p.t.Helper()
-	dir := os.Getenv(screenshotsEnv)
+	dir := os.Getenv(browsertest.ScreenshotsEnv)
 	if dir == "" {
 		return
 	}
@@ -345,8 +256,8 @@ func (p *pageTab) labelOf(id string) string {
 // nothing they need.
 func TestBrowserPages(t *testing.T) {
 	start := time.Now()
-	requireChromium(t)
-	browser := newChromium(t)
+	browsertest.Require(t)
+	browser := browsertest.Start(t)
 	t.Logf("chromium started in %s", time.Since(start).Round(time.Millisecond))
 
 	t.Run("consent", func(t *testing.T) {
@@ -384,7 +295,7 @@ func TestBrowserPages(t *testing.T) {
 		if msg := p.text("main p"); !strings.Contains(msg, "nothing about you was stored") {
 			t.Errorf("decline page says %q", msg)
 		}
-		if c := p.cookie(s, sessionCookie); c != nil {
+		if c := p.cookie(s, "jitauth_session"); c != nil {
 			t.Errorf("session cookie after Decline: %+v", c)
 		}
 		if n := len(allUsers(t, st)); n != 0 {
@@ -439,7 +350,7 @@ func TestBrowserPages(t *testing.T) {
 		if v, err := chromedp.Run(p.step(), chromedp.Value(chromedp.ID("username"))); err != nil || v != "carol" {
 			t.Errorf("username field holds %q (%v), want what was typed", v, err)
 		}
-		if p.cookie(s, sessionCookie) != nil {
+		if p.cookie(s, "jitauth_session") != nil {
 			t.Error("a taken name gave a session")
 		}
 		p.screenshot("username-taken.png")

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,104 +14,18 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/jitauth/caddy-jitauth/examples/internal/legacyapp"
+	"github.com/jitauth/caddy-jitauth/internal/browsertest"
 )
 
-// The browser test drives Debian's chromium package. It skips only when
-// JITAUTH_TEST_CHROMIUM is unset and chromium is missing; with
-// JITAUTH_TEST_CHROMIUM set (CI sets it to 1) a missing chromium fails it.
-const (
-	chromiumPath   = "/usr/bin/chromium"
-	chromiumEnv    = "JITAUTH_TEST_CHROMIUM"
-	screenshotsEnv = "JITAUTH_SCREENSHOTS"
-	browserTimeout = 60 * time.Second
-	sessionCookie  = "jitauth_session"
-)
-
-func requireChromium(t *testing.T) {
-	t.Helper()
-	fi, err := os.Stat(chromiumPath)
-	if err == nil && (fi.IsDir() || fi.Mode()&0o111 == 0) {
-		err = errors.New("not an executable file")
-	}
-	if err == nil {
-		return
-	}
-	if _, set := os.LookupEnv(chromiumEnv); set {
-		t.Fatalf("%s is set, but %s cannot be used: %v (apt-get install chromium)", chromiumEnv, chromiumPath, err)
-	}
-	t.Skipf("%s cannot be used (%v): install Debian's chromium package to run this test; set %s=1 to make it mandatory", chromiumPath, err, chromiumEnv)
-}
-
-// newChromium starts a headless chromium with a fresh profile, for at most
-// browserTimeout, and returns the context of its first tab. The browser
-// stops at the end of the test. Chromium's and chromedp's output go to the
-// test log if the test fails (not straight to t.Logf: chromedp can log from
-// its goroutines after the test ended).
-func newChromium(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), browserTimeout)
-	t.Cleanup(cancel)
-
-	var output lockedBuffer
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox, // CI runs as root
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1024, 768),
-		chromedp.CombinedOutput(&output),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	logf := func(format string, args ...any) { fmt.Fprintf(&output, "chromedp: "+format+"\n", args...) }
-	tab, cancelTab := chromedp.NewContext(allocCtx, chromedp.WithLogf(logf), chromedp.WithErrorf(logf))
-	t.Cleanup(func() {
-		cancelTab()
-		cancelAlloc() // waits until chromium has exited
-		if t.Failed() && output.Len() > 0 {
-			t.Logf("chromium output:\n%s", output.String())
-		}
-	})
-	// Start the browser now, so that a broken installation fails here.
-	if err := chromedp.Do(tab); err != nil {
-		t.Fatalf("starting %s: %v", chromiumPath, err)
-	}
-	return tab
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Len()
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// The browser test drives Debian's chromium package, started by
+// internal/browsertest (which says when it skips).
+const sessionCookie = "jitauth_session"
 
 // screenshot saves a PNG of the tab's viewport as dir/name, if
 // JITAUTH_SCREENSHOTS names a directory.
 func screenshot(t *testing.T, tab context.Context, name string) {
 	t.Helper()
-	dir := os.Getenv(screenshotsEnv)
+	dir := os.Getenv(browsertest.ScreenshotsEnv)
 	if dir == "" {
 		return
 	}
@@ -246,11 +157,11 @@ func requestsDuring(t *testing.T, tab context.Context, action chromedp.Action[ch
 // headless Chromium, as a person would.
 func TestBrowserLoginAndLogout(t *testing.T) {
 	start := time.Now()
-	requireChromium(t)
+	browsertest.Require(t)
 	r := startDemo(t, t.TempDir())
 	// Started second so that it stops first, before Caddy waits for its
 	// connections to close.
-	tab := newChromium(t)
+	tab := browsertest.Start(t)
 	t.Logf("demo and chromium started in %s", time.Since(start).Round(time.Millisecond))
 	issuer, err := url.Parse(r.Issuer)
 	if err != nil {
