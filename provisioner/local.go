@@ -26,6 +26,11 @@ func SetLocalAttributes(ctx context.Context, s Store, userID string, values map[
 		for name, v := range values {
 			switch name {
 			case AttrEmail:
+				// A new address is not verified unless the same change
+				// says so: linking trusts a verified local email.
+				if _, says := values[AttrEmailVerified]; !says && !strings.EqualFold(u.Email, v) {
+					u.EmailVerified = false
+				}
 				u.Email = v
 			case AttrEmailVerified:
 				u.EmailVerified = v == "true"

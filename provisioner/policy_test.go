@@ -656,3 +656,26 @@ func TestSuggestUsernameNoneFits(t *testing.T) {
 		t.Errorf("SuggestUsername = %q, want none", got)
 	}
 }
+
+// An administrator's new email is unverified unless the change says it
+// is verified, so it cannot become a link target by accident.
+func TestLocalEmailChangeUnverifies(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	u, err := s.CreateUser(ctx, &provisioner.User{Username: "bob", Email: "bob@example.com", EmailVerified: true},
+		provisioner.Identity{IdentityKey: provisioner.IdentityKey{Connection: "c", Issuer: "i", Subject: "bob"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := provisioner.SetLocalAttributes(ctx, s, u.ID, map[string]string{"email": "boss@example.com"})
+	if err != nil || got.EmailVerified {
+		t.Fatalf("after a local email change: verified %v, %v; want unverified", got.EmailVerified, err)
+	}
+	got, err = provisioner.SetLocalAttributes(ctx, s, u.ID, map[string]string{"email": "bob@example.com", "email_verified": "true"})
+	if err != nil || !got.EmailVerified || !slices.Equal(got.LocalAttributes, []string{"email", "email_verified"}) {
+		t.Fatalf("a change that says verified: %+v, %v", got, err)
+	}
+	if got, _ := provisioner.SetLocalAttributes(ctx, s, u.ID, map[string]string{"email": "BOB@example.com"}); !got.EmailVerified {
+		t.Error("a change of case only unverified the email")
+	}
+}
