@@ -18,13 +18,18 @@ func init() {
 	caddy.RegisterModule(adminAPI{})
 }
 
-// adminAPI adds jit_auth's operations to Caddy's admin API (by default
-// on localhost:2019, reachable only by whoever controls Caddy):
+// adminAPI adds jit_auth's user operations to Caddy's admin API (by
+// default on localhost:2019, reachable only by whoever controls Caddy).
+// <user> is a local ID or a username:
 //
-//	DELETE /jit_auth/users/<local ID or username>/totp
+//	GET    /jit_auth/users/<user>        the user, its identities and TOTP status
+//	PATCH  /jit_auth/users/<user>        change attributes or local roles
+//	DELETE /jit_auth/users/<user>/totp   reset the TOTP factor
 //
-// resets a user's TOTP factor; the user enrols again at the next login
-// to an application that requires it.
+// A PATCH body is {"set": {"<attribute>": "<value>", …}, "grant_roles":
+// […], "revoke_roles": […]}. Attributes set here become locally owned,
+// so connections with sync preserve_local keep them; roles granted here
+// are never removed by a connection's sync.
 type adminAPI struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -40,38 +45,115 @@ func (adminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{{Pattern: "/jit_auth/users/", Handler: caddy.AdminHandlerFunc(handleAdminUsers)}}
 }
 
+// userChange is the body of a PATCH.
+type userChange struct {
+	Set         map[string]string `json:"set,omitempty"`
+	GrantRoles  []string          `json:"grant_roles,omitempty"`
+	RevokeRoles []string          `json:"revoke_roles,omitempty"`
+}
+
+// userView is what GET answers.
+type userView struct {
+	*provisioner.User
+	Roles      []string               `json:"roles"`
+	Identities []provisioner.Identity `json:"identities"`
+	TOTP       bool                   `json:"totp_enrolled"`
+}
+
+func adminError(status int, format string, args ...any) error {
+	return caddy.APIError{HTTPStatus: status, Err: fmt.Errorf(format, args...)}
+}
+
 func handleAdminUsers(w http.ResponseWriter, r *http.Request) error {
 	ref, what, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/jit_auth/users/"), "/")
-	if ref == "" || what != "totp" {
-		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("unknown jit_auth admin route; use DELETE /jit_auth/users/<id or username>/totp")}
+	switch {
+	case ref == "" || (what != "" && what != "totp"):
+		return adminError(http.StatusNotFound, "unknown jit_auth admin route; use /jit_auth/users/<id or username>[/totp]")
+	case what == "totp" && r.Method != http.MethodDelete:
+		return adminError(http.StatusMethodNotAllowed, "method %s not allowed; use DELETE", r.Method)
+	case what == "" && r.Method != http.MethodGet && r.Method != http.MethodPatch:
+		return adminError(http.StatusMethodNotAllowed, "method %s not allowed; use GET or PATCH", r.Method)
 	}
-	if r.Method != http.MethodDelete {
-		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed; use DELETE", r.Method)}
-	}
-	ctx := caddy.ActiveContext()
-	appIface, err := ctx.AppIfConfigured("jit_auth")
+	appIface, err := caddy.ActiveContext().AppIfConfigured("jit_auth")
 	if err != nil {
-		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("the jit_auth app is not configured")}
+		return adminError(http.StatusNotFound, "the jit_auth app is not configured")
 	}
 	app := appIface.(*App)
-	sctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
+	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 	defer cancel()
-	u, err := app.store.User(sctx, ref)
+	u, err := app.store.User(ctx, ref)
 	if errors.Is(err, provisioner.ErrNotFound) {
-		u, err = app.store.UserByUsername(sctx, ref)
+		u, err = app.store.UserByUsername(ctx, ref)
 	}
 	switch {
 	case errors.Is(err, provisioner.ErrNotFound):
-		return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: fmt.Errorf("no user with ID or username %q", ref)}
+		return adminError(http.StatusNotFound, "no user with ID or username %q", ref)
 	case err != nil:
-		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: fmt.Errorf("user store: %v", err)}
+		return adminError(http.StatusServiceUnavailable, "user store: %v", err)
 	}
-	if err := app.store.DeleteTOTP(sctx, u.ID); err != nil {
-		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: fmt.Errorf("user store: %v", err)}
+	log := app.logger.With(zap.String("username", u.Username), zap.String("local_id", u.ID))
+
+	switch {
+	case what == "totp":
+		if err := app.store.DeleteTOTP(ctx, u.ID); err != nil {
+			return adminError(http.StatusServiceUnavailable, "user store: %v", err)
+		}
+		log.Info("totp reset by an administrator")
+		return writeJSON(w, map[string]string{"local_id": u.ID, "username": u.Username, "totp": "reset"})
+	case r.Method == http.MethodPatch:
+		var ch userChange
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&ch); err != nil {
+			return adminError(http.StatusBadRequest, "reading the change: %v (expected {\"set\": {…}, \"grant_roles\": […], \"revoke_roles\": […]})", err)
+		}
+		if len(ch.Set) > 0 {
+			if u, err = provisioner.SetLocalAttributes(ctx, app.store, u.ID, ch.Set); err != nil {
+				return adminUpdateError(err)
+			}
+			log.Info("user updated by an administrator", zap.Strings("attributes", sortedKeys(ch.Set)))
+		}
+		if len(ch.GrantRoles) > 0 {
+			if u, err = provisioner.GrantLocalRoles(ctx, app.store, u.ID, ch.GrantRoles...); err != nil {
+				return adminUpdateError(err)
+			}
+			log.Info("roles granted by an administrator", zap.Strings("roles", ch.GrantRoles))
+		}
+		if len(ch.RevokeRoles) > 0 {
+			if u, err = provisioner.RevokeLocalRoles(ctx, app.store, u.ID, ch.RevokeRoles...); err != nil {
+				return adminUpdateError(err)
+			}
+			log.Info("local roles revoked by an administrator", zap.Strings("roles", ch.RevokeRoles))
+		}
 	}
-	app.logger.Info("totp reset by an administrator", zap.String("username", u.Username), zap.String("local_id", u.ID))
+	ids, err := app.store.Identities(ctx, u.ID)
+	if err != nil {
+		return adminError(http.StatusServiceUnavailable, "user store: %v", err)
+	}
+	_, totpErr := app.store.TOTP(ctx, u.ID)
+	if totpErr != nil && !errors.Is(totpErr, provisioner.ErrNotFound) {
+		return adminError(http.StatusServiceUnavailable, "user store: %v", totpErr)
+	}
+	for i := range ids {
+		ids[i].RawClaims = nil // the claims stay in the store; this is an overview
+	}
+	return writeJSON(w, userView{User: u, Roles: u.Roles(), Identities: ids, TOTP: totpErr == nil})
+}
+
+// adminUpdateError tells a bad change from a store failure.
+func adminUpdateError(err error) error {
+	switch {
+	case errors.Is(err, provisioner.ErrInvalidChange):
+		return adminError(http.StatusBadRequest, "%v", err)
+	case errors.Is(err, provisioner.ErrNotFound):
+		return adminError(http.StatusNotFound, "the user was deleted meanwhile")
+	}
+	return adminError(http.StatusServiceUnavailable, "user store: %v", err)
+}
+
+func writeJSON(w http.ResponseWriter, v any) error {
 	w.Header().Set("Content-Type", "application/json")
-	return json.NewEncoder(w).Encode(map[string]string{"local_id": u.ID, "username": u.Username, "totp": "reset"})
+	return json.NewEncoder(w).Encode(v)
 }
 
 // Interface guards

@@ -2,10 +2,15 @@ package provisioner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 )
+
+// ErrInvalidChange wraps a local change that names no valid attribute or
+// role; nothing was written.
+var ErrInvalidChange = errors.New("invalid change")
 
 // SetLocalAttributes changes a user's attributes locally, as an
 // administrator does: each changed attribute becomes locally owned, so
@@ -16,10 +21,10 @@ import (
 func SetLocalAttributes(ctx context.Context, s Store, userID string, values map[string]string) (*User, error) {
 	for name := range values {
 		if name == AttrPreferredUsername {
-			return nil, fmt.Errorf("%s is not stored; change the username instead", name)
+			return nil, fmt.Errorf("%w: %s is not stored; change the username instead", ErrInvalidChange, name)
 		}
 		if err := CheckAttributeName(name); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %v", ErrInvalidChange, err)
 		}
 	}
 	return s.UpdateUser(ctx, userID, func(u *User) error {
@@ -64,11 +69,21 @@ func SetLocalAttributes(ctx context.Context, s Store, userID string, values map[
 func GrantLocalRoles(ctx context.Context, s Store, userID string, roles ...string) (*User, error) {
 	for _, r := range roles {
 		if err := CheckRoleName(r); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %v", ErrInvalidChange, err)
 		}
 	}
 	return s.UpdateUser(ctx, userID, func(u *User) error {
 		setRoleGrant(u, RoleSourceLocal, sortedUnique(append(slices.Clone(u.RoleGrants[RoleSourceLocal]), roles...)))
+		return nil
+	})
+}
+
+// RevokeLocalRoles removes roles granted locally. Roles a connection
+// granted are the connection's: they follow the provider's groups.
+func RevokeLocalRoles(ctx context.Context, s Store, userID string, roles ...string) (*User, error) {
+	return s.UpdateUser(ctx, userID, func(u *User) error {
+		kept := slices.DeleteFunc(slices.Clone(u.RoleGrants[RoleSourceLocal]), func(r string) bool { return slices.Contains(roles, r) })
+		setRoleGrant(u, RoleSourceLocal, kept)
 		return nil
 	})
 }
