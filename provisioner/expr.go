@@ -89,23 +89,6 @@ func parsePlaceholder(ph string, allowProfile bool) (exprPart, error) {
 // String returns the expression as written.
 func (e Expr) String() string { return e.src }
 
-// IsZero reports whether e is the zero Expr (nothing configured).
-func (e Expr) IsZero() bool { return e.src == "" && e.parts == nil }
-
-// MarshalText and UnmarshalText let an Expr appear in JSON configuration
-// as its source string.
-func (e Expr) MarshalText() ([]byte, error) { return []byte(e.src), nil }
-
-// UnmarshalText parses an expression of a mapping (no profile placeholders).
-func (e *Expr) UnmarshalText(b []byte) error {
-	x, err := ParseExpr(string(b), false)
-	if err != nil {
-		return err
-	}
-	*e = x
-	return nil
-}
-
 // evalEnv is what placeholders resolve against.
 type evalEnv struct {
 	connection string

@@ -49,10 +49,9 @@ var (
 	// verified email, and linking does not apply.
 	ErrEmailConflict = errors.New("email belongs to another account")
 	// ErrUsernameInvalid: a chosen username fails the pattern or is
-	// reserved.
+	// reserved. (A chosen username that belongs to someone else is the
+	// store's ErrUsernameTaken.)
 	ErrUsernameInvalid = errors.New("username not allowed")
-	// ErrUsernameTaken is also returned (from the store) when a chosen
-	// username belongs to someone else.
 )
 
 // Request is one positive authentication response to provision, with
