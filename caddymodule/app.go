@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -218,14 +217,7 @@ func (a *App) checkApplications() error {
 }
 
 // connectionNames returns the connection names in a stable order.
-func (a *App) connectionNames() []string {
-	names := make([]string, 0, len(a.Connections))
-	for n := range a.Connections {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func (a *App) connectionNames() []string { return sortedKeys(a.Connections) }
 
 // Interface guards
 var (

@@ -13,6 +13,10 @@ import (
 	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
+// storeTimeout bounds the store calls of one request to an endpoint
+// (logout, the MFA page) or to the admin API.
+const storeTimeout = 5 * time.Second
+
 // serveEndpoint answers the requests under the path prefix.
 func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, rest string) {
 	w.Header().Set("Cache-Control", "no-store")
@@ -322,7 +326,7 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 		if securecookie.DecodeMulti(name, c.Value, &s, h.app.codecs...) == nil && s.ID != "" {
 			exp := time.Unix(s.ExpiresAt, 0)
 			h.app.revoked.add(s.ID, exp)
-			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+			ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 			if err := h.app.store.RevokeSession(ctx, s.ID, exp); err != nil {
 				h.logger.Error("recording logout in the store; other instances keep accepting this session until it expires",
 					zap.String("connection", s.Connection), zap.Error(err))

@@ -27,8 +27,6 @@ const (
 	enrolLifetime = 10 * time.Minute
 	// recoveryCodeCount is how many recovery codes an enrolment shows.
 	recoveryCodeCount = 10
-	// storeTimeout bounds the store calls of one MFA request.
-	storeTimeout = 5 * time.Second
 )
 
 // totpEnrolment is a TOTP secret shown to the user and not yet
