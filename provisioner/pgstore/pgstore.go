@@ -62,6 +62,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/jitauth/caddy-jitauth/provisioner"
+	"github.com/jitauth/caddy-jitauth/provisioner/internal/userrow"
 )
 
 // DefaultTimeout bounds each call (and Open as a whole) whose context
@@ -251,7 +252,7 @@ func scanUser(row pgx.Row) (*provisioner.User, error) {
 			return nil, fmt.Errorf("decoding %s of user %s: %w", c.what, u.ID, err)
 		}
 	}
-	consentsInUTC(u.Consents)
+	userrow.ConsentsInUTC(u.Consents)
 	return &u, nil
 }
 
@@ -345,7 +346,7 @@ func (s *Store) createUser(ctx context.Context, u *provisioner.User, id provisio
 	if err != nil {
 		return nil, err
 	}
-	cols, err := editableColumns(u)
+	cols, err := userrow.Columns(u)
 	if err != nil {
 		return nil, err
 	}
@@ -382,9 +383,9 @@ func (s *Store) createUser(ctx context.Context, u *provisioner.User, id provisio
 				groups, attributes, role_grants, local_attributes, consents,
 				status, created_at, updated_at, last_login_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
-			userID, u.Username, norm, cols.email, cols.emailNorm, cols.emailVerified,
-			cols.name, cols.givenName, cols.familyName, cols.picture,
-			cols.groups, cols.attributes, cols.roleGrants, cols.localAttributes, cols.consents,
+			userID, u.Username, norm, cols.Email, cols.EmailNorm, cols.EmailVerified,
+			cols.Name, cols.GivenName, cols.FamilyName, cols.Picture,
+			cols.Groups, cols.Attributes, cols.RoleGrants, cols.LocalAttributes, cols.Consents,
 			string(status), now, now, nullTime(u.LastLoginAt)); err != nil {
 			return mapConstraint(err)
 		}
@@ -453,7 +454,7 @@ func (s *Store) LinkIdentity(ctx context.Context, userID string, id provisioner.
 		return nil
 	})
 	if err != nil {
-		return nil, callerError(err, "postgres store: linking identity")
+		return nil, userrow.CallerError(err, "postgres store: linking identity")
 	}
 	return u, nil
 }
@@ -468,7 +469,7 @@ func (s *Store) RecordLogin(ctx context.Context, key provisioner.IdentityKey, ra
 	defer cancel()
 	u, err := s.recordLogin(ctx, key, rawClaims, at, update)
 	if err != nil {
-		return nil, callerError(err, "postgres store: recording login")
+		return nil, userrow.CallerError(err, "postgres store: recording login")
 	}
 	return u, nil
 }
@@ -532,7 +533,7 @@ func (s *Store) UpdateUser(ctx context.Context, userID string, update provisione
 		return err
 	})
 	if err != nil {
-		return nil, callerError(err, "postgres store: updating user")
+		return nil, userrow.CallerError(err, "postgres store: updating user")
 	}
 	return u, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/jitauth/caddy-jitauth/provisioner"
+	"github.com/jitauth/caddy-jitauth/provisioner/internal/userrow"
 )
 
 // totpUserConstraint is the foreign key of totp_factors to users, from
@@ -57,7 +58,7 @@ func (s *Store) SetTOTP(ctx context.Context, userID string, t provisioner.TOTP) 
 	if len(t.SealedSecret) == 0 {
 		return errors.New("postgres store: setting TOTP factor: empty sealed secret")
 	}
-	hashes, err := encodeJSON("recovery hashes", len(t.RecoveryHashes), t.RecoveryHashes)
+	hashes, err := userrow.EncodeJSON("recovery hashes", len(t.RecoveryHashes), t.RecoveryHashes)
 	if err != nil {
 		return fmt.Errorf("postgres store: setting TOTP factor: %w", err)
 	}

@@ -28,6 +28,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/jitauth/caddy-jitauth/provisioner"
+	"github.com/jitauth/caddy-jitauth/provisioner/internal/userrow"
 )
 
 // Store is a provisioner.Store backed by a SQLite database file.
@@ -192,7 +193,7 @@ func scanUser(row scanner) (*provisioner.User, error) {
 			return nil, fmt.Errorf("decoding %s of user %s: %w", c.what, u.ID, err)
 		}
 	}
-	consentsInUTC(u.Consents)
+	userrow.ConsentsInUTC(u.Consents)
 	return &u, nil
 }
 
@@ -276,7 +277,7 @@ func (s *Store) createUser(ctx context.Context, u *provisioner.User, id provisio
 	if err != nil {
 		return nil, err
 	}
-	cols, err := editableColumns(u)
+	cols, err := userrow.Columns(u)
 	if err != nil {
 		return nil, err
 	}
@@ -312,9 +313,9 @@ func (s *Store) createUser(ctx context.Context, u *provisioner.User, id provisio
 				groups, attributes, role_grants, local_attributes, consents,
 				status, created_at, updated_at, last_login_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			userID, u.Username, norm, cols.email, cols.emailNorm, cols.emailVerified,
-			cols.name, cols.givenName, cols.familyName, cols.picture,
-			cols.groups, cols.attributes, cols.roleGrants, cols.localAttributes, cols.consents,
+			userID, u.Username, norm, cols.Email, cols.EmailNorm, cols.EmailVerified,
+			cols.Name, cols.GivenName, cols.FamilyName, cols.Picture,
+			cols.Groups, cols.Attributes, cols.RoleGrants, cols.LocalAttributes, cols.Consents,
 			string(status), now.UnixNano(), now.UnixNano(), nullTime(u.LastLoginAt)); err != nil {
 			return mapConstraint(err)
 		}
@@ -342,7 +343,7 @@ func (s *Store) createUser(ctx context.Context, u *provisioner.User, id provisio
 func (s *Store) RecordLogin(ctx context.Context, key provisioner.IdentityKey, rawClaims []byte, at time.Time, update provisioner.UpdateFunc) (*provisioner.User, error) {
 	u, err := s.recordLogin(ctx, key, rawClaims, at, update)
 	if err != nil {
-		return nil, callerError(err, "sqlite store: recording login")
+		return nil, userrow.CallerError(err, "sqlite store: recording login")
 	}
 	return u, nil
 }
@@ -395,7 +396,7 @@ func (s *Store) UpdateUser(ctx context.Context, userID string, update provisione
 		return err
 	})
 	if err != nil {
-		return nil, callerError(err, "sqlite store: updating user")
+		return nil, userrow.CallerError(err, "sqlite store: updating user")
 	}
 	return u, nil
 }
@@ -508,7 +509,7 @@ func (s *Store) LinkIdentity(ctx context.Context, userID string, id provisioner.
 		return nil
 	})
 	if err != nil {
-		return nil, callerError(err, "sqlite store: linking identity")
+		return nil, userrow.CallerError(err, "sqlite store: linking identity")
 	}
 	return u, nil
 }

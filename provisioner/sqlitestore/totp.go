@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jitauth/caddy-jitauth/provisioner"
+	"github.com/jitauth/caddy-jitauth/provisioner/internal/userrow"
 )
 
 // TOTP returns the user's TOTP factor, or provisioner.ErrNotFound.
@@ -62,7 +63,7 @@ func (s *Store) setTOTP(ctx context.Context, userID string, t provisioner.TOTP) 
 			return err
 		}
 	}
-	hashes, err := encodeJSON("recovery hashes", len(t.RecoveryHashes), t.RecoveryHashes)
+	hashes, err := userrow.EncodeJSON("recovery hashes", len(t.RecoveryHashes), t.RecoveryHashes)
 	if err != nil {
 		return err
 	}
@@ -142,7 +143,7 @@ func (s *Store) UseRecoveryCode(ctx context.Context, userID, hash string) error 
 		if len(rest) == len(hashes) {
 			return provisioner.ErrCodeUsed
 		}
-		enc, err := encodeJSON("recovery hashes", len(rest), rest)
+		enc, err := userrow.EncodeJSON("recovery hashes", len(rest), rest)
 		if err != nil {
 			return err
 		}
