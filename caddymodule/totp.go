@@ -240,15 +240,22 @@ func (h *Handler) finishEnrolment(ctx context.Context, w http.ResponseWriter, r 
 func (h *Handler) verifyCode(ctx context.Context, w http.ResponseWriter, r *http.Request, s *Session, factor *provisioner.TOTP, rd, code string) {
 	now := time.Now()
 	form := &mfaForm{Action: h.mfaURL(rd), CSRF: mfaCSRF(s)}
-	// Every attempt counts before it is checked, atomically in the
-	// store, so parallel guesses cannot all slip in under one count; an
-	// accepted code resets the count.
-	n, err := h.app.store.RecordTOTPFailure(ctx, s.UserID, now)
+	// The store decides and counts in one transaction, running the
+	// policy on the count it holds locked, so parallel guesses, on this
+	// instance or others sharing the store, each take their own place in
+	// the count and at most the free attempts are checked at once. A
+	// refused attempt is not counted; an accepted code resets the count.
+	n, wait, err := h.app.store.AdmitTOTPAttempt(ctx, s.UserID, now, mfa.Locked)
+	if errors.Is(err, provisioner.ErrNotFound) {
+		// The factor was reset since serveMFA read it: show the page anew.
+		http.Redirect(w, r, h.mfaURL(rd), http.StatusSeeOther)
+		return
+	}
 	if err != nil {
 		h.mfaStoreFailure(w, s, err)
 		return
 	}
-	if wait := mfa.Locked(n-1, factor.LastFailure, now); wait > 0 {
+	if wait > 0 {
 		h.mfaAudit("totp attempt refused: too many wrong codes", s, zap.Int("failures", n))
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 		form.Error = "Too many wrong codes. Wait " + strconv.Itoa(int(wait.Seconds())+1) + " seconds, then try again."

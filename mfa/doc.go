@@ -8,12 +8,11 @@
 // counter. The intended flow for a code typed by a user is:
 //
 //	t, _ := store.TOTP(ctx, userID)
-//	if wait := mfa.Locked(t.Failures, t.LastFailure, now); wait > 0 { refuse; say how long }
+//	// Decides and counts in one store transaction, running mfa.Locked.
+//	if _, wait, _ := store.AdmitTOTPAttempt(ctx, userID, now, mfa.Locked); wait > 0 { refuse; say how long }
 //	secret, err := sealer.Open(userID, t.SealedSecret)
 //	if step, ok := mfa.Validate(secret, code, now); ok {
-//		err = store.UseTOTPStep(ctx, userID, step) // refuses a replayed step
-//	} else {
-//		store.RecordTOTPFailure(ctx, userID, now)
+//		err = store.UseTOTPStep(ctx, userID, step) // refuses a replayed step; resets the count
 //	}
 //
 // Nothing here puts a secret, a code or key material into an error

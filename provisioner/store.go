@@ -201,13 +201,29 @@ type Store interface {
 	// UseRecoveryCode atomically removes hash from the user's recovery
 	// code hashes and resets Failures; ErrCodeUsed if it is not there.
 	UseRecoveryCode(ctx context.Context, userID, hash string) error
-	// RecordTOTPFailure counts one wrong code at time at and returns the
-	// failures since the last accepted code, including this one.
-	RecordTOTPFailure(ctx context.Context, userID string, at time.Time) (int, error)
+	// AdmitTOTPAttempt decides whether one more code may be checked for
+	// the user at time at, atomically with counting it: in one
+	// transaction that holds the factor's row against every other
+	// caller (other goroutines and other processes sharing the store),
+	// it runs wait on the stored Failures and LastFailure. If wait
+	// returns more than 0, nothing is written and that is the wait;
+	// otherwise the attempt is counted (Failures+1, LastFailure = at)
+	// and the wait is 0. attempts is the count after the call. So of
+	// any number of concurrent attempts, exactly as many are admitted
+	// as the policy allows. ErrNotFound if the user has no factor; on
+	// any error nothing is written.
+	AdmitTOTPAttempt(ctx context.Context, userID string, at time.Time, wait TOTPWait) (attempts int, retryAfter time.Duration, err error)
 
 	// Close releases the store's resources.
 	Close() error
 }
+
+// TOTPWait is the rate-limit policy that AdmitTOTPAttempt runs inside
+// its transaction (mfa.Locked): how long a user with attempts codes
+// checked since the last accepted one, the latest at last, must still
+// wait at now; 0 admits one more. It must be a pure function: a store
+// may hold a row lock while it runs.
+type TOTPWait func(attempts int, last, now time.Time) time.Duration
 
 // TOTP is a user's enrolled time-based one-time password factor.
 type TOTP struct {
@@ -218,8 +234,9 @@ type TOTP struct {
 	RecoveryHashes []string `json:"-"`
 	// LastStep is the RFC 6238 time step of the last accepted code.
 	LastStep int64 `json:"last_step"`
-	// Failures counts wrong codes since the last accepted one, and
-	// LastFailure is when the latest happened.
+	// Failures counts the codes admitted for checking (see
+	// AdmitTOTPAttempt) since the last accepted one, and LastFailure is
+	// when the latest was admitted.
 	Failures    int       `json:"failures"`
 	LastFailure time.Time `json:"last_failure,omitzero"`
 	// CreatedAt is when the factor was enrolled.

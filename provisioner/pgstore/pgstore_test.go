@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/jitauth/caddy-jitauth/internal/tcpproxy"
+	"github.com/jitauth/caddy-jitauth/mfa"
 	"github.com/jitauth/caddy-jitauth/provisioner"
 	"github.com/jitauth/caddy-jitauth/provisioner/storetest"
 )
@@ -443,8 +444,8 @@ func checkAllFail(t *testing.T, s *Store, userID string) {
 		"DeleteTOTP":      func() error { return s.DeleteTOTP(ctx, userID) },
 		"UseTOTPStep":     func() error { return s.UseTOTPStep(ctx, userID, 1) },
 		"UseRecoveryCode": func() error { return s.UseRecoveryCode(ctx, userID, "h") },
-		"RecordTOTPFailure": func() error {
-			_, err := s.RecordTOTPFailure(ctx, userID, time.Now())
+		"AdmitTOTPAttempt": func() error {
+			_, _, err := s.AdmitTOTPAttempt(ctx, userID, time.Now(), mfa.Locked)
 			return err
 		},
 		"ListUsers": func() error {
@@ -874,5 +875,40 @@ func TestTOTPTwoInstances(t *testing.T) {
 		if accepted != 1 {
 			t.Errorf("%s accepted %d times by two instances, want once", name, accepted)
 		}
+	}
+
+	// A burst of attempts split across both instances: the policy,
+	// run under the row lock, admits 3 in all.
+	if err := a.UseTOTPStep(ctx, u.ID, 2000); err != nil { // resets the count
+		t.Fatal(err)
+	}
+	now := time.Now()
+	waits := make([]time.Duration, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			<-start
+			_, waits[i], errs[i] = s.AdmitTOTPAttempt(ctx, u.ID, now, mfa.Locked)
+		})
+	}
+	close(start)
+	wg.Wait()
+	admitted := 0
+	for i, err := range errs {
+		switch {
+		case err != nil:
+			t.Errorf("attempt %d: %v", i, err)
+		case waits[i] == 0:
+			admitted++
+		}
+	}
+	if admitted != 3 {
+		t.Errorf("two instances admitted %d of %d attempts at once, want 3", admitted, n)
 	}
 }

@@ -139,25 +139,46 @@ func (s *Store) UseRecoveryCode(ctx context.Context, userID, hash string) error 
 	return nil
 }
 
-// RecordTOTPFailure counts one wrong code and returns the count since
-// the last accepted one; provisioner.ErrNotFound if there is no factor.
-func (s *Store) RecordTOTPFailure(ctx context.Context, userID string, at time.Time) (int, error) {
+// AdmitTOTPAttempt runs wait on the stored count and, unless it says to
+// wait, counts the attempt, in one transaction that reads the count
+// with SELECT ... FOR UPDATE: a concurrent caller, from any instance,
+// waits for the row and reads the count this one wrote.
+// provisioner.ErrNotFound if there is no factor.
+func (s *Store) AdmitTOTPAttempt(ctx context.Context, userID string, at time.Time, wait provisioner.TOTPWait) (attempts int, retryAfter time.Duration, err error) {
+	if wait == nil {
+		return 0, 0, errors.New("postgres store: admitting a TOTP attempt: nil wait policy")
+	}
 	if at.IsZero() {
 		at = s.now()
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	var n int
-	err := s.pool.QueryRow(ctx, `UPDATE totp_factors
-		SET failures = failures + 1, last_failure = $2
-		WHERE user_id = $1 RETURNING failures`, userID, at.UTC()).Scan(&n)
-	if errors.Is(err, pgx.ErrNoRows) {
-		err = provisioner.ErrNotFound
-	}
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		var last *time.Time
+		err := tx.QueryRow(ctx, `SELECT failures, last_failure FROM totp_factors
+			WHERE user_id = $1 FOR UPDATE`, userID).Scan(&attempts, &last)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return provisioner.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		var lastAt time.Time
+		if last != nil {
+			lastAt = last.UTC()
+		}
+		if retryAfter = wait(attempts, lastAt, at); retryAfter > 0 {
+			return nil
+		}
+		attempts++
+		_, err = tx.Exec(ctx, `UPDATE totp_factors SET failures = $2, last_failure = $3
+			WHERE user_id = $1`, userID, attempts, at.UTC())
+		return err
+	})
 	if err != nil {
-		return 0, fmt.Errorf("postgres store: recording TOTP failure: %w", err)
+		return 0, 0, fmt.Errorf("postgres store: admitting a TOTP attempt: %w", err)
 	}
-	return n, nil
+	return attempts, retryAfter, nil
 }
 
 // refusedCode tells a code refused because it was used (or is unknown)

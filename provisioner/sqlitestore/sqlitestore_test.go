@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitauth/caddy-jitauth/mfa"
 	"github.com/jitauth/caddy-jitauth/provisioner"
 	"github.com/jitauth/caddy-jitauth/provisioner/storetest"
 )
@@ -279,8 +280,8 @@ func TestOutage(t *testing.T) {
 		"DeleteTOTP":      func() error { return s.DeleteTOTP(ctx, u.ID) },
 		"UseTOTPStep":     func() error { return s.UseTOTPStep(ctx, u.ID, 1) },
 		"UseRecoveryCode": func() error { return s.UseRecoveryCode(ctx, u.ID, "h") },
-		"RecordTOTPFailure": func() error {
-			_, err := s.RecordTOTPFailure(ctx, u.ID, time.Now())
+		"AdmitTOTPAttempt": func() error {
+			_, _, err := s.AdmitTOTPAttempt(ctx, u.ID, time.Now(), mfa.Locked)
 			return err
 		},
 		"ListUsers": func() error {
@@ -443,6 +444,59 @@ func TestTwoHandlesOneFile(t *testing.T) {
 	users, err := b.ListUsers(ctx, 0, 10)
 	if err != nil || len(users) != 1 {
 		t.Errorf("ListUsers = %v, %v; want one user", users, err)
+	}
+}
+
+// TestTOTPAttemptsTwoHandles: two Stores on one file queue their writers
+// separately, as two processes do; a burst of TOTP attempts split across
+// them is still admitted 3 in all, because the count is read inside the
+// write transaction (BEGIN IMMEDIATE).
+func TestTOTPAttemptsTwoHandles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.db")
+	a, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := t.Context()
+	r, err := (&provisioner.Provisioner{Store: a}).Provision(ctx, provisioner.Request{Connection: "corp",
+		Policy: &provisioner.Policy{Enabled: true}, Claims: provisioner.Claims{Issuer: "i", Subject: "s"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetTOTP(ctx, r.User.ID, provisioner.TOTP{SealedSecret: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 30
+	now := time.Now()
+	waits := make(chan time.Duration, n)
+	for i := range n {
+		store := a
+		if i%2 == 1 {
+			store = b
+		}
+		go func() {
+			_, wait, err := store.AdmitTOTPAttempt(ctx, r.User.ID, now, mfa.Locked)
+			if err != nil {
+				t.Error(err)
+				wait = -1
+			}
+			waits <- wait
+		}()
+	}
+	admitted := 0
+	for range n {
+		if <-waits == 0 {
+			admitted++
+		}
+	}
+	if admitted != 3 {
+		t.Errorf("two handles admitted %d of %d attempts at once, want 3", admitted, n)
 	}
 }
 

@@ -157,29 +157,47 @@ func (s *Store) UseRecoveryCode(ctx context.Context, userID, hash string) error 
 	return nil
 }
 
-// RecordTOTPFailure counts one wrong code and returns the count since
-// the last accepted one; provisioner.ErrNotFound if there is no factor.
-func (s *Store) RecordTOTPFailure(ctx context.Context, userID string, at time.Time) (int, error) {
+// AdmitTOTPAttempt runs wait on the stored count and, unless it says to
+// wait, counts the attempt, in one write transaction: BEGIN IMMEDIATE
+// takes the database's write lock before the count is read, so no other
+// writer, in this process or another on the same file, reads it between
+// the read and the write. provisioner.ErrNotFound if there is no factor.
+func (s *Store) AdmitTOTPAttempt(ctx context.Context, userID string, at time.Time, wait provisioner.TOTPWait) (attempts int, retryAfter time.Duration, err error) {
+	if wait == nil {
+		return 0, 0, errors.New("sqlite store: admitting a TOTP attempt: nil wait policy")
+	}
 	if at.IsZero() {
 		at = s.now()
 	}
 	if err := checkTime(at); err != nil {
-		return 0, fmt.Errorf("sqlite store: recording TOTP failure: %w", err)
+		return 0, 0, fmt.Errorf("sqlite store: admitting a TOTP attempt: %w", err)
 	}
-	var n int
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `UPDATE totp_factors
-			SET failures = failures + 1, last_failure = ?
-			WHERE user_id = ? RETURNING failures`, at.UTC().UnixNano(), userID).Scan(&n)
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var last sql.NullInt64
+		err := tx.QueryRowContext(ctx, `SELECT failures, last_failure FROM totp_factors
+			WHERE user_id = ?`, userID).Scan(&attempts, &last)
 		if errors.Is(err, sql.ErrNoRows) {
 			return provisioner.ErrNotFound
 		}
+		if err != nil {
+			return err
+		}
+		var lastAt time.Time
+		if last.Valid {
+			lastAt = fromNanos(last.Int64)
+		}
+		if retryAfter = wait(attempts, lastAt, at); retryAfter > 0 {
+			return nil
+		}
+		attempts++
+		_, err = tx.ExecContext(ctx, `UPDATE totp_factors SET failures = ?, last_failure = ?
+			WHERE user_id = ?`, attempts, at.UTC().UnixNano(), userID)
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("sqlite store: recording TOTP failure: %w", err)
+		return 0, 0, fmt.Errorf("sqlite store: admitting a TOTP attempt: %w", err)
 	}
-	return n, nil
+	return attempts, retryAfter, nil
 }
 
 // refusedCode tells a code refused because it was used (or is unknown)

@@ -29,9 +29,11 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jitauth/caddy-jitauth/mfa"
 	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
@@ -77,6 +79,7 @@ func Run(t *testing.T, newStore func(t *testing.T) provisioner.Store) {
 		{"RecoveryCode", testRecoveryCode},
 		{"RecoveryCodeConcurrent", testRecoveryCodeConcurrent},
 		{"TOTPFailures", testTOTPFailures},
+		{"TOTPAttemptsConcurrent", testTOTPAttemptsConcurrent},
 		{"DeleteTOTP", testDeleteTOTP},
 		{"TOTPDeletedWithUser", testTOTPDeletedWithUser},
 	}
@@ -1769,18 +1772,26 @@ func testRecoveryCodeConcurrent(t *testing.T, s provisioner.Store) {
 func testTOTPFailures(t *testing.T, s provisioner.Store) {
 	ctx := t.Context()
 	u := mustCreate(t, s, "alice", "sub-1")
-	_, err := s.RecordTOTPFailure(ctx, u.ID, base)
-	wantErr(t, "RecordTOTPFailure(not enrolled)", err, provisioner.ErrNotFound)
+	admitAll := func(int, time.Time, time.Time) time.Duration { return 0 }
+	_, _, err := s.AdmitTOTPAttempt(ctx, u.ID, base, admitAll)
+	wantErr(t, "AdmitTOTPAttempt(not enrolled)", err, provisioner.ErrNotFound)
 	mustSetTOTP(t, s, u.ID, provisioner.TOTP{SealedSecret: sealed, RecoveryHashes: []string{"h1"}, LastStep: 5, CreatedAt: base})
 
-	fail := func(at time.Time, want int) {
+	// The policy sees the stored count and time and the attempt's time;
+	// an admitted attempt is counted at its time.
+	admit := func(at time.Time, want int) {
 		t.Helper()
-		n, err := s.RecordTOTPFailure(ctx, u.ID, at)
-		if err != nil {
-			t.Fatalf("RecordTOTPFailure: %v", err)
-		}
-		if n != want {
-			t.Errorf("RecordTOTPFailure = %d, want %d", n, want)
+		before := mustTOTP(t, s, u.ID)
+		var saw bool
+		n, wait, err := s.AdmitTOTPAttempt(ctx, u.ID, at, func(attempts int, last, now time.Time) time.Duration {
+			saw = true
+			if attempts != before.Failures || !last.Equal(before.LastFailure) || !now.Equal(at) {
+				t.Errorf("policy called with (%d, %v, %v), want (%d, %v, %v)", attempts, last, now, before.Failures, before.LastFailure, at)
+			}
+			return 0
+		})
+		if err != nil || wait != 0 || n != want || !saw {
+			t.Fatalf("AdmitTOTPAttempt = %d, %v, %v (policy run: %v), want %d, 0, nil", n, wait, err, saw, want)
 		}
 		got := mustTOTP(t, s, u.ID)
 		if got.Failures != want {
@@ -1789,11 +1800,22 @@ func testTOTPFailures(t *testing.T, s provisioner.Store) {
 		checkTime(t, "LastFailure", got.LastFailure, at)
 	}
 	for i := 1; i <= 3; i++ {
-		fail(base.Add(time.Duration(i)*time.Minute), i)
+		admit(base.Add(time.Duration(i)*time.Minute), i)
 	}
 	if got := mustTOTP(t, s, u.ID); got.LastStep != 5 || !slices.Equal(got.RecoveryHashes, []string{"h1"}) {
-		t.Errorf("failures changed the factor: %+v", got)
+		t.Errorf("attempts changed the factor: %+v", got)
 	}
+	// An attempt the policy refuses returns its wait and is not counted.
+	n, wait, err := s.AdmitTOTPAttempt(ctx, u.ID, base.Add(time.Hour), func(int, time.Time, time.Time) time.Duration { return 7 * time.Second })
+	if err != nil || wait != 7*time.Second || n != 3 {
+		t.Fatalf("refused AdmitTOTPAttempt = %d, %v, %v, want 3, 7s, nil", n, wait, err)
+	}
+	if got := mustTOTP(t, s, u.ID); got.Failures != 3 {
+		t.Errorf("Failures after a refused attempt = %d, want 3", got.Failures)
+	} else {
+		checkTime(t, "LastFailure after a refused attempt", got.LastFailure, base.Add(3*time.Minute))
+	}
+
 	// A refused code does not reset the count; an accepted one does.
 	wantErr(t, "UseTOTPStep(old)", s.UseTOTPStep(ctx, u.ID, 5), provisioner.ErrCodeUsed)
 	if got := mustTOTP(t, s, u.ID).Failures; got != 3 {
@@ -1805,8 +1827,8 @@ func testTOTPFailures(t *testing.T, s provisioner.Store) {
 	if got := mustTOTP(t, s, u.ID).Failures; got != 0 {
 		t.Errorf("Failures after an accepted step = %d, want 0", got)
 	}
-	fail(base.Add(time.Hour), 1)
-	fail(base.Add(2*time.Hour), 2)
+	admit(base.Add(time.Hour), 1)
+	admit(base.Add(2*time.Hour), 2)
 	wantErr(t, "UseRecoveryCode(unknown)", s.UseRecoveryCode(ctx, u.ID, "nope"), provisioner.ErrCodeUsed)
 	if got := mustTOTP(t, s, u.ID).Failures; got != 2 {
 		t.Errorf("Failures after an unknown recovery code = %d, want 2", got)
@@ -1818,10 +1840,10 @@ func testTOTPFailures(t *testing.T, s provisioner.Store) {
 		t.Errorf("Failures after a recovery code = %d, want 0", got)
 	}
 
-	// Concurrent failures are all counted.
-	const n = 20
-	_, errs := runConcurrently(n, func(int) (provisioner.Result, error) {
-		_, err := s.RecordTOTPFailure(ctx, u.ID, base)
+	// Concurrent attempts admitted by the policy are all counted.
+	const burst = 20
+	_, errs := runConcurrently(burst, func(int) (provisioner.Result, error) {
+		_, _, err := s.AdmitTOTPAttempt(ctx, u.ID, base, admitAll)
 		return provisioner.Result{}, err
 	})
 	for i, err := range errs {
@@ -1829,8 +1851,49 @@ func testTOTPFailures(t *testing.T, s provisioner.Store) {
 			t.Errorf("goroutine %d: %v", i, err)
 		}
 	}
-	if got := mustTOTP(t, s, u.ID).Failures; got != n {
-		t.Errorf("Failures after %d concurrent failures = %d", n, got)
+	if got := mustTOTP(t, s, u.ID).Failures; got != burst {
+		t.Errorf("Failures after %d concurrent admitted attempts = %d", burst, got)
+	}
+}
+
+// testTOTPAttemptsConcurrent: a burst of attempts at one instant, with
+// the module's policy (3 free, then a wait), admits exactly 3, however
+// the store's callers interleave; the rest are refused with a wait and
+// not counted.
+func testTOTPAttemptsConcurrent(t *testing.T, s provisioner.Store) {
+	ctx := t.Context()
+	u := mustCreate(t, s, "alice", "sub-1")
+	mustSetTOTP(t, s, u.ID, provisioner.TOTP{SealedSecret: sealed, LastStep: 5, CreatedAt: base})
+	const n = 30
+	var admitted, refused atomic.Int32
+	_, errs := runConcurrently(n, func(int) (provisioner.Result, error) {
+		_, wait, err := s.AdmitTOTPAttempt(ctx, u.ID, base, mfa.Locked)
+		switch {
+		case err != nil:
+		case wait == 0:
+			admitted.Add(1)
+		case wait > 0:
+			refused.Add(1)
+		}
+		return provisioner.Result{}, err
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("goroutine %d: %v", i, err)
+		}
+	}
+	if admitted.Load() != 3 || refused.Load() != n-3 {
+		t.Errorf("of %d concurrent attempts %d admitted and %d refused, want 3 and %d", n, admitted.Load(), refused.Load(), n-3)
+	}
+	if got := mustTOTP(t, s, u.ID); got.Failures != 3 {
+		t.Errorf("Failures after the burst = %d, want 3 (refused attempts are not counted)", got.Failures)
+	}
+	// The wait passed, one more is admitted; then the wait doubles.
+	if _, wait, err := s.AdmitTOTPAttempt(ctx, u.ID, base.Add(time.Second), mfa.Locked); err != nil || wait != 0 {
+		t.Errorf("attempt after the wait: %v, %v, want admitted", wait, err)
+	}
+	if _, wait, err := s.AdmitTOTPAttempt(ctx, u.ID, base.Add(time.Second), mfa.Locked); err != nil || wait != 2*time.Second {
+		t.Errorf("next attempt at once: %v, %v, want a 2s wait", wait, err)
 	}
 }
 
