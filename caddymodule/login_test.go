@@ -59,6 +59,9 @@ type siteOptions struct {
 	application string
 	// adminPort, if set, serves Caddy's admin API on localhost:adminPort.
 	adminPort int
+	// store, if set, replaces the SQLite store line (for example
+	// `store postgres "<url>"`).
+	store string
 }
 
 // logFile is where a site started with auditLog writes Caddy's log.
@@ -106,6 +109,9 @@ http://localhost:%d {
 `, globalOptions(s.dir, conns), port, s.dir, o.application+" ", handlerBlock, s.upstream.hostPort())
 	if o.adminPort != 0 {
 		caddyfile = strings.Replace(caddyfile, "admin off", fmt.Sprintf("admin localhost:%d", o.adminPort), 1)
+	}
+	if o.store != "" {
+		caddyfile = strings.Replace(caddyfile, "store sqlite "+s.dir+"/users.db", o.store, 1)
 	}
 	if o.auditLog {
 		caddyfile = strings.Replace(caddyfile, "level ERROR", "output file "+s.logFile()+"\n\t\tlevel INFO", 1)
