@@ -43,22 +43,27 @@ func (h *Handler) serveConsent(w http.ResponseWriter, r *http.Request) {
 			"The form could not be accepted. Start again.", h.loginURL(p.ReturnTo))
 		return
 	}
+	action := r.PostForm.Get("action")
+	if action != "allow" && action != "decline" {
+		renderError(w, http.StatusBadRequest, "Sign-in failed", "Choose Allow or Decline.", h.loginURL(p.ReturnTo))
+		return
+	}
+	// One answer per pending login, claimed before anything reaches the
+	// store: a declined page replayed with Allow, a double submit, a
+	// second tab or a copied cookie provisions nothing. An answer that
+	// must be given again (a username refused) continues under a fresh
+	// pending login (askAgain).
+	if !h.app.usedStates.claim(p.ID, now) {
+		h.renderConsentUsed(w, p)
+		return
+	}
 	claims := p.Claims.claims()
-	switch r.PostForm.Get("action") {
-	case "decline":
-		if !h.app.usedStates.claim(p.ID, now) {
-			h.renderConsentUsed(w, p)
-			return
-		}
+	if action == "decline" {
 		clearPending(w, secure)
 		h.audit("consent declined", conn, zap.String("subject", claims.Subject), zap.Strings("attributes", p.Consent))
 		renderMessage(w, http.StatusOK, "Not signed in",
 			"You declined, so nothing about you was stored and you are not signed in to this site.",
 			h.loginURL(p.ReturnTo), "Sign in another way")
-		return
-	case "allow":
-	default:
-		renderError(w, http.StatusBadRequest, "Sign-in failed", "Choose Allow or Decline.", h.loginURL(p.ReturnTo))
 		return
 	}
 
@@ -66,7 +71,7 @@ func (h *Handler) serveConsent(w http.ResponseWriter, r *http.Request) {
 	if p.Outcome == string(provisioner.OutcomeNeedsUsername) {
 		req.Username = r.PostForm.Get("username")
 		if req.Username == "" {
-			h.renderConsent(w, http.StatusBadRequest, conn, p, "Choose a username.")
+			h.askAgain(w, r, conn, p, now, http.StatusBadRequest, "Choose a username.")
 			return
 		}
 	}
@@ -74,11 +79,11 @@ func (h *Handler) serveConsent(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, provisioner.ErrUsernameTaken):
 		p.Username = clip(req.Username, provisioner.MaxUsernameLength)
-		h.renderConsent(w, http.StatusConflict, conn, p, "That username is taken. Choose another.")
+		h.askAgain(w, r, conn, p, now, http.StatusConflict, "That username is taken. Choose another.")
 		return
 	case errors.Is(err, provisioner.ErrUsernameInvalid):
 		p.Username = clip(req.Username, provisioner.MaxUsernameLength)
-		h.renderConsent(w, http.StatusBadRequest, conn, p, usernameRule(err))
+		h.askAgain(w, r, conn, p, now, http.StatusBadRequest, usernameRule(err))
 		return
 	case err != nil:
 		clearPending(w, secure)
@@ -86,17 +91,28 @@ func (h *Handler) serveConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if res.Outcome != provisioner.OutcomeNeedsConsent && res.Outcome != provisioner.OutcomeNeedsUsername {
-		if !h.app.usedStates.claim(p.ID, now) {
-			// A second answer to the same page (a double submit, or a
-			// copied cookie): provisioning is idempotent, but one
-			// pending login yields one session.
-			h.renderConsentUsed(w, p)
-			return
-		}
 		clearPending(w, secure)
 		h.audit("consent given", conn, zap.String("subject", claims.Subject), zap.Strings("attributes", p.Consent))
 	}
+	// A question again (the configuration changed meanwhile): finishLogin
+	// pauses the login under a new pending login.
 	h.finishLogin(w, r, conn, claims, res, p.ReturnTo, p.ExpiresAt, now)
+}
+
+// askAgain shows the form again for an answer that could not complete,
+// under a fresh pending login (a new ID, the same expiry): the answered
+// one is spent, so only the new one can be answered. The CSRF token
+// stays, so the same form in another tab of this browser answers the
+// new pending login too.
+func (h *Handler) askAgain(w http.ResponseWriter, r *http.Request, conn *Connection, p *pendingLogin, now time.Time, status int, errMsg string) {
+	next := *p
+	next.ID = randomToken(16)
+	if err := h.sealPending(w, &next, cookieSecure(r), now); err != nil {
+		h.logger.Error("sealing the pending login", zap.String("connection", conn.name), zap.Error(err))
+		renderError(w, http.StatusInternalServerError, "Sign-in failed", "This step of signing in could not continue. Start again.", h.loginURL(p.ReturnTo))
+		return
+	}
+	h.renderConsent(w, status, conn, &next, errMsg)
 }
 
 func (h *Handler) renderConsentUsed(w http.ResponseWriter, p *pendingLogin) {
