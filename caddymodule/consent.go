@@ -14,6 +14,11 @@ import (
 // maxConsentForm bounds the consent form's body.
 const maxConsentForm = 4 << 10
 
+// maxConsentRetries bounds how often one login may be asked again (a
+// username taken or refused): each answer spends an entry in the
+// replay set, which must not be flooded from a single provider login.
+const maxConsentRetries = 10
+
 // serveConsent shows (GET) and answers (POST) the consent or username
 // page of a login that provisioning paused. Nothing reaches the store
 // before the user allows it, and nothing reaches an upstream: there is
@@ -105,9 +110,16 @@ func (h *Handler) serveConsent(w http.ResponseWriter, r *http.Request) {
 // stays, so the same form in another tab of this browser answers the
 // new pending login too.
 func (h *Handler) askAgain(w http.ResponseWriter, r *http.Request, conn *Connection, p *pendingLogin, now time.Time, status int, errMsg string) {
+	secure := cookieSecure(r)
+	if p.Retries >= maxConsentRetries {
+		clearPending(w, secure)
+		renderError(w, http.StatusBadRequest, "Sign-in failed", "Too many tries for this sign-in. Start again.", h.loginURL(p.ReturnTo))
+		return
+	}
 	next := *p
 	next.ID = randomToken(16)
-	if err := h.sealPending(w, &next, cookieSecure(r), now); err != nil {
+	next.Retries++
+	if err := h.sealPending(w, &next, secure, now); err != nil {
 		h.logger.Error("sealing the pending login", zap.String("connection", conn.name), zap.Error(err))
 		renderError(w, http.StatusInternalServerError, "Sign-in failed", "This step of signing in could not continue. Start again.", h.loginURL(p.ReturnTo))
 		return

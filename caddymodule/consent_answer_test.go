@@ -239,3 +239,32 @@ func TestConsentReplayAfterAllowChangesNothing(t *testing.T) {
 		t.Errorf("a replayed answer changed the store: %+v, was %+v", after, before)
 	}
 }
+
+// Every refused username spends one pending login and issues another;
+// one provider login gets a bounded number of them (each takes a place
+// in the replay set), then must start again.
+func TestConsentRetriesAreBounded(t *testing.T) {
+	s := startSiteOpts(t, siteOptions{corpJIT: "mode username"})
+	st := openStore(t, s.dir)
+	b, page, _ := s.pendingAt("/")
+	for i := 1; ; i++ {
+		resp, body := s.answer(b, page, "allow", "admin")
+		if strings.Contains(body, "Too many tries") {
+			if i != 11 || resp.StatusCode != http.StatusBadRequest || b.cookie(s.base, "jitauth_pending") != nil {
+				t.Fatalf("refused after %d answers with %d (pending cookie kept: %v), want after 10 retries, 400, cookie cleared",
+					i, resp.StatusCode, b.cookie(s.base, "jitauth_pending") != nil)
+			}
+			break
+		}
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "not allowed") || i > 11 {
+			t.Fatalf("answer %d: %d\n%s", i, resp.StatusCode, body)
+		}
+		page = body
+	}
+	if resp, _ := s.answer(b, page, "allow", "alice.l"); resp.StatusCode != http.StatusBadRequest || s.hasSession(b) {
+		t.Errorf("an answer after the last retry: %d, session %v", resp.StatusCode, s.hasSession(b))
+	}
+	if users := allUsers(t, st); len(users) != 0 {
+		t.Errorf("%d users, want none", len(users))
+	}
+}

@@ -37,6 +37,10 @@ type pendingLogin struct {
 	Username  string `json:"u,omitempty"`
 	ReturnTo  string `json:"r"`
 	ExpiresAt int64  `json:"exp"`
+	// Retries counts the answers this login already needed again (a
+	// username refused); each spends an entry in the replay set, so
+	// they are bounded (maxConsentRetries).
+	Retries int `json:"n,omitempty"`
 }
 
 // pendingClaims is provisioner.Claims with short JSON keys: the cookie
