@@ -47,6 +47,11 @@ img{display:block;margin:0 auto}ol.codes{columns:2;font-size:1.05rem}button.decl
 <button class="allow" type="submit" name="action" value="allow">{{if .AskUsername}}Create account{{else}}Allow{{end}}</button>
 <button class="decline" type="submit" name="action" value="decline" formnovalidate>Decline</button>
 </form>{{end}}
+{{with .Logout}}<form method="post" action="{{.Action}}">
+<input type="hidden" name="csrf" value="{{.CSRF}}">
+{{if .ReturnTo}}<input type="hidden" name="rd" value="{{.ReturnTo}}">{{end}}
+<button class="allow" type="submit">Sign out</button>
+</form>{{end}}
 {{with .MFA}}{{if .Codes}}<p>Your second factor is on. Keep these recovery codes somewhere safe: each signs you in once if you lose your authenticator app. They are shown only now.</p>
 <ol class="codes">{{range .Codes}}<li><code>{{.}}</code></li>{{end}}</ol>
 <a class="button" href="{{.Continue}}">Continue</a>
@@ -74,6 +79,7 @@ type pageData struct {
 	Options         []pageOption
 	Form            *consentForm
 	MFA             *mfaForm
+	Logout          *logoutForm
 	Link, LinkLabel string
 	Status          int
 }
@@ -101,6 +107,25 @@ func (h *Handler) renderMFA(w http.ResponseWriter, status int, f *mfaForm) {
 	renderPage(w, status, pageData{Title: title, MFA: f})
 }
 
+// logoutForm is the sign-out confirmation: a POST with the session's
+// token, going on to ReturnTo (a safe path) afterwards.
+type logoutForm struct {
+	Action, CSRF, ReturnTo string
+}
+
+// renderLogout asks the user to confirm signing out.
+func (h *Handler) renderLogout(w http.ResponseWriter, s *Session, rd string) {
+	f := &logoutForm{Action: h.PathPrefix + "logout", CSRF: logoutCSRF(s)}
+	if safe, ok := safeReturnPath(rd); ok && rd != "" {
+		f.ReturnTo = safe
+	}
+	msg := "Sign out of this site?"
+	if s.Username != "" {
+		msg = "You are signed in as " + s.Username + ". Sign out of this site?"
+	}
+	renderPage(w, http.StatusOK, pageData{Title: "Sign out", Message: msg, Logout: f})
+}
+
 // consentForm is the consent (and username) form of a paused login.
 type consentForm struct {
 	Action, CSRF, Error string
@@ -114,6 +139,8 @@ type consentForm struct {
 func renderPage(w http.ResponseWriter, status int, d pageData) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
+	// Every page is about one browser's sign-in: never cache or share it.
+	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
