@@ -177,6 +177,11 @@ func TestBrowserLoginAndLogout(t *testing.T) {
 	if title, err := chromedp.Run(tab, chromedp.Title()); err != nil || !strings.Contains(title, "Sign in") {
 		t.Errorf("login page title %q (%v)", title, err)
 	}
+	// The form is styled (its style sheet passes the page's CSP), not
+	// browser defaults: the button is the module pages' blue.
+	if bg, err := chromedp.Run(tab, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("form button[type=submit]")).backgroundColor`)); err != nil || bg != "rgb(47, 91, 234)" {
+		t.Errorf("provider's Sign in button background %q (%v), want the styled rgb(47, 91, 234)", bg, err)
+	}
 	screenshot(t, tab, "provider-login.png")
 
 	// alice signs in and is back where she started.
