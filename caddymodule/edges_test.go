@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -280,4 +281,35 @@ func TestEveryModuleAnswerIsNoStore(t *testing.T) {
 		resp.Body.Close()
 		check(t, "second factor required (navigation)", resp, http.StatusFound)
 	})
+}
+
+// The consent page lists the local roles the account will hold, exactly
+// those that are then stored.
+func TestConsentPageListsTheRolesStored(t *testing.T) {
+	s := startSiteOpts(t, siteOptions{corpJIT: "mode consent\n\t\t\t\trole admin from_group wonderland\n\t\t\t\trole member\n\t\t\t\trole ops from_group nobody"})
+	b := newBrowser(t)
+	s.queue(alice())
+	resp, page := s.login(b, "corp", "/")
+	m := regexp.MustCompile(`<dt>Roles</dt><dd>([^<]*)</dd>`).FindStringSubmatch(page)
+	if resp.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("consent page: %d, no roles listed:\n%s", resp.StatusCode, page)
+	}
+	shown := strings.Split(m[1], ", ")
+	slices.Sort(shown)
+	if !slices.Equal(shown, []string{"admin", "member"}) {
+		t.Errorf("consent page lists roles %q, want admin and member", m[1])
+	}
+	if resp, _ := s.answer(b, page, "allow", ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("allow: %d", resp.StatusCode)
+	}
+	users := allUsers(t, openStore(t, s.dir))
+	if len(users) != 1 || !slices.Equal(users[0].Roles(), shown) {
+		t.Fatalf("stored users %+v, want one with roles %v", users, shown)
+	}
+
+	// Bob is not in the wonderland group: member only.
+	s.queue(&oidcUser{sub: "bob-sub", claims: map[string]any{"email": "bob@example.com", "email_verified": true}})
+	if _, page := s.login(newBrowser(t), "corp", "/"); strings.Contains(page, "<dt>Roles</dt><dd>admin") || !strings.Contains(page, "<dt>Roles</dt><dd>member</dd>") {
+		t.Errorf("bob's consent page:\n%s", page)
+	}
 }

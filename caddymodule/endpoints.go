@@ -202,7 +202,7 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 		p := &pendingLogin{
 			ID: randomToken(16), CSRF: randomToken(16), Connection: conn.name,
 			Claims: toPendingClaims(claims), Outcome: string(res.Outcome),
-			Consent: res.Consent, Attributes: res.Attributes, Username: res.Username,
+			Consent: res.Consent, Attributes: res.Attributes, Roles: res.Roles, Username: res.Username,
 			ReturnTo: returnTo, ExpiresAt: flowExpires,
 		}
 		if p.Consent == nil {

@@ -38,7 +38,7 @@ img{display:block;margin:0 auto}ol.codes{columns:2;font-size:1.05rem}button.decl
 {{with .Form}}<form method="post" action="{{.Action}}">
 <input type="hidden" name="csrf" value="{{.CSRF}}">
 {{if and .Error (not .AskUsername)}}<p class="error" role="alert">{{.Error}}</p>{{end}}
-{{if .Attributes}}<dl>{{range .Attributes}}<dt>{{.Name}}</dt><dd>{{.Value}}</dd>{{end}}</dl>{{end}}
+{{if or .Attributes .Roles}}<dl>{{range .Attributes}}<dt>{{.Name}}</dt><dd>{{.Value}}</dd>{{end}}{{with .Roles}}<dt>Roles</dt><dd>{{.}}</dd>{{end}}</dl>{{end}}
 {{if .Claims}}<p class="code">The sign-in record also keeps these claims from {{.Provider}}: {{.Claims}}.</p>{{end}}
 {{if .AskUsername}}<label for="username">Username</label>
 {{if .Error}}<p class="error" id="username-error" role="alert">{{.Error}}</p>{{end}}
@@ -134,6 +134,9 @@ type consentForm struct {
 	Claims              string
 	AskUsername         bool
 	Username            string
+	// Roles are the local roles the account will hold from this
+	// connection, comma-separated.
+	Roles string
 }
 
 func renderPage(w http.ResponseWriter, status int, d pageData) {
@@ -208,13 +211,14 @@ func (h *Handler) renderConsent(w http.ResponseWriter, status int, conn *Connect
 		f.Attributes = append(f.Attributes, provisioner.AttributeValue{Name: label, Value: value})
 	}
 	f.Claims = strings.Join(claims, ", ")
+	f.Roles = strings.Join(p.Roles, ", ")
 	d := pageData{Title: "Allow this site to store your details?", Form: f,
 		Message: "You signed in with " + conn.displayName() + ". To create or update your account, this site stores:"}
 	if f.AskUsername {
 		d.Title = "Choose your username"
 		d.Message = "You signed in with " + conn.displayName() + ". Choose the username for your account on this site. It also stores:"
 	}
-	if len(f.Attributes) == 0 && f.Claims == "" {
+	if len(f.Attributes) == 0 && f.Claims == "" && f.Roles == "" {
 		d.Message = "You signed in with " + conn.displayName() + ". This site will keep a record that you signed in."
 	}
 	renderPage(w, status, d)
