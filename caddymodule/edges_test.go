@@ -313,3 +313,31 @@ func TestConsentPageListsTheRolesStored(t *testing.T) {
 		t.Errorf("bob's consent page:\n%s", page)
 	}
 }
+
+// The rate-limit page says how long to wait in words that match
+// Retry-After: "1 second", "2 seconds", never "1 seconds".
+func TestTOTPWaitIsWrittenRight(t *testing.T) {
+	s := mfaSite(t, siteOptions{})
+	secret, _, _ := s.enrol(alice())
+	b, page := s.signInToMFA(alice())
+	waitRE := regexp.MustCompile(`Wait (\d+ seconds?), then try again\.`)
+	seen := 0
+	for i := 1; i <= 6; i++ {
+		resp, body := s.submitCode(b, page, wrongCode(t, secret))
+		page = body
+		if resp.StatusCode != http.StatusTooManyRequests {
+			continue
+		}
+		seen++
+		want := resp.Header.Get("Retry-After") + " seconds"
+		if want == "1 seconds" {
+			want = "1 second"
+		}
+		if m := waitRE.FindStringSubmatch(body); m == nil || m[1] != want {
+			t.Errorf("429 page says %v, want \"Wait %s, then try again.\" (Retry-After %s)", m, want, resp.Header.Get("Retry-After"))
+		}
+	}
+	if seen == 0 {
+		t.Fatal("no wrong code was rate-limited")
+	}
+}

@@ -4,7 +4,9 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jitauth/caddy-jitauth/provisioner"
 )
@@ -163,6 +165,17 @@ func renderError(w http.ResponseWriter, status int, title, message, link string)
 // renderMessage shows an informational page.
 func renderMessage(w http.ResponseWriter, status int, title, message, link, linkLabel string) {
 	renderPage(w, status, pageData{Title: title, Message: message, Link: link, LinkLabel: linkLabel})
+}
+
+// waitText says how long to wait as Retry-After counts it (whole seconds,
+// one more than d's, so that waiting that long always suffices), with the
+// right plural: "1 second", "2 seconds".
+func waitText(d time.Duration) string {
+	n := int64(d/time.Second) + 1
+	if n <= 1 {
+		return "1 second"
+	}
+	return strconv.FormatInt(n, 10) + " seconds"
 }
 
 // renderLogin lists the connections to sign in with.

@@ -251,7 +251,7 @@ func (h *Handler) verifyCode(ctx context.Context, w http.ResponseWriter, r *http
 	if wait := mfa.Locked(n-1, factor.LastFailure, now); wait > 0 {
 		h.mfaAudit("totp attempt refused: too many wrong codes", s, zap.Int("failures", n))
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		form.Error = "Too many wrong codes. Wait " + strconv.Itoa(int(wait.Seconds())+1) + " seconds, then try again."
+		form.Error = "Too many wrong codes. Wait " + waitText(wait) + ", then try again."
 		h.renderMFA(w, http.StatusTooManyRequests, form)
 		return
 	}
