@@ -341,3 +341,30 @@ func TestTOTPWaitIsWrittenRight(t *testing.T) {
 		t.Fatal("no wrong code was rate-limited")
 	}
 }
+
+// The README's advice holds: a deferred site-level header carries the
+// identity placeholders (a plain one runs before jit_auth).
+func TestDeferredHeaderSeesIdentityPlaceholders(t *testing.T) {
+	dir := t.TempDir()
+	idp := startMockOIDC(t)
+	up := newUpstream(t)
+	port := freePort(t)
+	cfg := idp.Config()
+	runCaddyfile(t, fmt.Sprintf(`{%s
+}
+http://localhost:%d {
+	header >X-User {http.auth.user.id}
+	jit_auth
+	reverse_proxy %s
+}
+`, globalOptions(dir, "connection corp {\n oidc "+cfg.Issuer+" "+cfg.ClientID+" "+cfg.ClientSecret+"\n jit\n}"), port, up.hostPort()))
+	b := newBrowser(t)
+	idp.QueueUser(alice())
+	resp, body, _ := b.follow(fmt.Sprintf("http://localhost:%d/.jitauth/start/corp", port), nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: %d %s", resp.StatusCode, body)
+	}
+	if got, want := resp.Header.Get("X-User"), strings.TrimPrefix(body, "upstream saw "); got != want || got == "" {
+		t.Errorf("deferred header X-User %q, want the user %q", got, want)
+	}
+}
