@@ -1,10 +1,12 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -95,6 +97,13 @@ func handleAdminUsers(w http.ResponseWriter, r *http.Request) error {
 
 	switch {
 	case what == "totp":
+		// A reset of nothing is not a reset: say so, and log nothing.
+		switch _, err := app.store.TOTP(ctx, u.ID); {
+		case errors.Is(err, provisioner.ErrNotFound):
+			return adminError(http.StatusNotFound, "user %q has no TOTP factor to reset", u.Username)
+		case err != nil:
+			return adminError(http.StatusServiceUnavailable, "user store: %v", err)
+		}
 		if err := app.store.DeleteTOTP(ctx, u.ID); err != nil {
 			return adminError(http.StatusServiceUnavailable, "user store: %v", err)
 		}
@@ -102,10 +111,22 @@ func handleAdminUsers(w http.ResponseWriter, r *http.Request) error {
 		return writeJSON(w, map[string]string{"local_id": u.ID, "username": u.Username, "totp": "reset"})
 	case r.Method == http.MethodPatch:
 		var ch userChange
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+		if err != nil {
+			return adminError(http.StatusBadRequest, "reading the change: %v", err)
+		}
+		if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
+			return adminError(http.StatusBadRequest, "reading the change: the body must be a JSON object: {\"set\": {…}, \"grant_roles\": […], \"revoke_roles\": […]}")
+		}
+		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&ch); err != nil {
 			return adminError(http.StatusBadRequest, "reading the change: %v (expected {\"set\": {…}, \"grant_roles\": […], \"revoke_roles\": […]})", err)
+		}
+		// One JSON object and nothing after it: a second value would be
+		// silently ignored, and the caller would believe it applied.
+		if _, err := dec.Token(); err != io.EOF {
+			return adminError(http.StatusBadRequest, "reading the change: the body must be a single JSON object with nothing after it")
 		}
 		if len(ch.Set) > 0 {
 			if u, err = provisioner.SetLocalAttributes(ctx, app.store, u.ID, ch.Set); err != nil {
@@ -137,7 +158,11 @@ func handleAdminUsers(w http.ResponseWriter, r *http.Request) error {
 	for i := range ids {
 		ids[i].RawClaims = nil // the claims stay in the store; this is an overview
 	}
-	return writeJSON(w, userView{User: u, Roles: u.Roles(), Identities: ids, TOTP: totpErr == nil})
+	roles := u.Roles()
+	if roles == nil {
+		roles = []string{} // "roles": [] rather than null for a user with none
+	}
+	return writeJSON(w, userView{User: u, Roles: roles, Identities: ids, TOTP: totpErr == nil})
 }
 
 // adminUpdateError tells a bad change from a store failure.

@@ -114,3 +114,68 @@ func TestAdminAPIUserChanges(t *testing.T) {
 		}
 	}
 }
+
+// adminRaw is adminCall returning the raw answer.
+func adminRaw(t *testing.T, port int, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, fmt.Sprintf("http://localhost:%d%s", port, path), strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// The admin API takes exactly one JSON object per change (nothing after
+// it, no unknown fields), shows an empty role list as [], and does not
+// claim to reset a TOTP factor that does not exist.
+func TestAdminAPIStrictBodiesAndHonestAnswers(t *testing.T) {
+	admin := freePort(t)
+	s := startSiteOpts(t, siteOptions{adminPort: admin, auditLog: true})
+	s.queue(alice())
+	if resp, _ := s.login(newBrowser(t), "corp", "/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	const user = "/jit_auth/users/alice@example.com"
+	code, body := adminRaw(t, admin, http.MethodGet, user, "")
+	if code != http.StatusOK || !strings.Contains(body, `"roles":[]`) {
+		t.Errorf("GET a user without roles: %d %s, want \"roles\":[]", code, body)
+	}
+
+	for _, bad := range []string{
+		`{}{"grant_roles":["x"]}`,
+		`{"set":{}} {"grant_roles":["x"]}`,
+		`{"grant_roles":["x"]}]`,
+		`{"grant_roles":["x"]} trailing`,
+		`{"grant_roles":["x"],"unknown":1}`,
+		`{"grant_roles":["x"],"set":{},"Grant_Roles2":[]}`,
+		`null`,
+		`[{"grant_roles":["x"]}]`,
+		``,
+	} {
+		code, body := adminRaw(t, admin, http.MethodPatch, user, bad)
+		if code != http.StatusBadRequest || !strings.Contains(body, "reading the change") {
+			t.Errorf("PATCH %q: %d %s, want 400 naming the problem", bad, code, body)
+		}
+	}
+	if code, body := adminRaw(t, admin, http.MethodGet, user, ""); code != http.StatusOK || strings.Contains(body, `"x"`) {
+		t.Fatalf("a refused change was applied: %d %s", code, body)
+	}
+	if code, body := adminRaw(t, admin, http.MethodPatch, user, "{\"grant_roles\":[\"x\"]}\n \n"); code != http.StatusOK || !strings.Contains(body, `"roles":["x"]`) {
+		t.Errorf("PATCH with trailing whitespace: %d %s", code, body)
+	}
+
+	code, body = adminRaw(t, admin, http.MethodDelete, user+"/totp", "")
+	if code != http.StatusNotFound || !strings.Contains(body, "no TOTP factor to reset") {
+		t.Errorf("TOTP reset of a user who never enrolled: %d %s, want 404", code, body)
+	}
+	if strings.Contains(mustReadFile(t, s.logFile()), "totp reset by an administrator") {
+		t.Error("a reset of nothing was logged as done")
+	}
+}

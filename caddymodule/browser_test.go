@@ -261,7 +261,7 @@ func TestBrowserPages(t *testing.T) {
 	t.Logf("chromium started in %s", time.Since(start).Round(time.Millisecond))
 
 	t.Run("consent", func(t *testing.T) {
-		s := startSiteOpts(t, siteOptions{corpJIT: "mode consent"})
+		s := startSiteOpts(t, siteOptions{corpJIT: "mode consent\n\t\t\t\trole member"})
 		st := openStore(t, s.dir)
 		p := newTab(t, browser)
 
@@ -278,7 +278,7 @@ func TestBrowserPages(t *testing.T) {
 		p.expectPage(s, resp, "/.jitauth/consent", http.StatusOK, "Allow this site to store your details?")
 		attrs := evaluate[map[string]string](p, `Object.fromEntries([...document.querySelectorAll("dl dt")]
 			.map(dt => [dt.innerText.trim(), dt.nextElementSibling.innerText.trim()]))`)
-		for k, v := range map[string]string{"Email": "alice@example.com", "Name": "Alice Liddell", "Groups": "staff,wonderland"} {
+		for k, v := range map[string]string{"Email": "alice@example.com", "Name": "Alice Liddell", "Groups": "staff,wonderland", "Roles": "member"} {
 			if attrs[k] != v {
 				t.Errorf("consent page shows %s = %q, want %q (all: %v)", k, attrs[k], v, attrs)
 			}
@@ -317,6 +317,23 @@ func TestBrowserPages(t *testing.T) {
 			t.Errorf("%d users after Allow, want 1", n)
 		}
 		p.expectClean("allowing")
+
+		// Signing out: the link shows a page whose button ends the
+		// session and goes on to rd.
+		resp = p.navigate("opening the sign-out page", chromedp.Navigate(s.base+"/.jitauth/logout?rd=/bye"))
+		p.expectPage(s, resp, "/.jitauth/logout", http.StatusOK, "Sign out")
+		if c := p.cookie(s, "jitauth_session"); c == nil {
+			t.Error("opening the sign-out page ended the session")
+		}
+		p.screenshot("sign-out.png")
+		p.expectClean("sign-out page")
+		resp = p.navigate("clicking Sign out", chromedp.Click(chromedp.CSS(`button.allow`)))
+		if c := p.cookie(s, "jitauth_session"); c != nil {
+			t.Errorf("session cookie after signing out: %+v", c)
+		}
+		// rd was /bye, which now sends the signed-out browser to log in.
+		p.expectPage(s, resp, "/.jitauth/login?rd=%2Fbye", http.StatusOK, "Sign in")
+		p.expectClean("signing out")
 	})
 
 	t.Run("username", func(t *testing.T) {

@@ -2,8 +2,12 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -198,7 +202,7 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 		p := &pendingLogin{
 			ID: randomToken(16), CSRF: randomToken(16), Connection: conn.name,
 			Claims: toPendingClaims(claims), Outcome: string(res.Outcome),
-			Consent: res.Consent, Attributes: res.Attributes, Username: res.Username,
+			Consent: res.Consent, Attributes: res.Attributes, Roles: res.Roles, Username: res.Username,
 			ReturnTo: returnTo, ExpiresAt: flowExpires,
 		}
 		if p.Consent == nil {
@@ -317,32 +321,92 @@ func (h *Handler) provisioningFailure(w http.ResponseWriter, conn *Connection, c
 }
 
 // serveLogout ends the session here and on every instance sharing the
-// store: a copy of the cookie stops working too (S7).
+// store: a copy of the cookie stops working too (S7). A GET only shows a
+// confirmation page; the session ends on a POST of that page's form, whose
+// token a page on another site cannot know, so a cross-site link or image
+// cannot sign anyone out.
 func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 	secure := cookieSecure(r)
 	name := cookieName(sessionCookieBase, secure)
-	if c, err := r.Cookie(name); err == nil && len(c.Value) <= maxCookieLength {
-		var s Session
-		if securecookie.DecodeMulti(name, c.Value, &s, h.app.codecs...) == nil && s.ID != "" {
-			exp := time.Unix(s.ExpiresAt, 0)
-			h.app.revoked.add(s.ID, exp)
-			ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
-			if err := h.app.store.RevokeSession(ctx, s.ID, exp); err != nil {
-				h.logger.Error("recording logout in the store; other instances keep accepting this session until it expires",
-					zap.String("connection", s.Connection), zap.Error(err))
-			}
-			cancel()
-			if c := h.app.Connections[s.Connection]; c != nil {
-				h.audit("user logged out", c, zap.String("username", s.Username), zap.String("local_id", s.UserID))
-			}
+	s := openLogoutSession(r, name, h.app.codecs)
+	if r.Method != http.MethodPost {
+		rd := r.URL.Query().Get("rd")
+		if s == nil {
+			// Nothing to end: say so, and clear whatever stale cookie
+			// there is (a cookie that does not open is nobody's session).
+			setCookie(w, name, "", -1, secure)
+			h.renderSignedOut(w, r, rd)
+			return
+		}
+		h.renderLogout(w, s, rd)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxConsentForm)
+	if err := r.ParseForm(); err != nil || (s != nil && !checkLogoutCSRF(s, r.PostForm.Get("csrf"))) {
+		// Not this page's form: a page elsewhere posted it. Nothing is
+		// revoked; the confirmation page offers the real form.
+		renderPage(w, http.StatusForbidden, pageData{Title: "Sign-out not confirmed",
+			Message: "This sign-out did not come from this site's sign-out page, so you are still signed in.",
+			Link:    h.logoutURL(r.Form.Get("rd")), LinkLabel: "Go to the sign-out page", Status: http.StatusForbidden})
+		return
+	}
+	if s != nil {
+		exp := time.Unix(s.ExpiresAt, 0)
+		h.app.revoked.add(s.ID, exp)
+		ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
+		if err := h.app.store.RevokeSession(ctx, s.ID, exp); err != nil {
+			h.logger.Error("recording logout in the store; other instances keep accepting this session until it expires",
+				zap.String("connection", s.Connection), zap.Error(err))
+		}
+		cancel()
+		if c := h.app.Connections[s.Connection]; c != nil {
+			h.audit("user logged out", c, zap.String("username", s.Username), zap.String("local_id", s.UserID))
 		}
 	}
 	setCookie(w, name, "", -1, secure)
-	if rd := r.URL.Query().Get("rd"); rd != "" {
-		if safe, ok := safeReturnPath(rd); ok {
-			http.Redirect(w, r, safe, http.StatusFound)
-			return
-		}
+	h.renderSignedOut(w, r, r.Form.Get("rd"))
+}
+
+// openLogoutSession reads the session a logout ends: any session cookie
+// sealed with our keys, even one expired or revoked meanwhile (ending it
+// again is harmless), or nil.
+func openLogoutSession(r *http.Request, name string, codecs []securecookie.Codec) *Session {
+	c, err := r.Cookie(name)
+	if err != nil || len(c.Value) > maxCookieLength {
+		return nil
+	}
+	var s Session
+	if securecookie.DecodeMulti(name, c.Value, &s, codecs...) != nil || s.ID == "" {
+		return nil
+	}
+	return &s
+}
+
+// logoutCSRF is the sign-out form's token: derived from the session ID,
+// which only the holder of the sealed cookie knows (as mfaCSRF).
+func logoutCSRF(s *Session) string {
+	sum := sha256.Sum256([]byte("jit_auth logout form\x00" + s.ID))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+func checkLogoutCSRF(s *Session, token string) bool {
+	return subtle.ConstantTimeCompare([]byte(logoutCSRF(s)), []byte(token)) == 1
+}
+
+// logoutURL is the sign-out page, going on to rd if it is a safe path.
+func (h *Handler) logoutURL(rd string) string {
+	if safe, ok := safeReturnPath(rd); ok && safe != "/" {
+		return h.PathPrefix + "logout?rd=" + url.QueryEscape(safe)
+	}
+	return h.PathPrefix + "logout"
+}
+
+// renderSignedOut ends a sign-out: on to rd if it is a safe same-origin
+// path (S2), else the "Signed out" page.
+func (h *Handler) renderSignedOut(w http.ResponseWriter, r *http.Request, rd string) {
+	if safe, ok := safeReturnPath(rd); ok && rd != "" {
+		http.Redirect(w, r, safe, http.StatusSeeOther)
+		return
 	}
 	renderMessage(w, http.StatusOK, "Signed out", "You are signed out.", h.PathPrefix+"login", "Sign in again")
 }

@@ -4,7 +4,9 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jitauth/caddy-jitauth/provisioner"
 )
@@ -38,7 +40,7 @@ img{display:block;margin:0 auto}ol.codes{columns:2;font-size:1.05rem}button.decl
 {{with .Form}}<form method="post" action="{{.Action}}">
 <input type="hidden" name="csrf" value="{{.CSRF}}">
 {{if and .Error (not .AskUsername)}}<p class="error" role="alert">{{.Error}}</p>{{end}}
-{{if .Attributes}}<dl>{{range .Attributes}}<dt>{{.Name}}</dt><dd>{{.Value}}</dd>{{end}}</dl>{{end}}
+{{if or .Attributes .Roles}}<dl>{{range .Attributes}}<dt>{{.Name}}</dt><dd>{{.Value}}</dd>{{end}}{{with .Roles}}<dt>Roles</dt><dd>{{.}}</dd>{{end}}</dl>{{end}}
 {{if .Claims}}<p class="code">The sign-in record also keeps these claims from {{.Provider}}: {{.Claims}}.</p>{{end}}
 {{if .AskUsername}}<label for="username">Username</label>
 {{if .Error}}<p class="error" id="username-error" role="alert">{{.Error}}</p>{{end}}
@@ -46,6 +48,11 @@ img{display:block;margin:0 auto}ol.codes{columns:2;font-size:1.05rem}button.decl
 <p class="code">Lower-case letters, digits, '.', '_' and '-'.</p>{{end}}
 <button class="allow" type="submit" name="action" value="allow">{{if .AskUsername}}Create account{{else}}Allow{{end}}</button>
 <button class="decline" type="submit" name="action" value="decline" formnovalidate>Decline</button>
+</form>{{end}}
+{{with .Logout}}<form method="post" action="{{.Action}}">
+<input type="hidden" name="csrf" value="{{.CSRF}}">
+{{if .ReturnTo}}<input type="hidden" name="rd" value="{{.ReturnTo}}">{{end}}
+<button class="allow" type="submit">Sign out</button>
 </form>{{end}}
 {{with .MFA}}{{if .Codes}}<p>Your second factor is on. Keep these recovery codes somewhere safe: each signs you in once if you lose your authenticator app. They are shown only now.</p>
 <ol class="codes">{{range .Codes}}<li><code>{{.}}</code></li>{{end}}</ol>
@@ -74,6 +81,7 @@ type pageData struct {
 	Options         []pageOption
 	Form            *consentForm
 	MFA             *mfaForm
+	Logout          *logoutForm
 	Link, LinkLabel string
 	Status          int
 }
@@ -101,6 +109,25 @@ func (h *Handler) renderMFA(w http.ResponseWriter, status int, f *mfaForm) {
 	renderPage(w, status, pageData{Title: title, MFA: f})
 }
 
+// logoutForm is the sign-out confirmation: a POST with the session's
+// token, going on to ReturnTo (a safe path) afterwards.
+type logoutForm struct {
+	Action, CSRF, ReturnTo string
+}
+
+// renderLogout asks the user to confirm signing out.
+func (h *Handler) renderLogout(w http.ResponseWriter, s *Session, rd string) {
+	f := &logoutForm{Action: h.PathPrefix + "logout", CSRF: logoutCSRF(s)}
+	if safe, ok := safeReturnPath(rd); ok && rd != "" {
+		f.ReturnTo = safe
+	}
+	msg := "Sign out of this site?"
+	if s.Username != "" {
+		msg = "You are signed in as " + s.Username + ". Sign out of this site?"
+	}
+	renderPage(w, http.StatusOK, pageData{Title: "Sign out", Message: msg, Logout: f})
+}
+
 // consentForm is the consent (and username) form of a paused login.
 type consentForm struct {
 	Action, CSRF, Error string
@@ -109,11 +136,16 @@ type consentForm struct {
 	Claims              string
 	AskUsername         bool
 	Username            string
+	// Roles are the local roles the account will hold from this
+	// connection, comma-separated.
+	Roles string
 }
 
 func renderPage(w http.ResponseWriter, status int, d pageData) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
+	// Every page is about one browser's sign-in: never cache or share it.
+	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
@@ -133,6 +165,17 @@ func renderError(w http.ResponseWriter, status int, title, message, link string)
 // renderMessage shows an informational page.
 func renderMessage(w http.ResponseWriter, status int, title, message, link, linkLabel string) {
 	renderPage(w, status, pageData{Title: title, Message: message, Link: link, LinkLabel: linkLabel})
+}
+
+// waitText says how long to wait as Retry-After counts it (whole seconds,
+// one more than d's, so that waiting that long always suffices), with the
+// right plural: "1 second", "2 seconds".
+func waitText(d time.Duration) string {
+	n := int64(d/time.Second) + 1
+	if n <= 1 {
+		return "1 second"
+	}
+	return strconv.FormatInt(n, 10) + " seconds"
 }
 
 // renderLogin lists the connections to sign in with.
@@ -181,13 +224,14 @@ func (h *Handler) renderConsent(w http.ResponseWriter, status int, conn *Connect
 		f.Attributes = append(f.Attributes, provisioner.AttributeValue{Name: label, Value: value})
 	}
 	f.Claims = strings.Join(claims, ", ")
+	f.Roles = strings.Join(p.Roles, ", ")
 	d := pageData{Title: "Allow this site to store your details?", Form: f,
 		Message: "You signed in with " + conn.displayName() + ". To create or update your account, this site stores:"}
 	if f.AskUsername {
 		d.Title = "Choose your username"
 		d.Message = "You signed in with " + conn.displayName() + ". Choose the username for your account on this site. It also stores:"
 	}
-	if len(f.Attributes) == 0 && f.Claims == "" {
+	if len(f.Attributes) == 0 && f.Claims == "" && f.Roles == "" {
 		d.Message = "You signed in with " + conn.displayName() + ". This site will keep a record that you signed in."
 	}
 	renderPage(w, status, d)

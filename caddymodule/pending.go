@@ -33,6 +33,9 @@ type pendingLogin struct {
 	// values the page shows.
 	Consent    []string                     `json:"a"`
 	Attributes []provisioner.AttributeValue `json:"v,omitempty"`
+	// Roles are the local roles this connection's rules grant on this
+	// login: they are stored too, so the page lists them.
+	Roles []string `json:"ro,omitempty"`
 	// Username is the suggested (or last typed) username.
 	Username  string `json:"u,omitempty"`
 	ReturnTo  string `json:"r"`

@@ -134,7 +134,7 @@ func TestTwoInstancesSharePostgres(t *testing.T) {
 	_ = fromB
 
 	// Logout through A; B learns of it from the store.
-	if resp, _ := fromA.get(a + "/.jitauth/logout"); resp.StatusCode != http.StatusOK {
+	if resp, _ := fromA.logout(a, ""); resp.StatusCode != http.StatusOK {
 		t.Fatalf("logout through A: %d", resp.StatusCode)
 	}
 	deadline := time.Now().Add(25 * time.Second)

@@ -307,13 +307,18 @@ func TestReturnURLAttacksNeverLeaveTheSite(t *testing.T) {
 			if !strings.HasPrefix(last, s.base+"/") || strings.HasPrefix(last, s.base+"//") {
 				t.Fatalf("landed on %q", last)
 			}
-			// Logout follows the same rule.
-			r := b.do(http.MethodGet, s.base+"/.jitauth/logout?rd="+url.QueryEscape(rd), nil)
-			r.Body.Close()
-			if loc := r.Header.Get("Location"); loc != "" {
-				u, err := url.Parse(loc)
-				if err != nil || u.Host != "" || u.Scheme != "" || strings.HasPrefix(loc, "//") || strings.Contains(loc, "\\") {
-					t.Fatalf("logout redirected to %q", loc)
+			// Logout follows the same rule: through the sign-out page's
+			// form, a form posted with rd, and a GET without a session.
+			signedOut, _ := b.logout(s.base, rd)
+			afterForm, _ := b.postRaw(s.base+"/.jitauth/logout", url.Values{"rd": {rd}})
+			noSession := b.do(http.MethodGet, s.base+"/.jitauth/logout?rd="+url.QueryEscape(rd), nil)
+			noSession.Body.Close()
+			for _, r := range []*http.Response{signedOut, afterForm, noSession} {
+				if loc := r.Header.Get("Location"); loc != "" {
+					u, err := url.Parse(loc)
+					if err != nil || u.Host != "" || u.Scheme != "" || strings.HasPrefix(loc, "//") || strings.Contains(loc, "\\") {
+						t.Fatalf("logout redirected to %q", loc)
+					}
 				}
 			}
 		})
@@ -347,7 +352,7 @@ func TestLogoutRevokesCopiedCookie(t *testing.T) {
 		t.Fatalf("login: %d", resp.StatusCode)
 	}
 	stolen := b.cookie(s.base, "jitauth_session")
-	resp, body := b.get(s.base + "/.jitauth/logout")
+	resp, body := b.logout(s.base, "")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "signed out") {
 		t.Fatalf("logout: %d %s", resp.StatusCode, body)
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -72,11 +73,27 @@ func cookieName(base string, secure bool) string {
 	return base
 }
 
-// isLoopbackHost reports whether host (without port) names this machine.
+// isLoopbackHost reports whether host (without port) names this machine:
+// localhost and its subdomains (which browsers resolve to loopback
+// themselves, RFC 6761), an IPv4 literal in 127.0.0.0/8, or ::1. Only
+// these may get plain-HTTP development cookies. An IP literal is parsed,
+// never matched by prefix: "127.evil.example" is a public name.
 func isLoopbackHost(host string) bool {
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	return host == "localhost" || strings.HasSuffix(host, ".localhost") ||
-		host == "::1" || host == "[::1]" || strings.HasPrefix(host, "127.")
+	if host == "localhost" || (strings.HasSuffix(host, ".localhost") && len(host) > len(".localhost") && host[0] != '.') {
+		return true
+	}
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || ip.Zone() != "" {
+		return false
+	}
+	if ip.Is4() {
+		return ip.IsLoopback()
+	}
+	return ip == netip.IPv6Loopback()
 }
 
 // setCookie writes a cookie with the attributes every jit_auth cookie

@@ -1,7 +1,9 @@
 package caddymodule
 
 import (
+	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,6 +47,46 @@ func FuzzFlowCookie(f *testing.F) {
 		r.AddCookie(&http.Cookie{Name: flowCookieName(state, false), Value: value})
 		if fl, _, ok := openFlow(r, codecs, state, false, time.Now()); ok {
 			t.Fatalf("forged flow accepted: %+v", fl)
+		}
+	})
+}
+
+// Only names that reach this machine count as loopback (plain-HTTP
+// development cookies); an IP literal is parsed, never matched by prefix.
+func TestIsLoopbackHost(t *testing.T) {
+	for host, want := range map[string]bool{
+		"localhost": true, "LOCALHOST": true, "localhost.": true, "app.localhost": true, "a.b.localhost": true,
+		"127.0.0.1": true, "127.255.255.254": true, "127.1.2.3": true, "::1": true, "[::1]": true, "[0:0:0:0:0:0:0:1]": true,
+		"127.evil.example": false, "127.0.0.1.evil.example": false, "127.": false, "127": false, "127.1": false,
+		"127.0.0.1x": false, "0x7f.0.0.1": false, "0177.0.0.1": false, "127.000.000.001": false,
+		"::ffff:127.0.0.1": false, "[::ffff:127.0.0.1]": false, "::1%lo": false, "[::1%25lo]": false, "::": false, "[::1": false, "::1]": false,
+		"evil-localhost": false, "localhost.evil.example": false, "evillocalhost": false, ".localhost": false,
+		"0.0.0.0": false, "10.0.0.1": false, "128.0.0.1": false, "example.com": false, "": false,
+	} {
+		if got := isLoopbackHost(host); got != want {
+			t.Errorf("isLoopbackHost(%q) = %v, want %v", host, got, want)
+		}
+	}
+}
+
+// FuzzIsLoopbackHost checks the class: whatever the text, it is loopback
+// only if it is localhost, a subdomain of it, or parses as a loopback
+// address literal.
+func FuzzIsLoopbackHost(f *testing.F) {
+	for _, s := range []string{"localhost", "x.localhost", "127.0.0.1", "127.evil.example", "[::1]", "::1", "127.", "::ffff:127.0.0.1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, host string) {
+		if !isLoopbackHost(host) {
+			return
+		}
+		h := strings.ToLower(strings.TrimSuffix(host, "."))
+		if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+			return
+		}
+		ip := net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"))
+		if ip == nil || !ip.IsLoopback() {
+			t.Fatalf("%q counted as loopback", host)
 		}
 	})
 }

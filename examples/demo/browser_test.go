@@ -177,6 +177,11 @@ func TestBrowserLoginAndLogout(t *testing.T) {
 	if title, err := chromedp.Run(tab, chromedp.Title()); err != nil || !strings.Contains(title, "Sign in") {
 		t.Errorf("login page title %q (%v)", title, err)
 	}
+	// The form is styled (its style sheet passes the page's CSP), not
+	// browser defaults: the button is the module pages' blue.
+	if bg, err := chromedp.Run(tab, chromedp.Evaluate[string](`getComputedStyle(document.querySelector("form button[type=submit]")).backgroundColor`)); err != nil || bg != "rgb(47, 91, 234)" {
+		t.Errorf("provider's Sign in button background %q (%v), want the styled rgb(47, 91, 234)", bg, err)
+	}
 	screenshot(t, tab, "provider-login.png")
 
 	// alice signs in and is back where she started.
@@ -225,6 +230,25 @@ func TestBrowserLoginAndLogout(t *testing.T) {
 	}
 	if resp.Status != 200 || location(t, tab) != r.SiteURL+legacyapp.LogoutPath {
 		t.Fatalf("after Sign out: %d at %s", resp.Status, location(t, tab))
+	}
+	// The link only asks; the page's button signs out.
+	confirm, err := chromedp.Run(tab, chromedp.Text(chromedp.CSS("body")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(confirm, "Sign out of this site?") {
+		t.Errorf("sign-out page says:\n%s", confirm)
+	}
+	if sc := cookies(t, tab, r.SiteURL)[sessionCookie]; sc == nil {
+		t.Error("following the Sign out link alone ended the session")
+	}
+	screenshot(t, tab, "sign-out.png")
+	resp, err = chromedp.RunResponse(tab, chromedp.Click(chromedp.CSS(`form button[type=submit]`)))
+	if err != nil {
+		t.Fatalf("clicking the Sign out button: %v", err)
+	}
+	if resp.Status != 200 || location(t, tab) != r.SiteURL+legacyapp.LogoutPath {
+		t.Fatalf("after the Sign out button: %d at %s", resp.Status, location(t, tab))
 	}
 	body, err := chromedp.Run(tab, chromedp.Text(chromedp.CSS("body")))
 	if err != nil {

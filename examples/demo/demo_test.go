@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -175,16 +179,85 @@ func TestDemoLoginAndLogout(t *testing.T) {
 		t.Errorf("bob's whoami: %+v", id)
 	}
 
-	// The logout link ends alice's session only.
+	// The logout link shows a confirmation page; its form ends alice's
+	// session only.
 	resp, err = c.Get(r.SiteURL + legacyapp.LogoutPath)
 	if err != nil {
 		t.Fatal(err)
 	}
+	confirm, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if status, _ := whoami(t, c, r); status != http.StatusOK {
+		t.Errorf("the logout link alone signed alice out: %d", status)
+	}
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(confirm)
+	if resp.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("logout page: %s\n%s", resp.Status, confirm)
+	}
+	resp, err = c.PostForm(r.SiteURL+legacyapp.LogoutPath, url.Values{"csrf": {html.UnescapeString(string(m[1]))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("signing out: %s", resp.Status)
+	}
 	if status, id := whoami(t, c, r); status != http.StatusUnauthorized {
 		t.Errorf("after logout: %d %+v, want 401", status, id)
 	}
 	if _, id := whoami(t, c2, r); id.User != "bob@example.com" {
 		t.Errorf("bob after alice's logout: %+v", id)
+	}
+}
+
+// A second demo refuses to start on a port the first one (or anything
+// else) holds, naming the port and the flag to change it, instead of
+// sharing the site's port with it (Caddy listens with SO_REUSEPORT).
+func TestDemoRefusesTakenPorts(t *testing.T) {
+	first := startDemo(t, t.TempDir())
+	hostPort := func(raw string) string {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.Host
+	}
+	site, err := url.Parse(first.SiteURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sitePort, _ := strconv.Atoi(site.Port())
+	free := func() config {
+		return config{DataDir: t.TempDir(), Port: freePort(t), IdPAddr: "127.0.0.1:0", AppAddr: "127.0.0.1:0", Quiet: true}
+	}
+	sameSite, sameIdP, sameApp := free(), free(), free()
+	sameSite.Port = sitePort
+	sameIdP.IdPAddr = hostPort(first.Issuer)
+	sameApp.AppAddr = hostPort(first.AppURL)
+	for _, c := range []struct {
+		cfg  config
+		want string
+	}{
+		{sameSite, fmt.Sprintf("127.0.0.1:%d (the protected site) is already in use", sitePort)},
+		{sameIdP, hostPort(first.Issuer) + " (the identity provider) is already in use"},
+		{sameApp, hostPort(first.AppURL) + " (the legacy app) is already in use"},
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		started := false
+		err := run(ctx, c.cfg, io.Discard, func(running) { started = true; cancel() })
+		cancel()
+		if started || err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "choose another port with -") {
+			t.Errorf("second demo: started %v, error %v; want %q", started, err, c.want)
+		}
+	}
+
+	// The first demo is still the only one answering.
+	resp, err := newBrowser(t).Get(first.SiteURL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if !strings.HasPrefix(resp.Request.URL.String(), first.Issuer+"/") {
+		t.Errorf("after the refused second demo, / ends at %s", resp.Request.URL)
 	}
 }

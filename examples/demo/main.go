@@ -115,6 +115,9 @@ Press Ctrl-C to stop.
 // serve, and stops everything when ctx is done. Caddy's state is
 // process-wide: one run at a time per process.
 func run(ctx context.Context, cfg config, out io.Writer, started func(running)) (err error) {
+	if err := checkPortsFree(cfg); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
@@ -189,6 +192,30 @@ func run(ctx context.Context, cfg config, out io.Writer, started func(running)) 
 	}
 	<-ctx.Done()
 	fmt.Fprintln(out, "stopping…")
+	return nil
+}
+
+// checkPortsFree refuses to start on a port something else holds. Caddy
+// opens its listeners with SO_REUSEPORT, so a second demo would otherwise
+// bind the site's port beside the first one's and the kernel would split
+// the browsers' requests between two unrelated demos (and providers). A
+// plain listen, without SO_REUSEPORT, fails while any socket holds the
+// port; it is closed again at once.
+func checkPortsFree(cfg config) error {
+	for _, p := range []struct{ addr, what, flag string }{
+		{net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)), "the protected site", "-port"},
+		{cfg.IdPAddr, "the identity provider", "-idp-port"},
+		{cfg.AppAddr, "the legacy app", "-app-port"},
+	} {
+		if _, port, err := net.SplitHostPort(p.addr); err == nil && port == "0" {
+			continue // any free port will do
+		}
+		ln, err := net.Listen("tcp", p.addr)
+		if err != nil {
+			return fmt.Errorf("%s (%s) is already in use, perhaps by another demo: stop it, or choose another port with %s (%v)", p.addr, p.what, p.flag, err)
+		}
+		ln.Close()
+	}
 	return nil
 }
 

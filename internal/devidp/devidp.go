@@ -29,6 +29,8 @@ package devidp
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
@@ -221,33 +223,63 @@ func newHandler(issuer string, st *opStorage) (http.Handler, error) {
 	return mux, nil
 }
 
+// loginCSS styles the login form like jit_auth's own pages: this is the
+// first page a newcomer to the demo sees.
+const loginCSS = `body{font:16px/1.5 system-ui,sans-serif;background:#f5f6f8;color:#1d2330;margin:0;display:flex;min-height:100vh;align-items:center;justify-content:center}
+main{background:#fff;border-radius:12px;box-shadow:0 2px 12px rgba(0,0,0,.08);padding:2rem 2.5rem;max-width:24rem;width:100%;margin:2rem 1rem;box-sizing:border-box}
+h1{font-size:1.35rem;margin:0 0 .5rem}
+p{margin:.25rem 0 1rem;color:#3b4252}
+p.note{color:#5b6475;font-size:.85rem}
+label{display:block;font-weight:600;margin:.75rem 0 .25rem}
+input{display:block;width:100%;box-sizing:border-box;padding:.55rem;border:1px solid #c5cad6;border-radius:6px;font:inherit}
+input:focus{outline:2px solid #2f5bea;outline-offset:1px;border-color:#2f5bea}
+.error{color:#b3261e;font-weight:600}
+button{display:block;width:100%;border:0;padding:.7rem 1rem;border-radius:8px;margin:1.25rem 0 .25rem;font:inherit;font-weight:600;cursor:pointer;background:#2f5bea;color:#fff}
+button:hover{background:#2347c4}`
+
+// loginCSP allows exactly the page's own style sheet, by its hash: no
+// scripts, no other inline styles, no external resources, no framing.
+// It sets no form-action: the form's answer redirects to the relying
+// party, which browsers check against form-action too.
+var loginCSP = func() string {
+	sum := sha256.Sum256([]byte(loginCSS))
+	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; frame-ancestors 'none'; base-uri 'none'"
+}()
+
 var loginPage = template.Must(template.New("login").Parse(`<!DOCTYPE html>
 <html lang="en">
-<head><meta charset="utf-8"><title>Sign in – development identity provider</title>
-<style>body{font-family:system-ui,sans-serif;display:flex;justify-content:center;margin-top:10vh}
-form{width:18rem}label,input,button{display:block;width:100%;box-sizing:border-box;margin:.3rem 0}
-.error{color:#b00}</style></head>
-<body>
+<head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sign in – development identity provider</title>
+<style>{{.CSS}}</style></head>
+<body><main>
 <form method="POST" action="/login/username">
 <h1>Sign in</h1>
-<p>Development identity provider – not for real accounts.</p>
+<p class="note">Development identity provider – not for real accounts.</p>
 <input type="hidden" name="id" value="{{.ID}}">
 <label for="username">Username</label>
-<input id="username" name="username" autocomplete="username" value="{{.Username}}" autofocus>
+<input id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" value="{{.Username}}" autofocus>
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password">
-{{with .Error}}<p class="error">{{.}}</p>{{end}}
+{{with .Error}}<p class="error" role="alert">{{.}}</p>{{end}}
 <button type="submit">Sign in</button>
 </form>
-</body>
+</main></body>
 </html>
 `))
 
 func renderLogin(w http.ResponseWriter, status int, id, username, errMsg string) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", loginCSP)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
-	loginPage.Execute(w, struct{ ID, Username, Error string }{id, username, errMsg})
+	loginPage.Execute(w, struct {
+		CSS                 template.CSS
+		ID, Username, Error string
+	}{template.CSS(loginCSS), id, username, errMsg})
 }
 
 func logRequests(next http.Handler) http.Handler {

@@ -3,6 +3,7 @@ package devidp_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -365,5 +366,38 @@ func TestStartValidates(t *testing.T) {
 				t.Fatal("Start succeeded")
 			}
 		})
+	}
+}
+
+// The login form is styled by its own style sheet, which the page's
+// Content-Security-Policy allows by hash and nothing else: no scripts, no
+// 'unsafe-inline'.
+func TestLoginPageStyleIsAllowedByItsCSP(t *testing.T) {
+	ctx := context.Background()
+	s := start(t)
+	r := newRP(t, ctx, s, "rp", "rp-secret")
+	resp, err := browser(t).Get(r.config.AuthCodeURL("st"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	page := string(body)
+	csp := resp.Header.Get("Content-Security-Policy")
+	i, j := strings.Index(page, "<style>"), strings.Index(page, "</style>")
+	if resp.StatusCode != http.StatusOK || i < 0 || j < i || !strings.Contains(page, `id="password"`) {
+		t.Fatalf("login page: %d\n%s", resp.StatusCode, page)
+	}
+	css := page[i+len("<style>") : j]
+	sum := sha256.Sum256([]byte(css))
+	hash := "'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'"
+	if !strings.Contains(csp, "style-src "+hash) || !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "unsafe-inline") {
+		t.Errorf("CSP %q does not allow exactly the page's style sheet %s", csp, hash)
+	}
+	if !strings.Contains(css, "button{") || strings.Contains(page, " style=") || strings.Contains(page, "<script") {
+		t.Errorf("the page is not styled by its one style sheet:\n%s", page)
+	}
+	if resp.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("Cache-Control %q", resp.Header.Get("Cache-Control"))
 	}
 }

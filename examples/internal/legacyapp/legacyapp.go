@@ -68,13 +68,8 @@ func Handler() http.Handler {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		page.Execute(w, pageData{
-			Path: r.URL.Path,
-			Headers: []header{
-				{HeaderUser, r.Header.Get(HeaderUser)},
-				{HeaderEmail, r.Header.Get(HeaderEmail)},
-				{HeaderName, r.Header.Get(HeaderName)},
-				{HeaderGroups, r.Header.Get(HeaderGroups)},
-			},
+			Path:       r.URL.Path,
+			Headers:    headersOf(r, HeaderUser, HeaderEmail, HeaderName, HeaderGroups),
 			User:       r.Header.Get(HeaderUser),
 			LogoutPath: LogoutPath,
 		})
@@ -82,7 +77,22 @@ func Handler() http.Handler {
 	return mux
 }
 
-type header struct{ Name, Value string }
+// header is one identity header as received. jit_auth always sets its
+// headers, empty when it knows no value (a user without groups), so
+// "sent but empty" and "not sent" are different things worth telling apart.
+type header struct {
+	Name, Value string
+	Sent        bool
+}
+
+func headersOf(r *http.Request, names ...string) []header {
+	hs := make([]header, 0, len(names))
+	for _, n := range names {
+		_, sent := r.Header[http.CanonicalHeaderKey(n)]
+		hs = append(hs, header{Name: n, Value: r.Header.Get(n), Sent: sent})
+	}
+	return hs
+}
 
 type pageData struct {
 	Path       string
@@ -104,10 +114,10 @@ code{background:#f3f3f3;padding:0 .2rem}.none{color:#888}</style></head>
 {{if .User}}<p>Hello, <strong id="user">{{.User}}</strong>!</p>{{else}}<p class="none">No identity headers: this request did not come through jit_auth.</p>{{end}}
 <table>
 <tr><th>Header</th><th>Value</th></tr>
-{{range .Headers}}<tr><td><code>{{.Name}}</code></td><td>{{if .Value}}{{.Value}}{{else}}<span class="none">(not set)</span>{{end}}</td></tr>
+{{range .Headers}}<tr><td><code>{{.Name}}</code></td><td>{{if .Value}}{{.Value}}{{else if .Sent}}<span class="none">(sent, empty)</span>{{else}}<span class="none">(not sent)</span>{{end}}</td></tr>
 {{end}}</table>
 <p>Path: <code>{{.Path}}</code></p>
-<p><a href="{{.LogoutPath}}">Sign out</a></p>
+<p><a href="{{.LogoutPath}}">Sign out</a> (jit_auth asks you to confirm)</p>
 </body>
 </html>
 `))

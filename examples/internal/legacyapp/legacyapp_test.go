@@ -54,3 +54,22 @@ func TestWhoAmI(t *testing.T) {
 		t.Errorf("anonymous: %s", rec.Body)
 	}
 }
+
+// A header jit_auth sent empty (a user without groups) is shown as such,
+// not as missing.
+func TestPageTellsEmptyFromMissing(t *testing.T) {
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set(HeaderUser, "carol")
+	req.Header.Set(HeaderGroups, "")
+	rec := httptest.NewRecorder()
+	Handler().ServeHTTP(rec, req)
+	body := rec.Body.String()
+	for _, want := range []string{
+		"<td><code>Remote-Groups</code></td><td><span class=\"none\">(sent, empty)</span></td>",
+		"<td><code>Remote-Email</code></td><td><span class=\"none\">(not sent)</span></td>",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %s:\n%s", want, body)
+		}
+	}
+}
