@@ -1,11 +1,14 @@
 package caddymodule_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
 // Tests of S15 (one person, one name) and of provider groups that carry
@@ -379,6 +382,18 @@ func TestProviderGroupWithSeparator(t *testing.T) {
 	users := allUsers(t, st)
 	if len(users) != 1 || !slices.Equal(users[0].Groups, []string{"dev"}) {
 		t.Errorf("stored: %+v; want one user with groups [dev]", users)
+	}
+	// Groups stored before the rule (or by other means) keep a provider
+	// that sends no groups claim from bringing them back.
+	if _, err := st.CreateUser(context.Background(), &provisioner.User{Username: "legacy", Groups: []string{"legacy,admins", "ops"}},
+		provisioner.Identity{IdentityKey: provisioner.IdentityKey{Connection: "corp", Issuer: s.idp.Config().Issuer, Subject: "legacy-sub"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := loginAs(s, "corp", person("legacy-sub", "", false, ""), ""); got.user != "legacy" {
+		t.Fatalf("legacy user: %d %q\n%s", got.status, got.user, got.body)
+	}
+	if h := s.upstream.lastHeaders(t); h.Get("Remote-Groups") != "member,ops" || h.Get("X-Auth-Groups") != "ops" {
+		t.Errorf("legacy user: Remote-Groups %q, groups %q; want member,ops and ops", h.Get("Remote-Groups"), h.Get("X-Auth-Groups"))
 	}
 	if logs := mustReadFile(t, s.logFile()); !strings.Contains(logs, `"msg":"provider groups dropped`) || !strings.Contains(logs, `staff,admins`) {
 		t.Error("no log entry names the dropped groups")
