@@ -220,6 +220,13 @@ func TestIdentityJITOffNeverALocalName(t *testing.T) {
 			t.Errorf("preferred_username ceo through %s: %d, Remote-User %q; want %q\n%s", conn, got.status, got.user, wantUser, got.body)
 		}
 	}
+	// Two provider accounts whose subjects differ only in case (subjects
+	// are case-sensitive) are two JIT-off names.
+	upper := loginAs(s, "partner", person("Case-Sub", "", false, ""), "")
+	lower := loginAs(s, "partner", person("case-sub", "", false, ""), "")
+	if upper.user != "partner:Case-Sub" || lower.user != "partner:case-sub" {
+		t.Errorf("subjects Case-Sub and case-sub: Remote-User %q and %q", upper.user, lower.user)
+	}
 	// A chosen name shaped like a JIT-off name is refused.
 	if got := loginAs(s, "chooser", person("sneaky-sub", "", false, ""), "partner:other-sub"); got.status != http.StatusBadRequest || !strings.Contains(got.body, "reserved") {
 		t.Errorf("choosing partner:other-sub: %d %q\n%s", got.status, got.user, got.body)
