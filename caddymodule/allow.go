@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
 // AllowRule admits users who match every field it sets. An application
@@ -45,6 +47,11 @@ func (r *AllowRule) validate() error {
 			return fmt.Errorf("allow email %q is not a plain email address", e)
 		}
 		r.Emails[i] = local + "@" + domain
+	}
+	for _, g := range r.Groups {
+		if err := provisioner.CheckGroupName(g); err != nil {
+			return fmt.Errorf("allow group: %v; provider groups with commas or control characters are dropped, so this rule could never match", err)
+		}
 	}
 	return nil
 }

@@ -49,6 +49,8 @@ func TestBadConfigFailsWithAClearMessage(t *testing.T) {
 		{"jit map args", head("connection corp {\n oidc https://idp.example a b\n jit {\n map dept\n }\n}") + site, "map takes an attribute and one expression"},
 		{"jit role", head("connection corp {\n oidc https://idp.example a b\n jit {\n role admin from corp-admins\n }\n}") + site, "role takes a local role"},
 		{"jit role name", head("connection corp {\n oidc https://idp.example a b\n jit {\n role a,b\n }\n}") + site, `role name "a,b"`},
+		{"jit role group with a comma", head("connection corp {\n oidc https://idp.example a b\n jit {\n role admin from_group \"staff,admins\"\n }\n}") + site, `role admin: group name "staff,admins"`},
+		{"allow group with a comma", head(good) + "http://localhost:1 {\n\tjit_auth {\n\t\tallow group \"staff,admins\"\n\t}\n\trespond ok\n}\n", `allow group: group name "staff,admins"`},
 		{"jit username pattern", head("connection corp {\n oidc https://idp.example a b\n jit {\n username_pattern (\n }\n}") + site, "username_pattern"},
 		{"jit option", head("connection corp {\n oidc https://idp.example a b\n jit {\n colour blue\n }\n}") + site, `unknown jit option "colour"`},
 		{"unknown option", head(good+"\n frobnicate on") + site, `unknown jit_auth option "frobnicate"`},

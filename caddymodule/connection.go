@@ -83,13 +83,19 @@ type JITConfig struct {
 	// provider's usual claims; other names become custom attributes.
 	Map map[string]string `json:"map,omitempty"`
 	// Username lists templates for a new user's username, tried in order
-	// until one gives a usable name that is not reserved. Default:
-	// {verified_email}, then {profile.preferred_username}, then
-	// {connection}-{subject}.
+	// until one gives a usable name that is not reserved or taken.
+	// Default: {verified_email}, then {profile.preferred_username}, then
+	// {connection}-{subject}. A result with '@' is used only when it is
+	// the user's verified email; ':' in a result becomes '_'. With JIT
+	// off the templates name the session instead, as
+	// "<connection>:<value>" unless the value is the verified email;
+	// default {verified_email}, then {subject}. A claim users choose or
+	// providers reuse (preferred_username, a login) names whoever has it.
 	Username []string `json:"username,omitempty"`
 	// UsernamePattern is the regular expression a username chosen in
 	// mode "username" must match after normalisation. Default:
-	// ^[a-z0-9][a-z0-9._-]{1,31}$
+	// ^[a-z0-9][a-z0-9._-]{1,31}$. Whatever it allows, a name with ':'
+	// is refused, and one with '@' unless it is the user's verified email.
 	UsernamePattern string `json:"username_pattern,omitempty"`
 	// ReservedUsernames no JIT user gets or may choose. Default: admin,
 	// administrator, root, system and other names apps treat as special.

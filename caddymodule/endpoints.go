@@ -218,6 +218,10 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 		return
 	}
 	h.auditProvisioning(conn, claims, res)
+	if d := res.Profile.DroppedGroups; len(d) > 0 {
+		h.logger.Warn("provider groups dropped: a comma or control character in a group name would split or break Remote-Groups",
+			zap.String("connection", conn.name), zap.String("subject", claims.Subject), zap.Strings("groups", d))
+	}
 
 	s := newSession(conn, claims, res, time.Duration(h.app.SessionLifetime), now)
 	if !h.allowed(s) {
@@ -273,7 +277,11 @@ func newSession(conn *Connection, c provisioner.Claims, res provisioner.Result, 
 		ExpiresAt:  now.Add(lifetime).Unix(),
 	}
 	if u := res.User; u != nil {
-		s.UserID, s.Username, s.Email, s.EmailVerified, s.Name, s.Groups = u.ID, u.Username, u.Email, u.EmailVerified, u.Name, u.Groups
+		s.UserID, s.Username, s.Email, s.EmailVerified, s.Name = u.ID, u.Username, u.Email, u.EmailVerified, u.Name
+		// Groups stored before they were checked (or written to the store
+		// by other means) get the same rule as the provider's: a group
+		// with a comma would reach Remote-Groups as two.
+		s.Groups, _ = provisioner.FilterGroups(u.Groups)
 		s.Roles = u.Roles()
 		return s
 	}

@@ -20,6 +20,9 @@ type fakeGitHubUser struct {
 	// emails serves /user/emails once the token checked out; nil lists
 	// octocat@example.com as the primary verified address.
 	emails http.HandlerFunc
+	// id and login replace octocat's 4242 and "octocat" when set.
+	id    int
+	login string
 }
 
 // fakeGitHubServer is a fake GitHub that remembers the Accept header of
@@ -79,8 +82,14 @@ func fakeGitHub(t *testing.T, user fakeGitHubUser) *fakeGitHubServer {
 			h(w, r)
 		}
 	}
+	if user.id == 0 {
+		user.id = 4242
+	}
+	if user.login == "" {
+		user.login = "octocat"
+	}
 	mux.HandleFunc("/api/v3/user", authed(func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode(map[string]any{"id": 4242, "login": "octocat", "name": "The Octocat", "email": user.email, "avatar_url": "https://avatars.example/octocat"})
+		_ = json.NewEncoder(w).Encode(map[string]any{"id": user.id, "login": user.login, "name": "The Octocat", "email": user.email, "avatar_url": "https://avatars.example/octocat"})
 	}))
 	mux.HandleFunc("/api/v3/user/emails", authed(func(w http.ResponseWriter, r *http.Request) {
 		g.mu.Lock()

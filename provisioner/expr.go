@@ -18,7 +18,8 @@ import (
 //     "https://example.com/roles", is matched whole before it is split.
 //   - {connection}, {issuer}, {subject}: the identity's own names.
 //   - {profile.<attribute>} and {verified_email}: the mapped attributes
-//     (username templates only; see Policy.Username).
+//     (username templates only; see Policy.Username). {verified_email}
+//     is the email only when it is verified and a plain address.
 //
 // A placeholder that resolves to nothing yields the empty string; an
 // array yields its elements joined with commas; an object yields
@@ -161,7 +162,9 @@ func (env *evalEnv) value(p exprPart) any {
 	case p.path != "":
 		return lookupPath(env.raw, p.path)
 	case p.ph == "verified_email":
-		if env.profile != nil && env.profile.EmailVerified {
+		// Only an address that can be a name (see verifiedEmailName):
+		// "{verified_email}" naming anything else would name no mailbox.
+		if env.profile != nil && verifiedEmailName(*env.profile) != "" {
 			return env.profile.Email
 		}
 		return nil

@@ -106,8 +106,10 @@ type Policy struct {
 	// defaults for the standard attributes and adding custom ones.
 	Map map[string]Expr
 	// UsernameTemplates lists username templates, tried in order until one gives
-	// a usable, unreserved name. Empty means {verified_email}, then
-	// {profile.preferred_username}, then {connection}-{subject}.
+	// a usable, unreserved name (see Username and SessionName for the
+	// rules a result must meet). Empty means {verified_email}, then
+	// {profile.preferred_username}, then {connection}-{subject} with JIT
+	// on, and {verified_email}, then {subject} with JIT off.
 	UsernameTemplates []Expr
 	// UsernamePattern is the regular expression a chosen username must
 	// match (ModeUsername); empty means DefaultUsernamePattern.
@@ -121,9 +123,18 @@ type Policy struct {
 	usernameRE *regexp.Regexp
 }
 
-var defaultUsernameTemplates = func() []Expr {
+var (
+	defaultUsernameTemplates = mustTemplates("{verified_email}", "{profile.preferred_username}", "{connection}-{subject}")
+	// defaultSessionTemplates name JIT-off sessions: nothing checks
+	// those names for uniqueness, so the default uses only what a
+	// provider cannot hand to someone else: a verified email, or the
+	// subject (qualified by the connection).
+	defaultSessionTemplates = mustTemplates("{verified_email}", "{subject}")
+)
+
+func mustTemplates(srcs ...string) []Expr {
 	var out []Expr
-	for _, s := range []string{"{verified_email}", "{profile.preferred_username}", "{connection}-{subject}"} {
+	for _, s := range srcs {
 		e, err := ParseExpr(s, true)
 		if err != nil {
 			panic(err)
@@ -131,7 +142,7 @@ var defaultUsernameTemplates = func() []Expr {
 		out = append(out, e)
 	}
 	return out
-}()
+}
 
 // Validate checks the policy and prepares it for use; call it once
 // before Provision. Errors say what to fix.
@@ -172,6 +183,9 @@ func (p *Policy) Validate() error {
 		for _, g := range r.FromGroups {
 			if strings.TrimSpace(g) == "" {
 				return fmt.Errorf("role %s: empty group name", r.Role)
+			}
+			if err := CheckGroupName(g); err != nil {
+				return fmt.Errorf("role %s: %v; provider groups with commas or control characters are dropped, so this rule could never match", r.Role, err)
 			}
 		}
 	}
@@ -280,23 +294,112 @@ func (p *Policy) MapProfile(connection string, c Claims) Profile {
 	if pr.Email == "" {
 		pr.EmailVerified = false
 	}
-	pr.Groups = sortedUnique(pr.Groups)
+	// A group that cannot travel in a comma-separated header is dropped
+	// here, so the session, the headers, the stored groups and the role
+	// rules all see the same list.
+	kept, dropped := FilterGroups(pr.Groups)
+	pr.Groups, pr.DroppedGroups = sortedUnique(kept), dropped
 	return pr
 }
 
-// Username returns the username the templates give for this profile:
-// the first candidate that is usable and not reserved, or "".
+// Username returns the local username the templates give for this
+// profile (JIT on): the first candidate of usernameCandidates, or "".
 func (p *Policy) Username(connection string, c Claims, pr Profile) string {
+	if cands := p.usernameCandidates(connection, c, pr); len(cands) > 0 {
+		return cands[0].name
+	}
+	return ""
+}
+
+// usernameCandidate is one name the templates offer a new local user.
+type usernameCandidate struct {
+	name string
+	// verifiedEmail: the name is the user's verified email. Taken by
+	// another user, it ends the login in a conflict rather than falling
+	// through to the next candidate: whoever has it owns that mailbox.
+	verifiedEmail bool
+}
+
+// usernameCandidates lists, in template order and without repeats, the
+// local usernames the templates give for this profile. Each result is
+// cleaned (cleanUsername) and must not be reserved, and:
+//
+//   - a result with '@' is used only when it is the user's own verified
+//     email, so nobody gets another person's address as a name from an
+//     unverified email or a provider-chosen claim (preferred_username);
+//   - ':' is reserved for JIT-off names qualified by their connection
+//     (SessionName), so it becomes '_' and no local username can equal
+//     such a name.
+func (p *Policy) usernameCandidates(connection string, c Claims, pr Profile) []usernameCandidate {
 	env := newEvalEnv(connection, c)
 	env.profile = &pr
 	templates := p.UsernameTemplates
 	if len(templates) == 0 {
 		templates = defaultUsernameTemplates
 	}
+	email := verifiedEmailName(pr)
+	var out []usernameCandidate
 	for _, t := range templates {
 		u := cleanUsername(t.eval(env))
-		if u != "" && !p.reserved(u) {
-			return u
+		cand := usernameCandidate{name: u}
+		if strings.Contains(u, "@") {
+			if email == "" || u != email {
+				continue
+			}
+			cand.verifiedEmail = true
+		} else {
+			cand.name = strings.ReplaceAll(u, QualifierSeparator, "_")
+		}
+		if cand.name == "" || p.reserved(cand.name) || slices.ContainsFunc(out, func(o usernameCandidate) bool { return o.name == cand.name }) {
+			continue
+		}
+		out = append(out, cand)
+	}
+	return out
+}
+
+// SessionName returns the name a JIT-off session carries (Remote-User,
+// {http.auth.user.id}), or "" when no template gives one. Nothing
+// stores it, so no store can check it is unique; the rule makes it so:
+//
+//   - the user's verified email, as it is: a verified email names the
+//     owner of one mailbox, the same person on every connection, JIT on
+//     or off;
+//   - any other result is qualified by the connection,
+//     "<connection>:<value>", with the value kept byte for byte
+//     (escapeQualified), so it never equals a local username (which has
+//     no ':'), another connection's name, or another value's name;
+//   - a result with '@' that is not the verified email is skipped, so an
+//     email-shaped name always is a verified email.
+//
+// The default templates are {verified_email}, then {subject}: the
+// subject is the one identifier a provider never gives another user. A
+// template over a claim users choose or providers reuse (a login such as
+// preferred_username) names whoever has that value now.
+func (p *Policy) SessionName(connection string, c Claims, pr Profile) string {
+	env := newEvalEnv(connection, c)
+	env.profile = &pr
+	templates := p.UsernameTemplates
+	if len(templates) == 0 {
+		templates = defaultSessionTemplates
+	}
+	email := verifiedEmailName(pr)
+	for _, t := range templates {
+		v := t.eval(env)
+		norm := NormalizeUsername(v)
+		if norm == "" {
+			continue
+		}
+		if strings.Contains(norm, "@") {
+			if email != "" && cleanUsername(v) == email && !p.reserved(email) {
+				return email
+			}
+			continue
+		}
+		// No reserved-name check here: a qualified name is never
+		// "admin" or "root", whatever the value.
+		if q := escapeQualified(v); len(q) <= MaxUsernameLength {
+			return connection + QualifierSeparator + q
 		}
 	}
 	return ""
@@ -313,13 +416,22 @@ func (p *Policy) RolesFor(groups []string) []string {
 	return sortedUnique(out)
 }
 
-// CheckChosenUsername normalises a username the user typed and checks it
-// against the pattern and the reserved names. It does not look at the
+// CheckChosenUsername normalises a username the user with profile pr
+// typed and checks it against the pattern and the reserved names, and
+// the rules every local username meets whatever the pattern allows: no
+// ':' (reserved for JIT-off names qualified by their connection), and
+// '@' only in the user's own verified email. It does not look at the
 // store: taking the name is CreateUser's atomic job.
-func (p *Policy) CheckChosenUsername(s string) (string, error) {
+func (p *Policy) CheckChosenUsername(s string, pr Profile) (string, error) {
 	norm := cleanUsername(s)
 	if norm == "" || norm != NormalizeUsername(s) {
 		return "", fmt.Errorf("%w: use letters, digits, '.', '_' or '-'", ErrUsernameInvalid)
+	}
+	if strings.Contains(norm, QualifierSeparator) {
+		return "", fmt.Errorf("%w: ':' is reserved for names qualified by their sign-in option", ErrUsernameInvalid)
+	}
+	if strings.Contains(norm, "@") && norm != verifiedEmailName(pr) {
+		return "", fmt.Errorf("%w: a name with '@' must be your own verified email address", ErrUsernameInvalid)
 	}
 	re := p.usernameRE
 	if re == nil {
@@ -343,7 +455,7 @@ func (p *Policy) CheckChosenUsername(s string) (string, error) {
 func (p *Policy) SuggestUsername(connection string, c Claims, pr Profile) string {
 	local, _, _ := strings.Cut(pr.Email, "@")
 	for _, candidate := range []string{p.Username(connection, c, pr), local, pr.PreferredUsername} {
-		if norm, err := p.CheckChosenUsername(candidate); err == nil {
+		if norm, err := p.CheckChosenUsername(candidate, pr); err == nil {
 			return norm
 		}
 	}

@@ -216,11 +216,13 @@ func TestUsernameTemplates(t *testing.T) {
 	if res, err := p.Provision(t.Context(), req(pol, c)); err != nil || res.User.Username != "bob2" {
 		t.Fatalf("reserved candidate: %+v, %v; want bob2", res, err)
 	}
-	// JIT off still names the session by the templates.
+	// JIT off still names the session by the templates, qualified by
+	// the connection; a qualified name is never a reserved one, so the
+	// first template's value is used, byte for byte.
 	off := *pol
 	off.Enabled = false
 	c.Subject = "sub-off"
-	if res, err := p.Provision(t.Context(), req(&off, c)); err != nil || res.Username != "bob2" || res.User != nil {
+	if res, err := p.Provision(t.Context(), req(&off, c)); err != nil || res.Username != "corp:Root" || res.User != nil {
 		t.Fatalf("JIT off: %+v, %v", res, err)
 	}
 }

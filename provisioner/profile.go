@@ -22,7 +22,11 @@ type Profile struct {
 	// GroupsSent tells a provider that sent no groups claim (keep the
 	// stored groups) from one that sent an empty list (clear them).
 	GroupsSent bool
-	Attributes map[string]string
+	// DroppedGroups are the provider's groups that Groups leaves out
+	// because they cannot travel in a comma-separated header (see
+	// CheckGroupName); they are neither stored nor mapped to roles.
+	DroppedGroups []string
+	Attributes    map[string]string
 }
 
 // value returns the named attribute as text ("" when absent).

@@ -80,7 +80,8 @@ type Result struct {
 	Profile Profile
 	// Roles are the roles this connection's rules grant on this login.
 	Roles []string
-	// Username is the username a JIT-off session uses, or the suggested
+	// Username is the name a JIT-off session uses (Policy.SessionName:
+	// the verified email, or "<connection>:<value>"), or the suggested
 	// username when Outcome is OutcomeNeedsUsername.
 	Username string
 	// Attributes and Consent are set when consent is needed: the values
@@ -115,11 +116,16 @@ func (p *Provisioner) Provision(ctx context.Context, req Request) (Result, error
 	if c.Subject == "" {
 		return Result{}, fmt.Errorf("%w: no subject", ErrInvalidClaims)
 	}
+	if req.Connection == "" || strings.Contains(req.Connection, QualifierSeparator) {
+		// JIT-off names are qualified by the connection: a name with the
+		// separator would make "a:b" + "c" equal "a" + "b:c".
+		return Result{}, fmt.Errorf("connection name %q: must be non-empty and without %q", req.Connection, QualifierSeparator)
+	}
 	profile := pol.MapProfile(req.Connection, c)
 	res := Result{Profile: profile, Roles: pol.RolesFor(profile.Groups)}
 	if !pol.Enabled {
 		res.Outcome = OutcomeNotStored
-		if res.Username = pol.Username(req.Connection, c, profile); res.Username == "" {
+		if res.Username = pol.SessionName(req.Connection, c, profile); res.Username == "" {
 			return Result{}, fmt.Errorf("%w: no usable username", ErrInvalidClaims)
 		}
 		return res, nil
@@ -383,7 +389,7 @@ func (l *login) linkTarget(ctx context.Context) (*User, error) {
 
 // create makes a new user for the identity.
 func (l *login) create(ctx context.Context, ident Identity) (Result, error) {
-	username := ""
+	var cands []usernameCandidate
 	if l.pol.mode() == ModeUsername {
 		suggestion := l.pol.SuggestUsername(l.req.Connection, l.req.Claims, l.profile)
 		need := l.consentNeeded(nil, l.profile.storedAttributes())
@@ -392,22 +398,20 @@ func (l *login) create(ctx context.Context, ident Identity) (Result, error) {
 			r.Username = suggestion
 			return r, nil
 		}
-		norm, err := l.pol.CheckChosenUsername(l.req.Username)
+		norm, err := l.pol.CheckChosenUsername(l.req.Username, l.profile)
 		if err != nil {
 			return Result{}, err
 		}
-		username = norm
+		cands = []usernameCandidate{{name: norm}}
 	} else {
-		if username = l.pol.Username(l.req.Connection, l.req.Claims, l.profile); username == "" {
+		if cands = l.pol.usernameCandidates(l.req.Connection, l.req.Claims, l.profile); len(cands) == 0 {
 			return Result{}, fmt.Errorf("%w: no usable username", ErrInvalidClaims)
 		}
 		if l.asksConsent() {
-			// Refuse a taken name before asking, not after: the store
-			// insert below stays the atomic check.
-			if _, err := l.p.Store.UserByUsername(ctx, username); err == nil {
-				return Result{}, ErrUsernameConflict
-			} else if !errors.Is(err, ErrNotFound) {
-				return Result{}, fmt.Errorf("%w: looking up username: %v", ErrStoreUnavailable, err)
+			// Refuse before asking when no name is free, not after: the
+			// store insert below stays the atomic check.
+			if err := l.checkNameFree(ctx, cands); err != nil {
+				return Result{}, err
 			}
 			need := l.consentNeeded(nil, l.profile.storedAttributes())
 			if !l.consented(need) {
@@ -416,30 +420,56 @@ func (l *login) create(ctx context.Context, ident Identity) (Result, error) {
 		}
 	}
 
-	nu := l.profile.newUser(username)
-	nu.LastLoginAt = l.at
-	setRoleGrant(nu, ConnectionSource(l.req.Connection), l.res.Roles)
-	if l.asksConsent() {
-		l.recordConsent(nu, l.consentNeeded(nil, l.profile.storedAttributes()))
-	}
-	created, err := l.p.Store.CreateUser(ctx, nu, ident)
-	switch {
-	case err == nil:
-		l.res.Outcome, l.res.User = OutcomeCreated, created
-		return l.res, nil
-	case errors.Is(err, ErrIdentityExists):
-		return Result{}, err
-	case errors.Is(err, ErrUsernameTaken):
-		// A concurrent first login of this same identity takes the same
-		// username; only someone else's account is a conflict.
-		if _, err := l.p.Store.UserByIdentity(ctx, l.key); err == nil {
-			return Result{}, ErrIdentityExists
+	for _, cand := range cands {
+		nu := l.profile.newUser(cand.name)
+		nu.LastLoginAt = l.at
+		setRoleGrant(nu, ConnectionSource(l.req.Connection), l.res.Roles)
+		if l.asksConsent() {
+			l.recordConsent(nu, l.consentNeeded(nil, l.profile.storedAttributes()))
 		}
-		if l.pol.mode() == ModeUsername {
-			return Result{}, ErrUsernameTaken
+		created, err := l.p.Store.CreateUser(ctx, nu, ident)
+		switch {
+		case err == nil:
+			l.res.Outcome, l.res.User = OutcomeCreated, created
+			return l.res, nil
+		case errors.Is(err, ErrIdentityExists):
+			return Result{}, err
+		case errors.Is(err, ErrUsernameTaken):
+			// A concurrent first login of this same identity takes the same
+			// username; only someone else's account is a conflict.
+			if _, err := l.p.Store.UserByIdentity(ctx, l.key); err == nil {
+				return Result{}, ErrIdentityExists
+			}
+			if l.pol.mode() == ModeUsername {
+				return Result{}, ErrUsernameTaken
+			}
+			if cand.verifiedEmail {
+				return Result{}, ErrUsernameConflict
+			}
+			// A name from a template that is not the verified email
+			// (preferred_username, say) belongs to someone else: that is
+			// not this user's name, so try the next one.
+		default:
+			return Result{}, fmt.Errorf("%w: creating user: %v", ErrStoreUnavailable, err)
 		}
-		return Result{}, ErrUsernameConflict
-	default:
-		return Result{}, fmt.Errorf("%w: creating user: %v", ErrStoreUnavailable, err)
 	}
+	return Result{}, ErrUsernameConflict
+}
+
+// checkNameFree fails as create's inserts would when no candidate can be
+// taken: the first one free ends the search, a taken verified email is a
+// conflict, any other taken name falls through to the next.
+func (l *login) checkNameFree(ctx context.Context, cands []usernameCandidate) error {
+	for _, cand := range cands {
+		_, err := l.p.Store.UserByUsername(ctx, cand.name)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return nil
+		case err != nil:
+			return fmt.Errorf("%w: looking up username: %v", ErrStoreUnavailable, err)
+		case cand.verifiedEmail:
+			return ErrUsernameConflict
+		}
+	}
+	return ErrUsernameConflict
 }

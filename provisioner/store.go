@@ -278,6 +278,11 @@ func CheckNewUser(u *User) (norm string, status Status, err error) {
 	if norm = NormalizeUsername(u.Username); norm == "" {
 		return "", "", errors.New("empty username")
 	}
+	if strings.Contains(norm, QualifierSeparator) {
+		// A local username with ':' could equal a JIT-off session name
+		// ("<connection>:<value>"), which names someone else (S15).
+		return "", "", fmt.Errorf("username %q: ':' is reserved for JIT-off names qualified by their connection", u.Username)
+	}
 	switch status = u.Status; status {
 	case "":
 		status = StatusActive

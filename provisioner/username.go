@@ -1,6 +1,7 @@
 package provisioner
 
 import (
+	"fmt"
 	"strings"
 	"unicode"
 
@@ -37,4 +38,75 @@ func cleanUsername(s string) string {
 		return ""
 	}
 	return s
+}
+
+// QualifierSeparator joins a connection name and a provider's value in a
+// JIT-off session name ("github:12345"). No local username contains it
+// and no connection name can, so a qualified name never equals a local
+// username, nor another connection's name.
+const QualifierSeparator = ":"
+
+// verifiedEmailName is the name a verified email gives: the email,
+// normalised, when the provider (or trust_email) vouches for it and it
+// is clean as it stands; else "". A verified email names the owner of
+// one mailbox, so it is the same name on every connection, JIT on or
+// off. An address with ':' is never a name (the separator is reserved).
+func verifiedEmailName(pr Profile) string {
+	if !pr.EmailVerified {
+		return ""
+	}
+	n := NormalizeUsername(pr.Email)
+	if n == "" || n != cleanUsername(pr.Email) || !strings.Contains(n, "@") || strings.Contains(n, QualifierSeparator) {
+		return ""
+	}
+	return n
+}
+
+// escapeQualified renders a provider's value for the part of a JIT-off
+// session name after the connection. Unlike cleanUsername it neither
+// folds case nor drops characters, because nothing checks a JIT-off name
+// for uniqueness: two values that differ in any byte (case-sensitive
+// subjects such as "AbC" and "abc") must give two names. Printable ASCII
+// stays as it is; everything else, and '%', ',', ';' and '"', becomes
+// %XX, so the result is safe in a comma-separated header.
+func escapeQualified(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c > ' ' && c < 0x7f && c != '%' && c != ',' && c != ';' && c != '"' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
+}
+
+// CheckGroupName reports whether a provider's group can be kept: groups
+// travel comma-separated in Remote-Groups and {http.auth.user.groups},
+// so a group with a comma would read as two, and a control character has
+// no place in a header. The rule matches CheckRoleName's for the
+// separator; spaces are allowed, as providers use them ("Domain Users").
+func CheckGroupName(g string) error {
+	if strings.TrimSpace(g) == "" || strings.ContainsFunc(g, func(r rune) bool { return r == ',' || unicode.IsControl(r) }) {
+		return fmt.Errorf("group name %q: use a non-empty name without commas or control characters", g)
+	}
+	return nil
+}
+
+// FilterGroups splits groups into those CheckGroupName keeps and those
+// it drops. Dropping, not splitting, a group such as "staff,admins"
+// keeps anyone from placing themselves in "admins" by naming a group.
+func FilterGroups(groups []string) (kept, dropped []string) {
+	for _, g := range groups {
+		if CheckGroupName(g) != nil {
+			dropped = append(dropped, g)
+			continue
+		}
+		kept = append(kept, g)
+	}
+	return kept, dropped
 }

@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore func(t *testing.T) provisioner.Store) {
 		{"CreateAndFindByIdentity", testCreateAndFindByIdentity},
 		{"FindByUsername", testFindByUsername},
 		{"UsernameCollision", testUsernameCollision},
+		{"UsernameWithSeparator", testUsernameWithSeparator},
 		{"DuplicateIdentity", testDuplicateIdentity},
 		{"RecordLogin", testRecordLogin},
 		{"RecordLoginNilUpdate", testRecordLoginNilUpdate},
@@ -317,6 +318,17 @@ func testUsernameCollision(t *testing.T, s provisioner.Store) {
 	got, err := s.UserByUsername(ctx, "alice")
 	if err != nil || got.ID != first.ID {
 		t.Errorf("UserByUsername(alice) = %v, %v; want %s", got, err, first.ID)
+	}
+}
+
+// A local username never contains ':', which JIT-off session names use
+// after their connection: "partner:ceo" must stay someone else's.
+func testUsernameWithSeparator(t *testing.T, s provisioner.Store) {
+	if _, err := s.CreateUser(t.Context(), newUser("partner:ceo"), newIdentity("sub-1")); err == nil {
+		t.Error("CreateUser(partner:ceo) succeeded")
+	}
+	if n := countUsers(t, s); n != 0 {
+		t.Errorf("users = %d, want 0", n)
 	}
 }
 
