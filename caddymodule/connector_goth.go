@@ -44,9 +44,14 @@ type ProviderConfig struct {
 	// discord, facebook, gitea, github, gitlab, google, heroku, linkedin,
 	// microsoftonline, nextcloud, okta, slack or twitch.
 	Name string `json:"name,omitempty"`
-	// Key is the OAuth client ID.
+	// Key is the OAuth client ID; it may be a placeholder such as
+	// {env.GITHUB_KEY}.
 	Key string `json:"key,omitempty"`
-	// Secret is the OAuth client secret.
+	// Secret is the OAuth client secret. Give it as a placeholder that
+	// Caddy resolves when it loads the config, {env.GITHUB_SECRET} or
+	// {file./run/secrets/github} (one trailing newline is dropped), so
+	// the secret is never part of the config. An unset variable or
+	// unreadable file stops the config from loading.
 	Secret string `json:"secret,omitempty"`
 	// BaseURL is the provider's own address, for providers that are not
 	// a single public service: the Okta org URL, the Auth0 domain, the
@@ -161,6 +166,8 @@ func gothProviderNames() string {
 // state bound to the browser's sealed flow cookie (S4) and on the client
 // secret.
 type gothConnector struct {
+	// cfg is the connection's provider config with Key and Secret
+	// resolved (see resolveSecret); it is never written back.
 	cfg     ProviderConfig
 	factory gothFactory
 	scopes  []string
