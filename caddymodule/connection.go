@@ -156,6 +156,14 @@ func (c *Connection) buildPolicy() (*provisioner.Policy, error) {
 // jitEnabled reports whether logins through c are provisioned.
 func (c *Connection) jitEnabled() bool { return c.JIT != nil && c.JIT.Enabled }
 
+// credentialNames are the config names of c's client ID and secret.
+func (c *Connection) credentialNames() credentialNames {
+	if c.Provider != nil {
+		return gothCredentials
+	}
+	return oidcCredentials
+}
+
 // displayName is the name shown to users.
 func (c *Connection) displayName() string {
 	if c.DisplayName != "" {

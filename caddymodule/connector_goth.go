@@ -218,7 +218,7 @@ func (c *gothConnector) exchange(ctx context.Context, f *flowState, query url.Va
 		return provisioner.Claims{}, fmt.Errorf("%w: provider session: %v", errProviderRejected, err)
 	}
 	if _, err := sess.Authorize(p, query); err != nil {
-		return provisioner.Claims{}, classifyProviderError("token request", err)
+		return provisioner.Claims{}, classifyTokenError(err, gothCredentials, f.RedirectURI, c.cfg.Secret, query.Get("code"))
 	}
 	isGitHub := c.cfg.Name == "github"
 	u, err := p.FetchUser(sess)
@@ -365,15 +365,22 @@ func (c *gothConnector) warn(msg string, fields ...zap.Field) {
 	}
 }
 
-// classifyProviderError tells a provider outage from a refusal.
+// classifyProviderError tells a provider outage from a refusal. Token
+// requests go through classifyTokenError, which also recognises
+// misconfigurations.
 func classifyProviderError(what string, err error) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
 		return fmt.Errorf("%w: %s: %s", errProviderRejected, what, re.ErrorCode)
 	}
+	if re != nil {
+		// A RetrieveError prints the response body, which may echo
+		// what was sent (S13).
+		return fmt.Errorf("%w: %s: %s", errProviderUnavailable, what, providerSaid(re.ErrorCode, ""))
+	}
 	var ne net.Error
 	var ue *url.Error
-	if errors.As(err, &ne) || errors.As(err, &ue) || errors.As(err, &re) {
+	if errors.As(err, &ne) || errors.As(err, &ue) {
 		return fmt.Errorf("%w: %s: %v", errProviderUnavailable, what, redactErr(err))
 	}
 	return fmt.Errorf("%w: %s: %v", errProviderRejected, what, redactErr(err))

@@ -32,12 +32,22 @@ func writeSecretFile(t *testing.T, path, content string) string {
 // filling in the provider's login form, and returns the final response.
 func devidpLogin(t *testing.T, b *browser, idp *devidp.Server, base, conn string) (*http.Response, string) {
 	t.Helper()
+	cb := devidpCallback(t, b, idp, base, conn)
+	final, body, _ := b.follow(cb.String(), nil)
+	return final, body
+}
+
+// devidpCallback starts a login through conn, signs bob in at the
+// provider and returns the callback URL the provider sent the browser
+// to, not yet visited.
+func devidpCallback(t *testing.T, b *browser, idp *devidp.Server, base, conn string) *url.URL {
+	t.Helper()
 	resp, body, visited := b.follow(base+"/.jitauth/start/"+conn, func(u *url.URL) bool {
 		return strings.HasPrefix(u.String(), idp.Issuer()+"/login")
 	})
 	loginPage, err := resp.Location()
 	if err != nil {
-		return resp, body
+		t.Fatalf("%s: login did not reach the provider's form: %d %s (visited %v)", conn, resp.StatusCode, body, visited)
 	}
 	back, err := devidp.Login(b.client, loginPage.String(), "bob", "builder")
 	if err != nil {
@@ -48,8 +58,7 @@ func devidpLogin(t *testing.T, b *browser, idp *devidp.Server, base, conn string
 	if err != nil || !strings.HasPrefix(cb.String(), base+"/.jitauth/callback/"+conn+"?") {
 		t.Fatalf("%s: provider did not redirect to our callback: %v %v", conn, cb, err)
 	}
-	final, body, _ := b.follow(cb.String(), nil)
-	return final, body
+	return cb
 }
 
 // getConfig fetches Caddy's running config from its admin API.
