@@ -324,3 +324,42 @@ func loadErr(t *testing.T, caddyfile string) error {
 	}
 	return err
 }
+
+// Caddyfile.example and the README show secrets only in the runtime
+// placeholder form: adapting the example keeps every secret out of the
+// JSON, and an unset variable it names stops the config from loading.
+func TestExamplesKeepSecretsOutOfTheConfig(t *testing.T) {
+	for _, file := range []string{"../Caddyfile.example", "../README.md"} {
+		for i, line := range strings.Split(mustReadFile(t, file), "\n") {
+			f := strings.Fields(strings.TrimLeft(line, "#\t "))
+			if len(f) > 1 && (f[0] == "oidc" || f[0] == "provider" || f[0] == "cookie_keys" || (f[0] == "store" && f[1] == "postgres")) && strings.Contains(line, "{$") {
+				t.Errorf("%s:%d: a secret as {$…}, which the adapter writes into the config: %s", file, i+1, line)
+			}
+		}
+	}
+
+	dir := t.TempDir()
+	values := map[string]string{"OIDC_ID": "example-client-id-1c9", "OIDC_SECRET": "example-oidc-secret-7d2", "GITHUB_KEY": "example-gh-key-3e4", "GITHUB_SECRET": "example-gh-secret-9a8"}
+	for k, v := range values {
+		t.Setenv(k, v)
+	}
+	t.Setenv("JIT_DB", dir+"/users.db")
+	t.Setenv("XDG_DATA_HOME", dir)
+	example := strings.Replace(mustReadFile(t, "../Caddyfile.example"), "\n{\n", "\n{\n\tstorage file_system "+dir+"/storage\n", 1)
+	adapted, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(example), map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range values {
+		if strings.Contains(string(adapted), v) {
+			t.Errorf("the adapted Caddyfile.example holds $%s", k)
+		}
+		if !strings.Contains(string(adapted), "{env."+k+"}") {
+			t.Errorf("the adapted Caddyfile.example lost {env.%s}", k)
+		}
+	}
+	t.Setenv("OIDC_SECRET", "")
+	if err := validate(t, example); err == nil || !strings.Contains(err.Error(), "environment variable OIDC_SECRET is not set") {
+		t.Fatalf("Caddyfile.example without OIDC_SECRET: err = %v", err)
+	}
+}
