@@ -41,9 +41,14 @@ var errMisconfigured = errors.New("connection misconfigured")
 // misconfiguration is an errMisconfigured error: where it showed, what
 // the provider said (secrets and codes removed) and what to change.
 type misconfiguration struct {
+	// step is where the refusal came: discovery, authorization
+	// response, token request or id_token.
 	step string
+	// said is what the provider said, fit for the log.
 	said string
-	fix  string
+	// fix tells the administrator what to change, about "its" (the
+	// connection's) settings; the log prefixes the connection.
+	fix string
 }
 
 func (m *misconfiguration) Error() string {
@@ -90,7 +95,7 @@ func callbackMisconfiguration(code, desc string, creds credentialNames, redirect
 	said := providerSaid(code, desc)
 	mc := &misconfiguration{step: "authorization response", said: said}
 	switch {
-	case code == "redirect_uri_mismatch" || mentionsRedirectURI(desc):
+	case code == "redirect_uri_mismatch" || (code == "invalid_request" && mentionsRedirectURI(desc)):
 		mc.fix = redirectFix(redirectURI)
 	case code == "invalid_client" || code == "unauthorized_client":
 		mc.fix = "check its " + creds.id + ": the provider does not know this client, or does not allow it the authorization code flow"

@@ -282,7 +282,9 @@ func TestProviderErrorsOnTheCallback(t *testing.T) {
 	for _, code := range []string{"access_denied", "server_error", "temporarily_unavailable", "login_required"} {
 		t.Run(code, func(t *testing.T) {
 			b := newBrowser(t)
-			resp, body := callback(b, url.Values{"error": {code}})
+			// A description about the redirect URI does not make the
+			// user's own "no" a misconfiguration.
+			resp, body := callback(b, url.Values{"error": {code}, "error_description": {"redirect_uri was fine"}})
 			if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "did not sign you in ("+code+")") {
 				t.Fatalf("status %d, want the 401 page naming %s: %s", resp.StatusCode, code, body)
 			}
