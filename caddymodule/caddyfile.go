@@ -203,7 +203,7 @@ func parseConnection(d *caddyfile.Dispenser) (*Connection, error) {
 		case "provider":
 			args := d.RemainingArgs()
 			if len(args) != 3 {
-				return nil, d.Errf("provider takes three arguments: provider <name> <key> <secret>, for example: provider github {$GITHUB_KEY} {$GITHUB_SECRET}")
+				return nil, d.Errf("provider takes three arguments: provider <name> <key> <secret>, for example: provider github {env.GITHUB_KEY} {env.GITHUB_SECRET}")
 			}
 			c.Provider = mergeProvider(c.Provider, ProviderConfig{Name: strings.ToLower(args[0]), Key: args[1], Secret: args[2]})
 		case "base_url", "auth_url", "token_url", "profile_url", "email_url":

@@ -532,9 +532,10 @@ http://localhost:%[8]d {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("login: %d", resp.StatusCode)
 	}
-	// A failing login too: errors are where secrets leak.
+	// A failing login too: errors are where secrets leak (a token for
+	// another audience is logged as a misconfiguration, with details).
 	idp.QueueUser(&oidcUser{sub: "x", tamper: func(m jwt.MapClaims) { m["aud"] = "other" }})
-	if r, _, _ := newBrowser(t).follow(base+"/.jitauth/start/corp", nil); r.StatusCode != http.StatusUnauthorized {
+	if r, _, _ := newBrowser(t).follow(base+"/.jitauth/start/corp", nil); r.StatusCode != http.StatusInternalServerError {
 		t.Fatalf("failing login: %d", r.StatusCode)
 	}
 	// Caddy's access log records request URIs, including the callback's

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -42,6 +43,10 @@ type Connection struct {
 	name      string
 	connector connector
 	pol       *provisioner.Policy
+	// clientID and clientSecret are the credentials with their
+	// placeholders resolved (see resolveSecret); the exported fields keep
+	// the placeholders.
+	clientID, clientSecret string
 }
 
 // OIDCConfig names an OpenID Connect issuer and this client's credentials.
@@ -49,9 +54,15 @@ type OIDCConfig struct {
 	// Issuer is the issuer URL exactly as the provider's discovery
 	// document states it; /.well-known/openid-configuration is appended.
 	Issuer string `json:"issuer,omitempty"`
-	// ClientID is this relying party's client ID at the issuer.
+	// ClientID is this relying party's client ID at the issuer. Like the
+	// secret, it may be a placeholder such as {env.OIDC_CLIENT_ID}.
 	ClientID string `json:"client_id,omitempty"`
-	// ClientSecret is the client secret.
+	// ClientSecret is the client secret. Give it as a placeholder that
+	// Caddy resolves when it loads the config, {env.OIDC_SECRET} or
+	// {file./run/secrets/oidc} (one trailing newline is dropped), so the
+	// secret is never part of the config: GET /config/ and `caddy adapt`
+	// show the placeholder. An unset variable or unreadable file stops
+	// the config from loading.
 	ClientSecret string `json:"client_secret,omitempty"`
 }
 
@@ -151,6 +162,14 @@ func (c *Connection) buildPolicy() (*provisioner.Policy, error) {
 // jitEnabled reports whether logins through c are provisioned.
 func (c *Connection) jitEnabled() bool { return c.JIT != nil && c.JIT.Enabled }
 
+// credentialNames are the config names of c's client ID and secret.
+func (c *Connection) credentialNames() credentialNames {
+	if c.Provider != nil {
+		return gothCredentials
+	}
+	return oidcCredentials
+}
+
 // displayName is the name shown to users.
 func (c *Connection) displayName() string {
 	if c.DisplayName != "" {
@@ -178,6 +197,9 @@ func (c *Connection) validate(name string) error {
 		if o.ClientID == "" || o.ClientSecret == "" {
 			return fmt.Errorf("connection %q: oidc needs a client_id and a client_secret", name)
 		}
+		if err := c.resolveCredentials(name, "client_id", o.ClientID, "client_secret", o.ClientSecret); err != nil {
+			return err
+		}
 	}
 	if p := c.Provider; p != nil {
 		f, ok := gothFactories[p.Name]
@@ -186,6 +208,9 @@ func (c *Connection) validate(name string) error {
 		}
 		if p.Key == "" || p.Secret == "" {
 			return fmt.Errorf("connection %q: provider %s needs a key and a secret", name, p.Name)
+		}
+		if err := c.resolveCredentials(name, "key", p.Key, "secret", p.Secret); err != nil {
+			return err
 		}
 		if (p.AuthURL != "" || p.TokenURL != "" || p.ProfileURL != "") && (p.AuthURL == "" || p.TokenURL == "" || p.ProfileURL == "") {
 			return fmt.Errorf("connection %q: auth_url, token_url and profile_url must be set together", name)
@@ -208,6 +233,18 @@ func (c *Connection) validate(name string) error {
 	return nil
 }
 
+// resolveCredentials expands the placeholders of the client ID and
+// secret into c.clientID and c.clientSecret, reporting both at once.
+func (c *Connection) resolveCredentials(name, idField, id, secretField, secret string) error {
+	var errID, errSecret error
+	c.clientID, errID = resolveSecret(idField, id)
+	c.clientSecret, errSecret = resolveSecret(secretField, secret)
+	if err := errors.Join(errID, errSecret); err != nil {
+		return fmt.Errorf("connection %q: %w", name, err)
+	}
+	return nil
+}
+
 // provision builds the connection's connector. It does not contact the
 // provider: OpenID Connect discovery happens on first use and is retried,
 // so Caddy starts even when a provider is down.
@@ -218,13 +255,15 @@ func (c *Connection) provision(name string, logger *zap.Logger) {
 		if len(scopes) == 0 {
 			scopes = []string{"openid", "email", "profile"}
 		}
-		c.connector = newOIDCConnector(o.Issuer, o.ClientID, o.ClientSecret, scopes, logger)
+		c.connector = newOIDCConnector(o.Issuer, c.clientID, c.clientSecret, scopes, logger)
 		return
 	}
 	scopes := c.Scopes
 	if len(scopes) == 0 {
 		scopes = defaultProviderScopes[c.Provider.Name]
 	}
-	c.connector = &gothConnector{cfg: *c.Provider, factory: gothFactories[c.Provider.Name], scopes: scopes,
+	cfg := *c.Provider
+	cfg.Key, cfg.Secret = c.clientID, c.clientSecret
+	c.connector = &gothConnector{cfg: cfg, factory: gothFactories[c.Provider.Name], scopes: scopes,
 		client: &http.Client{Timeout: providerTimeout}, logger: logger}
 }

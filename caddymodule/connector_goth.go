@@ -44,9 +44,14 @@ type ProviderConfig struct {
 	// discord, facebook, gitea, github, gitlab, google, heroku, linkedin,
 	// microsoftonline, nextcloud, okta, slack or twitch.
 	Name string `json:"name,omitempty"`
-	// Key is the OAuth client ID.
+	// Key is the OAuth client ID; it may be a placeholder such as
+	// {env.GITHUB_KEY}.
 	Key string `json:"key,omitempty"`
-	// Secret is the OAuth client secret.
+	// Secret is the OAuth client secret. Give it as a placeholder that
+	// Caddy resolves when it loads the config, {env.GITHUB_SECRET} or
+	// {file./run/secrets/github} (one trailing newline is dropped), so
+	// the secret is never part of the config. An unset variable or
+	// unreadable file stops the config from loading.
 	Secret string `json:"secret,omitempty"`
 	// BaseURL is the provider's own address, for providers that are not
 	// a single public service: the Okta org URL, the Auth0 domain, the
@@ -161,6 +166,8 @@ func gothProviderNames() string {
 // state bound to the browser's sealed flow cookie (S4) and on the client
 // secret.
 type gothConnector struct {
+	// cfg is the connection's provider config with Key and Secret
+	// resolved (see resolveSecret); it is never written back.
 	cfg     ProviderConfig
 	factory gothFactory
 	scopes  []string
@@ -211,7 +218,7 @@ func (c *gothConnector) exchange(ctx context.Context, f *flowState, query url.Va
 		return provisioner.Claims{}, fmt.Errorf("%w: provider session: %v", errProviderRejected, err)
 	}
 	if _, err := sess.Authorize(p, query); err != nil {
-		return provisioner.Claims{}, classifyProviderError("token request", err)
+		return provisioner.Claims{}, classifyTokenError(err, gothCredentials, f.RedirectURI, c.cfg.Secret, query.Get("code"))
 	}
 	isGitHub := c.cfg.Name == "github"
 	u, err := p.FetchUser(sess)
@@ -358,15 +365,22 @@ func (c *gothConnector) warn(msg string, fields ...zap.Field) {
 	}
 }
 
-// classifyProviderError tells a provider outage from a refusal.
+// classifyProviderError tells a provider outage from a refusal. Token
+// requests go through classifyTokenError, which also recognises
+// misconfigurations.
 func classifyProviderError(what string, err error) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
 		return fmt.Errorf("%w: %s: %s", errProviderRejected, what, re.ErrorCode)
 	}
+	if re != nil {
+		// A RetrieveError prints the response body, which may echo
+		// what was sent (S13).
+		return fmt.Errorf("%w: %s: %s", errProviderUnavailable, what, providerSaid(re.ErrorCode, ""))
+	}
 	var ne net.Error
 	var ue *url.Error
-	if errors.As(err, &ne) || errors.As(err, &ue) || errors.As(err, &re) {
+	if errors.As(err, &ne) || errors.As(err, &ue) {
 		return fmt.Errorf("%w: %s: %v", errProviderUnavailable, what, redactErr(err))
 	}
 	return fmt.Errorf("%w: %s: %v", errProviderRejected, what, redactErr(err))

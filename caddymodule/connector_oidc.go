@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +43,11 @@ type oidcConnector struct {
 	// the token endpoint wants client credentials sent.
 	verifier *oidc.IDTokenVerifier
 	config   *oauth2.Config
+	// signatureOnly checks nothing but the signature (and expiry is
+	// skipped too): after a failed verification it tells a genuine token
+	// issued for another audience or issuer, which only the
+	// administrator can fix, from a defective one.
+	signatureOnly *oidc.IDTokenVerifier
 }
 
 const (
@@ -70,6 +77,10 @@ func (c *oidcConnector) discover(ctx context.Context) (*oidc.Provider, *oidc.IDT
 		return c.provider, c.verifier, c.config, nil
 	}
 	if !c.lastTry.IsZero() && time.Since(c.lastTry) < discoveryRetryInterval {
+		var mc *misconfiguration
+		if errors.As(c.lastError, &mc) {
+			return nil, nil, nil, c.lastError
+		}
 		return nil, nil, nil, fmt.Errorf("%w: discovery at %s failed recently: %v", errProviderUnavailable, c.issuer, c.lastError)
 	}
 	c.lastTry = time.Now()
@@ -77,12 +88,22 @@ func (c *oidcConnector) discover(ctx context.Context) (*oidc.Provider, *oidc.IDT
 	// not be the request's (cancelled when the request ends); the client's
 	// timeout bounds each fetch.
 	p, err := oidc.NewProvider(oidc.ClientContext(context.WithoutCancel(ctx), c.client), c.issuer)
+	var mismatch *oidc.IssuerMismatchError
+	if errors.As(err, &mismatch) {
+		c.lastError = &misconfiguration{
+			step: "discovery",
+			said: fmt.Sprintf("the discovery document at %s names the issuer %q", c.issuer, mismatch.Discovered),
+			fix:  fmt.Sprintf("set its issuer to %q, exactly as the discovery document states it", mismatch.Discovered),
+		}
+		return nil, nil, nil, c.lastError
+	}
 	if err != nil {
 		c.lastError = err
 		return nil, nil, nil, fmt.Errorf("%w: discovery at %s: %v", errProviderUnavailable, c.issuer, err)
 	}
 	c.provider = p
 	c.verifier = p.Verifier(&oidc.Config{ClientID: c.clientID})
+	c.signatureOnly = p.Verifier(&oidc.Config{SkipClientIDCheck: true, SkipIssuerCheck: true, SkipExpiryCheck: true})
 	// No RedirectURL here: each site sends its own (redirectParam).
 	c.config = &oauth2.Config{
 		ClientID:     c.clientID,
@@ -124,7 +145,7 @@ func (c *oidcConnector) exchange(ctx context.Context, f *flowState, query url.Va
 
 	tok, err := cfg.Exchange(ctx, query.Get("code"), redirectParam(f.RedirectURI), oauth2.VerifierOption(f.Verifier))
 	if err != nil {
-		return provisioner.Claims{}, classifyProviderError("token request", err)
+		return provisioner.Claims{}, classifyTokenError(err, oidcCredentials, f.RedirectURI, c.clientSecret, query.Get("code"), f.Verifier)
 	}
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID == "" {
@@ -135,6 +156,9 @@ func (c *oidcConnector) exchange(ctx context.Context, f *flowState, query url.Va
 	}
 	idt, err := verifier.Verify(ctx, rawID)
 	if err != nil {
+		if mc := c.tokenMisconfiguration(ctx, rawID); mc != nil {
+			return provisioner.Claims{}, mc
+		}
 		return provisioner.Claims{}, fmt.Errorf("%w: id_token: %v", errProviderRejected, err)
 	}
 	if idt.Expiry.IsZero() {
@@ -172,6 +196,38 @@ func (c *oidcConnector) exchange(ctx context.Context, f *flowState, query url.Va
 		}
 	}
 	return claimsFromMap(idt.Issuer, idt.Subject, claims)
+}
+
+// tokenMisconfiguration looks again at an ID token that failed
+// verification. The token came straight from the token endpoint; if its
+// signature is the issuer's but its audience or issuer is not what the
+// connection says, the provider issued it that way, which is a
+// misconfiguration (a wrong client_id, an issuer URL that differs from
+// the one the provider signs with), not a forgery. nil means it is not.
+func (c *oidcConnector) tokenMisconfiguration(ctx context.Context, rawID string) error {
+	c.mu.Lock()
+	v := c.signatureOnly
+	c.mu.Unlock()
+	idt, err := v.Verify(ctx, rawID)
+	if err != nil {
+		return nil
+	}
+	// go-oidc lets Google's scheme-less issuer through; so do we.
+	if idt.Issuer != c.issuer && !(c.issuer == "https://accounts.google.com" && idt.Issuer == "accounts.google.com") {
+		return &misconfiguration{
+			step: "id_token",
+			said: fmt.Sprintf("the ID token is signed by the issuer's key but names the issuer %q", idt.Issuer),
+			fix:  fmt.Sprintf("check its issuer: the provider issues ID tokens as %q", idt.Issuer),
+		}
+	}
+	if !slices.Contains(idt.Audience, c.clientID) {
+		return &misconfiguration{
+			step: "id_token",
+			said: fmt.Sprintf("the ID token is for the audience %q, not for client_id %q", idt.Audience, c.clientID),
+			fix:  "check its client_id: it must be the client ID the provider puts in the ID token's aud",
+		}
+	}
+	return nil
 }
 
 // maxIDTokenLength bounds what we are willing to parse.

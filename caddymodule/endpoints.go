@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -168,6 +169,10 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 		return
 	}
 	if e := q.Get("error"); e != "" {
+		if mc := callbackMisconfiguration(e, q.Get("error_description"), conn.credentialNames(), f.RedirectURI); mc != nil {
+			h.providerFailure(w, conn, mc)
+			return
+		}
 		h.audit("login refused", conn, zap.String("reason", "provider returned an error"), zap.String("provider_error", clip(e, 64)))
 		renderError(w, http.StatusUnauthorized, "Sign-in was not completed", "The identity provider did not sign you in ("+clip(e, 64)+").", restart)
 		return
@@ -291,9 +296,23 @@ func newSession(conn *Connection, c provisioner.Claims, res provisioner.Result, 
 	return s
 }
 
-// providerFailure renders a connector error.
+// providerFailure renders a connector error. A misconfiguration is the
+// administrator's to fix: the user is told so (500, as for any fault in
+// the server's own configuration; 502 stays for a provider that cannot
+// be reached) and the log says what the provider said and what to change.
 func (h *Handler) providerFailure(w http.ResponseWriter, conn *Connection, err error) {
 	h.audit("login failed", conn, zap.Error(err))
+	var mc *misconfiguration
+	if errors.As(err, &mc) {
+		h.logger.Error("sign-in misconfigured",
+			zap.String("connection", conn.name),
+			zap.String("step", mc.step),
+			zap.String("provider_said", mc.said),
+			zap.String("fix", fmt.Sprintf("connection %q: %s", conn.name, mc.fix)))
+		renderError(w, http.StatusInternalServerError, "Sign-in misconfigured",
+			"This sign-in is misconfigured. Tell the site's administrator.", "")
+		return
+	}
 	if errors.Is(err, errProviderUnavailable) {
 		renderError(w, http.StatusBadGateway, "Identity provider unavailable",
 			conn.displayName()+" cannot be reached right now. Try again in a moment.", "")

@@ -64,13 +64,16 @@ func fakeGitHub(t *testing.T, user fakeGitHubUser) *fakeGitHubServer {
 	mux.HandleFunc("/login/oauth/access_token", func(w http.ResponseWriter, r *http.Request) {
 		_ = r.ParseForm()
 		user, pass, _ := r.BasicAuth()
-		if r.Form.Get("code") != "gh-code" || ((user != "gh-key" || pass != "gh-secret") && r.Form.Get("client_secret") != "gh-secret") {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte(`{"error":"bad_verification_code"}`))
+		// GitHub answers refusals with 200 and an error code.
+		w.Header().Set("Content-Type", "application/json")
+		if (user != "gh-key" || pass != "gh-secret") && (r.Form.Get("client_id") != "gh-key" || r.Form.Get("client_secret") != "gh-secret") {
+			_, _ = w.Write([]byte(`{"error":"incorrect_client_credentials","error_description":"The client_id and/or client_secret passed are incorrect."}`))
 			return
 		}
-		w.Header().Set("Content-Type", "application/json")
+		if r.Form.Get("code") != "gh-code" {
+			_, _ = w.Write([]byte(`{"error":"bad_verification_code","error_description":"The code passed is incorrect or expired."}`))
+			return
+		}
 		_, _ = w.Write([]byte(`{"access_token":"gh-token","token_type":"bearer","scope":"read:user,user:email"}`))
 	})
 	authed := func(h http.HandlerFunc) http.HandlerFunc {

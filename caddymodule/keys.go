@@ -15,7 +15,11 @@ import (
 
 // KeyPair is one pair of cookie keys: an HMAC key that authenticates
 // the cookie and an AES key that encrypts it. Both are base64 (standard
-// or URL alphabet, padded or not).
+// or URL alphabet, padded or not). Give them as placeholders that Caddy
+// resolves when it loads the config, {env.JIT_HASH_KEY} or
+// {file./run/secrets/jit_hash_key}, so the keys are never part of the
+// config; an unset variable or unreadable file stops the config from
+// loading.
 type KeyPair struct {
 	// HashKey authenticates cookies (HMAC-SHA256); 32 or 64 random bytes.
 	HashKey string `json:"hash_key,omitempty"`
@@ -41,14 +45,22 @@ func decodeKey(s string) ([]byte, error) {
 type rawKeyPair struct{ hash, block []byte }
 
 func (kp KeyPair) decode() (rawKeyPair, error) {
-	h, err := decodeKey(kp.HashKey)
+	hashKey, err := resolveSecret("hash_key", kp.HashKey)
+	if err != nil {
+		return rawKeyPair{}, err
+	}
+	blockKey, err := resolveSecret("block_key", kp.BlockKey)
+	if err != nil {
+		return rawKeyPair{}, err
+	}
+	h, err := decodeKey(hashKey)
 	if err != nil {
 		return rawKeyPair{}, fmt.Errorf("hash_key: %v", err)
 	}
 	if len(h) != 32 && len(h) != 64 {
 		return rawKeyPair{}, fmt.Errorf("hash_key must be 32 or 64 bytes, got %d (generate one with: openssl rand -base64 64)", len(h))
 	}
-	b, err := decodeKey(kp.BlockKey)
+	b, err := decodeKey(blockKey)
 	if err != nil {
 		return rawKeyPair{}, fmt.Errorf("block_key: %v", err)
 	}

@@ -37,11 +37,13 @@ type PostgresStore struct {
 	// schema of their own, add search_path=<schema>; the schema must
 	// exist. Pool settings such as pool_max_conns are accepted.
 	//
-	// Placeholders are expanded when Caddy starts: prefer
-	// {env.DATABASE_URL}, which keeps the password out of the JSON
-	// config. (In a Caddyfile, {$DATABASE_URL} also works, but is
+	// Placeholders are expanded when Caddy provisions the store and are
+	// never written back: prefer {env.DATABASE_URL} or
+	// {file./run/secrets/database_url}, which keep the password out of
+	// the JSON config. An unset variable or unreadable file is an error
+	// naming it. (In a Caddyfile, {$DATABASE_URL} also works, but is
 	// substituted when the Caddyfile is adapted, so the password ends up
-	// in the adapted config.)
+	// in the adapted config and in GET /config/.)
 	URL string `json:"url,omitempty"`
 
 	*pgstore.Store `json:"-"`
@@ -61,14 +63,14 @@ func (PostgresStore) CaddyModule() caddy.ModuleInfo {
 
 // Provision connects to the database and migrates its schema.
 func (s *PostgresStore) Provision(ctx caddy.Context) error {
-	url := caddy.NewReplacer().ReplaceKnown(s.URL, "")
-	if url == "" {
-		if s.URL != "" {
-			// Only placeholders can expand to nothing, so s.URL holds no
-			// secret here.
-			return fmt.Errorf("PostgreSQL user store: url %q expands to nothing; is the environment variable set?", s.URL)
-		}
+	if s.URL == "" {
 		return errors.New("PostgreSQL user store: url is required, for example {env.DATABASE_URL}")
+	}
+	// Resolved here and never written back, so the password stays out
+	// of the config; the error names the variable, never the URL.
+	url, err := resolveSecret("url", s.URL)
+	if err != nil {
+		return fmt.Errorf("PostgreSQL user store: %v", err)
 	}
 	octx, cancel := context.WithTimeout(ctx, postgresOpenTimeout)
 	defer cancel()
