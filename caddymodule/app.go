@@ -67,6 +67,11 @@ type App struct {
 	// interconnect runs the JIT×MFA check once per configuration, from
 	// the first handler provisioned (see interconnect.go).
 	interconnect *onceResult
+
+	// identityKeys are the folded identity header names of every
+	// jit_auth handler of this configuration, added as each is
+	// provisioned (see Handler.cleanRequest).
+	identityKeys []string
 }
 
 // CaddyModule returns the Caddy module information.

@@ -218,6 +218,8 @@ func walkRoutes(routes caddyhttp.RouteList, sc scope, out *[]attachment) {
 }
 
 func attachmentOf(h *Handler, sc scope) attachment {
+	// The handler's own matcher (jit_auth /admin/*) names the route too.
+	sc = sc.with(matcherStrings(h.MatcherSetsRaw, h.matcherSets))
 	if h.ApplicationName != "" {
 		return attachment{where: sc.String(), name: h.ApplicationName}
 	}
@@ -227,11 +229,17 @@ func attachmentOf(h *Handler, sc scope) attachment {
 
 // routeMatchers reads the host and path matchers of a route, set up or not.
 func routeMatchers(r *caddyhttp.Route) (hosts, paths []string) {
-	for _, set := range r.MatcherSetsRaw {
+	return matcherStrings(r.MatcherSetsRaw, r.MatcherSets)
+}
+
+// matcherStrings reads the host and path matchers of matcher sets, in
+// their JSON or set up.
+func matcherStrings(raw caddyhttp.RawMatcherSets, typed caddyhttp.MatcherSets) (hosts, paths []string) {
+	for _, set := range raw {
 		hosts = append(hosts, rawStrings(set["host"])...)
 		paths = append(paths, rawStrings(set["path"])...)
 	}
-	for _, set := range r.MatcherSets {
+	for _, set := range typed {
 		for _, m := range set {
 			switch m := m.(type) {
 			case *caddyhttp.MatchHost:
