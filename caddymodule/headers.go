@@ -40,16 +40,18 @@ type headerSpec struct {
 }
 
 // headerKey folds a header name for comparison: lower case, with "_"
-// read as "-". Servers and frameworks that map headers to variables
-// (CGI, PHP, Django, Rack) treat Remote_User and Remote-User alike, so a
-// client copy under any spelling must go (S1).
+// and "." read as "-". Servers and frameworks that map headers to
+// variables (CGI, PHP, Django, Rack) treat Remote_User, Remote.User and
+// Remote-User alike, so a client copy under any spelling must go (S1).
+// (Caddy drops "_" and "." spellings itself unless a server's
+// expected_underscore_headers or expected_dot_headers lets them in.)
 func headerKey(name string) string {
 	b := []byte(name)
 	for i, c := range b {
 		switch {
 		case c >= 'A' && c <= 'Z':
 			b[i] = c + ('a' - 'A')
-		case c == '_':
+		case c == '_' || c == '.':
 			b[i] = '-'
 		}
 	}
@@ -67,7 +69,7 @@ func sameHeaderKey(name, key string) bool {
 		switch {
 		case c >= 'A' && c <= 'Z':
 			c += 'a' - 'A'
-		case c == '_':
+		case c == '_' || c == '.':
 			c = '-'
 		}
 		if c != key[i] {

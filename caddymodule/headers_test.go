@@ -356,7 +356,7 @@ func TestTwoPartialApplicationsOnOneSite(t *testing.T) {
 	} {
 		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
 		req.Header.Set("Accept", "application/json")
-		for _, h := range append(spoofed, "x_wiki_user") {
+		for _, h := range append(spoofed, "X-Wiki-User", "x-wiki-user") {
 			req.Header[h] = []string{"mallory"}
 		}
 		req.Header["Cookie"] = []string{appCookiesBefore + "; jitauth_session=" + session + "; " + appCookiesAfter, appCookieLine2}
