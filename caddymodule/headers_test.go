@@ -70,6 +70,13 @@ func (u *recordingUpstream) take(path string) (seenRequest, bool) {
 // (pairs of old, new) before loading, as a JSON user would write it.
 func partialSite(t *testing.T, siteBody string, jsonEdit ...string) (base string, up *recordingUpstream, login func() string) {
 	t.Helper()
+	return partialSiteOpts(t, "", siteBody, jsonEdit...)
+}
+
+// partialSiteOpts is partialSite with extra lines for the global servers
+// block.
+func partialSiteOpts(t *testing.T, serverExtra, siteBody string, jsonEdit ...string) (base string, up *recordingUpstream, login func() string) {
+	t.Helper()
 	dir := t.TempDir()
 	idp := startMockOIDC(t)
 	up = newRecordingUpstream(t)
@@ -81,8 +88,8 @@ func partialSite(t *testing.T, siteBody string, jsonEdit ...string) (base string
 			scopes openid email profile groups
 			jit off
 		}`, cfg.Issuer, cfg.ClientID, cfg.ClientSecret)
-	caddyfile := fmt.Sprintf("{\n\tservers {\n\t\tprotocols h1 h2c\n\t}%s\n}\nhttp://localhost:%d {\n%s\n}\n",
-		globalOptions(dir, conns), port, strings.ReplaceAll(siteBody, "{UPSTREAM}", up.url))
+	caddyfile := fmt.Sprintf("{\n\tservers {\n\t\tprotocols h1 h2c\n%s\n\t}%s\n}\nhttp://localhost:%d {\n%s\n}\n",
+		serverExtra, globalOptions(dir, conns), port, strings.ReplaceAll(siteBody, "{UPSTREAM}", up.url))
 	if len(jsonEdit) > 0 {
 		runCaddyJSON(t, adaptCaddyfile(t, caddyfile, jsonEdit...))
 	} else {
@@ -377,5 +384,45 @@ func TestTwoPartialApplicationsOnOneSite(t *testing.T) {
 			t.Errorf("%s: X-Wiki-User = %q, want %q", path, got, w)
 		}
 		checkCookies(t, "HTTP/1.1", seen.header)
+	}
+}
+
+// Caddy drops header names with "_" or "." unless a server expects them;
+// where it lets them in, the module still removes identity headers under
+// those spellings (CGI and PHP backends read them as the same variable).
+func TestIdentityHeadersUnderscoreAndDotSpellings(t *testing.T) {
+	base, up, login := partialSiteOpts(t, `
+		expected_underscore_headers remote_user x_custom_user
+		expected_dot_headers remote.groups`, `
+	jit_auth /admin/* {
+		header X-Custom-User {http.auth.user.id}
+	}
+	reverse_proxy {UPSTREAM}`)
+	session := login()
+	client := protocolClients()["HTTP/1.1"]
+	for _, path := range []string{"/public", "/admin/x"} {
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		for _, h := range []string{"remote_user", "X_Custom_User", "Remote.Groups"} {
+			req.Header[h] = []string{"mallory"}
+		}
+		req.Header.Set("Cookie", "jitauth_session="+session)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		seen, ok := up.take(path)
+		if !ok || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d, reached %v", path, resp.StatusCode, ok)
+		}
+		for name, vals := range seen.header {
+			if strings.Contains(strings.Join(vals, ","), "mallory") {
+				t.Errorf("%s: %s: %q reached the upstream", path, name, vals)
+			}
+		}
+		if path == "/admin/x" && seen.header.Get("Remote-User") != "alice@example.com" {
+			t.Errorf("%s: Remote-User = %q", path, seen.header.Get("Remote-User"))
+		}
 	}
 }
