@@ -140,3 +140,22 @@ func FuzzStripConnectionTokens(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkWithoutModuleCookies: taking the module's cookies off one
+// Cookie line, by where they sit.
+func BenchmarkWithoutModuleCookies(b *testing.B) {
+	session := strings.Repeat("A", 400) // a sealed session's size
+	for name, line := range map[string]string{
+		"none":   "_ga=GA1.1.1234567890.1700000000; theme=dark; csrftoken=Zm9vYmFyYmF6",
+		"alone":  "jitauth_session=" + session,
+		"last":   "_ga=GA1.1.1234567890.1700000000; theme=dark; jitauth_session=" + session,
+		"middle": "_ga=GA1.1.1234567890.1700000000; jitauth_session=" + session + "; theme=dark",
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				withoutModuleCookies(line)
+			}
+		})
+	}
+}
