@@ -44,7 +44,8 @@ func cookiePairName(pair string) string {
 // whitespace aside); kept is "" when nothing but separators remains.
 // Pairs are separated by ';' (RFC 6265, section 5.4), as net/http reads
 // them. When the module's cookies are next to each other at the start or
-// the end of the line, as browsers send them, nothing is allocated.
+// the end of the line, as browsers send them, nothing is allocated; in
+// the middle, one copy of the line.
 func withoutModuleCookies(line string) (kept, removed string) {
 	// One pass to classify the pairs: where the kept and the removed
 	// ones start and end, and whether each kind is one unbroken run.
@@ -83,11 +84,14 @@ func withoutModuleCookies(line string) (kept, removed string) {
 	if rStart < 0 {
 		return line, ""
 	}
-	if kRuns <= 1 {
-		if kStart >= 0 {
-			kept = line[kStart:kEnd]
-		}
-	} else {
+	switch {
+	case kRuns <= 1 && kStart >= 0:
+		kept = line[kStart:kEnd]
+	case kRuns == 2 && rRuns == 1:
+		// Kept, the module's, kept: one copy, the pairs before the run
+		// and the ';' that ends the run with what follows.
+		kept = line[:rStart-1] + line[rEnd:]
+	case kRuns > 1:
 		kept = joinPairs(line, false)
 	}
 	if rRuns == 1 {
