@@ -69,9 +69,10 @@ type App struct {
 	interconnect *onceResult
 
 	// identityKeys are the folded identity header names of every
-	// jit_auth handler of this configuration, added as each is
-	// provisioned (see Handler.cleanRequest).
+	// jit_auth handler of this configuration, and handlers counts them,
+	// as each is provisioned (see Handler.cleanRequest).
 	identityKeys []string
+	handlers     int
 }
 
 // CaddyModule returns the Caddy module information.

@@ -61,6 +61,7 @@ func benchHandler(store provisioner.Store) *Handler {
 	app.Connections = map[string]*Connection{"corp": conn}
 	h := &Handler{app: app, conns: []*Connection{conn}, PathPrefix: defaultPathPrefix}
 	h.headers, h.stripKeys = buildHeaderRules(nil)
+	app.identityKeys, app.handlers = h.stripKeys, 1 // as Provision leaves a one-handler configuration
 	return h
 }
 

@@ -129,6 +129,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 
 	h.headers, h.stripKeys = buildHeaderRules(h.Headers)
 	h.app.identityKeys = mergeKeys(h.app.identityKeys, h.stripKeys)
+	h.app.handlers++
 
 	if h.MatcherSetsRaw != nil {
 		mods, err := ctx.LoadModule(h, "MatcherSetsRaw")

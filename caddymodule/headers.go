@@ -114,9 +114,12 @@ const (
 // may carry what an earlier handler set; they only put back the module's
 // cookies that an earlier handler withheld from the next handler (see
 // passOn), so that they can read the session.
+//
+// With a single jit_auth handler in the configuration, the common case,
+// there is no later handler to tell, and nothing is recorded.
 func (h *Handler) cleanRequest(r *http.Request) {
 	ctx := r.Context()
-	if caddyhttp.GetVar(ctx, varCleaned) != nil {
+	if h.app.handlers != 1 && caddyhttp.GetVar(ctx, varCleaned) != nil {
 		if held, ok := caddyhttp.GetVar(ctx, varHeldCookies).(*heldCookies); ok && held.line != "" {
 			r.Header["Cookie"] = append(r.Header["Cookie"], held.line)
 			held.line = ""
@@ -138,7 +141,9 @@ func (h *Handler) cleanRequest(r *http.Request) {
 			r.Body = &trailerGuard{ReadCloser: r.Body, trailer: r.Trailer, keys: keys}
 		}
 	}
-	caddyhttp.SetVar(ctx, varCleaned, true)
+	if h.app.handlers != 1 {
+		caddyhttp.SetVar(ctx, varCleaned, true)
+	}
 }
 
 // stripConnectionTokens removes identity header names from the
