@@ -426,3 +426,43 @@ func TestIdentityHeadersUnderscoreAndDotSpellings(t *testing.T) {
 		}
 	}
 }
+
+// A site whose only jit_auth sits in one handle block is covered only
+// there: loading it logs a warning that names the route; a site-level
+// jit_auth with a matcher does not.
+func TestWarnsWhenJITAuthCoversOnlyPartOfASite(t *testing.T) {
+	for name, tc := range map[string]struct {
+		site string
+		warn bool
+	}{
+		"handle block": {`
+	handle /app/* {
+		jit_auth
+		reverse_proxy {UPSTREAM}
+	}
+	handle {
+		reverse_proxy {UPSTREAM}
+	}`, true},
+		"site level with matcher": {`
+	jit_auth /app/*
+	reverse_proxy {UPSTREAM}`, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			port := freePort(t)
+			logFile := dir + "/caddy.log"
+			conns := "connection corp {\n oidc https://idp.example a b\n jit off\n}"
+			caddyfile := fmt.Sprintf("{%s\n}\nhttp://localhost:%d {\n%s\n}\n", globalOptions(dir, conns), port, strings.ReplaceAll(tc.site, "{UPSTREAM}", "127.0.0.1:9"))
+			caddyfile = strings.Replace(caddyfile, "level ERROR", "output file "+logFile+"\n\t\tlevel WARN", 1)
+			runCaddyfile(t, caddyfile)
+			log := mustReadFile(t, logFile)
+			warned := strings.Contains(log, "jit_auth runs only on the requests its route matches")
+			if warned != tc.warn {
+				t.Fatalf("warned %v, want %v; log:\n%s", warned, tc.warn, log)
+			}
+			if warned && !strings.Contains(log, fmt.Sprintf(`"route":"localhost:%d /app/*"`, port)) {
+				t.Errorf("the warning does not name the route:\n%s", log)
+			}
+		})
+	}
+}
