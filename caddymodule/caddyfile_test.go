@@ -72,6 +72,8 @@ func TestBadConfigFailsWithAClearMessage(t *testing.T) {
 		{"allow domain with @", head(good) + "http://localhost:1 {\n\tjit_auth {\n\t\tallow email_domain @corp.com\n\t}\n\trespond ok\n}\n", "is not a domain name"},
 		{"allow foreign connection", head(good) + "http://localhost:1 {\n\tjit_auth {\n\t\tallow connection github\n\t}\n\trespond ok\n}\n", `allow connection "github" is not one of`},
 		{"bad header rule", head(good) + "http://localhost:1 {\n\tjit_auth {\n\t\theader X-A\n\t}\n\trespond ok\n}\n", "header takes"},
+		{"hop-by-hop header", head(good) + "http://localhost:1 {\n\tjit_auth {\n\t\theader connection {http.auth.user.id}\n\t}\n\trespond ok\n}\n", "header connection cannot carry identity"},
+		{"header name", head(good) + "http://localhost:1 {\n\tjit_auth {\n\t\theader X-User(1) {http.auth.user.id}\n\t}\n\trespond ok\n}\n", `"X-User(1)" is not a valid header name`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
