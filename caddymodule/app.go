@@ -67,6 +67,12 @@ type App struct {
 	// interconnect runs the JIT×MFA check once per configuration, from
 	// the first handler provisioned (see interconnect.go).
 	interconnect *onceResult
+
+	// identityKeys are the folded identity header names of every
+	// jit_auth handler of this configuration, and handlers counts them,
+	// as each is provisioned (see Handler.cleanRequest).
+	identityKeys []string
+	handlers     int
 }
 
 // CaddyModule returns the Caddy module information.

@@ -3,8 +3,11 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"net/textproto"
 	"slices"
 	"strings"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Application is what a protected site or route offers and requires:
@@ -86,8 +89,11 @@ func (ap *Application) validate(a *App, label string) error {
 		}
 	}
 	for name := range ap.Headers {
-		if name == "" || strings.ContainsAny(name, " :\r\n\t") {
+		if !httpguts.ValidHeaderFieldName(name) {
 			return fmt.Errorf("%s: %q is not a valid header name", label, name)
+		}
+		if unfitHeaders[textproto.CanonicalMIMEHeaderKey(name)] {
+			return fmt.Errorf("%s: header %s cannot carry identity: proxies drop it or it frames the request; choose another name, such as X-Remote-User", label, name)
 		}
 	}
 	if m := ap.MFA; m != nil {
@@ -178,4 +184,12 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// unfitHeaders cannot be identity headers: reverse_proxy removes the
+// hop-by-hop ones before forwarding, and the others frame the request or
+// carry the module's cookies.
+var unfitHeaders = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Te": true, "Trailer": true,
+	"Transfer-Encoding": true, "Upgrade": true, "Host": true, "Content-Length": true, "Cookie": true,
 }

@@ -61,6 +61,7 @@ func benchHandler(store provisioner.Store) *Handler {
 	app.Connections = map[string]*Connection{"corp": conn}
 	h := &Handler{app: app, conns: []*Connection{conn}, PathPrefix: defaultPathPrefix}
 	h.headers, h.stripKeys = buildHeaderRules(nil)
+	app.identityKeys, app.handlers = h.stripKeys, 1 // as Provision leaves a one-handler configuration
 	return h
 }
 
@@ -114,6 +115,25 @@ func resetIdentity(r *http.Request) {
 	for _, k := range identityHeaders {
 		delete(r.Header, k)
 	}
+}
+
+// cookieReset puts a request's Cookie lines back as they were before the
+// handler took its own cookies off them, without allocating.
+type cookieReset struct{ orig, buf []string }
+
+func newCookieReset(r *http.Request) *cookieReset {
+	return &cookieReset{orig: r.Header["Cookie"]}
+}
+
+func (c *cookieReset) reset(r *http.Request) {
+	c.buf = append(c.buf[:0], c.orig...)
+	r.Header["Cookie"] = c.buf
+}
+
+// appCookies is a Cookie line as a browser sends it to an app that sets
+// cookies of its own: the module's session cookie in the middle.
+func appCookies(session string) string {
+	return "_ga=GA1.1.1234567890.1700000000; theme=dark; " + sessionCookieBase + "=" + session + "; csrftoken=Zm9vYmFyYmF6"
 }
 
 var noopNext = caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })
@@ -252,9 +272,29 @@ func BenchmarkServeHTTP(b *testing.B) {
 	w := &discardWriter{h: http.Header{}}
 	b.Run("warm-replacer", func(b *testing.B) {
 		r, _ := authedRequest(b, h)
+		cookies := newCookieReset(r)
 		b.ReportAllocs()
 		for b.Loop() {
 			resetIdentity(r)
+			cookies.reset(r)
+			if err := h.ServeHTTP(w, r, noopNext); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if r.Header.Get("Remote-User") != "alice@example.com" {
+			b.Fatalf("not authenticated: %v", r.Header)
+		}
+	})
+	b.Run("warm-replacer-app-cookies", func(b *testing.B) {
+		// The session cookie between cookies of the app's own: taking it
+		// out of the middle of the line costs one copy of the line.
+		r, _ := authedRequest(b, h)
+		r.Header.Set("Cookie", appCookies(sealSession(b, h, benchSession(time.Now()))))
+		cookies := newCookieReset(r)
+		b.ReportAllocs()
+		for b.Loop() {
+			resetIdentity(r)
+			cookies.reset(r)
 			if err := h.ServeHTTP(w, r, noopNext); err != nil {
 				b.Fatal(err)
 			}
@@ -268,10 +308,12 @@ func BenchmarkServeHTTP(b *testing.B) {
 		// makes per request (includes caddy.NewReplacer, context.WithValue
 		// and Request.WithContext).
 		r, _ := authedRequest(b, h)
+		cookies := newCookieReset(r)
 		base := context.Background()
 		b.ReportAllocs()
 		for b.Loop() {
 			resetIdentity(r)
+			cookies.reset(r)
 			rr := r.WithContext(context.WithValue(base, caddy.ReplacerCtxKey, caddy.NewReplacer()))
 			if err := h.ServeHTTP(w, rr, noopNext); err != nil {
 				b.Fatal(err)
@@ -292,8 +334,10 @@ func BenchmarkServeHTTPParallel(b *testing.B) {
 		r.Header = browserHeaders()
 		r.Header.Set("Cookie", cookie)
 		r = r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer()))
+		cookies := newCookieReset(r)
 		for pb.Next() {
 			resetIdentity(r)
+			cookies.reset(r)
 			if err := h.ServeHTTP(w, r, noopNext); err != nil {
 				b.Fatal(err)
 			}

@@ -368,7 +368,12 @@ func parseJIT(d *caddyfile.Dispenser) (*JITConfig, error) {
 // With an application name (declared in the global jit_auth block), the
 // block may only set path_prefix.
 //
-// With a matcher, the endpoints under the path prefix are matched too,
+// A matcher does not become the route's matcher: it goes into the
+// handler (its "match" field), and the route runs on every request of
+// the site. Requests the matcher does not match need no login, but the
+// handler still removes client-supplied identity headers and the
+// module's cookies from them, which a route-level matcher would skip.
+// The endpoints under the path prefix are served whatever the matcher,
 // so the login flow of a protected subtree works without extra routes.
 func parseDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
 	h.Next() // directive name
@@ -380,18 +385,10 @@ func parseDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error)
 	if err != nil {
 		return nil, err
 	}
-	routes := h.NewRoute(matcherSet, handler)
-	if matcherSet != nil && len(routes) == 1 {
-		route := routes[0].Value.(caddyhttp.Route)
-		prefix := handler.PathPrefix
-		if prefix == "" {
-			prefix = defaultPathPrefix
-		}
-		endpoints := caddy.ModuleMap{"path": caddyconfig.JSON(caddyhttp.MatchPath{strings.TrimSuffix(prefix, "/") + "/*"}, nil)}
-		route.MatcherSetsRaw = append(route.MatcherSetsRaw, endpoints)
-		routes[0].Value = route
+	if matcherSet != nil {
+		handler.MatcherSetsRaw = caddyhttp.RawMatcherSets{matcherSet}
 	}
-	return routes, nil
+	return h.NewRoute(nil, handler), nil
 }
 
 func parseHandler(d *caddyfile.Dispenser) (*Handler, error) {

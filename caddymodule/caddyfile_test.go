@@ -74,6 +74,8 @@ func TestBadConfigFailsWithAClearMessage(t *testing.T) {
 		{"allow domain with @", head(good) + "http://localhost:1 {\n\tjit_auth {\n\t\tallow email_domain @corp.com\n\t}\n\trespond ok\n}\n", "is not a domain name"},
 		{"allow foreign connection", head(good) + "http://localhost:1 {\n\tjit_auth {\n\t\tallow connection github\n\t}\n\trespond ok\n}\n", `allow connection "github" is not one of`},
 		{"bad header rule", head(good) + "http://localhost:1 {\n\tjit_auth {\n\t\theader X-A\n\t}\n\trespond ok\n}\n", "header takes"},
+		{"hop-by-hop header", head(good) + "http://localhost:1 {\n\tjit_auth {\n\t\theader connection {http.auth.user.id}\n\t}\n\trespond ok\n}\n", "header connection cannot carry identity"},
+		{"header name", head(good) + "http://localhost:1 {\n\tjit_auth {\n\t\theader X-User(1) {http.auth.user.id}\n\t}\n\trespond ok\n}\n", `"X-User(1)" is not a valid header name`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -88,9 +90,10 @@ func TestBadConfigFailsWithAClearMessage(t *testing.T) {
 	}
 }
 
-// The Caddyfile's matcher form also routes the endpoints, so a
-// protected subtree can complete a login.
-func TestMatcherAlsoRoutesEndpoints(t *testing.T) {
+// The Caddyfile's matcher form puts the matcher into the handler and
+// leaves the route unmatched, so the handler sees every request of the
+// site (and so the endpoints too).
+func TestMatcherGoesIntoTheHandler(t *testing.T) {
 	dir := t.TempDir()
 	cfgJSON, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(fmt.Sprintf(`{
 	jit_auth {
@@ -108,8 +111,8 @@ http://localhost:1 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(cfgJSON), `"path":["/admin/*"]},{"path":["/.jitauth/*"]}`) {
-		t.Fatalf("endpoints not routed with the matcher: %s", cfgJSON)
+	if !strings.Contains(string(cfgJSON), `"routes":[{"handle":[{"handler":"jit_auth","match":[{"path":["/admin/*"]}]}`) {
+		t.Fatalf("the matcher is not in the handler of an unmatched route: %s", cfgJSON)
 	}
 }
 

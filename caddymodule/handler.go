@@ -42,11 +42,26 @@ type Handler struct {
 	// Default: /.jitauth/
 	PathPrefix string `json:"path_prefix,omitempty"`
 
-	app       *App
-	conns     []*Connection
-	headers   []headerSpec
-	stripKeys []string
-	logger    *zap.Logger
+	// MatcherSetsRaw limits the login requirement to the requests these
+	// matcher sets match (any set; every matcher within a set), as a
+	// route's "match" would. Requests it does not match go on to the next
+	// handler without a login and without identity headers, but still
+	// cleaned: client-supplied identity headers and the module's cookies
+	// are removed from every request this handler sees. So protect part
+	// of a site with this field on a route that every request of the site
+	// passes through, not with a matcher on the route: a route-level
+	// matcher keeps the handler from running at all on the other requests,
+	// and they reach the upstream with whatever identity headers the
+	// client sent. The endpoints under path_prefix are served either way.
+	// The Caddyfile form `jit_auth /admin/*` fills this field.
+	MatcherSetsRaw caddyhttp.RawMatcherSets `json:"match,omitempty" caddy:"namespace=http.matchers"`
+
+	app         *App
+	conns       []*Connection
+	headers     []headerSpec
+	stripKeys   []string
+	matcherSets caddyhttp.MatcherSets
+	logger      *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.
@@ -113,6 +128,18 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 
 	h.headers, h.stripKeys = buildHeaderRules(h.Headers)
+	h.app.identityKeys = mergeKeys(h.app.identityKeys, h.stripKeys)
+	h.app.handlers++
+
+	if h.MatcherSetsRaw != nil {
+		mods, err := ctx.LoadModule(h, "MatcherSetsRaw")
+		if err != nil {
+			return fmt.Errorf("jit_auth: loading the match field's matchers: %v", err)
+		}
+		if err := h.matcherSets.FromInterface(mods); err != nil {
+			return fmt.Errorf("jit_auth: match: %v", err)
+		}
+	}
 	return nil
 }
 
@@ -156,11 +183,20 @@ func buildHeaderRules(overrides map[string]string) ([]headerSpec, []string) {
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	stripIdentityHeaders(r.Header, h.stripKeys)
+	h.cleanRequest(r)
 
 	if strings.HasPrefix(r.URL.Path, h.PathPrefix) {
 		h.serveEndpoint(w, r, r.URL.Path[len(h.PathPrefix):])
 		return nil
+	}
+	if h.matcherSets != nil {
+		match, err := h.matcherSets.AnyMatchWithError(r)
+		if err != nil {
+			return err
+		}
+		if !match {
+			return h.passOn(w, r, next)
+		}
 	}
 
 	if s := h.session(r); s != nil {
@@ -174,7 +210,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 		repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 		h.setIdentity(r, repl, s)
-		return next.ServeHTTP(w, r)
+		return h.passOn(w, r, next)
 	}
 	h.unauthenticated(w, r)
 	return nil

@@ -1,12 +1,15 @@
 package caddymodule
 
 import (
+	"io"
 	"net/http"
+	"net/textproto"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 // Default identity headers and the session field each carries.
@@ -37,16 +40,18 @@ type headerSpec struct {
 }
 
 // headerKey folds a header name for comparison: lower case, with "_"
-// read as "-". Servers and frameworks that map headers to variables
-// (CGI, PHP, Django, Rack) treat Remote_User and Remote-User alike, so a
-// client copy under any spelling must go (S1).
+// and "." read as "-". Servers and frameworks that map headers to
+// variables (CGI, PHP, Django, Rack) treat Remote_User, Remote.User and
+// Remote-User alike, so a client copy under any spelling must go (S1).
+// (Caddy drops "_" and "." spellings itself unless a server's
+// expected_underscore_headers or expected_dot_headers lets them in.)
 func headerKey(name string) string {
 	b := []byte(name)
 	for i, c := range b {
 		switch {
 		case c >= 'A' && c <= 'Z':
 			b[i] = c + ('a' - 'A')
-		case c == '_':
+		case c == '_' || c == '.':
 			b[i] = '-'
 		}
 	}
@@ -64,7 +69,7 @@ func sameHeaderKey(name, key string) bool {
 		switch {
 		case c >= 'A' && c <= 'Z':
 			c += 'a' - 'A'
-		case c == '_':
+		case c == '_' || c == '.':
 			c = '-'
 		}
 		if c != key[i] {
@@ -85,6 +90,134 @@ func stripIdentityHeaders(h http.Header, keys []string) {
 			}
 		}
 	}
+}
+
+// mergeKeys returns the sorted union of two sorted key lists.
+func mergeKeys(a, b []string) []string {
+	out := slices.Concat(a, b)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Request variables that carry what one jit_auth handler did to a
+// request on to the later ones in the same chain (see cleanRequest).
+const (
+	varCleaned     = "jit_auth.cleaned"
+	varHeldCookies = "jit_auth.held_cookies"
+)
+
+// cleanRequest runs first, on every request. The first jit_auth handler
+// a request meets removes the client's copies of the identity headers of
+// every jit_auth handler of the configuration: from the headers, from
+// the Connection header's list of hop-by-hop names, and from trailers.
+// Later handlers of the same request leave the headers alone, since they
+// may carry what an earlier handler set; they only put back the module's
+// cookies that an earlier handler withheld from the next handler (see
+// passOn), so that they can read the session.
+//
+// With a single jit_auth handler in the configuration, the common case,
+// there is no later handler to tell, and nothing is recorded.
+func (h *Handler) cleanRequest(r *http.Request) {
+	ctx := r.Context()
+	if h.app.handlers != 1 && caddyhttp.GetVar(ctx, varCleaned) != nil {
+		if held, ok := caddyhttp.GetVar(ctx, varHeldCookies).(*heldCookies); ok && held.line != "" {
+			r.Header["Cookie"] = append(r.Header["Cookie"], held.line)
+			held.line = ""
+		}
+		return
+	}
+	keys := h.app.identityKeys
+	if keys == nil { // a handler not provisioned by Caddy
+		keys = h.stripKeys
+	}
+	stripIdentityHeaders(r.Header, keys)
+	stripConnectionTokens(r.Header, keys)
+	if r.Trailer != nil {
+		// A client that announces trailers gets a Trailer map, and
+		// net/http adds every trailer field it then sends to it when the
+		// body ends, announced or not; reverse_proxy forwards them.
+		stripIdentityHeaders(r.Trailer, keys)
+		if r.Body != nil {
+			r.Body = &trailerGuard{ReadCloser: r.Body, trailer: r.Trailer, keys: keys}
+		}
+	}
+	if h.app.handlers != 1 {
+		caddyhttp.SetVar(ctx, varCleaned, true)
+	}
+}
+
+// stripConnectionTokens removes identity header names from the
+// Connection header. A proxy deletes the headers a client names there
+// (RFC 9110, section 7.6.1), as reverse_proxy does, so
+// "Connection: Remote-User" would take the module's own Remote-User off
+// the forwarded request.
+func stripConnectionTokens(h http.Header, keys []string) {
+	lines := h["Connection"]
+	kept := lines[:0]
+	changed := false
+	for _, line := range lines {
+		if !hasIdentityToken(line, keys) {
+			kept = append(kept, line)
+			continue
+		}
+		changed = true
+		var b strings.Builder
+		for tok := range strings.SplitSeq(line, ",") {
+			if t := textproto.TrimString(tok); t != "" && !isIdentityKey(t, keys) {
+				if b.Len() > 0 {
+					b.WriteString(", ")
+				}
+				b.WriteString(t)
+			}
+		}
+		if b.Len() > 0 {
+			kept = append(kept, b.String())
+		}
+	}
+	switch {
+	case !changed:
+	case len(kept) == 0:
+		delete(h, "Connection")
+	default:
+		h["Connection"] = kept
+	}
+}
+
+// hasIdentityToken reports whether a comma-separated list names an
+// identity header; it does not allocate.
+func hasIdentityToken(line string, keys []string) bool {
+	for tok := range strings.SplitSeq(line, ",") {
+		if isIdentityKey(textproto.TrimString(tok), keys) {
+			return true
+		}
+	}
+	return false
+}
+
+func isIdentityKey(name string, keys []string) bool {
+	for _, k := range keys {
+		if sameHeaderKey(name, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// trailerGuard removes identity fields from a request's trailers once
+// the body has been read to its end, which is when net/http fills them
+// in, and before reverse_proxy copies them for the upstream.
+type trailerGuard struct {
+	io.ReadCloser
+	trailer http.Header
+	keys    []string
+}
+
+func (g *trailerGuard) Read(p []byte) (int, error) {
+	n, err := g.ReadCloser.Read(p)
+	if err == io.EOF {
+		stripIdentityHeaders(g.trailer, g.keys)
+	}
+	return n, err
 }
 
 // headerValue cleans a value for use in a header: a provider's name or

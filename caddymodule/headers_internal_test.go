@@ -11,7 +11,7 @@ func TestStripIdentityHeadersAllSpellings(t *testing.T) {
 	spellings := []string{
 		"Remote-User", "remote-user", "REMOTE-USER", "Remote_User", "remote_user", "REMOTE_USER", "rEmOtE_uSeR",
 		"Remote-Email", "remote_email", "Remote-Name", "REMOTE_NAME", "Remote-Groups", "remote_groups",
-		"X-Auth-Request-User", "x_auth_request_user",
+		"X-Auth-Request-User", "x_auth_request_user", "Remote.User", "x.auth_request-user",
 	}
 	for _, name := range spellings {
 		h[name] = []string{"mallory"} // raw keys, as a server that did not canonicalise would keep them

@@ -30,6 +30,11 @@ type attachment struct {
 	name string
 	// app is the inline application (nil for a named one).
 	app *Application
+	// site is the server and hosts the route belongs to, and narrowed
+	// says a route around the handler matches more than the host (see
+	// warnPartialCoverage).
+	site     string
+	narrowed bool
 }
 
 // onceResult is the outcome of a check made once.
@@ -52,6 +57,7 @@ func (a *App) checkInterconnections(ctx caddy.Context, h *Handler) error {
 		var atts []attachment
 		if httpApp != nil {
 			atts = findAttachments(httpApp)
+			a.warnPartialCoverage(atts)
 		} else {
 			// Not under the http app (a handler built by hand): this
 			// handler is all there is to check.
@@ -139,6 +145,8 @@ type scope struct {
 	note  string
 	hosts []string
 	paths []string
+	// narrowed: a route on the way matches on more than the host.
+	narrowed bool
 }
 
 // String names the scope as a Caddyfile reader would recognise it:
@@ -200,6 +208,7 @@ func walkRoutes(routes caddyhttp.RouteList, sc scope, out *[]attachment) {
 	for i := range routes {
 		r := &routes[i]
 		inner := sc.with(routeMatchers(r))
+		inner.narrowed = inner.narrowed || narrows(r.MatcherSetsRaw, r.MatcherSets)
 		if r.HandlersRaw != nil {
 			for _, raw := range r.HandlersRaw {
 				walkRawHandler(raw, inner, out)
@@ -218,20 +227,73 @@ func walkRoutes(routes caddyhttp.RouteList, sc scope, out *[]attachment) {
 }
 
 func attachmentOf(h *Handler, sc scope) attachment {
+	site := sc.server + " " + strings.Join(sc.hosts, " ")
+	if sc.note != "" {
+		site = "" // error routes and named routes: no site-wide coverage to expect
+	}
+	// The handler's own matcher (jit_auth /admin/*) names the route too.
+	sc = sc.with(matcherStrings(h.MatcherSetsRaw, h.matcherSets))
 	if h.ApplicationName != "" {
-		return attachment{where: sc.String(), name: h.ApplicationName}
+		return attachment{where: sc.String(), name: h.ApplicationName, site: site, narrowed: sc.narrowed}
 	}
 	app := h.Application
-	return attachment{where: sc.String(), app: &app}
+	return attachment{where: sc.String(), app: &app, site: site, narrowed: sc.narrowed}
+}
+
+// narrows reports whether matcher sets match on more than the host.
+func narrows(raw caddyhttp.RawMatcherSets, typed caddyhttp.MatcherSets) bool {
+	for _, set := range raw {
+		for name := range set {
+			if name != "host" {
+				return true
+			}
+		}
+	}
+	for _, set := range typed {
+		for _, m := range set {
+			if _, ok := m.(*caddyhttp.MatchHost); !ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// warnPartialCoverage warns about sites where every jit_auth handler sits
+// in a route that matches only some requests (a handle block, a route
+// matcher): the handler never runs on the site's other requests, so they
+// keep client-supplied identity headers and the module's cookies.
+func (a *App) warnPartialCoverage(atts []attachment) {
+	covered := map[string]bool{}
+	for _, at := range atts {
+		if at.site != "" && !at.narrowed {
+			covered[at.site] = true
+		}
+	}
+	warned := map[string]bool{}
+	for _, at := range atts {
+		if at.site == "" || !at.narrowed || covered[at.site] || warned[at.where] {
+			continue
+		}
+		warned[at.where] = true
+		a.logger.Warn("jit_auth runs only on the requests its route matches; the site's other requests reach their handlers with client-supplied identity headers (Remote-User, …) and the module's cookies. Put jit_auth at the site level with the matcher as its argument (jit_auth /path/* …), or in JSON the matcher in the handler's match field on a route without one",
+			zap.String("route", at.where))
+	}
 }
 
 // routeMatchers reads the host and path matchers of a route, set up or not.
 func routeMatchers(r *caddyhttp.Route) (hosts, paths []string) {
-	for _, set := range r.MatcherSetsRaw {
+	return matcherStrings(r.MatcherSetsRaw, r.MatcherSets)
+}
+
+// matcherStrings reads the host and path matchers of matcher sets, in
+// their JSON or set up.
+func matcherStrings(raw caddyhttp.RawMatcherSets, typed caddyhttp.MatcherSets) (hosts, paths []string) {
+	for _, set := range raw {
 		hosts = append(hosts, rawStrings(set["host"])...)
 		paths = append(paths, rawStrings(set["path"])...)
 	}
-	for _, set := range r.MatcherSets {
+	for _, set := range typed {
 		for _, m := range set {
 			switch m := m.(type) {
 			case *caddyhttp.MatchHost:
@@ -254,8 +316,8 @@ func rawStrings(raw json.RawMessage) []string {
 
 // rawRoute is the part of a route's JSON the walk reads.
 type rawRoute struct {
-	Match  []map[string]json.RawMessage `json:"match"`
-	Handle []json.RawMessage            `json:"handle"`
+	Match  caddyhttp.RawMatcherSets `json:"match"`
+	Handle []json.RawMessage        `json:"handle"`
 }
 
 func walkRawHandler(raw json.RawMessage, sc scope, out *[]attachment) {
@@ -280,6 +342,7 @@ func walkRawHandler(raw json.RawMessage, sc scope, out *[]attachment) {
 				paths = append(paths, rawStrings(set["path"])...)
 			}
 			inner := sc.with(hosts, paths)
+			inner.narrowed = inner.narrowed || narrows(r.Match, nil)
 			for _, hr := range r.Handle {
 				walkRawHandler(hr, inner, out)
 			}

@@ -1,0 +1,181 @@
+package caddymodule
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+// The module's cookies (session, login flow, pending login, TOTP
+// enrolment) are for the module alone: an upstream that logs its
+// requests, or is compromised, would otherwise hold live sessions (S16).
+// They are taken off every request this handler passes on, and the other
+// cookies are left byte for byte as the client sent them.
+
+// moduleCookiePrefix starts the name of every cookie the module sets,
+// after the optional __Host- prefix (see cookieName).
+const moduleCookiePrefix = "jitauth_"
+
+// isModuleCookie reports whether a cookie name is the module's. It
+// matches more than the exact names the module sets (any letter case,
+// __Host- or __Secure-, any jitauth_ name), since an upstream's cookie
+// parser may be more lenient than net/http's; it does not allocate.
+func isModuleCookie(name string) bool {
+	for _, p := range [...]string{hostPrefix, "__Secure-"} {
+		if len(name) >= len(p) && strings.EqualFold(name[:len(p)], p) {
+			name = name[len(p):]
+			break
+		}
+	}
+	return len(name) >= len(moduleCookiePrefix) && strings.EqualFold(name[:len(moduleCookiePrefix)], moduleCookiePrefix)
+}
+
+// cookiePairName is the name of one "name=value" pair of a Cookie
+// header, trimmed as net/http trims it.
+func cookiePairName(pair string) string {
+	name, _, _ := strings.Cut(pair, "=")
+	return strings.Trim(name, " \t")
+}
+
+// withoutModuleCookies returns a Cookie header line without the module's
+// cookies, and those cookies as a line of their own. The remaining pairs
+// keep their bytes, their order and the separators between them (leading
+// whitespace aside); kept is "" when nothing but separators remains.
+// Pairs are separated by ';' (RFC 6265, section 5.4), as net/http reads
+// them. When the module's cookies are next to each other at the start or
+// the end of the line, as browsers send them, nothing is allocated; in
+// the middle, one copy of the line.
+func withoutModuleCookies(line string) (kept, removed string) {
+	// One pass to classify the pairs: where the kept and the removed
+	// ones start and end, and whether each kind is one unbroken run.
+	kStart, kEnd, rStart, rEnd := -1, -1, -1, -1
+	kRuns, rRuns := 0, 0
+	prevRemoved := false
+	for start := 0; start <= len(line); {
+		end := strings.IndexByte(line[start:], ';')
+		if end < 0 {
+			end = len(line)
+		} else {
+			end += start
+		}
+		isMod := isModuleCookie(cookiePairName(line[start:end]))
+		switch {
+		case isMod:
+			if rStart < 0 {
+				rStart = start
+			}
+			rEnd = end
+			if !prevRemoved || rRuns == 0 {
+				rRuns++
+			}
+		default:
+			if kStart < 0 {
+				kStart = start
+			}
+			kEnd = end
+			if prevRemoved || kRuns == 0 {
+				kRuns++
+			}
+		}
+		prevRemoved = isMod
+		start = end + 1
+	}
+	if rStart < 0 {
+		return line, ""
+	}
+	switch {
+	case kRuns <= 1 && kStart >= 0:
+		kept = line[kStart:kEnd]
+	case kRuns == 2 && rRuns == 1:
+		// Kept, the module's, kept: one copy, the pairs before the run
+		// and the ';' that ends the run with what follows.
+		kept = line[:rStart-1] + line[rEnd:]
+	case kRuns > 1:
+		kept = joinPairs(line, false)
+	}
+	if rRuns == 1 {
+		removed = line[rStart:rEnd]
+	} else {
+		removed = joinPairs(line, true)
+	}
+	kept = strings.TrimLeft(kept, " \t")
+	if strings.Trim(kept, " \t;") == "" {
+		kept = ""
+	}
+	return kept, strings.Trim(removed, " \t")
+}
+
+// joinPairs joins the pairs of line that are the module's (module) or
+// not: the kept ones with ';' and their own spacing, the module's ones
+// trimmed and with "; ".
+func joinPairs(line string, module bool) string {
+	var b strings.Builder
+	b.Grow(len(line))
+	first := true
+	for part := range strings.SplitSeq(line, ";") {
+		if isModuleCookie(cookiePairName(part)) != module {
+			continue
+		}
+		switch {
+		case !first && module:
+			b.WriteString("; ")
+		case !first:
+			b.WriteByte(';')
+		}
+		first = false
+		if module {
+			part = strings.Trim(part, " \t")
+		}
+		b.WriteString(part)
+	}
+	return b.String()
+}
+
+// withholdModuleCookies takes the module's cookies off h's Cookie header
+// lines, dropping lines left empty, and returns them as one line ("" if
+// there were none).
+func withholdModuleCookies(h http.Header) string {
+	lines := h["Cookie"]
+	var held string
+	n := 0
+	for _, line := range lines {
+		kept, removed := withoutModuleCookies(line)
+		if removed != "" {
+			if held == "" {
+				held = removed
+			} else {
+				held += "; " + removed
+			}
+		}
+		if kept != "" {
+			lines[n] = kept
+			n++
+		}
+	}
+	switch {
+	case held == "":
+	case n == 0:
+		delete(h, "Cookie")
+	default:
+		h["Cookie"] = lines[:n]
+	}
+	return held
+}
+
+// heldCookies keeps the module's cookies that a jit_auth handler took off
+// a request, for a later jit_auth handler of the same request (see
+// cleanRequest). It is a request variable, so String keeps the values out
+// of {http.vars.*} placeholders and logs.
+type heldCookies struct{ line string }
+
+func (*heldCookies) String() string { return "" }
+
+// passOn hands the request to the next handler without the module's
+// cookies, keeping them for a later jit_auth handler if there can be one.
+func (h *Handler) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if held := withholdModuleCookies(r.Header); held != "" && h.app.handlers != 1 {
+		caddyhttp.SetVar(r.Context(), varHeldCookies, &heldCookies{line: held})
+	}
+	return next.ServeHTTP(w, r)
+}
