@@ -1,6 +1,8 @@
 package caddymodule_test
 
 import (
+	"bytes"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 )
 
 // sqlite3Tool returns the sqlite3 command-line tool. The tests that use
@@ -396,5 +401,159 @@ func TestSQLiteSurvivesReload(t *testing.T) {
 	}
 	if code := withCookie(kept); code != http.StatusOK {
 		t.Errorf("after %d reloads: a live session answers %d", p.reloaded, code)
+	}
+}
+
+// reloadInProcess loads caddyfile into the in-process Caddy that the
+// test started with runCaddyfile, as `caddy reload --force` would.
+func reloadInProcess(t *testing.T, caddyfile string) {
+	t.Helper()
+	cfg, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		t.Fatalf("adapting: %v", err)
+	}
+	if err := caddy.Load(cfg, true); err != nil {
+		t.Fatalf("reloading: %v", err)
+	}
+}
+
+// A reload keeps sessions the new cookie keys still open, but one that
+// removes a key pair (an operator dropping a compromised pair) ends the
+// sessions sealed with it at once, although they were cached in memory.
+func TestReloadWithoutAKeyPairEndsItsSessions(t *testing.T) {
+	dir := t.TempDir()
+	idp := startMockOIDC(t)
+	up := newUpstream(t)
+	port := freePort(t)
+	base := fmt.Sprintf("http://localhost:%d", port)
+	cfg := idp.Config()
+	newHash := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 64))
+	newBlock := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))
+	caddyfile := func(keys ...string) string {
+		var lines []string
+		for i := 0; i < len(keys); i += 2 {
+			lines = append(lines, "cookie_keys "+keys[i]+" "+keys[i+1])
+		}
+		return fmt.Sprintf(`{
+	admin off
+	persist_config off
+	log {
+		level ERROR
+	}
+	storage file_system %s
+	jit_auth {
+		store sqlite %s
+		%s
+		connection corp {
+			oidc %s %s %s
+			jit
+		}
+	}
+}
+http://localhost:%d {
+	jit_auth
+	reverse_proxy %s
+}
+`, filepath.Join(dir, "storage"), filepath.Join(dir, "users.db"), strings.Join(lines, "\n\t\t"),
+			cfg.Issuer, cfg.ClientID, cfg.ClientSecret, port, up.hostPort())
+	}
+	runCaddyfile(t, caddyfile(testHashKey, testBlockKey))
+
+	b := newBrowser(t)
+	idp.QueueUser(alice())
+	if resp, body, _ := b.follow(base+"/.jitauth/start/corp", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: %d %s", resp.StatusCode, body)
+	}
+	cookie := b.cookie(base, "jitauth_session")
+	with := func() int {
+		r := newBrowser(t).do(http.MethodGet, base+"/app", http.Header{"Cookie": {cookie.Name + "=" + cookie.Value}})
+		r.Body.Close()
+		return r.StatusCode
+	}
+	if code := with(); code != http.StatusOK {
+		t.Fatalf("session: %d", code)
+	}
+
+	// Rotation: a new pair in front, the old one still opens.
+	reloadInProcess(t, caddyfile(newHash, newBlock, testHashKey, testBlockKey))
+	if code := with(); code != http.StatusOK {
+		t.Fatalf("after a reload that keeps the session's key pair: %d", code)
+	}
+	// The old pair removed.
+	reloadInProcess(t, caddyfile(newHash, newBlock))
+	if code := with(); code == http.StatusOK {
+		t.Fatal("after a reload that removed the session's key pair, the session is still accepted")
+	}
+}
+
+// `caddy validate` and a configuration that fails to load leave no
+// database file (or directory) behind, for the Caddy binary and for an
+// in-process load; a configuration that starts creates the file.
+func TestValidateAndFailedLoadCreateNoDatabase(t *testing.T) {
+	dir := t.TempDir()
+	bin := buildCaddy(t, dir)
+	db := filepath.Join(dir, "fresh", "users.db")
+	port := freePort(t)
+	good := fmt.Sprintf(`{
+	admin off
+	persist_config off
+	storage file_system %[1]s/storage
+	jit_auth {
+		store sqlite %[2]s
+		cookie_keys %[3]s %[4]s
+		connection corp {
+			oidc https://idp.example corp-id corp-secret
+		}
+	}
+}
+http://localhost:%[5]d {
+	jit_auth
+	respond ok
+}
+`, dir, db, testHashKey, testBlockKey, port)
+	// The app and its store provision, then the site's handler fails.
+	failing := strings.Replace(good, "\tjit_auth\n\trespond", "\tjit_auth {\n\t\tconnections corp nosuch\n\t}\n\trespond", 1)
+	absent := func(when string) {
+		t.Helper()
+		if _, err := os.Stat(filepath.Dir(db)); !os.IsNotExist(err) {
+			t.Fatalf("%s: %s exists (%v)", when, filepath.Dir(db), err)
+		}
+	}
+	caddyCmd := func(args ...string) (string, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	for name, cf := range map[string]string{"good": good, "failing": failing} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(cf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if out, err := caddyCmd("validate", "--config", filepath.Join(dir, "good"), "--adapter", "caddyfile"); err != nil {
+		t.Fatalf("caddy validate: %v\n%s", err, out)
+	}
+	absent("after caddy validate")
+	if out, err := caddyCmd("validate", "--config", filepath.Join(dir, "failing"), "--adapter", "caddyfile"); err == nil || !strings.Contains(out, "nosuch") {
+		t.Fatalf("caddy validate of a broken config: %v\n%s", err, out)
+	}
+	absent("after caddy validate of a broken config")
+	if out, err := caddyCmd("run", "--config", filepath.Join(dir, "failing"), "--adapter", "caddyfile"); err == nil || !strings.Contains(out, "nosuch") {
+		t.Fatalf("caddy run of a broken config: %v\n%s", err, out)
+	}
+	absent("after caddy run of a broken config")
+	if err := validate(t, good); err != nil {
+		t.Fatalf("in-process validation: %v", err)
+	}
+	absent("after an in-process validation")
+	if err := validate(t, failing); err == nil {
+		t.Fatal("in-process validation of a broken config passed")
+	}
+	absent("after an in-process validation of a broken config")
+
+	runCaddyfile(t, good)
+	if _, err := os.Stat(db); err != nil {
+		t.Fatalf("a started configuration did not create its database: %v", err)
 	}
 }
