@@ -66,7 +66,9 @@ type App struct {
 	// state holds the revocations, used login states and user statuses
 	// shared with the other configuration generations, and sessionsKey
 	// names the shared session cache (see state.go); started is this
-	// generation's part in the background work, while it runs.
+	// generation's part in the background work, while it runs; released
+	// is set once Cleanup gave them back. storage is Caddy's storage,
+	// which keeps the logouts the store could not take.
 	state       *sharedState
 	sessionsKey string
 	storage     revocationStorage
