@@ -678,3 +678,63 @@ http://localhost:%[5]d {
 		t.Fatalf("a started configuration did not create its database: %v", err)
 	}
 }
+
+// Two spellings of one database file (here through a symbolic link) are
+// one file: a reload from one to the other keeps the one handle, so an
+// outside read after it leaves Caddy's later writes in the file.
+func TestSQLiteOneHandleHoweverThePathIsSpelt(t *testing.T) {
+	tool := sqlite3Tool(t)
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "real"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "real"), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	idp := startMockOIDC(t)
+	up := newUpstream(t)
+	port := freePort(t)
+	base := fmt.Sprintf("http://localhost:%d", port)
+	cfg := idp.Config()
+	caddyfile := func(db string) string {
+		return fmt.Sprintf(`{
+	admin off
+	persist_config off
+	log {
+		level ERROR
+	}
+	storage file_system %s
+	jit_auth {
+		store sqlite %s
+		cookie_keys %s %s
+		connection corp {
+			oidc %s %s %s
+			jit
+		}
+	}
+}
+http://localhost:%d {
+	jit_auth
+	reverse_proxy %s
+}
+`, filepath.Join(dir, "storage"), db, testHashKey, testBlockKey, cfg.Issuer, cfg.ClientID, cfg.ClientSecret, port, up.hostPort())
+	}
+	login := func(i int) {
+		t.Helper()
+		idp.QueueUser(numberedUser(i))
+		if resp, body, _ := newBrowser(t).follow(base+"/.jitauth/start/corp", nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("login %d: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	db := filepath.Join(dir, "real", "users.db")
+	runCaddyfile(t, caddyfile(db))
+	login(1)
+	reloadInProcess(t, caddyfile(filepath.Join(dir, "link", ".", "users.db")))
+	if n := sqlite3(t, tool, db, "SELECT count(*) FROM users;"); n != "1" {
+		t.Fatalf("after the reload the sqlite3 tool sees %s users, want 1", n)
+	}
+	login(2)
+	if n := sqlite3(t, tool, db, "SELECT count(*) FROM users;"); n != "2" {
+		t.Fatalf("a user signed up after the reload and an outside read is not in the file: %s users, want 2", n)
+	}
+}
