@@ -738,3 +738,40 @@ http://localhost:%d {
 		t.Fatalf("a user signed up after the reload and an outside read is not in the file: %s users, want 2", n)
 	}
 }
+
+// Validating the suite's representative configurations (the default
+// store in Caddy's data directory, no global block, Caddyfile.example)
+// writes nothing into Caddy's data directory and creates no database.
+func TestValidateLeavesTheDataDirectoryAlone(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "xdg-data")
+	t.Setenv("XDG_DATA_HOME", data)
+	for k, v := range map[string]string{"OIDC_ID": "id", "OIDC_SECRET": "secret", "GITHUB_KEY": "k", "GITHUB_SECRET": "s", "JIT_DB": dir + "/example/users.db"} {
+		t.Setenv(k, v)
+	}
+	example, err := os.ReadFile("../Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	storage := "\tstorage file_system " + dir + "/storage\n"
+	site := "http://localhost:1 {\n\tjit_auth\n\trespond ok\n}\n"
+	for name, c := range map[string]struct {
+		caddyfile string
+		ok        bool
+	}{
+		"default store": {"{\n" + storage + "\tjit_auth {\n\t\tcookie_keys " + testHashKey + " " + testBlockKey +
+			"\n\t\tconnection corp {\n\t\t\toidc https://idp.example a b\n\t\t}\n\t}\n}\n" + site, true},
+		"no global block":   {"{\n" + storage + "}\n" + site, false},
+		"Caddyfile.example": {strings.Replace(string(example), "\n{\n", "\n{\n"+storage, 1), true},
+	} {
+		if err := validate(t, c.caddyfile); (err == nil) != c.ok {
+			t.Fatalf("%s: validation error %v", name, err)
+		}
+		if files := filesUnder(filepath.Join(data, "caddy")); len(files) > 0 {
+			t.Fatalf("validating %s wrote into Caddy's data directory: %v", name, files)
+		}
+		if _, err := os.Stat(dir + "/example"); !os.IsNotExist(err) {
+			t.Fatalf("validating %s created the database directory (%v)", name, err)
+		}
+	}
+}
