@@ -22,7 +22,8 @@ import (
 // cuts) keeps it in Caddy's storage, refuses the copied cookie at once
 // and after a restart, and hands it to the store when the database is
 // back, so instance B (a Caddy binary sharing the database and the
-// cookie keys) refuses the cookie too, without a restart. When even
+// cookie keys) refuses the cookie too, without a restart; instance C,
+// which shares A's Caddy storage, refuses it during the outage. When even
 // Caddy's storage cannot keep the logout, A says so (503) instead of
 // "Signed out", and keeps the cookie so the user can try again.
 func TestLogoutDuringStoreOutageIsKept(t *testing.T) {
@@ -45,7 +46,17 @@ func TestLogoutDuringStoreOutageIsKept(t *testing.T) {
 	startCaddyProcess(t, buildCaddy(t, dir), dirB, pgCaddyfile(dirB, fmt.Sprintf("store postgres %q", connString), portB,
 		cfg.Issuer, cfg.ClientID, cfg.ClientSecret, up.hostPort()), baseB)
 
+	// C shares A's Caddy storage (and, like A, reaches the database
+	// through the proxy).
 	dirA := filepath.Join(dir, "a")
+	if err := os.MkdirAll(dirA, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	portC := freePort(t)
+	baseC := fmt.Sprintf("http://localhost:%d", portC)
+	startCaddyProcess(t, filepath.Join(dir, "caddy"), dirA, pgCaddyfile(dirA, fmt.Sprintf("store postgres %q", u.String()), portC,
+		cfg.Issuer, cfg.ClientID, cfg.ClientSecret, up.hostPort()), baseC)
+
 	portA := freePort(t)
 	baseA := fmt.Sprintf("http://localhost:%d", portA)
 	cfgA, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(pgCaddyfile(dirA, fmt.Sprintf("store postgres %q", u.String()), portA,
@@ -73,7 +84,7 @@ func TestLogoutDuringStoreOutageIsKept(t *testing.T) {
 	}
 	first, copied := login()
 	second, copied2 := login()
-	for _, base := range []string{baseA, baseB} {
+	for _, base := range []string{baseA, baseB, baseC} {
 		if code := with(base, copied); code != http.StatusOK {
 			t.Fatalf("%s refuses a live session: %d", base, code)
 		}
@@ -117,6 +128,16 @@ func TestLogoutDuringStoreOutageIsKept(t *testing.T) {
 		}
 	}
 
+	// C, sharing A's storage, learns of the logouts while the database
+	// is still down.
+	deadline := time.Now().Add(30 * time.Second)
+	for with(baseC, copied) == http.StatusOK || with(baseC, copied2) == http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("C, sharing A's Caddy storage, still accepts sessions logged out through A during the outage")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+
 	// Restart A. Caddy does not start without its database, so the proxy
 	// lets the start through and is cut again at once.
 	_ = caddy.Stop()
@@ -134,7 +155,7 @@ func TestLogoutDuringStoreOutageIsKept(t *testing.T) {
 	// The database is back: A hands it the logouts, and B, which never
 	// restarted, learns of them.
 	proxy.Up()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline = time.Now().Add(60 * time.Second)
 	for with(baseB, copied) == http.StatusOK || with(baseB, copied2) == http.StatusOK {
 		if time.Now().After(deadline) {
 			t.Fatal("B still accepts sessions logged out through A during the outage")

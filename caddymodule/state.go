@@ -144,8 +144,10 @@ func (st *sharedState) detach(cfg *stateConfig) {
 
 // followRevocations keeps the revocation set in step with the store of
 // the current configuration, and hands the store the logouts it missed
-// while it was unreachable. When the current store changes (a reload to
-// another store), it reads that store's whole window again.
+// while it was unreachable. It also reads the logouts waiting in Caddy's
+// storage, so instances that share the storage refuse each other's
+// logouts even while the store is down. When the current store changes
+// (a reload to another store), it reads that store's whole window again.
 func (st *sharedState) followRevocations(ctx context.Context) {
 	t := time.NewTicker(revocationPollInterval)
 	defer t.Stop()
@@ -155,6 +157,11 @@ func (st *sharedState) followRevocations(ctx context.Context) {
 	)
 	for {
 		if cfg := st.current(); cfg != nil {
+			lctx, cancel := context.WithTimeout(ctx, storeTimeout)
+			if err := st.pending.load(lctx, cfg.storage, st.revoked, cfg.logger); err != nil && ctx.Err() == nil {
+				cfg.logger.Warn("reading the logouts kept in Caddy's storage", zap.Error(err))
+			}
+			cancel()
 			st.pending.flush(ctx, cfg)
 			if cfg.store != synced {
 				synced, since = cfg.store, time.Now().Add(-cfg.lifetime)
