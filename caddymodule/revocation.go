@@ -172,7 +172,8 @@ func (p *pendingRevocations) load(ctx context.Context, storage revocationStorage
 		}
 		var pr pendingRevocation
 		if err := json.Unmarshal(data, &pr); err != nil || pr.ID == "" || pendingRevocationKey(pr.ID) != key {
-			logger.Error("ignoring a corrupt pending logout in Caddy's storage; remove it", zap.String("key", key))
+			// Also a file another instance is still writing.
+			logger.Warn("skipping an unreadable pending logout in Caddy's storage", zap.String("key", key))
 			continue
 		}
 		if !now.Before(pr.ExpiresAt) {
