@@ -62,7 +62,18 @@ type App struct {
 	userStatus  *userStatus
 	usedStates  *usedStates
 	logger      *zap.Logger
-	cancel      context.CancelFunc
+
+	// state holds the revocations, used login states and user statuses
+	// shared with the other configuration generations, and sessionsKey
+	// names the shared session cache (see state.go); started is this
+	// generation's part in the background work, while it runs; released
+	// is set once Cleanup gave them back. storage is Caddy's storage,
+	// which keeps the logouts the store could not take.
+	state       *sharedState
+	sessionsKey string
+	storage     revocationStorage
+	started     *stateConfig
+	released    bool
 
 	// interconnect runs the JIT×MFA check once per configuration, from
 	// the first handler provisioned (see interconnect.go).
@@ -116,6 +127,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("jit_auth cookie keys: %v", err)
 	}
+	a.storage = ctx.Storage()
 	a.codecs = newCodecs(keys, int(time.Duration(a.SessionLifetime)/time.Second))
 	// TOTP secrets are sealed with a key derived from each hash key, in
 	// the same order: the first seals, every one opens, so rotating the
@@ -153,13 +165,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.interconnect = &onceResult{}
 
-	a.revoked = &revocations{}
-	a.sessions = newSessionCache()
-	a.userStatus = newUserStatus()
 	if a.UserStatusRefresh == 0 {
 		a.UserStatusRefresh = caddy.Duration(defaultUserStatusRefresh)
 	}
-	a.usedStates = &usedStates{}
+	// Taken last, so a failed Provision holds nothing; Cleanup gives
+	// them back.
+	a.state = acquireSharedState()
+	a.revoked, a.usedStates, a.userStatus = a.state.revoked, a.state.usedStates, a.state.userStatus
+	a.sessionsKey = sessionCacheKey(keys, time.Duration(a.SessionLifetime))
+	a.sessions = acquireSessionCache(a.sessionsKey)
 	return nil
 }
 
@@ -174,28 +188,51 @@ func (a *App) Validate() error {
 	return nil
 }
 
-// Start begins following logouts made through other instances.
+// Start opens the store if it opens lazily, reads the logouts kept in
+// Caddy's storage during a store outage, and joins the background work
+// that follows logouts made through other instances and user statuses.
 func (a *App) Start() error {
-	ctx, cancel := context.WithCancel(context.Background())
-	a.cancel = cancel
-	go func() {
-		since := time.Now().Add(-time.Duration(a.SessionLifetime))
-		next, err := a.revoked.sync(ctx, a.store, since)
-		if err != nil {
-			a.logger.Warn("reading session revocations from the store", zap.Error(err))
-			next = since
+	if o, ok := a.store.(opener); ok {
+		if err := o.open(); err != nil {
+			return fmt.Errorf("jit_auth user store: %v", err)
 		}
-		a.revoked.poll(ctx, a.store, next, a.logger)
-	}()
-	go a.userStatus.run(ctx, a.store, time.Duration(a.UserStatusRefresh), time.Duration(a.SessionLifetime), a.logger)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := a.state.pending.load(ctx, a.storage, a.revoked, a.logger); err != nil {
+		// Starting without them would revive sessions logged out
+		// during an outage.
+		return fmt.Errorf("jit_auth: reading the logouts kept in Caddy's storage under %s: %v", pendingRevocationsDir, err)
+	}
+	a.started = &stateConfig{
+		store:    a.store,
+		storage:  a.storage,
+		logger:   a.logger,
+		lifetime: time.Duration(a.SessionLifetime),
+		refresh:  time.Duration(a.UserStatusRefresh),
+	}
+	a.state.attach(a.started)
 	return nil
 }
 
-// Stop ends the background work.
+// Stop leaves the background work; it ends with the last generation.
 func (a *App) Stop() error {
-	if a.cancel != nil {
-		a.cancel()
+	if a.started != nil {
+		a.state.detach(a.started)
+		a.started = nil
 	}
+	return nil
+}
+
+// Cleanup gives back the shared state; the last generation frees it.
+func (a *App) Cleanup() error {
+	// Requests still in flight may use the state, so it stays set.
+	if a.state == nil || a.released {
+		return nil
+	}
+	a.released = true
+	releaseSharedState()
+	_, _ = sessionCaches.Delete(a.sessionsKey)
 	return nil
 }
 
@@ -227,7 +264,8 @@ func (a *App) connectionNames() []string { return sortedKeys(a.Connections) }
 
 // Interface guards
 var (
-	_ caddy.App         = (*App)(nil)
-	_ caddy.Provisioner = (*App)(nil)
-	_ caddy.Validator   = (*App)(nil)
+	_ caddy.App          = (*App)(nil)
+	_ caddy.Provisioner  = (*App)(nil)
+	_ caddy.Validator    = (*App)(nil)
+	_ caddy.CleanerUpper = (*App)(nil)
 )

@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -378,14 +377,15 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s != nil {
-		exp := time.Unix(s.ExpiresAt, 0)
-		h.app.revoked.add(s.ID, exp)
-		ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
-		if err := h.app.store.RevokeSession(ctx, s.ID, exp); err != nil {
-			h.logger.Error("recording logout in the store; other instances keep accepting this session until it expires",
+		if err := h.app.revoke(r.Context(), s.ID, time.Unix(s.ExpiresAt, 0)); err != nil {
+			// Not acknowledged, and the cookie kept, so the user can try
+			// again (S17).
+			h.logger.Error("logout not recorded; other instances and a restart would accept this session again",
 				zap.String("connection", s.Connection), zap.Error(err))
+			renderError(w, http.StatusServiceUnavailable, "Sign-out could not be completed",
+				"Your sign-out could not be recorded right now. Try again in a moment.", h.logoutURL(r.Form.Get("rd")))
+			return
 		}
-		cancel()
 		if c := h.app.Connections[s.Connection]; c != nil {
 			h.audit("user logged out", c, zap.String("username", s.Username), zap.String("local_id", s.UserID))
 		}

@@ -2,6 +2,11 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
 	"sync"
 	"time"
 
@@ -68,21 +73,162 @@ func (r *revocations) sync(ctx context.Context, store provisioner.Store, since t
 	return now.Add(-revocationPollInterval), nil
 }
 
-// poll keeps r in step with the store until ctx ends.
-func (r *revocations) poll(ctx context.Context, store provisioner.Store, since time.Time, logger *zap.Logger) {
-	t := time.NewTicker(revocationPollInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
+// revocationStorage is the part of Caddy's storage (certmagic.Storage)
+// that keeps logouts the store could not take.
+type revocationStorage interface {
+	Store(ctx context.Context, key string, value []byte) error
+	Load(ctx context.Context, key string) ([]byte, error)
+	Delete(ctx context.Context, key string) error
+	List(ctx context.Context, path string, recursive bool) ([]string, error)
+}
+
+// pendingRevocationsDir is where logouts wait in Caddy's storage for the
+// store to come back, one key per session.
+const pendingRevocationsDir = "jit_auth/pending_revocations"
+
+// revoke ends session id (S7, S17): at once on this instance, and
+// through the store on every instance that shares it. When the store
+// cannot take the revocation (an outage), it is kept in Caddy's storage,
+// refused here meanwhile, read again when Caddy starts, and handed to the
+// store in the background until the store has it. revoke fails only when
+// neither the store nor Caddy's storage holds the revocation: the logout
+// must then not be acknowledged.
+func (a *App) revoke(ctx context.Context, id string, expires time.Time) error {
+	a.revoked.add(id, expires)
+	// The logout completes even if the browser goes away meanwhile.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	err := a.store.RevokeSession(ctx, id, expires)
+	if err == nil {
+		return nil
+	}
+	a.logger.Warn("recording a logout in the store failed; keeping it in Caddy's storage and retrying until the store takes it",
+		zap.Error(err))
+	if perr := a.state.pending.keep(ctx, a.storage, id, expires); perr != nil {
+		return fmt.Errorf("the store failed (%v), and so did Caddy's storage (%v)", err, perr)
+	}
+	return nil
+}
+
+// pendingRevocations are the logouts the store has not taken yet, each
+// also kept in Caddy's storage so that a restart still refuses them.
+type pendingRevocations struct {
+	mu sync.Mutex
+	m  map[string]pendingRevocation // by session ID
+}
+
+// pendingRevocation is one waiting logout, as kept in Caddy's storage.
+type pendingRevocation struct {
+	ID        string    `json:"id"`
+	ExpiresAt time.Time `json:"expires_at"`
+
+	storage revocationStorage // where it is kept
+}
+
+// pendingRevocationKey is the storage key of session id's logout; the ID
+// is encoded, so whatever it holds stays one path segment.
+func pendingRevocationKey(id string) string {
+	return pendingRevocationsDir + "/" + base64.RawURLEncoding.EncodeToString([]byte(id))
+}
+
+func (p *pendingRevocations) put(pr pendingRevocation) {
+	p.mu.Lock()
+	if p.m == nil {
+		p.m = make(map[string]pendingRevocation)
+	}
+	p.m[pr.ID] = pr
+	p.mu.Unlock()
+}
+
+// keep writes the logout to storage, then remembers it for flush.
+func (p *pendingRevocations) keep(ctx context.Context, storage revocationStorage, id string, expires time.Time) error {
+	pr := pendingRevocation{ID: id, ExpiresAt: expires.UTC(), storage: storage}
+	data, _ := json.Marshal(pr)
+	if err := storage.Store(ctx, pendingRevocationKey(id), data); err != nil {
+		return err
+	}
+	p.put(pr)
+	return nil
+}
+
+// load reads the logouts kept in storage (by this instance before a
+// restart, or by another sharing the storage) into p and into r.
+func (p *pendingRevocations) load(ctx context.Context, storage revocationStorage, r *revocations, logger *zap.Logger) error {
+	keys, err := storage.List(ctx, pendingRevocationsDir, false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, key := range keys {
+		data, err := storage.Load(ctx, key)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // taken by the store meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		var pr pendingRevocation
+		if err := json.Unmarshal(data, &pr); err != nil || pr.ID == "" || pendingRevocationKey(pr.ID) != key {
+			// Also a file another instance is still writing.
+			logger.Warn("skipping an unreadable pending logout in Caddy's storage", zap.String("key", key))
+			continue
+		}
+		if !now.Before(pr.ExpiresAt) {
+			_ = storage.Delete(ctx, key) // the session has expired anyway
+			continue
+		}
+		pr.storage = storage
+		r.add(pr.ID, pr.ExpiresAt)
+		p.put(pr)
+	}
+	return nil
+}
+
+// flush hands the pending logouts to cfg's store, and forgets each one
+// (in memory and in storage) once the store has it or it has expired.
+func (p *pendingRevocations) flush(ctx context.Context, cfg *stateConfig) {
+	p.mu.Lock()
+	list := make([]pendingRevocation, 0, len(p.m))
+	for _, pr := range p.m {
+		list = append(list, pr)
+	}
+	p.mu.Unlock()
+	if len(list) == 0 {
+		return
+	}
+	now := time.Now()
+	var failed int
+	for _, pr := range list {
+		if ctx.Err() != nil {
 			return
-		case <-t.C:
-			next, err := r.sync(ctx, store, since)
+		}
+		if now.Before(pr.ExpiresAt) {
+			sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+			err := cfg.store.RevokeSession(sctx, pr.ID, pr.ExpiresAt)
+			cancel()
 			if err != nil {
-				logger.Warn("reading session revocations from the store", zap.Error(err))
+				failed++
 				continue
 			}
-			since = next
 		}
+		sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		err := pr.storage.Delete(sctx, pendingRevocationKey(pr.ID))
+		cancel()
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			// Harmless: the next start reads it, and the store takes it again.
+			cfg.logger.Warn("removing a delivered logout from Caddy's storage", zap.Error(err))
+		}
+		p.mu.Lock()
+		delete(p.m, pr.ID)
+		p.mu.Unlock()
+	}
+	if failed > 0 {
+		cfg.logger.Warn("the store still does not take logouts made while it was unreachable; retrying",
+			zap.Int("pending", failed))
+	} else {
+		cfg.logger.Info("logouts made while the store was unreachable are now recorded in it", zap.Int("count", len(list)))
 	}
 }

@@ -16,8 +16,9 @@ import (
 // are still allowed in, so a user disabled or deleted in the store loses
 // those sessions within the refresh interval (S7), while the
 // authenticated request path reads only memory. A background loop
-// re-reads the status of every user seen recently; a user seen for the
-// first time is checked at once in the background.
+// (sharedState.refreshUserStatus) re-reads the status of every user seen
+// recently; a user seen for the first time is checked at once in the
+// background.
 type userStatus struct {
 	mu    sync.RWMutex
 	users map[string]*statusEntry // by local user ID
@@ -93,20 +94,5 @@ func (u *userStatus) refresh(ctx context.Context, store provisioner.Store, keep 
 		if e != nil && e.refused.Swap(refused) != refused && refused {
 			logger.Info("user disabled or deleted; live sessions refused", zap.String("local_id", id))
 		}
-	}
-}
-
-// run refreshes every interval, and soon after a new user is seen.
-func (u *userStatus) run(ctx context.Context, store provisioner.Store, interval, keep time.Duration, logger *zap.Logger) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-u.wake:
-		}
-		u.refresh(ctx, store, keep, logger)
 	}
 }

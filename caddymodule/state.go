@@ -1,0 +1,240 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
+)
+
+// Security state outlives one configuration (S17). `caddy reload`
+// provisions a new App beside the running one, starts it, then stops and
+// cleans up the old one; state kept in the App would start empty in every
+// generation: a logged-out cookie, a replayed login state or a disabled
+// user would be accepted again after any reload. So the state lives in
+// package-level usage pools (as reverse_proxy keeps its upstream hosts),
+// taken by Provision, released by Cleanup and freed with the last user.
+var (
+	// sharedStates holds the process's one sharedState.
+	sharedStates = caddy.NewUsagePool()
+	// sessionCaches holds session caches by the digest of the cookie
+	// keys and lifetime that verified their entries (see sessionCacheKey).
+	sessionCaches = caddy.NewUsagePool()
+)
+
+// sharedStateKey is the only key of sharedStates. The state is one per
+// process, not one per store: the sets only ever refuse more (session
+// IDs and login states are random, so a foreign entry matches nothing
+// legitimate), and an operator switching stores must not revive the
+// sessions logged out before.
+const sharedStateKey = "jit_auth.state"
+
+// sharedState is the security state every configuration generation of
+// the jit_auth app uses, and the background work that keeps it current:
+// one revocation follower and one user-status refresher per process,
+// however many generations overlap. They run while at least one
+// generation is started, with that of the one started last.
+type sharedState struct {
+	revoked    *revocations
+	usedStates *usedStates
+	userStatus *userStatus
+	pending    *pendingRevocations
+
+	mu       sync.Mutex
+	attached []*stateConfig // started generations, in start order
+	cancel   context.CancelFunc
+	done     sync.WaitGroup
+}
+
+// stateConfig is what the background work needs from one started App.
+type stateConfig struct {
+	store    provisioner.Store
+	storage  revocationStorage
+	logger   *zap.Logger
+	lifetime time.Duration
+	refresh  time.Duration
+}
+
+func newSharedState() *sharedState {
+	return &sharedState{
+		revoked:    &revocations{},
+		usedStates: &usedStates{},
+		userStatus: newUserStatus(),
+		pending:    &pendingRevocations{},
+	}
+}
+
+// Destruct is called when the last configuration releases the state;
+// its background work has stopped by then (detach).
+func (st *sharedState) Destruct() error { return nil }
+
+// acquireSharedState takes a reference to the process's shared state.
+func acquireSharedState() *sharedState {
+	v, _, _ := sharedStates.LoadOrNew(sharedStateKey, func() (caddy.Destructor, error) {
+		return newSharedState(), nil
+	})
+	return v.(*sharedState)
+}
+
+// releaseSharedState gives back a reference taken by acquireSharedState.
+func releaseSharedState() {
+	_, _ = sharedStates.Delete(sharedStateKey)
+}
+
+// current is the configuration of the generation started last.
+func (st *sharedState) current() *stateConfig {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.attached) == 0 {
+		return nil
+	}
+	return st.attached[len(st.attached)-1]
+}
+
+// attach makes cfg the current configuration, starting the background
+// work if it is not running yet.
+func (st *sharedState) attach(cfg *stateConfig) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.attached = append(st.attached, cfg)
+	if st.cancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	st.cancel = cancel
+	st.done.Add(2)
+	go func() {
+		defer st.done.Done()
+		st.followRevocations(ctx)
+	}()
+	go func() {
+		defer st.done.Done()
+		st.refreshUserStatus(ctx)
+	}()
+}
+
+// detach removes cfg; when it was the last, the background work stops,
+// and detach waits for it so that nothing uses cfg's store once the
+// caller closes it.
+func (st *sharedState) detach(cfg *stateConfig) {
+	st.mu.Lock()
+	for i, c := range st.attached {
+		if c == cfg {
+			st.attached = append(st.attached[:i], st.attached[i+1:]...)
+			break
+		}
+	}
+	var cancel context.CancelFunc
+	if len(st.attached) == 0 && st.cancel != nil {
+		cancel, st.cancel = st.cancel, nil
+	}
+	st.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		st.done.Wait()
+	}
+}
+
+// followRevocations keeps the revocation set in step with the store of
+// the current configuration, and hands the store the logouts it missed
+// while it was unreachable. It also reads the logouts waiting in Caddy's
+// storage, so instances that share the storage refuse each other's
+// logouts even while the store is down. When the current store changes
+// (a reload to another store), it reads that store's whole window again.
+func (st *sharedState) followRevocations(ctx context.Context) {
+	t := time.NewTicker(revocationPollInterval)
+	defer t.Stop()
+	var (
+		synced provisioner.Store
+		since  time.Time
+	)
+	for {
+		if cfg := st.current(); cfg != nil {
+			lctx, cancel := context.WithTimeout(ctx, storeTimeout)
+			if err := st.pending.load(lctx, cfg.storage, st.revoked, cfg.logger); err != nil && ctx.Err() == nil {
+				cfg.logger.Warn("reading the logouts kept in Caddy's storage", zap.Error(err))
+			}
+			cancel()
+			st.pending.flush(ctx, cfg)
+			if cfg.store != synced {
+				synced, since = cfg.store, time.Now().Add(-cfg.lifetime)
+			}
+			next, err := st.revoked.sync(ctx, cfg.store, since)
+			if err != nil && ctx.Err() == nil {
+				cfg.logger.Warn("reading session revocations from the store", zap.Error(err))
+			} else {
+				since = next
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// refreshUserStatus runs the user-status refresh with the current
+// configuration's store and settings.
+func (st *sharedState) refreshUserStatus(ctx context.Context) {
+	for {
+		cfg := st.current()
+		if cfg == nil {
+			return
+		}
+		t := time.NewTimer(cfg.refresh)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		case <-st.userStatus.wake:
+			t.Stop()
+		}
+		if cfg = st.current(); cfg != nil {
+			st.userStatus.refresh(ctx, cfg.store, cfg.lifetime, cfg.logger)
+		}
+	}
+}
+
+// sessionCacheKey names the session cache for one set of cookie keys and
+// one session lifetime. An entry of the cache means "these bytes were
+// verified by these codecs"; a reload that changes the keys (an operator
+// removing a compromised pair) or the lifetime (which bounds a cookie's
+// age) gets a cache of its own, so cookies the new codecs would refuse
+// are not served from memory.
+func sessionCacheKey(keys []rawKeyPair, lifetime time.Duration) string {
+	h := sha256.New()
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(lifetime))
+	h.Write(n[:])
+	for _, k := range keys {
+		for _, b := range [][]byte{k.hash, k.block} {
+			binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+			h.Write(n[:])
+			h.Write(b)
+		}
+	}
+	return "jit_auth.sessions." + hex.EncodeToString(h.Sum(nil))
+}
+
+// Destruct lets a session cache live in a caddy.UsagePool.
+func (c *sessionCache) Destruct() error { return nil }
+
+func acquireSessionCache(key string) *sessionCache {
+	v, _, _ := sessionCaches.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return newSessionCache(), nil
+	})
+	return v.(*sessionCache)
+}
+
+// opener is a store module that opens its database when the app starts
+// rather than when it is provisioned (see SQLiteStore).
+type opener interface{ open() error }
