@@ -167,12 +167,18 @@ func renderMessage(w http.ResponseWriter, status int, title, message, link, link
 	renderPage(w, status, pageData{Title: title, Message: message, Link: link, LinkLabel: linkLabel})
 }
 
-// waitText says how long to wait as Retry-After counts it (whole seconds,
-// one more than d's, so that waiting that long always suffices), with the
-// right plural: "1 second", "2 seconds".
+// retryAfterSeconds is a wait in whole seconds, rounded up so that a
+// client that waits exactly that long is let in: at least 1.
+func retryAfterSeconds(d time.Duration) int64 {
+	n := int64((d + time.Second - 1) / time.Second)
+	return max(n, 1)
+}
+
+// waitText says how long to wait as Retry-After counts it, in words
+// ("1 second", "5 seconds").
 func waitText(d time.Duration) string {
-	n := int64(d/time.Second) + 1
-	if n <= 1 {
+	n := retryAfterSeconds(d)
+	if n == 1 {
 		return "1 second"
 	}
 	return strconv.FormatInt(n, 10) + " seconds"

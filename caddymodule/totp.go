@@ -257,7 +257,7 @@ func (h *Handler) verifyCode(ctx context.Context, w http.ResponseWriter, r *http
 	}
 	if wait > 0 {
 		h.mfaAudit("totp attempt refused: too many wrong codes", s, zap.Int("failures", n))
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(wait), 10))
 		form.Error = "Too many wrong codes. Wait " + waitText(wait) + ", then try again."
 		h.renderMFA(w, http.StatusTooManyRequests, form)
 		return
