@@ -3,7 +3,6 @@ package caddymodule_test
 import (
 	"context"
 	"html"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -18,19 +17,7 @@ import (
 // that answer it.
 func (b *browser) postForm(rawURL string, form url.Values) (*http.Response, string) {
 	b.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, rawURL, strings.NewReader(form.Encode()))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "text/html")
-	resp, err := b.client.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	b.setCookies = append(b.setCookies, resp.Cookies()...)
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, body := b.postRaw(rawURL, form)
 	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
 		loc, err := resp.Location()
 		if err != nil {
@@ -39,7 +26,7 @@ func (b *browser) postForm(rawURL string, form url.Values) (*http.Response, stri
 		resp, body, _ := b.follow(loc.String(), nil)
 		return resp, body
 	}
-	return resp, string(body)
+	return resp, body
 }
 
 var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)

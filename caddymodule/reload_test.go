@@ -18,6 +18,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
+
+	"github.com/jitauth/caddy-jitauth/internal/testhome"
 )
 
 // sqlite3Tool returns the sqlite3 command-line tool. The tests that use
@@ -767,7 +769,7 @@ func TestValidateLeavesTheDataDirectoryAlone(t *testing.T) {
 		if err := validate(t, c.caddyfile); (err == nil) != c.ok {
 			t.Fatalf("%s: validation error %v", name, err)
 		}
-		if files := filesUnder(filepath.Join(data, "caddy")); len(files) > 0 {
+		if files := testhome.FilesUnder(filepath.Join(data, "caddy")); len(files) > 0 {
 			t.Fatalf("validating %s wrote into Caddy's data directory: %v", name, files)
 		}
 		if _, err := os.Stat(dir + "/example"); !os.IsNotExist(err) {
