@@ -130,6 +130,16 @@ func (h *Handler) cleanRequest(r *http.Request) {
 	if keys == nil { // a handler not provisioned by Caddy
 		keys = h.stripKeys
 	}
+	stripRequest(r, keys)
+	if h.app.handlers != 1 {
+		caddyhttp.SetVar(ctx, varCleaned, true)
+	}
+}
+
+// stripRequest removes the client's copies of the identity headers named
+// by keys: from the headers, from the Connection header's list, and from
+// trailers.
+func stripRequest(r *http.Request, keys []string) {
 	stripIdentityHeaders(r.Header, keys)
 	stripConnectionTokens(r.Header, keys)
 	if r.Trailer != nil {
@@ -140,9 +150,6 @@ func (h *Handler) cleanRequest(r *http.Request) {
 		if r.Body != nil {
 			r.Body = &trailerGuard{ReadCloser: r.Body, trailer: r.Trailer, keys: keys}
 		}
-	}
-	if h.app.handlers != 1 {
-		caddyhttp.SetVar(ctx, varCleaned, true)
 	}
 }
 

@@ -35,6 +35,10 @@ type attachment struct {
 	// warnPartialCoverage).
 	site     string
 	narrowed bool
+	// siteCleaned: the handler is in a top-level route that matches on
+	// the host alone, which gets a siteCleaner when every handler in it
+	// is narrowed, so the whole site is cleaned either way.
+	siteCleaned bool
 }
 
 // onceResult is the outcome of a check made once.
@@ -119,7 +123,16 @@ func findAttachments(app *caddyhttp.App) []attachment {
 			continue
 		}
 		sc := scope{server: name, listen: srv.Listen}
-		walkRoutes(srv.Routes, sc, &out)
+		for i := range srv.Routes {
+			r := &srv.Routes[i]
+			first := len(out)
+			walkRoutes(caddyhttp.RouteList{*r}, sc, &out)
+			if !narrows(r.MatcherSetsRaw, r.MatcherSets) {
+				for j := first; j < len(out); j++ {
+					out[j].siteCleaned = true // see installSiteCleaner
+				}
+			}
+		}
 		if srv.Errors != nil {
 			errSc := sc
 			errSc.note = "handle_errors"
@@ -272,7 +285,7 @@ func (a *App) warnPartialCoverage(atts []attachment) {
 	}
 	warned := map[string]bool{}
 	for _, at := range atts {
-		if at.site == "" || !at.narrowed || covered[at.site] || warned[at.where] {
+		if at.site == "" || !at.narrowed || at.siteCleaned || covered[at.site] || warned[at.where] {
 			continue
 		}
 		warned[at.where] = true
