@@ -25,11 +25,14 @@ func NormalizeUsername(s string) string {
 }
 
 // cleanUsername normalises s and drops characters that have no place in a
-// username or an HTTP header (controls, spaces, separators).
+// username or an HTTP header (controls, spaces, separators), and format
+// characters (zero-width spaces and joiners, bidirectional overrides, the
+// byte order mark): they are invisible, so "bob\u200b" would read as
+// "bob" while being another name to the store.
 func cleanUsername(s string) string {
 	s = NormalizeUsername(s)
 	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || unicode.IsSpace(r) || r == ',' || r == ';' || r == '"' {
+		if unicode.IsControl(r) || unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) || r == ',' || r == ';' || r == '"' {
 			return -1
 		}
 		return r
@@ -39,6 +42,12 @@ func cleanUsername(s string) string {
 	}
 	return s
 }
+
+// EscapeMark is the escape character of the part after the connection
+// in a JIT-off name (escapeQualified); no local username contains it, so
+// a local name never equals a qualified one once percent-decoded
+// ("corp%3Asub" would read as "corp:sub").
+const EscapeMark = "%"
 
 // QualifierSeparator joins a connection name and a provider's value in a
 // JIT-off session name ("github:12345"). No local username contains it
