@@ -94,3 +94,65 @@ http://localhost:%d {
 		t.Errorf("signed in: the upstream got Cookie %q", c)
 	}
 }
+
+// The same holds when jit_auth is in the catch-all block and another
+// block takes some requests before it, or when a handler in a route
+// block answers before jit_auth: whatever the layout, a request that
+// never meets jit_auth is cleaned all the same. A site where every
+// request meets jit_auth first gets no extra step (and is clean anyway).
+func TestIdentityHeadersStrippedWhateverTheLayout(t *testing.T) {
+	for name, layout := range map[string]string{
+		"catch-all handle after a public one": `
+	handle /public/* {
+		reverse_proxy {UP}
+	}
+	handle {
+		jit_auth
+		reverse_proxy {UP}
+	}`,
+		"route block, proxy first": `
+	route {
+		reverse_proxy /public/* {UP}
+		jit_auth
+		reverse_proxy {UP}
+	}`,
+		"handle_path": `
+	handle_path /public/* {
+		reverse_proxy {UP}
+	}
+	jit_auth
+	reverse_proxy {UP}`,
+		"site level": `
+	header X-Site on
+	jit_auth
+	reverse_proxy {UP}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			up := newUpstream(t)
+			port := freePort(t)
+			conns := "connection corp {\n oidc https://idp.example a b\n jit off\n}"
+			runCaddyfile(t, fmt.Sprintf("{%s\n}\nhttp://localhost:%d {\n%s\n}\n", globalOptions(dir, conns), port,
+				strings.ReplaceAll(layout, "{UP}", up.hostPort())))
+			req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://localhost:%d/public/x", port), nil)
+			req.Header.Set("Remote-User", "admin")
+			req.Header.Set("Remote-Groups", "admins")
+			req.Header.Set("Cookie", "jitauth_session=stolen; app=1")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if up.hits == 0 {
+				if name != "site level" && name != "handle_path" { // jit_auth runs first there
+					t.Fatalf("/public/x did not reach the upstream: %d", resp.StatusCode)
+				}
+				return // a login is asked for: nothing reached the upstream
+			}
+			h := up.lastHeaders(t)
+			if h.Get("Remote-User") != "" || h.Get("Remote-Groups") != "" || strings.Join(h["Cookie"], "; ") != "app=1" {
+				t.Errorf("the upstream got Remote-User %q, Remote-Groups %q, Cookie %q", h["Remote-User"], h["Remote-Groups"], h["Cookie"])
+			}
+		})
+	}
+}
