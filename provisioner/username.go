@@ -98,13 +98,16 @@ func escapeQualified(s string) string {
 // travel comma-separated in Remote-Groups and {http.auth.user.groups},
 // so a group with a comma would read as two, and a control character has
 // no place in a header. The rule matches CheckRoleName's for the
-// separator; spaces are allowed inside a name, as providers use them
-// ("Domain Users"), but not at either end: HTTP parsers trim the ends of
-// a header value and upstreams trim the items they split off it, so
-// " admins" would arrive as "admins", a group the user is not in.
+// separator, semicolons and quotes; spaces are allowed inside a name, as
+// providers use them ("Domain Users"), but not at either end. Each of
+// these would make an upstream read another group: HTTP parsers trim the
+// ends of a header value and upstreams trim the items they split off it
+// (" admins" arrives as "admins"), and list parsers that follow HTTP's
+// list syntax unquote items (`"admins"`) or read what follows ';' as a
+// parameter ("admins;x").
 func CheckGroupName(g string) error {
-	if strings.TrimSpace(g) != g || g == "" || strings.ContainsFunc(g, func(r rune) bool { return r == ',' || unicode.IsControl(r) }) {
-		return fmt.Errorf("group name %q: use a non-empty name without commas, control characters or space at either end", g)
+	if strings.TrimSpace(g) != g || g == "" || strings.ContainsFunc(g, func(r rune) bool { return r == ',' || r == ';' || r == '"' || unicode.IsControl(r) }) {
+		return fmt.Errorf("group name %q: use a non-empty name without commas, semicolons, quotes, control characters or space at either end", g)
 	}
 	return nil
 }
