@@ -37,3 +37,45 @@ func TestPreferredUsernameInvisibleAndPercentTricks(t *testing.T) {
 		}
 	}
 }
+
+// A verified email is a name only as the provider verified it, up to
+// ASCII letter case: Unicode folding would turn a different mailbox into
+// someone else's address ("\u212Aate@", with the Kelvin sign, lowers to
+// "kate@"; the full-width "ａlice@" folds to "alice@"). JIT on and off.
+func TestVerifiedEmailFoldedToAnotherIsNoName(t *testing.T) {
+	s := startIdentitySite(t)
+	for _, conn := range []string{"partner", "corp"} {
+		for i, email := range []string{"\u212Aate@example.com", "\uff41lice@example.com", "alice@\uff45xample.com"} {
+			got := loginAs(s, conn, person(conn+"-fold-"+string(rune('a'+i)), email, true, ""), "")
+			if got.status != http.StatusOK {
+				t.Fatalf("%s %q: %d\n%s", conn, email, got.status, got.body)
+			}
+			if got.user == "kate@example.com" || got.user == "alice@example.com" {
+				t.Errorf("%s: verified %q reached the upstream as %q", conn, email, got.user)
+			}
+		}
+	}
+	// An address that differs only in ASCII case is the same name.
+	if got := loginAs(s, "partner", person("kate-sub", "Kate@Example.com", true, ""), ""); got.user != "kate@example.com" {
+		t.Errorf("verified Kate@Example.com: %d %q, want kate@example.com", got.status, got.user)
+	}
+}
+
+// Linking by verified email compares the addresses up to ASCII letter
+// case only: a verified "\u212Aate@example.com" (Kelvin sign) is another
+// mailbox than kate@example.com, and must not sign in to Kate's account.
+func TestVerifiedEmailLinkingIgnoresUnicodeFolding(t *testing.T) {
+	s := startIdentitySite(t)
+	if got := loginAs(s, "corp", person("kate-sub", "kate@example.com", true, ""), ""); got.user != "kate@example.com" {
+		t.Fatalf("kate: %d %q\n%s", got.status, got.user, got.body)
+	}
+	for i, email := range []string{"\u212Aate@example.com", "KATE@EXAMPLE.COM"} {
+		got := loginAs(s, "consent", person("other-"+string(rune('a'+i)), email, true, ""), "")
+		switch {
+		case i == 0 && got.user == "kate@example.com":
+			t.Errorf("verified %q signed in to Kate's account", email)
+		case i == 1 && got.user != "kate@example.com":
+			t.Errorf("verified %q (Kate's address in capitals) did not link: %d %q", email, got.status, got.user)
+		}
+	}
+}

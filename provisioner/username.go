@@ -68,7 +68,25 @@ func verifiedEmailName(pr Profile) string {
 	if n == "" || n != cleanUsername(pr.Email) || !strings.Contains(n, "@") || strings.Contains(n, QualifierSeparator) {
 		return ""
 	}
+	// The name is the address as the provider verified it, up to ASCII
+	// letter case. Unicode folding would make another mailbox's name of
+	// it: "\u212Aate@" (Kelvin sign) lowers to "kate@", the full-width
+	// "\uff41lice@" folds to "alice@".
+	if n != asciiLower(strings.TrimSpace(pr.Email)) {
+		return ""
+	}
 	return n
+}
+
+// asciiLower lower-cases the ASCII letters of s and nothing else.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	return string(b)
 }
 
 // escapeQualified renders a provider's value for the part of a JIT-off
