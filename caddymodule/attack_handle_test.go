@@ -156,3 +156,35 @@ func TestIdentityHeadersStrippedWhateverTheLayout(t *testing.T) {
 		})
 	}
 }
+
+// With the site's cleaning step in front, the first jit_auth handler of
+// a request still removes the identity headers, so what a handler put
+// there in between (here from a client header) does not pass either, as
+// it would not without the step.
+func TestFirstJITAuthStillStripsAfterTheSiteStep(t *testing.T) {
+	dir := t.TempDir()
+	up := newUpstream(t)
+	port := freePort(t)
+	conns := "connection corp {\n oidc https://idp.example a b\n jit off\n}"
+	runCaddyfile(t, fmt.Sprintf(`{%s
+}
+http://localhost:%d {
+	route {
+		reverse_proxy /public/* %[3]s
+		request_header Remote-User {http.request.header.X-Client}
+		jit_auth /admin/*
+		reverse_proxy %[3]s
+	}
+}
+`, globalOptions(dir, conns), port, up.hostPort()))
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://localhost:%d/other", port), nil)
+	req.Header.Set("X-Client", "admin")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if h := up.lastHeaders(t); h.Get("Remote-User") != "" {
+		t.Errorf("the upstream got Remote-User %q", h["Remote-User"])
+	}
+}

@@ -28,7 +28,7 @@ func (siteCleaner) CaddyModule() caddy.ModuleInfo {
 
 func (c *siteCleaner) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	stripRequest(r, c.app.identityKeys)
-	caddyhttp.SetVar(r.Context(), varCleaned, true)
+	caddyhttp.SetVar(r.Context(), varCleaned, cleanedBySite)
 	if held := withholdModuleCookies(r.Header); held != "" {
 		caddyhttp.SetVar(r.Context(), varHeldCookies, &heldCookies{line: held})
 	}
