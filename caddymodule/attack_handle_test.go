@@ -188,3 +188,33 @@ http://localhost:%d {
 		t.Errorf("the upstream got Remote-User %q", h["Remote-User"])
 	}
 }
+
+// A site address with a path next to the site's own block is a route of
+// its own, before the site's: its requests never meet jit_auth nor the
+// site's cleaning step. Loading it warns, naming that route; a second
+// site on another host does not.
+func TestWarnsAboutARouteBeforeTheProtectedOne(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	logFile := dir + "/caddy.log"
+	conns := "connection corp {\n oidc https://idp.example a b\n jit off\n}"
+	caddyfile := fmt.Sprintf(`{%s
+}
+http://localhost:%[2]d/public/* {
+	reverse_proxy 127.0.0.1:9
+}
+http://localhost:%[2]d {
+	jit_auth
+	reverse_proxy 127.0.0.1:9
+}
+http://other.localhost:%[2]d {
+	reverse_proxy 127.0.0.1:9
+}
+`, globalOptions(dir, conns), port)
+	caddyfile = strings.Replace(caddyfile, "level ERROR", "output file "+logFile+"\n\t\tlevel WARN", 1)
+	runCaddyfile(t, caddyfile)
+	log := mustReadFile(t, logFile)
+	if !strings.Contains(log, fmt.Sprintf(`"route":"localhost:%d /public/*"`, port)) || strings.Count(log, "comes before it and has no jit_auth") != 1 {
+		t.Errorf("want one warning naming localhost:%d /public/*; log:\n%s", port, log)
+	}
+}
