@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -118,6 +119,9 @@ func handleAdminUsers(w http.ResponseWriter, r *http.Request) error {
 		if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
 			return adminError(http.StatusBadRequest, "reading the change: the body must be a JSON object: {\"set\": {…}, \"grant_roles\": […], \"revoke_roles\": […]}")
 		}
+		if err := checkJSONKeys(body, userChangeFields); err != nil {
+			return adminError(http.StatusBadRequest, "reading the change: %v", err)
+		}
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&ch); err != nil {
@@ -163,6 +167,69 @@ func handleAdminUsers(w http.ResponseWriter, r *http.Request) error {
 		roles = []string{} // "roles": [] rather than null for a user with none
 	}
 	return writeJSON(w, userView{User: u, Roles: roles, Identities: ids, TOTP: totpErr == nil})
+}
+
+// userChangeFields are userChange's JSON names, spelt exactly.
+var userChangeFields = []string{"set", "grant_roles", "revoke_roles"}
+
+// checkJSONKeys refuses what encoding/json lets through silently: a key
+// given twice in one object (the last one would win, where another
+// parser, a log reader or the administrator's own tooling may take the
+// first), and a top-level key that is a field name in another letter
+// case ("GRANT_ROLES"), which encoding/json matches case-insensitively.
+// Malformed JSON is left for the decoder to report.
+func checkJSONKeys(body []byte, fields []string) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	type frame struct {
+		object bool
+		keys   map[string]bool
+		// wantKey: the next token in this object is a key.
+		wantKey bool
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // EOF, or malformed: the decoder says which
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.object && top.wantKey {
+			if d, ok := tok.(json.Delim); ok && d == '}' {
+				stack = stack[:len(stack)-1]
+				if len(stack) > 0 && stack[len(stack)-1].object {
+					stack[len(stack)-1].wantKey = true
+				}
+				continue
+			}
+			key, _ := tok.(string)
+			if top.keys[key] {
+				return fmt.Errorf("the key %q is given twice", key)
+			}
+			if len(stack) == 1 && !slices.Contains(fields, key) {
+				return fmt.Errorf("unknown field %q; the fields are %s", key, strings.Join(fields, ", "))
+			}
+			top.keys[key] = true
+			top.wantKey = false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{object: true, keys: map[string]bool{}, wantKey: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+			continue
+		case json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		// A value ended: in an object, a key comes next.
+		if len(stack) > 0 && stack[len(stack)-1].object {
+			stack[len(stack)-1].wantKey = true
+		}
+	}
 }
 
 // adminUpdateError tells a bad change from a store failure.

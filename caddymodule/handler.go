@@ -49,10 +49,14 @@ type Handler struct {
 	// cleaned: client-supplied identity headers and the module's cookies
 	// are removed from every request this handler sees. So protect part
 	// of a site with this field on a route that every request of the site
-	// passes through, not with a matcher on the route: a route-level
-	// matcher keeps the handler from running at all on the other requests,
-	// and they reach the upstream with whatever identity headers the
-	// client sent. The endpoints under path_prefix are served either way.
+	// passes through, not with a matcher on the route. A handler inside a
+	// subroute (a Caddyfile handle block) whose top-level route matches
+	// on the host alone is covered too: that route gets a cleaning step
+	// first (see installSiteCleaner). A top-level route with a path
+	// matcher keeps the handler from running at all on the other
+	// requests, and they reach the upstream with whatever identity
+	// headers the client sent. The endpoints under path_prefix are served
+	// either way.
 	// The Caddyfile form `jit_auth /admin/*` fills this field.
 	MatcherSetsRaw caddyhttp.RawMatcherSets `json:"match,omitempty" caddy:"namespace=http.matchers"`
 
@@ -130,6 +134,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.headers, h.stripKeys = buildHeaderRules(h.Headers)
 	h.app.identityKeys = mergeKeys(h.app.identityKeys, h.stripKeys)
 	h.app.handlers++
+	h.app.installSiteCleaner(ctx)
 
 	if h.MatcherSetsRaw != nil {
 		mods, err := ctx.LoadModule(h, "MatcherSetsRaw")

@@ -106,6 +106,10 @@ const (
 	varHeldCookies = "jit_auth.held_cookies"
 )
 
+// cleanedBySite is varCleaned's value after a siteCleaner; a jit_auth
+// handler sets true.
+const cleanedBySite = "site"
+
 // cleanRequest runs first, on every request. The first jit_auth handler
 // a request meets removes the client's copies of the identity headers of
 // every jit_auth handler of the configuration: from the headers, from
@@ -119,17 +123,34 @@ const (
 // there is no later handler to tell, and nothing is recorded.
 func (h *Handler) cleanRequest(r *http.Request) {
 	ctx := r.Context()
-	if h.app.handlers != 1 && caddyhttp.GetVar(ctx, varCleaned) != nil {
-		if held, ok := caddyhttp.GetVar(ctx, varHeldCookies).(*heldCookies); ok && held.line != "" {
-			r.Header["Cookie"] = append(r.Header["Cookie"], held.line)
-			held.line = ""
+	if h.app.handlers != 1 {
+		if cleaned := caddyhttp.GetVar(ctx, varCleaned); cleaned != nil {
+			if held, ok := caddyhttp.GetVar(ctx, varHeldCookies).(*heldCookies); ok && held.line != "" {
+				r.Header["Cookie"] = append(r.Header["Cookie"], held.line)
+				held.line = ""
+			}
+			// After a siteCleaner alone, this is still the first jit_auth
+			// handler: no identity is set yet, and whatever a handler in
+			// between added to the identity headers goes too.
+			if cleaned != cleanedBySite {
+				return
+			}
 		}
-		return
 	}
 	keys := h.app.identityKeys
 	if keys == nil { // a handler not provisioned by Caddy
 		keys = h.stripKeys
 	}
+	stripRequest(r, keys)
+	if h.app.handlers != 1 {
+		caddyhttp.SetVar(ctx, varCleaned, true)
+	}
+}
+
+// stripRequest removes the client's copies of the identity headers named
+// by keys: from the headers, from the Connection header's list, and from
+// trailers.
+func stripRequest(r *http.Request, keys []string) {
 	stripIdentityHeaders(r.Header, keys)
 	stripConnectionTokens(r.Header, keys)
 	if r.Trailer != nil {
@@ -140,9 +161,6 @@ func (h *Handler) cleanRequest(r *http.Request) {
 		if r.Body != nil {
 			r.Body = &trailerGuard{ReadCloser: r.Body, trailer: r.Trailer, keys: keys}
 		}
-	}
-	if h.app.handlers != 1 {
-		caddyhttp.SetVar(ctx, varCleaned, true)
 	}
 }
 

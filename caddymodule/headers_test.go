@@ -427,23 +427,29 @@ func TestIdentityHeadersUnderscoreAndDotSpellings(t *testing.T) {
 	}
 }
 
-// A site whose only jit_auth sits in one handle block is covered only
-// there: loading it logs a warning that names the route; a site-level
-// jit_auth with a matcher does not.
+// A site whose only jit_auth sits in a route that matches part of it,
+// where the module cannot clean the rest (a site address with a path),
+// is covered only there: loading it logs a warning that names the
+// route. A site-level jit_auth with a matcher, or one in a handle block
+// (the site's other requests are cleaned by a siteCleaner, see
+// TestIdentityHeadersStrippedOutsideHandleBlocks), does not.
 func TestWarnsWhenJITAuthCoversOnlyPartOfASite(t *testing.T) {
 	for name, tc := range map[string]struct {
-		site string
-		warn bool
+		address, site string
+		warn          bool
 	}{
-		"handle block": {`
+		"site address with a path": {"/app/*", `
+	jit_auth
+	reverse_proxy {UPSTREAM}`, true},
+		"handle block": {"", `
 	handle /app/* {
 		jit_auth
 		reverse_proxy {UPSTREAM}
 	}
 	handle {
 		reverse_proxy {UPSTREAM}
-	}`, true},
-		"site level with matcher": {`
+	}`, false},
+		"site level with matcher": {"", `
 	jit_auth /app/*
 	reverse_proxy {UPSTREAM}`, false},
 	} {
@@ -452,7 +458,7 @@ func TestWarnsWhenJITAuthCoversOnlyPartOfASite(t *testing.T) {
 			port := freePort(t)
 			logFile := dir + "/caddy.log"
 			conns := "connection corp {\n oidc https://idp.example a b\n jit off\n}"
-			caddyfile := fmt.Sprintf("{%s\n}\nhttp://localhost:%d {\n%s\n}\n", globalOptions(dir, conns), port, strings.ReplaceAll(tc.site, "{UPSTREAM}", "127.0.0.1:9"))
+			caddyfile := fmt.Sprintf("{%s\n}\nhttp://localhost:%d%s {\n%s\n}\n", globalOptions(dir, conns), port, tc.address, strings.ReplaceAll(tc.site, "{UPSTREAM}", "127.0.0.1:9"))
 			caddyfile = strings.Replace(caddyfile, "level ERROR", "output file "+logFile+"\n\t\tlevel WARN", 1)
 			runCaddyfile(t, caddyfile)
 			log := mustReadFile(t, logFile)

@@ -35,6 +35,10 @@ type attachment struct {
 	// warnPartialCoverage).
 	site     string
 	narrowed bool
+	// siteCleaned: the handler is in a top-level route that matches on
+	// the host alone, which gets a siteCleaner when every handler in it
+	// is narrowed, so the whole site is cleaned either way.
+	siteCleaned bool
 }
 
 // onceResult is the outcome of a check made once.
@@ -58,6 +62,7 @@ func (a *App) checkInterconnections(ctx caddy.Context, h *Handler) error {
 		if httpApp != nil {
 			atts = findAttachments(httpApp)
 			a.warnPartialCoverage(atts)
+			a.warnRoutesBefore(httpApp)
 		} else {
 			// Not under the http app (a handler built by hand): this
 			// handler is all there is to check.
@@ -119,7 +124,16 @@ func findAttachments(app *caddyhttp.App) []attachment {
 			continue
 		}
 		sc := scope{server: name, listen: srv.Listen}
-		walkRoutes(srv.Routes, sc, &out)
+		for i := range srv.Routes {
+			r := &srv.Routes[i]
+			first := len(out)
+			walkRoutes(caddyhttp.RouteList{*r}, sc, &out)
+			if !narrows(r.MatcherSetsRaw, r.MatcherSets) {
+				for j := first; j < len(out); j++ {
+					out[j].siteCleaned = true // see installSiteCleaner
+				}
+			}
+		}
 		if srv.Errors != nil {
 			errSc := sc
 			errSc.note = "handle_errors"
@@ -272,12 +286,58 @@ func (a *App) warnPartialCoverage(atts []attachment) {
 	}
 	warned := map[string]bool{}
 	for _, at := range atts {
-		if at.site == "" || !at.narrowed || covered[at.site] || warned[at.where] {
+		if at.site == "" || !at.narrowed || at.siteCleaned || covered[at.site] || warned[at.where] {
 			continue
 		}
 		warned[at.where] = true
 		a.logger.Warn("jit_auth runs only on the requests its route matches; the site's other requests reach their handlers with client-supplied identity headers (Remote-User, …) and the module's cookies. Put jit_auth at the site level with the matcher as its argument (jit_auth /path/* …), or in JSON the matcher in the handler's match field on a route without one",
 			zap.String("route", at.where))
+	}
+}
+
+// warnRoutesBefore warns about top-level routes for the same hosts as a
+// later one with jit_auth, that have no jit_auth themselves: a site
+// address with a path (example.com/public/*) next to the site's own
+// block, or a JSON route with a path matcher before the protected one.
+// The requests they take never meet jit_auth, nor a siteCleaner (which
+// sits in the later route), so they keep client-supplied identity
+// headers and the module's cookies.
+func (a *App) warnRoutesBefore(app *caddyhttp.App) {
+	for _, name := range sortedKeys(app.Servers) {
+		srv := app.Servers[name]
+		if srv == nil {
+			continue
+		}
+		type top struct {
+			hosts string
+			where string
+			jit   bool
+		}
+		var tops []top
+		for i := range srv.Routes {
+			r := &srv.Routes[i]
+			var atts []attachment
+			walkRoutes(caddyhttp.RouteList{*r}, scope{}, &atts)
+			hosts, paths := routeMatchers(r)
+			hosts = slices.Clone(hosts)
+			slices.Sort(hosts)
+			sc := scope{server: name, listen: srv.Listen}.with(hosts, paths)
+			tops = append(tops, top{hosts: strings.Join(hosts, " "), where: sc.String(), jit: len(atts) > 0})
+		}
+		warned := map[int]bool{}
+		for k, t := range tops {
+			if !t.jit {
+				continue
+			}
+			for j := range k {
+				if tops[j].jit || tops[j].hosts != t.hosts || warned[j] {
+					continue
+				}
+				warned[j] = true
+				a.logger.Warn("a route for the same hosts as a jit_auth route comes before it and has no jit_auth: the requests it takes reach their handlers with client-supplied identity headers (Remote-User, …) and the module's cookies. Move it into the site's block (handle /path/* { … } there is cleaned), or give it a jit_auth",
+					zap.String("route", tops[j].where), zap.String("jit_auth_route", t.where))
+			}
+		}
 	}
 }
 

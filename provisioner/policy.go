@@ -328,8 +328,8 @@ type usernameCandidate struct {
 //     email, so nobody gets another person's address as a name from an
 //     unverified email or a provider-chosen claim (preferred_username);
 //   - ':' is reserved for JIT-off names qualified by their connection
-//     (SessionName), so it becomes '_' and no local username can equal
-//     such a name.
+//     (SessionName), and '%' for the escapes in them, so both become '_'
+//     and no local username can equal such a name, decoded or not.
 func (p *Policy) usernameCandidates(connection string, c Claims, pr Profile) []usernameCandidate {
 	env := newEvalEnv(connection, c)
 	env.profile = &pr
@@ -348,7 +348,7 @@ func (p *Policy) usernameCandidates(connection string, c Claims, pr Profile) []u
 			}
 			cand.verifiedEmail = true
 		} else {
-			cand.name = strings.ReplaceAll(u, QualifierSeparator, "_")
+			cand.name = strings.NewReplacer(QualifierSeparator, "_", EscapeMark, "_").Replace(u)
 		}
 		if cand.name == "" || p.reserved(cand.name) || slices.ContainsFunc(out, func(o usernameCandidate) bool { return o.name == cand.name }) {
 			continue
@@ -427,8 +427,8 @@ func (p *Policy) CheckChosenUsername(s string, pr Profile) (string, error) {
 	if norm == "" || norm != NormalizeUsername(s) {
 		return "", fmt.Errorf("%w: use letters, digits, '.', '_' or '-'", ErrUsernameInvalid)
 	}
-	if strings.Contains(norm, QualifierSeparator) {
-		return "", fmt.Errorf("%w: ':' is reserved for names qualified by their sign-in option", ErrUsernameInvalid)
+	if strings.Contains(norm, QualifierSeparator) || strings.Contains(norm, EscapeMark) {
+		return "", fmt.Errorf("%w: ':' and '%%' are reserved for names qualified by their sign-in option", ErrUsernameInvalid)
 	}
 	if strings.Contains(norm, "@") && norm != verifiedEmailName(pr) {
 		return "", fmt.Errorf("%w: a name with '@' must be your own verified email address", ErrUsernameInvalid)

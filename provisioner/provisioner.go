@@ -371,7 +371,11 @@ func (l *login) linkTarget(ctx context.Context) (*User, error) {
 	}
 	var verified []User
 	for _, u := range users {
-		if u.EmailVerified {
+		// Stores compare normalised addresses (NormalizeEmail), whose
+		// Unicode lower-casing makes "\u212Aate@" (Kelvin sign) equal
+		// "kate@"; only an address equal up to ASCII letter case is the
+		// same mailbox here.
+		if u.EmailVerified && asciiLower(strings.TrimSpace(u.Email)) == asciiLower(l.profile.Email) {
 			verified = append(verified, u)
 		}
 	}

@@ -25,11 +25,14 @@ func NormalizeUsername(s string) string {
 }
 
 // cleanUsername normalises s and drops characters that have no place in a
-// username or an HTTP header (controls, spaces, separators).
+// username or an HTTP header (controls, spaces, separators), and format
+// characters (zero-width spaces and joiners, bidirectional overrides, the
+// byte order mark): they are invisible, so "bob\u200b" would read as
+// "bob" while being another name to the store.
 func cleanUsername(s string) string {
 	s = NormalizeUsername(s)
 	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || unicode.IsSpace(r) || r == ',' || r == ';' || r == '"' {
+		if unicode.IsControl(r) || unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) || r == ',' || r == ';' || r == '"' {
 			return -1
 		}
 		return r
@@ -39,6 +42,12 @@ func cleanUsername(s string) string {
 	}
 	return s
 }
+
+// EscapeMark is the escape character of the part after the connection
+// in a JIT-off name (escapeQualified); no local username contains it, so
+// a local name never equals a qualified one once percent-decoded
+// ("corp%3Asub" would read as "corp:sub").
+const EscapeMark = "%"
 
 // QualifierSeparator joins a connection name and a provider's value in a
 // JIT-off session name ("github:12345"). No local username contains it
@@ -59,7 +68,25 @@ func verifiedEmailName(pr Profile) string {
 	if n == "" || n != cleanUsername(pr.Email) || !strings.Contains(n, "@") || strings.Contains(n, QualifierSeparator) {
 		return ""
 	}
+	// The name is the address as the provider verified it, up to ASCII
+	// letter case. Unicode folding would make another mailbox's name of
+	// it: "\u212Aate@" (Kelvin sign) lowers to "kate@", the full-width
+	// "\uff41lice@" folds to "alice@".
+	if n != asciiLower(strings.TrimSpace(pr.Email)) {
+		return ""
+	}
 	return n
+}
+
+// asciiLower lower-cases the ASCII letters of s and nothing else.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	return string(b)
 }
 
 // escapeQualified renders a provider's value for the part of a JIT-off
@@ -89,10 +116,16 @@ func escapeQualified(s string) string {
 // travel comma-separated in Remote-Groups and {http.auth.user.groups},
 // so a group with a comma would read as two, and a control character has
 // no place in a header. The rule matches CheckRoleName's for the
-// separator; spaces are allowed, as providers use them ("Domain Users").
+// separator, semicolons and quotes; spaces are allowed inside a name, as
+// providers use them ("Domain Users"), but not at either end. Each of
+// these would make an upstream read another group: HTTP parsers trim the
+// ends of a header value and upstreams trim the items they split off it
+// (" admins" arrives as "admins"), and list parsers that follow HTTP's
+// list syntax unquote items (`"admins"`) or read what follows ';' as a
+// parameter ("admins;x").
 func CheckGroupName(g string) error {
-	if strings.TrimSpace(g) == "" || strings.ContainsFunc(g, func(r rune) bool { return r == ',' || unicode.IsControl(r) }) {
-		return fmt.Errorf("group name %q: use a non-empty name without commas or control characters", g)
+	if strings.TrimSpace(g) != g || g == "" || strings.ContainsFunc(g, func(r rune) bool { return r == ',' || r == ';' || r == '"' || unicode.IsControl(r) }) {
+		return fmt.Errorf("group name %q: use a non-empty name without commas, semicolons, quotes, control characters or space at either end", g)
 	}
 	return nil
 }

@@ -1,0 +1,220 @@
+package caddymodule_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// jit_auth inside a handle block (or any route with a matcher) runs only
+// on the requests that route matches. The site's other requests must
+// still lose the client's identity headers and the module's cookies, so
+// S1 and S16 hold however the Caddyfile is laid out; and the protected
+// part still gets the module's values intact.
+func TestIdentityHeadersStrippedOutsideHandleBlocks(t *testing.T) {
+	s := &site{t: t, dir: t.TempDir(), idp: startMockOIDC(t), upstream: newUpstream(t)}
+	port := freePort(t)
+	s.base = fmt.Sprintf("http://localhost:%d", port)
+	cfg := s.idp.Config()
+	conns := fmt.Sprintf(`
+		connection corp {
+			oidc %s %s %s
+			scopes openid email profile groups
+		}`, cfg.Issuer, cfg.ClientID, cfg.ClientSecret)
+	runCaddyfile(t, fmt.Sprintf(`{%s
+}
+http://localhost:%d {
+	handle /admin/* {
+		jit_auth {
+			header X-Staff-Id {http.auth.user.id}
+		}
+		reverse_proxy %[3]s
+	}
+	handle /.jitauth/* {
+		jit_auth
+	}
+	route /api/* {
+		reverse_proxy %[3]s
+	}
+	handle {
+		reverse_proxy %[3]s
+	}
+}
+`, globalOptions(s.dir, conns), port, s.upstream.hostPort()))
+
+	spoof := http.Header{
+		"Remote-User":   {"admin"},
+		"Remote-Groups": {"admins"},
+		"X-Staff-Id":    {"admin"},
+		"Connection":    {"Remote-User, X-Staff-Id"},
+		"Cookie":        {"jitauth_session=stolen; app=1", "__Host-jitauth_session=x"},
+	}
+	noConnection := spoof.Clone()
+	delete(noConnection, "Connection")
+	for _, tc := range []struct {
+		path string
+		hdr  http.Header
+	}{{"/public", spoof}, {"/public", noConnection}, {"/admin", noConnection}, {"/api/x", noConnection}, {"//admin/", noConnection}, {"/Admin", noConnection}, {"/.jitauth", noConnection}} {
+		path := tc.path
+		b := newBrowser(t)
+		before := s.upstream.hits
+		resp := b.do(http.MethodGet, s.base+path, tc.hdr.Clone())
+		resp.Body.Close()
+		if s.upstream.hits == before {
+			continue // the module answered itself (a login redirect)
+		}
+		h := s.upstream.lastHeaders(t)
+		for _, name := range []string{"Remote-User", "Remote-Groups", "X-Staff-Id"} {
+			if v, ok := h[name]; ok {
+				t.Errorf("GET %s: the upstream got the client's %s %q", path, name, v)
+			}
+		}
+		if c := strings.Join(h["Cookie"], "; "); c != "app=1" {
+			t.Errorf("GET %s: the upstream got Cookie %q; want app=1", path, c)
+		}
+	}
+
+	// The protected part still works and gets the module's values.
+	b := newBrowser(t)
+	s.queue(alice())
+	resp, body := s.login(b, "corp", "/admin/x")
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/admin/x" {
+		t.Fatalf("login: %d %s\n%s", resp.StatusCode, resp.Request.URL, body)
+	}
+	signedIn := spoof.Clone()
+	delete(signedIn, "Cookie") // the browser's own cookies, from its jar
+	resp = b.do(http.MethodGet, s.base+"/admin/y", signedIn)
+	resp.Body.Close()
+	h := s.upstream.lastHeaders(t)
+	if h.Get("Remote-User") != "alice@example.com" || h.Get("X-Staff-Id") != "alice@example.com" || len(h["Remote-User"]) != 1 {
+		t.Errorf("signed in: Remote-User %q, X-Staff-Id %q; want alice@example.com", h["Remote-User"], h["X-Staff-Id"])
+	}
+	if c := strings.Join(h["Cookie"], "; "); strings.Contains(c, "jitauth_") {
+		t.Errorf("signed in: the upstream got Cookie %q", c)
+	}
+}
+
+// The same holds when jit_auth is in the catch-all block and another
+// block takes some requests before it, or when a handler in a route
+// block answers before jit_auth: whatever the layout, a request that
+// never meets jit_auth is cleaned all the same. A site where every
+// request meets jit_auth first gets no extra step (and is clean anyway).
+func TestIdentityHeadersStrippedWhateverTheLayout(t *testing.T) {
+	for name, layout := range map[string]string{
+		"catch-all handle after a public one": `
+	handle /public/* {
+		reverse_proxy {UP}
+	}
+	handle {
+		jit_auth
+		reverse_proxy {UP}
+	}`,
+		"route block, proxy first": `
+	route {
+		reverse_proxy /public/* {UP}
+		jit_auth
+		reverse_proxy {UP}
+	}`,
+		"handle_path": `
+	handle_path /public/* {
+		reverse_proxy {UP}
+	}
+	jit_auth
+	reverse_proxy {UP}`,
+		"site level": `
+	header X-Site on
+	jit_auth
+	reverse_proxy {UP}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			up := newUpstream(t)
+			port := freePort(t)
+			conns := "connection corp {\n oidc https://idp.example a b\n jit off\n}"
+			runCaddyfile(t, fmt.Sprintf("{%s\n}\nhttp://localhost:%d {\n%s\n}\n", globalOptions(dir, conns), port,
+				strings.ReplaceAll(layout, "{UP}", up.hostPort())))
+			req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://localhost:%d/public/x", port), nil)
+			req.Header.Set("Remote-User", "admin")
+			req.Header.Set("Remote-Groups", "admins")
+			req.Header.Set("Cookie", "jitauth_session=stolen; app=1")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if up.hits == 0 {
+				if name != "site level" && name != "handle_path" { // jit_auth runs first there
+					t.Fatalf("/public/x did not reach the upstream: %d", resp.StatusCode)
+				}
+				return // a login is asked for: nothing reached the upstream
+			}
+			h := up.lastHeaders(t)
+			if h.Get("Remote-User") != "" || h.Get("Remote-Groups") != "" || strings.Join(h["Cookie"], "; ") != "app=1" {
+				t.Errorf("the upstream got Remote-User %q, Remote-Groups %q, Cookie %q", h["Remote-User"], h["Remote-Groups"], h["Cookie"])
+			}
+		})
+	}
+}
+
+// With the site's cleaning step in front, the first jit_auth handler of
+// a request still removes the identity headers, so what a handler put
+// there in between (here from a client header) does not pass either, as
+// it would not without the step.
+func TestFirstJITAuthStillStripsAfterTheSiteStep(t *testing.T) {
+	dir := t.TempDir()
+	up := newUpstream(t)
+	port := freePort(t)
+	conns := "connection corp {\n oidc https://idp.example a b\n jit off\n}"
+	runCaddyfile(t, fmt.Sprintf(`{%s
+}
+http://localhost:%d {
+	route {
+		reverse_proxy /public/* %[3]s
+		request_header Remote-User {http.request.header.X-Client}
+		jit_auth /admin/*
+		reverse_proxy %[3]s
+	}
+}
+`, globalOptions(dir, conns), port, up.hostPort()))
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://localhost:%d/other", port), nil)
+	req.Header.Set("X-Client", "admin")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if h := up.lastHeaders(t); h.Get("Remote-User") != "" {
+		t.Errorf("the upstream got Remote-User %q", h["Remote-User"])
+	}
+}
+
+// A site address with a path next to the site's own block is a route of
+// its own, before the site's: its requests never meet jit_auth nor the
+// site's cleaning step. Loading it warns, naming that route; a second
+// site on another host does not.
+func TestWarnsAboutARouteBeforeTheProtectedOne(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	logFile := dir + "/caddy.log"
+	conns := "connection corp {\n oidc https://idp.example a b\n jit off\n}"
+	caddyfile := fmt.Sprintf(`{%s
+}
+http://localhost:%[2]d/public/* {
+	reverse_proxy 127.0.0.1:9
+}
+http://localhost:%[2]d {
+	jit_auth
+	reverse_proxy 127.0.0.1:9
+}
+http://other.localhost:%[2]d {
+	reverse_proxy 127.0.0.1:9
+}
+`, globalOptions(dir, conns), port)
+	caddyfile = strings.Replace(caddyfile, "level ERROR", "output file "+logFile+"\n\t\tlevel WARN", 1)
+	runCaddyfile(t, caddyfile)
+	log := mustReadFile(t, logFile)
+	if !strings.Contains(log, fmt.Sprintf(`"route":"localhost:%d /public/*"`, port)) || strings.Count(log, "comes before it and has no jit_auth") != 1 {
+		t.Errorf("want one warning naming localhost:%d /public/*; log:\n%s", port, log)
+	}
+}

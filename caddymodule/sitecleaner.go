@@ -1,0 +1,156 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+)
+
+// siteCleaner cleans the requests of a site whose jit_auth handlers all
+// sit in routes that match only part of it (a handle block, a route with
+// a path matcher): those handlers never see the site's other requests,
+// which would otherwise reach their handlers with client-supplied
+// identity headers and the module's cookies (S1, S16). It runs first in
+// the site's own route, so on every request of the site, and does what
+// the first jit_auth handler of a request does (cleanRequest) and what
+// passOn does; a jit_auth handler later on the request puts the
+// module's cookies back to read the session.
+type siteCleaner struct{ app *App }
+
+// CaddyModule names the cleaner in Caddy's metrics and traces; it is not
+// a module of its own and cannot be configured.
+func (siteCleaner) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: "http.handlers.jit_auth", New: func() caddy.Module { return new(Handler) }}
+}
+
+func (c *siteCleaner) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	stripRequest(r, c.app.identityKeys)
+	caddyhttp.SetVar(r.Context(), varCleaned, cleanedBySite)
+	if held := withholdModuleCookies(r.Header); held != "" {
+		caddyhttp.SetVar(r.Context(), varHeldCookies, &heldCookies{line: held})
+	}
+	return next.ServeHTTP(w, r)
+}
+
+// installSiteCleaner puts a siteCleaner first in the top-level route of
+// the server that h is being provisioned in, when that route matches on
+// the host alone (a Caddyfile site) and not every request through it is
+// sure to meet a jit_auth handler before a handler that could answer or
+// forward it (meetsJITAuthFirst): jit_auth in a handle block, after a
+// handle block that takes some requests, in a route after a terminal
+// handler. Caddy provisions a server's top-level routes one after the
+// other and compiles them once all are provisioned; the route being
+// provisioned is the first one whose handlers are not loaded yet, and
+// Route.ProvisionHandlers appends the loaded handlers to the ones already
+// there, so the cleaner stays first. A configuration the cleaner cannot
+// cover (a top-level route with a path matcher, in JSON) keeps the
+// load-time warning (warnPartialCoverage).
+func (a *App) installSiteCleaner(ctx caddy.Context) {
+	srv, _ := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+	if srv == nil {
+		return
+	}
+	for i := range srv.Routes {
+		r := &srv.Routes[i]
+		if len(r.HandlersRaw) == 0 {
+			continue
+		}
+		if len(r.Handlers) == 1 {
+			if _, ok := r.Handlers[0].(*siteCleaner); ok {
+				return // this route, already cleaned
+			}
+		}
+		if r.Handlers != nil {
+			continue // provisioned already
+		}
+		// The route being provisioned, which holds h.
+		if narrows(r.MatcherSetsRaw, r.MatcherSets) {
+			return
+		}
+		if meetsJITAuthFirst([]flowRoute{{Handle: r.HandlersRaw}}) {
+			return // the first jit_auth handler cleans every request
+		}
+		r.Handlers = []caddyhttp.MiddlewareHandler{&siteCleaner{app: a}}
+		a.handlers++ // a jit_auth handler later on a request must know it ran
+		a.logger.Debug("jit_auth cleans every request of the site, not all of them meeting a jit_auth handler first",
+			zap.String("server", srv.Name()), zap.Int("route", i))
+		return
+	}
+}
+
+// flowRoute is the part of a route's JSON that decides which requests
+// go on through it.
+type flowRoute struct {
+	Match    caddyhttp.RawMatcherSets `json:"match"`
+	Handle   []json.RawMessage        `json:"handle"`
+	Group    string                   `json:"group"`
+	Terminal bool                     `json:"terminal"`
+}
+
+// passThrough are handlers that always call the next one and neither
+// answer nor forward a request, so a request passes them unchanged on
+// its way to a jit_auth handler.
+var passThrough = map[string]bool{
+	"vars": true, "map": true, "headers": true, "rewrite": true, "request_body": true,
+	"tracing": true, "log_append": true, "log_name": true, "encode": true,
+}
+
+// meetsJITAuthFirst reports whether every request through routes reaches
+// a jit_auth handler before any handler that could answer or forward it.
+// It errs on the side of no: a route it cannot read, a handler it does
+// not know, or a route some requests skip (a matcher, a route group
+// another route may have claimed) in front of the jit_auth handler all
+// say no, and the site then gets a siteCleaner.
+func meetsJITAuthFirst(routes []flowRoute) bool {
+	groups := map[string]bool{}
+	for _, r := range routes {
+		// A request surely takes this route when nothing matches on it
+		// and no earlier route of its group could have claimed it.
+		sure := len(r.Match) == 0 && (r.Group == "" || !groups[r.Group])
+		if r.Group != "" {
+			groups[r.Group] = true
+		}
+		cleans, ok := handlersMeetJITAuth(r.Handle)
+		switch {
+		case cleans && sure:
+			return true
+		case !cleans && !ok:
+			// A handler that may answer or forward before any jit_auth.
+			return false
+		}
+		// Some requests skip this route, or it only passes them on:
+		// they go on to the next route unless the route is terminal.
+		if r.Terminal && sure {
+			return false
+		}
+	}
+	return false
+}
+
+// handlersMeetJITAuth reports whether a route's handlers start, after
+// pass-through handlers, with a jit_auth handler (or a subroute that
+// meets one first): cleans. ok reports that every handler is a
+// pass-through one, so the request goes on to the next route.
+func handlersMeetJITAuth(handlers []json.RawMessage) (cleans, ok bool) {
+	for _, raw := range handlers {
+		var head struct {
+			Handler string      `json:"handler"`
+			Routes  []flowRoute `json:"routes"`
+		}
+		if json.Unmarshal(raw, &head) != nil {
+			return false, false
+		}
+		switch {
+		case head.Handler == "jit_auth":
+			return true, false
+		case head.Handler == "subroute":
+			return meetsJITAuthFirst(head.Routes), false
+		case !passThrough[head.Handler]:
+			return false, false
+		}
+	}
+	return false, true
+}
