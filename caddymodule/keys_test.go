@@ -1,0 +1,68 @@
+package caddymodule_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// Generated cookie keys are written when a configuration starts, never
+// by caddy validate nor by a load that fails: checking a config (in CI,
+// on a laptop, before a deployment) leaves Caddy's storage as it was.
+// Once written, later loads keep the same keys (sessions survive; see
+// TestGeneratedKeysSurviveRestart).
+func TestGeneratedKeysWrittenOnlyByAStart(t *testing.T) {
+	dir := t.TempDir()
+	storage := filepath.Join(dir, "storage")
+	caddyfile := fmt.Sprintf(`{
+	admin off
+	persist_config off
+	storage file_system %s
+	jit_auth {
+		store sqlite %s
+		connection corp {
+			oidc http://127.0.0.1:9 {env.JITAUTH_TEST_KEYS_ID} secret
+			jit
+		}
+	}
+}
+
+http://localhost:%d {
+	jit_auth
+	respond ok
+}
+`, storage, filepath.Join(dir, "users.db"), freePort(t))
+
+	t.Setenv("JITAUTH_TEST_KEYS_ID", "client")
+	if err := validate(t, caddyfile); err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+	if files := filesUnder(storage); len(files) > 0 {
+		t.Fatalf("caddy validate wrote into Caddy's storage: %v", files)
+	}
+
+	t.Setenv("JITAUTH_TEST_KEYS_ID", "")
+	if err := loadErr(t, caddyfile); err == nil {
+		t.Fatal("a load with an unset client ID succeeded")
+	}
+	if files := filesUnder(storage); len(files) > 0 {
+		t.Fatalf("a load that failed wrote into Caddy's storage: %v", files)
+	}
+
+	t.Setenv("JITAUTH_TEST_KEYS_ID", "client")
+	keysFile := filepath.Join(storage, "jit_auth", "cookie_keys.json")
+	if err := loadErr(t, caddyfile); err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	first, err := os.ReadFile(keysFile)
+	if err != nil {
+		t.Fatalf("after a start, no generated keys: %v", err)
+	}
+	if err := loadErr(t, caddyfile); err != nil {
+		t.Fatalf("second load: %v", err)
+	}
+	if again, err := os.ReadFile(keysFile); err != nil || string(again) != string(first) {
+		t.Fatalf("a second start changed the generated keys (%v)", err)
+	}
+}
