@@ -196,19 +196,11 @@ func (a *App) Validate() error {
 	return nil
 }
 
-// Start saves generated cookie keys, opens the store if it opens lazily, reads the logouts kept in
-// Caddy's storage during a store outage, and joins the background work
-// that follows logouts made through other instances and user statuses.
+// Start opens the store if it opens lazily, reads the logouts kept in
+// Caddy's storage during a store outage, saves generated cookie keys,
+// and joins the background work that follows logouts made through other
+// instances and user statuses.
 func (a *App) Start() error {
-	if a.unsavedKeys != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		err := saveKeys(ctx, a.keyStorage, a.unsavedKeys)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("jit_auth cookie keys: %v", err)
-		}
-		a.unsavedKeys = nil
-	}
 	if o, ok := a.store.(opener); ok {
 		if err := o.open(); err != nil {
 			return fmt.Errorf("jit_auth user store: %v", err)
@@ -220,6 +212,13 @@ func (a *App) Start() error {
 		// Starting without them would revive sessions logged out
 		// during an outage.
 		return fmt.Errorf("jit_auth: reading the logouts kept in Caddy's storage under %s: %v", pendingRevocationsDir, err)
+	}
+	// Last of what can fail, so a start that fails leaves no keys.
+	if a.unsavedKeys != nil {
+		if err := saveKeys(ctx, a.keyStorage, a.unsavedKeys); err != nil {
+			return fmt.Errorf("jit_auth cookie keys: %v", err)
+		}
+		a.unsavedKeys = nil
 	}
 	a.started = &stateConfig{
 		store:    a.store,

@@ -2,13 +2,16 @@ package caddymodule_test
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
 // Generated cookie keys are written when a configuration starts, never
-// by caddy validate nor by a load that fails: checking a config (in CI,
+// by caddy validate nor by a load that fails (in provisioning or when
+// starting): checking a config (in CI,
 // on a laptop, before a deployment) leaves Caddy's storage as it was.
 // Once written, later loads keep the same keys (sessions survive; see
 // TestGeneratedKeysSurviveRestart).
@@ -50,7 +53,25 @@ http://localhost:%d {
 		t.Fatalf("a load that failed wrote into Caddy's storage: %v", files)
 	}
 
+	// A load that fails when it starts: the database does not answer.
 	t.Setenv("JITAUTH_TEST_KEYS_ID", "client")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := l.Addr().String()
+	l.Close()
+	down := strings.Replace(caddyfile, "store sqlite "+filepath.Join(dir, "users.db"),
+		fmt.Sprintf(`store postgres "postgres://jit:pw@%s/auth?sslmode=disable"`, closed), 1)
+	if err := loadErr(t, down); err == nil || !strings.Contains(err.Error(), "start") {
+		t.Fatalf("a load whose database does not answer: %v, want it refused when starting", err)
+	}
+	// Only jit_auth's part: the tls app, if it started first, may have
+	// noted its storage cleaning (last_clean.json).
+	if files := filesUnder(filepath.Join(storage, "jit_auth")); len(files) > 0 {
+		t.Fatalf("a start that failed wrote into Caddy's storage: %v", files)
+	}
+
 	keysFile := filepath.Join(storage, "jit_auth", "cookie_keys.json")
 	if err := loadErr(t, caddyfile); err != nil {
 		t.Fatalf("load: %v", err)
