@@ -125,12 +125,17 @@ func handleAdminUsers(w http.ResponseWriter, r *http.Request) error {
 		dec := json.NewDecoder(bytes.NewReader(body))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&ch); err != nil {
-			return adminError(http.StatusBadRequest, "reading the change: %v (expected {\"set\": {…}, \"grant_roles\": […], \"revoke_roles\": […]})", err)
+			return adminError(http.StatusBadRequest, "reading the change: %v (expected {\"set\": {…}, \"grant_roles\": […], \"revoke_roles\": […]}; the values in set are strings, e.g. \"email_verified\": \"true\")", err)
 		}
 		// One JSON object and nothing after it: a second value would be
 		// silently ignored, and the caller would believe it applied.
 		if _, err := dec.Token(); err != io.EOF {
 			return adminError(http.StatusBadRequest, "reading the change: the body must be a single JSON object with nothing after it")
+		}
+		// Anything but "true" would otherwise read as false, silently
+		// unverifying the address of an administrator who wrote "yes".
+		if v, ok := ch.Set[provisioner.AttrEmailVerified]; ok && v != "true" && v != "false" {
+			return adminError(http.StatusBadRequest, "reading the change: set.email_verified is %q; use \"true\" or \"false\"", v)
 		}
 		if len(ch.Set) > 0 {
 			if u, err = provisioner.SetLocalAttributes(ctx, app.store, u.ID, ch.Set); err != nil {

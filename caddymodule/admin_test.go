@@ -164,7 +164,22 @@ func TestAdminAPIStrictBodiesAndHonestAnswers(t *testing.T) {
 			t.Errorf("PATCH %q: %d %s, want 400 naming the problem", bad, code, body)
 		}
 	}
-	if code, body := adminRaw(t, admin, http.MethodGet, user, ""); code != http.StatusOK || strings.Contains(body, `"x"`) {
+	// set takes strings; email_verified only "true" or "false", never a
+	// "yes" or "True" read as false. The README shows the string form.
+	for _, bad := range []string{
+		`{"set":{"email_verified":true}}`,
+		`{"set":{"email_verified":"yes"}}`,
+		`{"set":{"email_verified":"True","name":"x"}}`,
+	} {
+		code, body := adminRaw(t, admin, http.MethodPatch, user, bad)
+		if code != http.StatusBadRequest || !strings.Contains(body, `\"true\"`) {
+			t.Errorf("PATCH %s: %d %s, want 400 showing \"true\"", bad, code, body)
+		}
+	}
+	if !strings.Contains(mustReadFile(t, "../README.md"), `"email_verified": "true"`) {
+		t.Error(`README.md does not show "email_verified": "true"`)
+	}
+	if code, body := adminRaw(t, admin, http.MethodGet, user, ""); code != http.StatusOK || strings.Contains(body, `"x"`) || !strings.Contains(body, `"email_verified":true`) {
 		t.Fatalf("a refused change was applied: %d %s", code, body)
 	}
 	if code, body := adminRaw(t, admin, http.MethodPatch, user, "{\"grant_roles\":[\"x\"]}\n \n"); code != http.StatusOK || !strings.Contains(body, `"roles":["x"]`) {

@@ -75,6 +75,12 @@ type App struct {
 	started     *stateConfig
 	released    bool
 
+	// unsavedKeys is a generated cookie key pair that Start saves in
+	// keyStorage (Caddy's storage); nil when the keys are configured or
+	// were read from storage. See loadKeys.
+	unsavedKeys []byte
+	keyStorage  keyStorage
+
 	// interconnect runs the JIT×MFA check once per configuration, from
 	// the first handler provisioned (see interconnect.go).
 	interconnect *onceResult
@@ -123,10 +129,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.store = store
 	a.provisioner = &provisioner.Provisioner{Store: store}
 
-	keys, err := loadOrCreateKeys(ctx, a.CookieKeys)
+	keys, unsaved, err := loadKeys(ctx, a.CookieKeys)
 	if err != nil {
 		return fmt.Errorf("jit_auth cookie keys: %v", err)
 	}
+	a.unsavedKeys = unsaved
+	a.keyStorage = ctx.Storage()
 	a.storage = ctx.Storage()
 	a.codecs = newCodecs(keys, int(time.Duration(a.SessionLifetime)/time.Second))
 	// TOTP secrets are sealed with a key derived from each hash key, in
@@ -189,8 +197,9 @@ func (a *App) Validate() error {
 }
 
 // Start opens the store if it opens lazily, reads the logouts kept in
-// Caddy's storage during a store outage, and joins the background work
-// that follows logouts made through other instances and user statuses.
+// Caddy's storage during a store outage, saves generated cookie keys,
+// and joins the background work that follows logouts made through other
+// instances and user statuses.
 func (a *App) Start() error {
 	if o, ok := a.store.(opener); ok {
 		if err := o.open(); err != nil {
@@ -203,6 +212,13 @@ func (a *App) Start() error {
 		// Starting without them would revive sessions logged out
 		// during an outage.
 		return fmt.Errorf("jit_auth: reading the logouts kept in Caddy's storage under %s: %v", pendingRevocationsDir, err)
+	}
+	// Last of what can fail, so a start that fails leaves no keys.
+	if a.unsavedKeys != nil {
+		if err := saveKeys(ctx, a.keyStorage, a.unsavedKeys); err != nil {
+			return fmt.Errorf("jit_auth cookie keys: %v", err)
+		}
+		a.unsavedKeys = nil
 	}
 	a.started = &stateConfig{
 		store:    a.store,

@@ -339,7 +339,9 @@ func (h *Handler) provisioningFailure(w http.ResponseWriter, conn *Connection, c
 		renderError(w, http.StatusConflict, "Account conflict",
 			"Another account on this site already uses your email address, and this sign-in cannot be linked to it. Nothing was changed, and you were not signed in. Sign in the way you did before, or contact the site's administrator.", "")
 	case errors.Is(err, provisioner.ErrInvalidClaims):
-		renderError(w, http.StatusBadRequest, "Sign-in failed", conn.displayName()+" did not say enough about you to create an account.", "")
+		// Also a JIT-off login, which creates nothing: the text speaks of
+		// signing in, not of an account.
+		renderError(w, http.StatusBadRequest, "Sign-in failed", conn.displayName()+" did not say enough about you to sign you in on this site.", "")
 	default:
 		renderError(w, http.StatusServiceUnavailable, "Sign-in temporarily unavailable",
 			"Your account could not be set up or updated right now, so you were not signed in. Try again in a moment.", restart)

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -70,51 +71,85 @@ func (kp KeyPair) decode() (rawKeyPair, error) {
 	return rawKeyPair{hash: h, block: b}, nil
 }
 
-// loadOrCreateKeys returns the configured key pairs, or else the pair
-// kept in Caddy's storage, generating and saving it under a storage lock
-// the first time so that concurrently starting instances agree.
-func loadOrCreateKeys(ctx caddy.Context, configured []KeyPair) ([]rawKeyPair, error) {
+// loadKeys returns the configured key pairs, or else the pair kept in
+// Caddy's storage. When storage has none yet, it returns a new pair and,
+// in unsaved, what saveKeys must store: Provision only reads, because
+// caddy validate and a configuration that fails to load provision too
+// and must leave nothing behind; App.Start saves the pair.
+func loadKeys(ctx caddy.Context, configured []KeyPair) (keys []rawKeyPair, unsaved []byte, err error) {
 	if len(configured) > 0 {
-		out := make([]rawKeyPair, 0, len(configured))
-		for i, kp := range configured {
-			raw, err := kp.decode()
-			if err != nil {
-				return nil, fmt.Errorf("cookie key pair %d: %v", i+1, err)
-			}
-			out = append(out, raw)
-		}
-		return out, nil
+		keys, err := decodeKeyPairs(configured)
+		return keys, nil, err
 	}
-
 	storage := ctx.Storage()
-	lockCtx := context.WithoutCancel(ctx)
-	if err := storage.Lock(lockCtx, storageKeysPath); err != nil {
-		return nil, fmt.Errorf("locking cookie keys in storage: %v", err)
+	data, err := storage.Load(ctx, storageKeysPath)
+	if err == nil {
+		keys, err := decodeStoredKeys(data)
+		return keys, nil, err
 	}
-	defer func() { _ = storage.Unlock(lockCtx, storageKeysPath) }()
-
-	data, err := storage.Load(lockCtx, storageKeysPath)
-	switch {
-	case err == nil:
-		var stored []KeyPair
-		if err := json.Unmarshal(data, &stored); err != nil || len(stored) == 0 {
-			return nil, fmt.Errorf("cookie keys in storage at %s are corrupt; remove the file to generate new ones (this logs everyone out)", storageKeysPath)
-		}
-		return loadOrCreateKeys(ctx, stored)
-	case !errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("loading cookie keys from storage: %v", err)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("loading cookie keys from storage: %v", err)
 	}
-
 	kp := KeyPair{
 		HashKey:  base64.StdEncoding.EncodeToString(randomBytes(64)),
 		BlockKey: base64.StdEncoding.EncodeToString(randomBytes(32)),
 	}
-	data, _ = json.Marshal([]KeyPair{kp})
-	if err := storage.Store(lockCtx, storageKeysPath, data); err != nil {
-		return nil, fmt.Errorf("saving generated cookie keys to storage: %v", err)
-	}
+	unsaved, _ = json.Marshal([]KeyPair{kp})
 	raw, _ := kp.decode()
-	return []rawKeyPair{raw}, nil
+	return []rawKeyPair{raw}, unsaved, nil
+}
+
+// keyStorage is the part of Caddy's storage (certmagic.Storage) that
+// saveKeys uses.
+type keyStorage interface {
+	Lock(ctx context.Context, name string) error
+	Unlock(ctx context.Context, name string) error
+	Load(ctx context.Context, key string) ([]byte, error)
+	Store(ctx context.Context, key string, value []byte) error
+}
+
+// saveKeys stores the pair loadKeys generated, under a storage lock so
+// that instances starting at once against one storage agree. If another
+// instance saved a pair in the meantime, this start fails rather than
+// seal cookies the others cannot open; the next start reads that pair.
+func saveKeys(ctx context.Context, storage keyStorage, unsaved []byte) error {
+	if err := storage.Lock(ctx, storageKeysPath); err != nil {
+		return fmt.Errorf("locking cookie keys in storage: %v", err)
+	}
+	defer func() { _ = storage.Unlock(context.WithoutCancel(ctx), storageKeysPath) }()
+	data, err := storage.Load(ctx, storageKeysPath)
+	switch {
+	case err == nil && bytes.Equal(data, unsaved):
+		return nil
+	case err == nil:
+		return fmt.Errorf("another instance sharing Caddy's storage saved cookie keys at %s while this one started; start again to use them", storageKeysPath)
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("loading cookie keys from storage: %v", err)
+	}
+	if err := storage.Store(ctx, storageKeysPath, unsaved); err != nil {
+		return fmt.Errorf("saving generated cookie keys to storage: %v", err)
+	}
+	return nil
+}
+
+func decodeKeyPairs(pairs []KeyPair) ([]rawKeyPair, error) {
+	out := make([]rawKeyPair, 0, len(pairs))
+	for i, kp := range pairs {
+		raw, err := kp.decode()
+		if err != nil {
+			return nil, fmt.Errorf("cookie key pair %d: %v", i+1, err)
+		}
+		out = append(out, raw)
+	}
+	return out, nil
+}
+
+func decodeStoredKeys(data []byte) ([]rawKeyPair, error) {
+	var stored []KeyPair
+	if err := json.Unmarshal(data, &stored); err != nil || len(stored) == 0 {
+		return nil, fmt.Errorf("cookie keys in storage at %s are corrupt; remove the file to generate new ones (this logs everyone out)", storageKeysPath)
+	}
+	return decodeKeyPairs(stored)
 }
 
 func randomBytes(n int) []byte {

@@ -380,16 +380,29 @@ func (c *captureWriter) Write(b []byte) (int, error) {
 
 // A JIT-off login whose provider says nothing a username can be made of
 // ends on a clear page instead of a session that never works.
+//
+// That includes a provider whose subjects are email addresses, for a user
+// without a verified email: "partner:bob@example.com" would be an
+// email-shaped name that is not a verified email, so the README says such
+// a login is refused. The page speaks of signing in, not of an account,
+// since a JIT-off login creates none.
 func TestLoginWithoutUsableUsername(t *testing.T) {
 	s := startSite(t)
-	s.queue(&oidcUser{sub: strings.Repeat("x", 300), claims: map[string]any{}})
-	b := newBrowser(t)
-	resp, body := s.login(b, "partner", "/")
-	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "did not say enough") {
-		t.Fatalf("status %d: %s", resp.StatusCode, body)
-	}
-	if b.cookie(s.base, "jitauth_session") != nil {
-		t.Fatal("a session without a username was issued")
+	for name, u := range map[string]*oidcUser{
+		"subject too long": {sub: strings.Repeat("x", 300), claims: map[string]any{}},
+		"subject with @, email unverified": {sub: "bob@example.com", claims: map[string]any{
+			"email": "bob@example.com", "email_verified": false, "preferred_username": "bob@example.com"}},
+	} {
+		s.queue(u)
+		b := newBrowser(t)
+		resp, body := s.login(b, "partner", "/")
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "did not say enough about you to sign you in") ||
+			strings.Contains(body, "account") {
+			t.Fatalf("%s: status %d: %s", name, resp.StatusCode, body)
+		}
+		if b.cookie(s.base, "jitauth_session") != nil {
+			t.Fatalf("%s: a session without a username was issued", name)
+		}
 	}
 }
 

@@ -47,10 +47,13 @@ type PostgresStore struct {
 	URL string `json:"url,omitempty"`
 
 	*pgstore.Store `json:"-"`
+
+	opened bool // connected and migrated (by open)
+	logger *zap.Logger
 }
 
 // postgresOpenTimeout bounds connecting to and migrating the database
-// when Caddy provisions the store.
+// when the app starts.
 const postgresOpenTimeout = 10 * time.Second
 
 // CaddyModule returns the Caddy module information.
@@ -61,7 +64,13 @@ func (PostgresStore) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision connects to the database and migrates its schema.
+// Provision resolves the URL and sets up the connection pool without
+// connecting: caddy validate and a configuration that fails to load
+// provision too, and must neither need the database nor migrate its
+// schema (validating a newer version's config would otherwise migrate
+// the database under the running one). The app connects and migrates
+// when it starts (see open); the pool already works before, so a request
+// that the new configuration's server takes before then is served.
 func (s *PostgresStore) Provision(ctx caddy.Context) error {
 	if s.URL == "" {
 		return errors.New("PostgreSQL user store: url is required, for example {env.DATABASE_URL}")
@@ -72,14 +81,27 @@ func (s *PostgresStore) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("PostgreSQL user store: %v", err)
 	}
-	octx, cancel := context.WithTimeout(ctx, postgresOpenTimeout)
-	defer cancel()
-	st, err := pgstore.Open(octx, url)
+	st, err := pgstore.New(url)
 	if err != nil {
-		return fmt.Errorf("opening PostgreSQL user store: %v", err)
+		return fmt.Errorf("PostgreSQL user store: %v", err)
 	}
 	s.Store = st
-	ctx.Logger().Info("user store opened", zap.String("backend", "postgres"), zap.String("database", st.Target()))
+	s.logger = ctx.Logger()
+	return nil
+}
+
+// open connects to the database and migrates its schema, once.
+func (s *PostgresStore) open() error {
+	if s.opened {
+		return nil
+	}
+	octx, cancel := context.WithTimeout(context.Background(), postgresOpenTimeout)
+	defer cancel()
+	if err := s.Store.Connect(octx); err != nil {
+		return fmt.Errorf("opening PostgreSQL user store: %v", err)
+	}
+	s.opened = true
+	s.logger.Info("user store opened", zap.String("backend", "postgres"), zap.String("database", s.Store.Target()))
 	return nil
 }
 

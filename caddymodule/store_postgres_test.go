@@ -240,3 +240,53 @@ func TestPostgresStoreCaddyfileErrors(t *testing.T) {
 		})
 	}
 }
+
+// caddy validate neither needs the database nor migrates it: a config
+// whose server does not answer validates (and still fails to start, see
+// TestPostgresStoreUnreachable), and validating against a real, empty
+// schema creates no table in it, so checking a newer version's config
+// never migrates the database under the running one. Starting creates
+// the tables.
+func TestPostgresValidateTouchesNoDatabase(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	unreachable := pgCaddyfile(dir, fmt.Sprintf(`store postgres "postgres://jit:pw@%s/auth?sslmode=disable"`, addr),
+		freePort(t), "https://idp.example.com", "id", "secret", "127.0.0.1:9")
+	if err := validate(t, unreachable); err != nil {
+		t.Fatalf("validating a config whose database does not answer: %v", err)
+	}
+
+	schema, connString := pgSchema(t)
+	tables := func() int {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, pgServer(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_schema = $1`, schema).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	reachable := pgCaddyfile(dir, fmt.Sprintf("store postgres %q", connString), freePort(t), "https://idp.example.com", "id", "secret", "127.0.0.1:9")
+	if err := validate(t, reachable); err != nil {
+		t.Fatalf("validate: %v", err)
+	}
+	if n := tables(); n != 0 {
+		t.Fatalf("caddy validate created %d tables in schema %s", n, schema)
+	}
+	if err := loadErr(t, reachable); err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	if tables() == 0 {
+		t.Fatal("starting the config created no tables")
+	}
+}

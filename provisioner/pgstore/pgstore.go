@@ -86,11 +86,27 @@ var _ provisioner.Store = (*Store)(nil)
 
 // Open connects to the database at connString (see the package
 // documentation), checks that it answers and migrates the schema to the
-// current version. It fails if the server does not answer within the
-// context's deadline (DefaultTimeout if there is none), if no schema of
-// the search_path exists, or if the schema was migrated by a newer build
-// (ErrSchemaTooNew). Errors never include the password.
+// current version: New, then Connect. It fails if the server does not
+// answer within the context's deadline (DefaultTimeout if there is none),
+// if no schema of the search_path exists, or if the schema was migrated
+// by a newer build (ErrSchemaTooNew). Errors never include the password.
 func Open(ctx context.Context, connString string) (*Store, error) {
+	s, err := New(connString)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Connect(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// New parses connString and sets up the connection pool without
+// connecting: nothing reaches the server until Connect or a query. A
+// caller that must not touch the database yet (caddy validate) uses it
+// alone.
+func New(connString string) (*Store, error) {
 	if strings.TrimSpace(connString) == "" {
 		return nil, errors.New("postgres store: empty database URL")
 	}
@@ -103,24 +119,27 @@ func Open(ctx context.Context, connString string) (*Store, error) {
 	}
 	cfg.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return true }
 	s := &Store{target: describe(cfg), timeout: DefaultTimeout, now: time.Now}
-
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	// NewWithConfig does not connect; Ping and migrate do, under ctx.
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	// NewWithConfig does not connect; Connect and queries do.
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: %s: %w", s.target, err)
 	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("postgres store: connecting to %s: %w", s.target, err)
-	}
-	if err := migrate(ctx, pool); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("postgres store: migrating %s: %w", s.target, err)
-	}
 	s.pool = pool
 	return s, nil
+}
+
+// Connect checks that the server answers and migrates the schema, within
+// the context's deadline (DefaultTimeout if there is none).
+func (s *Store) Connect(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres store: connecting to %s: %w", s.target, err)
+	}
+	if err := migrate(ctx, s.pool); err != nil {
+		return fmt.Errorf("postgres store: migrating %s: %w", s.target, err)
+	}
+	return nil
 }
 
 // Target describes the database without secrets, as
