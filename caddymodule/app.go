@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -81,6 +82,10 @@ type App struct {
 	unsavedKeys []byte
 	keyStorage  keyStorage
 
+	// ready is set once Start has opened the store: the endpoints that
+	// need it answer 503 until then (see Handler.storeReady).
+	ready *atomic.Bool
+
 	// interconnect runs the JIT×MFA check once per configuration, from
 	// the first handler provisioned (see interconnect.go).
 	interconnect *onceResult
@@ -111,6 +116,7 @@ const (
 // connections. It does not contact identity providers.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.ready = new(atomic.Bool)
 	if a.SessionLifetime == 0 {
 		a.SessionLifetime = caddy.Duration(defaultSessionLifetime)
 	}
@@ -228,6 +234,7 @@ func (a *App) Start() error {
 		refresh:  time.Duration(a.UserStatusRefresh),
 	}
 	a.state.attach(a.started)
+	a.ready.Store(true)
 	return nil
 }
 

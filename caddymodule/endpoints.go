@@ -40,9 +40,15 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, rest str
 		if !allowMethods(w, r, http.MethodGet) {
 			return
 		}
+		if !h.storeReady(w) {
+			return
+		}
 		h.serveCallback(w, r, arg)
 	case "consent":
 		if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
+			return
+		}
+		if !h.storeReady(w) {
 			return
 		}
 		h.serveConsent(w, r)
@@ -50,9 +56,15 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, rest str
 		if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
 			return
 		}
+		if !h.storeReady(w) {
+			return
+		}
 		h.serveMFA(w, r)
 	case "logout":
-		if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
+		if !allowMethods(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
+			return
+		}
+		if !h.storeReady(w) {
 			return
 		}
 		h.serveLogout(w, r)
@@ -62,6 +74,20 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, rest str
 	default:
 		renderError(w, http.StatusNotFound, "Not found", "There is no such sign-in page.", h.PathPrefix+"login")
 	}
+}
+
+// storeReady answers 503 to a request that needs the user store while
+// the configuration that serves it has not finished starting: Caddy
+// starts its apps in no set order, so the http app can take requests a
+// moment before the jit_auth app has opened the store.
+func (h *Handler) storeReady(w http.ResponseWriter) bool {
+	if h.app.ready.Load() {
+		return true
+	}
+	w.Header().Set("Retry-After", "1")
+	renderError(w, http.StatusServiceUnavailable, "Sign-in is starting",
+		"This site is starting up. Try again in a moment.", "")
+	return false
 }
 
 func allowMethods(w http.ResponseWriter, r *http.Request, methods ...string) bool {

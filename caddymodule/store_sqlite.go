@@ -58,12 +58,22 @@ func (SQLiteStore) CaddyModule() caddy.ModuleInfo {
 }
 
 // Provision resolves the database path. It does not touch the file
-// system; the app opens the database when it starts (see open).
+// system; the app opens the database when it starts (see open), unless
+// another configuration of this process has it open already.
 func (s *SQLiteStore) Provision(ctx caddy.Context) error {
 	s.logger = ctx.Logger()
 	s.path = caddy.NewReplacer().ReplaceKnown(s.Path, "")
 	if s.path == "" {
 		s.path = filepath.Join(caddy.AppDataDir(), "jit_auth", "users.db")
+	}
+	// On a reload the file is already open in this process: join it now,
+	// so the new configuration has its store before any of its apps
+	// starts (Caddy starts them in no set order, and the http app may
+	// serve before the jit_auth app has started).
+	if key, err := sqliteHandleKey(s.path); err == nil {
+		if _, open := sqliteHandles.References(key); open {
+			return s.open()
+		}
 	}
 	return nil
 }
