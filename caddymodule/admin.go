@@ -132,28 +132,23 @@ func handleAdminUsers(w http.ResponseWriter, r *http.Request) error {
 		if _, err := dec.Token(); err != io.EOF {
 			return adminError(http.StatusBadRequest, "reading the change: the body must be a single JSON object with nothing after it")
 		}
-		// Anything but "true" would otherwise read as false, silently
-		// unverifying the address of an administrator who wrote "yes".
-		if v, ok := ch.Set[provisioner.AttrEmailVerified]; ok && v != "true" && v != "false" {
-			return adminError(http.StatusBadRequest, "reading the change: set.email_verified is %q; use \"true\" or \"false\"", v)
-		}
-		if len(ch.Set) > 0 {
-			if u, err = provisioner.SetLocalAttributes(ctx, app.store, u.ID, ch.Set); err != nil {
+		// One store update for the whole change: a change refused in part
+		// (an invalid role, email_verified other than "true"/"false",
+		// which would otherwise read as false) writes nothing.
+		if len(ch.Set)+len(ch.GrantRoles)+len(ch.RevokeRoles) > 0 {
+			change := provisioner.LocalChange{Set: ch.Set, Grant: ch.GrantRoles, Revoke: ch.RevokeRoles}
+			if u, err = provisioner.ApplyLocalChange(ctx, app.store, u.ID, change); err != nil {
 				return adminUpdateError(err)
 			}
-			log.Info("user updated by an administrator", zap.Strings("attributes", sortedKeys(ch.Set)))
-		}
-		if len(ch.GrantRoles) > 0 {
-			if u, err = provisioner.GrantLocalRoles(ctx, app.store, u.ID, ch.GrantRoles...); err != nil {
-				return adminUpdateError(err)
+			if len(ch.Set) > 0 {
+				log.Info("user updated by an administrator", zap.Strings("attributes", sortedKeys(ch.Set)))
 			}
-			log.Info("roles granted by an administrator", zap.Strings("roles", ch.GrantRoles))
-		}
-		if len(ch.RevokeRoles) > 0 {
-			if u, err = provisioner.RevokeLocalRoles(ctx, app.store, u.ID, ch.RevokeRoles...); err != nil {
-				return adminUpdateError(err)
+			if len(ch.GrantRoles) > 0 {
+				log.Info("roles granted by an administrator", zap.Strings("roles", ch.GrantRoles))
 			}
-			log.Info("local roles revoked by an administrator", zap.Strings("roles", ch.RevokeRoles))
+			if len(ch.RevokeRoles) > 0 {
+				log.Info("local roles revoked by an administrator", zap.Strings("roles", ch.RevokeRoles))
+			}
 		}
 	}
 	ids, err := app.store.Identities(ctx, u.ID)

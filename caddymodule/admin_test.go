@@ -176,6 +176,19 @@ func TestAdminAPIStrictBodiesAndHonestAnswers(t *testing.T) {
 			t.Errorf("PATCH %s: %d %s, want 400 showing \"true\"", bad, code, body)
 		}
 	}
+	// A change is applied whole or not at all: a valid set beside a role
+	// that cannot be granted writes nothing.
+	for _, partial := range []string{
+		`{"set":{"name":"Partial"},"grant_roles":["bad role"]}`,
+		`{"set":{"name":"Partial","email_verified":"yes"},"grant_roles":["x"]}`,
+	} {
+		if code, body := adminRaw(t, admin, http.MethodPatch, user, partial); code != http.StatusBadRequest {
+			t.Errorf("PATCH %s: %d %s, want 400", partial, code, body)
+		}
+	}
+	if code, body := adminRaw(t, admin, http.MethodGet, user, ""); code != http.StatusOK || strings.Contains(body, "Partial") {
+		t.Errorf("a change refused in part was applied in part: %d %s", code, body)
+	}
 	if !strings.Contains(mustReadFile(t, "../README.md"), `"email_verified": "true"`) {
 		t.Error(`README.md does not show "email_verified": "true"`)
 	}

@@ -12,80 +12,102 @@ import (
 // role; nothing was written.
 var ErrInvalidChange = errors.New("invalid change")
 
-// SetLocalAttributes changes a user's attributes locally, as an
-// administrator does: each changed attribute becomes locally owned, so
-// connections with sync preserve_local no longer overwrite it. Values
-// are keyed by attribute name (AttrEmail, AttrName, …, or a custom
-// name); email_verified takes "true" or "false", groups a
-// comma-separated list.
-func SetLocalAttributes(ctx context.Context, s Store, userID string, values map[string]string) (*User, error) {
-	for name := range values {
+// LocalChange is an administrator's change to one user: attributes set
+// locally, and local roles granted and revoked. ApplyLocalChange applies
+// it whole or not at all.
+type LocalChange struct {
+	// Set are attribute values by name (AttrEmail, AttrName, …, or a
+	// custom name); email_verified takes "true" or "false", groups a
+	// comma-separated list.
+	Set map[string]string
+	// Grant and Revoke are local roles.
+	Grant, Revoke []string
+}
+
+// ApplyLocalChange checks the whole change and applies it in one store
+// update, so a change that is refused in part writes nothing. Each set
+// attribute becomes locally owned, so connections with sync
+// preserve_local no longer overwrite it. Local role grants are never
+// removed by a connection's sync; roles a connection granted are the
+// connection's (they follow the provider's groups) and Revoke leaves them.
+func ApplyLocalChange(ctx context.Context, s Store, userID string, ch LocalChange) (*User, error) {
+	for name, v := range ch.Set {
 		if name == AttrPreferredUsername {
 			return nil, fmt.Errorf("%w: %s is not stored; change the username instead", ErrInvalidChange, name)
 		}
 		if err := CheckAttributeName(name); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrInvalidChange, err)
 		}
-	}
-	return s.UpdateUser(ctx, userID, func(u *User) error {
-		for name, v := range values {
-			switch name {
-			case AttrEmail:
-				// A new address is not verified unless the same change
-				// says so: linking trusts a verified local email.
-				if _, says := values[AttrEmailVerified]; !says && !strings.EqualFold(u.Email, v) {
-					u.EmailVerified = false
-				}
-				u.Email = v
-			case AttrEmailVerified:
-				u.EmailVerified = v == "true"
-			case AttrName:
-				u.Name = v
-			case AttrGivenName:
-				u.GivenName = v
-			case AttrFamilyName:
-				u.FamilyName = v
-			case AttrPicture:
-				u.Picture = v
-			case AttrGroups:
-				u.Groups = sortedUnique(splitList(v))
-			default:
-				if u.Attributes == nil {
-					u.Attributes = map[string]string{}
-				}
-				u.Attributes[name] = v
-			}
-			if !slices.Contains(u.LocalAttributes, name) {
-				u.LocalAttributes = append(u.LocalAttributes, name)
-			}
+		if name == AttrEmailVerified && v != "true" && v != "false" {
+			return nil, fmt.Errorf("%w: email_verified is %q; use \"true\" or \"false\"", ErrInvalidChange, v)
 		}
-		slices.Sort(u.LocalAttributes)
-		return nil
-	})
-}
-
-// GrantLocalRoles grants roles locally. Local grants are never removed
-// by a connection's sync.
-func GrantLocalRoles(ctx context.Context, s Store, userID string, roles ...string) (*User, error) {
-	for _, r := range roles {
+	}
+	for _, r := range ch.Grant {
 		if err := CheckRoleName(r); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrInvalidChange, err)
 		}
 	}
 	return s.UpdateUser(ctx, userID, func(u *User) error {
-		setRoleGrant(u, RoleSourceLocal, sortedUnique(append(slices.Clone(u.RoleGrants[RoleSourceLocal]), roles...)))
+		setLocalAttributes(u, ch.Set)
+		local := slices.Clone(u.RoleGrants[RoleSourceLocal])
+		local = append(local, ch.Grant...)
+		local = slices.DeleteFunc(local, func(r string) bool { return slices.Contains(ch.Revoke, r) })
+		setRoleGrant(u, RoleSourceLocal, sortedUnique(local))
 		return nil
 	})
 }
 
-// RevokeLocalRoles removes roles granted locally. Roles a connection
-// granted are the connection's: they follow the provider's groups.
+// SetLocalAttributes changes a user's attributes locally, as an
+// administrator does (ApplyLocalChange with Set alone).
+func SetLocalAttributes(ctx context.Context, s Store, userID string, values map[string]string) (*User, error) {
+	return ApplyLocalChange(ctx, s, userID, LocalChange{Set: values})
+}
+
+// GrantLocalRoles grants roles locally (ApplyLocalChange with Grant alone).
+func GrantLocalRoles(ctx context.Context, s Store, userID string, roles ...string) (*User, error) {
+	return ApplyLocalChange(ctx, s, userID, LocalChange{Grant: roles})
+}
+
+// RevokeLocalRoles removes roles granted locally (ApplyLocalChange with
+// Revoke alone).
 func RevokeLocalRoles(ctx context.Context, s Store, userID string, roles ...string) (*User, error) {
-	return s.UpdateUser(ctx, userID, func(u *User) error {
-		kept := slices.DeleteFunc(slices.Clone(u.RoleGrants[RoleSourceLocal]), func(r string) bool { return slices.Contains(roles, r) })
-		setRoleGrant(u, RoleSourceLocal, kept)
-		return nil
-	})
+	return ApplyLocalChange(ctx, s, userID, LocalChange{Revoke: roles})
+}
+
+// setLocalAttributes writes values into u and marks them locally owned.
+func setLocalAttributes(u *User, values map[string]string) {
+	for name, v := range values {
+		switch name {
+		case AttrEmail:
+			// A new address is not verified unless the same change says
+			// so: linking trusts a verified local email.
+			if _, says := values[AttrEmailVerified]; !says && !strings.EqualFold(u.Email, v) {
+				u.EmailVerified = false
+			}
+			u.Email = v
+		case AttrEmailVerified:
+			u.EmailVerified = v == "true"
+		case AttrName:
+			u.Name = v
+		case AttrGivenName:
+			u.GivenName = v
+		case AttrFamilyName:
+			u.FamilyName = v
+		case AttrPicture:
+			u.Picture = v
+		case AttrGroups:
+			u.Groups = sortedUnique(splitList(v))
+		default:
+			if u.Attributes == nil {
+				u.Attributes = map[string]string{}
+			}
+			u.Attributes[name] = v
+		}
+		if !slices.Contains(u.LocalAttributes, name) {
+			u.LocalAttributes = append(u.LocalAttributes, name)
+		}
+	}
+	slices.Sort(u.LocalAttributes)
 }
 
 func splitList(s string) []string {
