@@ -83,11 +83,8 @@ func sameHeaderKey(name, key string) bool {
 // identity headers, under any case or "_"/"-" spelling.
 func stripIdentityHeaders(h http.Header, keys []string) {
 	for name := range h {
-		for _, k := range keys {
-			if sameHeaderKey(name, k) {
-				delete(h, name)
-				break
-			}
+		if isIdentityKey(name, keys) {
+			delete(h, name)
 		}
 	}
 }
