@@ -235,6 +235,8 @@ func TestUnresolvedSecretPlaceholdersFailToLoad(t *testing.T) {
 			[]string{`cookie key pair 1: hash_key: environment variable JITAUTH_TEST_UNSET_HASH is not set`}, []string{testBlockKey}},
 		{"missing block key file", head(testHashKey+" {file."+missing+"}", oidc+"s"),
 			[]string{`cookie key pair 1: block_key: {file.` + missing + `}`}, []string{testHashKey}},
+		{"unset SQLite path", strings.Replace(head(keys, oidc+"s"), "store sqlite "+dir+"/users.db", "store sqlite {env.JITAUTH_TEST_UNSET_DB}", 1),
+			[]string{`path: environment variable JITAUTH_TEST_UNSET_DB is not set`}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

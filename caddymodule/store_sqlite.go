@@ -28,7 +28,8 @@ func init() {
 // write-ahead log under Caddy.
 type SQLiteStore struct {
 	// Path is the database file. Default: jit_auth/users.db in Caddy's
-	// data directory. Placeholders such as {env.JIT_DB} are expanded.
+	// data directory. Placeholders such as {env.JIT_DB} or {file.*} are
+	// expanded when the configuration loads; an unset one is an error.
 	Path string `json:"path,omitempty"`
 
 	*sqlitestore.Store `json:"-"`
@@ -62,8 +63,13 @@ func (SQLiteStore) CaddyModule() caddy.ModuleInfo {
 // another configuration of this process has it open already.
 func (s *SQLiteStore) Provision(ctx caddy.Context) error {
 	s.logger = ctx.Logger()
-	s.path = caddy.NewReplacer().ReplaceKnown(s.Path, "")
-	if s.path == "" {
+	// Placeholders resolve as in the secret fields: an unset {env.*}
+	// is an error, not a silent fall-back to the default file.
+	path, err := resolveSecret("path", s.Path)
+	if err != nil {
+		return err
+	}
+	if s.path = path; s.path == "" {
 		s.path = filepath.Join(caddy.AppDataDir(), "jit_auth", "users.db")
 	}
 	// On a reload the file is already open in this process: join it now,
