@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -82,9 +81,10 @@ type App struct {
 	unsavedKeys []byte
 	keyStorage  keyStorage
 
-	// ready is set once Start has opened the store: the endpoints that
-	// need it answer 503 until then (see Handler.storeReady).
-	ready *atomic.Bool
+	// ready is closed once Start has opened the store: the endpoints
+	// that need it wait for it, for a bounded time (see
+	// Handler.storeReady).
+	ready chan struct{}
 
 	// interconnect runs the JIT×MFA check once per configuration, from
 	// the first handler provisioned (see interconnect.go).
@@ -116,7 +116,7 @@ const (
 // connections. It does not contact identity providers.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
-	a.ready = new(atomic.Bool)
+	a.ready = make(chan struct{})
 	if a.SessionLifetime == 0 {
 		a.SessionLifetime = caddy.Duration(defaultSessionLifetime)
 	}
@@ -234,7 +234,7 @@ func (a *App) Start() error {
 		refresh:  time.Duration(a.UserStatusRefresh),
 	}
 	a.state.attach(a.started)
-	a.ready.Store(true)
+	close(a.ready)
 	return nil
 }
 

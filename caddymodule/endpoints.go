@@ -40,7 +40,7 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, rest str
 		if !allowMethods(w, r, http.MethodGet) {
 			return
 		}
-		if !h.storeReady(w) {
+		if !h.storeReady(w, r) {
 			return
 		}
 		h.serveCallback(w, r, arg)
@@ -48,7 +48,7 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, rest str
 		if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
 			return
 		}
-		if !h.storeReady(w) {
+		if !h.storeReady(w, r) {
 			return
 		}
 		h.serveConsent(w, r)
@@ -56,7 +56,7 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, rest str
 		if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
 			return
 		}
-		if !h.storeReady(w) {
+		if !h.storeReady(w, r) {
 			return
 		}
 		h.serveMFA(w, r)
@@ -64,7 +64,7 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, rest str
 		if !allowMethods(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
 			return
 		}
-		if !h.storeReady(w) {
+		if !h.storeReady(w, r) {
 			return
 		}
 		h.serveLogout(w, r)
@@ -76,13 +76,30 @@ func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, rest str
 	}
 }
 
-// storeReady answers 503 to a request that needs the user store while
-// the configuration that serves it has not finished starting: Caddy
-// starts its apps in no set order, so the http app can take requests a
-// moment before the jit_auth app has opened the store.
-func (h *Handler) storeReady(w http.ResponseWriter) bool {
-	if h.app.ready.Load() {
+// startWait bounds how long a request that needs the user store waits
+// for the configuration that serves it to finish starting.
+var startWait = 5 * time.Second
+
+// storeReady holds a request that needs the user store until the
+// configuration that serves it has finished starting, and answers 503
+// if that takes longer than startWait: Caddy starts its apps in no set
+// order, so the http app can take requests a moment before the jit_auth
+// app has opened the store, and a sign-in arriving in that moment
+// should wait for it rather than fail.
+func (h *Handler) storeReady(w http.ResponseWriter, r *http.Request) bool {
+	select {
+	case <-h.app.ready:
 		return true
+	default:
+	}
+	t := time.NewTimer(startWait)
+	defer t.Stop()
+	select {
+	case <-h.app.ready:
+		return true
+	case <-r.Context().Done():
+		return false
+	case <-t.C:
 	}
 	w.Header().Set("Retry-After", "1")
 	renderError(w, http.StatusServiceUnavailable, "Sign-in is starting",

@@ -7,8 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 )
@@ -57,23 +57,44 @@ func TestSQLiteStoreJoinsAnOpenHandleWhenProvisioned(t *testing.T) {
 }
 
 // Until the app has started (the store opened), the endpoints that need
-// the store answer 503 with Retry-After rather than reach a store that
-// is not open.
+// the store wait for it: a request that arrives in the moment between
+// the http app starting and the jit_auth app starting is answered once
+// the app has started, and one that waits longer than startWait gets 503
+// with Retry-After rather than reach a store that is not open.
 func TestEndpointsWaitForTheStartedApp(t *testing.T) {
-	h := &Handler{app: &App{codecs: testCodecs(), ready: new(atomic.Bool)}, PathPrefix: defaultPathPrefix}
+	defer func(d time.Duration) { startWait = d }(startWait)
+	startWait = 50 * time.Millisecond
+	h := &Handler{app: &App{codecs: testCodecs(), ready: make(chan struct{})}, PathPrefix: defaultPathPrefix}
 	for _, ep := range []string{"callback/c?state=x&code=y", "consent", "mfa", "logout"} {
 		w := httptest.NewRecorder()
 		r := httptest.NewRequest(http.MethodGet, "http://localhost/.jitauth/"+ep, nil)
 		h.serveEndpoint(w, r, strings.TrimPrefix(r.URL.Path, defaultPathPrefix))
 		if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" || w.Header().Get("Cache-Control") != "no-store" {
-			t.Errorf("%s before start: %d %v", ep, w.Code, w.Header())
+			t.Errorf("%s never started: %d %v", ep, w.Code, w.Header())
 		}
 	}
-	h.app.ready.Store(true)
-	w := httptest.NewRecorder()
-	r := httptest.NewRequest(http.MethodGet, "http://localhost/.jitauth/logout", nil)
-	h.serveEndpoint(w, r, "logout")
-	if w.Code != http.StatusOK {
-		t.Errorf("logout after start: %d", w.Code)
+
+	// A request that arrives before the start and is answered after it.
+	startWait = 10 * time.Second
+	done := make(chan int)
+	go func() {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "http://localhost/.jitauth/logout", nil)
+		h.serveEndpoint(w, r, "logout")
+		done <- w.Code
+	}()
+	select {
+	case code := <-done:
+		t.Fatalf("logout before start answered %d without waiting for the start", code)
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(h.app.ready)
+	select {
+	case code := <-done:
+		if code != http.StatusOK {
+			t.Errorf("logout that waited for the start: %d, want 200", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("logout still waiting after the start")
 	}
 }
