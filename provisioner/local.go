@@ -30,7 +30,7 @@ type LocalChange struct {
 // preserve_local no longer overwrite it. Local role grants are never
 // removed by a connection's sync; roles a connection granted are the
 // connection's (they follow the provider's groups) and Revoke leaves them.
-func ApplyLocalChange(ctx context.Context, s Store, userID string, ch LocalChange) (*User, error) {
+func ApplyLocalChange(ctx context.Context, s UserStore, userID string, ch LocalChange) (*User, error) {
 	for name, v := range ch.Set {
 		if name == AttrPreferredUsername {
 			return nil, fmt.Errorf("%w: %s is not stored; change the username instead", ErrInvalidChange, name)
@@ -59,18 +59,18 @@ func ApplyLocalChange(ctx context.Context, s Store, userID string, ch LocalChang
 
 // SetLocalAttributes changes a user's attributes locally, as an
 // administrator does (ApplyLocalChange with Set alone).
-func SetLocalAttributes(ctx context.Context, s Store, userID string, values map[string]string) (*User, error) {
+func SetLocalAttributes(ctx context.Context, s UserStore, userID string, values map[string]string) (*User, error) {
 	return ApplyLocalChange(ctx, s, userID, LocalChange{Set: values})
 }
 
 // GrantLocalRoles grants roles locally (ApplyLocalChange with Grant alone).
-func GrantLocalRoles(ctx context.Context, s Store, userID string, roles ...string) (*User, error) {
+func GrantLocalRoles(ctx context.Context, s UserStore, userID string, roles ...string) (*User, error) {
 	return ApplyLocalChange(ctx, s, userID, LocalChange{Grant: roles})
 }
 
 // RevokeLocalRoles removes roles granted locally (ApplyLocalChange with
 // Revoke alone).
-func RevokeLocalRoles(ctx context.Context, s Store, userID string, roles ...string) (*User, error) {
+func RevokeLocalRoles(ctx context.Context, s UserStore, userID string, roles ...string) (*User, error) {
 	return ApplyLocalChange(ctx, s, userID, LocalChange{Revoke: roles})
 }
 

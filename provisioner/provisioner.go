@@ -1,6 +1,7 @@
 // Package provisioner decides what Just-in-Time provisioning does with a
-// positive authentication response, and defines the Store that keeps the
-// resulting local users. It has no knowledge of Caddy or HTTP.
+// positive authentication response, and defines the stores that keep the
+// resulting local users, one interface per role (see Store). It has no
+// knowledge of Caddy or HTTP.
 package provisioner
 
 import (
@@ -94,7 +95,7 @@ type Result struct {
 
 // Provisioner applies connection policies against a store.
 type Provisioner struct {
-	Store Store
+	Store UserStore
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }

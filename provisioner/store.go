@@ -128,10 +128,32 @@ var (
 // is written and the store returns that error unchanged.
 type UpdateFunc func(u *User) error
 
-// Store keeps local users and their identities. Implementations must be
-// safe for concurrent use by several goroutines and, for shared stores,
-// several processes.
+// A store plays up to four roles, one interface each, so that a store
+// can implement what its deployment needs and each part of jit_auth
+// depends only on the role it uses:
+//
+//   - UserStore, the directory the Provisioner reads and writes at login
+//     (required);
+//   - RevocationStore, logouts every instance learns of (required by
+//     jit_auth's session handling);
+//   - SecondFactorStore, TOTP factors and their attempt counting (needed
+//     by applications that require a second factor);
+//   - AdminStore, operating the directory: status and deletion (needed
+//     by the admin API's operations on users).
+//
+// Store is all four, as both shipped stores implement. The conformance
+// suite (package storetest) has one part per role.
 type Store interface {
+	UserStore
+	RevocationStore
+	SecondFactorStore
+	AdminStore
+}
+
+// UserStore keeps local users and their identities: the directory.
+// Implementations must be safe for concurrent use by several goroutines
+// and, for shared stores, several processes.
+type UserStore interface {
 	// UserByIdentity returns the user linked to key, or ErrNotFound.
 	UserByIdentity(ctx context.Context, key IdentityKey) (*User, error)
 	// User returns the user with the given local ID, or ErrNotFound.
@@ -142,6 +164,11 @@ type Store interface {
 	// UsersByEmail returns every user whose email equals email, compared
 	// case-insensitively (see NormalizeEmail); none is not an error.
 	UsersByEmail(ctx context.Context, email string) ([]User, error)
+	// ListUsers returns up to limit users ordered by username, after
+	// skipping offset.
+	ListUsers(ctx context.Context, offset, limit int) ([]User, error)
+	// Identities returns the identities linked to a user.
+	Identities(ctx context.Context, userID string) ([]Identity, error)
 
 	// CreateUser atomically inserts u (its ID, Status and timestamps are
 	// set by the store) together with its first identity. It returns
@@ -166,16 +193,22 @@ type Store interface {
 	// ErrNotFound.
 	UpdateUser(ctx context.Context, userID string, update UpdateFunc) (*User, error)
 
-	// ListUsers returns up to limit users ordered by username, after
-	// skipping offset.
-	ListUsers(ctx context.Context, offset, limit int) ([]User, error)
-	// Identities returns the identities linked to a user.
-	Identities(ctx context.Context, userID string) ([]Identity, error)
-	// SetStatus enables or disables a user.
-	SetStatus(ctx context.Context, userID string, s Status) error
-	// DeleteUser removes a user and its identities.
-	DeleteUser(ctx context.Context, userID string) error
+	// Close releases the store's resources.
+	Close() error
+}
 
+// AdminStore operates the directory beyond what logins do.
+type AdminStore interface {
+	// SetStatus enables or disables a user, or returns ErrNotFound.
+	SetStatus(ctx context.Context, userID string, s Status) error
+	// DeleteUser removes a user with its identities and second factors,
+	// or returns ErrNotFound.
+	DeleteUser(ctx context.Context, userID string) error
+}
+
+// RevocationStore keeps logouts so that every instance sharing the
+// store, and a restarted one, refuses a logged-out session.
+type RevocationStore interface {
 	// RevokeSession records that the session with this ID must no longer
 	// be accepted; the record may be dropped after expires.
 	RevokeSession(ctx context.Context, sessionID string, expires time.Time) error
@@ -183,7 +216,12 @@ type Store interface {
 	// since whose expiry has not passed, so that every instance sharing
 	// the store can learn of logouts.
 	RevokedSessions(ctx context.Context, since time.Time) ([]RevokedSession, error)
+}
 
+// SecondFactorStore keeps users' TOTP factors. Every method that changes
+// a factor is atomic across instances, since two instances may check
+// codes of one user at the same moment.
+type SecondFactorStore interface {
 	// TOTP returns the user's enrolled TOTP factor, or ErrNotFound.
 	TOTP(ctx context.Context, userID string) (*TOTP, error)
 	// SetTOTP enrols (or replaces) the user's TOTP factor; LastStep and
@@ -213,9 +251,6 @@ type Store interface {
 	// as the policy allows. ErrNotFound if the user has no factor; on
 	// any error nothing is written.
 	AdmitTOTPAttempt(ctx context.Context, userID string, at time.Time, wait TOTPWait) (attempts int, retryAfter time.Duration, err error)
-
-	// Close releases the store's resources.
-	Close() error
 }
 
 // TOTPWait is the rate-limit policy that AdmitTOTPAttempt runs inside

@@ -29,6 +29,23 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) provisioner.Store { return openTemp(t) })
 }
 
+// Each part of the suite needs only its role: run through a value that
+// shows nothing but the user store (or one other role beside it), the
+// SQLite store passes each part, as a third-party store that implements
+// only some roles would.
+func TestConformanceByRole(t *testing.T) {
+	t.Run("UserStore", func(t *testing.T) {
+		storetest.RunUserStore(t, func(t *testing.T) provisioner.UserStore {
+			return struct{ provisioner.UserStore }{openTemp(t)}
+		})
+	})
+	t.Run("RevocationStore", func(t *testing.T) {
+		storetest.RunRevocations(t, func(t *testing.T) provisioner.RevocationStore {
+			return struct{ provisioner.RevocationStore }{openTemp(t)}
+		})
+	})
+}
+
 func TestConformanceInMemory(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) provisioner.Store {
 		s, err := Open(":memory:")
