@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -130,7 +131,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	store, ok := mod.(provisioner.Store)
 	if !ok {
-		return fmt.Errorf("jit_auth store module %T does not implement provisioner.Store", mod)
+		return fmt.Errorf("jit_auth store module %T does not implement provisioner.Store: it lacks %s", mod, strings.Join(missingStoreRoles(mod), ", "))
 	}
 	a.store = store
 	a.provisioner = &provisioner.Provisioner{Store: store}
@@ -292,3 +293,22 @@ var (
 	_ caddy.Validator    = (*App)(nil)
 	_ caddy.CleanerUpper = (*App)(nil)
 )
+
+// missingStoreRoles names the store roles (see provisioner.Store) that
+// mod does not play, for the error that refuses it.
+func missingStoreRoles(mod any) []string {
+	var missing []string
+	if _, ok := mod.(provisioner.UserStore); !ok {
+		missing = append(missing, "UserStore")
+	}
+	if _, ok := mod.(provisioner.RevocationStore); !ok {
+		missing = append(missing, "RevocationStore")
+	}
+	if _, ok := mod.(provisioner.SecondFactorStore); !ok {
+		missing = append(missing, "SecondFactorStore")
+	}
+	if _, ok := mod.(provisioner.AdminStore); !ok {
+		missing = append(missing, "AdminStore")
+	}
+	return missing
+}

@@ -58,7 +58,7 @@ const revocationPollInterval = 10 * time.Second
 
 // sync loads revocations made at or after since, and returns the time
 // to ask from next time.
-func (r *revocations) sync(ctx context.Context, store provisioner.Store, since time.Time) (time.Time, error) {
+func (r *revocations) sync(ctx context.Context, store provisioner.RevocationStore, since time.Time) (time.Time, error) {
 	now := time.Now()
 	list, err := store.RevokedSessions(ctx, since)
 	if err != nil {

@@ -6,11 +6,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
 // A reload provisions the new configuration while the old one has the
@@ -96,5 +99,18 @@ func TestEndpointsWaitForTheStartedApp(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("logout still waiting after the start")
+	}
+}
+
+// A store module that plays only some roles is refused with the roles
+// it lacks named, so its author knows what to implement.
+func TestMissingStoreRolesNamed(t *testing.T) {
+	got := missingStoreRoles(struct{ provisioner.UserStore }{})
+	want := []string{"RevocationStore", "SecondFactorStore", "AdminStore"}
+	if !slices.Equal(got, want) {
+		t.Errorf("missing roles of a user-only store = %v, want %v", got, want)
+	}
+	if got := missingStoreRoles(&SQLiteStore{}); len(got) != 0 {
+		t.Errorf("the SQLite store lacks %v", got)
 	}
 }

@@ -60,7 +60,7 @@ func (u *userStatus) allowed(id string, nowUnix int64) bool {
 // seen for that long are forgotten. A store error keeps the last known
 // status: an outage neither locks everyone out nor lets anyone in who
 // was known to be refused.
-func (u *userStatus) refresh(ctx context.Context, store provisioner.Store, keep time.Duration, logger *zap.Logger) {
+func (u *userStatus) refresh(ctx context.Context, store provisioner.UserStore, keep time.Duration, logger *zap.Logger) {
 	cutoff := time.Now().Add(-keep).Unix()
 	u.mu.Lock()
 	ids := make([]string, 0, len(u.users))
