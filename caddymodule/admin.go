@@ -67,15 +67,51 @@ func adminError(status int, format string, args ...any) error {
 	return caddy.APIError{HTTPStatus: status, Err: fmt.Errorf(format, args...)}
 }
 
+// adminRequest is what every user route works on: the user the path
+// names, found before the route's handler runs.
+type adminRequest struct {
+	w   http.ResponseWriter
+	r   *http.Request
+	ctx context.Context
+	app *App
+	u   *provisioner.User
+	log *zap.Logger
+}
+
+// adminUserRoute is one endpoint under /jit_auth/users/<user>: its
+// sub-path ("" for the user itself) and one handler per method.
+type adminUserRoute struct {
+	sub     string
+	methods []string
+	serve   map[string]func(*adminRequest) error
+}
+
+// adminUserRoutes are the user endpoints; a new one is one row.
+var adminUserRoutes = []adminUserRoute{
+	{sub: "", methods: []string{http.MethodGet, http.MethodPatch},
+		serve: map[string]func(*adminRequest) error{http.MethodGet: adminGetUser, http.MethodPatch: adminPatchUser}},
+	{sub: "totp", methods: []string{http.MethodDelete},
+		serve: map[string]func(*adminRequest) error{http.MethodDelete: adminResetTOTP}},
+}
+
+// handleAdminUsers dispatches /jit_auth/users/<user>[/<sub>]: unknown
+// sub-paths are 404, a method the route does not take is 405 with Allow,
+// both before any store is touched.
 func handleAdminUsers(w http.ResponseWriter, r *http.Request) error {
-	ref, what, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/jit_auth/users/"), "/")
-	switch {
-	case ref == "" || (what != "" && what != "totp"):
+	ref, sub, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/jit_auth/users/"), "/")
+	var route *adminUserRoute
+	for i := range adminUserRoutes {
+		if adminUserRoutes[i].sub == sub {
+			route = &adminUserRoutes[i]
+		}
+	}
+	if ref == "" || route == nil {
 		return adminError(http.StatusNotFound, "unknown jit_auth admin route; use /jit_auth/users/<id or username>[/totp]")
-	case what == "totp" && r.Method != http.MethodDelete:
-		return adminError(http.StatusMethodNotAllowed, "method %s not allowed; use DELETE", r.Method)
-	case what == "" && r.Method != http.MethodGet && r.Method != http.MethodPatch:
-		return adminError(http.StatusMethodNotAllowed, "method %s not allowed; use GET or PATCH", r.Method)
+	}
+	serve := route.serve[r.Method]
+	if serve == nil {
+		w.Header().Set("Allow", strings.Join(route.methods, ", "))
+		return adminError(http.StatusMethodNotAllowed, "method %s not allowed; use %s", r.Method, orList(route.methods))
 	}
 	appIface, err := caddy.ActiveContext().AppIfConfigured("jit_auth")
 	if err != nil {
@@ -95,67 +131,89 @@ func handleAdminUsers(w http.ResponseWriter, r *http.Request) error {
 		return adminError(http.StatusServiceUnavailable, "user store: %v", err)
 	}
 	log := app.logger.With(zap.String("username", u.Username), zap.String("local_id", u.ID))
+	return serve(&adminRequest{w: w, r: r, ctx: ctx, app: app, u: u, log: log})
+}
 
-	switch {
-	case what == "totp":
-		// A reset of nothing is not a reset: say so, and log nothing.
-		switch _, err := app.store.TOTP(ctx, u.ID); {
-		case errors.Is(err, provisioner.ErrNotFound):
-			return adminError(http.StatusNotFound, "user %q has no TOTP factor to reset", u.Username)
-		case err != nil:
-			return adminError(http.StatusServiceUnavailable, "user store: %v", err)
-		}
-		if err := app.store.DeleteTOTP(ctx, u.ID); err != nil {
-			return adminError(http.StatusServiceUnavailable, "user store: %v", err)
-		}
-		log.Info("totp reset by an administrator")
-		return writeJSON(w, map[string]string{"local_id": u.ID, "username": u.Username, "totp": "reset"})
-	case r.Method == http.MethodPatch:
-		var ch userChange
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+// orList writes methods as "GET or PATCH".
+func orList(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " or " + items[len(items)-1]
+}
+
+// adminResetTOTP removes the user's TOTP factor (DELETE …/totp).
+func adminResetTOTP(a *adminRequest) error {
+	u := a.u
+	// A reset of nothing is not a reset: say so, and log nothing.
+	switch _, err := a.app.store.TOTP(a.ctx, u.ID); {
+	case errors.Is(err, provisioner.ErrNotFound):
+		return adminError(http.StatusNotFound, "user %q has no TOTP factor to reset", u.Username)
+	case err != nil:
+		return adminError(http.StatusServiceUnavailable, "user store: %v", err)
+	}
+	if err := a.app.store.DeleteTOTP(a.ctx, u.ID); err != nil {
+		return adminError(http.StatusServiceUnavailable, "user store: %v", err)
+	}
+	a.log.Info("totp reset by an administrator")
+	return writeJSON(a.w, map[string]string{"local_id": u.ID, "username": u.Username, "totp": "reset"})
+}
+
+// adminPatchUser applies a change to attributes and local roles, then
+// answers the user as GET does.
+func adminPatchUser(a *adminRequest) error {
+	var ch userChange
+	body, err := io.ReadAll(http.MaxBytesReader(a.w, a.r.Body, 64<<10))
+	if err != nil {
+		return adminError(http.StatusBadRequest, "reading the change: %v", err)
+	}
+	if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
+		return adminError(http.StatusBadRequest, "reading the change: the body must be a JSON object: {\"set\": {…}, \"grant_roles\": […], \"revoke_roles\": […]}")
+	}
+	if err := checkJSONKeys(body, userChangeFields); err != nil {
+		return adminError(http.StatusBadRequest, "reading the change: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&ch); err != nil {
+		return adminError(http.StatusBadRequest, "reading the change: %v (expected {\"set\": {…}, \"grant_roles\": […], \"revoke_roles\": […]}; the values in set are strings, e.g. \"email_verified\": \"true\")", err)
+	}
+	// One JSON object and nothing after it: a second value would be
+	// silently ignored, and the caller would believe it applied.
+	if _, err := dec.Token(); err != io.EOF {
+		return adminError(http.StatusBadRequest, "reading the change: the body must be a single JSON object with nothing after it")
+	}
+	// One store update for the whole change: a change refused in part
+	// (an invalid role, email_verified other than "true"/"false",
+	// which would otherwise read as false) writes nothing.
+	if len(ch.Set)+len(ch.GrantRoles)+len(ch.RevokeRoles) > 0 {
+		change := provisioner.LocalChange{Set: ch.Set, Grant: ch.GrantRoles, Revoke: ch.RevokeRoles}
+		u, err := provisioner.ApplyLocalChange(a.ctx, a.app.store, a.u.ID, change)
 		if err != nil {
-			return adminError(http.StatusBadRequest, "reading the change: %v", err)
+			return adminUpdateError(err)
 		}
-		if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
-			return adminError(http.StatusBadRequest, "reading the change: the body must be a JSON object: {\"set\": {…}, \"grant_roles\": […], \"revoke_roles\": […]}")
+		a.u = u
+		if len(ch.Set) > 0 {
+			a.log.Info("user updated by an administrator", zap.Strings("attributes", sortedKeys(ch.Set)))
 		}
-		if err := checkJSONKeys(body, userChangeFields); err != nil {
-			return adminError(http.StatusBadRequest, "reading the change: %v", err)
+		if len(ch.GrantRoles) > 0 {
+			a.log.Info("roles granted by an administrator", zap.Strings("roles", ch.GrantRoles))
 		}
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&ch); err != nil {
-			return adminError(http.StatusBadRequest, "reading the change: %v (expected {\"set\": {…}, \"grant_roles\": […], \"revoke_roles\": […]}; the values in set are strings, e.g. \"email_verified\": \"true\")", err)
-		}
-		// One JSON object and nothing after it: a second value would be
-		// silently ignored, and the caller would believe it applied.
-		if _, err := dec.Token(); err != io.EOF {
-			return adminError(http.StatusBadRequest, "reading the change: the body must be a single JSON object with nothing after it")
-		}
-		// One store update for the whole change: a change refused in part
-		// (an invalid role, email_verified other than "true"/"false",
-		// which would otherwise read as false) writes nothing.
-		if len(ch.Set)+len(ch.GrantRoles)+len(ch.RevokeRoles) > 0 {
-			change := provisioner.LocalChange{Set: ch.Set, Grant: ch.GrantRoles, Revoke: ch.RevokeRoles}
-			if u, err = provisioner.ApplyLocalChange(ctx, app.store, u.ID, change); err != nil {
-				return adminUpdateError(err)
-			}
-			if len(ch.Set) > 0 {
-				log.Info("user updated by an administrator", zap.Strings("attributes", sortedKeys(ch.Set)))
-			}
-			if len(ch.GrantRoles) > 0 {
-				log.Info("roles granted by an administrator", zap.Strings("roles", ch.GrantRoles))
-			}
-			if len(ch.RevokeRoles) > 0 {
-				log.Info("local roles revoked by an administrator", zap.Strings("roles", ch.RevokeRoles))
-			}
+		if len(ch.RevokeRoles) > 0 {
+			a.log.Info("local roles revoked by an administrator", zap.Strings("roles", ch.RevokeRoles))
 		}
 	}
-	ids, err := app.store.Identities(ctx, u.ID)
+	return adminGetUser(a)
+}
+
+// adminGetUser answers the user, its identities and its TOTP status.
+func adminGetUser(a *adminRequest) error {
+	u := a.u
+	ids, err := a.app.store.Identities(a.ctx, u.ID)
 	if err != nil {
 		return adminError(http.StatusServiceUnavailable, "user store: %v", err)
 	}
-	_, totpErr := app.store.TOTP(ctx, u.ID)
+	_, totpErr := a.app.store.TOTP(a.ctx, u.ID)
 	if totpErr != nil && !errors.Is(totpErr, provisioner.ErrNotFound) {
 		return adminError(http.StatusServiceUnavailable, "user store: %v", totpErr)
 	}
@@ -166,7 +224,7 @@ func handleAdminUsers(w http.ResponseWriter, r *http.Request) error {
 	if roles == nil {
 		roles = []string{} // "roles": [] rather than null for a user with none
 	}
-	return writeJSON(w, userView{User: u, Roles: roles, Identities: ids, TOTP: totpErr == nil})
+	return writeJSON(a.w, userView{User: u, Roles: roles, Identities: ids, TOTP: totpErr == nil})
 }
 
 // userChangeFields are userChange's JSON names, spelt exactly.

@@ -2,7 +2,13 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2"
 )
 
 // FuzzCheckJSONKeys: checkJSONKeys never panics, and a body it accepts
@@ -29,4 +35,27 @@ func FuzzCheckJSONKeys(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The dispatcher refuses an unknown route with 404 and a method a route
+// does not take with 405 naming the ones it does, before any store or
+// app is looked at.
+func TestAdminDispatcherRefusesUnknownRoutesAndMethods(t *testing.T) {
+	for _, c := range []struct {
+		method, path string
+		want         int
+		allow, msg   string
+	}{
+		{http.MethodGet, "/jit_auth/users/", http.StatusNotFound, "", "unknown jit_auth admin route"},
+		{http.MethodGet, "/jit_auth/users/alice/other", http.StatusNotFound, "", "unknown jit_auth admin route"},
+		{http.MethodDelete, "/jit_auth/users/alice", http.StatusMethodNotAllowed, "GET, PATCH", "method DELETE not allowed; use GET or PATCH"},
+		{http.MethodGet, "/jit_auth/users/alice/totp", http.StatusMethodNotAllowed, "DELETE", "method GET not allowed; use DELETE"},
+	} {
+		w := httptest.NewRecorder()
+		err := handleAdminUsers(w, httptest.NewRequest(c.method, c.path, nil))
+		var apiErr caddy.APIError
+		if !errors.As(err, &apiErr) || apiErr.HTTPStatus != c.want || !strings.Contains(apiErr.Err.Error(), c.msg) || w.Header().Get("Allow") != c.allow {
+			t.Errorf("%s %s: %v, Allow %q; want %d %q, Allow %q", c.method, c.path, err, w.Header().Get("Allow"), c.want, c.msg, c.allow)
+		}
+	}
 }

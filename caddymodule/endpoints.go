@@ -23,57 +23,7 @@ const storeTimeout = 5 * time.Second
 
 // serveEndpoint answers the requests under the path prefix.
 func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, rest string) {
-	w.Header().Set("Cache-Control", "no-store")
-	endpoint, arg, _ := strings.Cut(rest, "/")
-	switch endpoint {
-	case "login":
-		if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
-			return
-		}
-		h.serveLoginPage(w, r)
-	case "start":
-		if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
-			return
-		}
-		h.serveStart(w, r, arg)
-	case "callback":
-		if !allowMethods(w, r, http.MethodGet) {
-			return
-		}
-		if !h.storeReady(w, r) {
-			return
-		}
-		h.serveCallback(w, r, arg)
-	case "consent":
-		if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
-			return
-		}
-		if !h.storeReady(w, r) {
-			return
-		}
-		h.serveConsent(w, r)
-	case "mfa":
-		if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
-			return
-		}
-		if !h.storeReady(w, r) {
-			return
-		}
-		h.serveMFA(w, r)
-	case "logout":
-		if !allowMethods(w, r, http.MethodGet, http.MethodHead, http.MethodPost) {
-			return
-		}
-		if !h.storeReady(w, r) {
-			return
-		}
-		h.serveLogout(w, r)
-	case "health":
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
-	default:
-		renderError(w, http.StatusNotFound, "Not found", "There is no such sign-in page.", h.PathPrefix+"login")
-	}
+	h.route(w, r, rest)
 }
 
 // startWait bounds how long a request that needs the user store waits
