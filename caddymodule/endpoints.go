@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -20,53 +19,6 @@ import (
 // storeTimeout bounds the store calls of one request to an endpoint
 // (logout, the MFA page) or to the admin API.
 const storeTimeout = 5 * time.Second
-
-// serveEndpoint answers the requests under the path prefix.
-func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, rest string) {
-	h.route(w, r, rest)
-}
-
-// startWait bounds how long a request that needs the user store waits
-// for the configuration that serves it to finish starting.
-var startWait = 5 * time.Second
-
-// storeReady holds a request that needs the user store until the
-// configuration that serves it has finished starting, and answers 503
-// if that takes longer than startWait: Caddy starts its apps in no set
-// order, so the http app can take requests a moment before the jit_auth
-// app has opened the store, and a sign-in arriving in that moment
-// should wait for it rather than fail.
-func (h *Handler) storeReady(w http.ResponseWriter, r *http.Request) bool {
-	select {
-	case <-h.app.ready:
-		return true
-	default:
-	}
-	t := time.NewTimer(startWait)
-	defer t.Stop()
-	select {
-	case <-h.app.ready:
-		return true
-	case <-r.Context().Done():
-		return false
-	case <-t.C:
-	}
-	w.Header().Set("Retry-After", "1")
-	renderError(w, http.StatusServiceUnavailable, "Sign-in is starting",
-		"This site is starting up. Try again in a moment.", "")
-	return false
-}
-
-func allowMethods(w http.ResponseWriter, r *http.Request, methods ...string) bool {
-	for _, m := range methods {
-		if r.Method == m {
-			return true
-		}
-	}
-	w.Header().Set("Allow", strings.Join(methods, ", "))
-	renderError(w, http.StatusMethodNotAllowed, "Method not allowed", "This sign-in page does not accept "+r.Method+" requests.", "")
-	return false
-}
 
 // returnTo reads the rd parameter: a safe same-origin path, else "/".
 func returnTo(r *http.Request) string {

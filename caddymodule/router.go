@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"net/http"
 	"strings"
+	"time"
 )
 
 // endpoint is one page or action under the path prefix. Adding an
@@ -34,9 +35,9 @@ var endpointTable = map[string]endpoint{
 	"health": {serve: withoutName(serveHealth)},
 }
 
-// route answers a request under the path prefix; rest is the path after
-// the prefix.
-func (h *Handler) route(w http.ResponseWriter, r *http.Request, rest string) {
+// serveEndpoint answers a request under the path prefix; rest is the
+// path after the prefix.
+func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, rest string) {
 	w.Header().Set("Cache-Control", "no-store")
 	segment, name, _ := strings.Cut(rest, "/")
 	e, ok := endpointTable[segment]
@@ -62,4 +63,46 @@ func withoutName(serve func(*Handler, http.ResponseWriter, *http.Request)) func(
 func serveHealth(_ *Handler, w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
+}
+
+// startWait bounds how long a request that needs the user store waits
+// for the configuration that serves it to finish starting.
+var startWait = 5 * time.Second
+
+// storeReady holds a request that needs the user store until the
+// configuration that serves it has finished starting, and answers 503
+// if that takes longer than startWait: Caddy starts its apps in no set
+// order, so the http app can take requests a moment before the jit_auth
+// app has opened the store, and a sign-in arriving in that moment
+// should wait for it rather than fail.
+func (h *Handler) storeReady(w http.ResponseWriter, r *http.Request) bool {
+	select {
+	case <-h.app.ready:
+		return true
+	default:
+	}
+	t := time.NewTimer(startWait)
+	defer t.Stop()
+	select {
+	case <-h.app.ready:
+		return true
+	case <-r.Context().Done():
+		return false
+	case <-t.C:
+	}
+	w.Header().Set("Retry-After", "1")
+	renderError(w, http.StatusServiceUnavailable, "Sign-in is starting",
+		"This site is starting up. Try again in a moment.", "")
+	return false
+}
+
+func allowMethods(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	for _, m := range methods {
+		if r.Method == m {
+			return true
+		}
+	}
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	renderError(w, http.StatusMethodNotAllowed, "Method not allowed", "This sign-in page does not accept "+r.Method+" requests.", "")
+	return false
 }

@@ -24,7 +24,7 @@ func TestRouterRefusesBeforeTheEndpoint(t *testing.T) {
 		{http.MethodPost, "health", http.StatusOK, ""},
 	} {
 		w := httptest.NewRecorder()
-		h.route(w, httptest.NewRequest(c.method, "/.jitauth/"+c.rest, nil), c.rest)
+		h.serveEndpoint(w, httptest.NewRequest(c.method, "/.jitauth/"+c.rest, nil), c.rest)
 		if w.Code != c.want || w.Header().Get("Allow") != c.allow || w.Header().Get("Cache-Control") != "no-store" {
 			t.Errorf("%s %s: %d, Allow %q, Cache-Control %q; want %d, Allow %q, no-store",
 				c.method, c.rest, w.Code, w.Header().Get("Allow"), w.Header().Get("Cache-Control"), c.want, c.allow)
