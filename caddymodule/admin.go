@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
-	"go.uber.org/zap"
 
 	"github.com/jitauth/caddy-jitauth/provisioner"
 )
@@ -75,7 +74,12 @@ type adminRequest struct {
 	ctx context.Context
 	app *App
 	u   *provisioner.User
-	log *zap.Logger
+}
+
+// emit records an administrator's change to the request's user through
+// the app's logger.
+func (a *adminRequest) emit(kind eventKind, attributes, roles []string) {
+	emit(a.app.logger, event{kind: kind, username: a.u.Username, localID: a.u.ID, attributes: attributes, roles: roles})
 }
 
 // adminUserRoute is one endpoint under /jit_auth/users/<user>: its
@@ -130,8 +134,7 @@ func handleAdminUsers(w http.ResponseWriter, r *http.Request) error {
 	case err != nil:
 		return adminError(http.StatusServiceUnavailable, "user store: %v", err)
 	}
-	log := app.logger.With(zap.String("username", u.Username), zap.String("local_id", u.ID))
-	return serve(&adminRequest{w: w, r: r, ctx: ctx, app: app, u: u, log: log})
+	return serve(&adminRequest{w: w, r: r, ctx: ctx, app: app, u: u})
 }
 
 // orList writes methods as "GET or PATCH".
@@ -155,7 +158,7 @@ func adminResetTOTP(a *adminRequest) error {
 	if err := a.app.store.DeleteTOTP(a.ctx, u.ID); err != nil {
 		return adminError(http.StatusServiceUnavailable, "user store: %v", err)
 	}
-	a.log.Info("totp reset by an administrator")
+	a.emit(eventAdminTOTPReset, nil, nil)
 	return writeJSON(a.w, map[string]string{"local_id": u.ID, "username": u.Username, "totp": "reset"})
 }
 
@@ -194,13 +197,13 @@ func adminPatchUser(a *adminRequest) error {
 		}
 		a.u = u
 		if len(ch.Set) > 0 {
-			a.log.Info("user updated by an administrator", zap.Strings("attributes", sortedKeys(ch.Set)))
+			a.emit(eventAdminUpdated, sortedKeys(ch.Set), nil)
 		}
 		if len(ch.GrantRoles) > 0 {
-			a.log.Info("roles granted by an administrator", zap.Strings("roles", ch.GrantRoles))
+			a.emit(eventAdminRolesGranted, nil, ch.GrantRoles)
 		}
 		if len(ch.RevokeRoles) > 0 {
-			a.log.Info("local roles revoked by an administrator", zap.Strings("roles", ch.RevokeRoles))
+			a.emit(eventAdminRolesRevoked, nil, ch.RevokeRoles)
 		}
 	}
 	return adminGetUser(a)

@@ -206,4 +206,18 @@ func TestAdminAPIStrictBodiesAndHonestAnswers(t *testing.T) {
 	if strings.Contains(mustReadFile(t, s.logFile()), "totp reset by an administrator") {
 		t.Error("a reset of nothing was logged as done")
 	}
+	// An administrator's change is an event that names whose user it
+	// changed, in the same fields a login's events use.
+	granted := false
+	for _, line := range strings.Split(mustReadFile(t, s.logFile()), "\n") {
+		if strings.Contains(line, `"msg":"roles granted by an administrator"`) {
+			granted = true
+			if !strings.Contains(line, `"username":"alice@example.com"`) || !strings.Contains(line, `"local_id":"`) || !strings.Contains(line, `"roles":["x"]`) {
+				t.Errorf("the role grant's event does not name the user and roles: %s", line)
+			}
+		}
+	}
+	if !granted {
+		t.Error("the role grant was not recorded as an event")
+	}
 }

@@ -65,7 +65,7 @@ func (h *Handler) serveConsent(w http.ResponseWriter, r *http.Request) {
 	claims := p.Claims.claims()
 	if action == "decline" {
 		clearPending(w, secure)
-		h.audit("consent declined", conn, zap.String("subject", claims.Subject), zap.Strings("attributes", p.Consent))
+		h.emit(event{kind: eventConsentDeclined, connection: conn.name, subject: claims.Subject, attributes: p.Consent})
 		renderMessage(w, http.StatusOK, "Not signed in",
 			"You declined, so nothing about you was stored and you are not signed in to this site.",
 			h.loginURL(p.ReturnTo), "Sign in another way")
@@ -97,7 +97,7 @@ func (h *Handler) serveConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	if res.Outcome != provisioner.OutcomeNeedsConsent && res.Outcome != provisioner.OutcomeNeedsUsername {
 		clearPending(w, secure)
-		h.audit("consent given", conn, zap.String("subject", claims.Subject), zap.Strings("attributes", p.Consent))
+		h.emit(event{kind: eventConsentGiven, connection: conn.name, subject: claims.Subject, attributes: p.Consent})
 	}
 	// A question again (the configuration changed meanwhile): finishLogin
 	// pauses the login under a new pending login.

@@ -102,13 +102,13 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 	}
 	restart := h.PathPrefix + "login"
 	if !ok || f.Connection != conn.name {
-		h.audit("login refused", conn, zap.String("reason", "invalid or expired login state"))
+		h.emit(event{kind: eventLoginRefused, connection: conn.name, reason: "invalid or expired login state"})
 		renderError(w, http.StatusBadRequest, "Sign-in expired", "This sign-in is not valid in this browser, or it took too long. Start again.", restart)
 		return
 	}
 	restart = h.loginURL(f.ReturnTo)
 	if !h.app.usedStates.claim(f.State, now) {
-		h.audit("login refused", conn, zap.String("reason", "login state replayed"))
+		h.emit(event{kind: eventLoginRefused, connection: conn.name, reason: "login state replayed"})
 		renderError(w, http.StatusBadRequest, "Sign-in already used", "This sign-in was already completed. Start again.", restart)
 		return
 	}
@@ -117,7 +117,7 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 			h.providerFailure(w, conn, mc)
 			return
 		}
-		h.audit("login refused", conn, zap.String("reason", "provider returned an error"), zap.String("provider_error", clip(e, 64)))
+		h.emit(event{kind: eventLoginRefused, connection: conn.name, reason: "provider returned an error", providerError: clip(e, 64)})
 		renderError(w, http.StatusUnauthorized, "Sign-in was not completed", "The identity provider did not sign you in ("+clip(e, 64)+").", restart)
 		return
 	}
@@ -174,8 +174,7 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 
 	s := newSession(conn, claims, res, time.Duration(h.app.SessionLifetime), now)
 	if !h.allowed(s) {
-		h.audit("login denied", conn, zap.String("reason", "not allowed by the application's allow rules"),
-			zap.String("username", s.Username), zap.String("local_id", s.UserID))
+		h.emit(event{kind: eventLoginDenied, connection: conn.name, reason: "not allowed by the application's allow rules", username: s.Username, localID: s.UserID})
 		renderError(w, http.StatusForbidden, "Access denied", "You are signed in at "+conn.displayName()+", but this site does not admit your account.", "")
 		return
 	}
@@ -190,10 +189,7 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 		return
 	}
 	setCookie(w, cookieName(sessionCookieBase, secure), value, time.Until(time.Unix(s.ExpiresAt, 0)), secure)
-	h.audit("user logged in", conn,
-		zap.String("outcome", string(res.Outcome)),
-		zap.String("username", s.Username),
-		zap.String("local_id", s.UserID))
+	h.emit(event{kind: eventLoggedIn, connection: conn.name, outcome: string(res.Outcome), username: s.Username, localID: s.UserID})
 	http.Redirect(w, r, next, http.StatusFound)
 }
 
@@ -203,17 +199,21 @@ func (h *Handler) auditProvisioning(conn *Connection, c provisioner.Claims, res 
 	if u == nil {
 		return
 	}
-	fields := []zap.Field{zap.String("username", u.Username), zap.String("local_id", u.ID), zap.String("subject", c.Subject)}
+	ev := event{connection: conn.name, username: u.Username, localID: u.ID, subject: c.Subject}
 	switch res.Outcome {
 	case provisioner.OutcomeCreated:
-		h.audit("user created", conn, append(fields, zap.Strings("roles", u.Roles()))...)
+		ev.kind, ev.roles = eventUserCreated, u.Roles()
 	case provisioner.OutcomeLinked:
-		h.audit("identity linked", conn, append(fields, zap.Strings("changed", res.Changed))...)
+		ev.kind, ev.attributes = eventIdentityLinked, res.Changed
 	case provisioner.OutcomeUpdated:
-		if len(res.Changed) > 0 {
-			h.audit("user updated", conn, append(fields, zap.Strings("changed", res.Changed), zap.Strings("roles", u.Roles()))...)
+		if len(res.Changed) == 0 {
+			return
 		}
+		ev.kind, ev.attributes, ev.roles = eventUserUpdated, res.Changed, u.Roles()
+	default:
+		return
 	}
+	h.emit(ev)
 }
 
 // newSession builds the session for a completed login.
@@ -245,7 +245,7 @@ func newSession(conn *Connection, c provisioner.Claims, res provisioner.Result, 
 // the server's own configuration; 502 stays for a provider that cannot
 // be reached) and the log says what the provider said and what to change.
 func (h *Handler) providerFailure(w http.ResponseWriter, conn *Connection, err error) {
-	h.audit("login failed", conn, zap.Error(err))
+	h.emit(event{kind: eventLoginFailed, connection: conn.name, err: err})
 	var mc *misconfiguration
 	if errors.As(err, &mc) {
 		h.logger.Error("sign-in misconfigured",
@@ -269,11 +269,11 @@ func (h *Handler) providerFailure(w http.ResponseWriter, conn *Connection, err e
 // provisioningFailure renders a provisioning error. Every branch ends
 // without a session (S9).
 func (h *Handler) provisioningFailure(w http.ResponseWriter, conn *Connection, c provisioner.Claims, err error, restart string) {
-	event := "login denied"
+	kind := eventLoginDenied
 	if errors.Is(err, provisioner.ErrUserDisabled) {
-		event = "login refused: user disabled"
+		kind = eventUserDisabled
 	}
-	h.audit(event, conn, zap.String("subject", c.Subject), zap.Error(err))
+	h.emit(event{kind: kind, connection: conn.name, subject: c.Subject, err: err})
 	switch {
 	case errors.Is(err, provisioner.ErrUserDisabled):
 		renderError(w, http.StatusForbidden, "Account disabled", "Your account on this site is disabled. Contact the site's administrator.", "")
@@ -334,7 +334,7 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if c := h.app.Connections[s.Connection]; c != nil {
-			h.audit("user logged out", c, zap.String("username", s.Username), zap.String("local_id", s.UserID))
+			h.emit(event{kind: eventLoggedOut, connection: c.name, username: s.Username, localID: s.UserID})
 		}
 	}
 	setCookie(w, name, "", -1, secure)
@@ -383,11 +383,6 @@ func (h *Handler) renderSignedOut(w http.ResponseWriter, r *http.Request, rd str
 		return
 	}
 	renderMessage(w, http.StatusOK, "Signed out", "You are signed out.", h.PathPrefix+"login", "Sign in again")
-}
-
-// audit writes a structured audit event. It never logs secrets (S13).
-func (h *Handler) audit(msg string, conn *Connection, fields ...zap.Field) {
-	h.logger.Info(msg, append([]zap.Field{zap.String("connection", conn.name)}, fields...)...)
 }
 
 // clip bounds user-controlled text shown back to the user.

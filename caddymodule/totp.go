@@ -228,7 +228,7 @@ func (h *Handler) finishEnrolment(ctx context.Context, w http.ResponseWriter, r 
 		return
 	}
 	setCookie(w, cookieName(enrolCookieBase, secure), "", -1, secure)
-	h.mfaAudit("totp enrolled", s)
+	h.emit(mfaEvent(eventTOTPEnrolled, s))
 	if !h.upgradeSession(w, r, s) {
 		return
 	}
@@ -256,7 +256,9 @@ func (h *Handler) verifyCode(ctx context.Context, w http.ResponseWriter, r *http
 		return
 	}
 	if wait > 0 {
-		h.mfaAudit("totp attempt refused: too many wrong codes", s, zap.Int("failures", n))
+		ev := mfaEvent(eventTOTPRateLimited, s)
+		ev.failures = n
+		h.emit(ev)
 		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(wait), 10))
 		form.Error = "Too many wrong codes. Wait " + waitText(wait) + ", then try again."
 		h.renderMFA(w, http.StatusTooManyRequests, form)
@@ -293,14 +295,18 @@ func (h *Handler) verifyCode(ctx context.Context, w http.ResponseWriter, r *http
 		}
 	}
 	if used == "" {
-		h.mfaAudit("totp code refused", s, zap.Int("failures", n))
+		ev := mfaEvent(eventTOTPRefused, s)
+		ev.failures = n
+		h.emit(ev)
 		if form.Error == "" {
 			form.Error = "That code is not right. Try again."
 		}
 		h.renderMFA(w, http.StatusUnauthorized, form)
 		return
 	}
-	h.mfaAudit("second factor accepted", s, zap.String("method", used))
+	ev := mfaEvent(eventMFAAccepted, s)
+	ev.method = used
+	h.emit(ev)
 	if h.upgradeSession(w, r, s) {
 		http.Redirect(w, r, rd, http.StatusSeeOther)
 	}
@@ -353,8 +359,9 @@ func (h *Handler) mfaStoreFailure(w http.ResponseWriter, s *Session, err error) 
 		"Your second factor cannot be checked right now. Try again in a moment.", "")
 }
 
-func (h *Handler) mfaAudit(msg string, s *Session, fields ...zap.Field) {
-	h.logger.Info(msg, append([]zap.Field{zap.String("connection", s.Connection), zap.String("username", s.Username), zap.String("local_id", s.UserID)}, fields...)...)
+// mfaEvent is an event about the second factor of s's user.
+func mfaEvent(kind eventKind, s *Session) event {
+	return event{kind: kind, connection: s.Connection, username: s.Username, localID: s.UserID}
 }
 
 // setupMFA is the part of finishLogin for applications that require a
@@ -365,7 +372,7 @@ func (h *Handler) setupMFA(w http.ResponseWriter, conn *Connection, s *Session, 
 		return returnTo, true
 	}
 	if !s.Provisioned() {
-		h.audit("login refused: second factor needs a local user", conn, zap.String("subject", s.Subject))
+		h.emit(event{kind: eventNoLocalUserForMF, connection: conn.name, subject: s.Subject})
 		h.renderNoLocalUser(w)
 		return "", false
 	}
