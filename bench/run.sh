@@ -17,7 +17,10 @@
 # rounds (bare, jit_auth, oauth2_proxy, bare, ...) and prints the medians.
 # All contenders get byte-identical requests (one Cookie header carrying
 # both session cookies, same Accept header), so the difference is the
-# authentication layer's work alone.
+# authentication layer's work alone. Each round also reports the CPU
+# time (user+system, /proc/<pid>/stat) per request of the contender's
+# process and of the upstream; the target for jit_auth is at most 1.05x
+# bare's CPU per request.
 #
 # Settings (environment):
 #   ROUNDS=5 DURATION=5s WARMUP=2s THREADS=2 CONNECTIONS=32
@@ -194,6 +197,16 @@ if [[ -n $OAUTH2_BIN ]]; then
 fi
 echo "   upstream http://$UPSTREAM/, bare $BARE_URL, jit_auth $AUTH_URL${OAUTH2_BIN:+, oauth2_proxy $OAUTH2_URL}"
 
+# cpu_ticks PID: user+system CPU time of a process so far, in clock ticks
+# (/proc/PID/stat fields 14 and 15, counted after the ")" that ends the
+# command name, which may itself contain spaces).
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+UPSTREAM_PID=${PIDS[0]}
+# PROC_PID[contender]: the process whose CPU time a round of that
+# contender is charged with.
+declare -A PROC_PID=([bare]=$CADDY_PID [jit_auth]=$CADDY_PID [oauth2_proxy]=${OAUTH2_PID:-})
+
 upstream_count() { curl -fsS "http://$UPSTREAM/__count"; }
 upstream_conns() { curl -fsS "http://$UPSTREAM/__conns"; }
 
@@ -248,13 +261,21 @@ to_ms() {
 # bench NAME URL DURATION OUTFILE: one wrk run, checked: no socket errors,
 # no non-2xx/3xx, and the upstream served at least as many requests as wrk
 # counted (so no response came from the contender itself, e.g. a 302).
-# Sets CONNS_PER_1K: new upstream connections per 1000 requests.
+# Sets CONNS_PER_1K: new upstream connections per 1000 requests, and
+# CPU_US / UP_CPU_US: CPU time (user+system) per request of the
+# contender's process and of the upstream during the run. Rounds run one
+# at a time, so a process serving several contenders is charged only
+# with the one being measured.
 bench() {
-	local name=$1 url=$2 dur=$3 out=$4 before after requests served conns_before
+	local name=$1 url=$2 dur=$3 out=$4 before after requests served conns_before cpu_before up_before cpu_after up_after
 	conns_before=$(upstream_conns)
 	before=$(upstream_count)
+	cpu_before=$(cpu_ticks "${PROC_PID[$name]}")
+	up_before=$(cpu_ticks "$UPSTREAM_PID")
 	wrk -t"$THREADS" -c"$CONNECTIONS" -d"$dur" --latency \
 		-H "Cookie: $ALL_COOKIES" -H "Accept: text/html" "$url" >"$out" 2>&1 || die "wrk failed for $name: $(cat "$out")"
+	cpu_after=$(cpu_ticks "${PROC_PID[$name]}")
+	up_after=$(cpu_ticks "$UPSTREAM_PID")
 	after=$(upstream_count)
 	requests=$(awk '/requests in/ { print $1; exit }' "$out")
 	[[ -n $requests ]] || die "cannot parse wrk output for $name: $(cat "$out")"
@@ -266,6 +287,8 @@ bench() {
 		die "$name: wrk counted $requests responses but the upstream served only $served: some responses did not come from the upstream"
 	fi
 	CONNS_PER_1K=$(awk -v c="$(($(upstream_conns) - conns_before))" -v n="$served" 'BEGIN { printf "%.1f", 1000 * c / n }')
+	CPU_US=$(awk -v t="$((cpu_after - cpu_before))" -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.1f", 1e6 * t / hz / n }')
+	UP_CPU_US=$(awk -v t="$((up_after - up_before))" -v hz="$CLK_TCK" -v n="$requests" 'BEGIN { printf "%.1f", 1e6 * t / hz / n }')
 }
 
 # parse OUTFILE: "req/s p50_ms p99_ms"
@@ -284,15 +307,15 @@ for contender in "${CONTENDERS[@]}"; do
 done
 
 echo "== $ROUNDS interleaved rounds: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency"
-printf '   %-6s %-12s %12s %10s %10s %22s\n' round contender 'req/s' 'p50 ms' 'p99 ms' 'upstream conns/1k req'
+printf '   %-6s %-12s %12s %10s %10s %22s %12s %14s\n' round contender 'req/s' 'p50 ms' 'p99 ms' 'upstream conns/1k req' 'CPU us/req' 'upstream us/req'
 : >"$WORK/results.txt"
 for ((round = 1; round <= ROUNDS; round++)); do
 	for contender in "${CONTENDERS[@]}"; do
 		out="$WORK/wrk-$contender-$round.txt"
 		bench "$contender" "${URL[$contender]}" "$DURATION" "$out"
 		read -r rps p50 p99 < <(parse "$out")
-		echo "$contender $rps $p50 $p99 $round $CONNS_PER_1K" >>"$WORK/results.txt"
-		printf '   %-6s %-12s %12s %10s %10s %22s\n' "$round" "$contender" "$rps" "$p50" "$p99" "$CONNS_PER_1K"
+		echo "$contender $rps $p50 $p99 $round $CONNS_PER_1K $CPU_US $UP_CPU_US" >>"$WORK/results.txt"
+		printf '   %-6s %-12s %12s %10s %10s %22s %12s %14s\n' "$round" "$contender" "$rps" "$p50" "$p99" "$CONNS_PER_1K" "$CPU_US" "$UP_CPU_US"
 	done
 done
 
@@ -304,8 +327,9 @@ median() {
 col() { awk -v c="$2" -v col="$1" '$1 == c { print $col }' "$WORK/results.txt" | median; }
 # round_ratio A B: the median over the rounds of A's req/s / B's req/s in
 # the same round (less sensitive to the VM drifting between rounds).
+# With a third argument COLUMN, the same for that column.
 round_ratio() {
-	awk -v a="$1" -v b="$2" '$1 == a { x[$5] = $2 } $1 == b { y[$5] = $2 } END { for (r in x) if (r in y) print x[r] / y[r] }' "$WORK/results.txt" | median
+	awk -v a="$1" -v b="$2" -v col="${3:-2}" '$1 == a { x[$5] = $col } $1 == b { y[$5] = $col } END { for (r in x) if (r in y) print x[r] / y[r] }' "$WORK/results.txt" | median
 }
 div() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 
@@ -317,6 +341,11 @@ for contender in "${CONTENDERS[@]}"; do
 	rps=$(col 2 "$contender")
 	printf '%-26s %10.0f %10.3f %10.3f %14.3f %16.3f %22.1f\n' "${LABEL[$contender]}" "$rps" "$(col 3 "$contender")" "$(col 4 "$contender")" \
 		"$(div "$rps" "$BARE_RPS")" "$(round_ratio "$contender" bare)" "$(col 6 "$contender")"
+done
+echo "CPU time per request (user+system from /proc/<pid>/stat around each round / its requests; target for jit_auth: at most 1.05x bare):"
+printf '%-26s %12s %22s %14s\n' contender 'CPU us/req' 'per-round ratio to bare' 'upstream us/req'
+for contender in "${CONTENDERS[@]}"; do
+	printf '%-26s %12.1f %22.3f %14.1f\n' "${LABEL[$contender]}" "$(col 7 "$contender")" "$(round_ratio "$contender" bare 7)" "$(col 8 "$contender")"
 done
 for contender in "${CONTENDERS[@]}"; do
 	[[ $contender == bare ]] && continue
