@@ -2,7 +2,10 @@ package caddymodule
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2"
 )
 
 func TestStripIdentityHeadersAllSpellings(t *testing.T) {
@@ -70,5 +73,33 @@ func TestIsBrowserNavigation(t *testing.T) {
 		if isBrowserNavigation(r) {
 			t.Errorf("%s %v: taken for a navigation", r.Method, r.Header)
 		}
+	}
+}
+
+// The signed-in user's placeholders are the module's, whatever an
+// earlier handler of the request set under the same names, and a custom
+// header built from them carries them.
+func TestIdentityPlaceholdersWinOverEarlierValues(t *testing.T) {
+	h := &Handler{}
+	h.headers, h.stripKeys = buildHeaderRules(map[string]string{"X-Who": "{http.auth.user.local_id}@{http.auth.user.connection}"})
+	r := httptest.NewRequest(http.MethodGet, "http://localhost/", nil)
+	repl := caddy.NewReplacer()
+	repl.Set("http.auth.user.id", "earlier")
+	repl.Set("http.auth.user.local_id", "earlier-id")
+	s := &Session{Username: "alice", UserID: "id-1", Connection: "corp", Groups: []string{"staff"}}
+	h.setIdentity(r, repl, s)
+	for key, want := range map[string]string{
+		"http.auth.user.id": "alice", "http.auth.user.local_id": "id-1", "http.auth.user.connection": "corp",
+		"http.auth.user.groups": "staff", "http.auth.user.provisioned": "true", "http.auth.user.email": "",
+	} {
+		if got, ok := repl.GetString(key); !ok || got != want {
+			t.Errorf("{%s} = %q (known %v), want %q", key, got, ok, want)
+		}
+	}
+	if _, ok := repl.GetString("http.auth.user.unknown"); ok {
+		t.Error("{http.auth.user.unknown} is known")
+	}
+	if got := r.Header.Get("X-Who"); got != "id-1@corp" {
+		t.Errorf("X-Who = %q, want id-1@corp", got)
 	}
 }
