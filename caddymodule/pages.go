@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"embed"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -12,67 +13,25 @@ import (
 )
 
 // Pages are small, self-contained HTML: no scripts, no external assets,
-// so the strict Content-Security-Policy below holds.
-var pageTemplates = template.Must(template.New("base").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Title}}</title>
-<style>
-body{font:16px/1.5 system-ui,sans-serif;background:#f5f6f8;color:#1d2330;margin:0;display:flex;min-height:100vh;align-items:center;justify-content:center}
-main{background:#fff;border-radius:12px;box-shadow:0 2px 12px rgba(0,0,0,.08);padding:2rem 2.5rem;max-width:26rem;width:100%;margin:2rem 1rem;box-sizing:border-box}
-h1{font-size:1.35rem;margin:0 0 .75rem}
-p{margin:.5rem 0 1.25rem;color:#3b4252}
-a.button{display:block;text-align:center;background:#2f5bea;color:#fff;text-decoration:none;padding:.7rem 1rem;border-radius:8px;margin:.5rem 0;font-weight:600}
-a.button:hover{background:#2347c4}
-.code{color:#5b6475;font-size:.85rem}
-dl{margin:.5rem 0 1rem;display:grid;grid-template-columns:auto 1fr;gap:.25rem .75rem}
-dt{color:#5b6475}dd{margin:0;overflow-wrap:anywhere}
-label{display:block;font-weight:600;margin:.75rem 0 .25rem}
-input[type=text]{width:100%;box-sizing:border-box;padding:.55rem;border:1px solid #c5cad6;border-radius:6px;font:inherit}
-.error{color:#b3261e;font-weight:600}
-button{display:block;width:100%;border:0;padding:.7rem 1rem;border-radius:8px;margin:.5rem 0;font:inherit;font-weight:600;cursor:pointer}
-button.allow{background:#2f5bea;color:#fff}
-img{display:block;margin:0 auto}ol.codes{columns:2;font-size:1.05rem}button.decline{background:#e6e8ee;color:#1d2330}
-</style></head>
-<body><main>
-<h1>{{.Title}}</h1>
-{{if .Message}}<p>{{.Message}}</p>{{end}}
-{{with .Form}}<form method="post" action="{{.Action}}">
-<input type="hidden" name="csrf" value="{{.CSRF}}">
-{{if and .Error (not .AskUsername)}}<p class="error" role="alert">{{.Error}}</p>{{end}}
-{{if or .Attributes .Roles}}<dl>{{range .Attributes}}<dt>{{.Name}}</dt><dd>{{.Value}}</dd>{{end}}{{with .Roles}}<dt>Roles</dt><dd>{{.}}</dd>{{end}}</dl>{{end}}
-{{if .Claims}}<p class="code">The sign-in record also keeps these claims from {{.Provider}}: {{.Claims}}.</p>{{end}}
-{{if .AskUsername}}<label for="username">Username</label>
-{{if .Error}}<p class="error" id="username-error" role="alert">{{.Error}}</p>{{end}}
-<input type="text" id="username" name="username" value="{{.Username}}" autocomplete="username" autocapitalize="none" spellcheck="false" required maxlength="64"{{if .Error}} aria-invalid="true" aria-describedby="username-error"{{end}}>
-<p class="code">Lower-case letters, digits, '.', '_' and '-'.</p>{{end}}
-<button class="allow" type="submit" name="action" value="allow">{{if .AskUsername}}Create account{{else}}Allow{{end}}</button>
-<button class="decline" type="submit" name="action" value="decline" formnovalidate>Decline</button>
-</form>{{end}}
-{{with .Logout}}<form method="post" action="{{.Action}}">
-<input type="hidden" name="csrf" value="{{.CSRF}}">
-{{if .ReturnTo}}<input type="hidden" name="rd" value="{{.ReturnTo}}">{{end}}
-<button class="allow" type="submit">Sign out</button>
-</form>{{end}}
-{{with .MFA}}{{if .Codes}}<p>Your second factor is on. Keep these recovery codes somewhere safe: each signs you in once if you lose your authenticator app. They are shown only now.</p>
-<ol class="codes">{{range .Codes}}<li><code>{{.}}</code></li>{{end}}</ol>
-<a class="button" href="{{.Continue}}">Continue</a>
-{{else}}<form method="post" action="{{.Action}}">
-<input type="hidden" name="csrf" value="{{.CSRF}}">
-<input type="hidden" name="action" value="{{if .Enrol}}enrol{{else}}verify{{end}}">
-{{if .Error}}<p class="error" role="alert">{{.Error}}</p>{{end}}
-{{if .Enrol}}<p>Scan this code with an authenticator app, then enter the 6-digit code it shows.</p>
-<img src="{{.QR}}" alt="QR code for your authenticator app" width="200" height="200">
-<p class="code">Or enter this key in the app: <code id="secret">{{.Secret}}</code></p>{{else}}<p>Enter the 6-digit code your authenticator app shows for this site. Lost the app? Enter one of your recovery codes instead.</p>{{end}}
-<label for="code">{{if .Enrol}}Code from the app{{else}}Code from your authenticator app, or a recovery code{{end}}</label>
-<input type="text" id="code" name="code" autocomplete="one-time-code" autocapitalize="none" spellcheck="false" required maxlength="32" autofocus{{if .Enrol}} inputmode="numeric"{{end}}{{if .Error}} aria-invalid="true"{{end}}>
-<button class="allow" type="submit">{{if .Enrol}}Turn on the second factor{{else}}Verify{{end}}</button>
-</form>{{end}}{{end}}
-{{range .Options}}<a class="button" href="{{.Href}}">Sign in with {{.Label}}</a>
-{{end}}{{if .Link}}<a class="button" href="{{.Link}}">{{.LinkLabel}}</a>{{end}}
-{{if .Status}}<p class="code">HTTP {{.Status}}</p>{{end}}
-</main></body></html>
-`))
+// so the strict Content-Security-Policy below holds. Each page is its own
+// file in pages/, filling the "content" block of pages/layout.html (the
+// title, message, link and the shared style); all are parsed once, here.
+//
+//go:embed pages/*.html
+var pageFiles embed.FS
+
+var (
+	loginPage   = parsePage("login.html")
+	messagePage = parsePage("message.html")
+	consentPage = parsePage("consent.html")
+	mfaPage     = parsePage("mfa.html")
+	logoutPage  = parsePage("logout.html")
+)
+
+// parsePage is the layout with one page's content.
+func parsePage(name string) *template.Template {
+	return template.Must(template.New(name).ParseFS(pageFiles, "pages/layout.html", "pages/"+name)).Lookup("layout")
+}
 
 type pageOption struct{ Href, Label string }
 
@@ -141,6 +100,22 @@ type consentForm struct {
 	Roles string
 }
 
+// page is the template that shows d: the page its form belongs to, else
+// the sign-in choice, else a plain message.
+func (d pageData) page() *template.Template {
+	switch {
+	case d.Form != nil:
+		return consentPage
+	case d.MFA != nil:
+		return mfaPage
+	case d.Logout != nil:
+		return logoutPage
+	case d.Options != nil:
+		return loginPage
+	}
+	return messagePage
+}
+
 func renderPage(w http.ResponseWriter, status int, d pageData) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
@@ -150,7 +125,7 @@ func renderPage(w http.ResponseWriter, status int, d pageData) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
-	_ = pageTemplates.Execute(w, d)
+	_ = d.page().Execute(w, d)
 }
 
 // renderError shows a clear error page; link, if set, offers a way on.
