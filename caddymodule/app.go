@@ -10,7 +10,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
-	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
 
 	"github.com/jitauth/caddy-jitauth/mfa"
@@ -56,7 +55,7 @@ type App struct {
 
 	store       provisioner.Store
 	provisioner *provisioner.Provisioner
-	codecs      []securecookie.Codec
+	codecs      cookieSeal
 	sealers     []*mfa.Sealer
 	revoked     *revocations
 	sessions    *sessionCache

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
 
 	"github.com/jitauth/caddy-jitauth/provisioner"
@@ -66,13 +65,11 @@ func (h *Handler) serveStart(w http.ResponseWriter, r *http.Request, name string
 		return
 	}
 	name = flowCookieName(f.State, secure)
-	value, err := sealFlow(h.app.codecs, name, f)
-	if err != nil {
+	if err := h.app.codecs.seal(w, name, f, flowLifetime, secure); err != nil {
 		h.logger.Error("sealing login flow cookie", zap.String("connection", conn.name), zap.Error(err))
 		renderError(w, http.StatusInternalServerError, "Sign-in failed", "The sign-in could not be started. Try again.", "")
 		return
 	}
-	setCookie(w, name, value, flowLifetime, secure)
 	http.Redirect(w, r, target, http.StatusFound)
 }
 
@@ -182,13 +179,11 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 	if !ok {
 		return
 	}
-	value, err := securecookie.EncodeMulti(cookieName(sessionCookieBase, secure), s, h.app.codecs...)
-	if err != nil {
+	if err := h.app.codecs.seal(w, cookieName(sessionCookieBase, secure), s, time.Until(time.Unix(s.ExpiresAt, 0)), secure); err != nil {
 		h.logger.Error("sealing session cookie", zap.String("connection", conn.name), zap.Error(err))
 		renderError(w, http.StatusInternalServerError, "Sign-in failed", "Your session could not be created; your profile may be too large for a cookie.", "")
 		return
 	}
-	setCookie(w, cookieName(sessionCookieBase, secure), value, time.Until(time.Unix(s.ExpiresAt, 0)), secure)
 	h.emit(event{kind: eventLoggedIn, connection: conn.name, outcome: string(res.Outcome), username: s.Username, localID: s.UserID})
 	http.Redirect(w, r, next, http.StatusFound)
 }
@@ -344,13 +339,9 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 // openLogoutSession reads the session a logout ends: any session cookie
 // sealed with our keys, even one expired or revoked meanwhile (ending it
 // again is harmless), or nil.
-func openLogoutSession(r *http.Request, name string, codecs []securecookie.Codec) *Session {
-	c, err := r.Cookie(name)
-	if err != nil || len(c.Value) > maxCookieLength {
-		return nil
-	}
+func openLogoutSession(r *http.Request, name string, codecs cookieSeal) *Session {
 	var s Session
-	if securecookie.DecodeMulti(name, c.Value, &s, codecs...) != nil || s.ID == "" {
+	if !codecs.open(r, name, &s) || s.ID == "" {
 		return nil
 	}
 	return &s

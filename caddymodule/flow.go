@@ -8,8 +8,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"github.com/gorilla/securecookie"
 )
 
 // flowLifetime bounds a login from start to callback (S4: ≤10 minutes).
@@ -51,24 +49,15 @@ func flowCookieName(state string, secure bool) string {
 	return cookieName(flowCookieBase+hex.EncodeToString(sum[:8]), secure)
 }
 
-// sealFlow encodes a flow into a cookie value.
-func sealFlow(codecs []securecookie.Codec, name string, f *flowState) (string, error) {
-	return securecookie.EncodeMulti(name, f, codecs...)
-}
-
 // openFlow reads and checks the flow cookie for state. It fails when the
 // cookie is missing, tampered, expired, or for a different state.
-func openFlow(r *http.Request, codecs []securecookie.Codec, state string, secure bool, now time.Time) (*flowState, string, bool) {
+func openFlow(r *http.Request, codecs cookieSeal, state string, secure bool, now time.Time) (*flowState, string, bool) {
 	if state == "" || len(state) > 128 {
 		return nil, "", false
 	}
 	name := flowCookieName(state, secure)
-	c, err := r.Cookie(name)
-	if err != nil || len(c.Value) > maxCookieLength {
-		return nil, name, false
-	}
 	var f flowState
-	if err := securecookie.DecodeMulti(name, c.Value, &f, codecs...); err != nil {
+	if !codecs.open(r, name, &f) {
 		return nil, name, false
 	}
 	if now.Unix() >= f.ExpiresAt || subtle.ConstantTimeCompare([]byte(f.State), []byte(state)) != 1 {

@@ -11,7 +11,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
 )
 
@@ -226,14 +225,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // through a connection this application does not offer, is no session.
 func (h *Handler) session(r *http.Request) *Session {
 	c, err := r.Cookie(cookieName(sessionCookieBase, cookieSecure(r)))
-	if err != nil || len(c.Value) > maxCookieLength {
+	if err != nil {
 		return nil
 	}
 	now := time.Now()
 	s := h.app.sessions.get(c.Name, c.Value)
 	if s == nil {
 		s = new(Session)
-		if err := securecookie.DecodeMulti(c.Name, c.Value, s, h.app.codecs...); err != nil {
+		if !h.app.codecs.decode(c.Name, c.Value, s) {
 			return nil
 		}
 		if !s.valid(now) {

@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/gorilla/securecookie"
-
 	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
@@ -92,24 +90,14 @@ func (p pendingClaims) claims() provisioner.Claims {
 
 // sealPending writes the pending login's cookie.
 func (h *Handler) sealPending(w http.ResponseWriter, p *pendingLogin, secure bool, now time.Time) error {
-	name := cookieName(pendingCookieBase, secure)
-	value, err := securecookie.EncodeMulti(name, p, h.app.codecs...)
-	if err != nil {
-		return err
-	}
-	setCookie(w, name, value, time.Unix(p.ExpiresAt, 0).Sub(now), secure)
-	return nil
+	return h.app.codecs.seal(w, cookieName(pendingCookieBase, secure), p, time.Unix(p.ExpiresAt, 0).Sub(now), secure)
 }
 
 // openPending reads the pending login of this browser, if it is intact
 // and unexpired.
 func (h *Handler) openPending(r *http.Request, secure bool, now time.Time) (*pendingLogin, bool) {
-	c, err := r.Cookie(cookieName(pendingCookieBase, secure))
-	if err != nil || len(c.Value) > maxCookieLength {
-		return nil, false
-	}
 	var p pendingLogin
-	if securecookie.DecodeMulti(c.Name, c.Value, &p, h.app.codecs...) != nil {
+	if !h.app.codecs.open(r, cookieName(pendingCookieBase, secure), &p) {
 		return nil, false
 	}
 	if p.ID == "" || p.CSRF == "" || now.Unix() >= p.ExpiresAt {

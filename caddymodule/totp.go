@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
 
 	"github.com/jitauth/caddy-jitauth/mfa"
@@ -154,14 +153,11 @@ func (h *Handler) startEnrolment(w http.ResponseWriter, r *http.Request, s *Sess
 			return
 		}
 		en = &totpEnrolment{UserID: s.UserID, SessionID: s.ID, Secret: secret.Secret, URL: secret.URL, ExpiresAt: now.Add(enrolLifetime).Unix()}
-		name := cookieName(enrolCookieBase, secure)
-		value, err := securecookie.EncodeMulti(name, en, h.app.codecs...)
-		if err != nil {
+		if err := h.app.codecs.seal(w, cookieName(enrolCookieBase, secure), en, enrolLifetime, secure); err != nil {
 			h.logger.Error("sealing the TOTP enrolment cookie", zap.Error(err))
 			renderError(w, http.StatusInternalServerError, "Second factor", "A new second factor could not be created. Try again.", "")
 			return
 		}
-		setCookie(w, name, value, enrolLifetime, secure)
 	}
 	qr, err := mfa.QRCode(en.URL)
 	if err != nil {
@@ -173,12 +169,8 @@ func (h *Handler) startEnrolment(w http.ResponseWriter, r *http.Request, s *Sess
 
 // openEnrolment reads this session's pending enrolment, if intact.
 func (h *Handler) openEnrolment(r *http.Request, s *Session, secure bool, now time.Time) (*totpEnrolment, bool) {
-	c, err := r.Cookie(cookieName(enrolCookieBase, secure))
-	if err != nil || len(c.Value) > maxCookieLength {
-		return nil, false
-	}
 	var en totpEnrolment
-	if securecookie.DecodeMulti(c.Name, c.Value, &en, h.app.codecs...) != nil {
+	if !h.app.codecs.open(r, cookieName(enrolCookieBase, secure), &en) {
 		return nil, false
 	}
 	if en.UserID != s.UserID || en.SessionID != s.ID || en.Secret == "" || now.Unix() >= en.ExpiresAt {
@@ -341,14 +333,11 @@ func (h *Handler) upgradeSession(w http.ResponseWriter, r *http.Request, s *Sess
 	done := *s
 	done.MFA = true
 	secure := cookieSecure(r)
-	name := cookieName(sessionCookieBase, secure)
-	value, err := securecookie.EncodeMulti(name, &done, h.app.codecs...)
-	if err != nil {
+	if err := h.app.codecs.seal(w, cookieName(sessionCookieBase, secure), &done, time.Until(time.Unix(done.ExpiresAt, 0)), secure); err != nil {
 		h.logger.Error("sealing session cookie", zap.Error(err))
 		renderError(w, http.StatusInternalServerError, "Second factor", "Your session could not be updated. Sign in again.", h.PathPrefix+"login")
 		return false
 	}
-	setCookie(w, name, value, time.Until(time.Unix(done.ExpiresAt, 0)), secure)
 	return true
 }
 

@@ -1,0 +1,46 @@
+package caddymodule
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gorilla/securecookie"
+)
+
+// cookieSeal seals and opens every cookie jit_auth keeps in the browser:
+// the session, a login's flow, a pending login and a TOTP enrolment. The
+// first codec seals; every codec opens, so rotated keys keep working.
+// One place holds the rules all four share: a cookie is bounded to
+// maxCookieLength before any decoding work, and a missing, oversized,
+// tampered, expired or foreign-key cookie is no value, never an error a
+// request could turn into a 500.
+type cookieSeal []securecookie.Codec
+
+// seal sets the cookie name to v, sealed, for maxAge.
+func (c cookieSeal) seal(w http.ResponseWriter, name string, v any, maxAge time.Duration, secure bool) error {
+	value, err := securecookie.EncodeMulti(name, v, c...)
+	if err != nil {
+		return err
+	}
+	setCookie(w, name, value, maxAge, secure)
+	return nil
+}
+
+// open reads the cookie name of r into v and reports whether it held a
+// value sealed with these keys.
+func (c cookieSeal) open(r *http.Request, name string, v any) bool {
+	ck, err := r.Cookie(name)
+	if err != nil {
+		return false
+	}
+	return c.decode(name, ck.Value, v)
+}
+
+// decode opens one sealed cookie value, for a caller that already has it
+// (the session path, which looks the value up in its cache first).
+func (c cookieSeal) decode(name, value string, v any) bool {
+	if len(value) > maxCookieLength {
+		return false
+	}
+	return securecookie.DecodeMulti(name, value, v, c...) == nil
+}
