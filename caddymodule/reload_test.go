@@ -589,9 +589,26 @@ http://localhost:%d {
 	}
 	cookie := b.cookie(base, "jitauth_session")
 	with := func() int {
-		r := newBrowser(t).do(http.MethodGet, base+"/app", http.Header{"Cookie": {cookie.Name + "=" + cookie.Value}})
-		r.Body.Close()
-		return r.StatusCode
+		t.Helper()
+		// A connection the old configuration's server accepted as it
+		// shut down is closed unanswered (bare Caddy's reload does the
+		// same; bench/ measures it): that is not this test's subject,
+		// so a request cut that way is sent again.
+		var err error
+		for range 3 {
+			req, _ := http.NewRequest(http.MethodGet, base+"/app", nil)
+			req.Header.Set("Accept", "text/html")
+			req.Header.Set("Cookie", cookie.Name+"="+cookie.Value)
+			var r *http.Response
+			r, err = (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+			if err == nil {
+				r.Body.Close()
+				return r.StatusCode
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("GET %s/app: %v", base, err)
+		return 0
 	}
 	if code := with(); code != http.StatusOK {
 		t.Fatalf("session: %d", code)
