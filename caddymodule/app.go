@@ -55,13 +55,10 @@ type App struct {
 
 	store       provisioner.Store
 	provisioner *provisioner.Provisioner
-	codecs      cookieSeal
 	sealers     []*mfa.Sealer
-	revoked     *revocations
-	sessions    *sessionCache
-	userStatus  *userStatus
-	usedStates  *usedStates
-	logger      *zap.Logger
+	// sessions is the session component (sessions.go).
+	sessions *sessions
+	logger   *zap.Logger
 
 	// state holds the revocations, used login states and user statuses
 	// shared with the other configuration generations, and sessionsKey
@@ -142,7 +139,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.unsavedKeys = unsaved
 	a.keyStorage = ctx.Storage()
 	a.storage = ctx.Storage()
-	a.codecs = newCodecs(keys, int(time.Duration(a.SessionLifetime)/time.Second))
+	seal := cookieSeal(newCodecs(keys, int(time.Duration(a.SessionLifetime)/time.Second)))
 	// TOTP secrets are sealed with a key derived from each hash key, in
 	// the same order: the first seals, every one opens, so rotating the
 	// cookie keys keeps enrolled factors working while the old pair stays.
@@ -185,9 +182,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	// Taken last, so a failed Provision holds nothing; Cleanup gives
 	// them back.
 	a.state = acquireSharedState()
-	a.revoked, a.usedStates, a.userStatus = a.state.revoked, a.state.usedStates, a.state.userStatus
+
 	a.sessionsKey = sessionCacheKey(keys, time.Duration(a.SessionLifetime))
-	a.sessions = acquireSessionCache(a.sessionsKey)
+	a.sessions = &sessions{seal: seal, cache: acquireSessionCache(a.sessionsKey),
+		revoked: a.state.revoked, status: a.state.userStatus, used: a.state.usedStates}
 	return nil
 }
 
@@ -214,7 +212,7 @@ func (a *App) Start() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	if err := a.state.pending.load(ctx, a.storage, a.revoked, a.logger); err != nil {
+	if err := a.state.pending.load(ctx, a.storage, a.state.revoked, a.logger); err != nil {
 		// Starting without them would revive sessions logged out
 		// during an outage.
 		return fmt.Errorf("jit_auth: reading the logouts kept in Caddy's storage under %s: %v", pendingRevocationsDir, err)

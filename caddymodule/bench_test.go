@@ -51,11 +51,8 @@ func benchHandler(store provisioner.Store) *Handler {
 		SessionLifetime: caddy.Duration(defaultSessionLifetime),
 		store:           store,
 		provisioner:     &provisioner.Provisioner{Store: store},
-		codecs:          newCodecs(keys, int(defaultSessionLifetime/time.Second)),
-		revoked:         &revocations{},
-		sessions:        newSessionCache(),
-		userStatus:      newUserStatus(),
-		usedStates:      &usedStates{},
+		sessions: &sessions{seal: newCodecs(keys, int(defaultSessionLifetime/time.Second)), cache: newSessionCache(),
+			revoked: &revocations{}, status: newUserStatus(), used: &usedStates{}},
 	}
 	conn := &Connection{name: "corp", JIT: &JITConfig{Enabled: true}}
 	app.Connections = map[string]*Connection{"corp": conn}
@@ -68,7 +65,7 @@ func benchHandler(store provisioner.Store) *Handler {
 // sealSession returns the session cookie value for s, sealed with h's keys.
 func sealSession(tb testing.TB, h *Handler, s *Session) string {
 	tb.Helper()
-	v, err := securecookie.EncodeMulti(sessionCookieBase, s, h.app.codecs...)
+	v, err := securecookie.EncodeMulti(sessionCookieBase, s, h.app.sessions.seal...)
 	if err != nil {
 		tb.Fatal(err)
 	}

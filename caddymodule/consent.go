@@ -58,7 +58,7 @@ func (h *Handler) serveConsent(w http.ResponseWriter, r *http.Request) {
 	// second tab or a copied cookie provisions nothing. An answer that
 	// must be given again (a username refused) continues under a fresh
 	// pending login (askAgain).
-	if !h.app.usedStates.claim(p.ID, now) {
+	if !h.app.sessions.claim(p.ID, now) {
 		h.renderConsentUsed(w, p)
 		return
 	}

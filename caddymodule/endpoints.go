@@ -65,7 +65,7 @@ func (h *Handler) serveStart(w http.ResponseWriter, r *http.Request, name string
 		return
 	}
 	name = flowCookieName(f.State, secure)
-	if err := h.app.codecs.seal(w, name, f, flowLifetime, secure); err != nil {
+	if err := h.app.sessions.seal.seal(w, name, f, flowLifetime, secure); err != nil {
 		h.logger.Error("sealing login flow cookie", zap.String("connection", conn.name), zap.Error(err))
 		renderError(w, http.StatusInternalServerError, "Sign-in failed", "The sign-in could not be started. Try again.", "")
 		return
@@ -93,7 +93,7 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 	q := r.URL.Query()
 	secure := cookieSecure(r)
 	now := time.Now()
-	f, flowName, ok := openFlow(r, h.app.codecs, q.Get("state"), secure, now)
+	f, flowName, ok := openFlow(r, h.app.sessions.seal, q.Get("state"), secure, now)
 	if flowName != "" {
 		setCookie(w, flowName, "", -1, secure)
 	}
@@ -104,7 +104,7 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 		return
 	}
 	restart = h.loginURL(f.ReturnTo)
-	if !h.app.usedStates.claim(f.State, now) {
+	if !h.app.sessions.claim(f.State, now) {
 		h.emit(event{kind: eventLoginRefused, connection: conn.name, reason: "login state replayed"})
 		renderError(w, http.StatusBadRequest, "Sign-in already used", "This sign-in was already completed. Start again.", restart)
 		return
@@ -179,7 +179,7 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 	if !ok {
 		return
 	}
-	if err := h.app.codecs.seal(w, cookieName(sessionCookieBase, secure), s, time.Until(time.Unix(s.ExpiresAt, 0)), secure); err != nil {
+	if err := h.app.sessions.issue(w, r, s); err != nil {
 		h.logger.Error("sealing session cookie", zap.String("connection", conn.name), zap.Error(err))
 		renderError(w, http.StatusInternalServerError, "Sign-in failed", "Your session could not be created; your profile may be too large for a cookie.", "")
 		return
@@ -296,7 +296,7 @@ func (h *Handler) provisioningFailure(w http.ResponseWriter, conn *Connection, c
 func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 	secure := cookieSecure(r)
 	name := cookieName(sessionCookieBase, secure)
-	s := openLogoutSession(r, name, h.app.codecs)
+	s := openLogoutSession(r, name, h.app.sessions.seal)
 	if r.Method != http.MethodPost {
 		rd := r.URL.Query().Get("rd")
 		if s == nil {

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -224,30 +223,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // nil. A missing, tampered, expired or revoked cookie, or one issued
 // through a connection this application does not offer, is no session.
 func (h *Handler) session(r *http.Request) *Session {
-	c, err := r.Cookie(cookieName(sessionCookieBase, cookieSecure(r)))
-	if err != nil {
-		return nil
-	}
-	now := time.Now()
-	s := h.app.sessions.get(c.Name, c.Value)
-	if s == nil {
-		s = new(Session)
-		if !h.app.codecs.decode(c.Name, c.Value, s) {
-			return nil
-		}
-		if !s.valid(now) {
-			return nil
-		}
-		h.app.sessions.put(c.Name, c.Value, s, now.Unix())
-	}
-	if !s.valid(now) || h.app.revoked.isRevoked(s.ID) || h.connection(s.Connection) == nil {
-		return nil
-	}
-	if s.UserID != "" && !h.app.userStatus.allowed(s.UserID, now.Unix()) {
-		return nil
-	}
-	return s
+	return h.app.sessions.load(r, h.offers)
 }
+
+// offers reports whether this application offers the named connection.
+func (h *Handler) offers(name string) bool { return h.connection(name) != nil }
 
 // connection returns the named connection if this application offers it.
 func (h *Handler) connection(name string) *Connection {

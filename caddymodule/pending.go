@@ -90,14 +90,14 @@ func (p pendingClaims) claims() provisioner.Claims {
 
 // sealPending writes the pending login's cookie.
 func (h *Handler) sealPending(w http.ResponseWriter, p *pendingLogin, secure bool, now time.Time) error {
-	return h.app.codecs.seal(w, cookieName(pendingCookieBase, secure), p, time.Unix(p.ExpiresAt, 0).Sub(now), secure)
+	return h.app.sessions.seal.seal(w, cookieName(pendingCookieBase, secure), p, time.Unix(p.ExpiresAt, 0).Sub(now), secure)
 }
 
 // openPending reads the pending login of this browser, if it is intact
 // and unexpired.
 func (h *Handler) openPending(r *http.Request, secure bool, now time.Time) (*pendingLogin, bool) {
 	var p pendingLogin
-	if !h.app.codecs.open(r, cookieName(pendingCookieBase, secure), &p) {
+	if !h.app.sessions.seal.open(r, cookieName(pendingCookieBase, secure), &p) {
 		return nil, false
 	}
 	if p.ID == "" || p.CSRF == "" || now.Unix() >= p.ExpiresAt {

@@ -12,7 +12,7 @@ import (
 // FuzzPendingCookie feeds arbitrary values to the paused-login reader:
 // nothing panics and nothing but a value we sealed opens.
 func FuzzPendingCookie(f *testing.F) {
-	h := &Handler{app: &App{codecs: testCodecs()}}
+	h := &Handler{app: &App{sessions: &sessions{seal: testCodecs()}}}
 	now := time.Now()
 	w := httptest.NewRecorder()
 	p := &pendingLogin{ID: "id", CSRF: "x", Connection: "c", Claims: toPendingClaims(provisioner.Claims{Subject: "s", Raw: []byte(`{"a":1}`)}),
@@ -49,7 +49,7 @@ func TestPendingClaimsRoundTrip(t *testing.T) {
 
 // A paused login expires with the flow it continues.
 func TestPendingExpiresWithTheFlow(t *testing.T) {
-	h := &Handler{app: &App{codecs: testCodecs()}}
+	h := &Handler{app: &App{sessions: &sessions{seal: testCodecs()}}}
 	now := time.Now()
 	w := httptest.NewRecorder()
 	p := &pendingLogin{ID: "id", CSRF: "x", Connection: "c", ExpiresAt: now.Add(time.Minute).Unix()}

@@ -94,7 +94,7 @@ const pendingRevocationsDir = "jit_auth/pending_revocations"
 // neither the store nor Caddy's storage holds the revocation: the logout
 // must then not be acknowledged.
 func (a *App) revoke(ctx context.Context, id string, expires time.Time) error {
-	a.revoked.add(id, expires)
+	a.sessions.revoked.add(id, expires)
 	// The logout completes even if the browser goes away meanwhile.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()

@@ -12,7 +12,7 @@ import (
 // A cached session is still checked for expiry, revocation and the
 // application's connections on every request.
 func TestCachedSessionStillChecked(t *testing.T) {
-	h := &Handler{app: &App{codecs: testCodecs(), revoked: &revocations{}, sessions: newSessionCache()}, conns: []*Connection{{name: "c"}}}
+	h := &Handler{app: &App{sessions: &sessions{seal: testCodecs(), revoked: &revocations{}, cache: newSessionCache()}}, conns: []*Connection{{name: "c"}}}
 	now := time.Now()
 	s := &Session{ID: "sid", Username: "u", Connection: "c", ExpiresAt: now.Add(time.Hour).Unix()}
 	value, err := sealForTest(h, s)
@@ -24,15 +24,15 @@ func TestCachedSessionStillChecked(t *testing.T) {
 		r.Header.Set("Cookie", "jitauth_session="+value)
 		return r
 	}
-	if h.session(req()) == nil || h.app.sessions.get("jitauth_session", value) == nil {
+	if h.session(req()) == nil || h.app.sessions.cache.get("jitauth_session", value) == nil {
 		t.Fatal("valid session not accepted and cached")
 	}
 
-	h.app.sessions.get("jitauth_session", value).ExpiresAt = now.Add(-time.Second).Unix()
+	h.app.sessions.cache.get("jitauth_session", value).ExpiresAt = now.Add(-time.Second).Unix()
 	if h.session(req()) != nil {
 		t.Fatal("expired cached session accepted")
 	}
-	h.app.sessions.get("jitauth_session", value).ExpiresAt = now.Add(time.Hour).Unix()
+	h.app.sessions.cache.get("jitauth_session", value).ExpiresAt = now.Add(time.Hour).Unix()
 
 	h.conns = []*Connection{{name: "other"}}
 	if h.session(req()) != nil {
@@ -42,11 +42,11 @@ func TestCachedSessionStillChecked(t *testing.T) {
 
 	// The name is part of what was verified: the same value under
 	// another cookie name is not a hit.
-	if h.app.sessions.get(hostPrefix+"jitauth_session", value) != nil {
+	if h.app.sessions.cache.get(hostPrefix+"jitauth_session", value) != nil {
 		t.Fatal("cache hit under another cookie name")
 	}
 
-	h.app.revoked.add("sid", now.Add(time.Hour))
+	h.app.sessions.revoked.add("sid", now.Add(time.Hour))
 	if h.session(req()) != nil {
 		t.Fatal("revoked cached session accepted")
 	}
@@ -69,5 +69,5 @@ func TestSessionCacheIsBounded(t *testing.T) {
 }
 
 func sealForTest(h *Handler, s *Session) (string, error) {
-	return securecookie.EncodeMulti(cookieName(sessionCookieBase, false), s, h.app.codecs...)
+	return securecookie.EncodeMulti(cookieName(sessionCookieBase, false), s, h.app.sessions.seal...)
 }

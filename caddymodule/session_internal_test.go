@@ -24,7 +24,7 @@ func FuzzSessionCookie(f *testing.F) {
 	f.Add(good)
 	f.Add("")
 	f.Add("MTc5NTY1OTc5MnxMZjI2Vzh2VUFPX3R4b3NGd3NYWWZKcW9SeHQzUTNaYmJ5eHVDdlBlUHcxR1ZIblFwZ0wtSFF6LTFGNGRjRkVpLUl5MGhzbnAtU1gzenllbFltR3JUeHk0RDl5a0Z1RmlzcjJUWE5lek1TTGFNSjJES0QwQ0dDcGNEbDdtT3JxRDVwQ1duY3BKU0FXN3dELUlHaEJMQlpKd0JJY1hKNjlwblBKTHFyd0FfeHNUSEQ5THk4TW1ZcFFtdjB4ZVlDSEFoVExHZTFnRXBBdGdaTkQweXBMRjUzakt6T1owMzdadGVobnZrNUdwaGFoZzJUbUFIV1ZKdGlrQlhZaWdIY3RFYWFaLUxxaHlnbUJzdXlmSUlPVTB5UmY1ZkV4Z1kyek5qTm89fI9H")
-	h := &Handler{app: &App{codecs: codecs, revoked: &revocations{}}, conns: []*Connection{{name: "c"}}}
+	h := &Handler{app: &App{sessions: &sessions{seal: codecs, revoked: &revocations{}}}, conns: []*Connection{{name: "c"}}}
 	f.Fuzz(func(t *testing.T, value string) {
 		r, _ := http.NewRequest("GET", "http://localhost/", nil)
 		r.Header.Set("Cookie", "jitauth_session="+value)

@@ -67,7 +67,7 @@ func TestSQLiteStoreJoinsAnOpenHandleWhenProvisioned(t *testing.T) {
 func TestEndpointsWaitForTheStartedApp(t *testing.T) {
 	defer func(d time.Duration) { startWait = d }(startWait)
 	startWait = 50 * time.Millisecond
-	h := &Handler{app: &App{codecs: testCodecs(), ready: make(chan struct{})}, PathPrefix: defaultPathPrefix}
+	h := &Handler{app: &App{sessions: &sessions{seal: testCodecs()}, ready: make(chan struct{})}, PathPrefix: defaultPathPrefix}
 	for _, ep := range []string{"callback/c?state=x&code=y", "consent", "mfa", "logout"} {
 		w := httptest.NewRecorder()
 		r := httptest.NewRequest(http.MethodGet, "http://localhost/.jitauth/"+ep, nil)

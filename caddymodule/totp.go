@@ -153,7 +153,7 @@ func (h *Handler) startEnrolment(w http.ResponseWriter, r *http.Request, s *Sess
 			return
 		}
 		en = &totpEnrolment{UserID: s.UserID, SessionID: s.ID, Secret: secret.Secret, URL: secret.URL, ExpiresAt: now.Add(enrolLifetime).Unix()}
-		if err := h.app.codecs.seal(w, cookieName(enrolCookieBase, secure), en, enrolLifetime, secure); err != nil {
+		if err := h.app.sessions.seal.seal(w, cookieName(enrolCookieBase, secure), en, enrolLifetime, secure); err != nil {
 			h.logger.Error("sealing the TOTP enrolment cookie", zap.Error(err))
 			renderError(w, http.StatusInternalServerError, "Second factor", "A new second factor could not be created. Try again.", "")
 			return
@@ -170,7 +170,7 @@ func (h *Handler) startEnrolment(w http.ResponseWriter, r *http.Request, s *Sess
 // openEnrolment reads this session's pending enrolment, if intact.
 func (h *Handler) openEnrolment(r *http.Request, s *Session, secure bool, now time.Time) (*totpEnrolment, bool) {
 	var en totpEnrolment
-	if !h.app.codecs.open(r, cookieName(enrolCookieBase, secure), &en) {
+	if !h.app.sessions.seal.open(r, cookieName(enrolCookieBase, secure), &en) {
 		return nil, false
 	}
 	if en.UserID != s.UserID || en.SessionID != s.ID || en.Secret == "" || now.Unix() >= en.ExpiresAt {
@@ -330,10 +330,7 @@ func (a *App) openSecret(userID string, sealed []byte) (string, error) {
 
 // upgradeSession re-issues s with the second factor done.
 func (h *Handler) upgradeSession(w http.ResponseWriter, r *http.Request, s *Session) bool {
-	done := *s
-	done.MFA = true
-	secure := cookieSecure(r)
-	if err := h.app.codecs.seal(w, cookieName(sessionCookieBase, secure), &done, time.Until(time.Unix(done.ExpiresAt, 0)), secure); err != nil {
+	if err := h.app.sessions.upgrade(w, r, s); err != nil {
 		h.logger.Error("sealing session cookie", zap.Error(err))
 		renderError(w, http.StatusInternalServerError, "Second factor", "Your session could not be updated. Sign in again.", h.PathPrefix+"login")
 		return false

@@ -13,10 +13,10 @@ import (
 // reader: nothing panics, and only a value we sealed for this user and
 // session opens.
 func FuzzEnrolmentCookie(f *testing.F) {
-	h := &Handler{app: &App{codecs: testCodecs()}}
+	h := &Handler{app: &App{sessions: &sessions{seal: testCodecs()}}}
 	s := &Session{ID: "sid", UserID: "uid"}
 	now := time.Now()
-	good, err := securecookie.EncodeMulti(enrolCookieBase, &totpEnrolment{UserID: "uid", SessionID: "sid", Secret: "S", ExpiresAt: now.Add(time.Minute).Unix()}, h.app.codecs...)
+	good, err := securecookie.EncodeMulti(enrolCookieBase, &totpEnrolment{UserID: "uid", SessionID: "sid", Secret: "S", ExpiresAt: now.Add(time.Minute).Unix()}, h.app.sessions.seal...)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -33,9 +33,9 @@ func FuzzEnrolmentCookie(f *testing.F) {
 
 // An enrolment is bound to the user and session that asked for it.
 func TestEnrolmentBoundToSession(t *testing.T) {
-	h := &Handler{app: &App{codecs: testCodecs()}}
+	h := &Handler{app: &App{sessions: &sessions{seal: testCodecs()}}}
 	now := time.Now()
-	value, err := securecookie.EncodeMulti(enrolCookieBase, &totpEnrolment{UserID: "uid", SessionID: "sid", Secret: "S", ExpiresAt: now.Add(time.Minute).Unix()}, h.app.codecs...)
+	value, err := securecookie.EncodeMulti(enrolCookieBase, &totpEnrolment{UserID: "uid", SessionID: "sid", Secret: "S", ExpiresAt: now.Add(time.Minute).Unix()}, h.app.sessions.seal...)
 	if err != nil {
 		t.Fatal(err)
 	}

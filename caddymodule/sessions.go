@@ -1,0 +1,75 @@
+package caddymodule
+
+import (
+	"net/http"
+	"time"
+)
+
+// sessions is the session component of one configuration: it seals and
+// opens every cookie jit_auth keeps in the browser, keeps the sessions
+// it has opened, and decides whether a session still counts (not
+// logged out, its user not disabled or deleted). The parts that must
+// outlive a config reload (cache, revocations, user statuses, the
+// replay set) live in caddy.UsagePools and are shared with the other
+// configuration generations (state.go); this value only holds them.
+type sessions struct {
+	// seal seals and opens the session, flow, pending and enrolment
+	// cookies with this configuration's keys.
+	seal cookieSeal
+	// cache holds opened sessions by their exact cookie, shared by the
+	// configurations with the same keys and lifetime.
+	cache *sessionCache
+	// revoked holds the logged-out session IDs, kept current from the
+	// store by the revocation follower.
+	revoked *revocations
+	// status holds the user statuses the background refresh re-reads.
+	status *userStatus
+	// used is the replay set: login states and pending logins already
+	// answered.
+	used *usedStates
+}
+
+// load returns the valid session r carries, or nil. offered reports
+// whether the application offers a connection: a session from one it
+// does not offer is no session there. This is the authenticated request
+// path: it reads the cookie, the cache and memory, never the store.
+func (m *sessions) load(r *http.Request, offered func(connection string) bool) *Session {
+	c, err := r.Cookie(cookieName(sessionCookieBase, cookieSecure(r)))
+	if err != nil {
+		return nil
+	}
+	now := time.Now()
+	s := m.cache.get(c.Name, c.Value)
+	if s == nil {
+		s = new(Session)
+		if !m.seal.decode(c.Name, c.Value, s) || !s.valid(now) {
+			return nil
+		}
+		m.cache.put(c.Name, c.Value, s, now.Unix())
+	}
+	if !s.valid(now) || m.revoked.isRevoked(s.ID) || !offered(s.Connection) {
+		return nil
+	}
+	if s.UserID != "" && !m.status.allowed(s.UserID, now.Unix()) {
+		return nil
+	}
+	return s
+}
+
+// issue sets the session cookie of s: at the end of a login, or again
+// when the second factor upgrades it.
+func (m *sessions) issue(w http.ResponseWriter, r *http.Request, s *Session) error {
+	secure := cookieSecure(r)
+	return m.seal.seal(w, cookieName(sessionCookieBase, secure), s, time.Until(time.Unix(s.ExpiresAt, 0)), secure)
+}
+
+// upgrade issues s again with the second factor passed.
+func (m *sessions) upgrade(w http.ResponseWriter, r *http.Request, s *Session) error {
+	done := *s
+	done.MFA = true
+	return m.issue(w, r, &done)
+}
+
+// claim marks a login state or pending login ID answered, and reports
+// whether it was unanswered before: a replay of either is refused.
+func (m *sessions) claim(id string, now time.Time) bool { return m.used.claim(id, now) }
