@@ -189,34 +189,22 @@ func (h *Handler) finishEnrolment(ctx context.Context, w http.ResponseWriter, r 
 		h.startEnrolment(w, r, s, rd, "That setup expired. Scan this new code and try again.", http.StatusBadRequest)
 		return
 	}
-	step, ok := mfa.Validate(en.Secret, code, now)
-	if !ok {
+	result, codes, err := mfa.Enrol(ctx, h.app.store, s.UserID, en.Secret, code, recoveryCodeCount, now, func(secret string) ([]byte, error) {
+		return h.app.sealers[0].Seal(s.UserID, secret)
+	})
+	switch {
+	case errors.Is(err, mfa.ErrNotPrepared):
+		h.logger.Error("enrolling a TOTP factor", zap.Error(err))
+		renderError(w, http.StatusInternalServerError, "Second factor", "The second factor could not be saved. Try again.", h.mfaURL(rd))
+		return
+	case err != nil:
+		h.mfaStoreFailure(w, s, err)
+		return
+	case result == mfa.WrongEnrolCode:
 		h.startEnrolment(w, r, s, rd, "That code is not right. Enter the code your app shows now.", http.StatusBadRequest)
 		return
-	}
-	codes, hashes, err := mfa.NewRecoveryCodes(recoveryCodeCount)
-	if err != nil {
-		h.logger.Error("creating recovery codes", zap.Error(err))
-		renderError(w, http.StatusInternalServerError, "Second factor", "The second factor could not be saved. Try again.", h.mfaURL(rd))
-		return
-	}
-	sealed, err := h.app.sealers[0].Seal(s.UserID, en.Secret)
-	if err != nil {
-		h.logger.Error("sealing a TOTP secret", zap.Error(err))
-		renderError(w, http.StatusInternalServerError, "Second factor", "The second factor could not be saved. Try again.", h.mfaURL(rd))
-		return
-	}
-	// Enrolment never replaces a factor: whoever holds only the first
-	// factor must not be able to swap in their own authenticator.
-	if _, err := h.app.store.TOTP(ctx, s.UserID); err == nil {
+	case result == mfa.AlreadyEnrolled:
 		http.Redirect(w, r, h.mfaURL(rd), http.StatusSeeOther)
-		return
-	} else if !errors.Is(err, provisioner.ErrNotFound) {
-		h.mfaStoreFailure(w, s, err)
-		return
-	}
-	if err := h.app.store.SetTOTP(ctx, s.UserID, provisioner.TOTP{SealedSecret: sealed, RecoveryHashes: hashes, LastStep: step, CreatedAt: now.UTC()}); err != nil {
-		h.mfaStoreFailure(w, s, err)
 		return
 	}
 	setCookie(w, cookieName(enrolCookieBase, secure), "", -1, secure)
@@ -230,90 +218,46 @@ func (h *Handler) finishEnrolment(ctx context.Context, w http.ResponseWriter, r 
 // verifyCode checks a TOTP or recovery code, with a growing delay after
 // wrong ones.
 func (h *Handler) verifyCode(ctx context.Context, w http.ResponseWriter, r *http.Request, s *Session, factor *provisioner.TOTP, rd, code string) {
-	now := time.Now()
 	form := &mfaForm{Action: h.mfaURL(rd), CSRF: mfaCSRF(s)}
-	// The store decides and counts in one transaction, running the
-	// policy on the count it holds locked, so parallel guesses, on this
-	// instance or others sharing the store, each take their own place in
-	// the count and at most the free attempts are checked at once. A
-	// refused attempt is not counted; an accepted code resets the count.
-	n, wait, err := h.app.store.AdmitTOTPAttempt(ctx, s.UserID, now, mfa.Locked)
-	if errors.Is(err, provisioner.ErrNotFound) {
-		// The factor was reset since serveMFA read it: show the page anew.
-		http.Redirect(w, r, h.mfaURL(rd), http.StatusSeeOther)
-		return
-	}
-	if err != nil {
-		h.mfaStoreFailure(w, s, err)
-		return
-	}
-	if wait > 0 {
-		ev := mfaEvent(eventTOTPRateLimited, s)
-		ev.failures = n
-		h.emit(ev)
-		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(wait), 10))
-		form.Error = "Too many wrong codes. Wait " + waitText(wait) + ", then try again."
-		h.renderMFA(w, http.StatusTooManyRequests, form)
-		return
-	}
-	secret, err := h.app.openSecret(s.UserID, factor.SealedSecret)
-	if err != nil {
+	c, err := mfa.CheckCode(ctx, h.app.store, s.UserID, factor.SealedSecret, code, time.Now(), func(sealed []byte) (string, error) {
+		return h.app.openSecret(s.UserID, sealed)
+	})
+	switch {
+	case errors.Is(err, mfa.ErrSecretUnreadable):
 		h.logger.Error("a stored TOTP secret does not open with the configured keys; reset the user's factor",
 			zap.String("local_id", s.UserID), zap.Error(err))
 		renderError(w, http.StatusInternalServerError, "Second factor unavailable",
 			"Your second factor cannot be checked right now. Ask the site's administrator to reset it.", "")
 		return
-	}
-
-	var used string
-	if step, ok := mfa.Validate(secret, code, now); ok {
-		switch err := h.app.store.UseTOTPStep(ctx, s.UserID, step); {
-		case err == nil:
-			used = "totp"
-		case errors.Is(err, provisioner.ErrCodeUsed):
-			form.Error = "That code was already used. Wait for your app to show the next one."
-		default:
-			h.mfaStoreFailure(w, s, err)
-			return
-		}
-	} else if looksLikeRecoveryCode(code) {
-		switch err := h.app.store.UseRecoveryCode(ctx, s.UserID, mfa.HashRecoveryCode(code)); {
-		case err == nil:
-			used = "recovery code"
-		case errors.Is(err, provisioner.ErrCodeUsed):
-		default:
-			h.mfaStoreFailure(w, s, err)
-			return
-		}
-	}
-	if used == "" {
-		ev := mfaEvent(eventTOTPRefused, s)
-		ev.failures = n
-		h.emit(ev)
-		if form.Error == "" {
-			form.Error = "That code is not right. Try again."
-		}
-		h.renderMFA(w, http.StatusUnauthorized, form)
+	case err != nil:
+		h.mfaStoreFailure(w, s, err)
 		return
 	}
-	ev := mfaEvent(eventMFAAccepted, s)
-	ev.method = used
-	h.emit(ev)
-	if h.upgradeSession(w, r, s) {
-		http.Redirect(w, r, rd, http.StatusSeeOther)
-	}
-}
-
-// looksLikeRecoveryCode tells a recovery code from a mistyped TOTP code,
-// so a wrong 6-digit code is not also looked up as a recovery code.
-func looksLikeRecoveryCode(code string) bool {
-	n := 0
-	for _, r := range code {
-		if r != ' ' && r != '-' {
-			n++
+	ev := mfaEvent(eventTOTPRefused, s)
+	ev.failures = c.Attempts
+	switch c.Result {
+	case mfa.NoFactor:
+		// The factor was reset since serveMFA read it: show the page anew.
+		http.Redirect(w, r, h.mfaURL(rd), http.StatusSeeOther)
+	case mfa.Throttled:
+		ev.kind = eventTOTPRateLimited
+		h.emit(ev)
+		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(c.Wait), 10))
+		form.Error = "Too many wrong codes. Wait " + waitText(c.Wait) + ", then try again."
+		h.renderMFA(w, http.StatusTooManyRequests, form)
+	case mfa.Reused, mfa.Wrong:
+		h.emit(ev)
+		form.Error = "That code is not right. Try again."
+		if c.Result == mfa.Reused {
+			form.Error = "That code was already used. Wait for your app to show the next one."
+		}
+		h.renderMFA(w, http.StatusUnauthorized, form)
+	case mfa.Accepted:
+		h.emit(event{kind: eventMFAAccepted, connection: s.Connection, username: s.Username, localID: s.UserID, method: c.Method})
+		if h.upgradeSession(w, r, s) {
+			http.Redirect(w, r, rd, http.StatusSeeOther)
 		}
 	}
-	return n >= 8 && n <= 32
 }
 
 // openSecret opens a sealed TOTP secret with any configured key.
