@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -130,6 +132,51 @@ func FuzzCaddyfile(f *testing.F) {
 		body := "{\n\tjit_auth {\n" + global + "\n\t}\n}\nhttp://localhost:1 {\n\tjit_auth {\n" + site + "\n\t}\n}\n"
 		_, _, _ = adapter.Adapt([]byte(body), map[string]any{"filename": "Caddyfile"})
 	})
+}
+
+// Caddyfile.example adapts to the JSON it adapted to before the
+// architecture step of issue #11 (testdata/Caddyfile.example.json, made
+// with the Caddy of that time), and that JSON still loads: the words
+// users wrote keep meaning what they meant. After an intended change to
+// the example, regenerate the file with
+// `go run ./cmd/caddy adapt --config Caddyfile.example`.
+func TestCaddyfileExampleAdaptsAsBefore(t *testing.T) {
+	example, err := os.ReadFile("../Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(example, map[string]any{"filename": "Caddyfile.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile("testdata/Caddyfile.example.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g, w any
+	if err := json.Unmarshal(got, &g); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(before, &w); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(g, w) {
+		t.Errorf("Caddyfile.example adapts differently than before:\nnow:    %s\nbefore: %s", got, before)
+	}
+
+	// The JSON form of before loads (validates) as it is.
+	dir := t.TempDir()
+	for k, v := range map[string]string{"OIDC_ID": "id", "OIDC_SECRET": "secret", "GITHUB_KEY": "k", "GITHUB_SECRET": "s", "JIT_DB": dir + "/users.db", "XDG_DATA_HOME": dir} {
+		t.Setenv(k, v)
+	}
+	var cfg caddy.Config
+	if err := json.Unmarshal(before, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.StorageRaw = json.RawMessage(`{"module":"file_system","root":` + strconv.Quote(dir+"/storage") + `}`)
+	if err := caddy.Validate(&cfg); err != nil {
+		t.Errorf("the JSON Caddyfile.example adapted to before does not load: %v", err)
+	}
 }
 
 // Caddyfile.example is a valid configuration.
