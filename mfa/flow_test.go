@@ -28,7 +28,7 @@ func flowStore(t *testing.T) (*sqlitestore.Store, string) {
 	return s, u.ID
 }
 
-func plain(secret string) ([]byte, error) { return []byte(secret), nil }
+func plain(secret string) ([]byte, error)    { return []byte(secret), nil }
 func unsealed(sealed []byte) (string, error) { return string(sealed), nil }
 
 // Enrolment takes a factor only when the code proves the app has the
