@@ -1,0 +1,28 @@
+// Package caddymodule is the Caddy glue of caddy-jitauth: the jit_auth
+// app (connections, applications, the store module, cookie keys) and the
+// jit_auth HTTP handler, with their Caddyfile forms and admin API. The
+// JIT rules and the store interfaces are in package provisioner, the
+// second factor's rules in package mfa; neither knows Caddy.
+//
+// Where things go:
+//
+//   - an endpoint under the path prefix: one row in endpointTable
+//     (router.go), its handler beside the others (endpoints.go,
+//     consent.go, totp.go), its page a template in pages/;
+//   - an admin API endpoint: one row in adminUserRoutes (admin.go) and
+//     one handler function;
+//   - an outcome worth recording: an eventKind in events.go, emitted
+//     with emit, the one place that writes the audit log (and where
+//     metrics and Caddy events go);
+//   - session state: the sessions component (sessions.go) over the
+//     shared cache, revocations and user statuses (state.go holds the
+//     UsagePools that outlive a reload), with every sealed cookie going
+//     through cookieSeal (sealed.go);
+//   - the authenticated request path: Handler.ServeHTTP (handler.go),
+//     which reads the session through sessions.load and sets the
+//     identity headers (headers.go), never touching the store;
+//   - a store: a module in the jit_auth.stores namespace (store_*.go)
+//     implementing provisioner.Store's roles;
+//   - a connection's protocol: connector_oidc.go and connector_goth.go
+//     behind the connector interface (connector.go).
+package caddymodule
