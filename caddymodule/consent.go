@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -63,31 +62,26 @@ func (h *Handler) serveConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	claims := p.Claims.claims()
-	if action == "decline" {
+	req := provisioner.Request{Connection: conn.name, Policy: conn.pol, Claims: claims, Consented: p.Consent}
+	answer := provisioner.Answer{Allow: action == "allow", Asked: provisioner.Outcome(p.Outcome), Username: r.PostForm.Get("username")}
+	out, res, err := h.app.provisioner.Answer(r.Context(), req, answer)
+	switch {
+	case out == provisioner.AnswerDeclined:
 		clearPending(w, secure)
 		h.emit(event{kind: eventConsentDeclined, connection: conn.name, subject: claims.Subject, attributes: p.Consent})
 		renderMessage(w, http.StatusOK, "Not signed in",
 			"You declined, so nothing about you was stored and you are not signed in to this site.",
 			h.loginURL(p.ReturnTo), "Sign in another way")
 		return
-	}
-
-	req := provisioner.Request{Connection: conn.name, Policy: conn.pol, Claims: claims, Consented: p.Consent}
-	if p.Outcome == string(provisioner.OutcomeNeedsUsername) {
-		req.Username = r.PostForm.Get("username")
-		if req.Username == "" {
-			h.askAgain(w, r, conn, p, now, http.StatusBadRequest, "Choose a username.")
-			return
-		}
-	}
-	res, err := h.app.provisioner.Provision(r.Context(), req)
-	switch {
-	case errors.Is(err, provisioner.ErrUsernameTaken):
-		p.Username = clip(req.Username, provisioner.MaxUsernameLength)
+	case out == provisioner.AnswerNeedsUsername:
+		h.askAgain(w, r, conn, p, now, http.StatusBadRequest, "Choose a username.")
+		return
+	case out == provisioner.AnswerUsernameTaken:
+		p.Username = clip(answer.Username, provisioner.MaxUsernameLength)
 		h.askAgain(w, r, conn, p, now, http.StatusConflict, "That username is taken. Choose another.")
 		return
-	case errors.Is(err, provisioner.ErrUsernameInvalid):
-		p.Username = clip(req.Username, provisioner.MaxUsernameLength)
+	case out == provisioner.AnswerUsernameRefused:
+		p.Username = clip(answer.Username, provisioner.MaxUsernameLength)
 		h.askAgain(w, r, conn, p, now, http.StatusBadRequest, usernameRule(err))
 		return
 	case err != nil:
