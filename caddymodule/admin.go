@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -85,16 +86,18 @@ func (a *adminRequest) emit(kind eventKind, attributes, roles []string) {
 // adminUserRoute is one endpoint under /jit_auth/users/<user>: its
 // sub-path ("" for the user itself) and one handler per method.
 type adminUserRoute struct {
-	sub     string
-	methods []string
-	serve   map[string]func(*adminRequest) error
+	sub   string
+	serve map[string]func(*adminRequest) error
 }
+
+// methods are the route's methods, sorted, for Allow and the error.
+func (rt *adminUserRoute) methods() []string { return slices.Sorted(maps.Keys(rt.serve)) }
 
 // adminUserRoutes are the user endpoints; a new one is one row.
 var adminUserRoutes = []adminUserRoute{
-	{sub: "", methods: []string{http.MethodGet, http.MethodPatch},
+	{sub: "",
 		serve: map[string]func(*adminRequest) error{http.MethodGet: adminGetUser, http.MethodPatch: adminPatchUser}},
-	{sub: "totp", methods: []string{http.MethodDelete},
+	{sub: "totp",
 		serve: map[string]func(*adminRequest) error{http.MethodDelete: adminResetTOTP}},
 }
 
@@ -114,8 +117,8 @@ func handleAdminUsers(w http.ResponseWriter, r *http.Request) error {
 	}
 	serve := route.serve[r.Method]
 	if serve == nil {
-		w.Header().Set("Allow", strings.Join(route.methods, ", "))
-		return adminError(http.StatusMethodNotAllowed, "method %s not allowed; use %s", r.Method, orList(route.methods))
+		w.Header().Set("Allow", strings.Join(route.methods(), ", "))
+		return adminError(http.StatusMethodNotAllowed, "method %s not allowed; use %s", r.Method, orList(route.methods()))
 	}
 	appIface, err := caddy.ActiveContext().AppIfConfigured("jit_auth")
 	if err != nil {
