@@ -162,11 +162,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 			errs = append(errs, fmt.Errorf("connection %q is empty", name))
 			continue
 		}
-		if err := c.validate(name); err != nil {
+		if err := c.checkPolicy(name); err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		c.provision(name, a.logger.With(zap.String("connection", name)))
+		if err := c.loadConnector(ctx, name); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err

@@ -191,91 +191,60 @@ func (s *SQLiteStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 func parseConnection(d *caddyfile.Dispenser) (*Connection, error) {
 	c := &Connection{}
+	var (
+		mod         caddyfile.Unmarshaler
+		kind, word  string
+		legacyLines []*caddyfile.Dispenser
+	)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		sub := d.Val()
-		switch sub {
-		case "oidc":
-			args := d.RemainingArgs()
-			if len(args) != 3 {
-				return nil, d.Errf("oidc takes three arguments: oidc <issuer> <client_id> <client_secret>")
-			}
-			c.OIDC = &OIDCConfig{Issuer: args[0], ClientID: args[1], ClientSecret: args[2]}
-		case "provider":
-			args := d.RemainingArgs()
-			if len(args) != 3 {
-				return nil, d.Errf("provider takes three arguments: provider <name> <key> <secret>, for example: provider github {env.GITHUB_KEY} {env.GITHUB_SECRET}")
-			}
-			c.Provider = mergeProvider(c.Provider, ProviderConfig{Name: strings.ToLower(args[0]), Key: args[1], Secret: args[2]})
-		case "base_url", "auth_url", "token_url", "profile_url", "email_url":
-			if !d.NextArg() {
-				return nil, d.ArgErr()
-			}
-			v := d.Val()
-			if d.NextArg() {
-				return nil, d.ArgErr()
-			}
-			var p ProviderConfig
-			switch sub {
-			case "base_url":
-				p.BaseURL = v
-			case "auth_url":
-				p.AuthURL = v
-			case "token_url":
-				p.TokenURL = v
-			case "profile_url":
-				p.ProfileURL = v
-			case "email_url":
-				p.EmailURL = v
-			}
-			c.Provider = mergeProvider(c.Provider, p)
-		case "scopes":
-			c.Scopes = d.RemainingArgs()
-			if len(c.Scopes) == 0 {
-				return nil, d.ArgErr()
-			}
-		case "redirect_url":
+		switch sub := d.Val(); {
+		case sub == "redirect_url":
 			if !d.AllArgs(&c.RedirectURL) {
 				return nil, d.ArgErr()
 			}
-		case "display_name":
+		case sub == "display_name":
 			if !d.AllArgs(&c.DisplayName) {
 				return nil, d.ArgErr()
 			}
-		case "trust_email":
+		case sub == "trust_email":
 			if d.NextArg() {
 				return nil, d.ArgErr()
 			}
 			c.TrustEmail = true
-		case "jit":
+		case sub == "jit":
 			jit, err := parseJIT(d)
 			if err != nil {
 				return nil, err
 			}
 			c.JIT = jit
+		case legacyConnectionOption(sub):
+			legacyLines = append(legacyLines, d.NewFromNextSegment())
 		default:
-			return nil, d.Errf("unknown connection option %q; expected oidc, provider, scopes, redirect_url, display_name, trust_email, jit, base_url, auth_url, token_url, profile_url or email_url", sub)
+			k := connectorKind(sub)
+			info, err := caddy.GetModule("jit_auth.connectors." + k)
+			if err != nil {
+				return nil, d.Errf("unknown connection option %q; expected a connector (oidc, goth, or one from `caddy list-modules` under jit_auth.connectors), redirect_url, display_name, trust_email or jit", sub)
+			}
+			if mod != nil {
+				return nil, d.Errf("has both %s and %s; a connection is one identity provider, split it into two connections", word, sub)
+			}
+			u, ok := info.New().(caddyfile.Unmarshaler)
+			if !ok {
+				return nil, d.Errf("connector %s cannot be configured in a Caddyfile; use the JSON config", k)
+			}
+			if err := u.UnmarshalCaddyfile(d.NewFromNextSegment()); err != nil {
+				return nil, err
+			}
+			mod, kind, word = u, k, sub
 		}
 	}
-	if c.Provider != nil && c.Provider.Name == "" {
-		return nil, d.Errf("base_url, auth_url, token_url, profile_url and email_url belong with a 'provider <name> <key> <secret>' line")
+	if err := applyLegacyOptions(d, mod, kind, legacyLines); err != nil {
+		return nil, err
+	}
+	if mod != nil {
+		c.ConnectorRaw = caddyconfig.JSONModuleObject(mod, "kind", kind, nil)
 	}
 	return c, nil
-}
-
-// mergeProvider fills the fields set in add into p.
-func mergeProvider(p *ProviderConfig, add ProviderConfig) *ProviderConfig {
-	if p == nil {
-		p = &ProviderConfig{}
-	}
-	for dst, src := range map[*string]string{
-		&p.Name: add.Name, &p.Key: add.Key, &p.Secret: add.Secret, &p.BaseURL: add.BaseURL,
-		&p.AuthURL: add.AuthURL, &p.TokenURL: add.TokenURL, &p.ProfileURL: add.ProfileURL, &p.EmailURL: add.EmailURL,
-	} {
-		if src != "" {
-			*dst = src
-		}
-	}
-	return p
 }
 
 // parseJIT reads `jit [on|off] [{ … }]`; see parseGlobalOption.

@@ -124,6 +124,8 @@ func FuzzCaddyfile(f *testing.F) {
 	f.Add("connection corp {\n oidc https://idp.example a b\n jit {\n mode silent\n }\n}", "connections corp\nheader -Remote-Email")
 	f.Add("store sqlite /tmp/x.db\nsession_lifetime 1h\ncookie_keys a b", "path_prefix /auth/")
 	f.Add("connection gh {\n provider github k s\n auth_url x\n}", "header X-User {http.auth.user.id}")
+	f.Add("connection corp {\n oidc {\n issuer https://idp.example\n scopes openid\n }\n}", "")
+	f.Add("connection gh {\n goth github k s {\n base_url x\n scopes a b\n }\n scopes c\n}", "")
 	adapter := caddyconfig.GetAdapter("caddyfile")
 	f.Fuzz(func(t *testing.T, global, site string) {
 		if strings.Contains(global+site, "import") {
@@ -134,11 +136,13 @@ func FuzzCaddyfile(f *testing.F) {
 	})
 }
 
-// Caddyfile.example adapts to the JSON it adapted to before the
-// architecture step of issue #11 (testdata/Caddyfile.example.json, made
-// with the Caddy of that time), and that JSON still loads: the words
-// users wrote keep meaning what they meant. After an intended change to
-// the example, regenerate the file with
+// Caddyfile.example adapts to the JSON recorded in
+// testdata/Caddyfile.example.json, and both that JSON and the JSON it
+// adapted to before connectors were modules (Caddyfile.example.v1.json,
+// made with the Caddy of that time, with "oidc", "provider" and "scopes"
+// on the connection) still load. That the old form loads as the same
+// connectors is TestLegacyConnectionsLoadAsConnectors. After an intended
+// change to the example, regenerate the first file with
 // `go run ./cmd/caddy adapt --config Caddyfile.example`.
 func TestCaddyfileExampleAdaptsAsBefore(t *testing.T) {
 	example, err := os.ReadFile("../Caddyfile.example")
@@ -149,7 +153,7 @@ func TestCaddyfileExampleAdaptsAsBefore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before, err := os.ReadFile("testdata/Caddyfile.example.json")
+	recorded, err := os.ReadFile("testdata/Caddyfile.example.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,25 +161,31 @@ func TestCaddyfileExampleAdaptsAsBefore(t *testing.T) {
 	if err := json.Unmarshal(got, &g); err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(before, &w); err != nil {
+	if err := json.Unmarshal(recorded, &w); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(g, w) {
-		t.Errorf("Caddyfile.example adapts differently than before:\nnow:    %s\nbefore: %s", got, before)
+		t.Errorf("Caddyfile.example adapts differently than recorded:\nnow:      %s\nrecorded: %s", got, recorded)
 	}
 
-	// The JSON form of before loads (validates) as it is.
+	// Both JSON forms load (validate) as they are.
 	dir := t.TempDir()
 	for k, v := range map[string]string{"OIDC_ID": "id", "OIDC_SECRET": "secret", "GITHUB_KEY": "k", "GITHUB_SECRET": "s", "JIT_DB": dir + "/users.db", "XDG_DATA_HOME": dir} {
 		t.Setenv(k, v)
 	}
-	var cfg caddy.Config
-	if err := json.Unmarshal(before, &cfg); err != nil {
-		t.Fatal(err)
-	}
-	cfg.StorageRaw = json.RawMessage(`{"module":"file_system","root":` + strconv.Quote(dir+"/storage") + `}`)
-	if err := caddy.Validate(&cfg); err != nil {
-		t.Errorf("the JSON Caddyfile.example adapted to before does not load: %v", err)
+	for _, file := range []string{"testdata/Caddyfile.example.json", "testdata/Caddyfile.example.v1.json"} {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cfg caddy.Config
+		if err := json.Unmarshal(raw, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		cfg.StorageRaw = json.RawMessage(`{"module":"file_system","root":` + strconv.Quote(dir+"/storage") + `}`)
+		if err := caddy.Validate(&cfg); err != nil {
+			t.Errorf("%s does not load: %v", file, err)
+		}
 	}
 }
 

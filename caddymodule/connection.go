@@ -1,29 +1,28 @@
 package caddymodule
 
 import (
-	"errors"
+	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 
-	"go.uber.org/zap"
+	"github.com/caddyserver/caddy/v2"
 
+	"github.com/jitauth/caddy-jitauth/connector"
 	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
 // Connection is an external identity provider that applications offer
-// for login, with its credentials and its JIT provisioning policy.
-// Exactly one of OIDC and Provider is set.
+// for login: the connector that speaks its protocol, and what jit_auth
+// does with the identities it verifies (the JIT provisioning policy).
 type Connection struct {
-	// OIDC logs in through an OpenID Connect issuer found by discovery.
-	OIDC *OIDCConfig `json:"oidc,omitempty"`
-	// Provider logs in through one of goth's OAuth providers.
-	Provider *ProviderConfig `json:"provider,omitempty"`
-	// Scopes requested from the provider. Default for OIDC: openid email
-	// profile; for GitHub: read:user user:email (without it GitHub hides
-	// private emails); for other providers, goth's defaults.
-	Scopes []string `json:"scopes,omitempty"`
+	// Connector speaks the provider's protocol: a module in the
+	// jit_auth.connectors namespace, chosen by "kind". "oidc" logs in
+	// through any OpenID Connect issuer, "goth" through one of goth's
+	// OAuth providers (GitHub, Google, …); other kinds come from
+	// third-party modules.
+	ConnectorRaw json.RawMessage `json:"connector,omitempty" caddy:"namespace=jit_auth.connectors inline_key=kind"`
 	// RedirectURL is the callback URL registered at the provider. By
 	// default each site uses its own origin plus
 	// /.jitauth/callback/<connection>, so one connection can serve several
@@ -40,30 +39,25 @@ type Connection struct {
 	// users of this connection can log in but nothing about them is stored.
 	JIT *JITConfig `json:"jit,omitempty"`
 
-	name      string
-	connector connector
-	pol       *provisioner.Policy
-	// clientID and clientSecret are the credentials with their
-	// placeholders resolved (see resolveSecret); the exported fields keep
-	// the placeholders.
-	clientID, clientSecret string
-}
+	// OIDC is the form of an OpenID Connect connection from before
+	// connectors were modules; it loads as the "oidc" connector.
+	// Deprecated: use connector {"kind": "oidc", …}.
+	OIDC *OIDCConfig `json:"oidc,omitempty"`
+	// Provider is the form of a goth connection from before connectors
+	// were modules; it loads as the "goth" connector.
+	// Deprecated: use connector {"kind": "goth", "provider": …}.
+	Provider *ProviderConfig `json:"provider,omitempty"`
+	// Scopes went with OIDC and Provider; it is the connector's scopes.
+	// Deprecated: set scopes in the connector.
+	Scopes []string `json:"scopes,omitempty"`
 
-// OIDCConfig names an OpenID Connect issuer and this client's credentials.
-type OIDCConfig struct {
-	// Issuer is the issuer URL exactly as the provider's discovery
-	// document states it; /.well-known/openid-configuration is appended.
-	Issuer string `json:"issuer,omitempty"`
-	// ClientID is this relying party's client ID at the issuer. Like the
-	// secret, it may be a placeholder such as {env.OIDC_CLIENT_ID}.
-	ClientID string `json:"client_id,omitempty"`
-	// ClientSecret is the client secret. Give it as a placeholder that
-	// Caddy resolves when it loads the config, {env.OIDC_SECRET} or
-	// {file./run/secrets/oidc} (one trailing newline is dropped), so the
-	// secret is never part of the config: GET /config/ and `caddy adapt`
-	// show the placeholder. An unset variable or unreadable file stops
-	// the config from loading.
-	ClientSecret string `json:"client_secret,omitempty"`
+	name      string
+	kind      string
+	connector connector.Connector
+	// crossSitePost: the provider returns with a cross-site POST, so the
+	// flow cookie must be SameSite=None (connector.CrossSitePoster).
+	crossSitePost bool
+	pol           *provisioner.Policy
 }
 
 // JITConfig is a connection's Just-in-Time provisioning policy.
@@ -162,14 +156,6 @@ func (c *Connection) buildPolicy() (*provisioner.Policy, error) {
 // jitEnabled reports whether logins through c are provisioned.
 func (c *Connection) jitEnabled() bool { return c.JIT != nil && c.JIT.Enabled }
 
-// credentialNames are the config names of c's client ID and secret.
-func (c *Connection) credentialNames() credentialNames {
-	if c.Provider != nil {
-		return gothCredentials
-	}
-	return oidcCredentials
-}
-
 // displayName is the name shown to users.
 func (c *Connection) displayName() string {
 	if c.DisplayName != "" {
@@ -178,46 +164,19 @@ func (c *Connection) displayName() string {
 	return c.name
 }
 
-// validate checks the configuration and says what to fix.
-func (c *Connection) validate(name string) error {
+// checkPolicy checks the connection's own settings (its name, the
+// redirect URL, the JIT policy, which it builds into c.pol) and brings a
+// connection written in the legacy form to a connector; its errors say
+// what to fix.
+func (c *Connection) checkPolicy(name string) error {
 	if !connectionNameRE.MatchString(name) {
 		return fmt.Errorf("connection name %q: use 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit", name)
 	}
-	switch {
-	case c.OIDC == nil && c.Provider == nil:
-		return fmt.Errorf("connection %q: needs an identity provider: 'oidc <issuer> <client_id> <client_secret>' or 'provider <name> <key> <secret>'", name)
-	case c.OIDC != nil && c.Provider != nil:
-		return fmt.Errorf("connection %q: has both oidc and provider; a connection is one identity provider, split it into two connections", name)
+	if err := c.translateLegacy(); err != nil {
+		return fmt.Errorf("connection %q: %v", name, err)
 	}
-	if o := c.OIDC; o != nil {
-		u, err := url.Parse(o.Issuer)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return fmt.Errorf("connection %q: oidc issuer %q must be an absolute http(s) URL", name, o.Issuer)
-		}
-		if o.ClientID == "" || o.ClientSecret == "" {
-			return fmt.Errorf("connection %q: oidc needs a client_id and a client_secret", name)
-		}
-		if err := c.resolveCredentials(name, "client_id", o.ClientID, "client_secret", o.ClientSecret); err != nil {
-			return err
-		}
-	}
-	if p := c.Provider; p != nil {
-		f, ok := gothFactories[p.Name]
-		if !ok {
-			return fmt.Errorf("connection %q: unknown provider %q; known providers: %s (or use 'oidc' for any OpenID Connect issuer)", name, p.Name, gothProviderNames())
-		}
-		if p.Key == "" || p.Secret == "" {
-			return fmt.Errorf("connection %q: provider %s needs a key and a secret", name, p.Name)
-		}
-		if err := c.resolveCredentials(name, "key", p.Key, "secret", p.Secret); err != nil {
-			return err
-		}
-		if (p.AuthURL != "" || p.TokenURL != "" || p.ProfileURL != "") && (p.AuthURL == "" || p.TokenURL == "" || p.ProfileURL == "") {
-			return fmt.Errorf("connection %q: auth_url, token_url and profile_url must be set together", name)
-		}
-		if _, err := f(*p, "https://example.invalid/callback", c.Scopes); err != nil {
-			return fmt.Errorf("connection %q: %v", name, err)
-		}
+	if c.ConnectorRaw == nil {
+		return fmt.Errorf("connection %q: needs an identity provider: a connector such as 'oidc <issuer> <client_id> <client_secret>' or 'goth <provider> <key> <secret>'", name)
 	}
 	if c.RedirectURL != "" {
 		u, err := url.Parse(c.RedirectURL)
@@ -233,37 +192,51 @@ func (c *Connection) validate(name string) error {
 	return nil
 }
 
-// resolveCredentials expands the placeholders of the client ID and
-// secret into c.clientID and c.clientSecret, reporting both at once.
-func (c *Connection) resolveCredentials(name, idField, id, secretField, secret string) error {
-	var errID, errSecret error
-	c.clientID, errID = resolveSecret(idField, id)
-	c.clientSecret, errSecret = resolveSecret(secretField, secret)
-	if err := errors.Join(errID, errSecret); err != nil {
-		return fmt.Errorf("connection %q: %w", name, err)
+// loadConnector loads the connection's connector module. Provisioning a
+// connector does not contact the provider: OpenID Connect discovery
+// happens on first use and is retried, so Caddy starts even when a
+// provider is down.
+func (c *Connection) loadConnector(ctx caddy.Context, name string) error {
+	c.name = name
+	var head struct {
+		Kind string `json:"kind"`
+	}
+	_ = json.Unmarshal(c.ConnectorRaw, &head)
+	c.kind = head.Kind
+	if c.kind == "" {
+		return fmt.Errorf("connection %q: its connector needs a \"kind\" (oidc, goth, or a third-party connector's)", name)
+	}
+	mod, err := ctx.LoadModule(c, "ConnectorRaw")
+	if err != nil {
+		return fmt.Errorf("connection %q: %s", name, loadErrorText(err, c.kind))
+	}
+	conn, ok := mod.(connector.Connector)
+	if !ok {
+		return fmt.Errorf("connection %q: module jit_auth.connectors.%s (%T) is not a connector: it lacks Begin and Finish (package github.com/jitauth/caddy-jitauth/connector)", name, c.kind, mod)
+	}
+	c.connector = conn
+	if p, ok := mod.(connector.CrossSitePoster); ok {
+		c.crossSitePost = p.CallbackIsCrossSitePost()
 	}
 	return nil
 }
 
-// provision builds the connection's connector. It does not contact the
-// provider: OpenID Connect discovery happens on first use and is retried,
-// so Caddy starts even when a provider is down.
-func (c *Connection) provision(name string, logger *zap.Logger) {
-	c.name = name
-	if o := c.OIDC; o != nil {
-		scopes := c.Scopes
-		if len(scopes) == 0 {
-			scopes = []string{"openid", "email", "profile"}
+// loadErrorText is a connector's own message without the prefixes
+// Caddy's module loader puts before it ("loading module 'oidc':
+// provision jit_auth.connectors.oidc: "), which say nothing the
+// connection's name and the message do not, so the error reads as the
+// fix. Errors of another shape are kept whole.
+func loadErrorText(err error, kind string) string {
+	msg := err.Error()
+	id := "jit_auth.connectors." + kind
+	msg = strings.TrimPrefix(msg, "loading module '"+kind+"': ")
+	for _, p := range []string{"provision " + id + ": ", id + ": invalid configuration: "} {
+		if strings.HasPrefix(msg, p) {
+			return strings.TrimPrefix(msg, p)
 		}
-		c.connector = newOIDCConnector(o.Issuer, c.clientID, c.clientSecret, scopes, logger)
-		return
 	}
-	scopes := c.Scopes
-	if len(scopes) == 0 {
-		scopes = defaultProviderScopes[c.Provider.Name]
+	if strings.HasPrefix(msg, "unknown module: "+id) {
+		return fmt.Sprintf("unknown connector kind %q: no module jit_auth.connectors.%s is in this Caddy (see `caddy list-modules`; build Caddy with the module that provides it)", kind, kind)
 	}
-	cfg := *c.Provider
-	cfg.Key, cfg.Secret = c.clientID, c.clientSecret
-	c.connector = &gothConnector{cfg: cfg, factory: gothFactories[c.Provider.Name], scopes: scopes,
-		client: &http.Client{Timeout: providerTimeout}, logger: logger}
+	return msg
 }

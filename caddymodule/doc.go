@@ -23,6 +23,8 @@
 //     identity headers (headers.go), never touching the store;
 //   - a store: a module in the jit_auth.stores namespace (store_*.go)
 //     implementing provisioner.Store's roles;
-//   - a connection's protocol: connector_oidc.go and connector_goth.go
-//     behind the connector interface (connector.go).
+//   - a connection's protocol: a connector module, in its own package
+//     under connectors/ (oidc, goth) behind the connector.Connector
+//     interface; connection.go loads it, legacy.go translates the form
+//     from before connectors were modules.
 package caddymodule

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/jitauth/caddy-jitauth/connector"
 	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
@@ -59,13 +60,14 @@ func (h *Handler) serveStart(w http.ResponseWriter, r *http.Request, name string
 		RedirectURI: h.callbackURL(r, conn),
 		ExpiresAt:   time.Now().Add(flowLifetime).Unix(),
 	}
-	target, err := conn.connector.authURL(r.Context(), f)
+	target, state, err := conn.connector.Begin(r, f.login())
 	if err != nil {
 		h.providerFailure(w, conn, err)
 		return
 	}
+	f.Connector = state
 	name = flowCookieName(f.State, secure)
-	if err := h.app.sessions.seal.seal(w, name, f, flowLifetime, secure); err != nil {
+	if err := h.app.sessions.seal.sealFlow(w, name, f, secure, conn.crossSitePost); err != nil {
 		h.logger.Error("sealing login flow cookie", zap.String("connection", conn.name), zap.Error(err))
 		renderError(w, http.StatusInternalServerError, "Sign-in failed", "The sign-in could not be started. Try again.", "")
 		return
@@ -90,10 +92,18 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 		renderError(w, http.StatusNotFound, "Unknown sign-in option", "This site does not offer that sign-in option.", h.PathPrefix+"login")
 		return
 	}
-	q := r.URL.Query()
+	if r.Method == http.MethodPost {
+		// A provider's form post (form_post, a SAML binding): bounded
+		// before anything reads it.
+		r.Body = http.MaxBytesReader(w, r.Body, maxCallbackForm)
+		if err := r.ParseForm(); err != nil {
+			renderError(w, http.StatusBadRequest, "Sign-in failed", "The identity provider's answer could not be read. Start again.", h.PathPrefix+"login")
+			return
+		}
+	}
 	secure := cookieSecure(r)
 	now := time.Now()
-	f, flowName, ok := openFlow(r, h.app.sessions.seal, q.Get("state"), secure, now)
+	f, flowName, ok := openFlow(r, h.app.sessions.seal, callbackState(r, conn.connector), secure, now)
 	if flowName != "" {
 		setCookie(w, flowName, "", -1, secure)
 	}
@@ -109,21 +119,14 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 		renderError(w, http.StatusBadRequest, "Sign-in already used", "This sign-in was already completed. Start again.", restart)
 		return
 	}
-	if e := q.Get("error"); e != "" {
-		if mc := callbackMisconfiguration(e, q.Get("error_description"), conn.credentialNames(), f.RedirectURI); mc != nil {
-			h.providerFailure(w, conn, mc)
-			return
-		}
-		h.emit(event{kind: eventLoginRefused, connection: conn.name, reason: "provider returned an error", providerError: clip(e, 64)})
-		renderError(w, http.StatusUnauthorized, "Sign-in was not completed", "The identity provider did not sign you in ("+clip(e, 64)+").", restart)
-		return
-	}
-	if q.Get("code") == "" {
-		renderError(w, http.StatusBadRequest, "Sign-in failed", "The identity provider's answer has no authorization code.", restart)
-		return
-	}
 
-	claims, err := conn.connector.exchange(r.Context(), f, q)
+	claims, err := conn.connector.Finish(r, f.login(), f.Connector)
+	var denied *connector.Denied
+	if errors.As(err, &denied) {
+		h.emit(event{kind: eventLoginRefused, connection: conn.name, reason: "provider returned an error", providerError: clip(denied.Code, 64)})
+		renderError(w, http.StatusUnauthorized, "Sign-in was not completed", "The identity provider did not sign you in ("+clip(denied.Code, 64)+").", restart)
+		return
+	}
 	if err != nil {
 		h.providerFailure(w, conn, err)
 		return
@@ -241,18 +244,18 @@ func newSession(conn *Connection, c provisioner.Claims, res provisioner.Result, 
 // be reached) and the log says what the provider said and what to change.
 func (h *Handler) providerFailure(w http.ResponseWriter, conn *Connection, err error) {
 	h.emit(event{kind: eventLoginFailed, connection: conn.name, err: err})
-	var mc *misconfiguration
+	var mc *connector.Misconfiguration
 	if errors.As(err, &mc) {
 		h.logger.Error("sign-in misconfigured",
 			zap.String("connection", conn.name),
-			zap.String("step", mc.step),
-			zap.String("provider_said", mc.said),
-			zap.String("fix", fmt.Sprintf("connection %q: %s", conn.name, mc.fix)))
+			zap.String("step", mc.Step),
+			zap.String("provider_said", mc.Said),
+			zap.String("fix", fmt.Sprintf("connection %q: %s", conn.name, mc.Fix)))
 		renderError(w, http.StatusInternalServerError, "Sign-in misconfigured",
 			"This sign-in is misconfigured. Tell the site's administrator.", "")
 		return
 	}
-	if errors.Is(err, errProviderUnavailable) {
+	if errors.Is(err, connector.ErrUnavailable) {
 		renderError(w, http.StatusBadGateway, "Identity provider unavailable",
 			conn.displayName()+" cannot be reached right now. Try again in a moment.", "")
 		return

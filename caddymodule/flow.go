@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/jitauth/caddy-jitauth/connector"
 )
 
 // flowLifetime bounds a login from start to callback (S4: ≤10 minutes).
@@ -17,12 +19,8 @@ const flowLifetime = 10 * time.Minute
 // the browser that started the login, never in shared process memory, so
 // one user's PKCE verifier or nonce can never be used for another's login.
 type flowState struct {
-	// State is the 256-bit OAuth state parameter.
+	// State is the 256-bit state the provider returns to the callback.
 	State string `json:"st"`
-	// Verifier is the PKCE code verifier (S256 challenge sent).
-	Verifier string `json:"v,omitempty"`
-	// Nonce is the OpenID Connect nonce expected in the ID token.
-	Nonce string `json:"no,omitempty"`
 	// Connection is the connection this login goes through.
 	Connection string `json:"c"`
 	// ReturnTo is the validated same-origin path to go to afterwards.
@@ -30,10 +28,32 @@ type flowState struct {
 	// RedirectURI is the callback URL sent to the provider; the token
 	// request must repeat it exactly.
 	RedirectURI string `json:"ru"`
-	// Provider is the goth session of a non-OIDC provider, marshalled.
-	Provider string `json:"p,omitempty"`
+	// Connector is the connector's own state for this login (a PKCE
+	// verifier and nonce, a goth session), opaque here.
+	Connector []byte `json:"k,omitempty"`
 	// ExpiresAt is Unix seconds.
 	ExpiresAt int64 `json:"exp"`
+}
+
+// login is what the connector is told about this login.
+func (f *flowState) login() connector.Login {
+	return connector.Login{Connection: f.Connection, State: f.State, RedirectURI: f.RedirectURI}
+}
+
+// maxCallbackForm bounds a provider's form post to the callback.
+const maxCallbackForm = 64 << 10
+
+// callbackState is the state a callback names: where the connector says
+// (connector.CallbackStater), else the "state" parameter of the query
+// or, for a form post, of the form.
+func callbackState(r *http.Request, c connector.Connector) string {
+	if s, ok := c.(connector.CallbackStater); ok {
+		return s.CallbackState(r)
+	}
+	if r.Method == http.MethodPost {
+		return r.PostForm.Get("state")
+	}
+	return r.URL.Query().Get("state")
 }
 
 // randomToken returns n random bytes, base64url-encoded.

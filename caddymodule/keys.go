@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/jitauth/caddy-jitauth/secret"
 	"io/fs"
 
 	"github.com/caddyserver/caddy/v2"
@@ -46,11 +47,11 @@ func decodeKey(s string) ([]byte, error) {
 type rawKeyPair struct{ hash, block []byte }
 
 func (kp KeyPair) decode() (rawKeyPair, error) {
-	hashKey, err := resolveSecret("hash_key", kp.HashKey)
+	hashKey, err := secret.Resolve("hash_key", kp.HashKey)
 	if err != nil {
 		return rawKeyPair{}, err
 	}
-	blockKey, err := resolveSecret("block_key", kp.BlockKey)
+	blockKey, err := secret.Resolve("block_key", kp.BlockKey)
 	if err != nil {
 		return rawKeyPair{}, err
 	}

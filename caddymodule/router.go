@@ -26,7 +26,7 @@ type endpoint struct {
 var endpointTable = map[string]endpoint{
 	"login":    {methods: []string{http.MethodGet, http.MethodHead}, serve: withoutName((*Handler).serveLoginPage)},
 	"start":    {methods: []string{http.MethodGet, http.MethodHead}, serve: (*Handler).serveStart},
-	"callback": {methods: []string{http.MethodGet}, needsStore: true, serve: (*Handler).serveCallback},
+	"callback": {methods: []string{http.MethodGet, http.MethodPost}, needsStore: true, serve: (*Handler).serveCallback},
 	"consent":  {methods: []string{http.MethodGet, http.MethodPost}, needsStore: true, serve: withoutName((*Handler).serveConsent)},
 	"mfa":      {methods: []string{http.MethodGet, http.MethodPost}, needsStore: true, serve: withoutName((*Handler).serveMFA)},
 	"logout":   {methods: []string{http.MethodGet, http.MethodHead, http.MethodPost}, needsStore: true, serve: withoutName((*Handler).serveLogout)},

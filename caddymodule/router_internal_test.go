@@ -19,7 +19,7 @@ func TestRouterRefusesBeforeTheEndpoint(t *testing.T) {
 		{http.MethodGet, "nope", http.StatusNotFound, ""},
 		{http.MethodPut, "login", http.StatusMethodNotAllowed, "GET, HEAD"},
 		{http.MethodPost, "start/corp", http.StatusMethodNotAllowed, "GET, HEAD"},
-		{http.MethodPost, "callback/corp", http.StatusMethodNotAllowed, "GET"},
+		{http.MethodPut, "callback/corp", http.StatusMethodNotAllowed, "GET, POST"},
 		{http.MethodDelete, "logout", http.StatusMethodNotAllowed, "GET, HEAD, POST"},
 		{http.MethodPost, "health", http.StatusOK, ""},
 	} {

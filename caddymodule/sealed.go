@@ -26,6 +26,24 @@ func (c cookieSeal) seal(w http.ResponseWriter, name string, v any, maxAge time.
 	return nil
 }
 
+// sealFlow sets a login's flow cookie. For a connector whose provider
+// returns with a cross-site POST it is SameSite=None, which browsers
+// send with that POST; on plain HTTP (loopback development, where the
+// provider is same-site anyway) browsers refuse SameSite=None, so it
+// stays Lax there.
+func (c cookieSeal) sealFlow(w http.ResponseWriter, name string, f *flowState, secure, crossSitePost bool) error {
+	value, err := securecookie.EncodeMulti(name, f, c...)
+	if err != nil {
+		return err
+	}
+	ck := newCookie(name, value, flowLifetime, secure)
+	if crossSitePost && secure {
+		ck.SameSite = http.SameSiteNoneMode
+	}
+	http.SetCookie(w, ck)
+	return nil
+}
+
 // open reads the cookie name of r into v and reports whether it held a
 // value sealed with these keys.
 func (c cookieSeal) open(r *http.Request, name string, v any) bool {

@@ -67,3 +67,29 @@ func TestCookieSealOpensOnlyItsOwn(t *testing.T) {
 		t.Fatalf("the oversized value is %d bytes, not over the bound", len(bigValue))
 	}
 }
+
+// A flow cookie is SameSite=None only for a connector whose provider
+// returns with a cross-site POST, and only on HTTPS (browsers refuse
+// None without Secure; on loopback HTTP the provider is same-site):
+// otherwise Lax, as every other cookie of the module.
+func TestFlowCookieSameSite(t *testing.T) {
+	seal := cookieSeal(newCodecs([]rawKeyPair{{hash: []byte(strings.Repeat("h", 64)), block: []byte(strings.Repeat("b", 32))}}, 3600))
+	for _, c := range []struct {
+		secure, crossSitePost bool
+		want                  http.SameSite
+	}{
+		{true, true, http.SameSiteNoneMode},
+		{false, true, http.SameSiteLaxMode},
+		{true, false, http.SameSiteLaxMode},
+		{false, false, http.SameSiteLaxMode},
+	} {
+		w := httptest.NewRecorder()
+		if err := seal.sealFlow(w, "jitauth_flow_x", &flowState{State: "s"}, c.secure, c.crossSitePost); err != nil {
+			t.Fatal(err)
+		}
+		ck := w.Result().Cookies()
+		if len(ck) != 1 || ck[0].SameSite != c.want || ck[0].Secure != c.secure || !ck[0].HttpOnly {
+			t.Errorf("secure %v, cross-site POST %v: %+v, want SameSite %v", c.secure, c.crossSitePost, ck, c.want)
+		}
+	}
+}

@@ -99,6 +99,12 @@ func isLoopbackHost(host string) bool {
 // setCookie writes a cookie with the attributes every jit_auth cookie
 // shares: HttpOnly, SameSite=Lax, Path=/, Secure unless insecure.
 func setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration, secure bool) {
+	http.SetCookie(w, newCookie(name, value, maxAge, secure))
+}
+
+// newCookie is a cookie of the module's: HttpOnly, SameSite=Lax, the
+// whole site; maxAge < 0 deletes it.
+func newCookie(name, value string, maxAge time.Duration, secure bool) *http.Cookie {
 	c := &http.Cookie{
 		Name:     name,
 		Value:    value,
@@ -112,5 +118,5 @@ func setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration, 
 	} else {
 		c.MaxAge = int(maxAge / time.Second)
 	}
-	http.SetCookie(w, c)
+	return c
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jitauth/caddy-jitauth/secret"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -77,7 +78,7 @@ func (s *PostgresStore) Provision(ctx caddy.Context) error {
 	}
 	// Resolved here and never written back, so the password stays out
 	// of the config; the error names the variable, never the URL.
-	url, err := resolveSecret("url", s.URL)
+	url, err := secret.Resolve("url", s.URL)
 	if err != nil {
 		return fmt.Errorf("PostgreSQL user store: %v", err)
 	}

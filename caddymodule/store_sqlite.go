@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"github.com/jitauth/caddy-jitauth/secret"
 	"path/filepath"
 
 	"github.com/caddyserver/caddy/v2"
@@ -65,7 +66,7 @@ func (s *SQLiteStore) Provision(ctx caddy.Context) error {
 	s.logger = ctx.Logger()
 	// Placeholders resolve as in the secret fields: an unset {env.*}
 	// is an error, not a silent fall-back to the default file.
-	path, err := resolveSecret("path", s.Path)
+	path, err := secret.Resolve("path", s.Path)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package caddymodule
+package goth
 
 import (
 	"context"
@@ -75,8 +75,8 @@ func TestGitHubEmailFailureLogsNoToken(t *testing.T) {
 			srv := httptest.NewServer(tc.handler)
 			defer srv.Close()
 			core, logs := observer.New(zap.DebugLevel)
-			c := &gothConnector{
-				cfg:    ProviderConfig{Name: "github", EmailURL: srv.URL + "/user/emails?token=" + token},
+			c := &Goth{
+				cfg:    &Goth{Provider: "github", EmailURL: srv.URL + "/user/emails?token=" + token},
 				client: &http.Client{Timeout: 200 * time.Millisecond},
 				logger: zap.New(core),
 			}
@@ -105,8 +105,8 @@ func TestGitHubEmailFailureLogsNoToken(t *testing.T) {
 // token to github.com.
 func TestGitHubEnterpriseWithoutEmailURLAsksNobody(t *testing.T) {
 	asked := false
-	c := &gothConnector{
-		cfg: ProviderConfig{Name: "github", AuthURL: "https://ghe.example/login/oauth/authorize"},
+	c := &Goth{
+		cfg: &Goth{Provider: "github", AuthURL: "https://ghe.example/login/oauth/authorize"},
 		client: &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			asked = true
 			return nil, http.ErrHandlerTimeout
@@ -136,7 +136,7 @@ func TestGitHubEmailBodyIsBounded(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	c := &gothConnector{cfg: ProviderConfig{Name: "github", EmailURL: srv.URL}, client: &http.Client{Timeout: 10 * time.Second}}
+	c := &Goth{cfg: &Goth{Provider: "github", EmailURL: srv.URL}, client: &http.Client{Timeout: 10 * time.Second}}
 	claims := provisioner.Claims{Email: "octocat@example.com"}
 	start := time.Now()
 	c.githubEmail(context.Background(), &github.Session{AccessToken: "t"}, &claims)

@@ -1,19 +1,19 @@
-package caddymodule
+package secret
 
 import (
 	"strings"
 	"testing"
 )
 
-// FuzzResolveSecret: resolving a secret never panics, leaves a value
+// FuzzResolve: resolving a secret never panics, leaves a value
 // without braces as it is, and an error shows the value only when the
 // value is nothing but one placeholder (then it names no secret).
-func FuzzResolveSecret(f *testing.F) {
+func FuzzResolve(f *testing.F) {
 	for _, s := range []string{"plain-secret", "{env.HOME}", "{env.JITAUTH_FUZZ_UNSET}", "pre-{env.HOME}-post", "{file./nonexistent}", "{evn.X}", "a{b}c", `a\{b\}c`, "{", "}", "{{}}", "{file.}"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, value string) {
-		out, err := resolveSecret("client_secret", value)
+		out, err := Resolve("client_secret", value)
 		if !strings.ContainsAny(value, "{}") && (err != nil || out != value) {
 			t.Fatalf("%q without placeholders: %q, %v", value, out, err)
 		}

@@ -1,4 +1,7 @@
-package caddymodule
+// Package secret resolves the secrets of a jit_auth configuration
+// (client secrets and IDs, cookie keys, store URLs) from Caddy's runtime
+// placeholders, for the module and for third-party connectors and stores.
+package secret
 
 import (
 	"fmt"
@@ -10,14 +13,14 @@ import (
 
 // Secrets in the configuration (client secrets and IDs, cookie keys, the
 // PostgreSQL URL) are meant to be runtime placeholders such as
-// {env.OIDC_SECRET} or {file./run/secrets/oidc}. resolveSecret expands
-// them when Caddy provisions the module, into unexported fields: the
+// {env.OIDC_SECRET} or {file./run/secrets/oidc}. Resolve expands them
+// when Caddy provisions a module, into unexported fields: the
 // exported config keeps the placeholder, so `caddy adapt`, GET /config/
 // and anything that prints the config show only the placeholder. (A
 // Caddyfile's {$NAME} is substituted when the Caddyfile is adapted, which
 // writes the secret itself into the JSON config.)
 
-// resolveSecret expands the placeholders caddy.NewReplacer knows
+// Resolve expands the placeholders caddy.NewReplacer knows
 // ({env.*}, {file.*}, {system.*}, …) in a secret config value. A value
 // without placeholders is returned as is. An environment variable that
 // is unset or empty, a file that cannot be read or is empty, and an
@@ -28,7 +31,7 @@ import (
 //
 // Caddy's {file.*} drops one trailing newline (and a carriage return
 // before it), so a secret file written by `echo` or an editor works.
-func resolveSecret(field, value string) (string, error) {
+func Resolve(field, value string) (string, error) {
 	if !strings.ContainsAny(value, "{}") {
 		return value, nil
 	}

@@ -1,0 +1,91 @@
+// Package connector is the seam between jit_auth and an identity
+// provider's protocol. A connector is a Caddy module in the
+// jit_auth.connectors namespace (jit_auth.connectors.oidc and
+// jit_auth.connectors.goth ship with the module) that implements
+// Connector; a connection names one in its "connector" object, or in the
+// Caddyfile as `connection <name> { <kind> … }`.
+//
+// The connector speaks the protocol and nothing else. jit_auth owns the
+// rest of a login around it: the state bound to the browser's sealed flow
+// cookie, the single use of that state, the return path, the JIT policy,
+// the allow rules and the session. A connector therefore never sets
+// cookies or writes a response; it returns where to send the browser and
+// what it verified.
+//
+// This package imports nothing from Caddy, so a connector's protocol code
+// can be tested on its own; a connector module adds Caddy's interfaces
+// (caddy.Module, caddy.Provisioner, caddy.Validator,
+// caddyfile.Unmarshaler) in its own package.
+package connector
+
+import (
+	"net/http"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
+)
+
+// Connector logs users in at one identity provider for one connection.
+// One value serves every login of its connection, concurrently.
+type Connector interface {
+	// Begin starts a login. It returns the URL to send the browser to
+	// (usually the provider's authorization endpoint) and the state this
+	// login needs at the callback (a PKCE verifier, a nonce, a request
+	// ID). jit_auth seals that state into the browser's flow cookie, so
+	// it never lives in shared memory and only this browser can finish
+	// the login; it must stay small (a few hundred bytes), as a cookie
+	// holds at most about 4 KB.
+	//
+	// The provider must send login.State back to the callback as the
+	// "state" parameter, in the query or in a POST form (see
+	// CallbackStater for protocols that name it differently).
+	Begin(r *http.Request, login Login) (redirect string, state []byte, err error)
+
+	// Finish completes a login at the callback, GET or POST: r is the
+	// provider's answer as the browser delivered it, state what Begin
+	// returned for this login. jit_auth has already checked that the
+	// answer belongs to a login this browser started, that it is not a
+	// replay, and that it is in time. Finish verifies the rest (the
+	// provider's signature, audience, nonce, the code exchange) and
+	// returns the verified identity: at least Issuer and Subject, the
+	// email with whether the provider verified it, and the raw claims.
+	//
+	// Errors should wrap ErrUnavailable, ErrRejected or
+	// ErrMisconfigured (a *Misconfiguration says what to fix), or be a
+	// *Denied when the provider answered that it did not sign the user
+	// in: jit_auth chooses the page and status from them.
+	Finish(r *http.Request, login Login, state []byte) (provisioner.Claims, error)
+}
+
+// Login is what jit_auth decided about one login before the connector
+// sees it.
+type Login struct {
+	// Connection is the connection's name, for the connector's logs.
+	Connection string
+	// State is a 256-bit random value, unique to this login, that the
+	// provider must return to the callback.
+	State string
+	// RedirectURI is the callback URL of this login's site (or the
+	// connection's fixed redirect_url): where the provider sends the
+	// browser back. OAuth 2 token requests must repeat it exactly.
+	RedirectURI string
+}
+
+// CallbackStater is implemented by a connector whose provider returns the
+// login's state in a parameter other than "state" (SAML's RelayState, for
+// example). jit_auth calls it at the callback, before Finish, to find
+// the login's flow cookie. It must read no more of r than it needs.
+type CallbackStater interface {
+	CallbackState(r *http.Request) string
+}
+
+// CrossSitePoster is implemented by a connector whose provider returns
+// the browser to the callback with a cross-site POST (OpenID Connect's
+// form_post response mode, SAML's HTTP-POST binding). Browsers send a
+// SameSite=Lax cookie with a cross-site top-level GET but not with a
+// POST, so jit_auth then marks that connection's flow cookie
+// SameSite=None (which browsers accept only on HTTPS). The flow cookie
+// stays bound to its state and single-use, which is what protects the
+// login, not SameSite.
+type CrossSitePoster interface {
+	CallbackIsCrossSitePost() bool
+}

@@ -1,0 +1,108 @@
+package connector
+
+import (
+	"errors"
+	"net/url"
+	"strings"
+)
+
+// The kinds of error a connector returns. jit_auth maps each to what the
+// user sees; the wrapped text goes to the log only.
+var (
+	// ErrUnavailable: the provider could not be reached or answered with
+	// a server error. The user is told to try again (502).
+	ErrUnavailable = errors.New("identity provider unavailable")
+	// ErrRejected: the provider's answer failed verification, or the
+	// provider refused this login's code. The user starts again (401).
+	ErrRejected = errors.New("identity provider response rejected")
+	// ErrMisconfigured: the provider refused the connection's own
+	// settings (client credentials, redirect URI, scopes, issuer). No
+	// user can fix that: the user is told to tell the site's
+	// administrator (500) and the log says what to change. Return a
+	// *Misconfiguration, which wraps it.
+	ErrMisconfigured = errors.New("connection misconfigured")
+)
+
+// Misconfiguration is an ErrMisconfigured error: where it showed, what
+// the provider said (secrets and codes removed) and what to change.
+type Misconfiguration struct {
+	// Step is where the refusal came: discovery, authorization
+	// response, token request, id_token, …
+	Step string
+	// Said is what the provider said, fit for the log.
+	Said string
+	// Fix tells the administrator what to change, about "its" (the
+	// connection's) settings; the log prefixes the connection's name.
+	Fix string
+}
+
+func (m *Misconfiguration) Error() string {
+	return "connection misconfigured: " + m.Step + ": " + m.Said
+}
+
+func (m *Misconfiguration) Unwrap() error { return ErrMisconfigured }
+
+// Denied is the provider's answer that it did not sign the user in (an
+// OAuth 2 error response such as access_denied): the user's or the
+// provider's decision, shown to the user with its code (401).
+type Denied struct {
+	// Code is the provider's error code, as it sent it; jit_auth bounds
+	// it before showing it.
+	Code string
+}
+
+func (d *Denied) Error() string { return "the identity provider did not sign the user in: " + d.Code }
+
+// maxSaid bounds how much of a provider's error text is kept.
+const maxSaid = 200
+
+// Said renders a provider's error code and description for logs: each
+// hide value (and its URL-encoded form) is replaced, control characters
+// are dropped, and the text is bounded. Some providers echo what was sent
+// to them (the client secret, the code), hence hide. The description of
+// an authorization response comes from the browser, so it is only ever
+// logged, never trusted.
+func Said(code, desc string, hide ...string) string {
+	s := code
+	if desc != "" {
+		s += ": " + desc
+	}
+	if s == "" {
+		s = "no error code"
+	}
+	for _, h := range hide {
+		if h == "" {
+			continue
+		}
+		s = strings.ReplaceAll(s, h, "[redacted]")
+		if e := url.QueryEscape(h); e != h {
+			s = strings.ReplaceAll(s, e, "[redacted]")
+		}
+	}
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+	if len(s) > maxSaid {
+		s = strings.ToValidUTF8(s[:maxSaid], "") + "…"
+	}
+	return s
+}
+
+// RedactErr strips URLs' query strings and user info from transport
+// errors: a provider URL may carry a code or a token.
+func RedactErr(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		u, perr := url.Parse(ue.URL)
+		if perr == nil {
+			u.RawQuery = ""
+			u.User = nil
+			return &url.Error{Op: ue.Op, URL: u.String(), Err: ue.Err}
+		}
+		return errors.New(ue.Op + ": " + ue.Err.Error())
+	}
+	return err
+}

@@ -1,0 +1,373 @@
+// Package oidc is the jit_auth.connectors.oidc module: login through any
+// OpenID Connect issuer, found by discovery.
+package oidc
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	gooidc "github.com/coreos/go-oidc/v3/oidc"
+	"go.uber.org/zap"
+	"golang.org/x/oauth2"
+
+	"github.com/jitauth/caddy-jitauth/connector"
+	"github.com/jitauth/caddy-jitauth/provisioner"
+	"github.com/jitauth/caddy-jitauth/secret"
+)
+
+func init() {
+	caddy.RegisterModule(OIDC{})
+}
+
+// OIDC logs in through any OpenID Connect issuer, found by discovery.
+// goth's OpenID Connect provider decodes ID tokens without verifying
+// them, so this connector verifies them itself (S5): signature against
+// the issuer's JWKS, iss, aud, exp, iat and nonce, with PKCE S256.
+type OIDC struct {
+	// Issuer is the issuer URL exactly as the provider's discovery
+	// document states it; /.well-known/openid-configuration is appended.
+	Issuer string `json:"issuer,omitempty"`
+	// ClientID is this relying party's client ID at the issuer. Like the
+	// secret, it may be a placeholder such as {env.OIDC_CLIENT_ID}.
+	ClientID string `json:"client_id,omitempty"`
+	// ClientSecret is the client secret. Give it as a placeholder that
+	// Caddy resolves when it loads the config, {env.OIDC_SECRET} or
+	// {file./run/secrets/oidc} (one trailing newline is dropped), so the
+	// secret is never part of the config: GET /config/ and `caddy adapt`
+	// show the placeholder. An unset variable or unreadable file stops
+	// the config from loading.
+	ClientSecret string `json:"client_secret,omitempty"`
+	// Scopes requested from the provider. Default: openid email profile.
+	Scopes []string `json:"scopes,omitempty"`
+
+	// clientID and clientSecret are the credentials with their
+	// placeholders resolved; the exported fields keep the placeholders.
+	clientID, clientSecret string
+	scopes                 []string
+	client                 *http.Client
+	logger                 *zap.Logger
+
+	// Discovery may fail at start-up (provider down); it is then retried
+	// on the next login, at most once per retryInterval. mu guards what
+	// follows; it is a pointer so the module value can be copied before
+	// Provision (Caddy's module registry does).
+	mu        *sync.Mutex
+	provider  *gooidc.Provider
+	lastTry   time.Time
+	lastError error
+	// Built once per discovery and shared by every login: the verifier
+	// caches the issuer's signing keys, the oauth2 config remembers how
+	// the token endpoint wants client credentials sent.
+	verifier *gooidc.IDTokenVerifier
+	config   *oauth2.Config
+	// signatureOnly checks nothing but the signature (and expiry is
+	// skipped too): after a failed verification it tells a genuine token
+	// issued for another audience or issuer, which only the
+	// administrator can fix, from a defective one.
+	signatureOnly *gooidc.IDTokenVerifier
+}
+
+// CaddyModule returns the Caddy module information.
+func (OIDC) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "jit_auth.connectors.oidc",
+		New: func() caddy.Module { return new(OIDC) },
+	}
+}
+
+const (
+	discoveryRetryInterval = 5 * time.Second
+	providerTimeout        = 10 * time.Second
+	// maxIATSkew is how far in the future an ID token's iat may lie.
+	maxIATSkew = 5 * time.Minute
+	// maxIDTokenLength bounds what we are willing to parse.
+	maxIDTokenLength = 64 << 10
+)
+
+// credentials are this connector's names for its client ID and secret.
+var credentials = connector.CredentialNames{ID: "client_id", Secret: "client_secret"}
+
+// Provision resolves the credentials' placeholders. It does not contact
+// the provider: discovery happens on first use and is retried, so Caddy
+// starts even when a provider is down.
+func (o *OIDC) Provision(ctx caddy.Context) error {
+	o.logger = ctx.Logger()
+	o.mu = new(sync.Mutex)
+	o.client = &http.Client{Timeout: providerTimeout}
+	o.scopes = o.Scopes
+	if len(o.scopes) == 0 {
+		o.scopes = []string{"openid", "email", "profile"}
+	}
+	var errID, errSecret error
+	o.clientID, errID = secret.Resolve("client_id", o.ClientID)
+	o.clientSecret, errSecret = secret.Resolve("client_secret", o.ClientSecret)
+	return errors.Join(errID, errSecret)
+}
+
+// Validate checks the issuer and that both credentials are given.
+func (o *OIDC) Validate() error {
+	u, err := url.Parse(o.Issuer)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("oidc issuer %q must be an absolute http(s) URL", o.Issuer)
+	}
+	if o.ClientID == "" || o.ClientSecret == "" {
+		return errors.New("oidc needs a client_id and a client_secret")
+	}
+	return nil
+}
+
+// UnmarshalCaddyfile reads
+//
+//	oidc [<issuer> <client_id> <client_secret>] {
+//		issuer        <url>
+//		client_id     <id>
+//		client_secret <secret>
+//		scopes        <scope...>
+//	}
+func (o *OIDC) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the connector's name
+	if args := d.RemainingArgs(); len(args) == 3 {
+		o.Issuer, o.ClientID, o.ClientSecret = args[0], args[1], args[2]
+	} else if len(args) != 0 {
+		return d.Errf("oidc takes three arguments: oidc <issuer> <client_id> <client_secret>")
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if err := o.UnmarshalOption(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UnmarshalOption reads one option line of the oidc block, at d's
+// current token. It is exported because a connection written before
+// connectors were modules has its scopes line at the connection level,
+// and the connection's parser hands it here.
+func (o *OIDC) UnmarshalOption(d *caddyfile.Dispenser) error {
+	switch opt := d.Val(); opt {
+	case "issuer":
+		if !d.AllArgs(&o.Issuer) {
+			return d.ArgErr()
+		}
+	case "client_id":
+		if !d.AllArgs(&o.ClientID) {
+			return d.ArgErr()
+		}
+	case "client_secret":
+		if !d.AllArgs(&o.ClientSecret) {
+			return d.ArgErr()
+		}
+	case "scopes":
+		o.Scopes = d.RemainingArgs()
+		if len(o.Scopes) == 0 {
+			return d.ArgErr()
+		}
+	default:
+		return d.Errf("unknown oidc option %q; expected issuer, client_id, client_secret or scopes", opt)
+	}
+	return nil
+}
+
+// loginState is what a login keeps between Begin and Finish, sealed in
+// the browser's flow cookie.
+type loginState struct {
+	// Verifier is the PKCE code verifier (S256 challenge sent).
+	Verifier string `json:"v"`
+	// Nonce is the nonce expected in the ID token.
+	Nonce string `json:"n"`
+}
+
+// discover returns the provider metadata, the ID token verifier and the
+// OAuth 2 config, fetching the metadata if needed.
+func (o *OIDC) discover(ctx context.Context) (*gooidc.Provider, *gooidc.IDTokenVerifier, *oauth2.Config, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.provider != nil {
+		return o.provider, o.verifier, o.config, nil
+	}
+	if !o.lastTry.IsZero() && time.Since(o.lastTry) < discoveryRetryInterval {
+		var mc *connector.Misconfiguration
+		if errors.As(o.lastError, &mc) {
+			return nil, nil, nil, o.lastError
+		}
+		return nil, nil, nil, fmt.Errorf("%w: discovery at %s failed recently: %v", connector.ErrUnavailable, o.Issuer, o.lastError)
+	}
+	o.lastTry = time.Now()
+	// The provider keeps this context for fetching JWKS later, so it must
+	// not be the request's (cancelled when the request ends); the client's
+	// timeout bounds each fetch.
+	p, err := gooidc.NewProvider(gooidc.ClientContext(context.WithoutCancel(ctx), o.client), o.Issuer)
+	var mismatch *gooidc.IssuerMismatchError
+	if errors.As(err, &mismatch) {
+		o.lastError = &connector.Misconfiguration{
+			Step: "discovery",
+			Said: fmt.Sprintf("the discovery document at %s names the issuer %q", o.Issuer, mismatch.Discovered),
+			Fix:  fmt.Sprintf("set its issuer to %q, exactly as the discovery document states it", mismatch.Discovered),
+		}
+		return nil, nil, nil, o.lastError
+	}
+	if err != nil {
+		o.lastError = err
+		return nil, nil, nil, fmt.Errorf("%w: discovery at %s: %v", connector.ErrUnavailable, o.Issuer, err)
+	}
+	o.provider = p
+	o.verifier = p.Verifier(&gooidc.Config{ClientID: o.clientID})
+	o.signatureOnly = p.Verifier(&gooidc.Config{SkipClientIDCheck: true, SkipIssuerCheck: true, SkipExpiryCheck: true})
+	// No RedirectURL here: each site sends its own (redirectParam).
+	o.config = &oauth2.Config{
+		ClientID:     o.clientID,
+		ClientSecret: o.clientSecret,
+		Endpoint:     p.Endpoint(),
+		Scopes:       o.scopes,
+	}
+	o.lastError = nil
+	return p, o.verifier, o.config, nil
+}
+
+// redirectParam sends a login's redirect URI, in the authorization
+// request and again, as required, in the token request.
+func redirectParam(uri string) oauth2.AuthCodeOption {
+	return oauth2.SetAuthURLParam("redirect_uri", uri)
+}
+
+// Begin sends the browser to the issuer's authorization endpoint with a
+// fresh PKCE verifier and nonce, which the login keeps.
+func (o *OIDC) Begin(r *http.Request, login connector.Login) (string, []byte, error) {
+	_, _, cfg, err := o.discover(r.Context())
+	if err != nil {
+		return "", nil, err
+	}
+	st := loginState{Verifier: oauth2.GenerateVerifier(), Nonce: oauth2.GenerateVerifier()}
+	state, err := json.Marshal(st)
+	if err != nil {
+		return "", nil, err
+	}
+	return cfg.AuthCodeURL(login.State,
+		redirectParam(login.RedirectURI),
+		oauth2.S256ChallengeOption(st.Verifier),
+		gooidc.Nonce(st.Nonce),
+	), state, nil
+}
+
+// Finish redeems the code with the login's verifier, verifies the ID
+// token, and adds what userinfo says where the ID token is silent.
+func (o *OIDC) Finish(r *http.Request, login connector.Login, state []byte) (provisioner.Claims, error) {
+	var st loginState
+	if err := json.Unmarshal(state, &st); err != nil || st.Verifier == "" || st.Nonce == "" {
+		return provisioner.Claims{}, fmt.Errorf("%w: login state unreadable", connector.ErrRejected)
+	}
+	code, err := connector.AuthorizationResponse(r, credentials, login.RedirectURI)
+	if err != nil {
+		return provisioner.Claims{}, err
+	}
+	p, verifier, cfg, err := o.discover(r.Context())
+	if err != nil {
+		return provisioner.Claims{}, err
+	}
+	ctx, cancel := context.WithTimeout(gooidc.ClientContext(r.Context(), o.client), providerTimeout)
+	defer cancel()
+
+	tok, err := cfg.Exchange(ctx, code, redirectParam(login.RedirectURI), oauth2.VerifierOption(st.Verifier))
+	if err != nil {
+		return provisioner.Claims{}, connector.TokenError(err, credentials, login.RedirectURI, o.clientSecret, code, st.Verifier)
+	}
+	rawID, _ := tok.Extra("id_token").(string)
+	if rawID == "" {
+		return provisioner.Claims{}, fmt.Errorf("%w: token response has no id_token", connector.ErrRejected)
+	}
+	if len(rawID) > maxIDTokenLength {
+		return provisioner.Claims{}, fmt.Errorf("%w: id_token is larger than %d bytes", connector.ErrRejected, maxIDTokenLength)
+	}
+	idt, err := verifier.Verify(ctx, rawID)
+	if err != nil {
+		if mc := o.tokenMisconfiguration(ctx, rawID); mc != nil {
+			return provisioner.Claims{}, mc
+		}
+		return provisioner.Claims{}, fmt.Errorf("%w: id_token: %v", connector.ErrRejected, err)
+	}
+	if idt.Expiry.IsZero() {
+		return provisioner.Claims{}, fmt.Errorf("%w: id_token has no exp", connector.ErrRejected)
+	}
+	if idt.IssuedAt.IsZero() || idt.IssuedAt.After(time.Now().Add(maxIATSkew)) {
+		return provisioner.Claims{}, fmt.Errorf("%w: id_token iat is missing or in the future", connector.ErrRejected)
+	}
+	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(st.Nonce)) != 1 {
+		return provisioner.Claims{}, fmt.Errorf("%w: id_token nonce does not match this login", connector.ErrRejected)
+	}
+
+	claims := map[string]any{}
+	if err := idt.Claims(&claims); err != nil {
+		return provisioner.Claims{}, fmt.Errorf("%w: id_token claims: %v", connector.ErrRejected, err)
+	}
+	// Many providers put profile claims only in userinfo. The ID token's
+	// own claims win where both speak, as they are signed.
+	if p.UserInfoEndpoint() != "" {
+		ui, err := p.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+		if err != nil {
+			o.logger.Warn("userinfo request failed; using ID token claims only",
+				zap.String("issuer", o.Issuer), zap.Error(connector.RedactErr(err)))
+		} else if ui.Subject != idt.Subject {
+			return provisioner.Claims{}, fmt.Errorf("%w: userinfo subject differs from id_token subject", connector.ErrRejected)
+		} else {
+			extra := map[string]any{}
+			if err := ui.Claims(&extra); err == nil {
+				for k, v := range extra {
+					if _, ok := claims[k]; !ok {
+						claims[k] = v
+					}
+				}
+			}
+		}
+	}
+	return connector.ClaimsFromMap(idt.Issuer, idt.Subject, claims)
+}
+
+// tokenMisconfiguration looks again at an ID token that failed
+// verification. The token came straight from the token endpoint; if its
+// signature is the issuer's but its audience or issuer is not what the
+// connection says, the provider issued it that way, which is a
+// misconfiguration (a wrong client_id, an issuer URL that differs from
+// the one the provider signs with), not a forgery. nil means it is not.
+func (o *OIDC) tokenMisconfiguration(ctx context.Context, rawID string) error {
+	o.mu.Lock()
+	v := o.signatureOnly
+	o.mu.Unlock()
+	idt, err := v.Verify(ctx, rawID)
+	if err != nil {
+		return nil
+	}
+	// go-oidc lets Google's scheme-less issuer through; so do we.
+	if idt.Issuer != o.Issuer && !(o.Issuer == "https://accounts.google.com" && idt.Issuer == "accounts.google.com") {
+		return &connector.Misconfiguration{
+			Step: "id_token",
+			Said: fmt.Sprintf("the ID token is signed by the issuer's key but names the issuer %q", idt.Issuer),
+			Fix:  fmt.Sprintf("check its issuer: the provider issues ID tokens as %q", idt.Issuer),
+		}
+	}
+	if !slices.Contains(idt.Audience, o.clientID) {
+		return &connector.Misconfiguration{
+			Step: "id_token",
+			Said: fmt.Sprintf("the ID token is for the audience %q, not for client_id %q", idt.Audience, o.clientID),
+			Fix:  "check its client_id: it must be the client ID the provider puts in the ID token's aud",
+		}
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner     = (*OIDC)(nil)
+	_ caddy.Validator       = (*OIDC)(nil)
+	_ caddyfile.Unmarshaler = (*OIDC)(nil)
+	_ connector.Connector   = (*OIDC)(nil)
+)
