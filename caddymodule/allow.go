@@ -119,8 +119,8 @@ func containsAny(list, vs []string) bool {
 	return false
 }
 
-// allowed reports whether the application admits the session's user.
-func (h *Handler) allowed(s *Session) bool {
+// admits reports whether the application admits the session's user.
+func (h *Handler) admits(s *Session) bool {
 	if len(h.Allow) == 0 {
 		return true
 	}

@@ -62,11 +62,11 @@ func TestAllowGroupAndConnectionRules(t *testing.T) {
 		{Session{Connection: "partner"}, true},
 		{Session{Connection: "corp"}, false},
 	} {
-		if got := h.allowed(&c.s); got != c.want {
+		if got := h.admits(&c.s); got != c.want {
 			t.Errorf("%+v: allowed = %v, want %v", c.s, got, c.want)
 		}
 	}
-	if !(&Handler{}).allowed(&Session{}) {
+	if !(&Handler{}).admits(&Session{}) {
 		t.Error("an application without rules refused a user")
 	}
 }

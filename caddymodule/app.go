@@ -187,7 +187,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 
 	a.sessionsKey = sessionCacheKey(keys, time.Duration(a.SessionLifetime))
 	a.sessions = &sessions{seal: seal, cache: acquireSessionCache(a.sessionsKey),
-		revoked: a.state.revoked, status: a.state.userStatus, used: a.state.usedStates}
+		revoked: a.state.revoked, status: a.state.userStatus, used: a.state.usedStates,
+		store: store, pending: a.state.pending, storage: a.storage, logger: a.logger}
 	return nil
 }
 

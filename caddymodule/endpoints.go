@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/jitauth/caddy-jitauth/connector"
+	"github.com/jitauth/caddy-jitauth/login"
 	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
@@ -141,29 +142,14 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 	h.finishLogin(w, r, conn, claims, res, f.ReturnTo, f.ExpiresAt, now)
 }
 
-// finishLogin takes a provisioning result to its end: a consent or
-// username page when the user must answer first, else the application's
-// allow rules and the session.
+// finishLogin takes a provisioning result to its end, in the step
+// login.Next decides: a consent or username page when the user must
+// answer first, a refusal, the second factor, or the session.
 func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Connection, claims provisioner.Claims, res provisioner.Result, returnTo string, flowExpires int64, now time.Time) {
-	secure := cookieSecure(r)
-	switch res.Outcome {
-	case provisioner.OutcomeNeedsConsent, provisioner.OutcomeNeedsUsername:
-		p := &pendingLogin{
-			ID: randomToken(16), CSRF: randomToken(16), Connection: conn.name,
-			Claims: toPendingClaims(claims), Outcome: string(res.Outcome),
-			Consent: res.Consent, Attributes: res.Attributes, Roles: res.Roles, Username: res.Username,
-			ReturnTo: returnTo, ExpiresAt: flowExpires,
-		}
-		if p.Consent == nil {
-			p.Consent = []string{}
-		}
-		if err := h.sealPending(w, p, secure, now); err != nil {
-			h.logger.Warn("provider's answer too large to hold while asking the user", zap.String("connection", conn.name), zap.Error(err))
-			renderError(w, http.StatusBadRequest, "Sign-in failed",
-				"The answer from "+conn.displayName()+" is too large to hold while you confirm your account. Ask the site's administrator to request fewer scopes.", "")
-			return
-		}
-		http.Redirect(w, r, h.PathPrefix+"consent", http.StatusSeeOther)
+	s := newSession(conn, claims, res, time.Duration(h.app.SessionLifetime), now)
+	step := login.Next(login.Facts{Outcome: res.Outcome, Allowed: h.admits(s), MFARequired: h.mfaRequired(s), Provisioned: s.Provisioned()})
+	if step == login.Ask {
+		h.askFirst(w, r, conn, claims, res, returnTo, flowExpires, now)
 		return
 	}
 	h.auditProvisioning(conn, claims, res)
@@ -171,16 +157,18 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 		h.logger.Warn("provider groups dropped: a comma or control character in a group name would split or break Remote-Groups",
 			zap.String("connection", conn.name), zap.String("subject", claims.Subject), zap.Strings("groups", d))
 	}
-
-	s := newSession(conn, claims, res, time.Duration(h.app.SessionLifetime), now)
-	if !h.allowed(s) {
+	next := returnTo
+	switch step {
+	case login.Deny:
 		h.emit(event{kind: eventLoginDenied, connection: conn.name, reason: "not allowed by the application's allow rules", username: s.Username, localID: s.UserID})
 		renderError(w, http.StatusForbidden, "Access denied", "You are signed in at "+conn.displayName()+", but this site does not admit your account.", "")
 		return
-	}
-	next, ok := h.setupMFA(w, conn, s, returnTo)
-	if !ok {
+	case login.NoLocalUser:
+		h.emit(event{kind: eventNoLocalUserForMF, connection: conn.name, subject: s.Subject})
+		h.renderNoLocalUser(w)
 		return
+	case login.SecondFactor:
+		next = h.mfaURL(returnTo)
 	}
 	if err := h.app.sessions.issue(w, r, s); err != nil {
 		h.logger.Error("sealing session cookie", zap.String("connection", conn.name), zap.Error(err))
@@ -189,6 +177,27 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 	}
 	h.emit(event{kind: eventLoggedIn, connection: conn.name, outcome: string(res.Outcome), username: s.Username, localID: s.UserID})
 	http.Redirect(w, r, next, http.StatusFound)
+}
+
+// askFirst holds a login that must ask the user (consent, a username) in
+// the sealed pending cookie, and sends the browser to the question.
+func (h *Handler) askFirst(w http.ResponseWriter, r *http.Request, conn *Connection, claims provisioner.Claims, res provisioner.Result, returnTo string, flowExpires int64, now time.Time) {
+	p := &pendingLogin{
+		ID: randomToken(16), CSRF: randomToken(16), Connection: conn.name,
+		Claims: toPendingClaims(claims), Outcome: string(res.Outcome),
+		Consent: res.Consent, Attributes: res.Attributes, Roles: res.Roles, Username: res.Username,
+		ReturnTo: returnTo, ExpiresAt: flowExpires,
+	}
+	if p.Consent == nil {
+		p.Consent = []string{}
+	}
+	if err := h.sealPending(w, p, cookieSecure(r), now); err != nil {
+		h.logger.Warn("provider's answer too large to hold while asking the user", zap.String("connection", conn.name), zap.Error(err))
+		renderError(w, http.StatusBadRequest, "Sign-in failed",
+			"The answer from "+conn.displayName()+" is too large to hold while you confirm your account. Ask the site's administrator to request fewer scopes.", "")
+		return
+	}
+	http.Redirect(w, r, h.PathPrefix+"consent", http.StatusSeeOther)
 }
 
 // auditProvisioning records what provisioning did to the store.
@@ -299,7 +308,7 @@ func (h *Handler) provisioningFailure(w http.ResponseWriter, conn *Connection, c
 func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 	secure := cookieSecure(r)
 	name := cookieName(sessionCookieBase, secure)
-	s := openLogoutSession(r, name, h.app.sessions.seal)
+	s := h.app.sessions.openAny(r)
 	if r.Method != http.MethodPost {
 		rd := r.URL.Query().Get("rd")
 		if s == nil {
@@ -322,7 +331,7 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s != nil {
-		if err := h.app.revoke(r.Context(), s.ID, time.Unix(s.ExpiresAt, 0)); err != nil {
+		if err := h.app.sessions.revoke(r.Context(), s); err != nil {
 			// Not acknowledged, and the cookie kept, so the user can try
 			// again (S17).
 			h.logger.Error("logout not recorded; other instances and a restart would accept this session again",
@@ -337,17 +346,6 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	setCookie(w, name, "", -1, secure)
 	h.renderSignedOut(w, r, r.Form.Get("rd"))
-}
-
-// openLogoutSession reads the session a logout ends: any session cookie
-// sealed with our keys, even one expired or revoked meanwhile (ending it
-// again is harmless), or nil.
-func openLogoutSession(r *http.Request, name string, codecs cookieSeal) *Session {
-	var s Session
-	if !codecs.open(r, name, &s) || s.ID == "" {
-		return nil
-	}
-	return &s
 }
 
 // logoutCSRF is the sign-out form's token: derived from the session ID,

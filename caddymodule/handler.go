@@ -203,7 +203,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 
 	if s := h.session(r); s != nil {
-		if !h.allowed(s) {
+		if !h.admits(s) {
 			renderError(w, http.StatusForbidden, "Access denied", "Your account is signed in, but this site does not admit it.", "")
 			return nil
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io/fs"
 	"sync"
 	"time"
@@ -85,30 +84,6 @@ type revocationStorage interface {
 // pendingRevocationsDir is where logouts wait in Caddy's storage for the
 // store to come back, one key per session.
 const pendingRevocationsDir = "jit_auth/pending_revocations"
-
-// revoke ends session id (S7, S17): at once on this instance, and
-// through the store on every instance that shares it. When the store
-// cannot take the revocation (an outage), it is kept in Caddy's storage,
-// refused here meanwhile, read again when Caddy starts, and handed to the
-// store in the background until the store has it. revoke fails only when
-// neither the store nor Caddy's storage holds the revocation: the logout
-// must then not be acknowledged.
-func (a *App) revoke(ctx context.Context, id string, expires time.Time) error {
-	a.sessions.revoked.add(id, expires)
-	// The logout completes even if the browser goes away meanwhile.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-	defer cancel()
-	err := a.store.RevokeSession(ctx, id, expires)
-	if err == nil {
-		return nil
-	}
-	a.logger.Warn("recording a logout in the store failed; keeping it in Caddy's storage and retrying until the store takes it",
-		zap.Error(err))
-	if perr := a.state.pending.keep(ctx, a.storage, id, expires); perr != nil {
-		return fmt.Errorf("the store failed (%v), and so did Caddy's storage (%v)", err, perr)
-	}
-	return nil
-}
 
 // pendingRevocations are the logouts the store has not taken yet, each
 // also kept in Caddy's storage so that a restart still refuses them.

@@ -1,8 +1,14 @@
 package caddymodule
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
 // sessions is the session component of one configuration: it seals and
@@ -27,6 +33,13 @@ type sessions struct {
 	// used is the replay set: login states and pending logins already
 	// answered.
 	used *usedStates
+
+	// store takes every logout, so every instance sharing it learns of
+	// it; pending keeps, in storage, the logouts it could not take yet.
+	store   provisioner.RevocationStore
+	pending *pendingRevocations
+	storage revocationStorage
+	logger  *zap.Logger
 }
 
 // load returns the valid session r carries, or nil. offered reports
@@ -50,7 +63,7 @@ func (m *sessions) load(r *http.Request, offered func(connection string) bool) *
 	if !s.valid(now) || m.revoked.isRevoked(s.ID) || !offered(s.Connection) {
 		return nil
 	}
-	if s.UserID != "" && !m.status.allowed(s.UserID, now.Unix()) {
+	if s.UserID != "" && !m.status.active(s.UserID, now.Unix()) {
 		return nil
 	}
 	return s
@@ -73,3 +86,39 @@ func (m *sessions) upgrade(w http.ResponseWriter, r *http.Request, s *Session) e
 // claim marks a login state or pending login ID answered, and reports
 // whether it was unanswered before: a replay of either is refused.
 func (m *sessions) claim(id string, now time.Time) bool { return m.used.claim(id, now) }
+
+// openAny reads the session cookie r carries, whatever its state: any
+// session sealed with these keys, even one expired or revoked meanwhile
+// (ending it again is harmless), or nil. Only a logout wants this.
+func (m *sessions) openAny(r *http.Request) *Session {
+	var s Session
+	if !m.seal.open(r, cookieName(sessionCookieBase, cookieSecure(r)), &s) || s.ID == "" {
+		return nil
+	}
+	return &s
+}
+
+// revoke ends session s (S7, S17): at once on this instance, and
+// through the store on every instance that shares it. When the store
+// cannot take the revocation (an outage), it is kept in Caddy's storage,
+// refused here meanwhile, read again when Caddy starts, and handed to the
+// store in the background until the store has it. revoke fails only when
+// neither the store nor Caddy's storage holds the revocation: the logout
+// must then not be acknowledged.
+func (m *sessions) revoke(ctx context.Context, s *Session) error {
+	expires := time.Unix(s.ExpiresAt, 0)
+	m.revoked.add(s.ID, expires)
+	// The logout completes even if the browser goes away meanwhile.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	err := m.store.RevokeSession(ctx, s.ID, expires)
+	if err == nil {
+		return nil
+	}
+	m.logger.Warn("recording a logout in the store failed; keeping it in Caddy's storage and retrying until the store takes it",
+		zap.Error(err))
+	if perr := m.pending.keep(ctx, m.storage, s.ID, expires); perr != nil {
+		return fmt.Errorf("the store failed (%v), and so did Caddy's storage (%v)", err, perr)
+	}
+	return nil
+}

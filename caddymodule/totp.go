@@ -293,18 +293,3 @@ func (h *Handler) mfaStoreFailure(w http.ResponseWriter, s *Session, err error) 
 func mfaEvent(kind eventKind, s *Session) event {
 	return event{kind: kind, connection: s.Connection, username: s.Username, localID: s.UserID}
 }
-
-// setupMFA is the part of finishLogin for applications that require a
-// second factor: it refuses users without a local user, and otherwise
-// sends the new (pre-MFA) session to the MFA page.
-func (h *Handler) setupMFA(w http.ResponseWriter, conn *Connection, s *Session, returnTo string) (next string, ok bool) {
-	if !h.mfaRequired(s) {
-		return returnTo, true
-	}
-	if !s.Provisioned() {
-		h.emit(event{kind: eventNoLocalUserForMF, connection: conn.name, subject: s.Subject})
-		h.renderNoLocalUser(w)
-		return "", false
-	}
-	return h.mfaURL(returnTo), true
-}

@@ -34,9 +34,10 @@ func newUserStatus() *userStatus {
 	return &userStatus{users: make(map[string]*statusEntry), wake: make(chan struct{}, 1)}
 }
 
-// allowed reports whether the user may use a live session. An unknown
-// user is allowed and queued for a check; the bound holds from then.
-func (u *userStatus) allowed(id string, nowUnix int64) bool {
+// active reports whether the user may use a live session (not disabled
+// or deleted in the store). An unknown user is active until checked, and
+// queued for a check; the bound holds from then.
+func (u *userStatus) active(id string, nowUnix int64) bool {
 	u.mu.RLock()
 	e := u.users[id]
 	u.mu.RUnlock()
