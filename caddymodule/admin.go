@@ -151,14 +151,18 @@ func orList(items []string) string {
 // adminResetTOTP removes the user's TOTP factor (DELETE …/totp).
 func adminResetTOTP(a *adminRequest) error {
 	u := a.u
+	f := a.app.factors
+	if f == nil {
+		return adminError(http.StatusNotImplemented, "the store (%s) keeps no second factors", a.app.storeName())
+	}
 	// A reset of nothing is not a reset: say so, and log nothing.
-	switch _, err := a.app.store.TOTP(a.ctx, u.ID); {
+	switch _, err := f.TOTP(a.ctx, u.ID); {
 	case errors.Is(err, provisioner.ErrNotFound):
 		return adminError(http.StatusNotFound, "user %q has no TOTP factor to reset", u.Username)
 	case err != nil:
 		return adminError(http.StatusServiceUnavailable, "user store: %v", err)
 	}
-	if err := a.app.store.DeleteTOTP(a.ctx, u.ID); err != nil {
+	if err := f.DeleteTOTP(a.ctx, u.ID); err != nil {
 		return adminError(http.StatusServiceUnavailable, "user store: %v", err)
 	}
 	a.emit(eventAdminTOTPReset, nil, nil)
@@ -219,7 +223,10 @@ func adminGetUser(a *adminRequest) error {
 	if err != nil {
 		return adminError(http.StatusServiceUnavailable, "user store: %v", err)
 	}
-	_, totpErr := a.app.store.TOTP(a.ctx, u.ID)
+	totpErr := provisioner.ErrNotFound // a store without second factors: none
+	if f := a.app.factors; f != nil {
+		_, totpErr = f.TOTP(a.ctx, u.ID)
+	}
 	if totpErr != nil && !errors.Is(totpErr, provisioner.ErrNotFound) {
 		return adminError(http.StatusServiceUnavailable, "user store: %v", totpErr)
 	}

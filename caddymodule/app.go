@@ -53,7 +53,12 @@ type App struct {
 	// then share storage, or configure the same keys here.
 	CookieKeys []KeyPair `json:"cookie_keys,omitempty"`
 
-	store       provisioner.Store
+	// The store module in its roles: users and revocations always; second
+	// factors and administration when the module has them (else nil,
+	// and what needs them says so).
+	store   sessionStore
+	factors provisioner.SecondFactorStore
+	admin   provisioner.AdminStore
 	provisioner *provisioner.Provisioner
 	sealers     []*mfa.Sealer
 	// sessions is the session component (sessions.go).
@@ -125,11 +130,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("loading jit_auth user store: %v", err)
 	}
-	store, ok := mod.(provisioner.Store)
+	store, ok := mod.(sessionStore)
 	if !ok {
-		return fmt.Errorf("jit_auth store module %T does not implement provisioner.Store: it lacks %s", mod, strings.Join(missingStoreRoles(mod), ", "))
+		return fmt.Errorf("jit_auth store module %T cannot hold users and sessions: it lacks %s (see provisioner/store.go)", mod, strings.Join(missingStoreRoles(mod), ", "))
 	}
 	a.store = store
+	a.factors, _ = mod.(provisioner.SecondFactorStore)
+	a.admin, _ = mod.(provisioner.AdminStore)
 	a.provisioner = &provisioner.Provisioner{Store: store}
 
 	keys, unsaved, err := loadKeys(ctx, a.CookieKeys)
@@ -294,8 +301,17 @@ var (
 	_ caddy.CleanerUpper = (*App)(nil)
 )
 
-// missingStoreRoles names the store roles (see provisioner.Store) that
-// mod does not play, for the error that refuses it.
+// sessionStore is the part of a store every configuration needs: the
+// users and identities JIT provisions, and the logouts every instance
+// must learn of. A store that keeps no second factors can serve
+// applications without mfa; one without the admin role, everything but
+// the admin API's changes of status.
+type sessionStore interface {
+	provisioner.UserStore
+	provisioner.RevocationStore
+}
+
+// missingStoreRoles names the roles of sessionStore that mod lacks.
 func missingStoreRoles(mod any) []string {
 	var missing []string
 	if _, ok := mod.(provisioner.UserStore); !ok {
@@ -304,11 +320,8 @@ func missingStoreRoles(mod any) []string {
 	if _, ok := mod.(provisioner.RevocationStore); !ok {
 		missing = append(missing, "RevocationStore")
 	}
-	if _, ok := mod.(provisioner.SecondFactorStore); !ok {
-		missing = append(missing, "SecondFactorStore")
-	}
-	if _, ok := mod.(provisioner.AdminStore); !ok {
-		missing = append(missing, "AdminStore")
-	}
 	return missing
 }
+
+// storeName names the store module for messages.
+func (a *App) storeName() string { return fmt.Sprintf("%T", a.store) }

@@ -100,6 +100,9 @@ func (ap *Application) validate(a *App, label string) error {
 		if !m.TOTP {
 			return fmt.Errorf("%s: mfa needs a method; the one supported is totp (mfa totp)", label)
 		}
+		if a.factors == nil {
+			return fmt.Errorf("%s: mfa needs a store that keeps second factors, and the store (%s) does not implement provisioner.SecondFactorStore; use the sqlite or postgres store, or drop mfa", label, a.storeName())
+		}
 		switch m.OnConflict {
 		case "", "error", "warn":
 		default:

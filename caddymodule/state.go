@@ -11,7 +11,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
-	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
 // Security state outlives one configuration (S17). `caddy reload`
@@ -55,7 +54,7 @@ type sharedState struct {
 
 // stateConfig is what the background work needs from one started App.
 type stateConfig struct {
-	store    provisioner.Store
+	store    sessionStore
 	storage  revocationStorage
 	logger   *zap.Logger
 	lifetime time.Duration
@@ -152,7 +151,7 @@ func (st *sharedState) followRevocations(ctx context.Context) {
 	t := time.NewTicker(revocationPollInterval)
 	defer t.Stop()
 	var (
-		synced provisioner.Store
+		synced sessionStore
 		since  time.Time
 	)
 	for {

@@ -102,13 +102,21 @@ func TestEndpointsWaitForTheStartedApp(t *testing.T) {
 	}
 }
 
-// A store module that plays only some roles is refused with the roles
-// it lacks named, so its author knows what to implement.
+// A store without the users or the revocations role cannot serve, and
+// the refusal names what it lacks; the second-factor and admin roles are
+// optional (TestStoreWithoutOptionalRoles).
 func TestMissingStoreRolesNamed(t *testing.T) {
-	got := missingStoreRoles(struct{ provisioner.UserStore }{})
-	want := []string{"RevocationStore", "SecondFactorStore", "AdminStore"}
-	if !slices.Equal(got, want) {
+	if got, want := missingStoreRoles(struct{ provisioner.SecondFactorStore }{}), []string{"UserStore", "RevocationStore"}; !slices.Equal(got, want) {
+		t.Errorf("missing roles of a factors-only store = %v, want %v", got, want)
+	}
+	if got, want := missingStoreRoles(struct{ provisioner.UserStore }{}), []string{"RevocationStore"}; !slices.Equal(got, want) {
 		t.Errorf("missing roles of a user-only store = %v, want %v", got, want)
+	}
+	if got := missingStoreRoles(struct {
+		provisioner.UserStore
+		provisioner.RevocationStore
+	}{}); len(got) != 0 {
+		t.Errorf("a store with users and revocations lacks %v", got)
 	}
 	if got := missingStoreRoles(&SQLiteStore{}); len(got) != 0 {
 		t.Errorf("the SQLite store lacks %v", got)

@@ -101,7 +101,7 @@ func (h *Handler) serveMFA(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 	defer cancel()
-	factor, err := h.app.store.TOTP(ctx, s.UserID)
+	factor, err := h.app.factors.TOTP(ctx, s.UserID)
 	if errors.Is(err, provisioner.ErrNotFound) {
 		factor, err = nil, nil
 	}
@@ -189,7 +189,7 @@ func (h *Handler) finishEnrolment(ctx context.Context, w http.ResponseWriter, r 
 		h.startEnrolment(w, r, s, rd, "That setup expired. Scan this new code and try again.", http.StatusBadRequest)
 		return
 	}
-	result, codes, err := mfa.Enrol(ctx, h.app.store, s.UserID, en.Secret, code, recoveryCodeCount, now, func(secret string) ([]byte, error) {
+	result, codes, err := mfa.Enrol(ctx, h.app.factors, s.UserID, en.Secret, code, recoveryCodeCount, now, func(secret string) ([]byte, error) {
 		return h.app.sealers[0].Seal(s.UserID, secret)
 	})
 	switch {
@@ -219,7 +219,7 @@ func (h *Handler) finishEnrolment(ctx context.Context, w http.ResponseWriter, r 
 // wrong ones.
 func (h *Handler) verifyCode(ctx context.Context, w http.ResponseWriter, r *http.Request, s *Session, factor *provisioner.TOTP, rd, code string) {
 	form := &mfaForm{Action: h.mfaURL(rd), CSRF: mfaCSRF(s)}
-	c, err := mfa.CheckCode(ctx, h.app.store, s.UserID, factor.SealedSecret, code, time.Now(), func(sealed []byte) (string, error) {
+	c, err := mfa.CheckCode(ctx, h.app.factors, s.UserID, factor.SealedSecret, code, time.Now(), func(sealed []byte) (string, error) {
 		return h.app.openSecret(s.UserID, sealed)
 	})
 	switch {
