@@ -56,9 +56,9 @@ type App struct {
 	// The store module in its roles: users and revocations always; second
 	// factors and administration when the module has them (else nil,
 	// and what needs them says so).
-	store   sessionStore
-	factors provisioner.SecondFactorStore
-	admin   provisioner.AdminStore
+	store       sessionStore
+	factors     provisioner.SecondFactorStore
+	admin       provisioner.AdminStore
 	provisioner *provisioner.Provisioner
 	sealers     []*mfa.Sealer
 	// sessions is the session component (sessions.go).

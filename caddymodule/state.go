@@ -10,7 +10,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
-
 )
 
 // Security state outlives one configuration (S17). `caddy reload`
