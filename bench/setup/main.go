@@ -93,6 +93,10 @@ func run(ctx context.Context, caddyBin, oauth2Bin, upstream, dir, out, admin str
 	if err != nil {
 		return err
 	}
+	headersPort, err := freePort()
+	if err != nil {
+		return err
+	}
 	if admin == "auto" {
 		p, err := freePort()
 		if err != nil {
@@ -102,6 +106,7 @@ func run(ctx context.Context, caddyBin, oauth2Bin, upstream, dir, out, admin str
 	}
 	bareURL := fmt.Sprintf("http://127.0.0.1:%d/", barePort)
 	authURL := fmt.Sprintf("http://127.0.0.1:%d/", authPort)
+	headersURL := fmt.Sprintf("http://127.0.0.1:%d/", headersPort)
 
 	clients := []devidp.Client{{ID: clientID, Secret: clientSecret,
 		RedirectURIs: []string{authURL + ".jitauth/callback/" + connectionName}}}
@@ -125,7 +130,7 @@ func run(ctx context.Context, caddyBin, oauth2Bin, upstream, dir, out, admin str
 	defer idp.Close()
 
 	caddyfile := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(caddyfile, []byte(benchCaddyfile(dir, idp.Issuer(), upstream, admin, barePort, authPort)), 0o600); err != nil {
+	if err := os.WriteFile(caddyfile, []byte(benchCaddyfile(dir, idp.Issuer(), upstream, admin, barePort, authPort, headersPort)), 0o600); err != nil {
 		return err
 	}
 	logFile, err := os.Create(filepath.Join(dir, "caddy.log"))
@@ -157,7 +162,7 @@ func run(ctx context.Context, caddyBin, oauth2Bin, upstream, dir, out, admin str
 		return err
 	}
 
-	env := fmt.Sprintf("BARE_URL=%s\nAUTH_URL=%s\nCOOKIE=%s\nCADDY_PID=%d\n", bareURL, authURL, cookies, cmd.Process.Pid)
+	env := fmt.Sprintf("BARE_URL=%s\nAUTH_URL=%s\nHEADERS_URL=%s\nCOOKIE=%s\nCADDY_PID=%d\n", bareURL, authURL, headersURL, cookies, cmd.Process.Pid)
 	if admin != "" {
 		env += "ADMIN_URL=http://" + admin + "/\n"
 	}
@@ -200,7 +205,7 @@ func run(ctx context.Context, caddyBin, oauth2Bin, upstream, dir, out, admin str
 // benchCaddyfile has the two contenders with identical global options:
 // no admin endpoint (unless profiling), no persisted config, no HTTPS, logs discarded (below
 // ERROR) and no access logs, so logging costs neither of them anything.
-func benchCaddyfile(dir, issuer, upstream, admin string, barePort, authPort int) string {
+func benchCaddyfile(dir, issuer, upstream, admin string, barePort, authPort, headersPort int) string {
 	adminLine := "admin off"
 	if admin != "" {
 		adminLine = "admin " + admin
@@ -235,8 +240,21 @@ http://:%[8]d {
 	jit_auth
 	reverse_proxy %[9]s
 }
+
+# Contender "bare_headers": reverse_proxy sending the four identity
+# headers jit_auth sends by default, as constants of the same length: what
+# forwarding them costs the proxy and the upstream, without jit_auth.
+http://:%[11]d {
+	bind 127.0.0.1
+	reverse_proxy %[9]s {
+		header_up Remote-User "bench@example.com"
+		header_up Remote-Email "bench@example.com"
+		header_up Remote-Name "Bench User"
+		header_up Remote-Groups "staff,bench"
+	}
+}
 `, quote(filepath.Join(dir, "storage")), quote(filepath.Join(dir, "users.db")), connectionName,
-		issuer, clientID, clientSecret, barePort, authPort, upstream, adminLine)
+		issuer, clientID, clientSecret, barePort, authPort, upstream, adminLine, headersPort)
 }
 
 func quote(s string) string { return "`" + s + "`" }
