@@ -80,7 +80,7 @@ type adminRequest struct {
 // emit records an administrator's change to the request's user through
 // the app's logger.
 func (a *adminRequest) emit(kind eventKind, attributes, roles []string) {
-	emit(a.app.logger, event{kind: kind, username: a.u.Username, localID: a.u.ID, attributes: attributes, roles: roles})
+	a.app.observers.emit(a.app.logger, event{kind: kind, username: a.u.Username, localID: a.u.ID, attributes: attributes, roles: roles})
 }
 
 // adminUserRoute is one endpoint under /jit_auth/users/<user>: its
@@ -96,9 +96,76 @@ func (rt *adminUserRoute) methods() []string { return slices.Sorted(maps.Keys(rt
 // adminUserRoutes are the user endpoints; a new one is one row.
 var adminUserRoutes = []adminUserRoute{
 	{sub: "",
-		serve: map[string]func(*adminRequest) error{http.MethodGet: adminGetUser, http.MethodPatch: adminPatchUser}},
+		serve: map[string]func(*adminRequest) error{http.MethodGet: adminGetUser, http.MethodPatch: adminPatchUser, http.MethodDelete: adminDeleteUser}},
 	{sub: "totp",
 		serve: map[string]func(*adminRequest) error{http.MethodDelete: adminResetTOTP}},
+	{sub: "disable",
+		serve: map[string]func(*adminRequest) error{http.MethodPost: adminSetStatus(provisioner.StatusDisabled)}},
+	{sub: "enable",
+		serve: map[string]func(*adminRequest) error{http.MethodPost: adminSetStatus(provisioner.StatusActive)}},
+}
+
+// statusChange is the optional body of …/disable and …/enable.
+type statusChange struct {
+	// Reason says why, for the audit log and the Caddy event.
+	Reason string `json:"reason"`
+}
+
+// adminSetStatus disables or enables the user (POST …/disable, …/enable,
+// with an optional {"reason": "…"}). Disabling refuses the user's live
+// sessions at once on this instance and, through the store, on every
+// instance within user_status_refresh; a login is refused from then on.
+func adminSetStatus(status provisioner.Status) func(*adminRequest) error {
+	return func(a *adminRequest) error {
+		if a.app.admin == nil {
+			return adminError(http.StatusNotImplemented, "the store (%s) cannot disable or enable users (it does not implement provisioner.AdminStore)", a.app.storeName())
+		}
+		var ch statusChange
+		if err := a.decodeBody(&ch, []string{"reason"}, `{"reason": "…"}, or no body`, true); err != nil {
+			return err
+		}
+		if len(ch.Reason) > 500 {
+			return adminError(http.StatusBadRequest, "reason: at most 500 bytes")
+		}
+		if a.u.Status == status {
+			return adminError(http.StatusConflict, "user %q is already %s", a.u.Username, status)
+		}
+		if err := a.app.admin.SetStatus(a.ctx, a.u.ID, status); err != nil {
+			return adminStoreError(err, a.u)
+		}
+		kind := eventAdminEnabled
+		if status == provisioner.StatusDisabled {
+			kind = eventAdminDisabled
+		}
+		a.app.sessions.status.set(a.u.ID, status != provisioner.StatusActive)
+		a.app.observers.emit(a.app.logger, event{kind: kind, username: a.u.Username, localID: a.u.ID, reason: ch.Reason})
+		a.u.Status = status
+		return adminGetUser(a)
+	}
+}
+
+// adminDeleteUser removes the user with its identities, second factors,
+// consents and roles (DELETE …/<user>). Its live sessions end as for a
+// disabled user; a later login through a JIT connection creates a new
+// user.
+func adminDeleteUser(a *adminRequest) error {
+	if a.app.admin == nil {
+		return adminError(http.StatusNotImplemented, "the store (%s) cannot delete users (it does not implement provisioner.AdminStore)", a.app.storeName())
+	}
+	if err := a.app.admin.DeleteUser(a.ctx, a.u.ID); err != nil {
+		return adminStoreError(err, a.u)
+	}
+	a.app.sessions.status.set(a.u.ID, true)
+	a.emit(eventAdminDeleted, nil, nil)
+	return writeJSON(a.w, map[string]string{"local_id": a.u.ID, "username": a.u.Username, "deleted": "true"})
+}
+
+// adminStoreError answers a store error of a change to u.
+func adminStoreError(err error, u *provisioner.User) error {
+	if errors.Is(err, provisioner.ErrNotFound) {
+		return adminError(http.StatusNotFound, "user %q is gone", u.Username)
+	}
+	return adminError(http.StatusServiceUnavailable, "user store: %v", err)
 }
 
 // handleAdminUsers dispatches /jit_auth/users/<user>[/<sub>]: unknown
@@ -113,7 +180,7 @@ func handleAdminUsers(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if ref == "" || route == nil {
-		return adminError(http.StatusNotFound, "unknown jit_auth admin route; use /jit_auth/users/<id or username>[/totp]")
+		return adminError(http.StatusNotFound, "unknown jit_auth admin route; use /jit_auth/users/<id or username>[/totp|/disable|/enable]")
 	}
 	serve := route.serve[r.Method]
 	if serve == nil {
@@ -173,25 +240,8 @@ func adminResetTOTP(a *adminRequest) error {
 // answers the user as GET does.
 func adminPatchUser(a *adminRequest) error {
 	var ch userChange
-	body, err := io.ReadAll(http.MaxBytesReader(a.w, a.r.Body, 64<<10))
-	if err != nil {
-		return adminError(http.StatusBadRequest, "reading the change: %v", err)
-	}
-	if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
-		return adminError(http.StatusBadRequest, "reading the change: the body must be a JSON object: {\"set\": {…}, \"grant_roles\": […], \"revoke_roles\": […]}")
-	}
-	if err := checkJSONKeys(body, userChangeFields); err != nil {
-		return adminError(http.StatusBadRequest, "reading the change: %v", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&ch); err != nil {
-		return adminError(http.StatusBadRequest, "reading the change: %v (expected {\"set\": {…}, \"grant_roles\": […], \"revoke_roles\": […]}; the values in set are strings, e.g. \"email_verified\": \"true\")", err)
-	}
-	// One JSON object and nothing after it: a second value would be
-	// silently ignored, and the caller would believe it applied.
-	if _, err := dec.Token(); err != io.EOF {
-		return adminError(http.StatusBadRequest, "reading the change: the body must be a single JSON object with nothing after it")
+	if err := a.decodeBody(&ch, userChangeFields, `{"set": {…}, "grant_roles": […], "revoke_roles": […]}; the values in set are strings, e.g. "email_verified": "true"`, false); err != nil {
+		return err
 	}
 	// One store update for the whole change: a change refused in part
 	// (an invalid role, email_verified other than "true"/"false",
@@ -242,6 +292,36 @@ func adminGetUser(a *adminRequest) error {
 
 // userChangeFields are userChange's JSON names, spelt exactly.
 var userChangeFields = []string{"set", "grant_roles", "revoke_roles"}
+
+// decodeBody reads the request's JSON body into v, strictly: one JSON
+// object with only the given fields, each once, spelt exactly, and
+// nothing after it (a second value would be silently ignored, and the
+// caller would believe it applied). shape is what the body should look
+// like, for the error. With optional, an empty body leaves v as it is.
+func (a *adminRequest) decodeBody(v any, fields []string, shape string, optional bool) error {
+	body, err := io.ReadAll(http.MaxBytesReader(a.w, a.r.Body, 64<<10))
+	if err != nil {
+		return adminError(http.StatusBadRequest, "reading the change: %v", err)
+	}
+	if optional && len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	if !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
+		return adminError(http.StatusBadRequest, "reading the change: the body must be a JSON object: %s", shape)
+	}
+	if err := checkJSONKeys(body, fields); err != nil {
+		return adminError(http.StatusBadRequest, "reading the change: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return adminError(http.StatusBadRequest, "reading the change: %v (expected %s)", err, shape)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return adminError(http.StatusBadRequest, "reading the change: the body must be a single JSON object with nothing after it")
+	}
+	return nil
+}
 
 // checkJSONKeys refuses what encoding/json lets through silently: a key
 // given twice in one object (the last one would win, where another

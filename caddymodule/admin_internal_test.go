@@ -48,7 +48,8 @@ func TestAdminDispatcherRefusesUnknownRoutesAndMethods(t *testing.T) {
 	}{
 		{http.MethodGet, "/jit_auth/users/", http.StatusNotFound, "", "unknown jit_auth admin route"},
 		{http.MethodGet, "/jit_auth/users/alice/other", http.StatusNotFound, "", "unknown jit_auth admin route"},
-		{http.MethodDelete, "/jit_auth/users/alice", http.StatusMethodNotAllowed, "GET, PATCH", "method DELETE not allowed; use GET or PATCH"},
+		{http.MethodPut, "/jit_auth/users/alice", http.StatusMethodNotAllowed, "DELETE, GET, PATCH", "method PUT not allowed; use DELETE, GET or PATCH"},
+		{http.MethodGet, "/jit_auth/users/alice/disable", http.StatusMethodNotAllowed, "POST", "method GET not allowed; use POST"},
 		{http.MethodGet, "/jit_auth/users/alice/totp", http.StatusMethodNotAllowed, "DELETE", "method GET not allowed; use DELETE"},
 	} {
 		w := httptest.NewRecorder()

@@ -106,7 +106,7 @@ func TestAdminAPIUserChanges(t *testing.T) {
 		{http.MethodPatch, "/jit_auth/users/alice@example.com", `{"sett": {}}`, http.StatusBadRequest},
 		{http.MethodPatch, "/jit_auth/users/alice@example.com", `not json`, http.StatusBadRequest},
 		{http.MethodGet, "/jit_auth/users/nobody", "", http.StatusNotFound},
-		{http.MethodDelete, "/jit_auth/users/alice@example.com", "", http.StatusMethodNotAllowed},
+		{http.MethodPut, "/jit_auth/users/alice@example.com", "", http.StatusMethodNotAllowed},
 		{http.MethodGet, "/jit_auth/users/alice@example.com/other", "", http.StatusNotFound},
 	} {
 		if code := adminCall(t, admin, c.method, c.path, c.body, nil); code != c.want {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/modules/caddyevents"
 	"go.uber.org/zap"
 
 	"github.com/jitauth/caddy-jitauth/mfa"
@@ -60,7 +61,11 @@ type App struct {
 	factors     provisioner.SecondFactorStore
 	admin       provisioner.AdminStore
 	provisioner *provisioner.Provisioner
-	sealers     []*mfa.Sealer
+	// readiness remembers the last store check of /.jitauth/ready.
+	readiness *readiness
+	// observers take every outcome besides the audit log (events.go).
+	observers *observers
+	sealers   []*mfa.Sealer
 	// sessions is the session component (sessions.go).
 	sessions *sessions
 	logger   *zap.Logger
@@ -118,6 +123,15 @@ const (
 // connections. It does not contact identity providers.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	evApp, err := ctx.App("events")
+	if err != nil {
+		return fmt.Errorf("jit_auth: loading Caddy's events app: %v", err)
+	}
+	a.readiness = new(readiness)
+	a.observers = &observers{metrics: processMetrics(), events: evApp.(*caddyevents.App), ctx: ctx}
+	if err := a.observers.metrics.register(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("jit_auth: registering metrics: %v", err)
+	}
 	a.ready = make(chan struct{})
 	if a.SessionLifetime == 0 {
 		a.SessionLifetime = caddy.Duration(defaultSessionLifetime)

@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyevents"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
@@ -40,6 +42,9 @@ const (
 	eventAdminRolesGranted eventKind = "roles granted by an administrator"
 	eventAdminRolesRevoked eventKind = "local roles revoked by an administrator"
 	eventAdminTOTPReset    eventKind = "totp reset by an administrator"
+	eventAdminDisabled     eventKind = "user disabled by an administrator"
+	eventAdminEnabled      eventKind = "user enabled by an administrator"
+	eventAdminDeleted      eventKind = "user deleted by an administrator"
 )
 
 // event is one outcome, with the one field set every outcome shares:
@@ -76,9 +81,78 @@ type event struct {
 	err error
 }
 
+// observers are where an outcome goes besides the audit log: the
+// process's metrics and Caddy's events app.
+type observers struct {
+	metrics *metrics
+	// events and ctx emit Caddy events (nil events: none, as in tests
+	// that build a Handler by hand).
+	events *caddyevents.App
+	ctx    caddy.Context
+}
+
 // emit records ev. It is the one place every outcome passes through:
-// the audit log today, metrics and Caddy events beside it.
-func emit(logger *zap.Logger, ev event) {
+// the audit log (through logger, the caller's), the metrics and Caddy's
+// events.
+func (o *observers) emit(logger *zap.Logger, ev event) {
+	writeAudit(logger, ev)
+	if o == nil {
+		return
+	}
+	if o.metrics != nil {
+		o.metrics.record(ev)
+	}
+	if name, ok := caddyEvents[ev.kind]; ok && o.events != nil {
+		o.events.Emit(o.ctx, name, ev.data())
+	}
+}
+
+// caddyEvents names the outcomes that are Caddy events, so that an
+// `events` block (or the events app's JSON) can react to them. Their
+// origin is the jit_auth app.
+var caddyEvents = map[eventKind]string{
+	eventUserCreated:       "user_created",
+	eventIdentityLinked:    "user_linked",
+	eventUserUpdated:       "user_updated",
+	eventAdminUpdated:      "user_updated",
+	eventAdminRolesGranted: "user_updated",
+	eventAdminRolesRevoked: "user_updated",
+	eventAdminDisabled:     "user_disabled",
+	eventAdminEnabled:      "user_enabled",
+	eventAdminDeleted:      "user_deleted",
+	eventLoggedIn:          "login_succeeded",
+	eventLoginRefused:      "login_failed",
+	eventLoginDenied:       "login_failed",
+	eventLoginFailed:       "login_failed",
+	eventUserDisabled:      "login_failed",
+	eventNoLocalUserForMF:  "login_failed",
+}
+
+// data is ev as a Caddy event's data: the same field set as the audit
+// log, under the same names ({event.data.username} in a handler's
+// placeholders), with the audit message as "message".
+func (ev event) data() map[string]any {
+	d := map[string]any{"message": string(ev.kind)}
+	for k, v := range map[string]string{"connection": ev.connection, "username": ev.username, "local_id": ev.localID,
+		"subject": ev.subject, "reason": ev.reason, "outcome": ev.outcome, "method": ev.method, "provider_error": ev.providerError} {
+		if v != "" {
+			d[k] = v
+		}
+	}
+	if ev.attributes != nil {
+		d["attributes"] = ev.attributes
+	}
+	if ev.roles != nil {
+		d["roles"] = ev.roles
+	}
+	if ev.err != nil {
+		d["error"] = ev.err.Error()
+	}
+	return d
+}
+
+// writeAudit writes ev to the audit log.
+func writeAudit(logger *zap.Logger, ev event) {
 	if ce := logger.Check(zapcore.InfoLevel, string(ev.kind)); ce != nil {
 		ce.Write(ev.fields()...)
 	}
@@ -116,4 +190,10 @@ func (ev event) fields() []zap.Field {
 }
 
 // emit records ev through the handler's logger.
-func (h *Handler) emit(ev event) { emit(h.logger, ev) }
+func (h *Handler) emit(ev event) {
+	var o *observers
+	if h.app != nil {
+		o = h.app.observers
+	}
+	o.emit(h.logger, ev)
+}

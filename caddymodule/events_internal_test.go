@@ -15,9 +15,9 @@ import (
 func TestEventFieldSet(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
 	logger := zap.New(core)
-	emit(logger, event{kind: eventLoggedIn, connection: "corp", username: "alice", localID: "id-1", outcome: "created"})
-	emit(logger, event{kind: eventTOTPRefused, connection: "corp", username: "alice", localID: "id-1", failures: 3})
-	emit(logger, event{kind: eventLoginFailed, connection: "gh", err: errors.New("boom")})
+	writeAudit(logger, event{kind: eventLoggedIn, connection: "corp", username: "alice", localID: "id-1", outcome: "created"})
+	writeAudit(logger, event{kind: eventTOTPRefused, connection: "corp", username: "alice", localID: "id-1", failures: 3})
+	writeAudit(logger, event{kind: eventLoginFailed, connection: "gh", err: errors.New("boom")})
 
 	want := []map[string]any{
 		{"connection": "corp", "username": "alice", "local_id": "id-1", "outcome": "created"},

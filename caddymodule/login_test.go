@@ -62,6 +62,9 @@ type siteOptions struct {
 	// store, if set, replaces the SQLite store line (for example
 	// `store postgres "<url>"`).
 	store string
+	// jsonReplace are old, new pairs replaced in the adapted JSON config
+	// (for what the Caddyfile cannot say, such as an events handler).
+	jsonReplace []string
 }
 
 // logFile is where a site started with auditLog writes Caddy's log.
@@ -116,8 +119,12 @@ http://localhost:%d {
 	if o.auditLog {
 		caddyfile = strings.Replace(caddyfile, "level ERROR", "output file "+s.logFile()+"\n\t\tlevel INFO", 1)
 	}
-	if o.faultyStore {
-		runCaddyJSON(t, adaptCaddyfile(t, caddyfile, `"backend":"sqlite"`, `"backend":"test_failing"`))
+	if o.faultyStore || len(o.jsonReplace) > 0 {
+		reps := o.jsonReplace
+		if o.faultyStore {
+			reps = append(reps, `"backend":"sqlite"`, `"backend":"test_failing"`)
+		}
+		runCaddyJSON(t, adaptCaddyfile(t, caddyfile, reps...))
 	} else {
 		runCaddyfile(t, caddyfile)
 	}

@@ -33,6 +33,8 @@ var endpointTable = map[string]endpoint{
 	// health answers every method, as it always has: load balancers
 	// probe with whatever they are configured to send.
 	"health": {serve: withoutName(serveHealth)},
+	// ready is health plus the store (readiness.go).
+	"ready": {methods: []string{http.MethodGet, http.MethodHead}, serve: withoutName(serveReady)},
 }
 
 // serveEndpoint answers a request under the path prefix; rest is the

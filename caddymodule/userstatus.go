@@ -57,6 +57,20 @@ func (u *userStatus) active(id string, nowUnix int64) bool {
 	return !e.refused.Load()
 }
 
+// set records a status change made here (the admin API), so this
+// instance acts on it at once rather than at the next refresh.
+func (u *userStatus) set(id string, refused bool) {
+	u.mu.Lock()
+	e := u.users[id]
+	if e == nil {
+		e = &statusEntry{}
+		e.lastSeen.Store(time.Now().Unix())
+		u.users[id] = e
+	}
+	u.mu.Unlock()
+	e.refused.Store(refused)
+}
+
 // refresh re-reads the status of every user seen within keep; users not
 // seen for that long are forgotten. A store error keeps the last known
 // status: an outage neither locks everyone out nor lets anyone in who
