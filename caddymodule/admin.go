@@ -45,7 +45,10 @@ func (adminAPI) CaddyModule() caddy.ModuleInfo {
 
 // Routes returns the admin routes.
 func (adminAPI) Routes() []caddy.AdminRoute {
-	return []caddy.AdminRoute{{Pattern: "/jit_auth/users/", Handler: caddy.AdminHandlerFunc(handleAdminUsers)}}
+	return []caddy.AdminRoute{
+		{Pattern: "/jit_auth/users", Handler: caddy.AdminHandlerFunc(handleAdminUserList)},
+		{Pattern: "/jit_auth/users/", Handler: caddy.AdminHandlerFunc(handleAdminUsers)},
+	}
 }
 
 // userChange is the body of a PATCH.

@@ -2,6 +2,7 @@ package caddymodule_test
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -71,6 +72,9 @@ func TestOperateUsersThroughTheAdminAPI(t *testing.T) {
 	takeEvents()
 	s := startSiteOpts(t, siteOptions{adminPort: admin, auditLog: true, jsonReplace: []string{`"apps":{`, subscribeAll}})
 	st := openStore(t, s.dir)
+	// The counters are the process's, shared with the other tests' sites:
+	// compare against what they said before.
+	before := scrapeMetrics(t, admin)
 	s.queue(alice())
 	b := newBrowser(t)
 	if resp, _ := s.login(b, "corp", "/secret"); resp.StatusCode != http.StatusOK {
@@ -145,25 +149,21 @@ func TestOperateUsersThroughTheAdminAPI(t *testing.T) {
 		t.Error("the audit event does not carry the reason")
 	}
 
-	resp, err := http.Get(fmt.Sprintf("http://localhost:%d/metrics", admin))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	metrics := string(body)
-	for _, want := range []string{
-		`jit_auth_logins_total{connection="corp",outcome="succeeded"} 1`,
-		`jit_auth_logins_total{connection="corp",outcome="refused"} 1`,
-		`jit_auth_denials_total{reason="user_disabled"} 1`,
-		`jit_auth_provisionings_total{action="created",connection="corp"} 1`,
-		`jit_auth_admin_changes_total{change="disabled"} 1`,
-		`jit_auth_admin_changes_total{change="deleted"} 1`,
+	after := scrapeMetrics(t, admin)
+	for series, want := range map[string]float64{
+		`jit_auth_logins_total{connection="corp",outcome="succeeded"}`:     1,
+		`jit_auth_logins_total{connection="corp",outcome="refused"}`:       1,
+		`jit_auth_denials_total{reason="user_disabled"}`:                   1,
+		`jit_auth_provisionings_total{action="created",connection="corp"}`: 1,
+		`jit_auth_admin_changes_total{change="disabled"}`:                  1,
+		`jit_auth_admin_changes_total{change="enabled"}`:                   1,
+		`jit_auth_admin_changes_total{change="deleted"}`:                   1,
 	} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("/metrics lacks %s", want)
+		if got := after[series] - before[series]; got != want {
+			t.Errorf("%s went up by %v, want %v", series, got, want)
 		}
 	}
+	metrics := scrapeRaw(t, admin)
 	if strings.Contains(metrics, "alice") {
 		t.Error("/metrics names a user")
 	}
@@ -215,4 +215,145 @@ func TestReadinessFollowsTheStore(t *testing.T) {
 	}
 	proxy.Up()
 	waitFor(http.StatusOK)
+}
+
+// scrapeRaw fetches Caddy's /metrics from the admin endpoint.
+func scrapeRaw(t *testing.T, admin int) string {
+	t.Helper()
+	resp, err := http.Get(fmt.Sprintf("http://localhost:%d/metrics", admin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics: %d", resp.StatusCode)
+	}
+	return string(body)
+}
+
+// scrapeMetrics returns the jit_auth_* series of /metrics by their name
+// and labels, as Prometheus's text format writes them.
+func scrapeMetrics(t *testing.T, admin int) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	for _, line := range strings.Split(scrapeRaw(t, admin), "\n") {
+		if !strings.HasPrefix(line, "jit_auth_") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		var v float64
+		if _, err := fmt.Sscan(line[i+1:], &v); err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out
+}
+
+// The directory lists, searches, pages and exports through the admin
+// API: pages follow the cursor to every user once, in order; filters
+// combine; every bad parameter is a 400 naming it; the JSON Lines and
+// CSV exports hold every matching user.
+func TestListAndExportTheDirectory(t *testing.T) {
+	admin := freePort(t)
+	s := startSiteOpts(t, siteOptions{adminPort: admin})
+	st := openStore(t, s.dir)
+	ctx := context.Background()
+	var want []string
+	for i := range 12 {
+		name := fmt.Sprintf("user%02d", i)
+		conn := "corp"
+		if i%3 == 0 {
+			conn = "partner"
+		}
+		u, err := st.CreateUser(ctx, &provisioner.User{Username: name, Email: name + "@example.com", Name: "User " + name, LastLoginAt: time.Now().Add(-time.Duration(i) * 24 * time.Hour)},
+			provisioner.Identity{IdentityKey: provisioner.IdentityKey{Connection: conn, Issuer: "https://idp", Subject: name}, CreatedAt: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 4 {
+			if err := st.SetStatus(ctx, u.ID, provisioner.StatusDisabled); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want = append(want, name)
+	}
+	type page struct {
+		Users []struct {
+			Username string   `json:"username"`
+			Status   string   `json:"status"`
+			Roles    []string `json:"roles"`
+		} `json:"users"`
+		NextCursor string `json:"next_cursor"`
+	}
+	list := func(query string) []string {
+		t.Helper()
+		var p page
+		if code := adminCall(t, admin, http.MethodGet, "/jit_auth/users?"+query, "", &p); code != http.StatusOK {
+			t.Fatalf("list %s: %d", query, code)
+		}
+		var names []string
+		for _, u := range p.Users {
+			names = append(names, u.Username)
+		}
+		return names
+	}
+
+	var got []string
+	cursor := ""
+	for pages := 0; pages < 10; pages++ {
+		var p page
+		if code := adminCall(t, admin, http.MethodGet, "/jit_auth/users?limit=5&cursor="+cursor, "", &p); code != http.StatusOK {
+			t.Fatalf("page %d: %d", pages, code)
+		}
+		for _, u := range p.Users {
+			got = append(got, u.Username)
+		}
+		if p.NextCursor == "" {
+			break
+		}
+		cursor = p.NextCursor
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("paging by 5: %v, want %v", got, want)
+	}
+	for query, want := range map[string]string{
+		"q=USER1":                "user10,user11",
+		"status=disabled":        "user04",
+		"connection=partner":     "user00,user03,user06,user09",
+		"connection=partner&q=9": "user09",
+		"seen_after=60h":         "user00,user01,user02",
+		"seen_before=" + url.QueryEscape(time.Now().Add(-250*time.Hour).Format(time.RFC3339)): "user11",
+		"role=nobody": "",
+	} {
+		if got := strings.Join(list(query), ","); got != want {
+			t.Errorf("list %s: %q, want %q", query, got, want)
+		}
+	}
+	for _, bad := range []string{"colour=blue", "limit=0", "limit=5000", "cursor=%21%21", "status=gone", "seen_before=yesterday", "format=xml", "q=a&q=b"} {
+		code, body := adminRaw(t, admin, http.MethodGet, "/jit_auth/users?"+bad, "")
+		if code != http.StatusBadRequest {
+			t.Errorf("list %s: %d %s, want 400", bad, code, body)
+		}
+	}
+	if code, _ := adminRaw(t, admin, http.MethodPost, "/jit_auth/users", ""); code != http.StatusMethodNotAllowed {
+		t.Errorf("POST /jit_auth/users: %d, want 405", code)
+	}
+
+	code, body := adminRaw(t, admin, http.MethodGet, "/jit_auth/users?format=jsonl", "")
+	lines := strings.Split(strings.TrimSpace(body), "\n")
+	if code != http.StatusOK || len(lines) != len(want) {
+		t.Fatalf("JSON Lines export: %d, %d lines, want %d", code, len(lines), len(want))
+	}
+	for i, l := range lines {
+		var u struct{ Username string }
+		if err := json.Unmarshal([]byte(l), &u); err != nil || u.Username != want[i] {
+			t.Errorf("JSON Lines line %d: %s (%v)", i, l, err)
+		}
+	}
+	code, body = adminRaw(t, admin, http.MethodGet, "/jit_auth/users?format=csv&status=active", "")
+	records, err := csv.NewReader(strings.NewReader(body)).ReadAll()
+	if code != http.StatusOK || err != nil || len(records) != len(want) || records[0][1] != "username" || records[1][1] != "user00" {
+		t.Errorf("CSV export of the active users: %d, %v, %d records (header and %d users wanted)\n%s", code, err, len(records), len(want)-1, body)
+	}
 }

@@ -199,6 +199,11 @@ type UserStore interface {
 
 // AdminStore operates the directory beyond what logins do.
 type AdminStore interface {
+	// SearchUsers returns up to q.Limit users that match every filter
+	// of q, ordered by NormalizeUsername(Username), starting after
+	// q.After. An operator's list and export page through the directory
+	// with it, one page's last username becoming the next page's After.
+	SearchUsers(ctx context.Context, q UserQuery) ([]User, error)
 	// SetStatus enables or disables a user, or returns ErrNotFound.
 	SetStatus(ctx context.Context, userID string, s Status) error
 	// DeleteUser removes a user with its identities and second factors,
@@ -326,4 +331,38 @@ func CheckNewUser(u *User) (norm string, status Status, err error) {
 		return "", "", fmt.Errorf("invalid status %q", status)
 	}
 	return norm, status, nil
+}
+
+// UserQuery selects users of the directory; a zero field does not
+// filter.
+type UserQuery struct {
+	// Search matches users whose username, email or name contains it,
+	// ignoring letter case.
+	Search string
+	// Connection matches users with an identity through it.
+	Connection string
+	// Status matches users with this status.
+	Status Status
+	// Role matches users who hold it, from any source.
+	Role string
+	// SeenBefore and SeenAfter match users whose last login is before,
+	// or at or after, the time; a user who never logged in is seen
+	// before any time and after none.
+	SeenBefore, SeenAfter time.Time
+	// After is where the page starts: the normalised username of the
+	// last user of the previous page (NormalizeUsername), "" for the
+	// first page.
+	After string
+	// Limit bounds the page; at most MaxSearchLimit, 0 means none.
+	Limit int
+}
+
+// MaxSearchLimit is the largest page SearchUsers returns.
+const MaxSearchLimit = 1000
+
+// SearchPattern is q.Search as a LIKE pattern that matches it anywhere,
+// lower-cased, with LIKE's own characters escaped by '\'.
+func (q UserQuery) SearchPattern() string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(strings.ToLower(q.Search)) + "%"
 }

@@ -1,7 +1,10 @@
 package storetest
 
 import (
+	"fmt"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/jitauth/caddy-jitauth/provisioner"
 )
@@ -14,6 +17,8 @@ func RunAdmin(t *testing.T, newStore func(t *testing.T) UserAndAdmin) {
 		{"DeleteUser", testDeleteUser},
 		{"AdminNotFound", testAdminNotFound},
 		{"DeleteUnlinksIdentities", testDeleteUnlinksIdentities},
+		{"SearchUsers", testSearchUsers},
+		{"SearchUsersPages", testSearchUsersPages},
 	})
 }
 
@@ -105,4 +110,99 @@ func testDeleteUnlinksIdentities(t *testing.T, s UserAndAdmin) {
 	}
 	_, err := s.UserByIdentity(ctx, second.IdentityKey)
 	wantErr(t, "UserByIdentity(linked, after delete)", err, provisioner.ErrNotFound)
+}
+
+// searchNames runs q and returns the usernames found.
+func searchNames(t *testing.T, s UserAndAdmin, q provisioner.UserQuery) []string {
+	t.Helper()
+	users, err := s.SearchUsers(t.Context(), q)
+	if err != nil {
+		t.Fatalf("SearchUsers(%+v): %v", q, err)
+	}
+	names := []string{}
+	for _, u := range users {
+		names = append(names, u.Username)
+	}
+	return names
+}
+
+// Each filter of SearchUsers alone and together, in username order.
+func testSearchUsers(t *testing.T, s UserAndAdmin) {
+	ctx := t.Context()
+	carol := mustCreate(t, s, "carol", "sub-c")
+	mustCreate(t, s, "alice", "sub-a")
+	bob := newUser("bob")
+	bob.Name, bob.Email, bob.LastLoginAt = "Robert 100% Sure", "Bob@Corp.Example", base.Add(48*time.Hour)
+	gh := newIdentity("sub-b")
+	gh.Connection = "github"
+	if _, err := s.CreateUser(ctx, bob, gh); err != nil {
+		t.Fatal(err)
+	}
+	dave := newUser("dave_x")
+	dave.LastLoginAt = time.Time{}
+	if _, err := s.CreateUser(ctx, dave, newIdentity("sub-d")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetStatus(ctx, carol.ID, provisioner.StatusDisabled); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateUser(ctx, carol.ID, func(u *provisioner.User) error {
+		u.RoleGrants = map[string][]string{provisioner.RoleSourceLocal: {"auditor"}, provisioner.ConnectionSource("corp"): {"staff"}}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		q    provisioner.UserQuery
+		want []string
+	}{
+		{"all", provisioner.UserQuery{}, []string{"alice", "bob", "carol", "dave_x"}},
+		{"username, any case", provisioner.UserQuery{Search: "ARO"}, []string{"carol"}},
+		{"email", provisioner.UserQuery{Search: "corp.example"}, []string{"bob"}},
+		{"name", provisioner.UserQuery{Search: "robert"}, []string{"bob"}},
+		{"LIKE's % is a character", provisioner.UserQuery{Search: "100%"}, []string{"bob"}},
+		{"LIKE's _ is a character", provisioner.UserQuery{Search: "e_x"}, []string{"dave_x"}},
+		{"_ matches only itself", provisioner.UserQuery{Search: "c_rol"}, []string{}},
+		{"connection", provisioner.UserQuery{Connection: "github"}, []string{"bob"}},
+		{"status", provisioner.UserQuery{Status: provisioner.StatusDisabled}, []string{"carol"}},
+		{"local role", provisioner.UserQuery{Role: "auditor"}, []string{"carol"}},
+		{"connection's role", provisioner.UserQuery{Role: "staff"}, []string{"carol"}},
+		{"no such role", provisioner.UserQuery{Role: "staf"}, []string{}},
+		{"seen after", provisioner.UserQuery{SeenAfter: base.Add(time.Hour)}, []string{"bob"}},
+		{"seen before (never counts)", provisioner.UserQuery{SeenBefore: base.Add(time.Hour)}, []string{"alice", "carol", "dave_x"}},
+		{"together", provisioner.UserQuery{Search: "a", Connection: "corp", Status: provisioner.StatusActive}, []string{"alice", "dave_x"}},
+		{"limit", provisioner.UserQuery{Limit: 2}, []string{"alice", "bob"}},
+		{"after", provisioner.UserQuery{After: provisioner.NormalizeUsername("bob")}, []string{"carol", "dave_x"}},
+	} {
+		if got := searchNames(t, s, c.q); !slices.Equal(got, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// Paging with each page's last username as the next page's After visits
+// every user once, in order, however the page size falls.
+func testSearchUsersPages(t *testing.T, s UserAndAdmin) {
+	var want []string
+	for i := range 23 {
+		name := fmt.Sprintf("user%02d", i)
+		mustCreate(t, s, name, "sub-"+name)
+		want = append(want, name)
+	}
+	for _, size := range []int{1, 5, 23, 100} {
+		var got []string
+		q := provisioner.UserQuery{Limit: size}
+		for pages := 0; pages < 30; pages++ {
+			page := searchNames(t, s, q)
+			got = append(got, page...)
+			if len(page) < size {
+				break
+			}
+			q.After = provisioner.NormalizeUsername(page[len(page)-1])
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("pages of %d: %v, want %v", size, got, want)
+		}
+	}
 }
