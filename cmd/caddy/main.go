@@ -9,7 +9,7 @@ import (
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
-	_ "github.com/jitauth/caddy-jitauth/caddymodule"
+	_ "github.com/jitauth/caddy-jitauth"
 )
 
 func main() {

@@ -1,0 +1,333 @@
+// Package jitusers registers the `caddy jit-users` command: the
+// directory's operations (list, show, disable, enable, delete, export,
+// role grants, TOTP resets) from a shell, through the running Caddy's
+// admin API, found the way `caddy reload` finds it.
+package jitusers
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+
+	caddycmd "github.com/caddyserver/caddy/v2/cmd"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	caddycmd.RegisterCommand(caddycmd.Command{
+		Name:  "jit-users",
+		Usage: "<list|show|disable|enable|delete|export|grant-role|revoke-role|reset-totp> [args] [--address <interface>] [--config <path> [--adapter <name>]] [--format table|json|csv]",
+		Short: "Lists and changes the users jit_auth keeps",
+		Long: `
+Operates the directory of a running Caddy with jit_auth, through its admin API
+(the /jit_auth/users endpoints). The admin endpoint is taken from --address if
+given, else from the --config file, else Caddy's default, as for 'caddy reload'.
+<user> is a local ID or a username.
+
+  list [--search s] [--connection c] [--status active|disabled] [--role r]
+       [--seen-before t] [--seen-after t]     every matching user
+  show <user>                                 one user, with identities
+  disable <user> [--reason text]              refuse logins and live sessions
+  enable <user> [--reason text]
+  delete <user> [--yes]                       asks first unless --yes
+  export [--format json|csv] [filters]        every user, streamed (JSON Lines)
+  grant-role <user> <role>...                 local roles
+  revoke-role <user> <role>...
+  reset-totp <user>                           remove the TOTP factor
+
+Times for --seen-before/--seen-after are RFC 3339 or a duration back from now
+(720h, 30d). --format table (the default, except for export) prints a table,
+json prints JSON, csv prints CSV.
+`,
+		CobraFunc: func(cmd *cobra.Command) {
+			cmd.PersistentFlags().String("address", "", "Address of the administration listener, if different from config")
+			cmd.PersistentFlags().StringP("config", "c", "", "Configuration file, to find the admin address")
+			cmd.PersistentFlags().StringP("adapter", "a", "", "Name of config adapter to apply")
+			cmd.PersistentFlags().String("format", "", "Output: table, json or csv")
+			for _, sc := range subcommands() {
+				cmd.AddCommand(sc)
+			}
+		},
+	})
+}
+
+// filterFlags are list's and export's filters, by flag and API parameter.
+var filterFlags = [][2]string{{"search", "q"}, {"connection", "connection"}, {"status", "status"}, {"role", "role"}, {"seen-before", "seen_before"}, {"seen-after", "seen_after"}}
+
+func subcommands() []*cobra.Command {
+	withFilters := func(c *cobra.Command) *cobra.Command {
+		for _, f := range filterFlags {
+			c.Flags().String(f[0], "", "filter: "+f[1])
+		}
+		return c
+	}
+	withReason := func(c *cobra.Command) *cobra.Command {
+		c.Flags().String("reason", "", "Why, for the audit log")
+		return c
+	}
+	del := &cobra.Command{Use: "delete <user>", Short: "Delete a user with its identities, factor, consents and roles", Args: cobra.ExactArgs(1), RunE: run(runDelete)}
+	del.Flags().BoolP("yes", "y", false, "Do not ask for confirmation")
+	return []*cobra.Command{
+		withFilters(&cobra.Command{Use: "list", Short: "List users", Args: cobra.NoArgs, RunE: run(runList)}),
+		{Use: "show <user>", Short: "Show one user", Args: cobra.ExactArgs(1), RunE: run(runShow)},
+		withReason(&cobra.Command{Use: "disable <user>", Short: "Disable a user", Args: cobra.ExactArgs(1), RunE: run(runStatus("disable"))}),
+		withReason(&cobra.Command{Use: "enable <user>", Short: "Enable a user", Args: cobra.ExactArgs(1), RunE: run(runStatus("enable"))}),
+		del,
+		withFilters(&cobra.Command{Use: "export", Short: "Export every user as JSON Lines or CSV", Args: cobra.NoArgs, RunE: run(runExport)}),
+		{Use: "grant-role <user> <role>...", Short: "Grant local roles", Args: cobra.MinimumNArgs(2), RunE: run(runRoles("grant_roles"))},
+		{Use: "revoke-role <user> <role>...", Short: "Revoke local roles", Args: cobra.MinimumNArgs(2), RunE: run(runRoles("revoke_roles"))},
+		{Use: "reset-totp <user>", Short: "Remove a user's TOTP factor", Args: cobra.ExactArgs(1), RunE: run(runResetTOTP)},
+	}
+}
+
+// call is one subcommand's run: the admin address, its flags and args.
+type call struct {
+	cmd    *cobra.Command
+	args   []string
+	admin  string
+	format string
+	out    io.Writer
+}
+
+// run wraps a subcommand with the admin address lookup and Caddy's
+// exit-code habits: an error exits 1, as `caddy reload`'s do, and is
+// printed without the usage text.
+func run(f func(*call) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		cmd.SilenceUsage = true
+		flag := func(n string) string { v, _ := cmd.Flags().GetString(n); return v }
+		addr, err := caddycmd.DetermineAdminAPIAddress(flag("address"), nil, flag("config"), flag("adapter"))
+		if err != nil {
+			return fmt.Errorf("finding the admin endpoint: %v", err)
+		}
+		format := flag("format")
+		switch format {
+		case "", "table", "json", "csv":
+		default:
+			return fmt.Errorf("--format %q: use table, json or csv", format)
+		}
+		return f(&call{cmd: cmd, args: args, admin: addr, format: format, out: cmd.OutOrStdout()})
+	}
+}
+
+// request calls the admin API; an error status comes back as an error
+// with Caddy's message.
+func (c *call) request(method, uri string, body any) (*http.Response, error) {
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		r = bytes.NewReader(b)
+	}
+	resp, err := caddycmd.AdminAPIRequest(c.admin, method, uri, nil, r)
+	if err != nil {
+		return nil, adminMessage(err)
+	}
+	return resp, nil
+}
+
+// adminMessage turns Caddy's "caddy responded with error: HTTP 404:
+// {"error":"…"}" into the message alone, with the status.
+func adminMessage(err error) error {
+	msg := err.Error()
+	i := strings.Index(msg, "{")
+	if i < 0 {
+		return err
+	}
+	var body struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal([]byte(msg[i:]), &body) != nil || body.Error == "" {
+		return err
+	}
+	return errors.New(strings.TrimSpace(strings.TrimPrefix(msg[:i], "caddy responded with error: ")) + " " + body.Error)
+}
+
+func userPath(ref string) string { return "/jit_auth/users/" + url.PathEscape(ref) }
+
+// filters is the query string of list's and export's flags.
+func (c *call) filters() url.Values {
+	v := url.Values{}
+	for _, f := range filterFlags {
+		if s, _ := c.cmd.Flags().GetString(f[0]); s != "" {
+			v.Set(f[1], s)
+		}
+	}
+	return v
+}
+
+// summary is a user as the list shows it.
+type summary struct {
+	ID          string   `json:"id"`
+	Username    string   `json:"username"`
+	Email       string   `json:"email"`
+	Status      string   `json:"status"`
+	Roles       []string `json:"roles"`
+	LastLoginAt string   `json:"last_login_at"`
+}
+
+func runList(c *call) error {
+	if c.format == "json" || c.format == "csv" {
+		return c.stream(map[string]string{"json": "jsonl", "csv": "csv"}[c.format])
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "USERNAME\tSTATUS\tEMAIL\tROLES\tLAST LOGIN\tID")
+	q := c.filters()
+	q.Set("limit", "1000")
+	for {
+		resp, err := c.request(http.MethodGet, "/jit_auth/users?"+q.Encode(), nil)
+		if err != nil {
+			return err
+		}
+		var page struct {
+			Users      []summary `json:"users"`
+			NextCursor string    `json:"next_cursor"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("reading the list: %v", err)
+		}
+		for _, u := range page.Users {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Username, u.Status, u.Email, strings.Join(u.Roles, ","), orDash(u.LastLoginAt), u.ID)
+		}
+		if page.NextCursor == "" {
+			return tw.Flush()
+		}
+		q.Set("cursor", page.NextCursor)
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// stream copies the export in format (jsonl or csv) to the output.
+func (c *call) stream(format string) error {
+	q := c.filters()
+	q.Set("format", format)
+	resp, err := c.request(http.MethodGet, "/jit_auth/users?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(c.out, resp.Body)
+	return err
+}
+
+func runExport(c *call) error {
+	if c.format == "csv" {
+		return c.stream("csv")
+	}
+	return c.stream("jsonl")
+}
+
+func runShow(c *call) error {
+	resp, err := c.request(http.MethodGet, userPath(c.args[0]), nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return c.printUser(resp.Body)
+}
+
+// printUser prints a user view the API answered: indented JSON with
+// --format json, else the fields an operator reads first.
+func (c *call) printUser(body io.Reader) error {
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		return err
+	}
+	if c.format == "json" {
+		var out bytes.Buffer
+		if err := json.Indent(&out, raw, "", "  "); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintln(c.out, out.String())
+		return err
+	}
+	var u struct {
+		summary
+		Name         string `json:"name"`
+		TOTPEnrolled bool   `json:"totp_enrolled"`
+		Identities   []struct {
+			Connection string `json:"connection"`
+			Subject    string `json:"subject"`
+		} `json:"identities"`
+	}
+	if err := json.Unmarshal(raw, &u); err != nil {
+		return fmt.Errorf("reading the user: %v", err)
+	}
+	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "username\t%s\nid\t%s\nstatus\t%s\nname\t%s\nemail\t%s\nroles\t%s\ntotp\t%v\nlast login\t%s\n",
+		u.Username, u.ID, u.Status, u.Name, u.Email, strings.Join(u.Roles, ","), u.TOTPEnrolled, orDash(u.LastLoginAt))
+	for _, id := range u.Identities {
+		fmt.Fprintf(tw, "identity\t%s %s\n", id.Connection, id.Subject)
+	}
+	return tw.Flush()
+}
+
+func runStatus(action string) func(*call) error {
+	return func(c *call) error {
+		var body any
+		if r, _ := c.cmd.Flags().GetString("reason"); r != "" {
+			body = map[string]string{"reason": r}
+		}
+		resp, err := c.request(http.MethodPost, userPath(c.args[0])+"/"+action, body)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		return c.printUser(resp.Body)
+	}
+}
+
+func runDelete(c *call) error {
+	if yes, _ := c.cmd.Flags().GetBool("yes"); !yes {
+		fmt.Fprintf(c.cmd.ErrOrStderr(), "Delete user %q with its identities, second factor, consents and roles? Type yes to confirm: ", c.args[0])
+		line, _ := bufio.NewReader(c.cmd.InOrStdin()).ReadString('\n')
+		if strings.TrimSpace(line) != "yes" {
+			return errors.New("not deleted: not confirmed (use --yes to skip the question)")
+		}
+	}
+	resp, err := c.request(http.MethodDelete, userPath(c.args[0]), nil)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	_, err = fmt.Fprintf(c.out, "deleted %s\n", c.args[0])
+	return err
+}
+
+func runRoles(field string) func(*call) error {
+	return func(c *call) error {
+		resp, err := c.request(http.MethodPatch, userPath(c.args[0]), map[string][]string{field: c.args[1:]})
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		return c.printUser(resp.Body)
+	}
+}
+
+func runResetTOTP(c *call) error {
+	resp, err := c.request(http.MethodDelete, userPath(c.args[0])+"/totp", nil)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	_, err = fmt.Fprintf(c.out, "TOTP reset for %s\n", c.args[0])
+	return err
+}
