@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -106,6 +107,28 @@ var adminUserRoutes = []adminUserRoute{
 		serve: map[string]func(*adminRequest) error{http.MethodPost: adminSetStatus(provisioner.StatusDisabled)}},
 	{sub: "enable",
 		serve: map[string]func(*adminRequest) error{http.MethodPost: adminSetStatus(provisioner.StatusActive)}},
+	{sub: "signout",
+		serve: map[string]func(*adminRequest) error{http.MethodPost: adminSignOut}},
+}
+
+// adminSignOut ends every live session of the user (POST …/signout): at
+// once here, on every instance sharing the store within its revocation
+// poll (10 s), and across restarts, as a logout does. The user can sign
+// in again.
+func adminSignOut(a *adminRequest) error {
+	if err := a.signOutEverywhere(); err != nil {
+		return err
+	}
+	a.emit(eventAdminSignedOut, nil, nil)
+	return writeJSON(a.w, map[string]string{"local_id": a.u.ID, "username": a.u.Username, "signed_out": "true"})
+}
+
+// signOutEverywhere ends the user's sessions issued until now.
+func (a *adminRequest) signOutEverywhere() error {
+	if err := a.app.sessions.signOutEverywhere(a.ctx, a.u.ID, time.Duration(a.app.SessionLifetime)); err != nil {
+		return adminError(http.StatusServiceUnavailable, "ending the user's sessions: %v", err)
+	}
+	return nil
 }
 
 // statusChange is the optional body of …/disable and …/enable.
@@ -136,6 +159,13 @@ func adminSetStatus(status provisioner.Status) func(*adminRequest) error {
 		if err := a.app.admin.SetStatus(a.ctx, a.u.ID, status); err != nil {
 			return adminStoreError(err, a.u)
 		}
+		// A disabled user's sessions end for good: enabling the user
+		// again must not bring back a cookie someone may have copied.
+		if status == provisioner.StatusDisabled {
+			if err := a.signOutEverywhere(); err != nil {
+				return err
+			}
+		}
 		kind := eventAdminEnabled
 		if status == provisioner.StatusDisabled {
 			kind = eventAdminDisabled
@@ -157,6 +187,9 @@ func adminDeleteUser(a *adminRequest) error {
 	}
 	if err := a.app.admin.DeleteUser(a.ctx, a.u.ID); err != nil {
 		return adminStoreError(err, a.u)
+	}
+	if err := a.signOutEverywhere(); err != nil {
+		return err
 	}
 	a.app.sessions.status.set(a.u.ID, true)
 	a.emit(eventAdminDeleted, nil, nil)
@@ -183,7 +216,7 @@ func handleAdminUsers(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if ref == "" || route == nil {
-		return adminError(http.StatusNotFound, "unknown jit_auth admin route; use /jit_auth/users/<id or username>[/totp|/disable|/enable]")
+		return adminError(http.StatusNotFound, "unknown jit_auth admin route; use /jit_auth/users/<id or username>[/totp|/disable|/enable|/signout]")
 	}
 	serve := route.serve[r.Method]
 	if serve == nil {

@@ -85,6 +85,8 @@ func TestJitUsersCommand(t *testing.T) {
 	expect(out, code, 0, "id,username,email", ",alice,", ",carol,")
 	out, code = caddy("", "list", "--format", "json", "--search", "car")
 	expect(out, code, 0, `"username":"carol"`)
+	out, code = caddy("", "signout", "carol")
+	expect(out, code, 0, "signed out everywhere: carol")
 	out, code = caddy("", "reset-totp", "carol")
 	expect(out, code, 1, "404", "no TOTP factor")
 	out, code = caddy("no\n", "delete", "alice")

@@ -45,6 +45,7 @@ const (
 	eventAdminDisabled     eventKind = "user disabled by an administrator"
 	eventAdminEnabled      eventKind = "user enabled by an administrator"
 	eventAdminDeleted      eventKind = "user deleted by an administrator"
+	eventAdminSignedOut    eventKind = "user signed out everywhere by an administrator"
 )
 
 // event is one outcome, with the one field set every outcome shares:
@@ -120,6 +121,7 @@ var caddyEvents = map[eventKind]string{
 	eventAdminDisabled:     "user_disabled",
 	eventAdminEnabled:      "user_enabled",
 	eventAdminDeleted:      "user_deleted",
+	eventAdminSignedOut:    "user_signed_out",
 	eventLoggedIn:          "login_succeeded",
 	eventLoginRefused:      "login_failed",
 	eventLoginDenied:       "login_failed",

@@ -116,6 +116,7 @@ var adminChanges = map[eventKind]string{
 	eventAdminDisabled:     "disabled",
 	eventAdminEnabled:      "enabled",
 	eventAdminDeleted:      "deleted",
+	eventAdminSignedOut:    "signed_out",
 }
 
 // mfaMethod keeps the method label to the methods there are.

@@ -61,12 +61,13 @@ func takeEvents() []string {
 
 // subscribeAll is the events app's JSON, subscribing test_record to
 // every event jit_auth emits.
-const subscribeAll = `"apps":{"events":{"subscriptions":[{"events":["user_created","user_linked","user_updated","user_disabled","user_enabled","user_deleted","login_succeeded","login_failed"],"handlers":[{"handler":"test_record"}]}]},`
+const subscribeAll = `"apps":{"events":{"subscriptions":[{"events":["user_created","user_linked","user_updated","user_disabled","user_enabled","user_deleted","user_signed_out","login_succeeded","login_failed"],"handlers":[{"handler":"test_record"}]}]},`
 
-// An operator disables, enables and deletes a user through the admin
-// API: each change reaches the user's live session at once, is an audit
-// event and a Caddy event, and counts in the jit_auth_* metrics on
-// Caddy's /metrics, which name no user.
+// An operator disables, enables, signs out everywhere and deletes a user
+// through the admin API: each change reaches the user's live sessions at
+// once (a disable for good: enabling again brings no old session back),
+// is an audit event and a Caddy event, and counts in the jit_auth_*
+// metrics on Caddy's /metrics, which name no user.
 func TestOperateUsersThroughTheAdminAPI(t *testing.T) {
 	admin := freePort(t)
 	takeEvents()
@@ -116,10 +117,39 @@ func TestOperateUsersThroughTheAdminAPI(t *testing.T) {
 	if code := adminCall(t, admin, http.MethodPost, user+"/enable", "", &view); code != http.StatusOK || view.Status != "active" {
 		t.Fatalf("enable: %d, status %q", code, view.Status)
 	}
-	if !reachesUpstream(b) {
-		t.Error("after enabling, the user's session does not reach the upstream")
+	if reachesUpstream(b) {
+		t.Error("enabling the user brought back the session from before the disable")
 	}
-	if got, want := takeEvents(), []string{"user_disabled alice@example.com left the company", "login_failed <nil>", "user_enabled alice@example.com"}; strings.Join(got, "|") != strings.Join(want, "|") {
+	// A new login works (from the second after the disable: sessions
+	// carry whole seconds, and one of the disable's second is refused,
+	// so none from before it slips through), until an administrator
+	// signs the user out everywhere; then a login works again.
+	time.Sleep(1100 * time.Millisecond)
+	b = newBrowser(t)
+	s.queue(alice())
+	if resp, _ := s.login(b, "corp", "/secret"); resp.StatusCode != http.StatusOK || !reachesUpstream(b) {
+		t.Fatalf("login after enabling: %d", resp.StatusCode)
+	}
+	time.Sleep(1100 * time.Millisecond) // a session of a later second than the disable's cutoff
+	b2 := newBrowser(t)
+	s.queue(alice())
+	if resp, _ := s.login(b2, "corp", "/secret"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("second browser's login: %d", resp.StatusCode)
+	}
+	if code := adminCall(t, admin, http.MethodPost, user+"/signout", "", nil); code != http.StatusOK {
+		t.Fatalf("sign out everywhere: %d", code)
+	}
+	if reachesUpstream(b) || reachesUpstream(b2) {
+		t.Error("a session survived signing out everywhere")
+	}
+	time.Sleep(1100 * time.Millisecond)
+	b = newBrowser(t)
+	s.queue(alice())
+	if resp, _ := s.login(b, "corp", "/secret"); resp.StatusCode != http.StatusOK || !reachesUpstream(b) {
+		t.Fatalf("login after signing out everywhere: %d", resp.StatusCode)
+	}
+	if got, want := takeEvents(), []string{"user_disabled alice@example.com left the company", "login_failed <nil>", "user_enabled alice@example.com",
+		"login_succeeded alice@example.com", "login_succeeded alice@example.com", "user_signed_out alice@example.com", "login_succeeded alice@example.com"}; strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("Caddy events: %q, want %q", got, want)
 	}
 
@@ -140,7 +170,7 @@ func TestOperateUsersThroughTheAdminAPI(t *testing.T) {
 	}
 
 	logs := mustReadFile(t, s.logFile())
-	for _, msg := range []string{"user disabled by an administrator", "user enabled by an administrator", "user deleted by an administrator"} {
+	for _, msg := range []string{"user disabled by an administrator", "user enabled by an administrator", "user deleted by an administrator", "user signed out everywhere by an administrator"} {
 		if !strings.Contains(logs, `"msg":"`+msg+`"`) {
 			t.Errorf("no %q audit event", msg)
 		}
@@ -151,7 +181,7 @@ func TestOperateUsersThroughTheAdminAPI(t *testing.T) {
 
 	after := scrapeMetrics(t, admin)
 	for series, want := range map[string]float64{
-		`jit_auth_logins_total{connection="corp",outcome="succeeded"}`:     1,
+		`jit_auth_logins_total{connection="corp",outcome="succeeded"}`:     4,
 		`jit_auth_logins_total{connection="corp",outcome="refused"}`:       1,
 		`jit_auth_denials_total{reason="user_disabled"}`:                   1,
 		`jit_auth_provisionings_total{action="created",connection="corp"}`: 1,

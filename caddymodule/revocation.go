@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,30 +24,82 @@ import (
 type revocations struct {
 	mu      sync.RWMutex
 	revoked map[string]time.Time // session ID → expiry
+	// cutoffs end every session of a local user issued at or before a
+	// time ("sign out everywhere"), by local user ID. They travel as
+	// revocations with an ID of their own shape (userCutoffID), so the
+	// store, the poll and the outage outbox carry them unchanged.
+	cutoffs map[string]userCutoff
 }
 
-func (r *revocations) isRevoked(id string) bool {
+// userCutoff is one user's sign-out-everywhere: sessions issued at or
+// before (Unix seconds) are refused until expires, when none of them
+// can be alive any more.
+type userCutoff struct {
+	before  int64
+	expires time.Time
+}
+
+// userCutoffPrefix starts the revocation IDs of user cutoffs:
+// "user:<unix seconds>:<local ID>". Session IDs are base64url and never
+// hold ':', so the two kinds cannot be mistaken for each other.
+const userCutoffPrefix = "user:"
+
+// userCutoffID is the revocation ID that ends user's sessions issued at
+// or before at.
+func userCutoffID(userID string, at time.Time) string {
+	return userCutoffPrefix + strconv.FormatInt(at.Unix(), 10) + ":" + userID
+}
+
+// refuses reports whether s was logged out, or its user signed out
+// everywhere after s was issued. One read lock, two map lookups: this is
+// on the authenticated request path.
+func (r *revocations) refuses(s *Session) bool {
 	r.mu.RLock()
-	_, ok := r.revoked[id]
+	_, revoked := r.revoked[s.ID]
+	cut, ok := r.cutoffs[s.UserID]
 	r.mu.RUnlock()
-	return ok
+	return revoked || (ok && s.UserID != "" && s.IssuedAt <= cut.before)
 }
 
 func (r *revocations) add(id string, expires time.Time) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rest, ok := strings.CutPrefix(id, userCutoffPrefix); ok {
+		at, userID, ok := strings.Cut(rest, ":")
+		before, err := strconv.ParseInt(at, 10, 64)
+		if !ok || err != nil || userID == "" {
+			return // not one of ours: nothing to refuse by
+		}
+		if r.cutoffs == nil {
+			r.cutoffs = make(map[string]userCutoff)
+		}
+		cur := r.cutoffs[userID]
+		if before > cur.before {
+			cur.before = before
+		}
+		if expires.After(cur.expires) {
+			cur.expires = expires
+		}
+		r.cutoffs[userID] = cur
+		return
+	}
 	if r.revoked == nil {
 		r.revoked = make(map[string]time.Time)
 	}
 	r.revoked[id] = expires
-	r.mu.Unlock()
 }
 
-// prune forgets sessions that have expired anyway.
+// prune forgets sessions and cutoffs that have expired anyway.
 func (r *revocations) prune(now time.Time) {
 	r.mu.Lock()
 	for id, exp := range r.revoked {
 		if !now.Before(exp) {
 			delete(r.revoked, id)
+		}
+	}
+	for id, c := range r.cutoffs {
+		if !now.Before(c.expires) {
+			delete(r.cutoffs, id)
 		}
 	}
 	r.mu.Unlock()

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,4 +71,60 @@ func TestSessionCacheIsBounded(t *testing.T) {
 
 func sealForTest(h *Handler, s *Session) (string, error) {
 	return securecookie.EncodeMulti(cookieName(sessionCookieBase, false), s, h.app.sessions.seal...)
+}
+
+// A user cutoff refuses that user's sessions issued at or before its
+// second, and nothing else; a later cutoff wins, an earlier one does
+// not undo it; expiry forgets it. A malformed cutoff ID refuses nothing.
+func TestUserCutoffs(t *testing.T) {
+	var r revocations
+	at := time.Unix(1_000_000, 0)
+	r.add(userCutoffID("u1", at), at.Add(time.Hour))
+	for _, c := range []struct {
+		s    Session
+		want bool
+	}{
+		{Session{ID: "a", UserID: "u1", IssuedAt: at.Unix() - 5}, true},
+		{Session{ID: "b", UserID: "u1", IssuedAt: at.Unix()}, true},
+		{Session{ID: "c", UserID: "u1", IssuedAt: at.Unix() + 1}, false},
+		{Session{ID: "d", UserID: "u2", IssuedAt: at.Unix() - 5}, false},
+		{Session{ID: "e", IssuedAt: at.Unix() - 5}, false},
+	} {
+		if got := r.refuses(&c.s); got != c.want {
+			t.Errorf("%+v: refused %v, want %v", c.s, got, c.want)
+		}
+	}
+	r.add(userCutoffID("u1", at.Add(-time.Minute)), at.Add(time.Hour))
+	if !r.refuses(&Session{ID: "f", UserID: "u1", IssuedAt: at.Unix()}) {
+		t.Error("an earlier cutoff undid a later one")
+	}
+	r.add(userCutoffID("u1", at.Add(10*time.Second)), at.Add(2*time.Hour))
+	if !r.refuses(&Session{ID: "g", UserID: "u1", IssuedAt: at.Unix() + 5}) {
+		t.Error("a later cutoff did not move the cut")
+	}
+	for _, bad := range []string{"user:", "user:x:u3", "user:12", "user:12:"} {
+		r.add(bad, at.Add(time.Hour))
+	}
+	if r.refuses(&Session{ID: "h", UserID: "u3", IssuedAt: 1}) || len(r.revoked) != 0 {
+		t.Errorf("a malformed cutoff refused something: %v", r.revoked)
+	}
+	r.prune(at.Add(3 * time.Hour))
+	if r.refuses(&Session{ID: "i", UserID: "u1", IssuedAt: at.Unix()}) {
+		t.Error("an expired cutoff still refuses")
+	}
+}
+
+// FuzzRevocationID: whatever ID the store hands back, adding it never
+// panics, and an ID that is not a cutoff refuses exactly that session.
+func FuzzRevocationID(f *testing.F) {
+	for _, s := range []string{"abc", "user:1:u", "user:-5:x", "user:99999999999999999999:u", "user::", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		var r revocations
+		r.add(id, time.Now().Add(time.Hour))
+		if !strings.HasPrefix(id, userCutoffPrefix) && !r.refuses(&Session{ID: id}) {
+			t.Fatalf("session %q revoked but not refused", id)
+		}
+	})
 }

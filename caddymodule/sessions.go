@@ -60,7 +60,7 @@ func (m *sessions) load(r *http.Request, offered func(connection string) bool) *
 		}
 		m.cache.put(c.Name, c.Value, s, now.Unix())
 	}
-	if !s.valid(now) || m.revoked.isRevoked(s.ID) || !offered(s.Connection) {
+	if !s.valid(now) || m.revoked.refuses(s) || !offered(s.Connection) {
 		return nil
 	}
 	if s.UserID != "" && !m.status.active(s.UserID, now.Unix()) {
@@ -106,18 +106,31 @@ func (m *sessions) openAny(r *http.Request) *Session {
 // neither the store nor Caddy's storage holds the revocation: the logout
 // must then not be acknowledged.
 func (m *sessions) revoke(ctx context.Context, s *Session) error {
-	expires := time.Unix(s.ExpiresAt, 0)
-	m.revoked.add(s.ID, expires)
+	return m.revokeID(ctx, s.ID, time.Unix(s.ExpiresAt, 0))
+}
+
+// signOutEverywhere ends every session of the local user issued until
+// now, here at once and on every instance sharing the store within its
+// poll, durably as a logout is (revoke). lifetime bounds how long such
+// a session can live, so the cutoff is kept that long.
+func (m *sessions) signOutEverywhere(ctx context.Context, userID string, lifetime time.Duration) error {
+	now := time.Now()
+	return m.revokeID(ctx, userCutoffID(userID, now), now.Add(lifetime+time.Minute))
+}
+
+// revokeID records one revocation: a session's ID, or a user cutoff.
+func (m *sessions) revokeID(ctx context.Context, id string, expires time.Time) error {
+	m.revoked.add(id, expires)
 	// The logout completes even if the browser goes away meanwhile.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
-	err := m.store.RevokeSession(ctx, s.ID, expires)
+	err := m.store.RevokeSession(ctx, id, expires)
 	if err == nil {
 		return nil
 	}
 	m.logger.Warn("recording a logout in the store failed; keeping it in Caddy's storage and retrying until the store takes it",
 		zap.Error(err))
-	if perr := m.pending.keep(ctx, m.storage, s.ID, expires); perr != nil {
+	if perr := m.pending.keep(ctx, m.storage, id, expires); perr != nil {
 		return fmt.Errorf("the store failed (%v), and so did Caddy's storage (%v)", err, perr)
 	}
 	return nil

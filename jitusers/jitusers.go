@@ -23,7 +23,7 @@ import (
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "jit-users",
-		Usage: "<list|show|disable|enable|delete|export|grant-role|revoke-role|reset-totp> [args] [--address <interface>] [--config <path> [--adapter <name>]] [--format table|json|csv]",
+		Usage: "<list|show|disable|enable|delete|export|grant-role|revoke-role|reset-totp|signout> [args] [--address <interface>] [--config <path> [--adapter <name>]] [--format table|json|csv]",
 		Short: "Lists and changes the users jit_auth keeps",
 		Long: `
 Operates the directory of a running Caddy with jit_auth, through its admin API
@@ -41,6 +41,7 @@ given, else from the --config file, else Caddy's default, as for 'caddy reload'.
   grant-role <user> <role>...                 local roles
   revoke-role <user> <role>...
   reset-totp <user>                           remove the TOTP factor
+  signout <user>                              end every live session
 
 Times for --seen-before/--seen-after are RFC 3339 or a duration back from now
 (720h, 30d). --format table (the default, except for export) prints a table,
@@ -84,6 +85,7 @@ func subcommands() []*cobra.Command {
 		{Use: "grant-role <user> <role>...", Short: "Grant local roles", Args: cobra.MinimumNArgs(2), RunE: run(runRoles("grant_roles"))},
 		{Use: "revoke-role <user> <role>...", Short: "Revoke local roles", Args: cobra.MinimumNArgs(2), RunE: run(runRoles("revoke_roles"))},
 		{Use: "reset-totp <user>", Short: "Remove a user's TOTP factor", Args: cobra.ExactArgs(1), RunE: run(runResetTOTP)},
+		{Use: "signout <user>", Short: "End every live session of a user", Args: cobra.ExactArgs(1), RunE: run(runSignOut)},
 	}
 }
 
@@ -329,5 +331,15 @@ func runResetTOTP(c *call) error {
 	}
 	resp.Body.Close()
 	_, err = fmt.Fprintf(c.out, "TOTP reset for %s\n", c.args[0])
+	return err
+}
+
+func runSignOut(c *call) error {
+	resp, err := c.request(http.MethodPost, userPath(c.args[0])+"/signout", nil)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	_, err = fmt.Fprintf(c.out, "signed out everywhere: %s\n", c.args[0])
 	return err
 }
