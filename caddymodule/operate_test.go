@@ -387,3 +387,50 @@ func TestListAndExportTheDirectory(t *testing.T) {
 		t.Errorf("CSV export of the active users: %d, %v, %d records (header and %d users wanted)\n%s", code, err, len(records), len(want)-1, body)
 	}
 }
+
+// An administrator's change to a user reaches the user's live sessions
+// within user_status_refresh, with no new login and no store read on the
+// request path: new roles and a new name show in the identity headers,
+// and a revoked role that the allow rules require ends the admission.
+func TestAdminChangesReachLiveSessions(t *testing.T) {
+	admin := freePort(t)
+	s := startSiteOpts(t, siteOptions{adminPort: admin, globalExtra: "\t\tuser_status_refresh 1s", handlerBlock: "\t\tallow role auditor"})
+	user := "/jit_auth/users/alice@example.com"
+	s.queue(alice())
+	if resp, _ := s.login(newBrowser(t), "corp", "/secret"); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("first login without the role: %d, want 403", resp.StatusCode)
+	}
+	if code := adminCall(t, admin, http.MethodPatch, user, `{"grant_roles": ["auditor"]}`, nil); code != http.StatusOK {
+		t.Fatalf("grant: %d", code)
+	}
+	b := newBrowser(t)
+	s.queue(alice())
+	if resp, _ := s.login(b, "corp", "/secret"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login with the role: %d", resp.StatusCode)
+	}
+	eventually := func(what string, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(6 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within the refresh bound", what)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if code := adminCall(t, admin, http.MethodPatch, user, `{"set": {"name": "Alice L."}, "grant_roles": ["ops"]}`, nil); code != http.StatusOK {
+		t.Fatalf("change: %d", code)
+	}
+	eventually("the new name and role in the headers", func() bool {
+		resp, _ := b.get(s.base + "/secret")
+		h := s.upstream.lastHeaders(t)
+		return resp.StatusCode == http.StatusOK && h.Get("Remote-Name") == "Alice L." && strings.Contains(h.Get("X-Auth-Roles"), "ops")
+	})
+	if code := adminCall(t, admin, http.MethodPatch, user, `{"revoke_roles": ["auditor"]}`, nil); code != http.StatusOK {
+		t.Fatalf("revoke: %d", code)
+	}
+	eventually("the revoked role ends the admission", func() bool {
+		resp, _ := b.get(s.base + "/secret")
+		return resp.StatusCode == http.StatusForbidden
+	})
+}

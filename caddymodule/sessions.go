@@ -63,10 +63,16 @@ func (m *sessions) load(r *http.Request, offered func(connection string) bool) *
 	if !s.valid(now) || m.revoked.refuses(s) || !offered(s.Connection) {
 		return nil
 	}
-	if s.UserID != "" && !m.status.active(s.UserID, now.Unix()) {
+	if s.UserID == "" {
+		return s
+	}
+	active, profile := m.status.active(s.UserID, now.Unix())
+	if !active {
 		return nil
 	}
-	return s
+	// Changes to the user since the session was issued (roles, groups,
+	// name, email) show within user_status_refresh.
+	return profile.current(s)
 }
 
 // issue sets the session cookie of s: at the end of a login, or again

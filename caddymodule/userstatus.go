@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,16 +29,55 @@ type userStatus struct {
 type statusEntry struct {
 	refused  atomic.Bool
 	lastSeen atomic.Int64 // Unix seconds
+	// profile is the user as the store last said, for sessions issued
+	// before a change (nil until the first refresh).
+	profile atomic.Pointer[liveProfile]
 }
 
 func newUserStatus() *userStatus {
 	return &userStatus{users: make(map[string]*statusEntry), wake: make(chan struct{}, 1)}
 }
 
+// liveProfile is what of a user's stored record a live session shows:
+// the identity headers, placeholders and allow rules read these. An
+// administrator's change, or a login through another browser, reaches
+// the sessions issued before it through the status refresh.
+type liveProfile struct {
+	// updated is the record's UpdatedAt, Unix seconds.
+	updated       int64
+	email         string
+	emailVerified bool
+	name          string
+	groups, roles []string
+}
+
+func profileOf(u *provisioner.User) *liveProfile {
+	groups, _ := provisioner.FilterGroups(u.Groups)
+	return &liveProfile{updated: u.UpdatedAt.Unix(), email: u.Email, emailVerified: u.EmailVerified,
+		name: u.Name, groups: groups, roles: u.Roles()}
+}
+
+// current returns s as the profile says the user now is: s itself when
+// nothing differs (the usual case, no allocation), else a copy with the
+// profile's values. A profile older than the session says nothing new.
+func (p *liveProfile) current(s *Session) *Session {
+	if p == nil || p.updated < s.IssuedAt-1 {
+		return s
+	}
+	if p.email == s.Email && p.emailVerified == s.EmailVerified && p.name == s.Name &&
+		slices.Equal(p.groups, s.Groups) && slices.Equal(p.roles, s.Roles) {
+		return s
+	}
+	c := *s
+	c.Email, c.EmailVerified, c.Name, c.Groups, c.Roles = p.email, p.emailVerified, p.name, p.groups, p.roles
+	return &c
+}
+
 // active reports whether the user may use a live session (not disabled
-// or deleted in the store). An unknown user is active until checked, and
-// queued for a check; the bound holds from then.
-func (u *userStatus) active(id string, nowUnix int64) bool {
+// or deleted in the store), and the user's profile as last read. An
+// unknown user is active until checked, and queued for a check; the
+// bound holds from then.
+func (u *userStatus) active(id string, nowUnix int64) (bool, *liveProfile) {
 	u.mu.RLock()
 	e := u.users[id]
 	u.mu.RUnlock()
@@ -54,7 +94,7 @@ func (u *userStatus) active(id string, nowUnix int64) bool {
 		}
 	}
 	e.lastSeen.Store(nowUnix)
-	return !e.refused.Load()
+	return !e.refused.Load(), e.profile.Load()
 }
 
 // set records a status change made here (the admin API), so this
@@ -106,6 +146,9 @@ func (u *userStatus) refresh(ctx context.Context, store provisioner.UserStore, k
 		u.mu.RLock()
 		e := u.users[id]
 		u.mu.RUnlock()
+		if e != nil && user != nil {
+			e.profile.Store(profileOf(user))
+		}
 		if e != nil && e.refused.Swap(refused) != refused && refused {
 			logger.Info("user disabled or deleted; live sessions refused", zap.String("local_id", id))
 		}
