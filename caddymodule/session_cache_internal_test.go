@@ -128,3 +128,26 @@ func FuzzRevocationID(f *testing.F) {
 		}
 	})
 }
+
+// A profile read after a session's second speaks for it; one read before
+// (older than the login that made the session) never takes it back; an
+// unchanged user costs no copy.
+func TestLiveProfileOnlyMovesForward(t *testing.T) {
+	issued := time.Unix(2_000_000, 0)
+	s := &Session{ID: "s", UserID: "u", Name: "New", Roles: []string{"ops"}, IssuedAt: issued.Unix()}
+	stale := &liveProfile{readAt: issued.Add(500 * time.Millisecond).UnixNano(), name: "Old"}
+	if got := stale.current(s); got != s {
+		t.Errorf("a profile read in the session's own second changed it: %+v", got)
+	}
+	fresh := &liveProfile{readAt: issued.Add(1500 * time.Millisecond).UnixNano(), name: "Newer", roles: []string{"auditor"}}
+	if got := fresh.current(s); got == s || got.Name != "Newer" || got.Roles[0] != "auditor" || s.Name != "New" {
+		t.Errorf("a later profile: %+v (session now %+v)", got, s)
+	}
+	same := &liveProfile{readAt: issued.Add(time.Hour).UnixNano(), name: "New", roles: []string{"ops"}}
+	if got := same.current(s); got != s {
+		t.Error("an unchanged user copied the session")
+	}
+	if got := (*liveProfile)(nil).current(s); got != s {
+		t.Error("no profile changed the session")
+	}
+}

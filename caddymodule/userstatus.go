@@ -43,8 +43,8 @@ func newUserStatus() *userStatus {
 // administrator's change, or a login through another browser, reaches
 // the sessions issued before it through the status refresh.
 type liveProfile struct {
-	// updated is the record's UpdatedAt, Unix seconds.
-	updated       int64
+	// readAt is when the refresh read the record, Unix nanoseconds.
+	readAt        int64
 	email         string
 	emailVerified bool
 	name          string
@@ -53,15 +53,19 @@ type liveProfile struct {
 
 func profileOf(u *provisioner.User) *liveProfile {
 	groups, _ := provisioner.FilterGroups(u.Groups)
-	return &liveProfile{updated: u.UpdatedAt.Unix(), email: u.Email, emailVerified: u.EmailVerified,
+	return &liveProfile{readAt: time.Now().UnixNano(), email: u.Email, emailVerified: u.EmailVerified,
 		name: u.Name, groups: groups, roles: u.Roles()}
 }
 
 // current returns s as the profile says the user now is: s itself when
 // nothing differs (the usual case, no allocation), else a copy with the
-// profile's values. A profile older than the session says nothing new.
+// profile's values. Only a profile read after the second s was issued in
+// speaks for it: one read before may be older than the login that made
+// s (a login updates the record, and s carries what it wrote), and must
+// not take s back. A change made in a session's first second shows at
+// the refresh after it.
 func (p *liveProfile) current(s *Session) *Session {
-	if p == nil || p.updated < s.IssuedAt-1 {
+	if p == nil || p.readAt < (s.IssuedAt+1)*int64(time.Second) {
 		return s
 	}
 	if p.email == s.Email && p.emailVerified == s.EmailVerified && p.name == s.Name &&
