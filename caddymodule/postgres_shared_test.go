@@ -246,3 +246,64 @@ http://localhost:%[8]d {
 		t.Fatalf("%d users, want 1", n)
 	}
 }
+
+// What an administrator does through one instance reaches the live
+// sessions on another that shares the PostgreSQL store, with no login
+// and no restart: a role granted through A shows in B's headers within
+// B's user_status_refresh, and signing the user out everywhere through
+// A ends B's session within the revocation poll.
+func TestDirectoryChangesReachTheOtherInstance(t *testing.T) {
+	_, connString := pgSchema(t)
+	dir := t.TempDir()
+	bin := buildCaddy(t, dir)
+	idp := startMockOIDC(t)
+	up := newUpstream(t)
+	cfg := idp.Config()
+	storeLine := fmt.Sprintf("store postgres %q\n\t\tuser_status_refresh 1s", connString)
+
+	dirB := filepath.Join(dir, "b")
+	if err := os.MkdirAll(dirB, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	portB := freePort(t)
+	baseB := fmt.Sprintf("http://localhost:%d", portB)
+	startCaddyProcess(t, bin, dirB, pgCaddyfile(dirB, storeLine, portB, cfg.Issuer, cfg.ClientID, cfg.ClientSecret, up.hostPort()), baseB)
+
+	dirA := filepath.Join(dir, "a")
+	if err := os.MkdirAll(dirA, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	admin := freePort(t)
+	runCaddyfile(t, strings.Replace(pgCaddyfile(dirA, storeLine, freePort(t), cfg.Issuer, cfg.ClientID, cfg.ClientSecret, up.hostPort()),
+		"admin off", fmt.Sprintf("admin localhost:%d", admin), 1))
+
+	onB := newBrowser(t)
+	idp.QueueUser(alice())
+	if resp, body, _ := onB.follow(baseB+"/.jitauth/start/corp", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login through B: %d %s", resp.StatusCode, body)
+	}
+	eventually := func(what string, within time.Duration, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within %s", what, within)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	if code := adminCall(t, admin, http.MethodPatch, "/jit_auth/users/alice@example.com", `{"grant_roles": ["auditor"]}`, nil); code != http.StatusOK {
+		t.Fatalf("grant through A: %d", code)
+	}
+	eventually("the role granted through A in B's headers", 10*time.Second, func() bool {
+		resp, _ := onB.get(baseB + "/x")
+		return resp.StatusCode == http.StatusOK && strings.Contains(up.lastHeaders(t).Get("Remote-Groups"), "auditor")
+	})
+	if code := adminCall(t, admin, http.MethodPost, "/jit_auth/users/alice@example.com/signout", "", nil); code != http.StatusOK {
+		t.Fatalf("sign out everywhere through A: %d", code)
+	}
+	eventually("B ends the session signed out through A", 25*time.Second, func() bool {
+		resp, _ := onB.get(baseB + "/x")
+		return resp.StatusCode == http.StatusFound
+	})
+}
