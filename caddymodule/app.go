@@ -250,6 +250,7 @@ func (a *App) Start() error {
 	}
 	a.started = &stateConfig{
 		store:    a.store,
+		admin:    a.admin,
 		storage:  a.storage,
 		logger:   a.logger,
 		lifetime: time.Duration(a.SessionLifetime),

@@ -23,6 +23,7 @@ type metrics struct {
 	mfa           *prometheus.CounterVec
 	logouts       *prometheus.CounterVec
 	adminChanges  *prometheus.CounterVec
+	users         *prometheus.GaugeVec
 }
 
 var (
@@ -44,6 +45,8 @@ func processMetrics() *metrics {
 			mfa:           counter("mfa_total", "Second-factor outcomes, by method (totp, recovery_code) and outcome (enrolled, accepted, refused, rate_limited).", "method", "outcome"),
 			logouts:       counter("logouts_total", "Sessions ended by their user, by connection.", "connection"),
 			adminChanges:  counter("admin_changes_total", "Changes made through the admin API, by change.", "change"),
+			users: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "jit_auth", Name: "users",
+				Help: "Users in the store by status (active, disabled), counted in the background."}, []string{"status"}),
 		}
 	})
 	return sharedMetrics
@@ -55,7 +58,7 @@ func (m *metrics) register(reg *prometheus.Registry) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{m.logins, m.provisionings, m.denials, m.consents, m.mfa, m.logouts, m.adminChanges} {
+	for _, c := range []prometheus.Collector{m.logins, m.provisionings, m.denials, m.consents, m.mfa, m.logouts, m.adminChanges, m.users} {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if !errors.As(err, &already) {

@@ -433,4 +433,21 @@ func TestAdminChangesReachLiveSessions(t *testing.T) {
 		resp, _ := b.get(s.base + "/secret")
 		return resp.StatusCode == http.StatusForbidden
 	})
+
+	// The users-by-status gauge follows the store, counted in the
+	// background (at most every 10 s).
+	if code := adminCall(t, admin, http.MethodPost, user+"/disable", "", nil); code != http.StatusOK {
+		t.Fatalf("disable: %d", code)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		m := scrapeMetrics(t, admin)
+		if m[`jit_auth_users{status="disabled"}`] == 1 && m[`jit_auth_users{status="active"}`] == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("jit_auth_users: active %v, disabled %v; want 0 and 1", m[`jit_auth_users{status="active"}`], m[`jit_auth_users{status="disabled"}`])
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }

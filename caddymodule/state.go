@@ -10,6 +10,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
 // Security state outlives one configuration (S17). `caddy reload`
@@ -53,7 +55,10 @@ type sharedState struct {
 
 // stateConfig is what the background work needs from one started App.
 type stateConfig struct {
-	store    sessionStore
+	store sessionStore
+	// admin counts the users for the users-by-status metric (nil: the
+	// store has no admin role, and there is no such metric).
+	admin    provisioner.AdminStore
 	storage  revocationStorage
 	logger   *zap.Logger
 	lifetime time.Duration
@@ -182,6 +187,7 @@ func (st *sharedState) followRevocations(ctx context.Context) {
 // refreshUserStatus runs the user-status refresh with the current
 // configuration's store and settings.
 func (st *sharedState) refreshUserStatus(ctx context.Context) {
+	var counted time.Time
 	for {
 		cfg := st.current()
 		if cfg == nil {
@@ -198,7 +204,31 @@ func (st *sharedState) refreshUserStatus(ctx context.Context) {
 		}
 		if cfg = st.current(); cfg != nil {
 			st.userStatus.refresh(ctx, cfg.store, cfg.lifetime, cfg.logger)
+			if cfg.admin != nil && time.Since(counted) >= userCountInterval {
+				counted = time.Now()
+				countUsers(ctx, cfg.admin, cfg.logger)
+			}
 		}
+	}
+}
+
+// userCountInterval bounds how often the users are counted for the
+// users-by-status metric: a count reads the whole users table, so even
+// a short user_status_refresh does not run it more often than this.
+const userCountInterval = 10 * time.Second
+
+// countUsers sets the users-by-status gauge from the store.
+func countUsers(ctx context.Context, store provisioner.AdminStore, logger *zap.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	counts, err := store.CountUsers(ctx)
+	if err != nil {
+		logger.Warn("counting users for the users-by-status metric", zap.Error(err))
+		return
+	}
+	m := processMetrics()
+	for _, st := range []provisioner.Status{provisioner.StatusActive, provisioner.StatusDisabled} {
+		m.users.WithLabelValues(string(st)).Set(float64(counts[st]))
 	}
 }
 

@@ -204,6 +204,9 @@ type AdminStore interface {
 	// q.After. An operator's list and export page through the directory
 	// with it, one page's last username becoming the next page's After.
 	SearchUsers(ctx context.Context, q UserQuery) ([]User, error)
+	// CountUsers returns how many users have each status (a status no
+	// user has may be missing).
+	CountUsers(ctx context.Context) (map[Status]int, error)
 	// SetStatus enables or disables a user, or returns ErrNotFound.
 	SetStatus(ctx context.Context, userID string, s Status) error
 	// DeleteUser removes a user with its identities and second factors,

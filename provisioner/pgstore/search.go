@@ -61,3 +61,27 @@ func (s *Store) SearchUsers(ctx context.Context, q provisioner.UserQuery) ([]pro
 	}
 	return users, nil
 }
+
+// CountUsers counts the users by status, for the users-by-status metric.
+func (s *Store) CountUsers(ctx context.Context) (map[provisioner.Status]int, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT status, count(*) FROM users GROUP BY status`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: counting users: %w", err)
+	}
+	defer rows.Close()
+	counts := map[provisioner.Status]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("postgres store: counting users: %w", err)
+		}
+		counts[provisioner.Status(st)] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres store: counting users: %w", err)
+	}
+	return counts, nil
+}

@@ -19,6 +19,7 @@ func RunAdmin(t *testing.T, newStore func(t *testing.T) UserAndAdmin) {
 		{"DeleteUnlinksIdentities", testDeleteUnlinksIdentities},
 		{"SearchUsers", testSearchUsers},
 		{"SearchUsersPages", testSearchUsersPages},
+		{"CountUsers", testCountUsers},
 	})
 }
 
@@ -204,5 +205,33 @@ func testSearchUsersPages(t *testing.T, s UserAndAdmin) {
 		if !slices.Equal(got, want) {
 			t.Errorf("pages of %d: %v, want %v", size, got, want)
 		}
+	}
+}
+
+// CountUsers counts by status, and follows status changes and deletes.
+func testCountUsers(t *testing.T, s UserAndAdmin) {
+	ctx := t.Context()
+	count := func() map[provisioner.Status]int {
+		t.Helper()
+		c, err := s.CountUsers(ctx)
+		if err != nil {
+			t.Fatalf("CountUsers: %v", err)
+		}
+		return c
+	}
+	if c := count(); c[provisioner.StatusActive]+c[provisioner.StatusDisabled] != 0 {
+		t.Errorf("an empty store counts %v", c)
+	}
+	a := mustCreate(t, s, "alice", "sub-a")
+	mustCreate(t, s, "bob", "sub-b")
+	c := mustCreate(t, s, "carol", "sub-c")
+	if err := s.SetStatus(ctx, a.ID, provisioner.StatusDisabled); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteUser(ctx, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got := count(); got[provisioner.StatusActive] != 1 || got[provisioner.StatusDisabled] != 1 {
+		t.Errorf("counts %v, want 1 active and 1 disabled", got)
 	}
 }
