@@ -159,16 +159,15 @@ func adminSetStatus(status provisioner.Status) func(*adminRequest) error {
 		if err := a.app.admin.SetStatus(a.ctx, a.u.ID, status); err != nil {
 			return adminStoreError(err, a.u)
 		}
-		// A disabled user's sessions end for good: enabling the user
-		// again must not bring back a cookie someone may have copied.
-		if status == provisioner.StatusDisabled {
-			if err := a.signOutEverywhere(); err != nil {
-				return err
-			}
-		}
 		kind := eventAdminEnabled
 		if status == provisioner.StatusDisabled {
 			kind = eventAdminDisabled
+			// A disabled user's sessions end for good: enabling the
+			// user again must not bring back a cookie someone may have
+			// copied.
+			if err := a.signOutEverywhere(); err != nil {
+				return err
+			}
 		}
 		a.app.sessions.status.set(a.u.ID, status != provisioner.StatusActive)
 		a.app.observers.emit(a.app.logger, event{kind: kind, username: a.u.Username, localID: a.u.ID, reason: ch.Reason})
