@@ -3,47 +3,19 @@ package pgstore
 import (
 	"context"
 	"fmt"
-	"strings"
+	"time"
 
 	"github.com/jitauth/caddy-jitauth/provisioner"
+	"github.com/jitauth/caddy-jitauth/provisioner/internal/userrow"
 )
 
 // SearchUsers pages through the users matching q in username order,
 // after q.After, on the unique index of username_norm.
 func (s *Store) SearchUsers(ctx context.Context, q provisioner.UserQuery) ([]provisioner.User, error) {
-	var args []any
-	arg := func(v any) string { args = append(args, v); return fmt.Sprintf("$%d", len(args)) }
-	where := []string{"u.username_norm > " + arg(q.After)}
-	if q.Search != "" {
-		p := arg(q.SearchPattern())
-		where = append(where, `(u.username_norm LIKE `+p+` ESCAPE '\' OR u.email_norm LIKE `+p+` ESCAPE '\' OR lower(u.name) LIKE `+p+` ESCAPE '\')`)
-	}
-	if q.Connection != "" {
-		where = append(where, "EXISTS (SELECT 1 FROM identities i WHERE i.user_id = u.id AND i.connection = "+arg(q.Connection)+")")
-	}
-	if q.Status != "" {
-		where = append(where, "u.status = "+arg(string(q.Status)))
-	}
-	if q.Role != "" {
-		// Lax mode: a grants value that is not an object of lists (null)
-		// matches nothing instead of failing the query.
-		where = append(where, "jsonb_path_exists(u.role_grants, '$.*[*] ? (@ == $r)', jsonb_build_object('r', "+arg(q.Role)+"::text))")
-	}
-	if !q.SeenBefore.IsZero() {
-		where = append(where, "(u.last_login_at IS NULL OR u.last_login_at < "+arg(q.SeenBefore)+")")
-	}
-	if !q.SeenAfter.IsZero() {
-		where = append(where, "u.last_login_at >= "+arg(q.SeenAfter))
-	}
-	limit := q.Limit
-	if limit <= 0 || limit > provisioner.MaxSearchLimit {
-		limit = provisioner.MaxSearchLimit
-	}
+	query, args := userrow.SearchQuery(q, userColumns, pgSearch)
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	lim := arg(limit)
-	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users u WHERE `+strings.Join(where, " AND ")+
-		` ORDER BY u.username_norm LIMIT `+lim, args...)
+	rows, err := s.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: searching users: %w", err)
 	}
@@ -60,6 +32,17 @@ func (s *Store) SearchUsers(ctx context.Context, q provisioner.UserQuery) ([]pro
 		return nil, fmt.Errorf("postgres store: searching users: %w", err)
 	}
 	return users, nil
+}
+
+// pgSearch spells a directory search for PostgreSQL.
+var pgSearch = userrow.SearchDialect{
+	Placeholder: func(n int) string { return fmt.Sprintf("$%d", n) },
+	Time:        func(t time.Time) any { return t },
+	// Lax mode: a grants value that is not an object of lists (null)
+	// matches nothing instead of failing the query.
+	HasRole: func(p string) string {
+		return "jsonb_path_exists(u.role_grants, '$.*[*] ? (@ == $r)', jsonb_build_object('r', " + p + "::text))"
+	},
 }
 
 // CountUsers counts the users by status, for the users-by-status metric.

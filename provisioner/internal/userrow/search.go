@@ -1,0 +1,55 @@
+package userrow
+
+import (
+	"strings"
+	"time"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
+)
+
+// SearchDialect is how one SQL store spells the parts of a directory
+// search that differ between databases.
+type SearchDialect struct {
+	// Placeholder names the n-th argument (1-based): "?" or "$n".
+	Placeholder func(n int) string
+	// Time is a time as the store keeps it in last_login_at.
+	Time func(time.Time) any
+	// HasRole is the condition that u holds the role in placeholder p.
+	HasRole func(p string) string
+}
+
+// SearchQuery returns the SELECT of the users matching q, in username
+// order after q.After and bounded to the page, with its arguments.
+// columns is the store's user column list, over the alias u.
+func SearchQuery(q provisioner.UserQuery, columns string, d SearchDialect) (string, []any) {
+	var args []any
+	arg := func(v any) string { args = append(args, v); return d.Placeholder(len(args)) }
+	where := []string{"u.username_norm > " + arg(q.After)}
+	if q.Search != "" {
+		// One argument per use: "?" placeholders are positional.
+		p := q.SearchPattern()
+		where = append(where, `(u.username_norm LIKE `+arg(p)+` ESCAPE '\' OR u.email_norm LIKE `+arg(p)+` ESCAPE '\' OR lower(u.name) LIKE `+arg(p)+` ESCAPE '\')`)
+	}
+	if q.Connection != "" {
+		where = append(where, "EXISTS (SELECT 1 FROM identities i WHERE i.user_id = u.id AND i.connection = "+arg(q.Connection)+")")
+	}
+	if q.Status != "" {
+		where = append(where, "u.status = "+arg(string(q.Status)))
+	}
+	if q.Role != "" {
+		where = append(where, d.HasRole(arg(q.Role)))
+	}
+	if !q.SeenBefore.IsZero() {
+		where = append(where, "(u.last_login_at IS NULL OR u.last_login_at < "+arg(d.Time(q.SeenBefore))+")")
+	}
+	if !q.SeenAfter.IsZero() {
+		where = append(where, "u.last_login_at >= "+arg(d.Time(q.SeenAfter)))
+	}
+	limit := q.Limit
+	if limit <= 0 || limit > provisioner.MaxSearchLimit {
+		limit = provisioner.MaxSearchLimit
+	}
+	lim := arg(limit)
+	return `SELECT ` + columns + ` FROM users u WHERE ` + strings.Join(where, " AND ") +
+		` ORDER BY u.username_norm LIMIT ` + lim, args
+}
