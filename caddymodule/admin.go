@@ -222,11 +222,10 @@ func handleAdminUsers(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Allow", strings.Join(route.methods(), ", "))
 		return adminError(http.StatusMethodNotAllowed, "method %s not allowed; use %s", r.Method, orList(route.methods()))
 	}
-	appIface, err := caddy.ActiveContext().AppIfConfigured("jit_auth")
+	app, err := activeApp()
 	if err != nil {
-		return adminError(http.StatusNotFound, "the jit_auth app is not configured")
+		return err
 	}
-	app := appIface.(*App)
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 	defer cancel()
 	u, err := app.store.User(ctx, ref)
@@ -240,6 +239,16 @@ func handleAdminUsers(w http.ResponseWriter, r *http.Request) error {
 		return adminError(http.StatusServiceUnavailable, "user store: %v", err)
 	}
 	return serve(&adminRequest{w: w, r: r, ctx: ctx, app: app, u: u})
+}
+
+// activeApp is the running configuration's jit_auth app, which every
+// admin endpoint works on.
+func activeApp() (*App, error) {
+	app, err := caddy.ActiveContext().AppIfConfigured("jit_auth")
+	if err != nil {
+		return nil, adminError(http.StatusNotFound, "the jit_auth app is not configured")
+	}
+	return app.(*App), nil
 }
 
 // orList writes methods as "GET or PATCH".

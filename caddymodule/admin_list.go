@@ -134,11 +134,10 @@ func handleAdminUserList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	appIface, err := caddy.ActiveContext().AppIfConfigured("jit_auth")
+	app, err := activeApp()
 	if err != nil {
-		return adminError(http.StatusNotFound, "the jit_auth app is not configured")
+		return err
 	}
-	app := appIface.(*App)
 	if app.admin == nil {
 		return adminError(http.StatusNotImplemented, "the store (%s) cannot list users (it does not implement provisioner.AdminStore)", app.storeName())
 	}

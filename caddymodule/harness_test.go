@@ -327,3 +327,16 @@ func mustReadFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// eventually waits up to within for ok, failing the test with what if it
+// never holds: for effects that a background refresh or poll brings.
+func eventually(t *testing.T, what string, within time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

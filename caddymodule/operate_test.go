@@ -408,20 +408,10 @@ func TestAdminChangesReachLiveSessions(t *testing.T) {
 	if resp, _ := s.login(b, "corp", "/secret"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("login with the role: %d", resp.StatusCode)
 	}
-	eventually := func(what string, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(6 * time.Second)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within the refresh bound", what)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
 	if code := adminCall(t, admin, http.MethodPatch, user, `{"set": {"name": "Alice L."}, "grant_roles": ["ops"]}`, nil); code != http.StatusOK {
 		t.Fatalf("change: %d", code)
 	}
-	eventually("the new name and role in the headers", func() bool {
+	eventually(t, "the new name and role in the headers", 6*time.Second, func() bool {
 		resp, _ := b.get(s.base + "/secret")
 		h := s.upstream.lastHeaders(t)
 		return resp.StatusCode == http.StatusOK && h.Get("Remote-Name") == "Alice L." && strings.Contains(h.Get("X-Auth-Roles"), "ops")
@@ -429,7 +419,7 @@ func TestAdminChangesReachLiveSessions(t *testing.T) {
 	if code := adminCall(t, admin, http.MethodPatch, user, `{"revoke_roles": ["auditor"]}`, nil); code != http.StatusOK {
 		t.Fatalf("revoke: %d", code)
 	}
-	eventually("the revoked role ends the admission", func() bool {
+	eventually(t, "the revoked role ends the admission", 6*time.Second, func() bool {
 		resp, _ := b.get(s.base + "/secret")
 		return resp.StatusCode == http.StatusForbidden
 	})

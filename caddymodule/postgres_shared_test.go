@@ -282,27 +282,17 @@ func TestDirectoryChangesReachTheOtherInstance(t *testing.T) {
 	if resp, body, _ := onB.follow(baseB+"/.jitauth/start/corp", nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("login through B: %d %s", resp.StatusCode, body)
 	}
-	eventually := func(what string, within time.Duration, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(within)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within %s", what, within)
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
-	}
 	if code := adminCall(t, admin, http.MethodPatch, "/jit_auth/users/alice@example.com", `{"grant_roles": ["auditor"]}`, nil); code != http.StatusOK {
 		t.Fatalf("grant through A: %d", code)
 	}
-	eventually("the role granted through A in B's headers", 10*time.Second, func() bool {
+	eventually(t, "the role granted through A in B's headers", 10*time.Second, func() bool {
 		resp, _ := onB.get(baseB + "/x")
 		return resp.StatusCode == http.StatusOK && strings.Contains(up.lastHeaders(t).Get("Remote-Groups"), "auditor")
 	})
 	if code := adminCall(t, admin, http.MethodPost, "/jit_auth/users/alice@example.com/signout", "", nil); code != http.StatusOK {
 		t.Fatalf("sign out everywhere through A: %d", code)
 	}
-	eventually("B ends the session signed out through A", 25*time.Second, func() bool {
+	eventually(t, "B ends the session signed out through A", 25*time.Second, func() bool {
 		resp, _ := onB.get(baseB + "/x")
 		return resp.StatusCode == http.StatusFound
 	})
