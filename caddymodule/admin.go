@@ -31,9 +31,10 @@ func init() {
 //	DELETE /jit_auth/users/<user>/totp   reset the TOTP factor
 //
 // A PATCH body is {"set": {"<attribute>": "<value>", …}, "grant_roles":
-// […], "revoke_roles": […]}. Attributes set here become locally owned,
-// so connections with sync preserve_local keep them; roles granted here
-// are never removed by a connection's sync.
+// […], "revoke_roles": […], "keep": true|false}. Attributes set here
+// become locally owned, so connections with sync preserve_local keep
+// them; roles granted here are never removed by a connection's sync;
+// keep exempts the user from the connections' deprovision rules.
 type adminAPI struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -57,6 +58,8 @@ type userChange struct {
 	Set         map[string]string `json:"set,omitempty"`
 	GrantRoles  []string          `json:"grant_roles,omitempty"`
 	RevokeRoles []string          `json:"revoke_roles,omitempty"`
+	// Keep exempts the user from deprovisioning (true) or not (false).
+	Keep *bool `json:"keep,omitempty"`
 }
 
 // userView is what GET answers.
@@ -65,6 +68,9 @@ type userView struct {
 	Roles      []string               `json:"roles"`
 	Identities []provisioner.Identity `json:"identities"`
 	TOTP       bool                   `json:"totp_enrolled"`
+	// LoginHistory is the user's latest login attempts, newest first
+	// (absent when the store keeps none).
+	LoginHistory []provisioner.LoginEvent `json:"login_history,omitempty"`
 }
 
 func adminError(status int, format string, args ...any) error {
@@ -150,28 +156,32 @@ func adminSetStatus(status provisioner.Status) func(*adminRequest) error {
 		if err := a.decodeBody(&ch, []string{"reason"}, `{"reason": "…"}, or no body`, true); err != nil {
 			return err
 		}
-		if len(ch.Reason) > 500 {
-			return adminError(http.StatusBadRequest, "reason: at most 500 bytes")
+		if len(ch.Reason) > provisioner.MaxStatusReason {
+			return adminError(http.StatusBadRequest, "reason: at most %d bytes", provisioner.MaxStatusReason)
 		}
 		if a.u.Status == status {
 			return adminError(http.StatusConflict, "user %q is already %s", a.u.Username, status)
 		}
-		if err := a.app.admin.SetStatus(a.ctx, a.u.ID, status); err != nil {
+		if err := a.app.admin.SetStatus(a.ctx, a.u.ID, status, ch.Reason); err != nil {
 			return adminStoreError(err, a.u)
 		}
-		kind := eventAdminEnabled
-		if status == provisioner.StatusDisabled {
-			kind = eventAdminDisabled
-			// A disabled user's sessions end for good: enabling the
-			// user again must not bring back a cookie someone may have
-			// copied.
-			if err := a.signOutEverywhere(); err != nil {
-				return err
-			}
+		kind := eventAdminDisabled
+		if status == provisioner.StatusActive {
+			kind = eventAdminEnabled
 		}
-		a.app.sessions.status.set(a.u.ID, status != provisioner.StatusActive)
+		// The change is made: it is audited whatever happens next.
 		a.app.observers.emit(a.app.logger, event{kind: kind, username: a.u.Username, localID: a.u.ID, reason: ch.Reason})
-		a.u.Status = status
+		if status == provisioner.StatusActive {
+			a.app.sessions.status.set(a.u.ID, false)
+		} else if err := a.app.endSessions(a.ctx, a.u.ID); err != nil {
+			// A disabled user's sessions end for good (enabling the user
+			// again must not bring back a cookie someone may have
+			// copied); the status refresh refuses them meanwhile.
+			return adminError(http.StatusServiceUnavailable, "the user is disabled, and refused everywhere within user_status_refresh, but ending their sessions for good failed; run signout for them once the store answers: %v", err)
+		}
+		if u, err := a.app.store.User(a.ctx, a.u.ID); err == nil {
+			a.u = u // as stored, with the reason and time of the change
+		}
 		return adminGetUser(a)
 	}
 }
@@ -187,11 +197,10 @@ func adminDeleteUser(a *adminRequest) error {
 	if err := a.app.admin.DeleteUser(a.ctx, a.u.ID); err != nil {
 		return adminStoreError(err, a.u)
 	}
-	if err := a.signOutEverywhere(); err != nil {
-		return err
-	}
-	a.app.sessions.status.set(a.u.ID, true)
 	a.emit(eventAdminDeleted, nil, nil)
+	if err := a.app.endSessions(a.ctx, a.u.ID); err != nil {
+		return adminError(http.StatusServiceUnavailable, "the user is deleted, and refused everywhere within user_status_refresh, but ending their sessions for good failed: %v", err)
+	}
 	return writeJSON(a.w, map[string]string{"local_id": a.u.ID, "username": a.u.Username, "deleted": "true"})
 }
 
@@ -284,14 +293,14 @@ func adminResetTOTP(a *adminRequest) error {
 // answers the user as GET does.
 func adminPatchUser(a *adminRequest) error {
 	var ch userChange
-	if err := a.decodeBody(&ch, userChangeFields, `{"set": {…}, "grant_roles": […], "revoke_roles": […]}; the values in set are strings, e.g. "email_verified": "true"`, false); err != nil {
+	if err := a.decodeBody(&ch, userChangeFields, `{"set": {…}, "grant_roles": […], "revoke_roles": […], "keep": true|false}; the values in set are strings, e.g. "email_verified": "true"`, false); err != nil {
 		return err
 	}
 	// One store update for the whole change: a change refused in part
 	// (an invalid role, email_verified other than "true"/"false",
 	// which would otherwise read as false) writes nothing.
-	if len(ch.Set)+len(ch.GrantRoles)+len(ch.RevokeRoles) > 0 {
-		change := provisioner.LocalChange{Set: ch.Set, Grant: ch.GrantRoles, Revoke: ch.RevokeRoles}
+	if len(ch.Set)+len(ch.GrantRoles)+len(ch.RevokeRoles) > 0 || ch.Keep != nil {
+		change := provisioner.LocalChange{Set: ch.Set, Grant: ch.GrantRoles, Revoke: ch.RevokeRoles, Keep: ch.Keep}
 		u, err := provisioner.ApplyLocalChange(a.ctx, a.app.store, a.u.ID, change)
 		if err != nil {
 			return adminUpdateError(err)
@@ -305,6 +314,9 @@ func adminPatchUser(a *adminRequest) error {
 		}
 		if len(ch.RevokeRoles) > 0 {
 			a.emit(eventAdminRolesRevoked, nil, ch.RevokeRoles)
+		}
+		if ch.Keep != nil {
+			a.emit(eventAdminUpdated, []string{"keep"}, nil)
 		}
 	}
 	return adminGetUser(a)
@@ -331,11 +343,17 @@ func adminGetUser(a *adminRequest) error {
 	if roles == nil {
 		roles = []string{} // "roles": [] rather than null for a user with none
 	}
-	return writeJSON(a.w, userView{User: u, Roles: roles, Identities: ids, TOTP: totpErr == nil})
+	view := userView{User: u, Roles: roles, Identities: ids, TOTP: totpErr == nil}
+	if h := a.app.admin; h != nil {
+		if view.LoginHistory, err = h.LoginHistory(a.ctx, u.ID); err != nil {
+			return adminError(http.StatusServiceUnavailable, "user store: %v", err)
+		}
+	}
+	return writeJSON(a.w, view)
 }
 
 // userChangeFields are userChange's JSON names, spelt exactly.
-var userChangeFields = []string{"set", "grant_roles", "revoke_roles"}
+var userChangeFields = []string{"set", "grant_roles", "revoke_roles", "keep"}
 
 // decodeBody reads the request's JSON body into v, strictly: one JSON
 // object with only the given fields, each once, spelt exactly, and

@@ -57,8 +57,11 @@ type App struct {
 	// The store module in its roles: users and revocations always; second
 	// factors and administration when the module has them (else nil,
 	// and what needs them says so).
-	store       sessionStore
-	factors     provisioner.SecondFactorStore
+	store   sessionStore
+	factors provisioner.SecondFactorStore
+	// storeModule is the store module as loaded; store, factors and
+	// admin are its roles, timed for the store latency metric.
+	storeModule sessionStore
 	admin       provisioner.AdminStore
 	provisioner *provisioner.Provisioner
 	// readiness remembers the last store check of /.jitauth/ready.
@@ -148,10 +151,17 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if !ok {
 		return fmt.Errorf("jit_auth store module %T cannot hold users and sessions: it lacks %s (see provisioner/store.go)", mod, strings.Join(missingStoreRoles(mod), ", "))
 	}
-	a.store = store
-	a.factors, _ = mod.(provisioner.SecondFactorStore)
-	a.admin, _ = mod.(provisioner.AdminStore)
-	a.provisioner = &provisioner.Provisioner{Store: store}
+	a.storeModule = store
+	timer := storeTimer{a.observers.metrics.storeLatency}
+	a.store = timedSessionStore{store, timer}
+	if f, ok := mod.(provisioner.SecondFactorStore); ok {
+		a.factors = timedFactors{f, timer}
+	}
+	if ad, ok := mod.(provisioner.AdminStore); ok {
+		a.admin = timedAdmin{ad, timer}
+	}
+	a.observers.history = a.admin
+	a.provisioner = &provisioner.Provisioner{Store: a.store}
 
 	keys, unsaved, err := loadKeys(ctx, a.CookieKeys)
 	if err != nil {
@@ -197,6 +207,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.checkApplications(); err != nil {
 		return err
 	}
+	if a.admin == nil {
+		for _, name := range a.connectionNames() {
+			if a.Connections[name].deprovision != nil {
+				return fmt.Errorf("connection %q: deprovision needs a store that can disable and delete users, and the store (%s) does not implement provisioner.AdminStore; use the sqlite or postgres store, or drop deprovision", name, a.storeName())
+			}
+		}
+	}
 	a.interconnect = &onceResult{}
 
 	if a.UserStatusRefresh == 0 {
@@ -229,7 +246,7 @@ func (a *App) Validate() error {
 // and joins the background work that follows logouts made through other
 // instances and user statuses.
 func (a *App) Start() error {
-	if o, ok := a.store.(opener); ok {
+	if o, ok := a.storeModule.(opener); ok {
 		if err := o.open(); err != nil {
 			return fmt.Errorf("jit_auth user store: %v", err)
 		}
@@ -255,6 +272,7 @@ func (a *App) Start() error {
 		logger:   a.logger,
 		lifetime: time.Duration(a.SessionLifetime),
 		refresh:  time.Duration(a.UserStatusRefresh),
+		sweeper:  a.newSweeper(),
 	}
 	a.state.attach(a.started)
 	close(a.ready)
@@ -339,4 +357,4 @@ func missingStoreRoles(mod any) []string {
 }
 
 // storeName names the store module for messages.
-func (a *App) storeName() string { return fmt.Sprintf("%T", a.store) }
+func (a *App) storeName() string { return fmt.Sprintf("%T", a.storeModule) }

@@ -398,9 +398,9 @@ func (c *countingStore) Identities(ctx context.Context, userID string) ([]provis
 	return c.inner.Identities(ctx, userID)
 }
 
-func (c *countingStore) SetStatus(ctx context.Context, userID string, s provisioner.Status) error {
+func (c *countingStore) SetStatus(ctx context.Context, userID string, s provisioner.Status, reason string) error {
 	c.count()
-	return c.inner.SetStatus(ctx, userID, s)
+	return c.inner.SetStatus(ctx, userID, s, reason)
 }
 
 func (c *countingStore) DeleteUser(ctx context.Context, userID string) error {

@@ -217,13 +217,19 @@ func parseConnection(d *caddyfile.Dispenser) (*Connection, error) {
 				return nil, err
 			}
 			c.JIT = jit
+		case sub == "deprovision":
+			dp, err := parseDeprovision(d)
+			if err != nil {
+				return nil, err
+			}
+			c.Deprovision = dp
 		case legacyConnectionOption(sub):
 			legacyLines = append(legacyLines, d.NewFromNextSegment())
 		default:
 			k := connectorKind(sub)
 			info, err := caddy.GetModule("jit_auth.connectors." + k)
 			if err != nil {
-				return nil, d.Errf("unknown connection option %q; expected a connector (oidc, goth, or one from `caddy list-modules` under jit_auth.connectors), redirect_url, display_name, trust_email or jit", sub)
+				return nil, d.Errf("unknown connection option %q; expected a connector (oidc, goth, or one from `caddy list-modules` under jit_auth.connectors), redirect_url, display_name, trust_email, jit or deprovision", sub)
 			}
 			if mod != nil {
 				return nil, d.Errf("has both %s and %s; a connection is one identity provider, split it into two connections", word, sub)

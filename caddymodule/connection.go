@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/jitauth/caddy-jitauth/connector"
+	"github.com/jitauth/caddy-jitauth/deprovision"
 	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
@@ -38,6 +39,10 @@ type Connection struct {
 	// JIT configures Just-in-Time provisioning. Absent or not enabled,
 	// users of this connection can log in but nothing about them is stored.
 	JIT *JITConfig `json:"jit,omitempty"`
+	// Deprovision disables or deletes this connection's users after a
+	// time without a login. It needs JIT on (with JIT off nothing is
+	// stored) and a store that implements provisioner.AdminStore.
+	Deprovision *DeprovisionConfig `json:"deprovision,omitempty"`
 
 	// OIDC is the form of an OpenID Connect connection from before
 	// connectors were modules; it loads as the "oidc" connector.
@@ -58,6 +63,7 @@ type Connection struct {
 	// flow cookie must be SameSite=None (connector.CrossSitePoster).
 	crossSitePost bool
 	pol           *provisioner.Policy
+	deprovision   *deprovision.Policy
 }
 
 // JITConfig is a connection's Just-in-Time provisioning policy.
@@ -189,6 +195,16 @@ func (c *Connection) checkPolicy(name string) error {
 		return fmt.Errorf("connection %q: %v", name, err)
 	}
 	c.pol = pol
+	if c.Deprovision != nil {
+		if !c.jitEnabled() {
+			return fmt.Errorf("connection %q: deprovision needs jit on: with jit off nothing is stored about this connection's users", name)
+		}
+		p, err := c.Deprovision.policy(name)
+		if err != nil {
+			return fmt.Errorf("connection %q: %v", name, err)
+		}
+		c.deprovision = &p
+	}
 	return nil
 }
 

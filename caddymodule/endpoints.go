@@ -276,11 +276,14 @@ func (h *Handler) providerFailure(w http.ResponseWriter, conn *Connection, err e
 // provisioningFailure renders a provisioning error. Every branch ends
 // without a session (S9).
 func (h *Handler) provisioningFailure(w http.ResponseWriter, conn *Connection, c provisioner.Claims, err error, restart string) {
-	kind := eventLoginDenied
+	ev := event{kind: eventLoginDenied, connection: conn.name, subject: c.Subject, err: err}
 	if errors.Is(err, provisioner.ErrUserDisabled) {
-		kind = eventUserDisabled
+		ev.kind = eventUserDisabled
 	}
-	h.emit(event{kind: kind, connection: conn.name, subject: c.Subject, err: err})
+	if d, ok := errors.AsType[*provisioner.UserDisabledError](err); ok {
+		ev.localID, ev.username = d.UserID, d.Username
+	}
+	h.emit(ev)
 	switch {
 	case errors.Is(err, provisioner.ErrUserDisabled):
 		renderError(w, http.StatusForbidden, "Account disabled", "Your account on this site is disabled. Contact the site's administrator.", "")

@@ -1,10 +1,16 @@
 package caddymodule
 
 import (
+	"context"
+	"errors"
+	"time"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyevents"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
 // eventKind names an outcome worth recording. Its value is the audit
@@ -46,6 +52,9 @@ const (
 	eventAdminEnabled      eventKind = "user enabled by an administrator"
 	eventAdminDeleted      eventKind = "user deleted by an administrator"
 	eventAdminSignedOut    eventKind = "user signed out everywhere by an administrator"
+
+	eventDeprovisionDisabled eventKind = "user disabled for inactivity"
+	eventDeprovisionDeleted  eventKind = "user deleted for inactivity"
 )
 
 // event is one outcome, with the one field set every outcome shares:
@@ -83,9 +92,13 @@ type event struct {
 }
 
 // observers are where an outcome goes besides the audit log: the
-// process's metrics and Caddy's events app.
+// process's metrics, Caddy's events app, and the login history of the
+// user it concerns.
 type observers struct {
 	metrics *metrics
+	// history keeps each user's latest login attempts (nil: the store
+	// has no admin role, and keeps none).
+	history provisioner.AdminStore
 	// events and ctx emit Caddy events (nil events: none, as in tests
 	// that build a Handler by hand).
 	events *caddyevents.App
@@ -106,28 +119,58 @@ func (o *observers) emit(logger *zap.Logger, ev event) {
 	if name, ok := caddyEvents[ev.kind]; ok && o.events != nil {
 		o.events.Emit(o.ctx, name, ev.data())
 	}
+	if outcome, ok := loginOutcomes[ev.kind]; ok && o.history != nil && ev.localID != "" {
+		o.recordLogin(logger, ev, outcome)
+	}
+}
+
+// loginOutcomes are the login attempts kept in a user's history, with
+// the outcome recorded for each.
+var loginOutcomes = map[eventKind]string{
+	eventLoggedIn:         "succeeded",
+	eventUserDisabled:     "refused: user disabled",
+	eventLoginDenied:      "denied",
+	eventLoginRefused:     "refused",
+	eventNoLocalUserForMF: "refused: second factor needs a local user",
+}
+
+// recordLogin adds a login attempt to its user's history. It runs in
+// the login's request, which has written to the store already; a
+// failure is logged and does not change the login's outcome.
+func (o *observers) recordLogin(logger *zap.Logger, ev event, outcome string) {
+	if ev.reason != "" && outcome != loginOutcomes[eventLoggedIn] {
+		outcome += ": " + ev.reason
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	err := o.history.AddLoginEvent(ctx, ev.localID, provisioner.LoginEvent{At: time.Now().UTC(), Connection: ev.connection, Outcome: outcome})
+	if err != nil && !errors.Is(err, provisioner.ErrNotFound) {
+		logger.Warn("recording the login in the user's history", zap.String("local_id", ev.localID), zap.Error(err))
+	}
 }
 
 // caddyEvents names the outcomes that are Caddy events, so that an
 // `events` block (or the events app's JSON) can react to them. Their
 // origin is the jit_auth app.
 var caddyEvents = map[eventKind]string{
-	eventUserCreated:       "user_created",
-	eventIdentityLinked:    "user_linked",
-	eventUserUpdated:       "user_updated",
-	eventAdminUpdated:      "user_updated",
-	eventAdminRolesGranted: "user_updated",
-	eventAdminRolesRevoked: "user_updated",
-	eventAdminDisabled:     "user_disabled",
-	eventAdminEnabled:      "user_enabled",
-	eventAdminDeleted:      "user_deleted",
-	eventAdminSignedOut:    "user_signed_out",
-	eventLoggedIn:          "login_succeeded",
-	eventLoginRefused:      "login_failed",
-	eventLoginDenied:       "login_failed",
-	eventLoginFailed:       "login_failed",
-	eventUserDisabled:      "login_failed",
-	eventNoLocalUserForMF:  "login_failed",
+	eventUserCreated:         "user_created",
+	eventIdentityLinked:      "user_linked",
+	eventUserUpdated:         "user_updated",
+	eventAdminUpdated:        "user_updated",
+	eventAdminRolesGranted:   "user_updated",
+	eventAdminRolesRevoked:   "user_updated",
+	eventAdminDisabled:       "user_disabled",
+	eventAdminEnabled:        "user_enabled",
+	eventAdminDeleted:        "user_deleted",
+	eventAdminSignedOut:      "user_signed_out",
+	eventDeprovisionDisabled: "user_disabled",
+	eventDeprovisionDeleted:  "user_deleted",
+	eventLoggedIn:            "login_succeeded",
+	eventLoginRefused:        "login_failed",
+	eventLoginDenied:         "login_failed",
+	eventLoginFailed:         "login_failed",
+	eventUserDisabled:        "login_failed",
+	eventNoLocalUserForMF:    "login_failed",
 }
 
 // data is ev as a Caddy event's data: the same field set as the audit

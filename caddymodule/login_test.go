@@ -278,7 +278,7 @@ func TestDisabledUserIsRefused(t *testing.T) {
 	}
 	st := openStore(t, s.dir)
 	u := allUsers(t, st)[0]
-	if err := st.SetStatus(context.Background(), u.ID, provisioner.StatusDisabled); err != nil {
+	if err := st.SetStatus(context.Background(), u.ID, provisioner.StatusDisabled, ""); err != nil {
 		t.Fatal(err)
 	}
 	b := newBrowser(t)
@@ -442,11 +442,11 @@ func TestDisabledOrDeletedUserLosesLiveSession(t *testing.T) {
 		t.Fatalf("login: %d", resp.StatusCode)
 	}
 	u := allUsers(t, st)[0]
-	if err := st.SetStatus(ctx, u.ID, provisioner.StatusDisabled); err != nil {
+	if err := st.SetStatus(ctx, u.ID, provisioner.StatusDisabled, ""); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(b, http.StatusFound, "disabled user")
-	if err := st.SetStatus(ctx, u.ID, provisioner.StatusActive); err != nil {
+	if err := st.SetStatus(ctx, u.ID, provisioner.StatusActive, ""); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(b, http.StatusOK, "re-enabled user")

@@ -23,6 +23,8 @@ type metrics struct {
 	mfa           *prometheus.CounterVec
 	logouts       *prometheus.CounterVec
 	adminChanges  *prometheus.CounterVec
+	deprovisioned *prometheus.CounterVec
+	storeLatency  *prometheus.HistogramVec
 	users         *prometheus.GaugeVec
 }
 
@@ -45,6 +47,10 @@ func processMetrics() *metrics {
 			mfa:           counter("mfa_total", "Second-factor outcomes, by method (totp, recovery_code) and outcome (enrolled, accepted, refused, rate_limited).", "method", "outcome"),
 			logouts:       counter("logouts_total", "Sessions ended by their user, by connection.", "connection"),
 			adminChanges:  counter("admin_changes_total", "Changes made through the admin API, by change.", "change"),
+			deprovisioned: counter("deprovisioned_total", "Inactive users disabled or deleted by a connection's deprovision rule, by connection and action (disable, delete).", "connection", "action"),
+			storeLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: "jit_auth", Name: "store_operation_seconds",
+				Help:    "Time the user store took per call, by operation (record_login, create_user, search_users, revoke_session, …), failures included.",
+				Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"operation"}),
 			users: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "jit_auth", Name: "users",
 				Help: "Users in the store by status (active, disabled), counted in the background."}, []string{"status"}),
 		}
@@ -58,7 +64,7 @@ func (m *metrics) register(reg *prometheus.Registry) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{m.logins, m.provisionings, m.denials, m.consents, m.mfa, m.logouts, m.adminChanges, m.users} {
+	for _, c := range []prometheus.Collector{m.logins, m.provisionings, m.denials, m.consents, m.mfa, m.logouts, m.adminChanges, m.deprovisioned, m.storeLatency, m.users} {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if !errors.As(err, &already) {
@@ -103,6 +109,10 @@ func (m *metrics) record(ev event) {
 		m.mfa.WithLabelValues("totp", "refused").Inc()
 	case eventTOTPRateLimited:
 		m.mfa.WithLabelValues("totp", "rate_limited").Inc()
+	case eventDeprovisionDisabled:
+		m.deprovisioned.WithLabelValues(ev.connection, "disable").Inc()
+	case eventDeprovisionDeleted:
+		m.deprovisioned.WithLabelValues(ev.connection, "delete").Inc()
 	default:
 		if change, ok := adminChanges[ev.kind]; ok {
 			m.adminChanges.WithLabelValues(change).Inc()

@@ -91,16 +91,22 @@ func TestOperateUsersThroughTheAdminAPI(t *testing.T) {
 	user := "/jit_auth/users/alice@example.com"
 
 	var view struct {
-		Status string `json:"status"`
+		Status          string                   `json:"status"`
+		StatusReason    string                   `json:"status_reason"`
+		StatusChangedAt time.Time                `json:"status_changed_at"`
+		LoginHistory    []provisioner.LoginEvent `json:"login_history"`
 	}
 	if code := adminCall(t, admin, http.MethodPost, user+"/disable", `{"reason": "left the company"}`, &view); code != http.StatusOK || view.Status != "disabled" {
 		t.Fatalf("disable: %d, status %q", code, view.Status)
 	}
+	if view.StatusReason != "left the company" || time.Since(view.StatusChangedAt) > time.Minute {
+		t.Errorf("disable answered status_reason %q, status_changed_at %v; want the reason, now", view.StatusReason, view.StatusChangedAt)
+	}
 	if reachesUpstream(b) {
 		t.Error("the disabled user's live session still reaches the upstream")
 	}
-	if u := allUsers(t, st)[0]; u.Status != provisioner.StatusDisabled {
-		t.Errorf("stored status %q", u.Status)
+	if u := allUsers(t, st)[0]; u.Status != provisioner.StatusDisabled || u.StatusReason != "left the company" {
+		t.Errorf("stored status %q, reason %q", u.Status, u.StatusReason)
 	}
 	if code := adminCall(t, admin, http.MethodPost, user+"/disable", "", nil); code != http.StatusConflict {
 		t.Errorf("disabling again: %d, want 409", code)
@@ -113,6 +119,17 @@ func TestOperateUsersThroughTheAdminAPI(t *testing.T) {
 	s.queue(alice())
 	if resp, _ := s.login(newBrowser(t), "corp", "/secret"); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("login of a disabled user: %d, want 403", resp.StatusCode)
+	}
+	// Both login attempts are in the user's history, newest first.
+	if code := adminCall(t, admin, http.MethodGet, user, "", &view); code != http.StatusOK {
+		t.Fatalf("show: %d", code)
+	}
+	var outcomes []string
+	for _, e := range view.LoginHistory {
+		outcomes = append(outcomes, e.Connection+" "+e.Outcome)
+	}
+	if want := []string{"corp refused: user disabled", "corp succeeded"}; strings.Join(outcomes, "|") != strings.Join(want, "|") {
+		t.Errorf("login history %q, want %q", outcomes, want)
 	}
 	if code := adminCall(t, admin, http.MethodPost, user+"/enable", "", &view); code != http.StatusOK || view.Status != "active" {
 		t.Fatalf("enable: %d, status %q", code, view.Status)
@@ -148,7 +165,7 @@ func TestOperateUsersThroughTheAdminAPI(t *testing.T) {
 	if resp, _ := s.login(b, "corp", "/secret"); resp.StatusCode != http.StatusOK || !reachesUpstream(b) {
 		t.Fatalf("login after signing out everywhere: %d", resp.StatusCode)
 	}
-	if got, want := takeEvents(), []string{"user_disabled alice@example.com left the company", "login_failed <nil>", "user_enabled alice@example.com",
+	if got, want := takeEvents(), []string{"user_disabled alice@example.com left the company", "login_failed alice@example.com", "user_enabled alice@example.com",
 		"login_succeeded alice@example.com", "login_succeeded alice@example.com", "user_signed_out alice@example.com", "login_succeeded alice@example.com"}; strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("Caddy events: %q, want %q", got, want)
 	}
@@ -188,6 +205,10 @@ func TestOperateUsersThroughTheAdminAPI(t *testing.T) {
 		`jit_auth_admin_changes_total{change="disabled"}`:                  1,
 		`jit_auth_admin_changes_total{change="enabled"}`:                   1,
 		`jit_auth_admin_changes_total{change="deleted"}`:                   1,
+		// Every store call is timed, by operation.
+		`jit_auth_store_operation_seconds_count{operation="create_user"}`: 1,
+		`jit_auth_store_operation_seconds_count{operation="set_status"}`:  2,
+		`jit_auth_store_operation_seconds_count{operation="delete_user"}`: 1,
 	} {
 		if got := after[series] - before[series]; got != want {
 			t.Errorf("%s went up by %v, want %v", series, got, want)
@@ -302,7 +323,7 @@ func TestListAndExportTheDirectory(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i == 4 {
-			if err := st.SetStatus(ctx, u.ID, provisioner.StatusDisabled); err != nil {
+			if err := st.SetStatus(ctx, u.ID, provisioner.StatusDisabled, ""); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -74,7 +74,7 @@ func serveReady(h *Handler, w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte(`{"status":"unavailable","reason":"starting"}` + "\n"))
 		return
 	}
-	if err := h.app.readiness.check(h.app.store, h.app.logger); err != nil {
+	if err := h.app.readiness.check(h.app.storeModule, h.app.logger); err != nil {
 		w.Header().Set("Retry-After", "1")
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte(`{"status":"unavailable","reason":"the user store does not answer"}` + "\n"))

@@ -38,7 +38,8 @@ const sharedStateKey = "jit_auth.state"
 
 // sharedState is the security state every configuration generation of
 // the jit_auth app uses, and the background work that keeps it current:
-// one revocation follower and one user-status refresher per process,
+// one revocation follower, one user-status refresher and one
+// deprovisioning sweeper per process,
 // however many generations overlap. They run while at least one
 // generation is started, with that of the one started last.
 type sharedState struct {
@@ -63,6 +64,8 @@ type stateConfig struct {
 	logger   *zap.Logger
 	lifetime time.Duration
 	refresh  time.Duration
+	// sweeper deprovisions inactive users (nil: no connection does).
+	sweeper *sweeper
 }
 
 func newSharedState() *sharedState {
@@ -112,7 +115,7 @@ func (st *sharedState) attach(cfg *stateConfig) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	st.cancel = cancel
-	st.done.Add(2)
+	st.done.Add(3)
 	go func() {
 		defer st.done.Done()
 		st.followRevocations(ctx)
@@ -120,6 +123,10 @@ func (st *sharedState) attach(cfg *stateConfig) {
 	go func() {
 		defer st.done.Done()
 		st.refreshUserStatus(ctx)
+	}()
+	go func() {
+		defer st.done.Done()
+		st.runDeprovision(ctx)
 	}()
 }
 

@@ -22,6 +22,9 @@ type LocalChange struct {
 	Set map[string]string
 	// Grant and Revoke are local roles.
 	Grant, Revoke []string
+	// Keep, when set, sets or clears the user's Keep flag (exempt from
+	// deprovisioning).
+	Keep *bool
 }
 
 // ApplyLocalChange checks the whole change and applies it in one store
@@ -53,6 +56,9 @@ func ApplyLocalChange(ctx context.Context, s UserStore, userID string, ch LocalC
 		local = append(local, ch.Grant...)
 		local = slices.DeleteFunc(local, func(r string) bool { return slices.Contains(ch.Revoke, r) })
 		setRoleGrant(u, RoleSourceLocal, sortedUnique(local))
+		if ch.Keep != nil {
+			u.Keep = *ch.Keep
+		}
 		return nil
 	})
 }

@@ -312,7 +312,7 @@ func TestLinkVerifiedEmail(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.SetStatus(t.Context(), first.User.ID, provisioner.StatusDisabled); err != nil {
+		if err := s.SetStatus(t.Context(), first.User.ID, provisioner.StatusDisabled, ""); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := p.Provision(t.Context(), req(policy(t, link), newIdent(nil))); !errors.Is(err, provisioner.ErrUserDisabled) {

@@ -93,6 +93,15 @@ type Result struct {
 	Changed []string
 }
 
+// UserDisabledError is ErrUserDisabled (errors.Is matches it) naming the
+// disabled user, so the refused login can be kept in their history.
+type UserDisabledError struct{ UserID, Username string }
+
+func (e *UserDisabledError) Error() string        { return ErrUserDisabled.Error() }
+func (e *UserDisabledError) Is(target error) bool { return target == ErrUserDisabled }
+
+func disabled(u *User) error { return &UserDisabledError{UserID: u.ID, Username: u.Username} }
+
 // Provisioner applies connection policies against a store.
 type Provisioner struct {
 	Store UserStore
@@ -146,7 +155,7 @@ func (p *Provisioner) Provision(ctx context.Context, req Request) (Result, error
 		switch {
 		case err == nil:
 			if u.Status == StatusDisabled {
-				return Result{}, ErrUserDisabled
+				return Result{}, disabled(u)
 			}
 			res, err := l.recordLogin(ctx)
 			if errors.Is(err, ErrNotFound) {
@@ -226,7 +235,7 @@ func (l *login) askConsent(outcome Outcome, need []string) Result {
 // an existing user inside a store transaction.
 func (l *login) sync(u *User, consentAsked bool) error {
 	if u.Status == StatusDisabled {
-		return ErrUserDisabled
+		return disabled(u)
 	}
 	var writes []string
 	switch l.pol.sync() {
@@ -385,7 +394,7 @@ func (l *login) linkTarget(ctx context.Context) (*User, error) {
 	}
 	if l.pol.Link == LinkVerifiedEmail && l.profile.EmailVerified && len(verified) == 1 {
 		if verified[0].Status == StatusDisabled {
-			return nil, ErrUserDisabled
+			return nil, disabled(&verified[0])
 		}
 		return &verified[0], nil
 	}

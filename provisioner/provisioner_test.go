@@ -171,7 +171,7 @@ func TestProvisionDisabledUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetStatus(ctx, res.User.ID, provisioner.StatusDisabled); err != nil {
+	if err := s.SetStatus(ctx, res.User.ID, provisioner.StatusDisabled, ""); err != nil {
 		t.Fatal(err)
 	}
 	clk.t = clk.t.Add(time.Hour)
@@ -186,7 +186,7 @@ func TestProvisionDisabledUser(t *testing.T) {
 		t.Errorf("disabled login was recorded: LastLoginAt %v, want %v", u.LastLoginAt, res.User.LastLoginAt)
 	}
 	// Re-enabled, the user logs in again.
-	if err := s.SetStatus(ctx, res.User.ID, provisioner.StatusActive); err != nil {
+	if err := s.SetStatus(ctx, res.User.ID, provisioner.StatusActive, ""); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := provision(p, ctx, "corp", on, aliceClaims()); err != nil || got.Outcome != provisioner.OutcomeUpdated {

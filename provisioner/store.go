@@ -56,6 +56,15 @@ type User struct {
 	Consents map[string]Consent `json:"consents,omitempty"`
 	// Status is active or disabled.
 	Status Status `json:"status"`
+	// StatusReason is what the administrator (or the deprovisioning of
+	// inactive users) gave as the reason for the last status change, and
+	// StatusChangedAt is when it was made (zero if never).
+	StatusReason    string    `json:"status_reason,omitempty"`
+	StatusChangedAt time.Time `json:"status_changed_at,omitzero"`
+	// Keep exempts the user from the deprovisioning of inactive users
+	// (unless a connection's deprovision says include_kept). It is set
+	// locally, by an administrator.
+	Keep bool `json:"keep,omitempty"`
 	// CreatedAt, UpdatedAt and LastLoginAt are store timestamps (UTC).
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
@@ -123,8 +132,8 @@ var (
 // UpdateFunc changes a user inside a store transaction. It may change
 // the profile fields (Email, EmailVerified, Name, GivenName,
 // FamilyName, Picture, Groups, Attributes), RoleGrants,
-// LocalAttributes and Consents; stores ignore changes to ID, Username,
-// Status and the timestamps. An error aborts the transaction: nothing
+// LocalAttributes, Consents and Keep; stores ignore changes to ID,
+// Username, Status, StatusReason and the timestamps. An error aborts the transaction: nothing
 // is written and the store returns that error unchanged.
 type UpdateFunc func(u *User) error
 
@@ -207,11 +216,54 @@ type AdminStore interface {
 	// CountUsers returns how many users have each status (a status no
 	// user has may be missing).
 	CountUsers(ctx context.Context) (map[Status]int, error)
-	// SetStatus enables or disables a user, or returns ErrNotFound.
-	SetStatus(ctx context.Context, userID string, s Status) error
-	// DeleteUser removes a user with its identities and second factors,
-	// or returns ErrNotFound.
+	// SetStatus enables or disables a user, keeping reason (at most
+	// MaxStatusReason bytes) and the time of the change with it, or
+	// returns ErrNotFound.
+	SetStatus(ctx context.Context, userID string, s Status, reason string) error
+	// DeleteUser removes a user with its identities, second factors,
+	// consents, role grants and login history, or returns ErrNotFound.
 	DeleteUser(ctx context.Context, userID string) error
+	// AddLoginEvent records one login attempt that reached the user,
+	// keeping only the LoginHistoryLength newest of that user; ErrNotFound
+	// if there is no such user.
+	AddLoginEvent(ctx context.Context, userID string, e LoginEvent) error
+	// LoginHistory returns the user's recorded login attempts, newest
+	// first (none is not an error).
+	LoginHistory(ctx context.Context, userID string) ([]LoginEvent, error)
+	// AcquireLease takes, or renews, the named lease for holder until
+	// now+ttl, and reports whether holder has it: false while another
+	// holder's lease has not expired. Several instances on one store
+	// use it so that a background job runs on one of them at a time.
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+}
+
+// MaxStatusReason bounds the reason SetStatus keeps.
+const MaxStatusReason = 500
+
+// CheckStatusChange validates a SetStatus call, so every store applies
+// the same rules.
+func CheckStatusChange(s Status, reason string) error {
+	if s != StatusActive && s != StatusDisabled {
+		return fmt.Errorf("invalid status %q", s)
+	}
+	if len(reason) > MaxStatusReason {
+		return fmt.Errorf("the reason is %d bytes; at most %d", len(reason), MaxStatusReason)
+	}
+	return nil
+}
+
+// LoginHistoryLength is how many login attempts a store keeps per user.
+const LoginHistoryLength = 20
+
+// LoginEvent is one login attempt of a known user.
+type LoginEvent struct {
+	// At is when it happened (UTC).
+	At time.Time `json:"at"`
+	// Connection is the connection it came through.
+	Connection string `json:"connection"`
+	// Outcome is "succeeded", or why it was refused (e.g. "disabled",
+	// "denied").
+	Outcome string `json:"outcome"`
 }
 
 // RevocationStore keeps logouts so that every instance sharing the

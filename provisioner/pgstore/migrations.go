@@ -89,6 +89,36 @@ CREATE TABLE totp_factors (
 	created_at      timestamptz NOT NULL
 );
 `,
+	// 3: operating the directory: the reason and time of a status change
+	// and the keep flag of users; a short login history per user; leases
+	// for background jobs that one instance of several runs at a time;
+	// indexes for the inactive-user sweep and the connection filter.
+	`
+ALTER TABLE users
+	ADD COLUMN status_reason     text NOT NULL DEFAULT '',
+	ADD COLUMN status_changed_at timestamptz,
+	ADD COLUMN keep              boolean NOT NULL DEFAULT false;
+
+CREATE INDEX users_last_login_at ON users (last_login_at);
+CREATE INDEX identities_connection ON identities (connection, user_id);
+
+CREATE TABLE login_events (
+	id         bigserial PRIMARY KEY,
+	user_id    text NOT NULL
+	           CONSTRAINT login_events_user_id_fkey REFERENCES users(id) ON DELETE CASCADE,
+	at         timestamptz NOT NULL,
+	connection text NOT NULL,
+	outcome    text NOT NULL
+);
+
+CREATE INDEX login_events_user_at ON login_events (user_id, at);
+
+CREATE TABLE leases (
+	name       text PRIMARY KEY,
+	holder     text NOT NULL,
+	expires_at timestamptz NOT NULL
+);
+`,
 }
 
 // backfills complete a migration step in Go, in the step's transaction,

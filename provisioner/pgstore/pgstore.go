@@ -230,7 +230,8 @@ func (s *Store) Close() error {
 
 const userColumns = `u.id, u.username, u.email, u.email_verified, u.name, u.given_name,
 	u.family_name, u.picture, u.groups, u.attributes, u.role_grants, u.local_attributes,
-	u.consents, u.status, u.created_at, u.updated_at, u.last_login_at`
+	u.consents, u.status, u.created_at, u.updated_at, u.last_login_at,
+	u.status_reason, u.status_changed_at, u.keep`
 
 func scanUser(row pgx.Row) (*provisioner.User, error) {
 	var (
@@ -241,10 +242,12 @@ func scanUser(row pgx.Row) (*provisioner.User, error) {
 		status           string
 		created, updated time.Time
 		lastLogin        *time.Time
+		statusChanged    *time.Time
 	)
 	if err := row.Scan(&u.ID, &u.Username, &u.Email, &u.EmailVerified, &u.Name, &u.GivenName,
 		&u.FamilyName, &u.Picture, &groups, &attrs, &roles, &local,
-		&consents, &status, &created, &updated, &lastLogin); err != nil {
+		&consents, &status, &created, &updated, &lastLogin,
+		&u.StatusReason, &statusChanged, &u.Keep); err != nil {
 		return nil, err
 	}
 	u.Status = provisioner.Status(status)
@@ -252,6 +255,9 @@ func scanUser(row pgx.Row) (*provisioner.User, error) {
 	u.UpdatedAt = updated.UTC()
 	if lastLogin != nil {
 		u.LastLoginAt = lastLogin.UTC()
+	}
+	if statusChanged != nil {
+		u.StatusChangedAt = statusChanged.UTC()
 	}
 	for _, c := range []struct {
 		what string
@@ -627,14 +633,15 @@ func (s *Store) Identities(ctx context.Context, userID string) ([]provisioner.Id
 
 // SetStatus enables or disables a user; provisioner.ErrNotFound if there
 // is no such user.
-func (s *Store) SetStatus(ctx context.Context, userID string, st provisioner.Status) error {
-	if st != provisioner.StatusActive && st != provisioner.StatusDisabled {
-		return fmt.Errorf("postgres store: setting status: invalid status %q", st)
+func (s *Store) SetStatus(ctx context.Context, userID string, st provisioner.Status, reason string) error {
+	if err := provisioner.CheckStatusChange(st, reason); err != nil {
+		return fmt.Errorf("postgres store: setting status: %w", err)
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	tag, err := s.pool.Exec(ctx, `UPDATE users SET status = $1, updated_at = $2 WHERE id = $3`,
-		string(st), s.now().UTC(), userID)
+	now := s.now().UTC()
+	tag, err := s.pool.Exec(ctx, `UPDATE users SET status = $1, status_reason = $2, status_changed_at = $3, updated_at = $3 WHERE id = $4`,
+		string(st), reason, now, userID)
 	if err := affectedOne(tag, err); err != nil {
 		return fmt.Errorf("postgres store: setting status: %w", err)
 	}

@@ -456,7 +456,7 @@ func checkAllFail(t *testing.T, s *Store, userID string) {
 			_, err := s.Identities(ctx, userID)
 			return err
 		},
-		"SetStatus":     func() error { return s.SetStatus(ctx, userID, provisioner.StatusDisabled) },
+		"SetStatus":     func() error { return s.SetStatus(ctx, userID, provisioner.StatusDisabled, "") },
 		"DeleteUser":    func() error { return s.DeleteUser(ctx, userID) },
 		"RevokeSession": func() error { return s.RevokeSession(ctx, "x", time.Now().Add(time.Hour)) },
 		"RevokedSessions": func() error {
@@ -565,7 +565,7 @@ func TestDefaultTimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	err = s.SetStatus(context.Background(), alice.ID, provisioner.StatusDisabled)
+	err = s.SetStatus(context.Background(), alice.ID, provisioner.StatusDisabled, "")
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("SetStatus on a locked row: err = %v, want context.DeadlineExceeded", err)
 	}
@@ -576,7 +576,7 @@ func TestDefaultTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 900*time.Millisecond)
 	defer cancel()
 	start = time.Now()
-	_ = s.SetStatus(ctx, alice.ID, provisioner.StatusDisabled)
+	_ = s.SetStatus(ctx, alice.ID, provisioner.StatusDisabled, "")
 	if d := time.Since(start); d < 800*time.Millisecond {
 		t.Errorf("SetStatus gave up after %v, before the caller's deadline of 900ms", d)
 	}

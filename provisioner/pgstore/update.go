@@ -42,12 +42,12 @@ func updateUser(ctx context.Context, tx pgx.Tx, cur *provisioner.User, update pr
 	if _, err := tx.Exec(ctx, `UPDATE users SET
 			email = $1, email_norm = $2, email_verified = $3, name = $4, given_name = $5,
 			family_name = $6, picture = $7, groups = $8, attributes = $9, role_grants = $10,
-			local_attributes = $11, consents = $12,
-			updated_at = COALESCE($13, updated_at), last_login_at = COALESCE($14, last_login_at)
-		WHERE id = $15`,
+			local_attributes = $11, consents = $12, keep = $13,
+			updated_at = COALESCE($14, updated_at), last_login_at = COALESCE($15, last_login_at)
+		WHERE id = $16`,
 		after.Email, after.EmailNorm, after.EmailVerified, after.Name, after.GivenName,
 		after.FamilyName, after.Picture, after.Groups, after.Attributes, after.RoleGrants,
-		after.LocalAttributes, after.Consents,
+		after.LocalAttributes, after.Consents, after.Keep,
 		updatedAt, nullTime(login), cur.ID); err != nil {
 		return nil, fmt.Errorf("updating user: %w", err)
 	}

@@ -78,6 +78,34 @@ CREATE TABLE totp_factors (
 	created_at      INTEGER NOT NULL
 );
 `,
+	// 3: operating the directory: the reason and time of a status change
+	// and the keep flag of users; a short login history per user; leases
+	// for background jobs that one instance of several runs at a time;
+	// indexes for the inactive-user sweep and the connection filter.
+	`
+ALTER TABLE users ADD COLUMN status_reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN status_changed_at INTEGER;
+ALTER TABLE users ADD COLUMN keep INTEGER NOT NULL DEFAULT 0;
+
+CREATE INDEX users_last_login_at ON users(last_login_at);
+CREATE INDEX identities_connection ON identities(connection, user_id);
+
+CREATE TABLE login_events (
+	id         INTEGER PRIMARY KEY,
+	user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	at         INTEGER NOT NULL,
+	connection TEXT NOT NULL,
+	outcome    TEXT NOT NULL
+);
+
+CREATE INDEX login_events_user_at ON login_events(user_id, at);
+
+CREATE TABLE leases (
+	name       TEXT PRIMARY KEY NOT NULL,
+	holder     TEXT NOT NULL,
+	expires_at INTEGER NOT NULL
+);
+`,
 }
 
 // backfills complete a migration step in Go, in the step's transaction,

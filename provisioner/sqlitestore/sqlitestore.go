@@ -150,7 +150,8 @@ type querier interface {
 
 const userColumns = `u.id, u.username, u.email, u.email_verified, u.name, u.given_name,
 	u.family_name, u.picture, u.groups, u.attributes, u.role_grants, u.local_attributes,
-	u.consents, u.status, u.created_at, u.updated_at, u.last_login_at`
+	u.consents, u.status, u.created_at, u.updated_at, u.last_login_at,
+	u.status_reason, u.status_changed_at, u.keep`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -163,10 +164,12 @@ func scanUser(row scanner) (*provisioner.User, error) {
 		status           string
 		created, updated int64
 		lastLogin        sql.NullInt64
+		statusChanged    sql.NullInt64
 	)
 	if err := row.Scan(&u.ID, &u.Username, &u.Email, &u.EmailVerified, &u.Name, &u.GivenName,
 		&u.FamilyName, &u.Picture, &groups, &attrs, &roles, &local,
-		&consents, &status, &created, &updated, &lastLogin); err != nil {
+		&consents, &status, &created, &updated, &lastLogin,
+		&u.StatusReason, &statusChanged, &u.Keep); err != nil {
 		return nil, err
 	}
 	u.Status = provisioner.Status(status)
@@ -174,6 +177,9 @@ func scanUser(row scanner) (*provisioner.User, error) {
 	u.UpdatedAt = fromNanos(updated)
 	if lastLogin.Valid {
 		u.LastLoginAt = fromNanos(lastLogin.Int64)
+	}
+	if statusChanged.Valid {
+		u.StatusChangedAt = fromNanos(statusChanged.Int64)
 	}
 	for _, c := range []struct {
 		what string
@@ -516,12 +522,13 @@ func (s *Store) LinkIdentity(ctx context.Context, userID string, id provisioner.
 
 // SetStatus enables or disables a user; provisioner.ErrNotFound if there
 // is no such user.
-func (s *Store) SetStatus(ctx context.Context, userID string, st provisioner.Status) error {
-	if st != provisioner.StatusActive && st != provisioner.StatusDisabled {
-		return fmt.Errorf("sqlite store: setting status: invalid status %q", st)
+func (s *Store) SetStatus(ctx context.Context, userID string, st provisioner.Status, reason string) error {
+	if err := provisioner.CheckStatusChange(st, reason); err != nil {
+		return fmt.Errorf("sqlite store: setting status: %w", err)
 	}
-	res, err := s.exec(ctx, `UPDATE users SET status = ?, updated_at = ? WHERE id = ?`,
-		string(st), s.now().UTC().UnixNano(), userID)
+	now := s.now().UTC().UnixNano()
+	res, err := s.exec(ctx, `UPDATE users SET status = ?, status_reason = ?, status_changed_at = ?, updated_at = ? WHERE id = ?`,
+		string(st), reason, now, now, userID)
 	if err := affectedOne(res, err); err != nil {
 		return fmt.Errorf("sqlite store: setting status: %w", err)
 	}

@@ -309,7 +309,7 @@ func TestOutage(t *testing.T) {
 			_, err := s.Identities(ctx, u.ID)
 			return err
 		},
-		"SetStatus":     func() error { return s.SetStatus(ctx, u.ID, provisioner.StatusDisabled) },
+		"SetStatus":     func() error { return s.SetStatus(ctx, u.ID, provisioner.StatusDisabled, "") },
 		"DeleteUser":    func() error { return s.DeleteUser(ctx, u.ID) },
 		"RevokeSession": func() error { return s.RevokeSession(ctx, "x", time.Now().Add(time.Hour)) },
 		"RevokedSessions": func() error {

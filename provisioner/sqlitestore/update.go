@@ -44,12 +44,12 @@ func updateUser(ctx context.Context, tx *sql.Tx, cur *provisioner.User, update p
 	if _, err := tx.ExecContext(ctx, `UPDATE users SET
 			email = ?, email_norm = ?, email_verified = ?, name = ?, given_name = ?,
 			family_name = ?, picture = ?, groups = ?, attributes = ?, role_grants = ?,
-			local_attributes = ?, consents = ?,
+			local_attributes = ?, consents = ?, keep = ?,
 			updated_at = COALESCE(?, updated_at), last_login_at = COALESCE(?, last_login_at)
 		WHERE id = ?`,
 		after.Email, after.EmailNorm, after.EmailVerified, after.Name, after.GivenName,
 		after.FamilyName, after.Picture, after.Groups, after.Attributes, after.RoleGrants,
-		after.LocalAttributes, after.Consents,
+		after.LocalAttributes, after.Consents, after.Keep,
 		updatedAt, nullTime(login), cur.ID); err != nil {
 		return nil, fmt.Errorf("updating user: %w", err)
 	}

@@ -3,6 +3,7 @@ package storetest
 import (
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,14 +21,187 @@ func RunAdmin(t *testing.T, newStore func(t *testing.T) UserAndAdmin) {
 		{"SearchUsers", testSearchUsers},
 		{"SearchUsersPages", testSearchUsersPages},
 		{"CountUsers", testCountUsers},
+		{"StatusReason", testStatusReason},
+		{"Keep", testKeep},
+		{"LoginHistory", testLoginHistory},
+		{"LoginHistoryGoesWithTheUser", testLoginHistoryDeleted},
+		{"Lease", testLease},
+		{"LeaseOneOfMany", testLeaseOneOfMany},
 	})
+}
+
+func testStatusReason(t *testing.T, s UserAndAdmin) {
+	ctx := t.Context()
+	u := mustCreate(t, s, "alice", "sub-1")
+	if !u.StatusChangedAt.IsZero() || u.StatusReason != "" {
+		t.Errorf("new user: StatusChangedAt = %v, StatusReason = %q; want zero", u.StatusChangedAt, u.StatusReason)
+	}
+	before := time.Now().Add(-time.Second)
+	if err := s.SetStatus(ctx, u.ID, provisioner.StatusDisabled, "left the company"); err != nil {
+		t.Fatalf("SetStatus: %v", err)
+	}
+	got := mustUser(t, s, u.ID)
+	if got.StatusReason != "left the company" || got.StatusChangedAt.Before(before) || got.StatusChangedAt.After(time.Now().Add(time.Second)) {
+		t.Errorf("after disabling: StatusReason = %q, StatusChangedAt = %v; want the reason and about now", got.StatusReason, got.StatusChangedAt)
+	}
+	if err := s.SetStatus(ctx, u.ID, provisioner.StatusActive, ""); err != nil {
+		t.Fatalf("SetStatus: %v", err)
+	}
+	if got := mustUser(t, s, u.ID); got.StatusReason != "" {
+		t.Errorf("after enabling without a reason: StatusReason = %q, want none", got.StatusReason)
+	}
+	long := string(make([]byte, provisioner.MaxStatusReason+1))
+	if err := s.SetStatus(ctx, u.ID, provisioner.StatusDisabled, long); err == nil {
+		t.Error("SetStatus with a reason over MaxStatusReason succeeded")
+	}
+	if got := mustUser(t, s, u.ID); got.Status != provisioner.StatusActive {
+		t.Errorf("after a refused SetStatus: Status = %q, want active", got.Status)
+	}
+	// A later login's profile update leaves the status and reason alone.
+	if err := s.SetStatus(ctx, u.ID, provisioner.StatusDisabled, "audit"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RecordLogin(ctx, key("sub-1"), nil, base.Add(time.Hour), func(u *provisioner.User) error {
+		u.Status, u.StatusReason = provisioner.StatusActive, "changed by an UpdateFunc"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustUser(t, s, u.ID); got.Status != provisioner.StatusDisabled || got.StatusReason != "audit" {
+		t.Errorf("after an UpdateFunc set them: Status = %q, StatusReason = %q; want disabled, audit", got.Status, got.StatusReason)
+	}
+}
+
+func testKeep(t *testing.T, s UserAndAdmin) {
+	ctx := t.Context()
+	u := mustCreate(t, s, "alice", "sub-1")
+	if u.Keep {
+		t.Error("a new user has Keep set")
+	}
+	got, err := s.UpdateUser(ctx, u.ID, func(u *provisioner.User) error { u.Keep = true; return nil })
+	if err != nil || !got.Keep {
+		t.Fatalf("UpdateUser(Keep) = %+v, %v", got, err)
+	}
+	if got := mustUser(t, s, u.ID); !got.Keep {
+		t.Error("Keep was not stored")
+	}
+	if found, err := s.SearchUsers(ctx, provisioner.UserQuery{}); err != nil || len(found) != 1 || !found[0].Keep {
+		t.Errorf("SearchUsers = %+v, %v; want alice with Keep", found, err)
+	}
+	if _, err := s.UpdateUser(ctx, u.ID, func(u *provisioner.User) error { u.Keep = false; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustUser(t, s, u.ID); got.Keep {
+		t.Error("Keep stayed set after clearing it")
+	}
+}
+
+func testLoginHistory(t *testing.T, s UserAndAdmin) {
+	ctx := t.Context()
+	u := mustCreate(t, s, "alice", "sub-1")
+	other := mustCreate(t, s, "bob", "sub-2")
+	if h, err := s.LoginHistory(ctx, u.ID); err != nil || len(h) != 0 {
+		t.Errorf("LoginHistory(new user) = %v, %v; want none", h, err)
+	}
+	n := provisioner.LoginHistoryLength + 5
+	for i := range n {
+		outcome := "succeeded"
+		if i%3 == 0 {
+			outcome = "denied"
+		}
+		if err := s.AddLoginEvent(ctx, u.ID, provisioner.LoginEvent{At: base.Add(time.Duration(i) * time.Minute), Connection: "corp", Outcome: outcome}); err != nil {
+			t.Fatalf("AddLoginEvent %d: %v", i, err)
+		}
+	}
+	if err := s.AddLoginEvent(ctx, other.ID, provisioner.LoginEvent{At: base, Connection: "github", Outcome: "succeeded"}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := s.LoginHistory(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != provisioner.LoginHistoryLength {
+		t.Fatalf("LoginHistory kept %d events, want the newest %d", len(h), provisioner.LoginHistoryLength)
+	}
+	for j, e := range h {
+		i := n - 1 - j
+		want := base.Add(time.Duration(i) * time.Minute)
+		if !e.At.Equal(want) || e.Connection != "corp" || (e.Outcome == "denied") != (i%3 == 0) {
+			t.Errorf("event %d = %+v, want at %v", j, e, want)
+		}
+	}
+	if h, err := s.LoginHistory(ctx, other.ID); err != nil || len(h) != 1 || h[0].Connection != "github" {
+		t.Errorf("other user's history = %v, %v", h, err)
+	}
+	err = s.AddLoginEvent(ctx, "00000000-0000-4000-8000-000000000000", provisioner.LoginEvent{At: base, Connection: "corp", Outcome: "succeeded"})
+	wantErr(t, "AddLoginEvent(no such user)", err, provisioner.ErrNotFound)
+}
+
+func testLoginHistoryDeleted(t *testing.T, s UserAndAdmin) {
+	ctx := t.Context()
+	u := mustCreate(t, s, "alice", "sub-1")
+	if err := s.AddLoginEvent(ctx, u.ID, provisioner.LoginEvent{At: base, Connection: "corp", Outcome: "succeeded"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteUser(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := s.LoginHistory(ctx, u.ID); err != nil || len(h) != 0 {
+		t.Errorf("LoginHistory(deleted user) = %v, %v; want none", h, err)
+	}
+}
+
+func testLease(t *testing.T, s UserAndAdmin) {
+	ctx := t.Context()
+	ttl := 300 * time.Millisecond
+	if ok, err := s.AcquireLease(ctx, "job", "a", ttl); err != nil || !ok {
+		t.Fatalf("AcquireLease(free) = %v, %v; want true", ok, err)
+	}
+	if ok, err := s.AcquireLease(ctx, "job", "b", ttl); err != nil || ok {
+		t.Fatalf("AcquireLease(held by a) for b = %v, %v; want false", ok, err)
+	}
+	if ok, err := s.AcquireLease(ctx, "other-job", "b", ttl); err != nil || !ok {
+		t.Fatalf("AcquireLease(another name) = %v, %v; want true", ok, err)
+	}
+	if ok, err := s.AcquireLease(ctx, "job", "a", ttl); err != nil || !ok {
+		t.Fatalf("AcquireLease(renewal by a) = %v, %v; want true", ok, err)
+	}
+	time.Sleep(ttl + 100*time.Millisecond)
+	if ok, err := s.AcquireLease(ctx, "job", "b", ttl); err != nil || !ok {
+		t.Fatalf("AcquireLease(expired) for b = %v, %v; want true", ok, err)
+	}
+	if ok, err := s.AcquireLease(ctx, "job", "a", ttl); err != nil || ok {
+		t.Fatalf("AcquireLease(now held by b) for a = %v, %v; want false", ok, err)
+	}
+	if _, err := s.AcquireLease(ctx, "job", "", ttl); err == nil {
+		t.Error("AcquireLease with no holder succeeded")
+	}
+}
+
+func testLeaseOneOfMany(t *testing.T, s UserAndAdmin) {
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	got := make([]bool, 8)
+	for i := range got {
+		wg.Go(func() {
+			ok, err := s.AcquireLease(ctx, "job", fmt.Sprintf("holder-%d", i), time.Minute)
+			if err != nil {
+				t.Errorf("AcquireLease: %v", err)
+			}
+			got[i] = ok
+		})
+	}
+	wg.Wait()
+	if n := len(slices.DeleteFunc(got, func(ok bool) bool { return !ok })); n != 1 {
+		t.Errorf("%d of 8 concurrent holders got the lease, want exactly 1", n)
+	}
 }
 
 func testSetStatus(t *testing.T, s UserAndAdmin) {
 	ctx := t.Context()
 	u := mustCreate(t, s, "alice", "sub-1")
 	other := mustCreate(t, s, "bob", "sub-2")
-	if err := s.SetStatus(ctx, u.ID, provisioner.StatusDisabled); err != nil {
+	if err := s.SetStatus(ctx, u.ID, provisioner.StatusDisabled, ""); err != nil {
 		t.Fatalf("SetStatus(disabled): %v", err)
 	}
 	if got := mustUser(t, s, u.ID); got.Status != provisioner.StatusDisabled {
@@ -39,13 +213,13 @@ func testSetStatus(t *testing.T, s UserAndAdmin) {
 	if got := mustUser(t, s, other.ID); got.Status != provisioner.StatusActive {
 		t.Errorf("other user's Status = %q, want active", got.Status)
 	}
-	if err := s.SetStatus(ctx, u.ID, provisioner.StatusActive); err != nil {
+	if err := s.SetStatus(ctx, u.ID, provisioner.StatusActive, ""); err != nil {
 		t.Fatalf("SetStatus(active): %v", err)
 	}
 	if got := mustUser(t, s, u.ID); got.Status != provisioner.StatusActive {
 		t.Errorf("Status = %q, want active", got.Status)
 	}
-	if err := s.SetStatus(ctx, u.ID, provisioner.Status("bogus")); err == nil {
+	if err := s.SetStatus(ctx, u.ID, provisioner.Status("bogus"), ""); err == nil {
 		t.Error("SetStatus(bogus) succeeded")
 	}
 	if got := mustUser(t, s, u.ID); got.Status != provisioner.StatusActive {
@@ -91,7 +265,7 @@ func testDeleteUser(t *testing.T, s UserAndAdmin) {
 func testAdminNotFound(t *testing.T, s UserAndAdmin) {
 	ctx := t.Context()
 	mustCreate(t, s, "alice", "sub-1")
-	err := s.SetStatus(ctx, "00000000-0000-4000-8000-000000000000", provisioner.StatusDisabled)
+	err := s.SetStatus(ctx, "00000000-0000-4000-8000-000000000000", provisioner.StatusDisabled, "")
 	wantErr(t, "SetStatus", err, provisioner.ErrNotFound)
 	err = s.DeleteUser(ctx, "00000000-0000-4000-8000-000000000000")
 	wantErr(t, "DeleteUser", err, provisioner.ErrNotFound)
@@ -144,7 +318,7 @@ func testSearchUsers(t *testing.T, s UserAndAdmin) {
 	if _, err := s.CreateUser(ctx, dave, newIdentity("sub-d")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetStatus(ctx, carol.ID, provisioner.StatusDisabled); err != nil {
+	if err := s.SetStatus(ctx, carol.ID, provisioner.StatusDisabled, ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.UpdateUser(ctx, carol.ID, func(u *provisioner.User) error {
@@ -225,7 +399,7 @@ func testCountUsers(t *testing.T, s UserAndAdmin) {
 	a := mustCreate(t, s, "alice", "sub-a")
 	mustCreate(t, s, "bob", "sub-b")
 	c := mustCreate(t, s, "carol", "sub-c")
-	if err := s.SetStatus(ctx, a.ID, provisioner.StatusDisabled); err != nil {
+	if err := s.SetStatus(ctx, a.ID, provisioner.StatusDisabled, ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.DeleteUser(ctx, c.ID); err != nil {

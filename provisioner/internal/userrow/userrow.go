@@ -25,6 +25,7 @@ type Editable struct {
 	Groups, Attributes                   any
 	RoleGrants, LocalAttributes          any
 	Consents                             any
+	Keep                                 bool
 }
 
 // Columns returns the editable columns of u as a store writes them.
@@ -37,6 +38,7 @@ func Columns(u *provisioner.User) (Editable, error) {
 		GivenName:     u.GivenName,
 		FamilyName:    u.FamilyName,
 		Picture:       u.Picture,
+		Keep:          u.Keep,
 	}
 	var err error
 	if c.Groups, err = EncodeJSON("groups", len(u.Groups), u.Groups); err != nil {

@@ -1,0 +1,175 @@
+package caddymodule
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
+)
+
+// The store's roles are wrapped so that every call is timed into
+// jit_auth_store_operation_seconds{operation}, whatever the store
+// module: a third-party store is measured as the shipped ones are. Each
+// role is wrapped on its own, so the wrappers claim exactly the roles
+// the store plays.
+
+// storeTimer observes one call's duration under its operation's label.
+type storeTimer struct{ h *prometheus.HistogramVec }
+
+func (t storeTimer) since(op string, start time.Time) {
+	t.h.WithLabelValues(op).Observe(time.Since(start).Seconds())
+}
+
+// timedSessionStore times the user and revocation roles.
+type timedSessionStore struct {
+	s sessionStore
+	t storeTimer
+}
+
+func (w timedSessionStore) UserByIdentity(ctx context.Context, k provisioner.IdentityKey) (*provisioner.User, error) {
+	defer w.t.since("user_by_identity", time.Now())
+	return w.s.UserByIdentity(ctx, k)
+}
+
+func (w timedSessionStore) User(ctx context.Context, id string) (*provisioner.User, error) {
+	defer w.t.since("user", time.Now())
+	return w.s.User(ctx, id)
+}
+
+func (w timedSessionStore) UserByUsername(ctx context.Context, name string) (*provisioner.User, error) {
+	defer w.t.since("user_by_username", time.Now())
+	return w.s.UserByUsername(ctx, name)
+}
+
+func (w timedSessionStore) UsersByEmail(ctx context.Context, email string) ([]provisioner.User, error) {
+	defer w.t.since("users_by_email", time.Now())
+	return w.s.UsersByEmail(ctx, email)
+}
+
+func (w timedSessionStore) ListUsers(ctx context.Context, offset, limit int) ([]provisioner.User, error) {
+	defer w.t.since("list_users", time.Now())
+	return w.s.ListUsers(ctx, offset, limit)
+}
+
+func (w timedSessionStore) Identities(ctx context.Context, userID string) ([]provisioner.Identity, error) {
+	defer w.t.since("identities", time.Now())
+	return w.s.Identities(ctx, userID)
+}
+
+func (w timedSessionStore) CreateUser(ctx context.Context, u *provisioner.User, id provisioner.Identity) (*provisioner.User, error) {
+	defer w.t.since("create_user", time.Now())
+	return w.s.CreateUser(ctx, u, id)
+}
+
+func (w timedSessionStore) LinkIdentity(ctx context.Context, userID string, id provisioner.Identity, update provisioner.UpdateFunc) (*provisioner.User, error) {
+	defer w.t.since("link_identity", time.Now())
+	return w.s.LinkIdentity(ctx, userID, id, update)
+}
+
+func (w timedSessionStore) RecordLogin(ctx context.Context, k provisioner.IdentityKey, raw []byte, at time.Time, update provisioner.UpdateFunc) (*provisioner.User, error) {
+	defer w.t.since("record_login", time.Now())
+	return w.s.RecordLogin(ctx, k, raw, at, update)
+}
+
+func (w timedSessionStore) UpdateUser(ctx context.Context, userID string, update provisioner.UpdateFunc) (*provisioner.User, error) {
+	defer w.t.since("update_user", time.Now())
+	return w.s.UpdateUser(ctx, userID, update)
+}
+
+func (w timedSessionStore) Close() error { return w.s.Close() }
+
+func (w timedSessionStore) RevokeSession(ctx context.Context, id string, expires time.Time) error {
+	defer w.t.since("revoke_session", time.Now())
+	return w.s.RevokeSession(ctx, id, expires)
+}
+
+func (w timedSessionStore) RevokedSessions(ctx context.Context, since time.Time) ([]provisioner.RevokedSession, error) {
+	defer w.t.since("revoked_sessions", time.Now())
+	return w.s.RevokedSessions(ctx, since)
+}
+
+// timedFactors times the second-factor role.
+type timedFactors struct {
+	s provisioner.SecondFactorStore
+	t storeTimer
+}
+
+func (w timedFactors) TOTP(ctx context.Context, userID string) (*provisioner.TOTP, error) {
+	defer w.t.since("totp", time.Now())
+	return w.s.TOTP(ctx, userID)
+}
+
+func (w timedFactors) SetTOTP(ctx context.Context, userID string, f provisioner.TOTP) error {
+	defer w.t.since("set_totp", time.Now())
+	return w.s.SetTOTP(ctx, userID, f)
+}
+
+func (w timedFactors) DeleteTOTP(ctx context.Context, userID string) error {
+	defer w.t.since("delete_totp", time.Now())
+	return w.s.DeleteTOTP(ctx, userID)
+}
+
+func (w timedFactors) UseTOTPStep(ctx context.Context, userID string, step int64) error {
+	defer w.t.since("use_totp_step", time.Now())
+	return w.s.UseTOTPStep(ctx, userID, step)
+}
+
+func (w timedFactors) UseRecoveryCode(ctx context.Context, userID, hash string) error {
+	defer w.t.since("use_recovery_code", time.Now())
+	return w.s.UseRecoveryCode(ctx, userID, hash)
+}
+
+func (w timedFactors) AdmitTOTPAttempt(ctx context.Context, userID string, at time.Time, wait provisioner.TOTPWait) (int, time.Duration, error) {
+	defer w.t.since("admit_totp_attempt", time.Now())
+	return w.s.AdmitTOTPAttempt(ctx, userID, at, wait)
+}
+
+// timedAdmin times the admin role.
+type timedAdmin struct {
+	s provisioner.AdminStore
+	t storeTimer
+}
+
+func (w timedAdmin) SearchUsers(ctx context.Context, q provisioner.UserQuery) ([]provisioner.User, error) {
+	defer w.t.since("search_users", time.Now())
+	return w.s.SearchUsers(ctx, q)
+}
+
+func (w timedAdmin) CountUsers(ctx context.Context) (map[provisioner.Status]int, error) {
+	defer w.t.since("count_users", time.Now())
+	return w.s.CountUsers(ctx)
+}
+
+func (w timedAdmin) SetStatus(ctx context.Context, userID string, s provisioner.Status, reason string) error {
+	defer w.t.since("set_status", time.Now())
+	return w.s.SetStatus(ctx, userID, s, reason)
+}
+
+func (w timedAdmin) DeleteUser(ctx context.Context, userID string) error {
+	defer w.t.since("delete_user", time.Now())
+	return w.s.DeleteUser(ctx, userID)
+}
+
+func (w timedAdmin) AddLoginEvent(ctx context.Context, userID string, e provisioner.LoginEvent) error {
+	defer w.t.since("add_login_event", time.Now())
+	return w.s.AddLoginEvent(ctx, userID, e)
+}
+
+func (w timedAdmin) LoginHistory(ctx context.Context, userID string) ([]provisioner.LoginEvent, error) {
+	defer w.t.since("login_history", time.Now())
+	return w.s.LoginHistory(ctx, userID)
+}
+
+func (w timedAdmin) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	defer w.t.since("acquire_lease", time.Now())
+	return w.s.AcquireLease(ctx, name, holder, ttl)
+}
+
+// Interface guards
+var (
+	_ sessionStore                  = timedSessionStore{}
+	_ provisioner.SecondFactorStore = timedFactors{}
+	_ provisioner.AdminStore        = timedAdmin{}
+)
