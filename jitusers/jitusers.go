@@ -33,7 +33,8 @@ given, else from the --config file, else Caddy's default, as for 'caddy reload'.
 
   list [--search s] [--connection c] [--status active|disabled] [--role r]
        [--seen-before t] [--seen-after t]     every matching user
-  show <user>                                 one user, with identities
+  show <user>                                 one user, its identities and
+                                              latest login attempts
   disable <user> [--reason text]              refuse logins and live sessions
   enable <user> [--reason text]
   delete <user> [--yes]                       asks first unless --yes
@@ -42,6 +43,7 @@ given, else from the --config file, else Caddy's default, as for 'caddy reload'.
   revoke-role <user> <role>...
   reset-totp <user>                           remove the TOTP factor
   signout <user>                              end every live session
+  keep <user> on|off                          exempt from deprovisioning, or not
 
 Times for --seen-before/--seen-after are RFC 3339 or a duration back from now
 (720h, 30d). --format table (the default, except for export) prints a table,
@@ -86,6 +88,7 @@ func subcommands() []*cobra.Command {
 		{Use: "revoke-role <user> <role>...", Short: "Revoke local roles", Args: cobra.MinimumNArgs(2), RunE: run(runRoles("revoke_roles"))},
 		{Use: "reset-totp <user>", Short: "Remove a user's TOTP factor", Args: cobra.ExactArgs(1), RunE: run(runResetTOTP)},
 		{Use: "signout <user>", Short: "End every live session of a user", Args: cobra.ExactArgs(1), RunE: run(runSignOut)},
+		{Use: "keep <user> on|off", Short: "Exempt a user from deprovisioning (on) or not (off)", Args: cobra.ExactArgs(2), RunE: run(runKeep)},
 	}
 }
 
@@ -262,12 +265,21 @@ func (c *call) printUser(body io.Reader) error {
 	}
 	var u struct {
 		summary
-		Name         string `json:"name"`
-		TOTPEnrolled bool   `json:"totp_enrolled"`
-		Identities   []struct {
-			Connection string `json:"connection"`
-			Subject    string `json:"subject"`
+		Name            string `json:"name"`
+		TOTPEnrolled    bool   `json:"totp_enrolled"`
+		StatusReason    string `json:"status_reason"`
+		StatusChangedAt string `json:"status_changed_at"`
+		Keep            bool   `json:"keep"`
+		Identities      []struct {
+			Connection  string `json:"connection"`
+			Subject     string `json:"subject"`
+			LastLoginAt string `json:"last_login_at"`
 		} `json:"identities"`
+		LoginHistory []struct {
+			At         string `json:"at"`
+			Connection string `json:"connection"`
+			Outcome    string `json:"outcome"`
+		} `json:"login_history"`
 	}
 	if err := json.Unmarshal(raw, &u); err != nil {
 		return fmt.Errorf("reading the user: %v", err)
@@ -275,8 +287,15 @@ func (c *call) printUser(body io.Reader) error {
 	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "username\t%s\nid\t%s\nstatus\t%s\nname\t%s\nemail\t%s\nroles\t%s\ntotp\t%v\nlast login\t%s\n",
 		u.Username, u.ID, u.Status, u.Name, u.Email, strings.Join(u.Roles, ","), u.TOTPEnrolled, orDash(u.LastLoginAt))
+	if u.StatusChangedAt != "" {
+		fmt.Fprintf(tw, "status changed\t%s %s\n", u.StatusChangedAt, u.StatusReason)
+	}
+	fmt.Fprintf(tw, "keep\t%v\n", u.Keep)
 	for _, id := range u.Identities {
-		fmt.Fprintf(tw, "identity\t%s %s\n", id.Connection, id.Subject)
+		fmt.Fprintf(tw, "identity\t%s %s (last login %s)\n", id.Connection, id.Subject, orDash(id.LastLoginAt))
+	}
+	for _, e := range u.LoginHistory {
+		fmt.Fprintf(tw, "login\t%s %s %s\n", e.At, e.Connection, e.Outcome)
 	}
 	return tw.Flush()
 }
@@ -311,6 +330,23 @@ func runDelete(c *call) error {
 	resp.Body.Close()
 	_, err = fmt.Fprintf(c.out, "deleted %s\n", c.args[0])
 	return err
+}
+
+func runKeep(c *call) error {
+	var keep bool
+	switch c.args[1] {
+	case "on":
+		keep = true
+	case "off":
+	default:
+		return fmt.Errorf("keep %s %s: use on or off", c.args[0], c.args[1])
+	}
+	resp, err := c.request(http.MethodPatch, userPath(c.args[0]), map[string]bool{"keep": keep})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return c.printUser(resp.Body)
 }
 
 func runRoles(field string) func(*call) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -53,13 +54,17 @@ func freePort(t *testing.T) int {
 // startDemo runs the demo on free ports and returns once it serves.
 func startDemo(t *testing.T, dataDir string) running {
 	t.Helper()
-	cfg := config{
+	return startDemoWith(t, config{
 		DataDir: dataDir,
 		Port:    freePort(t),
 		IdPAddr: "127.0.0.1:0",
 		AppAddr: "127.0.0.1:0",
 		Quiet:   true,
-	}
+	})
+}
+
+func startDemoWith(t *testing.T, cfg config) running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan running, 1)
 	done := make(chan error, 1)
@@ -259,5 +264,49 @@ func TestDemoRefusesTakenPorts(t *testing.T) {
 	resp.Body.Close()
 	if !strings.HasPrefix(resp.Request.URL.String(), first.Issuer+"/") {
 		t.Errorf("after the refused second demo, / ends at %s", resp.Request.URL)
+	}
+}
+
+// The README's walk through operating the directory, on the demo: the
+// admin endpoint on loopback lists the user who signed in, disabling
+// them ends their session at once, and /metrics counts the login.
+func TestDemoAdminEndpoint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Caddy")
+	}
+	admin := fmt.Sprintf("localhost:%d", freePort(t))
+	r := startDemoWith(t, config{DataDir: t.TempDir(), Port: freePort(t), IdPAddr: "127.0.0.1:0", AppAddr: "127.0.0.1:0", Quiet: true, AdminAddr: admin})
+	if r.AdminURL != "http://"+admin {
+		t.Fatalf("AdminURL %q", r.AdminURL)
+	}
+	var out bytes.Buffer
+	printBanner(&out)(r)
+	if !strings.Contains(out.String(), "go run ./cmd/caddy jit-users list") || !strings.Contains(out.String(), r.AdminURL+"/metrics") {
+		t.Errorf("the banner does not say how to reach the admin endpoint:\n%s", out.String())
+	}
+	c, _ := login(t, r, "/", "alice", "wonderland")
+
+	call := func(method, path string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, r.AdminURL+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := call("GET", "/jit_auth/users"); code != http.StatusOK || !strings.Contains(body, `"username":"alice@example.com"`) {
+		t.Fatalf("GET /jit_auth/users: %d %s", code, body)
+	}
+	if code, body := call("POST", "/jit_auth/users/alice@example.com/disable"); code != http.StatusOK {
+		t.Fatalf("disable: %d %s", code, body)
+	}
+	if status, _ := whoami(t, c, r); status != http.StatusUnauthorized {
+		t.Errorf("whoami after disabling alice: %d, want 401", status)
+	}
+	if code, body := call("GET", "/metrics"); code != http.StatusOK || !strings.Contains(body, `jit_auth_logins_total{connection="demo",outcome="succeeded"} `) {
+		t.Errorf("/metrics: %d, no jit_auth_logins_total of the login", code)
 	}
 }

@@ -55,11 +55,16 @@ type config struct {
 	IdPAddr, AppAddr string
 	// Quiet discards Caddy's logs.
 	Quiet bool
+	// AdminAddr is Caddy's admin endpoint (the jit_auth users API, the
+	// caddy jit-users command and /metrics); "" turns it off.
+	AdminAddr string
 }
 
 // running describes a started demo.
 type running struct {
 	SiteURL, Issuer, AppURL, DBPath string
+	// AdminURL is Caddy's admin endpoint, if on.
+	AdminURL string
 }
 
 func main() {
@@ -69,7 +74,11 @@ func main() {
 	idpPort := flag.Int("idp-port", 9998, "port of the identity provider (127.0.0.1)")
 	appPort := flag.Int("app-port", 9997, "port of the legacy app (127.0.0.1)")
 	flag.BoolVar(&cfg.Quiet, "quiet", false, "discard Caddy's logs")
+	flag.StringVar(&cfg.AdminAddr, "admin", "localhost:2019", "Caddy's admin endpoint, where `caddy jit-users` and /metrics reach it (off: none)")
 	flag.Parse()
+	if cfg.AdminAddr == "off" {
+		cfg.AdminAddr = ""
+	}
 	cfg.IdPAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(*idpPort))
 	cfg.AppAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(*appPort))
 
@@ -104,10 +113,14 @@ jit_auth demo is running.
   Identity provider   %s  (client %q)
   Legacy app          %s  (direct, without jit_auth: no identity)
   User database       %s
-
-Press Ctrl-C to stop.
-
 `, r.SiteURL, r.Issuer, clientID, r.AppURL, r.DBPath)
+		if r.AdminURL != "" {
+			fmt.Fprintf(out, `  Admin endpoint      %s  (loopback only)
+                      go run ./cmd/caddy jit-users list
+                      curl -s %s/metrics | grep ^jit_auth_
+`, r.AdminURL, r.AdminURL)
+		}
+		fmt.Fprint(out, "\nPress Ctrl-C to stop.\n\n")
 	}
 }
 
@@ -165,6 +178,7 @@ func run(ctx context.Context, cfg config, out io.Writer, started func(running)) 
 		DBPath:     dbPath,
 		StorageDir: filepath.Join(dataDir, "caddy"),
 		Quiet:      cfg.Quiet,
+		Admin:      cfg.AdminAddr,
 	})
 	cfgJSON, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "demo Caddyfile"})
 	if err != nil {
@@ -184,10 +198,11 @@ func run(ctx context.Context, cfg config, out io.Writer, started func(running)) 
 
 	if started != nil {
 		started(running{
-			SiteURL: site,
-			Issuer:  idp.Issuer(),
-			AppURL:  "http://" + appLn.Addr().String(),
-			DBPath:  dbPath,
+			SiteURL:  site,
+			Issuer:   idp.Issuer(),
+			AppURL:   "http://" + appLn.Addr().String(),
+			DBPath:   dbPath,
+			AdminURL: adminURL(cfg.AdminAddr),
 		})
 	}
 	<-ctx.Done()
@@ -206,9 +221,10 @@ func checkPortsFree(cfg config) error {
 		{net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)), "the protected site", "-port"},
 		{cfg.IdPAddr, "the identity provider", "-idp-port"},
 		{cfg.AppAddr, "the legacy app", "-app-port"},
+		{cfg.AdminAddr, "Caddy's admin endpoint", "-admin"},
 	} {
-		if _, port, err := net.SplitHostPort(p.addr); err == nil && port == "0" {
-			continue // any free port will do
+		if _, port, err := net.SplitHostPort(p.addr); p.addr == "" || (err == nil && port == "0") {
+			continue // off, or any free port will do
 		}
 		ln, err := net.Listen("tcp", p.addr)
 		if err != nil {
@@ -222,13 +238,29 @@ func checkPortsFree(cfg config) error {
 type demoParams struct {
 	Site, Upstream, Issuer, DBPath, StorageDir string
 	Quiet                                      bool
+	// Admin is the admin endpoint's address; "" is admin off.
+	Admin string
+}
+
+// adminURL is the admin endpoint's URL, or "" when it is off.
+func adminURL(addr string) string {
+	if addr == "" {
+		return ""
+	}
+	return "http://" + addr
 }
 
 // demoCaddyfile is the configuration a user of jit_auth would write, plus
 // settings that keep the demo from touching a real Caddy installation.
 func demoCaddyfile(p demoParams) string {
 	var b strings.Builder
-	b.WriteString("{\n\tadmin off\n")
+	if p.Admin == "" {
+		b.WriteString("{\n\tadmin off\n")
+	} else {
+		// Caddy's admin endpoint refuses requests whose Host or Origin
+		// is not its own address, so a web page cannot reach it.
+		fmt.Fprintf(&b, "{\n\tadmin %s\n", p.Admin)
+	}
 	// Do not write autosave.json into the user's Caddy config directory,
 	// nor anything into Caddy's default data directory.
 	b.WriteString("\tpersist_config off\n")
