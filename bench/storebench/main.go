@@ -203,6 +203,7 @@ type result struct {
 	byIdentity, byUsername latencies
 	provision              []latencies // one per -concurrency, in order
 	size                   int64
+	directory              *directoryResult
 }
 
 func (r *result) bulkRate() float64 {
@@ -354,6 +355,12 @@ func runOne(ctx context.Context, cfg config, b backend, n int) (res *result, err
 		return nil, err
 	}
 	fmt.Printf("size with %s users: %s\n", count(next), mib(res.size))
+
+	// 6. Operating the directory: list pages, searches and the export.
+	if res.directory, err = measureDirectory(ctx, st, n); err != nil {
+		return nil, fmt.Errorf("directory: %w", err)
+	}
+	fmt.Printf("%s\n", res.directory)
 	return res, nil
 }
 
