@@ -76,7 +76,15 @@ func main() {
 	flag.BoolVar(&cfg.Quiet, "quiet", false, "discard Caddy's logs")
 	flag.StringVar(&cfg.AdminAddr, "admin", "localhost:2019", "Caddy's admin endpoint, where `caddy jit-users` and /metrics reach it (off: none)")
 	flag.Parse()
-	if cfg.AdminAddr == "off" {
+	adminChosen := false
+	flag.Visit(func(f *flag.Flag) { adminChosen = adminChosen || f.Name == "admin" })
+	switch {
+	case cfg.AdminAddr == "off":
+		cfg.AdminAddr = ""
+	case !adminChosen && !portFree(cfg.AdminAddr):
+		// Most likely the machine's own Caddy: the demo runs without
+		// an admin endpoint rather than not at all.
+		fmt.Fprintf(os.Stderr, "demo: %s is taken (by a Caddy of this machine?), so the demo runs without its admin endpoint; choose one with -admin localhost:<port>\n", cfg.AdminAddr)
 		cfg.AdminAddr = ""
 	}
 	cfg.IdPAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(*idpPort))
@@ -233,6 +241,16 @@ func checkPortsFree(cfg config) error {
 		ln.Close()
 	}
 	return nil
+}
+
+// portFree reports whether addr can be listened on now.
+func portFree(addr string) bool {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
 }
 
 type demoParams struct {
