@@ -158,7 +158,17 @@ func handleAdminUserList(w http.ResponseWriter, r *http.Request) error {
 		page.Users = append(page.Users, summarise(&users[i]))
 	}
 	if len(users) == q.Limit {
-		page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(provisioner.NormalizeUsername(users[len(users)-1].Username)))
+		// A full page is the last one when nobody follows it: look, so
+		// that a client never fetches an empty page.
+		next := q
+		next.After, next.Limit = provisioner.NormalizeUsername(users[len(users)-1].Username), 1
+		more, err := app.admin.SearchUsers(ctx, next)
+		if err != nil {
+			return adminError(http.StatusServiceUnavailable, "user store: %v", err)
+		}
+		if len(more) > 0 {
+			page.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(next.After))
+		}
 	}
 	return writeJSON(w, page)
 }

@@ -462,3 +462,70 @@ func TestAdminChangesReachLiveSessions(t *testing.T) {
 		time.Sleep(250 * time.Millisecond)
 	}
 }
+
+// A directory of 10,000 users, through the running Caddy's admin API:
+// pages of 1,000 follow the cursor to every user once, in order; a
+// search and the filters find the few that match; both exports hold one
+// record per user.
+func TestDirectoryOfTenThousandUsers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills a store with 10,000 users")
+	}
+	admin := freePort(t)
+	s := startSiteOpts(t, siteOptions{adminPort: admin})
+	st := openStore(t, s.dir)
+	ctx := context.Background()
+	const n = 10000
+	for i := range n {
+		name := fmt.Sprintf("user%05d", i)
+		conn := "corp"
+		if i%100 == 7 {
+			conn = "partner"
+		}
+		if _, err := st.CreateUser(ctx, &provisioner.User{Username: name, Email: name + "@example.com"},
+			provisioner.Identity{IdentityKey: provisioner.IdentityKey{Connection: conn, Issuer: "https://idp", Subject: name}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var page struct {
+		Users []struct {
+			Username string `json:"username"`
+		} `json:"users"`
+		NextCursor string `json:"next_cursor"`
+	}
+	seen, cursor, pages := 0, "", 0
+	for {
+		page.NextCursor = ""
+		if code := adminCall(t, admin, http.MethodGet, "/jit_auth/users?limit=1000&cursor="+cursor, "", &page); code != http.StatusOK {
+			t.Fatalf("page %d: %d", pages, code)
+		}
+		pages++
+		for _, u := range page.Users {
+			if want := fmt.Sprintf("user%05d", seen); u.Username != want {
+				t.Fatalf("user %d of the listing is %s, want %s", seen, u.Username, want)
+			}
+			seen++
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	if seen != n || pages != n/1000 {
+		t.Errorf("the listing gave %d users in %d pages, want %d in %d", seen, pages, n, n/1000)
+	}
+	page.Users = nil
+	if code := adminCall(t, admin, http.MethodGet, "/jit_auth/users?q=USER0424", "", &page); code != http.StatusOK || len(page.Users) != 10 {
+		t.Errorf("search USER0424: %d, %d users, want 10", code, len(page.Users))
+	}
+	page.Users = nil
+	if code := adminCall(t, admin, http.MethodGet, "/jit_auth/users?connection=partner&limit=1000", "", &page); code != http.StatusOK || len(page.Users) != n/100 {
+		t.Errorf("connection=partner: %d, %d users, want %d", code, len(page.Users), n/100)
+	}
+	for format, want := range map[string]int{"jsonl": n, "csv": n + 1} {
+		code, body := adminRaw(t, admin, http.MethodGet, "/jit_auth/users?format="+format, "")
+		if lines := strings.Count(body, "\n"); code != http.StatusOK || lines != want || strings.Contains(body, "export incomplete") {
+			t.Errorf("%s export: %d, %d lines, want %d", format, code, lines, want)
+		}
+	}
+}
