@@ -99,7 +99,7 @@ func measureDirectory(ctx context.Context, st provisioner.AdminStore, n int) (*d
 func (r *directoryResult) String() string {
 	return fmt.Sprintf(`list, 100 per page (first %d pages): %s
 list --status active --connection (first %d pages): %s
-search matching 1 user (reads every row): %s
+search matching 1 user (scans to the end): %s
 search matching most users: %s
 users not seen in a year (the deprovision sweep's page; none match): %s
 export: %s rows in %s (%.0f rows/s)`,

@@ -34,6 +34,10 @@ func (s *Store) SearchUsers(ctx context.Context, q provisioner.UserQuery) ([]pro
 
 // sqliteSearch spells a directory search for SQLite.
 var sqliteSearch = userrow.SearchDialect{
+	// SQLite would walk the unique index on username_norm and read each
+	// row to test the search text; users_search_cols has the tested
+	// columns in the same order, so rows are read only for matches.
+	SearchFrom:  "users u INDEXED BY users_search_cols",
 	Placeholder: func(int) string { return "?" },
 	Time:        func(t time.Time) any { return t.UnixNano() },
 	HasRole: func(p string) string {

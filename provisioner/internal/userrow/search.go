@@ -16,6 +16,9 @@ type SearchDialect struct {
 	Time func(time.Time) any
 	// HasRole is the condition that u holds the role in placeholder p.
 	HasRole func(p string) string
+	// SearchFrom, if set, replaces "users u" in a query with search
+	// text (a store's index hint).
+	SearchFrom string
 }
 
 // SearchQuery returns the SELECT of the users matching q, in username
@@ -50,6 +53,10 @@ func SearchQuery(q provisioner.UserQuery, columns string, d SearchDialect) (stri
 		limit = provisioner.MaxSearchLimit
 	}
 	lim := arg(limit)
-	return `SELECT ` + columns + ` FROM users u WHERE ` + strings.Join(where, " AND ") +
+	from := "users u"
+	if q.Search != "" && d.SearchFrom != "" {
+		from = d.SearchFrom
+	}
+	return `SELECT ` + columns + ` FROM ` + from + ` WHERE ` + strings.Join(where, " AND ") +
 		` ORDER BY u.username_norm LIMIT ` + lim, args
 }
