@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# bench/fuzz.sh: run every fuzz target of the module, one after another,
+# for FUZZTIME each, and fail on the first finding.
+#
+#   bench/fuzz.sh                 # 60 s per target (22 targets: ~25 min)
+#   FUZZTIME=3s bench/fuzz.sh     # what CI runs
+#   FUZZ='Cookie|Said' bench/fuzz.sh   # only targets whose name matches
+#
+# A finding fails the run: go test writes the input that failed to
+# <package>/testdata/fuzz/<Target>/ (commit it with the fix, and it
+# becomes a regression case that every plain `go test` runs). The
+# corpus the fuzzer grows while it explores stays in Go's cache
+# ($(go env GOCACHE)/fuzz), so a later run starts where this one left.
+# Targets are found with `go test -list`, so a new Fuzz function is
+# picked up without editing this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+FUZZTIME=${FUZZTIME:-60s}
+FUZZ=${FUZZ:-.}
+
+targets=()
+for pkg in $(go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' ./...); do
+	dir=$(go list -f '{{.Dir}}' "$pkg")
+	# Only packages with a Fuzz function: go test -list builds the test
+	# binary, which is slow for packages that have none.
+	grep -lq '^func Fuzz' "$dir"/*_test.go 2>/dev/null || continue
+	for name in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
+		if [[ $name =~ $FUZZ ]]; then
+			targets+=("$pkg $name")
+		fi
+	done
+done
+if [ ${#targets[@]} -eq 0 ]; then
+	echo "fuzz.sh: no fuzz target matches FUZZ=$FUZZ" >&2
+	exit 1
+fi
+
+echo "fuzzing ${#targets[@]} targets for $FUZZTIME each"
+start=$(date +%s)
+for t in "${targets[@]}"; do
+	read -r pkg name <<<"$t"
+	echo "== $name ($pkg)"
+	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg"; then
+		echo "fuzz.sh: $name in $pkg found a failing input; it is in $(go list -f '{{.Dir}}' "$pkg")/testdata/fuzz/$name/" >&2
+		exit 1
+	fi
+done
+echo "all ${#targets[@]} fuzz targets ran $FUZZTIME each without a finding ($(($(date +%s) - start)) s)"
