@@ -70,8 +70,12 @@ func Said(code, desc string, hide ...string) string {
 	if s == "" {
 		s = "no error code"
 	}
+	// Control characters go first: dropped after the redaction, one
+	// inside an echoed secret ("s3cr\b3t") would join it together again
+	// in the log.
+	s = dropControl(s)
 	for _, h := range hide {
-		if h == "" {
+		if h = dropControl(h); h == "" {
 			continue
 		}
 		s = strings.ReplaceAll(s, h, "[redacted]")
@@ -79,16 +83,21 @@ func Said(code, desc string, hide ...string) string {
 			s = strings.ReplaceAll(s, e, "[redacted]")
 		}
 	}
-	s = strings.Map(func(r rune) rune {
+	if len(s) > maxSaid {
+		s = strings.ToValidUTF8(s[:maxSaid], "") + "…"
+	}
+	return s
+}
+
+// dropControl removes ASCII control characters, which would let a
+// provider's text forge or hide log lines.
+func dropControl(s string) string {
+	return strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
 			return -1
 		}
 		return r
 	}, s)
-	if len(s) > maxSaid {
-		s = strings.ToValidUTF8(s[:maxSaid], "") + "…"
-	}
-	return s
 }
 
 // RedactErr strips URLs' query strings and user info from transport
