@@ -17,7 +17,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZTIME=${FUZZTIME:-60s}
-FUZZTIME_SET=$FUZZTIME
 FUZZ=${FUZZ:-.}
 
 targets=()
@@ -39,31 +38,26 @@ fi
 
 echo "fuzzing ${#targets[@]} targets for $FUZZTIME each"
 start=$(date +%s)
+flakes=0
 for t in "${targets[@]}"; do
 	read -r pkg name <<<"$t"
 	echo "== $name ($pkg)"
 	dir=$(go list -f '{{.Dir}}' "$pkg")/testdata/fuzz/$name
-	for attempt in 1 2; do
-		log=$(mktemp)
-		if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg" 2>&1 | tee "$log"; then
+	log=$(mktemp)
+	if ! go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg" 2>&1 | tee "$log"; then
+		# Go 1.26's fuzz coordinator can end a run at -fuzztime with a
+		# bare "context deadline exceeded" and no input at fault
+		# (golang/go#75804, fixed in Go 1.27): a finding always writes
+		# its input to testdata/fuzz/<Target>/, so only that fails.
+		if grep -q 'context deadline exceeded' "$log" && [ -z "$(find "$dir" -newer "$log" -type f 2>/dev/null)" ]; then
+			echo "fuzz.sh: $name ended with \"context deadline exceeded\" and no failing input (golang/go#75804); not a finding"
+			flakes=$((flakes + 1))
+		else
 			rm -f "$log"
-			break
+			echo "fuzz.sh: $name in $pkg failed; a failing input is in $dir/ (go test -run '$name' $pkg replays it)" >&2
+			exit 1
 		fi
-		# Go's fuzzer can end a short -fuzztime with "context deadline
-		# exceeded" while it is still gathering baseline coverage, with
-		# no input at fault (nothing new in testdata/fuzz). That is no
-		# finding: run the target once more, for longer.
-		if [ "$attempt" = 1 ] && grep -q 'context deadline exceeded' "$log" &&
-			[ -z "$(find "$dir" -newer "$log" -type f 2>/dev/null)" ]; then
-			rm -f "$log"
-			echo "fuzz.sh: $name timed out before fuzzing, with no failing input; once more for 10s"
-			FUZZTIME=10s
-			continue
-		fi
-		rm -f "$log"
-		echo "fuzz.sh: $name in $pkg failed; a failing input is in $dir/ (go test -run '$name' $pkg replays it)" >&2
-		exit 1
-	done
-	FUZZTIME=${FUZZTIME_SET}
+	fi
+	rm -f "$log"
 done
-echo "all ${#targets[@]} fuzz targets ran $FUZZTIME each without a finding ($(($(date +%s) - start)) s)"
+echo "all ${#targets[@]} fuzz targets ran $FUZZTIME each without a finding ($(($(date +%s) - start)) s; $flakes ended by golang/go#75804)"
