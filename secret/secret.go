@@ -40,7 +40,13 @@ func Resolve(field, value string) (string, error) {
 		if problem != nil {
 			return val, nil
 		}
+		// A key holding a brace or a backslash is not a placeholder
+		// name a user meant to write but part of a literal (a secret
+		// such as {a\}b}): it is never echoed.
+		named := !strings.ContainsAny(key, "{}\\")
 		switch {
+		case !named && val == nil || !named && caddy.ToString(val) == "":
+			problem = fmt.Errorf("%s: holds an unknown or empty placeholder; use {env.NAME} or {file.PATH}, and write a literal brace as \\{ or \\}", field)
 		case strings.HasPrefix(key, "file.") && val == nil:
 			// Caddy's file placeholder reads nothing on error; open it
 			// again for the reason (the contents are not read here).

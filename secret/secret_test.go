@@ -9,7 +9,7 @@ import (
 // without braces as it is, and an error shows the value only when the
 // value is nothing but one placeholder (then it names no secret).
 func FuzzResolve(f *testing.F) {
-	for _, s := range []string{"plain-secret", "{env.HOME}", "{env.JITAUTH_FUZZ_UNSET}", "pre-{env.HOME}-post", "{file./nonexistent}", "{evn.X}", "a{b}c", `a\{b\}c`, "{", "}", "{{}}", "{file.}"} {
+	for _, s := range []string{"plain-secret", "{env.HOME}", "{env.JITAUTH_FUZZ_UNSET}", "pre-{env.HOME}-post", "{file./nonexistent}", "{evn.X}", "a{b}c", `a\{b\}c`, "{", "}", "{{}}", "{file.}", `{000\}0}`, `{env.A\}B}`, `{file./x\{y}`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, value string) {
@@ -20,7 +20,8 @@ func FuzzResolve(f *testing.F) {
 		if err == nil || len(value) < 8 {
 			return
 		}
-		single := strings.HasPrefix(value, "{") && strings.Index(value, "}") == len(value)-1
+		single := strings.HasPrefix(value, "{") && strings.HasSuffix(value, "}") &&
+			!strings.ContainsAny(value[1:len(value)-1], "{}\\")
 		if strings.Contains(err.Error(), value) && !single {
 			t.Fatalf("the error shows the value %q: %v", value, err)
 		}
