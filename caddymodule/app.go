@@ -54,6 +54,12 @@ type App struct {
 	// then share storage, or configure the same keys here.
 	CookieKeys []KeyPair `json:"cookie_keys,omitempty"`
 
+	// AssertionKeyRotation is how often the key that signs identity
+	// assertions is replaced. Each key is published in the JWKS one
+	// period before it signs and one period after, and is kept in Caddy's
+	// storage, so instances sharing it sign alike. Default: 168h (7 days).
+	AssertionKeyRotation caddy.Duration `json:"assertion_key_rotation,omitempty"`
+
 	// The store module in its roles: users and revocations always; second
 	// factors and administration when the module has them (else nil,
 	// and what needs them says so).
@@ -71,7 +77,11 @@ type App struct {
 	sealers   []*mfa.Sealer
 	// sessions is the session component (sessions.go).
 	sessions *sessions
-	logger   *zap.Logger
+	// assertionKeys are the rings that sign identity assertions, and
+	// sessionAttributes the attributes sessions carry for them.
+	assertionKeys     *assertionKeys
+	sessionAttributes map[string]bool
+	logger            *zap.Logger
 
 	// state holds the revocations, used login states and user statuses
 	// shared with the other configuration generations, and sessionsKey
@@ -169,6 +179,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.unsavedKeys = unsaved
 	a.keyStorage = ctx.Storage()
+	a.assertionKeys = newAssertionKeys(a.keyStorage, a.assertionRotation(), a.logger)
+	a.sessionAttributes = map[string]bool{}
 	a.storage = ctx.Storage()
 	seal := cookieSeal(newCodecs(keys, int(time.Duration(a.SessionLifetime)/time.Second)))
 	// TOTP secrets are sealed with a key derived from each hash key, in
@@ -265,6 +277,9 @@ func (a *App) Start() error {
 		}
 		a.unsavedKeys = nil
 	}
+	if err := a.assertionKeys.start(); err != nil {
+		return err
+	}
 	a.started = &stateConfig{
 		store:    a.store,
 		admin:    a.admin,
@@ -281,6 +296,7 @@ func (a *App) Start() error {
 
 // Stop leaves the background work; it ends with the last generation.
 func (a *App) Stop() error {
+	a.assertionKeys.stopFollowing()
 	if a.started != nil {
 		a.state.detach(a.started)
 		a.started = nil
@@ -358,3 +374,11 @@ func missingStoreRoles(mod any) []string {
 
 // storeName names the store module for messages.
 func (a *App) storeName() string { return fmt.Sprintf("%T", a.storeModule) }
+
+// assertionRotation is the assertion key rotation period in effect.
+func (a *App) assertionRotation() time.Duration {
+	if a.AssertionKeyRotation > 0 {
+		return time.Duration(a.AssertionKeyRotation)
+	}
+	return defaultAssertionKeyRotation
+}

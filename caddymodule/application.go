@@ -38,6 +38,14 @@ type Application struct {
 
 	// MFA requires a second factor after the federated login.
 	MFA *MFAConfig `json:"mfa,omitempty"`
+
+	// Assertion sends the upstream a signed identity assertion (JWT)
+	// besides the headers; its public keys are at <path_prefix>jwks.json.
+	Assertion *AssertionConfig `json:"assertion,omitempty"`
+
+	// Bearer accepts API clients' "Authorization: Bearer <JWT>" from the
+	// providers of these connections, one entry per connection.
+	Bearer []BearerConfig `json:"bearer,omitempty"`
 }
 
 // MFAConfig is an application's second-factor requirement.
@@ -94,6 +102,21 @@ func (ap *Application) validate(a *App, label string) error {
 		}
 		if unfitHeaders[textproto.CanonicalMIMEHeaderKey(name)] {
 			return fmt.Errorf("%s: header %s cannot carry identity: proxies drop it or it frames the request; choose another name, such as X-Remote-User", label, name)
+		}
+	}
+	bearers := map[string]bool{}
+	for i := range ap.Bearer {
+		if err := ap.Bearer[i].validate(a, ap, label); err != nil {
+			return err
+		}
+		if bearers[ap.Bearer[i].Connection] {
+			return fmt.Errorf("%s: bearer %s is given twice; merge the blocks", label, ap.Bearer[i].Connection)
+		}
+		bearers[ap.Bearer[i].Connection] = true
+	}
+	if ap.Assertion != nil {
+		if err := ap.Assertion.validate(label, a.assertionRotation()); err != nil {
+			return err
 		}
 	}
 	if m := ap.MFA; m != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/gorilla/securecookie"
 
+	"github.com/jitauth/caddy-jitauth/assertion"
 	"github.com/jitauth/caddy-jitauth/provisioner"
 	"github.com/jitauth/caddy-jitauth/provisioner/sqlitestore"
 )
@@ -298,6 +299,44 @@ func BenchmarkServeHTTP(b *testing.B) {
 		}
 		if r.Header.Get("Remote-User") != "alice@example.com" {
 			b.Fatalf("not authenticated: %v", r.Header)
+		}
+	})
+	b.Run("warm-replacer-assertion", func(b *testing.B) {
+		// With a signed assertion: signed at the first request of the
+		// session, then taken from the signer's cache.
+		ha := benchHandler(nil)
+		keys := newAssertionKeys(nil, defaultAssertionKeyRotation, nil)
+		ha.assertion = newAssertionSigner(&AssertionConfig{}, keys)
+		ring, _, err := assertion.Rotate(nil, assertion.ES256, time.Now(), defaultAssertionKeyRotation)
+		if err != nil {
+			b.Fatal(err)
+		}
+		keys.need(assertion.ES256).Store(ring)
+		r, _ := authedRequest(b, ha)
+		cookies := newCookieReset(r)
+		b.ReportAllocs()
+		for b.Loop() {
+			resetIdentity(r)
+			cookies.reset(r)
+			if err := ha.ServeHTTP(w, r, noopNext); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if r.Header.Get("Jit-Assertion") == "" {
+			b.Fatalf("no assertion: %v", r.Header)
+		}
+	})
+	b.Run("sign-assertion", func(b *testing.B) {
+		// What each new session (or each half lifetime) costs once.
+		ring, _, _ := assertion.Rotate(nil, assertion.ES256, time.Now(), defaultAssertionKeyRotation)
+		key := ring.Signing(time.Now())
+		c := assertion.Claims{Issuer: "https://wiki.example.com", Audience: "https://wiki.example.com", Subject: "0b8f5c3e-6a1d-4c52-9e0a-3f1b2d4c5e6f",
+			Username: "alice@example.com", Email: "alice@example.com", Groups: []string{"staff", "wonderland"}, Connection: "corp"}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := key.Sign(c); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 	b.Run("fresh-replacer", func(b *testing.B) {

@@ -29,6 +29,7 @@ func init() {
 //	    session_lifetime <duration>         # default: 12h
 //	    user_status_refresh <duration>      # default: 1m
 //	    cookie_keys <hash_key> <block_key>  # repeatable; first seals
+//	    assertion_key_rotation <duration>   # default: 168h
 //	    connection <name> {
 //	        oidc <issuer> <client_id> <client_secret>
 //	        provider <name> <key> <secret>
@@ -85,6 +86,12 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, err
 			}
 			app.UserStatusRefresh = dur
+		case "assertion_key_rotation":
+			dur, err := parseDurationArg(d, "168h")
+			if err != nil {
+				return nil, err
+			}
+			app.AssertionKeyRotation = dur
 		case "cookie_keys":
 			args := d.RemainingArgs()
 			if len(args) != 2 {
@@ -127,7 +134,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			}
 			app.Applications[name] = &h.Application
 		default:
-			return nil, d.Errf("unknown jit_auth option %q; expected store, session_lifetime, user_status_refresh, cookie_keys, connection or application", d.Val())
+			return nil, d.Errf("unknown jit_auth option %q; expected store, session_lifetime, user_status_refresh, cookie_keys, assertion_key_rotation, connection or application", d.Val())
 		}
 	}
 	return httpcaddyfile.App{Name: "jit_auth", Value: caddyconfig.JSON(app, nil)}, nil
@@ -424,8 +431,20 @@ func parseApplicationBlock(d *caddyfile.Dispenser, h *Handler, inSite bool) erro
 				return err
 			}
 			h.MFA = m
+		case "assertion":
+			a, err := parseAssertion(d)
+			if err != nil {
+				return err
+			}
+			h.Assertion = a
+		case "bearer":
+			b, err := parseBearer(d)
+			if err != nil {
+				return err
+			}
+			h.Bearer = append(h.Bearer, b)
 		default:
-			return d.Errf("unknown jit_auth option %q; expected connections, allow, header, mfa or path_prefix", opt)
+			return d.Errf("unknown jit_auth option %q; expected connections, allow, header, mfa, assertion, bearer or path_prefix", opt)
 		}
 	}
 	return nil
@@ -483,6 +502,99 @@ func parseMFA(d *caddyfile.Dispenser) (*MFAConfig, error) {
 		}
 	}
 	return m, nil
+}
+
+// parseAssertion reads:
+//
+//	assertion [{
+//	    header <name>              # default Jit-Assertion
+//	    audience <aud>             # default the site's origin
+//	    lifetime <duration>        # default 60s
+//	    claims <attribute…>        # mapped attributes to carry
+//	    algorithm ES256|EdDSA      # default ES256
+//	}]
+func parseAssertion(d *caddyfile.Dispenser) (*AssertionConfig, error) {
+	if d.NextArg() {
+		return nil, d.Errf("assertion takes no arguments; its options go in a block: assertion { header …; audience … }")
+	}
+	a := &AssertionConfig{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "header":
+			if !d.AllArgs(&a.Header) {
+				return nil, d.ArgErr()
+			}
+		case "audience":
+			if !d.AllArgs(&a.Audience) {
+				return nil, d.ArgErr()
+			}
+		case "lifetime":
+			dur, err := parseDurationArg(d, "60s")
+			if err != nil {
+				return nil, err
+			}
+			a.Lifetime = dur
+		case "claims":
+			a.Claims = append(a.Claims, d.RemainingArgs()...)
+			if len(a.Claims) == 0 {
+				return nil, d.ArgErr()
+			}
+		case "algorithm":
+			if !d.AllArgs(&a.Algorithm) {
+				return nil, d.ArgErr()
+			}
+		default:
+			return nil, d.Errf("unknown assertion option %q; expected header, audience, lifetime, claims or algorithm", d.Val())
+		}
+	}
+	return a, nil
+}
+
+// parseBearer reads:
+//
+//	bearer <connection> {
+//	    audience <aud…>            # required; repeatable
+//	    algorithms <alg…>          # default: the provider's
+//	    pass_through               # keep Authorization for the upstream
+//	    accept_without_mfa         # let tokens without amr mfa into mfa applications
+//	}
+func parseBearer(d *caddyfile.Dispenser) (BearerConfig, error) {
+	var b BearerConfig
+	if !d.NextArg() {
+		return b, d.Errf("bearer needs the connection whose tokens it accepts: bearer <connection> { audience <aud> }")
+	}
+	b.Connection = d.Val()
+	if d.NextArg() {
+		return b, d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "audience":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return b, d.ArgErr()
+			}
+			b.Audiences = append(b.Audiences, args...)
+		case "algorithms":
+			b.Algorithms = append(b.Algorithms, d.RemainingArgs()...)
+			if len(b.Algorithms) == 0 {
+				return b, d.ArgErr()
+			}
+		case "pass_through":
+			if d.NextArg() {
+				return b, d.ArgErr()
+			}
+			b.PassThrough = true
+		case "accept_without_mfa":
+			if d.NextArg() {
+				return b, d.ArgErr()
+			}
+			b.AcceptWithoutMFA = true
+		default:
+			return b, d.Errf("unknown bearer option %q; expected audience, algorithms, pass_through or accept_without_mfa", d.Val())
+		}
+	}
+	return b, nil
 }
 
 func setHeaderRule(h *Handler, name, value string) {

@@ -146,7 +146,7 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 // login.Next decides: a consent or username page when the user must
 // answer first, a refusal, the second factor, or the session.
 func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Connection, claims provisioner.Claims, res provisioner.Result, returnTo string, flowExpires int64, now time.Time) {
-	s := newSession(conn, claims, res, time.Duration(h.app.SessionLifetime), now)
+	s := newSession(conn, claims, res, time.Duration(h.app.SessionLifetime), now, h.app.sessionAttributes)
 	step := login.Next(login.Facts{Outcome: res.Outcome, Allowed: h.admits(s), MFARequired: h.mfaRequired(s), Provisioned: s.Provisioned()})
 	if step == login.Ask {
 		h.askFirst(w, r, conn, claims, res, returnTo, flowExpires, now)
@@ -223,8 +223,10 @@ func (h *Handler) auditProvisioning(conn *Connection, c provisioner.Claims, res 
 	h.emit(ev)
 }
 
-// newSession builds the session for a completed login.
-func newSession(conn *Connection, c provisioner.Claims, res provisioner.Result, lifetime time.Duration, now time.Time) *Session {
+// newSession builds the session for a completed login. It carries the
+// attributes named in attrs (those some assertion sends), no others: the
+// cookie travels on every request.
+func newSession(conn *Connection, c provisioner.Claims, res provisioner.Result, lifetime time.Duration, now time.Time, attrs map[string]bool) *Session {
 	s := &Session{
 		ID:         newSessionID(),
 		Connection: conn.name,
@@ -239,12 +241,28 @@ func newSession(conn *Connection, c provisioner.Claims, res provisioner.Result, 
 		// with a comma would reach Remote-Groups as two.
 		s.Groups, _ = provisioner.FilterGroups(u.Groups)
 		s.Roles = u.Roles()
+		s.Attributes = chosenAttributes(u.Attributes, attrs)
 		return s
 	}
 	p := res.Profile
 	s.Username = res.Username
 	s.Email, s.EmailVerified, s.Name, s.Groups, s.Roles = p.Email, p.EmailVerified, p.Name, p.Groups, res.Roles
+	s.Attributes = chosenAttributes(p.Attributes, attrs)
 	return s
+}
+
+// chosenAttributes is the part of values named in attrs, or nil.
+func chosenAttributes(values map[string]string, attrs map[string]bool) map[string]string {
+	var out map[string]string
+	for name := range attrs {
+		if v, ok := values[name]; ok {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[name] = v
+		}
+	}
+	return out
 }
 
 // providerFailure renders a connector error. A misconfiguration is the

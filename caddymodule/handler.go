@@ -63,6 +63,8 @@ type Handler struct {
 	headers     []headerSpec
 	stripKeys   []string
 	matcherSets caddyhttp.MatcherSets
+	assertion   *assertionSigner
+	bearer      *bearerGate
 	logger      *zap.Logger
 }
 
@@ -104,8 +106,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("jit_auth: no application named %q%s; declare it in the global jit_auth block (application %s { … }); %s",
 				h.ApplicationName, hint, h.ApplicationName, declared)
 		}
-		if len(h.Connections)+len(h.Headers)+len(h.Allow) > 0 || h.MFA != nil {
-			return fmt.Errorf("jit_auth: application %q is attached by name, so this route cannot also set connections, headers, allow or mfa; move them into the application", h.ApplicationName)
+		if len(h.Connections)+len(h.Headers)+len(h.Allow)+len(h.Bearer) > 0 || h.MFA != nil || h.Assertion != nil {
+			return fmt.Errorf("jit_auth: application %q is attached by name, so this route cannot also set connections, headers, allow, mfa, assertion or bearer; move them into the application", h.ApplicationName)
 		}
 		h.Application = *named
 		label = fmt.Sprintf("application %q", h.ApplicationName)
@@ -130,6 +132,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 
 	h.headers, h.stripKeys = buildHeaderRules(h.Headers)
+	if len(h.Bearer) > 0 {
+		h.bearer = newBearerGate(h.app, h.Bearer)
+	}
+	if h.Assertion != nil {
+		h.assertion = newAssertionSigner(h.Assertion, h.app.assertionKeys)
+		h.stripKeys = mergeKeys(h.stripKeys, []string{headerKey(h.assertion.header)})
+		for _, name := range h.Assertion.Claims {
+			h.app.sessionAttributes[name] = true
+		}
+	}
 	h.app.identityKeys = mergeKeys(h.app.identityKeys, h.stripKeys)
 	h.app.handlers++
 	h.app.installSiteCleaner(ctx)
@@ -202,6 +214,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 	}
 
+	if s, answered := h.serveBearer(w, r); answered {
+		if s == nil {
+			return nil
+		}
+		return h.forward(w, r, next, s)
+	}
 	if s := h.session(r); s != nil {
 		if !h.admits(s) {
 			renderError(w, http.StatusForbidden, "Access denied", "Your account is signed in, but this site does not admit it.", "")
@@ -211,12 +229,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			h.secondFactorNeeded(w, r, s)
 			return nil
 		}
-		repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-		h.setIdentity(r, repl, s)
-		return h.passOn(w, r, next)
+		return h.forward(w, r, next, s)
 	}
 	h.unauthenticated(w, r)
 	return nil
+}
+
+// forward sends an admitted request on with s's identity: the headers,
+// the placeholders and, when configured, the signed assertion.
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, s *Session) error {
+	repl := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	h.setIdentity(r, repl, s)
+	if h.assertion != nil {
+		if err := h.assertion.set(r, s); err != nil {
+			// An upstream that relies on the assertion must not get
+			// the request without it.
+			h.logger.Error("signing the identity assertion", zap.Error(err))
+			renderError(w, http.StatusServiceUnavailable, "Temporarily unavailable", "Your identity could not be vouched for right now. Try again in a moment.", "")
+			return nil
+		}
+	}
+	return h.passOn(w, r, next)
 }
 
 // session returns the request's valid session for this application, or

@@ -31,6 +31,9 @@ type Session struct {
 	Connection string `json:"c"`
 	// Subject is the user's identifier at the provider.
 	Subject string `json:"s"`
+	// Attributes are the mapped attributes an application's assertion
+	// carries as claims (only those named in some assertion's claims).
+	Attributes map[string]string `json:"a,omitempty"`
 	// MFA records that the user presented the second factor in this
 	// session. Applications that require one accept the session only
 	// then; before, it reaches nothing but the MFA page (S11).

@@ -19,6 +19,7 @@
 package connector
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/jitauth/caddy-jitauth/provisioner"
@@ -89,3 +90,28 @@ type CallbackStater interface {
 type CrossSitePoster interface {
 	CallbackIsCrossSitePost() bool
 }
+
+// BearerVerifier is implemented by a connector whose provider issues
+// JWTs (ID tokens, JWT access tokens) that API clients may present as
+// "Authorization: Bearer". VerifyBearer verifies token against the
+// provider's published keys: the signature with one of algorithms (never
+// "none" or a symmetric algorithm), the provider's issuer, an exp in the
+// future and any nbf in the past, and an aud naming at least one of
+// audiences (which is never empty). It returns the token's identity as
+// Finish does. A token that is not a JWT (an opaque access token) is an
+// *OpaqueTokenError; other refusals wrap ErrRejected, and a provider
+// that cannot be reached ErrUnavailable.
+type BearerVerifier interface {
+	VerifyBearer(ctx context.Context, token string, audiences, algorithms []string) (provisioner.Claims, error)
+}
+
+// OpaqueTokenError refuses a bearer token that is not a JWT: it can only
+// be checked by asking the provider (token introspection).
+type OpaqueTokenError struct{}
+
+func (*OpaqueTokenError) Error() string {
+	return "the bearer token is not a JWT (an opaque token), and opaque tokens are not accepted"
+}
+
+// Is makes an OpaqueTokenError an ErrRejected.
+func (*OpaqueTokenError) Is(target error) bool { return target == ErrRejected }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -364,10 +365,52 @@ func (o *OIDC) tokenMisconfiguration(ctx context.Context, rawID string) error {
 	return nil
 }
 
+// VerifyBearer verifies a JWT an API client presents, issued by this
+// connection's provider for one of audiences. It uses the keys the
+// provider publishes (the same cached JWKS as logins) and go-oidc's
+// checks: signature with an asymmetric algorithm of algorithms (default:
+// those the provider's discovery lists), iss, exp and nbf. The audience is
+// checked here against the configured list: an ID token names this
+// client, an access token usually the API.
+func (o *OIDC) VerifyBearer(ctx context.Context, token string, audiences, algorithms []string) (provisioner.Claims, error) {
+	if len(token) > maxIDTokenLength {
+		return provisioner.Claims{}, fmt.Errorf("%w: the bearer token is larger than %d bytes", connector.ErrRejected, maxIDTokenLength)
+	}
+	if strings.Count(token, ".") != 2 {
+		return provisioner.Claims{}, &connector.OpaqueTokenError{}
+	}
+	if len(audiences) == 0 {
+		return provisioner.Claims{}, errors.New("bearer: no audience configured")
+	}
+	p, _, _, err := o.discover(ctx)
+	if err != nil {
+		return provisioner.Claims{}, err
+	}
+	ctx, cancel := context.WithTimeout(gooidc.ClientContext(ctx, o.client), providerTimeout)
+	defer cancel()
+	v := p.Verifier(&gooidc.Config{SkipClientIDCheck: true, SupportedSigningAlgs: algorithms})
+	t, err := v.Verify(ctx, token)
+	if err != nil {
+		return provisioner.Claims{}, fmt.Errorf("%w: %v", connector.ErrRejected, err)
+	}
+	if t.Expiry.IsZero() {
+		return provisioner.Claims{}, fmt.Errorf("%w: the bearer token has no exp", connector.ErrRejected)
+	}
+	if !slices.ContainsFunc(t.Audience, func(a string) bool { return slices.Contains(audiences, a) }) {
+		return provisioner.Claims{}, fmt.Errorf("%w: the bearer token is for the audience %q, which this application does not accept", connector.ErrRejected, t.Audience)
+	}
+	claims := map[string]any{}
+	if err := t.Claims(&claims); err != nil {
+		return provisioner.Claims{}, fmt.Errorf("%w: bearer token claims: %v", connector.ErrRejected, err)
+	}
+	return connector.ClaimsFromMap(t.Issuer, t.Subject, claims)
+}
+
 // Interface guards
 var (
-	_ caddy.Provisioner     = (*OIDC)(nil)
-	_ caddy.Validator       = (*OIDC)(nil)
-	_ caddyfile.Unmarshaler = (*OIDC)(nil)
-	_ connector.Connector   = (*OIDC)(nil)
+	_ caddy.Provisioner        = (*OIDC)(nil)
+	_ caddy.Validator          = (*OIDC)(nil)
+	_ caddyfile.Unmarshaler    = (*OIDC)(nil)
+	_ connector.Connector      = (*OIDC)(nil)
+	_ connector.BearerVerifier = (*OIDC)(nil)
 )

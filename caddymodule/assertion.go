@@ -1,0 +1,209 @@
+package caddymodule
+
+import (
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/jitauth/caddy-jitauth/assertion"
+)
+
+// AssertionConfig sends the upstream a signed identity assertion: a
+// short-lived JWT, in a header of its own, that says who the user is. An
+// upstream that verifies it (against <path_prefix>jwks.json) need not
+// trust plain Remote-* headers, which anything between the proxy and it
+// could set. It is signed once per session and key, and again when half
+// its lifetime has passed or the user's profile changed, not on every
+// request.
+type AssertionConfig struct {
+	// Header carries the assertion. Client-supplied copies are removed.
+	// Default: Jit-Assertion.
+	Header string `json:"header,omitempty"`
+
+	// Audience is the assertion's aud: what the upstream expects to find
+	// there. Default: the site's origin (https://host), which is also the
+	// iss.
+	Audience string `json:"audience,omitempty"`
+
+	// Lifetime is how long an assertion is valid (its exp minus its
+	// iat). It must not exceed the key rotation period. Default: 60s.
+	Lifetime caddy.Duration `json:"lifetime,omitempty"`
+
+	// Claims names mapped attributes (see Connection.Map) to carry as
+	// claims of the same name, such as department or employee_id. The
+	// values are those of the login, from the local user.
+	Claims []string `json:"claims,omitempty"`
+
+	// Algorithm signs the assertion: ES256 (the default) or EdDSA.
+	Algorithm string `json:"algorithm,omitempty"`
+}
+
+const (
+	defaultAssertionHeader   = "Jit-Assertion"
+	defaultAssertionLifetime = 60 * time.Second
+)
+
+// validate checks the assertion settings of an application (label).
+func (c *AssertionConfig) validate(label string, rotation time.Duration) error {
+	if c.Header != "" && !httpguts.ValidHeaderFieldName(c.Header) {
+		return fmt.Errorf("%s: assertion header %q is not a valid header name", label, c.Header)
+	}
+	if c.Header != "" && unfitHeaders[textproto.CanonicalMIMEHeaderKey(c.Header)] {
+		return fmt.Errorf("%s: assertion header %s cannot carry the assertion; choose another name", label, c.Header)
+	}
+	if c.Algorithm != "" && !assertion.Supported(c.Algorithm) {
+		return fmt.Errorf("%s: assertion algorithm %q: use ES256 or EdDSA", label, c.Algorithm)
+	}
+	if lt := time.Duration(c.Lifetime); lt < 0 || lt > rotation {
+		return fmt.Errorf("%s: assertion lifetime %s must be positive and at most the key rotation period (assertion_key_rotation %s)", label, lt, rotation)
+	}
+	for _, name := range c.Claims {
+		if err := assertion.CheckAttributeClaim(name); err != nil {
+			return fmt.Errorf("%s: assertion %v", label, err)
+		}
+	}
+	return nil
+}
+
+// assertionSigner is one application's assertion: its settings, the
+// ring it signs with, and the assertions signed for live sessions.
+type assertionSigner struct {
+	header   string
+	audience string
+	lifetime time.Duration
+	claims   []string
+	ring     *atomic.Pointer[assertion.Ring]
+
+	mu    sync.RWMutex
+	cache map[string]*signedAssertion // by session ID
+}
+
+// signedAssertion is an assertion signed for one session, with what it
+// was signed from, so a later request can reuse it.
+type signedAssertion struct {
+	from      *Session
+	host      string
+	https     bool
+	kid       string
+	token     string
+	refreshAt int64
+}
+
+// maxCachedAssertions bounds the cache, as maxCachedSessions does.
+const maxCachedAssertions = 10_000
+
+func newAssertionSigner(c *AssertionConfig, keys *assertionKeys) *assertionSigner {
+	alg := c.Algorithm
+	if alg == "" {
+		alg = assertion.ES256
+	}
+	header := c.Header
+	if header == "" {
+		header = defaultAssertionHeader
+	}
+	lifetime := time.Duration(c.Lifetime)
+	if lifetime == 0 {
+		lifetime = defaultAssertionLifetime
+	}
+	return &assertionSigner{
+		header:   textproto.CanonicalMIMEHeaderKey(header),
+		audience: c.Audience,
+		lifetime: lifetime,
+		claims:   slices.Clone(c.Claims),
+		ring:     keys.need(alg),
+		cache:    map[string]*signedAssertion{},
+	}
+}
+
+// set puts the assertion for s on the request to the upstream.
+func (a *assertionSigner) set(r *http.Request, s *Session) error {
+	tok, err := a.token(r, s, time.Now())
+	if err != nil {
+		return err
+	}
+	r.Header[a.header] = []string{tok}
+	return nil
+}
+
+// token returns a valid assertion for s on this request's site, from the
+// cache when one signed before still fits: same session profile, same
+// site, the key that signs now, and less than half its lifetime gone.
+func (a *assertionSigner) token(r *http.Request, s *Session, now time.Time) (string, error) {
+	key := a.ring.Load().Signing(now)
+	if key == nil {
+		return "", fmt.Errorf("no assertion signing key has been read from Caddy's storage")
+	}
+	host, https := requestHost(r), isHTTPS(r)
+	a.mu.RLock()
+	e := a.cache[s.ID]
+	a.mu.RUnlock()
+	if e != nil && e.kid == key.ID && e.host == host && e.https == https && now.Unix() < e.refreshAt &&
+		(e.from == s || sameProfile(e.from, s)) {
+		return e.token, nil
+	}
+	c := a.claimsFor(r, s, now)
+	tok, err := key.Sign(c)
+	if err != nil {
+		return "", err
+	}
+	a.mu.Lock()
+	if len(a.cache) >= maxCachedAssertions {
+		for id, old := range a.cache {
+			if old.refreshAt <= now.Unix() || len(a.cache) >= maxCachedAssertions/2 {
+				delete(a.cache, id)
+			}
+		}
+	}
+	a.cache[s.ID] = &signedAssertion{from: s, host: host, https: https, kid: key.ID, token: tok,
+		refreshAt: c.IssuedAt + int64(a.lifetime/time.Second)/2}
+	a.mu.Unlock()
+	return tok, nil
+}
+
+// claimsFor is what the assertion says about s.
+func (a *assertionSigner) claimsFor(r *http.Request, s *Session, now time.Time) assertion.Claims {
+	iss := origin(r)
+	aud := a.audience
+	if aud == "" {
+		aud = iss
+	}
+	sub := s.UserID
+	if sub == "" {
+		// JIT off: the provider's subject, qualified by the connection,
+		// so that two providers' subjects never meet (S15).
+		sub = s.Connection + ":" + s.Subject
+	}
+	c := assertion.Claims{
+		Issuer: iss, Audience: aud, Subject: sub,
+		IssuedAt: now.Unix(), ExpiresAt: now.Add(a.lifetime).Unix(),
+		Username: s.Username, Email: s.Email, EmailVerified: s.EmailVerified, Name: s.Name,
+		Groups: s.Groups, Roles: s.Roles, Connection: s.Connection,
+	}
+	if s.MFA {
+		c.AMR = []string{"mfa", "otp"}
+	}
+	for _, name := range a.claims {
+		if v, ok := s.Attributes[name]; ok {
+			if c.Attributes == nil {
+				c.Attributes = map[string]string{}
+			}
+			c.Attributes[name] = v
+		}
+	}
+	return c
+}
+
+// sameProfile reports whether two views of one session say the same
+// about the user (the background refresh makes a new view when the
+// directory changed).
+func sameProfile(a, b *Session) bool {
+	return a.ID == b.ID && a.Username == b.Username && a.Email == b.Email && a.EmailVerified == b.EmailVerified &&
+		a.Name == b.Name && a.MFA == b.MFA && slices.Equal(a.Groups, b.Groups) && slices.Equal(a.Roles, b.Roles)
+}

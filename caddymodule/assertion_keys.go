@@ -1,0 +1,197 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/jitauth/caddy-jitauth/assertion"
+)
+
+// defaultAssertionKeyRotation applies when App.AssertionKeyRotation is
+// unset.
+const defaultAssertionKeyRotation = 7 * 24 * time.Hour
+
+// assertionKeys holds the signing key rings of this configuration, one
+// per algorithm its applications sign with. The rings live in Caddy's
+// storage, so every instance sharing it signs with the same keys and
+// publishes the same JWKS; each instance rereads them often enough that
+// a key published a rotation period ahead reaches it long before it
+// signs (see assertion.Rotate).
+type assertionKeys struct {
+	storage keyStorage
+	period  time.Duration
+	logger  *zap.Logger
+
+	mu    sync.Mutex
+	rings map[string]*atomic.Pointer[assertion.Ring] // by algorithm
+	stop  context.CancelFunc
+	done  chan struct{}
+}
+
+func newAssertionKeys(storage keyStorage, period time.Duration, logger *zap.Logger) *assertionKeys {
+	return &assertionKeys{storage: storage, period: period, logger: logger, rings: map[string]*atomic.Pointer[assertion.Ring]{}}
+}
+
+// need registers an algorithm an application signs with; it returns
+// the ring's holder, filled once the configuration starts.
+func (k *assertionKeys) need(alg string) *atomic.Pointer[assertion.Ring] {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	p := k.rings[alg]
+	if p == nil {
+		p = new(atomic.Pointer[assertion.Ring])
+		k.rings[alg] = p
+	}
+	return p
+}
+
+func (k *assertionKeys) algorithms() []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return sortedKeys(k.rings)
+}
+
+// start reads (or makes) every needed ring, then keeps them current in
+// the background until stop.
+func (k *assertionKeys) start() error {
+	algs := k.algorithms()
+	if len(algs) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	for _, alg := range algs {
+		if err := k.refresh(ctx, alg); err != nil {
+			return fmt.Errorf("jit_auth assertion keys (%s) in Caddy's storage: %v", alg, err)
+		}
+	}
+	bg, stop := context.WithCancel(context.Background())
+	k.stop, k.done = stop, make(chan struct{})
+	go k.follow(bg, algs)
+	return nil
+}
+
+// stopFollowing ends the background rereading.
+func (k *assertionKeys) stopFollowing() {
+	if k.stop != nil {
+		k.stop()
+		<-k.done
+		k.stop = nil
+	}
+}
+
+// rereadInterval is how often an instance rereads the rings: a small
+// part of the rotation period, so a key published a period ahead is
+// seen long before it signs.
+func (k *assertionKeys) rereadInterval() time.Duration {
+	return min(time.Minute, k.period/4)
+}
+
+func (k *assertionKeys) follow(ctx context.Context, algs []string) {
+	defer close(k.done)
+	t := time.NewTicker(k.rereadInterval())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, alg := range algs {
+			rctx, cancel := context.WithTimeout(ctx, storeTimeout)
+			if err := k.refresh(rctx, alg); err != nil && ctx.Err() == nil {
+				// The ring in memory keeps signing; its next key was
+				// published a period ahead.
+				k.logger.Warn("rereading the assertion signing keys from Caddy's storage failed; signing with the keys read before",
+					zap.String("algorithm", alg), zap.Error(err))
+			}
+			cancel()
+		}
+	}
+}
+
+func assertionRingKey(alg string) string { return "jit_auth/assertion_keys_" + alg + ".json" }
+
+// refresh reads the ring of alg from storage and rotates it if due,
+// under the storage lock so that two instances never write different
+// rings.
+func (k *assertionKeys) refresh(ctx context.Context, alg string) error {
+	key := assertionRingKey(alg)
+	ring, err := k.read(ctx, alg)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	next, changed, err := assertion.Rotate(ring, alg, now, k.period)
+	if err != nil {
+		return err
+	}
+	if changed {
+		if err := k.storage.Lock(ctx, key); err != nil {
+			return fmt.Errorf("locking %s: %v", key, err)
+		}
+		defer func() { _ = k.storage.Unlock(context.WithoutCancel(ctx), key) }()
+		// Another instance may have rotated it meanwhile.
+		if ring, err = k.read(ctx, alg); err != nil {
+			return err
+		}
+		if next, changed, err = assertion.Rotate(ring, alg, now, k.period); err != nil {
+			return err
+		}
+		if changed {
+			data, err := next.Marshal()
+			if err != nil {
+				return err
+			}
+			if err := k.storage.Store(ctx, key, data); err != nil {
+				return fmt.Errorf("storing %s: %v", key, err)
+			}
+			k.logger.Info("assertion signing keys rotated", zap.String("algorithm", alg),
+				zap.String("signing_kid", next.Signing(now).ID), zap.Int("published", len(next.Keys)))
+		}
+	}
+	k.need(alg).Store(next)
+	return nil
+}
+
+func (k *assertionKeys) read(ctx context.Context, alg string) (*assertion.Ring, error) {
+	data, err := k.storage.Load(ctx, assertionRingKey(alg))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return assertion.Unmarshal(data, alg)
+}
+
+// serveJWKS publishes the public keys of every ring: the one signing,
+// the next one and the one before.
+func serveJWKS(h *Handler, w http.ResponseWriter, _ *http.Request) {
+	k := h.app.assertionKeys
+	var rings []*assertion.Ring
+	for _, alg := range k.algorithms() {
+		if r := k.need(alg).Load(); r != nil {
+			rings = append(rings, r)
+		}
+	}
+	if len(rings) == 0 {
+		renderError(w, http.StatusNotFound, "Not found", "No application of this site sends signed assertions.", "")
+		return
+	}
+	body, _ := json.Marshal(assertion.JWKS(rings...))
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	// A verifier may cache the set for a small part of the rotation
+	// period: the next key is in it a whole period before it signs.
+	w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(min(5*time.Minute, k.period/4)/time.Second)))
+	_, _ = w.Write(body)
+}
