@@ -2,6 +2,9 @@ package caddymodule
 
 import (
 	"errors"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
 	"fmt"
 	"net/textproto"
 	"slices"
@@ -46,6 +49,13 @@ type Application struct {
 	// Bearer accepts API clients' "Authorization: Bearer <JWT>" from the
 	// providers of these connections, one entry per connection.
 	Bearer []BearerConfig `json:"bearer,omitempty"`
+
+	// IdleTimeout ends a session that has made no request to this
+	// application for that long (the session lifetime still bounds it).
+	// The last activity travels in the session cookie, refreshed at most
+	// every eighth of the timeout, so no store is written per request and
+	// every instance agrees. Default: none.
+	IdleTimeout caddy.Duration `json:"idle_timeout,omitempty"`
 }
 
 // MFAConfig is an application's second-factor requirement.
@@ -103,6 +113,9 @@ func (ap *Application) validate(a *App, label string) error {
 		if unfitHeaders[textproto.CanonicalMIMEHeaderKey(name)] {
 			return fmt.Errorf("%s: header %s cannot carry identity: proxies drop it or it frames the request; choose another name, such as X-Remote-User", label, name)
 		}
+	}
+	if it := time.Duration(ap.IdleTimeout); it < 0 || (it > 0 && it < time.Second) {
+		return fmt.Errorf("%s: idle_timeout %s: use at least 1s, or leave it out", label, it)
 	}
 	bearers := map[string]bool{}
 	for i := range ap.Bearer {

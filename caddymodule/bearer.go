@@ -242,7 +242,7 @@ func (h *Handler) serveBearer(w http.ResponseWriter, r *http.Request) (*Session,
 		if !errors.As(err, &ref) {
 			ref = &bearerRefusal{http.StatusUnauthorized, "invalid_token", "the token is not valid"}
 		}
-		h.emit(event{kind: eventLoginRefused, connection: h.bearerConnections(), reason: "bearer token: " + ref.reason})
+		h.emit(event{kind: eventBearerRefused, connection: h.bearerConnections(), reason: ref.reason})
 		h.logger.Debug("bearer token refused", zap.String("reason", ref.reason))
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Content-Type", "application/json")

@@ -437,6 +437,12 @@ func parseApplicationBlock(d *caddyfile.Dispenser, h *Handler, inSite bool) erro
 				return err
 			}
 			h.Assertion = a
+		case "idle_timeout":
+			dur, err := parseDurationArg(d, "30m")
+			if err != nil {
+				return err
+			}
+			h.IdleTimeout = dur
 		case "bearer":
 			b, err := parseBearer(d)
 			if err != nil {
@@ -444,7 +450,7 @@ func parseApplicationBlock(d *caddyfile.Dispenser, h *Handler, inSite bool) erro
 			}
 			h.Bearer = append(h.Bearer, b)
 		default:
-			return d.Errf("unknown jit_auth option %q; expected connections, allow, header, mfa, assertion, bearer or path_prefix", opt)
+			return d.Errf("unknown jit_auth option %q; expected connections, allow, header, mfa, assertion, bearer, idle_timeout or path_prefix", opt)
 		}
 	}
 	return nil

@@ -27,6 +27,8 @@ const (
 	eventUserDisabled     eventKind = "login refused: user disabled"
 	eventNoLocalUserForMF eventKind = "login refused: second factor needs a local user"
 	eventLoggedOut        eventKind = "user logged out"
+	eventSessionIdle      eventKind = "session ended: idle timeout"
+	eventBearerRefused    eventKind = "bearer token refused"
 
 	// Provisioning.
 	eventUserCreated    eventKind = "user created"

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -220,7 +221,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 		return h.forward(w, r, next, s)
 	}
-	if s := h.session(r); s != nil {
+	if s := h.session(r); s != nil && h.stillActive(w, r, s) {
 		if !h.admits(s) {
 			renderError(w, http.StatusForbidden, "Access denied", "Your account is signed in, but this site does not admit it.", "")
 			return nil
@@ -315,6 +316,35 @@ func isBrowserNavigation(r *http.Request) bool {
 		return false
 	}
 	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// stillActive applies the application's idle timeout to s: false when s
+// has been idle for it (the request is then treated as having no
+// session). An active session's cookie is re-issued with the new last
+// activity at most every eighth of the timeout, so the cost per request
+// is one comparison.
+func (h *Handler) stillActive(w http.ResponseWriter, r *http.Request, s *Session) bool {
+	idle := int64(time.Duration(h.IdleTimeout) / time.Second)
+	if idle <= 0 {
+		return true
+	}
+	now := time.Now().Unix()
+	last := s.LastActive
+	if last == 0 {
+		last = s.IssuedAt
+	}
+	if now-last >= idle {
+		h.emit(event{kind: eventSessionIdle, connection: s.Connection, username: s.Username, localID: s.UserID})
+		return false
+	}
+	if now-last >= max(idle/8, 1) {
+		c := *s
+		c.LastActive = now
+		if err := h.app.sessions.issue(w, r, &c); err != nil {
+			h.logger.Warn("re-issuing the session cookie with its last activity", zap.Error(err))
+		}
+	}
+	return true
 }
 
 // Interface guards

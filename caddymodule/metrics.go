@@ -42,7 +42,7 @@ func processMetrics() *metrics {
 		sharedMetrics = &metrics{
 			logins:        counter("logins_total", "Logins that reached the callback, by connection and outcome (succeeded, refused, denied, failed).", "connection", "outcome"),
 			provisionings: counter("provisionings_total", "What JIT provisioning did to the store at a login, by connection and action (created, linked, updated).", "connection", "action"),
-			denials:       counter("denials_total", "Logins that ended without a session, by reason.", "reason"),
+			denials:       counter("denials_total", "Logins that ended without a session, and bearer tokens refused (reason bearer_token), by reason.", "reason"),
 			consents:      counter("consents_total", "Answers on the consent page, by connection and answer (given, declined).", "connection", "answer"),
 			mfa:           counter("mfa_total", "Second-factor outcomes, by method (totp, recovery_code) and outcome (enrolled, accepted, refused, rate_limited).", "method", "outcome"),
 			logouts:       counter("logouts_total", "Sessions ended by their user, by connection.", "connection"),
@@ -91,6 +91,8 @@ func (m *metrics) record(ev event) {
 		m.denials.WithLabelValues(denialReason(ev)).Inc()
 	case eventLoggedOut:
 		m.logouts.WithLabelValues(ev.connection).Inc()
+	case eventBearerRefused:
+		m.denials.WithLabelValues("bearer_token").Inc()
 	case eventUserCreated:
 		m.provisionings.WithLabelValues(ev.connection, "created").Inc()
 	case eventIdentityLinked:

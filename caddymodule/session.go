@@ -41,6 +41,10 @@ type Session struct {
 	// IssuedAt and ExpiresAt are Unix seconds.
 	IssuedAt  int64 `json:"iat"`
 	ExpiresAt int64 `json:"exp"`
+	// LastActive is when an application with an idle timeout last saw
+	// the session (Unix seconds, as the cookie was last re-issued); zero
+	// means IssuedAt.
+	LastActive int64 `json:"la,omitempty"`
 }
 
 // Provisioned reports whether the session's user is a local user.
