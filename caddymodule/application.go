@@ -4,8 +4,8 @@ import (
 	"errors"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"fmt"
+	"github.com/caddyserver/caddy/v2"
 	"net/textproto"
 	"slices"
 	"strings"
