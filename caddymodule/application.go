@@ -2,14 +2,13 @@ package caddymodule
 
 import (
 	"errors"
-	"time"
-
 	"fmt"
-	"github.com/caddyserver/caddy/v2"
 	"net/textproto"
 	"slices"
 	"strings"
+	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"golang.org/x/net/http/httpguts"
 )
 
