@@ -42,6 +42,7 @@ func init() {
 //	        redirect_url <url>
 //	        display_name <text>
 //	        trust_email
+//	        logout_at_provider
 //	        jit [on|off] [{
 //	            mode silent|consent|username
 //	            link off|verified_email
@@ -218,6 +219,11 @@ func parseConnection(d *caddyfile.Dispenser) (*Connection, error) {
 				return nil, d.ArgErr()
 			}
 			c.TrustEmail = true
+		case sub == "logout_at_provider":
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			c.LogoutAtProvider = true
 		case sub == "jit":
 			jit, err := parseJIT(d)
 			if err != nil {
@@ -236,7 +242,7 @@ func parseConnection(d *caddyfile.Dispenser) (*Connection, error) {
 			k := connectorKind(sub)
 			info, err := caddy.GetModule("jit_auth.connectors." + k)
 			if err != nil {
-				return nil, d.Errf("unknown connection option %q; expected a connector (oidc, goth, or one from `caddy list-modules` under jit_auth.connectors), redirect_url, display_name, trust_email, jit or deprovision", sub)
+				return nil, d.Errf("unknown connection option %q; expected a connector (oidc, goth, or one from `caddy list-modules` under jit_auth.connectors), redirect_url, display_name, trust_email, logout_at_provider, jit or deprovision", sub)
 			}
 			if mod != nil {
 				return nil, d.Errf("has both %s and %s; a connection is one identity provider, split it into two connections", word, sub)

@@ -39,6 +39,16 @@ type Connection struct {
 	// JIT configures Just-in-Time provisioning. Absent or not enabled,
 	// users of this connection can log in but nothing about them is stored.
 	JIT *JITConfig `json:"jit,omitempty"`
+	// LogoutAtProvider continues a sign-out to the provider's
+	// end_session_endpoint (OpenID Connect RP-Initiated Logout), so the
+	// user is signed out there too, and back to
+	// <path_prefix>logged-out, which must be registered at the provider
+	// as a post-logout redirect URI. The login's ID token, sent as
+	// id_token_hint, is kept sealed in a cookie that only the logout
+	// endpoint receives. A provider without the endpoint ends at a page
+	// saying the user may still be signed in there.
+	LogoutAtProvider bool `json:"logout_at_provider,omitempty"`
+
 	// Deprovision disables or deletes this connection's users after a
 	// time without a login. It needs JIT on (with JIT off nothing is
 	// stored) and a store that implements provisioner.AdminStore.
@@ -62,8 +72,11 @@ type Connection struct {
 	// crossSitePost: the provider returns with a cross-site POST, so the
 	// flow cookie must be SameSite=None (connector.CrossSitePoster).
 	crossSitePost bool
-	pol           *provisioner.Policy
-	deprovision   *deprovision.Policy
+	// endSession ends the user's session at the provider, if the
+	// connector can (connector.EndSessioner).
+	endSession  connector.EndSessioner
+	pol         *provisioner.Policy
+	deprovision *deprovision.Policy
 }
 
 // JITConfig is a connection's Just-in-Time provisioning policy.
@@ -233,6 +246,11 @@ func (c *Connection) loadConnector(ctx caddy.Context, name string) error {
 	c.connector = conn
 	if p, ok := mod.(connector.CrossSitePoster); ok {
 		c.crossSitePost = p.CallbackIsCrossSitePost()
+	}
+	if es, ok := mod.(connector.EndSessioner); ok {
+		c.endSession = es
+	} else if c.LogoutAtProvider {
+		return fmt.Errorf("connection %q: logout_at_provider needs a connector that can end the session at the provider, and %s cannot; use an oidc connection or drop logout_at_provider", name, c.kind)
 	}
 	return nil
 }

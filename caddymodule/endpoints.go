@@ -175,6 +175,7 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 		renderError(w, http.StatusInternalServerError, "Sign-in failed", "Your session could not be created; your profile may be too large for a cookie.", "")
 		return
 	}
+	h.keepLogoutHint(w, r, conn, s, claims.IDToken)
 	h.emit(event{kind: eventLoggedIn, connection: conn.name, outcome: string(res.Outcome), username: s.Username, localID: s.UserID})
 	http.Redirect(w, r, next, http.StatusFound)
 }
@@ -366,6 +367,9 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	setCookie(w, name, "", -1, secure)
+	if s != nil && h.logoutAtProvider(w, r, s, r.Form.Get("rd")) {
+		return
+	}
 	h.renderSignedOut(w, r, r.Form.Get("rd"))
 }
 

@@ -33,6 +33,9 @@ var endpointTable = map[string]endpoint{
 	// health answers every method, as it always has: load balancers
 	// probe with whatever they are configured to send.
 	"health": {serve: withoutName(serveHealth)},
+	// logged-out is where the provider returns after logout there
+	// (logout_provider.go).
+	"logged-out": {methods: []string{http.MethodGet, http.MethodHead}, serve: withoutName((*Handler).serveLoggedOut)},
 	// jwks.json publishes the keys that sign identity assertions
 	// (assertion_keys.go).
 	"jwks.json": {methods: []string{http.MethodGet, http.MethodHead}, serve: withoutName(serveJWKS)},

@@ -44,6 +44,12 @@ func (c cookieSeal) sealFlow(w http.ResponseWriter, name string, f *flowState, s
 	return nil
 }
 
+// encode seals v for the cookie name, for a cookie whose attributes the
+// caller sets itself.
+func (c cookieSeal) encode(name string, v any) (string, error) {
+	return securecookie.EncodeMulti(name, v, c...)
+}
+
 // open reads the cookie name of r into v and reports whether it held a
 // value sealed with these keys.
 func (c cookieSeal) open(r *http.Request, name string, v any) bool {

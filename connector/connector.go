@@ -115,3 +115,14 @@ func (*OpaqueTokenError) Error() string {
 
 // Is makes an OpaqueTokenError an ErrRejected.
 func (*OpaqueTokenError) Is(target error) bool { return target == ErrRejected }
+
+// EndSessioner is implemented by a connector whose provider can end the
+// user's session there when they sign out here (OpenID Connect
+// RP-Initiated Logout 1.0). EndSessionURL returns where to send the
+// browser: the provider's end_session_endpoint with idTokenHint (the ID
+// token of the login, or empty if it could not be kept), the client ID,
+// postLogoutRedirect and state. ok is false when the provider has no
+// such endpoint.
+type EndSessioner interface {
+	EndSessionURL(ctx context.Context, idTokenHint, postLogoutRedirect, state string) (url string, ok bool, err error)
+}

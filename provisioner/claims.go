@@ -27,4 +27,9 @@ type Claims struct {
 
 	// Raw holds the provider's claims as it sent them (JSON object).
 	Raw []byte
+
+	// IDToken is the raw OpenID Connect ID token, when the protocol has
+	// one: kept (sealed) for logout at the provider, which wants it as
+	// id_token_hint. Provisioning ignores it.
+	IDToken string
 }

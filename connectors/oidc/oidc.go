@@ -330,7 +330,37 @@ func (o *OIDC) Finish(r *http.Request, login connector.Login, state []byte) (pro
 			}
 		}
 	}
-	return connector.ClaimsFromMap(idt.Issuer, idt.Subject, claims)
+	c, err := connector.ClaimsFromMap(idt.Issuer, idt.Subject, claims)
+	c.IDToken = rawID
+	return c, err
+}
+
+// EndSessionURL is the issuer's end_session_endpoint (from discovery)
+// with the RP-Initiated Logout parameters; ok is false when the issuer
+// does not advertise one.
+func (o *OIDC) EndSessionURL(ctx context.Context, idTokenHint, postLogoutRedirect, state string) (string, bool, error) {
+	p, _, _, err := o.discover(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	var meta struct {
+		EndSession string `json:"end_session_endpoint"`
+	}
+	if err := p.Claims(&meta); err != nil || meta.EndSession == "" {
+		return "", false, nil
+	}
+	q := url.Values{"client_id": {o.clientID}, "post_logout_redirect_uri": {postLogoutRedirect}}
+	if idTokenHint != "" {
+		q.Set("id_token_hint", idTokenHint)
+	}
+	if state != "" {
+		q.Set("state", state)
+	}
+	sep := "?"
+	if strings.Contains(meta.EndSession, "?") {
+		sep = "&"
+	}
+	return meta.EndSession + sep + q.Encode(), true, nil
 }
 
 // tokenMisconfiguration looks again at an ID token that failed
@@ -413,4 +443,5 @@ var (
 	_ caddyfile.Unmarshaler    = (*OIDC)(nil)
 	_ connector.Connector      = (*OIDC)(nil)
 	_ connector.BearerVerifier = (*OIDC)(nil)
+	_ connector.EndSessioner   = (*OIDC)(nil)
 )

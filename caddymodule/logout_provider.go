@@ -1,0 +1,106 @@
+package caddymodule
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// The ID token a logout at the provider sends as id_token_hint is kept
+// in a cookie of its own, sealed and bound to its session, with the
+// logout endpoint's path: the browser sends it there and nowhere else,
+// so the session cookie that travels on every request stays small.
+const logoutHintCookieBase = "jitauth_logout_hint"
+
+// logoutHint is the sealed content of that cookie.
+type logoutHint struct {
+	// SessionID is the session it belongs to: a hint planted from
+	// another session is not sent for this one.
+	SessionID string `json:"sid"`
+	IDToken   string `json:"t"`
+}
+
+// logoutHintName is the cookie's name: __Secure- on HTTPS (it cannot be
+// __Host-, which requires Path=/).
+func logoutHintName(secure bool) string {
+	if secure {
+		return "__Secure-" + logoutHintCookieBase
+	}
+	return logoutHintCookieBase
+}
+
+// keepLogoutHint stores the login's ID token for the logout of s, when
+// its connection signs out at the provider. A token too large for a
+// cookie is not kept; the logout then sends the client ID alone, which
+// RP-Initiated Logout allows.
+func (h *Handler) keepLogoutHint(w http.ResponseWriter, r *http.Request, conn *Connection, s *Session, idToken string) {
+	if !conn.LogoutAtProvider || conn.endSession == nil || idToken == "" {
+		return
+	}
+	secure := cookieSecure(r)
+	name := logoutHintName(secure)
+	value, err := h.app.sessions.seal.encode(name, &logoutHint{SessionID: s.ID, IDToken: idToken})
+	if err != nil || len(value) > maxCookieLength {
+		h.logger.Warn("the ID token is too large to keep for logout at the provider; the logout will send the client ID alone",
+			zap.String("connection", conn.name), zap.Int("id_token_bytes", len(idToken)))
+		return
+	}
+	c := newCookie(name, value, time.Until(time.Unix(s.ExpiresAt, 0)), secure)
+	c.Path = h.PathPrefix + "logout"
+	http.SetCookie(w, c)
+}
+
+// takeLogoutHint returns the ID token kept for s, and clears the cookie.
+func (h *Handler) takeLogoutHint(w http.ResponseWriter, r *http.Request, s *Session) string {
+	secure := cookieSecure(r)
+	name := logoutHintName(secure)
+	var hint logoutHint
+	ok := h.app.sessions.seal.open(r, name, &hint)
+	if _, err := r.Cookie(name); err == nil {
+		c := newCookie(name, "", -1, secure)
+		c.Path = h.PathPrefix + "logout"
+		http.SetCookie(w, c)
+	}
+	if !ok || hint.SessionID != s.ID {
+		return ""
+	}
+	return hint.IDToken
+}
+
+// logoutAtProvider continues a completed local logout of s to the
+// provider, when its connection says so. It reports whether it answered.
+func (h *Handler) logoutAtProvider(w http.ResponseWriter, r *http.Request, s *Session, rd string) bool {
+	conn := h.app.Connections[s.Connection]
+	if conn == nil || !conn.LogoutAtProvider || conn.endSession == nil {
+		return false
+	}
+	hint := h.takeLogoutHint(w, r, s)
+	state := ""
+	if safe, ok := safeReturnPath(rd); ok && rd != "" {
+		state = safe
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
+	defer cancel()
+	target, ok, err := conn.endSession.EndSessionURL(ctx, hint, origin(r)+h.PathPrefix+"logged-out", state)
+	if err != nil || !ok {
+		if err != nil {
+			h.logger.Warn("cannot continue the sign-out at the provider", zap.String("connection", conn.name), zap.Error(err))
+		}
+		renderMessage(w, http.StatusOK, "Signed out here",
+			"You are signed out of this site. "+conn.displayName()+" could not be asked to sign you out too, so you may still be signed in there: sign out there, or close the browser.",
+			h.PathPrefix+"login", "Sign in again")
+		return true
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, target, http.StatusSeeOther)
+	return true
+}
+
+// serveLoggedOut is where the provider sends the browser back after
+// signing the user out there: the signed-out page, or on to the path the
+// logout was given (state), if it is a safe same-origin path (S2).
+func (h *Handler) serveLoggedOut(w http.ResponseWriter, r *http.Request) {
+	h.renderSignedOut(w, r, r.URL.Query().Get("state"))
+}
