@@ -43,6 +43,7 @@ func init() {
 //	        display_name <text>
 //	        trust_email
 //	        logout_at_provider
+//	        backchannel_logout
 //	        jit [on|off] [{
 //	            mode silent|consent|username
 //	            link off|verified_email
@@ -224,6 +225,11 @@ func parseConnection(d *caddyfile.Dispenser) (*Connection, error) {
 				return nil, d.ArgErr()
 			}
 			c.LogoutAtProvider = true
+		case sub == "backchannel_logout":
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			c.BackchannelLogout = true
 		case sub == "jit":
 			jit, err := parseJIT(d)
 			if err != nil {
@@ -242,7 +248,7 @@ func parseConnection(d *caddyfile.Dispenser) (*Connection, error) {
 			k := connectorKind(sub)
 			info, err := caddy.GetModule("jit_auth.connectors." + k)
 			if err != nil {
-				return nil, d.Errf("unknown connection option %q; expected a connector (oidc, goth, or one from `caddy list-modules` under jit_auth.connectors), redirect_url, display_name, trust_email, logout_at_provider, jit or deprovision", sub)
+				return nil, d.Errf("unknown connection option %q; expected a connector (oidc, goth, or one from `caddy list-modules` under jit_auth.connectors), redirect_url, display_name, trust_email, logout_at_provider, backchannel_logout, jit or deprovision", sub)
 			}
 			if mod != nil {
 				return nil, d.Errf("has both %s and %s; a connection is one identity provider, split it into two connections", word, sub)

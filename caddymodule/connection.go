@@ -49,6 +49,13 @@ type Connection struct {
 	// saying the user may still be signed in there.
 	LogoutAtProvider bool `json:"logout_at_provider,omitempty"`
 
+	// BackchannelLogout receives the provider's OpenID Connect
+	// Back-Channel Logout tokens at <path_prefix>backchannel-logout/<name>
+	// (register that URI at the provider) and ends the sessions they name,
+	// by subject or by the provider's session ID (sid), on every instance
+	// sharing the store within its revocation poll.
+	BackchannelLogout bool `json:"backchannel_logout,omitempty"`
+
 	// Deprovision disables or deletes this connection's users after a
 	// time without a login. It needs JIT on (with JIT off nothing is
 	// stored) and a store that implements provisioner.AdminStore.
@@ -74,9 +81,10 @@ type Connection struct {
 	crossSitePost bool
 	// endSession ends the user's session at the provider, if the
 	// connector can (connector.EndSessioner).
-	endSession  connector.EndSessioner
-	pol         *provisioner.Policy
-	deprovision *deprovision.Policy
+	endSession   connector.EndSessioner
+	logoutTokens connector.LogoutTokenVerifier
+	pol          *provisioner.Policy
+	deprovision  *deprovision.Policy
 }
 
 // JITConfig is a connection's Just-in-Time provisioning policy.
@@ -251,6 +259,11 @@ func (c *Connection) loadConnector(ctx caddy.Context, name string) error {
 		c.endSession = es
 	} else if c.LogoutAtProvider {
 		return fmt.Errorf("connection %q: logout_at_provider needs a connector that can end the session at the provider, and %s cannot; use an oidc connection or drop logout_at_provider", name, c.kind)
+	}
+	if v, ok := mod.(connector.LogoutTokenVerifier); ok {
+		c.logoutTokens = v
+	} else if c.BackchannelLogout {
+		return fmt.Errorf("connection %q: backchannel_logout needs a connector that verifies logout tokens, and %s cannot; use an oidc connection or drop backchannel_logout", name, c.kind)
 	}
 	return nil
 }

@@ -229,11 +229,12 @@ func (h *Handler) auditProvisioning(conn *Connection, c provisioner.Claims, res 
 // cookie travels on every request.
 func newSession(conn *Connection, c provisioner.Claims, res provisioner.Result, lifetime time.Duration, now time.Time, attrs map[string]bool) *Session {
 	s := &Session{
-		ID:         newSessionID(),
-		Connection: conn.name,
-		Subject:    c.Subject,
-		IssuedAt:   now.Unix(),
-		ExpiresAt:  now.Add(lifetime).Unix(),
+		ID:          newSessionID(),
+		Connection:  conn.name,
+		Subject:     c.Subject,
+		ProviderSID: providerSID(conn, c.Raw),
+		IssuedAt:    now.Unix(),
+		ExpiresAt:   now.Add(lifetime).Unix(),
 	}
 	if u := res.User; u != nil {
 		s.UserID, s.Username, s.Email, s.EmailVerified, s.Name = u.ID, u.Username, u.Email, u.EmailVerified, u.Name

@@ -29,6 +29,9 @@ const (
 	eventLoggedOut        eventKind = "user logged out"
 	eventSessionIdle      eventKind = "session ended: idle timeout"
 	eventBearerRefused    eventKind = "bearer token refused"
+	// eventBackchannelLogout: the provider signed a user out there.
+	eventBackchannelLogout  eventKind = "sessions ended by the provider (back-channel logout)"
+	eventBackchannelRefused eventKind = "back-channel logout refused"
 
 	// Provisioning.
 	eventUserCreated    eventKind = "user created"

@@ -89,7 +89,7 @@ func (m *metrics) record(ev event) {
 	case eventLoginFailed:
 		m.logins.WithLabelValues(ev.connection, "failed").Inc()
 		m.denials.WithLabelValues(denialReason(ev)).Inc()
-	case eventLoggedOut:
+	case eventLoggedOut, eventBackchannelLogout:
 		m.logouts.WithLabelValues(ev.connection).Inc()
 	case eventBearerRefused:
 		m.denials.WithLabelValues("bearer_token").Inc()

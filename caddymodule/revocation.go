@@ -55,10 +55,24 @@ func userCutoffID(userID string, at time.Time) string {
 // on the authenticated request path.
 func (r *revocations) refuses(s *Session) bool {
 	r.mu.RLock()
-	_, revoked := r.revoked[s.ID]
-	cut, ok := r.cutoffs[s.UserID]
-	r.mu.RUnlock()
-	return revoked || (ok && s.UserID != "" && s.IssuedAt <= cut.before)
+	defer r.mu.RUnlock()
+	if _, revoked := r.revoked[s.ID]; revoked {
+		return true
+	}
+	if len(r.cutoffs) == 0 {
+		return false
+	}
+	if key := s.cutoffKey(); key != "" {
+		if cut, ok := r.cutoffs[key]; ok && s.IssuedAt <= cut.before {
+			return true
+		}
+	}
+	if s.sidKey != "" {
+		if cut, ok := r.cutoffs[s.sidKey]; ok && s.IssuedAt <= cut.before {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *revocations) add(id string, expires time.Time) {

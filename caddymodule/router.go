@@ -33,6 +33,9 @@ var endpointTable = map[string]endpoint{
 	// health answers every method, as it always has: load balancers
 	// probe with whatever they are configured to send.
 	"health": {serve: withoutName(serveHealth)},
+	// backchannel-logout/<connection> takes the provider's logout tokens
+	// (backchannel.go).
+	"backchannel-logout": {methods: []string{http.MethodPost}, needsStore: true, serve: (*Handler).serveBackchannelLogout},
 	// logged-out is where the provider returns after logout there
 	// (logout_provider.go).
 	"logged-out": {methods: []string{http.MethodGet, http.MethodHead}, serve: withoutName((*Handler).serveLoggedOut)},

@@ -41,11 +41,45 @@ type Session struct {
 	// IssuedAt and ExpiresAt are Unix seconds.
 	IssuedAt  int64 `json:"iat"`
 	ExpiresAt int64 `json:"exp"`
+	// ProviderSID is the provider's session ID (the ID token's sid), kept
+	// when the connection takes back-channel logouts, which may name it.
+	ProviderSID string `json:"psid,omitempty"`
+
+	// subjectKey and sidKey are the keys a back-channel logout of this
+	// session's JIT-off subject or provider session is recorded under
+	// (see prepare); computed once, before the session is shared.
+	subjectKey, sidKey string
+
 	// LastActive is when an application with an idle timeout last saw
 	// the session (Unix seconds, as the cookie was last re-issued); zero
 	// means IssuedAt.
 	LastActive int64 `json:"la,omitempty"`
 }
+
+// prepare computes the revocation keys of s; it runs once per opened
+// cookie, before s is cached and shared, so the request path only reads
+// them.
+func (s *Session) prepare() {
+	if s.UserID == "" {
+		s.subjectKey = subjectCutoffKey(s.Connection, s.Subject)
+	}
+	if s.ProviderSID != "" {
+		s.sidKey = sidCutoffKey(s.Connection, s.ProviderSID)
+	}
+}
+
+// cutoffKey is what a sign-out everywhere of s's user is recorded under:
+// the local user, or with JIT off the connection's subject.
+func (s *Session) cutoffKey() string {
+	if s.UserID != "" {
+		return s.UserID
+	}
+	return s.subjectKey
+}
+
+// Cutoff keys besides local user IDs (UUIDs, which have no colon).
+func subjectCutoffKey(connection, subject string) string { return "sub:" + connection + ":" + subject }
+func sidCutoffKey(connection, sid string) string         { return "sid:" + connection + ":" + sid }
 
 // Provisioned reports whether the session's user is a local user.
 func (s *Session) Provisioned() bool { return s.UserID != "" }

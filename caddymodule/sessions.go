@@ -58,6 +58,7 @@ func (m *sessions) load(r *http.Request, offered func(connection string) bool) *
 		if !m.seal.decode(c.Name, c.Value, s) || !s.valid(now) {
 			return nil
 		}
+		s.prepare()
 		m.cache.put(c.Name, c.Value, s, now.Unix())
 	}
 	if !s.valid(now) || m.revoked.refuses(s) || !offered(s.Connection) {

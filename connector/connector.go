@@ -126,3 +126,21 @@ func (*OpaqueTokenError) Is(target error) bool { return target == ErrRejected }
 type EndSessioner interface {
 	EndSessionURL(ctx context.Context, idTokenHint, postLogoutRedirect, state string) (url string, ok bool, err error)
 }
+
+// LogoutTokenVerifier is implemented by a connector whose provider sends
+// OpenID Connect Back-Channel Logout 1.0 logout tokens. It verifies one
+// (signature against the provider's keys, iss, aud naming this client,
+// iat, the back-channel logout event, a jti, sub or sid, and no nonce)
+// and returns what it names. jit_auth makes the jti single-use.
+type LogoutTokenVerifier interface {
+	VerifyLogoutToken(ctx context.Context, token string) (LogoutToken, error)
+}
+
+// LogoutToken is what a verified logout token says: end the sessions of
+// Subject, or of the provider session SessionID, or both.
+type LogoutToken struct {
+	Issuer    string
+	Subject   string
+	SessionID string
+	JTI       string
+}

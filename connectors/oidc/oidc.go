@@ -335,6 +335,64 @@ func (o *OIDC) Finish(r *http.Request, login connector.Login, state []byte) (pro
 	return c, err
 }
 
+// backchannelLogoutEvent is the member of a logout token's events claim
+// that makes it one (Back-Channel Logout 1.0, section 2.4).
+const backchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"
+
+// maxLogoutTokenAge bounds how old (or how far in the future) a logout
+// token's iat may be; jit_auth remembers used jti values longer.
+const maxLogoutTokenAge = 5 * time.Minute
+
+// VerifyLogoutToken verifies a Back-Channel Logout token (section 2.6):
+// the signature with the issuer's keys (never alg none), iss, aud naming
+// this client, iat within five minutes, exp if present, an events claim
+// with the back-channel logout event, a jti, a sub or a sid, and no nonce
+// (so an ID token cannot pass for a logout token).
+func (o *OIDC) VerifyLogoutToken(ctx context.Context, token string) (connector.LogoutToken, error) {
+	var lt connector.LogoutToken
+	if len(token) > maxIDTokenLength {
+		return lt, fmt.Errorf("%w: logout token larger than %d bytes", connector.ErrRejected, maxIDTokenLength)
+	}
+	p, _, _, err := o.discover(ctx)
+	if err != nil {
+		return lt, err
+	}
+	ctx, cancel := context.WithTimeout(gooidc.ClientContext(ctx, o.client), providerTimeout)
+	defer cancel()
+	// Logout tokens need not have exp; it is checked below when present.
+	t, err := p.Verifier(&gooidc.Config{ClientID: o.clientID, SkipExpiryCheck: true}).Verify(ctx, token)
+	if err != nil {
+		return lt, fmt.Errorf("%w: logout token: %v", connector.ErrRejected, err)
+	}
+	var c struct {
+		Events map[string]json.RawMessage `json:"events"`
+		JTI    string                     `json:"jti"`
+		SID    string                     `json:"sid"`
+		Nonce  *json.RawMessage           `json:"nonce"`
+		IAT    *float64                   `json:"iat"`
+		Exp    *float64                   `json:"exp"`
+	}
+	if err := t.Claims(&c); err != nil {
+		return lt, fmt.Errorf("%w: logout token claims: %v", connector.ErrRejected, err)
+	}
+	now := time.Now()
+	switch ev, ok := c.Events[backchannelLogoutEvent]; {
+	case !ok || len(ev) == 0 || ev[0] != '{':
+		return lt, fmt.Errorf("%w: logout token: events has no %s object", connector.ErrRejected, backchannelLogoutEvent)
+	case c.Nonce != nil:
+		return lt, fmt.Errorf("%w: logout token has a nonce (an ID token is not a logout token)", connector.ErrRejected)
+	case c.JTI == "":
+		return lt, fmt.Errorf("%w: logout token has no jti", connector.ErrRejected)
+	case t.Subject == "" && c.SID == "":
+		return lt, fmt.Errorf("%w: logout token names neither sub nor sid", connector.ErrRejected)
+	case c.IAT == nil || time.Unix(int64(*c.IAT), 0).Before(now.Add(-maxLogoutTokenAge)) || time.Unix(int64(*c.IAT), 0).After(now.Add(maxLogoutTokenAge)):
+		return lt, fmt.Errorf("%w: logout token iat is missing or more than %s from now", connector.ErrRejected, maxLogoutTokenAge)
+	case c.Exp != nil && !now.Before(time.Unix(int64(*c.Exp), 0)):
+		return lt, fmt.Errorf("%w: logout token has expired", connector.ErrRejected)
+	}
+	return connector.LogoutToken{Issuer: t.Issuer, Subject: t.Subject, SessionID: c.SID, JTI: c.JTI}, nil
+}
+
 // EndSessionURL is the issuer's end_session_endpoint (from discovery)
 // with the RP-Initiated Logout parameters; ok is false when the issuer
 // does not advertise one.
@@ -438,10 +496,11 @@ func (o *OIDC) VerifyBearer(ctx context.Context, token string, audiences, algori
 
 // Interface guards
 var (
-	_ caddy.Provisioner        = (*OIDC)(nil)
-	_ caddy.Validator          = (*OIDC)(nil)
-	_ caddyfile.Unmarshaler    = (*OIDC)(nil)
-	_ connector.Connector      = (*OIDC)(nil)
-	_ connector.BearerVerifier = (*OIDC)(nil)
-	_ connector.EndSessioner   = (*OIDC)(nil)
+	_ caddy.Provisioner             = (*OIDC)(nil)
+	_ caddy.Validator               = (*OIDC)(nil)
+	_ caddyfile.Unmarshaler         = (*OIDC)(nil)
+	_ connector.Connector           = (*OIDC)(nil)
+	_ connector.BearerVerifier      = (*OIDC)(nil)
+	_ connector.EndSessioner        = (*OIDC)(nil)
+	_ connector.LogoutTokenVerifier = (*OIDC)(nil)
 )

@@ -1,0 +1,138 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/jitauth/caddy-jitauth/connector"
+	"github.com/jitauth/caddy-jitauth/provisioner"
+)
+
+// maxLogoutForm bounds a back-channel logout request's body.
+const maxLogoutForm = 64 << 10
+
+// maxLogoutName bounds a logout token's sub and sid: they become
+// revocation IDs in the store and file names in Caddy's storage.
+const maxLogoutName = 200
+
+// serveBackchannelLogout receives an OpenID Connect Back-Channel Logout
+// request from the provider of the connection name (section 2.5): a
+// POST with a logout_token. It verifies the token, refuses a jti seen
+// before, and ends every session the token names (its subject's, or its
+// provider session's) here at once and, through the store, on every
+// instance within the revocation poll. 200 means done; 400 says why not,
+// as the specification asks.
+func (h *Handler) serveBackchannelLogout(w http.ResponseWriter, r *http.Request, name string) {
+	conn := h.connection(name)
+	if conn == nil || !conn.BackchannelLogout || conn.logoutTokens == nil {
+		renderError(w, http.StatusNotFound, "Not found", "This connection does not take back-channel logouts here.", "")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxLogoutForm)
+	if err := r.ParseForm(); err != nil {
+		logoutTokenError(w, http.StatusBadRequest, "the request body is not a form")
+		return
+	}
+	token := r.PostForm.Get("logout_token")
+	if token == "" {
+		logoutTokenError(w, http.StatusBadRequest, "no logout_token")
+		return
+	}
+	lt, err := conn.logoutTokens.VerifyLogoutToken(r.Context(), token)
+	if err != nil {
+		h.emit(event{kind: eventBackchannelRefused, connection: conn.name, err: err})
+		logoutTokenError(w, http.StatusBadRequest, "the logout token is not valid")
+		return
+	}
+	if len(lt.Subject) > maxLogoutName || len(lt.SessionID) > maxLogoutName {
+		logoutTokenError(w, http.StatusBadRequest, "the logout token's sub or sid is too long")
+		return
+	}
+	now := time.Now()
+	if !h.app.sessions.claim("backchannel-logout\x00"+conn.name+"\x00"+lt.JTI, now) {
+		h.emit(event{kind: eventBackchannelRefused, connection: conn.name, reason: "logout token replayed"})
+		logoutTokenError(w, http.StatusBadRequest, "the logout token was used before")
+		return
+	}
+	keys, userID, err := h.logoutKeys(r.Context(), conn, lt)
+	if err != nil {
+		h.logger.Error("back-channel logout: the user store cannot be read", zap.String("connection", conn.name), zap.Error(err))
+		logoutTokenError(w, http.StatusServiceUnavailable, "the user directory cannot be read right now")
+		return
+	}
+	lifetime := time.Duration(h.app.SessionLifetime)
+	for _, key := range keys {
+		if err := h.app.sessions.revokeID(r.Context(), userCutoffID(key, now), now.Add(lifetime+time.Minute)); err != nil {
+			h.logger.Error("back-channel logout not recorded", zap.String("connection", conn.name), zap.Error(err))
+			logoutTokenError(w, http.StatusServiceUnavailable, "the logout could not be recorded right now")
+			return
+		}
+	}
+	h.emit(event{kind: eventBackchannelLogout, connection: conn.name, subject: lt.Subject, localID: userID})
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+}
+
+// logoutKeys are the cutoff keys a logout token ends: the local user of
+// its subject (JIT on) or the subject itself (JIT off), and the
+// provider session.
+func (h *Handler) logoutKeys(ctx context.Context, conn *Connection, lt connector.LogoutToken) ([]string, string, error) {
+	var keys []string
+	var userID string
+	if lt.Subject != "" {
+		if conn.jitEnabled() {
+			ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+			defer cancel()
+			u, err := h.app.store.UserByIdentity(ctx, provisioner.IdentityKey{Connection: conn.name, Issuer: lt.Issuer, Subject: lt.Subject})
+			switch {
+			case err == nil:
+				userID = u.ID
+				keys = append(keys, u.ID)
+			case !errors.Is(err, provisioner.ErrNotFound):
+				return nil, "", err
+			}
+		} else {
+			keys = append(keys, subjectCutoffKey(conn.name, lt.Subject))
+		}
+	}
+	if lt.SessionID != "" {
+		keys = append(keys, sidCutoffKey(conn.name, lt.SessionID))
+	}
+	return keys, userID, nil
+}
+
+// logoutTokenError answers a back-channel logout that did not end
+// anything, saying why (never echoing the token).
+func logoutTokenError(w http.ResponseWriter, status int, why string) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	code := "invalid_request"
+	if status >= 500 {
+		code = "temporarily_unavailable"
+	}
+	body, _ := json.Marshal(map[string]string{"error": code, "error_description": why})
+	_, _ = fmt.Fprintf(w, "%s\n", body)
+}
+
+// providerSID is the sid claim of a login's claims, for a connection
+// that takes back-channel logouts.
+func providerSID(conn *Connection, raw []byte) string {
+	if !conn.BackchannelLogout {
+		return ""
+	}
+	var c struct {
+		SID string `json:"sid"`
+	}
+	_ = json.Unmarshal(raw, &c)
+	if len(c.SID) > maxLogoutName {
+		return ""
+	}
+	return c.SID
+}
