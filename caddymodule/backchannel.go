@@ -2,6 +2,8 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +18,16 @@ import (
 
 // maxLogoutForm bounds a back-channel logout request's body.
 const maxLogoutForm = 64 << 10
+
+// maxLogoutTokenSkew is how far from now a logout token's iat may be
+// (the connector checks it); a used jti is remembered for twice that.
+const maxLogoutTokenSkew = 5 * time.Minute
+
+// logoutJTIID is the revocation ID that marks a logout token used.
+func logoutJTIID(connection, jti string) string {
+	sum := sha256.Sum256([]byte(connection + "\x00" + jti))
+	return "logout-jti:" + hex.EncodeToString(sum[:16])
+}
 
 // maxLogoutName bounds a logout token's sub and sid: they become
 // revocation IDs in the store and file names in Caddy's storage.
@@ -55,7 +67,11 @@ func (h *Handler) serveBackchannelLogout(w http.ResponseWriter, r *http.Request,
 		return
 	}
 	now := time.Now()
-	if !h.app.sessions.claim("backchannel-logout\x00"+conn.name+"\x00"+lt.JTI, now) {
+	// Single use on every instance: the jti is recorded through the store
+	// like a logout, so the others refuse it once their revocation poll
+	// has it; the replay set covers this instance until then.
+	usedID := logoutJTIID(conn.name, lt.JTI)
+	if h.app.sessions.revoked.has(usedID) || !h.app.sessions.claim(usedID, now) {
 		h.emit(event{kind: eventBackchannelRefused, connection: conn.name, reason: "logout token replayed"})
 		logoutTokenError(w, http.StatusBadRequest, "the logout token was used before")
 		return
@@ -67,8 +83,14 @@ func (h *Handler) serveBackchannelLogout(w http.ResponseWriter, r *http.Request,
 		return
 	}
 	lifetime := time.Duration(h.app.SessionLifetime)
+	ids := []string{usedID}
+	expires := []time.Time{now.Add(2 * maxLogoutTokenSkew)}
 	for _, key := range keys {
-		if err := h.app.sessions.revokeID(r.Context(), userCutoffID(key, now), now.Add(lifetime+time.Minute)); err != nil {
+		ids = append(ids, userCutoffID(key, now))
+		expires = append(expires, now.Add(lifetime+time.Minute))
+	}
+	for i, id := range ids {
+		if err := h.app.sessions.revokeID(r.Context(), id, expires[i]); err != nil {
 			h.logger.Error("back-channel logout not recorded", zap.String("connection", conn.name), zap.Error(err))
 			logoutTokenError(w, http.StatusServiceUnavailable, "the logout could not be recorded right now")
 			return

@@ -1,8 +1,11 @@
 package caddymodule_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -120,5 +123,68 @@ func TestBackchannelLogoutEndsTheSessionsItNames(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond) // a login in the second of the logout is refused too
 	if again := login(withSID("op-session-3")); !signedIn(again) {
 		t.Fatal("alice cannot sign in again after a back-channel logout")
+	}
+}
+
+// Two instances on one PostgreSQL: the provider posts the logout token to
+// A, and the session, used through B, ends within B's revocation poll; the
+// same token replayed to B ends nothing new (a session made on B after the
+// logout survives it).
+func TestBackchannelLogoutReachesTheOtherInstance(t *testing.T) {
+	_, connString := pgSchema(t)
+	dir := t.TempDir()
+	bin := buildCaddy(t, dir)
+	idp := startMockOIDC(t)
+	up := newUpstream(t)
+	cfg := idp.Config()
+	withBackchannel := func(caddyfile string) string {
+		return strings.Replace(caddyfile, "\t\t\tjit\n", "\t\t\tjit\n\t\t\tbackchannel_logout\n", 1)
+	}
+	storeLine := fmt.Sprintf("store postgres %q", connString)
+	dirB := filepath.Join(dir, "b")
+	if err := os.MkdirAll(dirB, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	portB := freePort(t)
+	baseB := fmt.Sprintf("http://localhost:%d", portB)
+	startCaddyProcess(t, bin, dirB, withBackchannel(pgCaddyfile(dirB, storeLine, portB, cfg.Issuer, cfg.ClientID, cfg.ClientSecret, up.hostPort())), baseB)
+	dirA := filepath.Join(dir, "a")
+	if err := os.MkdirAll(dirA, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	portA := freePort(t)
+	baseA := fmt.Sprintf("http://localhost:%d", portA)
+	runCaddyfile(t, withBackchannel(pgCaddyfile(dirA, storeLine, portA, cfg.Issuer, cfg.ClientID, cfg.ClientSecret, up.hostPort())))
+
+	onB := newBrowser(t)
+	idp.QueueUser(alice())
+	if resp, body, _ := onB.follow(baseB+"/.jitauth/start/corp", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login through B: %d %s", resp.StatusCode, body)
+	}
+	c := logoutClaims(cfg.Issuer, cfg.ClientID)
+	c["sub"] = "alice-sub"
+	tok := signWith(t, idp.Keypair, c)
+	if code, body := postLogoutToken(t, baseA, "corp", tok); code != http.StatusOK {
+		t.Fatalf("logout token at A: %d %s", code, body)
+	}
+	eventually(t, "B ends the session the provider logged out through A", 25*time.Second, func() bool {
+		resp, _ := onB.get(baseB + "/x")
+		return resp.StatusCode == http.StatusFound
+	})
+	time.Sleep(1100 * time.Millisecond)
+	again := newBrowser(t)
+	idp.QueueUser(alice())
+	if resp, _, _ := again.follow(baseB+"/.jitauth/start/corp", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login again through B: %d", resp.StatusCode)
+	}
+	// The used token, replayed to either instance, is refused: B learnt
+	// of its jti from the store with the cutoff.
+	for _, base := range []string{baseA, baseB} {
+		if code, _ := postLogoutToken(t, base, "corp", tok); code != http.StatusBadRequest {
+			t.Fatalf("the token replayed to %s: %d", base, code)
+		}
+	}
+	if resp, _ := again.get(baseB + "/y"); resp.StatusCode != http.StatusOK {
+		t.Fatal("the new session ended")
 	}
 }

@@ -75,6 +75,15 @@ func (r *revocations) refuses(s *Session) bool {
 	return false
 }
 
+// has reports whether the exact ID is recorded (a logout, or a used
+// logout token).
+func (r *revocations) has(id string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.revoked[id]
+	return ok
+}
+
 func (r *revocations) add(id string, expires time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
