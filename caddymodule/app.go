@@ -69,7 +69,10 @@ type App struct {
 	// admin are its roles, timed for the store latency metric.
 	storeModule sessionStore
 	admin       provisioner.AdminStore
-	provisioner *provisioner.Provisioner
+	// refreshTokens keeps the refresh tokens of refreshing connections
+	// (nil: the store has no such role).
+	refreshTokens provisioner.RefreshTokenStore
+	provisioner   *provisioner.Provisioner
 	// readiness remembers the last store check of /.jitauth/ready.
 	readiness *readiness
 	// observers take every outcome besides the audit log (events.go).
@@ -170,6 +173,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if ad, ok := mod.(provisioner.AdminStore); ok {
 		a.admin = timedAdmin{ad, timer}
 	}
+	if rt, ok := mod.(provisioner.RefreshTokenStore); ok {
+		a.refreshTokens = rt
+	}
 	a.observers.history = a.admin
 	a.provisioner = &provisioner.Provisioner{Store: a.store}
 
@@ -210,6 +216,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 			continue
 		}
 		if err := c.loadConnector(ctx, name); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := a.checkRefresh(c); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -281,13 +291,14 @@ func (a *App) Start() error {
 		return err
 	}
 	a.started = &stateConfig{
-		store:    a.store,
-		admin:    a.admin,
-		storage:  a.storage,
-		logger:   a.logger,
-		lifetime: time.Duration(a.SessionLifetime),
-		refresh:  time.Duration(a.UserStatusRefresh),
-		sweeper:  a.newSweeper(),
+		store:     a.store,
+		admin:     a.admin,
+		storage:   a.storage,
+		logger:    a.logger,
+		lifetime:  time.Duration(a.SessionLifetime),
+		refresh:   time.Duration(a.UserStatusRefresh),
+		sweeper:   a.newSweeper(),
+		refresher: a.newRefresher(),
 	}
 	a.state.attach(a.started)
 	close(a.ready)

@@ -44,6 +44,7 @@ func init() {
 //	        trust_email
 //	        logout_at_provider
 //	        backchannel_logout
+//	        refresh [<every>]
 //	        jit [on|off] [{
 //	            mode silent|consent|username
 //	            link off|verified_email
@@ -230,6 +231,18 @@ func parseConnection(d *caddyfile.Dispenser) (*Connection, error) {
 				return nil, d.ArgErr()
 			}
 			c.BackchannelLogout = true
+		case sub == "refresh":
+			c.Refresh = &RefreshConfig{}
+			if d.NextArg() {
+				dur, err := caddy.ParseDuration(d.Val())
+				if err != nil {
+					return nil, d.Errf("refresh: %v (use a duration such as 5m, or a bare refresh)", err)
+				}
+				c.Refresh.Every = caddy.Duration(dur)
+				if d.NextArg() {
+					return nil, d.ArgErr()
+				}
+			}
 		case sub == "jit":
 			jit, err := parseJIT(d)
 			if err != nil {
@@ -248,7 +261,7 @@ func parseConnection(d *caddyfile.Dispenser) (*Connection, error) {
 			k := connectorKind(sub)
 			info, err := caddy.GetModule("jit_auth.connectors." + k)
 			if err != nil {
-				return nil, d.Errf("unknown connection option %q; expected a connector (oidc, goth, or one from `caddy list-modules` under jit_auth.connectors), redirect_url, display_name, trust_email, logout_at_provider, backchannel_logout, jit or deprovision", sub)
+				return nil, d.Errf("unknown connection option %q; expected a connector (oidc, goth, or one from `caddy list-modules` under jit_auth.connectors), redirect_url, display_name, trust_email, logout_at_provider, backchannel_logout, refresh, jit or deprovision", sub)
 			}
 			if mod != nil {
 				return nil, d.Errf("has both %s and %s; a connection is one identity provider, split it into two connections", word, sub)

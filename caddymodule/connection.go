@@ -56,6 +56,11 @@ type Connection struct {
 	// sharing the store within its revocation poll.
 	BackchannelLogout bool `json:"backchannel_logout,omitempty"`
 
+	// Refresh keeps the login's refresh token and refreshes the session
+	// in the background, so that changes at the provider (groups, a
+	// removed user) reach live sessions; see RefreshConfig.
+	Refresh *RefreshConfig `json:"refresh,omitempty"`
+
 	// Deprovision disables or deletes this connection's users after a
 	// time without a login. It needs JIT on (with JIT off nothing is
 	// stored) and a store that implements provisioner.AdminStore.
@@ -83,6 +88,7 @@ type Connection struct {
 	// connector can (connector.EndSessioner).
 	endSession   connector.EndSessioner
 	logoutTokens connector.LogoutTokenVerifier
+	refresher    connector.Refresher
 	pol          *provisioner.Policy
 	deprovision  *deprovision.Policy
 }
@@ -259,6 +265,9 @@ func (c *Connection) loadConnector(ctx caddy.Context, name string) error {
 		c.endSession = es
 	} else if c.LogoutAtProvider {
 		return fmt.Errorf("connection %q: logout_at_provider needs a connector that can end the session at the provider, and %s cannot; use an oidc connection or drop logout_at_provider", name, c.kind)
+	}
+	if rf, ok := mod.(connector.Refresher); ok {
+		c.refresher = rf
 	}
 	if v, ok := mod.(connector.LogoutTokenVerifier); ok {
 		c.logoutTokens = v

@@ -176,6 +176,7 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 		return
 	}
 	h.keepLogoutHint(w, r, conn, s, claims.IDToken)
+	h.keepRefreshToken(r.Context(), conn, s, claims, now)
 	h.emit(event{kind: eventLoggedIn, connection: conn.name, outcome: string(res.Outcome), username: s.Username, localID: s.UserID})
 	http.Redirect(w, r, next, http.StatusFound)
 }
@@ -363,6 +364,7 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 				"Your sign-out could not be recorded right now. Try again in a moment.", h.logoutURL(r.Form.Get("rd")))
 			return
 		}
+		h.forgetRefreshToken(r, s)
 		if c := h.app.Connections[s.Connection]; c != nil {
 			h.emit(event{kind: eventLoggedOut, connection: c.name, username: s.Username, localID: s.UserID})
 		}

@@ -32,6 +32,9 @@ const (
 	// eventBackchannelLogout: the provider signed a user out there.
 	eventBackchannelLogout  eventKind = "sessions ended by the provider (back-channel logout)"
 	eventBackchannelRefused eventKind = "back-channel logout refused"
+	// eventRefreshRefused: the provider refused a session's refresh,
+	// and the session ended.
+	eventRefreshRefused eventKind = "session ended: the provider refused its refresh"
 
 	// Provisioning.
 	eventUserCreated    eventKind = "user created"

@@ -66,6 +66,9 @@ type stateConfig struct {
 	refresh  time.Duration
 	// sweeper deprovisions inactive users (nil: no connection does).
 	sweeper *sweeper
+	// refresher refreshes sessions at their providers (nil: no
+	// connection does).
+	refresher *refresher
 }
 
 func newSharedState() *sharedState {
@@ -115,7 +118,7 @@ func (st *sharedState) attach(cfg *stateConfig) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	st.cancel = cancel
-	st.done.Add(3)
+	st.done.Add(4)
 	go func() {
 		defer st.done.Done()
 		st.followRevocations(ctx)
@@ -127,6 +130,10 @@ func (st *sharedState) attach(cfg *stateConfig) {
 	go func() {
 		defer st.done.Done()
 		st.runDeprovision(ctx)
+	}()
+	go func() {
+		defer st.done.Done()
+		st.runRefresh(ctx)
 	}()
 }
 

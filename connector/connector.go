@@ -21,6 +21,7 @@ package connector
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/jitauth/caddy-jitauth/provisioner"
 )
@@ -143,4 +144,15 @@ type LogoutToken struct {
 	Subject   string
 	SessionID string
 	JTI       string
+}
+
+// Refresher is implemented by a connector whose provider issues refresh
+// tokens. Refresh redeems one and returns the user's claims as the
+// provider states them now, the refresh token to keep (the same one, or
+// its replacement when the provider rotates them) and when the new
+// tokens expire. A provider that refuses (the user was removed or
+// disabled there, the grant revoked) is an error wrapping ErrRejected;
+// one that cannot be reached wraps ErrUnavailable.
+type Refresher interface {
+	Refresh(ctx context.Context, refreshToken string) (claims provisioner.Claims, next string, expiry time.Time, err error)
 }

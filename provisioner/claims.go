@@ -1,5 +1,7 @@
 package provisioner
 
+import "time"
+
 // Claims is what a provider asserted about the user in a positive
 // authentication response, already normalised by the connector that
 // spoke to the provider. Only these fields feed provisioning; Raw keeps
@@ -32,4 +34,10 @@ type Claims struct {
 	// one: kept (sealed) for logout at the provider, which wants it as
 	// id_token_hint. Provisioning ignores it.
 	IDToken string
+
+	// RefreshToken and TokenExpiry are the login's refresh token and
+	// when its tokens expire, when the provider issued one: kept (sealed)
+	// for a connection that refreshes sessions. Provisioning ignores them.
+	RefreshToken string
+	TokenExpiry  time.Time
 }

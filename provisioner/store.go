@@ -421,3 +421,34 @@ func (q UserQuery) SearchPattern() string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 	return "%" + r.Replace(strings.ToLower(q.Search)) + "%"
 }
+
+// RefreshToken is a session's refresh token at its provider, kept for a
+// connection that refreshes sessions in the background. Sealed is the
+// token sealed by the caller (the store never sees it in the clear).
+type RefreshToken struct {
+	// SessionID is the session it belongs to.
+	SessionID string
+	// UserID is the session's local user; deleting the user deletes it.
+	UserID     string
+	Connection string
+	Sealed     []byte
+	// RefreshAt is when it is next due; ExpiresAt when the session ends,
+	// after which it is of no use.
+	RefreshAt time.Time
+	ExpiresAt time.Time
+}
+
+// RefreshTokenStore keeps the refresh tokens of live sessions, for
+// connections with background refresh. Optional: a store without it
+// cannot back `refresh`, and loading says so.
+type RefreshTokenStore interface {
+	// PutRefreshToken inserts or replaces the token of t.SessionID. It
+	// returns ErrNotFound if t.UserID is no user.
+	PutRefreshToken(ctx context.Context, t RefreshToken) error
+	// DueRefreshTokens returns up to limit tokens whose RefreshAt is not
+	// after before, the earliest first.
+	DueRefreshTokens(ctx context.Context, before time.Time, limit int) ([]RefreshToken, error)
+	// DeleteRefreshToken removes the session's token; none is not an
+	// error.
+	DeleteRefreshToken(ctx context.Context, sessionID string) error
+}

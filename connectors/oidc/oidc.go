@@ -331,8 +331,89 @@ func (o *OIDC) Finish(r *http.Request, login connector.Login, state []byte) (pro
 		}
 	}
 	c, err := connector.ClaimsFromMap(idt.Issuer, idt.Subject, claims)
-	c.IDToken = rawID
+	c.IDToken, c.RefreshToken, c.TokenExpiry = rawID, tok.RefreshToken, idt.Expiry
+	if !tok.Expiry.IsZero() && tok.Expiry.Before(c.TokenExpiry) {
+		c.TokenExpiry = tok.Expiry
+	}
 	return c, err
+}
+
+// Refresh redeems a refresh token at the token endpoint. The claims are
+// those of the new ID token when the provider sends one (verified as at
+// login, without a nonce, which refresh responses do not carry), else
+// the userinfo endpoint's; either way the subject must not change.
+func (o *OIDC) Refresh(ctx context.Context, refreshToken string) (provisioner.Claims, string, time.Time, error) {
+	p, verifier, cfg, err := o.discover(ctx)
+	if err != nil {
+		return provisioner.Claims{}, "", time.Time{}, err
+	}
+	ctx, cancel := context.WithTimeout(gooidc.ClientContext(ctx, o.client), providerTimeout)
+	defer cancel()
+	tok, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: refreshToken, Expiry: time.Unix(1, 0)}).Token()
+	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode >= 400 && re.Response.StatusCode < 500 {
+			return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: the provider refused the refresh (%s)", connector.ErrRejected, clipCode(re.ErrorCode))
+		}
+		return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: refresh: %v", connector.ErrUnavailable, connector.RedactErr(err))
+	}
+	next := tok.RefreshToken
+	if next == "" {
+		next = refreshToken
+	}
+	expiry := tok.Expiry
+	claims := map[string]any{}
+	var iss, sub string
+	if rawID, _ := tok.Extra("id_token").(string); rawID != "" && len(rawID) <= maxIDTokenLength {
+		idt, err := verifier.Verify(ctx, rawID)
+		if err != nil {
+			return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: refreshed id_token: %v", connector.ErrRejected, err)
+		}
+		if err := idt.Claims(&claims); err != nil {
+			return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: refreshed id_token claims: %v", connector.ErrRejected, err)
+		}
+		iss, sub = idt.Issuer, idt.Subject
+		if expiry.IsZero() || idt.Expiry.Before(expiry) {
+			expiry = idt.Expiry
+		}
+	}
+	if p.UserInfoEndpoint() != "" {
+		ui, err := p.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+		switch {
+		case err != nil && sub == "":
+			return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: userinfo after refresh: %v", connector.ErrUnavailable, connector.RedactErr(err))
+		case err == nil && sub != "" && ui.Subject != sub:
+			return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: userinfo subject differs from id_token subject", connector.ErrRejected)
+		case err == nil:
+			extra := map[string]any{}
+			if err := ui.Claims(&extra); err == nil {
+				for k, v := range extra {
+					if _, ok := claims[k]; !ok {
+						claims[k] = v
+					}
+				}
+			}
+			if sub == "" {
+				iss, sub = o.Issuer, ui.Subject
+			}
+		}
+	}
+	if sub == "" {
+		return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: the refresh response names no user (no id_token, no userinfo)", connector.ErrRejected)
+	}
+	c, err := connector.ClaimsFromMap(iss, sub, claims)
+	return c, next, expiry, err
+}
+
+// clipCode keeps an OAuth error code printable and short for logs.
+func clipCode(code string) string {
+	if code == "" {
+		return "no error code"
+	}
+	if len(code) > 64 {
+		code = code[:64]
+	}
+	return code
 }
 
 // backchannelLogoutEvent is the member of a logout token's events claim
@@ -503,4 +584,5 @@ var (
 	_ connector.BearerVerifier      = (*OIDC)(nil)
 	_ connector.EndSessioner        = (*OIDC)(nil)
 	_ connector.LogoutTokenVerifier = (*OIDC)(nil)
+	_ connector.Refresher           = (*OIDC)(nil)
 )

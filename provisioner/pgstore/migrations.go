@@ -119,6 +119,22 @@ CREATE TABLE leases (
 	expires_at timestamptz NOT NULL
 );
 `,
+	// 4: the refresh tokens of live sessions whose connection refreshes
+	// in the background, due first.
+	`
+CREATE TABLE refresh_tokens (
+	session_id text PRIMARY KEY,
+	user_id    text NOT NULL
+	           CONSTRAINT refresh_tokens_user_id_fkey REFERENCES users(id) ON DELETE CASCADE,
+	connection text NOT NULL,
+	sealed     bytea NOT NULL,
+	refresh_at timestamptz NOT NULL,
+	expires_at timestamptz NOT NULL
+);
+
+CREATE INDEX refresh_tokens_due ON refresh_tokens (refresh_at);
+CREATE INDEX refresh_tokens_user ON refresh_tokens (user_id);
+`,
 }
 
 // backfills complete a migration step in Go, in the step's transaction,

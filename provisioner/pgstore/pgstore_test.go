@@ -127,6 +127,7 @@ func openFresh(t *testing.T) *Store {
 func TestConformance(t *testing.T) {
 	testServer(t)
 	storetest.Run(t, func(t *testing.T) provisioner.Store { return openFresh(t) })
+	storetest.RunRefreshTokens(t, func(t *testing.T) storetest.UserAdminAndRefresh { return openFresh(t) })
 }
 
 func versions(t *testing.T, s *Store) []int {

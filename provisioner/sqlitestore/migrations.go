@@ -113,6 +113,21 @@ CREATE TABLE leases (
 	`
 CREATE INDEX users_search_cols ON users(username_norm, email_norm, name);
 `,
+	// 5: the refresh tokens of live sessions whose connection refreshes
+	// in the background, due first.
+	`
+CREATE TABLE refresh_tokens (
+	session_id TEXT PRIMARY KEY NOT NULL,
+	user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	connection TEXT NOT NULL,
+	sealed     BLOB NOT NULL,
+	refresh_at INTEGER NOT NULL,
+	expires_at INTEGER NOT NULL
+);
+
+CREATE INDEX refresh_tokens_due ON refresh_tokens(refresh_at);
+CREATE INDEX refresh_tokens_user ON refresh_tokens(user_id);
+`,
 }
 
 // backfills complete a migration step in Go, in the step's transaction,

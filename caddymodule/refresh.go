@@ -1,0 +1,279 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/jitauth/caddy-jitauth/connector"
+	"github.com/jitauth/caddy-jitauth/mfa"
+	"github.com/jitauth/caddy-jitauth/provisioner"
+)
+
+// RefreshConfig makes a connection's sessions follow the provider: the
+// login's refresh token is kept sealed in the store, redeemed in the
+// background before the provider's tokens expire, and the claims it
+// returns update the local user as a login would (sync, role mapping),
+// which live sessions show within user_status_refresh. A refresh the
+// provider refuses (the user was removed or disabled there, the grant
+// revoked) ends the session. It needs JIT on, a connector that can
+// refresh (oidc), and a store that keeps refresh tokens (sqlite,
+// postgres); providers often issue refresh tokens only for the
+// offline_access scope.
+type RefreshConfig struct {
+	// Every bounds the time between two refreshes of a session, for
+	// providers whose tokens live long. Default: refresh only shortly
+	// before the provider's tokens expire (and at least every hour).
+	Every caddy.Duration `json:"every,omitempty"`
+}
+
+const (
+	// refreshAhead is how long before the provider's tokens expire a
+	// session is refreshed.
+	refreshAhead = time.Minute
+	// refreshAtLeast bounds the wait when the provider states no expiry.
+	refreshAtLeast = time.Hour
+	// refreshRetry is the wait after a provider or store outage.
+	refreshRetry = 30 * time.Second
+	// refreshLease names the lease that lets one instance refresh.
+	refreshLease = "jit_auth.refresh"
+	// refreshBatch is how many due tokens one pass takes.
+	refreshBatch = 100
+)
+
+// next is when a session refreshed at now, with tokens expiring at
+// expiry, is due again.
+func (c *RefreshConfig) next(now, expiry time.Time) time.Time {
+	wait := refreshAtLeast
+	if !expiry.IsZero() {
+		wait = min(wait, expiry.Sub(now)-refreshAhead)
+	}
+	if c.Every > 0 {
+		wait = min(wait, time.Duration(c.Every))
+	}
+	return now.Add(max(wait, time.Second))
+}
+
+// tick is how often the refresher looks for due sessions.
+func (c *RefreshConfig) tick() time.Duration {
+	if c.Every > 0 {
+		return min(max(time.Duration(c.Every)/2, 500*time.Millisecond), 30*time.Second)
+	}
+	return 30 * time.Second
+}
+
+// checkRefresh says what a connection with refresh lacks.
+func (a *App) checkRefresh(c *Connection) error {
+	switch {
+	case c.Refresh == nil:
+		return nil
+	case !c.jitEnabled():
+		return fmt.Errorf("connection %q: refresh needs jit on: refreshed claims update the local user, and with JIT off there is none", c.name)
+	case c.refresher == nil:
+		return fmt.Errorf("connection %q: refresh needs a connector that can redeem refresh tokens, and %s cannot; use an oidc connection or drop refresh", c.name, c.kind)
+	case a.refreshTokens == nil || a.admin == nil:
+		return fmt.Errorf("connection %q: refresh needs a store that keeps refresh tokens (provisioner.RefreshTokenStore and AdminStore), and the store (%s) does not; use the sqlite or postgres store, or drop refresh", c.name, a.storeName())
+	case c.Refresh.Every < 0 || (c.Refresh.Every > 0 && time.Duration(c.Refresh.Every) < time.Second):
+		return fmt.Errorf("connection %q: refresh %s: use at least 1s", c.name, time.Duration(c.Refresh.Every))
+	}
+	return nil
+}
+
+// keepRefreshToken stores the login's refresh token for s, sealed, when
+// its connection refreshes. A login whose token cannot be kept still
+// completes: its session then lives without refresh, as the log says.
+func (h *Handler) keepRefreshToken(ctx context.Context, conn *Connection, s *Session, c provisioner.Claims, now time.Time) {
+	if conn.Refresh == nil || conn.refresher == nil || s.UserID == "" {
+		return
+	}
+	if c.RefreshToken == "" {
+		h.logger.Warn("the provider issued no refresh token, so this session will not follow it; many providers need the offline_access scope",
+			zap.String("connection", conn.name))
+		return
+	}
+	sealed, err := h.app.sealers[0].Seal(refreshAAD(s.ID), c.RefreshToken)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+		defer cancel()
+		err = h.app.refreshTokens.PutRefreshToken(ctx, provisioner.RefreshToken{
+			SessionID: s.ID, UserID: s.UserID, Connection: conn.name, Sealed: sealed,
+			RefreshAt: conn.Refresh.next(now, c.TokenExpiry), ExpiresAt: time.Unix(s.ExpiresAt, 0),
+		})
+	}
+	if err != nil {
+		h.logger.Warn("keeping the refresh token failed; this session will not follow the provider", zap.String("connection", conn.name), zap.Error(err))
+	}
+}
+
+// refreshAAD binds a sealed refresh token to its session.
+func refreshAAD(sessionID string) string { return "refresh token\x00" + sessionID }
+
+// forgetRefreshToken drops a logged-out session's refresh token.
+func (h *Handler) forgetRefreshToken(r *http.Request, s *Session) {
+	if h.app.refreshTokens == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), storeTimeout)
+	defer cancel()
+	if err := h.app.refreshTokens.DeleteRefreshToken(ctx, s.ID); err != nil {
+		h.logger.Warn("dropping the refresh token of a logged-out session; the refresher drops it when it is next due", zap.Error(err))
+	}
+}
+
+// refresher redeems the due refresh tokens of one configuration.
+type refresher struct {
+	app   *App
+	conns map[string]*Connection // those with refresh
+	tick  time.Duration
+}
+
+// newRefresher is a's refresher, or nil when no connection refreshes.
+func (a *App) newRefresher() *refresher {
+	rf := &refresher{app: a, conns: map[string]*Connection{}, tick: 30 * time.Second}
+	for _, name := range a.connectionNames() {
+		if c := a.Connections[name]; c != nil && c.Refresh != nil && c.refresher != nil {
+			rf.conns[name] = c
+			rf.tick = min(rf.tick, c.Refresh.tick())
+		}
+	}
+	if len(rf.conns) == 0 || a.refreshTokens == nil || a.admin == nil {
+		return nil
+	}
+	return rf
+}
+
+// pass refreshes what is due, if this process holds the lease.
+func (rf *refresher) pass(ctx context.Context) {
+	a := rf.app
+	lctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	held, err := a.admin.AcquireLease(lctx, refreshLease, processHolder, max(3*rf.tick, 10*time.Second))
+	cancel()
+	if err != nil || !held {
+		if err != nil && ctx.Err() == nil {
+			a.logger.Warn("refresh: taking the lease", zap.Error(err))
+		}
+		return
+	}
+	now := time.Now()
+	qctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	due, err := a.refreshTokens.DueRefreshTokens(qctx, now, refreshBatch)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			a.logger.Warn("refresh: reading the due sessions", zap.Error(err))
+		}
+		return
+	}
+	for _, t := range due {
+		if ctx.Err() != nil {
+			return
+		}
+		rf.one(ctx, t, time.Now())
+	}
+}
+
+// one refreshes one session's tokens.
+func (rf *refresher) one(ctx context.Context, t provisioner.RefreshToken, now time.Time) {
+	a := rf.app
+	ctx, cancel := context.WithTimeout(ctx, 2*storeTimeout)
+	defer cancel()
+	drop := func() {
+		if err := a.refreshTokens.DeleteRefreshToken(ctx, t.SessionID); err != nil {
+			a.logger.Warn("refresh: dropping a refresh token", zap.Error(err))
+		}
+	}
+	conn := rf.conns[t.Connection]
+	if conn == nil || !now.Before(t.ExpiresAt) || a.sessions.revoked.has(t.SessionID) {
+		drop() // the connection stopped refreshing, or the session ended
+		return
+	}
+	token, err := openSealed(a.sealers, refreshAAD(t.SessionID), t.Sealed)
+	if err != nil {
+		a.logger.Warn("refresh: a refresh token no cookie key opens (keys rotated away?); dropping it", zap.String("connection", t.Connection))
+		drop()
+		return
+	}
+	retry := func(why string, err error) {
+		a.logger.Warn("refresh: "+why+"; trying again later", zap.String("connection", t.Connection), zap.Error(err))
+		t.RefreshAt = now.Add(refreshRetry)
+		_ = a.refreshTokens.PutRefreshToken(ctx, t)
+	}
+	claims, next, expiry, err := conn.refresher.Refresh(ctx, token)
+	if err == nil {
+		var u *provisioner.User
+		if u, err = a.store.UserByIdentity(ctx, provisioner.IdentityKey{Connection: conn.name, Issuer: claims.Issuer, Subject: claims.Subject}); err == nil && u.ID != t.UserID {
+			err = fmt.Errorf("%w: the refreshed tokens name another user", connector.ErrRejected)
+		} else if errors.Is(err, provisioner.ErrNotFound) {
+			err = fmt.Errorf("%w: the refreshed tokens name no user of this session", connector.ErrRejected)
+		}
+	}
+	switch {
+	case errors.Is(err, connector.ErrRejected):
+		a.observers.emit(a.logger, event{kind: eventRefreshRefused, connection: conn.name, localID: t.UserID, err: err})
+		if rerr := a.sessions.revokeID(ctx, t.SessionID, t.ExpiresAt); rerr != nil {
+			retry("ending a session whose refresh the provider refused", rerr)
+			return
+		}
+		drop()
+		return
+	case err != nil:
+		retry("the provider did not answer the refresh", err)
+		return
+	}
+	res, err := a.provisioner.Provision(ctx, provisioner.Request{Connection: conn.name, Policy: conn.pol, Claims: claims})
+	switch {
+	case errors.Is(err, provisioner.ErrUserDisabled):
+		drop() // the status refresh ends the session
+		return
+	case err != nil:
+		retry("applying the refreshed claims", err)
+		return
+	}
+	if len(res.Changed) > 0 {
+		a.observers.emit(a.logger, event{kind: eventUserUpdated, connection: conn.name, localID: t.UserID, attributes: res.Changed, reason: "refresh"})
+	}
+	sealed, err := a.sealers[0].Seal(refreshAAD(t.SessionID), next)
+	if err != nil {
+		retry("sealing the new refresh token", err)
+		return
+	}
+	t.Sealed, t.RefreshAt = sealed, conn.Refresh.next(now, expiry)
+	if err := a.refreshTokens.PutRefreshToken(ctx, t); err != nil {
+		a.logger.Warn("refresh: keeping the new refresh token", zap.Error(err))
+	}
+}
+
+// openSealed opens a value sealed by any of the sealers (rotated keys).
+func openSealed(sealers []*mfa.Sealer, aad string, sealed []byte) (string, error) {
+	var err error
+	for _, s := range sealers {
+		var v string
+		if v, err = s.Open(aad, sealed); err == nil {
+			return v, nil
+		}
+	}
+	return "", err
+}
+
+// runRefresh refreshes with the current configuration until ctx ends.
+func (st *sharedState) runRefresh(ctx context.Context) {
+	for {
+		wait := 30 * time.Second
+		if cfg := st.current(); cfg != nil && cfg.refresher != nil {
+			cfg.refresher.pass(ctx)
+			wait = cfg.refresher.tick
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
