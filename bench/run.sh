@@ -9,7 +9,8 @@
 # unless already there, starts one upstream (bench/upstream, 64-byte
 # body), a local OpenID provider, a Caddy with three sites and oauth2-proxy
 # (bench/setup): "bare" (reverse_proxy), "jit_auth" (jit_auth +
-# reverse_proxy), "bare_headers" (reverse_proxy sending jit_auth's four
+# reverse_proxy), "jit_assertion" (the same with a signed identity
+# assertion), "bare_headers" (reverse_proxy sending jit_auth's four
 # default identity headers as constants: what forwarding them costs
 # without jit_auth) and "oauth2_proxy" (oauth2-proxy, OIDC at the same
 # provider, cookie sessions), all in front of the same upstream. It logs
@@ -181,12 +182,13 @@ envval() { sed -n "s/^$1=//p" "$WORK/setup.env"; }
 BARE_URL=$(envval BARE_URL)
 AUTH_URL=$(envval AUTH_URL)
 HEADERS_URL=$(envval HEADERS_URL)
+ASSERT_URL=$(envval ASSERT_URL)
 COOKIE=$(envval COOKIE)
 CADDY_PID=$(envval CADDY_PID)
-[[ -n $BARE_URL && -n $AUTH_URL && -n $HEADERS_URL && -n $COOKIE && -n $CADDY_PID ]] || die "incomplete $WORK/setup.env"
-CONTENDERS=(bare jit_auth bare_headers)
-declare -A URL=([bare]=$BARE_URL [jit_auth]=$AUTH_URL [bare_headers]=$HEADERS_URL)
-declare -A LABEL=([bare]="bare reverse_proxy" [jit_auth]="jit_auth + reverse_proxy" [bare_headers]="reverse_proxy + 4 headers" [oauth2_proxy]="oauth2-proxy $OAUTH2_PROXY_VERSION")
+[[ -n $BARE_URL && -n $AUTH_URL && -n $HEADERS_URL && -n $ASSERT_URL && -n $COOKIE && -n $CADDY_PID ]] || die "incomplete $WORK/setup.env"
+CONTENDERS=(bare jit_auth bare_headers jit_assertion)
+declare -A URL=([bare]=$BARE_URL [jit_auth]=$AUTH_URL [bare_headers]=$HEADERS_URL [jit_assertion]=$ASSERT_URL)
+declare -A LABEL=([bare]="bare reverse_proxy" [jit_auth]="jit_auth + reverse_proxy" [bare_headers]="reverse_proxy + 4 headers" [jit_assertion]="jit_auth + assertion" [oauth2_proxy]="oauth2-proxy $OAUTH2_PROXY_VERSION")
 # ALL_COOKIES is the Cookie header of every measured request, to every
 # contender: both sessions, so the requests are byte-identical.
 ALL_COOKIES=$COOKIE
@@ -209,7 +211,7 @@ cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 UPSTREAM_PID=${PIDS[0]}
 # PROC_PID[contender]: the process whose CPU time a round of that
 # contender is charged with.
-declare -A PROC_PID=([bare]=$CADDY_PID [jit_auth]=$CADDY_PID [bare_headers]=$CADDY_PID [oauth2_proxy]=${OAUTH2_PID:-})
+declare -A PROC_PID=([bare]=$CADDY_PID [jit_auth]=$CADDY_PID [bare_headers]=$CADDY_PID [jit_assertion]=$CADDY_PID [oauth2_proxy]=${OAUTH2_PID:-})
 
 upstream_count() { curl -fsS "http://$UPSTREAM/__count"; }
 upstream_conns() { curl -fsS "http://$UPSTREAM/__conns"; }
@@ -357,6 +359,7 @@ for contender in "${CONTENDERS[@]}"; do
 	printf '%-26s %12.1f %22.3f %14.1f %30.3f\n' "${LABEL[$contender]}" "$(col 7 "$contender")" "$(round_ratio "$contender" bare 7)" "$(col 8 "$contender")" "$(round_ratio "$contender" bare 9)"
 done
 echo "jit_auth's own work (its CPU per request against reverse_proxy sending the same four headers as constants, per round): $(round_ratio jit_auth bare_headers 7)x"
+echo "a signed assertion's cost (jit_auth + assertion against jit_auth, CPU per request, per round): $(round_ratio jit_assertion jit_auth 7)x"
 for contender in "${CONTENDERS[@]}"; do
 	[[ $contender == bare ]] && continue
 	awk -v a="$(col 2 "$contender")" -v b="$BARE_RPS" -v n="$(nproc)" -v name="$contender" 'BEGIN {

@@ -97,6 +97,10 @@ func run(ctx context.Context, caddyBin, oauth2Bin, upstream, dir, out, admin str
 	if err != nil {
 		return err
 	}
+	assertPort, err := freePort()
+	if err != nil {
+		return err
+	}
 	if admin == "auto" {
 		p, err := freePort()
 		if err != nil {
@@ -107,6 +111,7 @@ func run(ctx context.Context, caddyBin, oauth2Bin, upstream, dir, out, admin str
 	bareURL := fmt.Sprintf("http://127.0.0.1:%d/", barePort)
 	authURL := fmt.Sprintf("http://127.0.0.1:%d/", authPort)
 	headersURL := fmt.Sprintf("http://127.0.0.1:%d/", headersPort)
+	assertURL := fmt.Sprintf("http://127.0.0.1:%d/", assertPort)
 
 	clients := []devidp.Client{{ID: clientID, Secret: clientSecret,
 		RedirectURIs: []string{authURL + ".jitauth/callback/" + connectionName}}}
@@ -130,7 +135,7 @@ func run(ctx context.Context, caddyBin, oauth2Bin, upstream, dir, out, admin str
 	defer idp.Close()
 
 	caddyfile := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(caddyfile, []byte(benchCaddyfile(dir, idp.Issuer(), upstream, admin, barePort, authPort, headersPort)), 0o600); err != nil {
+	if err := os.WriteFile(caddyfile, []byte(benchCaddyfile(dir, idp.Issuer(), upstream, admin, barePort, authPort, headersPort, assertPort)), 0o600); err != nil {
 		return err
 	}
 	logFile, err := os.Create(filepath.Join(dir, "caddy.log"))
@@ -151,7 +156,7 @@ func run(ctx context.Context, caddyBin, oauth2Bin, upstream, dir, out, admin str
 	go func() { exited <- cmd.Wait() }()
 	defer stopCaddy(cmd, exited)
 
-	for _, u := range []string{bareURL, authURL} {
+	for _, u := range []string{bareURL, authURL, assertURL} {
 		if err := waitServing(ctx, u, exited); err != nil {
 			return fmt.Errorf("%w (see %s)", err, logFile.Name())
 		}
@@ -162,7 +167,7 @@ func run(ctx context.Context, caddyBin, oauth2Bin, upstream, dir, out, admin str
 		return err
 	}
 
-	env := fmt.Sprintf("BARE_URL=%s\nAUTH_URL=%s\nHEADERS_URL=%s\nCOOKIE=%s\nCADDY_PID=%d\n", bareURL, authURL, headersURL, cookies, cmd.Process.Pid)
+	env := fmt.Sprintf("BARE_URL=%s\nAUTH_URL=%s\nHEADERS_URL=%s\nASSERT_URL=%s\nCOOKIE=%s\nCADDY_PID=%d\n", bareURL, authURL, headersURL, assertURL, cookies, cmd.Process.Pid)
 	if admin != "" {
 		env += "ADMIN_URL=http://" + admin + "/\n"
 	}
@@ -205,7 +210,7 @@ func run(ctx context.Context, caddyBin, oauth2Bin, upstream, dir, out, admin str
 // benchCaddyfile has the two contenders with identical global options:
 // no admin endpoint (unless profiling), no persisted config, no HTTPS, logs discarded (below
 // ERROR) and no access logs, so logging costs neither of them anything.
-func benchCaddyfile(dir, issuer, upstream, admin string, barePort, authPort, headersPort int) string {
+func benchCaddyfile(dir, issuer, upstream, admin string, barePort, authPort, headersPort, assertPort int) string {
 	adminLine := "admin off"
 	if admin != "" {
 		adminLine = "admin " + admin
@@ -253,8 +258,18 @@ http://:%[11]d {
 		header_up Remote-Groups "staff,bench"
 	}
 }
+
+# Contender "jit_assertion": jit_auth sending a signed identity assertion
+# as well (the same session cookie: cookies do not depend on the port).
+http://:%[12]d {
+	bind 127.0.0.1
+	jit_auth {
+		assertion
+	}
+	reverse_proxy %[9]s
+}
 `, quote(filepath.Join(dir, "storage")), quote(filepath.Join(dir, "users.db")), connectionName,
-		issuer, clientID, clientSecret, barePort, authPort, upstream, adminLine, headersPort)
+		issuer, clientID, clientSecret, barePort, authPort, upstream, adminLine, headersPort, assertPort)
 }
 
 func quote(s string) string { return "`" + s + "`" }
