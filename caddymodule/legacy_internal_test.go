@@ -87,7 +87,7 @@ func TestLegacyConnectionsLoadAsConnectors(t *testing.T) {
 
 // optionsSinceV1 are connection options the example gained after the
 // v1 JSON was recorded; the old JSON cannot hold them.
-var optionsSinceV1 = []string{"deprovision"}
+var optionsSinceV1 = []string{"deprovision", "logout_at_provider", "backchannel_logout", "refresh"}
 
 // withoutNewOptions is a connection's JSON without optionsSinceV1.
 func withoutNewOptions(t *testing.T, raw json.RawMessage) []byte {
