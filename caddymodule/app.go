@@ -167,6 +167,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.storeModule = store
 	timer := storeTimer{a.observers.metrics.storeLatency}
 	a.store = timedSessionStore{store, timer}
+	if b, ok := mod.(provisioner.UserBatchReader); ok {
+		a.store = timedBatchStore{timedSessionStore{store, timer}, b}
+	}
 	if f, ok := mod.(provisioner.SecondFactorStore); ok {
 		a.factors = timedFactors{f, timer}
 	}

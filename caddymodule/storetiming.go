@@ -33,6 +33,18 @@ func (w timedSessionStore) UserByIdentity(ctx context.Context, k provisioner.Ide
 	return w.s.UserByIdentity(ctx, k)
 }
 
+// timedBatchStore is timedSessionStore for a store that also reads
+// users in batches (provisioner.UserBatchReader).
+type timedBatchStore struct {
+	timedSessionStore
+	b provisioner.UserBatchReader
+}
+
+func (w timedBatchStore) UsersByID(ctx context.Context, ids []string) ([]provisioner.User, error) {
+	defer w.t.since("users_by_id", time.Now())
+	return w.b.UsersByID(ctx, ids)
+}
+
 func (w timedSessionStore) User(ctx context.Context, id string) (*provisioner.User, error) {
 	defer w.t.since("user", time.Now())
 	return w.s.User(ctx, id)

@@ -132,29 +132,61 @@ func (u *userStatus) refresh(ctx context.Context, store provisioner.UserStore, k
 	}
 	u.mu.Unlock()
 
+	if batch, ok := store.(provisioner.UserBatchReader); ok {
+		u.refreshBatches(ctx, batch, ids, logger)
+		return
+	}
 	for _, id := range ids {
 		if ctx.Err() != nil {
 			return
 		}
 		user, err := store.User(ctx, id)
-		var refused bool
 		switch {
 		case errors.Is(err, provisioner.ErrNotFound):
-			refused = true
+			u.update(id, nil, logger)
 		case err != nil:
 			logger.Warn("checking user status; keeping the last known status", zap.String("local_id", id), zap.Error(err))
-			continue
 		default:
-			refused = user.Status != provisioner.StatusActive
+			u.update(id, user, logger)
 		}
-		u.mu.RLock()
-		e := u.users[id]
-		u.mu.RUnlock()
-		if e != nil && user != nil {
-			e.profile.Store(profileOf(user))
+	}
+}
+
+// refreshBatches re-reads ids MaxUsersByID at a time, one query each.
+func (u *userStatus) refreshBatches(ctx context.Context, store provisioner.UserBatchReader, ids []string, logger *zap.Logger) {
+	for len(ids) > 0 && ctx.Err() == nil {
+		n := min(len(ids), provisioner.MaxUsersByID)
+		chunk := ids[:n]
+		ids = ids[n:]
+		users, err := store.UsersByID(ctx, chunk)
+		if err != nil {
+			logger.Warn("checking user statuses; keeping the last known statuses", zap.Int("users", len(chunk)), zap.Error(err))
+			continue
 		}
-		if e != nil && e.refused.Swap(refused) != refused && refused {
-			logger.Info("user disabled or deleted; live sessions refused", zap.String("local_id", id))
+		found := make(map[string]*provisioner.User, len(users))
+		for i := range users {
+			found[users[i].ID] = &users[i]
 		}
+		for _, id := range chunk {
+			u.update(id, found[id], logger) // nil: deleted
+		}
+	}
+}
+
+// update records what the store says of one user: user nil means the
+// user no longer exists.
+func (u *userStatus) update(id string, user *provisioner.User, logger *zap.Logger) {
+	refused := user == nil || user.Status != provisioner.StatusActive
+	u.mu.RLock()
+	e := u.users[id]
+	u.mu.RUnlock()
+	if e == nil {
+		return
+	}
+	if user != nil {
+		e.profile.Store(profileOf(user))
+	}
+	if e.refused.Swap(refused) != refused && refused {
+		logger.Info("user disabled or deleted; live sessions refused", zap.String("local_id", id))
 	}
 }

@@ -106,3 +106,83 @@ export: %s rows in %s (%.0f rows/s)`,
 		directoryPages, r.page, directoryPages, r.pageFiltered, r.searchRare, r.searchCommon, r.seenBefore,
 		count(r.exportRows), r.exportWall.Round(time.Millisecond), float64(r.exportRows)/r.exportWall.Seconds())
 }
+
+// statusRefreshResult is what the background status refresh of live
+// sessions costs: re-reading the users of liveSessions sessions, in
+// batches (provisioner.UserBatchReader, what the refresh does) and one
+// user per query (what it did before, and still does for a store
+// without the role), the latter timed on a sample and scaled.
+type statusRefreshResult struct {
+	live          int
+	batchWall     time.Duration
+	batch         latencies
+	oneSample     int
+	oneSampleWall time.Duration
+}
+
+// liveSessions is how many live sessions' users a status refresh reads.
+const liveSessions = 100_000
+
+func measureStatusRefresh(ctx context.Context, st provisioner.Store) (*statusRefreshResult, error) {
+	b, ok := st.(provisioner.UserBatchReader)
+	if !ok {
+		return nil, nil
+	}
+	var ids []string
+	q := provisioner.UserQuery{Limit: 500}
+	for len(ids) < liveSessions {
+		page, err := st.(provisioner.AdminStore).SearchUsers(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range page {
+			ids = append(ids, u.ID)
+		}
+		if len(page) < q.Limit {
+			break
+		}
+		q.After = provisioner.NormalizeUsername(page[len(page)-1].Username)
+	}
+	if len(ids) > liveSessions {
+		ids = ids[:liveSessions]
+	}
+	r := &statusRefreshResult{live: len(ids)}
+	var d []time.Duration
+	start := time.Now()
+	for rest := ids; len(rest) > 0; {
+		n := min(len(rest), provisioner.MaxUsersByID)
+		t := time.Now()
+		users, err := b.UsersByID(ctx, rest[:n])
+		if err != nil {
+			return nil, err
+		}
+		if len(users) != n {
+			return nil, fmt.Errorf("UsersByID: %d users for %d IDs", len(users), n)
+		}
+		d = append(d, time.Since(t))
+		rest = rest[n:]
+	}
+	r.batchWall = time.Since(start)
+	r.batch = summarise(d, r.batchWall)
+	r.oneSample = min(len(ids), 10_000)
+	start = time.Now()
+	for _, id := range ids[:r.oneSample] {
+		if _, err := st.User(ctx, id); err != nil {
+			return nil, err
+		}
+	}
+	r.oneSampleWall = time.Since(start)
+	return r, nil
+}
+
+func (r *statusRefreshResult) String() string {
+	if r == nil {
+		return "status refresh: the store does not read users in batches"
+	}
+	perUser := r.oneSampleWall / time.Duration(r.oneSample)
+	return fmt.Sprintf(`status refresh of %s live sessions' users: %s in batches of %d (%d queries; per query %s)
+  one user per query instead: %s per user on %s users, so %s for %s (%.0fx the batched refresh)`,
+		count(r.live), r.batchWall.Round(time.Millisecond), provisioner.MaxUsersByID, r.batch.n, r.batch,
+		perUser.Round(time.Microsecond), count(r.oneSample), (perUser * time.Duration(r.live)).Round(time.Millisecond), count(r.live),
+		float64(perUser*time.Duration(r.live))/float64(r.batchWall))
+}

@@ -361,6 +361,13 @@ func runOne(ctx context.Context, cfg config, b backend, n int) (res *result, err
 		return nil, fmt.Errorf("directory: %w", err)
 	}
 	fmt.Printf("%s\n", res.directory)
+
+	// 7. The status refresh of live sessions' users (issue #14).
+	sr, err := measureStatusRefresh(ctx, st)
+	if err != nil {
+		return nil, fmt.Errorf("status refresh: %w", err)
+	}
+	fmt.Printf("%s\n", sr)
 	return res, nil
 }
 

@@ -801,3 +801,34 @@ func nullTime(t time.Time) any {
 	}
 	return t.UTC()
 }
+
+// UsersByID returns the existing users among ids, in one query.
+func (s *Store) UsersByID(ctx context.Context, ids []string) ([]provisioner.User, error) {
+	users := []provisioner.User{}
+	if len(ids) == 0 {
+		return users, nil
+	}
+	if len(ids) > provisioner.MaxUsersByID {
+		return nil, fmt.Errorf("postgres store: users by ID: %d IDs, at most %d per call", len(ids), provisioner.MaxUsersByID)
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("postgres store: users by ID: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("postgres store: users by ID: %w", err)
+		}
+		users = append(users, *u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres store: users by ID: %w", err)
+	}
+	return users, nil
+}
+
+var _ provisioner.UserBatchReader = (*Store)(nil)

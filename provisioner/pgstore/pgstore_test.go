@@ -128,6 +128,7 @@ func TestConformance(t *testing.T) {
 	testServer(t)
 	storetest.Run(t, func(t *testing.T) provisioner.Store { return openFresh(t) })
 	storetest.RunRefreshTokens(t, func(t *testing.T) storetest.UserAdminAndRefresh { return openFresh(t) })
+	storetest.RunUserBatch(t, func(t *testing.T) storetest.UserAndBatch { return openFresh(t) })
 }
 
 func versions(t *testing.T, s *Store) []int {

@@ -728,3 +728,36 @@ func nullBytes(b []byte) any {
 }
 
 func fromNanos(n int64) time.Time { return time.Unix(0, n).UTC() }
+
+// UsersByID returns the existing users among ids, in one query.
+func (s *Store) UsersByID(ctx context.Context, ids []string) ([]provisioner.User, error) {
+	users := []provisioner.User{}
+	if len(ids) == 0 {
+		return users, nil
+	}
+	if len(ids) > provisioner.MaxUsersByID {
+		return nil, fmt.Errorf("sqlite store: users by ID: %d IDs, at most %d per call", len(ids), provisioner.MaxUsersByID)
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+userColumns+` FROM users u WHERE u.id IN (?`+strings.Repeat(",?", len(ids)-1)+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store: users by ID: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite store: users by ID: %w", err)
+		}
+		users = append(users, *u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite store: users by ID: %w", err)
+	}
+	return users, nil
+}
+
+var _ provisioner.UserBatchReader = (*Store)(nil)
