@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -522,4 +523,37 @@ func TestAuthenticatedRequestsDoNotTouchTheStore(t *testing.T) {
 	if got := store.calls.Load(); got != 0 {
 		t.Fatalf("%d authenticated requests made %d store calls, want 0", n, got)
 	}
+}
+
+// BenchmarkSessionCacheMemory reports the heap that 10,000 live sessions
+// take in the session cache (issue #14): each is a browser's cookie,
+// opened once and kept with its decoded session, as a real login leaves
+// it. bench/run.sh prints it beside the throughput figures.
+func BenchmarkSessionCacheMemory(b *testing.B) {
+	h := benchHandler(nil)
+	const sessions = 10_000
+	cookies := make([]string, sessions)
+	now := time.Now()
+	for i := range cookies {
+		cookies[i] = sealSession(b, h, benchSession(now))
+	}
+	var perSession float64
+	for b.Loop() {
+		h.app.sessions.cache = newSessionCache()
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for _, c := range cookies {
+			r := httptest.NewRequest(http.MethodGet, "http://localhost/", nil)
+			r.Header.Set("Cookie", sessionCookieBase+"="+c)
+			if h.session(r) == nil {
+				b.Fatal("a sealed session did not open")
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perSession = float64(after.HeapAlloc-before.HeapAlloc) / sessions
+	}
+	b.ReportMetric(perSession*sessions/(1<<20), "MiB/10k-sessions")
+	b.ReportMetric(perSession, "B/session")
 }

@@ -219,6 +219,10 @@ func decodeSecret(secret string) ([]byte, bool) {
 			return nil, false
 		}
 		enc = base32.StdEncoding
+	} else if r := len(b) % 8; r == 1 || r == 3 || r == 6 {
+		// No whole byte ends there: Go's decoder drops the stray
+		// characters, other TOTP tools refuse the secret.
+		return nil, false
 	}
 	key := make([]byte, enc.DecodedLen(len(b)))
 	n, err := enc.Decode(key, b)
