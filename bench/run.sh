@@ -43,7 +43,11 @@
 #                 admin endpoint (enabled on loopback for this), print the
 #                 top functions and keep the profiles (implies KEEP_WORK=1)
 #   LOGINTIME=1   afterwards, run bench/logintime (time of the login
-#                 callback without the provider's time; LOGINS=200)
+#                 callback without the provider's time; LOGINS=200);
+#                 the default, 0 leaves it out
+#   MEMORY=1      afterwards, the heap 10,000 live sessions take in the
+#                 session cache (BenchmarkSessionCacheMemory); the
+#                 default, 0 leaves it out
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-5}
@@ -55,7 +59,8 @@ PROFILE=${PROFILE:-}
 [[ $PROFILE == 1 ]] && KEEP_WORK=1
 OAUTH2_PROXY=${OAUTH2_PROXY:-auto}
 OAUTH2_PROXY_VERSION=${OAUTH2_PROXY_VERSION:-v7.15.6}
-LOGINTIME=${LOGINTIME:-}
+LOGINTIME=${LOGINTIME:-1}
+MEMORY=${MEMORY:-1}
 LOGINS=${LOGINS:-200}
 
 cd "$(dirname "$0")/.."
@@ -399,4 +404,10 @@ if [[ $LOGINTIME == 1 ]]; then
 	echo
 	echo "== login callback timing (bench/logintime, $LOGINS logins per case)"
 	go run ./bench/logintime -logins "$LOGINS"
+fi
+
+if [[ $MEMORY == 1 ]]; then
+	echo
+	echo "== memory of live sessions in the session cache (BenchmarkSessionCacheMemory)"
+	go test ./caddymodule/ -run '^$' -bench '^BenchmarkSessionCacheMemory$' -benchtime 3x | grep -E '^BenchmarkSessionCacheMemory'
 fi
