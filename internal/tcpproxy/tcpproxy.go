@@ -8,12 +8,19 @@ import (
 	"io"
 	"net"
 	"sync"
-	"testing"
 )
+
+// T is what the proxy needs of its user: testing.TB, or a command's own
+// reporter (bench/pgfaults).
+type T interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
 
 // Proxy is a TCP forwarder on 127.0.0.1.
 type Proxy struct {
-	t      testing.TB
+	t      T
 	target string
 	addr   string
 	mu     sync.Mutex
@@ -22,7 +29,7 @@ type Proxy struct {
 }
 
 // Start forwards a new loopback port to target until the test ends.
-func Start(t testing.TB, target string) *Proxy {
+func Start(t T, target string) *Proxy {
 	t.Helper()
 	p := &Proxy{t: t, target: target, addr: "127.0.0.1:0", conns: map[net.Conn]bool{}}
 	p.Up()
