@@ -206,8 +206,8 @@ http://localhost:%d {
 		via         int
 	}
 	var mu sync.Mutex
-	var sessions []session      // logins that got a session
-	var loggedOut []session     // logouts that were acknowledged
+	var sessions []session  // logins that got a session
+	var loggedOut []session // logouts that were acknowledged
 	var loginErrs, refusedLogins atomic.Int64
 	next := 0
 	login := func(via int) {
