@@ -225,6 +225,10 @@ func runOne(ctx context.Context, cfg config, b backend, n int) (res *result, err
 		return nil, fmt.Errorf("opening store: %w", err)
 	}
 	fmt.Printf("store: %s\n", b.describe())
+	walPath = ""
+	if b.name() == "sqlite" {
+		walPath = b.describe() + "-wal"
+	}
 	defer func() {
 		cctx := context.WithoutCancel(ctx)
 		if cerr := st.Close(); cerr != nil && err == nil {
@@ -503,6 +507,8 @@ func provision(ctx context.Context, st provisioner.Store, first, k, c int) (late
 		stopped atomic.Bool
 	)
 	next.Store(int64(first))
+	var slow []slowCall
+	sampler := startIOSampler()
 	start := time.Now()
 	for range c {
 		wg.Go(func() {
@@ -527,6 +533,11 @@ func provision(ctx context.Context, st provisioner.Store, first, k, c int) (late
 					break
 				}
 				d = append(d, el)
+				if el > time.Second {
+					mu.Lock()
+					slow = append(slow, slowCall{t, el})
+					mu.Unlock()
+				}
 			}
 			mu.Lock()
 			all = append(all, d...)
@@ -534,6 +545,9 @@ func provision(ctx context.Context, st provisioner.Store, first, k, c int) (late
 		})
 	}
 	wg.Wait()
+	samples := sampler.finish()
+	slices.SortFunc(slow, func(a, b slowCall) int { return a.start.Compare(b.start) })
+	explain(slow, samples)
 	l := summarise(all, time.Since(start))
 	if len(errs) > 0 {
 		return l, errors.Join(errs...)
