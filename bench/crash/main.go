@@ -26,20 +26,13 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-	"github.com/jackc/pgx/v5"
-	"github.com/oauth2-proxy/mockoidc"
-
+	"github.com/jitauth/caddy-jitauth/bench/internal/harness"
 	"github.com/jitauth/caddy-jitauth/provisioner"
 	"github.com/jitauth/caddy-jitauth/provisioner/pgstore"
 	"github.com/jitauth/caddy-jitauth/provisioner/sqlitestore"
@@ -57,18 +50,6 @@ func main() {
 	}
 }
 
-// user is a provider user with a verified email, so the username is it.
-type user struct{ sub string }
-
-func (u user) ID() string { return u.sub }
-func (u user) Userinfo([]string) ([]byte, error) {
-	return []byte(fmt.Sprintf(`{"sub":%q,"email":%q,"email_verified":true}`, u.sub, u.sub+"@example.com")), nil
-}
-func (u user) Claims(_ []string, b *mockoidc.IDTokenClaims) (jwt.Claims, error) {
-	return jwt.MapClaims{"iss": b.Issuer, "sub": u.sub, "aud": []string(b.Audience), "exp": b.ExpiresAt.Unix(),
-		"iat": b.IssuedAt.Unix(), "nonce": b.Nonce, "email": u.sub + "@example.com", "email_verified": true}, nil
-}
-
 func run(storeKind, pgURL string, rounds, workers int, after time.Duration) error {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "jitauth-crash-")
@@ -76,27 +57,12 @@ func run(storeKind, pgURL string, rounds, workers int, after time.Duration) erro
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "caddy")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/caddy").CombinedOutput(); err != nil {
-		return fmt.Errorf("building Caddy: %v\n%s", err, out)
-	}
-	idp, err := mockoidc.NewServer(nil)
+	bin, err := harness.BuildCaddy(dir)
 	if err != nil {
 		return err
 	}
-	var idpMu sync.Mutex // mockoidc's queue and sessions are not safe for concurrent use
-	_ = idp.AddMiddleware(func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			idpMu.Lock()
-			defer idpMu.Unlock()
-			next.ServeHTTP(w, r)
-		})
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	idp, err := harness.StartProvider()
 	if err != nil {
-		return err
-	}
-	if err := idp.Start(ln, nil); err != nil {
 		return err
 	}
 	defer idp.Shutdown()
@@ -108,21 +74,13 @@ func run(storeKind, pgURL string, rounds, workers int, after time.Duration) erro
 	case "sqlite":
 		open = func() (provisioner.Store, error) { return sqlitestore.Open(filepath.Join(dir, "users.db")) }
 	case "postgres":
-		schema := fmt.Sprintf("crash_%d", time.Now().UnixNano())
-		conn, err := pgx.Connect(ctx, pgURL)
+		storeURL, drop, err := harness.PGSchema(ctx, pgURL, "crash")
 		if err != nil {
-			return fmt.Errorf("PostgreSQL at %s: %v", pgURL, err)
-		}
-		if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
 			return err
 		}
-		defer func() { _, _ = conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); conn.Close(ctx) }()
-		u, _ := url.Parse(pgURL)
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		storeLine = fmt.Sprintf("store postgres %q", u.String())
-		open = func() (provisioner.Store, error) { return pgstore.Open(ctx, u.String()) }
+		defer drop()
+		storeLine = fmt.Sprintf("store postgres %q", storeURL)
+		open = func() (provisioner.Store, error) { return pgstore.Open(ctx, storeURL) }
 	default:
 		return fmt.Errorf("-store %q: use sqlite or postgres", storeKind)
 	}
@@ -137,7 +95,7 @@ func run(storeKind, pgURL string, rounds, workers int, after time.Duration) erro
 	go func() { _ = up.Serve(upLn) }()
 	defer up.Close()
 
-	port := freePort()
+	port := harness.FreePort()
 	base := fmt.Sprintf("http://localhost:%d", port)
 	caddyfile := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(caddyfile, []byte(fmt.Sprintf(`{
@@ -164,9 +122,8 @@ http://localhost:%d {
 	}
 
 	failed := false
-	next := 0
 	for round := 1; round <= rounds; round++ {
-		caddy, err := startCaddy(bin, caddyfile, dir, base)
+		caddy, err := harness.StartCaddy(bin, caddyfile, dir, base, filepath.Join(dir, "caddy.log"))
 		if err != nil {
 			return err
 		}
@@ -174,7 +131,7 @@ http://localhost:%d {
 		// Caddy dies. Handing the provider its user and starting the login
 		// happen under one lock, so each login is known to be that user's.
 		type promised struct{ sub, cookie string }
-		var mu, order sync.Mutex
+		var mu sync.Mutex
 		var got []promised
 		attempted := 0
 		stop := make(chan struct{})
@@ -187,32 +144,22 @@ http://localhost:%d {
 						return
 					default:
 					}
-					order.Lock()
-					next++
-					u := user{sub: fmt.Sprintf("crash-%d", next)}
-					// A login cut off before the provider took its user
-					// leaves it queued; the queue holds this one alone.
-					idp.UserQueue.Lock()
-					idp.UserQueue.Queue = nil
-					idp.UserQueue.Unlock()
-					idp.QueueUser(u)
-					b := newBrowser()
+					b := harness.NewBrowser(nil)
 					// Up to the provider's redirect back: the user is bound
 					// to this login now.
-					cb, err := b.toCallback(base + "/.jitauth/start/corp")
-					order.Unlock()
+					u, cb, err := idp.Begin(b, base+"/.jitauth/start/corp", "crash")
 					if err != nil {
 						continue
 					}
 					mu.Lock()
 					attempted++
 					mu.Unlock()
-					cookie, err := b.callback(cb)
+					cookie, _, err := b.Finish(cb)
 					if err != nil || cookie == "" {
 						continue
 					}
 					mu.Lock()
-					got = append(got, promised{u.sub, cookie})
+					got = append(got, promised{u.Sub, cookie})
 					mu.Unlock()
 				}
 			})
@@ -223,7 +170,7 @@ http://localhost:%d {
 		close(stop)
 		wg.Wait()
 
-		caddy, err = startCaddy(bin, caddyfile, dir, base)
+		caddy, err = harness.StartCaddy(bin, caddyfile, dir, base, filepath.Join(dir, "caddy.log"))
 		if err != nil {
 			return err
 		}
@@ -274,91 +221,9 @@ http://localhost:%d {
 	return nil
 }
 
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func startCaddy(bin, caddyfile, dir, base string) (*exec.Cmd, error) {
-	cmd := exec.Command(bin, "run", "--config", caddyfile, "--adapter", "caddyfile")
-	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
-	logf, err := os.OpenFile(filepath.Join(dir, "caddy.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(base + "/.jitauth/health"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return cmd, nil
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	_ = cmd.Process.Kill()
-	return nil, fmt.Errorf("caddy did not start; see %s", filepath.Join(dir, "caddy.log"))
-}
-
-type browser struct{ c *http.Client }
-
-func newBrowser() *browser {
-	jar, _ := cookiejar.New(nil)
-	return &browser{c: &http.Client{Jar: jar, Timeout: 10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-}
-
-// toCallback follows the login until the provider redirects to our
-// callback, and returns that URL without visiting it.
-func (b *browser) toCallback(start string) (string, error) {
-	u := start
-	for range 5 {
-		resp, err := b.c.Get(u)
-		if err != nil {
-			return "", err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		loc, err := resp.Location()
-		if err != nil {
-			return "", fmt.Errorf("%s: %d without a redirect", u, resp.StatusCode)
-		}
-		if strings.Contains(loc.Path, "/.jitauth/callback/") {
-			return loc.String(), nil
-		}
-		u = loc.String()
-	}
-	return "", errors.New("no callback")
-}
-
-// callback visits the callback and returns the session cookie it set.
-func (b *browser) callback(u string) (string, error) {
-	resp, err := b.c.Get(u)
-	if err != nil {
-		return "", err
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	for _, c := range resp.Cookies() {
-		if c.Name == "jitauth_session" && c.Value != "" {
-			return c.Value, nil
-		}
-	}
-	return "", nil
-}
-
 func get(u, cookie string) (int, string, error) {
 	req, _ := http.NewRequest(http.MethodGet, u, nil)
-	req.Header.Set("Cookie", "jitauth_session="+cookie)
+	req.Header.Set("Cookie", harness.SessionCookie+"="+cookie)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, "", err

@@ -32,29 +32,22 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"html"
 	"io"
 	"log"
 	"math"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-	"github.com/jackc/pgx/v5"
-	"github.com/oauth2-proxy/mockoidc"
+	"github.com/jitauth/caddy-jitauth/bench/internal/harness"
 )
 
 type options struct {
@@ -85,26 +78,12 @@ func main() {
 	}
 }
 
-// user is a provider user with a verified email.
-type user struct{ sub string }
-
-func (u user) ID() string { return u.sub }
-func (u user) Userinfo([]string) ([]byte, error) {
-	return []byte(fmt.Sprintf(`{"sub":%q,"email":%q,"email_verified":true}`, u.sub, u.sub+"@example.com")), nil
-}
-func (u user) Claims(_ []string, b *mockoidc.IDTokenClaims) (jwt.Claims, error) {
-	return jwt.MapClaims{"iss": b.Issuer, "sub": u.sub, "aud": []string(b.Audience), "exp": b.ExpiresAt.Unix(),
-		"iat": b.IssuedAt.Unix(), "nonce": b.Nonce, "email": u.sub + "@example.com", "email_verified": true}, nil
-}
-
 // env is the running system: provider, upstream, Caddy.
 type env struct {
 	dir, bin, caddyfile string
 	adminURL            string
 	jit, bare           string
-	idp                 *mockoidc.MockOIDC
-	idpMu, order        sync.Mutex
-	next                atomic.Int64
+	idp                 *harness.Provider
 	caddy               *exec.Cmd
 }
 
@@ -116,45 +95,22 @@ func run(o options) error {
 		return err
 	}
 	defer os.RemoveAll(e.dir)
-	e.bin = filepath.Join(e.dir, "caddy")
-	if out, err := exec.Command("go", "build", "-o", e.bin, "./cmd/caddy").CombinedOutput(); err != nil {
-		return fmt.Errorf("building Caddy: %v\n%s", err, out)
-	}
-	if e.idp, err = mockoidc.NewServer(nil); err != nil {
+	if e.bin, err = harness.BuildCaddy(e.dir); err != nil {
 		return err
 	}
-	_ = e.idp.AddMiddleware(func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			e.idpMu.Lock()
-			defer e.idpMu.Unlock()
-			next.ServeHTTP(w, r)
-		})
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	if err := e.idp.Start(ln, nil); err != nil {
+	if e.idp, err = harness.StartProvider(); err != nil {
 		return err
 	}
 	defer e.idp.Shutdown()
 
 	storeLine := "store sqlite " + filepath.Join(e.dir, "users.db")
 	if o.store == "postgres" {
-		schema := fmt.Sprintf("endurance_%d", time.Now().UnixNano())
-		conn, err := pgx.Connect(ctx, o.pgURL)
+		storeURL, drop, err := harness.PGSchema(ctx, o.pgURL, "endurance")
 		if err != nil {
-			return fmt.Errorf("PostgreSQL at %s: %v", o.pgURL, err)
-		}
-		if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
 			return err
 		}
-		defer func() { _, _ = conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); conn.Close(ctx) }()
-		u, _ := url.Parse(o.pgURL)
-		q := u.Query()
-		q.Set("search_path", schema)
-		u.RawQuery = q.Encode()
-		storeLine = fmt.Sprintf("store postgres %q", u.String())
+		defer drop()
+		storeLine = fmt.Sprintf("store postgres %q", storeURL)
 	} else if o.store != "sqlite" {
 		return fmt.Errorf("-store %q: use sqlite or postgres", o.store)
 	}
@@ -171,7 +127,7 @@ func run(o options) error {
 	defer up.Close()
 
 	cfg := e.idp.Config()
-	jitPort, barePort, adminPort := freePort(), freePort(), freePort()
+	jitPort, barePort, adminPort := harness.FreePort(), harness.FreePort(), harness.FreePort()
 	e.jit, e.bare = fmt.Sprintf("http://localhost:%d", jitPort), fmt.Sprintf("http://localhost:%d", barePort)
 	e.adminURL = fmt.Sprintf("http://127.0.0.1:%d", adminPort)
 	e.caddyfile = fmt.Sprintf(`{
@@ -231,42 +187,14 @@ http://localhost:%d {
 	return e.soak(o, cookies)
 }
 
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+func (e *env) start(path string) (err error) {
+	e.caddy, err = harness.StartCaddy(e.bin, path, e.dir, e.jit, filepath.Join(e.dir, "caddy.log"))
+	return err
 }
 
-func (e *env) start(path string) error {
-	cmd := exec.Command(e.bin, "run", "--config", path, "--adapter", "caddyfile")
-	cmd.Env = append(os.Environ(), "HOME="+e.dir, "XDG_DATA_HOME="+filepath.Join(e.dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(e.dir, "config"))
-	logf, err := os.Create(filepath.Join(e.dir, "caddy.log"))
-	if err != nil {
-		return err
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	e.caddy = cmd
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get(e.jit + "/.jitauth/health"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-	}
-	return errors.New("caddy did not start")
-}
-
-// browser is one user's browser.
+// browser is one user's browser, and its session once signed in.
 type browser struct {
-	c       *http.Client
+	*harness.Browser
 	session string
 }
 
@@ -285,7 +213,7 @@ var (
 // is what it keeps, not keep-alives.
 func settle() {
 	browserTransport.CloseIdleConnections()
-	noFollow.CloseIdleConnections()
+	harness.NoFollow.CloseIdleConnections()
 	trafficMu.Lock()
 	for _, t := range trafficTransports {
 		t.CloseIdleConnections()
@@ -297,57 +225,23 @@ func settle() {
 	time.Sleep(7 * time.Second)
 }
 
-func newBrowser() *browser {
-	jar, _ := cookiejar.New(nil)
-	return &browser{c: &http.Client{Jar: jar, Timeout: 10 * time.Second, Transport: browserTransport,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-}
+func newBrowser() *browser { return &browser{Browser: harness.NewBrowser(browserTransport)} }
 
 // toCallback starts a login of a new user and follows it to the
 // provider's redirect back, which it returns unvisited.
 func (e *env) toCallback(b *browser) (string, error) {
-	e.order.Lock()
-	defer e.order.Unlock()
-	u := user{sub: fmt.Sprintf("user-%d", e.next.Add(1))}
-	e.idp.UserQueue.Lock()
-	e.idp.UserQueue.Queue = nil
-	e.idp.UserQueue.Unlock()
-	e.idp.QueueUser(u)
-	next := e.jit + "/.jitauth/start/corp"
-	for range 5 {
-		resp, err := b.c.Get(next)
-		if err != nil {
-			return "", err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		loc, err := resp.Location()
-		if err != nil {
-			return "", fmt.Errorf("%s: %d without a redirect", next, resp.StatusCode)
-		}
-		if strings.Contains(loc.Path, "/.jitauth/callback/") {
-			return loc.String(), nil
-		}
-		next = loc.String()
-	}
-	return "", errors.New("the login never reached the callback")
+	_, cb, err := e.idp.Begin(b.Browser, e.jit+"/.jitauth/start/corp", "user")
+	return cb, err
 }
 
 // finish visits the callback and keeps the session cookie.
 func (b *browser) finish(callback string) error {
-	resp, err := b.c.Get(callback)
-	if err != nil {
-		return err
+	cookie, status, err := b.Finish(callback)
+	if err == nil && cookie == "" {
+		err = fmt.Errorf("callback: %d without a session", status)
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	for _, c := range resp.Cookies() {
-		if c.Name == "jitauth_session" && c.Value != "" {
-			b.session = c.Value
-			return nil
-		}
-	}
-	return fmt.Errorf("callback: %d without a session", resp.StatusCode)
+	b.session = cookie
+	return err
 }
 
 func (e *env) login() (*browser, error) {
@@ -359,53 +253,17 @@ func (e *env) login() (*browser, error) {
 	return b, b.finish(cb)
 }
 
-var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-
 // logout signs b out through the sign-out page and checks that the
 // session is refused afterwards.
 func (e *env) logout(b *browser) error {
-	resp, err := b.c.Get(e.jit + "/.jitauth/logout")
-	if err != nil {
+	if err := harness.SignOut(e.jit, b.session); err != nil {
 		return err
 	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := csrfRE.FindSubmatch(page)
-	if m == nil {
-		return fmt.Errorf("sign-out page %d without its form", resp.StatusCode)
-	}
-	resp, err = b.c.PostForm(e.jit+"/.jitauth/logout", url.Values{"csrf": {html.UnescapeString(string(m[1]))}})
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("sign-out: %d", resp.StatusCode)
-	}
-	code, err := get(noFollow, e.jit+"/after-logout", b.session)
+	code, err := harness.Get(harness.NoFollow, e.jit+"/after-logout", b.session)
 	if err != nil || code != http.StatusFound {
 		return fmt.Errorf("the logged-out session still answers %d (%v)", code, err)
 	}
 	return nil
-}
-
-// noFollow sees a redirect as the answer it is.
-var noFollow = &http.Client{Timeout: 10 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-
-func get(c *http.Client, u, cookie string) (int, error) {
-	req, _ := http.NewRequest(http.MethodGet, u, nil)
-	req.Header.Set("Accept", "text/html")
-	if cookie != "" {
-		req.Header.Set("Cookie", "jitauth_session="+cookie)
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode, nil
 }
 
 // traffic sends authenticated requests to target at rate until stop,
@@ -448,7 +306,7 @@ func drive(ctx context.Context, target string, cookies []string, rate, workers i
 				if len(cookies) > 0 {
 					cookie = cookies[i%len(cookies)]
 				}
-				code, err := get(client, target+"/page", cookie)
+				code, err := harness.Get(client, target+"/page", cookie)
 				d := time.Since(start)
 				switch {
 				case err != nil && ctx.Err() != nil:
@@ -757,7 +615,7 @@ func (e *env) reloadRun(o options, cookies []string) error {
 	// The sessions made before the first reload still work.
 	stale := 0
 	for _, c := range cookies {
-		if code, err := get(noFollow, e.jit+"/still", c); err != nil || code != http.StatusOK {
+		if code, err := harness.Get(harness.NoFollow, e.jit+"/still", c); err != nil || code != http.StatusOK {
 			stale++
 		}
 	}

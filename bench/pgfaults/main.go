@@ -26,27 +26,21 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"html"
-	"io"
 	"log"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5"
-	"github.com/oauth2-proxy/mockoidc"
 
+	"github.com/jitauth/caddy-jitauth/bench/internal/harness"
 	"github.com/jitauth/caddy-jitauth/internal/tcpproxy"
 	"github.com/jitauth/caddy-jitauth/provisioner"
 	"github.com/jitauth/caddy-jitauth/provisioner/pgstore"
@@ -76,17 +70,6 @@ func (reporter) Helper()                      {}
 func (reporter) Fatalf(f string, args ...any) { log.Fatalf(f, args...) }
 func (reporter) Cleanup(func())               {}
 
-type user struct{ sub string }
-
-func (u user) ID() string { return u.sub }
-func (u user) Userinfo([]string) ([]byte, error) {
-	return []byte(fmt.Sprintf(`{"sub":%q,"email":%q,"email_verified":true}`, u.sub, u.sub+"@example.com")), nil
-}
-func (u user) Claims(_ []string, b *mockoidc.IDTokenClaims) (jwt.Claims, error) {
-	return jwt.MapClaims{"iss": b.Issuer, "sub": u.sub, "aud": []string(b.Audience), "exp": b.ExpiresAt.Unix(),
-		"iat": b.IssuedAt.Unix(), "nonce": b.Nonce, "email": u.sub + "@example.com", "email_verified": true}, nil
-}
-
 type instance struct {
 	base string
 	cmd  *exec.Cmd
@@ -99,53 +82,30 @@ func run(pgURL string, outage, recovery, logoutBound time.Duration, restart bool
 		return err
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "caddy")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/caddy").CombinedOutput(); err != nil {
-		return fmt.Errorf("building Caddy: %v\n%s", err, out)
+	bin, err := harness.BuildCaddy(dir)
+	if err != nil {
+		return err
 	}
-
+	storeURL, drop, err := harness.PGSchema(ctx, pgURL, "pgfaults")
+	if err != nil {
+		return err
+	}
+	defer drop()
+	direct, _ := url.Parse(storeURL)
+	schema := direct.Query().Get("search_path")
 	admin, err := pgx.Connect(ctx, pgURL)
 	if err != nil {
-		return fmt.Errorf("PostgreSQL at %s: %v", pgURL, err)
+		return err
 	}
 	defer admin.Close(ctx)
-	schema := fmt.Sprintf("pgfaults_%d", time.Now().UnixNano())
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		return err
-	}
-	defer func() { _, _ = admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE") }()
 
-	pu, _ := url.Parse(pgURL)
-	proxy := tcpproxy.Start(reporter{}, pu.Host)
+	proxy := tcpproxy.Start(reporter{}, direct.Host)
 	defer proxy.Down()
-	viaProxy := *pu
+	viaProxy := *direct
 	viaProxy.Host = proxy.Addr()
-	q := viaProxy.Query()
-	q.Set("search_path", schema)
-	q.Set("application_name", schema) // so the fault can find exactly these backends
-	viaProxy.RawQuery = q.Encode()
-	direct := *pu
-	dq := direct.Query()
-	dq.Set("search_path", schema)
-	direct.RawQuery = dq.Encode()
 
-	idp, err := mockoidc.NewServer(nil)
+	idp, err := harness.StartProvider()
 	if err != nil {
-		return err
-	}
-	var idpMu, order sync.Mutex
-	_ = idp.AddMiddleware(func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			idpMu.Lock()
-			defer idpMu.Unlock()
-			next.ServeHTTP(w, r)
-		})
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	if err := idp.Start(ln, nil); err != nil {
 		return err
 	}
 	defer idp.Shutdown()
@@ -159,7 +119,7 @@ func run(pgURL string, outage, recovery, logoutBound time.Duration, restart bool
 	for i := range 2 {
 		idir := filepath.Join(dir, fmt.Sprintf("i%d", i))
 		_ = os.MkdirAll(idir, 0o700)
-		port := freePort()
+		port := harness.FreePort()
 		in := &instance{base: fmt.Sprintf("http://localhost:%d", port)}
 		caddyfile := fmt.Sprintf(`{
 	admin off
@@ -188,16 +148,10 @@ http://localhost:%d {
 		if err := os.WriteFile(path, []byte(caddyfile), 0o600); err != nil {
 			return err
 		}
-		in.cmd = exec.Command(bin, "run", "--config", path, "--adapter", "caddyfile")
-		in.cmd.Env = append(os.Environ(), "HOME="+idir, "XDG_DATA_HOME="+idir, "XDG_CONFIG_HOME="+idir)
-		in.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := in.cmd.Start(); err != nil {
+		if in.cmd, err = harness.StartCaddy(bin, path, idir, in.base, filepath.Join(idir, "caddy.out")); err != nil {
 			return err
 		}
 		defer func() { _ = in.cmd.Process.Kill(); _ = in.cmd.Wait() }()
-		if err := waitUp(in.base); err != nil {
-			return err
-		}
 		insts = append(insts, in)
 	}
 
@@ -209,23 +163,14 @@ http://localhost:%d {
 	var sessions []session  // logins that got a session
 	var loggedOut []session // logouts that were acknowledged
 	var loginErrs, refusedLogins atomic.Int64
-	next := 0
 	login := func(via int) {
-		b := newBrowser()
-		order.Lock()
-		next++
-		u := user{sub: fmt.Sprintf("pgf-%d", next)}
-		idp.UserQueue.Lock()
-		idp.UserQueue.Queue = nil
-		idp.UserQueue.Unlock()
-		idp.QueueUser(u)
-		cb, err := toCallback(b, insts[via].base)
-		order.Unlock()
+		b := harness.NewBrowser(nil)
+		u, cb, err := idp.Begin(b, insts[via].base+"/.jitauth/start/corp", "pgf")
 		if err != nil {
 			loginErrs.Add(1)
 			return
 		}
-		cookie, status, err := finish(b, cb)
+		cookie, status, err := b.Finish(cb)
 		switch {
 		case err != nil:
 			loginErrs.Add(1)
@@ -236,7 +181,7 @@ http://localhost:%d {
 			}
 		default:
 			mu.Lock()
-			sessions = append(sessions, session{u.sub, cookie, via})
+			sessions = append(sessions, session{u.Sub, cookie, via})
 			mu.Unlock()
 		}
 	}
@@ -249,7 +194,7 @@ http://localhost:%d {
 		s := sessions[len(sessions)-1]
 		sessions = sessions[:len(sessions)-1]
 		mu.Unlock()
-		if ok := signOut(insts[via].base, s.cookie); ok {
+		if err := harness.SignOut(insts[via].base, s.cookie); err == nil {
 			mu.Lock()
 			loggedOut = append(loggedOut, s)
 			mu.Unlock()
@@ -307,21 +252,12 @@ http://localhost:%d {
 	var recovered [2]time.Duration
 	for i := range insts {
 		for {
-			b := newBrowser()
-			order.Lock()
-			next++
-			u := user{sub: fmt.Sprintf("pgf-r-%d", next)}
-			idp.UserQueue.Lock()
-			idp.UserQueue.Queue = nil
-			idp.UserQueue.Unlock()
-			idp.QueueUser(u)
-			cb, err := toCallback(b, insts[i].base)
-			order.Unlock()
-			if err == nil {
-				if c, _, err := finish(b, cb); err == nil && c != "" {
+			b := harness.NewBrowser(nil)
+			if u, cb, err := idp.Begin(b, insts[i].base+"/.jitauth/start/corp", "pgf-r"); err == nil {
+				if c, _, err := b.Finish(cb); err == nil && c != "" {
 					recovered[i] = time.Since(back)
 					mu.Lock()
-					sessions = append(sessions, session{u.sub, c, i})
+					sessions = append(sessions, session{u.Sub, c, i})
 					mu.Unlock()
 					break
 				}
@@ -338,7 +274,7 @@ http://localhost:%d {
 	wg.Wait()
 
 	// Every session's user exists, exactly once.
-	st, err := pgstore.Open(ctx, direct.String())
+	st, err := pgstore.Open(ctx, storeURL)
 	if err != nil {
 		return err
 	}
@@ -365,7 +301,7 @@ http://localhost:%d {
 	for _, s := range loggedOut {
 		for i := range insts {
 			for {
-				code := get(insts[i].base+"/x", s.cookie)
+				code, _ := harness.Get(harness.NoFollow, insts[i].base+"/x", s.cookie)
 				if code == http.StatusFound {
 					break
 				}
@@ -390,108 +326,4 @@ http://localhost:%d {
 	}
 	fmt.Println("pgfaults: every bound held")
 	return nil
-}
-
-func freePort() int {
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-func waitUp(base string) error {
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if resp, err := http.Get(base + "/.jitauth/health"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-	}
-	return fmt.Errorf("%s did not come up", base)
-}
-
-type browser struct{ c *http.Client }
-
-func newBrowser() *browser {
-	jar, _ := cookiejar.New(nil)
-	return &browser{c: &http.Client{Jar: jar, Timeout: 15 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-}
-
-func toCallback(b *browser, base string) (string, error) {
-	next := base + "/.jitauth/start/corp"
-	for range 5 {
-		resp, err := b.c.Get(next)
-		if err != nil {
-			return "", err
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		loc, err := resp.Location()
-		if err != nil {
-			return "", fmt.Errorf("%d without a redirect", resp.StatusCode)
-		}
-		if strings.Contains(loc.Path, "/.jitauth/callback/") {
-			return loc.String(), nil
-		}
-		next = loc.String()
-	}
-	return "", errors.New("no callback")
-}
-
-func finish(b *browser, cb string) (string, int, error) {
-	resp, err := b.c.Get(cb)
-	if err != nil {
-		return "", 0, err
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	for _, c := range resp.Cookies() {
-		if c.Name == "jitauth_session" && c.Value != "" {
-			return c.Value, resp.StatusCode, nil
-		}
-	}
-	return "", resp.StatusCode, nil
-}
-
-var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-
-// signOut posts the sign-out form for the session cookie; true when the
-// logout was acknowledged (200).
-func signOut(base, cookie string) bool {
-	c := &http.Client{Timeout: 15 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	req, _ := http.NewRequest(http.MethodGet, base+"/.jitauth/logout", nil)
-	req.Header.Set("Cookie", "jitauth_session="+cookie)
-	resp, err := c.Do(req)
-	if err != nil {
-		return false
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m := csrfRE.FindSubmatch(page)
-	if m == nil {
-		return false
-	}
-	req, _ = http.NewRequest(http.MethodPost, base+"/.jitauth/logout", strings.NewReader(url.Values{"csrf": {html.UnescapeString(string(m[1]))}}.Encode()))
-	req.Header.Set("Cookie", "jitauth_session="+cookie)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err = c.Do(req)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
-}
-
-func get(u, cookie string) int {
-	c := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	req, _ := http.NewRequest(http.MethodGet, u, nil)
-	req.Header.Set("Accept", "text/html")
-	req.Header.Set("Cookie", "jitauth_session="+cookie)
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0
-	}
-	resp.Body.Close()
-	return resp.StatusCode
 }
