@@ -533,7 +533,7 @@ func provision(ctx context.Context, st provisioner.Store, first, k, c int) (late
 					break
 				}
 				d = append(d, el)
-				if el > time.Second {
+				if el > slowCallThreshold {
 					mu.Lock()
 					slow = append(slow, slowCall{t, el})
 					mu.Unlock()

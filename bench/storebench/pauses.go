@@ -12,8 +12,8 @@ import (
 // The multi-second pauses seen when 8 writers provision into a 1M-user
 // SQLite store (issue #14) are examined by sampling, every 20 ms during
 // the provisioning phases, what the kernel is writing back and how large
-// the WAL is; a call over 1 s is printed with what the samples show
-// across it.
+// the WAL is; calls over slowCallThreshold are printed, merged into
+// pauses, with what the samples show across them.
 
 // walPath is the SQLite store's WAL file, when the store is SQLite.
 var walPath string
@@ -87,7 +87,11 @@ func (s *ioSampler) finish() []ioSample {
 	return s.samples
 }
 
-// slowCall is one provisioning call over 1 s.
+// slowCallThreshold is the duration from which a provisioning call is
+// examined as part of a pause.
+const slowCallThreshold = 250 * time.Millisecond
+
+// slowCall is one provisioning call over slowCallThreshold.
 type slowCall struct {
 	start time.Time
 	took  time.Duration
