@@ -154,13 +154,7 @@ func (a *assertionSigner) token(r *http.Request, s *Session, now time.Time) (str
 		return "", err
 	}
 	a.mu.Lock()
-	if len(a.cache) >= maxCachedAssertions {
-		for id, old := range a.cache {
-			if old.refreshAt <= now.Unix() || len(a.cache) >= maxCachedAssertions/2 {
-				delete(a.cache, id)
-			}
-		}
-	}
+	makeRoom(a.cache, maxCachedAssertions, func(old *signedAssertion) bool { return old.refreshAt <= now.Unix() })
 	a.cache[s.ID] = &signedAssertion{from: s, host: host, https: https, kid: key.ID, token: tok,
 		refreshAt: c.IssuedAt + int64(a.lifetime/time.Second)/2}
 	a.mu.Unlock()

@@ -151,13 +151,7 @@ func (g *bearerGate) session(ctx context.Context, h *Handler, token string, now 
 		s.ID = "bearer-" + newSessionID()
 		s.MFA = mfa
 		g.mu.Lock()
-		if len(g.cache) >= maxCachedBearers {
-			for k, old := range g.cache {
-				if !now.Before(old.until) || len(g.cache) >= maxCachedBearers/2 {
-					delete(g.cache, k)
-				}
-			}
-		}
+		makeRoom(g.cache, maxCachedBearers, func(old bearerEntry) bool { return !now.Before(old.until) })
 		until := now.Add(bearerRecheck)
 		if exp.Before(until) {
 			until = exp

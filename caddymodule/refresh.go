@@ -11,7 +11,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/jitauth/caddy-jitauth/connector"
-	"github.com/jitauth/caddy-jitauth/mfa"
 	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
@@ -192,7 +191,7 @@ func (rf *refresher) one(ctx context.Context, t provisioner.RefreshToken, now ti
 		drop() // the connection stopped refreshing, or the session ended
 		return
 	}
-	token, err := openSealed(a.sealers, refreshAAD(t.SessionID), t.Sealed)
+	token, err := a.openSecret(refreshAAD(t.SessionID), t.Sealed)
 	if err != nil {
 		a.logger.Warn("refresh: a refresh token no cookie key opens (keys rotated away?); dropping it", zap.String("connection", t.Connection))
 		drop()
@@ -246,18 +245,6 @@ func (rf *refresher) one(ctx context.Context, t provisioner.RefreshToken, now ti
 	if err := a.refreshTokens.PutRefreshToken(ctx, t); err != nil {
 		a.logger.Warn("refresh: keeping the new refresh token", zap.Error(err))
 	}
-}
-
-// openSealed opens a value sealed by any of the sealers (rotated keys).
-func openSealed(sealers []*mfa.Sealer, aad string, sealed []byte) (string, error) {
-	var err error
-	for _, s := range sealers {
-		var v string
-		if v, err = s.Open(aad, sealed); err == nil {
-			return v, nil
-		}
-	}
-	return "", err
 }
 
 // runRefresh refreshes with the current configuration until ctx ends.

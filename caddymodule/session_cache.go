@@ -47,20 +47,26 @@ func (c *sessionCache) put(name, value string, s *Session, nowUnix int64) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.m) >= maxCachedSessions {
-		// Drop the expired first; if that frees too little, drop an
-		// arbitrary half (map order is random). A miss only costs a decode.
-		for k, e := range c.m {
-			if e.session.ExpiresAt <= nowUnix {
-				delete(c.m, k)
-			}
-		}
-		for k := range c.m {
-			if len(c.m) < maxCachedSessions/2 {
-				break
-			}
-			delete(c.m, k)
+	makeRoom(c.m, maxCachedSessions, func(e cachedSession) bool { return e.session.ExpiresAt <= nowUnix })
+	c.m[value] = cachedSession{name: name, session: s}
+}
+
+// makeRoom keeps a bounded cache under limit: once it is full, the
+// expired entries go first and, if that frees too little, an arbitrary
+// half (map order is random). A dropped entry only costs recomputing it.
+func makeRoom[K comparable, V any](m map[K]V, limit int, expired func(V) bool) {
+	if len(m) < limit {
+		return
+	}
+	for k, v := range m {
+		if expired(v) {
+			delete(m, k)
 		}
 	}
-	c.m[value] = cachedSession{name: name, session: s}
+	for k := range m {
+		if len(m) < limit/2 {
+			break
+		}
+		delete(m, k)
+	}
 }

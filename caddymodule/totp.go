@@ -260,7 +260,8 @@ func (h *Handler) verifyCode(ctx context.Context, w http.ResponseWriter, r *http
 	}
 }
 
-// openSecret opens a sealed TOTP secret with any configured key.
+// openSecret opens a value sealed for userID (a TOTP secret, or a
+// refresh token for its session) with any configured key.
 func (a *App) openSecret(userID string, sealed []byte) (string, error) {
 	err := mfa.ErrCannotOpen
 	for _, s := range a.sealers {

@@ -10,7 +10,10 @@
 // no failed authenticated request, every login and logout works (a
 // logged-out session is refused at once), resident memory and goroutines
 // flat after the warm-up (slope of a least-squares line), p99 latency of
-// the last minute within 3x the first minute's after warm-up.
+// the last minute within 3x the first minute's after warm-up. The slopes
+// need minutes of samples: goroutines swing by a dozen with client
+// connections, so a soak of under a few minutes can trip the bound on
+// that noise alone.
 //
 //	go run ./bench/endurance                          # 10 minutes, SQLite
 //	go run ./bench/endurance -store postgres
@@ -392,6 +395,20 @@ func slope(xs []time.Time, ys []float64) float64 {
 	return (n*sxy - sx*sy) / den
 }
 
+// every runs fn every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	tick := time.NewTicker(d)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		fn()
+	}
+}
+
 func (e *env) soak(o options, cookies []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), o.duration)
 	defer cancel()
@@ -403,37 +420,23 @@ func (e *env) soak(o options, cookies []string) error {
 	var poolMu sync.Mutex
 	var side sync.WaitGroup
 	side.Go(func() {
-		tick := time.NewTicker(o.loginEvery)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
+		every(ctx, o.loginEvery, func() {
 			b, err := e.login()
 			if err != nil {
 				if ctx.Err() == nil {
 					loginFails.Add(1)
 					fmt.Printf("login failed: %v\n", err)
 				}
-				continue
+				return
 			}
 			logins.Add(1)
 			poolMu.Lock()
 			pool = append(pool, b)
 			poolMu.Unlock()
-		}
+		})
 	})
 	side.Go(func() {
-		tick := time.NewTicker(o.logoutEvery)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
+		every(ctx, o.logoutEvery, func() {
 			poolMu.Lock()
 			var b *browser
 			if len(pool) > 0 {
@@ -441,17 +444,17 @@ func (e *env) soak(o options, cookies []string) error {
 			}
 			poolMu.Unlock()
 			if b == nil {
-				continue
+				return
 			}
 			if err := e.logout(b); err != nil {
 				if ctx.Err() == nil {
 					logoutFails.Add(1)
 					fmt.Printf("logout failed: %v\n", err)
 				}
-				continue
+				return
 			}
 			logouts.Add(1)
-		}
+		})
 	})
 
 	var samples []sample

@@ -353,7 +353,10 @@ func (o *OIDC) Refresh(ctx context.Context, refreshToken string) (provisioner.Cl
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode >= 400 && re.Response.StatusCode < 500 {
-			return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: the provider refused the refresh (%s)", connector.ErrRejected, clipCode(re.ErrorCode))
+			// Said drops control characters, bounds the text and hides the
+			// secrets a provider might echo (S13).
+			return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: the provider refused the refresh (%s)", connector.ErrRejected,
+				connector.Said(re.ErrorCode, re.ErrorDescription, refreshToken, o.clientSecret))
 		}
 		return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: refresh: %v", connector.ErrUnavailable, connector.RedactErr(err))
 	}
@@ -403,17 +406,6 @@ func (o *OIDC) Refresh(ctx context.Context, refreshToken string) (provisioner.Cl
 	}
 	c, err := connector.ClaimsFromMap(iss, sub, claims)
 	return c, next, expiry, err
-}
-
-// clipCode keeps an OAuth error code printable and short for logs.
-func clipCode(code string) string {
-	if code == "" {
-		return "no error code"
-	}
-	if len(code) > 64 {
-		code = code[:64]
-	}
-	return code
 }
 
 // backchannelLogoutEvent is the member of a logout token's events claim
