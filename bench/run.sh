@@ -17,7 +17,8 @@
 # in once through jit_auth and once through oauth2-proxy for their session
 # cookies, checks that both really answer 200 with the cookie and
 # 302/401 without it, then runs wrk against all of them in interleaved
-# rounds (bare, jit_auth, bare_headers, oauth2_proxy, bare, ...) and
+# rounds (bare, jit_auth, bare_headers, oauth2_proxy; then jit_auth,
+# bare_headers, oauth2_proxy, bare; ...: each round starts one later) and
 # prints the medians.
 # All contenders get byte-identical requests (one Cookie header carrying
 # both session cookies, same Accept header), so the difference is the
@@ -322,8 +323,14 @@ div() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 echo "== $ROUNDS interleaved rounds: wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency"
 printf '   %-6s %-12s %12s %10s %10s %22s %12s %14s\n' round contender 'req/s' 'p50 ms' 'p99 ms' 'upstream conns/1k req' 'CPU us/req' 'upstream us/req'
 : >"$WORK/results.txt"
+# Each round starts one contender later than the round before (bare,
+# jit_auth, … then jit_auth, …, bare), so no contender always runs first
+# after a pause or always follows the same neighbour: a drift within a
+# round spreads over all of them instead of favouring one.
+NC=${#CONTENDERS[@]}
 for ((round = 1; round <= ROUNDS; round++)); do
-	for contender in "${CONTENDERS[@]}"; do
+	for ((k = 0; k < NC; k++)); do
+		contender=${CONTENDERS[$(((round - 1 + k) % NC))]}
 		out="$WORK/wrk-$contender-$round.txt"
 		bench "$contender" "${URL[$contender]}" "$DURATION" "$out"
 		read -r rps p50 p99 < <(parse "$out")
