@@ -61,7 +61,7 @@ func (h *Handler) serveConsent(w http.ResponseWriter, r *http.Request) {
 		h.renderConsentUsed(w, p)
 		return
 	}
-	claims := p.Claims.claims()
+	claims := h.withPendingTokens(r, p, p.Claims.claims())
 	req := provisioner.Request{Connection: conn.name, Policy: conn.pol, Claims: claims, Consented: p.Consent}
 	answer := provisioner.Answer{Allow: action == "allow", Asked: provisioner.Outcome(p.Outcome), Username: r.PostForm.Get("username")}
 	out, res, err := h.app.provisioner.Answer(r.Context(), req, answer)

@@ -11,6 +11,10 @@
 //     consent.go, totp.go), its page a template in pages/;
 //   - an admin API endpoint: one row in adminUserRoutes (admin.go) and
 //     one handler function;
+//   - a feature that acts when a login's session starts or a sign-out
+//     ends it (keeping a provider token, signing out there too): a
+//     sessionFeature, one row in sessionFeatures (lifecycle.go), not an
+//     edit of the login or logout endpoint;
 //   - an outcome worth recording: an eventKind in events.go, emitted
 //     with emit, the one place that writes the audit log (and where
 //     metrics and Caddy events go);

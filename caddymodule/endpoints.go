@@ -175,8 +175,7 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 		renderError(w, http.StatusInternalServerError, "Sign-in failed", "Your session could not be created; your profile may be too large for a cookie.", "")
 		return
 	}
-	h.keepLogoutHint(w, r, conn, s, claims.IDToken)
-	h.keepRefreshToken(r.Context(), conn, s, claims, now)
+	h.sessionStarted(w, r, conn, s, claims, now)
 	h.emit(event{kind: eventLoggedIn, connection: conn.name, outcome: string(res.Outcome), username: s.Username, localID: s.UserID})
 	http.Redirect(w, r, next, http.StatusFound)
 }
@@ -199,6 +198,7 @@ func (h *Handler) askFirst(w http.ResponseWriter, r *http.Request, conn *Connect
 			"The answer from "+conn.displayName()+" is too large to hold while you confirm your account. Ask the site's administrator to request fewer scopes.", "")
 		return
 	}
+	h.keepPendingTokens(w, r, conn, p, claims, now)
 	http.Redirect(w, r, h.PathPrefix+"consent", http.StatusSeeOther)
 }
 
@@ -364,13 +364,13 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 				"Your sign-out could not be recorded right now. Try again in a moment.", h.logoutURL(r.Form.Get("rd")))
 			return
 		}
-		h.forgetRefreshToken(r, s)
+		h.sessionEnded(r, s)
 		if c := h.app.Connections[s.Connection]; c != nil {
 			h.emit(event{kind: eventLoggedOut, connection: c.name, username: s.Username, localID: s.UserID})
 		}
 	}
 	setCookie(w, name, "", -1, secure)
-	if s != nil && h.logoutAtProvider(w, r, s, r.Form.Get("rd")) {
+	if s != nil && h.continueSignOut(w, r, s, r.Form.Get("rd")) {
 		return
 	}
 	h.renderSignedOut(w, r, r.Form.Get("rd"))

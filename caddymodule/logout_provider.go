@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
 // The ID token a logout at the provider sends as id_token_hint is kept
@@ -31,12 +33,35 @@ func logoutHintName(secure bool) string {
 	return logoutHintCookieBase
 }
 
+// providerLogoutFeature keeps a login's ID token for a connection that
+// signs out at the provider too, and takes a completed sign-out on to
+// the provider (a sessionFeature and signOutContinuer).
+type providerLogoutFeature struct{}
+
+func (providerLogoutFeature) carries(conn *Connection) loginTokens {
+	return loginTokens{idToken: conn.logsOutAtProvider()}
+}
+
+func (providerLogoutFeature) started(h *Handler, w http.ResponseWriter, r *http.Request, conn *Connection, s *Session, c provisioner.Claims, _ time.Time) {
+	h.keepLogoutHint(w, r, conn, s, c.IDToken)
+}
+
+func (providerLogoutFeature) ended(*Handler, *http.Request, *Session) {}
+
+func (providerLogoutFeature) continueSignOut(h *Handler, w http.ResponseWriter, r *http.Request, s *Session, rd string) bool {
+	return h.logoutAtProvider(w, r, s, rd)
+}
+
+// logsOutAtProvider reports whether a sign-out through the connection
+// continues to the provider.
+func (c *Connection) logsOutAtProvider() bool { return c.LogoutAtProvider && c.endSession != nil }
+
 // keepLogoutHint stores the login's ID token for the logout of s, when
 // its connection signs out at the provider. A token too large for a
 // cookie is not kept; the logout then sends the client ID alone, which
 // RP-Initiated Logout allows.
 func (h *Handler) keepLogoutHint(w http.ResponseWriter, r *http.Request, conn *Connection, s *Session, idToken string) {
-	if !conn.LogoutAtProvider || conn.endSession == nil || idToken == "" {
+	if !conn.logsOutAtProvider() || idToken == "" {
 		return
 	}
 	secure := cookieSecure(r)
@@ -73,7 +98,7 @@ func (h *Handler) takeLogoutHint(w http.ResponseWriter, r *http.Request, s *Sess
 // provider, when its connection says so. It reports whether it answered.
 func (h *Handler) logoutAtProvider(w http.ResponseWriter, r *http.Request, s *Session, rd string) bool {
 	conn := h.app.Connections[s.Connection]
-	if conn == nil || !conn.LogoutAtProvider || conn.endSession == nil {
+	if conn == nil || !conn.logsOutAtProvider() {
 		return false
 	}
 	hint := h.takeLogoutHint(w, r, s)

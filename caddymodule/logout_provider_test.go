@@ -15,6 +15,12 @@ import (
 // extra lines in the connection.
 func devidpSite(t *testing.T, connExtra string, registerLoggedOut bool) (base string, idp *devidp.Server, up *upstream) {
 	t.Helper()
+	return devidpSiteJIT(t, connExtra, "jit", registerLoggedOut)
+}
+
+// devidpSiteJIT is devidpSite with the connection's jit line or block.
+func devidpSiteJIT(t *testing.T, connExtra, jit string, registerLoggedOut bool) (base string, idp *devidp.Server, up *upstream) {
+	t.Helper()
 	dir := t.TempDir()
 	port := freePort(t)
 	base = fmt.Sprintf("http://localhost:%d", port)
@@ -40,8 +46,8 @@ http://localhost:%d {
 		connection corp {
 			oidc %s app app-secret
 			%s
-			jit
-		}`, idp.Issuer(), connExtra)), port, up.hostPort()))
+			%s
+		}`, idp.Issuer(), connExtra, jit)), port, up.hostPort()))
 	return base, idp, up
 }
 
@@ -82,6 +88,41 @@ func TestLogoutAtProviderReachesTheProviderAndReturns(t *testing.T) {
 	// Signed out here: the next visit goes to log in.
 	if r, _ := b.get(base + "/wiki"); r.StatusCode != http.StatusFound {
 		t.Fatalf("still signed in after the logout: %d", r.StatusCode)
+	}
+}
+
+// A login that pauses to ask the user (consent, a username) keeps its
+// ID token across the pause: once the user has answered, the session's
+// logout still reaches the provider with the hint.
+func TestLogoutAtProviderAfterAConsentPage(t *testing.T) {
+	for _, mode := range []string{"consent", "username"} {
+		t.Run(mode, func(t *testing.T) {
+			base, idp, _ := devidpSiteJIT(t, "logout_at_provider", "jit {\n\t\t\t\tmode "+mode+"\n\t\t\t}", true)
+			b := newBrowser(t)
+			s := &site{t: t, base: base}
+			resp, page := devidpLogin(t, b, idp, base, "corp")
+			if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/.jitauth/consent" {
+				t.Fatalf("first login ended at %s with %d, want the %s page", resp.Request.URL, resp.StatusCode, mode)
+			}
+			if b.lastSetCookie("jitauth_logout_hint") != nil {
+				t.Fatal("the ID token was kept before the user answered")
+			}
+			username := ""
+			if mode == "username" {
+				username = "bobby"
+			}
+			if resp, body := s.answer(b, page, "allow", username); resp.StatusCode != http.StatusOK {
+				t.Fatalf("answering the %s page: %d %s", mode, resp.StatusCode, body)
+			}
+			if hint := b.lastSetCookie("jitauth_logout_hint"); hint == nil || hint.Path != "/.jitauth/logout" {
+				t.Fatalf("after the %s page the ID token for the logout is not kept: %+v", mode, hint)
+			}
+			resp, _ = b.logout(base, "")
+			end, err := resp.Location()
+			if resp.StatusCode != http.StatusSeeOther || err != nil || !strings.HasPrefix(end.String(), idp.Issuer()) || end.Query().Get("id_token_hint") == "" {
+				t.Fatalf("logout: %d to %v, want the provider's end_session_endpoint with id_token_hint", resp.StatusCode, end)
+			}
+		})
 	}
 }
 

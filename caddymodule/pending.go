@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
@@ -113,4 +115,61 @@ func (p *pendingLogin) checkCSRF(token string) bool {
 
 func clearPending(w http.ResponseWriter, secure bool) {
 	setCookie(w, cookieName(pendingCookieBase, secure), "", -1, secure)
+	setCookie(w, cookieName(pendingTokensCookieBase, secure), "", -1, secure)
+}
+
+// pendingTokensCookieBase names the cookie that holds, beside a pending
+// login, the login's tokens that a session feature keeps (lifecycle.go).
+// They have a cookie of their own: with the provider's claims, an ID
+// token does not fit in the pending cookie's 4 KB.
+const pendingTokensCookieBase = "jitauth_pending_tokens"
+
+// pendingTokens are a paused login's tokens, bound to its pending login
+// by the CSRF token, which every pending login of one sign-in shares
+// (askAgain keeps it) and no other has.
+type pendingTokens struct {
+	Bind         string `json:"b"`
+	IDToken      string `json:"it,omitempty"`
+	RefreshToken string `json:"rt,omitempty"`
+	TokenExpiry  int64  `json:"te,omitempty"`
+}
+
+// keepPendingTokens writes the tokens of c that the features of conn
+// keep, for p. Without such a feature, or tokens, it writes nothing.
+// Tokens too large for a cookie are left out: the features can do
+// without them (the session then does not follow the provider, or its
+// sign-out there sends no hint), and the login must not fail for them.
+func (h *Handler) keepPendingTokens(w http.ResponseWriter, r *http.Request, conn *Connection, p *pendingLogin, c provisioner.Claims, now time.Time) {
+	carry := tokensCarried(conn)
+	t := pendingTokens{Bind: p.CSRF}
+	if carry.idToken {
+		t.IDToken = c.IDToken
+	}
+	if carry.refreshToken && c.RefreshToken != "" {
+		t.RefreshToken = c.RefreshToken
+		if !c.TokenExpiry.IsZero() {
+			t.TokenExpiry = c.TokenExpiry.Unix()
+		}
+	}
+	if t.IDToken == "" && t.RefreshToken == "" {
+		return
+	}
+	secure := cookieSecure(r)
+	if err := h.app.sessions.seal.seal(w, cookieName(pendingTokensCookieBase, secure), &t, time.Unix(p.ExpiresAt, 0).Sub(now), secure); err != nil {
+		h.logger.Warn("the provider's tokens are too large to keep while asking the user; this session will not refresh, or sign out at the provider with a hint",
+			zap.String("connection", conn.name), zap.Error(err))
+	}
+}
+
+// withPendingTokens is c with the tokens kept for p, if r carries them.
+func (h *Handler) withPendingTokens(r *http.Request, p *pendingLogin, c provisioner.Claims) provisioner.Claims {
+	var t pendingTokens
+	if !h.app.sessions.seal.open(r, cookieName(pendingTokensCookieBase, cookieSecure(r)), &t) || !p.checkCSRF(t.Bind) {
+		return c
+	}
+	c.IDToken, c.RefreshToken = t.IDToken, t.RefreshToken
+	if t.TokenExpiry != 0 {
+		c.TokenExpiry = time.Unix(t.TokenExpiry, 0)
+	}
+	return c
 }

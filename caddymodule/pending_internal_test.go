@@ -1,10 +1,14 @@
 package caddymodule
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/jitauth/caddy-jitauth/provisioner"
 )
@@ -64,4 +68,81 @@ func TestPendingExpiresWithTheFlow(t *testing.T) {
 	if _, ok := h.openPending(r, false, now.Add(time.Minute)); ok {
 		t.Error("a paused login opens after its flow expired")
 	}
+}
+
+// endsSessions is a connector's end-session ability, for a connection
+// that signs out at the provider.
+type endsSessions struct{}
+
+func (endsSessions) EndSessionURL(context.Context, string, string, string) (string, bool, error) {
+	return "", false, nil
+}
+
+// tokensRequest is a request carrying the cookies w set so far.
+func tokensRequest(w *httptest.ResponseRecorder) *http.Request {
+	r, _ := http.NewRequest("POST", "http://localhost/.jitauth/consent", nil)
+	for _, c := range (&http.Response{Header: w.Header()}).Cookies() {
+		r.AddCookie(c)
+	}
+	return r
+}
+
+// A paused login keeps, beside its pending cookie, only the tokens its
+// connection's features keep, and only that sign-in's pending login
+// gets them back.
+func TestPendingTokensKeptForTheFeaturesAndTheirLogin(t *testing.T) {
+	h := &Handler{app: &App{sessions: &sessions{seal: testCodecs()}}, logger: zaptest.NewLogger(t)}
+	now := time.Now()
+	claims := provisioner.Claims{Subject: "s", IDToken: "id.token.sig", RefreshToken: "rt-1", TokenExpiry: now.Add(time.Hour)}
+	p := &pendingLogin{ID: "id", CSRF: "csrf-1", ExpiresAt: now.Add(time.Minute).Unix()}
+
+	// A connection without such features: no cookie at all.
+	w := httptest.NewRecorder()
+	h.keepPendingTokens(w, tokensRequest(w), &Connection{name: "plain"}, p, claims, now)
+	if n := len(w.Header()["Set-Cookie"]); n != 0 {
+		t.Fatalf("a connection that keeps no token wrote %d cookies", n)
+	}
+
+	// Signing out at the provider keeps the ID token, not the refresh token.
+	w = httptest.NewRecorder()
+	h.keepPendingTokens(w, tokensRequest(w), &Connection{name: "c", LogoutAtProvider: true, endSession: endsSessions{}}, p, claims, now)
+	r := tokensRequest(w)
+	got := h.withPendingTokens(r, p, provisioner.Claims{Subject: "s"})
+	if got.IDToken != "id.token.sig" || got.RefreshToken != "" {
+		t.Fatalf("after the pause: ID token %q, refresh token %q; want the ID token alone", got.IDToken, got.RefreshToken)
+	}
+	// Another sign-in's pending login (another CSRF token) gets nothing.
+	other := &pendingLogin{ID: "id2", CSRF: "csrf-2", ExpiresAt: p.ExpiresAt}
+	if got := h.withPendingTokens(r, other, provisioner.Claims{Subject: "s"}); got.IDToken != "" {
+		t.Fatal("the tokens of one sign-in were given to another's pending login")
+	}
+	// A retry of the same sign-in (askAgain: new ID, same CSRF) gets them.
+	retry := *p
+	retry.ID = "id3"
+	if got := h.withPendingTokens(r, &retry, provisioner.Claims{Subject: "s"}); got.IDToken != "id.token.sig" {
+		t.Fatal("a retried answer of the same sign-in lost its tokens")
+	}
+}
+
+// FuzzPendingTokensCookie feeds arbitrary values to the paused login's
+// token reader: nothing panics, and nothing but a value we sealed for
+// this pending login gives tokens.
+func FuzzPendingTokensCookie(f *testing.F) {
+	h := &Handler{app: &App{sessions: &sessions{seal: testCodecs()}}, logger: zap.NewNop()}
+	now := time.Now()
+	p := &pendingLogin{ID: "id", CSRF: "csrf-1", ExpiresAt: now.Add(time.Minute).Unix()}
+	w := httptest.NewRecorder()
+	h.keepPendingTokens(w, tokensRequest(w), &Connection{name: "c", LogoutAtProvider: true, endSession: endsSessions{}}, p,
+		provisioner.Claims{Subject: "s", IDToken: "id.token.sig"}, now)
+	f.Add(tokensRequest(w).Cookies()[0].Value)
+	f.Add("")
+	f.Add("bm90IGEgY29va2ll")
+	f.Fuzz(func(t *testing.T, value string) {
+		r, _ := http.NewRequest("POST", "http://localhost/", nil)
+		r.AddCookie(&http.Cookie{Name: pendingTokensCookieBase, Value: value})
+		got := h.withPendingTokens(r, p, provisioner.Claims{Subject: "s"})
+		if (got.IDToken != "" || got.RefreshToken != "") && got.IDToken != "id.token.sig" {
+			t.Fatalf("value %q gave tokens %+v", value, got)
+		}
+	})
 }

@@ -83,11 +83,32 @@ func (a *App) checkRefresh(c *Connection) error {
 	return nil
 }
 
+// refreshFeature keeps a login's refresh token for a connection that
+// refreshes its sessions, and drops it when the session is signed out
+// (a sessionFeature).
+type refreshFeature struct{}
+
+func (refreshFeature) carries(conn *Connection) loginTokens {
+	return loginTokens{refreshToken: conn.refreshes()}
+}
+
+func (refreshFeature) started(h *Handler, _ http.ResponseWriter, r *http.Request, conn *Connection, s *Session, c provisioner.Claims, now time.Time) {
+	h.keepRefreshToken(r.Context(), conn, s, c, now)
+}
+
+func (refreshFeature) ended(h *Handler, r *http.Request, s *Session) {
+	h.forgetRefreshToken(r, s)
+}
+
+// refreshes reports whether the connection follows the provider with
+// its refresh tokens.
+func (c *Connection) refreshes() bool { return c.Refresh != nil && c.refresher != nil }
+
 // keepRefreshToken stores the login's refresh token for s, sealed, when
 // its connection refreshes. A login whose token cannot be kept still
 // completes: its session then lives without refresh, as the log says.
 func (h *Handler) keepRefreshToken(ctx context.Context, conn *Connection, s *Session, c provisioner.Claims, now time.Time) {
-	if conn.Refresh == nil || conn.refresher == nil || s.UserID == "" {
+	if !conn.refreshes() || s.UserID == "" {
 		return
 	}
 	if c.RefreshToken == "" {

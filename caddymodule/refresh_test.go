@@ -100,6 +100,46 @@ func TestRefreshFollowsTheProvider(t *testing.T) {
 	}
 }
 
+// A first login that pauses to ask the user (consent, a username) keeps
+// the provider's refresh token across the pause, so that session follows
+// the provider as any other does.
+func TestRefreshAfterAConsentPage(t *testing.T) {
+	for _, mode := range []string{"consent", "username"} {
+		t.Run(mode, func(t *testing.T) {
+			var refuse atomic.Bool
+			var refreshes atomic.Int32
+			s := startSiteOpts(t, siteOptions{
+				globalExtra:   "\t\tuser_status_refresh 1s\n",
+				corpJIT:       "mode " + mode,
+				corpExtra:     "refresh 1s",
+				idpMiddleware: []func(http.Handler) http.Handler{refusingRefresh(&refuse, &refreshes)},
+			})
+			user := &changingUser{u: alice()}
+			s.idp.QueueUser(user)
+			b := newBrowser(t)
+			resp, page := s.login(b, "corp", "/")
+			if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/.jitauth/consent" {
+				t.Fatalf("first login ended at %s with %d, want the %s page", resp.Request.URL, resp.StatusCode, mode)
+			}
+			username := ""
+			if mode == "username" {
+				username = "alice2"
+			}
+			if resp, body := s.answer(b, page, "allow", username); resp.StatusCode != http.StatusOK {
+				t.Fatalf("answering the %s page: %d %s", mode, resp.StatusCode, body)
+			}
+			user.setGroups("staff", "auditors")
+			eventually(t, "the new groups in Remote-Groups", 10*time.Second, func() bool {
+				resp, _ := b.get(s.base + "/now")
+				return resp.StatusCode == http.StatusOK && s.upstream.lastHeaders(t).Get("Remote-Groups") == "auditors,staff"
+			})
+			if refreshes.Load() == 0 {
+				t.Fatal("the groups changed without a refresh")
+			}
+		})
+	}
+}
+
 func TestRefreshEndsWithLogout(t *testing.T) {
 	var refuse atomic.Bool
 	var refreshes atomic.Int32
