@@ -46,6 +46,11 @@
 #   LOGINTIME=1   afterwards, run bench/logintime (time of the login
 #                 callback without the provider's time; LOGINS=200);
 #                 the default, 0 leaves it out
+#   PIN=1         pin Caddy (and oauth2-proxy) to CPU 0 and wrk and the
+#                 upstream to the other CPUs (taskset), so the proxy under
+#                 test does not share its CPU with the load generator;
+#                 Go then runs Caddy with GOMAXPROCS=1. The default, 0,
+#                 lets the scheduler place them
 #   MEMORY=1      afterwards, the heap 10,000 live sessions take in the
 #                 session cache (BenchmarkSessionCacheMemory); the
 #                 default, 0 leaves it out
@@ -63,6 +68,7 @@ OAUTH2_PROXY_VERSION=${OAUTH2_PROXY_VERSION:-v7.15.6}
 LOGINTIME=${LOGINTIME:-1}
 MEMORY=${MEMORY:-1}
 LOGINS=${LOGINS:-200}
+PIN=${PIN:-0}
 
 cd "$(dirname "$0")/.."
 
@@ -70,6 +76,17 @@ die() { echo "run.sh: $*" >&2; exit 1; }
 command -v wrk >/dev/null || die "wrk not found; install it with: apt-get install -y wrk"
 command -v curl >/dev/null || die "curl not found"
 command -v go >/dev/null || die "go not found"
+
+# PROXY_CPUS and LOAD_CPUS prefix the commands that start the proxies and
+# the load (wrk, the upstream) when PIN=1.
+PROXY_CPUS=()
+LOAD_CPUS=()
+if [[ $PIN == 1 ]]; then
+	command -v taskset >/dev/null || die "PIN=1 needs taskset (util-linux)"
+	(($(nproc) >= 2)) || die "PIN=1 needs at least 2 CPUs"
+	PROXY_CPUS=(taskset -c 0)
+	LOAD_CPUS=(taskset -c "1-$(($(nproc) - 1))")
+fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/jitauth-bench.XXXXXX")
 PIDS=()
@@ -150,7 +167,7 @@ go build -o "$WORK/upstream" ./bench/upstream
 go build -o "$WORK/setup" ./bench/setup
 
 echo "== starting the upstream, the identity provider, Caddy${OAUTH2_BIN:+ and oauth2-proxy}"
-"$WORK/upstream" -addr 127.0.0.1:0 -addr-file "$WORK/upstream.addr" >"$WORK/upstream.log" 2>&1 &
+"${LOAD_CPUS[@]}" "$WORK/upstream" -addr 127.0.0.1:0 -addr-file "$WORK/upstream.addr" >"$WORK/upstream.log" 2>&1 &
 PIDS+=($!)
 waitfile "$WORK/upstream.addr" "${PIDS[-1]}" upstream
 UPSTREAM=$(<"$WORK/upstream.addr")
@@ -163,7 +180,7 @@ start_setup() {
 	local admin=()
 	rm -rf "$WORK/setup.env" "$WORK"/users.db* "$WORK/storage"
 	[[ $PROFILE == 1 ]] && admin=(-admin auto)
-	"$WORK/setup" -caddy "$WORK/caddy" -upstream "$UPSTREAM" -dir "$WORK" -out "$WORK/setup.env" "${admin[@]}" "$@" >"$WORK/setup.log" 2>&1 &
+	"${PROXY_CPUS[@]}" "$WORK/setup" -caddy "$WORK/caddy" -upstream "$UPSTREAM" -dir "$WORK" -out "$WORK/setup.env" "${admin[@]}" "$@" >"$WORK/setup.log" 2>&1 &
 	PIDS+=($!)
 	if ! (waitfile "$WORK/setup.env" "${PIDS[-1]}" setup); then
 		kill "${PIDS[-1]}" 2>/dev/null || true # if it timed out
@@ -284,7 +301,7 @@ bench() {
 	before=$(upstream_count)
 	cpu_before=$(cpu_ticks "${PROC_PID[$name]}")
 	up_before=$(cpu_ticks "$UPSTREAM_PID")
-	wrk -t"$THREADS" -c"$CONNECTIONS" -d"$dur" --latency \
+	"${LOAD_CPUS[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$dur" --latency \
 		-H "Cookie: $ALL_COOKIES" -H "Accept: text/html" "$url" >"$out" 2>&1 || die "wrk failed for $name: $(cat "$out")"
 	cpu_after=$(cpu_ticks "${PROC_PID[$name]}")
 	up_after=$(cpu_ticks "$UPSTREAM_PID")
@@ -358,7 +375,7 @@ round_ratio() {
 
 BARE_RPS=$(col 2 bare)
 echo
-echo "== results: median of $ROUNDS rounds, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) CPUs shared by wrk, the proxy and the upstream; load average before: $LOAD_BEFORE"
+echo "== results: median of $ROUNDS rounds, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) CPUs shared by wrk, the proxy and the upstream$([[ $PIN == 1 ]] && echo " (pinned: the proxy on CPU 0, wrk and the upstream on the rest)"); load average before: $LOAD_BEFORE"
 printf '%-26s %10s %10s %10s %14s %16s %22s\n' contender 'req/s' 'p50 ms' 'p99 ms' 'ratio to bare' 'per-round ratio' 'upstream conns/1k req'
 for contender in "${CONTENDERS[@]}"; do
 	rps=$(col 2 "$contender")

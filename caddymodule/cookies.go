@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"net/http"
+	"net/textproto"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -179,3 +180,86 @@ func (h *Handler) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.
 	}
 	return next.ServeHTTP(w, r)
 }
+
+// maxCookiesScanned bounds the pairs cookieValue reads itself. A request
+// with more goes through net/http's own reader, so that net/http's limit
+// on the number of cookies (GODEBUG httpcookiemaxnum) applies exactly.
+const maxCookiesScanned = 100
+
+// cookieValue is r.Cookie(name).Value, for a name that is a token (as
+// the module's cookie names are): the value of the first cookie
+// named name, over the Cookie header lines in order, that net/http
+// accepts (bytes it allows; one pair of double quotes stripped). The
+// session is read on every authenticated request, and net/http builds a
+// Cookie for every match and checks every other pair's name on the way;
+// this reads the lines in place and allocates nothing. FuzzCookieValue
+// holds it to net/http's answer.
+func cookieValue(r *http.Request, name string) (string, bool) {
+	return findCookie(r, name, true)
+}
+
+// firstCookie is the value of the first cookie named name, whether
+// net/http would accept it or not: cookieValue without checking the
+// value's bytes, for a caller that looks the value up among values it
+// checked before (the session cache) and calls cookieValue when it is
+// not there. A value found there is one net/http accepts, so it is also
+// the one cookieValue returns.
+func firstCookie(r *http.Request, name string) (string, bool) {
+	return findCookie(r, name, false)
+}
+
+// findCookie is cookieValue, checking values or not.
+func findCookie(r *http.Request, name string, check bool) (string, bool) {
+	if name == "" {
+		return "", false
+	}
+	lines := r.Header["Cookie"]
+	pairs := 0
+	for _, line := range lines {
+		pairs += strings.Count(line, ";") + 1
+	}
+	if pairs > maxCookiesScanned {
+		c, err := r.Cookie(name)
+		if err != nil {
+			return "", false
+		}
+		return c.Value, true
+	}
+	for _, line := range lines {
+		line = textproto.TrimString(line)
+		for len(line) > 0 {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			k, v, _ := strings.Cut(textproto.TrimString(part), "=")
+			if textproto.TrimString(k) != name {
+				continue
+			}
+			if len(v) > 1 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			if !check || validCookieValue(v) {
+				return v, true
+			}
+		}
+	}
+	return "", false
+}
+
+// validCookieValue reports whether net/http accepts v as a cookie value
+// (its validCookieValueByte for every byte), one table load a byte.
+func validCookieValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if !cookieValueBytes[v[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// cookieValueBytes are the bytes net/http allows in a cookie value.
+var cookieValueBytes = func() (t [256]bool) {
+	for b := 0x20; b < 0x7f; b++ {
+		t[b] = b != '"' && b != ';' && b != '\\'
+	}
+	return t
+}()

@@ -159,3 +159,31 @@ func BenchmarkWithoutModuleCookies(b *testing.B) {
 		})
 	}
 }
+
+// FuzzCookieValue holds cookieValue, which reads the session cookie on
+// every authenticated request, to net/http's r.Cookie: for any Cookie
+// header lines, the same cookie or none, for both of the session
+// cookie's names.
+func FuzzCookieValue(f *testing.F) {
+	f.Add("jitauth_session=abc; other=1", "")
+	f.Add(`other=x; jitauth_session="abc"; jitauth_session=def`, "")
+	f.Add(`jitauth_session=a\b; jitauth_session=ok`, "__Host-jitauth_session=h")
+	f.Add(" \tjitauth_session = v ; x", "jitauth_session=second")
+	f.Add(`jitauth_session="`, `jitauth_session=""`)
+	f.Add("jitauth_session", "=jitauth_session;;; jitauth_session=é")
+	f.Add(strings.Repeat("a=1;", 120)+"jitauth_session=many", "")
+	f.Fuzz(func(t *testing.T, line1, line2 string) {
+		r, _ := http.NewRequest("GET", "http://localhost/", nil)
+		r.Header["Cookie"] = []string{line1}
+		if line2 != "" {
+			r.Header["Cookie"] = append(r.Header["Cookie"], line2)
+		}
+		for _, name := range []string{sessionCookieBase, hostPrefix + sessionCookieBase} {
+			got, ok := cookieValue(r, name)
+			want, err := r.Cookie(name)
+			if ok != (err == nil) || (ok && got != want.Value) {
+				t.Fatalf("lines %q: cookieValue(%q) = %q, %v; net/http: %v, %v", r.Header["Cookie"], name, got, ok, want, err)
+			}
+		}
+	})
+}

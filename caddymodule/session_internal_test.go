@@ -90,3 +90,39 @@ func FuzzIsLoopbackHost(f *testing.F) {
 		}
 	})
 }
+
+// The session is read from the Cookie header as net/http's r.Cookie
+// reads it (the first cookie of the name whose value it accepts, quotes
+// stripped), whether the value comes from the session cache or not: a
+// cached value behind a refused one, or with a byte net/http refuses
+// added, is not taken for it.
+func TestSessionCookieReadAsNetHTTPWithTheCache(t *testing.T) {
+	codecs := testCodecs()
+	good, err := securecookie.EncodeMulti(sessionCookieBase, &Session{ID: "x", Username: "u", Connection: "c", ExpiresAt: time.Now().Add(time.Hour).Unix()}, codecs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &Handler{app: &App{sessions: &sessions{seal: codecs, revoked: &revocations{}, cache: newSessionCache()}}, conns: []*Connection{{name: "c"}}}
+	for _, c := range []struct {
+		line string
+		want bool
+	}{
+		{sessionCookieBase + "=" + good, true},
+		{sessionCookieBase + "=" + good, true}, // now from the cache
+		{`other=1; ` + sessionCookieBase + `="` + good + `"`, true},
+		{sessionCookieBase + `=a\b; ` + sessionCookieBase + "=" + good, true},
+		{sessionCookieBase + "=" + good + "\x7f", false},
+		{sessionCookieBase + "=" + good + "\x7f; " + sessionCookieBase + "=" + good, true},
+		{sessionCookieBase + "=forged; " + sessionCookieBase + "=" + good, false}, // the first valid one is the forged one
+		{"__Host-" + sessionCookieBase + "=" + good, false},                       // another name on plain HTTP
+	} {
+		for round := range 2 { // first read and cached read alike
+			r, _ := http.NewRequest("GET", "http://localhost/", nil)
+			r.Header.Set("Cookie", c.line)
+			_, nethttp := r.Cookie(sessionCookieBase)
+			if got := h.session(r) != nil; got != c.want {
+				t.Errorf("round %d, Cookie %.60q…: session %v, want %v (net/http finds a cookie: %v)", round, c.line, got, c.want, nethttp == nil)
+			}
+		}
+	}
+}

@@ -47,19 +47,26 @@ type sessions struct {
 // does not offer is no session there. This is the authenticated request
 // path: it reads the cookie, the cache and memory, never the store.
 func (m *sessions) load(r *http.Request, offered func(connection string) bool) *Session {
-	c, err := r.Cookie(cookieName(sessionCookieBase, cookieSecure(r)))
-	if err != nil {
+	name := cookieName(sessionCookieBase, cookieSecure(r))
+	// The cache holds only values that were checked and opened, so the
+	// first cookie of that name is looked up there unchecked; only a
+	// value that is not there is read as net/http would (cookieValue).
+	value, ok := firstCookie(r, name)
+	if !ok {
 		return nil
 	}
 	now := time.Now()
-	s := m.cache.get(c.Name, c.Value)
+	s := m.cache.get(name, value)
 	if s == nil {
+		if value, ok = cookieValue(r, name); !ok {
+			return nil
+		}
 		s = new(Session)
-		if !m.seal.decode(c.Name, c.Value, s) || !s.valid(now) {
+		if !m.seal.decode(name, value, s) || !s.valid(now) {
 			return nil
 		}
 		s.prepare()
-		m.cache.put(c.Name, c.Value, s, now.Unix())
+		m.cache.put(name, value, s, now.Unix())
 	}
 	if !s.valid(now) || m.revoked.refuses(s) || !offered(s.Connection) {
 		return nil
