@@ -156,11 +156,9 @@ func readmeConfig(dir, block string) string {
 	first := strings.Fields(block)[0]
 	switch first {
 	case "{": // a whole configuration with its global options
-		if !strings.Contains(block, "\n}\n") || strings.Count(block, "{")-strings.Count(block, "}") != 0 {
-			return block
-		}
 		out := strings.Replace(block, "{\n", "{\n"+testOptions, 1)
-		if !regexp.MustCompile(`(?m)^\S+ \{$`).MatchString(strings.SplitN(out, "\n}\n", 2)[1]) {
+		// Global options alone get a site to protect.
+		if _, sites, _ := strings.Cut(out, "\n}\n"); !regexp.MustCompile(`(?m)^\S+ \{$`).MatchString(sites) {
 			out += site
 		}
 		return out
