@@ -18,6 +18,7 @@ func TestWithoutModuleCookies(t *testing.T) {
 		{"a=1; jitauth_session=S; b=2", "a=1; b=2", "jitauth_session=S"},
 		{"a=1;jitauth_session=S;b=\"x y\";  c=3", "a=1;b=\"x y\";  c=3", "jitauth_session=S"},
 		{"jitauth_flow_0011223344556677=F; __Host-jitauth_pending=P; a=1; jitauth_totp_enrol=E", "a=1", "jitauth_flow_0011223344556677=F; __Host-jitauth_pending=P; jitauth_totp_enrol=E"},
+		{"a=1; jitauth_pending_tokens=T; jitauth_logout_hint=H", "a=1", "jitauth_pending_tokens=T; jitauth_logout_hint=H"},
 		{"a=1; JITAUTH_SESSION=S; __secure-jitauth_x=1; b", "a=1; b", "JITAUTH_SESSION=S; __secure-jitauth_x=1"},
 		{" jitauth_session =S ; a=1", "a=1", "jitauth_session =S"},
 		{"jitauth_session", "", "jitauth_session"},

@@ -73,6 +73,13 @@ var readmeNeedsPlugin = map[string]string{
 // describe a directive rather than configure one.
 var readmeTemplate = regexp.MustCompile(`<[a-z_]+(…)?>`)
 
+var (
+	// caddyfileComment is a comment to the end of the line.
+	caddyfileComment = regexp.MustCompile(`#[^\n]*`)
+	// siteBlockStart is a line that opens a site block.
+	siteBlockStart = regexp.MustCompile(`(?m)^\S+ \{$`)
+)
+
 // The README's configurations load as a user would copy them: whole
 // configurations as they stand, and fragments (a connection, a site, a
 // log block) inside the smallest configuration around them, each
@@ -106,7 +113,7 @@ func TestREADMECaddyfilesLoad(t *testing.T) {
 		for _, e := range readmeElisions {
 			text = strings.ReplaceAll(text, e.elided, e.filled)
 		}
-		if strings.Contains(regexp.MustCompile(`#[^\n]*`).ReplaceAllString(text, ""), "…") {
+		if strings.Contains(caddyfileComment.ReplaceAllString(text, ""), "…") {
 			t.Errorf("%s: elides something this test cannot fill in; add it to readmeElisions:\n%s", where, b.text)
 			continue
 		}
@@ -158,7 +165,7 @@ func readmeConfig(dir, block string) string {
 	case "{": // a whole configuration with its global options
 		out := strings.Replace(block, "{\n", "{\n"+testOptions, 1)
 		// Global options alone get a site to protect.
-		if _, sites, _ := strings.Cut(out, "\n}\n"); !regexp.MustCompile(`(?m)^\S+ \{$`).MatchString(sites) {
+		if _, sites, _ := strings.Cut(out, "\n}\n"); !siteBlockStart.MatchString(sites) {
 			out += site
 		}
 		return out

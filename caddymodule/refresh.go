@@ -156,7 +156,7 @@ type refresher struct {
 func (a *App) newRefresher() *refresher {
 	rf := &refresher{app: a, conns: map[string]*Connection{}, tick: 30 * time.Second}
 	for _, name := range a.connectionNames() {
-		if c := a.Connections[name]; c != nil && c.Refresh != nil && c.refresher != nil {
+		if c := a.Connections[name]; c != nil && c.refreshes() {
 			rf.conns[name] = c
 			rf.tick = min(rf.tick, c.Refresh.tick())
 		}
