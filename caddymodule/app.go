@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/modules/caddyevents"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/jitauth/caddy-jitauth/mfa"
@@ -115,9 +116,46 @@ type App struct {
 
 	// identityKeys are the folded identity header names of every
 	// jit_auth handler of this configuration, and handlers counts them,
-	// as each is provisioned (see Handler.cleanRequest).
+	// as each is provisioned (see Handler.cleanRequest). A request stays
+	// in one server, so what matters to a handler is how many it can
+	// meet there: perServer counts them by server, site cleaners
+	// included, and unplaced counts handlers provisioned outside any
+	// server, which make every handler count the whole configuration's.
 	identityKeys []string
 	handlers     int
+	perServer    map[*caddyhttp.Server]*int
+	unplaced     int
+}
+
+// placeHandler counts a jit_auth handler or site cleaner being
+// provisioned in srv (nil: outside any server), and returns the count
+// of its server's handlers, final once the server is provisioned.
+func (a *App) placeHandler(srv *caddyhttp.Server) *int {
+	a.handlers++
+	if srv == nil {
+		a.unplaced++
+		return nil
+	}
+	if a.perServer == nil {
+		a.perServer = make(map[*caddyhttp.Server]*int)
+	}
+	n := a.perServer[srv]
+	if n == nil {
+		n = new(int)
+		a.perServer[srv] = n
+	}
+	*n++
+	return n
+}
+
+// alone reports whether a request through the handler (or cleaner)
+// whose server count is peers can meet no other jit_auth handler: then
+// nothing needs to be handed on to a later one.
+func (a *App) alone(peers *int) bool {
+	if peers == nil || a.unplaced > 0 {
+		return a.handlers == 1
+	}
+	return *peers == 1
 }
 
 // CaddyModule returns the Caddy module information.

@@ -175,7 +175,7 @@ func (*heldCookies) String() string { return "" }
 // passOn hands the request to the next handler without the module's
 // cookies, keeping them for a later jit_auth handler if there can be one.
 func (h *Handler) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if held := withholdModuleCookies(r.Header); held != "" && h.app.handlers != 1 {
+	if held := withholdModuleCookies(r.Header); held != "" && !h.app.alone(h.peers) {
 		caddyhttp.SetVar(r.Context(), varHeldCookies, &heldCookies{line: held})
 	}
 	return next.ServeHTTP(w, r)

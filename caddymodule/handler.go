@@ -67,6 +67,8 @@ type Handler struct {
 	assertion   *assertionSigner
 	bearer      *bearerGate
 	logger      *zap.Logger
+	// peers counts the jit_auth handlers of h's server (App.alone).
+	peers *int
 }
 
 // CaddyModule returns the Caddy module information.
@@ -144,7 +146,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 	}
 	h.app.identityKeys = mergeKeys(h.app.identityKeys, h.stripKeys)
-	h.app.handlers++
+	srv, _ := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+	h.peers = h.app.placeHandler(srv)
 	h.app.installSiteCleaner(ctx)
 
 	if h.MatcherSetsRaw != nil {

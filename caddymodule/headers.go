@@ -116,11 +116,12 @@ const cleanedBySite = "site"
 // cookies that an earlier handler withheld from the next handler (see
 // passOn), so that they can read the session.
 //
-// With a single jit_auth handler in the configuration, the common case,
-// there is no later handler to tell, and nothing is recorded.
+// With a single jit_auth handler in the request's server (App.alone),
+// the common case, there is no later handler to tell, and nothing is
+// recorded.
 func (h *Handler) cleanRequest(r *http.Request) {
 	ctx := r.Context()
-	if h.app.handlers != 1 {
+	if !h.app.alone(h.peers) {
 		if cleaned := caddyhttp.GetVar(ctx, varCleaned); cleaned != nil {
 			if held, ok := caddyhttp.GetVar(ctx, varHeldCookies).(*heldCookies); ok && held.line != "" {
 				r.Header["Cookie"] = append(r.Header["Cookie"], held.line)
@@ -139,7 +140,7 @@ func (h *Handler) cleanRequest(r *http.Request) {
 		keys = h.stripKeys
 	}
 	stripRequest(r, keys)
-	if h.app.handlers != 1 {
+	if !h.app.alone(h.peers) {
 		caddyhttp.SetVar(ctx, varCleaned, true)
 	}
 }
@@ -256,28 +257,55 @@ func headerValue(s string) string {
 // still replaces whatever was there) and the {http.auth.user.*}
 // placeholders for s.
 func (h *Handler) setIdentity(r *http.Request, repl *caddy.Replacer, s *Session) {
-	groups := strings.Join(s.Groups, ",")
-	roles := strings.Join(s.Roles, ",")
+	id := s.identity
+	if id == nil { // a session not from the cache: a bearer token's, or one whose profile changed
+		id = newForwardedIdentity(s)
+	}
 	// Values an earlier handler set would shadow the provider, which
 	// answers after the replacer's own values.
 	repl.DeleteByPrefix(userPlaceholderPrefix)
-	repl.Map(identityPlaceholders(s, groups, roles))
+	repl.Map(id.placeholders)
 
-	for _, hs := range h.headers {
-		var v string
+	// One backing array for every header's value: each header gets its
+	// own one-element, full-capacity slice of it, so an append by a later
+	// handler copies instead of writing into a neighbour, and an in-place
+	// edit (header_up's replace) touches only this request's value.
+	vals := make([]string, len(h.headers))
+	for i, hs := range h.headers {
 		switch hs.field {
 		case fieldUsername:
-			v = s.Username
+			vals[i] = id.username
 		case fieldEmail:
-			v = s.Email
+			vals[i] = id.email
 		case fieldName:
-			v = s.Name
+			vals[i] = id.name
 		case fieldGroups:
-			v = groupsAndRoles(s, groups, roles)
+			vals[i] = id.groupsAndRoles
 		default:
-			v = repl.ReplaceAll(hs.template, "")
+			vals[i] = headerValue(repl.ReplaceAll(hs.template, ""))
 		}
-		r.Header[hs.name] = []string{headerValue(v)}
+		r.Header[hs.name] = vals[i : i+1 : i+1]
+	}
+}
+
+// forwardedIdentity is what an admitted session sends upstream by
+// default: the header values, made safe for a header, and the provider
+// of the {http.auth.user.*} placeholders. A cached session computes it
+// once (Session.prepare), so an authenticated request only reads it.
+type forwardedIdentity struct {
+	username, email, name, groupsAndRoles string
+	placeholders                          caddy.ReplacerFunc
+}
+
+func newForwardedIdentity(s *Session) *forwardedIdentity {
+	groups := strings.Join(s.Groups, ",")
+	roles := strings.Join(s.Roles, ",")
+	return &forwardedIdentity{
+		username:       headerValue(s.Username),
+		email:          headerValue(s.Email),
+		name:           headerValue(s.Name),
+		groupsAndRoles: headerValue(groupsAndRoles(s, groups, roles)),
+		placeholders:   identityPlaceholders(s, groups, roles),
 	}
 }
 
@@ -285,10 +313,10 @@ func (h *Handler) setIdentity(r *http.Request, repl *caddy.Replacer, s *Session)
 const userPlaceholderPrefix = "http.auth.user."
 
 // identityPlaceholders answers the {http.auth.user.*} placeholders for
-// s. One provider costs one small allocation per request; setting the
-// nine values one by one took the replacer's lock nine times and grew
-// its map, which was the largest part of the module's own cost per
-// request (bench/README.md).
+// s. One provider, made once per cached session, is one entry in the
+// replacer's list per request; setting the nine values one by one took
+// the replacer's lock nine times and grew its map, which was the largest
+// part of the module's own cost per request (bench/README.md).
 func identityPlaceholders(s *Session, groups, roles string) caddy.ReplacerFunc {
 	return func(key string) (any, bool) {
 		field, ok := strings.CutPrefix(key, userPlaceholderPrefix)

@@ -49,6 +49,9 @@ type Session struct {
 	// session's JIT-off subject or provider session is recorded under
 	// (see prepare); computed once, before the session is shared.
 	subjectKey, sidKey string
+	// identity is what the session forwards upstream (see prepare); nil
+	// until computed, and again on a copy whose profile changed.
+	identity *forwardedIdentity
 
 	// LastActive is when an application with an idle timeout last saw
 	// the session (Unix seconds, as the cookie was last re-issued); zero
@@ -56,10 +59,11 @@ type Session struct {
 	LastActive int64 `json:"la,omitempty"`
 }
 
-// prepare computes the revocation keys of s; it runs once per opened
-// cookie, before s is cached and shared, so the request path only reads
-// them.
+// prepare computes the revocation keys of s and what it forwards
+// upstream; it runs once per opened cookie, before s is cached and
+// shared, so the request path only reads them.
 func (s *Session) prepare() {
+	s.identity = newForwardedIdentity(s)
 	if s.UserID == "" {
 		s.subjectKey = subjectCutoffKey(s.Connection, s.Subject)
 	}

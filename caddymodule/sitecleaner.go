@@ -74,7 +74,7 @@ func (a *App) installSiteCleaner(ctx caddy.Context) {
 			return // the first jit_auth handler cleans every request
 		}
 		r.Handlers = []caddyhttp.MiddlewareHandler{&siteCleaner{app: a}}
-		a.handlers++ // a jit_auth handler later on a request must know it ran
+		a.placeHandler(srv) // a jit_auth handler later on a request must know it ran
 		a.logger.Debug("jit_auth cleans every request of the site, not all of them meeting a jit_auth handler first",
 			zap.String("server", srv.Name()), zap.Int("route", i))
 		return

@@ -74,6 +74,7 @@ func (p *liveProfile) current(s *Session) *Session {
 	}
 	c := *s
 	c.Email, c.EmailVerified, c.Name, c.Groups, c.Roles = p.email, p.emailVerified, p.name, p.groups, p.roles
+	c.identity = nil // it was s's
 	return &c
 }
 
