@@ -3,6 +3,7 @@ package caddymodule_test
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -216,5 +217,66 @@ http://other.localhost:%[2]d {
 	log := mustReadFile(t, logFile)
 	if !strings.Contains(log, fmt.Sprintf(`"route":"localhost:%d /public/*"`, port)) || strings.Count(log, "comes before it and has no jit_auth") != 1 {
 		t.Errorf("want one warning naming localhost:%d /public/*; log:\n%s", port, log)
+	}
+}
+
+// A site whose only jit_auth sits in a handle block (its endpoints under
+// the block's path) gets a site cleaner, which withholds the module's
+// cookies from every request: the one handler behind it must still know
+// to take them back to read the session, even though it is its server's
+// only jit_auth handler and a second site on another server has a
+// jit_auth handler of its own.
+func TestOneHandleBlockBehindItsSiteCleaner(t *testing.T) {
+	s := &site{t: t, dir: t.TempDir(), idp: startMockOIDC(t), upstream: newUpstream(t)}
+	port, other := freePort(t), freePort(t)
+	s.base = fmt.Sprintf("http://localhost:%d", port)
+	cfg := s.idp.Config()
+	conns := fmt.Sprintf(`
+		connection corp {
+			oidc %s %s %s
+			scopes openid email profile groups
+		}`, cfg.Issuer, cfg.ClientID, cfg.ClientSecret)
+	runCaddyfile(t, fmt.Sprintf(`{%s
+}
+http://localhost:%d {
+	handle /admin/* {
+		jit_auth {
+			path_prefix /admin/.jitauth/
+		}
+		reverse_proxy %[3]s
+	}
+	handle {
+		reverse_proxy %[3]s
+	}
+}
+http://localhost:%d {
+	jit_auth
+	reverse_proxy %[3]s
+}
+`, globalOptions(s.dir, conns), port, s.upstream.hostPort(), other))
+
+	b := newBrowser(t)
+	s.queue(alice())
+	resp, body, visited := b.follow(s.base+"/admin/.jitauth/start/corp?rd="+url.QueryEscape("/admin/x"), nil)
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/admin/x" {
+		t.Fatalf("login: %d %s after %v\n%s", resp.StatusCode, resp.Request.URL, visited, body)
+	}
+	resp = b.do(http.MethodGet, s.base+"/admin/y", http.Header{"Remote-User": {"mallory"}})
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("signed in, GET /admin/y: %d", resp.StatusCode)
+	}
+	h := s.upstream.lastHeaders(t)
+	if got := h["Remote-User"]; len(got) != 1 || got[0] != "alice@example.com" {
+		t.Errorf("signed in: Remote-User %q; want alice@example.com", got)
+	}
+	if c := strings.Join(h["Cookie"], "; "); strings.Contains(c, "jitauth_") {
+		t.Errorf("signed in: the upstream got Cookie %q", c)
+	}
+	resp = b.do(http.MethodGet, s.base+"/public", http.Header{"Remote-User": {"mallory"}})
+	resp.Body.Close()
+	h = s.upstream.lastHeaders(t)
+	if _, ok := h["Remote-User"]; ok || strings.Contains(strings.Join(h["Cookie"], "; "), "jitauth_") {
+		t.Errorf("outside the block: the upstream got Remote-User %q, Cookie %q", h["Remote-User"], h["Cookie"])
 	}
 }
