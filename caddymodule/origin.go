@@ -53,8 +53,23 @@ func hostname(host string) string {
 
 // cookieSecure reports whether cookies for r must be Secure: always,
 // except for plain-HTTP development on a loopback host.
+// It is isHTTPS(r) || !isLoopbackHost(hostname(requestHost(r))), asking
+// Caddy whether the peer is a trusted proxy once instead of twice: every
+// authenticated request asks, for the session cookie's name.
 func cookieSecure(r *http.Request) bool {
-	return isHTTPS(r) || !isLoopbackHost(hostname(requestHost(r)))
+	if r.TLS != nil {
+		return true
+	}
+	host := r.Host
+	if fromTrustedProxy(r) {
+		if strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+			return true
+		}
+		if fh := r.Header.Get("X-Forwarded-Host"); fh != "" && validHost(fh) {
+			host = fh
+		}
+	}
+	return !isLoopbackHost(hostname(host))
 }
 
 // origin is scheme://host of the site the browser is on.

@@ -98,7 +98,11 @@ func (u *userStatus) active(id string, nowUnix int64) (bool, *liveProfile) {
 		default:
 		}
 	}
-	e.lastSeen.Store(nowUnix)
+	// Written at most once a second: a store on every request would move
+	// the entry's cache line between CPUs on every request.
+	if e.lastSeen.Load() != nowUnix {
+		e.lastSeen.Store(nowUnix)
+	}
 	return !e.refused.Load(), e.profile.Load()
 }
 
