@@ -51,6 +51,25 @@
 #                 test does not share its CPU with the load generator;
 #                 Go then runs Caddy with GOMAXPROCS=1. The default, 0,
 #                 lets the scheduler place them
+#   PAIRED=1      after the interleaved rounds, paired rounds (the default;
+#                 0 leaves them out): a second Caddy process with the same
+#                 sites ("the twin") runs beside the first, and each pair
+#                 round loads bare on one process and a contender on the
+#                 other at the same time (wrk -t1, half the connections
+#                 each), swapping the processes every other pair. Both
+#                 halves of a pair then share the same moment of the
+#                 shared VM, so a drift in its speed cancels out of their
+#                 ratio ("duet benchmarking", Bulej et al., ICPE 2020);
+#                 the interleaved rounds cannot cancel a drift within a
+#                 round. PAIR_ROUNDS=$ROUNDS pairs per contender.
+#   REQUEST=minimal  the request every contender gets: "minimal" (the
+#                 default) is wrk's own plus the Cookie and an Accept
+#                 header; "browser" adds the other headers Chromium sends
+#                 on a navigation (User-Agent, Accept-*, Sec-Fetch-*,
+#                 Sec-Ch-Ua*, Upgrade-Insecure-Requests, Cache-Control).
+#                 With the minimal request, the four identity headers take
+#                 the proxy's header map past 8 entries, which is a step
+#                 in Go's map (bench/README.md)
 #   MEMORY=1      afterwards, the heap 10,000 live sessions take in the
 #                 session cache (BenchmarkSessionCacheMemory); the
 #                 default, 0 leaves it out
@@ -69,6 +88,9 @@ LOGINTIME=${LOGINTIME:-1}
 MEMORY=${MEMORY:-1}
 LOGINS=${LOGINS:-200}
 PIN=${PIN:-0}
+PAIRED=${PAIRED:-1}
+REQUEST=${REQUEST:-minimal}
+PAIR_ROUNDS=${PAIR_ROUNDS:-$ROUNDS}
 
 cd "$(dirname "$0")/.."
 
@@ -180,6 +202,7 @@ start_setup() {
 	local admin=()
 	rm -rf "$WORK/setup.env" "$WORK"/users.db* "$WORK/storage"
 	[[ $PROFILE == 1 ]] && admin=(-admin auto)
+	[[ $PAIRED == 1 ]] && admin+=(-twin)
 	"${PROXY_CPUS[@]}" "$WORK/setup" -caddy "$WORK/caddy" -upstream "$UPSTREAM" -dir "$WORK" -out "$WORK/setup.env" "${admin[@]}" "$@" >"$WORK/setup.log" 2>&1 &
 	PIDS+=($!)
 	if ! (waitfile "$WORK/setup.env" "${PIDS[-1]}" setup); then
@@ -224,6 +247,29 @@ if [[ -n $OAUTH2_BIN ]]; then
 	URL[oauth2_proxy]=$OAUTH2_URL
 	ALL_COOKIES="$COOKIE; $OAUTH2_COOKIE"
 fi
+# WRK_HEADERS: the request headers of every measured request.
+case $REQUEST in
+minimal) WRK_HEADERS=(-H "Cookie: $ALL_COOKIES" -H "Accept: text/html") ;;
+browser)
+	WRK_HEADERS=(
+		-H "Cache-Control: max-age=0"
+		-H 'Sec-Ch-Ua: "Chromium";v="131", "Not_A Brand";v="24"'
+		-H "Sec-Ch-Ua-Mobile: ?0"
+		-H 'Sec-Ch-Ua-Platform: "Linux"'
+		-H "Upgrade-Insecure-Requests: 1"
+		-H "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+		-H "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7"
+		-H "Sec-Fetch-Site: none"
+		-H "Sec-Fetch-Mode: navigate"
+		-H "Sec-Fetch-User: ?1"
+		-H "Sec-Fetch-Dest: document"
+		-H "Accept-Encoding: gzip, deflate, br, zstd"
+		-H "Accept-Language: en-GB,en;q=0.9"
+		-H "Cookie: $ALL_COOKIES"
+	)
+	;;
+*) die "REQUEST must be minimal or browser, not $REQUEST" ;;
+esac
 echo "   upstream http://$UPSTREAM/, bare $BARE_URL, jit_auth $AUTH_URL${OAUTH2_BIN:+, oauth2_proxy $OAUTH2_URL}"
 
 # cpu_ticks PID: user+system CPU time of a process so far, in clock ticks
@@ -255,8 +301,19 @@ check() {
 	printf '   ok  %-44s %s\n' "$name" "$got"
 }
 for contender in "${CONTENDERS[@]}"; do
-	check "$contender, with the cookies" 200 "${URL[$contender]}" -H "Cookie: $ALL_COOKIES" -H "Accept: text/html"
+	check "$contender, with the cookies" 200 "${URL[$contender]}" "${WRK_HEADERS[@]}"
 done
+declare -A TWIN_URL=()
+if [[ $PAIRED == 1 ]]; then
+	TWIN_URL=([bare]=$(envval TWIN_BARE_URL) [jit_auth]=$(envval TWIN_AUTH_URL) [bare_headers]=$(envval TWIN_HEADERS_URL) [jit_assertion]=$(envval TWIN_ASSERT_URL))
+	TWIN_PID=$(envval TWIN_CADDY_PID)
+	[[ -n $TWIN_PID ]] || die "incomplete $WORK/setup.env (twin)"
+	for contender in bare jit_auth bare_headers jit_assertion; do
+		[[ -n ${TWIN_URL[$contender]} ]] || die "incomplete $WORK/setup.env (twin $contender)"
+		check "$contender on the twin, with the cookies" 200 "${TWIN_URL[$contender]}" "${WRK_HEADERS[@]}"
+	done
+	check "jit_auth on the twin, no cookie" 401 "${TWIN_URL[jit_auth]}" -H "Accept: application/json"
+fi
 check "jit_auth, no cookie, browser navigation" 302 "$AUTH_URL" -H "Accept: text/html"
 check "jit_auth, no cookie, API client" 401 "$AUTH_URL" -H "Accept: application/json"
 check "jit_auth, tampered cookie" 302 "$AUTH_URL" -H "Cookie: ${COOKIE%?????}AAAAA" -H "Accept: text/html"
@@ -272,7 +329,7 @@ fi
 # Response sizes (headers + body) with the cookies, for the record.
 SIZES=
 for contender in "${CONTENDERS[@]}"; do
-	SIZES+="$contender $(curl -sS -o /dev/null -w '%{size_header}+%{size_download}' -H "Cookie: $ALL_COOKIES" -H "Accept: text/html" "${URL[$contender]}") bytes, "
+	SIZES+="$contender $(curl -sS -o /dev/null -w '%{size_header}+%{size_download}' "${WRK_HEADERS[@]}" "${URL[$contender]}") bytes, "
 done
 echo "   response sizes (header+body): ${SIZES%, }; request Cookie header ${#ALL_COOKIES} bytes"
 
@@ -302,7 +359,7 @@ bench() {
 	cpu_before=$(cpu_ticks "${PROC_PID[$name]}")
 	up_before=$(cpu_ticks "$UPSTREAM_PID")
 	"${LOAD_CPUS[@]}" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$dur" --latency \
-		-H "Cookie: $ALL_COOKIES" -H "Accept: text/html" "$url" >"$out" 2>&1 || die "wrk failed for $name: $(cat "$out")"
+		"${WRK_HEADERS[@]}" "$url" >"$out" 2>&1 || die "wrk failed for $name: $(cat "$out")"
 	cpu_after=$(cpu_ticks "${PROC_PID[$name]}")
 	up_after=$(cpu_ticks "$UPSTREAM_PID")
 	after=$(upstream_count)
@@ -375,7 +432,7 @@ round_ratio() {
 
 BARE_RPS=$(col 2 bare)
 echo
-echo "== results: median of $ROUNDS rounds, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $(nproc) CPUs shared by wrk, the proxy and the upstream$([[ $PIN == 1 ]] && echo " (pinned: the proxy on CPU 0, wrk and the upstream on the rest)"); load average before: $LOAD_BEFORE"
+echo "== results: median of $ROUNDS rounds, wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $REQUEST request ($((${#WRK_HEADERS[@]} / 2)) headers besides Host), $(nproc) CPUs shared by wrk, the proxy and the upstream$([[ $PIN == 1 ]] && echo " (pinned: the proxy on CPU 0, wrk and the upstream on the rest)"); load average before: $LOAD_BEFORE"
 printf '%-26s %10s %10s %10s %14s %16s %22s\n' contender 'req/s' 'p50 ms' 'p99 ms' 'ratio to bare' 'per-round ratio' 'upstream conns/1k req'
 for contender in "${CONTENDERS[@]}"; do
 	rps=$(col 2 "$contender")
@@ -401,6 +458,84 @@ if [[ -n $OAUTH2_BIN ]]; then
 		"$(div "$(col 3 jit_auth)" "$(col 3 oauth2_proxy)")" "$(div "$(col 4 jit_auth)" "$(col 4 oauth2_proxy)")"
 elif [[ -n $OAUTH2_MISSING ]]; then
 	echo "oauth2-proxy not measured: $OAUTH2_MISSING"
+fi
+
+if [[ $PAIRED == 1 ]]; then
+	# pair A_URL A_PID B_URL B_PID PREFIX: wrk on A and on B at the same
+	# time, each with one thread and half the connections; checked like
+	# bench (no errors, every response from the upstream). Sets A_CPU_US
+	# and B_CPU_US (CPU per request of each process during the pair) and
+	# A_RPS, B_RPS.
+	pair() {
+		local aurl=$1 apid=$2 burl=$3 bpid=$4 prefix=$5 before after a0 b0 a1 b1 an bn half
+		half=$((CONNECTIONS / 2 > 0 ? CONNECTIONS / 2 : 1))
+		before=$(upstream_count)
+		a0=$(cpu_ticks "$apid")
+		b0=$(cpu_ticks "$bpid")
+		"${LOAD_CPUS[@]}" wrk -t1 -c"$half" -d"$DURATION" "${WRK_HEADERS[@]}" "$aurl" >"$prefix-a.txt" 2>&1 &
+		local wa=$!
+		"${LOAD_CPUS[@]}" wrk -t1 -c"$half" -d"$DURATION" "${WRK_HEADERS[@]}" "$burl" >"$prefix-b.txt" 2>&1 &
+		local wb=$!
+		wait "$wa" || die "wrk failed: $(cat "$prefix-a.txt")"
+		wait "$wb" || die "wrk failed: $(cat "$prefix-b.txt")"
+		a1=$(cpu_ticks "$apid")
+		b1=$(cpu_ticks "$bpid")
+		after=$(upstream_count)
+		an=$(awk '/requests in/ { print $1; exit }' "$prefix-a.txt")
+		bn=$(awk '/requests in/ { print $1; exit }' "$prefix-b.txt")
+		[[ -n $an && -n $bn ]] || die "cannot parse wrk output: $(cat "$prefix-a.txt" "$prefix-b.txt")"
+		if grep -qE 'Non-2xx or 3xx|Socket errors' "$prefix-a.txt" "$prefix-b.txt"; then
+			die "errors in a pair: $(grep -E 'Non-2xx or 3xx|Socket errors' "$prefix-a.txt" "$prefix-b.txt")"
+		fi
+		(((after - before) >= an + bn)) || die "a pair: wrk counted $((an + bn)) responses but the upstream served only $((after - before))"
+		A_CPU_US=$(awk -v t="$((a1 - a0))" -v hz="$CLK_TCK" -v n="$an" 'BEGIN { printf "%.1f", 1e6 * t / hz / n }')
+		B_CPU_US=$(awk -v t="$((b1 - b0))" -v hz="$CLK_TCK" -v n="$bn" 'BEGIN { printf "%.1f", 1e6 * t / hz / n }')
+		A_RPS=$(awk '/^Requests\/sec:/ { print $2 }' "$prefix-a.txt")
+		B_RPS=$(awk '/^Requests\/sec:/ { print $2 }' "$prefix-b.txt")
+	}
+
+	PAIRED_WITH=(jit_auth bare_headers jit_assertion)
+	NP=${#PAIRED_WITH[@]}
+	echo
+	echo "== warm-up of the twin ($WARMUP each)"
+	for contender in bare "${PAIRED_WITH[@]}"; do
+		"${LOAD_CPUS[@]}" wrk -t1 -c"$((CONNECTIONS / 2))" -d"$WARMUP" "${WRK_HEADERS[@]}" "${TWIN_URL[$contender]}" >"$WORK/warmup-twin-$contender.txt" 2>&1 ||
+			die "wrk failed for the twin's $contender: $(cat "$WORK/warmup-twin-$contender.txt")"
+	done
+	echo
+	echo "== $PAIR_ROUNDS paired rounds: bare on one Caddy process and a contender on the other at the same time (wrk -t1 -c$((CONNECTIONS / 2)) -d$DURATION each)"
+	printf '   %-6s %-14s %-9s %14s %14s %12s %14s %12s\n' round contender 'bare on' 'bare us/req' 'it us/req' ratio 'bare req/s' 'its req/s'
+	: >"$WORK/paired.txt"
+	n=0
+	for ((round = 1; round <= PAIR_ROUNDS; round++)); do
+		for ((k = 0; k < NP; k++)); do
+			contender=${PAIRED_WITH[$(((round - 1 + k) % NP))]}
+			# Every other pair swaps the processes, so neither process
+			# (which one started first, which the profile endpoint is on)
+			# always carries the same side.
+			if ((n++ % 2 == 0)); then
+				pair "${URL[bare]}" "$CADDY_PID" "${TWIN_URL[$contender]}" "$TWIN_PID" "$WORK/pair-$round-$contender"
+				on=first bare_cpu=$A_CPU_US it_cpu=$B_CPU_US bare_rps=$A_RPS it_rps=$B_RPS
+			else
+				pair "${TWIN_URL[bare]}" "$TWIN_PID" "${URL[$contender]}" "$CADDY_PID" "$WORK/pair-$round-$contender"
+				on=twin bare_cpu=$A_CPU_US it_cpu=$B_CPU_US bare_rps=$A_RPS it_rps=$B_RPS
+			fi
+			ratio=$(div "$it_cpu" "$bare_cpu")
+			echo "$contender $round $bare_cpu $it_cpu $ratio $bare_rps $it_rps" >>"$WORK/paired.txt"
+			printf '   %-6s %-14s %-9s %14s %14s %12s %14s %12s\n' "$round" "$contender" "$on" "$bare_cpu" "$it_cpu" "$ratio" "$bare_rps" "$it_rps"
+		done
+	done
+	# pcol COLUMN CONTENDER: the median over the pairs of one column of
+	# paired.txt; prange: the lowest and highest ratio.
+	pcol() { awk -v c="$2" -v col="$1" '$1 == c { print $col }' "$WORK/paired.txt" | median; }
+	prange() { awk -v c="$1" '$1 == c { print $5 }' "$WORK/paired.txt" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.3f-%.3f", lo, hi }'; }
+	echo
+	echo "== paired results: median of $PAIR_ROUNDS pairs per contender; target for jit_auth: at most 1.05x bare's CPU per request"
+	printf '%-26s %14s %14s %22s %16s %16s\n' contender 'bare us/req' 'its us/req' 'CPU ratio to bare' 'lowest-highest' 'req/s ratio'
+	for contender in "${PAIRED_WITH[@]}"; do
+		printf '%-26s %14.1f %14.1f %22.3f %16s %16.3f\n' "${LABEL[$contender]}" "$(pcol 3 "$contender")" "$(pcol 4 "$contender")" "$(pcol 5 "$contender")" "$(prange "$contender")" \
+			"$(awk -v c="$contender" '$1 == c { print $7 / $6 }' "$WORK/paired.txt" | median)"
+	done
 fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 

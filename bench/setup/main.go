@@ -10,15 +10,19 @@
 //     access logs;
 //   - the built Caddy binary running that Caddyfile as a subprocess;
 //   - one login through the provider's form, for the session cookie;
+//   - with -twin, a second Caddy process (the twin) running the same
+//     sites on ports of its own, with the same storage (so the same
+//     cookie keys) and the same store, for run.sh's paired rounds;
 //   - with -oauth2-proxy, a third contender: that oauth2-proxy binary
 //     (OIDC provider = the same devidp, its own client, cookie session
 //     store, request/auth/standard logging off) proxying to the same
 //     upstream, and one login through it for its session cookie.
 //
 // When the sites answer and the logins worked it writes KEY=value lines
-// (BARE_URL, AUTH_URL, COOKIE, CADDY_PID, ADMIN_URL with -admin, and
-// OAUTH2_URL, OAUTH2_COOKIE, OAUTH2_PID with -oauth2-proxy) to -out, then
-// waits for SIGINT or SIGTERM and stops Caddy and oauth2-proxy. Both are
+// (BARE_URL, AUTH_URL, COOKIE, CADDY_PID, ADMIN_URL with -admin, TWIN_*
+// with -twin, and OAUTH2_URL, OAUTH2_COOKIE, OAUTH2_PID with
+// -oauth2-proxy) to -out, then waits for SIGINT or SIGTERM and stops
+// Caddy, the twin and oauth2-proxy. Both are
 // also killed if setup dies (Pdeathsig), so nothing outlives a run. Linux
 // only, like run.sh.
 package main
@@ -68,6 +72,7 @@ func main() {
 	out := flag.String("out", "", "file to write BARE_URL, AUTH_URL, COOKIE and CADDY_PID to")
 	admin := flag.String("admin", "", "enable Caddy's admin endpoint (and its /debug/pprof/) at this loopback host:port, or \"auto\" for a free port (written as ADMIN_URL); default: admin off")
 	oauth2Bin := flag.String("oauth2-proxy", "", "path to an oauth2-proxy v7 binary: run it as a third contender (OAUTH2_URL, OAUTH2_COOKIE, OAUTH2_PID); default: none")
+	twin := flag.Bool("twin", false, "also run a second Caddy process with the same sites on other ports, the same storage and the same store (TWIN_BARE_URL, TWIN_AUTH_URL, TWIN_HEADERS_URL, TWIN_ASSERT_URL, TWIN_CADDY_PID), for paired rounds")
 	flag.Parse()
 	if *caddyBin == "" || *upstream == "" || *dir == "" || *out == "" {
 		flag.Usage()
@@ -78,29 +83,18 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *caddyBin, *oauth2Bin, *upstream, *dir, *out, *admin); err != nil {
+	if err := run(ctx, *caddyBin, *oauth2Bin, *upstream, *dir, *out, *admin, *twin); err != nil {
 		log.Print(err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, caddyBin, oauth2Bin, upstream, dir, out, admin string) error {
-	barePort, err := freePort()
+func run(ctx context.Context, caddyBin, oauth2Bin, upstream, dir, out, admin string, twin bool) error {
+	ports, err := freePorts()
 	if err != nil {
 		return err
 	}
-	authPort, err := freePort()
-	if err != nil {
-		return err
-	}
-	headersPort, err := freePort()
-	if err != nil {
-		return err
-	}
-	assertPort, err := freePort()
-	if err != nil {
-		return err
-	}
+	barePort, authPort, headersPort, assertPort := ports[0], ports[1], ports[2], ports[3]
 	if admin == "auto" {
 		p, err := freePort()
 		if err != nil {
@@ -134,42 +128,41 @@ func run(ctx context.Context, caddyBin, oauth2Bin, upstream, dir, out, admin str
 	}
 	defer idp.Close()
 
-	caddyfile := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(caddyfile, []byte(benchCaddyfile(dir, idp.Issuer(), upstream, admin, barePort, authPort, headersPort, assertPort)), 0o600); err != nil {
-		return err
-	}
-	logFile, err := os.Create(filepath.Join(dir, "caddy.log"))
+	caddy, err := startCaddy(ctx, caddyBin, dir, "", benchCaddyfile(dir, idp.Issuer(), upstream, admin, barePort, authPort, headersPort, assertPort),
+		bareURL, authURL, assertURL)
 	if err != nil {
 		return err
 	}
-	defer logFile.Close()
-
-	cmd := exec.Command(caddyBin, "run", "--config", caddyfile, "--adapter", "caddyfile")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// Keep Caddy away from the user's config and data directories.
-	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "XDG_DATA_HOME="+filepath.Join(dir, "data"))
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting Caddy: %w", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer stopCaddy(cmd, exited)
-
-	for _, u := range []string{bareURL, authURL, assertURL} {
-		if err := waitServing(ctx, u, exited); err != nil {
-			return fmt.Errorf("%w (see %s)", err, logFile.Name())
-		}
-	}
+	defer caddy.stop()
 
 	cookies, err := login(authURL, authURL, idp.Issuer(), cookieName)
 	if err != nil {
 		return err
 	}
 
-	env := fmt.Sprintf("BARE_URL=%s\nAUTH_URL=%s\nHEADERS_URL=%s\nASSERT_URL=%s\nCOOKIE=%s\nCADDY_PID=%d\n", bareURL, authURL, headersURL, assertURL, cookies, cmd.Process.Pid)
+	env := fmt.Sprintf("BARE_URL=%s\nAUTH_URL=%s\nHEADERS_URL=%s\nASSERT_URL=%s\nCOOKIE=%s\nCADDY_PID=%d\n", bareURL, authURL, headersURL, assertURL, cookies, caddy.cmd.Process.Pid)
 	if admin != "" {
 		env += "ADMIN_URL=http://" + admin + "/\n"
+	}
+	var twinExited chan error // nil (never ready) without a twin
+	if twin {
+		// The same sites, global options and storage (so the same cookie
+		// keys: the session cookie opens there too) on ports of its
+		// own, started once the first has written its keys.
+		tp, err := freePorts()
+		if err != nil {
+			return err
+		}
+		u := func(port int) string { return fmt.Sprintf("http://127.0.0.1:%d/", port) }
+		t, err := startCaddy(ctx, caddyBin, dir, "twin", benchCaddyfile(dir, idp.Issuer(), upstream, "", tp[0], tp[1], tp[2], tp[3]),
+			u(tp[0]), u(tp[1]), u(tp[3]))
+		if err != nil {
+			return fmt.Errorf("the twin: %w", err)
+		}
+		defer t.stop()
+		twinExited = t.exited
+		env += fmt.Sprintf("TWIN_BARE_URL=%s\nTWIN_AUTH_URL=%s\nTWIN_HEADERS_URL=%s\nTWIN_ASSERT_URL=%s\nTWIN_CADDY_PID=%d\n",
+			u(tp[0]), u(tp[1]), u(tp[2]), u(tp[3]), t.cmd.Process.Pid)
 	}
 	var o2exited chan error // nil (never ready) without oauth2-proxy
 	if oauth2Bin != "" {
@@ -193,18 +186,81 @@ func run(ctx context.Context, caddyBin, oauth2Bin, upstream, dir, out, admin str
 	if err := os.Rename(out+".tmp", out); err != nil {
 		return err
 	}
-	log.Printf("ready: bare %s, jit_auth %s, Caddy pid %d, oauth2-proxy %q", bareURL, authURL, cmd.Process.Pid, oauth2URL)
+	log.Printf("ready: bare %s, jit_auth %s, Caddy pid %d, oauth2-proxy %q, twin %v", bareURL, authURL, caddy.cmd.Process.Pid, oauth2URL, twin)
 
 	select {
 	case <-ctx.Done():
 		return nil
-	case err := <-exited:
-		exited <- err // for stopCaddy
-		return fmt.Errorf("Caddy exited: %v (see %s)", err, logFile.Name())
+	case err := <-caddy.exited:
+		caddy.exited <- err // for stop
+		return fmt.Errorf("Caddy exited: %v (see %s)", err, caddy.logName)
+	case err := <-twinExited:
+		twinExited <- err // for stop
+		return fmt.Errorf("the twin Caddy exited: %v (see %s)", err, filepath.Join(dir, "caddy-twin.log"))
 	case err := <-o2exited:
 		o2exited <- err // for stop
 		return fmt.Errorf("oauth2-proxy exited: %v (see %s)", err, filepath.Join(dir, "oauth2-proxy.log"))
 	}
+}
+
+// caddyProc is a running Caddy of the bench.
+type caddyProc struct {
+	cmd     *exec.Cmd
+	exited  chan error
+	logName string
+}
+
+// startCaddy writes caddyfile as Caddyfile (Caddyfile.<name> with a
+// name), starts the Caddy binary on it with its log in caddy.log
+// (caddy-<name>.log) and waits until every URL in serving answers.
+func startCaddy(ctx context.Context, caddyBin, dir, name, caddyfile string, serving ...string) (*caddyProc, error) {
+	file, logName := "Caddyfile", "caddy.log"
+	if name != "" {
+		file, logName = "Caddyfile."+name, "caddy-"+name+".log"
+	}
+	file, logName = filepath.Join(dir, file), filepath.Join(dir, logName)
+	if err := os.WriteFile(file, []byte(caddyfile), 0o600); err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(logName)
+	if err != nil {
+		return nil, err
+	}
+	// The child has its own copy of the descriptor.
+	defer logFile.Close()
+	cmd := exec.Command(caddyBin, "run", "--config", file, "--adapter", "caddyfile")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Keep Caddy away from the user's config and data directories.
+	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "XDG_DATA_HOME="+filepath.Join(dir, "data"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting Caddy: %w", err)
+	}
+	p := &caddyProc{cmd: cmd, exited: make(chan error, 1), logName: logName}
+	go func() { p.exited <- cmd.Wait() }()
+	for _, u := range serving {
+		if err := waitServing(ctx, u, p.exited); err != nil {
+			p.stop()
+			return nil, fmt.Errorf("%w (see %s)", err, logName)
+		}
+	}
+	return p, nil
+}
+
+func (p *caddyProc) stop() { stopCaddy(p.cmd, p.exited) }
+
+// freePorts returns four loopback TCP ports that were free a moment ago,
+// for the four sites of benchCaddyfile.
+func freePorts() ([4]int, error) {
+	var ports [4]int
+	for i := range ports {
+		p, err := freePort()
+		if err != nil {
+			return ports, err
+		}
+		ports[i] = p
+	}
+	return ports, nil
 }
 
 // benchCaddyfile has the two contenders with identical global options:
