@@ -96,6 +96,7 @@ cd "$(dirname "$0")/.."
 
 die() { echo "run.sh: $*" >&2; exit 1; }
 command -v wrk >/dev/null || die "wrk not found; install it with: apt-get install -y wrk"
+[[ $REQUEST == minimal || $REQUEST == browser ]] || die "REQUEST must be minimal or browser, not $REQUEST"
 command -v curl >/dev/null || die "curl not found"
 command -v go >/dev/null || die "go not found"
 
@@ -199,11 +200,11 @@ UPSTREAM=$(<"$WORK/upstream.addr")
 # attempt starts from an empty user store: a new provider has a new issuer,
 # so an earlier attempt's user would conflict with the new login.
 start_setup() {
-	local admin=()
+	local opts=()
 	rm -rf "$WORK/setup.env" "$WORK"/users.db* "$WORK/storage"
-	[[ $PROFILE == 1 ]] && admin=(-admin auto)
-	[[ $PAIRED == 1 ]] && admin+=(-twin)
-	"${PROXY_CPUS[@]}" "$WORK/setup" -caddy "$WORK/caddy" -upstream "$UPSTREAM" -dir "$WORK" -out "$WORK/setup.env" "${admin[@]}" "$@" >"$WORK/setup.log" 2>&1 &
+	[[ $PROFILE == 1 ]] && opts=(-admin auto)
+	[[ $PAIRED == 1 ]] && opts+=(-twin)
+	"${PROXY_CPUS[@]}" "$WORK/setup" -caddy "$WORK/caddy" -upstream "$UPSTREAM" -dir "$WORK" -out "$WORK/setup.env" "${opts[@]}" "$@" >"$WORK/setup.log" 2>&1 &
 	PIDS+=($!)
 	if ! (waitfile "$WORK/setup.env" "${PIDS[-1]}" setup); then
 		kill "${PIDS[-1]}" 2>/dev/null || true # if it timed out
@@ -268,7 +269,6 @@ browser)
 		-H "Cookie: $ALL_COOKIES"
 	)
 	;;
-*) die "REQUEST must be minimal or browser, not $REQUEST" ;;
 esac
 echo "   upstream http://$UPSTREAM/, bare $BARE_URL, jit_auth $AUTH_URL${OAUTH2_BIN:+, oauth2_proxy $OAUTH2_URL}"
 
