@@ -8,21 +8,30 @@ import (
 	"testing"
 )
 
+// newLayoutSite is a site whose Caddyfile the test writes itself: a
+// mockoidc provider, an upstream, the site's port (s.base is set) and
+// the global options' connection block, corp.
+func newLayoutSite(t *testing.T) (s *site, port int, conns string) {
+	t.Helper()
+	s = &site{t: t, dir: t.TempDir(), idp: startMockOIDC(t), upstream: newUpstream(t)}
+	port = freePort(t)
+	s.base = fmt.Sprintf("http://localhost:%d", port)
+	cfg := s.idp.Config()
+	conns = fmt.Sprintf(`
+		connection corp {
+			oidc %s %s %s
+			scopes openid email profile groups
+		}`, cfg.Issuer, cfg.ClientID, cfg.ClientSecret)
+	return s, port, conns
+}
+
 // jit_auth inside a handle block (or any route with a matcher) runs only
 // on the requests that route matches. The site's other requests must
 // still lose the client's identity headers and the module's cookies, so
 // S1 and S16 hold however the Caddyfile is laid out; and the protected
 // part still gets the module's values intact.
 func TestIdentityHeadersStrippedOutsideHandleBlocks(t *testing.T) {
-	s := &site{t: t, dir: t.TempDir(), idp: startMockOIDC(t), upstream: newUpstream(t)}
-	port := freePort(t)
-	s.base = fmt.Sprintf("http://localhost:%d", port)
-	cfg := s.idp.Config()
-	conns := fmt.Sprintf(`
-		connection corp {
-			oidc %s %s %s
-			scopes openid email profile groups
-		}`, cfg.Issuer, cfg.ClientID, cfg.ClientSecret)
+	s, port, conns := newLayoutSite(t)
 	runCaddyfile(t, fmt.Sprintf(`{%s
 }
 http://localhost:%d {
@@ -227,15 +236,8 @@ http://other.localhost:%[2]d {
 // only jit_auth handler and a second site on another server has a
 // jit_auth handler of its own.
 func TestOneHandleBlockBehindItsSiteCleaner(t *testing.T) {
-	s := &site{t: t, dir: t.TempDir(), idp: startMockOIDC(t), upstream: newUpstream(t)}
-	port, other := freePort(t), freePort(t)
-	s.base = fmt.Sprintf("http://localhost:%d", port)
-	cfg := s.idp.Config()
-	conns := fmt.Sprintf(`
-		connection corp {
-			oidc %s %s %s
-			scopes openid email profile groups
-		}`, cfg.Issuer, cfg.ClientID, cfg.ClientSecret)
+	s, port, conns := newLayoutSite(t)
+	other := freePort(t)
 	runCaddyfile(t, fmt.Sprintf(`{%s
 }
 http://localhost:%d {
