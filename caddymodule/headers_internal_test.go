@@ -103,3 +103,33 @@ func TestIdentityPlaceholdersWinOverEarlierValues(t *testing.T) {
 		t.Errorf("X-Who = %q, want id-1@corp", got)
 	}
 }
+
+// A provider's name, email or groups may carry CR, LF or other control
+// characters; no identity header the upstream gets carries one, whether
+// the session comes from the cache (its values cleaned once, by prepare)
+// or not (a bearer token's, or one whose profile changed).
+func TestSetIdentityCleansControlCharacters(t *testing.T) {
+	h := &Handler{}
+	h.headers, h.stripKeys = buildHeaderRules(map[string]string{"X-Who": "{http.auth.user.name} <{http.auth.user.email}>"})
+	for _, prepared := range []bool{true, false} {
+		s := &Session{ID: "sid", Username: "alice\r\nX-Evil: 1", Email: "a@example.com\n", Name: "Al\x00ice\x7f",
+			Groups: []string{"staff\rX"}, Roles: []string{"ops\n"}, Connection: "corp"}
+		if prepared {
+			s.prepare()
+		}
+		r := httptest.NewRequest(http.MethodGet, "http://localhost/", nil)
+		h.setIdentity(r, caddy.NewReplacer(), s)
+		for _, name := range []string{"Remote-User", "Remote-Email", "Remote-Name", "Remote-Groups", "X-Who"} {
+			vals := r.Header[name]
+			if len(vals) != 1 {
+				t.Fatalf("prepared %v: %s = %q, want one value", prepared, name, vals)
+			}
+			for i := 0; i < len(vals[0]); i++ {
+				if c := vals[0][i]; c < ' ' || c == 0x7f {
+					t.Errorf("prepared %v: %s = %q carries control byte %#x", prepared, name, vals[0], c)
+					break
+				}
+			}
+		}
+	}
+}
