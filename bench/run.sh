@@ -344,6 +344,18 @@ to_ms() {
 	}'
 }
 
+# wrk_requests OUTFILE NAME: the responses wrk counted in OUTFILE, once
+# the run is checked to have had no socket errors and no non-2xx/3xx.
+wrk_requests() {
+	local n
+	n=$(awk '/requests in/ { print $1; exit }' "$1")
+	[[ -n $n ]] || die "cannot parse wrk output for $2: $(cat "$1")"
+	if grep -qE 'Non-2xx or 3xx|Socket errors' "$1"; then
+		die "errors in the $2 run: $(grep -E 'Non-2xx or 3xx|Socket errors' "$1")"
+	fi
+	echo "$n"
+}
+
 # bench NAME URL DURATION OUTFILE: one wrk run, checked: no socket errors,
 # no non-2xx/3xx, and the upstream served at least as many requests as wrk
 # counted (so no response came from the contender itself, e.g. a 302).
@@ -363,11 +375,7 @@ bench() {
 	cpu_after=$(cpu_ticks "${PROC_PID[$name]}")
 	up_after=$(cpu_ticks "$UPSTREAM_PID")
 	after=$(upstream_count)
-	requests=$(awk '/requests in/ { print $1; exit }' "$out")
-	[[ -n $requests ]] || die "cannot parse wrk output for $name: $(cat "$out")"
-	if grep -qE 'Non-2xx or 3xx|Socket errors' "$out"; then
-		die "errors in the $name run: $(grep -E 'Non-2xx or 3xx|Socket errors' "$out")"
-	fi
+	requests=$(wrk_requests "$out" "$name")
 	served=$((after - before))
 	if ((served < requests)); then
 		die "$name: wrk counted $requests responses but the upstream served only $served: some responses did not come from the upstream"
@@ -481,12 +489,8 @@ if [[ $PAIRED == 1 ]]; then
 		a1=$(cpu_ticks "$apid")
 		b1=$(cpu_ticks "$bpid")
 		after=$(upstream_count)
-		an=$(awk '/requests in/ { print $1; exit }' "$prefix-a.txt")
-		bn=$(awk '/requests in/ { print $1; exit }' "$prefix-b.txt")
-		[[ -n $an && -n $bn ]] || die "cannot parse wrk output: $(cat "$prefix-a.txt" "$prefix-b.txt")"
-		if grep -qE 'Non-2xx or 3xx|Socket errors' "$prefix-a.txt" "$prefix-b.txt"; then
-			die "errors in a pair: $(grep -E 'Non-2xx or 3xx|Socket errors' "$prefix-a.txt" "$prefix-b.txt")"
-		fi
+		an=$(wrk_requests "$prefix-a.txt" "$aurl (paired)")
+		bn=$(wrk_requests "$prefix-b.txt" "$burl (paired)")
 		(((after - before) >= an + bn)) || die "a pair: wrk counted $((an + bn)) responses but the upstream served only $((after - before))"
 		A_CPU_US=$(awk -v t="$((a1 - a0))" -v hz="$CLK_TCK" -v n="$an" 'BEGIN { printf "%.1f", 1e6 * t / hz / n }')
 		B_CPU_US=$(awk -v t="$((b1 - b0))" -v hz="$CLK_TCK" -v n="$bn" 'BEGIN { printf "%.1f", 1e6 * t / hz / n }')
