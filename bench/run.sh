@@ -10,9 +10,11 @@
 # body), a local OpenID provider, a Caddy with three sites and oauth2-proxy
 # (bench/setup): "bare" (reverse_proxy), "jit_auth" (jit_auth +
 # reverse_proxy), "jit_assertion" (the same with a signed identity
-# assertion), "bare_headers" (reverse_proxy sending jit_auth's four
-# default identity headers as constants: what forwarding them costs
-# without jit_auth) and "oauth2_proxy" (oauth2-proxy, OIDC at the same
+# assertion), "bare_headers" (reverse_proxy behind Caddy's
+# request_header, which withholds jit_auth's cookie and sets its four
+# default identity headers as constants: the upstream request jit_auth
+# leaves, without jit_auth's own work; checked to send the upstream the
+# same header fields) and "oauth2_proxy" (oauth2-proxy, OIDC at the same
 # provider, cookie sessions), all in front of the same upstream. It logs
 # in once through jit_auth and once through oauth2-proxy for their session
 # cookies, checks that both really answer 200 with the cookie and
@@ -61,7 +63,9 @@
 #                 shared VM, so a drift in its speed cancels out of their
 #                 ratio ("duet benchmarking", Bulej et al., ICPE 2020);
 #                 the interleaved rounds cannot cancel a drift within a
-#                 round. PAIR_ROUNDS=$ROUNDS pairs per contender.
+#                 round. PAIR_ROUNDS=$ROUNDS pairs per contender;
+#                 PAIR_WITH="jit_auth bare_headers jit_assertion" the
+#                 contenders paired with bare (any of those, in any order).
 #   REQUEST=minimal  the request every contender gets: "minimal" (the
 #                 default) is wrk's own plus the Cookie and an Accept
 #                 header; "browser" adds the other headers Chromium sends
@@ -91,10 +95,15 @@ PIN=${PIN:-0}
 PAIRED=${PAIRED:-1}
 REQUEST=${REQUEST:-minimal}
 PAIR_ROUNDS=${PAIR_ROUNDS:-$ROUNDS}
+read -ra PAIRED_WITH <<<"${PAIR_WITH:-jit_auth bare_headers jit_assertion}"
 
 cd "$(dirname "$0")/.."
 
 die() { echo "run.sh: $*" >&2; exit 1; }
+((${#PAIRED_WITH[@]} > 0)) || die "PAIR_WITH names no contender"
+for c in "${PAIRED_WITH[@]}"; do
+	[[ $c == jit_auth || $c == bare_headers || $c == jit_assertion ]] || die "PAIR_WITH: $c is not jit_auth, bare_headers or jit_assertion"
+done
 command -v wrk >/dev/null || die "wrk not found; install it with: apt-get install -y wrk"
 [[ $REQUEST == minimal || $REQUEST == browser ]] || die "REQUEST must be minimal or browser, not $REQUEST"
 command -v curl >/dev/null || die "curl not found"
@@ -235,7 +244,7 @@ CADDY_PID=$(envval CADDY_PID)
 [[ -n $BARE_URL && -n $AUTH_URL && -n $HEADERS_URL && -n $ASSERT_URL && -n $COOKIE && -n $CADDY_PID ]] || die "incomplete $WORK/setup.env"
 CONTENDERS=(bare jit_auth bare_headers jit_assertion)
 declare -A URL=([bare]=$BARE_URL [jit_auth]=$AUTH_URL [bare_headers]=$HEADERS_URL [jit_assertion]=$ASSERT_URL)
-declare -A LABEL=([bare]="bare reverse_proxy" [jit_auth]="jit_auth + reverse_proxy" [bare_headers]="reverse_proxy + 4 headers" [jit_assertion]="jit_auth + assertion" [oauth2_proxy]="oauth2-proxy $OAUTH2_PROXY_VERSION")
+declare -A LABEL=([bare]="bare reverse_proxy" [jit_auth]="jit_auth + reverse_proxy" [bare_headers]="jit_auth's headers, no jit" [jit_assertion]="jit_auth + assertion" [oauth2_proxy]="oauth2-proxy $OAUTH2_PROXY_VERSION")
 # ALL_COOKIES is the Cookie header of every measured request, to every
 # contender: both sessions, so the requests are byte-identical.
 ALL_COOKIES=$COOKIE
@@ -326,6 +335,17 @@ if [[ -n $OAUTH2_BIN ]]; then
 	check "oauth2_proxy, spoofed X-Forwarded-User" 302 "$OAUTH2_URL" -H "X-Forwarded-User: admin" -H "Accept: text/html"
 	check "oauth2_proxy, jit_auth's cookie only" 302 "$OAUTH2_URL" -H "Cookie: $COOKIE" -H "Accept: text/html"
 fi
+# bare_headers stands for the upstream request jit_auth leaves without
+# jit_auth's own work, so both must send the upstream the same header
+# fields with values of the same lengths.
+for contender in jit_auth bare_headers; do
+	curl -fsS "${WRK_HEADERS[@]}" -o "$WORK/headers-$contender.txt" "${URL[$contender]}__headers"
+done
+cmp -s "$WORK/headers-jit_auth.txt" "$WORK/headers-bare_headers.txt" ||
+	die "check: jit_auth and bare_headers send the upstream different headers:
+$(diff "$WORK/headers-jit_auth.txt" "$WORK/headers-bare_headers.txt")"
+printf '   ok  %-44s %s\n' "bare_headers sends what jit_auth sends" "$(tr '\n' ' ' <"$WORK/headers-jit_auth.txt")"
+
 # Response sizes (headers + body) with the cookies, for the record.
 SIZES=
 for contender in "${CONTENDERS[@]}"; do
@@ -452,7 +472,7 @@ printf '%-26s %12s %22s %14s %30s\n' contender 'CPU us/req' 'per-round ratio to 
 for contender in "${CONTENDERS[@]}"; do
 	printf '%-26s %12.1f %22.3f %14.1f %30.3f\n' "${LABEL[$contender]}" "$(col 7 "$contender")" "$(round_ratio "$contender" bare 7)" "$(col 8 "$contender")" "$(round_ratio "$contender" bare 9)"
 done
-echo "jit_auth's own work (its CPU per request against reverse_proxy sending the same four headers as constants, per round): $(round_ratio jit_auth bare_headers 7)x"
+echo "jit_auth's own work (its CPU per request against request_header + reverse_proxy sending the upstream the same headers, per round): $(round_ratio jit_auth bare_headers 7)x"
 echo "a signed assertion's cost (jit_auth + assertion against jit_auth, CPU per request, per round): $(round_ratio jit_assertion jit_auth 7)x"
 for contender in "${CONTENDERS[@]}"; do
 	[[ $contender == bare ]] && continue
@@ -498,7 +518,6 @@ if [[ $PAIRED == 1 ]]; then
 		B_RPS=$(awk '/^Requests\/sec:/ { print $2 }' "$prefix-b.txt")
 	}
 
-	PAIRED_WITH=(jit_auth bare_headers jit_assertion)
 	NP=${#PAIRED_WITH[@]}
 	echo
 	echo "== warm-up of the twin ($WARMUP each)"

@@ -128,7 +128,7 @@ func run(ctx context.Context, caddyBin, oauth2Bin, upstream, dir, out, admin str
 	}
 	defer idp.Close()
 
-	caddy, err := startCaddy(ctx, caddyBin, dir, "", benchCaddyfile(dir, idp.Issuer(), upstream, admin, barePort, authPort, headersPort, assertPort),
+	caddy, err := startCaddy(ctx, caddyBin, dir, "", benchCaddyfile(dir, idp.Issuer(), upstream, admin, barePort, authPort, headersPort, assertPort, oauth2Bin != ""),
 		bareURL, authURL, assertURL)
 	if err != nil {
 		return err
@@ -154,7 +154,7 @@ func run(ctx context.Context, caddyBin, oauth2Bin, upstream, dir, out, admin str
 			return err
 		}
 		u := func(port int) string { return fmt.Sprintf("http://127.0.0.1:%d/", port) }
-		t, err := startCaddy(ctx, caddyBin, dir, "twin", benchCaddyfile(dir, idp.Issuer(), upstream, "", tp[0], tp[1], tp[2], tp[3]),
+		t, err := startCaddy(ctx, caddyBin, dir, "twin", benchCaddyfile(dir, idp.Issuer(), upstream, "", tp[0], tp[1], tp[2], tp[3], oauth2Bin != ""),
 			u(tp[0]), u(tp[1]), u(tp[3]))
 		if err != nil {
 			return fmt.Errorf("the twin: %w", err)
@@ -266,7 +266,7 @@ func freePorts() ([4]int, error) {
 // benchCaddyfile has the two contenders with identical global options:
 // no admin endpoint (unless profiling), no persisted config, no HTTPS, logs discarded (below
 // ERROR) and no access logs, so logging costs neither of them anything.
-func benchCaddyfile(dir, issuer, upstream, admin string, barePort, authPort, headersPort, assertPort int) string {
+func benchCaddyfile(dir, issuer, upstream, admin string, barePort, authPort, headersPort, assertPort int, withOAuth2Cookie bool) string {
 	adminLine := "admin off"
 	if admin != "" {
 		adminLine = "admin " + admin
@@ -302,17 +302,19 @@ http://:%[8]d {
 	reverse_proxy %[9]s
 }
 
-# Contender "bare_headers": reverse_proxy sending the four identity
-# headers jit_auth sends by default, as constants of the same length: what
-# forwarding them costs the proxy and the upstream, without jit_auth.
+# Contender "bare_headers": reverse_proxy behind Caddy's request_header,
+# which makes of the request's header set what jit_auth makes of it: its
+# session cookie withheld, the four identity headers it sends by default
+# set, as constants of the same length. What the upstream request jit_auth
+# leaves costs the proxy and the upstream, without jit_auth's own work.
 http://:%[11]d {
 	bind 127.0.0.1
-	reverse_proxy %[9]s {
-		header_up Remote-User "bench@example.com"
-		header_up Remote-Email "bench@example.com"
-		header_up Remote-Name "Bench User"
-		header_up Remote-Groups "staff,bench"
-	}
+	request_header %[13]s
+	request_header Remote-User "bench@example.com"
+	request_header Remote-Email "bench@example.com"
+	request_header Remote-Name "Bench User"
+	request_header Remote-Groups "staff,bench"
+	reverse_proxy %[9]s
 }
 
 # Contender "jit_assertion": jit_auth sending a signed identity assertion
@@ -325,7 +327,20 @@ http://:%[12]d {
 	reverse_proxy %[9]s
 }
 `, quote(filepath.Join(dir, "storage")), quote(filepath.Join(dir, "users.db")), connectionName,
-		issuer, clientID, clientSecret, barePort, authPort, upstream, adminLine, headersPort, assertPort)
+		issuer, clientID, clientSecret, barePort, authPort, upstream, adminLine, headersPort, assertPort,
+		withholdSessionCookie(withOAuth2Cookie))
+}
+
+// withholdSessionCookie is the request_header operation that takes
+// jit_auth's session cookie off the Cookie line as jit_auth does: the
+// whole header when the session cookie is all it carries, else just that
+// pair (the requests carry oauth2-proxy's cookie after it when oauth2-proxy
+// is a contender).
+func withholdSessionCookie(withOAuth2Cookie bool) string {
+	if withOAuth2Cookie {
+		return "Cookie " + quote(cookieName+"=[^;]*(; )?") + ` ""`
+	}
+	return "-Cookie"
 }
 
 func quote(s string) string { return "`" + s + "`" }

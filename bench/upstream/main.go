@@ -9,17 +9,23 @@
 // GET /__count returns the number of other requests served so far, GET
 // /__conns the number of TCP connections accepted so far (so run.sh can
 // tell how well a proxy reuses its upstream connections); both are meant
-// to be asked directly, not through a proxy.
+// to be asked directly, not through a proxy. GET /__headers, asked through
+// a proxy, lists the header fields the proxy sent with each value's length
+// (X-Forwarded-Host's aside, as it names the proxy's port), so run.sh can
+// check that two contenders send the upstream the same work.
 package main
 
 import (
 	"flag"
 	"fmt"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -62,6 +68,16 @@ func main() {
 				return
 			case "/__conns":
 				fmt.Fprintln(w, conns.Load())
+				return
+			case "/__headers":
+				names := slices.Sorted(maps.Keys(r.Header))
+				for _, name := range names {
+					size := strconv.Itoa(len(strings.Join(r.Header[name], ", ")))
+					if name == "X-Forwarded-Host" {
+						size = "-"
+					}
+					fmt.Fprintln(w, name, size)
+				}
 				return
 			}
 			served.Add(1)
