@@ -43,8 +43,13 @@ func validHost(h string) bool {
 	return err == nil && u.Host == h
 }
 
-// hostname strips the port from host.
+// hostname strips the port from host. A host without a colon has no port
+// to strip, and SplitHostPort would allocate its error to say so: a
+// plain-HTTP request on the default port asks this on every request.
 func hostname(host string) string {
+	if strings.IndexByte(host, ':') < 0 {
+		return host
+	}
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		return h
 	}

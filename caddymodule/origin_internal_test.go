@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"crypto/tls"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -71,6 +72,23 @@ func FuzzCookieSecure(f *testing.F) {
 		want := isHTTPS(r) || !isLoopbackHost(hostname(requestHost(r)))
 		if got := cookieSecure(r); got != want {
 			t.Fatalf("cookieSecure %v, the composition says %v", got, want)
+		}
+	})
+}
+
+// FuzzHostname holds hostname to what it was before its shortcut for a
+// host without a colon: SplitHostPort's host, or host unchanged.
+func FuzzHostname(f *testing.F) {
+	for _, h := range []string{"localhost", "127.0.0.1:8080", "[::1]:443", "[::1]", "::1", "example.com:", ":80", "a:b:c", ""} {
+		f.Add(h)
+	}
+	f.Fuzz(func(t *testing.T, host string) {
+		want := host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			want = h
+		}
+		if got := hostname(host); got != want {
+			t.Fatalf("hostname(%q) = %q, SplitHostPort says %q", host, got, want)
 		}
 	})
 }
