@@ -1,13 +1,15 @@
 //go:build linux
 
-// Command setup prepares the two contenders of bench/run.sh and keeps them
+// Command setup prepares the contenders of bench/run.sh and keeps them
 // running until it is told to stop:
 //
 //   - a local OpenID Connect provider (internal/devidp) with one user;
-//   - a Caddyfile with two sites on loopback ports, both proxying to the
-//     same upstream: "bare" (reverse_proxy only) and "jit_auth"
-//     (jit_auth + reverse_proxy), with identical global options and no
-//     access logs;
+//   - a Caddyfile with four sites on loopback ports, all proxying to the
+//     same upstream: "bare" (reverse_proxy only), "jit_auth" (jit_auth +
+//     reverse_proxy), "bare_headers" (request_header making the upstream
+//     request jit_auth leaves, then reverse_proxy) and "jit_assertion"
+//     (jit_auth with a signed assertion), with identical global options
+//     and no access logs;
 //   - the built Caddy binary running that Caddyfile as a subprocess;
 //   - one login through the provider's form, for the session cookie;
 //   - with -twin, a second Caddy process (the twin) running the same
@@ -19,7 +21,7 @@
 //     upstream, and one login through it for its session cookie.
 //
 // When the sites answer and the logins worked it writes KEY=value lines
-// (BARE_URL, AUTH_URL, COOKIE, CADDY_PID, ADMIN_URL with -admin, TWIN_*
+// (BARE_URL, AUTH_URL, HEADERS_URL, ASSERT_URL, COOKIE, CADDY_PID, ADMIN_URL with -admin, TWIN_*
 // with -twin, and OAUTH2_URL, OAUTH2_COOKIE, OAUTH2_PID with
 // -oauth2-proxy) to -out, then waits for SIGINT or SIGTERM and stops
 // Caddy, the twin and oauth2-proxy. Both are
