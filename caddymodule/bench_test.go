@@ -300,6 +300,22 @@ func BenchmarkNewReplacer(b *testing.B) {
 	}
 }
 
+// serveRepeatedly runs h on r in every iteration as on a request of its
+// own: the identity headers of the last iteration removed, the Cookie
+// line put back as it came, a replacer of its own (requestRing).
+func serveRepeatedly(b *testing.B, h *Handler, w http.ResponseWriter, r *http.Request) {
+	cookies := newCookieReset(r)
+	reqs := newRequestRing(r)
+	b.ReportAllocs()
+	for b.Loop() {
+		resetIdentity(r)
+		cookies.reset(r)
+		if err := h.ServeHTTP(w, reqs.get(b), noopNext); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkServeHTTP: the whole handler for an authenticated browser
 // navigation with a no-op next handler.
 func BenchmarkServeHTTP(b *testing.B) {
@@ -307,16 +323,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 	w := &discardWriter{h: http.Header{}}
 	b.Run("warm-replacer", func(b *testing.B) {
 		r, _ := authedRequest(b, h)
-		cookies := newCookieReset(r)
-		reqs := newRequestRing(r)
-		b.ReportAllocs()
-		for b.Loop() {
-			resetIdentity(r)
-			cookies.reset(r)
-			if err := h.ServeHTTP(w, reqs.get(b), noopNext); err != nil {
-				b.Fatal(err)
-			}
-		}
+		serveRepeatedly(b, h, w, r)
 		if r.Header.Get("Remote-User") != "alice@example.com" {
 			b.Fatalf("not authenticated: %v", r.Header)
 		}
@@ -328,16 +335,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 		cookie := r.Header.Get("Cookie")
 		r.Host = "127.0.0.1:8080"
 		r.Header = http.Header{"Accept": {"text/html"}, "Cookie": {cookie}}
-		cookies := newCookieReset(r)
-		reqs := newRequestRing(r)
-		b.ReportAllocs()
-		for b.Loop() {
-			resetIdentity(r)
-			cookies.reset(r)
-			if err := h.ServeHTTP(w, reqs.get(b), noopNext); err != nil {
-				b.Fatal(err)
-			}
-		}
+		serveRepeatedly(b, h, w, r)
 		if r.Header.Get("Remote-User") != "alice@example.com" || r.Header.Get("Cookie") != "" {
 			b.Fatalf("not authenticated, or the cookie went on: %v", r.Header)
 		}
@@ -347,16 +345,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 		// out of the middle of the line costs one copy of the line.
 		r, _ := authedRequest(b, h)
 		r.Header.Set("Cookie", appCookies(sealSession(b, h, benchSession(time.Now()))))
-		cookies := newCookieReset(r)
-		reqs := newRequestRing(r)
-		b.ReportAllocs()
-		for b.Loop() {
-			resetIdentity(r)
-			cookies.reset(r)
-			if err := h.ServeHTTP(w, reqs.get(b), noopNext); err != nil {
-				b.Fatal(err)
-			}
-		}
+		serveRepeatedly(b, h, w, r)
 		if r.Header.Get("Remote-User") != "alice@example.com" {
 			b.Fatalf("not authenticated: %v", r.Header)
 		}
@@ -373,16 +362,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 		}
 		keys.need(assertion.ES256).Store(ring)
 		r, _ := authedRequest(b, ha)
-		cookies := newCookieReset(r)
-		reqs := newRequestRing(r)
-		b.ReportAllocs()
-		for b.Loop() {
-			resetIdentity(r)
-			cookies.reset(r)
-			if err := ha.ServeHTTP(w, reqs.get(b), noopNext); err != nil {
-				b.Fatal(err)
-			}
-		}
+		serveRepeatedly(b, ha, w, r)
 		if r.Header.Get("Jit-Assertion") == "" {
 			b.Fatalf("no assertion: %v", r.Header)
 		}
