@@ -7,7 +7,7 @@
 #
 # It builds ./cmd/caddy, installs oauth2-proxy v7 from the Go module proxy
 # unless already there, starts one upstream (bench/upstream, 64-byte
-# body), a local OpenID provider, a Caddy with three sites and oauth2-proxy
+# body), a local OpenID provider, a Caddy with four sites and oauth2-proxy
 # (bench/setup): "bare" (reverse_proxy), "jit_auth" (jit_auth +
 # reverse_proxy), "jit_assertion" (the same with a signed identity
 # assertion), "bare_headers" (reverse_proxy behind Caddy's

@@ -21,9 +21,9 @@
 //     upstream, and one login through it for its session cookie.
 //
 // When the sites answer and the logins worked it writes KEY=value lines
-// (BARE_URL, AUTH_URL, HEADERS_URL, ASSERT_URL, COOKIE, CADDY_PID, ADMIN_URL with -admin, TWIN_*
-// with -twin, and OAUTH2_URL, OAUTH2_COOKIE, OAUTH2_PID with
-// -oauth2-proxy) to -out, then waits for SIGINT or SIGTERM and stops
+// (BARE_URL, AUTH_URL, HEADERS_URL, ASSERT_URL, COOKIE, CADDY_PID,
+// ADMIN_URL with -admin, TWIN_* with -twin, and OAUTH2_URL,
+// OAUTH2_COOKIE, OAUTH2_PID with -oauth2-proxy) to -out, then waits for SIGINT or SIGTERM and stops
 // Caddy, the twin and oauth2-proxy. Both are
 // also killed if setup dies (Pdeathsig), so nothing outlives a run. Linux
 // only, like run.sh.
@@ -265,9 +265,10 @@ func freePorts() ([4]int, error) {
 	return ports, nil
 }
 
-// benchCaddyfile has the two contenders with identical global options:
-// no admin endpoint (unless profiling), no persisted config, no HTTPS, logs discarded (below
-// ERROR) and no access logs, so logging costs neither of them anything.
+// benchCaddyfile has the Caddy contenders with identical global options:
+// no admin endpoint (unless profiling), no persisted config, no HTTPS,
+// logs discarded (below ERROR) and no access logs, so logging costs none
+// of them anything.
 func benchCaddyfile(dir, issuer, upstream, admin string, barePort, authPort, headersPort, assertPort int, withOAuth2Cookie bool) string {
 	adminLine := "admin off"
 	if admin != "" {
