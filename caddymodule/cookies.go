@@ -24,12 +24,38 @@ const moduleCookiePrefix = "jitauth_"
 // parser may be more lenient than net/http's; it does not allocate.
 func isModuleCookie(name string) bool {
 	for _, p := range [...]string{hostPrefix, "__Secure-"} {
-		if len(name) >= len(p) && strings.EqualFold(name[:len(p)], p) {
+		if hasPrefixFold(name, p) {
 			name = name[len(p):]
 			break
 		}
 	}
-	return len(name) >= len(moduleCookiePrefix) && strings.EqualFold(name[:len(moduleCookiePrefix)], moduleCookiePrefix)
+	return hasPrefixFold(name, moduleCookiePrefix)
+}
+
+// hasPrefixFold reports whether s starts with the ASCII prefix in any
+// letter case: strings.EqualFold(s[:len(prefix)], prefix), in a few
+// instructions, since every request this handler passes on asks it.
+// Against an ASCII prefix, EqualFold matches ASCII letters only: a
+// multi-byte letter that folds to an ASCII one (the Kelvin sign, the
+// long s) would leave fewer letters than the prefix has
+// (FuzzHasPrefixFold).
+func hasPrefixFold(s, prefix string) bool {
+	if len(s) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		if lowerASCII(s[i]) != lowerASCII(prefix[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // cookiePairName is the name of one "name=value" pair of a Cookie
@@ -134,10 +160,19 @@ func joinPairs(line string, module bool) string {
 }
 
 // withholdModuleCookies takes the module's cookies off h's Cookie header
-// lines, dropping lines left empty, and returns them as one line ("" if
-// there were none).
+// lines, dropping the lines that held nothing else, and returns them as
+// one line ("" if there were none). Lines without the module's cookies
+// stay as they came, empty ones too.
 func withholdModuleCookies(h http.Header) string {
 	lines := h["Cookie"]
+	if len(lines) == 1 && strings.IndexByte(lines[0], ';') < 0 {
+		// One cookie: what a browser that holds only the session sends.
+		if isModuleCookie(cookiePairName(lines[0])) {
+			delete(h, "Cookie")
+			return strings.Trim(lines[0], " \t")
+		}
+		return ""
+	}
 	var held string
 	n := 0
 	for _, line := range lines {
@@ -149,7 +184,10 @@ func withholdModuleCookies(h http.Header) string {
 				held += "; " + removed
 			}
 		}
-		if kept != "" {
+		// A line without the module's cookies is kept as it came: were
+		// an empty one dropped, the lines after it would be moved down
+		// over it in place while the header kept its length.
+		if kept != "" || removed == "" {
 			lines[n] = kept
 			n++
 		}
@@ -208,28 +246,31 @@ func firstCookie(r *http.Request, name string) (string, bool) {
 	return findCookie(r, name, false)
 }
 
-// findCookie is cookieValue, checking values or not.
+// findCookie is cookieValue, checking values or not. It reads the lines
+// once: after the cookie is found, the pairs that follow are only
+// counted.
 func findCookie(r *http.Request, name string, check bool) (string, bool) {
 	if name == "" {
 		return "", false
 	}
-	lines := r.Header["Cookie"]
+	var value string
+	found := false
 	pairs := 0
-	for _, line := range lines {
-		pairs += strings.Count(line, ";") + 1
-	}
-	if pairs > maxCookiesScanned {
-		c, err := r.Cookie(name)
-		if err != nil {
-			return "", false
-		}
-		return c.Value, true
-	}
-	for _, line := range lines {
+	for _, line := range r.Header["Cookie"] {
 		line = textproto.TrimString(line)
 		for len(line) > 0 {
+			if pairs++; pairs > maxCookiesScanned {
+				c, err := r.Cookie(name)
+				if err != nil {
+					return "", false
+				}
+				return c.Value, true
+			}
 			var part string
 			part, line, _ = strings.Cut(line, ";")
+			if found {
+				continue
+			}
 			k, v, _ := strings.Cut(textproto.TrimString(part), "=")
 			if textproto.TrimString(k) != name {
 				continue
@@ -238,11 +279,11 @@ func findCookie(r *http.Request, name string, check bool) (string, bool) {
 				v = v[1 : len(v)-1]
 			}
 			if !check || validCookieValue(v) {
-				return v, true
+				value, found = v, true
 			}
 		}
 	}
-	return "", false
+	return value, found
 }
 
 // validCookieValue reports whether net/http accepts v as a cookie value

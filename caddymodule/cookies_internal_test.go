@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -185,6 +186,69 @@ func FuzzCookieValue(f *testing.F) {
 			if ok != (err == nil) || (ok && got != want.Value) {
 				t.Fatalf("lines %q: cookieValue(%q) = %q, %v; net/http: %v, %v", r.Header["Cookie"], name, got, ok, want, err)
 			}
+		}
+	})
+}
+
+// FuzzHasPrefixFold holds hasPrefixFold to strings.EqualFold on the
+// prefixes isModuleCookie asks about, whatever the bytes (the Kelvin
+// sign and the long s fold to ASCII letters).
+func FuzzHasPrefixFold(f *testing.F) {
+	for _, s := range []string{"jitauth_session", "JITAUTH_x", "__host-jitauth_", "__Secure-", "\u212aitauth_", "__Ho\u017ft-", "jit", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, p := range []string{hostPrefix, "__Secure-", moduleCookiePrefix} {
+			want := len(s) >= len(p) && strings.EqualFold(s[:len(p)], p)
+			if got := hasPrefixFold(s, p); got != want {
+				t.Fatalf("hasPrefixFold(%q, %q) = %v, EqualFold says %v", s, p, got, want)
+			}
+		}
+	})
+}
+
+// FuzzWithholdModuleCookies holds withholdModuleCookies, which has a
+// shortcut for a lone cookie, to what withoutModuleCookies says of each
+// line: the kept pairs stay (a line that held only the module's cookies
+// goes, a line without them stays as it came), the module's come back as
+// one line.
+func FuzzWithholdModuleCookies(f *testing.F) {
+	f.Add("jitauth_session=abc", "")
+	f.Add(" __Host-jitauth_session=abc ", "")
+	f.Add("theme=dark", "")
+	f.Add("jitauth_a=1; x=2", "JITAUTH_b=3")
+	f.Add("", ";")
+	f.Fuzz(func(t *testing.T, line1, line2 string) {
+		lines := []string{line1}
+		if line2 != "" {
+			lines = append(lines, line2)
+		}
+		var wantKept []string
+		var wantHeld []string
+		for _, l := range lines {
+			kept, removed := withoutModuleCookies(l)
+			if kept != "" || removed == "" {
+				wantKept = append(wantKept, kept)
+			}
+			if removed != "" {
+				wantHeld = append(wantHeld, removed)
+			}
+		}
+		if len(wantHeld) == 0 {
+			wantKept = lines // untouched
+		}
+		h := http.Header{"Cookie": slices.Clone(lines)}
+		held := withholdModuleCookies(h)
+		if want := strings.Join(wantHeld, "; "); held != want {
+			t.Fatalf("lines %q: held %q, want %q", lines, held, want)
+		}
+		got, ok := h["Cookie"]
+		if len(wantKept) == 0 {
+			if ok {
+				t.Fatalf("lines %q: Cookie %q left, want none", lines, got)
+			}
+		} else if !slices.Equal(got, wantKept) {
+			t.Fatalf("lines %q: Cookie %q, want %q", lines, got, wantKept)
 		}
 	})
 }
