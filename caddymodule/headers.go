@@ -80,13 +80,18 @@ func sameHeaderKey(name, key string) bool {
 }
 
 // stripIdentityHeaders deletes every client-supplied copy of the
-// identity headers, under any case or "_"/"-" spelling.
-func stripIdentityHeaders(h http.Header, keys []string) {
+// identity headers, under any case or "_"/"-" spelling, and reports
+// whether h has a Connection field (which stripConnectionTokens reads),
+// so that a request without one is not looked up again.
+func stripIdentityHeaders(h http.Header, keys []string) (connection bool) {
 	for name := range h {
 		if isIdentityKey(name, keys) {
 			delete(h, name)
+		} else if name == "Connection" {
+			connection = true
 		}
 	}
+	return connection
 }
 
 // mergeKeys returns the sorted union of two sorted key lists.
@@ -149,8 +154,9 @@ func (h *Handler) cleanRequest(r *http.Request) {
 // by keys: from the headers, from the Connection header's list, and from
 // trailers.
 func stripRequest(r *http.Request, keys []string) {
-	stripIdentityHeaders(r.Header, keys)
-	stripConnectionTokens(r.Header, keys)
+	if stripIdentityHeaders(r.Header, keys) {
+		stripConnectionTokens(r.Header, keys)
+	}
 	if r.Trailer != nil {
 		// A client that announces trailers gets a Trailer map, and
 		// net/http adds every trailer field it then sends to it when the

@@ -124,12 +124,21 @@ func cookieName(base string, secure bool) string {
 // these may get plain-HTTP development cookies. An IP literal is parsed,
 // never matched by prefix: "127.evil.example" is a public name.
 func isLoopbackHost(host string) bool {
+	switch host {
+	case "127.0.0.1", "localhost", "::1", "[::1]":
+		return true
+	}
 	host = strings.ToLower(strings.TrimSuffix(host, "."))
 	if host == "localhost" || (strings.HasSuffix(host, ".localhost") && len(host) > len(".localhost") && host[0] != '.') {
 		return true
 	}
 	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
 		host = host[1 : len(host)-1]
+	} else if strings.IndexByte(host, ':') < 0 && strings.Trim(host, "0123456789.") != "" {
+		// A name, not an IPv4 literal (digits and dots only) nor an
+		// IPv6 one (which has colons): no address to parse, and no
+		// parse error to allocate.
+		return false
 	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil || ip.Zone() != "" {

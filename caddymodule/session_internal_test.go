@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -87,6 +88,31 @@ func FuzzIsLoopbackHost(f *testing.F) {
 		ip := net.ParseIP(strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"))
 		if ip == nil || !ip.IsLoopback() {
 			t.Fatalf("%q counted as loopback", host)
+		}
+	})
+}
+
+// FuzzIsLoopbackHostShortcuts holds isLoopbackHost to its answer before
+// the shortcuts for the common literals and for names: lower-cased, a
+// trailing dot dropped, localhost and its subdomains, else a parsed
+// loopback literal.
+func FuzzIsLoopbackHostShortcuts(f *testing.F) {
+	for _, s := range []string{"localhost", "LOCALHOST.", "127.0.0.1", "127.000.0.1", "[::1]", "::1", "[127.0.0.1]", "1.2.3.4", "example.com", "fe80::1%lo", "0x7f.1", "127.1", "[::1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, host string) {
+		h := strings.ToLower(strings.TrimSuffix(host, "."))
+		want := h == "localhost" || (strings.HasSuffix(h, ".localhost") && len(h) > len(".localhost") && h[0] != '.')
+		if !want {
+			if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+				h = h[1 : len(h)-1]
+			}
+			if ip, err := netip.ParseAddr(h); err == nil && ip.Zone() == "" {
+				want = (ip.Is4() && ip.IsLoopback()) || ip == netip.IPv6Loopback()
+			}
+		}
+		if got := isLoopbackHost(host); got != want {
+			t.Fatalf("isLoopbackHost(%q) = %v, want %v", host, got, want)
 		}
 	})
 }
