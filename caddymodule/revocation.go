@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -29,6 +30,17 @@ type revocations struct {
 	// revocations with an ID of their own shape (userCutoffID), so the
 	// store, the poll and the outage outbox carry them unchanged.
 	cutoffs map[string]userCutoff
+	// gen counts the changes to the set, so a check of a session made
+	// since the last one still holds (sessions.admitted).
+	gen atomic.Uint64
+}
+
+// generation is the number of changes to r so far (0 for nil).
+func (r *revocations) generation() uint64 {
+	if r == nil {
+		return 0
+	}
+	return r.gen.Load()
 }
 
 // userCutoff is one user's sign-out-everywhere: sessions issued at or
@@ -51,8 +63,8 @@ func userCutoffID(userID string, at time.Time) string {
 }
 
 // refuses reports whether s was logged out, or its user signed out
-// everywhere after s was issued. One read lock, two map lookups: this is
-// on the authenticated request path.
+// everywhere after s was issued. An authenticated request asks only when
+// the set changed since its session was last checked (sessions.admitted).
 func (r *revocations) refuses(s *Session) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -96,7 +108,10 @@ func (r *revocations) add(id string, expires time.Time) {
 		if r.cutoffs == nil {
 			r.cutoffs = make(map[string]userCutoff)
 		}
-		cur := r.cutoffs[userID]
+		cur, had := r.cutoffs[userID]
+		if had && before <= cur.before && !expires.After(cur.expires) {
+			return // a poll brought it again
+		}
 		if before > cur.before {
 			cur.before = before
 		}
@@ -104,17 +119,23 @@ func (r *revocations) add(id string, expires time.Time) {
 			cur.expires = expires
 		}
 		r.cutoffs[userID] = cur
+		r.gen.Add(1)
 		return
 	}
 	if r.revoked == nil {
 		r.revoked = make(map[string]time.Time)
 	}
+	if cur, had := r.revoked[id]; had && cur.Equal(expires) {
+		return // a poll brought it again
+	}
 	r.revoked[id] = expires
+	r.gen.Add(1)
 }
 
 // prune forgets sessions and cutoffs that have expired anyway.
 func (r *revocations) prune(now time.Time) {
 	r.mu.Lock()
+	n := len(r.revoked) + len(r.cutoffs)
 	for id, exp := range r.revoked {
 		if !now.Before(exp) {
 			delete(r.revoked, id)
@@ -124,6 +145,9 @@ func (r *revocations) prune(now time.Time) {
 		if !now.Before(c.expires) {
 			delete(r.cutoffs, id)
 		}
+	}
+	if len(r.revoked)+len(r.cutoffs) != n {
+		r.gen.Add(1)
 	}
 	r.mu.Unlock()
 }

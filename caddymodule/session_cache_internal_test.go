@@ -8,6 +8,9 @@ import (
 	"time"
 
 	"github.com/gorilla/securecookie"
+	"go.uber.org/zap"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
 // A cached session is still checked for expiry, revocation and the
@@ -59,7 +62,7 @@ func TestSessionCacheIsBounded(t *testing.T) {
 	for i := 0; i < maxCachedSessions*3; i++ {
 		c.put("n", strconv.Itoa(i), &Session{ExpiresAt: now + 3600}, now)
 	}
-	if n := len(c.m); n > maxCachedSessions {
+	if n := c.len(); n > maxCachedSessions {
 		t.Fatalf("cache holds %d sessions, bound is %d", n, maxCachedSessions)
 	}
 	var nilCache *sessionCache
@@ -149,5 +152,88 @@ func TestLiveProfileOnlyMovesForward(t *testing.T) {
 	}
 	if got := (*liveProfile)(nil).current(s); got != s {
 		t.Error("no profile changed the session")
+	}
+}
+
+// The outcome of a cached session's check is reused only until a
+// revocation or a user status changes: every kind of change reaches the
+// next request, and a poll that brings known revocations again, or a
+// request, changes nothing.
+func TestSessionCheckFollowsChanges(t *testing.T) {
+	status := newUserStatus()
+	h := &Handler{app: &App{sessions: &sessions{seal: testCodecs(), revoked: &revocations{}, status: status, cache: newSessionCache()}},
+		conns: []*Connection{{name: "c"}}}
+	now := time.Now()
+	s := &Session{ID: "sid", UserID: "u1", Username: "alice", Name: "Alice", Connection: "c",
+		IssuedAt: now.Add(-time.Minute).Unix(), ExpiresAt: now.Add(time.Hour).Unix()}
+	value, err := sealForTest(h, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := func() *Session {
+		r, _ := http.NewRequest("GET", "http://localhost/", nil)
+		r.Header.Set("Cookie", "jitauth_session="+value)
+		return h.session(r)
+	}
+	if load() == nil || load() == nil {
+		t.Fatal("valid session not accepted")
+	}
+	gens := func() [2]uint64 { return [2]uint64{h.app.sessions.revoked.generation(), status.generation()} }
+	before := gens()
+	if load(); gens() != before {
+		t.Fatal("a request changed a generation")
+	}
+
+	status.set("u1", true)
+	if load() != nil {
+		t.Fatal("session of a user disabled here still accepted")
+	}
+	status.set("u1", false)
+	if load() == nil {
+		t.Fatal("session of a user enabled again refused")
+	}
+
+	status.update("u1", &provisioner.User{ID: "u1", Username: "alice", Name: "Alice Renamed", Status: provisioner.StatusActive}, zap.NewNop())
+	if got := load(); got == nil || got.Name != "Alice Renamed" || got.identity == nil || got.identity.name != "Alice Renamed" {
+		t.Fatalf("profile change not shown: %+v", got)
+	}
+	status.update("u1", nil, zap.NewNop()) // deleted in the store
+	if load() != nil {
+		t.Fatal("session of a deleted user still accepted")
+	}
+	status.update("u1", &provisioner.User{ID: "u1", Username: "alice", Name: "Alice", Status: provisioner.StatusActive}, zap.NewNop())
+	if load() == nil {
+		t.Fatal("session of a user back in the store refused")
+	}
+
+	// Forgotten by the refresh (not seen for longer than it keeps
+	// users): the next request registers the user again, where the
+	// refresh looks.
+	status.users["u1"].lastSeen.Store(now.Add(-time.Hour).Unix())
+	status.refresh(t.Context(), nil, time.Minute, zap.NewNop()) // no user left to read
+	if _, ok := status.users["u1"]; ok {
+		t.Fatal("refresh kept a user not seen for an hour")
+	}
+	if load() == nil {
+		t.Fatal("session refused after its user was forgotten")
+	}
+	if _, ok := status.users["u1"]; !ok {
+		t.Fatal("a request after the refresh forgot the user did not register it again")
+	}
+
+	h.app.sessions.revoked.add(userCutoffID("u1", now), now.Add(time.Hour))
+	if load() != nil {
+		t.Fatal("session accepted after its user signed out everywhere")
+	}
+	before = gens()
+	h.app.sessions.revoked.add(userCutoffID("u1", now), now.Add(time.Hour))
+	h.app.sessions.revoked.add("other", now.Add(time.Hour))
+	after := gens()
+	h.app.sessions.revoked.add("other", now.Add(time.Hour))
+	if gens() != after || after[0] != before[0]+1 {
+		t.Fatalf("generations %v → %v → %v: a revocation known already counted as a change, or a new one did not", before, after, gens())
+	}
+	if load() != nil {
+		t.Fatal("session accepted after an unrelated revocation")
 	}
 }

@@ -56,31 +56,71 @@ func (m *sessions) load(r *http.Request, offered func(connection string) bool) *
 		return nil
 	}
 	now := time.Now()
-	s := m.cache.get(name, value)
-	if s == nil {
+	e := m.cache.entry(name, value)
+	if e == nil {
 		if value, ok = cookieValue(r, name); !ok {
 			return nil
 		}
-		s = new(Session)
+		s := new(Session)
 		if !m.seal.decode(name, value, s) || !s.valid(now) {
 			return nil
 		}
 		s.prepare()
-		m.cache.put(name, value, s, now.Unix())
+		e = m.cache.put(name, value, s, now.Unix())
 	}
-	if !s.valid(now) || m.revoked.refuses(s) || !offered(s.Connection) {
+	if !e.session.valid(now) || !offered(e.session.Connection) {
 		return nil
 	}
-	if s.UserID == "" {
-		return s
+	return m.admitted(e, now.Unix())
+}
+
+// sessionCheck is the outcome of checking a cached session against the
+// revocations and its user's status, valid while neither has changed
+// since: both count their changes (gen), and a request whose counts
+// match the check's reads its outcome instead of checking again.
+type sessionCheck struct {
+	revoked  *revocations
+	status   *userStatus
+	revGen   uint64
+	statGen  uint64
+	outcome  *Session     // nil: refused
+	userSeen *statusEntry // the user's status entry, touched per request
+}
+
+// admitted returns e's session as it counts now: nil when it was logged
+// out or its user is disabled or deleted, else the session as the
+// user's profile last read says (liveProfile.current). The outcome is
+// kept on e until a revocation or a user status changes, so an
+// authenticated request reads two counters and its check instead of
+// three locked maps and the profile.
+func (m *sessions) admitted(e *cachedSession, nowUnix int64) *Session {
+	revGen, statGen := m.revoked.generation(), m.status.generation()
+	if c := e.checked.Load(); c != nil && c.revGen == revGen && c.statGen == statGen &&
+		c.revoked == m.revoked && c.status == m.status {
+		if c.userSeen != nil {
+			c.userSeen.seen(nowUnix)
+		}
+		return c.outcome
 	}
-	active, profile := m.status.active(s.UserID, now.Unix())
-	if !active {
-		return nil
+	c := &sessionCheck{revoked: m.revoked, status: m.status, revGen: revGen, statGen: statGen}
+	s := e.session
+	switch {
+	case m.revoked.refuses(s):
+	case s.UserID == "":
+		c.outcome = s
+	default:
+		active, profile, entry := m.status.lookup(s.UserID, nowUnix)
+		c.userSeen = entry
+		if active {
+			// Changes to the user since the session was issued (roles,
+			// groups, name, email) show within user_status_refresh.
+			if c.outcome = profile.current(s); c.outcome != s {
+				c.outcome.identity = newForwardedIdentity(c.outcome)
+			}
+		}
 	}
-	// Changes to the user since the session was issued (roles, groups,
-	// name, email) show within user_status_refresh.
-	return profile.current(s)
+	e.checked.Store(c)
+	return c.outcome
 }
 
 // issue sets the session cookie of s: at the end of a login, or again

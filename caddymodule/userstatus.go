@@ -24,6 +24,18 @@ type userStatus struct {
 	mu    sync.RWMutex
 	users map[string]*statusEntry // by local user ID
 	wake  chan struct{}
+	// gen counts the changes a session's check depends on (a status, a
+	// profile, an entry forgotten), so a check made since the last one
+	// still holds (sessions.admitted).
+	gen atomic.Uint64
+}
+
+// generation is the number of changes to u so far (0 for nil).
+func (u *userStatus) generation() uint64 {
+	if u == nil {
+		return 0
+	}
+	return u.gen.Load()
 }
 
 type statusEntry struct {
@@ -83,6 +95,14 @@ func (p *liveProfile) current(s *Session) *Session {
 // unknown user is active until checked, and queued for a check; the
 // bound holds from then.
 func (u *userStatus) active(id string, nowUnix int64) (bool, *liveProfile) {
+	active, profile, _ := u.lookup(id, nowUnix)
+	return active, profile
+}
+
+// lookup is active, also returning the user's entry, which the caller
+// keeps until u changes and touches per request (statusEntry.seen): the
+// refresh forgets users not seen for a while.
+func (u *userStatus) lookup(id string, nowUnix int64) (bool, *liveProfile, *statusEntry) {
 	u.mu.RLock()
 	e := u.users[id]
 	u.mu.RUnlock()
@@ -98,12 +118,17 @@ func (u *userStatus) active(id string, nowUnix int64) (bool, *liveProfile) {
 		default:
 		}
 	}
+	e.seen(nowUnix)
+	return !e.refused.Load(), e.profile.Load(), e
+}
+
+// seen records that a session of the user was used at nowUnix.
+func (e *statusEntry) seen(nowUnix int64) {
 	// Written at most once a second: a store on every request would move
 	// the entry's cache line between CPUs on every request.
 	if e.lastSeen.Load() != nowUnix {
 		e.lastSeen.Store(nowUnix)
 	}
-	return !e.refused.Load(), e.profile.Load()
 }
 
 // set records a status change made here (the admin API), so this
@@ -117,7 +142,9 @@ func (u *userStatus) set(id string, refused bool) {
 		u.users[id] = e
 	}
 	u.mu.Unlock()
-	e.refused.Store(refused)
+	if e.refused.Swap(refused) != refused {
+		u.gen.Add(1)
+	}
 }
 
 // refresh re-reads the status of every user seen within keep; users not
@@ -128,12 +155,19 @@ func (u *userStatus) refresh(ctx context.Context, store provisioner.UserStore, k
 	cutoff := time.Now().Add(-keep).Unix()
 	u.mu.Lock()
 	ids := make([]string, 0, len(u.users))
+	forgot := false
 	for id, e := range u.users {
 		if e.lastSeen.Load() < cutoff {
 			delete(u.users, id)
+			forgot = true
 			continue
 		}
 		ids = append(ids, id)
+	}
+	if forgot {
+		// A check that kept a forgotten entry would record its user's
+		// requests there, where the refresh no longer looks.
+		u.gen.Add(1)
 	}
 	u.mu.Unlock()
 
@@ -194,4 +228,7 @@ func (u *userStatus) update(id string, user *provisioner.User, logger *zap.Logge
 	if e.refused.Swap(refused) != refused && refused {
 		logger.Info("user disabled or deleted; live sessions refused", zap.String("local_id", id))
 	}
+	// Every read counts as a change: a profile read after a session was
+	// issued speaks for it where one read before did not (current).
+	u.gen.Add(1)
 }
