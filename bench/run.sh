@@ -66,6 +66,13 @@
 #                 round. PAIR_ROUNDS=$ROUNDS pairs per contender;
 #                 PAIR_WITH="jit_auth bare_headers jit_assertion" the
 #                 contenders paired with bare (any of those, in any order).
+#   TWIN_CADDY=path  compare two builds instead (implies PAIRED=1): the twin
+#                 runs this Caddy binary (another build of ./cmd/caddy, say
+#                 of main), and each pair round loads the same contender on
+#                 both processes at once; the ratio is this build's CPU per
+#                 request to the twin build's. PAIR_WITH may then name bare
+#                 too: bare on both builds is the control, whose ratio
+#                 shows what the two processes' positions alone make
 #   REQUEST=minimal  the request every contender gets: "minimal" (the
 #                 default) is wrk's own plus the Cookie and an Accept
 #                 header; "browser" adds the other headers Chromium sends
@@ -96,13 +103,20 @@ PAIRED=${PAIRED:-1}
 REQUEST=${REQUEST:-minimal}
 PAIR_ROUNDS=${PAIR_ROUNDS:-$ROUNDS}
 read -ra PAIRED_WITH <<<"${PAIR_WITH:-jit_auth bare_headers jit_assertion}"
+TWIN_CADDY=${TWIN_CADDY:-}
+if [[ -n $TWIN_CADDY ]]; then
+	[[ -x $TWIN_CADDY ]] || { echo "run.sh: TWIN_CADDY=$TWIN_CADDY is not an executable" >&2; exit 1; }
+	TWIN_CADDY=$(realpath "$TWIN_CADDY")
+	PAIRED=1
+fi
 
 cd "$(dirname "$0")/.."
 
 die() { echo "run.sh: $*" >&2; exit 1; }
 ((${#PAIRED_WITH[@]} > 0)) || die "PAIR_WITH names no contender"
 for c in "${PAIRED_WITH[@]}"; do
-	[[ $c == jit_auth || $c == bare_headers || $c == jit_assertion ]] || die "PAIR_WITH: $c is not jit_auth, bare_headers or jit_assertion"
+	[[ $c == jit_auth || $c == bare_headers || $c == jit_assertion || ($c == bare && -n $TWIN_CADDY) ]] ||
+		die "PAIR_WITH: $c is not jit_auth, bare_headers or jit_assertion (or, with TWIN_CADDY, bare)"
 done
 command -v wrk >/dev/null || die "wrk not found; install it with: apt-get install -y wrk"
 [[ $REQUEST == minimal || $REQUEST == browser ]] || die "REQUEST must be minimal or browser, not $REQUEST"
@@ -213,6 +227,7 @@ start_setup() {
 	rm -rf "$WORK/setup.env" "$WORK"/users.db* "$WORK/storage"
 	[[ $PROFILE == 1 ]] && opts=(-admin auto)
 	[[ $PAIRED == 1 ]] && opts+=(-twin)
+	[[ -n $TWIN_CADDY ]] && opts+=(-twin-caddy "$TWIN_CADDY")
 	"${PROXY_CPUS[@]}" "$WORK/setup" -caddy "$WORK/caddy" -upstream "$UPSTREAM" -dir "$WORK" -out "$WORK/setup.env" "${opts[@]}" "$@" >"$WORK/setup.log" 2>&1 &
 	PIDS+=($!)
 	if ! (waitfile "$WORK/setup.env" "${PIDS[-1]}" setup); then
@@ -526,8 +541,13 @@ if [[ $PAIRED == 1 ]]; then
 			die "wrk failed for the twin's $contender: $(cat "$WORK/warmup-twin-$contender.txt")"
 	done
 	echo
-	echo "== $PAIR_ROUNDS paired rounds: bare on one Caddy process and a contender on the other at the same time (wrk -t1 -c$((CONNECTIONS / 2)) -d$DURATION each)"
-	printf '   %-6s %-14s %-9s %14s %14s %12s %14s %12s\n' round contender 'bare on' 'bare us/req' 'it us/req' ratio 'bare req/s' 'its req/s'
+	if [[ -n $TWIN_CADDY ]]; then
+		echo "== $PAIR_ROUNDS paired rounds: each contender on this build and on the twin's ($TWIN_CADDY) at the same time (wrk -t1 -c$((CONNECTIONS / 2)) -d$DURATION each)"
+		printf '   %-6s %-14s %-9s %14s %14s %12s %14s %12s\n' round contender '' 'twin us/req' 'this us/req' ratio 'twin req/s' 'this req/s'
+	else
+		echo "== $PAIR_ROUNDS paired rounds: bare on one Caddy process and a contender on the other at the same time (wrk -t1 -c$((CONNECTIONS / 2)) -d$DURATION each)"
+		printf '   %-6s %-14s %-9s %14s %14s %12s %14s %12s\n' round contender 'bare on' 'bare us/req' 'it us/req' ratio 'bare req/s' 'its req/s'
+	fi
 	: >"$WORK/paired.txt"
 	n=0
 	for ((round = 1; round <= PAIR_ROUNDS; round++)); do
@@ -536,7 +556,12 @@ if [[ $PAIRED == 1 ]]; then
 			# Every other pair swaps the processes, so neither process
 			# (which one started first, which the profile endpoint is on)
 			# always carries the same side.
-			if ((n++ % 2 == 0)); then
+			if [[ -n $TWIN_CADDY ]]; then
+				# Two builds: the processes cannot swap, and the bare
+				# control shows what their positions alone make.
+				pair "${TWIN_URL[$contender]}" "$TWIN_PID" "${URL[$contender]}" "$CADDY_PID" "$WORK/pair-$round-$contender"
+				on=builds bare_cpu=$A_CPU_US it_cpu=$B_CPU_US bare_rps=$A_RPS it_rps=$B_RPS
+			elif ((n++ % 2 == 0)); then
 				pair "${URL[bare]}" "$CADDY_PID" "${TWIN_URL[$contender]}" "$TWIN_PID" "$WORK/pair-$round-$contender"
 				on=first bare_cpu=$A_CPU_US it_cpu=$B_CPU_US bare_rps=$A_RPS it_rps=$B_RPS
 			else
@@ -553,8 +578,13 @@ if [[ $PAIRED == 1 ]]; then
 	pcol() { awk -v c="$2" -v col="$1" '$1 == c { print $col }' "$WORK/paired.txt" | median; }
 	prange() { awk -v c="$1" '$1 == c { print $5 }' "$WORK/paired.txt" | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.3f-%.3f", lo, hi }'; }
 	echo
-	echo "== paired results: median of $PAIR_ROUNDS pairs per contender; target for jit_auth: at most 1.05x bare's CPU per request"
-	printf '%-26s %14s %14s %22s %16s %16s\n' contender 'bare us/req' 'its us/req' 'CPU ratio to bare' 'lowest-highest' 'req/s ratio'
+	if [[ -n $TWIN_CADDY ]]; then
+		echo "== paired results: median of $PAIR_ROUNDS pairs per contender; ratio of this build's CPU per request to the twin build's ($TWIN_CADDY)"
+		printf '%-26s %14s %14s %22s %16s %16s\n' contender 'twin us/req' 'this us/req' 'CPU ratio to twin' 'lowest-highest' 'req/s ratio'
+	else
+		echo "== paired results: median of $PAIR_ROUNDS pairs per contender; target for jit_auth: at most 1.05x bare's CPU per request"
+		printf '%-26s %14s %14s %22s %16s %16s\n' contender 'bare us/req' 'its us/req' 'CPU ratio to bare' 'lowest-highest' 'req/s ratio'
+	fi
 	for contender in "${PAIRED_WITH[@]}"; do
 		printf '%-26s %14.1f %14.1f %22.3f %16s %16.3f\n' "${LABEL[$contender]}" "$(pcol 3 "$contender")" "$(pcol 4 "$contender")" "$(pcol 5 "$contender")" "$(prange "$contender")" \
 			"$(awk -v c="$contender" '$1 == c { print $7 / $6 }' "$WORK/paired.txt" | median)"

@@ -75,6 +75,7 @@ func main() {
 	admin := flag.String("admin", "", "enable Caddy's admin endpoint (and its /debug/pprof/) at this loopback host:port, or \"auto\" for a free port (written as ADMIN_URL); default: admin off")
 	oauth2Bin := flag.String("oauth2-proxy", "", "path to an oauth2-proxy v7 binary: run it as a third contender (OAUTH2_URL, OAUTH2_COOKIE, OAUTH2_PID); default: none")
 	twin := flag.Bool("twin", false, "also run a second Caddy process with the same sites on other ports, the same storage and the same store (TWIN_BARE_URL, TWIN_AUTH_URL, TWIN_HEADERS_URL, TWIN_ASSERT_URL, TWIN_CADDY_PID), for paired rounds")
+	twinBin := flag.String("twin-caddy", "", "with -twin, run the twin from this Caddy binary (another build of ./cmd/caddy) instead of -caddy's")
 	flag.Parse()
 	if *caddyBin == "" || *upstream == "" || *dir == "" || *out == "" {
 		flag.Usage()
@@ -85,13 +86,16 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *caddyBin, *oauth2Bin, *upstream, *dir, *out, *admin, *twin); err != nil {
+	if *twinBin == "" {
+		*twinBin = *caddyBin
+	}
+	if err := run(ctx, *caddyBin, *oauth2Bin, *upstream, *dir, *out, *admin, *twin, *twinBin); err != nil {
 		log.Print(err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, caddyBin, oauth2Bin, upstream, dir, out, admin string, twin bool) error {
+func run(ctx context.Context, caddyBin, oauth2Bin, upstream, dir, out, admin string, twin bool, twinBin string) error {
 	ports, err := freePorts()
 	if err != nil {
 		return err
@@ -156,7 +160,7 @@ func run(ctx context.Context, caddyBin, oauth2Bin, upstream, dir, out, admin str
 			return err
 		}
 		u := func(port int) string { return fmt.Sprintf("http://127.0.0.1:%d/", port) }
-		t, err := startCaddy(ctx, caddyBin, dir, "twin", benchCaddyfile(dir, idp.Issuer(), upstream, "", tp[0], tp[1], tp[2], tp[3], oauth2Bin != ""),
+		t, err := startCaddy(ctx, twinBin, dir, "twin", benchCaddyfile(dir, idp.Issuer(), upstream, "", tp[0], tp[1], tp[2], tp[3], oauth2Bin != ""),
 			u(tp[0]), u(tp[1]), u(tp[3]))
 		if err != nil {
 			return fmt.Errorf("the twin: %w", err)
