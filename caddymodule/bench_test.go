@@ -108,6 +108,17 @@ func authedRequest(tb testing.TB, h *Handler) (*http.Request, *caddy.Replacer) {
 	return r.WithContext(context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)), repl
 }
 
+// minimalRequest is bench/run.sh's default request: the session cookie
+// and Accept only, to a loopback host with a port (plain HTTP, as the
+// bench runs).
+func minimalRequest(tb testing.TB, h *Handler) *http.Request {
+	tb.Helper()
+	r, _ := authedRequest(tb, h)
+	r.Host = "127.0.0.1:8080"
+	r.Header = http.Header{"Accept": {"text/html"}, "Cookie": {r.Header.Get("Cookie")}}
+	return r
+}
+
 // identityHeaders are the headers setIdentity adds with the default rules.
 var identityHeaders = []string{"Remote-User", "Remote-Email", "Remote-Name", "Remote-Groups"}
 
@@ -330,12 +341,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 		}
 	})
 	b.Run("warm-replacer-minimal", func(b *testing.B) {
-		// bench/run.sh's default request: the cookie and Accept only, to
-		// a loopback host with a port (plain HTTP, as the bench runs).
-		r, _ := authedRequest(b, h)
-		cookie := r.Header.Get("Cookie")
-		r.Host = "127.0.0.1:8080"
-		r.Header = http.Header{"Accept": {"text/html"}, "Cookie": {cookie}}
+		r := minimalRequest(b, h)
 		serveRepeatedly(b, h, w, r)
 		if r.Header.Get("Remote-User") != "alice@example.com" || r.Header.Get("Cookie") != "" {
 			b.Fatalf("not authenticated, or the cookie went on: %v", r.Header)
@@ -466,12 +472,7 @@ func BenchmarkServeHTTPCold(b *testing.B) {
 		}
 	}
 	b.Run("minimal", func(b *testing.B) {
-		// bench/run.sh's default request (see warm-replacer-minimal).
-		r, _ := authedRequest(b, h)
-		cookie := r.Header.Get("Cookie")
-		r.Host = "127.0.0.1:8080"
-		r.Header = http.Header{"Accept": {"text/html"}, "Cookie": {cookie}}
-		run(b, r)
+		run(b, minimalRequest(b, h))
 	})
 	b.Run("browser", func(b *testing.B) {
 		r, _ := authedRequest(b, h)
