@@ -40,14 +40,6 @@ const maxCachedSessions = 10_000
 
 func newSessionCache() *sessionCache { return &sessionCache{} }
 
-// get returns the session opened from the cookie name=value, or nil.
-func (c *sessionCache) get(name, value string) *Session {
-	if e := c.entry(name, value); e != nil {
-		return e.session
-	}
-	return nil
-}
-
 // entry returns the cache's entry for the cookie name=value, or nil.
 func (c *sessionCache) entry(name, value string) *cachedSession {
 	if c == nil {
@@ -104,9 +96,6 @@ func (c *sessionCache) makeRoom(nowUnix int64) {
 		drop(false)
 	}
 }
-
-// len is the number of cached sessions.
-func (c *sessionCache) len() int { return int(c.n.Load()) }
 
 // makeRoom keeps a bounded cache under limit: once it is full, the
 // expired entries go first and, if that frees too little, an arbitrary

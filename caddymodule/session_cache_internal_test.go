@@ -13,6 +13,17 @@ import (
 	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
+// get returns the session cached for the cookie name=value, or nil.
+func (c *sessionCache) get(name, value string) *Session {
+	if e := c.entry(name, value); e != nil {
+		return e.session
+	}
+	return nil
+}
+
+// len is the number of cached sessions.
+func (c *sessionCache) len() int { return int(c.n.Load()) }
+
 // A cached session is still checked for expiry, revocation and the
 // application's connections on every request.
 func TestCachedSessionStillChecked(t *testing.T) {
