@@ -25,6 +25,7 @@ import (
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
+	"github.com/jitauth/caddy-jitauth/internal/freeport"
 	"github.com/jitauth/caddy-jitauth/provisioner"
 	"github.com/jitauth/caddy-jitauth/provisioner/sqlitestore"
 )
@@ -36,15 +37,15 @@ const (
 	testBlockKey = "oKGio6SlpqeoqaqrrK2ur7CxsrO0tba3uLm6u7y9vr8="
 )
 
-// freePort returns a TCP port that was free a moment ago.
+// freePort returns a TCP port that was free a moment ago and that no
+// port-0 listener of the run (an httptest upstream) can be given.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Port()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // caddyMu serialises tests that run Caddy: Caddy's config is process-wide.

@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +11,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/jitauth/caddy-jitauth/internal/freeport"
 )
 
 // meetsJITAuthFirst tells the sites that need a siteCleaner from those
@@ -97,12 +98,11 @@ func TestHandlersCountedPerServer(t *testing.T) {
 func TestHandlersCountedPerServerInCaddy(t *testing.T) {
 	ports := map[string]int{}
 	for _, site := range []string{"single", "two", "partial"} {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		p, err := freeport.Port()
 		if err != nil {
 			t.Fatal(err)
 		}
-		ports[site] = l.Addr().(*net.TCPAddr).Port
-		l.Close()
+		ports[site] = p
 	}
 	dir := t.TempDir()
 	caddyfile := fmt.Sprintf(`{

@@ -67,6 +67,7 @@ import (
 	"github.com/oauth2-proxy/mockoidc"
 
 	_ "github.com/jitauth/caddy-jitauth/caddymodule"
+	"github.com/jitauth/caddy-jitauth/internal/freeport"
 	"github.com/jitauth/caddy-jitauth/provisioner/sqlitestore"
 )
 
@@ -138,12 +139,10 @@ func run(dir string, logins, warmup int, postOnly bool) error {
 	}
 	defer func() { _ = idp.Shutdown() }()
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Port()
 	if err != nil {
 		return err
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	cfg := idp.Config()
 	if err := loadCaddy(caddyfile(dir, port, cfg.Issuer, cfg.ClientID, cfg.ClientSecret)); err != nil {

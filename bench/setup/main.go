@@ -36,7 +36,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -49,6 +48,7 @@ import (
 	"time"
 
 	"github.com/jitauth/caddy-jitauth/internal/devidp"
+	"github.com/jitauth/caddy-jitauth/internal/freeport"
 )
 
 const (
@@ -352,15 +352,9 @@ func withholdSessionCookie(withOAuth2Cookie bool) string {
 
 func quote(s string) string { return "`" + s + "`" }
 
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+// freePort returns a TCP port that was free a moment ago and that no
+// port-0 listener (an upstream, a connection) can be given meanwhile.
+func freePort() (int, error) { return freeport.Port() }
 
 // waitServing waits until u answers HTTP at all.
 func waitServing(ctx context.Context, u string, exited chan error) error {

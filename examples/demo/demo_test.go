@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/jitauth/caddy-jitauth/examples/internal/legacyapp"
 	"github.com/jitauth/caddy-jitauth/internal/devidp"
+	"github.com/jitauth/caddy-jitauth/internal/freeport"
 )
 
 // browserTransport sends what a browser's top-level navigation sends, so
@@ -43,12 +43,11 @@ func newBrowser(t *testing.T) *http.Client {
 // freePort returns a port that was free a moment ago; Caddy's site address
 // (and so the redirect URI registered at the provider) needs it up front.
 func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Port()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // startDemo runs the demo on free ports and returns once it serves.

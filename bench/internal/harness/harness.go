@@ -30,6 +30,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/jackc/pgx/v5"
 	"github.com/oauth2-proxy/mockoidc"
+
+	"github.com/jitauth/caddy-jitauth/internal/freeport"
 )
 
 // SessionCookie is the session cookie's name on a plain-HTTP loopback
@@ -201,14 +203,14 @@ func SignOut(base, cookie string) error {
 	return nil
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
+// FreePort returns a TCP port that was free a moment ago and that no
+// port-0 listener can be given meanwhile.
 func FreePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeport.Port()
 	if err != nil {
 		panic(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // BuildCaddy builds cmd/caddy into dir and returns the binary's path.
