@@ -118,9 +118,8 @@ var adminUserRoutes = []adminUserRoute{
 }
 
 // adminSignOut ends every live session of the user (POST …/signout): at
-// once here, on every instance sharing the store within its revocation
-// poll (10 s), and across restarts, as a logout does. The user can sign
-// in again.
+// once here, on every instance sharing the store within revocation_poll,
+// and across restarts, as a logout does. The user can sign in again.
 func adminSignOut(a *adminRequest) error {
 	if err := a.signOutEverywhere(); err != nil {
 		return err

@@ -48,6 +48,13 @@ type App struct {
 	// re-read in the background this often. Default: 1m.
 	UserStatusRefresh caddy.Duration `json:"user_status_refresh,omitempty"`
 
+	// RevocationPoll bounds how long a session logged out through another
+	// instance sharing the store (or, while the store is down, sharing
+	// Caddy's storage) is still accepted here: this instance reads the
+	// logouts recorded since its last read this often. Each read is one
+	// indexed query. Default: 10s.
+	RevocationPoll caddy.Duration `json:"revocation_poll,omitempty"`
+
 	// CookieKeys seal session and login-flow cookies. The first pair seals
 	// new cookies; all pairs open existing ones, so keys can be rotated
 	// by adding a new pair in front. When empty, a pair is generated once
@@ -171,6 +178,8 @@ const (
 	defaultSessionLifetime = 12 * time.Hour
 	// defaultUserStatusRefresh applies when UserStatusRefresh is unset.
 	defaultUserStatusRefresh = time.Minute
+	// defaultRevocationPoll applies when RevocationPoll is unset.
+	defaultRevocationPoll = 10 * time.Second
 )
 
 // Provision loads the store and the cookie keys and prepares the
@@ -282,6 +291,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.UserStatusRefresh == 0 {
 		a.UserStatusRefresh = caddy.Duration(defaultUserStatusRefresh)
 	}
+	if a.RevocationPoll == 0 {
+		a.RevocationPoll = caddy.Duration(defaultRevocationPoll)
+	}
 	// Taken last, so a failed Provision holds nothing; Cleanup gives
 	// them back.
 	a.state = acquireSharedState()
@@ -300,6 +312,9 @@ func (a *App) Validate() error {
 	}
 	if d := time.Duration(a.UserStatusRefresh); d < time.Second {
 		return fmt.Errorf("user_status_refresh %s is too short; use at least 1s", d)
+	}
+	if d := time.Duration(a.RevocationPoll); d < time.Second {
+		return fmt.Errorf("revocation_poll %s is too short; use at least 1s", d)
 	}
 	return nil
 }
@@ -338,6 +353,7 @@ func (a *App) Start() error {
 		logger:    a.logger,
 		lifetime:  time.Duration(a.SessionLifetime),
 		refresh:   time.Duration(a.UserStatusRefresh),
+		poll:      time.Duration(a.RevocationPoll),
 		sweeper:   a.newSweeper(),
 		refresher: a.newRefresher(),
 	}

@@ -140,7 +140,7 @@ func TestBackchannelLogoutReachesTheOtherInstance(t *testing.T) {
 	withBackchannel := func(caddyfile string) string {
 		return strings.Replace(caddyfile, "\t\t\tjit\n", "\t\t\tjit\n\t\t\tbackchannel_logout\n", 1)
 	}
-	storeLine := fmt.Sprintf("store postgres %q", connString)
+	storeLine := fmt.Sprintf("store postgres %q\n\t\trevocation_poll 1s", connString)
 	dirB := filepath.Join(dir, "b")
 	if err := os.MkdirAll(dirB, 0o700); err != nil {
 		t.Fatal(err)

@@ -28,6 +28,7 @@ func init() {
 //	    store <backend> [<args…>]           # default: sqlite in Caddy's data dir
 //	    session_lifetime <duration>         # default: 12h
 //	    user_status_refresh <duration>      # default: 1m
+//	    revocation_poll <duration>          # default: 10s
 //	    cookie_keys <hash_key> <block_key>  # repeatable; first seals
 //	    assertion_key_rotation <duration>   # default: 168h
 //	    connection <name> {
@@ -89,6 +90,12 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				return nil, err
 			}
 			app.UserStatusRefresh = dur
+		case "revocation_poll":
+			dur, err := parseDurationArg(d, "10s")
+			if err != nil {
+				return nil, err
+			}
+			app.RevocationPoll = dur
 		case "assertion_key_rotation":
 			dur, err := parseDurationArg(d, "168h")
 			if err != nil {
@@ -137,7 +144,7 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			}
 			app.Applications[name] = &h.Application
 		default:
-			return nil, d.Errf("unknown jit_auth option %q; expected store, session_lifetime, user_status_refresh, cookie_keys, assertion_key_rotation, connection or application", d.Val())
+			return nil, d.Errf("unknown jit_auth option %q; expected store, session_lifetime, user_status_refresh, revocation_poll, cookie_keys, assertion_key_rotation, connection or application", d.Val())
 		}
 	}
 	return httpcaddyfile.App{Name: "jit_auth", Value: caddyconfig.JSON(app, nil)}, nil

@@ -59,6 +59,8 @@ func TestBadConfigFailsWithAClearMessage(t *testing.T) {
 		{"unknown connection option", head("connection corp {\n oidc https://idp.example a b\n colour blue\n}") + site, `unknown connection option "colour"`},
 		{"session lifetime", head(good+"\n session_lifetime forever") + site, "session_lifetime"},
 		{"short lifetime", head(good+"\n session_lifetime 5s") + site, "too short"},
+		{"short revocation poll", head(good+"\n revocation_poll 500ms") + site, "revocation_poll 500ms is too short; use at least 1s"},
+		{"revocation poll", head(good+"\n revocation_poll often") + site, "revocation_poll"},
 		{"bad keys", head(good+"\n cookie_keys aGVsbG8= d29ybGQ=") + site, "hash_key must be 32 or 64 bytes"},
 		{"okta without base_url", head("connection corp {\n provider okta k s\n}") + site, "needs base_url"},
 		{"unknown store", head(good+"\n store floppy /dev/fd0") + site, `unknown store "floppy"`},

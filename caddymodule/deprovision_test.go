@@ -111,7 +111,7 @@ func TestDeprovisionOnTwoInstancesSharingPostgres(t *testing.T) {
 	idp := startMockOIDC(t)
 	up := newUpstream(t)
 	cfg := idp.Config()
-	storeLine := fmt.Sprintf("store postgres %q\n\t\tuser_status_refresh 1s", connString)
+	storeLine := fmt.Sprintf("store postgres %q\n\t\tuser_status_refresh 1s\n\t\trevocation_poll 1s", connString)
 	caddyfile := func(d string, port int) string {
 		return strings.Replace(pgCaddyfile(d, storeLine, port, cfg.Issuer, cfg.ClientID, cfg.ClientSecret, up.hostPort()),
 			"\t\t\tjit\n", "\t\t\tjit\n\t\t\tdeprovision {\n\t\t\t\tafter 3s\n\t\t\t\tevery 1s\n\t\t\t}\n", 1)

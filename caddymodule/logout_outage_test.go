@@ -42,7 +42,7 @@ func TestLogoutDuringStoreOutageIsKept(t *testing.T) {
 	}
 	portB := freePort(t)
 	baseB := fmt.Sprintf("http://localhost:%d", portB)
-	startCaddyProcess(t, buildCaddy(t, dir), dirB, pgCaddyfile(dirB, fmt.Sprintf("store postgres %q", connString), portB,
+	startCaddyProcess(t, buildCaddy(t, dir), dirB, pgCaddyfile(dirB, fmt.Sprintf("store postgres %q\n\t\trevocation_poll 1s", connString), portB,
 		cfg.Issuer, cfg.ClientID, cfg.ClientSecret, up.hostPort()), baseB)
 
 	// C shares A's Caddy storage (and, like A, reaches the database
@@ -53,12 +53,12 @@ func TestLogoutDuringStoreOutageIsKept(t *testing.T) {
 	}
 	portC := freePort(t)
 	baseC := fmt.Sprintf("http://localhost:%d", portC)
-	startCaddyProcess(t, filepath.Join(dir, "caddy"), dirA, pgCaddyfile(dirA, fmt.Sprintf("store postgres %q", u.String()), portC,
+	startCaddyProcess(t, filepath.Join(dir, "caddy"), dirA, pgCaddyfile(dirA, fmt.Sprintf("store postgres %q\n\t\trevocation_poll 1s", u.String()), portC,
 		cfg.Issuer, cfg.ClientID, cfg.ClientSecret, up.hostPort()), baseC)
 
 	portA := freePort(t)
 	baseA := fmt.Sprintf("http://localhost:%d", portA)
-	cfgA, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(pgCaddyfile(dirA, fmt.Sprintf("store postgres %q", u.String()), portA,
+	cfgA, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(pgCaddyfile(dirA, fmt.Sprintf("store postgres %q\n\t\trevocation_poll 1s", u.String()), portA,
 		cfg.Issuer, cfg.ClientID, cfg.ClientSecret, up.hostPort())), map[string]any{"filename": "Caddyfile"})
 	if err != nil {
 		t.Fatal(err)

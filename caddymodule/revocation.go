@@ -152,9 +152,12 @@ func (r *revocations) prune(now time.Time) {
 	r.mu.Unlock()
 }
 
-// revocationPollInterval bounds how long a logout through one instance
-// takes to reach the others.
-const revocationPollInterval = 10 * time.Second
+// revocationReadOverlap is how far back each read of the revocations
+// starts before the previous read's start, so that a revocation
+// committed while that read ran, with a time just before it, is not
+// missed. It does not depend on revocation_poll: it covers the time a
+// write takes to commit, not the time between reads.
+const revocationReadOverlap = 10 * time.Second
 
 // sync loads revocations made at or after since, and returns the time
 // to ask from next time.
@@ -170,7 +173,7 @@ func (r *revocations) sync(ctx context.Context, store provisioner.RevocationStor
 	r.prune(now)
 	// Overlap polls a little so a revocation committed while we read is
 	// not missed.
-	return now.Add(-revocationPollInterval), nil
+	return now.Add(-revocationReadOverlap), nil
 }
 
 // revocationStorage is the part of Caddy's storage (certmagic.Storage)

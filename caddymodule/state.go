@@ -64,6 +64,8 @@ type stateConfig struct {
 	logger   *zap.Logger
 	lifetime time.Duration
 	refresh  time.Duration
+	// poll is how often the revocations are read (revocation_poll).
+	poll time.Duration
 	// sweeper deprovisions inactive users (nil: no connection does).
 	sweeper *sweeper
 	// refresher refreshes sessions at their providers (nil: no
@@ -166,14 +168,16 @@ func (st *sharedState) detach(cfg *stateConfig) {
 // logouts even while the store is down. When the current store changes
 // (a reload to another store), it reads that store's whole window again.
 func (st *sharedState) followRevocations(ctx context.Context) {
-	t := time.NewTicker(revocationPollInterval)
-	defer t.Stop()
 	var (
 		synced sessionStore
 		since  time.Time
 	)
 	for {
+		poll := defaultRevocationPoll
 		if cfg := st.current(); cfg != nil {
+			if cfg.poll > 0 {
+				poll = cfg.poll
+			}
 			lctx, cancel := context.WithTimeout(ctx, storeTimeout)
 			if err := st.pending.load(lctx, cfg.storage, st.revoked, cfg.logger); err != nil && ctx.Err() == nil {
 				cfg.logger.Warn("reading the logouts kept in Caddy's storage", zap.Error(err))
@@ -190,8 +194,10 @@ func (st *sharedState) followRevocations(ctx context.Context) {
 				since = next
 			}
 		}
+		t := time.NewTimer(poll)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
 		case <-t.C:
 		}
