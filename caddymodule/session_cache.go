@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -65,7 +66,12 @@ func (c *sessionCache) put(name, value string, s *Session, nowUnix int64) *cache
 	if c.n.Load() >= maxCachedSessions {
 		c.makeRoom(nowUnix)
 	}
-	if _, replaced := c.m.Swap(value, e); !replaced {
+	// The key is a copy: value is a slice of the request's Cookie line,
+	// which carries the site's other cookies too and may be as long as
+	// net/http's header limit (1 MB) allows. Kept as it came, every entry
+	// would hold its whole line, and anyone able to log in could fill
+	// memory with long lines around valid sessions.
+	if _, replaced := c.m.Swap(strings.Clone(value), e); !replaced {
 		c.n.Add(1)
 	}
 	return e

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/gorilla/securecookie"
 	"go.uber.org/zap"
@@ -64,6 +65,37 @@ func TestCachedSessionStillChecked(t *testing.T) {
 	h.app.sessions.revoked.add("sid", now.Add(time.Hour))
 	if h.session(req()) != nil {
 		t.Fatal("revoked cached session accepted")
+	}
+}
+
+// A cached session keeps its cookie value, not the request's Cookie line
+// the value was read from: the line also carries the site's other
+// cookies and can be up to net/http's header limit long.
+func TestSessionCacheKeepsNoCookieLine(t *testing.T) {
+	h := &Handler{app: &App{sessions: &sessions{seal: testCodecs(), revoked: &revocations{}, cache: newSessionCache()}}, conns: []*Connection{{name: "c"}}}
+	s := &Session{ID: "sid", Username: "u", Connection: "c", ExpiresAt: time.Now().Add(time.Hour).Unix()}
+	value, err := sealForTest(h, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := "jitauth_session=" + value + "; padding=" + strings.Repeat("p", 64<<10)
+	r, _ := http.NewRequest("GET", "http://localhost/", nil)
+	r.Header.Set("Cookie", line)
+	if h.session(r) == nil {
+		t.Fatal("valid session not accepted")
+	}
+	start := uintptr(unsafe.Pointer(unsafe.StringData(line)))
+	end := start + uintptr(len(line))
+	keys := 0
+	h.app.sessions.cache.m.Range(func(k, _ any) bool {
+		keys++
+		if p := uintptr(unsafe.Pointer(unsafe.StringData(k.(string)))); p >= start && p < end {
+			t.Errorf("the cache key points into the request's %d-byte Cookie line", len(line))
+		}
+		return true
+	})
+	if keys != 1 {
+		t.Fatalf("%d cache entries, want 1", keys)
 	}
 }
 
