@@ -122,6 +122,10 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 	}
 
 	claims, err := conn.connector.Finish(r, f.login(), f.Connector)
+	if err != nil {
+		// Only an answer the connector accepts uses the state up.
+		h.app.sessions.release(f.State)
+	}
 	var denied *connector.Denied
 	if errors.As(err, &denied) {
 		h.emit(event{kind: eventLoginRefused, connection: conn.name, reason: "provider returned an error", providerError: clip(denied.Code, 64)})

@@ -89,7 +89,12 @@ func openFlow(r *http.Request, codecs cookieSeal, state string, secure bool, now
 // usedStates remembers the states of finished logins until their flow
 // would have expired, so that a replayed callback (the same cookie and
 // state sent twice) is refused even though the cookie itself is still
-// valid. It holds digests only, and is bounded.
+// valid. It holds digests only, and is bounded. A state is claimed
+// before the provider's answer is checked, so that two copies of one
+// callback never both reach the provider, and released again when that
+// answer is refused (release): anyone can start logins, so were refused
+// answers kept, junk callbacks to flows of one's own would fill the set,
+// and every login would be refused until they expired.
 type usedStates struct {
 	mu   sync.Mutex
 	seen map[[32]byte]time.Time
@@ -122,4 +127,13 @@ func (u *usedStates) claim(state string, now time.Time) bool {
 	}
 	u.seen[key] = now.Add(flowLifetime)
 	return true
+}
+
+// release forgets a claimed state whose login did not complete because
+// the provider's answer was refused, so that it takes no room.
+func (u *usedStates) release(state string) {
+	key := sha256.Sum256([]byte(state))
+	u.mu.Lock()
+	delete(u.seen, key)
+	u.mu.Unlock()
 }

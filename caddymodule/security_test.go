@@ -237,6 +237,44 @@ func TestCallbackRefusesBadStateReplayAndErrors(t *testing.T) {
 		}
 	})
 
+	// Anyone can start logins and send junk answers to their own
+	// callbacks. Were a refused answer's state kept as used, a flood of
+	// them would fill the replay set, and every login would then be
+	// refused as a replay until they expired; so a refused answer leaves
+	// its state unused, and the provider's real answer still completes.
+	for name, junk := range map[string]func(url.Values){
+		"forged code":    func(q url.Values) { q.Set("code", "forged") },
+		"provider error": func(q url.Values) { q.Del("code"); q.Set("error", "access_denied") },
+	} {
+		t.Run("refused answer ("+name+") does not use up the state", func(t *testing.T) {
+			b := newBrowser(t)
+			s.queue(alice())
+			cb := s.startOnly(b, "corp", "/")
+			var flowCookies []string
+			for _, c := range b.client.Jar.Cookies(cb) {
+				if strings.HasPrefix(c.Name, "jitauth_flow_") {
+					flowCookies = append(flowCookies, c.Name+"="+c.Value)
+				}
+			}
+			flow := http.Header{"Cookie": {strings.Join(flowCookies, "; ")}}
+			bad := *cb
+			q := bad.Query()
+			junk(q)
+			bad.RawQuery = q.Encode()
+			r := b.do(http.MethodGet, bad.String(), flow)
+			r.Body.Close()
+			if r.StatusCode < 400 || b.lastSetCookie("jitauth_session") != nil {
+				t.Fatalf("junk answer: status %d, session %v", r.StatusCode, b.lastSetCookie("jitauth_session"))
+			}
+			r = b.do(http.MethodGet, cb.String(), flow)
+			body, _ := io.ReadAll(r.Body)
+			r.Body.Close()
+			if r.StatusCode != http.StatusFound || b.lastSetCookie("jitauth_session") == nil {
+				t.Fatalf("the provider's answer after a junk one: status %d, no session\n%s", r.StatusCode, body)
+			}
+		})
+	}
+
 	t.Run("state from another browser", func(t *testing.T) {
 		victim, attacker := newBrowser(t), newBrowser(t)
 		s.queue(alice())

@@ -141,6 +141,10 @@ func (m *sessions) upgrade(w http.ResponseWriter, r *http.Request, s *Session) e
 // whether it was unanswered before: a replay of either is refused.
 func (m *sessions) claim(id string, now time.Time) bool { return m.used.claim(id, now) }
 
+// release undoes claim for a login state whose provider answer was
+// refused (see usedStates).
+func (m *sessions) release(id string) { m.used.release(id) }
+
 // openAny reads the session cookie r carries, whatever its state: any
 // session sealed with these keys, even one expired or revoked meanwhile
 // (ending it again is harmless), or nil. Only a logout wants this.
