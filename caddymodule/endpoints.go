@@ -67,6 +67,7 @@ func (h *Handler) serveStart(w http.ResponseWriter, r *http.Request, name string
 		return
 	}
 	f.Connector = state
+	dropOldFlows(w, r, h.app.sessions.seal, secure)
 	name = flowCookieName(f.State, secure)
 	if err := h.app.sessions.seal.sealFlow(w, name, f, secure, conn.crossSitePost); err != nil {
 		h.logger.Error("sealing login flow cookie", zap.String("connection", conn.name), zap.Error(err))

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net/http"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -67,6 +69,53 @@ func randomToken(n int) string {
 func flowCookieName(state string, secure bool) string {
 	sum := sha256.Sum256([]byte(state))
 	return cookieName(flowCookieBase+hex.EncodeToString(sum[:8]), secure)
+}
+
+// maxFlows bounds the logins one browser has in progress: each has a
+// flow cookie of its own (about 650 bytes) for ten minutes, so tabs
+// restored at once, or a user going back and forth between the site and
+// the provider's page, would otherwise pile them up until the Cookie
+// header outgrows what a proxy in front accepts (8 KiB for nginx's
+// defaults), and the whole site answers 400 until they expire
+// (oauth2-proxy #2163, #2383). Starting a login beyond the bound drops
+// the oldest; its tab's callback then says to start again.
+const maxFlows = 5
+
+// maxFlowsOpened bounds how many flow cookies one start opens to learn
+// their age; any beyond it count as the oldest.
+const maxFlowsOpened = 4 * maxFlows
+
+// dropOldFlows expires the oldest of the flow cookies r carries, so that
+// with the one about to be set the browser holds at most maxFlows.
+// Cookies that do not open (other keys, tampered) go first; an expired
+// one is older than any live one.
+func dropOldFlows(w http.ResponseWriter, r *http.Request, codecs cookieSeal, secure bool) {
+	prefix := cookieName(flowCookieBase, secure)
+	type held struct {
+		name    string
+		expires int64 // 0: does not open
+	}
+	var flows []held
+	seen := map[string]bool{}
+	for _, ck := range r.Cookies() {
+		if !strings.HasPrefix(ck.Name, prefix) || seen[ck.Name] {
+			continue
+		}
+		seen[ck.Name] = true
+		h := held{name: ck.Name}
+		var f flowState
+		if len(flows) < maxFlowsOpened && codecs.decode(ck.Name, ck.Value, &f) {
+			h.expires = f.ExpiresAt
+		}
+		flows = append(flows, h)
+	}
+	if len(flows) < maxFlows {
+		return
+	}
+	sort.SliceStable(flows, func(i, j int) bool { return flows[i].expires < flows[j].expires })
+	for _, f := range flows[:len(flows)-(maxFlows-1)] {
+		setCookie(w, f.name, "", -1, secure)
+	}
 }
 
 // openFlow reads and checks the flow cookie for state. It fails when the

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -91,5 +92,67 @@ func TestFlowCookieSameSite(t *testing.T) {
 		if len(ck) != 1 || ck[0].SameSite != c.want || ck[0].Secure != c.secure || !ck[0].HttpOnly {
 			t.Errorf("secure %v, cross-site POST %v: %+v, want SameSite %v", c.secure, c.crossSitePost, ck, c.want)
 		}
+	}
+}
+
+// Over the bound, a start drops flow cookies that cannot complete a
+// login first (another key's, tampered, expired), then the oldest, and
+// leaves the newest maxFlows-1 and every other cookie alone.
+func TestDropOldFlowsDropsUnusableThenOldest(t *testing.T) {
+	seal := cookieSeal(testCodecs())
+	other := cookieSeal(newCodecs([]rawKeyPair{{hash: []byte(strings.Repeat("h", 64)), block: []byte(strings.Repeat("b", 32))}}, 3600))
+	now := time.Now()
+	for _, secure := range []bool{false, true} {
+		r := httptest.NewRequest(http.MethodGet, "http://localhost/", nil)
+		add := func(codecs cookieSeal, label string, expires time.Time) string {
+			name := flowCookieName(label, secure)
+			v, err := codecs.encode(name, &flowState{State: label, ExpiresAt: expires.Unix()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.AddCookie(&http.Cookie{Name: name, Value: v})
+			return name
+		}
+		var live []string
+		for i, minutes := range []int{4, 2, 6, 1, 5, 3} { // not sent in order of age
+			live = append(live, add(seal, fmt.Sprint("live", i), now.Add(time.Duration(minutes)*time.Minute)))
+		}
+		foreign := add(other, "foreign", now.Add(9*time.Minute))
+		expired := add(seal, "expired", now.Add(-time.Second))
+		r.AddCookie(&http.Cookie{Name: flowCookieName("tampered", secure), Value: "AAAA"})
+		r.AddCookie(&http.Cookie{Name: live[3], Value: "a second copy counts once"})
+		r.AddCookie(&http.Cookie{Name: "app_session", Value: "kept"})
+
+		w := httptest.NewRecorder()
+		dropOldFlows(w, r, seal, secure)
+		dropped := map[string]bool{}
+		for _, c := range w.Result().Cookies() {
+			if c.MaxAge >= 0 || c.Secure != secure || c.Path != "/" {
+				t.Errorf("secure=%v: %s is not deleted as the module's cookie: %+v", secure, c.Name, c)
+			}
+			dropped[c.Name] = true
+		}
+		// Nine distinct flow cookies, four of them kept: the three that
+		// cannot open, and the two live ones closest to expiring (live
+		// 3 and 1, at 1 and 2 minutes).
+		want := []string{foreign, expired, flowCookieName("tampered", secure), live[3], live[1]}
+		for _, n := range want {
+			if !dropped[n] {
+				t.Errorf("secure=%v: %s was not dropped", secure, n)
+			}
+		}
+		if len(dropped) != len(want) {
+			t.Errorf("secure=%v: dropped %d cookies, want %d: %v", secure, len(dropped), len(want), dropped)
+		}
+	}
+
+	// Under the bound nothing is dropped, not even a cookie that does
+	// not open.
+	r := httptest.NewRequest(http.MethodGet, "http://localhost/", nil)
+	r.AddCookie(&http.Cookie{Name: flowCookieName("tampered", false), Value: "AAAA"})
+	w := httptest.NewRecorder()
+	dropOldFlows(w, r, seal, false)
+	if n := len(w.Result().Cookies()); n != 0 {
+		t.Errorf("under the bound, %d cookies dropped", n)
 	}
 }

@@ -431,6 +431,45 @@ func TestFlowCookieAttributes(t *testing.T) {
 	}
 }
 
+// Logins in progress are bounded per browser: every start sets a flow
+// cookie of its own for ten minutes, so tabs restored at once, or going
+// back and forth between the site and the provider, would otherwise
+// grow the Cookie header past what a proxy in front accepts and lock the
+// browser out of the site (oauth2-proxy #2163). Beyond five, a start
+// drops the oldest; the newest logins still complete.
+func TestLoginsInProgressAreBounded(t *testing.T) {
+	s := startSite(t)
+	b := newBrowser(t)
+	var callbacks []*url.URL
+	for i := range 12 {
+		s.queue(alice())
+		callbacks = append(callbacks, s.startOnly(b, "corp", fmt.Sprintf("/tab/%d", i)))
+	}
+	site, _ := url.Parse(s.base)
+	flows, header := 0, 0
+	for _, c := range b.client.Jar.Cookies(site) {
+		header += len(c.Name) + len(c.Value) + 2
+		if strings.HasPrefix(c.Name, "jitauth_flow_") {
+			flows++
+		}
+	}
+	if flows != 5 || header > 4<<10 {
+		t.Fatalf("after 12 starts the browser holds %d flow cookies (%d bytes of Cookie header), want 5", flows, header)
+	}
+	// The oldest login's flow is gone: its callback says to start again.
+	resp, body := b.get(callbacks[0].String())
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "Start again") {
+		t.Fatalf("the dropped login's callback: %d\n%s", resp.StatusCode, body)
+	}
+	// The newest ones still complete, each to its own page.
+	for _, i := range []int{11, 7} {
+		resp, _ := b.get(callbacks[i].String())
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || loc != fmt.Sprintf("/tab/%d", i) {
+			t.Fatalf("login %d: %d to %q", i, resp.StatusCode, loc)
+		}
+	}
+}
+
 // S10 end to end: an application's allow rules refuse a user at login
 // (403, no session) and refuse a session made for another application
 // on the same host.
