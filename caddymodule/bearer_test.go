@@ -6,9 +6,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -229,5 +231,65 @@ func TestBearerMisconfigurationsSayWhatToFix(t *testing.T) {
 				t.Fatalf("got %v, want %q", err, c.want)
 			}
 		})
+	}
+}
+
+// Tokens anyone can forge (a made-up key ID, or a known one with a
+// signature that does not verify) must not each make the provider's keys
+// be fetched again: go-oidc's key set re-reads the JWKS for every token
+// that fails, which turned each request to an API route or to the
+// back-channel logout endpoint into a request to the provider. Keys are
+// re-read for an unknown key at most once per interval (30 s).
+func TestForgedTokensDoNotRefetchTheProvidersKeys(t *testing.T) {
+	var fetches atomic.Int64
+	countJWKS := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasSuffix(r.URL.Path, "jwks.json") {
+				fetches.Add(1)
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	s := startSiteOpts(t, siteOptions{
+		idpMiddleware: []func(http.Handler) http.Handler{countJWKS},
+		corpExtra:     "backchannel_logout",
+		handlerBlock:  "\t\tbearer corp {\n\t\t\taudience api://wiki\n\t\t}\n",
+	})
+	iss := s.idp.Config().Issuer
+	s.queue(alice())
+	if resp, _ := s.login(newBrowser(t), "corp", "/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	if code, body, _ := callAPI(t, s.base, signWith(t, s.idp.Keypair, bearerClaims(iss, "alice-sub"))); code != http.StatusOK {
+		t.Fatalf("valid token: %d %s", code, body)
+	}
+	before := fetches.Load()
+	if before == 0 {
+		t.Fatal("the provider's keys were never fetched: the counter does not see them")
+	}
+	realKid, _ := s.idp.Keypair.KeyID()
+	for i := range 20 {
+		forger, err := mockoidc.RandomKeypair(1024)
+		if err != nil {
+			t.Fatal(err)
+		}
+		forger.Kid = fmt.Sprintf("made-up-%d", i)
+		if i%2 == 1 {
+			forger.Kid = realKid
+		}
+		if code, _, _ := callAPI(t, s.base, signWith(t, forger, bearerClaims(iss, "alice-sub"))); code != http.StatusUnauthorized {
+			t.Fatalf("forged bearer token %d: %d", i, code)
+		}
+		lt := jwt.MapClaims{"iss": iss, "aud": s.idp.ClientID, "iat": time.Now().Unix(), "jti": fmt.Sprint("forged-", i), "sub": "alice-sub",
+			"events": map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}}}
+		if code, _ := postLogoutToken(t, s.base, "corp", signWith(t, forger, lt)); code != http.StatusBadRequest {
+			t.Fatalf("forged logout token %d: %d", i, code)
+		}
+	}
+	if n := fetches.Load() - before; n > 1 {
+		t.Errorf("40 forged tokens made %d fetches of the provider's keys, want at most 1", n)
+	}
+	if code, body, _ := callAPI(t, s.base, signWith(t, s.idp.Keypair, bearerClaims(iss, "alice-sub"))); code != http.StatusOK {
+		t.Fatalf("valid token after the forged ones: %d %s", code, body)
 	}
 }

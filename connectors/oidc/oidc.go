@@ -71,6 +71,11 @@ type OIDC struct {
 	// the token endpoint wants client credentials sent.
 	verifier *gooidc.IDTokenVerifier
 	config   *oauth2.Config
+	// keys holds the issuer's signing keys for every verifier of this
+	// connection (ID, logout and bearer tokens); discovered says where
+	// they are and which algorithms the issuer uses.
+	keys       *keySet
+	discovered providerKeys
 	// signatureOnly checks nothing but the signature (and expiry is
 	// skipped too): after a failed verification it tells a genuine token
 	// issued for another audience or issuer, which only the
@@ -221,9 +226,14 @@ func (o *OIDC) discover(ctx context.Context) (*gooidc.Provider, *gooidc.IDTokenV
 		o.lastError = err
 		return nil, nil, nil, fmt.Errorf("%w: discovery at %s: %v", connector.ErrUnavailable, o.Issuer, err)
 	}
-	o.provider = p
-	o.verifier = p.Verifier(&gooidc.Config{ClientID: o.clientID})
-	o.signatureOnly = p.Verifier(&gooidc.Config{SkipClientIDCheck: true, SkipIssuerCheck: true, SkipExpiryCheck: true})
+	var pk providerKeys
+	if err := p.Claims(&pk); err != nil {
+		o.lastError = err
+		return nil, nil, nil, fmt.Errorf("%w: discovery at %s: %v", connector.ErrUnavailable, o.Issuer, err)
+	}
+	o.provider, o.discovered, o.keys = p, pk, newKeySet(pk.JWKSURL, o.client)
+	o.verifier = o.newVerifier(gooidc.Config{ClientID: o.clientID})
+	o.signatureOnly = o.newVerifier(gooidc.Config{SkipClientIDCheck: true, SkipIssuerCheck: true, SkipExpiryCheck: true})
 	// No RedirectURL here: each site sends its own (redirectParam).
 	o.config = &oauth2.Config{
 		ClientID:     o.clientID,
@@ -233,6 +243,12 @@ func (o *OIDC) discover(ctx context.Context) (*gooidc.Provider, *gooidc.IDTokenV
 	}
 	o.lastError = nil
 	return p, o.verifier, o.config, nil
+}
+
+// newVerifier is a verifier with the issuer's keys (see keySet), for a
+// connection discovered already.
+func (o *OIDC) newVerifier(config gooidc.Config) *gooidc.IDTokenVerifier {
+	return o.discovered.verifier(o.keys, config)
 }
 
 // redirectParam sends a login's redirect URI, in the authorization
@@ -426,14 +442,14 @@ func (o *OIDC) VerifyLogoutToken(ctx context.Context, token string) (connector.L
 	if len(token) > maxIDTokenLength {
 		return lt, fmt.Errorf("%w: logout token larger than %d bytes", connector.ErrRejected, maxIDTokenLength)
 	}
-	p, _, _, err := o.discover(ctx)
+	_, _, _, err := o.discover(ctx)
 	if err != nil {
 		return lt, err
 	}
 	ctx, cancel := context.WithTimeout(gooidc.ClientContext(ctx, o.client), providerTimeout)
 	defer cancel()
 	// Logout tokens need not have exp; it is checked below when present.
-	t, err := p.Verifier(&gooidc.Config{ClientID: o.clientID, SkipExpiryCheck: true}).Verify(ctx, token)
+	t, err := o.newVerifier(gooidc.Config{ClientID: o.clientID, SkipExpiryCheck: true}).Verify(ctx, token)
 	if err != nil {
 		return lt, fmt.Errorf("%w: logout token: %v", connector.ErrRejected, err)
 	}
@@ -543,13 +559,13 @@ func (o *OIDC) VerifyBearer(ctx context.Context, token string, audiences, algori
 	if len(audiences) == 0 {
 		return provisioner.Claims{}, errors.New("bearer: no audience configured")
 	}
-	p, _, _, err := o.discover(ctx)
+	_, _, _, err := o.discover(ctx)
 	if err != nil {
 		return provisioner.Claims{}, err
 	}
 	ctx, cancel := context.WithTimeout(gooidc.ClientContext(ctx, o.client), providerTimeout)
 	defer cancel()
-	v := p.Verifier(&gooidc.Config{SkipClientIDCheck: true, SupportedSigningAlgs: algorithms})
+	v := o.newVerifier(gooidc.Config{SkipClientIDCheck: true, SupportedSigningAlgs: algorithms})
 	t, err := v.Verify(ctx, token)
 	if err != nil {
 		return provisioner.Claims{}, fmt.Errorf("%w: %v", connector.ErrRejected, err)
