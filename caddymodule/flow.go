@@ -81,40 +81,49 @@ func flowCookieName(state string, secure bool) string {
 // the oldest; its tab's callback then says to start again.
 const maxFlows = 5
 
+// maxHeldFlowBytes bounds the flow cookies a start leaves in place
+// (names and values): with the new one, at most maxCookieLength more,
+// the module's flows stay under 8 KiB even when long return paths make
+// each of them larger.
+const maxHeldFlowBytes = 4 << 10
+
 // maxFlowsOpened bounds how many flow cookies one start opens to learn
 // their age; any beyond it count as the oldest.
 const maxFlowsOpened = 4 * maxFlows
 
 // dropOldFlows expires the oldest of the flow cookies r carries, so that
-// with the one about to be set the browser holds at most maxFlows.
-// Cookies that do not open (other keys, tampered) go first; an expired
-// one is older than any live one.
+// at most maxFlows-1 of them, of at most maxHeldFlowBytes, remain beside
+// the one about to be set. Cookies that do not open (other keys,
+// tampered) go first; an expired one is older than any live one. Under
+// both bounds nothing is dropped.
 func dropOldFlows(w http.ResponseWriter, r *http.Request, codecs cookieSeal, secure bool) {
 	prefix := cookieName(flowCookieBase, secure)
 	type held struct {
 		name    string
+		size    int
 		expires int64 // 0: does not open
 	}
 	var flows []held
+	total := 0
 	seen := map[string]bool{}
 	for _, ck := range r.Cookies() {
 		if !strings.HasPrefix(ck.Name, prefix) || seen[ck.Name] {
 			continue
 		}
 		seen[ck.Name] = true
-		h := held{name: ck.Name}
+		h := held{name: ck.Name, size: len(ck.Name) + len(ck.Value)}
 		var f flowState
 		if len(flows) < maxFlowsOpened && codecs.decode(ck.Name, ck.Value, &f) {
 			h.expires = f.ExpiresAt
 		}
 		flows = append(flows, h)
-	}
-	if len(flows) < maxFlows {
-		return
+		total += h.size
 	}
 	sort.SliceStable(flows, func(i, j int) bool { return flows[i].expires < flows[j].expires })
-	for _, f := range flows[:len(flows)-(maxFlows-1)] {
-		setCookie(w, f.name, "", -1, secure)
+	for len(flows) > maxFlows-1 || total > maxHeldFlowBytes {
+		setCookie(w, flows[0].name, "", -1, secure)
+		total -= flows[0].size
+		flows = flows[1:]
 	}
 }
 

@@ -146,11 +146,37 @@ func TestDropOldFlowsDropsUnusableThenOldest(t *testing.T) {
 		}
 	}
 
-	// Under the bound nothing is dropped, not even a cookie that does
-	// not open.
+	// Long return paths make each flow larger: fewer than maxFlows are
+	// kept, so that the ones left stay within maxHeldFlowBytes.
 	r := httptest.NewRequest(http.MethodGet, "http://localhost/", nil)
-	r.AddCookie(&http.Cookie{Name: flowCookieName("tampered", false), Value: "AAAA"})
+	var names []string
+	for i := range 3 {
+		name := flowCookieName(fmt.Sprint("long", i), false)
+		v, err := seal.encode(name, &flowState{State: "s", ReturnTo: "/" + strings.Repeat("p", 1500), ExpiresAt: now.Add(time.Duration(i+1) * time.Minute).Unix()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(name)+len(v) <= maxHeldFlowBytes/2 {
+			t.Fatalf("a long flow is only %d bytes", len(name)+len(v))
+		}
+		r.AddCookie(&http.Cookie{Name: name, Value: v})
+		names = append(names, name)
+	}
 	w := httptest.NewRecorder()
+	dropOldFlows(w, r, seal, false)
+	var dropped []string
+	for _, c := range w.Result().Cookies() {
+		dropped = append(dropped, c.Name)
+	}
+	if len(dropped) != 2 || dropped[0] != names[0] || dropped[1] != names[1] {
+		t.Errorf("three long flows: dropped %v, want the two oldest %v", dropped, names[:2])
+	}
+
+	// Under the bounds nothing is dropped, not even a cookie that does
+	// not open.
+	r = httptest.NewRequest(http.MethodGet, "http://localhost/", nil)
+	r.AddCookie(&http.Cookie{Name: flowCookieName("tampered", false), Value: "AAAA"})
+	w = httptest.NewRecorder()
 	dropOldFlows(w, r, seal, false)
 	if n := len(w.Result().Cookies()); n != 0 {
 		t.Errorf("under the bound, %d cookies dropped", n)
