@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"html/template"
@@ -119,7 +120,7 @@ func (h *Handler) serveMFA(w http.ResponseWriter, r *http.Request) {
 	}
 
 	r.Body = http.MaxBytesReader(w, r.Body, maxConsentForm)
-	if err := r.ParseForm(); err != nil || r.PostForm.Get("csrf") != mfaCSRF(s) {
+	if err := r.ParseForm(); err != nil || subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(mfaCSRF(s))) != 1 {
 		renderError(w, http.StatusBadRequest, "Second factor", "The form could not be accepted. Try again.", h.mfaURL(rd))
 		return
 	}
