@@ -304,3 +304,33 @@ func TestTOTPEnrolmentNeverReplacesAFactor(t *testing.T) {
 		t.Errorf("the first enrolment's secret no longer works: %d", resp.StatusCode)
 	}
 }
+
+// The second-factor form is the session's own: posted with any other
+// CSRF token, even with the right code, it saves nothing and does not
+// complete the login.
+func TestTOTPFormRefusesAForeignCSRFToken(t *testing.T) {
+	s := mfaSite(t, siteOptions{})
+	st := openStore(t, s.dir)
+	b := newBrowser(t)
+	s.queue(alice())
+	resp, page := s.login(b, "corp", "/secret")
+	if resp.Request.URL.Path != "/.jitauth/mfa" {
+		t.Fatalf("login ended at %s, want the MFA page", resp.Request.URL)
+	}
+	secret := secretRE.FindStringSubmatch(page)[1]
+	real := csrfRE.FindStringSubmatch(page)[1]
+	action := regexp.MustCompile(`name="action" value="(\w+)"`).FindStringSubmatch(page)[1]
+	formAction := html.UnescapeString(regexp.MustCompile(`<form method="post" action="([^"]+)"`).FindStringSubmatch(page)[1])
+	for _, token := range []string{"", "guess", real[:len(real)-1], real + "A"} {
+		resp, body := b.postForm(s.base+formAction, url.Values{"csrf": {token}, "action": {action}, "code": {codeAt(t, secret, time.Now())}})
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("CSRF token %q: %d\n%s", token, resp.StatusCode, body)
+		}
+	}
+	if _, err := st.TOTP(context.Background(), allUsers(t, st)[0].ID); err == nil {
+		t.Fatal("a factor was saved through a forged form")
+	}
+	if resp, _ := b.get(s.base + "/secret"); resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), "/.jitauth/mfa") {
+		t.Fatalf("after the forged forms: %d to %q, want the MFA page still", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
