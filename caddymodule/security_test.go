@@ -211,6 +211,17 @@ func (s *site) startOnly(b *browser, conn, rd string) *url.URL {
 	return loc
 }
 
+// flowCookieLine is a Cookie line of the flow cookies b holds for cb.
+func flowCookieLine(b *browser, cb *url.URL) string {
+	var pairs []string
+	for _, c := range b.client.Jar.Cookies(cb) {
+		if strings.HasPrefix(c.Name, "jitauth_flow_") {
+			pairs = append(pairs, c.Name+"="+c.Value)
+		}
+	}
+	return strings.Join(pairs, "; ")
+}
+
 func TestCallbackRefusesBadStateReplayAndErrors(t *testing.T) {
 	s := startSite(t)
 
@@ -219,18 +230,13 @@ func TestCallbackRefusesBadStateReplayAndErrors(t *testing.T) {
 		s.queue(alice())
 		cb := s.startOnly(b, "corp", "/")
 		// Keep the flow cookie as an attacker with a copy would.
-		var flowCookies []string
-		for _, c := range b.client.Jar.Cookies(cb) {
-			if strings.HasPrefix(c.Name, "jitauth_flow_") {
-				flowCookies = append(flowCookies, c.Name+"="+c.Value)
-			}
-		}
+		flow := flowCookieLine(b, cb)
 		resp, _, _ := b.follow(cb.String(), nil)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("first callback: %d", resp.StatusCode)
 		}
 		replay := newBrowser(t)
-		r := replay.do(http.MethodGet, cb.String(), http.Header{"Cookie": {strings.Join(flowCookies, "; ")}})
+		r := replay.do(http.MethodGet, cb.String(), http.Header{"Cookie": {flow}})
 		r.Body.Close()
 		if r.StatusCode != http.StatusBadRequest || replay.lastSetCookie("jitauth_session") != nil {
 			t.Fatalf("replay: status %d, session %v", r.StatusCode, replay.lastSetCookie("jitauth_session"))
@@ -250,13 +256,7 @@ func TestCallbackRefusesBadStateReplayAndErrors(t *testing.T) {
 			b := newBrowser(t)
 			s.queue(alice())
 			cb := s.startOnly(b, "corp", "/")
-			var flowCookies []string
-			for _, c := range b.client.Jar.Cookies(cb) {
-				if strings.HasPrefix(c.Name, "jitauth_flow_") {
-					flowCookies = append(flowCookies, c.Name+"="+c.Value)
-				}
-			}
-			flow := http.Header{"Cookie": {strings.Join(flowCookies, "; ")}}
+			flow := http.Header{"Cookie": {flowCookieLine(b, cb)}}
 			bad := *cb
 			q := bad.Query()
 			junk(q)
