@@ -61,6 +61,11 @@ func (h *Handler) serveConsent(w http.ResponseWriter, r *http.Request) {
 		h.renderConsentUsed(w, p)
 		return
 	}
+	if err := h.app.sessions.spend(r.Context(), p.ID, time.Unix(p.ExpiresAt, 0)); err != nil {
+		h.logger.Error("recording an answered pending login", zap.String("connection", conn.name), zap.Error(err))
+		renderError(w, http.StatusServiceUnavailable, "Sign-in failed", "This step of signing in could not be completed right now. Start again in a moment.", h.loginURL(p.ReturnTo))
+		return
+	}
 	claims := h.withPendingTokens(r, p, p.Claims.claims())
 	req := provisioner.Request{Connection: conn.name, Policy: conn.pol, Claims: claims, Consented: p.Consent}
 	answer := provisioner.Answer{Allow: action == "allow", Asked: provisioner.Outcome(p.Outcome), Username: r.PostForm.Get("username")}

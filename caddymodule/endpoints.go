@@ -137,6 +137,11 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 		h.providerFailure(w, conn, err)
 		return
 	}
+	if err := h.app.sessions.spend(r.Context(), f.State, time.Unix(f.ExpiresAt, 0)); err != nil {
+		h.logger.Error("recording a used login state", zap.String("connection", conn.name), zap.Error(err))
+		renderError(w, http.StatusServiceUnavailable, "Sign-in failed", "This sign-in could not be completed right now. Start again in a moment.", restart)
+		return
+	}
 
 	req := provisioner.Request{Connection: conn.name, Policy: conn.pol, Claims: claims}
 	res, err := h.app.provisioner.Provision(r.Context(), req)

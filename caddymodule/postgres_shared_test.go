@@ -2,12 +2,15 @@ package caddymodule_test
 
 import (
 	"fmt"
+	"html"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -297,4 +300,102 @@ func TestDirectoryChangesReachTheOtherInstance(t *testing.T) {
 		resp, _ := onB.get(baseB + "/x")
 		return resp.StatusCode == http.StatusFound
 	})
+}
+
+// A login's state and a pending login are single use on every instance
+// that shares the store, not only on the one that took them: a callback
+// or consent answer copied (a captured URL and flow cookie, a copied
+// pending cookie) and replayed through another instance is refused
+// there once its revocation poll has read the first use, without asking
+// the provider again.
+func TestLoginStepsAreSingleUseAcrossInstances(t *testing.T) {
+	_, connString := pgSchema(t)
+	dir := t.TempDir()
+	bin := buildCaddy(t, dir)
+	var tokenCalls atomic.Int64
+	idp := startMockOIDC(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasSuffix(r.URL.Path, "/token") {
+				tokenCalls.Add(1)
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	up := newUpstream(t)
+	cfg := idp.Config()
+	consent := func(caddyfile string) string {
+		return strings.Replace(caddyfile, "\t\t\tjit\n", "\t\t\tjit {\n\t\t\t\tmode consent\n\t\t\t}\n", 1)
+	}
+	storeLine := fmt.Sprintf("store postgres %q\n\t\trevocation_poll 1s", connString)
+	var bases [2]string
+	for i := range bases {
+		port := freePort(t)
+		bases[i] = fmt.Sprintf("http://localhost:%d", port)
+		idir := filepath.Join(dir, fmt.Sprintf("instance%d", i))
+		if err := os.MkdirAll(idir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		startCaddyProcess(t, bin, idir, consent(pgCaddyfile(idir, storeLine, port, cfg.Issuer, cfg.ClientID, cfg.ClientSecret, up.hostPort())), bases[i])
+	}
+	a, b := bases[0], bases[1]
+
+	// Through A: the provider's answer, then the consent page.
+	br := newBrowser(t)
+	idp.QueueUser(alice())
+	resp, _, _ := br.follow(a+"/.jitauth/start/corp", func(u *url.URL) bool { return strings.Contains(u.Path, "/.jitauth/callback/") })
+	cb, err := resp.Location()
+	if err != nil {
+		t.Fatalf("no redirect to the callback: %d", resp.StatusCode)
+	}
+	flow := flowCookieLine(br, cb)
+	resp, page, _ := br.follow(cb.String(), nil)
+	if resp.Request.URL.Path != "/.jitauth/consent" {
+		t.Fatalf("the callback at A ended at %s, want the consent page", resp.Request.URL)
+	}
+	pending := br.cookie(a, "jitauth_pending")
+	csrf := csrfRE.FindStringSubmatch(page)
+	if pending == nil || csrf == nil {
+		t.Fatal("no pending login at A")
+	}
+	answer := func(base string) (*http.Response, string) {
+		replay := newBrowser(t)
+		req, _ := http.NewRequest(http.MethodPost, base+"/.jitauth/consent",
+			strings.NewReader(url.Values{"csrf": {html.UnescapeString(csrf[1])}, "action": {"allow"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: "jitauth_pending", Value: pending.Value})
+		resp, err := replay.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(body)
+	}
+	setsSession := func(resp *http.Response) bool {
+		for _, c := range resp.Cookies() {
+			if c.Name == "jitauth_session" && c.Value != "" {
+				return true
+			}
+		}
+		return false
+	}
+	if resp, body := answer(a); resp.StatusCode != http.StatusFound || !setsSession(resp) {
+		t.Fatalf("consent at A: %d\n%s", resp.StatusCode, body)
+	}
+
+	// B reads A's uses within its poll (1 s); then the copies are
+	// replayed through B.
+	time.Sleep(3 * time.Second)
+	calls := tokenCalls.Load()
+	bcb := *cb
+	bcb.Host = strings.TrimPrefix(b, "http://")
+	r := newBrowser(t).do(http.MethodGet, bcb.String(), http.Header{"Cookie": {flow}})
+	body, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "already used") || tokenCalls.Load() != calls {
+		t.Errorf("the callback replayed through B: %d, %d more token requests\n%s", r.StatusCode, tokenCalls.Load()-calls, body)
+	}
+	if resp, body := answer(b); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "already answered") || setsSession(resp) {
+		t.Errorf("the consent answer replayed through B: %d\n%s", resp.StatusCode, body)
+	}
 }

@@ -2,6 +2,8 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"time"
@@ -138,8 +140,27 @@ func (m *sessions) upgrade(w http.ResponseWriter, r *http.Request, s *Session) e
 }
 
 // claim marks a login state or pending login ID answered, and reports
-// whether it was unanswered before: a replay of either is refused.
-func (m *sessions) claim(id string, now time.Time) bool { return m.used.claim(id, now) }
+// whether it was unanswered before: a replay of either is refused here
+// at once and, once spend has recorded the ID, on every instance that
+// shares the store (within its revocation poll) and after a restart.
+func (m *sessions) claim(id string, now time.Time) bool {
+	return !m.revoked.has(spentID(id)) && m.used.claim(id, now)
+}
+
+// spend records a claimed ID through the store, as a logout is recorded
+// (revokeID), until expires. It is called once the answer is genuine (a
+// login state after the connector accepted the provider's answer), so
+// that junk answers write nothing.
+func (m *sessions) spend(ctx context.Context, id string, expires time.Time) error {
+	return m.revokeID(ctx, spentID(id), expires)
+}
+
+// spentID is the revocation ID that marks a single-use ID spent: a
+// digest, so that the store never holds a login's state.
+func spentID(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return "spent:" + hex.EncodeToString(sum[:16])
+}
 
 // release undoes claim for a login state whose provider answer was
 // refused (see usedStates).

@@ -78,7 +78,14 @@ func TestStoreWithoutOptionalRoles(t *testing.T) {
 	if resp, _ := b.logout(s.base, ""); resp.StatusCode != http.StatusOK {
 		t.Fatalf("logout: %d", resp.StatusCode)
 	}
-	if list, err := st.RevokedSessions(context.Background(), time.Now().Add(-time.Hour)); err != nil || len(list) != 1 {
+	list, err := st.RevokedSessions(context.Background(), time.Now().Add(-time.Hour))
+	logouts := 0
+	for _, r := range list {
+		if !strings.HasPrefix(r.ID, "spent:") { // the login's state, used once
+			logouts++
+		}
+	}
+	if err != nil || logouts != 1 {
 		t.Errorf("revocations in the narrow store: %v, %v", list, err)
 	}
 

@@ -267,7 +267,10 @@ type LoginEvent struct {
 }
 
 // RevocationStore keeps logouts so that every instance sharing the
-// store, and a restarted one, refuses a logged-out session.
+// store, and a restarted one, refuses a logged-out session. The same
+// records mark other things used once and refused after, such as a
+// login's state and a back-channel logout token: to the store, each is
+// an opaque ID with an expiry.
 type RevocationStore interface {
 	// RevokeSession records that the session with this ID must no longer
 	// be accepted; the record may be dropped after expires.
