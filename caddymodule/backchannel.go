@@ -26,8 +26,11 @@ const maxLogoutTokenSkew = 5 * time.Minute
 // logoutJTIID is the revocation ID that marks a logout token used.
 func logoutJTIID(connection, jti string) string {
 	sum := sha256.Sum256([]byte(connection + "\x00" + jti))
-	return "logout-jti:" + hex.EncodeToString(sum[:16])
+	return logoutJTIPrefix + hex.EncodeToString(sum[:16])
 }
+
+// logoutJTIPrefix starts the revocation IDs of used logout tokens.
+const logoutJTIPrefix = "logout-jti:"
 
 // maxLogoutName bounds a logout token's sub and sid: they become
 // revocation IDs in the store and file names in Caddy's storage.

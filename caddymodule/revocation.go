@@ -30,9 +30,21 @@ type revocations struct {
 	// revocations with an ID of their own shape (userCutoffID), so the
 	// store, the poll and the outage outbox carry them unchanged.
 	cutoffs map[string]userCutoff
+	// spent holds IDs used once and refused after (login states, pending
+	// logins, logout tokens; isSpentID), which travel as revocations too.
+	// No session is refused by them, so they leave gen alone: every
+	// login adds one, and must not make every cached session be checked
+	// again.
+	spent map[string]time.Time
 	// gen counts the changes to the set, so a check of a session made
 	// since the last one still holds (sessions.admitted).
 	gen atomic.Uint64
+}
+
+// isSpentID reports whether a revocation ID marks something used once
+// (spentID, logoutJTIID) rather than ending sessions.
+func isSpentID(id string) bool {
+	return strings.HasPrefix(id, spentPrefix) || strings.HasPrefix(id, logoutJTIPrefix)
 }
 
 // generation is the number of changes to r so far (0 for nil).
@@ -87,11 +99,14 @@ func (r *revocations) refuses(s *Session) bool {
 	return false
 }
 
-// has reports whether the exact ID is recorded (a logout, or a used
-// logout token).
+// has reports whether the exact ID is recorded (a logout, or something
+// used once).
 func (r *revocations) has(id string) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
+	if _, ok := r.spent[id]; ok {
+		return true
+	}
 	_, ok := r.revoked[id]
 	return ok
 }
@@ -99,6 +114,13 @@ func (r *revocations) has(id string) bool {
 func (r *revocations) add(id string, expires time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if isSpentID(id) {
+		if r.spent == nil {
+			r.spent = make(map[string]time.Time)
+		}
+		r.spent[id] = expires
+		return
+	}
 	if rest, ok := strings.CutPrefix(id, userCutoffPrefix); ok {
 		at, userID, ok := strings.Cut(rest, ":")
 		before, err := strconv.ParseInt(at, 10, 64)
@@ -132,9 +154,15 @@ func (r *revocations) add(id string, expires time.Time) {
 	r.gen.Add(1)
 }
 
-// prune forgets sessions and cutoffs that have expired anyway.
+// prune forgets sessions, cutoffs and spent IDs that have expired
+// anyway.
 func (r *revocations) prune(now time.Time) {
 	r.mu.Lock()
+	for id, exp := range r.spent {
+		if !now.Before(exp) {
+			delete(r.spent, id)
+		}
+	}
 	n := len(r.revoked) + len(r.cutoffs)
 	for id, exp := range r.revoked {
 		if !now.Before(exp) {

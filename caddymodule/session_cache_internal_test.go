@@ -279,4 +279,22 @@ func TestSessionCheckFollowsChanges(t *testing.T) {
 	if load() != nil {
 		t.Fatal("session accepted after an unrelated revocation")
 	}
+
+	// A used login state or logout token is recorded as a revocation but
+	// ends no session: every login adds one, so it must not make the
+	// cached sessions be checked again.
+	before = gens()
+	for _, id := range []string{spentID("a login state"), logoutJTIID("corp", "jti-1")} {
+		h.app.sessions.revoked.add(id, now.Add(time.Minute))
+		if !h.app.sessions.revoked.has(id) {
+			t.Fatalf("%s not recorded", id)
+		}
+	}
+	h.app.sessions.revoked.prune(now.Add(2 * time.Minute))
+	if gens() != before {
+		t.Fatalf("generations %v → %v: a spent ID counted as a change to the sessions", before, gens())
+	}
+	if h.app.sessions.revoked.has(spentID("a login state")) {
+		t.Fatal("a spent ID outlived its expiry")
+	}
 }

@@ -155,11 +155,14 @@ func (m *sessions) spend(ctx context.Context, id string, expires time.Time) erro
 	return m.revokeID(ctx, spentID(id), expires)
 }
 
+// spentPrefix starts the revocation IDs of spent single-use IDs.
+const spentPrefix = "spent:"
+
 // spentID is the revocation ID that marks a single-use ID spent: a
 // digest, so that the store never holds a login's state.
 func spentID(id string) string {
 	sum := sha256.Sum256([]byte(id))
-	return "spent:" + hex.EncodeToString(sum[:16])
+	return spentPrefix + hex.EncodeToString(sum[:16])
 }
 
 // release undoes claim for a login state whose provider answer was
