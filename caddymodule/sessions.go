@@ -200,7 +200,8 @@ func (m *sessions) signOutEverywhere(ctx context.Context, userID string, lifetim
 	return m.revokeID(ctx, userCutoffID(userID, now), now.Add(lifetime+time.Minute))
 }
 
-// revokeID records one revocation: a session's ID, or a user cutoff.
+// revokeID records one revocation: a session's ID, a user cutoff, or
+// something used once (spentID, logoutJTIID).
 func (m *sessions) revokeID(ctx context.Context, id string, expires time.Time) error {
 	m.revoked.add(id, expires)
 	// The logout completes even if the browser goes away meanwhile.
@@ -210,7 +211,7 @@ func (m *sessions) revokeID(ctx context.Context, id string, expires time.Time) e
 	if err == nil {
 		return nil
 	}
-	m.logger.Warn("recording a logout in the store failed; keeping it in Caddy's storage and retrying until the store takes it",
+	m.logger.Warn("recording a logout (or a used login step) in the store failed; keeping it in Caddy's storage and retrying until the store takes it",
 		zap.Error(err))
 	if perr := m.pending.keep(ctx, m.storage, id, expires); perr != nil {
 		return fmt.Errorf("the store failed (%v), and so did Caddy's storage (%v)", err, perr)
