@@ -73,6 +73,28 @@ func startCaddyProcess(t *testing.T, bin, dir, caddyfile, base string) {
 	}
 }
 
+// startPGInstances runs two Caddy processes of bin on pgCaddyfile's site
+// (edited by edit, if set), sharing the PostgreSQL store at connString
+// with a revocation poll of 1 s, and returns their base URLs.
+func startPGInstances(t *testing.T, bin, dir, connString, issuer, clientID, clientSecret, upstream string, edit func(string) string) [2]string {
+	t.Helper()
+	var bases [2]string
+	for i := range bases {
+		port := freePort(t)
+		bases[i] = fmt.Sprintf("http://localhost:%d", port)
+		idir := filepath.Join(dir, fmt.Sprintf("instance%d", i))
+		if err := os.MkdirAll(idir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		caddyfile := pgCaddyfile(idir, fmt.Sprintf("store postgres %q\n\t\trevocation_poll 1s", connString), port, issuer, clientID, clientSecret, upstream)
+		if edit != nil {
+			caddyfile = edit(caddyfile)
+		}
+		startCaddyProcess(t, bin, idir, caddyfile, bases[i])
+	}
+	return bases
+}
+
 // Two Caddy processes behind one (imagined) load balancer share a
 // PostgreSQL store and cookie keys: a user provisioned through A is the
 // same user through B, a session from A works on B, and a logout
@@ -86,17 +108,7 @@ func TestTwoInstancesSharePostgres(t *testing.T) {
 	up := newUpstream(t)
 	cfg := idp.Config()
 
-	var bases [2]string
-	for i := range bases {
-		port := freePort(t)
-		bases[i] = fmt.Sprintf("http://localhost:%d", port)
-		idir := filepath.Join(dir, fmt.Sprintf("instance%d", i))
-		if err := os.MkdirAll(idir, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		startCaddyProcess(t, bin, idir, pgCaddyfile(idir, fmt.Sprintf("store postgres %q\n\t\trevocation_poll 1s", connString), port,
-			cfg.Issuer, cfg.ClientID, cfg.ClientSecret, up.hostPort()), bases[i])
-	}
+	bases := startPGInstances(t, bin, dir, connString, cfg.Issuer, cfg.ClientID, cfg.ClientSecret, up.hostPort(), nil)
 	a, b := bases[0], bases[1]
 
 	login := func(base string) *browser {
@@ -326,17 +338,7 @@ func TestLoginStepsAreSingleUseAcrossInstances(t *testing.T) {
 	consent := func(caddyfile string) string {
 		return strings.Replace(caddyfile, "\t\t\tjit\n", "\t\t\tjit {\n\t\t\t\tmode consent\n\t\t\t}\n", 1)
 	}
-	storeLine := fmt.Sprintf("store postgres %q\n\t\trevocation_poll 1s", connString)
-	var bases [2]string
-	for i := range bases {
-		port := freePort(t)
-		bases[i] = fmt.Sprintf("http://localhost:%d", port)
-		idir := filepath.Join(dir, fmt.Sprintf("instance%d", i))
-		if err := os.MkdirAll(idir, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		startCaddyProcess(t, bin, idir, consent(pgCaddyfile(idir, storeLine, port, cfg.Issuer, cfg.ClientID, cfg.ClientSecret, up.hostPort())), bases[i])
-	}
+	bases := startPGInstances(t, bin, dir, connString, cfg.Issuer, cfg.ClientID, cfg.ClientSecret, up.hostPort(), consent)
 	a, b := bases[0], bases[1]
 
 	// Through A: the provider's answer, then the consent page.
