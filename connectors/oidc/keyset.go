@@ -53,8 +53,9 @@ func newKeySet(url string, client *http.Client) *keySet {
 	return &keySet{url: url, client: client, now: time.Now, fetching: make(chan struct{}, 1)}
 }
 
-// signingAlgorithms are the asymmetric algorithms a signature may use
-// (never none, never HMAC, whose key the issuer publishes).
+// signingAlgorithms are the asymmetric algorithms a signature may use:
+// never none, and never HMAC, which with a key the issuer publishes
+// anyone could compute.
 var signingAlgorithms = []jose.SignatureAlgorithm{
 	jose.RS256, jose.RS384, jose.RS512, jose.ES256, jose.ES384, jose.ES512,
 	jose.PS256, jose.PS384, jose.PS512, jose.EdDSA,
@@ -219,3 +220,6 @@ func (pk providerKeys) verifier(keys gooidc.KeySet, config gooidc.Config) *gooid
 	}
 	return gooidc.NewVerifier(pk.Issuer, keys, &config)
 }
+
+// Interface guard
+var _ gooidc.KeySet = (*keySet)(nil)
