@@ -67,7 +67,7 @@ func (h *Handler) serveStart(w http.ResponseWriter, r *http.Request, name string
 		return
 	}
 	f.Connector = state
-	dropOldFlows(w, r, h.app.sessions.seal, secure)
+	dropOldFlows(w, r, h.app.sessions.seal, secure, maxFlows-1, "")
 	name = flowCookieName(f.State, secure)
 	if err := h.app.sessions.seal.sealFlow(w, name, f, secure, conn.crossSitePost); err != nil {
 		h.logger.Error("sealing login flow cookie", zap.String("connection", conn.name), zap.Error(err))
@@ -109,6 +109,7 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 	if flowName != "" {
 		setCookie(w, flowName, "", -1, secure)
 	}
+	dropOldFlows(w, r, h.app.sessions.seal, secure, maxFlows, flowName)
 	restart := h.PathPrefix + "login"
 	if !ok || f.Connection != conn.name {
 		h.emit(event{kind: eventLoginRefused, connection: conn.name, reason: "invalid or expired login state"})

@@ -92,11 +92,14 @@ const maxHeldFlowBytes = 4 << 10
 const maxFlowsOpened = 4 * maxFlows
 
 // dropOldFlows expires the oldest of the flow cookies r carries, so that
-// at most maxFlows-1 of them, of at most maxHeldFlowBytes, remain beside
-// the one about to be set. Cookies that do not open (other keys,
-// tampered) go first; an expired one is older than any live one. Under
-// both bounds nothing is dropped.
-func dropOldFlows(w http.ResponseWriter, r *http.Request, codecs cookieSeal, secure bool) {
+// at most keep of them, of at most maxHeldFlowBytes, remain: maxFlows-1
+// beside the one a start is about to set, or maxFlows at a callback,
+// besides the one it used up (skip, deleted by the caller). Cookies that
+// do not open (other keys, tampered) go first; an expired one is older
+// than any live one. Under both bounds nothing is dropped. At the
+// callback it catches the flows of starts sent at the same moment (a
+// browser restoring many tabs), which each found none before them.
+func dropOldFlows(w http.ResponseWriter, r *http.Request, codecs cookieSeal, secure bool, keep int, skip string) {
 	prefix := cookieName(flowCookieBase, secure)
 	type held struct {
 		name    string
@@ -107,7 +110,7 @@ func dropOldFlows(w http.ResponseWriter, r *http.Request, codecs cookieSeal, sec
 	total := 0
 	seen := map[string]bool{}
 	for _, ck := range r.Cookies() {
-		if !strings.HasPrefix(ck.Name, prefix) || seen[ck.Name] {
+		if !strings.HasPrefix(ck.Name, prefix) || seen[ck.Name] || ck.Name == skip {
 			continue
 		}
 		seen[ck.Name] = true
@@ -120,7 +123,7 @@ func dropOldFlows(w http.ResponseWriter, r *http.Request, codecs cookieSeal, sec
 		total += h.size
 	}
 	sort.SliceStable(flows, func(i, j int) bool { return flows[i].expires < flows[j].expires })
-	for len(flows) > maxFlows-1 || total > maxHeldFlowBytes {
+	for len(flows) > keep || total > maxHeldFlowBytes {
 		setCookie(w, flows[0].name, "", -1, secure)
 		total -= flows[0].size
 		flows = flows[1:]

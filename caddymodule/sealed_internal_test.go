@@ -124,7 +124,7 @@ func TestDropOldFlowsDropsUnusableThenOldest(t *testing.T) {
 		r.AddCookie(&http.Cookie{Name: "app_session", Value: "kept"})
 
 		w := httptest.NewRecorder()
-		dropOldFlows(w, r, seal, secure)
+		dropOldFlows(w, r, seal, secure, maxFlows-1, "")
 		dropped := map[string]bool{}
 		for _, c := range w.Result().Cookies() {
 			if c.MaxAge >= 0 || c.Secure != secure || c.Path != "/" {
@@ -163,7 +163,7 @@ func TestDropOldFlowsDropsUnusableThenOldest(t *testing.T) {
 		names = append(names, name)
 	}
 	w := httptest.NewRecorder()
-	dropOldFlows(w, r, seal, false)
+	dropOldFlows(w, r, seal, false, maxFlows-1, "")
 	var dropped []string
 	for _, c := range w.Result().Cookies() {
 		dropped = append(dropped, c.Name)
@@ -177,7 +177,7 @@ func TestDropOldFlowsDropsUnusableThenOldest(t *testing.T) {
 	r = httptest.NewRequest(http.MethodGet, "http://localhost/", nil)
 	r.AddCookie(&http.Cookie{Name: flowCookieName("tampered", false), Value: "AAAA"})
 	w = httptest.NewRecorder()
-	dropOldFlows(w, r, seal, false)
+	dropOldFlows(w, r, seal, false, maxFlows-1, "")
 	if n := len(w.Result().Cookies()); n != 0 {
 		t.Errorf("under the bound, %d cookies dropped", n)
 	}

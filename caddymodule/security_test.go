@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"testing"
@@ -467,6 +468,50 @@ func TestLoginsInProgressAreBounded(t *testing.T) {
 		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || loc != fmt.Sprintf("/tab/%d", i) {
 			t.Fatalf("login %d: %d to %q", i, resp.StatusCode, loc)
 		}
+	}
+}
+
+// Starts sent at the same moment (a browser restoring many tabs) each
+// find no flow before them, so the bound applies at the next callback:
+// it keeps the five newest of the others.
+func TestCallbackTrimsFlowsStartedTogether(t *testing.T) {
+	s := startSite(t)
+	site, _ := url.Parse(s.base)
+	jar, _ := cookiejar.New(nil)
+	var callbacks []*url.URL
+	for i := range 8 {
+		tab := newBrowser(t)
+		s.queue(alice())
+		cb := s.startOnly(tab, "corp", fmt.Sprintf("/tab/%d", i))
+		callbacks = append(callbacks, cb)
+		jar.SetCookies(site, tab.client.Jar.Cookies(site))
+	}
+	b := newBrowser(t)
+	b.client.Jar = jar
+	flows := func() int {
+		n := 0
+		for _, c := range jar.Cookies(site) {
+			if strings.HasPrefix(c.Name, "jitauth_flow_") {
+				n++
+			}
+		}
+		return n
+	}
+	if n := flows(); n != 8 {
+		t.Fatalf("the restored tabs hold %d flow cookies, want 8", n)
+	}
+	resp, _ := b.get(callbacks[7].String())
+	if resp.StatusCode != http.StatusFound || b.cookie(s.base, "jitauth_session") == nil {
+		t.Fatalf("the newest login: %d", resp.StatusCode)
+	}
+	if n := flows(); n != 5 {
+		t.Fatalf("after a callback the browser holds %d flow cookies, want the 5 newest others", n)
+	}
+	if resp, _ := b.get(callbacks[6].String()); resp.StatusCode != http.StatusFound {
+		t.Fatalf("the next newest login: %d", resp.StatusCode)
+	}
+	if resp, body := b.get(callbacks[0].String()); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "Start again") {
+		t.Fatalf("the oldest login: %d", resp.StatusCode)
 	}
 }
 
