@@ -359,7 +359,7 @@ func TestLoginStepsAreSingleUseAcrossInstances(t *testing.T) {
 	if pending == nil || csrf == nil {
 		t.Fatal("no pending login at A")
 	}
-	answer := func(base string) (*http.Response, string) {
+	answer := func(base string) (*http.Response, string, *browser) {
 		replay := newBrowser(t)
 		req, _ := http.NewRequest(http.MethodPost, base+"/.jitauth/consent",
 			strings.NewReader(url.Values{"csrf": {html.UnescapeString(csrf[1])}, "action": {"allow"}}.Encode()))
@@ -371,7 +371,7 @@ func TestLoginStepsAreSingleUseAcrossInstances(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		return resp, string(body)
+		return resp, string(body), replay
 	}
 	setsSession := func(resp *http.Response) bool {
 		for _, c := range resp.Cookies() {
@@ -381,23 +381,34 @@ func TestLoginStepsAreSingleUseAcrossInstances(t *testing.T) {
 		}
 		return false
 	}
-	if resp, body := answer(a); resp.StatusCode != http.StatusFound || !setsSession(resp) {
+	resp, body, signedIn := answer(a)
+	if resp.StatusCode != http.StatusFound || !setsSession(resp) {
 		t.Fatalf("consent at A: %d\n%s", resp.StatusCode, body)
 	}
 
-	// B reads A's uses within its poll (1 s); then the copies are
-	// replayed through B.
-	time.Sleep(3 * time.Second)
+	// B reads what A records in order: once it refuses a session logged
+	// out through A after the uses, it has read the uses too. Only then
+	// are the copies replayed through B (one sent earlier would be taken
+	// there, and fail the test by asking the provider).
+	session := signedIn.cookie(a, "jitauth_session")
+	if resp, _ := signedIn.logout(a, ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("logout at A: %d", resp.StatusCode)
+	}
+	eventually(t, "B reads the logout made through A", 10*time.Second, func() bool {
+		r := newBrowser(t).do(http.MethodGet, b+"/x", http.Header{"Cookie": {"jitauth_session=" + session.Value}})
+		r.Body.Close()
+		return r.StatusCode == http.StatusFound
+	})
 	calls := tokenCalls.Load()
 	bcb := *cb
 	bcb.Host = strings.TrimPrefix(b, "http://")
 	r := newBrowser(t).do(http.MethodGet, bcb.String(), http.Header{"Cookie": {flow}})
-	body, _ := io.ReadAll(r.Body)
+	replayed, _ := io.ReadAll(r.Body)
 	r.Body.Close()
-	if r.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "already used") || tokenCalls.Load() != calls {
-		t.Errorf("the callback replayed through B: %d, %d more token requests\n%s", r.StatusCode, tokenCalls.Load()-calls, body)
+	if r.StatusCode != http.StatusBadRequest || !strings.Contains(string(replayed), "already used") || tokenCalls.Load() != calls {
+		t.Errorf("the callback replayed through B: %d, %d more token requests\n%s", r.StatusCode, tokenCalls.Load()-calls, replayed)
 	}
-	if resp, body := answer(b); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "already answered") || setsSession(resp) {
+	if resp, body, _ := answer(b); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "already answered") || setsSession(resp) {
 		t.Errorf("the consent answer replayed through B: %d\n%s", resp.StatusCode, body)
 	}
 }

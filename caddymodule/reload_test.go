@@ -311,12 +311,7 @@ func TestSQLiteSurvivesReload(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no redirect to the callback: %d", resp.StatusCode)
 	}
-	var flowCookies []string
-	for _, c := range rb.client.Jar.Cookies(callback) {
-		if strings.HasPrefix(c.Name, "jitauth_flow_") {
-			flowCookies = append(flowCookies, c.Name+"="+c.Value)
-		}
-	}
+	flow := flowCookieLine(rb, callback)
 	if resp, _, _ := rb.follow(callback.String(), nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("callback: %d", resp.StatusCode)
 	}
@@ -328,7 +323,7 @@ func TestSQLiteSurvivesReload(t *testing.T) {
 		if code := withCookie(loggedOut); code == http.StatusOK {
 			t.Errorf("%s: a logged-out session is accepted again", when)
 		}
-		r := newBrowser(t).do(http.MethodGet, callback.String(), http.Header{"Cookie": {strings.Join(flowCookies, "; ")}})
+		r := newBrowser(t).do(http.MethodGet, callback.String(), http.Header{"Cookie": {flow}})
 		body, _ := io.ReadAll(r.Body)
 		r.Body.Close()
 		if r.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "already used") {
