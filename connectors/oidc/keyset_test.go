@@ -76,15 +76,7 @@ func newTestKey(t *testing.T, kid string) testKey {
 
 func (k testKey) sign(t *testing.T, payload string) string {
 	t.Helper()
-	obj, err := k.signer.Sign([]byte(payload))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := obj.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return signCompact(t, k.signer, []byte(payload))
 }
 
 // clock is a time a test moves by hand.

@@ -53,7 +53,13 @@ func newTokenIssuer(tb testing.TB) *tokenIssuer {
 
 // sign signs payload as is (any bytes), as a provider's key would.
 func (ti *tokenIssuer) sign(tb testing.TB, payload []byte) string {
-	obj, err := ti.signer.Sign(payload)
+	return signCompact(tb, ti.signer, payload)
+}
+
+// signCompact signs payload with signer into a compact JWS.
+func signCompact(tb testing.TB, signer jose.Signer, payload []byte) string {
+	tb.Helper()
+	obj, err := signer.Sign(payload)
 	if err != nil {
 		tb.Fatal(err)
 	}
