@@ -2,8 +2,6 @@ package caddymodule
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,14 +21,11 @@ const maxLogoutForm = 64 << 10
 // (the connector checks it); a used jti is remembered for twice that.
 const maxLogoutTokenSkew = 5 * time.Minute
 
-// logoutJTIID is the revocation ID that marks a logout token used.
-func logoutJTIID(connection, jti string) string {
-	sum := sha256.Sum256([]byte(connection + "\x00" + jti))
-	return logoutJTIPrefix + hex.EncodeToString(sum[:16])
+// logoutTokenUse names one logout token's single use (its jti at its
+// connection) for the replay set and the store (claim, spentID).
+func logoutTokenUse(connection, jti string) string {
+	return "logout-jti\x00" + connection + "\x00" + jti
 }
-
-// logoutJTIPrefix starts the revocation IDs of used logout tokens.
-const logoutJTIPrefix = "logout-jti:"
 
 // maxLogoutName bounds a logout token's sub and sid: they become
 // revocation IDs in the store and file names in Caddy's storage.
@@ -71,10 +66,11 @@ func (h *Handler) serveBackchannelLogout(w http.ResponseWriter, r *http.Request,
 	}
 	now := time.Now()
 	// Single use on every instance: the jti is recorded through the store
-	// like a logout, so the others refuse it once their revocation poll
-	// has it; the replay set covers this instance until then.
-	usedID := logoutJTIID(conn.name, lt.JTI)
-	if h.app.sessions.revoked.has(usedID) || !h.app.sessions.claim(usedID, now) {
+	// like a logout (spentID), so the others refuse it once their
+	// revocation poll has it; the replay set covers this instance until
+	// then.
+	use := logoutTokenUse(conn.name, lt.JTI)
+	if !h.app.sessions.claim(use, now) {
 		h.emit(event{kind: eventBackchannelRefused, connection: conn.name, reason: "logout token replayed"})
 		logoutTokenError(w, http.StatusBadRequest, "the logout token was used before")
 		return
@@ -86,7 +82,7 @@ func (h *Handler) serveBackchannelLogout(w http.ResponseWriter, r *http.Request,
 		return
 	}
 	lifetime := time.Duration(h.app.SessionLifetime)
-	ids := []string{usedID}
+	ids := []string{spentID(use)}
 	expires := []time.Time{now.Add(2 * maxLogoutTokenSkew)}
 	for _, key := range keys {
 		ids = append(ids, userCutoffID(key, now))

@@ -42,10 +42,8 @@ type revocations struct {
 }
 
 // isSpentID reports whether a revocation ID marks something used once
-// (spentID, logoutJTIID) rather than ending sessions.
-func isSpentID(id string) bool {
-	return strings.HasPrefix(id, spentPrefix) || strings.HasPrefix(id, logoutJTIPrefix)
-}
+// (spentID) rather than ending sessions.
+func isSpentID(id string) bool { return strings.HasPrefix(id, spentPrefix) }
 
 // generation is the number of changes to r so far (0 for nil).
 func (r *revocations) generation() uint64 {

@@ -284,7 +284,7 @@ func TestSessionCheckFollowsChanges(t *testing.T) {
 	// ends no session: every login adds one, so it must not make the
 	// cached sessions be checked again.
 	before = gens()
-	for _, id := range []string{spentID("a login state"), logoutJTIID("corp", "jti-1")} {
+	for _, id := range []string{spentID("a login state"), spentID(logoutTokenUse("corp", "jti-1"))} {
 		h.app.sessions.revoked.add(id, now.Add(time.Minute))
 		if !h.app.sessions.revoked.has(id) {
 			t.Fatalf("%s not recorded", id)

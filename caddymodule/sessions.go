@@ -201,7 +201,7 @@ func (m *sessions) signOutEverywhere(ctx context.Context, userID string, lifetim
 }
 
 // revokeID records one revocation: a session's ID, a user cutoff, or
-// something used once (spentID, logoutJTIID).
+// something used once (spentID).
 func (m *sessions) revokeID(ctx context.Context, id string, expires time.Time) error {
 	m.revoked.add(id, expires)
 	// The logout completes even if the browser goes away meanwhile.
