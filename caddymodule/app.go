@@ -77,6 +77,9 @@ type App struct {
 	// admin are its roles, timed for the store latency metric.
 	storeModule sessionStore
 	admin       provisioner.AdminStore
+	// singleUse records login steps so that one instance uses each (nil:
+	// the store has no such role, and the revocation poll spreads them).
+	singleUse provisioner.SingleUseStore
 	// refreshTokens keeps the refresh tokens of refreshing connections
 	// (nil: the store has no such role).
 	refreshTokens provisioner.RefreshTokenStore
@@ -223,6 +226,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if ad, ok := mod.(provisioner.AdminStore); ok {
 		a.admin = timedAdmin{ad, timer}
 	}
+	if o, ok := mod.(provisioner.SingleUseStore); ok {
+		a.singleUse = timedSingleUse{o, timer}
+	}
 	if rt, ok := mod.(provisioner.RefreshTokenStore); ok {
 		a.refreshTokens = rt
 	}
@@ -301,7 +307,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.sessionsKey = sessionCacheKey(keys, time.Duration(a.SessionLifetime))
 	a.sessions = &sessions{seal: seal, cache: acquireSessionCache(a.sessionsKey),
 		revoked: a.state.revoked, status: a.state.userStatus, used: a.state.usedStates,
-		store: store, pending: a.state.pending, storage: a.storage, logger: a.logger}
+		store: a.store, once: a.singleUse, pending: a.state.pending, storage: a.storage, logger: a.logger}
 	return nil
 }
 

@@ -61,9 +61,14 @@ func (h *Handler) serveConsent(w http.ResponseWriter, r *http.Request) {
 		h.renderConsentUsed(w, p)
 		return
 	}
-	if err := h.app.sessions.spend(r.Context(), p.ID, time.Unix(p.ExpiresAt, 0)); err != nil {
+	first, err := h.app.sessions.spend(r.Context(), p.ID, time.Unix(p.ExpiresAt, 0))
+	if err != nil {
 		h.logger.Error("recording an answered pending login", zap.String("connection", conn.name), zap.Error(err))
 		renderError(w, http.StatusServiceUnavailable, "Sign-in failed", "This step of signing in could not be completed right now. Start again in a moment.", h.loginURL(p.ReturnTo))
+		return
+	}
+	if !first { // answered through another instance first
+		h.renderConsentUsed(w, p)
 		return
 	}
 	claims := h.withPendingTokens(r, p, p.Claims.claims())

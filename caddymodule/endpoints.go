@@ -138,9 +138,17 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 		h.providerFailure(w, conn, err)
 		return
 	}
-	if err := h.app.sessions.spend(r.Context(), f.State, time.Unix(f.ExpiresAt, 0)); err != nil {
+	first, err := h.app.sessions.spend(r.Context(), f.State, time.Unix(f.ExpiresAt, 0))
+	if err != nil {
 		h.logger.Error("recording a used login state", zap.String("connection", conn.name), zap.Error(err))
 		renderError(w, http.StatusServiceUnavailable, "Sign-in failed", "This sign-in could not be completed right now. Start again in a moment.", restart)
+		return
+	}
+	if !first {
+		// Another instance completed this login first: a copy of the
+		// callback, replayed there before this one.
+		h.emit(event{kind: eventLoginRefused, connection: conn.name, reason: "login state replayed"})
+		renderError(w, http.StatusBadRequest, "Sign-in already used", "This sign-in was already completed. Start again.", restart)
 		return
 	}
 

@@ -209,6 +209,10 @@ func TestOperateUsersThroughTheAdminAPI(t *testing.T) {
 		`jit_auth_store_operation_seconds_count{operation="create_user"}`: 1,
 		`jit_auth_store_operation_seconds_count{operation="set_status"}`:  2,
 		`jit_auth_store_operation_seconds_count{operation="delete_user"}`: 1,
+		// Each login's state, the refused login's included; the
+		// disable, the sign-out and the delete each end the sessions.
+		`jit_auth_store_operation_seconds_count{operation="use_once"}`:       5,
+		`jit_auth_store_operation_seconds_count{operation="revoke_session"}`: 3,
 	} {
 		if got := after[series] - before[series]; got != want {
 			t.Errorf("%s went up by %v, want %v", series, got, want)

@@ -5,11 +5,13 @@ import (
 	"html"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -314,6 +316,35 @@ func TestDirectoryChangesReachTheOtherInstance(t *testing.T) {
 	})
 }
 
+// answerConsentCopy posts Allow to base's consent page from a new
+// browser holding a copy of a pending login's cookie and its page's
+// CSRF token (as the page has it, HTML-escaped).
+func answerConsentCopy(t *testing.T, base, pending, csrf string) (*http.Response, string, *browser) {
+	t.Helper()
+	replay := newBrowser(t)
+	req, _ := http.NewRequest(http.MethodPost, base+"/.jitauth/consent",
+		strings.NewReader(url.Values{"csrf": {html.UnescapeString(csrf)}, "action": {"allow"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(&http.Cookie{Name: "jitauth_pending", Value: pending})
+	resp, err := replay.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(body), replay
+}
+
+// setsSession reports whether resp sets a session cookie.
+func setsSession(resp *http.Response) bool {
+	for _, c := range resp.Cookies() {
+		if c.Name == "jitauth_session" && c.Value != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // A login's state and a pending login are single use on every instance
 // that shares the store, not only on the one that took them: a callback
 // or consent answer copied (a captured URL and flow cookie, a copied
@@ -360,26 +391,7 @@ func TestLoginStepsAreSingleUseAcrossInstances(t *testing.T) {
 		t.Fatal("no pending login at A")
 	}
 	answer := func(base string) (*http.Response, string, *browser) {
-		replay := newBrowser(t)
-		req, _ := http.NewRequest(http.MethodPost, base+"/.jitauth/consent",
-			strings.NewReader(url.Values{"csrf": {html.UnescapeString(csrf[1])}, "action": {"allow"}}.Encode()))
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.AddCookie(&http.Cookie{Name: "jitauth_pending", Value: pending.Value})
-		resp, err := replay.client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		return resp, string(body), replay
-	}
-	setsSession := func(resp *http.Response) bool {
-		for _, c := range resp.Cookies() {
-			if c.Name == "jitauth_session" && c.Value != "" {
-				return true
-			}
-		}
-		return false
+		return answerConsentCopy(t, base, pending.Value, csrf[1])
 	}
 	resp, body, signedIn := answer(a)
 	if resp.StatusCode != http.StatusFound || !setsSession(resp) {
@@ -409,6 +421,96 @@ func TestLoginStepsAreSingleUseAcrossInstances(t *testing.T) {
 		t.Errorf("the callback replayed through B: %d, %d more token requests\n%s", r.StatusCode, tokenCalls.Load()-calls, replayed)
 	}
 	if resp, body, _ := answer(b); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "already answered") || setsSession(resp) {
+		t.Errorf("the consent answer replayed through B: %d\n%s", resp.StatusCode, body)
+	}
+}
+
+// With a store that records single-use IDs atomically (both shipped
+// stores are provisioner.SingleUseStores), a login step used on A is
+// refused on B at once, not from B's next revocation poll on: B polls
+// once an hour here. The provider takes a code twice, as a provider with
+// a grace period for retries does, so only jit_auth stands between the
+// replayed callback and a second session.
+func TestLoginStepsAreSingleUseAtOnceAcrossInstances(t *testing.T) {
+	_, connString := pgSchema(t)
+	dir := t.TempDir()
+	bin := buildCaddy(t, dir)
+	var mu sync.Mutex
+	tokenAnswers := map[string][]byte{}
+	idp := startMockOIDC(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !strings.HasSuffix(r.URL.Path, "/token") || r.ParseForm() != nil {
+				next.ServeHTTP(w, r)
+				return
+			}
+			code := r.PostForm.Get("code")
+			mu.Lock()
+			body, again := tokenAnswers[code]
+			mu.Unlock()
+			if !again {
+				rec := httptest.NewRecorder()
+				next.ServeHTTP(rec, r)
+				if rec.Code != http.StatusOK {
+					w.WriteHeader(rec.Code)
+					w.Write(rec.Body.Bytes())
+					return
+				}
+				body = rec.Body.Bytes()
+				mu.Lock()
+				tokenAnswers[code] = body
+				mu.Unlock()
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(body)
+		})
+	})
+	up := newUpstream(t)
+	cfg := idp.Config()
+	edit := func(caddyfile string) string {
+		caddyfile = strings.Replace(caddyfile, "revocation_poll 1s", "revocation_poll 1h", 1)
+		return strings.Replace(caddyfile, "\t\t\tjit\n", "\t\t\tjit {\n\t\t\t\tmode consent\n\t\t\t}\n", 1)
+	}
+	bases := startPGInstances(t, bin, dir, connString, cfg.Issuer, cfg.ClientID, cfg.ClientSecret, up.hostPort(), edit)
+	a, b := bases[0], bases[1]
+
+	br := newBrowser(t)
+	idp.QueueUser(alice())
+	resp, _, _ := br.follow(a+"/.jitauth/start/corp", func(u *url.URL) bool { return strings.Contains(u.Path, "/.jitauth/callback/") })
+	cb, err := resp.Location()
+	if err != nil {
+		t.Fatalf("no redirect to the callback: %d", resp.StatusCode)
+	}
+	flow := flowCookieLine(br, cb)
+	resp, page, _ := br.follow(cb.String(), nil)
+	if resp.Request.URL.Path != "/.jitauth/consent" {
+		t.Fatalf("the callback at A ended at %s, want the consent page", resp.Request.URL)
+	}
+	pending := br.cookie(a, "jitauth_pending")
+	csrf := csrfRE.FindStringSubmatch(page)
+	if pending == nil || csrf == nil {
+		t.Fatal("no pending login at A")
+	}
+
+	// The callback replayed through B at once.
+	bcb := *cb
+	bcb.Host = strings.TrimPrefix(b, "http://")
+	r := newBrowser(t).do(http.MethodGet, bcb.String(), http.Header{"Cookie": {flow}})
+	replayed, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	for _, c := range r.Cookies() {
+		if (c.Name == "jitauth_pending" || c.Name == "jitauth_session") && c.Value != "" {
+			t.Errorf("the callback replayed through B set %s", c.Name)
+		}
+	}
+	if r.StatusCode != http.StatusBadRequest || !strings.Contains(string(replayed), "already used") {
+		t.Errorf("the callback replayed through B: %d, want 400 \"already used\"\n%s", r.StatusCode, replayed)
+	}
+
+	// The consent answered through A, then replayed through B at once.
+	if resp, body, _ := answerConsentCopy(t, a, pending.Value, csrf[1]); resp.StatusCode != http.StatusFound || !setsSession(resp) {
+		t.Fatalf("consent at A: %d\n%s", resp.StatusCode, body)
+	}
+	if resp, body, _ := answerConsentCopy(t, b, pending.Value, csrf[1]); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "already answered") || setsSession(resp) {
 		t.Errorf("the consent answer replayed through B: %d\n%s", resp.StatusCode, body)
 	}
 }

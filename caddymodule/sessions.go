@@ -38,7 +38,10 @@ type sessions struct {
 
 	// store takes every logout, so every instance sharing it learns of
 	// it; pending keeps, in storage, the logouts it could not take yet.
-	store   provisioner.RevocationStore
+	store provisioner.RevocationStore
+	// once, when the store has it, records single-use IDs so that only
+	// one instance uses each (see spend).
+	once    provisioner.SingleUseStore
 	pending *pendingRevocations
 	storage revocationStorage
 	logger  *zap.Logger
@@ -148,11 +151,22 @@ func (m *sessions) claim(id string, now time.Time) bool {
 }
 
 // spend records a claimed ID through the store, as a logout is recorded
-// (revokeID), until expires. It is called once the answer is genuine (a
-// login state after the connector accepted the provider's answer), so
-// that junk answers write nothing.
-func (m *sessions) spend(ctx context.Context, id string, expires time.Time) error {
-	return m.revokeID(ctx, spentID(id), expires)
+// (revokeID), until expires, and reports whether this instance is the
+// one that used it. It is called once the answer is genuine (a login
+// state after the connector accepted the provider's answer), so that
+// junk answers write nothing. A store that is a
+// provisioner.SingleUseStore tells at once when another instance used
+// the ID first; with any other, claim refuses the ID there from the
+// next revocation poll on. When the store fails, the record is kept as
+// a logout is, and this instance uses the ID.
+func (m *sessions) spend(ctx context.Context, id string, expires time.Time) (bool, error) {
+	sid := spentID(id)
+	if m.once == nil {
+		return true, m.revokeID(ctx, sid, expires)
+	}
+	return m.record(ctx, sid, expires, func(ctx context.Context) (bool, error) {
+		return m.once.UseOnce(ctx, sid, expires)
+	})
 }
 
 // spentPrefix starts the revocation IDs of spent single-use IDs.
@@ -203,18 +217,29 @@ func (m *sessions) signOutEverywhere(ctx context.Context, userID string, lifetim
 // revokeID records one revocation: a session's ID, a user cutoff, or
 // something used once (spentID).
 func (m *sessions) revokeID(ctx context.Context, id string, expires time.Time) error {
+	_, err := m.record(ctx, id, expires, func(ctx context.Context) (bool, error) {
+		return true, m.store.RevokeSession(ctx, id, expires)
+	})
+	return err
+}
+
+// record refuses id here at once and writes it to the store with
+// write, which reports whether the store took it as new. When the store
+// fails, the record is kept in Caddy's storage (see revoke) and counts
+// as new.
+func (m *sessions) record(ctx context.Context, id string, expires time.Time, write func(context.Context) (bool, error)) (bool, error) {
 	m.revoked.add(id, expires)
 	// The logout completes even if the browser goes away meanwhile.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
-	err := m.store.RevokeSession(ctx, id, expires)
+	first, err := write(ctx)
 	if err == nil {
-		return nil
+		return first, nil
 	}
 	m.logger.Warn("recording a logout (or a used login step) in the store failed; keeping it in Caddy's storage and retrying until the store takes it",
 		zap.Error(err))
 	if perr := m.pending.keep(ctx, m.storage, id, expires); perr != nil {
-		return fmt.Errorf("the store failed (%v), and so did Caddy's storage (%v)", err, perr)
+		return false, fmt.Errorf("the store failed (%v), and so did Caddy's storage (%v)", err, perr)
 	}
-	return nil
+	return true, nil
 }

@@ -102,6 +102,17 @@ func (w timedSessionStore) RevokedSessions(ctx context.Context, since time.Time)
 	return w.s.RevokedSessions(ctx, since)
 }
 
+// timedSingleUse times the single-use role.
+type timedSingleUse struct {
+	s provisioner.SingleUseStore
+	t storeTimer
+}
+
+func (w timedSingleUse) UseOnce(ctx context.Context, id string, expires time.Time) (bool, error) {
+	defer w.t.since("use_once", time.Now())
+	return w.s.UseOnce(ctx, id, expires)
+}
+
 // timedFactors times the second-factor role.
 type timedFactors struct {
 	s provisioner.SecondFactorStore
@@ -184,4 +195,5 @@ var (
 	_ sessionStore                  = timedSessionStore{}
 	_ provisioner.SecondFactorStore = timedFactors{}
 	_ provisioner.AdminStore        = timedAdmin{}
+	_ provisioner.SingleUseStore    = timedSingleUse{}
 )

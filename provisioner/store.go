@@ -281,6 +281,22 @@ type RevocationStore interface {
 	RevokedSessions(ctx context.Context, since time.Time) ([]RevokedSession, error)
 }
 
+// SingleUseStore is an optional part of a RevocationStore: it records
+// a single-use ID (a login's state, a pending login's answer) so that
+// exactly one of the instances sharing the store uses it. Without it,
+// jit_auth records such IDs with RevokeSession, and an ID used on one
+// instance is refused on the others only from their next revocation
+// poll on. Both shipped stores implement it.
+type SingleUseStore interface {
+	// UseOnce records id until expires, as RevokeSession does (so
+	// RevokedSessions lists it), and reports whether this call recorded
+	// it: false, with nothing written, when a record of id whose expiry
+	// has not passed is there already. Of any number of concurrent
+	// calls for one id, on any number of instances, exactly one gets
+	// true.
+	UseOnce(ctx context.Context, id string, expires time.Time) (first bool, err error)
+}
+
 // SecondFactorStore keeps users' TOTP factors. Every method that changes
 // a factor is atomic across instances, since two instances may check
 // codes of one user at the same moment.

@@ -676,33 +676,52 @@ func affectedOne(tag pgconn.CommandTag, err error) error {
 // first revocation time and the later of the two expiries. Revocation
 // times come from this process's clock, as in the SQLite store.
 func (s *Store) RevokeSession(ctx context.Context, sessionID string, expires time.Time) error {
-	if sessionID == "" {
-		return errors.New("postgres store: revoking session: empty session ID")
+	// The prune spares this session's row: a statement may not both
+	// delete and update it. A record of it that has expired is replaced
+	// instead, as if pruned first.
+	_, err := s.recordRevocation(ctx, "revoking session", sessionID, expires, `DO UPDATE SET
+			revoked_at = CASE WHEN r.expires_at <= $2 THEN EXCLUDED.revoked_at ELSE r.revoked_at END,
+			expires_at = CASE WHEN r.expires_at <= $2 THEN EXCLUDED.expires_at
+				ELSE GREATEST(r.expires_at, EXCLUDED.expires_at) END`)
+	return err
+}
+
+// UseOnce records a single-use ID as RevokeSession does, unless a
+// record of it that has not expired is there (see
+// provisioner.SingleUseStore). A concurrent insert of the same ID waits
+// for the other's commit and then meets its row, so one caller wins.
+func (s *Store) UseOnce(ctx context.Context, id string, expires time.Time) (bool, error) {
+	// An expired record is replaced, as if pruned first; a live one is
+	// left alone, and the statement then writes no row.
+	return s.recordRevocation(ctx, "recording a single-use ID", id, expires, `DO UPDATE SET
+			revoked_at = EXCLUDED.revoked_at, expires_at = EXCLUDED.expires_at
+			WHERE r.expires_at <= $2`)
+}
+
+// recordRevocation prunes expired records and inserts id's in one
+// statement (one round trip, atomic on its own), resolving a record
+// already there with onConflict; it reports whether a row was written.
+func (s *Store) recordRevocation(ctx context.Context, what, id string, expires time.Time, onConflict string) (bool, error) {
+	if id == "" {
+		return false, fmt.Errorf("postgres store: %s: empty ID", what)
 	}
 	if expires.IsZero() {
-		return errors.New("postgres store: revoking session: zero expiry")
+		return false, fmt.Errorf("postgres store: %s: zero expiry", what)
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	now := s.now().UTC()
-	// One statement, so one round trip and atomic on its own. The prune
-	// spares this session's row: a statement may not both delete and
-	// update it. A record of it that has expired is replaced instead,
-	// as if pruned first.
-	_, err := s.pool.Exec(ctx, `WITH pruned AS (
+	tag, err := s.pool.Exec(ctx, `WITH pruned AS (
 			DELETE FROM revoked_sessions WHERE expires_at <= $2 AND id <> $1
 		)
 		INSERT INTO revoked_sessions AS r (id, revoked_at, expires_at)
 		VALUES ($1, $2, $3)
-		ON CONFLICT (id) DO UPDATE SET
-			revoked_at = CASE WHEN r.expires_at <= $2 THEN EXCLUDED.revoked_at ELSE r.revoked_at END,
-			expires_at = CASE WHEN r.expires_at <= $2 THEN EXCLUDED.expires_at
-				ELSE GREATEST(r.expires_at, EXCLUDED.expires_at) END`,
-		sessionID, now, expires.UTC())
+		ON CONFLICT (id) `+onConflict,
+		id, now, expires.UTC())
 	if err != nil {
-		return fmt.Errorf("postgres store: revoking session: %w", err)
+		return false, fmt.Errorf("postgres store: %s: %w", what, err)
 	}
-	return nil
+	return tag.RowsAffected() > 0, nil
 }
 
 // RevokedSessions returns sessions revoked at or after since (all of

@@ -564,31 +564,53 @@ func affectedOne(res sql.Result, err error) error {
 // records whose expiry has passed. Revoking a session again keeps its
 // first revocation time and the later of the two expiries.
 func (s *Store) RevokeSession(ctx context.Context, sessionID string, expires time.Time) error {
-	if sessionID == "" {
-		return errors.New("sqlite store: revoking session: empty session ID")
+	_, err := s.recordRevocation(ctx, "revoking session", sessionID, expires,
+		`ON CONFLICT (id) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)`)
+	return err
+}
+
+// UseOnce records a single-use ID as RevokeSession does, unless a
+// record of it that has not expired is there (see
+// provisioner.SingleUseStore). The writer lock and the transaction make
+// the check and the insert one step for every process on the file.
+func (s *Store) UseOnce(ctx context.Context, id string, expires time.Time) (bool, error) {
+	return s.recordRevocation(ctx, "recording a single-use ID", id, expires, `ON CONFLICT (id) DO NOTHING`)
+}
+
+// recordRevocation prunes expired records and inserts id's, resolving a
+// record already there with onConflict; it reports whether a row was
+// written.
+func (s *Store) recordRevocation(ctx context.Context, what, id string, expires time.Time, onConflict string) (bool, error) {
+	if id == "" {
+		return false, fmt.Errorf("sqlite store: %s: empty ID", what)
 	}
 	if expires.IsZero() {
-		return errors.New("sqlite store: revoking session: zero expiry")
+		return false, fmt.Errorf("sqlite store: %s: zero expiry", what)
 	}
 	now := s.now().UTC()
 	if err := checkTime(expires); err != nil {
-		return fmt.Errorf("sqlite store: revoking session: expiry: %w", err)
+		return false, fmt.Errorf("sqlite store: %s: expiry: %w", what, err)
 	}
+	var written bool
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM revoked_sessions WHERE expires_at <= ?`,
 			now.UnixNano()); err != nil {
 			return fmt.Errorf("pruning: %w", err)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO revoked_sessions (id, revoked_at, expires_at)
-			VALUES (?, ?, ?)
-			ON CONFLICT (id) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)`,
-			sessionID, now.UnixNano(), expires.UTC().UnixNano())
+		res, err := tx.ExecContext(ctx, `INSERT INTO revoked_sessions (id, revoked_at, expires_at)
+			VALUES (?, ?, ?) `+onConflict,
+			id, now.UnixNano(), expires.UTC().UnixNano())
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		written = n > 0
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("sqlite store: revoking session: %w", err)
+		return false, fmt.Errorf("sqlite store: %s: %w", what, err)
 	}
-	return nil
+	return written, nil
 }
 
 // RevokedSessions returns sessions revoked at or after since that have

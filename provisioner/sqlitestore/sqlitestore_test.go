@@ -29,6 +29,7 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) provisioner.Store { return openTemp(t) })
 	storetest.RunRefreshTokens(t, func(t *testing.T) storetest.UserAdminAndRefresh { return openTemp(t) })
 	storetest.RunUserBatch(t, func(t *testing.T) storetest.UserAndBatch { return openTemp(t) })
+	storetest.RunSingleUse(t, func(t *testing.T) storetest.RevocationsAndSingleUse { return openTemp(t) })
 }
 
 // Each part of the suite needs only its role: run through a value that

@@ -3,6 +3,7 @@ package storetest
 import (
 	"slices"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -90,5 +91,117 @@ func testRevokedSessions(t *testing.T, s provisioner.RevocationStore) {
 	time.Sleep(1100 * time.Millisecond)
 	if got := ids(time.Time{}); !slices.Equal(got, []string{"s1", "s2"}) {
 		t.Errorf("after short-lived revocation expired: %q, want [s1 s2]", got)
+	}
+}
+
+// RevocationsAndSingleUse is what RunSingleUse tests: a single-use ID is
+// a revocation record that every instance must list.
+type RevocationsAndSingleUse interface {
+	provisioner.RevocationStore
+	provisioner.SingleUseStore
+}
+
+// RunSingleUse runs the part of the suite for the optional
+// provisioner.SingleUseStore.
+func RunSingleUse(t *testing.T, newStore func(t *testing.T) RevocationsAndSingleUse) {
+	runCases(t, newStore, []testCase[RevocationsAndSingleUse]{
+		{"UseOnce", testUseOnce},
+		{"UseOnceConcurrently", testUseOnceConcurrently},
+	})
+}
+
+func testUseOnce(t *testing.T, s RevocationsAndSingleUse) {
+	ctx := t.Context()
+	exp := time.Now().Add(time.Hour)
+	use := func(id string, expires time.Time) bool {
+		t.Helper()
+		first, err := s.UseOnce(ctx, id, expires)
+		if err != nil {
+			t.Fatalf("UseOnce(%s): %v", id, err)
+		}
+		return first
+	}
+	if !use("a", exp) {
+		t.Fatal("UseOnce(a) the first time = false, want true")
+	}
+	if use("a", exp.Add(time.Hour)) {
+		t.Error("UseOnce(a) a second time = true, want false")
+	}
+	if !use("b", exp) {
+		t.Error("UseOnce(b) after a = false, want true: IDs are independent")
+	}
+	// The record is a revocation: the other instances learn of it
+	// through RevokedSessions, and a second UseOnce did not extend it.
+	rs, err := s.RevokedSessions(ctx, time.Time{})
+	if err != nil {
+		t.Fatalf("RevokedSessions: %v", err)
+	}
+	byID := map[string]provisioner.RevokedSession{}
+	for _, r := range rs {
+		byID[r.ID] = r
+	}
+	if a, ok := byID["a"]; !ok || a.ExpiresAt.Sub(exp).Abs() > time.Millisecond {
+		t.Errorf("RevokedSessions after UseOnce(a): %+v, want a until %v", rs, exp)
+	}
+	if _, ok := byID["b"]; !ok {
+		t.Errorf("RevokedSessions after UseOnce(b): %+v, want b listed", rs)
+	}
+
+	// An ID already revoked is used.
+	if err := s.RevokeSession(ctx, "revoked", exp); err != nil {
+		t.Fatalf("RevokeSession(revoked): %v", err)
+	}
+	if use("revoked", exp) {
+		t.Error("UseOnce of an ID RevokeSession recorded = true, want false")
+	}
+
+	// A record whose expiry has passed no longer counts.
+	if !use("short", time.Now().Add(time.Second)) {
+		t.Fatal("UseOnce(short) = false, want true")
+	}
+	time.Sleep(1100 * time.Millisecond)
+	if !use("short", exp) {
+		t.Error("UseOnce(short) after its record expired = false, want true")
+	}
+	if use("short", exp) {
+		t.Error("UseOnce(short) again = true, want false")
+	}
+
+	for _, bad := range []struct {
+		id  string
+		exp time.Time
+	}{{"", exp}, {"zero", time.Time{}}} {
+		if first, err := s.UseOnce(ctx, bad.id, bad.exp); err == nil || first {
+			t.Errorf("UseOnce(%q, %v) = %v, %v; want an error", bad.id, bad.exp, first, err)
+		}
+	}
+}
+
+func testUseOnceConcurrently(t *testing.T, s RevocationsAndSingleUse) {
+	const callers = 16
+	exp := time.Now().Add(time.Hour)
+	var wg sync.WaitGroup
+	results := make([]bool, callers)
+	errs := make([]error, callers)
+	start := make(chan struct{})
+	for i := range callers {
+		wg.Go(func() {
+			<-start
+			results[i], errs[i] = s.UseOnce(t.Context(), "contended", exp)
+		})
+	}
+	close(start)
+	wg.Wait()
+	firsts := 0
+	for i := range callers {
+		if errs[i] != nil {
+			t.Fatalf("UseOnce from caller %d: %v", i, errs[i])
+		}
+		if results[i] {
+			firsts++
+		}
+	}
+	if firsts != 1 {
+		t.Errorf("%d concurrent UseOnce calls for one ID: %d got true, want exactly 1", callers, firsts)
 	}
 }

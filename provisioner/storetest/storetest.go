@@ -15,6 +15,9 @@
 //		})
 //	}
 //
+// The optional roles have parts of their own, run by the stores that
+// play them: RunSingleUse, RunUserBatch and RunRefreshTokens.
+//
 // Times are compared at microsecond precision, so stores that keep
 // microseconds (PostgreSQL timestamptz) pass too. Raw claims are compared
 // as JSON values when both sides are JSON, so a store may re-encode them.
