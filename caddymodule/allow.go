@@ -13,10 +13,10 @@ import (
 // user who logs in through one of its connections.
 type AllowRule struct {
 	// EmailDomains admits verified email addresses in exactly these
-	// domains (case-insensitive; sub-domains are not included).
+	// domains (up to ASCII letter case; sub-domains are not included).
 	EmailDomains []string `json:"email_domains,omitempty"`
-	// Emails admits exactly these verified email addresses
-	// (case-insensitive).
+	// Emails admits exactly these verified email addresses (up to ASCII
+	// letter case).
 	Emails []string `json:"emails,omitempty"`
 	// Groups admits users the provider placed in any of these groups
 	// (exact match).
@@ -35,7 +35,7 @@ func (r *AllowRule) validate() error {
 		return fmt.Errorf("an allow rule needs email_domain, email, group, role or connection")
 	}
 	for i, d := range r.EmailDomains {
-		d = strings.ToLower(strings.TrimSpace(d))
+		d = lowerASCIIString(strings.TrimSpace(d))
 		if d == "" || strings.ContainsAny(d, "@ \t/\\") || !strings.Contains(d, ".") && d != "localhost" {
 			return fmt.Errorf("allow email_domain %q is not a domain name (write example.com, not @example.com or a URL)", r.EmailDomains[i])
 		}
@@ -85,7 +85,9 @@ func (r *AllowRule) matches(s *Session) bool {
 // splitEmail parses a bare address strictly (S10): exactly one "@", no
 // display name, comments, quoting or angle brackets, so "a@evil@corp.com"
 // and `"x@corp.com"@evil.com` are not addresses at corp.com. The result
-// is lower case.
+// has its ASCII letters in lower case and nothing else folded: a Kelvin
+// sign is not a "k", so "\u212Aate@corp.com" is another mailbox than
+// kate@corp.com, as linking by email holds too (provisioner).
 func splitEmail(addr string) (local, domain string, ok bool) {
 	if addr == "" || len(addr) > 254 || strings.Count(addr, "@") != 1 || strings.ContainsAny(addr, " \t\r\n<>()\",;:\\[]") {
 		return "", "", false
@@ -94,11 +96,20 @@ func splitEmail(addr string) (local, domain string, ok bool) {
 	if err != nil || parsed.Name != "" || parsed.Address != addr {
 		return "", "", false
 	}
-	local, domain, _ = strings.Cut(strings.ToLower(addr), "@")
+	local, domain, _ = strings.Cut(lowerASCIIString(addr), "@")
 	if local == "" || domain == "" || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
 		return "", "", false
 	}
 	return local, domain, true
+}
+
+// lowerASCIIString lower-cases the ASCII letters of s and nothing else.
+func lowerASCIIString(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		b[i] = lowerASCII(c)
+	}
+	return string(b)
 }
 
 func contains(list []string, v string) bool {

@@ -50,6 +50,46 @@ func TestAllowEmailRulesAreStrict(t *testing.T) {
 	}
 }
 
+// The email rules fold ASCII letter case and nothing else, as linking by
+// email does: Unicode's lower case turns a Kelvin sign (U+212A) into "k",
+// but a provider's verified "\u212Aate@kcorp.com" is another mailbox than
+// kate@kcorp.com, and admitting it would let its owner in as Kate.
+func TestAllowEmailRulesFoldASCIIOnly(t *testing.T) {
+	domain := AllowRule{EmailDomains: []string{"KCorp.com"}}
+	exact := AllowRule{Emails: []string{"Kate@KCorp.com"}}
+	for _, r := range []*AllowRule{&domain, &exact} {
+		if err := r.validate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		email         string
+		domain, exact bool
+	}{
+		{"KATE@KCORP.COM", true, true},
+		{"\u212Aate@kcorp.com", true, false},
+		{"kate@\u212Acorp.com", false, false},
+		{"\u212AATE@\u212ACORP.COM", false, false},
+	} {
+		s := &Session{Email: c.email, EmailVerified: true, Connection: "corp"}
+		if got := domain.matches(s); got != c.domain {
+			t.Errorf("email_domain kcorp.com vs %q = %v, want %v", c.email, got, c.domain)
+		}
+		if got := exact.matches(s); got != c.exact {
+			t.Errorf("email kate@kcorp.com vs %q = %v, want %v", c.email, got, c.exact)
+		}
+	}
+	// A rule written with a Kelvin sign names that other domain, not
+	// kcorp.com.
+	kelvin := AllowRule{EmailDomains: []string{"\u212Acorp.com"}}
+	if err := kelvin.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if kelvin.matches(&Session{Email: "kate@kcorp.com", EmailVerified: true}) {
+		t.Error("email_domain \u212Acorp.com admitted kate@kcorp.com")
+	}
+}
+
 func TestAllowGroupAndConnectionRules(t *testing.T) {
 	h := &Handler{Application: Application{Allow: []AllowRule{{Groups: []string{"admins"}}, {Connections: []string{"partner"}}}}}
 	for _, c := range []struct {

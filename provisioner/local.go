@@ -86,8 +86,9 @@ func setLocalAttributes(u *User, values map[string]string) {
 		switch name {
 		case AttrEmail:
 			// A new address is not verified unless the same change says
-			// so: linking trusts a verified local email.
-			if _, says := values[AttrEmailVerified]; !says && !strings.EqualFold(u.Email, v) {
+			// so: linking trusts a verified local email. New as linking
+			// compares: up to ASCII letter case only.
+			if _, says := values[AttrEmailVerified]; !says && asciiLower(u.Email) != asciiLower(v) {
 				u.EmailVerified = false
 			}
 			u.Email = v
