@@ -42,20 +42,22 @@ type Handler struct {
 	PathPrefix string `json:"path_prefix,omitempty"`
 
 	// MatcherSetsRaw limits the login requirement to the requests these
-	// matcher sets match (any set; every matcher within a set), as a
-	// route's "match" would. Requests it does not match go on to the next
-	// handler without a login and without identity headers, but still
-	// cleaned: client-supplied identity headers and the module's cookies
-	// are removed from every request this handler sees. So protect part
-	// of a site with this field on a route that every request of the site
-	// passes through, not with a matcher on the route. A handler inside a
-	// subroute (a Caddyfile handle block) whose top-level route matches
-	// on the host alone is covered too: that route gets a cleaning step
-	// first (see installSiteCleaner). A top-level route with a path
-	// matcher keeps the handler from running at all on the other
-	// requests, and they reach the upstream with whatever identity
-	// headers the client sent. The endpoints under path_prefix are served
-	// either way.
+	// matcher sets match (any set; every matcher within a set), as a route's
+	// "match" would, and also when they match a reading of the path that an
+	// upstream may make and Caddy does not (";" parameters dropped, "\" as
+	// "/", trailing dots and spaces dropped, dot segments unresolved; see
+	// pathreadings.go). Requests it does not match go on to the next handler
+	// without a login and without identity headers, but still cleaned:
+	// client-supplied identity headers and the module's cookies are removed
+	// from every request this handler sees. So protect part of a site with
+	// this field on a route that every request of the site passes through,
+	// not with a matcher on the route. A handler inside a subroute (a
+	// Caddyfile handle block) whose top-level route matches on the host
+	// alone is covered too: that route gets a cleaning step first (see
+	// installSiteCleaner). A top-level route with a path matcher keeps the
+	// handler from running at all on the other requests, and they reach the
+	// upstream with whatever identity headers the client sent. The endpoints
+	// under path_prefix are served either way.
 	// The Caddyfile form `jit_auth /admin/*` fills this field.
 	MatcherSetsRaw caddyhttp.RawMatcherSets `json:"match,omitempty" caddy:"namespace=http.matchers"`
 
@@ -209,7 +211,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return nil
 	}
 	if h.matcherSets != nil {
-		match, err := h.matcherSets.AnyMatchWithError(r)
+		match, err := h.matchesAnyReading(r)
 		if err != nil {
 			return err
 		}

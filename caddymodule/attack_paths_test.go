@@ -1,0 +1,75 @@
+package caddymodule_test
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// S10: the match field protects a part of the site by the path Caddy
+// routes on, but the upstream gets the path as sent and may read it
+// otherwise: a Servlet container drops ";" parameters, IIS reads "\" as
+// "/" and drops a segment's trailing dots and spaces, some routers do
+// not resolve dot segments. A path crafted so that Caddy reads it
+// outside the protected part and the upstream inside it must need a
+// login; ordinary paths keep their meaning. Both ways of writing the
+// field are tried: a protected prefix, and everything but a public one.
+func TestCraftedPathsCannotWalkAroundTheMatcher(t *testing.T) {
+	for _, tc := range []struct {
+		name, site      string
+		protected, open []string
+	}{
+		{
+			name: "jit_auth /admin/*",
+			site: "\tjit_auth /admin/*\n\treverse_proxy {UPSTREAM}",
+			protected: []string{"/admin/x", "/ADMIN/x", "//admin/x", "/admin;/x", "/admin;jsessionid=1/x",
+				`/admin\x`, "/admin%5cx", "/admin./x", "/admin%20/x", "/admin%2e/x", "/admin/%2e%2e/x",
+				"/admin/../x", "/admin%00/x", "/admin%252fx", "/adm%69n;/x"},
+			open: []string{"/", "/public/x", "/admin", "/administrator/x", "/public/a;b", "/public/a%20b.txt", "/style.css"},
+		},
+		{
+			name: "jit_auth @private (not path /public/*)",
+			site: "\t@private not path /public/*\n\tjit_auth @private\n\treverse_proxy {UPSTREAM}",
+			protected: []string{"/admin/x", "/public/..;/admin/x", "/public/..%3b/admin/x", `/public\..\admin/x`,
+				"/public/..%5cadmin/x", "/public/%2e%2e/admin/x", "/public/%252e%252e/admin/x", "/public./../admin/x"},
+			open: []string{"/public/x", "/PUBLIC/x", "/public/a;b", "/public/a%20b.txt", "/public/../public/x", "/public/./x"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base, _, _ := partialSite(t, tc.site)
+			host := strings.TrimPrefix(base, "http://")
+			status := func(path string) int {
+				t.Helper()
+				// A raw request line: a client library would clean or
+				// escape these paths before sending them.
+				c, err := net.Dial("tcp", host)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: application/json\r\nConnection: close\r\n\r\n", path, host)
+				var proto string
+				var code int
+				line, _ := bufio.NewReader(c).ReadString('\n')
+				if _, err := fmt.Sscanf(line, "%s %d", &proto, &code); err != nil {
+					t.Fatalf("GET %s: no status line: %q", path, line)
+				}
+				return code
+			}
+			for _, p := range tc.protected {
+				if got := status(p); got != 401 {
+					t.Errorf("GET %s without a session: %d, want 401", p, got)
+				}
+			}
+			for _, p := range tc.open {
+				if got := status(p); got != 200 {
+					t.Errorf("GET %s without a session: %d, want 200 (not protected)", p, got)
+				}
+			}
+		})
+	}
+}
