@@ -220,9 +220,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if b, ok := mod.(provisioner.UserBatchReader); ok {
 		a.store = timedBatchStore{timedSessionStore{store, timer}, b}
 	}
-	if f, ok := mod.(provisioner.SecondFactorStore); ok {
-		a.factors = timedFactors{f, timer}
-	}
+	a.factors = timedFactorRole(mod, timer)
 	if ad, ok := mod.(provisioner.AdminStore); ok {
 		a.admin = timedAdmin{ad, timer}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/jitauth/caddy-jitauth/provisioner"
+	"github.com/jitauth/caddy-jitauth/provisioner/sqlitestore"
 )
 
 // A reload provisions the new configuration while the old one has the
@@ -120,5 +121,26 @@ func TestMissingStoreRolesNamed(t *testing.T) {
 	}
 	if got := missingStoreRoles(&SQLiteStore{}); len(got) != 0 {
 		t.Errorf("the SQLite store lacks %v", got)
+	}
+}
+
+// The timing wrappers keep the optional roles of the store module: an
+// enrolment through a wrapper that hid EnrolTOTP would fall back to
+// checking and then saving, where two at once both save.
+func TestTimedRolesKeepTheOptionalOnes(t *testing.T) {
+	s, err := sqlitestore.Open(filepath.Join(t.TempDir(), "users.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	timer := storeTimer{processMetrics().storeLatency}
+	if _, ok := timedFactorRole(s, timer).(provisioner.TOTPEnroller); !ok {
+		t.Error("the timed second-factor role of the SQLite store is not a TOTPEnroller")
+	}
+	if _, ok := timedFactorRole(struct{ provisioner.SecondFactorStore }{s}, timer).(provisioner.TOTPEnroller); ok {
+		t.Error("a store without EnrolTOTP became a TOTPEnroller")
+	}
+	if timedFactorRole(struct{ provisioner.UserStore }{s}, timer) != nil {
+		t.Error("a store without the second-factor role got one")
 	}
 }

@@ -149,6 +149,31 @@ func (w timedFactors) AdmitTOTPAttempt(ctx context.Context, userID string, at ti
 	return w.s.AdmitTOTPAttempt(ctx, userID, at, wait)
 }
 
+// timedFactorRole is the store module's second-factor role, timed, with
+// the atomic enrolment when the module has it; nil without the role.
+func timedFactorRole(mod any, timer storeTimer) provisioner.SecondFactorStore {
+	f, ok := mod.(provisioner.SecondFactorStore)
+	if !ok {
+		return nil
+	}
+	if e, ok := mod.(provisioner.TOTPEnroller); ok {
+		return timedEnrollingFactors{timedFactors{f, timer}, e}
+	}
+	return timedFactors{f, timer}
+}
+
+// timedEnrollingFactors is timedFactors for a store that also enrols a
+// first factor atomically (provisioner.TOTPEnroller).
+type timedEnrollingFactors struct {
+	timedFactors
+	e provisioner.TOTPEnroller
+}
+
+func (w timedEnrollingFactors) EnrolTOTP(ctx context.Context, userID string, f provisioner.TOTP) error {
+	defer w.t.since("enrol_totp", time.Now())
+	return w.e.EnrolTOTP(ctx, userID, f)
+}
+
 // timedAdmin times the admin role.
 type timedAdmin struct {
 	s provisioner.AdminStore
@@ -196,4 +221,5 @@ var (
 	_ provisioner.SecondFactorStore = timedFactors{}
 	_ provisioner.AdminStore        = timedAdmin{}
 	_ provisioner.SingleUseStore    = timedSingleUse{}
+	_ provisioner.TOTPEnroller      = timedEnrollingFactors{}
 )

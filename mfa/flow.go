@@ -137,12 +137,23 @@ func Enrol(ctx context.Context, store provisioner.SecondFactorStore, userID, sec
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w: sealing the secret: %v", ErrNotPrepared, err)
 	}
+	t := provisioner.TOTP{SealedSecret: sealed, RecoveryHashes: hashes, LastStep: step, CreatedAt: now.UTC()}
+	if enroller, ok := store.(provisioner.TOTPEnroller); ok {
+		// One atomic step: of two enrolments confirmed at once, the
+		// second is told the user has a factor.
+		switch err := enroller.EnrolTOTP(ctx, userID, t); {
+		case errors.Is(err, provisioner.ErrFactorExists):
+			return AlreadyEnrolled, nil, nil
+		case err != nil:
+			return 0, nil, err
+		}
+		return Enrolled, codes, nil
+	}
 	if _, err := store.TOTP(ctx, userID); err == nil {
 		return AlreadyEnrolled, nil, nil
 	} else if !errors.Is(err, provisioner.ErrNotFound) {
 		return 0, nil, err
 	}
-	t := provisioner.TOTP{SealedSecret: sealed, RecoveryHashes: hashes, LastStep: step, CreatedAt: now.UTC()}
 	if err := store.SetTOTP(ctx, userID, t); err != nil {
 		return 0, nil, err
 	}

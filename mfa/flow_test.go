@@ -1,9 +1,12 @@
 package mfa_test
 
 import (
+	"context"
 	"encoding/base32"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,6 +56,80 @@ func TestEnrolNeverReplacesAFactor(t *testing.T) {
 	if f, err := store.TOTP(ctx, id); err != nil || string(f.SealedSecret) != rfcSecret {
 		t.Fatalf("the factor was replaced: %v %v", f, err)
 	}
+}
+
+// Two enrolments confirmed at the same moment (two browsers, two
+// instances) save one factor: the other is told the user has one, and
+// never shows recovery codes for a factor that was not kept.
+func TestEnrolmentsConfirmedAtOnceSaveOne(t *testing.T) {
+	sqlite, id := flowStore(t)
+	now := time.Now()
+	const tabs = 8
+	// Every read of the factor is answered once all the enrolments have
+	// read (or a second has passed), as on a loaded store: the widest
+	// window an enrolment that checks and then saves can meet.
+	store := &readsTogether{Store: sqlite, want: tabs, all: make(chan struct{})}
+	results := make([]mfa.EnrolResult, tabs)
+	codes := make([][]string, tabs)
+	secrets := make([]string, tabs)
+	errs := make([]error, tabs)
+	start := make(chan struct{})
+	done := make(chan struct{})
+	for i := range tabs {
+		secrets[i] = base32.StdEncoding.EncodeToString([]byte(fmt.Sprintf("enrolment seed #%04d", i)))
+		go func() {
+			defer func() { done <- struct{}{} }()
+			code := codeAt(t, secrets[i], now)
+			<-start
+			results[i], codes[i], errs[i] = mfa.Enrol(t.Context(), store, id, secrets[i], code, 10, now, plain)
+		}()
+	}
+	close(start)
+	for range tabs {
+		<-done
+	}
+	winner := -1
+	for i := range tabs {
+		switch {
+		case errs[i] != nil:
+			t.Fatalf("enrolment %d: %v", i, errs[i])
+		case results[i] == mfa.Enrolled && winner >= 0:
+			t.Fatalf("enrolments %d and %d both said Enrolled", winner, i)
+		case results[i] == mfa.Enrolled:
+			winner = i
+		case results[i] != mfa.AlreadyEnrolled || codes[i] != nil:
+			t.Fatalf("enrolment %d: %v with %d codes, want AlreadyEnrolled and none", i, results[i], len(codes[i]))
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no enrolment was saved")
+	}
+	if f, err := sqlite.TOTP(t.Context(), id); err != nil || string(f.SealedSecret) != secrets[winner] {
+		t.Fatalf("the stored factor is not the one whose enrolment said Enrolled: %v", err)
+	}
+}
+
+// readsTogether answers each TOTP read once want reads have been made.
+type readsTogether struct {
+	*sqlitestore.Store
+	mu   sync.Mutex
+	n    int
+	want int
+	all  chan struct{}
+}
+
+func (s *readsTogether) TOTP(ctx context.Context, userID string) (*provisioner.TOTP, error) {
+	f, err := s.Store.TOTP(ctx, userID)
+	s.mu.Lock()
+	if s.n++; s.n == s.want {
+		close(s.all)
+	}
+	s.mu.Unlock()
+	select {
+	case <-s.all:
+	case <-time.After(time.Second):
+	}
+	return f, err
 }
 
 // A code is checked only when the store admits the attempt, a TOTP code

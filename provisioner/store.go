@@ -127,6 +127,8 @@ var (
 	// ErrCodeUsed: a TOTP time step at or before the last accepted one,
 	// or a recovery code that is not (or no longer) valid.
 	ErrCodeUsed = errors.New("code already used or unknown")
+	// ErrFactorExists: the user has a second factor already (EnrolTOTP).
+	ErrFactorExists = errors.New("second factor already enrolled")
 )
 
 // UpdateFunc changes a user inside a store transaction. It may change
@@ -330,6 +332,19 @@ type SecondFactorStore interface {
 	// as the policy allows. ErrNotFound if the user has no factor; on
 	// any error nothing is written.
 	AdmitTOTPAttempt(ctx context.Context, userID string, at time.Time, wait TOTPWait) (attempts int, retryAfter time.Duration, err error)
+}
+
+// TOTPEnroller is an optional part of a SecondFactorStore: it saves a
+// user's first factor atomically, so that of two enrolments confirmed at
+// the same moment (two browsers, two instances) exactly one is saved and
+// the other is told so. Without it, an enrolment checks for a factor
+// with TOTP and then saves with SetTOTP, and the later of two such
+// enrolments replaces the earlier. Both shipped stores implement it.
+type TOTPEnroller interface {
+	// EnrolTOTP saves t as the user's TOTP factor, as SetTOTP does,
+	// unless the user has one: then it returns ErrFactorExists and
+	// writes nothing. ErrNotFound if there is no such user.
+	EnrolTOTP(ctx context.Context, userID string, t TOTP) error
 }
 
 // TOTPWait is the rate-limit policy that AdmitTOTPAttempt runs inside

@@ -131,6 +131,7 @@ func TestConformance(t *testing.T) {
 	storetest.RunRefreshTokens(t, func(t *testing.T) storetest.UserAdminAndRefresh { return openFresh(t) })
 	storetest.RunUserBatch(t, func(t *testing.T) storetest.UserAndBatch { return openFresh(t) })
 	storetest.RunSingleUse(t, func(t *testing.T) storetest.RevocationsAndSingleUse { return openFresh(t) })
+	storetest.RunTOTPEnroller(t, func(t *testing.T) storetest.UserFactorsAndEnroller { return openFresh(t) })
 }
 
 func versions(t *testing.T, s *Store) []int {

@@ -55,12 +55,37 @@ func (s *Store) TOTP(ctx context.Context, userID string) (*provisioner.TOTP, err
 // SetTOTP enrols or replaces the user's TOTP factor. A zero CreatedAt
 // means now. provisioner.ErrNotFound if there is no such user.
 func (s *Store) SetTOTP(ctx context.Context, userID string, t provisioner.TOTP) error {
+	if err := s.setTOTP(ctx, userID, t, `DO UPDATE SET
+			sealed_secret = EXCLUDED.sealed_secret,
+			recovery_hashes = EXCLUDED.recovery_hashes,
+			last_step = EXCLUDED.last_step,
+			failures = EXCLUDED.failures,
+			last_failure = EXCLUDED.last_failure,
+			created_at = EXCLUDED.created_at`); err != nil {
+		return fmt.Errorf("postgres store: setting TOTP factor: %w", err)
+	}
+	return nil
+}
+
+// EnrolTOTP saves the user's first TOTP factor, or returns
+// provisioner.ErrFactorExists if there is one (provisioner.TOTPEnroller):
+// a concurrent enrolment waits for the other's commit and meets its row.
+func (s *Store) EnrolTOTP(ctx context.Context, userID string, t provisioner.TOTP) error {
+	if err := s.setTOTP(ctx, userID, t, `DO NOTHING`); err != nil {
+		return fmt.Errorf("postgres store: enrolling TOTP factor: %w", err)
+	}
+	return nil
+}
+
+// setTOTP inserts the factor, resolving a factor the user has already
+// with onConflict; no row written means it was kept.
+func (s *Store) setTOTP(ctx context.Context, userID string, t provisioner.TOTP, onConflict string) error {
 	if len(t.SealedSecret) == 0 {
-		return errors.New("postgres store: setting TOTP factor: empty sealed secret")
+		return errors.New("empty sealed secret")
 	}
 	hashes, err := userrow.EncodeJSON("recovery hashes", len(t.RecoveryHashes), t.RecoveryHashes)
 	if err != nil {
-		return fmt.Errorf("postgres store: setting TOTP factor: %w", err)
+		return err
 	}
 	created := t.CreatedAt
 	if created.IsZero() {
@@ -70,23 +95,20 @@ func (s *Store) SetTOTP(ctx context.Context, userID string, t provisioner.TOTP) 
 	defer cancel()
 	// One statement: the foreign key refuses a missing user, also one
 	// deleted concurrently.
-	_, err = s.pool.Exec(ctx, `INSERT INTO totp_factors (user_id, sealed_secret,
+	tag, err := s.pool.Exec(ctx, `INSERT INTO totp_factors (user_id, sealed_secret,
 			recovery_hashes, last_step, failures, last_failure, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (user_id) DO UPDATE SET
-			sealed_secret = EXCLUDED.sealed_secret,
-			recovery_hashes = EXCLUDED.recovery_hashes,
-			last_step = EXCLUDED.last_step,
-			failures = EXCLUDED.failures,
-			last_failure = EXCLUDED.last_failure,
-			created_at = EXCLUDED.created_at`,
+		ON CONFLICT (user_id) `+onConflict,
 		userID, t.SealedSecret, hashes, t.LastStep, t.Failures,
 		nullTime(t.LastFailure), created.UTC())
 	if pe, ok := errors.AsType[*pgconn.PgError](err); ok && pe.Code == "23503" && pe.ConstraintName == totpUserConstraint {
-		err = provisioner.ErrNotFound
+		return provisioner.ErrNotFound
 	}
 	if err != nil {
-		return fmt.Errorf("postgres store: setting TOTP factor: %w", err)
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return provisioner.ErrFactorExists
 	}
 	return nil
 }

@@ -30,6 +30,7 @@ func TestConformance(t *testing.T) {
 	storetest.RunRefreshTokens(t, func(t *testing.T) storetest.UserAdminAndRefresh { return openTemp(t) })
 	storetest.RunUserBatch(t, func(t *testing.T) storetest.UserAndBatch { return openTemp(t) })
 	storetest.RunSingleUse(t, func(t *testing.T) storetest.RevocationsAndSingleUse { return openTemp(t) })
+	storetest.RunTOTPEnroller(t, func(t *testing.T) storetest.UserFactorsAndEnroller { return openTemp(t) })
 }
 
 // Each part of the suite needs only its role: run through a value that

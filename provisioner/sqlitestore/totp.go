@@ -44,13 +44,30 @@ func (s *Store) TOTP(ctx context.Context, userID string) (*provisioner.TOTP, err
 // SetTOTP enrols or replaces the user's TOTP factor. A zero CreatedAt
 // means now. provisioner.ErrNotFound if there is no such user.
 func (s *Store) SetTOTP(ctx context.Context, userID string, t provisioner.TOTP) error {
-	if err := s.setTOTP(ctx, userID, t); err != nil {
+	if err := s.setTOTP(ctx, userID, t, `ON CONFLICT (user_id) DO UPDATE SET
+				sealed_secret = excluded.sealed_secret,
+				recovery_hashes = excluded.recovery_hashes,
+				last_step = excluded.last_step,
+				failures = excluded.failures,
+				last_failure = excluded.last_failure,
+				created_at = excluded.created_at`); err != nil {
 		return fmt.Errorf("sqlite store: setting TOTP factor: %w", err)
 	}
 	return nil
 }
 
-func (s *Store) setTOTP(ctx context.Context, userID string, t provisioner.TOTP) error {
+// EnrolTOTP saves the user's first TOTP factor, or returns
+// provisioner.ErrFactorExists if there is one (provisioner.TOTPEnroller).
+func (s *Store) EnrolTOTP(ctx context.Context, userID string, t provisioner.TOTP) error {
+	if err := s.setTOTP(ctx, userID, t, `ON CONFLICT (user_id) DO NOTHING`); err != nil {
+		return fmt.Errorf("sqlite store: enrolling TOTP factor: %w", err)
+	}
+	return nil
+}
+
+// setTOTP inserts the factor in a transaction, resolving a factor the
+// user has already with onConflict; no row written means it was kept.
+func (s *Store) setTOTP(ctx context.Context, userID string, t provisioner.TOTP, onConflict string) error {
 	if len(t.SealedSecret) == 0 {
 		return errors.New("empty sealed secret")
 	}
@@ -76,19 +93,20 @@ func (s *Store) setTOTP(ctx context.Context, userID string, t provisioner.TOTP) 
 		case err != nil:
 			return fmt.Errorf("checking user: %w", err)
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO totp_factors (user_id, sealed_secret,
+		res, err := tx.ExecContext(ctx, `INSERT INTO totp_factors (user_id, sealed_secret,
 				recovery_hashes, last_step, failures, last_failure, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (user_id) DO UPDATE SET
-				sealed_secret = excluded.sealed_secret,
-				recovery_hashes = excluded.recovery_hashes,
-				last_step = excluded.last_step,
-				failures = excluded.failures,
-				last_failure = excluded.last_failure,
-				created_at = excluded.created_at`,
+			VALUES (?, ?, ?, ?, ?, ?, ?) `+onConflict,
 			userID, t.SealedSecret, hashes, t.LastStep, t.Failures,
 			nullTime(t.LastFailure), created.UTC().UnixNano())
-		return err
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return provisioner.ErrFactorExists
+		}
+		return nil
 	})
 }
 

@@ -396,3 +396,80 @@ func mustTOTP(t *testing.T, s provisioner.SecondFactorStore, userID string) *pro
 	}
 	return tf
 }
+
+// UserFactorsAndEnroller is what RunTOTPEnroller tests.
+type UserFactorsAndEnroller interface {
+	UserAndSecondFactors
+	provisioner.TOTPEnroller
+}
+
+// RunTOTPEnroller runs the part of the suite for the optional
+// provisioner.TOTPEnroller.
+func RunTOTPEnroller(t *testing.T, newStore func(t *testing.T) UserFactorsAndEnroller) {
+	runCases(t, newStore, []testCase[UserFactorsAndEnroller]{
+		{"EnrolTOTP", testEnrolTOTP},
+		{"EnrolTOTPConcurrent", testEnrolTOTPConcurrent},
+	})
+}
+
+func testEnrolTOTP(t *testing.T, s UserFactorsAndEnroller) {
+	ctx := t.Context()
+	u := mustCreate(t, s, "alice", "sub-1")
+	first := provisioner.TOTP{SealedSecret: []byte("first"), RecoveryHashes: []string{"h1"}, LastStep: 7, CreatedAt: base}
+	if err := s.EnrolTOTP(ctx, u.ID, first); err != nil {
+		t.Fatalf("EnrolTOTP(first): %v", err)
+	}
+	second := provisioner.TOTP{SealedSecret: []byte("second"), RecoveryHashes: []string{"h2"}, LastStep: 9, CreatedAt: base}
+	wantErr(t, "EnrolTOTP(second)", s.EnrolTOTP(ctx, u.ID, second), provisioner.ErrFactorExists)
+	if got := mustTOTP(t, s, u.ID); string(got.SealedSecret) != "first" || !slices.Equal(got.RecoveryHashes, []string{"h1"}) || got.LastStep != 7 {
+		t.Errorf("after a second enrolment the factor is %q %q step %d, want the first kept", got.SealedSecret, got.RecoveryHashes, got.LastStep)
+	}
+	wantErr(t, "EnrolTOTP(no such user)", s.EnrolTOTP(ctx, "no-such-user", first), provisioner.ErrNotFound)
+
+	// After an administrator's reset, the user enrols again.
+	if err := s.DeleteTOTP(ctx, u.ID); err != nil {
+		t.Fatalf("DeleteTOTP: %v", err)
+	}
+	if err := s.EnrolTOTP(ctx, u.ID, second); err != nil {
+		t.Fatalf("EnrolTOTP after DeleteTOTP: %v", err)
+	}
+	if got := mustTOTP(t, s, u.ID); string(got.SealedSecret) != "second" {
+		t.Errorf("after the reset and a new enrolment the factor is %q, want second", got.SealedSecret)
+	}
+}
+
+func testEnrolTOTPConcurrent(t *testing.T, s UserFactorsAndEnroller) {
+	u := mustCreate(t, s, "alice", "sub-1")
+	const callers = 12
+	errs := make([]error, callers)
+	start := make(chan struct{})
+	done := make(chan int)
+	for i := range callers {
+		go func() {
+			<-start
+			errs[i] = s.EnrolTOTP(t.Context(), u.ID, provisioner.TOTP{SealedSecret: []byte{byte('a' + i)}, CreatedAt: base})
+			done <- i
+		}()
+	}
+	close(start)
+	for range callers {
+		<-done
+	}
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner >= 0:
+			t.Fatalf("callers %d and %d both enrolled", winner, i)
+		case err == nil:
+			winner = i
+		case !errors.Is(err, provisioner.ErrFactorExists):
+			t.Fatalf("caller %d: %v, want nil or ErrFactorExists", i, err)
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no caller enrolled")
+	}
+	if got := mustTOTP(t, s, u.ID); !bytes.Equal(got.SealedSecret, []byte{byte('a' + winner)}) {
+		t.Errorf("stored secret %q, want the one enrolment that succeeded (%q)", got.SealedSecret, []byte{byte('a' + winner)})
+	}
+}
