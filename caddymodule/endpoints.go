@@ -112,13 +112,6 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 	dropOldFlows(w, r, h.app.sessions.seal, secure, maxFlows, flowName)
 	restart := h.PathPrefix + "login"
 	if !ok || f.Connection != conn.name {
-		if h.session(r) != nil {
-			// A reload of the callback, or Back into it, after the login
-			// completed: the flow is gone, but the browser is signed in,
-			// so it goes to the site rather than to an error page.
-			http.Redirect(w, r, "/", http.StatusSeeOther)
-			return
-		}
 		h.emit(event{kind: eventLoginRefused, connection: conn.name, reason: "invalid or expired login state"})
 		renderError(w, http.StatusBadRequest, "Sign-in expired", "This sign-in is not valid in this browser, or it took too long. Start again.", restart)
 		return

@@ -244,23 +244,6 @@ func TestCallbackRefusesBadStateReplayAndErrors(t *testing.T) {
 		}
 	})
 
-	// The same browser loading the callback again once signed in (a
-	// reload, Back from the site) goes to the site: its flow is gone,
-	// nothing is redeemed again, and no session is issued.
-	t.Run("callback reloaded after the login", func(t *testing.T) {
-		b := newBrowser(t)
-		s.queue(alice())
-		cb := s.startOnly(b, "corp", "/")
-		if resp, _, _ := b.follow(cb.String(), nil); resp.StatusCode != http.StatusOK {
-			t.Fatalf("first callback: %d", resp.StatusCode)
-		}
-		r := b.do(http.MethodGet, cb.String(), nil)
-		r.Body.Close()
-		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/" || setsSession(r) {
-			t.Errorf("reload: status %d to %q, session set %v; want 303 to /", r.StatusCode, r.Header.Get("Location"), setsSession(r))
-		}
-	})
-
 	// Anyone can start logins and send junk answers to their own
 	// callbacks. Were a refused answer's state kept as used, a flood of
 	// them would fill the replay set, and every login would then be
