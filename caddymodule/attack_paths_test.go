@@ -40,26 +40,7 @@ func TestCraftedPathsCannotWalkAroundTheMatcher(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			base, _, _ := partialSite(t, tc.site)
-			host := strings.TrimPrefix(base, "http://")
-			status := func(path string) int {
-				t.Helper()
-				// A raw request line: a client library would clean or
-				// escape these paths before sending them.
-				c, err := net.Dial("tcp", host)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: application/json\r\nConnection: close\r\n\r\n", path, host)
-				var proto string
-				var code int
-				line, _ := bufio.NewReader(c).ReadString('\n')
-				if _, err := fmt.Sscanf(line, "%s %d", &proto, &code); err != nil {
-					t.Fatalf("GET %s: no status line: %q", path, line)
-				}
-				return code
-			}
+			status := func(path string) int { return rawGetStatus(t, base, path) }
 			for _, p := range tc.protected {
 				if got := status(p); got != 401 {
 					t.Errorf("GET %s without a session: %d, want 401", p, got)
@@ -68,6 +49,68 @@ func TestCraftedPathsCannotWalkAroundTheMatcher(t *testing.T) {
 			for _, p := range tc.open {
 				if got := status(p); got != 200 {
 					t.Errorf("GET %s without a session: %d, want 200 (not protected)", p, got)
+				}
+			}
+		})
+	}
+}
+
+// rawGetStatus sends GET path to base as a raw request line (a client
+// library would clean or escape these paths first) and returns the
+// status.
+func rawGetStatus(t *testing.T, base, path string) int {
+	t.Helper()
+	host := strings.TrimPrefix(base, "http://")
+	c, err := net.Dial("tcp", host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: application/json\r\nConnection: close\r\n\r\n", path, host)
+	var proto string
+	var code int
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	if _, err := fmt.Sscanf(line, "%s %d", &proto, &code); err != nil {
+		t.Fatalf("GET %s: no status line: %q", path, line)
+	}
+	return code
+}
+
+// The same paths when jit_auth sits in a handle block: Caddy's routing,
+// not jit_auth's matcher, decides, and sends a crafted path to the
+// site's other routes. The site's cleaning step refuses such a path
+// (400) when another reading of it would reach the jit_auth handler;
+// ordinary paths keep their meaning, and a crafted one that reads as
+// public every way passes.
+func TestCraftedPathsCannotWalkAroundAHandleBlock(t *testing.T) {
+	for _, tc := range []struct {
+		name, site               string
+		refused, protected, open []string
+	}{
+		{
+			name: "handle /admin/*",
+			site: "\thandle /admin/* {\n\t\tjit_auth\n\t\treverse_proxy {UPSTREAM}\n\t}\n\thandle {\n\t\treverse_proxy {UPSTREAM}\n\t}",
+			refused: []string{"/admin;/x", "/admin;jsessionid=1/x", `/admin\x`, "/admin%5cx", "/admin./x", "/admin%20/x",
+				"/admin%2e/x", "/admin/%2e%2e/x", "/admin/../x", "/admin%00/x", "/admin%252fx"},
+			protected: []string{"/admin/x", "/ADMIN/x", "//admin/x", "/public/../admin/x"},
+			open:      []string{"/", "/public/x", "/admin", "/public/a;b", "/public/a%20b.txt", "/style.css", "/public/..;/other"},
+		},
+		{
+			name:      "handle /public/*, jit_auth for the rest",
+			site:      "\thandle /public/* {\n\t\treverse_proxy {UPSTREAM}\n\t}\n\thandle {\n\t\tjit_auth\n\t\treverse_proxy {UPSTREAM}\n\t}",
+			refused:   []string{"/public/..;/admin/x", "/public/..%3b/admin/x", "/public/..%5cadmin/x", "/public/%252e%252e/admin/x"},
+			protected: []string{"/admin/x", "/public/%2e%2e/admin/x", `/public\..\admin/x`},
+			open:      []string{"/public/x", "/PUBLIC/x", "/public/a;b", "/public/a%20b.txt", "/public/../public/x", "/public/./x"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base, _, _ := partialSite(t, tc.site)
+			for want, paths := range map[int][]string{400: tc.refused, 401: tc.protected, 200: tc.open} {
+				for _, p := range paths {
+					if got := rawGetStatus(t, base, p); got != want {
+						t.Errorf("GET %s without a session: %d, want %d", p, got, want)
+					}
 				}
 			}
 		})

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -18,7 +19,19 @@ import (
 // the first jit_auth handler of a request does (cleanRequest) and what
 // passOn does; a jit_auth handler later on the request puts the
 // module's cookies back to read the session.
-type siteCleaner struct{ app *App }
+//
+// It also refuses a request whose path the upstream may read otherwise
+// than Caddy does (otherReadings) when Caddy's reading takes it past
+// every jit_auth handler of the site and another reading would take it
+// to one: with jit_auth in a handle /admin/* block, "/admin;/x" and
+// "/public/..;/admin/x" go to the site's other routes, and a Servlet
+// container behind them reads /admin/x.
+type siteCleaner struct {
+	app *App
+	// route is the site's top-level route, whose handlers after the
+	// cleaner are the site's (nil in tests that build a cleaner alone).
+	route *caddyhttp.Route
+}
 
 // CaddyModule names the cleaner in Caddy's metrics and traces; it is not
 // a module of its own and cannot be configured.
@@ -27,6 +40,10 @@ func (siteCleaner) CaddyModule() caddy.ModuleInfo {
 }
 
 func (c *siteCleaner) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if c.readElsewhere(r) {
+		renderError(w, http.StatusBadRequest, "Bad request", "This address can be read two ways, one of them leading to a page that needs a sign-in. Use the address without ;, \\, encoded dots or trailing dots.", "")
+		return nil
+	}
 	stripRequest(r, c.app.identityKeys)
 	caddyhttp.SetVar(r.Context(), varCleaned, cleanedBySite)
 	if held := withholdModuleCookies(r.Header); held != "" {
@@ -73,7 +90,7 @@ func (a *App) installSiteCleaner(ctx caddy.Context) {
 		if meetsJITAuthFirst([]flowRoute{{Handle: r.HandlersRaw}}) {
 			return // the first jit_auth handler cleans every request
 		}
-		r.Handlers = []caddyhttp.MiddlewareHandler{&siteCleaner{app: a}}
+		r.Handlers = []caddyhttp.MiddlewareHandler{&siteCleaner{app: a, route: r}}
 		a.placeHandler(srv) // a jit_auth handler later on a request must know it ran
 		a.logger.Debug("jit_auth cleans every request of the site, not all of them meeting a jit_auth handler first",
 			zap.String("server", srv.Name()), zap.Int("route", i))
@@ -153,4 +170,88 @@ func handlersMeetJITAuth(handlers []json.RawMessage) (cleans, ok bool) {
 		}
 	}
 	return false, true
+}
+
+// readElsewhere reports whether r's path has another reading that the
+// site's routes would take to a jit_auth handler while Caddy's reading
+// reaches none (see siteCleaner).
+func (c *siteCleaner) readElsewhere(r *http.Request) bool {
+	if c.route == nil || len(c.route.Handlers) < 2 {
+		return false
+	}
+	var readings []string
+	for _, p := range otherReadings(r.URL.EscapedPath()) {
+		if p != r.URL.Path {
+			readings = append(readings, p)
+		}
+	}
+	if readings == nil || reachesJITAuth(c.route.Handlers[1:], r, map[string]bool{}) == routeReaches {
+		return false
+	}
+	for _, p := range readings {
+		u := *r.URL
+		u.Path, u.RawPath = p, ""
+		alt := r.WithContext(r.Context())
+		alt.URL = &u
+		if reachesJITAuth(c.route.Handlers[1:], alt, map[string]bool{}) == routeReaches {
+			return true
+		}
+	}
+	return false
+}
+
+// routeOutcome is what a request meets going through handlers.
+type routeOutcome int
+
+const (
+	routePasses  routeOutcome = iota // on to what follows
+	routeReaches                     // a jit_auth handler
+	routeAnswers                     // a handler that answers or forwards it first
+)
+
+// reachesJITAuth follows r through provisioned handlers as Caddy would
+// route it: into subroutes, taking each route whose matchers match and
+// whose group has not been taken yet (groups), and stopping at a
+// terminal route or at a handler that answers. A matcher that fails
+// with an error is taken as not matching.
+func reachesJITAuth(handlers []caddyhttp.MiddlewareHandler, r *http.Request, groups map[string]bool) routeOutcome {
+	for _, h := range handlers {
+		switch h := h.(type) {
+		case *Handler:
+			return routeReaches
+		case *siteCleaner:
+		case *caddyhttp.Subroute:
+			if out := routesReach(h.Routes, r, groups); out != routePasses {
+				return out
+			}
+		default:
+			m, ok := h.(caddy.Module)
+			if !ok || !passThrough[strings.TrimPrefix(string(m.CaddyModule().ID), "http.handlers.")] {
+				return routeAnswers
+			}
+		}
+	}
+	return routePasses
+}
+
+func routesReach(routes caddyhttp.RouteList, r *http.Request, groups map[string]bool) routeOutcome {
+	for i := range routes {
+		route := &routes[i]
+		if route.Group != "" && groups[route.Group] {
+			continue
+		}
+		if match, err := route.MatcherSets.AnyMatchWithError(r); len(route.MatcherSets) > 0 && (!match || err != nil) {
+			continue
+		}
+		if route.Group != "" {
+			groups[route.Group] = true
+		}
+		if out := reachesJITAuth(route.Handlers, r, groups); out != routePasses {
+			return out
+		}
+		if route.Terminal {
+			return routeAnswers
+		}
+	}
+	return routePasses
 }
