@@ -103,6 +103,16 @@ func TestCraftedPathsCannotWalkAroundAHandleBlock(t *testing.T) {
 			protected: []string{"/admin/x", "/public/%2e%2e/admin/x", `/public\..\admin/x`},
 			open:      []string{"/public/x", "/PUBLIC/x", "/public/a;b", "/public/a%20b.txt", "/public/../public/x", "/public/./x"},
 		},
+		{
+			// jit_auth in the block protects only part of it: a path
+			// whose other reading enters the block but not that part is
+			// not refused.
+			name:      "handle /app/* with jit_auth /app/admin/*",
+			site:      "\thandle /app/* {\n\t\tjit_auth /app/admin/*\n\t\treverse_proxy {UPSTREAM}\n\t}\n\thandle {\n\t\treverse_proxy {UPSTREAM}\n\t}",
+			refused:   []string{"/app;/admin/x", "/app%5cadmin/x"},
+			protected: []string{"/app/admin/x", "/app/admin;/x"},
+			open:      []string{"/app/x", "/app;/x", "/other;/x", "/app/public;x"},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			base, _, _ := partialSite(t, tc.site)

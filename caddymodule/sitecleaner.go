@@ -212,13 +212,21 @@ const (
 // reachesJITAuth follows r through provisioned handlers as Caddy would
 // route it: into subroutes, taking each route whose matchers match and
 // whose group has not been taken yet (groups), and stopping at a
-// terminal route or at a handler that answers. A matcher that fails
-// with an error is taken as not matching.
+// terminal route or at a handler that answers, and reports whether it
+// meets a jit_auth handler that asks it for a login. A route matcher
+// that fails with an error is taken as not matching.
 func reachesJITAuth(handlers []caddyhttp.MiddlewareHandler, r *http.Request, groups map[string]bool) routeOutcome {
 	for _, h := range handlers {
 		switch h := h.(type) {
 		case *Handler:
-			return routeReaches
+			// One whose match field leaves the request alone passes it
+			// on without a login (an error there asks for one).
+			if h.matcherSets == nil {
+				return routeReaches
+			}
+			if match, err := h.matchesAnyReading(r); match || err != nil {
+				return routeReaches
+			}
 		case *siteCleaner:
 		case *caddyhttp.Subroute:
 			if out := routesReach(h.Routes, r, groups); out != routePasses {
