@@ -37,15 +37,20 @@ func (h *Handler) matchesAnyReading(r *http.Request) (bool, error) {
 		if p == r.URL.Path {
 			continue
 		}
-		u := *r.URL
-		u.Path, u.RawPath = p, ""
-		alt := r.WithContext(r.Context())
-		alt.URL = &u
-		if match, err := h.matcherSets.AnyMatchWithError(alt); match || err != nil {
+		if match, err := h.matcherSets.AnyMatchWithError(withPath(r, p)); match || err != nil {
 			return match, err
 		}
 	}
 	return false, nil
+}
+
+// withPath is a shallow copy of r for matchers to read with path p.
+func withPath(r *http.Request, p string) *http.Request {
+	u := *r.URL
+	u.Path, u.RawPath = p, ""
+	alt := r.WithContext(r.Context())
+	alt.URL = &u
+	return alt
 }
 
 // maxDecodes bounds how many times otherReadings decodes a path: a

@@ -316,6 +316,30 @@ func TestDirectoryChangesReachTheOtherInstance(t *testing.T) {
 	})
 }
 
+// loginToConsent logs br in through base's corp connection (the
+// provider's user queued) up to its consent page, and returns the
+// callback URL, the flow cookie it carried (a Cookie line), the pending
+// login's cookie value and the page's CSRF token.
+func loginToConsent(t *testing.T, br *browser, base string) (cb *url.URL, flow, pending, csrf string) {
+	t.Helper()
+	resp, _, _ := br.follow(base+"/.jitauth/start/corp", func(u *url.URL) bool { return strings.Contains(u.Path, "/.jitauth/callback/") })
+	cb, err := resp.Location()
+	if err != nil {
+		t.Fatalf("no redirect to the callback: %d", resp.StatusCode)
+	}
+	flow = flowCookieLine(br, cb)
+	resp, page, _ := br.follow(cb.String(), nil)
+	if resp.Request.URL.Path != "/.jitauth/consent" {
+		t.Fatalf("the callback at %s ended at %s, want the consent page", base, resp.Request.URL)
+	}
+	c := br.cookie(base, "jitauth_pending")
+	m := csrfRE.FindStringSubmatch(page)
+	if c == nil || m == nil {
+		t.Fatalf("no pending login at %s", base)
+	}
+	return cb, flow, c.Value, m[1]
+}
+
 // answerConsentCopy posts Allow to base's consent page from a new
 // browser holding a copy of a pending login's cookie and its page's
 // CSRF token (as the page has it, HTML-escaped).
@@ -375,23 +399,9 @@ func TestLoginStepsAreSingleUseAcrossInstances(t *testing.T) {
 	// Through A: the provider's answer, then the consent page.
 	br := newBrowser(t)
 	idp.QueueUser(alice())
-	resp, _, _ := br.follow(a+"/.jitauth/start/corp", func(u *url.URL) bool { return strings.Contains(u.Path, "/.jitauth/callback/") })
-	cb, err := resp.Location()
-	if err != nil {
-		t.Fatalf("no redirect to the callback: %d", resp.StatusCode)
-	}
-	flow := flowCookieLine(br, cb)
-	resp, page, _ := br.follow(cb.String(), nil)
-	if resp.Request.URL.Path != "/.jitauth/consent" {
-		t.Fatalf("the callback at A ended at %s, want the consent page", resp.Request.URL)
-	}
-	pending := br.cookie(a, "jitauth_pending")
-	csrf := csrfRE.FindStringSubmatch(page)
-	if pending == nil || csrf == nil {
-		t.Fatal("no pending login at A")
-	}
+	cb, flow, pending, csrf := loginToConsent(t, br, a)
 	answer := func(base string) (*http.Response, string, *browser) {
-		return answerConsentCopy(t, base, pending.Value, csrf[1])
+		return answerConsentCopy(t, base, pending, csrf)
 	}
 	resp, body, signedIn := answer(a)
 	if resp.StatusCode != http.StatusFound || !setsSession(resp) {
@@ -475,21 +485,7 @@ func TestLoginStepsAreSingleUseAtOnceAcrossInstances(t *testing.T) {
 
 	br := newBrowser(t)
 	idp.QueueUser(alice())
-	resp, _, _ := br.follow(a+"/.jitauth/start/corp", func(u *url.URL) bool { return strings.Contains(u.Path, "/.jitauth/callback/") })
-	cb, err := resp.Location()
-	if err != nil {
-		t.Fatalf("no redirect to the callback: %d", resp.StatusCode)
-	}
-	flow := flowCookieLine(br, cb)
-	resp, page, _ := br.follow(cb.String(), nil)
-	if resp.Request.URL.Path != "/.jitauth/consent" {
-		t.Fatalf("the callback at A ended at %s, want the consent page", resp.Request.URL)
-	}
-	pending := br.cookie(a, "jitauth_pending")
-	csrf := csrfRE.FindStringSubmatch(page)
-	if pending == nil || csrf == nil {
-		t.Fatal("no pending login at A")
-	}
+	cb, flow, pending, csrf := loginToConsent(t, br, a)
 
 	// The callback replayed through B at once.
 	bcb := *cb
@@ -507,10 +503,10 @@ func TestLoginStepsAreSingleUseAtOnceAcrossInstances(t *testing.T) {
 	}
 
 	// The consent answered through A, then replayed through B at once.
-	if resp, body, _ := answerConsentCopy(t, a, pending.Value, csrf[1]); resp.StatusCode != http.StatusFound || !setsSession(resp) {
+	if resp, body, _ := answerConsentCopy(t, a, pending, csrf); resp.StatusCode != http.StatusFound || !setsSession(resp) {
 		t.Fatalf("consent at A: %d\n%s", resp.StatusCode, body)
 	}
-	if resp, body, _ := answerConsentCopy(t, b, pending.Value, csrf[1]); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "already answered") || setsSession(resp) {
+	if resp, body, _ := answerConsentCopy(t, b, pending, csrf); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "already answered") || setsSession(resp) {
 		t.Errorf("the consent answer replayed through B: %d\n%s", resp.StatusCode, body)
 	}
 }

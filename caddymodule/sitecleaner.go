@@ -189,11 +189,7 @@ func (c *siteCleaner) readElsewhere(r *http.Request) bool {
 		return false
 	}
 	for _, p := range readings {
-		u := *r.URL
-		u.Path, u.RawPath = p, ""
-		alt := r.WithContext(r.Context())
-		alt.URL = &u
-		if reachesJITAuth(c.route.Handlers[1:], alt, map[string]bool{}) == routeReaches {
+		if reachesJITAuth(c.route.Handlers[1:], withPath(r, p), map[string]bool{}) == routeReaches {
 			return true
 		}
 	}
