@@ -116,6 +116,11 @@ func TestBearerTokensAcceptedAndRefused(t *testing.T) {
 		edit(c)
 		return c
 	}
+	// A back-channel logout token: signed by the provider's key, with a
+	// subject, an expiry and an audience the bearer accepts.
+	logoutToken := signWith(t, s.idp.Keypair, with(func(c jwt.MapClaims) {
+		c["events"] = map[string]any{"http://schemas.openid.net/event/backchannel-logout": map[string]any{}}
+	}))
 	for name, c := range map[string]struct {
 		token  string
 		status int
@@ -134,6 +139,7 @@ func TestBearerTokensAcceptedAndRefused(t *testing.T) {
 		"garbage JWT":        {"a.b.c", 401, "invalid_token"},
 		"no local user":      {signWith(t, s.idp.Keypair, bearerClaims(iss, "mallory-sub")), 401, "sign in once in a browser"},
 		"signature stripped": {strings.Join(strings.Split(signWith(t, s.idp.Keypair, bearerClaims(iss, "alice-sub")), ".")[:2], ".") + ".", 401, "invalid_token"},
+		"logout token":       {logoutToken, 401, "logout token"},
 	} {
 		code, body, wa := callAPI(t, s.base, c.token)
 		if code != c.status || !strings.Contains(body+wa, c.says) || !strings.HasPrefix(wa, "Bearer error=") {

@@ -5,6 +5,7 @@ package oidc
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -580,7 +581,39 @@ func (o *OIDC) VerifyBearer(ctx context.Context, token string, audiences, algori
 	if err := t.Claims(&claims); err != nil {
 		return provisioner.Claims{}, fmt.Errorf("%w: bearer token claims: %v", connector.ErrRejected, err)
 	}
+	if why := notABearer(token, claims); why != "" {
+		return provisioner.Claims{}, fmt.Errorf("%w: the bearer token is %s", connector.ErrRejected, why)
+	}
 	return connector.ClaimsFromMap(t.Issuer, t.Subject, claims)
+}
+
+// notABearer says why a verified JWT is a kind of token that must not
+// be taken as a bearer, or "". A back-channel logout token, and any
+// other Security Event Token (RFC 8417), is signed by the same key and
+// carries a subject, an expiry and this client's audience: taken as a
+// bearer, one copied from a log would sign its subject in. They say what
+// they are with an events claim and, when the provider follows the
+// specifications' advice, a typ header of logout+jwt or secevent+jwt.
+func notABearer(token string, claims map[string]any) string {
+	if _, ok := claims["events"]; ok {
+		return "a logout token or another security event token (it has an events claim)"
+	}
+	head, _, _ := strings.Cut(token, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return ""
+	}
+	var h struct {
+		Typ string `json:"typ"`
+	}
+	if json.Unmarshal(raw, &h) != nil {
+		return ""
+	}
+	switch strings.TrimPrefix(strings.ToLower(h.Typ), "application/") {
+	case "logout+jwt", "secevent+jwt":
+		return "a " + h.Typ + " token, not an access or ID token"
+	}
+	return ""
 }
 
 // Interface guards

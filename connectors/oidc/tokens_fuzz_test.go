@@ -21,6 +21,7 @@ import (
 // signs with, for the token verifiers' fuzz targets.
 type tokenIssuer struct {
 	srv    *httptest.Server
+	key    *rsa.PrivateKey
 	signer jose.Signer
 }
 
@@ -32,7 +33,7 @@ func newTokenIssuer(tb testing.TB) *tokenIssuer {
 	}
 	jwk := jose.JSONWebKey{Key: key.Public(), KeyID: "k1", Algorithm: "RS256", Use: "sig"}
 	mux := http.NewServeMux()
-	ti := &tokenIssuer{srv: httptest.NewServer(mux)}
+	ti := &tokenIssuer{srv: httptest.NewServer(mux), key: key}
 	tb.Cleanup(ti.srv.Close)
 	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
 		_ = json.NewEncoder(w).Encode(map[string]any{
@@ -152,9 +153,14 @@ func FuzzVerifyLogoutToken(f *testing.F) {
 func FuzzVerifyBearer(f *testing.F) {
 	ti := newTokenIssuer(f)
 	o := connectorFor(ti)
-	f.Add(seedClaims(ti, func(c map[string]any) { c["aud"] = []string{"api://x", "other"} }), true)
-	f.Add(seedClaims(ti, func(c map[string]any) { delete(c, "exp") }), true)
-	f.Add(seedClaims(ti, func(c map[string]any) { c["nbf"] = time.Now().Unix() + 3600 }), true)
+	// seedClaims makes logout tokens; a bearer has no events claim.
+	bearer := func(edit func(map[string]any)) []byte {
+		return seedClaims(ti, func(c map[string]any) { delete(c, "events"); edit(c) })
+	}
+	f.Add(bearer(func(c map[string]any) { c["aud"] = []string{"api://x", "other"} }), true)
+	f.Add(bearer(func(c map[string]any) { delete(c, "exp") }), true)
+	f.Add(bearer(func(c map[string]any) { c["nbf"] = time.Now().Unix() + 3600 }), true)
+	f.Add(seedClaims(ti, func(c map[string]any) { c["aud"] = "api://x" }), true)
 	f.Add([]byte("opaque-token"), false)
 	f.Fuzz(func(t *testing.T, data []byte, signed bool) {
 		token := string(data)
@@ -176,6 +182,9 @@ func FuzzVerifyBearer(f *testing.F) {
 		}
 		if claims.Subject == "" {
 			t.Fatalf("verified without a subject: %s", fmt.Sprint(c))
+		}
+		if _, ok := c["events"]; ok {
+			t.Fatalf("a token with an events claim verified as a bearer: %s", data)
 		}
 	})
 }
