@@ -65,10 +65,10 @@ func (h *Handler) serveBackchannelLogout(w http.ResponseWriter, r *http.Request,
 		return
 	}
 	now := time.Now()
-	// Single use on every instance: the jti is recorded through the store
-	// like a logout (spentID), so the others refuse it once their
-	// revocation poll has it; the replay set covers this instance until
-	// then.
+	// Single use on every instance: the replay set covers this one, and
+	// the jti is recorded through the store as a login step is (spend), so
+	// that another instance refuses it at once with a SingleUseStore, and
+	// from its next revocation poll on without one.
 	use := logoutTokenUse(conn.name, lt.JTI)
 	if !h.app.sessions.claim(use, now) {
 		h.emit(event{kind: eventBackchannelRefused, connection: conn.name, reason: "logout token replayed"})
@@ -81,17 +81,24 @@ func (h *Handler) serveBackchannelLogout(w http.ResponseWriter, r *http.Request,
 		logoutTokenError(w, http.StatusServiceUnavailable, "the user directory cannot be read right now")
 		return
 	}
-	lifetime := time.Duration(h.app.SessionLifetime)
-	ids := []string{spentID(use)}
-	expires := []time.Time{now.Add(2 * maxLogoutTokenSkew)}
-	for _, key := range keys {
-		ids = append(ids, userCutoffID(key, now))
-		expires = append(expires, now.Add(lifetime+time.Minute))
+	notRecorded := func(err error) {
+		h.logger.Error("back-channel logout not recorded", zap.String("connection", conn.name), zap.Error(err))
+		logoutTokenError(w, http.StatusServiceUnavailable, "the logout could not be recorded right now")
 	}
-	for i, id := range ids {
-		if err := h.app.sessions.revokeID(r.Context(), id, expires[i]); err != nil {
-			h.logger.Error("back-channel logout not recorded", zap.String("connection", conn.name), zap.Error(err))
-			logoutTokenError(w, http.StatusServiceUnavailable, "the logout could not be recorded right now")
+	first, err := h.app.sessions.spend(r.Context(), use, now.Add(2*maxLogoutTokenSkew))
+	if err != nil {
+		notRecorded(err)
+		return
+	}
+	if !first {
+		h.emit(event{kind: eventBackchannelRefused, connection: conn.name, reason: "logout token replayed"})
+		logoutTokenError(w, http.StatusBadRequest, "the logout token was used before")
+		return
+	}
+	lifetime := time.Duration(h.app.SessionLifetime)
+	for _, key := range keys {
+		if err := h.app.sessions.revokeID(r.Context(), userCutoffID(key, now), now.Add(lifetime+time.Minute)); err != nil {
+			notRecorded(err)
 			return
 		}
 	}

@@ -188,3 +188,29 @@ func TestBackchannelLogoutReachesTheOtherInstance(t *testing.T) {
 		t.Fatal("the new session ended")
 	}
 }
+
+// A logout token is single use across instances at once, as a login step
+// is: with a SingleUseStore, a token used through A is refused through B
+// before B's revocation poll (once an hour here) has read it.
+func TestBackchannelLogoutTokenIsSingleUseAcrossInstancesAtOnce(t *testing.T) {
+	_, connString := pgSchema(t)
+	dir := t.TempDir()
+	bin := buildCaddy(t, dir)
+	idp := startMockOIDC(t)
+	up := newUpstream(t)
+	cfg := idp.Config()
+	edit := func(caddyfile string) string {
+		caddyfile = strings.Replace(caddyfile, "revocation_poll 1s", "revocation_poll 1h", 1)
+		return strings.Replace(caddyfile, "\t\t\tjit\n", "\t\t\tjit\n\t\t\tbackchannel_logout\n", 1)
+	}
+	bases := startPGInstances(t, bin, dir, connString, cfg.Issuer, cfg.ClientID, cfg.ClientSecret, up.hostPort(), edit)
+	c := logoutClaims(cfg.Issuer, cfg.ClientID)
+	c["sub"] = "alice-sub"
+	tok := signWith(t, idp.Keypair, c)
+	if code, body := postLogoutToken(t, bases[0], "corp", tok); code != http.StatusOK {
+		t.Fatalf("logout token at A: %d %s", code, body)
+	}
+	if code, body := postLogoutToken(t, bases[1], "corp", tok); code != http.StatusBadRequest || !strings.Contains(body, "used before") {
+		t.Errorf("the same token at B: %d %s, want 400 used before", code, body)
+	}
+}
