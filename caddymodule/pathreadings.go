@@ -33,15 +33,31 @@ func (h *Handler) matchesAnyReading(r *http.Request) (bool, error) {
 	if match || err != nil {
 		return match, err
 	}
-	for _, p := range otherReadings(r.URL.EscapedPath()) {
-		if p == r.URL.Path {
-			continue
-		}
+	for _, p := range differentReadings(r) {
 		if match, err := h.matcherSets.AnyMatchWithError(withPath(r, p)); match || err != nil {
 			return match, err
 		}
 	}
 	return false, nil
+}
+
+// differentReadings are r's other readings (otherReadings) that differ
+// from Caddy's. A path without ";", "\\" or "%" and with no segment
+// ending in "." (which dot segments do too) reads the same every way,
+// and is let through without reading it again: that is almost every
+// request, and the cleaning step asks on each request of its site.
+func differentReadings(r *http.Request) []string {
+	escaped := r.URL.EscapedPath()
+	if !strings.ContainsAny(escaped, `;\%`) && !strings.Contains(escaped, "./") && !strings.HasSuffix(escaped, ".") {
+		return nil
+	}
+	var readings []string
+	for _, p := range otherReadings(escaped) {
+		if p != r.URL.Path {
+			readings = append(readings, p)
+		}
+	}
+	return readings
 }
 
 // withPath is a shallow copy of r for matchers to read with path p.

@@ -179,12 +179,7 @@ func (c *siteCleaner) readElsewhere(r *http.Request) bool {
 	if c.route == nil || len(c.route.Handlers) < 2 {
 		return false
 	}
-	var readings []string
-	for _, p := range otherReadings(r.URL.EscapedPath()) {
-		if p != r.URL.Path {
-			readings = append(readings, p)
-		}
-	}
+	readings := differentReadings(r)
 	if readings == nil || reachesJITAuth(c.route.Handlers[1:], r, map[string]bool{}) == routeReaches {
 		return false
 	}
