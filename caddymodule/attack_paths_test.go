@@ -37,6 +37,15 @@ func TestCraftedPathsCannotWalkAroundTheMatcher(t *testing.T) {
 				"/public/..%5cadmin/x", "/public/%2e%2e/admin/x", "/public/%252e%252e/admin/x", "/public./../admin/x"},
 			open: []string{"/public/x", "/PUBLIC/x", "/public/a;b", "/public/a%20b.txt", "/public/../public/x", "/public/./x"},
 		},
+		{
+			// A matcher that reads the path through a placeholder sees
+			// each reading too, not only Caddy's.
+			name: "jit_auth @admin (expression on {path})",
+			site: "\t@admin expression `{path}.startsWith('/admin/')`\n\tjit_auth @admin\n\treverse_proxy {UPSTREAM}",
+			protected: []string{"/admin/x", "/admin;/x", `/admin\x`, "/admin%5cx", "/admin./x", "/admin%20/x",
+				"/admin/%2e%2e/x", "/admin%00/x", "/admin%252fx", "//admin/x", "/public/../admin/x", "/public/..;/admin/x"},
+			open: []string{"/", "/public/x", "/admin", "/public/a;b", "/style.css"},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			base, _, _ := partialSite(t, tc.site)
@@ -55,11 +64,69 @@ func TestCraftedPathsCannotWalkAroundTheMatcher(t *testing.T) {
 	}
 }
 
+// An upstream behind IIS's URL Rewrite module, or a PHP framework
+// written for it, takes the path from X-Original-URL or X-Rewrite-URL
+// when the request has one: "GET /public/x" with "X-Original-URL:
+// /admin/x" is /admin/x to it. Such a request needs the login its header's
+// path needs, under any spelling of the field; with jit_auth in a handle
+// block, the site's cleaning step refuses it.
+func TestPathOverrideHeadersNeedTheLoginOfTheirPath(t *testing.T) {
+	for _, tc := range []struct {
+		name, site string
+		want       map[string]int // header line -> status of GET /public/x
+	}{
+		{
+			name: "jit_auth /admin/*",
+			site: "\tjit_auth /admin/*\n\treverse_proxy {UPSTREAM}",
+			want: map[string]int{
+				"X-Original-URL: /admin/x":                             401,
+				"x-rewrite-url: /admin/x?a=b":                          401,
+				"X-ORIGINAL-URL: https://other.test/admin/x":           401,
+				"X-Original-URL: /ADMIN;/x":                            401,
+				"X-Original-URL: /public/../admin/x":                   401,
+				"X-Original-URL: /public/y":                            200,
+				"X-Original-URL: /administrator":                       200,
+				"X-Forwarded-Uri: /admin/x":                            200,
+				"X-Original-URL: admin/x":                              401,
+				"X-Rewrite-URL: /public/y\r\nX-Original-URL: /admin/x": 401,
+			},
+		},
+		{
+			name: "handle /admin/*",
+			site: "\thandle /admin/* {\n\t\tjit_auth\n\t\treverse_proxy {UPSTREAM}\n\t}\n\thandle {\n\t\treverse_proxy {UPSTREAM}\n\t}",
+			want: map[string]int{
+				"X-Original-URL: /admin/x":   400,
+				"x-rewrite-url: /admin/x":    400,
+				"X-Original-URL: /admin%5cx": 400,
+				"X-Original-URL: /public/y":  200,
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base, _, _ := partialSite(t, tc.site)
+			for header, want := range tc.want {
+				if got := rawGetStatusWith(t, base, "/public/x", header); got != want {
+					t.Errorf("GET /public/x with %q without a session: %d, want %d", header, got, want)
+				}
+			}
+		})
+	}
+}
+
 // rawGetStatus sends GET path to base as a raw request line (a client
 // library would clean or escape these paths first) and returns the
 // status.
 func rawGetStatus(t *testing.T, base, path string) int {
 	t.Helper()
+	return rawGetStatusWith(t, base, path, "")
+}
+
+// rawGetStatusWith is rawGetStatus with extra header lines.
+func rawGetStatusWith(t *testing.T, base, path, header string) int {
+	t.Helper()
+	if header != "" {
+		header += "\r\n"
+	}
 	host := strings.TrimPrefix(base, "http://")
 	c, err := net.Dial("tcp", host)
 	if err != nil {
@@ -67,7 +134,7 @@ func rawGetStatus(t *testing.T, base, path string) int {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: application/json\r\nConnection: close\r\n\r\n", path, host)
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: application/json\r\n%sConnection: close\r\n\r\n", path, host, header)
 	var proto string
 	var code int
 	line, _ := bufio.NewReader(c).ReadString('\n')
@@ -112,6 +179,26 @@ func TestCraftedPathsCannotWalkAroundAHandleBlock(t *testing.T) {
 			refused:   []string{"/app;/admin/x", "/app%5cadmin/x"},
 			protected: []string{"/app/admin/x", "/app/admin;/x"},
 			open:      []string{"/app/x", "/app;/x", "/other;/x", "/app/public;x"},
+		},
+		{
+			// The cleaning step follows a request through the site's
+			// rewrites too: jit_auth's own matcher inside handle_path
+			// sees the path with the prefix stripped.
+			name:      "handle_path /app/* with jit_auth /admin/*",
+			site:      "\thandle_path /app/* {\n\t\tjit_auth /admin/*\n\t\treverse_proxy {UPSTREAM}\n\t}\n\thandle {\n\t\treverse_proxy {UPSTREAM}\n\t}",
+			refused:   []string{"/app;/admin/x", "/app%5cadmin/x", "/app./admin/x"},
+			protected: []string{"/app/admin/x", "/app/admin;/x", "/APP/admin/x", "//app/admin;/x/../y"},
+			open:      []string{"/app/x", "/app;/x", "/admin/x", "/app;/public/admin/x"},
+		},
+		{
+			// A route matcher that reads the path through a placeholder
+			// is tried on each reading too.
+			name: "handle @admin (expression on {path})",
+			site: "\t@admin expression `{path}.startsWith('/admin/')`\n\thandle @admin {\n\t\tjit_auth\n\t\treverse_proxy {UPSTREAM}\n\t}\n\thandle {\n\t\treverse_proxy {UPSTREAM}\n\t}",
+			refused: []string{"/admin;/x", `/admin\x`, "/admin%5cx", "/admin./x", "/admin%20/x", "/admin%00/x", "/admin%252fx",
+				"//admin/x", "/public/../admin/x", "/public/..;/admin/x"},
+			protected: []string{"/admin/x", "/admin/public/x"},
+			open:      []string{"/", "/public/x", "/admin", "/public/a;b", "/style.css"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

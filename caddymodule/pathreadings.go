@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 // The match field (Handler.MatcherSetsRaw) decides which requests need a
@@ -19,7 +21,13 @@ import (
 //     dots and spaces from a segment ("/admin./y", "/admin%20/y");
 //   - C servers stop at a NUL; some stacks decode twice ("%252e");
 //   - routers that do not resolve dot segments see "/admin/%2e%2e/y"
-//     under /admin/.
+//     under /admin/;
+//   - most servers merge "//" and resolve dot segments, which Caddy's
+//     path matcher does too, but a matcher that reads the path through
+//     a placeholder ({path} in an expression) gets it as sent;
+//   - IIS's URL Rewrite module, and PHP frameworks written for it, take
+//     the path from an X-Original-URL or X-Rewrite-URL header when there
+//     is one, so "GET /" with "X-Original-URL: /admin/y" is /admin/y.
 //
 // So the match field selects a request when Caddy's reading or any of
 // these readings is selected. Browsers send none of these forms (they
@@ -34,7 +42,7 @@ func (h *Handler) matchesAnyReading(r *http.Request) (bool, error) {
 		return match, err
 	}
 	for _, p := range differentReadings(r) {
-		if match, err := h.matcherSets.AnyMatchWithError(withPath(r, p)); match || err != nil {
+		if match, err := readAs(r, p, h.matcherSets.AnyMatchWithError); match || err != nil {
 			return match, err
 		}
 	}
@@ -42,31 +50,98 @@ func (h *Handler) matchesAnyReading(r *http.Request) (bool, error) {
 }
 
 // differentReadings are r's other readings (otherReadings) that differ
-// from Caddy's. A path without ";", "\\" or "%" and with no segment
-// ending in "." (which dot segments do too) reads the same every way,
-// and is let through without reading it again: that is almost every
+// from Caddy's. A path without ";", "\\", "%" or "//" and with no
+// segment ending in "." (which dot segments do too) reads the same every
+// way, and is let through without reading it again: that is almost every
 // request, and the cleaning step asks on each request of its site.
 func differentReadings(r *http.Request) []string {
 	escaped := r.URL.EscapedPath()
-	if !strings.ContainsAny(escaped, `;\%`) && !strings.Contains(escaped, "./") && !strings.HasSuffix(escaped, ".") {
+	overrides := pathOverrides(r.Header)
+	if readsAlike(escaped) && overrides == nil {
 		return nil
 	}
 	var readings []string
-	for _, p := range otherReadings(escaped) {
+	add := func(p string) {
 		if p != r.URL.Path {
-			readings = append(readings, p)
+			readings = appendNew(readings, p)
+		}
+	}
+	for _, p := range otherReadings(escaped) {
+		add(p)
+	}
+	for _, o := range overrides {
+		if p, err := url.PathUnescape(o); err == nil {
+			add(p)
+		}
+		for _, p := range otherReadings(o) {
+			add(p)
 		}
 	}
 	return readings
 }
 
-// withPath is a shallow copy of r for matchers to read with path p.
-func withPath(r *http.Request, p string) *http.Request {
-	u := *r.URL
-	u.Path, u.RawPath = p, ""
-	alt := r.WithContext(r.Context())
-	alt.URL = &u
-	return alt
+// pathOverrides returns the escaped paths of r's X-Original-URL and
+// X-Rewrite-URL fields, under any spelling (headerKey), or nil when there
+// are none. Caddy is the proxy here, so a client sent them: what a proxy
+// in front of Caddy puts there asks for a login on that path too, never
+// for less.
+func pathOverrides(h http.Header) []string {
+	var paths []string
+	for k, vs := range h {
+		if !sameHeaderKey(k, "x-original-url") && !sameHeaderKey(k, "x-rewrite-url") {
+			continue
+		}
+		for _, v := range vs {
+			v = strings.TrimSpace(v)
+			if i := strings.Index(v, "://"); i >= 0 {
+				// An absolute URL: its path starts after the authority.
+				v = v[i+3:]
+				if j := strings.IndexByte(v, '/'); j >= 0 {
+					v = v[j:]
+				} else {
+					v = "/"
+				}
+			}
+			if i := strings.IndexAny(v, "?#"); i >= 0 {
+				v = v[:i]
+			}
+			if !strings.HasPrefix(v, "/") {
+				v = "/" + v
+			}
+			paths = append(paths, v)
+		}
+	}
+	return paths
+}
+
+// readAs calls match with r's path read as p (see aside).
+func readAs[T any](r *http.Request, p string, match func(*http.Request) (T, error)) (T, error) {
+	return aside(r, func(r *http.Request) (T, error) {
+		r.URL.Path, r.URL.RawPath = p, ""
+		return match(r)
+	})
+}
+
+// aside calls f with a copy of r's URL in r, which f may change (a path
+// read otherwise, a rewrite on the way), and then gives r back its URL,
+// method and request URI. It changes r itself rather than a copy of r
+// because matchers also read the path through placeholders ({path} in an
+// expression matcher), and those answer from the request Caddy's server
+// made the replacer for, which is r: a copy would show them Caddy's
+// reading only.
+func aside[T any](r *http.Request, f func(*http.Request) (T, error)) (T, error) {
+	orig, method, uri := r.URL, r.Method, r.RequestURI
+	u := *orig
+	r.URL = &u
+	defer func() { r.URL, r.Method, r.RequestURI = orig, method, uri }()
+	return f(r)
+}
+
+// readsAlike reports whether an escaped path (as URL.EscapedPath gives
+// it) reads the same every way, without reading it.
+func readsAlike(escaped string) bool {
+	return !strings.ContainsAny(escaped, `;\%`) && !strings.Contains(escaped, "./") &&
+		!strings.HasSuffix(escaped, ".") && !strings.Contains(escaped, "//")
 }
 
 // maxDecodes bounds how many times otherReadings decodes a path: a
@@ -74,14 +149,15 @@ func withPath(r *http.Request, p string) *http.Request {
 const maxDecodes = 3
 
 // otherReadings returns the paths an upstream may read the escaped
-// request path as, besides Caddy's reading: with dot segments resolved
-// (as the path is cleaned) and, when the path has dot segments, with
-// each kept as a segment of its own ("_"), for routers that match
-// before resolving them; a path with control characters is read both
-// cut at the first NUL and without them. It returns nil for a path that
-// every reading takes alike.
+// request path as, besides Caddy's reading: cleaned (dot segments
+// resolved, "//" merged, a trailing slash kept, as Caddy's path matcher
+// cleans) and, when the path has dot segments, with each kept as a
+// segment of its own ("_"), for routers that match before resolving
+// them; a path with control characters is read both cut at the first
+// NUL and without them. It returns nil for a path that every reading
+// takes alike.
 func otherReadings(escaped string) []string {
-	if !strings.ContainsAny(escaped, `;\%.`) {
+	if !strings.ContainsAny(escaped, `;\%.`) && !strings.Contains(escaped, "//") {
 		return nil
 	}
 	p := escaped
@@ -115,8 +191,8 @@ func otherReadings(escaped string) []string {
 
 // segmentReadings reads each segment of p as a Servlet container and
 // Windows do (";" parameters and trailing dots and spaces dropped), and
-// returns p so read, the same with dot segments kept as "_", and whether
-// there were any.
+// returns p so read and cleaned, p so read with dot segments kept as
+// "_", and whether there were any.
 func segmentReadings(p string) (resolved, literal string, dots bool) {
 	segs := strings.Split(p, "/")
 	lit := make([]string, len(segs))
@@ -130,7 +206,7 @@ func segmentReadings(p string) (resolved, literal string, dots bool) {
 			lit[i], dots = "_", true
 		}
 	}
-	return strings.Join(segs, "/"), strings.Join(lit, "/"), dots
+	return caddyhttp.CleanPath(strings.Join(segs, "/"), true), strings.Join(lit, "/"), dots
 }
 
 func appendNew(list []string, s string) []string {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/rewrite"
 	"go.uber.org/zap"
 )
 
@@ -180,11 +181,17 @@ func (c *siteCleaner) readElsewhere(r *http.Request) bool {
 		return false
 	}
 	readings := differentReadings(r)
-	if readings == nil || reachesJITAuth(c.route.Handlers[1:], r, map[string]bool{}) == routeReaches {
+	if readings == nil {
+		return false
+	}
+	follow := func(r *http.Request) (routeOutcome, error) {
+		return reachesJITAuth(c.route.Handlers[1:], r, map[string]bool{}), nil
+	}
+	if out, _ := aside(r, follow); out == routeReaches {
 		return false
 	}
 	for _, p := range readings {
-		if reachesJITAuth(c.route.Handlers[1:], withPath(r, p), map[string]bool{}) == routeReaches {
+		if out, _ := readAs(r, p, follow); out == routeReaches {
 			return true
 		}
 	}
@@ -202,13 +209,19 @@ const (
 
 // reachesJITAuth follows r through provisioned handlers as Caddy would
 // route it: into subroutes, taking each route whose matchers match and
-// whose group has not been taken yet (groups), and stopping at a
-// terminal route or at a handler that answers, and reports whether it
-// meets a jit_auth handler that asks it for a login. A route matcher
-// that fails with an error is taken as not matching.
+// whose group has not been taken yet (groups), rewriting r as the
+// rewrites on the way do (handle_path strips its prefix), and stopping
+// at a terminal route or at a handler that answers, and reports whether
+// it meets a jit_auth handler that asks it for a login. A route matcher
+// that fails with an error is taken as not matching. The caller gives r
+// back what the rewrites changed (aside).
 func reachesJITAuth(handlers []caddyhttp.MiddlewareHandler, r *http.Request, groups map[string]bool) routeOutcome {
 	for _, h := range handlers {
 		switch h := h.(type) {
+		case *rewrite.Rewrite:
+			if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+				h.Rewrite(r, repl)
+			}
 		case *Handler:
 			// One whose match field leaves the request alone passes it
 			// on without a login (an error there asks for one).
