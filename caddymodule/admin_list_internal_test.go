@@ -98,3 +98,23 @@ func FuzzUserQuery(f *testing.F) {
 		}
 	})
 }
+
+func TestInertCell(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                "",
+		"Alice":           "Alice",
+		"=1+1":            "'=1+1",
+		"+1":              "'+1",
+		"-1":              "'-1",
+		"@SUM(A1)":        "'@SUM(A1)",
+		"\tx":             "'\tx",
+		"\rx":             "'\rx",
+		"a=b":             "a=b",
+		"'quoted":         "'quoted",
+		"\uff1dfullwidth": "\uff1dfullwidth",
+	} {
+		if got := inertCell(in); got != want {
+			t.Errorf("inertCell(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

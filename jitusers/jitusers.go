@@ -13,8 +13,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
@@ -203,13 +205,42 @@ func runList(c *call) error {
 			return fmt.Errorf("reading the list: %v", err)
 		}
 		for _, u := range page.Users {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Username, u.Status, u.Email, strings.Join(u.Roles, ","), orDash(u.LastLoginAt), u.ID)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", shown(u.Username), shown(u.Status), shown(u.Email), shown(strings.Join(u.Roles, ",")), shown(orDash(u.LastLoginAt)), shown(u.ID))
 		}
 		if page.NextCursor == "" {
 			return tw.Flush()
 		}
 		q.Set("cursor", page.NextCursor)
 	}
+}
+
+// shown makes a value from the directory safe to print on a terminal. A
+// user's name, email and subject come from the provider's claims, which
+// the user sets: an escape sequence there could rewrite the operator's
+// screen, set the window title or write the clipboard (OSC 52), a tab or
+// newline would forge the table's columns and lines, and a
+// bidirectional override would show the text reordered. Such characters
+// are shown escaped, as Go quotes them ("\x1b", "\u202e").
+func shown(s string) string {
+	if !strings.ContainsFunc(s, unsafeOnTerminal) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unsafeOnTerminal(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// unsafeOnTerminal: control characters (C0, DEL, C1) and the
+// bidirectional and other invisible format characters.
+func unsafeOnTerminal(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029'
 }
 
 func orDash(s string) string {
@@ -286,16 +317,16 @@ func (c *call) printUser(body io.Reader) error {
 	}
 	tw := tabwriter.NewWriter(c.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "username\t%s\nid\t%s\nstatus\t%s\nname\t%s\nemail\t%s\nroles\t%s\ntotp\t%v\nlast login\t%s\n",
-		u.Username, u.ID, u.Status, u.Name, u.Email, strings.Join(u.Roles, ","), u.TOTPEnrolled, orDash(u.LastLoginAt))
+		shown(u.Username), shown(u.ID), shown(u.Status), shown(u.Name), shown(u.Email), shown(strings.Join(u.Roles, ",")), u.TOTPEnrolled, shown(orDash(u.LastLoginAt)))
 	if u.StatusChangedAt != "" {
-		fmt.Fprintf(tw, "status changed\t%s %s\n", u.StatusChangedAt, u.StatusReason)
+		fmt.Fprintf(tw, "status changed\t%s %s\n", shown(u.StatusChangedAt), shown(u.StatusReason))
 	}
 	fmt.Fprintf(tw, "keep\t%v\n", u.Keep)
 	for _, id := range u.Identities {
-		fmt.Fprintf(tw, "identity\t%s %s (last login %s)\n", id.Connection, id.Subject, orDash(id.LastLoginAt))
+		fmt.Fprintf(tw, "identity\t%s %s (last login %s)\n", shown(id.Connection), shown(id.Subject), shown(orDash(id.LastLoginAt)))
 	}
 	for _, e := range u.LoginHistory {
-		fmt.Fprintf(tw, "login\t%s %s %s\n", e.At, e.Connection, e.Outcome)
+		fmt.Fprintf(tw, "login\t%s %s %s\n", shown(e.At), shown(e.Connection), shown(e.Outcome))
 	}
 	return tw.Flush()
 }
