@@ -190,8 +190,14 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 		next = h.mfaURL(returnTo)
 	}
 	if err := h.app.sessions.issue(w, r, s); err != nil {
-		h.logger.Error("sealing session cookie", zap.String("connection", conn.name), zap.Error(err))
-		renderError(w, http.StatusInternalServerError, "Sign-in failed", "Your session could not be created; your profile may be too large for a cookie.", "")
+		// Compressed, a session holds hundreds of named groups; what
+		// still does not fit is a provider sending hundreds of opaque
+		// IDs (Entra ID's group object IDs), which only the provider's
+		// configuration can cut down.
+		h.logger.Error("the session does not fit in a cookie, even compressed; have the provider send fewer groups (only those this site uses)",
+			zap.String("connection", conn.name), zap.Int("groups", len(s.Groups)), zap.Error(err))
+		renderError(w, http.StatusInternalServerError, "Sign-in failed",
+			"Your account is in more groups than this site can hold in a session. Tell the site's administrator.", "")
 		return
 	}
 	h.sessionStarted(w, r, conn, s, claims, now)

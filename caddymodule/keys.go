@@ -165,7 +165,7 @@ func newCodecs(keys []rawKeyPair, maxAgeSeconds int) []securecookie.Codec {
 	codecs := make([]securecookie.Codec, 0, len(keys))
 	for _, k := range keys {
 		sc := securecookie.New(k.hash, k.block)
-		sc.SetSerializer(securecookie.JSONEncoder{})
+		sc.SetSerializer(compactJSON{})
 		sc.MaxAge(maxAgeSeconds)
 		sc.MaxLength(maxCookieLength)
 		codecs = append(codecs, sc)
