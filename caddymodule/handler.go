@@ -288,6 +288,16 @@ func (h *Handler) unauthenticated(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, login, http.StatusFound)
 		return
 	}
+	if isFormSubmission(r) {
+		// A form sent after the session ended: a redirect would drop
+		// what was typed and JSON would show as raw text, so a page
+		// says what happened and leads back, after signing in, to the
+		// page the form was on.
+		renderPage(w, http.StatusUnauthorized, pageData{Title: "Sign in again",
+			Message: "Your session has ended, so what you just sent was not saved. Sign in again, then send it again.",
+			Link:    h.loginURL(sameOriginReferrer(r)), LinkLabel: "Sign in", Status: http.StatusUnauthorized})
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusUnauthorized)
@@ -321,6 +331,24 @@ func isBrowserNavigation(r *http.Request) bool {
 		return false
 	}
 	return strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// isFormSubmission tells a form the browser sends as a top-level
+// navigation (a POST with Sec-Fetch-Mode navigate, which only browsers
+// set) from an API call.
+func isFormSubmission(r *http.Request) bool {
+	return r.Method != http.MethodGet && r.Method != http.MethodHead &&
+		r.Header.Get("Sec-Fetch-Mode") == "navigate" && strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// sameOriginReferrer is the path and query of the page r came from when
+// it is on this site, else "".
+func sameOriginReferrer(r *http.Request) string {
+	ref, err := url.Parse(r.Referer())
+	if err != nil || ref.Scheme+"://"+ref.Host != origin(r) {
+		return ""
+	}
+	return ref.RequestURI()
 }
 
 // stillActive applies the application's idle timeout to s: false when s

@@ -133,3 +133,29 @@ func TestSetIdentityCleansControlCharacters(t *testing.T) {
 		}
 	}
 }
+
+func TestIsFormSubmission(t *testing.T) {
+	mk := func(method string, hdr map[string]string) *http.Request {
+		r, _ := http.NewRequest(method, "/", nil)
+		for k, v := range hdr {
+			r.Header.Set(k, v)
+		}
+		return r
+	}
+	nav := map[string]string{"Accept": "text/html", "Sec-Fetch-Mode": "navigate"}
+	for _, c := range []struct {
+		r    *http.Request
+		want bool
+	}{
+		{mk("POST", nav), true},
+		{mk("PUT", nav), true},
+		{mk("GET", nav), false},
+		{mk("POST", map[string]string{"Accept": "text/html"}), false},
+		{mk("POST", map[string]string{"Accept": "application/json", "Sec-Fetch-Mode": "navigate"}), false},
+		{mk("POST", map[string]string{"Accept": "text/html", "Sec-Fetch-Mode": "cors"}), false},
+	} {
+		if got := isFormSubmission(c.r); got != c.want {
+			t.Errorf("%s %v: isFormSubmission %v, want %v", c.r.Method, c.r.Header, got, c.want)
+		}
+	}
+}

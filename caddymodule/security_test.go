@@ -563,3 +563,57 @@ func TestAllowRulesRefuseAtLoginAndOnEveryRequest(t *testing.T) {
 		t.Fatalf("foreign session: %d, upstream hits %d -> %d", resp.StatusCode, hits, s.upstream.hits)
 	}
 }
+
+// A browser that sends a form after its session ended gets a page, not
+// raw JSON: it says what happened and its sign-in link returns to the
+// page the form was on (the Referer, when it is on this site). Nothing
+// reaches the upstream.
+func TestFormSentWithoutASessionGetsAPage(t *testing.T) {
+	s := startSite(t)
+	post := func(referer string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, s.base+"/notes/save", strings.NewReader("text=hello"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8")
+		req.Header.Set("Sec-Fetch-Mode", "navigate")
+		req.Header.Set("Sec-Fetch-Dest", "document")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		if referer != "" {
+			req.Header.Set("Referer", referer)
+		}
+		resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(body)
+	}
+	for referer, wantLink := range map[string]string{
+		s.base + "/notes/edit?id=4":      `href="/.jitauth/login?rd=%2Fnotes%2Fedit%3Fid%3D4"`,
+		"https://evil.test/notes/edit":   `href="/.jitauth/login"`,
+		"":                               `href="/.jitauth/login"`,
+		s.base + "//evil.test/notes":     `href="/.jitauth/login"`,
+		"http://localhost.evil.test/x/y": `href="/.jitauth/login"`,
+	} {
+		resp, body := post(referer)
+		if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
+			resp.Header.Get("Cache-Control") != "no-store" || !strings.Contains(body, "Sign in again") {
+			t.Errorf("Referer %q: %d %s %q:\n%s", referer, resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Cache-Control"), body)
+		}
+		if !strings.Contains(body, wantLink) {
+			t.Errorf("Referer %q: the page lacks %s:\n%s", referer, wantLink, body)
+		}
+	}
+	if s.upstream.hits != 0 {
+		t.Fatal("a form without a session reached the upstream")
+	}
+
+	// The link leads back to the form's page once signed in.
+	b := newBrowser(t)
+	s.queue(alice())
+	resp, _, _ := b.follow(s.base+"/.jitauth/start/corp?rd=%2Fnotes%2Fedit%3Fid%3D4", nil)
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.RequestURI() != "/notes/edit?id=4" {
+		t.Errorf("after signing in: %d at %s, want the form's page", resp.StatusCode, resp.Request.URL.RequestURI())
+	}
+}
