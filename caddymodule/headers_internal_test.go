@@ -45,24 +45,26 @@ func TestHeaderValueDropsControls(t *testing.T) {
 	}
 }
 
-func TestIsBrowserNavigation(t *testing.T) {
-	mk := func(method string, hdr map[string]string) *http.Request {
-		r, _ := http.NewRequest(method, "/", nil)
-		for k, v := range hdr {
-			r.Header.Set(k, v)
-		}
-		return r
+// requestWith is a request to / with the given method and headers.
+func requestWith(method string, hdr map[string]string) *http.Request {
+	r, _ := http.NewRequest(method, "/", nil)
+	for k, v := range hdr {
+		r.Header.Set(k, v)
 	}
+	return r
+}
+
+func TestIsBrowserNavigation(t *testing.T) {
 	yes := []*http.Request{
-		mk("GET", map[string]string{"Accept": "text/html,application/xhtml+xml"}),
-		mk("HEAD", map[string]string{"Accept": "text/html", "Sec-Fetch-Mode": "navigate"}),
+		requestWith("GET", map[string]string{"Accept": "text/html,application/xhtml+xml"}),
+		requestWith("HEAD", map[string]string{"Accept": "text/html", "Sec-Fetch-Mode": "navigate"}),
 	}
 	no := []*http.Request{
-		mk("GET", map[string]string{"Accept": "application/json"}),
-		mk("GET", nil),
-		mk("POST", map[string]string{"Accept": "text/html"}),
-		mk("GET", map[string]string{"Accept": "text/html", "X-Requested-With": "XMLHttpRequest"}),
-		mk("GET", map[string]string{"Accept": "text/html", "Sec-Fetch-Mode": "cors"}),
+		requestWith("GET", map[string]string{"Accept": "application/json"}),
+		requestWith("GET", nil),
+		requestWith("POST", map[string]string{"Accept": "text/html"}),
+		requestWith("GET", map[string]string{"Accept": "text/html", "X-Requested-With": "XMLHttpRequest"}),
+		requestWith("GET", map[string]string{"Accept": "text/html", "Sec-Fetch-Mode": "cors"}),
 	}
 	for _, r := range yes {
 		if !isBrowserNavigation(r) {
@@ -135,24 +137,17 @@ func TestSetIdentityCleansControlCharacters(t *testing.T) {
 }
 
 func TestIsFormSubmission(t *testing.T) {
-	mk := func(method string, hdr map[string]string) *http.Request {
-		r, _ := http.NewRequest(method, "/", nil)
-		for k, v := range hdr {
-			r.Header.Set(k, v)
-		}
-		return r
-	}
 	nav := map[string]string{"Accept": "text/html", "Sec-Fetch-Mode": "navigate"}
 	for _, c := range []struct {
 		r    *http.Request
 		want bool
 	}{
-		{mk("POST", nav), true},
-		{mk("PUT", nav), true},
-		{mk("GET", nav), false},
-		{mk("POST", map[string]string{"Accept": "text/html"}), false},
-		{mk("POST", map[string]string{"Accept": "application/json", "Sec-Fetch-Mode": "navigate"}), false},
-		{mk("POST", map[string]string{"Accept": "text/html", "Sec-Fetch-Mode": "cors"}), false},
+		{requestWith("POST", nav), true},
+		{requestWith("PUT", nav), true},
+		{requestWith("GET", nav), false},
+		{requestWith("POST", map[string]string{"Accept": "text/html"}), false},
+		{requestWith("POST", map[string]string{"Accept": "application/json", "Sec-Fetch-Mode": "navigate"}), false},
+		{requestWith("POST", map[string]string{"Accept": "text/html", "Sec-Fetch-Mode": "cors"}), false},
 	} {
 		if got := isFormSubmission(c.r); got != c.want {
 			t.Errorf("%s %v: isFormSubmission %v, want %v", c.r.Method, c.r.Header, got, c.want)
