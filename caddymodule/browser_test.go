@@ -459,3 +459,39 @@ func TestBrowserPages(t *testing.T) {
 
 	t.Logf("browser test took %s", time.Since(start).Round(time.Millisecond))
 }
+
+// A page's form sent after the session ended: Chromium shows the module's
+// page (not JSON), whose link signs in and comes back to the form's page.
+func TestBrowserFormAfterTheSessionEnded(t *testing.T) {
+	browsertest.Require(t)
+	browser := browsertest.Start(t)
+	s := startSite(t)
+	p := newTab(t, browser)
+
+	s.queue(alice())
+	resp := p.navigate("signing in", chromedp.Navigate(s.base+"/.jitauth/start/corp?rd=/notes"))
+	p.expectUpstream(s, resp, "/notes", "alice@example.com")
+	// The app's page has a form; the session then ends (expired, or
+	// signed out in another tab).
+	p.do("adding the app's form", chromedp.Evaluate[chromedp.Void](`document.body.innerHTML =
+		'<form method="post" action="/notes/save"><input name="text" value="hello"><button id="save">Save</button></form>'`))
+	if _, err := chromedp.Call(p.step(), network.DeleteCookies, network.DeleteCookiesParams{Name: "jitauth_session", URL: s.base + "/"}); err != nil {
+		t.Fatal(err)
+	}
+	hits := s.upstream.hits
+	resp = p.navigate("sending the form", chromedp.Click(chromedp.CSS(`#save`)))
+	p.expectPage(s, resp, "/notes/save", http.StatusUnauthorized, "Sign in again")
+	if msg := p.text("main p"); !strings.Contains(msg, "not saved") {
+		t.Errorf("the page says %q", msg)
+	}
+	if s.upstream.hits != hits {
+		t.Error("the form reached the upstream without a session")
+	}
+	p.expectClean("the sign-in-again page")
+
+	resp = p.navigate("clicking Sign in", chromedp.Click(chromedp.Search(`//a[normalize-space()="Sign in"]`)))
+	p.expectPage(s, resp, "/.jitauth/login?rd=%2Fnotes", http.StatusOK, "Sign in")
+	s.queue(alice())
+	resp = p.navigate("clicking Sign in with Corp SSO", chromedp.Click(chromedp.Search(`//a[normalize-space()="Sign in with Corp SSO"]`)))
+	p.expectUpstream(s, resp, "/notes", "alice@example.com")
+}
