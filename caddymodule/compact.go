@@ -17,7 +17,8 @@ import (
 // Such a session could not be sealed at all, and the user could never
 // sign in. compactJSON compresses a payload that would not fit: group
 // names repeat their paths and words, and deflate makes 3 to 6 times
-// less of them. A payload that fits is sealed as JSON exactly as before,
+// less of them (what still does not fit one cookie is split over a few:
+// session_parts.go). A payload that fits is sealed as JSON exactly as before,
 // so the cookies of most sessions are unchanged, and an instance of an
 // earlier version still opens them.
 type compactJSON struct{}

@@ -190,10 +190,10 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 		next = h.mfaURL(returnTo)
 	}
 	if err := h.app.sessions.issue(w, r, s); err != nil {
-		// Compressed, a session holds hundreds of named groups; what
-		// still does not fit is a provider sending hundreds of opaque
-		// IDs (Entra ID's group object IDs), which only the provider's
-		// configuration can cut down.
+		// Compressed and split over its three cookies, a session holds
+		// hundreds of named groups and Entra ID's 200 group object IDs;
+		// what still does not fit only the provider's configuration can
+		// cut down.
 		h.logger.Error("the session does not fit in a cookie, even compressed; have the provider send fewer groups (only those this site uses)",
 			zap.String("connection", conn.name), zap.Int("groups", len(s.Groups)), zap.Error(err))
 		renderError(w, http.StatusInternalServerError, "Sign-in failed",
@@ -355,15 +355,13 @@ func (h *Handler) provisioningFailure(w http.ResponseWriter, conn *Connection, c
 // token a page on another site cannot know, so a cross-site link or image
 // cannot sign anyone out.
 func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
-	secure := cookieSecure(r)
-	name := cookieName(sessionCookieBase, secure)
 	s := h.app.sessions.openAny(r)
 	if r.Method != http.MethodPost {
 		rd := r.URL.Query().Get("rd")
 		if s == nil {
 			// Nothing to end: say so, and clear whatever stale cookie
 			// there is (a cookie that does not open is nobody's session).
-			setCookie(w, name, "", -1, secure)
+			h.app.sessions.clear(w, r)
 			h.renderSignedOut(w, r, rd)
 			return
 		}
@@ -394,7 +392,7 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 			h.emit(event{kind: eventLoggedOut, connection: c.name, username: s.Username, localID: s.UserID})
 		}
 	}
-	setCookie(w, name, "", -1, secure)
+	h.app.sessions.clear(w, r)
 	if s != nil && h.continueSignOut(w, r, s, r.Form.Get("rd")) {
 		return
 	}

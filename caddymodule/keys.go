@@ -167,7 +167,7 @@ func newCodecs(keys []rawKeyPair, maxAgeSeconds int) []securecookie.Codec {
 		sc := securecookie.New(k.hash, k.block)
 		sc.SetSerializer(compactJSON{})
 		sc.MaxAge(maxAgeSeconds)
-		sc.MaxLength(maxCookieLength)
+		sc.MaxLength(maxSessionLength) // one cookie: cookieSeal bounds it to maxCookieLength
 		codecs = append(codecs, sc)
 	}
 	return codecs

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"fmt"
 	"net/http"
 	"time"
 
@@ -18,7 +19,7 @@ type cookieSeal []securecookie.Codec
 
 // seal sets the cookie name to v, sealed, for maxAge.
 func (c cookieSeal) seal(w http.ResponseWriter, name string, v any, maxAge time.Duration, secure bool) error {
-	value, err := securecookie.EncodeMulti(name, v, c...)
+	value, err := c.encode(name, v)
 	if err != nil {
 		return err
 	}
@@ -32,7 +33,7 @@ func (c cookieSeal) seal(w http.ResponseWriter, name string, v any, maxAge time.
 // provider is same-site anyway) browsers refuse SameSite=None, so it
 // stays Lax there.
 func (c cookieSeal) sealFlow(w http.ResponseWriter, name string, f *flowState, secure, crossSitePost bool) error {
-	value, err := securecookie.EncodeMulti(name, f, c...)
+	value, err := c.encode(name, f)
 	if err != nil {
 		return err
 	}
@@ -47,7 +48,21 @@ func (c cookieSeal) sealFlow(w http.ResponseWriter, name string, f *flowState, s
 // encode seals v for the cookie name, for a cookie whose attributes the
 // caller sets itself.
 func (c cookieSeal) encode(name string, v any) (string, error) {
-	return securecookie.EncodeMulti(name, v, c...)
+	value, err := securecookie.EncodeMulti(name, v, c...)
+	if err == nil && len(value) > maxCookieLength {
+		return "", fmt.Errorf("sealed value of %d bytes is over the %d a cookie holds", len(value), maxCookieLength)
+	}
+	return value, err
+}
+
+// encodeSession seals a session, which may take up to maxSessionParts
+// cookies (session_parts.go).
+func (c cookieSeal) encodeSession(name string, s *Session) (string, error) {
+	value, err := securecookie.EncodeMulti(name, s, c...)
+	if err != nil {
+		return "", fmt.Errorf("%w (a session holds at most %d bytes sealed, over %d cookies)", err, maxSessionLength, maxSessionParts)
+	}
+	return value, nil
 }
 
 // open reads the cookie name of r into v and reports whether it held a
@@ -60,10 +75,18 @@ func (c cookieSeal) open(r *http.Request, name string, v any) bool {
 	return c.decode(name, ck.Value, v)
 }
 
-// decode opens one sealed cookie value, for a caller that already has it
-// (the session path, which looks the value up in its cache first).
+// decode opens one sealed cookie value, for a caller that already has it.
 func (c cookieSeal) decode(name, value string, v any) bool {
-	if len(value) > maxCookieLength {
+	return c.decodeUpTo(name, value, v, maxCookieLength)
+}
+
+// decodeSession opens a sealed session value, joined from its parts.
+func (c cookieSeal) decodeSession(name, value string, s *Session) bool {
+	return c.decodeUpTo(name, value, s, maxSessionLength)
+}
+
+func (c cookieSeal) decodeUpTo(name, value string, v any, limit int) bool {
+	if len(value) > limit {
 		return false
 	}
 	return securecookie.DecodeMulti(name, value, v, c...) == nil

@@ -60,14 +60,19 @@ func (m *sessions) load(r *http.Request, offered func(connection string) bool) *
 	if !ok {
 		return nil
 	}
+	if len(value) > 1 && value[1] == '.' { // the first of several parts
+		if value, ok = joinedSession(r, name, value, firstCookie); !ok {
+			return nil
+		}
+	}
 	now := time.Now()
 	e := m.cache.entry(name, value)
 	if e == nil {
-		if value, ok = cookieValue(r, name); !ok {
+		if value, ok = sessionValue(r, name); !ok {
 			return nil
 		}
 		s := new(Session)
-		if !m.seal.decode(name, value, s) || !s.valid(now) {
+		if !m.seal.decodeSession(name, value, s) || !s.valid(now) {
 			return nil
 		}
 		s.prepare()
@@ -132,7 +137,21 @@ func (m *sessions) admitted(e *cachedSession, nowUnix int64) *Session {
 // when the second factor upgrades it.
 func (m *sessions) issue(w http.ResponseWriter, r *http.Request, s *Session) error {
 	secure := cookieSecure(r)
-	return m.seal.seal(w, cookieName(sessionCookieBase, secure), s, time.Until(time.Unix(s.ExpiresAt, 0)), secure)
+	name := cookieName(sessionCookieBase, secure)
+	value, err := m.seal.encodeSession(name, s)
+	if err != nil {
+		return err
+	}
+	setSessionCookies(w, r, name, value, time.Until(time.Unix(s.ExpiresAt, 0)), secure)
+	return nil
+}
+
+// clear deletes the session cookie and its parts.
+func (m *sessions) clear(w http.ResponseWriter, r *http.Request) {
+	secure := cookieSecure(r)
+	name := cookieName(sessionCookieBase, secure)
+	setCookie(w, name, "", -1, secure)
+	clearSessionParts(w, r, name, 1, secure)
 }
 
 // upgrade issues s again with the second factor passed.
@@ -187,8 +206,10 @@ func (m *sessions) release(id string) { m.used.release(id) }
 // session sealed with these keys, even one expired or revoked meanwhile
 // (ending it again is harmless), or nil. Only a logout wants this.
 func (m *sessions) openAny(r *http.Request) *Session {
+	name := cookieName(sessionCookieBase, cookieSecure(r))
+	value, ok := sessionValue(r, name)
 	var s Session
-	if !m.seal.open(r, cookieName(sessionCookieBase, cookieSecure(r)), &s) || s.ID == "" {
+	if !ok || !m.seal.decodeSession(name, value, &s) || s.ID == "" {
 		return nil
 	}
 	return &s
