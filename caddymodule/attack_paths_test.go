@@ -124,11 +124,16 @@ func rawGetStatus(t *testing.T, base, path string) int {
 // rawGetStatusWith is rawGetStatus with extra header lines.
 func rawGetStatusWith(t *testing.T, base, path, header string) int {
 	t.Helper()
+	return rawGetStatusAs(t, base, strings.TrimPrefix(base, "http://"), path, header)
+}
+
+// rawGetStatusAs is rawGetStatusWith with the Host field given.
+func rawGetStatusAs(t *testing.T, base, host, path, header string) int {
+	t.Helper()
 	if header != "" {
 		header += "\r\n"
 	}
-	host := strings.TrimPrefix(base, "http://")
-	c, err := net.Dial("tcp", host)
+	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +144,7 @@ func rawGetStatusWith(t *testing.T, base, path, header string) int {
 	var code int
 	line, _ := bufio.NewReader(c).ReadString('\n')
 	if _, err := fmt.Sscanf(line, "%s %d", &proto, &code); err != nil {
-		t.Fatalf("GET %s: no status line: %q", path, line)
+		t.Fatalf("GET %s (Host %s): no status line: %q", path, host, line)
 	}
 	return code
 }
@@ -208,6 +213,41 @@ func TestCraftedPathsCannotWalkAroundAHandleBlock(t *testing.T) {
 					if got := rawGetStatus(t, base, p); got != want {
 						t.Errorf("GET %s without a session: %d, want %d", p, got, want)
 					}
+				}
+			}
+		})
+	}
+}
+
+// A Host with a trailing dot names the same host to DNS and to most
+// servers, but Caddy's host matcher does not take "admin.test." for
+// admin.test. In a catch-all site (on-demand TLS, many tenants) whose
+// jit_auth sits behind "host admin.test", such a request went to the
+// site's other routes, and an upstream routing by host served the
+// protected one: the cleaning step refuses it, and a jit_auth whose own
+// matcher names the host asks for a login.
+func TestHostWithATrailingDotCannotWalkAroundAHostMatcher(t *testing.T) {
+	catchAll := []string{`"match":[{"host":["localhost"]}],`, ""}
+	for _, tc := range []struct {
+		name, site string
+		want       map[string]int // Host -> status of GET /x without a session
+	}{
+		{
+			name: "handle @admin (host admin.test)",
+			site: "\t@admin host admin.test\n\thandle @admin {\n\t\tjit_auth\n\t\treverse_proxy {UPSTREAM}\n\t}\n\thandle {\n\t\treverse_proxy {UPSTREAM}\n\t}",
+			want: map[string]int{"admin.test": 401, "ADMIN.test": 401, "admin.test.": 400, "admin.test..:8443": 400, "www.test": 200, "www.test.": 200},
+		},
+		{
+			name: "jit_auth @admin (host admin.test)",
+			site: "\t@admin host admin.test\n\tjit_auth @admin\n\treverse_proxy {UPSTREAM}",
+			want: map[string]int{"admin.test": 401, "admin.test.": 401, "www.test": 200, "www.test.": 200},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base, _, _ := partialSite(t, tc.site, catchAll...)
+			for host, want := range tc.want {
+				if got := rawGetStatusAs(t, base, host, "/x", ""); got != want {
+					t.Errorf("GET /x with Host %q without a session: %d, want %d", host, got, want)
 				}
 			}
 		})

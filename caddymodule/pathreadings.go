@@ -27,7 +27,9 @@ import (
 //     a placeholder ({path} in an expression) gets it as sent;
 //   - IIS's URL Rewrite module, and PHP frameworks written for it, take
 //     the path from an X-Original-URL or X-Rewrite-URL header when there
-//     is one, so "GET /" with "X-Original-URL: /admin/y" is /admin/y.
+//     is one, so "GET /" with "X-Original-URL: /admin/y" is /admin/y;
+//   - a Host with a trailing dot is the same name to DNS and to most
+//     servers, but not to Caddy's host matcher (otherHost).
 //
 // So the match field selects a request when Caddy's reading or any of
 // these readings is selected. Browsers send none of these forms (they
@@ -41,12 +43,55 @@ func (h *Handler) matchesAnyReading(r *http.Request) (bool, error) {
 	if match || err != nil {
 		return match, err
 	}
-	for _, p := range differentReadings(r) {
-		if match, err := readAs(r, p, h.matcherSets.AnyMatchWithError); match || err != nil {
-			return match, err
+	return eachOtherReading(r, h.matcherSets.AnyMatchWithError)
+}
+
+// eachOtherReading calls try on r read each other way an upstream may
+// read it, putting r back after each, until try says true or fails: each
+// of r's differentReadings and, when its Host ends in a dot, the host
+// without it (otherHost) with Caddy's path and with each of those.
+func eachOtherReading(r *http.Request, try func(*http.Request) (bool, error)) (bool, error) {
+	paths := differentReadings(r)
+	for _, p := range paths {
+		if ok, err := readAs(r, p, try); ok || err != nil {
+			return ok, err
 		}
 	}
-	return false, nil
+	host := otherHost(r.Host)
+	if host == "" {
+		return false, nil
+	}
+	return aside(r, func(r *http.Request) (bool, error) {
+		r.Host = host
+		if ok, err := aside(r, try); ok || err != nil {
+			return ok, err
+		}
+		for _, p := range paths {
+			if ok, err := readAs(r, p, try); ok || err != nil {
+				return ok, err
+			}
+		}
+		return false, nil
+	})
+}
+
+// otherHost is host (a Host field, perhaps with a port) without the
+// trailing dots of its name, or "" when it has none. "admin.example.com."
+// is admin.example.com to DNS and to most servers behind Caddy, but not
+// to Caddy's host matcher: in a catch-all site, "@admin host
+// admin.example.com" would let it pass to the site's other routes.
+func otherHost(host string) string {
+	name, port := host, ""
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+		name, port = host[:i], host[i:]
+	}
+	if !strings.HasSuffix(name, ".") {
+		return ""
+	}
+	if name = strings.TrimRight(name, "."); name == "" {
+		return ""
+	}
+	return name + port
 }
 
 // differentReadings are r's other readings (otherReadings) that differ
@@ -124,16 +169,16 @@ func readAs[T any](r *http.Request, p string, match func(*http.Request) (T, erro
 
 // aside calls f with a copy of r's URL in r, which f may change (a path
 // read otherwise, a rewrite on the way), and then gives r back its URL,
-// method and request URI. It changes r itself rather than a copy of r
+// method, request URI and host. It changes r itself rather than a copy of r
 // because matchers also read the path through placeholders ({path} in an
 // expression matcher), and those answer from the request Caddy's server
 // made the replacer for, which is r: a copy would show them Caddy's
 // reading only.
 func aside[T any](r *http.Request, f func(*http.Request) (T, error)) (T, error) {
-	orig, method, uri := r.URL, r.Method, r.RequestURI
+	orig, method, uri, host := r.URL, r.Method, r.RequestURI, r.Host
 	u := *orig
 	r.URL = &u
-	defer func() { r.URL, r.Method, r.RequestURI = orig, method, uri }()
+	defer func() { r.URL, r.Method, r.RequestURI, r.Host = orig, method, uri, host }()
 	return f(r)
 }
 

@@ -107,3 +107,42 @@ func FuzzPathOverrides(f *testing.F) {
 		_ = differentReadings(r)
 	})
 }
+
+func TestOtherHost(t *testing.T) {
+	for in, want := range map[string]string{
+		"admin.test":          "",
+		"admin.test.":         "admin.test",
+		"admin.test..:8443":   "admin.test:8443",
+		"admin.test:8443":     "",
+		".":                   "",
+		"[::1]:80":            "",
+		"[::1]":               "",
+		"":                    "",
+		"localhost.:2015":     "localhost:2015",
+		"127.0.0.1.":          "127.0.0.1",
+		"xn--bcher-kva.test.": "xn--bcher-kva.test",
+	} {
+		if got := otherHost(in); got != want {
+			t.Errorf("otherHost(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzOtherHost: any Host field reads without a panic, and its other
+// reading, if any, is the same field with dots taken from the end of
+// its name.
+func FuzzOtherHost(f *testing.F) {
+	for _, s := range []string{"admin.test.", "admin.test..:8443", "[::1]:80", ".", ":", "a.:"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, host string) {
+		o := otherHost(host)
+		if o == "" {
+			return
+		}
+		// Only dots go.
+		if strings.ReplaceAll(o, ".", "") != strings.ReplaceAll(host, ".", "") || len(o) >= len(host) {
+			t.Fatalf("otherHost(%q) = %q", host, o)
+		}
+	})
+}

@@ -173,29 +173,24 @@ func handlersMeetJITAuth(handlers []json.RawMessage) (cleans, ok bool) {
 	return false, true
 }
 
-// readElsewhere reports whether r's path has another reading that the
-// site's routes would take to a jit_auth handler while Caddy's reading
-// reaches none (see siteCleaner).
+// readElsewhere reports whether r has another reading (of its path, or
+// of its host: eachOtherReading) that the site's routes would take to a
+// jit_auth handler while Caddy's reading reaches none (see siteCleaner).
 func (c *siteCleaner) readElsewhere(r *http.Request) bool {
 	if c.route == nil || len(c.route.Handlers) < 2 {
 		return false
 	}
-	readings := differentReadings(r)
-	if readings == nil {
+	if differentReadings(r) == nil && otherHost(r.Host) == "" {
 		return false
 	}
-	follow := func(r *http.Request) (routeOutcome, error) {
-		return reachesJITAuth(c.route.Handlers[1:], r, map[string]bool{}), nil
+	reaches := func(r *http.Request) (bool, error) {
+		return reachesJITAuth(c.route.Handlers[1:], r, map[string]bool{}) == routeReaches, nil
 	}
-	if out, _ := aside(r, follow); out == routeReaches {
+	if caddys, _ := aside(r, reaches); caddys {
 		return false
 	}
-	for _, p := range readings {
-		if out, _ := readAs(r, p, follow); out == routeReaches {
-			return true
-		}
-	}
-	return false
+	other, _ := eachOtherReading(r, reaches)
+	return other
 }
 
 // routeOutcome is what a request meets going through handlers.
