@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +131,12 @@ func rawGetStatusWith(t *testing.T, base, path, header string) int {
 // rawGetStatusAs is rawGetStatusWith with the Host field given.
 func rawGetStatusAs(t *testing.T, base, host, path, header string) int {
 	t.Helper()
+	return rawStatus(t, base, http.MethodGet, host, path, header)
+}
+
+// rawStatus sends one raw request without a body and returns the status.
+func rawStatus(t *testing.T, base, method, host, path, header string) int {
+	t.Helper()
 	if header != "" {
 		header += "\r\n"
 	}
@@ -139,12 +146,12 @@ func rawGetStatusAs(t *testing.T, base, host, path, header string) int {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: application/json\r\n%sConnection: close\r\n\r\n", path, host, header)
+	fmt.Fprintf(c, "%s %s HTTP/1.1\r\nHost: %s\r\nAccept: application/json\r\n%sContent-Length: 0\r\nConnection: close\r\n\r\n", method, path, host, header)
 	var proto string
 	var code int
 	line, _ := bufio.NewReader(c).ReadString('\n')
 	if _, err := fmt.Sscanf(line, "%s %d", &proto, &code); err != nil {
-		t.Fatalf("GET %s (Host %s): no status line: %q", path, host, line)
+		t.Fatalf("%s %s (Host %s): no status line: %q", method, path, host, line)
 	}
 	return code
 }
@@ -248,6 +255,58 @@ func TestHostWithATrailingDotCannotWalkAroundAHostMatcher(t *testing.T) {
 			for host, want := range tc.want {
 				if got := rawGetStatusAs(t, base, host, "/x", ""); got != want {
 					t.Errorf("GET /x with Host %q without a session: %d, want %d", host, got, want)
+				}
+			}
+		})
+	}
+}
+
+// Web frameworks (Rails, Laravel, Symfony, Express's method-override,
+// ASP.NET Core) take a POST for the method its X-HTTP-Method-Override
+// field or _method parameter names. A jit_auth that protects some
+// methods asks for a login when the method a request names is one of
+// them; with jit_auth in a handle block, the cleaning step refuses it.
+func TestMethodOverridesCannotWalkAroundAMethodMatcher(t *testing.T) {
+	for _, tc := range []struct {
+		name, site string
+		want       map[string]int // "METHOD path|header" -> status without a session
+	}{
+		{
+			name: "jit_auth @danger (method DELETE PUT)",
+			site: "\t@danger method DELETE PUT\n\tjit_auth @danger\n\treverse_proxy {UPSTREAM}",
+			want: map[string]int{
+				"DELETE /x|":                             401,
+				"POST /x|":                               200,
+				"POST /x|X-HTTP-Method-Override: DELETE": 401,
+				"POST /x|x-http-method: put":             401,
+				"POST /x|X-Method-Override: Delete":      401,
+				"POST /x?_method=delete|":                401,
+				"POST /x?a=1&_method=PUT|":               401,
+				"POST /x|X-HTTP-Method-Override: PATCH":  200,
+				"GET /x|X-HTTP-Method-Override: GET":     200,
+				"POST /x?method=delete|":                 200,
+			},
+		},
+		{
+			name: "handle @danger (method DELETE PUT)",
+			site: "\t@danger method DELETE PUT\n\thandle @danger {\n\t\tjit_auth\n\t\treverse_proxy {UPSTREAM}\n\t}\n\thandle {\n\t\treverse_proxy {UPSTREAM}\n\t}",
+			want: map[string]int{
+				"DELETE /x|":                             401,
+				"POST /x|":                               200,
+				"POST /x|X-HTTP-Method-Override: DELETE": 400,
+				"POST /x?_method=put|":                   400,
+				"POST /x|X-HTTP-Method-Override: PATCH":  200,
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base, _, _ := partialSite(t, tc.site)
+			host := strings.TrimPrefix(base, "http://")
+			for req, want := range tc.want {
+				line, header, _ := strings.Cut(req, "|")
+				method, path, _ := strings.Cut(line, " ")
+				if got := rawStatus(t, base, method, host, path, header); got != want {
+					t.Errorf("%s with %q without a session: %d, want %d", line, header, got, want)
 				}
 			}
 		})

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -29,7 +30,9 @@ import (
 //     the path from an X-Original-URL or X-Rewrite-URL header when there
 //     is one, so "GET /" with "X-Original-URL: /admin/y" is /admin/y;
 //   - a Host with a trailing dot is the same name to DNS and to most
-//     servers, but not to Caddy's host matcher (otherHost).
+//     servers, but not to Caddy's host matcher (otherHost);
+//   - web frameworks take a POST for the method its X-HTTP-Method-Override
+//     field or _method parameter names (methodOverrides).
 //
 // So the match field selects a request when Caddy's reading or any of
 // these readings is selected. Browsers send none of these forms (they
@@ -47,32 +50,81 @@ func (h *Handler) matchesAnyReading(r *http.Request) (bool, error) {
 }
 
 // eachOtherReading calls try on r read each other way an upstream may
-// read it, putting r back after each, until try says true or fails: each
-// of r's differentReadings and, when its Host ends in a dot, the host
-// without it (otherHost) with Caddy's path and with each of those.
+// read it, putting r back after each, until try says true or fails:
+// each combination of a method (Caddy's, or one the request asks an
+// upstream to use instead: methodOverrides), a host (Caddy's, or without
+// its trailing dots: otherHost) and a path (Caddy's, or one of
+// differentReadings), but Caddy's own, which is the caller's.
 func eachOtherReading(r *http.Request, try func(*http.Request) (bool, error)) (bool, error) {
 	paths := differentReadings(r)
-	for _, p := range paths {
-		if ok, err := readAs(r, p, try); ok || err != nil {
-			return ok, err
-		}
+	hosts := []string{""} // "": Caddy's
+	if h := otherHost(r.Host); h != "" {
+		hosts = append(hosts, h)
 	}
-	host := otherHost(r.Host)
-	if host == "" {
-		return false, nil
-	}
-	return aside(r, func(r *http.Request) (bool, error) {
-		r.Host = host
-		if ok, err := aside(r, try); ok || err != nil {
-			return ok, err
-		}
-		for _, p := range paths {
-			if ok, err := readAs(r, p, try); ok || err != nil {
+	methods := append([]string{""}, methodOverrides(r)...)
+	for _, m := range methods {
+		for _, h := range hosts {
+			ok, err := aside(r, func(r *http.Request) (bool, error) {
+				if m != "" {
+					r.Method = m
+				}
+				if h != "" {
+					r.Host = h
+				}
+				if m != "" || h != "" {
+					if ok, err := aside(r, try); ok || err != nil {
+						return ok, err
+					}
+				}
+				for _, p := range paths {
+					if ok, err := readAs(r, p, try); ok || err != nil {
+						return ok, err
+					}
+				}
+				return false, nil
+			})
+			if ok || err != nil {
 				return ok, err
 			}
 		}
-		return false, nil
-	})
+	}
+	return false, nil
+}
+
+// readsAlikeEveryWay reports whether r has no reading but Caddy's, so
+// that eachOtherReading would not call try.
+func readsAlikeEveryWay(r *http.Request) bool {
+	return differentReadings(r) == nil && otherHost(r.Host) == "" && methodOverrides(r) == nil
+}
+
+// methodOverrides are the methods r asks an upstream to take it for
+// instead of its own: Rails, Laravel, Symfony, Express's method-override
+// and ASP.NET Core read X-HTTP-Method-Override (or X-HTTP-Method,
+// X-Method-Override) and a _method parameter on a POST, so "@delete
+// method DELETE" would let "POST" with "X-HTTP-Method-Override: DELETE"
+// pass. They are upper-cased, as Caddy's method matcher compares; the
+// _method of a form body is not read (that would read the body).
+func methodOverrides(r *http.Request) []string {
+	var methods []string
+	add := func(v string) {
+		v = strings.ToUpper(strings.TrimSpace(v))
+		if v != "" && len(v) <= 20 && v != r.Method && !slices.Contains(methods, v) {
+			methods = append(methods, v)
+		}
+	}
+	for k, vs := range r.Header {
+		if sameHeaderKey(k, "x-http-method-override") || sameHeaderKey(k, "x-http-method") || sameHeaderKey(k, "x-method-override") {
+			for _, v := range vs {
+				add(v)
+			}
+		}
+	}
+	if strings.Contains(r.URL.RawQuery, "_method") {
+		for _, v := range r.URL.Query()["_method"] {
+			add(v)
+		}
+	}
+	return methods
 }
 
 // otherHost is host (a Host field, perhaps with a port) without the

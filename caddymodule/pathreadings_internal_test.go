@@ -89,7 +89,8 @@ func TestPathOverrides(t *testing.T) {
 }
 
 // FuzzPathOverrides: any field value gives a path, without a panic, that
-// carries no query or fragment, and its readings are made without one.
+// carries no query or fragment, and its readings are made without one;
+// as a method override, it gives a method or nothing.
 func FuzzPathOverrides(f *testing.F) {
 	for _, s := range []string{"/admin/x?a=b", "https://h.test/admin#f", "admin", "", "://", "/a%zz;/b\\c"} {
 		f.Add(s)
@@ -105,6 +106,17 @@ func FuzzPathOverrides(f *testing.F) {
 		}
 		r := &http.Request{URL: &url.URL{Path: "/"}, Header: http.Header{"X-Original-Url": {v}}}
 		_ = differentReadings(r)
+
+		// The same value as a method override, in the field and the
+		// query: what comes back is a short upper-case method, not the
+		// request's own.
+		r = &http.Request{Method: "POST", URL: &url.URL{Path: "/", RawQuery: "_method=" + url.QueryEscape(v)},
+			Header: http.Header{"X-Http-Method-Override": {v}}}
+		for _, m := range methodOverrides(r) {
+			if m == "" || m == "POST" || len(m) > 20 || m != strings.ToUpper(m) {
+				t.Fatalf("override %q read as method %q", v, m)
+			}
+		}
 	})
 }
 
@@ -145,4 +157,30 @@ func FuzzOtherHost(f *testing.F) {
 			t.Fatalf("otherHost(%q) = %q", host, o)
 		}
 	})
+}
+
+func TestMethodOverrides(t *testing.T) {
+	mk := func(method, target string, hdr http.Header) *http.Request {
+		r, _ := http.NewRequest(method, target, nil)
+		for k, v := range hdr {
+			r.Header[k] = v
+		}
+		return r
+	}
+	for _, c := range []struct {
+		r    *http.Request
+		want []string
+	}{
+		{mk("POST", "/x", nil), nil},
+		{mk("POST", "/x", http.Header{"X-Http-Method-Override": {" delete "}}), []string{"DELETE"}},
+		{mk("POST", "/x?_method=put&_method=PUT", nil), []string{"PUT"}},
+		{mk("POST", "/x", http.Header{"X_http_method": {"PATCH"}, "X-Method-Override": {"patch"}}), []string{"PATCH"}},
+		{mk("POST", "/x", http.Header{"X-Http-Method-Override": {"POST"}}), nil},
+		{mk("POST", "/x", http.Header{"X-Http-Method-Override": {strings.Repeat("A", 21)}}), nil},
+		{mk("POST", "/x?a_method=put", nil), nil},
+	} {
+		if got := methodOverrides(c.r); !slices.Equal(got, c.want) {
+			t.Errorf("%s %s %v: %q, want %q", c.r.Method, c.r.URL, c.r.Header, got, c.want)
+		}
+	}
 }

@@ -173,14 +173,14 @@ func handlersMeetJITAuth(handlers []json.RawMessage) (cleans, ok bool) {
 	return false, true
 }
 
-// readElsewhere reports whether r has another reading (of its path, or
-// of its host: eachOtherReading) that the site's routes would take to a
+// readElsewhere reports whether r has another reading (of its path, host
+// or method: eachOtherReading) that the site's routes would take to a
 // jit_auth handler while Caddy's reading reaches none (see siteCleaner).
 func (c *siteCleaner) readElsewhere(r *http.Request) bool {
 	if c.route == nil || len(c.route.Handlers) < 2 {
 		return false
 	}
-	if differentReadings(r) == nil && otherHost(r.Host) == "" {
+	if readsAlikeEveryWay(r) {
 		return false
 	}
 	reaches := func(r *http.Request) (bool, error) {
