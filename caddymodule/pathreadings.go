@@ -62,6 +62,9 @@ func eachOtherReading(r *http.Request, try func(*http.Request) (bool, error)) (b
 		hosts = append(hosts, h)
 	}
 	methods := append([]string{""}, methodOverrides(r)...)
+	if paths == nil && len(hosts) == 1 && len(methods) == 1 {
+		return false, nil // almost every request: nothing to read again
+	}
 	for _, m := range methods {
 		for _, h := range hosts {
 			ok, err := aside(r, func(r *http.Request) (bool, error) {
