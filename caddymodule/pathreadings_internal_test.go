@@ -184,3 +184,24 @@ func TestMethodOverrides(t *testing.T) {
 		}
 	}
 }
+
+// An ordinary request has no other reading: try is not called, and
+// nothing is allocated (a jit_auth matcher asks for every request it
+// leaves alone).
+func TestOrdinaryRequestsAreNotReadAgain(t *testing.T) {
+	r, _ := http.NewRequest(http.MethodGet, "http://app.test/public/style.css?v=3", nil)
+	r.Header.Set("Accept", "text/css")
+	r.Header.Set("Cookie", "a=b")
+	calls := 0
+	try := func(*http.Request) (bool, error) { calls++; return false, nil }
+	if allocs := testing.AllocsPerRun(100, func() { _, _ = eachOtherReading(r, try) }); allocs != 0 || calls != 0 {
+		t.Errorf("an ordinary request: %v allocations, try called %d times; want none", allocs, calls)
+	}
+	r.Header.Set("X-Http-Method-Override", "DELETE")
+	if ok, _ := eachOtherReading(r, func(r *http.Request) (bool, error) { return r.Method == "DELETE", nil }); !ok {
+		t.Error("the override's reading was not tried")
+	}
+	if r.Method != http.MethodGet || r.URL.Path != "/public/style.css" {
+		t.Errorf("the request was not put back: %s %s", r.Method, r.URL.Path)
+	}
+}
