@@ -43,10 +43,13 @@ type Handler struct {
 
 	// MatcherSetsRaw limits the login requirement to the requests these
 	// matcher sets match (any set; every matcher within a set), as a route's
-	// "match" would, and also when they match a reading of the path that an
-	// upstream may make and Caddy does not (";" parameters dropped, "\" as
-	// "/", trailing dots and spaces dropped, dot segments unresolved; see
-	// pathreadings.go). Requests it does not match go on to the next handler
+	// "match" would, and also when they match a reading of the request that
+	// an upstream may make and Caddy does not: of its path (";" parameters
+	// dropped, "\" as "/", trailing dots and spaces dropped, dot segments
+	// unresolved, the path an X-Original-URL field names), of its host
+	// (without a trailing dot) or of its method (the one an
+	// X-HTTP-Method-Override field or _method parameter names); see
+	// pathreadings.go. Requests it does not match go on to the next handler
 	// without a login and without identity headers, but still cleaned:
 	// client-supplied identity headers and the module's cookies are removed
 	// from every request this handler sees. So protect part of a site with

@@ -50,21 +50,42 @@ func (h *Handler) matchesAnyReading(r *http.Request) (bool, error) {
 }
 
 // eachOtherReading calls try on r read each other way an upstream may
-// read it, putting r back after each, until try says true or fails:
-// each combination of a method (Caddy's, or one the request asks an
-// upstream to use instead: methodOverrides), a host (Caddy's, or without
-// its trailing dots: otherHost) and a path (Caddy's, or one of
-// differentReadings), but Caddy's own, which is the caller's.
+// read it (readingsOf), putting r back after each, until try says true
+// or fails.
 func eachOtherReading(r *http.Request, try func(*http.Request) (bool, error)) (bool, error) {
-	paths := differentReadings(r)
+	return readingsOf(r).each(r, try)
+}
+
+// requestReadings are the readings of a request other than Caddy's.
+type requestReadings struct {
+	paths   []string // differentReadings
+	host    string   // otherHost, or ""
+	methods []string // methodOverrides
+}
+
+func readingsOf(r *http.Request) requestReadings {
+	return requestReadings{paths: differentReadings(r), host: otherHost(r.Host), methods: methodOverrides(r)}
+}
+
+// none reports whether there is no reading but Caddy's: almost every
+// request.
+func (rs requestReadings) none() bool {
+	return rs.paths == nil && rs.host == "" && rs.methods == nil
+}
+
+// each calls try on r read each way of rs, putting r back after each,
+// until try says true or fails: each combination of a method (Caddy's,
+// or one of rs.methods), a host (Caddy's, or rs.host) and a path
+// (Caddy's, or one of rs.paths), but Caddy's own, which is the caller's.
+func (rs requestReadings) each(r *http.Request, try func(*http.Request) (bool, error)) (bool, error) {
+	if rs.none() {
+		return false, nil
+	}
 	hosts := []string{""} // "": Caddy's
-	if h := otherHost(r.Host); h != "" {
-		hosts = append(hosts, h)
+	if rs.host != "" {
+		hosts = append(hosts, rs.host)
 	}
-	methods := append([]string{""}, methodOverrides(r)...)
-	if paths == nil && len(hosts) == 1 && len(methods) == 1 {
-		return false, nil // almost every request: nothing to read again
-	}
+	methods := append([]string{""}, rs.methods...)
 	for _, m := range methods {
 		for _, h := range hosts {
 			ok, err := aside(r, func(r *http.Request) (bool, error) {
@@ -79,7 +100,7 @@ func eachOtherReading(r *http.Request, try func(*http.Request) (bool, error)) (b
 						return ok, err
 					}
 				}
-				for _, p := range paths {
+				for _, p := range rs.paths {
 					if ok, err := readAs(r, p, try); ok || err != nil {
 						return ok, err
 					}
@@ -92,12 +113,6 @@ func eachOtherReading(r *http.Request, try func(*http.Request) (bool, error)) (b
 		}
 	}
 	return false, nil
-}
-
-// readsAlikeEveryWay reports whether r has no reading but Caddy's, so
-// that eachOtherReading would not call try.
-func readsAlikeEveryWay(r *http.Request) bool {
-	return differentReadings(r) == nil && otherHost(r.Host) == "" && methodOverrides(r) == nil
 }
 
 // methodOverrides are the methods r asks an upstream to take it for

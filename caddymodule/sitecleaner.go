@@ -174,13 +174,14 @@ func handlersMeetJITAuth(handlers []json.RawMessage) (cleans, ok bool) {
 }
 
 // readElsewhere reports whether r has another reading (of its path, host
-// or method: eachOtherReading) that the site's routes would take to a
+// or method: readingsOf) that the site's routes would take to a
 // jit_auth handler while Caddy's reading reaches none (see siteCleaner).
 func (c *siteCleaner) readElsewhere(r *http.Request) bool {
 	if c.route == nil || len(c.route.Handlers) < 2 {
 		return false
 	}
-	if readsAlikeEveryWay(r) {
+	readings := readingsOf(r)
+	if readings.none() {
 		return false
 	}
 	reaches := func(r *http.Request) (bool, error) {
@@ -189,7 +190,7 @@ func (c *siteCleaner) readElsewhere(r *http.Request) bool {
 	if caddys, _ := aside(r, reaches); caddys {
 		return false
 	}
-	other, _ := eachOtherReading(r, reaches)
+	other, _ := readings.each(r, reaches)
 	return other
 }
 
