@@ -32,7 +32,8 @@ import (
 //   - a Host with a trailing dot is the same name to DNS and to most
 //     servers, but not to Caddy's host matcher (otherHost);
 //   - web frameworks take a POST for the method its X-HTTP-Method-Override
-//     field or _method parameter names (methodOverrides).
+//     field or _method parameter names (methodOverrides), in the query
+//     or in the body (formReadings).
 //
 // So the match field selects a request when Caddy's reading or any of
 // these readings is selected. Browsers send none of these forms (they
@@ -61,31 +62,40 @@ type requestReadings struct {
 	paths   []string // differentReadings
 	host    string   // otherHost, or ""
 	methods []string // methodOverrides
+	form    bool     // a body that may name a method too (bodyMayNameMethod)
 }
 
 func readingsOf(r *http.Request) requestReadings {
-	return requestReadings{paths: differentReadings(r), host: otherHost(r.Host), methods: methodOverrides(r)}
+	return requestReadings{paths: differentReadings(r), host: otherHost(r.Host), methods: methodOverrides(r), form: bodyMayNameMethod(r)}
 }
 
 // none reports whether there is no reading but Caddy's: almost every
 // request.
 func (rs requestReadings) none() bool {
-	return rs.paths == nil && rs.host == "" && rs.methods == nil
+	return rs.paths == nil && rs.host == "" && rs.methods == nil && !rs.form
 }
 
 // each calls try on r read each way of rs, putting r back after each,
 // until try says true or fails: each combination of a method (Caddy's,
-// or one of rs.methods), a host (Caddy's, or rs.host) and a path
-// (Caddy's, or one of rs.paths), but Caddy's own, which is the caller's.
+// one of rs.methods, or one the body names: formReadings), a host
+// (Caddy's, or rs.host) and a path (Caddy's, or one of rs.paths), but
+// Caddy's own, which is the caller's.
 func (rs requestReadings) each(r *http.Request, try func(*http.Request) (bool, error)) (bool, error) {
 	if rs.none() {
 		return false, nil
 	}
+	if ok, err := rs.eachWithMethods(r, append([]string{""}, rs.methods...), try); ok || err != nil {
+		return ok, err
+	}
+	return rs.formReadings(r, try)
+}
+
+// eachWithMethods is each for the methods given ("": Caddy's).
+func (rs requestReadings) eachWithMethods(r *http.Request, methods []string, try func(*http.Request) (bool, error)) (bool, error) {
 	hosts := []string{""} // "": Caddy's
 	if rs.host != "" {
 		hosts = append(hosts, rs.host)
 	}
-	methods := append([]string{""}, rs.methods...)
 	for _, m := range methods {
 		for _, h := range hosts {
 			ok, err := aside(r, func(r *http.Request) (bool, error) {
@@ -120,13 +130,13 @@ func (rs requestReadings) each(r *http.Request, try func(*http.Request) (bool, e
 // and ASP.NET Core read X-HTTP-Method-Override (or X-HTTP-Method,
 // X-Method-Override) and a _method parameter on a POST, so "@delete
 // method DELETE" would let "POST" with "X-HTTP-Method-Override: DELETE"
-// pass. They are upper-cased, as Caddy's method matcher compares; the
-// _method of a form body is not read (that would read the body).
+// pass. They are upper-cased, as Caddy's method matcher compares; a
+// body's _method is read only when it matters (formReadings).
 func methodOverrides(r *http.Request) []string {
 	var methods []string
 	add := func(v string) {
 		v = strings.ToUpper(strings.TrimSpace(v))
-		if v != "" && len(v) <= 20 && v != r.Method && !slices.Contains(methods, v) {
+		if v != "" && len(v) <= maxMethodLen && v != r.Method && !slices.Contains(methods, v) {
 			methods = append(methods, v)
 		}
 	}

@@ -42,7 +42,7 @@ func (siteCleaner) CaddyModule() caddy.ModuleInfo {
 
 func (c *siteCleaner) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if c.readElsewhere(r) {
-		renderError(w, http.StatusBadRequest, "Bad request", "This address can be read two ways, one of them leading to a page that needs a sign-in. Use the address without ;, \\, encoded dots or trailing dots.", "")
+		renderError(w, http.StatusBadRequest, "Bad request", "This request can be read two ways, one of them leading to a page that needs a sign-in. Send it without ;, \\, encoded or trailing dots in its address, without a trailing dot in its host, and without naming another method (X-HTTP-Method-Override, _method).", "")
 		return nil
 	}
 	stripRequest(r, c.app.identityKeys)
