@@ -285,6 +285,9 @@ func TestMethodOverridesCannotWalkAroundAMethodMatcher(t *testing.T) {
 				"POST /x|X-HTTP-Method-Override: PATCH":  200,
 				"GET /x|X-HTTP-Method-Override: GET":     200,
 				"POST /x?method=delete|":                 200,
+				"delete /x|":                             401,
+				"Put /x|":                                401,
+				"patch /x|":                              200,
 			},
 		},
 		{
@@ -296,6 +299,24 @@ func TestMethodOverridesCannotWalkAroundAMethodMatcher(t *testing.T) {
 				"POST /x|X-HTTP-Method-Override: DELETE": 400,
 				"POST /x?_method=put|":                   400,
 				"POST /x|X-HTTP-Method-Override: PATCH":  200,
+				"delete /x|":                             400,
+			},
+		},
+		{
+			// Frameworks run a GET route for HEAD.
+			name: "jit_auth @reads (method GET)",
+			site: "\t@reads method GET\n\tjit_auth @reads\n\treverse_proxy {UPSTREAM}",
+			want: map[string]int{
+				"GET /x|": 401, "HEAD /x|": 401, "head /x|": 401, "get /x|": 401,
+				"POST /x|": 200, "OPTIONS /x|": 200,
+			},
+		},
+		{
+			name: "handle @reads (method GET)",
+			site: "\t@reads method GET\n\thandle @reads {\n\t\tjit_auth\n\t\treverse_proxy {UPSTREAM}\n\t}\n\thandle {\n\t\treverse_proxy {UPSTREAM}\n\t}",
+			want: map[string]int{
+				"GET /x|": 401, "HEAD /x|": 400, "get /x|": 400,
+				"POST /x|": 200, "OPTIONS /x|": 200,
 			},
 		},
 	} {

@@ -132,6 +132,13 @@ func (rs requestReadings) eachWithMethods(r *http.Request, methods []string, try
 // method DELETE" would let "POST" with "X-HTTP-Method-Override: DELETE"
 // pass. They are upper-cased, as Caddy's method matcher compares; a
 // body's _method is read only when it matters (formReadings).
+//
+// The request's own method has two more readings. Caddy's method
+// matcher compares letter case, but Symfony, Laravel, Django and Flask
+// upper-case the method they get, so "delete" is DELETE to them; and
+// Rails, Express, Flask, Django, Spring and Go's ServeMux run a GET
+// route for HEAD (without sending its body, but with its headers and
+// its effects), so "@reads method GET" would let HEAD pass.
 func methodOverrides(r *http.Request) []string {
 	var methods []string
 	add := func(v string) {
@@ -139,6 +146,10 @@ func methodOverrides(r *http.Request) []string {
 		if v != "" && len(v) <= maxMethodLen && v != r.Method && !slices.Contains(methods, v) {
 			methods = append(methods, v)
 		}
+	}
+	add(r.Method) // when it has a lower-case letter
+	if strings.EqualFold(r.Method, http.MethodHead) {
+		add(http.MethodGet)
 	}
 	for k, vs := range r.Header {
 		if sameHeaderKey(k, "x-http-method-override") || sameHeaderKey(k, "x-http-method") || sameHeaderKey(k, "x-method-override") {

@@ -178,6 +178,12 @@ func TestMethodOverrides(t *testing.T) {
 		{mk("POST", "/x", http.Header{"X-Http-Method-Override": {"POST"}}), nil},
 		{mk("POST", "/x", http.Header{"X-Http-Method-Override": {strings.Repeat("A", 21)}}), nil},
 		{mk("POST", "/x?a_method=put", nil), nil},
+		{mk("delete", "/x", nil), []string{"DELETE"}},
+		{mk("Post", "/x", http.Header{"X-Http-Method-Override": {"put"}}), []string{"POST", "PUT"}},
+		{mk("HEAD", "/x", nil), []string{"GET"}},
+		{mk("head", "/x", nil), []string{"HEAD", "GET"}},
+		{mk("GET", "/x", nil), nil},
+		{mk("OPTIONS", "/x", nil), nil},
 	} {
 		if got := methodOverrides(c.r); !slices.Equal(got, c.want) {
 			t.Errorf("%s %s %v: %q, want %q", c.r.Method, c.r.URL, c.r.Header, got, c.want)

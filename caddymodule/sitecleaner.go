@@ -21,10 +21,10 @@ import (
 // passOn does; a jit_auth handler later on the request puts the
 // module's cookies back to read the session.
 //
-// It also refuses a request whose path the upstream may read otherwise
-// than Caddy does (otherReadings) when Caddy's reading takes it past
-// every jit_auth handler of the site and another reading would take it
-// to one: with jit_auth in a handle /admin/* block, "/admin;/x" and
+// It also refuses a request whose path, host or method the upstream may
+// read otherwise than Caddy does (readingsOf) when Caddy's reading takes
+// it past every jit_auth handler of the site and another reading would
+// take it to one: with jit_auth in a handle /admin/* block, "/admin;/x" and
 // "/public/..;/admin/x" go to the site's other routes, and a Servlet
 // container behind them reads /admin/x.
 type siteCleaner struct {
@@ -42,6 +42,8 @@ func (siteCleaner) CaddyModule() caddy.ModuleInfo {
 
 func (c *siteCleaner) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	if c.readElsewhere(r) {
+		c.app.logger.Debug("refused a request that another reading takes to a jit_auth handler past which Caddy's reading takes it",
+			zap.String("method", r.Method), zap.String("host", r.Host), zap.String("path", r.URL.EscapedPath()))
 		renderError(w, http.StatusBadRequest, "Bad request", "This request can be read two ways, one of them leading to a page that needs a sign-in. Send it without ;, \\, encoded or trailing dots in its address, without a trailing dot in its host, and without naming another method (X-HTTP-Method-Override, _method).", "")
 		return nil
 	}
