@@ -42,7 +42,7 @@ var formOverridable = []string{
 
 // bodyMayNameMethod reports whether r is a POST with a body of a kind
 // that a framework reads a _method from: a form (Rack also takes a POST
-// without a Content-Type for one) or JSON.
+// without a Content-Type, or with any multipart one, for one) or JSON.
 func bodyMayNameMethod(r *http.Request) bool {
 	if r.Method != http.MethodPost || r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
 		return false
@@ -64,7 +64,8 @@ func methodBodyKind(contentType string) (kind string, ok bool) {
 		return "", false
 	case mt == "application/x-www-form-urlencoded":
 		return "form", true
-	case mt == "multipart/form-data":
+	case strings.HasPrefix(mt, "multipart/"):
+		// Rack reads multipart/mixed and multipart/related as forms too.
 		return "multipart " + params["boundary"], true
 	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
 		return "json", true

@@ -34,6 +34,7 @@ func TestMethodsInBody(t *testing.T) {
 		{"multipart", mp, part("file", "xx") + part("_method", "delete") + "--XyZ--\r\n", []string{"DELETE"}, false},
 		{"multipart, PHP's spelling", mp, part(".method", "put") + "--XyZ--\r\n", []string{"PUT"}, false},
 		{"multipart, none", mp, part("a", "b") + "--XyZ--\r\n", nil, false},
+		{"multipart/mixed (Rack reads it as a form)", "multipart/mixed; boundary=XyZ", part("_method", "patch") + "--XyZ--\r\n", []string{"PATCH"}, false},
 		{"multipart that does not parse", mp, "--XyZ\r\nno headers end", nil, true},
 		{"JSON (Laravel)", "application/json", `{"a":1,"_method":"delete"}`, []string{"DELETE"}, false},
 		{"JSON API type", "application/vnd.api+json", `{"_method":"put"}`, []string{"PUT"}, false},
