@@ -45,9 +45,33 @@ func safeReturnPath(raw string) (string, bool) {
 			return "", false
 		}
 	}
+	if hasDotSegment(raw) {
+		return "", false
+	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
 		return "", false
 	}
 	return raw, true
+}
+
+// hasDotSegment reports whether the path of raw has a "." or ".."
+// segment, "%2e" counted as "." (as browsers count it) and a ";"
+// parameter dropped (as Servlet containers drop it). Browsers resolve
+// them before asking, and the redirect is cleaned, so "/./%2F%2Fevil"
+// would reach the browser as "/%2F%2Fevil": the encoded slashes refused
+// above, moved to the front. No return path a browser sent has them.
+func hasDotSegment(raw string) bool {
+	p := raw
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
+	}
+	for _, seg := range strings.Split(p, "/") {
+		seg, _, _ = strings.Cut(seg, ";")
+		seg = strings.ReplaceAll(strings.ToLower(seg), "%2e", ".")
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }

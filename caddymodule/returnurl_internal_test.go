@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"net/url"
+	"path"
 	"strings"
 	"testing"
 )
@@ -29,7 +30,7 @@ func TestSafeReturnPath(t *testing.T) {
 // FuzzSafeReturnPath checks that no accepted return path can take a
 // browser to another host.
 func FuzzSafeReturnPath(f *testing.F) {
-	for _, s := range []string{"/", "//evil", "/\\evil", "/a?b=c", "/%2F%2Fx", "https://x", "/\t/x", "/.//x"} {
+	for _, s := range []string{"/", "//evil", "/\\evil", "/a?b=c", "/%2F%2Fx", "https://x", "/\t/x", "/.//x", "/./%2F%2Fx", "/a/%2e%2E/%5cx"} {
 		f.Add(s)
 	}
 	base, _ := url.Parse("https://site.example/some/page")
@@ -54,6 +55,12 @@ func FuzzSafeReturnPath(f *testing.F) {
 		// not be scheme-relative.
 		if dec, err := url.PathUnescape(p); err == nil && (strings.HasPrefix(dec, "//") || strings.HasPrefix(dec, "/\\")) {
 			t.Fatalf("accepted %q decodes to scheme-relative %q", p, dec)
+		}
+		// Nor once the browser has resolved its dot segments ("%2e" is
+		// "." to it) and the redirect has been cleaned.
+		resolved := base.ResolveReference(&url.URL{Path: path.Clean(strings.ReplaceAll(strings.ToLower(strings.SplitN(p, "?", 2)[0]), "%2e", "."))})
+		if dec, err := url.PathUnescape(resolved.Path); err == nil && (strings.HasPrefix(dec, "//") || strings.HasPrefix(dec, "/\\") || strings.HasPrefix(strings.ToLower(resolved.Path), "/%2f") || strings.HasPrefix(strings.ToLower(resolved.Path), "/%5c")) {
+			t.Fatalf("accepted %q resolves to %q, scheme-relative once decoded", p, resolved.Path)
 		}
 		for _, c := range p {
 			if c < 0x21 || c == 0x7f {
