@@ -369,9 +369,14 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxConsentForm)
-	if err := r.ParseForm(); err != nil || (s != nil && !checkLogoutCSRF(s, r.PostForm.Get("csrf"))) {
+	if err := r.ParseForm(); err != nil || (s != nil && !checkLogoutCSRF(s, r.PostForm.Get("csrf"))) || (s == nil && postedFromElsewhere(r)) {
 		// Not this page's form: a page elsewhere posted it. Nothing is
-		// revoked; the confirmation page offers the real form.
+		// revoked and no cookie is cleared; the confirmation page offers
+		// the real form. Without a session too, when the browser says
+		// another origin sent it: a browser keeps its SameSite=Lax
+		// cookie from another site's POST, so such a form arrives
+		// without one, and clearing the cookie in the answer would sign
+		// that browser out.
 		renderPage(w, http.StatusForbidden, pageData{Title: "Sign-out not confirmed",
 			Message: "This sign-out did not come from this site's sign-out page, so you are still signed in.",
 			Link:    h.logoutURL(r.Form.Get("rd")), LinkLabel: "Go to the sign-out page", Status: http.StatusForbidden})
@@ -397,6 +402,21 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.renderSignedOut(w, r, r.Form.Get("rd"))
+}
+
+// postedFromElsewhere reports whether the browser says a page of another
+// origin sent r: Sec-Fetch-Site other than same-origin (or none, typed
+// or bookmarked), or an Origin that is not this site's ("null"
+// included). A client that sends neither is not a browser posting
+// another site's form.
+func postedFromElsewhere(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+		return true
+	}
+	if o := r.Header.Get("Origin"); o != "" && o != origin(r) {
+		return true
+	}
+	return false
 }
 
 // logoutCSRF is the sign-out form's token: derived from the session ID,

@@ -92,3 +92,28 @@ func FuzzHostname(f *testing.F) {
 		}
 	})
 }
+
+func TestPostedFromElsewhere(t *testing.T) {
+	for _, c := range []struct {
+		header map[string]string
+		want   bool
+	}{
+		{nil, false}, // not a browser
+		{map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "http://site.test"}, false},
+		{map[string]string{"Sec-Fetch-Site": "none"}, false},
+		{map[string]string{"Origin": "http://site.test"}, false},
+		{map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, true},
+		{map[string]string{"Sec-Fetch-Site": "same-site"}, true}, // a sibling sub-domain
+		{map[string]string{"Origin": "https://evil.example"}, true}, // a browser without Sec-Fetch-*
+		{map[string]string{"Origin": "null"}, true},
+		{map[string]string{"Origin": "https://site.test"}, true}, // another scheme is another origin
+	} {
+		r := httptest.NewRequest(http.MethodPost, "http://site.test/.jitauth/logout", nil)
+		for k, v := range c.header {
+			r.Header.Set(k, v)
+		}
+		if got := postedFromElsewhere(r); got != c.want {
+			t.Errorf("%v: %v, want %v", c.header, got, c.want)
+		}
+	}
+}
