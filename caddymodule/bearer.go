@@ -109,7 +109,10 @@ const (
 // bearerToken returns the request's bearer token, if it has one.
 func bearerToken(r *http.Request) (string, bool) {
 	v := r.Header.Get("Authorization")
-	if len(v) < 7 || !strings.EqualFold(v[:7], "bearer ") {
+	// A tab after the scheme is not what RFC 9110 allows, but upstreams
+	// that split on white space read a token there: it is one, and is
+	// verified as one.
+	if len(v) < 7 || !strings.EqualFold(v[:6], "bearer") || (v[6] != ' ' && v[6] != '\t') {
 		return "", false
 	}
 	return strings.TrimSpace(v[7:]), true
@@ -215,6 +218,13 @@ func (h *Handler) serveBearer(w http.ResponseWriter, r *http.Request) (*Session,
 	if h.bearer == nil {
 		return nil, false
 	}
+	if len(r.Header["Authorization"]) > 1 {
+		// The gate verifies one field and the upstream may read another,
+		// or both joined (CGI, WSGI): refused, as RFC 6750 refuses a
+		// token sent more than one way.
+		h.refuseBearer(w, &bearerRefusal{http.StatusBadRequest, "invalid_request", "the request has more than one Authorization field"})
+		return nil, true
+	}
 	token, ok := bearerToken(r)
 	if !ok {
 		return nil, false
@@ -236,19 +246,24 @@ func (h *Handler) serveBearer(w http.ResponseWriter, r *http.Request) (*Session,
 		if !errors.As(err, &ref) {
 			ref = &bearerRefusal{http.StatusUnauthorized, "invalid_token", "the token is not valid"}
 		}
-		h.emit(event{kind: eventBearerRefused, connection: h.bearerConnections(), reason: ref.reason})
-		h.logger.Debug("bearer token refused", zap.String("reason", ref.reason))
-		w.Header().Set("Cache-Control", "no-store")
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer error=%q, error_description=%q`, ref.code, ref.reason))
-		w.WriteHeader(ref.status)
-		_, _ = fmt.Fprintf(w, `{"error":%q,"error_description":%q}`+"\n", ref.code, ref.reason)
+		h.refuseBearer(w, ref)
 		return nil, true
 	}
 	if !rule.cfg.PassThrough {
 		r.Header.Del("Authorization")
 	}
 	return s, true
+}
+
+// refuseBearer answers a request whose bearer token is not accepted.
+func (h *Handler) refuseBearer(w http.ResponseWriter, ref *bearerRefusal) {
+	h.emit(event{kind: eventBearerRefused, connection: h.bearerConnections(), reason: ref.reason})
+	h.logger.Debug("bearer token refused", zap.String("reason", ref.reason))
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer error=%q, error_description=%q`, ref.code, ref.reason))
+	w.WriteHeader(ref.status)
+	_, _ = fmt.Fprintf(w, `{"error":%q,"error_description":%q}`+"\n", ref.code, ref.reason)
 }
 
 // bearerConnections names the connections whose tokens the application

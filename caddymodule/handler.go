@@ -304,6 +304,10 @@ func (h *Handler) unauthenticated(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	if h.bearer != nil {
+		// RFC 9110 and RFC 6750: a 401 names the scheme that would do.
+		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q`, origin(r)))
+	}
 	w.WriteHeader(http.StatusUnauthorized)
 	_, _ = fmt.Fprintf(w, `{"error":"authentication required","login_url":%q}`+"\n", login)
 }

@@ -103,7 +103,7 @@ func TestPostedFromElsewhere(t *testing.T) {
 		{map[string]string{"Sec-Fetch-Site": "none"}, false},
 		{map[string]string{"Origin": "http://site.test"}, false},
 		{map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, true},
-		{map[string]string{"Sec-Fetch-Site": "same-site"}, true}, // a sibling sub-domain
+		{map[string]string{"Sec-Fetch-Site": "same-site"}, true},    // a sibling sub-domain
 		{map[string]string{"Origin": "https://evil.example"}, true}, // a browser without Sec-Fetch-*
 		{map[string]string{"Origin": "null"}, true},
 		{map[string]string{"Origin": "https://site.test"}, true}, // another scheme is another origin
