@@ -78,6 +78,7 @@ func (h *Handler) serveConsent(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case out == provisioner.AnswerDeclined:
 		clearPending(w, secure)
+		h.endOtherSession(w, r, conn.name, claims.Subject)
 		h.emit(event{kind: eventConsentDeclined, connection: conn.name, subject: claims.Subject, attributes: p.Consent})
 		renderMessage(w, http.StatusOK, "Not signed in",
 			"You declined, so nothing about you was stored and you are not signed in to this site.",
@@ -96,7 +97,7 @@ func (h *Handler) serveConsent(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		clearPending(w, secure)
-		h.provisioningFailure(w, conn, claims, err, h.loginURL(p.ReturnTo))
+		h.provisioningFailure(w, r, conn, claims, err, h.loginURL(p.ReturnTo))
 		return
 	}
 	if res.Outcome != provisioner.OutcomeNeedsConsent && res.Outcome != provisioner.OutcomeNeedsUsername {

@@ -155,7 +155,7 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 	req := provisioner.Request{Connection: conn.name, Policy: conn.pol, Claims: claims}
 	res, err := h.app.provisioner.Provision(r.Context(), req)
 	if err != nil {
-		h.provisioningFailure(w, conn, claims, err, restart)
+		h.provisioningFailure(w, r, conn, claims, err, restart)
 		return
 	}
 	h.finishLogin(w, r, conn, claims, res, f.ReturnTo, f.ExpiresAt, now)
@@ -177,6 +177,9 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 			zap.String("connection", conn.name), zap.String("subject", claims.Subject), zap.Strings("groups", d))
 	}
 	next := returnTo
+	if step == login.Deny || step == login.NoLocalUser {
+		h.endOtherSession(w, r, conn.name, claims.Subject)
+	}
 	switch step {
 	case login.Deny:
 		h.emit(event{kind: eventLoginDenied, connection: conn.name, reason: "not allowed by the application's allow rules", username: s.Username, localID: s.UserID})
@@ -194,6 +197,7 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 		// hundreds of named groups and Entra ID's 200 group object IDs;
 		// what still does not fit only the provider's configuration can
 		// cut down.
+		h.endOtherSession(w, r, conn.name, claims.Subject)
 		h.logger.Error("the session does not fit in a cookie, even compressed; have the provider send fewer groups (only those this site uses)",
 			zap.String("connection", conn.name), zap.Int("groups", len(s.Groups)), zap.Error(err))
 		renderError(w, http.StatusInternalServerError, "Sign-in failed",
@@ -203,6 +207,18 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 	h.sessionStarted(w, r, conn, s, claims, now)
 	h.emit(event{kind: eventLoggedIn, connection: conn.name, outcome: string(res.Outcome), username: s.Username, localID: s.UserID})
 	http.Redirect(w, r, next, http.StatusFound)
+}
+
+// endOtherSession clears the session r's browser holds when it is not
+// the identity that just signed in at conn (subject): a sign-in that
+// ends without a session of its own (refused, declined, failed) must not
+// leave the previous person signed in, as one that succeeds replaces it
+// (S16). The same person's session stays: a second sign-in that fails
+// for a passing reason does not sign them out.
+func (h *Handler) endOtherSession(w http.ResponseWriter, r *http.Request, conn, subject string) {
+	if s := h.app.sessions.openAny(r); s != nil && (s.Connection != conn || s.Subject != subject) {
+		h.app.sessions.clear(w, r)
+	}
 }
 
 // askFirst holds a login that must ask the user (consent, a username) in
@@ -321,7 +337,8 @@ func (h *Handler) providerFailure(w http.ResponseWriter, conn *Connection, err e
 
 // provisioningFailure renders a provisioning error. Every branch ends
 // without a session (S9).
-func (h *Handler) provisioningFailure(w http.ResponseWriter, conn *Connection, c provisioner.Claims, err error, restart string) {
+func (h *Handler) provisioningFailure(w http.ResponseWriter, r *http.Request, conn *Connection, c provisioner.Claims, err error, restart string) {
+	h.endOtherSession(w, r, conn.name, c.Subject)
 	ev := event{kind: eventLoginDenied, connection: conn.name, subject: c.Subject, err: err}
 	if errors.Is(err, provisioner.ErrUserDisabled) {
 		ev.kind = eventUserDisabled
