@@ -53,7 +53,10 @@ type Application struct {
 	// application for that long (the session lifetime still bounds it).
 	// The last activity travels in the session cookie, refreshed at most
 	// every eighth of the timeout, so no store is written per request and
-	// every instance agrees. Default: none.
+	// every instance agrees. Each application keeps its own, so requests
+	// to another application on the host do not keep this one's session
+	// alive; one not visited since the sign-in counts from it. Default:
+	// none.
 	IdleTimeout caddy.Duration `json:"idle_timeout,omitempty"`
 }
 

@@ -1,7 +1,11 @@
 package caddymodule
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -73,6 +77,9 @@ type Handler struct {
 	assertion   *assertionSigner
 	bearer      *bearerGate
 	logger      *zap.Logger
+	// activityKey names this application's last activity in a session
+	// (Session.Active), when it has an idle timeout.
+	activityKey string
 	// peers counts the jit_auth handlers of h's server (App.alone).
 	peers *int
 }
@@ -141,6 +148,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 
 	h.headers, h.stripKeys = buildHeaderRules(h.Headers)
+	if h.IdleTimeout > 0 {
+		h.activityKey = activityKey(h.ApplicationName, h.Application)
+	}
 	if len(h.Bearer) > 0 {
 		h.bearer = newBearerGate(h.app, h.Bearer)
 	}
@@ -230,7 +240,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 		return h.forward(w, r, next, s)
 	}
-	if s := h.session(r); s != nil && h.stillActive(w, r, s) {
+	if s := h.session(r); s != nil && !h.idle(s) {
 		if !h.admits(s) {
 			renderError(w, http.StatusForbidden, "Access denied", "Your account is signed in, but this site does not admit it.", "")
 			return nil
@@ -239,6 +249,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			h.secondFactorNeeded(w, r, s)
 			return nil
 		}
+		h.touch(w, r, s)
 		return h.forward(w, r, next, s)
 	}
 	h.unauthenticated(w, r)
@@ -359,33 +370,59 @@ func sameOriginReferrer(r *http.Request) string {
 	return ref.RequestURI()
 }
 
-// stillActive applies the application's idle timeout to s: false when s
-// has been idle for it (the request is then treated as having no
-// session). An active session's cookie is re-issued with the new last
-// activity at most every eighth of the timeout, so the cost per request
-// is one comparison.
-func (h *Handler) stillActive(w http.ResponseWriter, r *http.Request, s *Session) bool {
-	idle := int64(time.Duration(h.IdleTimeout) / time.Second)
-	if idle <= 0 {
-		return true
-	}
-	now := time.Now().Unix()
-	last := s.LastActive
-	if last == 0 {
-		last = s.IssuedAt
-	}
-	if now-last >= idle {
-		h.emit(event{kind: eventSessionIdle, connection: s.Connection, username: s.Username, localID: s.UserID})
+// idle reports whether s has made no request to this application for its
+// idle timeout (the request is then treated as having no session). Each
+// application keeps its own last activity in the session (Session.Active),
+// so a request to another application on the host, which shares the
+// cookie, does not keep this one's session alive.
+func (h *Handler) idle(s *Session) bool {
+	if h.activityKey == "" {
 		return false
 	}
-	if now-last >= max(idle/8, 1) {
-		c := *s
-		c.LastActive = now
-		if err := h.app.sessions.issue(w, r, &c); err != nil {
-			h.logger.Warn("re-issuing the session cookie with its last activity", zap.Error(err))
-		}
+	idle := int64(time.Duration(h.IdleTimeout) / time.Second)
+	if time.Now().Unix()-s.lastActive(h.activityKey) < idle {
+		return false
 	}
+	h.emit(event{kind: eventSessionIdle, connection: s.Connection, username: s.Username, localID: s.UserID})
 	return true
+}
+
+// touch records a request to this application in s, for its idle timeout:
+// the cookie is re-issued with the new last activity at most every eighth
+// of the timeout, so the cost per request is one comparison. Only a
+// request the application admits counts.
+func (h *Handler) touch(w http.ResponseWriter, r *http.Request, s *Session) {
+	if h.activityKey == "" {
+		return
+	}
+	idle := int64(time.Duration(h.IdleTimeout) / time.Second)
+	now := time.Now().Unix()
+	if now-s.lastActive(h.activityKey) < max(idle/8, 1) {
+		return
+	}
+	c := *s
+	c.Active = maps.Clone(s.Active) // s is shared through the session cache
+	if c.Active == nil {
+		c.Active = map[string]int64{}
+	}
+	c.Active[h.activityKey] = now
+	if err := h.app.sessions.issue(w, r, &c); err != nil {
+		h.logger.Warn("re-issuing the session cookie with its last activity", zap.Error(err))
+	}
+}
+
+// activityKey names an application's last activity in a session: its
+// name, or for an inline application a digest of its configuration, the
+// same on every instance and across reloads while the configuration
+// stays the same. An edited application starts a new clock, which
+// counts from the sign-in.
+func activityKey(name string, ap Application) string {
+	if name != "" {
+		return "n:" + name
+	}
+	cfg, _ := json.Marshal(ap)
+	sum := sha256.Sum256(cfg)
+	return base64.RawURLEncoding.EncodeToString(sum[:8])
 }
 
 // Interface guards

@@ -53,10 +53,26 @@ type Session struct {
 	// until computed, and again on a copy whose profile changed.
 	identity *forwardedIdentity
 
-	// LastActive is when an application with an idle timeout last saw
-	// the session (Unix seconds, as the cookie was last re-issued); zero
-	// means IssuedAt.
+	// Active is when each application with an idle timeout last saw the
+	// session (Unix seconds, as the cookie was last re-issued), by
+	// Handler.activityKey; an application not in it counts from
+	// LastActive, or IssuedAt.
+	Active map[string]int64 `json:"act,omitempty"`
+
+	// LastActive is the one last activity that sessions issued before
+	// Active kept for every application.
 	LastActive int64 `json:"la,omitempty"`
+}
+
+// lastActive is when the application of key last saw s.
+func (s *Session) lastActive(key string) int64 {
+	if t, ok := s.Active[key]; ok {
+		return t
+	}
+	if s.LastActive != 0 {
+		return s.LastActive
+	}
+	return s.IssuedAt
 }
 
 // prepare computes the revocation keys of s and what it forwards

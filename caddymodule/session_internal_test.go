@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/gorilla/securecookie"
 )
 
@@ -150,5 +151,26 @@ func TestSessionCookieReadAsNetHTTPWithTheCache(t *testing.T) {
 				t.Errorf("round %d, Cookie %.60q…: session %v, want %v (net/http finds a cookie: %v)", round, c.line, got, c.want, nethttp == nil)
 			}
 		}
+	}
+}
+
+// Each application with an idle timeout keeps its own last activity; a
+// session from before that kept one for all still counts from it.
+func TestLastActivePerApplication(t *testing.T) {
+	admin := Application{IdleTimeout: caddy.Duration(2 * time.Second), Connections: []string{"corp"}}
+	main := Application{IdleTimeout: caddy.Duration(8 * time.Second), Connections: []string{"corp"}}
+	if activityKey("", admin) != activityKey("", admin) || activityKey("", admin) == activityKey("", main) {
+		t.Error("an inline application's key is not a function of its configuration")
+	}
+	if activityKey("admin", main) != "n:admin" {
+		t.Errorf("a named application's key: %q", activityKey("admin", main))
+	}
+	s := &Session{IssuedAt: 100, Active: map[string]int64{"n:admin": 300}}
+	if s.lastActive("n:admin") != 300 || s.lastActive("other") != 100 {
+		t.Errorf("lastActive: %d %d, want 300 100", s.lastActive("n:admin"), s.lastActive("other"))
+	}
+	legacy := &Session{IssuedAt: 100, LastActive: 200}
+	if legacy.lastActive("n:admin") != 200 {
+		t.Errorf("a session with the one last activity of old: %d, want 200", legacy.lastActive("n:admin"))
 	}
 }
