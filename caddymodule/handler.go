@@ -221,7 +221,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	h.cleanRequest(r)
 
 	if strings.HasPrefix(r.URL.Path, h.PathPrefix) {
-		h.serveEndpoint(w, r, r.URL.Path[len(h.PathPrefix):])
+		h.mounted(r).serveEndpoint(w, r, r.URL.Path[len(h.PathPrefix):])
 		return nil
 	}
 	if h.matcherSets != nil {
@@ -246,14 +246,51 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			return nil
 		}
 		if !s.MFA && h.mfaRequired(s) {
-			h.secondFactorNeeded(w, r, s)
+			h.mounted(r).secondFactorNeeded(w, r, s)
 			return nil
 		}
 		h.touch(w, r, s)
 		return h.forward(w, r, next, s)
 	}
-	h.unauthenticated(w, r)
+	h.mounted(r).unauthenticated(w, r)
 	return nil
+}
+
+// mounted is h as a browser sees it when a rewrite before h stripped a
+// prefix from the request's path (handle_path /app/*, uri strip_prefix):
+// h reads its endpoints without the prefix, but the browser must be sent
+// to them, and back to the page it asked for, with it. It returns h
+// itself when nothing was stripped; a copy otherwise, whose PathPrefix
+// carries the prefix, for the URLs its answer builds.
+func (h *Handler) mounted(r *http.Request) *Handler {
+	m := mountOf(r)
+	if m == "" {
+		return h
+	}
+	c := *h
+	c.PathPrefix = m + h.PathPrefix
+	return &c
+}
+
+// mountOf is the prefix that rewrites before this handler stripped from
+// r's path: what the original request's path has in front of r's, or ""
+// when it has nothing there (no rewrite, or one that did not strip a
+// prefix). It goes into URLs the browser follows, so it is "" unless it
+// is a plain path of safe segments.
+func mountOf(r *http.Request) string {
+	orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request)
+	if !ok || orig.URL == nil {
+		return ""
+	}
+	op, cp := orig.URL.EscapedPath(), r.URL.EscapedPath()
+	if len(op) <= len(cp) || !strings.HasSuffix(op, cp) || !strings.HasPrefix(cp, "/") {
+		return ""
+	}
+	m := op[:len(op)-len(cp)]
+	if safe, ok := safeReturnPath(m); !ok || safe != m || strings.HasSuffix(m, "/") || strings.ContainsAny(m, "?#;%") {
+		return ""
+	}
+	return m
 }
 
 // forward sends an admitted request on with s's identity: the headers,
@@ -297,7 +334,7 @@ func (h *Handler) connection(name string) *Connection {
 // navigation goes to log in; anything else (XHR, fetch, API clients,
 // non-GET methods) gets 401 with a small JSON body and no redirect.
 func (h *Handler) unauthenticated(w http.ResponseWriter, r *http.Request) {
-	login := h.loginURL(r.URL.RequestURI())
+	login := h.loginURL(mountOf(r) + r.URL.RequestURI())
 	if isBrowserNavigation(r) {
 		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, login, http.StatusFound)

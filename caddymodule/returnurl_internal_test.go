@@ -1,10 +1,15 @@
 package caddymodule
 
 import (
+	"context"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"path"
 	"strings"
 	"testing"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
 
 func TestSafeReturnPath(t *testing.T) {
@@ -68,4 +73,32 @@ func FuzzSafeReturnPath(f *testing.F) {
 			}
 		}
 	})
+}
+
+// mountOf goes into URLs the browser follows: only a plain path prefix
+// that a rewrite stripped, never one that would leave the site.
+func TestMountOf(t *testing.T) {
+	for _, c := range []struct{ orig, now, want string }{
+		{"/app/reports", "/reports", "/app"},
+		{"/app/", "/", "/app"},
+		{"/a/b/.jitauth/login", "/.jitauth/login", "/a/b"},
+		{"/reports", "/reports", ""},        // nothing stripped
+		{"/old/x", "/new/x", ""},            // rewritten, not stripped
+		{"//evil.example/x", "/x", ""},      // scheme-relative
+		{"/%2F%2Fevil.example/x", "/x", ""}, // encoded slashes
+		{"/app;x/x", "/x", ""},              // a parameter
+		{"/./app/x", "/x", ""},              // a dot segment
+		{"/app/x", "x", ""},                 // not a path
+	} {
+		orig := httptest.NewRequest(http.MethodGet, "http://site.test"+c.orig, nil)
+		r := httptest.NewRequest(http.MethodGet, "http://site.test/", nil)
+		r.URL.Path, r.URL.RawPath = c.now, ""
+		r = r.WithContext(context.WithValue(r.Context(), caddyhttp.OriginalRequestCtxKey, *orig))
+		if got := mountOf(r); got != c.want {
+			t.Errorf("%q stripped to %q: mount %q, want %q", c.orig, c.now, got, c.want)
+		}
+	}
+	if got := mountOf(httptest.NewRequest(http.MethodGet, "http://site.test/x", nil)); got != "" {
+		t.Errorf("without the original request: %q", got)
+	}
 }
