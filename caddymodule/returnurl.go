@@ -31,18 +31,29 @@ func safeReturnPath(raw string) (string, bool) {
 		}
 	}
 	lower := strings.ToLower(raw)
+	path := lower
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
 	for _, bad := range []string{"%2f", "%5c", "%09", "%0a", "%0d", "%00", "%20"} {
-		// A decoded "/" or "\" right after the first slash would make the
-		// path scheme-relative once decoded; control characters and
-		// spaces anywhere are not something a real return path needs.
-		if bad == "%2f" || bad == "%5c" {
+		switch bad {
+		case "%2f", "%5c":
+			// A decoded "/" or "\" right after the first slash would make
+			// the path scheme-relative once decoded.
 			if strings.HasPrefix(lower[1:], bad) {
 				return "", false
 			}
-			continue
-		}
-		if strings.Contains(lower, bad) {
-			return "", false
+		case "%20":
+			// A space in the path is not something a real return path
+			// needs; in the query it is a search for two words.
+			if strings.Contains(path, bad) {
+				return "", false
+			}
+		default:
+			// Control characters nowhere.
+			if strings.Contains(lower, bad) {
+				return "", false
+			}
 		}
 	}
 	if hasDotSegment(raw) {

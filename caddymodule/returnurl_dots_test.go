@@ -92,3 +92,13 @@ func TestReturnURLDotSegmentsCannotSmuggleEncodedSlashes(t *testing.T) {
 		})
 	}
 }
+
+// A page asked for with a space in its query (a search for two words)
+// is where the browser comes back to after signing in.
+func TestReturnURLKeepsASpaceInTheQuery(t *testing.T) {
+	base, _, _ := partialSite(t, "\tjit_auth\n\treverse_proxy {UPSTREAM}")
+	resp, _, visited := newBrowser(t).follow(base+"/search?q=two%20words", nil)
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.RequestURI() != "/search?q=two%20words" {
+		t.Errorf("ended at %s (%d), want /search?q=two%%20words; visited %v", resp.Request.URL.RequestURI(), resp.StatusCode, visited)
+	}
+}
