@@ -9,9 +9,11 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -215,7 +217,12 @@ func adminStoreError(err error, u *provisioner.User) error {
 // sub-paths are 404, a method the route does not take is 405 with Allow,
 // both before any store is touched.
 func handleAdminUsers(w http.ResponseWriter, r *http.Request) error {
-	ref, sub, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/jit_auth/users/"), "/")
+	// Split before unescaping: a username may hold a "/" (ops%2Fbob).
+	escRef, sub, _ := strings.Cut(strings.TrimPrefix(r.URL.EscapedPath(), "/jit_auth/users/"), "/")
+	ref, err := url.PathUnescape(escRef)
+	if err != nil || !utf8.ValidString(ref) {
+		return adminError(http.StatusBadRequest, "the user %q is not a valid escaped UTF-8 ID or username", escRef)
+	}
 	var route *adminUserRoute
 	for i := range adminUserRoutes {
 		if adminUserRoutes[i].sub == sub {
@@ -236,17 +243,36 @@ func handleAdminUsers(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 	defer cancel()
-	u, err := app.store.User(ctx, ref)
-	if errors.Is(err, provisioner.ErrNotFound) {
-		u, err = app.store.UserByUsername(ctx, ref)
-	}
-	switch {
-	case errors.Is(err, provisioner.ErrNotFound):
-		return adminError(http.StatusNotFound, "no user with ID or username %q", ref)
-	case err != nil:
-		return adminError(http.StatusServiceUnavailable, "user store: %v", err)
+	u, err := adminUser(ctx, app.store, ref)
+	if err != nil {
+		return err
 	}
 	return serve(&adminRequest{w: w, r: r, ctx: ctx, app: app, u: u})
+}
+
+// adminUser finds the user ref names, by ID or by username. A username
+// can come from a provider (preferred_username), so it may be the ID of
+// another user: then ref names two users, and acting on either could hit
+// the one the operator did not mean, so neither is taken.
+func adminUser(ctx context.Context, store provisioner.UserStore, ref string) (*provisioner.User, error) {
+	byID, err := store.User(ctx, ref)
+	if err != nil && !errors.Is(err, provisioner.ErrNotFound) {
+		return nil, adminError(http.StatusServiceUnavailable, "user store: %v", err)
+	}
+	byName, err := store.UserByUsername(ctx, ref)
+	if err != nil && !errors.Is(err, provisioner.ErrNotFound) {
+		return nil, adminError(http.StatusServiceUnavailable, "user store: %v", err)
+	}
+	switch {
+	case byID != nil && byName != nil && byID.ID != byName.ID:
+		return nil, adminError(http.StatusConflict, "%q is the ID of one user (username %q) and the username of another (ID %q); name the one you mean by the other key",
+			ref, byID.Username, byName.ID)
+	case byID != nil:
+		return byID, nil
+	case byName != nil:
+		return byName, nil
+	}
+	return nil, adminError(http.StatusNotFound, "no user with ID or username %q", ref)
 }
 
 // activeApp is the running configuration's jit_auth app, which every

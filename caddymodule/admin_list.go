@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -92,6 +93,10 @@ func parseUserQuery(v url.Values, now time.Time) (provisioner.UserQuery, string,
 		if len(v[k]) > 1 {
 			return provisioner.UserQuery{}, "", adminError(http.StatusBadRequest, "parameter %q is given twice", k)
 		}
+		if !utf8.ValidString(v[k][0]) {
+			// No stored value can match it, and PostgreSQL refuses it.
+			return provisioner.UserQuery{}, "", adminError(http.StatusBadRequest, "parameter %q is not valid UTF-8", k)
+		}
 	}
 	q := provisioner.UserQuery{Search: v.Get("q"), Connection: v.Get("connection"), Role: v.Get("role"), Limit: defaultListLimit}
 	switch st := v.Get("status"); st {
@@ -125,7 +130,7 @@ func parseUserQuery(v url.Values, now time.Time) (provisioner.UserQuery, string,
 	}
 	if raw := v.Get("cursor"); raw != "" {
 		after, err := base64.RawURLEncoding.DecodeString(raw)
-		if err != nil || len(after) == 0 {
+		if err != nil || len(after) == 0 || !utf8.Valid(after) {
 			return q, "", adminError(http.StatusBadRequest, "cursor %q is not one this API gave; start again without it", raw)
 		}
 		q.After = string(after)
