@@ -307,6 +307,14 @@ func adminResetTOTP(a *adminRequest) error {
 	case err != nil:
 		return adminError(http.StatusServiceUnavailable, "user store: %v", err)
 	}
+	// Every session of the user ends first (as a sign-out everywhere,
+	// to the second): one still owing its second factor, held by
+	// whoever has only the provider login, would otherwise enrol their
+	// own authenticator once the factor is gone. If this fails, nothing
+	// is reset.
+	if err := a.signOutEverywhere(); err != nil {
+		return err
+	}
 	if err := f.DeleteTOTP(a.ctx, u.ID); err != nil {
 		return adminError(http.StatusServiceUnavailable, "user store: %v", err)
 	}
