@@ -135,6 +135,11 @@ type App struct {
 	handlers     int
 	perServer    map[*caddyhttp.Server]*int
 	unplaced     int
+
+	// endpointOwners is, by site (its top-level route) and path prefix,
+	// the first jit_auth handler provisioned there: the one that answers
+	// the sign-in endpoints at that prefix for the whole site.
+	endpointOwners map[*caddyhttp.Route]map[string]*Handler
 }
 
 // placeHandler counts a jit_auth handler or site cleaner being

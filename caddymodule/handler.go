@@ -163,6 +163,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.app.identityKeys = mergeKeys(h.app.identityKeys, h.stripKeys)
 	srv, _ := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+	h.app.ownEndpoints(srv, h)
 	h.peers = h.app.placeHandler(srv)
 	h.app.installSiteCleaner(ctx)
 

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -41,6 +42,12 @@ func (siteCleaner) CaddyModule() caddy.ModuleInfo {
 }
 
 func (c *siteCleaner) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if h := c.endpointHandler(r); h != nil {
+		// The site's sign-in endpoints: a jit_auth handler in a handle
+		// block would not see them, so the login it starts would end on
+		// the site's other routes. The handler that owns them answers.
+		return h.ServeHTTP(w, r, next)
+	}
 	if c.readElsewhere(r) {
 		c.app.logger.Debug("refused a request that another reading takes to a jit_auth handler past which Caddy's reading takes it",
 			zap.String("method", r.Method), zap.String("host", r.Host), zap.String("path", r.URL.EscapedPath()))
@@ -53,6 +60,82 @@ func (c *siteCleaner) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 		caddyhttp.SetVar(r.Context(), varHeldCookies, &heldCookies{line: held})
 	}
 	return next.ServeHTTP(w, r)
+}
+
+// endpointHandler is the jit_auth handler of the site whose sign-in
+// endpoints r asks for (App.endpointOwners), or nil.
+func (c *siteCleaner) endpointHandler(r *http.Request) *Handler {
+	if c.route == nil {
+		return nil
+	}
+	for prefix, h := range c.app.endpointOwners[c.route] {
+		if strings.HasPrefix(r.URL.Path, prefix) {
+			return h
+		}
+	}
+	return nil
+}
+
+// routeInProvision is the top-level route of srv whose handlers are
+// being provisioned (see installSiteCleaner), or nil.
+func routeInProvision(srv *caddyhttp.Server) *caddyhttp.Route {
+	if srv == nil {
+		return nil
+	}
+	for i := range srv.Routes {
+		r := &srv.Routes[i]
+		if len(r.HandlersRaw) == 0 {
+			continue
+		}
+		if r.Handlers == nil {
+			return r
+		}
+		if _, ok := r.Handlers[0].(*siteCleaner); ok && len(r.Handlers) == 1 {
+			return r
+		}
+	}
+	return nil
+}
+
+// ownEndpoints records h as the handler that answers the sign-in
+// endpoints at its path prefix for its site, unless an earlier one does.
+// The two should answer them alike (the connections they offer, their
+// second factor): otherwise a sign-in that h starts is answered by the
+// other and may never complete, and the load warns, naming the fix (a
+// path_prefix of h's own). It is a warning, not an error, because such
+// configurations loaded before.
+func (a *App) ownEndpoints(srv *caddyhttp.Server, h *Handler) {
+	route := routeInProvision(srv)
+	if route == nil {
+		return
+	}
+	if a.endpointOwners == nil {
+		a.endpointOwners = map[*caddyhttp.Route]map[string]*Handler{}
+	}
+	owners := a.endpointOwners[route]
+	if owners == nil {
+		owners = map[string]*Handler{}
+		a.endpointOwners[route] = owners
+	}
+	first := owners[h.PathPrefix]
+	if first == nil {
+		owners[h.PathPrefix] = h
+		return
+	}
+	if first.endpointSignature() != h.endpointSignature() {
+		a.logger.Warn("two jit_auth handlers of one site answer sign-in at one path prefix with other connections or another second-factor rule: the first answers for both, so a sign-in the second starts may loop or fail; give the second a path prefix of its own (path_prefix /.jitauth-app2/) or attach both to one application",
+			zap.String("server", srv.Name()), zap.String("path_prefix", h.PathPrefix),
+			zap.String("first", first.endpointSignature()), zap.String("second", h.endpointSignature()))
+	}
+}
+
+// endpointSignature is what decides how a handler answers its sign-in
+// endpoints: the connections it offers and its second-factor rule.
+func (h *Handler) endpointSignature() string {
+	names := slices.Clone(h.offered(h.app))
+	slices.Sort(names)
+	mfa, _ := json.Marshal(h.MFA)
+	return strings.Join(names, ",") + "|" + string(mfa)
 }
 
 // installSiteCleaner puts a siteCleaner first in the top-level route of
