@@ -210,6 +210,9 @@ func exportUsers(w http.ResponseWriter, r *http.Request, store provisioner.Admin
 		w.Header().Set("Content-Type", "application/jsonl")
 	}
 	w.Header().Set("Content-Disposition", `attachment; filename="jit_auth-users.`+format+`"`)
+	// A trailer says whether the export is whole, for clients (caddy
+	// jit-users) that must not take a truncated one for it.
+	w.Header().Set("Trailer", exportTrailer)
 	flusher, _ := w.(http.Flusher)
 	started := false
 	for {
@@ -226,6 +229,7 @@ func exportUsers(w http.ResponseWriter, r *http.Request, store provisioner.Admin
 			} else {
 				_ = enc.Encode(map[string]string{"error": "export incomplete: user store: " + err.Error()})
 			}
+			w.Header().Set(exportTrailer, "incomplete")
 			return nil
 		}
 		if !started && cw != nil {
@@ -253,8 +257,14 @@ func exportUsers(w http.ResponseWriter, r *http.Request, store provisioner.Admin
 			flusher.Flush()
 		}
 		if len(users) < q.Limit {
+			w.Header().Set(exportTrailer, "complete")
 			return nil
 		}
 		q.After = provisioner.NormalizeUsername(users[len(users)-1].Username)
 	}
 }
+
+// exportTrailer is the trailer field of an export: "complete" when every
+// matching user was sent, "incomplete" when the store failed part-way;
+// absent when the answer was cut short.
+const exportTrailer = "Jit-Auth-Export"

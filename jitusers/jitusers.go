@@ -7,6 +7,7 @@ package jitusers
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -259,8 +260,16 @@ func (c *call) stream(format string) error {
 		return err
 	}
 	defer resp.Body.Close()
-	_, err = io.Copy(c.out, resp.Body)
-	return err
+	if _, err := io.Copy(c.out, resp.Body); err != nil {
+		return err
+	}
+	// Written after the users, so a script can tell a whole export from
+	// one the store or the connection cut short (the output's last line
+	// says why).
+	if done := resp.Trailer.Get("Jit-Auth-Export"); done != "complete" {
+		return fmt.Errorf("export incomplete: not every user was written (%s)", cmp.Or(done, "the answer ended early"))
+	}
+	return nil
 }
 
 func runExport(c *call) error {
