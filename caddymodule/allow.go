@@ -34,6 +34,13 @@ func (r *AllowRule) validate() error {
 	if len(r.EmailDomains)+len(r.Emails)+len(r.Groups)+len(r.Roles)+len(r.Connections) == 0 {
 		return fmt.Errorf("an allow rule needs email_domain, email, group, role or connection")
 	}
+	for _, list := range [][]string{r.EmailDomains, r.Emails, r.Groups, r.Roles, r.Connections} {
+		for _, v := range list {
+			if p := runtimePlaceholder(v); p != "" {
+				return fmt.Errorf("allow: %s is not resolved here, and the rule would compare its text; write the value, or {$NAME} to take it from the environment when the Caddyfile is read", p)
+			}
+		}
+	}
 	for i, d := range r.EmailDomains {
 		d = lowerASCIIString(strings.TrimSpace(d))
 		if d == "" || strings.ContainsAny(d, "@ \t/\\") || !strings.Contains(d, ".") && d != "localhost" {

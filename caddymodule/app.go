@@ -325,6 +325,9 @@ func (a *App) Validate() error {
 	if d := time.Duration(a.RevocationPoll); d < time.Second {
 		return fmt.Errorf("revocation_poll %s is too short; use at least 1s", d)
 	}
+	if d := time.Duration(a.AssertionKeyRotation); d < 0 {
+		return fmt.Errorf("assertion_key_rotation %s is negative; use a positive duration (default 168h)", d)
+	}
 	return nil
 }
 

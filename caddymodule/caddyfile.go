@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -213,7 +214,11 @@ func parseConnection(d *caddyfile.Dispenser) (*Connection, error) {
 		kind, word  string
 		legacyLines []*caddyfile.Dispenser
 	)
+	once := onceOptions{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if err := once.check(d, "redirect_url", "display_name", "trust_email", "logout_at_provider", "backchannel_logout", "refresh", "jit", "deprovision"); err != nil {
+			return nil, err
+		}
 		switch sub := d.Val(); {
 		case sub == "redirect_url":
 			if !d.AllArgs(&c.RedirectURL) {
@@ -292,6 +297,23 @@ func parseConnection(d *caddyfile.Dispenser) (*Connection, error) {
 	return c, nil
 }
 
+// onceOptions refuses a second line of an option that takes one: the
+// second would otherwise replace the first without a word (a second
+// reserved_usernames line would drop the names of the first).
+type onceOptions map[string]bool
+
+func (o onceOptions) check(d *caddyfile.Dispenser, single ...string) error {
+	opt := d.Val()
+	if !slices.Contains(single, opt) {
+		return nil
+	}
+	if o[opt] {
+		return d.Errf("%s is given twice; give it once (a list on one line)", opt)
+	}
+	o[opt] = true
+	return nil
+}
+
 // parseJIT reads `jit [on|off] [{ … }]`; see parseGlobalOption.
 func parseJIT(d *caddyfile.Dispenser) (*JITConfig, error) {
 	jit := &JITConfig{Enabled: true}
@@ -307,7 +329,11 @@ func parseJIT(d *caddyfile.Dispenser) (*JITConfig, error) {
 			return nil, d.ArgErr()
 		}
 	}
+	once := onceOptions{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if err := once.check(d, "mode", "link", "sync", "username_pattern", "username", "reserved_usernames"); err != nil {
+			return nil, err
+		}
 		switch opt := d.Val(); opt {
 		case "mode":
 			if !d.AllArgs(&jit.Mode) {

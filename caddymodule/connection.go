@@ -147,6 +147,21 @@ type JITConfig struct {
 
 var connectionNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
+// runtimePlaceholder returns the first runtime placeholder in v ({env.X},
+// {file.X}, {http.…}, …), or "". Only secrets resolve those (see
+// resolveSecret); in a list of names or rules one would be taken as its
+// own text.
+func runtimePlaceholder(v string) string {
+	for _, ns := range []string{"{env.", "{file.", "{http.", "{system.", "{time.", "{vars."} {
+		if i := strings.Index(v, ns); i >= 0 {
+			if j := strings.IndexByte(v[i:], '}'); j > 0 {
+				return v[i : i+j+1]
+			}
+		}
+	}
+	return ""
+}
+
 // applicationNameRE is the same rule for application names.
 var applicationNameRE = connectionNameRE
 
@@ -160,6 +175,11 @@ func (c *Connection) buildPolicy() (*provisioner.Policy, error) {
 		pol.Link = provisioner.Link(j.Link)
 		pol.Sync = provisioner.Sync(j.Sync)
 		pol.UsernamePattern = j.UsernamePattern
+		for _, name := range j.ReservedUsernames {
+			if p := runtimePlaceholder(name); p != "" {
+				return nil, fmt.Errorf("jit reserved_usernames: %s is not resolved here, and would reserve its own text instead of the names it holds; write the names, or {$NAME} to take them from the environment when the Caddyfile is read", p)
+			}
+		}
 		pol.Reserved = j.ReservedUsernames
 		pol.Roles = j.Roles
 		for attr, src := range j.Map {
