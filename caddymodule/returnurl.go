@@ -66,17 +66,16 @@ func safeReturnPath(raw string) (string, bool) {
 	return raw, true
 }
 
-// hasDotSegment reports whether the path of raw has a "." or ".."
+// hasDotSegment reports whether the path of raw (and its fragment) has a "." or ".."
 // segment, "%2e" counted as "." (as browsers count it) and a ";"
 // parameter dropped (as Servlet containers drop it). Browsers resolve
 // them before asking, and the redirect is cleaned, so "/./%2F%2Fevil"
 // would reach the browser as "/%2F%2Fevil": the encoded slashes refused
 // above, moved to the front. No return path a browser sent has them.
 func hasDotSegment(raw string) bool {
-	p := raw
-	if i := strings.IndexAny(p, "?#"); i >= 0 {
-		p = p[:i]
-	}
+	// Up to the query only: http.Redirect cleans the fragment with the
+	// path, so "/#/../%2F%2Fevil" would reach the browser as "/%2F%2Fevil".
+	p, _, _ := strings.Cut(raw, "?")
 	for _, seg := range strings.Split(p, "/") {
 		seg, _, _ = strings.Cut(seg, ";")
 		seg = strings.ReplaceAll(strings.ToLower(seg), "%2e", ".")

@@ -35,7 +35,7 @@ func TestSafeReturnPath(t *testing.T) {
 // FuzzSafeReturnPath checks that no accepted return path can take a
 // browser to another host.
 func FuzzSafeReturnPath(f *testing.F) {
-	for _, s := range []string{"/", "//evil", "/\\evil", "/a?b=c", "/%2F%2Fx", "https://x", "/\t/x", "/.//x", "/./%2F%2Fx", "/a/%2e%2E/%5cx"} {
+	for _, s := range []string{"/", "//evil", "/\\evil", "/a?b=c", "/%2F%2Fx", "https://x", "/\t/x", "/.//x", "/./%2F%2Fx", "/a/%2e%2E/%5cx", "/#/../%2F%2Fx", "/x#/../../%5Cx"} {
 		f.Add(s)
 	}
 	base, _ := url.Parse("https://site.example/some/page")
