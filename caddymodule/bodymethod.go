@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -43,34 +42,47 @@ var formOverridable = []string{
 // bodyMayNameMethod reports whether r is a POST with a body of a kind
 // that a framework reads a _method from: a form (Rack also takes a POST
 // without a Content-Type, or with any multipart one, for one) or JSON.
+// Symfony upper-cases the method first, so "post" is a POST.
 func bodyMayNameMethod(r *http.Request) bool {
-	if r.Method != http.MethodPost || r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
+	if !strings.EqualFold(r.Method, http.MethodPost) || r.ContentLength == 0 || r.Body == nil || r.Body == http.NoBody {
 		return false
 	}
-	_, ok := methodBodyKind(r.Header.Get("Content-Type"))
-	return ok
+	return methodBodyKinds(r.Header.Get("Content-Type")) != 0
 }
 
-// methodBodyKind returns how a body of contentType is read for its
-// _method ("form", "multipart" with its boundary, or "json"), and false
-// for a body no framework reads one from.
-func methodBodyKind(contentType string) (kind string, ok bool) {
-	if strings.TrimSpace(contentType) == "" {
-		return "form", true
+// Kinds of body a _method is read from.
+const (
+	formBody = 1 << iota
+	multipartBody
+	jsonBody
+)
+
+// methodBodyKinds returns how frameworks read a body of contentType for
+// its _method, as a set: Rack and PHP take the media type up to the
+// first ";", "," or space, and read a form or a multipart body by it;
+// Laravel reads JSON whenever the field contains "/json" or "+json".
+// Go's stricter parser would refuse some of these and read no method.
+func methodBodyKinds(contentType string) int {
+	ct := strings.ToLower(strings.TrimSpace(contentType))
+	if ct == "" {
+		return formBody
 	}
-	mt, params, err := mime.ParseMediaType(contentType)
+	mt := ct
+	if i := strings.IndexAny(ct, ";, \t"); i >= 0 {
+		mt = ct[:i]
+	}
+	kinds := 0
 	switch {
-	case err != nil:
-		return "", false
 	case mt == "application/x-www-form-urlencoded":
-		return "form", true
+		kinds |= formBody
 	case strings.HasPrefix(mt, "multipart/"):
 		// Rack reads multipart/mixed and multipart/related as forms too.
-		return "multipart " + params["boundary"], true
-	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
-		return "json", true
+		kinds |= multipartBody
 	}
-	return "", false
+	if strings.Contains(ct, "/json") || strings.Contains(ct, "+json") {
+		kinds |= jsonBody
+	}
+	return kinds
 }
 
 // formReadings tries r as each method its body may name (see above),
@@ -167,8 +179,7 @@ func (f failingReader) Read([]byte) (int, error) { return 0, f.err }
 
 // methodsInBody returns the upper-cased values of the _method fields in
 // a whole body of contentType, as the frameworks read them; known is
-// false for a multipart body that does not parse (what the upstream
-// makes of it cannot be told).
+// false for a multipart body whose methods cannot be told for sure.
 func methodsInBody(contentType string, data []byte) (methods []string, known bool) {
 	add := func(v string) {
 		v = strings.ToUpper(strings.TrimSpace(v))
@@ -176,19 +187,15 @@ func methodsInBody(contentType string, data []byte) (methods []string, known boo
 			methods = append(methods, v)
 		}
 	}
-	kind, ok := methodBodyKind(contentType)
-	switch {
-	case !ok:
-		return nil, true
-	case kind == "form":
-		// Rack 2 also splits on ";".
-		for _, pair := range strings.FieldsFunc(string(data), func(c rune) bool { return c == '&' || c == ';' }) {
-			k, v, _ := strings.Cut(pair, "=")
-			if isMethodField(formUnescape(k)) {
-				add(formUnescape(v))
+	kinds := methodBodyKinds(contentType)
+	if kinds&formBody != 0 {
+		forEachFormField(string(data), func(k, v string) {
+			if isMethodField(k) {
+				add(v)
 			}
-		}
-	case kind == "json":
+		})
+	}
+	if kinds&jsonBody != 0 {
 		var fields map[string]json.RawMessage
 		if json.Unmarshal(data, &fields) == nil {
 			var v string
@@ -196,30 +203,86 @@ func methodsInBody(contentType string, data []byte) (methods []string, known boo
 				add(v)
 			}
 		}
-	default:
-		mr := multipart.NewReader(bytes.NewReader(data), strings.TrimPrefix(kind, "multipart "))
-		for {
-			p, err := mr.NextPart()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				return methods, false
-			}
-			if isMethodField(p.FormName()) {
-				v, _ := io.ReadAll(io.LimitReader(p, maxMethodLen+1))
-				add(string(v))
-			}
+	}
+	if kinds&multipartBody != 0 {
+		found, sure := multipartMethods(contentType, data)
+		if !sure {
+			return methods, false
+		}
+		for _, v := range found {
+			add(v)
 		}
 	}
 	return methods, true
 }
 
+// multipartMethods returns the _method values of a multipart body, and
+// whether that is sure. Multipart parsers differ (which boundary of
+// several, a disposition other than form-data, a name parameter Go
+// refuses, a bare LF before a delimiter, a Content-ID read as a name), so
+// the answer is sure only when Go's strict reading accounts for every
+// "method" the body mentions, in any letter case: each as the name of a
+// form-data part it parsed. A body that mentions none names none.
+func multipartMethods(contentType string, data []byte) (methods []string, sure bool) {
+	mentions := bytes.Count(bytes.ToLower(data), []byte("method"))
+	if mentions == 0 {
+		return nil, true
+	}
+	_, params, err := mime.ParseMediaType(contentType)
+	if err != nil || strings.Count(strings.ToLower(contentType), "boundary=") != 1 || params["boundary"] == "" {
+		return nil, false
+	}
+	mr := multipart.NewReader(bytes.NewReader(data), params["boundary"])
+	accounted := 0
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, false
+		}
+		name := p.FormName()
+		if !isMethodField(name) {
+			continue
+		}
+		v, err := io.ReadAll(io.LimitReader(p, maxMethodLen+1))
+		if err != nil {
+			return nil, false
+		}
+		accounted += strings.Count(strings.ToLower(name), "method") + bytes.Count(bytes.ToLower(v), []byte("method"))
+		methods = append(methods, string(v))
+	}
+	return methods, accounted == mentions
+}
+
+// forEachFormField calls f with each field of a form-encoded string, its
+// name and value decoded as leniently as the frameworks decode them
+// (Rack 2 also splits on ";"). It allocates only to decode.
+func forEachFormField(s string, f func(k, v string)) {
+	for s != "" {
+		var pair string
+		if i := strings.IndexAny(s, "&;"); i >= 0 {
+			pair, s = s[:i], s[i+1:]
+		} else {
+			pair, s = s, ""
+		}
+		if pair == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		f(formUnescape(k), formUnescape(v))
+	}
+}
+
 // isMethodField reports whether a form field named name is _method to
 // some framework: PHP drops leading spaces from a field's name and reads
-// "." and " " (and an unclosed "[") as "_", so " _method", ".method" and
-// "[method" are _method to Laravel and Symfony.
+// "." and " " (and an unclosed "[") as "_", and ends it at a NUL, so
+// " _method", ".method", "[method" and "_method%00x" are _method to
+// Laravel and Symfony.
 func isMethodField(name string) bool {
+	// PHP reads a name up to a NUL.
+	name, _, _ = strings.Cut(name, "\x00")
 	name = strings.TrimLeft(name, " ")
 	if len(name) != len("_method") {
 		return false

@@ -35,13 +35,23 @@ func TestMethodsInBody(t *testing.T) {
 		{"multipart, PHP's spelling", mp, part(".method", "put") + "--XyZ--\r\n", []string{"PUT"}, false},
 		{"multipart, none", mp, part("a", "b") + "--XyZ--\r\n", nil, false},
 		{"multipart/mixed (Rack reads it as a form)", "multipart/mixed; boundary=XyZ", part("_method", "patch") + "--XyZ--\r\n", []string{"PATCH"}, false},
-		{"multipart that does not parse", mp, "--XyZ\r\nno headers end", nil, true},
+		{"multipart that does not parse, naming a method", mp, "--XyZ\r\nContent-Disposition: form-data; name=\"_method\"\r\nno headers end", nil, true},
+		{"multipart that does not parse, naming none", mp, "--XyZ\r\nno headers end", nil, false},
+		{"multipart, a name Go refuses", mp, "--XyZ\r\nContent-Disposition: form-data; name=\"_method\"; x\r\n\r\ndelete\r\n--XyZ--\r\n", nil, true},
+		{"multipart, another disposition", mp, "--XyZ\r\nContent-Disposition: attachment; name=\"_method\"\r\n\r\ndelete\r\n--XyZ--\r\n", nil, true},
+		{"multipart, a Content-ID", "multipart/mixed; boundary=XyZ", "--XyZ\r\nContent-ID: _method\r\n\r\ndelete\r\n--XyZ--\r\n", nil, true},
+		{"multipart, two boundaries", "multipart/form-data; boundary=A; xboundary=XyZ", part("_method", "delete") + "--XyZ--\r\n", nil, true},
+		{"multipart, payment_method beside", mp, part("payment_method", "card") + "--XyZ--\r\n", nil, true},
+		{"PHP's NUL", "application/x-www-form-urlencoded", "_method%00x=delete", []string{"DELETE"}, false},
+		{"a type Go refuses (Rack reads up to ;)", "application/x-www-form-urlencoded; charset", "_method=delete", []string{"DELETE"}, false},
+		{"a list of types", "application/x-www-form-urlencoded, text/plain", "_method=delete", []string{"DELETE"}, false},
+		{"Laravel's JSON test", "text/json", `{"_method":"delete"}`, []string{"DELETE"}, false},
 		{"JSON (Laravel)", "application/json", `{"a":1,"_method":"delete"}`, []string{"DELETE"}, false},
 		{"JSON API type", "application/vnd.api+json", `{"_method":"put"}`, []string{"PUT"}, false},
 		{"JSON without one", "application/json", `{"method":"put","_method":1}`, nil, false},
 		{"JSON that does not parse", "application/json", `{"_method":"put"`, nil, false},
 		{"text", "text/plain", "_method=delete", nil, false},
-		{"bad content type", "application/x-www-form-urlencoded; =", "_method=delete", nil, false},
+		{"bad content type (read as the form it names)", "application/x-www-form-urlencoded; =", "_method=delete", []string{"DELETE"}, false},
 	} {
 		got, known := methodsInBody(c.contentType, []byte(c.body))
 		if !slices.Equal(got, c.want) || known == c.unknown {
@@ -70,6 +80,7 @@ func TestBodyMayNameMethod(t *testing.T) {
 		{mk("PUT", "application/x-www-form-urlencoded", "_method=delete"), false},
 		{mk("GET", "", ""), false},
 		{mk("POST", "image/png", "x"), false},
+		{mk("post", "application/json", "{}"), true}, // Symfony upper-cases it
 	} {
 		if got := bodyMayNameMethod(c.r); got != c.want {
 			t.Errorf("%s %q: %v, want %v", c.r.Method, c.r.Header.Get("Content-Type"), got, c.want)

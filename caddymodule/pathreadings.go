@@ -158,11 +158,13 @@ func methodOverrides(r *http.Request) []string {
 			}
 		}
 	}
-	if strings.Contains(r.URL.RawQuery, "_method") {
-		for _, v := range r.URL.Query()["_method"] {
+	// The query's _method, under every spelling a framework reads as it
+	// (%5Fmethod, PHP's .method, _method%00x; see isMethodField).
+	forEachFormField(r.URL.RawQuery, func(k, v string) {
+		if isMethodField(k) {
 			add(v)
 		}
-	}
+	})
 	return methods
 }
 
