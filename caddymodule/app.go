@@ -140,6 +140,9 @@ type App struct {
 	// the first jit_auth handler provisioned there: the one that answers
 	// the sign-in endpoints at that prefix for the whole site.
 	endpointOwners map[*caddyhttp.Route]map[string]*Handler
+	// inlineActivity counts inline applications by their activity key,
+	// so that identical ones get keys of their own (activityKeyFor).
+	inlineActivity map[string]int
 }
 
 // placeHandler counts a jit_auth handler or site cleaner being

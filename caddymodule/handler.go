@@ -10,6 +10,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -149,7 +150,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 
 	h.headers, h.stripKeys = buildHeaderRules(h.Headers)
 	if h.IdleTimeout > 0 {
-		h.activityKey = activityKey(h.ApplicationName, h.Application)
+		srv, _ := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+		h.activityKey = h.app.activityKeyFor(h, srv)
 	}
 	if len(h.Bearer) > 0 {
 		h.bearer = newBearerGate(h.app, h.Bearer)
@@ -449,18 +451,41 @@ func (h *Handler) touch(w http.ResponseWriter, r *http.Request, s *Session) {
 	}
 }
 
-// activityKey names an application's last activity in a session: its
-// name, or for an inline application a digest of its configuration, the
-// same on every instance and across reloads while the configuration
-// stays the same. An edited application starts a new clock, which
-// counts from the sign-in.
-func activityKey(name string, ap Application) string {
-	if name != "" {
-		return "n:" + name
+// activityKeyFor names h's application's last activity in a session: its
+// name (one application, however many routes attach it), or for an
+// inline application a digest of its configuration, its match field and
+// its server, with a count when an identical one came before: two
+// inline applications are two, however alike. It is the same on every
+// instance and across reloads while the configuration stays the same;
+// an edited application starts a new clock, which counts from the
+// sign-in.
+func (a *App) activityKeyFor(h *Handler, srv *caddyhttp.Server) string {
+	if h.ApplicationName != "" {
+		return "n:" + h.ApplicationName
 	}
-	cfg, _ := json.Marshal(ap)
+	cfg, _ := json.Marshal(struct {
+		App    Application              `json:"a"`
+		Match  caddyhttp.RawMatcherSets `json:"m"`
+		Server string                   `json:"s"`
+	}{h.Application, h.MatcherSetsRaw, serverName(srv)})
 	sum := sha256.Sum256(cfg)
-	return base64.RawURLEncoding.EncodeToString(sum[:8])
+	key := base64.RawURLEncoding.EncodeToString(sum[:8])
+	if a.inlineActivity == nil {
+		a.inlineActivity = map[string]int{}
+	}
+	n := a.inlineActivity[key]
+	a.inlineActivity[key] = n + 1
+	if n > 0 {
+		key += "." + strconv.Itoa(n)
+	}
+	return key
+}
+
+func serverName(srv *caddyhttp.Server) string {
+	if srv == nil {
+		return ""
+	}
+	return srv.Name()
 }
 
 // Interface guards

@@ -157,13 +157,19 @@ func TestSessionCookieReadAsNetHTTPWithTheCache(t *testing.T) {
 // Each application with an idle timeout keeps its own last activity; a
 // session from before that kept one for all still counts from it.
 func TestLastActivePerApplication(t *testing.T) {
-	admin := Application{IdleTimeout: caddy.Duration(2 * time.Second), Connections: []string{"corp"}}
-	main := Application{IdleTimeout: caddy.Duration(8 * time.Second), Connections: []string{"corp"}}
-	if activityKey("", admin) != activityKey("", admin) || activityKey("", admin) == activityKey("", main) {
+	admin := &Handler{Application: Application{IdleTimeout: caddy.Duration(2 * time.Second), Connections: []string{"corp"}}}
+	main := &Handler{Application: Application{IdleTimeout: caddy.Duration(8 * time.Second), Connections: []string{"corp"}}}
+	a, b := &App{}, &App{} // two loads of one configuration
+	ka, kb := a.activityKeyFor(admin, nil), b.activityKeyFor(admin, nil)
+	if ka != kb || ka == a.activityKeyFor(main, nil) {
 		t.Error("an inline application's key is not a function of its configuration")
 	}
-	if activityKey("admin", main) != "n:admin" {
-		t.Errorf("a named application's key: %q", activityKey("admin", main))
+	if again := a.activityKeyFor(admin, nil); again == ka {
+		t.Error("a second inline application like the first shares its key")
+	}
+	named := &Handler{ApplicationName: "admin"}
+	if k := a.activityKeyFor(named, nil); k != "n:admin" || a.activityKeyFor(named, nil) != k {
+		t.Errorf("a named application's key: %q, and the same for each route attaching it", k)
 	}
 	s := &Session{IssuedAt: 100, Active: map[string]int64{"n:admin": 300}}
 	if s.lastActive("n:admin") != 300 || s.lastActive("other") != 100 {
