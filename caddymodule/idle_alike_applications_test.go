@@ -7,9 +7,9 @@ import (
 )
 
 // TestIdleTimeoutTwoInlineApplicationsAlikeKeepTheirOwnClocks: the activity key of
-// an inline application is a digest of its configuration alone, so two
+// an inline application was a digest of its configuration alone, so two
 // jit_auth routes whose inline applications read the same (here both
-// just "idle_timeout 2s", on /main/* and /admin/*) share one clock:
+// just "idle_timeout 2s", on /main/* and /admin/*) shared one clock:
 // working in /main keeps the session alive in /admin, which got no
 // request for longer than its idle timeout. README/application.go:
 // "Each application keeps its own, so requests to another application on
