@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/jitauth/caddy-jitauth/connector"
@@ -60,6 +61,7 @@ func (h *Handler) serveStart(w http.ResponseWriter, r *http.Request, name string
 		ReturnTo:    returnTo(r),
 		RedirectURI: h.callbackURL(r, conn),
 		ExpiresAt:   time.Now().Add(flowLifetime).Unix(),
+		Elsewhere:   postedFromElsewhere(r),
 	}
 	target, state, err := conn.connector.Begin(r, f.login())
 	if err != nil {
@@ -117,6 +119,9 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 		return
 	}
 	restart = h.loginURL(f.ReturnTo)
+	if f.Elsewhere {
+		caddyhttp.SetVar(r.Context(), varStartedElsewhere, true)
+	}
 	if !h.app.sessions.claim(f.State, now) {
 		h.emit(event{kind: eventLoginRefused, connection: conn.name, reason: "login state replayed"})
 		renderError(w, http.StatusBadRequest, "Sign-in already used", "This sign-in was already completed. Start again.", restart)
@@ -215,11 +220,22 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 // leave the previous person signed in, as one that succeeds replaces it
 // (S16). The same person's session stays: a second sign-in that fails
 // for a passing reason does not sign them out.
+//
+// A login that another site sent the browser to start leaves the session
+// alone: a link elsewhere, to a provider that answers at once with an
+// account this site refuses, would otherwise sign the user out.
 func (h *Handler) endOtherSession(w http.ResponseWriter, r *http.Request, conn, subject string) {
+	if elsewhere, _ := caddyhttp.GetVar(r.Context(), varStartedElsewhere).(bool); elsewhere {
+		return
+	}
 	if s := h.app.sessions.openAny(r); s != nil && (s.Connection != conn || s.Subject != subject) {
 		h.app.sessions.clear(w, r)
 	}
 }
+
+// varStartedElsewhere marks a callback whose login another origin's page
+// started (flowState.Elsewhere).
+const varStartedElsewhere = "jit_auth.started_elsewhere"
 
 // askFirst holds a login that must ask the user (consent, a username) in
 // the sealed pending cookie, and sends the browser to the question.

@@ -35,6 +35,9 @@ type flowState struct {
 	Connector []byte `json:"k,omitempty"`
 	// ExpiresAt is Unix seconds.
 	ExpiresAt int64 `json:"exp"`
+	// Elsewhere records that a page of another origin sent the browser
+	// to start this login (a link or a redirect from another site).
+	Elsewhere bool `json:"el,omitempty"`
 }
 
 // login is what the connector is told about this login.
