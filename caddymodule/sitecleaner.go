@@ -68,12 +68,14 @@ func (c *siteCleaner) endpointHandler(r *http.Request) *Handler {
 	if c.route == nil {
 		return nil
 	}
+	var owner *Handler
 	for prefix, h := range c.app.endpointOwners[c.route] {
-		if strings.HasPrefix(r.URL.Path, prefix) {
-			return h
+		// The most specific owner: /.jitauth/admin/ over /.jitauth/.
+		if strings.HasPrefix(r.URL.Path, prefix) && (owner == nil || len(prefix) > len(owner.PathPrefix)) {
+			owner = h
 		}
 	}
-	return nil
+	return owner
 }
 
 // routeInProvision is the top-level route of srv whose handlers are

@@ -3,6 +3,8 @@ package caddymodule
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -167,5 +169,28 @@ http://127.0.0.1:%[5]d {
 	}
 	if a.handlers != 5 || a.unplaced != 0 {
 		t.Errorf("handlers %d, unplaced %d; want 5 and 0", a.handlers, a.unplaced)
+	}
+}
+
+// The cleaning step hands a sign-in endpoint to the handler whose path
+// prefix names it most specifically, and nothing else.
+func TestSiteCleanerEndpointOwner(t *testing.T) {
+	route := &caddyhttp.Route{}
+	first := &Handler{PathPrefix: "/.jitauth/"}
+	admin := &Handler{PathPrefix: "/.jitauth/admin/"}
+	c := &siteCleaner{app: &App{endpointOwners: map[*caddyhttp.Route]map[string]*Handler{
+		route: {first.PathPrefix: first, admin.PathPrefix: admin},
+	}}, route: route}
+	for path, want := range map[string]*Handler{
+		"/.jitauth/login":       first,
+		"/.jitauth/admin/login": admin,
+		"/.jitauth":             nil,
+		"/admin/.jitauth/login": nil,
+		"/public/x":             nil,
+	} {
+		r := httptest.NewRequest(http.MethodGet, "http://site.test"+path, nil)
+		if got := c.endpointHandler(r); got != want {
+			t.Errorf("%s: %v, want %v", path, got, want)
+		}
 	}
 }
