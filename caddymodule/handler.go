@@ -55,10 +55,11 @@ type Handler struct {
 	// (without a trailing dot) or of its method (the one an
 	// X-HTTP-Method-Override field or _method parameter names, in the
 	// query or in a POST's body; the method upper-cased; GET for HEAD);
-	// see pathreadings.go and bodymethod.go. Requests it does not match go on to the next handler
-	// without a login and without identity headers, but still cleaned:
-	// client-supplied identity headers and the module's cookies are removed
-	// from every request this handler sees. So protect part of a site with
+	// see pathreadings.go and bodymethod.go. Requests it does not match
+	// go on to the next handler without a login and without identity
+	// headers, but still cleaned: client-supplied identity headers and
+	// the module's cookies are removed from every request this handler
+	// sees. So protect part of a site with
 	// this field on a route that every request of the site passes through,
 	// not with a matcher on the route. A handler inside a subroute (a
 	// Caddyfile handle block) whose top-level route matches on the host
