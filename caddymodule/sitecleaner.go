@@ -42,10 +42,12 @@ func (siteCleaner) CaddyModule() caddy.ModuleInfo {
 }
 
 func (c *siteCleaner) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if h := c.endpointHandler(r); h != nil {
-		// The site's sign-in endpoints: a jit_auth handler in a handle
-		// block would not see them, so the login it starts would end on
-		// the site's other routes. The handler that owns them answers.
+	if h := c.endpointHandler(r); h != nil && !c.reachesAJITAuth(r) {
+		// The site's sign-in endpoints, which Caddy's routes would take
+		// past every jit_auth handler (one in a handle block sees only
+		// its block's requests), so a login it starts would end on the
+		// site's other routes: the handler that owns them answers. When
+		// the routes do reach one, that one answers, as it always did.
 		return h.ServeHTTP(w, r, next)
 	}
 	if c.readElsewhere(r) {
@@ -76,6 +78,18 @@ func (c *siteCleaner) endpointHandler(r *http.Request) *Handler {
 		}
 	}
 	return owner
+}
+
+// reachesAJITAuth reports whether Caddy's routes take r to a jit_auth
+// handler (which answers its own endpoints whatever its match field).
+func (c *siteCleaner) reachesAJITAuth(r *http.Request) bool {
+	if len(c.route.Handlers) < 2 {
+		return false
+	}
+	reached, _ := aside(r, func(r *http.Request) (bool, error) {
+		return reachesJITAuth(c.route.Handlers[1:], r, map[string]bool{}) == routeReaches, nil
+	})
+	return reached
 }
 
 // routeInProvision is the top-level route of srv whose handlers are
@@ -125,19 +139,23 @@ func (a *App) ownEndpoints(srv *caddyhttp.Server, h *Handler) {
 		return
 	}
 	if first.endpointSignature() != h.endpointSignature() {
-		a.logger.Warn("two jit_auth handlers of one site answer sign-in at one path prefix with other connections or another second-factor rule: the first answers for both, so a sign-in the second starts may loop or fail; give the second a path prefix of its own (path_prefix /.jitauth-app2/) or attach both to one application",
+		a.logger.Warn("two jit_auth handlers of one site answer sign-in at one path prefix with other connections, allow rules or second-factor rule: the first answers for both, so a sign-in the second starts may loop or fail; give the second a path prefix of its own (path_prefix /.jitauth-app2/) or attach both to one application",
 			zap.String("server", srv.Name()), zap.String("path_prefix", h.PathPrefix),
 			zap.String("first", first.endpointSignature()), zap.String("second", h.endpointSignature()))
 	}
 }
 
 // endpointSignature is what decides how a handler answers its sign-in
-// endpoints: the connections it offers and its second-factor rule.
+// endpoints: the connections it offers, its second-factor rule and its
+// allow rules (checked when a login completes).
 func (h *Handler) endpointSignature() string {
 	names := slices.Clone(h.offered(h.app))
 	slices.Sort(names)
-	mfa, _ := json.Marshal(h.MFA)
-	return strings.Join(names, ",") + "|" + string(mfa)
+	rules, _ := json.Marshal(struct {
+		MFA   *MFAConfig  `json:"m"`
+		Allow []AllowRule `json:"a"`
+	}{h.MFA, h.Allow})
+	return strings.Join(names, ",") + "|" + string(rules)
 }
 
 // installSiteCleaner puts a siteCleaner first in the top-level route of
@@ -307,8 +325,9 @@ func reachesJITAuth(handlers []caddyhttp.MiddlewareHandler, r *http.Request, gro
 			}
 		case *Handler:
 			// One whose match field leaves the request alone passes it
-			// on without a login (an error there asks for one).
-			if h.matcherSets == nil {
+			// on without a login (an error there asks for one); its own
+			// endpoints it answers whatever the field says.
+			if h.matcherSets == nil || strings.HasPrefix(r.URL.Path, h.PathPrefix) {
 				return routeReaches
 			}
 			if match, err := h.matchesAnyReading(r); match || err != nil {

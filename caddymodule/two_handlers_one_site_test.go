@@ -19,10 +19,10 @@ func TestTwoJITAuthOnOneSiteAnsweringSignInDifferently(t *testing.T) {
 		second string
 		warn   bool
 	}{
-		"another second-factor rule":  {"connections corp\n\t\tmfa totp", true},
-		"other connections":           {"connections partner", true},
-		"the same, other allow rules": {"connections corp\n\t\tallow email alice@example.com", false},
-		"the same, own path prefix":   {"connections partner\n\t\tpath_prefix /.jitauth-admin/", false},
+		"another second-factor rule": {"connections corp\n\t\tmfa totp", true},
+		"other connections":          {"connections partner", true},
+		"other allow rules":          {"connections corp\n\t\tallow email alice@example.com", true},
+		"the same, own path prefix":  {"connections partner\n\t\tpath_prefix /.jitauth-admin/", false},
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
