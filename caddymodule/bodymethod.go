@@ -149,7 +149,7 @@ func bodyMethods(r *http.Request) (methods []string, known bool) {
 }
 
 func peekBodyMethods(r *http.Request) ([]string, bool) {
-	if r.ContentLength > maxBodyPeek {
+	if r.ContentLength > maxBodyPeek || !plainBody(r.Header) {
 		return nil, false
 	}
 	data, err := io.ReadAll(io.LimitReader(r.Body, maxBodyPeek+1))
@@ -158,6 +158,30 @@ func peekBodyMethods(r *http.Request) ([]string, bool) {
 		return nil, false
 	}
 	return methodsInBody(r.Header.Get("Content-Type"), data)
+}
+
+// plainBody reports whether a body of header can be read as it comes:
+// Express's body-parser inflates a gzip or deflate Content-Encoding and
+// decodes a JSON or form charset such as UTF-16, which this reading does
+// not, so such a body's method cannot be told.
+func plainBody(h http.Header) bool {
+	if ce := strings.TrimSpace(h.Get("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
+		return false
+	}
+	ct := strings.ToLower(h.Get("Content-Type"))
+	i := strings.Index(ct, "charset=")
+	if i < 0 {
+		return true
+	}
+	cs := ct[i+len("charset="):]
+	if j := strings.IndexAny(cs, ";, \t"); j >= 0 {
+		cs = cs[:j]
+	}
+	switch strings.Trim(cs, `"'`) {
+	case "utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin1":
+		return true
+	}
+	return false
 }
 
 // givenBack is body again after data was read from it: data first,
@@ -221,11 +245,12 @@ func methodsInBody(contentType string, data []byte) (methods []string, known boo
 // several, a disposition other than form-data, a name parameter Go
 // refuses, a bare LF before a delimiter, a Content-ID read as a name), so
 // the answer is sure only when Go's strict reading accounts for every
-// "method" the body mentions, in any letter case: each as the name of a
-// form-data part it parsed. A body that mentions none names none.
+// mention of a method field the body makes (methodMentions): each as the
+// name of a form-data part it parsed. A body that mentions none, and
+// spells no name in RFC 2231's encoded form (name*), names none.
 func multipartMethods(contentType string, data []byte) (methods []string, sure bool) {
-	mentions := bytes.Count(bytes.ToLower(data), []byte("method"))
-	if mentions == 0 {
+	mentions := methodMentions(data)
+	if mentions == 0 && !bytes.Contains(bytes.ToLower(data), []byte("name*")) {
 		return nil, true
 	}
 	_, params, err := mime.ParseMediaType(contentType)
@@ -250,10 +275,35 @@ func multipartMethods(contentType string, data []byte) (methods []string, sure b
 		if err != nil {
 			return nil, false
 		}
-		accounted += strings.Count(strings.ToLower(name), "method") + bytes.Count(bytes.ToLower(v), []byte("method"))
+		accounted += methodMentions([]byte(name)) + methodMentions(v)
 		methods = append(methods, string(v))
 	}
-	return methods, accounted == mentions
+	return methods, accounted == mentions && (mentions > 0 || methods == nil)
+}
+
+// methodMentions counts the places in b that some framework could read
+// as the start of a _method field name: "method", in any letter case,
+// right after one of "_", ".", "[", "]" or a space (the spellings
+// isMethodField takes), itself at the start or after a delimiter (a
+// quote, "=", ";", ":", white space or a bracket). "payment_method" and
+// "the method" in a file are not such places.
+func methodMentions(b []byte) int {
+	lower := bytes.ToLower(b)
+	n := 0
+	for i := 0; ; {
+		j := bytes.Index(lower[i:], []byte("method"))
+		if j < 0 {
+			return n
+		}
+		at := i + j
+		i = at + len("method")
+		if at == 0 || !strings.ContainsRune("_.[] ", rune(lower[at-1])) {
+			continue
+		}
+		if at == 1 || strings.ContainsRune("\"'=;: \t\r\n[]", rune(lower[at-2])) {
+			n++
+		}
+	}
 }
 
 // forEachFormField calls f with each field of a form-encoded string, its
@@ -279,10 +329,20 @@ func forEachFormField(s string, f func(k, v string)) {
 // some framework: PHP drops leading spaces from a field's name and reads
 // "." and " " (and an unclosed "[") as "_", and ends it at a NUL, so
 // " _method", ".method", "[method" and "_method%00x" are _method to
-// Laravel and Symfony.
+// Laravel and Symfony; Rack 2 reads "[_method]" and "_method]" as it.
 func isMethodField(name string) bool {
 	// PHP reads a name up to a NUL.
 	name, _, _ = strings.Cut(name, "\x00")
+	// Rack 2 takes the first run without brackets, after leading ones,
+	// when only "]" follow it: "[_method]", "_method]", "]_method".
+	if rack := strings.TrimLeft(name, "[]"); rack != name || strings.ContainsAny(name, "[]") {
+		if i := strings.IndexAny(rack, "[]"); i >= 0 && strings.Trim(rack[i:], "]") == "" {
+			rack = rack[:i]
+		}
+		if rack == "_method" {
+			return true
+		}
+	}
 	name = strings.TrimLeft(name, " ")
 	if len(name) != len("_method") {
 		return false

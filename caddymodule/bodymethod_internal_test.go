@@ -41,7 +41,11 @@ func TestMethodsInBody(t *testing.T) {
 		{"multipart, another disposition", mp, "--XyZ\r\nContent-Disposition: attachment; name=\"_method\"\r\n\r\ndelete\r\n--XyZ--\r\n", nil, true},
 		{"multipart, a Content-ID", "multipart/mixed; boundary=XyZ", "--XyZ\r\nContent-ID: _method\r\n\r\ndelete\r\n--XyZ--\r\n", nil, true},
 		{"multipart, two boundaries", "multipart/form-data; boundary=A; xboundary=XyZ", part("_method", "delete") + "--XyZ--\r\n", nil, true},
-		{"multipart, payment_method beside", mp, part("payment_method", "card") + "--XyZ--\r\n", nil, true},
+		{"multipart, payment_method beside", mp, part("payment_method", "card") + "--XyZ--\r\n", nil, false},
+		{"multipart, a file that says method", mp, part("file", "the method is _method") + "--XyZ--\r\n", nil, true},
+		{"multipart, Rack's brackets", mp, part("[_method]", "delete") + "--XyZ--\r\n", []string{"DELETE"}, false},
+		{"multipart, an RFC 2231 name", mp, "--XyZ\r\nContent-Disposition: form-data; name*=utf-8''%5Fm%65thod\r\n\r\ndelete\r\n--XyZ--\r\n", nil, true},
+		{"Rack's brackets", "application/x-www-form-urlencoded", "%5B_method%5D=delete&_method%5D=put", []string{"DELETE", "PUT"}, false},
 		{"PHP's NUL", "application/x-www-form-urlencoded", "_method%00x=delete", []string{"DELETE"}, false},
 		{"a type Go refuses (Rack reads up to ;)", "application/x-www-form-urlencoded; charset", "_method=delete", []string{"DELETE"}, false},
 		{"a list of types", "application/x-www-form-urlencoded, text/plain", "_method=delete", []string{"DELETE"}, false},
@@ -218,4 +222,29 @@ func FuzzMethodsInBody(f *testing.F) {
 			t.Fatalf("the body given back differs: %d bytes (%v), want %d", len(rest), err, len(body))
 		}
 	})
+}
+
+// A body a framework would inflate or decode first cannot be read for
+// its method here: its method is unknown, which needs the login.
+func TestPlainBody(t *testing.T) {
+	for _, c := range []struct {
+		encoding, contentType string
+		want                  bool
+	}{
+		{"", "application/x-www-form-urlencoded", true},
+		{"identity", "application/json; charset=UTF-8", true},
+		{"", `application/json; charset="utf-8"`, true},
+		{"gzip", "application/x-www-form-urlencoded", false},
+		{"deflate", "application/json", false},
+		{"", "application/json; charset=utf-16le", false},
+		{"", "application/x-www-form-urlencoded; charset=", false},
+	} {
+		h := http.Header{"Content-Type": {c.contentType}}
+		if c.encoding != "" {
+			h.Set("Content-Encoding", c.encoding)
+		}
+		if got := plainBody(h); got != c.want {
+			t.Errorf("%q %q: %v, want %v", c.encoding, c.contentType, got, c.want)
+		}
+	}
 }

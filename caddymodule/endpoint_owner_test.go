@@ -9,10 +9,10 @@ import (
 // corp) and whose /admin/* handle block has a stricter one (allow only
 // bob) answered its sign-in endpoints, before the cleaning step took
 // them over, with the catch-all's handler: alice signed in for /app/x.
-// The cleaning step now hands /.jitauth/… to the handler provisioned
-// first for the prefix, the /admin/* one, whose allow rules are not in
-// endpointSignature: alice's sign-in for /app/x ends on "Access denied",
-// and the load does not even warn.
+// When the cleaning step first handed /.jitauth/… to the handler
+// provisioned first for the prefix (the /admin/* one), alice's sign-in
+// for /app/x ended on "Access denied". It now hands over only what
+// Caddy's routes would take past every jit_auth handler.
 func TestSignInAnsweredByAnotherHandlersAllowRules(t *testing.T) {
 	for name, body := range map[string]string{
 		"handle":      "\thandle /admin/* {\n\t\tjit_auth {\n\t\t\tconnections corp\n\t\t\tallow email bob@example.com\n\t\t}\n\t\treverse_proxy {UPSTREAM}\n\t}\n\thandle {\n\t\tjit_auth {\n\t\t\tconnections corp\n\t\t}\n\t\treverse_proxy {UPSTREAM}\n\t}",
