@@ -71,7 +71,11 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	if d.NextArg() {
 		return nil, d.ArgErr()
 	}
+	once := onceOptions{}
 	for d.NextBlock(0) {
+		if err := once.check(d, "store", "session_lifetime", "user_status_refresh", "revocation_poll", "assertion_key_rotation"); err != nil {
+			return nil, err
+		}
 		switch d.Val() {
 		case "store":
 			raw, err := parseStore(d)
@@ -449,7 +453,11 @@ func parseHandler(d *caddyfile.Dispenser) (*Handler, error) {
 // parseApplicationBlock reads an application's options into h: from a
 // site directive (inSite) or a global `application` block.
 func parseApplicationBlock(d *caddyfile.Dispenser, h *Handler, inSite bool) error {
+	once := onceOptions{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if err := once.check(d, "connections", "path_prefix", "mfa", "assertion", "idle_timeout"); err != nil {
+			return err
+		}
 		opt := d.Val()
 		if inSite && h.ApplicationName != "" && opt != "path_prefix" {
 			return d.Errf("jit_auth %s attaches the named application %q, so %s belongs in its application block in the global options; only path_prefix may be set here", h.ApplicationName, h.ApplicationName, opt)

@@ -99,7 +99,11 @@ func parseDeprovision(d *caddyfile.Dispenser) (*DeprovisionConfig, error) {
 		return caddy.Duration(v), nil
 	}
 	var err error
+	once := onceOptions{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if err := once.check(d, "after", "every", "action", "include_local_roles", "include_kept"); err != nil {
+			return nil, err
+		}
 		switch d.Val() {
 		case "after":
 			c.After, err = duration()
