@@ -73,10 +73,10 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	}
 	once := onceOptions{}
 	for d.NextBlock(0) {
-		if err := once.check(d, "store", "session_lifetime", "user_status_refresh", "revocation_poll", "assertion_key_rotation"); err != nil {
-			return nil, err
-		}
-		switch d.Val() {
+		// Checked after the option is read, so a bad value is reported
+		// as such even on a second line.
+		opt := d.Val()
+		switch opt {
 		case "store":
 			raw, err := parseStore(d)
 			if err != nil {
@@ -150,6 +150,9 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 			app.Applications[name] = &h.Application
 		default:
 			return nil, d.Errf("unknown jit_auth option %q; expected store, session_lifetime, user_status_refresh, revocation_poll, cookie_keys, assertion_key_rotation, connection or application", d.Val())
+		}
+		if err := once.seen(d, opt, "store", "session_lifetime", "user_status_refresh", "revocation_poll", "assertion_key_rotation"); err != nil {
+			return nil, err
 		}
 	}
 	return httpcaddyfile.App{Name: "jit_auth", Value: caddyconfig.JSON(app, nil)}, nil
@@ -307,7 +310,11 @@ func parseConnection(d *caddyfile.Dispenser) (*Connection, error) {
 type onceOptions map[string]bool
 
 func (o onceOptions) check(d *caddyfile.Dispenser, single ...string) error {
-	opt := d.Val()
+	return o.seen(d, d.Val(), single...)
+}
+
+// seen is check for the option opt, once read.
+func (o onceOptions) seen(d *caddyfile.Dispenser, opt string, single ...string) error {
 	if !slices.Contains(single, opt) {
 		return nil
 	}
