@@ -71,7 +71,7 @@ func runJitUsers(t *testing.T, addr string, args ...string) (string, error) {
 	return out.String(), err
 }
 
-// Review D: `caddy jit-users export` whose store fails after the first
+// `caddy jit-users export` whose store fails after the first
 // page prints the admin API's "export incomplete" last line and exited 0,
 // so `caddy jit-users export > users.csv && upload users.csv` (a backup
 // or an HR reconciliation job) takes a truncated directory for a whole
