@@ -149,9 +149,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.conns = append(h.conns, h.app.Connections[n])
 	}
 
+	srv, _ := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
 	h.headers, h.stripKeys = buildHeaderRules(h.Headers)
 	if h.IdleTimeout > 0 {
-		srv, _ := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
 		h.activityKey = h.app.activityKeyFor(h, srv)
 	}
 	if len(h.Bearer) > 0 {
@@ -165,10 +165,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		}
 	}
 	h.app.identityKeys = mergeKeys(h.app.identityKeys, h.stripKeys)
-	srv, _ := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
 	h.app.ownEndpoints(srv, h)
 	h.peers = h.app.placeHandler(srv)
-	h.app.installSiteCleaner(ctx)
+	h.app.installSiteCleaner(srv)
 
 	if h.MatcherSetsRaw != nil {
 		mods, err := ctx.LoadModule(h, "MatcherSetsRaw")

@@ -93,7 +93,9 @@ func (c *siteCleaner) reachesAJITAuth(r *http.Request) bool {
 }
 
 // routeInProvision is the top-level route of srv whose handlers are
-// being provisioned (see installSiteCleaner), or nil.
+// being provisioned, or nil: Caddy provisions a server's top-level routes
+// one after the other, so it is the first whose handlers are not loaded
+// yet (nil, or only the site cleaner installSiteCleaner put there).
 func routeInProvision(srv *caddyhttp.Server) *caddyhttp.Route {
 	if srv == nil {
 		return nil
@@ -171,37 +173,21 @@ func (h *Handler) endpointSignature() string {
 // there, so the cleaner stays first. A configuration the cleaner cannot
 // cover (a top-level route with a path matcher, in JSON) keeps the
 // load-time warning (warnPartialCoverage).
-func (a *App) installSiteCleaner(ctx caddy.Context) {
-	srv, _ := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
-	if srv == nil {
+func (a *App) installSiteCleaner(srv *caddyhttp.Server) {
+	r := routeInProvision(srv)
+	if r == nil || r.Handlers != nil {
+		return // none, or this route has its cleaner already
+	}
+	if narrows(r.MatcherSetsRaw, r.MatcherSets) {
 		return
 	}
-	for i := range srv.Routes {
-		r := &srv.Routes[i]
-		if len(r.HandlersRaw) == 0 {
-			continue
-		}
-		if len(r.Handlers) == 1 {
-			if _, ok := r.Handlers[0].(*siteCleaner); ok {
-				return // this route, already cleaned
-			}
-		}
-		if r.Handlers != nil {
-			continue // provisioned already
-		}
-		// The route being provisioned, which holds h.
-		if narrows(r.MatcherSetsRaw, r.MatcherSets) {
-			return
-		}
-		if meetsJITAuthFirst([]flowRoute{{Handle: r.HandlersRaw}}) {
-			return // the first jit_auth handler cleans every request
-		}
-		r.Handlers = []caddyhttp.MiddlewareHandler{&siteCleaner{app: a, route: r}}
-		a.placeHandler(srv) // a jit_auth handler later on a request must know it ran
-		a.logger.Debug("jit_auth cleans every request of the site, not all of them meeting a jit_auth handler first",
-			zap.String("server", srv.Name()), zap.Int("route", i))
-		return
+	if meetsJITAuthFirst([]flowRoute{{Handle: r.HandlersRaw}}) {
+		return // the first jit_auth handler cleans every request
 	}
+	r.Handlers = []caddyhttp.MiddlewareHandler{&siteCleaner{app: a, route: r}}
+	a.placeHandler(srv) // a jit_auth handler later on a request must know it ran
+	a.logger.Debug("jit_auth cleans every request of the site, not all of them meeting a jit_auth handler first",
+		zap.String("server", srv.Name()))
 }
 
 // flowRoute is the part of a route's JSON that decides which requests
