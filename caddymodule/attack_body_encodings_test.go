@@ -71,14 +71,14 @@ func TestBodyMethodEncodedBodies(t *testing.T) {
 	}
 }
 
-// multipartMethods returns "sure, no method" for a body in which the
-// literal text "method" does not occur, before parsing it. But a part
+// multipartMethods once answered "sure, no method" for a body in which
+// the literal text "method" does not occur, before parsing it. But a part
 // name can be spelled without that text: RFC 2231/5987 extended
 // parameters (name*=utf-8”%5Fm%65thod), which Go's own
 // mime.ParseMediaType (so Part.FormName) and busboy (multer, read by
 // method-override's documented req.body._method getter) decode to
-// "_method". So this DELETE passes "@danger method DELETE PUT" without
-// a login.
+// "_method". So this DELETE passed "@danger method DELETE PUT" without
+// a login; a body that spells a name that way is now read.
 func TestBodyMethodMultipartExtendedName(t *testing.T) {
 	bodySpellingsNeedLogin(t, []spelledBody{
 		{"name*= (RFC 2231)", "POST", "multipart/form-data; boundary=XyZ",

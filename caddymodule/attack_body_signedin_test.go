@@ -2,9 +2,7 @@ package caddymodule_test
 
 import (
 	"net/http"
-	"strings"
 	"testing"
-	"time"
 )
 
 // In the README's `handle @danger` layout (@danger method DELETE PUT), a
@@ -24,20 +22,9 @@ func TestSignedInMultipartMentioningMethodIsNotRefused(t *testing.T) {
 		"an uploaded file mentioning method": mpPart("XyZ", "Content-Disposition: form-data; name=\"file\"; filename=\"notes.txt\"\r\nContent-Type: text/plain",
 			"The scientific method, step by step.") + "--XyZ--\r\n",
 	} {
-		req, _ := http.NewRequest("POST", base+"/orders", strings.NewReader(body))
-		req.Header.Set("Content-Type", "multipart/form-data; boundary=XyZ")
-		req.Header.Set("Cookie", "jitauth_session="+session)
-		req.Header.Set("Accept", "text/html")
-		req.Header.Set("Sec-Fetch-Mode", "navigate")
-		req.Header.Set("Sec-Fetch-Site", "same-origin")
-		client := &http.Client{Timeout: 20 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("%s: a signed-in user's multipart POST /orders (a POST to every framework): %d, want 200 from the upstream", name, resp.StatusCode)
+		status := sendBody(t, base, http.MethodPost, "/orders", "multipart/form-data; boundary=XyZ", body, session)
+		if status != http.StatusOK {
+			t.Errorf("%s: a signed-in user's multipart POST /orders (a POST to every framework): %d, want 200 from the upstream", name, status)
 		}
 	}
 }

@@ -27,12 +27,24 @@ var padding = "pad=" + strings.Repeat("x", 70<<10)
 // returns the status and, when the upstream answered, what it received.
 func postStatus(t *testing.T, base string, up *recordingUpstream, path string, b postBody, cookie string) (int, *seenRequest) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, base+path, strings.NewReader(b.body))
+	status := sendBody(t, base, http.MethodPost, path, b.contentType, b.body, cookie)
+	if seen, ok := up.take(path); ok {
+		return status, &seen
+	}
+	return status, nil
+}
+
+// sendBody sends method path with the body and content type given, as an
+// API client (Accept: application/json, redirects not followed), with the
+// session cookie when not empty, and returns the status.
+func sendBody(t *testing.T, base, method, path, contentType, body, cookie string) int {
+	t.Helper()
+	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.contentType != "" {
-		req.Header.Set("Content-Type", b.contentType)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "application/json")
 	if cookie != "" {
@@ -41,13 +53,10 @@ func postStatus(t *testing.T, base string, up *recordingUpstream, path string, b
 	client := &http.Client{Timeout: 20 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(req)
 	if err != nil {
-		t.Fatalf("POST %s: %v", path, err)
+		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	resp.Body.Close()
-	if seen, ok := up.take(path); ok {
-		return resp.StatusCode, &seen
-	}
-	return resp.StatusCode, nil
+	return resp.StatusCode
 }
 
 // S10: Rails, Laravel and Symfony take a POST for the method its body's

@@ -1,7 +1,6 @@
 package caddymodule_test
 
 import (
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -32,24 +31,18 @@ func TestTOTPResetEndsSessionsSoAnOldOneCannotEnrol(t *testing.T) {
 	}
 
 	// Alice lost her phone; the administrator resets her factor.
-	req, _ := http.NewRequest(http.MethodDelete, fmt.Sprintf("http://localhost:%d/jit_auth/users/alice@example.com/totp", admin), nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("admin reset: %d", resp.StatusCode)
+	if code := adminCall(t, admin, http.MethodDelete, "/jit_auth/users/alice@example.com/totp", "", nil); code != http.StatusOK {
+		t.Fatalf("admin reset: %d", code)
 	}
 
 	// The attacker's session, from before the reset, reloads the MFA page.
-	resp, page = attacker.get(s.base + "/.jitauth/mfa?rd=/secret")
+	_, page = attacker.get(s.base + "/.jitauth/mfa?rd=/secret")
 	m := secretRE.FindStringSubmatch(page)
 	if m == nil {
 		return // not offered enrolment: what the README promises
 	}
 	attackerSecret := m[1]
-	resp, _ = s.submitCode(attacker, page, codeAt(t, attackerSecret, time.Now()))
+	resp, _ := s.submitCode(attacker, page, codeAt(t, attackerSecret, time.Now()))
 	got, body := attacker.get(s.base + "/secret")
 	t.Errorf("a pre-MFA session issued BEFORE the admin's TOTP reset was offered enrolment (status %d) "+
 		"and, after enrolling its own authenticator, reached the upstream: GET /secret -> %d %q; "+

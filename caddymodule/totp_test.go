@@ -253,14 +253,8 @@ func TestTOTPAdminReset(t *testing.T) {
 	s.enrol(alice())
 	u := allUsers(t, st)[0]
 
-	req, _ := http.NewRequest(http.MethodDelete, fmt.Sprintf("http://localhost:%d/jit_auth/users/alice@example.com/totp", admin), nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("admin reset: %d", resp.StatusCode)
+	if code := adminCall(t, admin, http.MethodDelete, "/jit_auth/users/alice@example.com/totp", "", nil); code != http.StatusOK {
+		t.Fatalf("admin reset: %d", code)
 	}
 	if _, err := st.TOTP(context.Background(), u.ID); err == nil {
 		t.Fatal("the factor is still stored after the reset")
@@ -274,9 +268,8 @@ func TestTOTPAdminReset(t *testing.T) {
 		t.Errorf("after a reset, the login does not offer enrolment:\n%s", page)
 	}
 	// Unknown users and routes are clear errors.
-	req, _ = http.NewRequest(http.MethodDelete, fmt.Sprintf("http://localhost:%d/jit_auth/users/nobody/totp", admin), nil)
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNotFound {
-		t.Errorf("reset of an unknown user: %v %v", resp.StatusCode, err)
+	if code := adminCall(t, admin, http.MethodDelete, "/jit_auth/users/nobody/totp", "", nil); code != http.StatusNotFound {
+		t.Errorf("reset of an unknown user: %d", code)
 	}
 }
 
