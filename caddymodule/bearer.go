@@ -230,8 +230,8 @@ func (h *Handler) serveBearer(w http.ResponseWriter, r *http.Request) (*Session,
 		return nil, false
 	}
 	s, rule, err := h.bearer.session(r.Context(), h, token, time.Now())
-	if err == nil && s.UserID != "" {
-		if active, _ := h.app.sessions.status.active(s.UserID, time.Now().Unix()); !active {
+	if err == nil && s.directoryUser() != "" {
+		if active, _ := h.app.sessions.status.active(s.directoryUser(), time.Now().Unix()); !active {
 			err = &bearerRefusal{http.StatusForbidden, "invalid_token", "this token's account is disabled on this site"}
 		}
 	}

@@ -177,6 +177,10 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 		return
 	}
 	h.auditProvisioning(conn, claims, res)
+	if res.DirectoryErr != nil {
+		h.logger.Warn("JIT-off login not checked against the directory, which cannot be read: a local user with the same name, if disabled, is not refused",
+			zap.String("connection", conn.name), zap.String("username", res.Username), zap.Error(res.DirectoryErr))
+	}
 	if d := res.Profile.DroppedGroups; len(d) > 0 {
 		h.logger.Warn("provider groups dropped: a comma or control character in a group name would split or break Remote-Groups",
 			zap.String("connection", conn.name), zap.String("subject", claims.Subject), zap.Strings("groups", d))
@@ -305,7 +309,7 @@ func newSession(conn *Connection, c provisioner.Claims, res provisioner.Result, 
 		return s
 	}
 	p := res.Profile
-	s.Username = res.Username
+	s.Username, s.Holder = res.Username, res.Holder
 	s.Email, s.EmailVerified, s.Name, s.Groups, s.Roles = p.Email, p.EmailVerified, p.Name, p.Groups, res.Roles
 	s.Attributes = chosenAttributes(p.Attributes, attrs)
 	return s

@@ -84,13 +84,11 @@ func (r *revocations) refuses(s *Session) bool {
 	if len(r.cutoffs) == 0 {
 		return false
 	}
-	if key := s.cutoffKey(); key != "" {
-		if cut, ok := r.cutoffs[key]; ok && s.IssuedAt <= cut.before {
-			return true
+	for _, key := range s.cutoffKeys() {
+		if key == "" {
+			continue
 		}
-	}
-	if s.sidKey != "" {
-		if cut, ok := r.cutoffs[s.sidKey]; ok && s.IssuedAt <= cut.before {
+		if cut, ok := r.cutoffs[key]; ok && s.IssuedAt <= cut.before {
 			return true
 		}
 	}

@@ -18,7 +18,13 @@ type Session struct {
 	ID string `json:"sid"`
 	// UserID is the local user's ID; empty when the connection has JIT
 	// off and nothing about the user is stored.
-	UserID   string `json:"uid,omitempty"`
+	UserID string `json:"uid,omitempty"`
+	// Holder is, when the connection has JIT off, the ID of the local
+	// user whose name the session carries (the same verified email, a
+	// user of a connection with JIT on; provisioner.Result.Holder): the
+	// session ends when that user is disabled, deleted or signed out
+	// everywhere, as the user's own sessions do.
+	Holder   string `json:"hid,omitempty"`
 	Username string `json:"u"`
 	Email    string `json:"e,omitempty"`
 	// EmailVerified records that the provider asserted Email verified.
@@ -46,8 +52,8 @@ type Session struct {
 	ProviderSID string `json:"psid,omitempty"`
 
 	// subjectKey and sidKey are the keys a back-channel logout of this
-	// session's JIT-off subject or provider session is recorded under
-	// (see prepare); computed once, before the session is shared.
+	// session's subject or provider session is recorded under (see
+	// prepare); computed once, before the session is shared.
 	subjectKey, sidKey string
 	// identity is what the session forwards upstream (see prepare); nil
 	// until computed, and again on a copy whose profile changed.
@@ -80,21 +86,30 @@ func (s *Session) lastActive(key string) int64 {
 // shared, so the request path only reads them.
 func (s *Session) prepare() {
 	s.identity = newForwardedIdentity(s)
-	if s.UserID == "" {
-		s.subjectKey = subjectCutoffKey(s.Connection, s.Subject)
-	}
+	s.subjectKey = subjectCutoffKey(s.Connection, s.Subject)
 	if s.ProviderSID != "" {
 		s.sidKey = sidCutoffKey(s.Connection, s.ProviderSID)
 	}
 }
 
-// cutoffKey is what a sign-out everywhere of s's user is recorded under:
-// the local user, or with JIT off the connection's subject.
-func (s *Session) cutoffKey() string {
+// directoryUser is the local user whose status and sign-outs s follows:
+// its own, or the one whose name a JIT-off session carries; "" for a
+// JIT-off session no local user stands behind.
+func (s *Session) directoryUser() string {
 	if s.UserID != "" {
 		return s.UserID
 	}
-	return s.subjectKey
+	return s.Holder
+}
+
+// cutoffKeys are the keys a sign-out everywhere that ends s may be
+// recorded under: its local user's (directoryUser), its subject's at
+// its connection, and its provider session's. The subject's counts
+// whether or not the session has a local user: a back-channel logout
+// records it always, so one that arrives after the connection's JIT
+// setting changed still ends the sessions issued before the change.
+func (s *Session) cutoffKeys() [3]string {
+	return [3]string{s.directoryUser(), s.subjectKey, s.sidKey}
 }
 
 // Cutoff keys besides local user IDs (UUIDs, which have no colon).

@@ -116,8 +116,16 @@ func (m *sessions) admitted(e *cachedSession, nowUnix int64) *Session {
 	s := e.session
 	switch {
 	case m.revoked.refuses(s):
-	case s.UserID == "":
+	case s.UserID == "" && s.Holder == "":
 		c.outcome = s
+	case s.UserID == "":
+		// A JIT-off session under a local user's name: that user's
+		// status decides, the profile stays the session's own.
+		active, _, entry := m.status.lookup(s.Holder, nowUnix)
+		c.userSeen = entry
+		if active {
+			c.outcome = s
+		}
 	default:
 		active, profile, entry := m.status.lookup(s.UserID, nowUnix)
 		c.userSeen = entry

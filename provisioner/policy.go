@@ -377,6 +377,13 @@ func (p *Policy) usernameCandidates(connection string, c Claims, pr Profile) []u
 // template over a claim users choose or providers reuse (a login such as
 // preferred_username) names whoever has that value now.
 func (p *Policy) SessionName(connection string, c Claims, pr Profile) string {
+	return p.sessionName(connection, c, pr, nil)
+}
+
+// sessionName is SessionName; emailFree, when set, vets the verified
+// email before it is the name: when it says no, the next template is
+// tried.
+func (p *Policy) sessionName(connection string, c Claims, pr Profile, emailFree func(string) bool) string {
 	env := newEvalEnv(connection, c)
 	env.profile = &pr
 	templates := p.UsernameTemplates
@@ -391,7 +398,7 @@ func (p *Policy) SessionName(connection string, c Claims, pr Profile) string {
 			continue
 		}
 		if strings.Contains(norm, "@") {
-			if email != "" && cleanUsername(v) == email && !p.reserved(email) {
+			if email != "" && cleanUsername(v) == email && !p.reserved(email) && (emailFree == nil || emailFree(email)) {
 				return email
 			}
 			continue

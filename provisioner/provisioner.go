@@ -85,6 +85,16 @@ type Result struct {
 	// the verified email, or "<connection>:<value>"), or the suggested
 	// username when Outcome is OutcomeNeedsUsername.
 	Username string
+	// Holder is, with JIT off, the ID of the local user whose name
+	// Username is (the same verified email, from a connection with JIT
+	// on): a session under it must end when that user is disabled,
+	// deleted or signed out everywhere. Empty when no local user has the
+	// name.
+	Holder string
+	// DirectoryErr is, with JIT off, why the directory could not be read
+	// to find a local user holding Username; the login was not checked
+	// against one, and the caller should say so in its log.
+	DirectoryErr error
 	// Attributes and Consent are set when consent is needed: the values
 	// a page must show, and the names the user is asked to agree to.
 	Attributes []AttributeValue
@@ -134,11 +144,7 @@ func (p *Provisioner) Provision(ctx context.Context, req Request) (Result, error
 	profile := pol.MapProfile(req.Connection, c)
 	res := Result{Profile: profile, Roles: pol.RolesFor(profile.Groups)}
 	if !pol.Enabled {
-		res.Outcome = OutcomeNotStored
-		if res.Username = pol.SessionName(req.Connection, c, profile); res.Username == "" {
-			return Result{}, fmt.Errorf("%w: no usable username", ErrInvalidClaims)
-		}
-		return res, nil
+		return p.notStored(ctx, req.Connection, c, pol, res)
 	}
 	now := time.Now
 	if p.Now != nil {
@@ -172,6 +178,45 @@ func (p *Provisioner) Provision(ctx context.Context, req Request) (Result, error
 		return res, err
 	}
 	return Result{}, fmt.Errorf("%w: identity changed concurrently, try again", ErrStoreUnavailable)
+}
+
+// notStored names a JIT-off login (Policy.SessionName). A verified
+// email is the name only while the directory agrees it names this
+// mailbox's owner: no local user holds it, or the one who does has it
+// as their own verified email, and is then this person on every
+// connection: refused while disabled, and named in Result.Holder so the
+// session follows their status and sign-outs. A local user whose name
+// is an address they no longer have (the email changed at the
+// provider, the mailbox may be someone else's now) keeps the name, and
+// this login takes the policy's next template. When the directory
+// cannot be read, the login goes on unchecked, as JIT-off logins always
+// have while the store is down, and Result.DirectoryErr says so.
+func (p *Provisioner) notStored(ctx context.Context, connection string, c Claims, pol *Policy, res Result) (Result, error) {
+	var holder *User
+	res.Outcome = OutcomeNotStored
+	res.Username = pol.sessionName(connection, c, res.Profile, func(email string) bool {
+		u, err := p.Store.UserByUsername(ctx, email)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			return true
+		case err != nil:
+			res.DirectoryErr = fmt.Errorf("%w: looking up username: %v", ErrStoreUnavailable, err)
+			return true
+		case u.EmailVerified && NormalizeUsername(u.Email) == NormalizeUsername(email):
+			holder = u
+			return true
+		}
+		return false
+	})
+	switch {
+	case res.Username == "":
+		return Result{}, fmt.Errorf("%w: no usable username", ErrInvalidClaims)
+	case holder != nil && holder.Status == StatusDisabled:
+		return Result{}, disabled(holder)
+	case holder != nil:
+		res.Holder = holder.ID
+	}
+	return res, nil
 }
 
 // login is one Provision call's working state.

@@ -447,3 +447,65 @@ func FuzzNormalizeUsername(f *testing.F) {
 		}
 	})
 }
+
+func (f *faultyStore) UserByUsername(ctx context.Context, name string) (*provisioner.User, error) {
+	if f.fail["UserByUsername"] {
+		return nil, errBoom
+	}
+	return f.Store.UserByUsername(ctx, name)
+}
+
+// A JIT-off login is named by its verified email only while the
+// directory agrees the address is this person's: no local user has the
+// name, or the one who has it has it as their verified email (then the
+// result names them as the holder, and their status applies); a local
+// user whose email moved on keeps the name, and the login takes the next
+// template.
+func TestProvisionJITOffNameAgainstTheDirectory(t *testing.T) {
+	ctx := t.Context()
+	s := newStore(t)
+	p := &provisioner.Provisioner{Store: s}
+	off := provisioner.Policy{}
+
+	res, err := provision(p, ctx, "partner", off, aliceClaims())
+	if err != nil || res.Username != "alice@example.com" || res.Holder != "" {
+		t.Fatalf("no local user: %+v, %v; want alice@example.com and no holder", res, err)
+	}
+	created, err := provision(p, ctx, "corp", on, aliceClaims())
+	if err != nil || created.User.Username != "alice@example.com" {
+		t.Fatalf("JIT on: %+v, %v", created, err)
+	}
+	res, err = provision(p, ctx, "partner", off, aliceClaims())
+	if err != nil || res.Username != "alice@example.com" || res.Holder != created.User.ID {
+		t.Fatalf("the local user's own address: %+v, %v; want alice@example.com held by %s", res, err, created.User.ID)
+	}
+	if err := s.SetStatus(ctx, created.User.ID, provisioner.StatusDisabled, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := provision(p, ctx, "partner", off, aliceClaims()); !errors.Is(err, provisioner.ErrUserDisabled) {
+		t.Fatalf("the holder disabled: %v, want ErrUserDisabled", err)
+	}
+	if err := s.SetStatus(ctx, created.User.ID, provisioner.StatusActive, "test"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Alice's address changes; the old one is then someone else's.
+	moved := aliceClaims()
+	moved.Email = "alice.new@example.com"
+	if _, err := provision(p, ctx, "corp", on, moved); err != nil {
+		t.Fatal(err)
+	}
+	other := aliceClaims()
+	other.Subject = "sub-other"
+	res, err = provision(p, ctx, "partner", off, other)
+	if err != nil || res.Username != "partner:sub-other" || res.Holder != "" {
+		t.Fatalf("an address the local user no longer has: %+v, %v; want partner:sub-other", res, err)
+	}
+
+	// An outage keeps JIT-off logins working, unchecked, and says so.
+	f := &faultyStore{Store: s, fail: map[string]bool{"UserByUsername": true}}
+	res, err = provision(&provisioner.Provisioner{Store: f}, ctx, "partner", off, aliceClaims())
+	if err != nil || res.Username != "alice@example.com" || !errors.Is(res.DirectoryErr, provisioner.ErrStoreUnavailable) {
+		t.Fatalf("directory unreadable: %+v, %v; want the email name and DirectoryErr", res, err)
+	}
+}
