@@ -125,9 +125,11 @@ func (h *Handler) logoutKeys(ctx context.Context, conn *Connection, lt connector
 			case !errors.Is(err, provisioner.ErrNotFound):
 				return nil, "", err
 			}
-		} else {
-			keys = append(keys, subjectCutoffKey(conn.name, lt.Subject))
 		}
+		// Also under the subject, JIT on or off: sessions issued before
+		// the connection's JIT setting changed carry no local user, or
+		// one this lookup no longer finds.
+		keys = append(keys, subjectCutoffKey(conn.name, lt.Subject))
 	}
 	if lt.SessionID != "" {
 		keys = append(keys, sidCutoffKey(conn.name, lt.SessionID))

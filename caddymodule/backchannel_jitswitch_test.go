@@ -1,0 +1,89 @@
+package caddymodule_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+)
+
+// An operator turns JIT on for a connection that had it off (the
+// README's own path: "JIT is off by default"), or off again, and
+// reloads. Sessions made before the reload stay valid, and a
+// back-channel logout of their subject (a token with sub and no sid, as
+// Section 2.4 allows) still ends them, though they were issued with the
+// other setting: a logout is recorded under the subject whatever the
+// setting, beside the local user (S7, S17).
+func TestBackchannelLogoutBySubjectAfterJITWasSwitched(t *testing.T) {
+	for _, tc := range []struct{ name, before, after string }{
+		{"turned on", "", "jit"},
+		{"turned off", "jit", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) { backchannelLogoutAcrossJITSwitch(t, tc.before, tc.after) })
+	}
+}
+
+func backchannelLogoutAcrossJITSwitch(t *testing.T, before, after string) {
+	dir := t.TempDir()
+	idp := startMockOIDC(t)
+	up := newUpstream(t)
+	cfg := idp.Config()
+	port := freePort(t)
+	base := fmt.Sprintf("http://localhost:%d", port)
+	caddyfile := func(jit string) []byte {
+		t.Helper()
+		src := fmt.Sprintf(`{%s
+}
+http://localhost:%d {
+	jit_auth
+	reverse_proxy %s
+}
+`, globalOptions(dir, fmt.Sprintf(`
+		connection corp {
+			oidc %s %s %s
+			backchannel_logout
+			%s
+		}`, cfg.Issuer, cfg.ClientID, cfg.ClientSecret, jit)), port, up.hostPort())
+		out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), map[string]any{"filename": "Caddyfile"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	runCaddyJSON(t, caddyfile(before))
+
+	b := newBrowser(t)
+	idp.QueueUser(alice())
+	if resp, body, _ := b.follow(base+"/.jitauth/start/corp", nil); resp.StatusCode != http.StatusOK || !strings.Contains(body, "upstream saw") {
+		t.Fatalf("login before the switch: %d %s", resp.StatusCode, body)
+	}
+
+	// The operator switches JIT: caddy reload.
+	if err := caddy.Load(caddyfile(after), true); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if resp, _ := b.get(base + "/still"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the session did not survive the reload: %d", resp.StatusCode)
+	}
+	// Alice signs in once more elsewhere, after the switch.
+	other := newBrowser(t)
+	idp.QueueUser(alice())
+	if resp, _, _ := other.follow(base+"/.jitauth/start/corp", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login after the switch: %d", resp.StatusCode)
+	}
+
+	c := logoutClaims(cfg.Issuer, cfg.ClientID)
+	c["sub"] = "alice-sub"
+	if code, body := postLogoutToken(t, base, "corp", signWith(t, idp.Keypair, c)); code != http.StatusOK {
+		t.Fatalf("back-channel logout: %d %s", code, body)
+	}
+	if resp, _ := other.get(base + "/after"); resp.StatusCode == http.StatusOK {
+		t.Fatal("the back-channel logout did not end the session made after the switch")
+	}
+	if resp, _ := b.get(base + "/after"); resp.StatusCode == http.StatusOK {
+		t.Fatal("the provider logged alice out (back-channel, by sub) and was told 200, but her session from before the switch still reaches the upstream")
+	}
+}
