@@ -291,6 +291,14 @@ func (p *Policy) MapProfile(connection string, c Claims) Profile {
 		}
 	}
 	pr.Email = strings.TrimSpace(pr.Email)
+	_, emailMapped := p.Map[AttrEmail]
+	_, verifiedMapped := p.Map[AttrEmailVerified]
+	if emailMapped && !verifiedMapped && asciiLower(pr.Email) != asciiLower(strings.TrimSpace(c.Email)) {
+		// The provider's email_verified was said of its email claim; an
+		// address mapped from another claim (Entra ID's mail or upn, a
+		// directory attribute the user may edit) is not vouched for by it.
+		pr.EmailVerified = false
+	}
 	if pr.Email == "" {
 		pr.EmailVerified = false
 	}
