@@ -327,8 +327,7 @@ func (o *OIDC) Finish(r *http.Request, login connector.Login, state []byte) (pro
 	if err := idt.Claims(&claims); err != nil {
 		return provisioner.Claims{}, fmt.Errorf("%w: id_token claims: %v", connector.ErrRejected, err)
 	}
-	// Many providers put profile claims only in userinfo. The ID token's
-	// own claims win where both speak, as they are signed.
+	// Many providers put profile claims only in userinfo (mergeUserinfo).
 	if p.UserInfoEndpoint() != "" {
 		ui, err := p.UserInfo(ctx, oauth2.StaticTokenSource(tok))
 		if err != nil {
@@ -339,11 +338,7 @@ func (o *OIDC) Finish(r *http.Request, login connector.Login, state []byte) (pro
 		} else {
 			extra := map[string]any{}
 			if err := ui.Claims(&extra); err == nil {
-				for k, v := range extra {
-					if _, ok := claims[k]; !ok {
-						claims[k] = v
-					}
-				}
+				mergeUserinfo(claims, extra)
 			}
 		}
 	}
@@ -407,11 +402,7 @@ func (o *OIDC) Refresh(ctx context.Context, refreshToken string) (provisioner.Cl
 		case err == nil:
 			extra := map[string]any{}
 			if err := ui.Claims(&extra); err == nil {
-				for k, v := range extra {
-					if _, ok := claims[k]; !ok {
-						claims[k] = v
-					}
-				}
+				mergeUserinfo(claims, extra)
 			}
 			if sub == "" {
 				iss, sub = o.Issuer, ui.Subject

@@ -1,0 +1,62 @@
+package oidc
+
+import "strings"
+
+// mergeUserinfo adds what the userinfo endpoint says to the ID token's
+// claims where the token is silent: the token's own claims win, as they
+// are signed. email and email_verified are one fact, so they come as a
+// pair from one source: userinfo's email_verified vouches for the
+// token's email only when userinfo speaks of the same address, and a
+// token's email_verified with no email of its own vouches for nothing
+// userinfo names.
+func mergeUserinfo(claims, userinfo map[string]any) {
+	for k, v := range userinfo {
+		if _, ok := claims[k]; !ok && k != "email" && k != "email_verified" {
+			claims[k] = v
+		}
+	}
+	email, hasEmail := claims["email"]
+	_, hasFlag := claims["email_verified"]
+	switch {
+	case !hasEmail:
+		if e, ok := userinfo["email"]; ok {
+			claims["email"] = e
+			delete(claims, "email_verified")
+			if v, ok := userinfo["email_verified"]; ok {
+				claims["email_verified"] = v
+			}
+		}
+	case !hasFlag:
+		if v, ok := userinfo["email_verified"]; ok && sameAddress(email, userinfo["email"]) {
+			claims["email_verified"] = v
+		}
+	}
+}
+
+// sameAddress reports whether a and b are one email address as claims
+// carry it: strings equal but for outer spaces and ASCII letter case
+// (the folding the rest of jit_auth applies to addresses).
+func sameAddress(a, b any) bool {
+	as, ok1 := a.(string)
+	bs, ok2 := b.(string)
+	if !ok1 || !ok2 {
+		return false
+	}
+	as, bs = strings.TrimSpace(as), strings.TrimSpace(bs)
+	if len(as) != len(bs) || as == "" {
+		return false
+	}
+	for i := 0; i < len(as); i++ {
+		x, y := as[i], bs[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
