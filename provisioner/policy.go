@@ -337,7 +337,9 @@ type usernameCandidate struct {
 //     unverified email or a provider-chosen claim (preferred_username);
 //   - ':' is reserved for JIT-off names qualified by their connection
 //     (SessionName), and '%' for the escapes in them, so both become '_'
-//     and no local username can equal such a name, decoded or not.
+//     and no local username can equal such a name, decoded or not;
+//   - '/', '\', '<', '>' and a leading '.' become '_' (plainName), so a
+//     name is one plain path segment and no markup.
 func (p *Policy) usernameCandidates(connection string, c Claims, pr Profile) []usernameCandidate {
 	env := newEvalEnv(connection, c)
 	env.profile = &pr
@@ -356,7 +358,7 @@ func (p *Policy) usernameCandidates(connection string, c Claims, pr Profile) []u
 			}
 			cand.verifiedEmail = true
 		} else {
-			cand.name = strings.NewReplacer(QualifierSeparator, "_", EscapeMark, "_").Replace(u)
+			cand.name = plainName(strings.NewReplacer(QualifierSeparator, "_", EscapeMark, "_").Replace(u))
 		}
 		if cand.name == "" || p.reserved(cand.name) || slices.ContainsFunc(out, func(o usernameCandidate) bool { return o.name == cand.name }) {
 			continue

@@ -25,14 +25,16 @@ func NormalizeUsername(s string) string {
 }
 
 // cleanUsername normalises s and drops characters that have no place in a
-// username or an HTTP header (controls, spaces, separators), and format
-// characters (zero-width spaces and joiners, bidirectional overrides, the
-// byte order mark): they are invisible, so "bob\u200b" would read as
-// "bob" while being another name to the store.
+// username or an HTTP header (controls, spaces, separators), and every
+// default-ignorable code point (format characters such as zero-width
+// spaces and joiners, bidirectional overrides and the byte order mark;
+// variation selectors; the combining grapheme joiner; the Hangul
+// fillers): they render as nothing, so "bob\u200b" or "admin\u3164"
+// would read as "bob" or "admin" while being another name to the store.
 func cleanUsername(s string) string {
 	s = NormalizeUsername(s)
 	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) || r == ',' || r == ';' || r == '"' {
+		if unicode.IsControl(r) || unicode.IsSpace(r) || invisible(r) || r == ',' || r == ';' || r == '"' {
 			return -1
 		}
 		return r
@@ -65,7 +67,8 @@ func verifiedEmailName(pr Profile) string {
 		return ""
 	}
 	n := NormalizeUsername(pr.Email)
-	if n == "" || n != cleanUsername(pr.Email) || !strings.Contains(n, "@") || strings.Contains(n, QualifierSeparator) {
+	if n == "" || n != cleanUsername(pr.Email) || !strings.Contains(n, "@") || strings.Contains(n, QualifierSeparator) ||
+		n != plainName(n) {
 		return ""
 	}
 	// The name is the address as the provider verified it, up to ASCII
@@ -76,6 +79,36 @@ func verifiedEmailName(pr Profile) string {
 		return ""
 	}
 	return n
+}
+
+// invisible reports whether r is a default-ignorable code point
+// (Unicode's Default_Ignorable_Code_Point, from the properties it is
+// derived from).
+func invisible(r rune) bool {
+	return unicode.In(r, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
+}
+
+// unsafeInName are the characters a name never carries as they are:
+// upstreams put the name in paths (`root * /home/{http.auth.user.id}`,
+// per-user directories) and in pages, where a slash or backslash walks
+// out of the directory and angle brackets open markup.
+const unsafeInName = `/\<>`
+
+// plainName makes a template's result (not an email) safe in a path
+// segment and in markup: unsafeInName become '_', and so does a leading
+// '.' (".." and "." are path segments of their own; a leading dot hides
+// a file).
+func plainName(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if strings.ContainsRune(unsafeInName, r) {
+			return '_'
+		}
+		return r
+	}, s)
+	if strings.HasPrefix(s, ".") {
+		s = "_" + s[1:]
+	}
+	return s
 }
 
 // asciiLower lower-cases the ASCII letters of s and nothing else.
@@ -101,7 +134,7 @@ func escapeQualified(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c > ' ' && c < 0x7f && c != '%' && c != ',' && c != ';' && c != '"' {
+		if c > ' ' && c < 0x7f && c != '%' && c != ',' && c != ';' && c != '"' && !strings.ContainsRune(unsafeInName, rune(c)) {
 			b.WriteByte(c)
 			continue
 		}
