@@ -108,7 +108,12 @@ func (ap *Application) validate(a *App, label string) error {
 			}
 		}
 	}
-	for name := range ap.Headers {
+	headerNames := map[string]string{}
+	for _, name := range sortedKeys(ap.Headers) {
+		if other, ok := headerNames[headerKey(name)]; ok {
+			return fmt.Errorf("%s: header %s and header %s name one field (upstreams read letter case, '_' and '-' alike); keep one", label, other, name)
+		}
+		headerNames[headerKey(name)] = name
 		if !httpguts.ValidHeaderFieldName(name) {
 			return fmt.Errorf("%s: %q is not a valid header name", label, name)
 		}

@@ -191,12 +191,22 @@ func (h *Handler) Validate() error {
 }
 
 // buildHeaderRules merges the defaults with the configured overrides.
+// Names compare as upstreams read them (headerKey: any letter case, '_'
+// or '.' for '-'), so `header -remote_email` drops Remote-Email and
+// `header remote_user …` replaces Remote-User rather than adding a
+// second field a CGI upstream reads as the same variable.
 func buildHeaderRules(overrides map[string]string) ([]headerSpec, []string) {
 	specs := make([]headerSpec, 0, len(defaultHeaders)+len(overrides))
 	strip := map[string]bool{}
+	defaults := map[string]string{}
+	overridden := map[string]bool{}
+	for n := range overrides {
+		overridden[headerKey(n)] = true
+	}
 	for _, d := range defaultHeaders {
 		strip[headerKey(d.name)] = true
-		if _, overridden := overrides[d.name]; !overridden {
+		defaults[headerKey(d.name)] = d.name
+		if !overridden[headerKey(d.name)] {
 			specs = append(specs, d)
 		}
 	}
@@ -206,9 +216,14 @@ func buildHeaderRules(overrides map[string]string) ([]headerSpec, []string) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		strip[headerKey(n)] = true
+		key := headerKey(n)
+		strip[key] = true
 		if overrides[n] != "" {
-			specs = append(specs, headerSpec{name: textproto.CanonicalMIMEHeaderKey(n), field: fieldTemplate, template: overrides[n]})
+			name, isDefault := defaults[key]
+			if !isDefault {
+				name = textproto.CanonicalMIMEHeaderKey(n)
+			}
+			specs = append(specs, headerSpec{name: name, field: fieldTemplate, template: overrides[n]})
 		}
 	}
 	keys := make([]string, 0, len(strip))
