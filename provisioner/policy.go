@@ -290,6 +290,7 @@ func (p *Policy) MapProfile(connection string, c Claims) Profile {
 			}
 		}
 	}
+	pr.storable()
 	pr.Email = strings.TrimSpace(pr.Email)
 	_, emailMapped := p.Map[AttrEmail]
 	_, verifiedMapped := p.Map[AttrEmailVerified]

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Outcome says what provisioning did.
@@ -136,6 +137,11 @@ func (p *Provisioner) Provision(ctx context.Context, req Request) (Result, error
 	if c.Subject == "" {
 		return Result{}, fmt.Errorf("%w: no subject", ErrInvalidClaims)
 	}
+	if len(c.Subject) > MaxSubjectLength || strings.ContainsRune(c.Subject, 0) || !utf8.ValidString(c.Subject) {
+		return Result{}, fmt.Errorf("%w: the subject is not one a store can keep (at most %d bytes of UTF-8 without NUL, as OpenID Connect allows)", ErrInvalidClaims, MaxSubjectLength)
+	}
+	c.Raw = storableClaims(c.Raw)
+	req.Claims = c
 	if req.Connection == "" || strings.Contains(req.Connection, QualifierSeparator) {
 		// JIT-off names are qualified by the connection: a name with the
 		// separator would make "a:b" + "c" equal "a" + "b:c".

@@ -509,3 +509,18 @@ func TestProvisionJITOffNameAgainstTheDirectory(t *testing.T) {
 		t.Fatalf("directory unreadable: %+v, %v; want the email name and DirectoryErr", res, err)
 	}
 }
+
+// A subject no store could index or keep is refused as invalid claims
+// (a 4xx for the user), not written and failed as a store outage.
+func TestProvisionRefusesAnUnstorableSubject(t *testing.T) {
+	p := &provisioner.Provisioner{Store: newStore(t)}
+	for _, sub := range []string{strings.Repeat("s", provisioner.MaxSubjectLength+1), "a\x00b", "a\xffb"} {
+		c := aliceClaims()
+		c.Subject = sub
+		for _, pol := range []provisioner.Policy{on, {}} {
+			if _, err := provision(p, t.Context(), "corp", pol, c); !errors.Is(err, provisioner.ErrInvalidClaims) {
+				t.Errorf("subject %.20q (JIT %v): %v, want ErrInvalidClaims", sub, pol.Enabled, err)
+			}
+		}
+	}
+}

@@ -1,0 +1,77 @@
+package provisioner
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"unicode/utf8"
+)
+
+// MaxSubjectLength bounds a provider's subject: OpenID Connect allows at
+// most 255 ASCII characters, and stores index the identity by it (a
+// PostgreSQL B-tree entry holds at most 2704 bytes).
+const MaxSubjectLength = 255
+
+// maxEmailLength is the longest address SMTP carries (RFC 5321: a path
+// of 256 octets, its angle brackets included). A longer one is no
+// address, and the stores index emails.
+const maxEmailLength = 254
+
+// storableClaims is raw without what a store cannot keep: NUL characters
+// in its strings (PostgreSQL's text and jsonb refuse them, so the same
+// claims would sign a user in on SQLite and fail on PostgreSQL every
+// time) and invalid UTF-8. It is raw itself when it has neither, the
+// usual case.
+func storableClaims(raw []byte) []byte {
+	if !bytes.Contains(raw, []byte(`\u0000`)) && utf8.Valid(raw) {
+		return raw
+	}
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return raw
+	}
+	out, err := json.Marshal(withoutNUL(v))
+	if err != nil {
+		return raw
+	}
+	return out
+}
+
+// withoutNUL is v, decoded JSON, with NUL characters dropped from every
+// string and key.
+func withoutNUL(v any) any {
+	switch v := v.(type) {
+	case string:
+		return dropNUL(v)
+	case []any:
+		for i := range v {
+			v[i] = withoutNUL(v[i])
+		}
+		return v
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[dropNUL(k)] = withoutNUL(e)
+		}
+		return out
+	}
+	return v
+}
+
+func dropNUL(s string) string { return strings.ReplaceAll(s, "\x00", "") }
+
+// storable makes pr's text fit every store: no NUL characters, and no
+// email longer than an address can be (it counts as none).
+func (pr *Profile) storable() {
+	for _, s := range []*string{&pr.Email, &pr.Name, &pr.GivenName, &pr.FamilyName, &pr.PreferredUsername, &pr.Picture} {
+		*s = dropNUL(*s)
+	}
+	for k, v := range pr.Attributes {
+		pr.Attributes[k] = dropNUL(v)
+	}
+	if len(pr.Email) > maxEmailLength {
+		pr.Email = ""
+	}
+}

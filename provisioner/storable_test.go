@@ -1,0 +1,56 @@
+package provisioner
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestStorableClaims(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{`{"sub":"s","name":"Ann"}`, `{"sub":"s","name":"Ann"}`}, // as it is, bytes and order
+		{`{"name":"Nu\u0000l","x\u0000":["a\u0000b",1.50]}`, `{"name":"Nul","x":["ab",1.50]}`},
+		{"{\"name\":\"\xff\"}", "{\"name\":\"\ufffd\"}"},
+		{`not json \u0000`, `not json \u0000`},
+	} {
+		if got := storableClaims([]byte(tt.in)); string(got) != tt.want {
+			t.Errorf("storableClaims(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// FuzzStorableClaims: what storableClaims returns for valid JSON is valid
+// UTF-8 JSON without NUL, and the same document but for the NULs.
+func FuzzStorableClaims(f *testing.F) {
+	f.Add([]byte(`{"sub":"s","name":"Nu\u0000l","a":[1,"\u0000",{"k\u0000":true}]}`))
+	f.Add([]byte("{\"n\":\"\xc3\"}"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		var in any
+		if json.Unmarshal(raw, &in) != nil {
+			return
+		}
+		out := storableClaims(raw)
+		if !utf8.Valid(out) || bytes.Contains(out, []byte(`\u0000`)) {
+			t.Fatalf("storableClaims(%q) = %q: invalid UTF-8 or a NUL left", raw, out)
+		}
+		var got any
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("storableClaims(%q) = %q: %v", raw, out, err)
+		}
+		if want := withoutNUL(in); !reflect.DeepEqual(got, want) && !strings.Contains(string(raw), `\u0000`) {
+			t.Fatalf("storableClaims(%q) = %q, another document", raw, out)
+		}
+	})
+}
+
+func TestProfileStorable(t *testing.T) {
+	long := strings.Repeat("a", 250) + "@example.com"
+	pr := Profile{Email: long, EmailVerified: true, Name: "N\x00ame", Attributes: map[string]string{"x": "\x00y"}}
+	pr.storable()
+	if pr.Email != "" || pr.Name != "Name" || pr.Attributes["x"] != "y" {
+		t.Errorf("storable: %+v", pr)
+	}
+}
