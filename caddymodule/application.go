@@ -135,7 +135,7 @@ func (ap *Application) validate(a *App, label string) error {
 		bearers[ap.Bearer[i].Connection] = true
 	}
 	if ap.Assertion != nil {
-		if err := ap.Assertion.validate(label, a.assertionRotation()); err != nil {
+		if err := ap.Assertion.validate(label, a.assertionRotation(), ap.Headers); err != nil {
 			return err
 		}
 	}

@@ -50,13 +50,18 @@ const (
 	defaultAssertionLifetime = 60 * time.Second
 )
 
-// validate checks the assertion settings of an application (label).
-func (c *AssertionConfig) validate(label string, rotation time.Duration) error {
+// validate checks the assertion settings of an application (label),
+// whose identity headers are overridden by headers.
+func (c *AssertionConfig) validate(label string, rotation time.Duration, headers map[string]string) error {
 	if c.Header != "" && !httpguts.ValidHeaderFieldName(c.Header) {
 		return fmt.Errorf("%s: assertion header %q is not a valid header name", label, c.Header)
 	}
 	if c.Header != "" && unfitHeaders[textproto.CanonicalMIMEHeaderKey(c.Header)] {
 		return fmt.Errorf("%s: assertion header %s cannot carry the assertion; choose another name", label, c.Header)
+	}
+	if name := identityHeaderNamed(c.Header, headers); name != "" {
+		return fmt.Errorf("%s: assertion header %s is the identity header %s, so the upstream would find the token there in place of the user's %s; choose another name, such as the default %s",
+			label, c.Header, name, name, defaultAssertionHeader)
 	}
 	if c.Algorithm != "" && !assertion.Supported(c.Algorithm) {
 		return fmt.Errorf("%s: assertion algorithm %q: use ES256 or EdDSA", label, c.Algorithm)
@@ -70,6 +75,28 @@ func (c *AssertionConfig) validate(label string, rotation time.Duration) error {
 		}
 	}
 	return nil
+}
+
+// identityHeaderNamed returns the identity header (a default one or one
+// of headers) that the header name is a spelling of, or "". Spellings
+// are folded as headerKey folds them: an upstream that reads Remote_User
+// as Remote-User would read the token as the user.
+func identityHeaderNamed(name string, headers map[string]string) string {
+	if name == "" {
+		return ""
+	}
+	key := headerKey(name)
+	for _, d := range defaultHeaders {
+		if headerKey(d.name) == key {
+			return d.name
+		}
+	}
+	for n := range headers {
+		if headerKey(n) == key {
+			return n
+		}
+	}
+	return ""
 }
 
 // assertionSigner is one application's assertion: its settings, the

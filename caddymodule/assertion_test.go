@@ -192,11 +192,13 @@ func TestAssertionJITOffSubjectIsQualified(t *testing.T) {
 
 func TestAssertionMisconfigurationsSayWhatToFix(t *testing.T) {
 	for name, c := range map[string]struct{ block, want string }{
-		"algorithm": {"assertion {\n algorithm RS256\n }", `assertion algorithm "RS256": use ES256 or EdDSA`},
-		"reserved":  {"assertion {\n claims sub\n }", `claim "sub" is one the assertion sets itself`},
-		"lifetime":  {"assertion {\n lifetime 200h\n }", "at most the key rotation period"},
-		"header":    {"assertion {\n header Cookie\n }", "cannot carry the assertion"},
-		"args":      {"assertion on", "assertion takes no arguments"},
+		"algorithm":  {"assertion {\n algorithm RS256\n }", `assertion algorithm "RS256": use ES256 or EdDSA`},
+		"reserved":   {"assertion {\n claims sub\n }", `claim "sub" is one the assertion sets itself`},
+		"lifetime":   {"assertion {\n lifetime 200h\n }", "at most the key rotation period"},
+		"header":     {"assertion {\n header Cookie\n }", "cannot carry the assertion"},
+		"identity":   {"assertion {\n header remote_user\n }", "assertion header remote_user is the identity header Remote-User"},
+		"configured": {"header X-Login {http.auth.user.id}\n assertion {\n header x.login\n }", "assertion header x.login is the identity header X-Login"},
+		"args":       {"assertion on", "assertion takes no arguments"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
