@@ -116,8 +116,7 @@ type assertionSigner struct {
 // was signed from, so a later request can reuse it.
 type signedAssertion struct {
 	from      *Session
-	host      string
-	https     bool
+	issuer    string
 	kid       string
 	token     string
 	refreshAt int64
@@ -167,30 +166,30 @@ func (a *assertionSigner) token(r *http.Request, s *Session, now time.Time) (str
 	if key == nil {
 		return "", fmt.Errorf("no assertion signing key has been read from Caddy's storage")
 	}
-	host, https := requestHost(r), isHTTPS(r)
+	iss := servedOrigin(r)
 	a.mu.RLock()
 	e := a.cache[s.ID]
 	a.mu.RUnlock()
-	if e != nil && e.kid == key.ID && e.host == host && e.https == https && now.Unix() < e.refreshAt &&
+	if e != nil && e.kid == key.ID && e.issuer == iss && now.Unix() < e.refreshAt &&
 		(e.from == s || sameProfile(e.from, s)) {
 		return e.token, nil
 	}
-	c := a.claimsFor(r, s, now)
+	c := a.claimsFor(iss, s, now)
 	tok, err := key.Sign(c)
 	if err != nil {
 		return "", err
 	}
 	a.mu.Lock()
 	makeRoom(a.cache, maxCachedAssertions, func(old *signedAssertion) bool { return old.refreshAt <= now.Unix() })
-	a.cache[s.ID] = &signedAssertion{from: s, host: host, https: https, kid: key.ID, token: tok,
+	a.cache[s.ID] = &signedAssertion{from: s, issuer: iss, kid: key.ID, token: tok,
 		refreshAt: c.IssuedAt + int64(a.lifetime/time.Second)/2}
 	a.mu.Unlock()
 	return tok, nil
 }
 
-// claimsFor is what the assertion says about s.
-func (a *assertionSigner) claimsFor(r *http.Request, s *Session, now time.Time) assertion.Claims {
-	iss := origin(r)
+// claimsFor is what the assertion issued by iss (the site's origin)
+// says about s.
+func (a *assertionSigner) claimsFor(iss string, s *Session, now time.Time) assertion.Claims {
 	aud := a.audience
 	if aud == "" {
 		aud = iss

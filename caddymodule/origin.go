@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -84,4 +85,46 @@ func origin(r *http.Request) string {
 		scheme = "https"
 	}
 	return scheme + "://" + requestHost(r)
+}
+
+// servedOrigin is origin(r) with the port of the listener that took the
+// connection in place of the one the client wrote in its Host header:
+// Caddy's host matcher ignores the port, so a request to one site may
+// name another site's port. The host is the one the site's matcher
+// accepted. From a trusted proxy, the host and scheme it forwards are
+// believed as they are (S3).
+func servedOrigin(r *http.Request) string {
+	if fromTrustedProxy(r) {
+		return origin(r)
+	}
+	scheme, defaultPort := "http", "80"
+	if r.TLS != nil {
+		scheme, defaultPort = "https", "443"
+	}
+	// Lower case, as the host matcher compares.
+	host := strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(hostname(r.Host), "["), "]"))
+	port := listenerPort(r)
+	if port == "" || port == defaultPort {
+		if strings.IndexByte(host, ':') >= 0 {
+			host = "[" + host + "]"
+		}
+		return scheme + "://" + host
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// listenerPort is the local port of r's connection, or "" when it has
+// none (a Unix socket).
+func listenerPort(r *http.Request) string {
+	switch a := r.Context().Value(http.LocalAddrContextKey).(type) {
+	case *net.TCPAddr:
+		return strconv.Itoa(a.Port)
+	case *net.UDPAddr:
+		return strconv.Itoa(a.Port)
+	case net.Addr:
+		if _, p, err := net.SplitHostPort(a.String()); err == nil {
+			return p
+		}
+	}
+	return ""
 }
