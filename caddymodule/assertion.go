@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,8 +29,13 @@ type AssertionConfig struct {
 	Header string `json:"header,omitempty"`
 
 	// Audience is the assertion's aud: what the upstream expects to find
-	// there. Default: the site's origin (https://host), which is also the
-	// iss.
+	// there. Default: the site's origin (https://host, which is also the
+	// iss) followed by the paths of the jit_auth handler's matcher,
+	// comma-separated (https://host/admin/* for jit_auth /admin/*), so
+	// that each application of a site has an audience of its own and an
+	// upstream that pins it refuses another application's assertions.
+	// Two applications of one site that would send the same audience are
+	// a configuration error.
 	Audience string `json:"audience,omitempty"`
 
 	// Lifetime is how long an assertion is valid (its exp minus its
@@ -103,7 +109,8 @@ func identityHeaderNamed(name string, headers map[string]string) string {
 // ring it signs with, and the assertions signed for live sessions.
 type assertionSigner struct {
 	header   string
-	audience string
+	audience string // configured; "" for the default
+	scope    string // what the default audience adds to the origin
 	lifetime time.Duration
 	claims   []string
 	ring     *atomic.Pointer[assertion.Ring]
@@ -125,7 +132,9 @@ type signedAssertion struct {
 // maxCachedAssertions bounds the cache, as maxCachedSessions does.
 const maxCachedAssertions = 10_000
 
-func newAssertionSigner(c *AssertionConfig, keys *assertionKeys) *assertionSigner {
+// newAssertionSigner prepares the assertion of the application that a
+// jit_auth handler with the given matcher paths protects.
+func newAssertionSigner(c *AssertionConfig, keys *assertionKeys, paths []string) *assertionSigner {
 	alg := c.Algorithm
 	if alg == "" {
 		alg = assertion.ES256
@@ -141,6 +150,7 @@ func newAssertionSigner(c *AssertionConfig, keys *assertionKeys) *assertionSigne
 	return &assertionSigner{
 		header:   textproto.CanonicalMIMEHeaderKey(header),
 		audience: c.Audience,
+		scope:    strings.Join(paths, ","),
 		lifetime: lifetime,
 		claims:   slices.Clone(c.Claims),
 		ring:     keys.need(alg),
@@ -192,7 +202,7 @@ func (a *assertionSigner) token(r *http.Request, s *Session, now time.Time) (str
 func (a *assertionSigner) claimsFor(iss string, s *Session, now time.Time) assertion.Claims {
 	aud := a.audience
 	if aud == "" {
-		aud = iss
+		aud = iss + a.scope
 	}
 	sub := s.UserID
 	if sub == "" {

@@ -384,7 +384,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 		// session, then taken from the signer's cache.
 		ha := benchHandler(nil)
 		keys := newAssertionKeys(nil, defaultAssertionKeyRotation, nil)
-		ha.assertion = newAssertionSigner(&AssertionConfig{}, keys)
+		ha.assertion = newAssertionSigner(&AssertionConfig{}, keys, nil)
 		ring, _, err := assertion.Rotate(nil, assertion.ES256, time.Now(), defaultAssertionKeyRotation)
 		if err != nil {
 			b.Fatal(err)

@@ -158,7 +158,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.bearer = newBearerGate(h.app, h.Bearer)
 	}
 	if h.Assertion != nil {
-		h.assertion = newAssertionSigner(h.Assertion, h.app.assertionKeys)
+		_, paths := matcherStrings(h.MatcherSetsRaw, nil)
+		h.assertion = newAssertionSigner(h.Assertion, h.app.assertionKeys, paths)
 		h.stripKeys = mergeKeys(h.stripKeys, []string{headerKey(h.assertion.header)})
 		for _, name := range h.Assertion.Claims {
 			h.app.sessionAttributes[name] = true

@@ -39,6 +39,9 @@ type attachment struct {
 	// the host alone, which gets a siteCleaner when every handler in it
 	// is narrowed, so the whole site is cleaned either way.
 	siteCleaned bool
+	// paths are those of the handler's own matcher, which the default
+	// assertion audience names (newAssertionSigner).
+	paths []string
 }
 
 // onceResult is the outcome of a check made once.
@@ -103,6 +106,9 @@ func (a *App) checkAttachments(atts []attachment) error {
 		}
 		apps[fmt.Sprintf("application %q%s", name, where)] = ap
 	}
+	if err := a.checkAudiences(atts); err != nil {
+		return err
+	}
 	refused, accepted := a.mfaConflicts(apps)
 	for _, c := range accepted {
 		a.logger.Warn("mfa totp conflict accepted (on_conflict warn): users of this connection have no local user for a second factor and are refused at login",
@@ -110,6 +116,44 @@ func (a *App) checkAttachments(atts []attachment) error {
 	}
 	if len(refused) > 0 {
 		return mfaConflictError(refused)
+	}
+	return nil
+}
+
+// checkAudiences refuses two applications of one site that send
+// assertions with one audience: they sign with the same key and the same
+// iss, so an upstream of one would accept the other's assertions, made
+// for users that its application may refuse.
+func (a *App) checkAudiences(atts []attachment) error {
+	type sender struct{ app, where string }
+	seen := map[string]sender{} // site and audience → first application
+	for i, at := range atts {
+		ap, id := at.app, fmt.Sprint(i) // each inline attachment is an application
+		if at.name != "" {
+			ap, id = a.Applications[at.name], "application "+at.name
+		}
+		if at.site == "" || ap == nil || ap.Assertion == nil {
+			continue
+		}
+		aud := "the default audience (the site's origin)"
+		if len(at.paths) > 0 {
+			aud = fmt.Sprintf("the default audience (the site's origin followed by %s)", strings.Join(at.paths, ","))
+		}
+		if ap.Assertion.Audience != "" {
+			aud = fmt.Sprintf("the audience %s", ap.Assertion.Audience)
+		}
+		key := at.site + "\x00" + aud
+		first, ok := seen[key]
+		if !ok {
+			seen[key] = sender{app: id, where: at.where}
+			continue
+		}
+		if first.app == id {
+			continue // one named application attached twice
+		}
+		return fmt.Errorf("the jit_auth applications at %s and %s both send assertions with %s from one site, so the upstream of either would accept the other's; "+
+			"give each an audience of its own (assertion { audience … }) or a path matcher of its own (jit_auth /admin/* { … }), which the default audience names",
+			first.where, at.where, aud)
 	}
 	return nil
 }
@@ -246,12 +290,13 @@ func attachmentOf(h *Handler, sc scope) attachment {
 		site = "" // error routes and named routes: no site-wide coverage to expect
 	}
 	// The handler's own matcher (jit_auth /admin/*) names the route too.
+	_, own := matcherStrings(h.MatcherSetsRaw, h.matcherSets)
 	sc = sc.with(matcherStrings(h.MatcherSetsRaw, h.matcherSets))
 	if h.ApplicationName != "" {
-		return attachment{where: sc.String(), name: h.ApplicationName, site: site, narrowed: sc.narrowed}
+		return attachment{where: sc.String(), name: h.ApplicationName, site: site, narrowed: sc.narrowed, paths: own}
 	}
 	app := h.Application
-	return attachment{where: sc.String(), app: &app, site: site, narrowed: sc.narrowed}
+	return attachment{where: sc.String(), app: &app, site: site, narrowed: sc.narrowed, paths: own}
 }
 
 // narrows reports whether matcher sets match on more than the host.
