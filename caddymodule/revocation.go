@@ -177,27 +177,32 @@ func (r *revocations) prune(now time.Time) {
 }
 
 // revocationReadOverlap is how far back each read of the revocations
-// starts before the previous read's start, so that a revocation
-// committed while that read ran, with a time just before it, is not
-// missed. It does not depend on revocation_poll: it covers the time a
-// write takes to commit, not the time between reads.
+// starts before the latest one the previous read returned, so that a
+// revocation committed while that read ran, with a time just before it,
+// is not missed. It does not depend on revocation_poll: it covers the
+// time a write takes to commit, not the time between reads.
 const revocationReadOverlap = 10 * time.Second
 
-// sync loads revocations made at or after since, and returns the time
-// to ask from next time.
+// sync loads revocations recorded at or after since (all of them when
+// since is zero), and returns the since of the next read. Both are the
+// store's times (RevokedAt), never this instance's clock: against its
+// own clock, an instance would miss the logouts written through one
+// whose clock is behind its own by more than the overlap.
 func (r *revocations) sync(ctx context.Context, store provisioner.RevocationStore, since time.Time) (time.Time, error) {
 	now := time.Now()
 	list, err := store.RevokedSessions(ctx, since)
 	if err != nil {
 		return since, err
 	}
+	next := since
 	for _, s := range list {
 		r.add(s.ID, s.ExpiresAt)
+		if t := s.RevokedAt.Add(-revocationReadOverlap); t.After(next) {
+			next = t
+		}
 	}
 	r.prune(now)
-	// Overlap polls a little so a revocation committed while we read is
-	// not missed.
-	return now.Add(-revocationReadOverlap), nil
+	return next, nil
 }
 
 // revocationStorage is the part of Caddy's storage (certmagic.Storage)

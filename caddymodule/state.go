@@ -185,7 +185,7 @@ func (st *sharedState) followRevocations(ctx context.Context) {
 			cancel()
 			st.pending.flush(ctx, cfg)
 			if cfg.store != synced {
-				synced, since = cfg.store, time.Now().Add(-cfg.lifetime)
+				synced, since = cfg.store, time.Time{}
 			}
 			next, err := st.revoked.sync(ctx, cfg.store, since)
 			if err != nil && ctx.Err() == nil {

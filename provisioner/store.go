@@ -279,7 +279,11 @@ type RevocationStore interface {
 	RevokeSession(ctx context.Context, sessionID string, expires time.Time) error
 	// RevokedSessions returns the IDs of sessions revoked at or after
 	// since whose expiry has not passed, so that every instance sharing
-	// the store can learn of logouts.
+	// the store can learn of logouts. since is compared with the
+	// RevokedAt the store reports: jit_auth passes back one it was
+	// given (less an overlap), never its own clock, so a store shared
+	// by several hosts stamps RevokedAt by one clock (the database's),
+	// else a writer whose clock is behind hides its logouts.
 	RevokedSessions(ctx context.Context, since time.Time) ([]RevokedSession, error)
 }
 
@@ -375,7 +379,9 @@ type TOTP struct {
 // RevokedSession is a logged-out session that must stay refused until it
 // would have expired anyway.
 type RevokedSession struct {
-	ID        string
+	ID string
+	// RevokedAt is when the store last recorded the revocation, by the
+	// store's clock (see RevocationStore.RevokedSessions).
 	RevokedAt time.Time
 	ExpiresAt time.Time
 }

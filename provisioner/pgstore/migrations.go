@@ -135,6 +135,16 @@ CREATE TABLE refresh_tokens (
 CREATE INDEX refresh_tokens_due ON refresh_tokens (refresh_at);
 CREATE INDEX refresh_tokens_user ON refresh_tokens (user_id);
 `,
+	// 5: when the database recorded each revocation, by its own clock:
+	// instances read the revocations recorded since their last read by
+	// this column, so an instance whose clock is off neither hides its
+	// logouts from the others nor misses theirs. Rows written by older
+	// builds (which do not name the column) get it from the default.
+	`
+ALTER TABLE revoked_sessions ADD COLUMN recorded_at timestamptz NOT NULL DEFAULT clock_timestamp();
+
+CREATE INDEX revoked_sessions_recorded_at ON revoked_sessions (recorded_at);
+`,
 }
 
 // backfills complete a migration step in Go, in the step's transaction,

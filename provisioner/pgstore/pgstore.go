@@ -673,8 +673,12 @@ func affectedOne(tag pgconn.CommandTag, err error) error {
 
 // RevokeSession records a revoked session until expires, and drops
 // records whose expiry has passed. Revoking a session again keeps its
-// first revocation time and the later of the two expiries. Revocation
-// times come from this process's clock, as in the SQLite store.
+// first revocation time and the later of the two expiries, and records
+// the row anew, so the other instances read the expiry it now has.
+// Revocation times come from the database's clock, not this process's: the
+// instances sharing the database read each other's revocations by them
+// (RevokedSessions), and one whose clock is behind would otherwise
+// write revocations the others never read.
 func (s *Store) RevokeSession(ctx context.Context, sessionID string, expires time.Time) error {
 	// The prune spares this session's row: a statement may not both
 	// delete and update it. A record of it that has expired is replaced
@@ -682,7 +686,8 @@ func (s *Store) RevokeSession(ctx context.Context, sessionID string, expires tim
 	_, err := s.recordRevocation(ctx, "revoking session", sessionID, expires, `DO UPDATE SET
 			revoked_at = CASE WHEN r.expires_at <= $2 THEN EXCLUDED.revoked_at ELSE r.revoked_at END,
 			expires_at = CASE WHEN r.expires_at <= $2 THEN EXCLUDED.expires_at
-				ELSE GREATEST(r.expires_at, EXCLUDED.expires_at) END`)
+				ELSE GREATEST(r.expires_at, EXCLUDED.expires_at) END,
+			recorded_at = EXCLUDED.recorded_at`)
 	return err
 }
 
@@ -694,13 +699,17 @@ func (s *Store) UseOnce(ctx context.Context, id string, expires time.Time) (bool
 	// An expired record is replaced, as if pruned first; a live one is
 	// left alone, and the statement then writes no row.
 	return s.recordRevocation(ctx, "recording a single-use ID", id, expires, `DO UPDATE SET
-			revoked_at = EXCLUDED.revoked_at, expires_at = EXCLUDED.expires_at
+			revoked_at = EXCLUDED.revoked_at, expires_at = EXCLUDED.expires_at,
+			recorded_at = EXCLUDED.recorded_at
 			WHERE r.expires_at <= $2`)
 }
 
 // recordRevocation prunes expired records and inserts id's in one
 // statement (one round trip, atomic on its own), resolving a record
 // already there with onConflict; it reports whether a row was written.
+// A written row's recorded_at is the database's clock_timestamp(), so
+// every instance reads it by the same clock (RevokedSessions); expiries
+// stay this process's times, as the sessions' own are.
 func (s *Store) recordRevocation(ctx context.Context, what, id string, expires time.Time, onConflict string) (bool, error) {
 	if id == "" {
 		return false, fmt.Errorf("postgres store: %s: empty ID", what)
@@ -714,8 +723,8 @@ func (s *Store) recordRevocation(ctx context.Context, what, id string, expires t
 	tag, err := s.pool.Exec(ctx, `WITH pruned AS (
 			DELETE FROM revoked_sessions WHERE expires_at <= $2 AND id <> $1
 		)
-		INSERT INTO revoked_sessions AS r (id, revoked_at, expires_at)
-		VALUES ($1, $2, $3)
+		INSERT INTO revoked_sessions AS r (id, revoked_at, expires_at, recorded_at)
+		VALUES ($1, now(), $3, clock_timestamp())
 		ON CONFLICT (id) `+onConflict,
 		id, now, expires.UTC())
 	if err != nil {
@@ -724,15 +733,17 @@ func (s *Store) recordRevocation(ctx context.Context, what, id string, expires t
 	return tag.RowsAffected() > 0, nil
 }
 
-// RevokedSessions returns sessions revoked at or after since (all of
-// them when since is zero) that have not yet expired, oldest revocation
-// first.
+// RevokedSessions returns sessions recorded at or after since (all of
+// them when since is zero) that have not yet expired, oldest record
+// first. RevokedAt is when the database last recorded the revocation,
+// by its own clock (recorded_at), so a since taken from an earlier
+// answer misses nothing whatever the writers' clocks say.
 func (s *Store) RevokedSessions(ctx context.Context, since time.Time) ([]provisioner.RevokedSession, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	rows, err := s.pool.Query(ctx, `SELECT id, revoked_at, expires_at FROM revoked_sessions
-		WHERE ($1::timestamptz IS NULL OR revoked_at >= $1) AND expires_at > $2
-		ORDER BY revoked_at, id COLLATE "C"`,
+	rows, err := s.pool.Query(ctx, `SELECT id, recorded_at, expires_at FROM revoked_sessions
+		WHERE ($1::timestamptz IS NULL OR recorded_at >= $1) AND expires_at > $2
+		ORDER BY recorded_at, id COLLATE "C"`,
 		nullTime(since), s.now().UTC())
 	if err != nil {
 		return nil, fmt.Errorf("postgres store: listing revoked sessions: %w", err)

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -722,9 +723,10 @@ func TestRawClaimsMustBeJSON(t *testing.T) {
 	}
 }
 
-// TestRevokeAgain: revoking a session again keeps its first revocation
-// time and the later expiry; once its record has expired, a new
-// revocation starts afresh, as if the old record had been pruned.
+// TestRevokeAgain: revoking a session again keeps the later expiry and
+// records the row anew (the other instances read the expiry it now
+// has); once its record has expired, a new revocation starts afresh, as
+// if the old record had been pruned.
 func TestRevokeAgain(t *testing.T) {
 	s := openFresh(t)
 	ctx := t.Context()
@@ -742,12 +744,14 @@ func TestRevokeAgain(t *testing.T) {
 	if err := s.RevokeSession(ctx, "x", t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
+	first := get()
 	clock = t0.Add(time.Minute)
 	if err := s.RevokeSession(ctx, "x", t0.Add(30*time.Minute)); err != nil { // earlier expiry
 		t.Fatal(err)
 	}
-	if rs := get(); !rs.RevokedAt.Equal(t0) || !rs.ExpiresAt.Equal(t0.Add(time.Hour)) {
-		t.Errorf("after re-revocation: %+v, want revoked %v expiring %v", rs, t0, t0.Add(time.Hour))
+	again := get()
+	if !again.RevokedAt.After(first.RevokedAt) || !again.ExpiresAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("after re-revocation: %+v, want recorded after %v, expiring %v", again, first.RevokedAt, t0.Add(time.Hour))
 	}
 	// Another session, expired by the time of the next revocation, is
 	// pruned by it.
@@ -758,12 +762,45 @@ func TestRevokeAgain(t *testing.T) {
 	if err := s.RevokeSession(ctx, "x", t0.Add(3*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if rs := get(); rs.ID != "x" || !rs.RevokedAt.Equal(clock) || !rs.ExpiresAt.Equal(t0.Add(3*time.Hour)) {
-		t.Errorf("after revoking an expired record again: %+v, want revoked %v expiring %v", rs, clock, t0.Add(3*time.Hour))
+	if rs := get(); rs.ID != "x" || !rs.RevokedAt.After(again.RevokedAt) || !rs.ExpiresAt.Equal(t0.Add(3*time.Hour)) {
+		t.Errorf("after revoking an expired record again: %+v, want recorded after %v, expiring %v", rs, again.RevokedAt, t0.Add(3*time.Hour))
 	}
 	var n int
 	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM revoked_sessions`).Scan(&n); err != nil || n != 1 {
 		t.Errorf("revoked_sessions rows = %d, %v; want 1 (expired y pruned)", n, err)
+	}
+}
+
+// TestRevocationTimesAreTheDatabases: a revocation written by a process
+// whose clock is 30 s behind is listed to a reader that asks from the
+// time of its previous answer less a few seconds: the times compared
+// are the database's, not the processes'.
+func TestRevocationTimesAreTheDatabases(t *testing.T) {
+	s := openFresh(t)
+	ctx := t.Context()
+	if err := s.RevokeSession(ctx, "earlier", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := s.RevokedSessions(ctx, time.Time{})
+	if err != nil || len(rs) != 1 {
+		t.Fatalf("RevokedSessions = %v, %v; want one", rs, err)
+	}
+	since := rs[0].RevokedAt.Add(-time.Second)
+
+	s.now = func() time.Time { return time.Now().Add(-30 * time.Second) }
+	if err := s.RevokeSession(ctx, "slow", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	rs, err = s.RevokedSessions(ctx, since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range rs {
+		ids = append(ids, r.ID)
+	}
+	if !slices.Contains(ids, "slow") {
+		t.Errorf("RevokedSessions(since the previous answer) = %q: the revocation written with a clock 30 s behind is missing", ids)
 	}
 }
 

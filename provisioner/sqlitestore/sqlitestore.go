@@ -562,7 +562,10 @@ func affectedOne(res sql.Result, err error) error {
 
 // RevokeSession records a revoked session until expires, and drops
 // records whose expiry has passed. Revoking a session again keeps its
-// first revocation time and the later of the two expiries.
+// first revocation time and the later of the two expiries. Revocation
+// times come from this process's clock: every process that shares the
+// file runs on the one host, and so reads the same clock (the
+// PostgreSQL store, shared across hosts, stamps them in the database).
 func (s *Store) RevokeSession(ctx context.Context, sessionID string, expires time.Time) error {
 	_, err := s.recordRevocation(ctx, "revoking session", sessionID, expires,
 		`ON CONFLICT (id) DO UPDATE SET expires_at = MAX(expires_at, excluded.expires_at)`)
