@@ -106,7 +106,7 @@ func (h *Handler) serveConsent(w http.ResponseWriter, r *http.Request) {
 	}
 	// A question again (the configuration changed meanwhile): finishLogin
 	// pauses the login under a new pending login.
-	h.finishLogin(w, r, conn, claims, res, p.ReturnTo, p.ExpiresAt, now)
+	h.finishLogin(w, r, conn, claims, res, p.ReturnTo, p.ExpiresAt, p.AuthAt, now)
 }
 
 // askAgain shows the form again for an answer that could not complete,

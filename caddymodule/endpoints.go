@@ -163,17 +163,27 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 		h.provisioningFailure(w, r, conn, claims, err, restart)
 		return
 	}
-	h.finishLogin(w, r, conn, claims, res, f.ReturnTo, f.ExpiresAt, now)
+	h.finishLogin(w, r, conn, claims, res, f.ReturnTo, f.ExpiresAt, now.Unix(), now)
 }
 
 // finishLogin takes a provisioning result to its end, in the step
 // login.Next decides: a consent or username page when the user must
-// answer first, a refusal, the second factor, or the session.
-func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Connection, claims provisioner.Claims, res provisioner.Result, returnTo string, flowExpires int64, now time.Time) {
+// answer first, a refusal, the second factor, or the session. authAt is
+// when the provider's answer was verified (Unix seconds): a login that
+// waited for the user since is refused if its user or provider session
+// was signed out meanwhile (endedSince).
+func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Connection, claims provisioner.Claims, res provisioner.Result, returnTo string, flowExpires, authAt int64, now time.Time) {
 	s := newSession(conn, claims, res, time.Duration(h.app.SessionLifetime), now, h.app.sessionAttributes)
 	step := login.Next(login.Facts{Outcome: res.Outcome, Allowed: h.admits(s), MFARequired: h.mfaRequired(s), Provisioned: s.Provisioned()})
 	if step == login.Ask {
-		h.askFirst(w, r, conn, claims, res, returnTo, flowExpires, now)
+		h.askFirst(w, r, conn, claims, res, returnTo, flowExpires, authAt, now)
+		return
+	}
+	if h.app.sessions.endedSince(s, authAt) {
+		h.endOtherSession(w, r, conn.name, claims.Subject)
+		h.emit(event{kind: eventLoginRefused, connection: conn.name, reason: "signed out while the login waited for the user", subject: claims.Subject})
+		renderError(w, http.StatusUnauthorized, "Signed out meanwhile",
+			"You were signed out while this sign-in waited for your answer. Sign in again.", h.loginURL(returnTo))
 		return
 	}
 	h.auditProvisioning(conn, claims, res)
@@ -243,12 +253,12 @@ const varStartedElsewhere = "jit_auth.started_elsewhere"
 
 // askFirst holds a login that must ask the user (consent, a username) in
 // the sealed pending cookie, and sends the browser to the question.
-func (h *Handler) askFirst(w http.ResponseWriter, r *http.Request, conn *Connection, claims provisioner.Claims, res provisioner.Result, returnTo string, flowExpires int64, now time.Time) {
+func (h *Handler) askFirst(w http.ResponseWriter, r *http.Request, conn *Connection, claims provisioner.Claims, res provisioner.Result, returnTo string, flowExpires, authAt int64, now time.Time) {
 	p := &pendingLogin{
 		ID: randomToken(16), CSRF: randomToken(16), Connection: conn.name,
 		Claims: toPendingClaims(claims), Outcome: string(res.Outcome),
 		Consent: res.Consent, Attributes: res.Attributes, Roles: res.Roles, Username: res.Username,
-		ReturnTo: returnTo, ExpiresAt: flowExpires,
+		ReturnTo: returnTo, ExpiresAt: flowExpires, AuthAt: authAt,
 	}
 	if p.Consent == nil {
 		p.Consent = []string{}

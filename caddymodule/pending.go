@@ -40,6 +40,13 @@ type pendingLogin struct {
 	Username  string `json:"u,omitempty"`
 	ReturnTo  string `json:"r"`
 	ExpiresAt int64  `json:"exp"`
+	// AuthAt is when the provider's answer was verified (Unix seconds).
+	// The session issued after the answer counts from it for the logouts
+	// recorded meanwhile (sessions.endedSince): the provider ending its
+	// session, or the user signed out everywhere, while the page waited
+	// ends this login too. Zero (a cookie sealed before the field
+	// existed) counts as the earliest time, refused by any such logout.
+	AuthAt int64 `json:"at,omitempty"`
 	// Retries counts the answers this login already needed again (a
 	// username refused); each spends an entry in the replay set, so
 	// they are bounded (maxConsentRetries).

@@ -146,3 +146,30 @@ func FuzzPendingTokensCookie(f *testing.F) {
 		}
 	})
 }
+
+// TestEndedSinceCountsFromTheAuthentication: a login that waited for the
+// user (consent, a username) is refused when its user was signed out
+// everywhere, or its provider session ended, after the provider's answer
+// was verified, though the session would be issued later still; a
+// sign-out before that answer does not touch it.
+func TestEndedSinceCountsFromTheAuthentication(t *testing.T) {
+	authAt := time.Now().Add(-time.Minute).Truncate(time.Second)
+	issue := &Session{ID: "s", UserID: "u1", Connection: "corp", Subject: "sub", ProviderSID: "op",
+		IssuedAt: authAt.Add(time.Minute).Unix()}
+	for _, tc := range []struct {
+		name string
+		id   string
+		want bool
+	}{
+		{"user signed out everywhere while waiting", userCutoffID("u1", authAt.Add(10*time.Second)), true},
+		{"provider session logged out while waiting", userCutoffID(sidCutoffKey("corp", "op"), authAt.Add(10*time.Second)), true},
+		{"user signed out before the answer", userCutoffID("u1", authAt.Add(-10*time.Second)), false},
+		{"another user signed out", userCutoffID("u2", authAt.Add(10*time.Second)), false},
+	} {
+		m := &sessions{revoked: &revocations{}}
+		m.revoked.add(tc.id, time.Now().Add(time.Hour))
+		if got := m.endedSince(issue, authAt.Unix()); got != tc.want {
+			t.Errorf("%s: endedSince = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -141,6 +141,19 @@ func (m *sessions) admitted(e *cachedSession, nowUnix int64) *Session {
 	return c.outcome
 }
 
+// endedSince reports whether s, about to be issued for a login whose
+// provider answer was verified at authAt (Unix seconds), would be
+// refused had it been issued then: a logout that ends its user, subject
+// or provider session (back-channel logout, sign out everywhere, a
+// second factor reset) recorded while the login waited for the user
+// counts against the session it becomes, though issued after.
+func (m *sessions) endedSince(s *Session, authAt int64) bool {
+	probe := *s
+	probe.IssuedAt = min(authAt, s.IssuedAt)
+	probe.prepare()
+	return m.revoked.refuses(&probe)
+}
+
 // issue sets the session cookie of s: at the end of a login, or again
 // when the second factor upgrades it.
 func (m *sessions) issue(w http.ResponseWriter, r *http.Request, s *Session) error {
