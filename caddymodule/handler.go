@@ -259,7 +259,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 		return h.forward(w, r, next, s)
 	}
-	if s := h.session(r); s != nil && !h.idle(s) {
+	s, checked := h.app.sessions.open(r, h.offers)
+	if !checked {
+		renderSessionsUnchecked(w)
+		return nil
+	}
+	if s != nil && !h.idle(s) {
 		if !h.admits(s) {
 			renderError(w, http.StatusForbidden, "Access denied", "Your account is signed in, but this site does not admit it.", "")
 			return nil
@@ -334,6 +339,17 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 // through a connection this application does not offer, is no session.
 func (h *Handler) session(r *http.Request) *Session {
 	return h.app.sessions.load(r, h.offers)
+}
+
+// renderSessionsUnchecked answers a request whose session cannot be
+// checked yet (sessions.admitted): as when the store is unavailable,
+// since letting it through could let a logged-out session in, and
+// sending it to sign in would only bring a session that cannot be
+// checked either.
+func renderSessionsUnchecked(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "1")
+	renderError(w, http.StatusServiceUnavailable, "Temporarily unavailable",
+		"This site cannot check sessions right now. Try again in a moment.", "")
 }
 
 // offers reports whether this application offers the named connection.

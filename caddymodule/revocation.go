@@ -39,6 +39,48 @@ type revocations struct {
 	// gen counts the changes to the set, so a check of a session made
 	// since the last one still holds (sessions.admitted).
 	gen atomic.Uint64
+
+	// unread is closed once the store has been read (sync); nil in a
+	// set that waits for nothing (newRevocations makes the one that
+	// does). Until then the set lacks the logouts recorded before this
+	// process started, and no session is admitted (sessions.admitted).
+	unread   chan struct{}
+	readOnce sync.Once
+}
+
+// newRevocations returns an empty set that admits no session until it
+// has read the store once (awaitRead).
+func newRevocations() *revocations {
+	return &revocations{unread: make(chan struct{})}
+}
+
+// markRead records that the set holds what the store held.
+func (r *revocations) markRead() {
+	if r.unread != nil {
+		r.readOnce.Do(func() { close(r.unread) })
+	}
+}
+
+// awaitRead reports whether the set has read the store, waiting up to
+// wait (or until ctx ends) for its first read.
+func (r *revocations) awaitRead(ctx context.Context, wait time.Duration) bool {
+	if r == nil || r.unread == nil {
+		return true
+	}
+	select {
+	case <-r.unread:
+		return true
+	default:
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-r.unread:
+		return true
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return false
 }
 
 // isSpentID reports whether a revocation ID marks something used once
@@ -202,6 +244,7 @@ func (r *revocations) sync(ctx context.Context, store provisioner.RevocationStor
 		}
 	}
 	r.prune(now)
+	r.markRead()
 	return next, nil
 }
 

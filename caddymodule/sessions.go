@@ -52,37 +52,51 @@ type sessions struct {
 // does not offer is no session there. This is the authenticated request
 // path: it reads the cookie, the cache and memory, never the store.
 func (m *sessions) load(r *http.Request, offered func(connection string) bool) *Session {
+	s, _ := m.open(r, offered)
+	return s
+}
+
+// open is load, also reporting whether the session could be checked:
+// false (and no session) when r carries one that this process cannot
+// yet tell from a logged-out one, because it has not read the
+// revocations since it started (see admitted).
+func (m *sessions) open(r *http.Request, offered func(connection string) bool) (*Session, bool) {
 	name := cookieName(sessionCookieBase, cookieSecure(r))
 	// The cache holds only values that were checked and opened, so the
 	// first cookie of that name is looked up there unchecked; only a
 	// value that is not there is read as net/http would (cookieValue).
 	value, ok := firstCookie(r, name)
 	if !ok {
-		return nil
+		return nil, true
 	}
 	if len(value) > 1 && value[1] == '.' { // the first of several parts
 		if value, ok = joinedSession(r, name, value, firstCookie); !ok {
-			return nil
+			return nil, true
 		}
 	}
 	now := time.Now()
 	e := m.cache.entry(name, value)
 	if e == nil {
 		if value, ok = sessionValue(r, name); !ok {
-			return nil
+			return nil, true
 		}
 		s := new(Session)
 		if !m.seal.decodeSession(name, value, s) || !s.valid(now) {
-			return nil
+			return nil, true
 		}
 		s.prepare()
 		e = m.cache.put(name, value, s, now.Unix())
 	}
 	if !e.session.valid(now) || !offered(e.session.Connection) {
-		return nil
+		return nil, true
 	}
-	return m.admitted(e, now.Unix())
+	return m.admitted(r.Context(), e, now.Unix())
 }
+
+// firstReadWait bounds how long a request with a session waits for the
+// first read of the revocations after a start, as startWait bounds the
+// wait for the store.
+var firstReadWait = 5 * time.Second
 
 // sessionCheck is the outcome of checking a cached session against the
 // revocations and its user's status, valid while neither has changed
@@ -103,15 +117,26 @@ type sessionCheck struct {
 // kept on e until a revocation or a user status changes, so an
 // authenticated request reads two counters and its check instead of
 // three locked maps and the profile.
-func (m *sessions) admitted(e *cachedSession, nowUnix int64) *Session {
+//
+// A session is checked only once the revocations have been read from
+// the store since this process started: before, a logout recorded
+// before the start (through this instance or another) is not in them.
+// Until then the check waits up to firstReadWait, then reports false,
+// and keeps no outcome; once read, a check is kept as before, so the
+// wait costs the authenticated path nothing.
+func (m *sessions) admitted(ctx context.Context, e *cachedSession, nowUnix int64) (*Session, bool) {
 	revGen, statGen := m.revoked.generation(), m.status.generation()
 	if c := e.checked.Load(); c != nil && c.revGen == revGen && c.statGen == statGen &&
 		c.revoked == m.revoked && c.status == m.status {
 		if c.userSeen != nil {
 			c.userSeen.seen(nowUnix)
 		}
-		return c.outcome
+		return c.outcome, true
 	}
+	if !m.revoked.awaitRead(ctx, firstReadWait) {
+		return nil, false
+	}
+	revGen, statGen = m.revoked.generation(), m.status.generation()
 	c := &sessionCheck{revoked: m.revoked, status: m.status, revGen: revGen, statGen: statGen}
 	s := e.session
 	switch {
@@ -138,7 +163,7 @@ func (m *sessions) admitted(e *cachedSession, nowUnix int64) *Session {
 		}
 	}
 	e.checked.Store(c)
-	return c.outcome
+	return c.outcome, true
 }
 
 // endedSince reports whether s, about to be issued for a login whose

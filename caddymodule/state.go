@@ -75,7 +75,7 @@ type stateConfig struct {
 
 func newSharedState() *sharedState {
 	return &sharedState{
-		revoked:    &revocations{},
+		revoked:    newRevocations(),
 		usedStates: &usedStates{},
 		userStatus: newUserStatus(),
 		pending:    &pendingRevocations{},
