@@ -27,6 +27,11 @@ func logoutTokenUse(connection, jti string) string {
 	return "logout-jti\x00" + connection + "\x00" + jti
 }
 
+// backchannelRetryAfter is the Retry-After of a logout that could not be
+// checked because the provider was unreachable: the connector reads its
+// keys again at most every 5 s after a failure.
+const backchannelRetryAfter = "5"
+
 // maxLogoutName bounds a logout token's sub and sid: they become
 // revocation IDs in the store and file names in Caddy's storage.
 const maxLogoutName = 200
@@ -37,7 +42,8 @@ const maxLogoutName = 200
 // before, and ends every session the token names (its subject's, or its
 // provider session's) here at once and, through the store, on every
 // instance within the revocation poll. 200 means done; 400 says why not,
-// as the specification asks.
+// as the specification asks; 503 asks the provider to send the token
+// again, when it could not be checked or recorded here.
 func (h *Handler) serveBackchannelLogout(w http.ResponseWriter, r *http.Request, name string) {
 	conn := h.connection(name)
 	if conn == nil || !conn.BackchannelLogout || conn.logoutTokens == nil {
@@ -55,6 +61,15 @@ func (h *Handler) serveBackchannelLogout(w http.ResponseWriter, r *http.Request,
 		return
 	}
 	lt, err := conn.logoutTokens.VerifyLogoutToken(r.Context(), token)
+	if errors.Is(err, connector.ErrUnavailable) {
+		// Not the token's fault: a 400 would make the provider give the
+		// logout up; a 503 has it send the token again.
+		h.logger.Warn("back-channel logout: the provider cannot be reached to check the token",
+			zap.String("connection", conn.name), zap.Error(err))
+		w.Header().Set("Retry-After", backchannelRetryAfter)
+		logoutTokenError(w, http.StatusServiceUnavailable, "the identity provider's keys cannot be read right now to check the logout token")
+		return
+	}
 	if err != nil {
 		h.emit(event{kind: eventBackchannelRefused, connection: conn.name, err: err})
 		logoutTokenError(w, http.StatusBadRequest, "the logout token is not valid")

@@ -142,7 +142,11 @@ func (g *bearerGate) session(ctx context.Context, h *Handler, token string, now 
 		rule := &g.rules[i]
 		claims, err := rule.verifier.VerifyBearer(ctx, token, rule.cfg.Audiences, rule.cfg.Algorithms)
 		if err != nil {
-			lastErr = bearerError(err)
+			// A provider that could not check the token outranks one that
+			// refused it: the token may be that provider's, and valid.
+			if prev, ok := lastErr.(*bearerRefusal); !ok || prev.status != http.StatusServiceUnavailable {
+				lastErr = bearerError(err)
+			}
 			continue
 		}
 		res, err := h.app.provisioner.Recognise(ctx, provisioner.Request{Connection: rule.conn.name, Policy: rule.conn.pol, Claims: claims})

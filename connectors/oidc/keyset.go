@@ -35,6 +35,10 @@ type keySet struct {
 	// next is when the keys may be read again; a token that waited for
 	// a read finds it in the future and takes the keys that read got.
 	next time.Time
+	// failed is why the last read failed, nil after a good one: until
+	// the next read, a token that none of the keys verifies went
+	// unchecked for want of the keys, not because it is forged.
+	failed error
 }
 
 const (
@@ -81,6 +85,7 @@ func (k *keySet) VerifySignature(ctx context.Context, token string) ([]byte, err
 	}
 	keys, err = k.reread(ctx)
 	if err != nil {
+		reportOutage(ctx, err)
 		return nil, err
 	}
 	if payload, ok := verifyWith(jws, keys, kid); ok {
@@ -104,19 +109,27 @@ func verifyWith(jws *jose.JSONWebSignature, keys []jose.JSONWebKey, kid string) 
 }
 
 // reread reads the keys again unless they were read too recently (or
-// while the caller waited), and returns the keys to try.
+// while the caller waited), and returns the keys to try. It fails with a
+// *keysUnavailableError when the last read failed, also within the
+// retry interval: those keys are the ones the token did not match, and
+// whether the issuer has others is unknown. After a good read it never
+// fails, so a token with a made-up key is refused, and costs at most
+// one read per keyRefetchInterval.
 func (k *keySet) reread(ctx context.Context) ([]jose.JSONWebKey, error) {
 	select {
 	case k.fetching <- struct{}{}:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, &keysUnavailableError{err: fmt.Errorf("waiting for the read in progress: %w", ctx.Err())}
 	}
 	defer func() { <-k.fetching }()
 	k.mu.Lock()
-	keys, next := k.keys, k.next
+	keys, next, failed := k.keys, k.next, k.failed
 	k.mu.Unlock()
 	now := k.now()
 	if now.Before(next) {
+		if failed != nil {
+			return nil, &keysUnavailableError{err: failed}
+		}
 		return keys, nil
 	}
 	// The fetch outlives a request that goes away: the next token must
@@ -125,11 +138,41 @@ func (k *keySet) reread(ctx context.Context) ([]jose.JSONWebKey, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if err != nil {
-		k.next = now.Add(keyRetryInterval)
-		return nil, fmt.Errorf("fetching the issuer's keys: %w", err)
+		k.next, k.failed = now.Add(keyRetryInterval), err
+		return nil, &keysUnavailableError{err: err}
 	}
-	k.keys, k.next = fresh, now.Add(keyRefetchInterval)
+	k.keys, k.next, k.failed = fresh, now.Add(keyRefetchInterval), nil
 	return fresh, nil
+}
+
+// keysUnavailableError is a signature left unchecked because the
+// issuer's keys could not be read: the provider is down, not the token
+// bad.
+type keysUnavailableError struct{ err error }
+
+func (e *keysUnavailableError) Error() string {
+	return "the issuer's keys cannot be read: " + e.err.Error()
+}
+
+func (e *keysUnavailableError) Unwrap() error { return e.err }
+
+// outageReport is where VerifySignature leaves a *keysUnavailableError
+// for the caller of go-oidc's Verify, which keeps only the error's
+// text.
+type outageReport struct{ err error }
+
+type outageReportKey struct{}
+
+// withOutageReport is ctx carrying a fresh report for one verification.
+func withOutageReport(ctx context.Context) (context.Context, *outageReport) {
+	r := new(outageReport)
+	return context.WithValue(ctx, outageReportKey{}, r), r
+}
+
+func reportOutage(ctx context.Context, err error) {
+	if r, ok := ctx.Value(outageReportKey{}).(*outageReport); ok {
+		r.err = err
+	}
 }
 
 // fetch reads the key set, skipping keys this package cannot use (an

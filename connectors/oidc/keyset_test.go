@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -181,6 +182,54 @@ func TestKeySetRetriesAFailedReadAfterAWhile(t *testing.T) {
 	}
 	if n := js.fetches.Load(); n != 2 {
 		t.Fatalf("%d fetches, want 2", n)
+	}
+}
+
+// A token that none of the keys verifies fails as an outage
+// (*keysUnavailableError) while the last read of the keys failed, also
+// within the retry interval, and as a bad signature once a read
+// succeeded: a made-up key ID is refused, not answered "try again".
+func TestKeySetTellsAnOutageFromAnUnknownKey(t *testing.T) {
+	js := newJWKSServer(t)
+	k1, k2, forger := newTestKey(t, "k1"), newTestKey(t, "k2"), newTestKey(t, "made-up")
+	js.publish(http.StatusServiceUnavailable)
+	ks, clk := newTestKeySet(js)
+	ctx := context.Background()
+	isOutage := func(err error) bool {
+		var ku *keysUnavailableError
+		return errors.As(err, &ku)
+	}
+	for i := range 3 {
+		if _, err := ks.VerifySignature(ctx, k1.sign(t, "x")); !isOutage(err) {
+			t.Fatalf("token %d while the keys cannot be read: %v, want an outage", i, err)
+		}
+	}
+
+	js.publish(http.StatusOK, k1.public)
+	clk.add(keyRetryInterval)
+	if _, err := ks.VerifySignature(ctx, k1.sign(t, "x")); err != nil {
+		t.Fatalf("after the provider is back: %v", err)
+	}
+	for i := range 3 {
+		if _, err := ks.VerifySignature(ctx, forger.sign(t, "forged")); err == nil || isOutage(err) {
+			t.Fatalf("forged token %d after a good read: %v, want a bad signature", i, err)
+		}
+	}
+
+	// The provider rotates to k2 and its key set cannot be read: k2's
+	// tokens are an outage, k1's still verify.
+	js.publish(http.StatusServiceUnavailable)
+	clk.add(keyRefetchInterval)
+	for i := range 3 {
+		if _, err := ks.VerifySignature(ctx, k2.sign(t, "two")); !isOutage(err) {
+			t.Fatalf("new key's token %d while the keys cannot be read: %v, want an outage", i, err)
+		}
+	}
+	if _, err := ks.VerifySignature(ctx, k1.sign(t, "one")); err != nil {
+		t.Fatalf("known key's token while the keys cannot be read: %v", err)
+	}
+	if n := js.fetches.Load(); n != 3 {
+		t.Fatalf("%d fetches, want 3 (one per interval)", n)
 	}
 }
 

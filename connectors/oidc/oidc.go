@@ -252,6 +252,19 @@ func (o *OIDC) newVerifier(config gooidc.Config) *gooidc.IDTokenVerifier {
 	return o.discovered.verifier(o.keys, config)
 }
 
+// verify is v.Verify, except that a token whose signature could not be
+// checked because the issuer's keys cannot be read fails with
+// ErrUnavailable: the provider is down, and the token may well be
+// valid. Any other failure is go-oidc's error, for the caller to wrap.
+func verify(ctx context.Context, v *gooidc.IDTokenVerifier, token string) (*gooidc.IDToken, error) {
+	ctx, outage := withOutageReport(ctx)
+	t, err := v.Verify(ctx, token)
+	if err != nil && outage.err != nil {
+		return nil, fmt.Errorf("%w: %v", connector.ErrUnavailable, outage.err)
+	}
+	return t, err
+}
+
 // redirectParam sends a login's redirect URI, in the authorization
 // request and again, as required, in the token request.
 func redirectParam(uri string) oauth2.AuthCodeOption {
@@ -306,7 +319,10 @@ func (o *OIDC) Finish(r *http.Request, login connector.Login, state []byte) (pro
 	if len(rawID) > maxIDTokenLength {
 		return provisioner.Claims{}, fmt.Errorf("%w: id_token is larger than %d bytes", connector.ErrRejected, maxIDTokenLength)
 	}
-	idt, err := verifier.Verify(ctx, rawID)
+	idt, err := verify(ctx, verifier, rawID)
+	if errors.Is(err, connector.ErrUnavailable) {
+		return provisioner.Claims{}, err
+	}
 	if err != nil {
 		if mc := o.tokenMisconfiguration(ctx, rawID); mc != nil {
 			return provisioner.Claims{}, mc
@@ -380,7 +396,10 @@ func (o *OIDC) Refresh(ctx context.Context, refreshToken string) (provisioner.Cl
 	claims := map[string]any{}
 	var iss, sub string
 	if rawID, _ := tok.Extra("id_token").(string); rawID != "" && len(rawID) <= maxIDTokenLength {
-		idt, err := verifier.Verify(ctx, rawID)
+		idt, err := verify(ctx, verifier, rawID)
+		if errors.Is(err, connector.ErrUnavailable) {
+			return provisioner.Claims{}, "", time.Time{}, err
+		}
 		if err != nil {
 			return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: refreshed id_token: %v", connector.ErrRejected, err)
 		}
@@ -441,7 +460,10 @@ func (o *OIDC) VerifyLogoutToken(ctx context.Context, token string) (connector.L
 	ctx, cancel := context.WithTimeout(gooidc.ClientContext(ctx, o.client), providerTimeout)
 	defer cancel()
 	// Logout tokens need not have exp; it is checked below when present.
-	t, err := o.newVerifier(gooidc.Config{ClientID: o.clientID, SkipExpiryCheck: true}).Verify(ctx, token)
+	t, err := verify(ctx, o.newVerifier(gooidc.Config{ClientID: o.clientID, SkipExpiryCheck: true}), token)
+	if errors.Is(err, connector.ErrUnavailable) {
+		return lt, err
+	}
 	if err != nil {
 		return lt, fmt.Errorf("%w: logout token: %v", connector.ErrRejected, err)
 	}
@@ -558,7 +580,10 @@ func (o *OIDC) VerifyBearer(ctx context.Context, token string, audiences, algori
 	ctx, cancel := context.WithTimeout(gooidc.ClientContext(ctx, o.client), providerTimeout)
 	defer cancel()
 	v := o.newVerifier(gooidc.Config{SkipClientIDCheck: true, SupportedSigningAlgs: algorithms})
-	t, err := v.Verify(ctx, token)
+	t, err := verify(ctx, v, token)
+	if errors.Is(err, connector.ErrUnavailable) {
+		return provisioner.Claims{}, err
+	}
 	if err != nil {
 		return provisioner.Claims{}, fmt.Errorf("%w: %v", connector.ErrRejected, err)
 	}
