@@ -412,7 +412,7 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 			h.renderSignedOut(w, r, rd)
 			return
 		}
-		h.renderLogout(w, s, rd)
+		h.renderLogout(w, r, s, rd)
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxConsentForm)

@@ -43,6 +43,10 @@ type pageData struct {
 	Logout          *logoutForm
 	Link, LinkLabel string
 	Status          int
+	// formTargets are origins besides this site's that the page's form
+	// may lead to, for its policy's form-action: Chromium applies
+	// form-action to every redirect the submission follows.
+	formTargets []string
 }
 
 // mfaForm is the second-factor page: enrolment, verification, or the
@@ -74,8 +78,9 @@ type logoutForm struct {
 	Action, CSRF, ReturnTo string
 }
 
-// renderLogout asks the user to confirm signing out.
-func (h *Handler) renderLogout(w http.ResponseWriter, s *Session, rd string) {
+// renderLogout asks the user to confirm signing out. When the sign-out
+// goes on to the provider, the form may lead there.
+func (h *Handler) renderLogout(w http.ResponseWriter, r *http.Request, s *Session, rd string) {
 	f := &logoutForm{Action: h.PathPrefix + "logout", CSRF: logoutCSRF(s)}
 	if safe, ok := safeReturnPath(rd); ok && rd != "" {
 		f.ReturnTo = safe
@@ -84,7 +89,11 @@ func (h *Handler) renderLogout(w http.ResponseWriter, s *Session, rd string) {
 	if s.Username != "" {
 		msg = "You are signed in as " + s.Username + ". Sign out of this site?"
 	}
-	renderPage(w, http.StatusOK, pageData{Title: "Sign out", Message: msg, Logout: f})
+	d := pageData{Title: "Sign out", Message: msg, Logout: f}
+	if o := h.endSessionOrigin(r, s); o != "" {
+		d.formTargets = []string{o}
+	}
+	renderPage(w, http.StatusOK, d)
 }
 
 // consentForm is the consent (and username) form of a paused login.
@@ -121,7 +130,8 @@ func renderPage(w http.ResponseWriter, status int, d pageData) {
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	// Every page is about one browser's sign-in: never cache or share it.
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; frame-ancestors 'none'")
+	formAction := strings.Join(append([]string{"'self'"}, d.formTargets...), " ")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action "+formAction+"; frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
