@@ -88,6 +88,16 @@ func mfaCSRF(s *Session) string {
 func (h *Handler) serveMFA(w http.ResponseWriter, r *http.Request) {
 	rd := returnTo(r)
 	s := h.session(r)
+	if s == nil && r.Method == http.MethodPost {
+		// The page's form, sent after the session ended: a redirect to
+		// log in would take the form's submission on to the provider,
+		// which the page's form-action forbids (Chromium blocks it), so a
+		// page leads there instead.
+		renderPage(w, http.StatusUnauthorized, pageData{Title: "Sign in again",
+			Message: "Your session has ended, so the code was not checked. Sign in again.",
+			Link:    h.loginURL(rd), LinkLabel: "Sign in", Status: http.StatusUnauthorized})
+		return
+	}
 	if s == nil {
 		http.Redirect(w, r, h.loginURL(rd), http.StatusFound)
 		return

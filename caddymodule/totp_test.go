@@ -329,3 +329,20 @@ func TestTOTPFormRefusesAForeignCSRFToken(t *testing.T) {
 		t.Fatalf("after the forged forms: %d to %q, want the MFA page still", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
+
+// The second-factor form sent after the session ended (expired, signed
+// out in another tab) answers with a page that leads to sign in, not a
+// redirect: the redirect would take the form's submission on to the
+// provider, which the page's form-action does not allow, and Chromium
+// would block it.
+func TestMFAFormAfterTheSessionEndedShowsAPage(t *testing.T) {
+	s := mfaSite(t, siteOptions{})
+	b := newBrowser(t)
+	resp, body := b.postRaw(s.base+"/.jitauth/mfa?rd=%2Fsecret", url.Values{"csrf": {"stale"}, "action": {"verify"}, "code": {"123456"}})
+	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("Location") != "" {
+		t.Fatalf("the form without a session: %d to %q, want 401 and a page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if !strings.Contains(body, "Sign in again") || !strings.Contains(body, `href="/.jitauth/login?rd=%2Fsecret"`) {
+		t.Fatalf("the page does not lead to sign in and back:\n%s", body)
+	}
+}
