@@ -1,0 +1,46 @@
+package caddymodule_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
+)
+
+// An operator enables a user the deprovision rule disabled for
+// inactivity (README: "caddy jit-users enable … lets her sign in
+// again"; the rule's Disable "refuses the user's logins … an
+// administrator can enable the user again"). The next sweep, `every`
+// later (1h by default), finds the same old last login and disables the
+// user again, with the same "no login for …" reason, before they had the
+// chance to sign in: the administrator's enable silently does not hold.
+// An enable must restart the inactivity clock (count from the later of
+// the last login and the last enable).
+func TestReviewOpsEnableAfterDeprovisionHolds(t *testing.T) {
+	admin := freePort(t)
+	s := startSiteOpts(t, siteOptions{adminPort: admin,
+		corpExtra: "deprovision {\n\t\t\t\tafter 3s\n\t\t\t\tevery 1s\n\t\t\t}"})
+	st := openStore(t, s.dir)
+	s.queue(oidcUserNamed("ann"))
+	if resp, _ := s.login(newBrowser(t), "corp", "/x"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("ann's login: %d", resp.StatusCode)
+	}
+	status := func() provisioner.Status {
+		u, err := st.UserByUsername(context.Background(), "ann@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.Status
+	}
+	eventually(t, "ann disabled for inactivity", 15*time.Second, func() bool { return status() == provisioner.StatusDisabled })
+	if code := adminCall(t, admin, http.MethodPost, "/jit_auth/users/ann@example.com/enable", `{"reason":"back from leave"}`, nil); code != http.StatusOK {
+		t.Fatalf("enable: %d", code)
+	}
+	// Well under `after` since the enable: the rule has no grounds yet.
+	time.Sleep(2500 * time.Millisecond)
+	if got := status(); got != provisioner.StatusActive {
+		t.Errorf("2.5 s after an administrator enabled ann (rule: after 3s), she is %s again", got)
+	}
+}
