@@ -456,11 +456,18 @@ type UserQuery struct {
 const MaxSearchLimit = 1000
 
 // SearchPattern is q.Search as a LIKE pattern that matches it anywhere,
-// lower-cased, with LIKE's own characters escaped by '\'.
+// lower-cased as NormalizeName does, with LIKE's own characters escaped
+// by '\'.
 func (q UserQuery) SearchPattern() string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return "%" + r.Replace(strings.ToLower(q.Search)) + "%"
+	return "%" + r.Replace(NormalizeName(q.Search)) + "%"
 }
+
+// NormalizeName is the form in which stores keep a user's name for the
+// directory search: lower-cased over all of Unicode, as Go does it, so
+// that the search's answers do not depend on what a database's own
+// lower() folds (SQLite's, ASCII only).
+func NormalizeName(name string) string { return strings.ToLower(name) }
 
 // RefreshToken is a session's refresh token at its provider, kept for a
 // connection that refreshes sessions in the background. Sealed is the

@@ -83,12 +83,12 @@ func (b *pgBackend) writeBatch(ctx context.Context, rows []row) error {
 	defer tx.Rollback(ctx) //nolint:errcheck // after Commit it is a no-op
 	_, err = tx.CopyFrom(ctx, pgx.Identifier{"users"},
 		[]string{"id", "username", "username_norm", "email", "email_verified", "name", "given_name",
-			"family_name", "picture", "groups", "attributes", "status", "created_at", "updated_at", "last_login_at", "email_norm"},
+			"family_name", "picture", "groups", "attributes", "status", "created_at", "updated_at", "last_login_at", "email_norm", "name_norm"},
 		pgx.CopyFromSlice(len(rows), func(k int) ([]any, error) {
 			u := &rows[k].user
 			return []any{u.ID, u.Username, rows[k].norm, u.Email, u.EmailVerified, u.Name, u.GivenName,
 				u.FamilyName, u.Picture, encodeJSONList(u.Groups), encodeJSONMap(u.Attributes), string(u.Status),
-				u.CreatedAt.UTC(), u.UpdatedAt.UTC(), pgTime(u.LastLoginAt), provisioner.NormalizeEmail(u.Email)}, nil
+				u.CreatedAt.UTC(), u.UpdatedAt.UTC(), pgTime(u.LastLoginAt), provisioner.NormalizeEmail(u.Email), provisioner.NormalizeName(u.Name)}, nil
 		}))
 	if err != nil {
 		return fmt.Errorf("COPY users: %w", err)

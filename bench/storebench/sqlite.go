@@ -86,8 +86,8 @@ func (b *sqliteBackend) writeBatch(ctx context.Context, rows []row) error {
 	defer tx.Rollback() //nolint:errcheck // after Commit it is a no-op
 	users, err := tx.PrepareContext(ctx, `INSERT INTO users (id, username, username_norm,
 				email, email_verified, name, given_name, family_name, picture,
-				groups, attributes, status, created_at, updated_at, last_login_at, email_norm)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+				groups, attributes, status, created_at, updated_at, last_login_at, email_norm, name_norm)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return err
 	}
@@ -102,7 +102,7 @@ func (b *sqliteBackend) writeBatch(ctx context.Context, rows []row) error {
 		if _, err := users.ExecContext(ctx, u.ID, u.Username, r.norm, u.Email, u.EmailVerified,
 			u.Name, u.GivenName, u.FamilyName, u.Picture,
 			encodeJSONList(u.Groups), encodeJSONMap(u.Attributes), string(u.Status),
-			u.CreatedAt.UnixNano(), u.UpdatedAt.UnixNano(), sqliteTime(u.LastLoginAt), provisioner.NormalizeEmail(u.Email)); err != nil {
+			u.CreatedAt.UnixNano(), u.UpdatedAt.UnixNano(), sqliteTime(u.LastLoginAt), provisioner.NormalizeEmail(u.Email), provisioner.NormalizeName(u.Name)); err != nil {
 			return fmt.Errorf("inserting user %s: %w", u.Username, err)
 		}
 		if _, err := idents.ExecContext(ctx, id.Connection, id.Issuer, id.Subject, id.UserID,

@@ -145,6 +145,13 @@ ALTER TABLE revoked_sessions ADD COLUMN recorded_at timestamptz NOT NULL DEFAULT
 
 CREATE INDEX revoked_sessions_recorded_at ON revoked_sessions (recorded_at);
 `,
+	// 6: users' names lower-cased as provisioner.NormalizeName does it
+	// (see backfillNameNorm), which the directory search matches:
+	// lower() follows the database's locale, which may fold only ASCII.
+	`
+ALTER TABLE users ADD COLUMN name_norm text NOT NULL DEFAULT '';
+UPDATE users SET name_norm = lower(name) WHERE name <> '';
+`,
 }
 
 // backfills complete a migration step in Go, in the step's transaction,
@@ -152,6 +159,7 @@ CREATE INDEX revoked_sessions_recorded_at ON revoked_sessions (recorded_at);
 // the schema version the step brings the schema to.
 var backfills = map[int]func(context.Context, pgx.Tx) error{
 	2: backfillEmailNorm,
+	6: backfillNameNorm,
 }
 
 // backfillEmailNorm corrects email_norm of existing users to
@@ -159,31 +167,45 @@ var backfills = map[int]func(context.Context, pgx.Tx) error{
 // differently (lower() follows the database's locale, btrim() trims
 // only spaces).
 func backfillEmailNorm(ctx context.Context, tx pgx.Tx) error {
-	rows, err := tx.Query(ctx, `SELECT id, email, email_norm FROM users`)
+	return backfillNorm(ctx, tx, "email", provisioner.NormalizeEmail)
+}
+
+// backfillNameNorm corrects name_norm of existing users to
+// provisioner.NormalizeName(name) where the step's lower() computed it
+// differently (it follows the database's locale).
+func backfillNameNorm(ctx context.Context, tx pgx.Tx) error {
+	return backfillNorm(ctx, tx, "name", provisioner.NormalizeName)
+}
+
+// backfillNorm sets column+"_norm" to normalize(column) in every row
+// of users where it differs. column is one of the migrations' own
+// names, never input.
+func backfillNorm(ctx context.Context, tx pgx.Tx, column string, normalize func(string) string) error {
+	rows, err := tx.Query(ctx, `SELECT id, `+column+`, `+column+`_norm FROM users`)
 	if err != nil {
-		return fmt.Errorf("reading emails: %w", err)
+		return fmt.Errorf("reading %ss: %w", column, err)
 	}
 	var ids, norms []string
 	for rows.Next() {
-		var id, email, got string
-		if err := rows.Scan(&id, &email, &got); err != nil {
+		var id, value, got string
+		if err := rows.Scan(&id, &value, &got); err != nil {
 			rows.Close()
-			return fmt.Errorf("reading emails: %w", err)
+			return fmt.Errorf("reading %ss: %w", column, err)
 		}
-		if norm := provisioner.NormalizeEmail(email); norm != got {
+		if norm := normalize(value); norm != got {
 			ids, norms = append(ids, id), append(norms, norm)
 		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("reading emails: %w", err)
+		return fmt.Errorf("reading %ss: %w", column, err)
 	}
 	if len(ids) == 0 {
 		return nil
 	}
-	if _, err := tx.Exec(ctx, `UPDATE users u SET email_norm = f.norm
+	if _, err := tx.Exec(ctx, `UPDATE users u SET `+column+`_norm = f.norm
 		FROM unnest($1::text[], $2::text[]) AS f(id, norm) WHERE u.id = f.id`, ids, norms); err != nil {
-		return fmt.Errorf("normalising emails: %w", err)
+		return fmt.Errorf("normalising %ss: %w", column, err)
 	}
 	return nil
 }

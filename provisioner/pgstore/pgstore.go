@@ -406,12 +406,12 @@ func (s *Store) createUser(ctx context.Context, u *provisioner.User, id provisio
 		if _, err := tx.Exec(ctx, `INSERT INTO users (id, username, username_norm,
 				email, email_norm, email_verified, name, given_name, family_name, picture,
 				groups, attributes, role_grants, local_attributes, consents,
-				status, created_at, updated_at, last_login_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+				status, created_at, updated_at, last_login_at, name_norm)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
 			userID, u.Username, norm, cols.Email, cols.EmailNorm, cols.EmailVerified,
 			cols.Name, cols.GivenName, cols.FamilyName, cols.Picture,
 			cols.Groups, cols.Attributes, cols.RoleGrants, cols.LocalAttributes, cols.Consents,
-			string(status), now, now, nullTime(u.LastLoginAt)); err != nil {
+			string(status), now, now, nullTime(u.LastLoginAt), cols.NameNorm); err != nil {
 			return mapConstraint(err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO identities (connection, issuer, subject,

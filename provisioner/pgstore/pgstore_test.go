@@ -952,3 +952,44 @@ func TestTOTPTwoInstances(t *testing.T) {
 		t.Errorf("two instances admitted %d of %d attempts at once, want 3", admitted, n)
 	}
 }
+
+// TestMigrationNameNorm: users written before name_norm existed get it
+// exactly as NormalizeName computes it (lower() follows the database's
+// locale), so the directory search finds them by any case of their name.
+func TestMigrationNameNorm(t *testing.T) {
+	_, cs := newSchema(t)
+	latest := SchemaVersion
+	SchemaVersion = latest - 1
+	s, err := Open(t.Context(), cs)
+	SchemaVersion = latest
+	if err != nil {
+		t.Fatalf("Open at version %d: %v", latest-1, err)
+	}
+	ctx := t.Context()
+	names := map[string]string{"u1": "Élodie Durand", "u2": "ALICE", "u3": ""}
+	for id, name := range names {
+		if _, err := s.pool.Exec(ctx, `INSERT INTO users (id, username, username_norm, name, created_at, updated_at)
+			VALUES ($1, $1, $1, $2, now(), now())`, id, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+
+	s, err = Open(ctx, cs)
+	if err != nil {
+		t.Fatalf("Open after version %d: %v", latest-1, err)
+	}
+	defer s.Close()
+	for id, name := range names {
+		var norm string
+		if err := s.pool.QueryRow(ctx, `SELECT name_norm FROM users WHERE id = $1`, id).Scan(&norm); err != nil {
+			t.Fatal(err)
+		}
+		if want := provisioner.NormalizeName(name); norm != want {
+			t.Errorf("name_norm of %q = %q, want %q", name, norm, want)
+		}
+	}
+	if found, err := s.SearchUsers(ctx, provisioner.UserQuery{Search: "ÉLODIE"}); err != nil || len(found) != 1 || found[0].ID != "u1" {
+		t.Errorf("search ÉLODIE after the migration = %v, %v; want u1", found, err)
+	}
+}

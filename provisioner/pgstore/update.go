@@ -40,12 +40,12 @@ func updateUser(ctx context.Context, tx pgx.Tx, cur *provisioner.User, update pr
 		updatedAt = changedAt.UTC()
 	}
 	if _, err := tx.Exec(ctx, `UPDATE users SET
-			email = $1, email_norm = $2, email_verified = $3, name = $4, given_name = $5,
-			family_name = $6, picture = $7, groups = $8, attributes = $9, role_grants = $10,
-			local_attributes = $11, consents = $12, keep = $13,
-			updated_at = COALESCE($14, updated_at), last_login_at = COALESCE($15, last_login_at)
-		WHERE id = $16`,
-		after.Email, after.EmailNorm, after.EmailVerified, after.Name, after.GivenName,
+			email = $1, email_norm = $2, email_verified = $3, name = $4, name_norm = $5,
+			given_name = $6, family_name = $7, picture = $8, groups = $9, attributes = $10,
+			role_grants = $11, local_attributes = $12, consents = $13, keep = $14,
+			updated_at = COALESCE($15, updated_at), last_login_at = COALESCE($16, last_login_at)
+		WHERE id = $17`,
+		after.Email, after.EmailNorm, after.EmailVerified, after.Name, after.NameNorm, after.GivenName,
 		after.FamilyName, after.Picture, after.Groups, after.Attributes, after.RoleGrants,
 		after.LocalAttributes, after.Consents, after.Keep,
 		updatedAt, nullTime(login), cur.ID); err != nil {

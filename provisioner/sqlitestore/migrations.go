@@ -128,6 +128,15 @@ CREATE TABLE refresh_tokens (
 CREATE INDEX refresh_tokens_due ON refresh_tokens(refresh_at);
 CREATE INDEX refresh_tokens_user ON refresh_tokens(user_id);
 `,
+	// 6: users' names lower-cased as provisioner.NormalizeName does it
+	// (see backfillNameNorm), which the directory search matches, in
+	// place of the name in the search index.
+	`
+ALTER TABLE users ADD COLUMN name_norm TEXT NOT NULL DEFAULT '';
+UPDATE users SET name_norm = lower(name);
+DROP INDEX users_search_cols;
+CREATE INDEX users_search_cols ON users(username_norm, email_norm, name_norm);
+`,
 }
 
 // backfills complete a migration step in Go, in the step's transaction,
@@ -135,43 +144,58 @@ CREATE INDEX refresh_tokens_user ON refresh_tokens(user_id);
 // the schema version the step brings the database to.
 var backfills = map[int]func(context.Context, *sql.Tx) error{
 	2: backfillEmailNorm,
+	6: backfillNameNorm,
 }
 
 // backfillEmailNorm corrects email_norm of existing users to
 // provisioner.NormalizeEmail(email) where the step's SQL, whose lower()
 // and trim() know only ASCII, computed it differently.
 func backfillEmailNorm(ctx context.Context, tx *sql.Tx) error {
-	rows, err := tx.QueryContext(ctx, `SELECT id, email, email_norm FROM users`)
+	return backfillNorm(ctx, tx, "email", provisioner.NormalizeEmail)
+}
+
+// backfillNameNorm corrects name_norm of existing users to
+// provisioner.NormalizeName(name) where the step's lower(), which folds
+// only ASCII, computed it differently.
+func backfillNameNorm(ctx context.Context, tx *sql.Tx) error {
+	return backfillNorm(ctx, tx, "name", provisioner.NormalizeName)
+}
+
+// backfillNorm sets column+"_norm" to normalize(column) in every row
+// of users where it differs. column is one of the migrations' own
+// names, never input.
+func backfillNorm(ctx context.Context, tx *sql.Tx, column string, normalize func(string) string) error {
+	rows, err := tx.QueryContext(ctx, `SELECT id, `+column+`, `+column+`_norm FROM users`)
 	if err != nil {
-		return fmt.Errorf("reading emails: %w", err)
+		return fmt.Errorf("reading %ss: %w", column, err)
 	}
 	type fix struct{ id, norm string }
 	var fixes []fix
 	for rows.Next() {
-		var id, email, got string
-		if err := rows.Scan(&id, &email, &got); err != nil {
+		var id, value, got string
+		if err := rows.Scan(&id, &value, &got); err != nil {
 			rows.Close()
-			return fmt.Errorf("reading emails: %w", err)
+			return fmt.Errorf("reading %ss: %w", column, err)
 		}
-		if norm := provisioner.NormalizeEmail(email); norm != got {
+		if norm := normalize(value); norm != got {
 			fixes = append(fixes, fix{id, norm})
 		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("reading emails: %w", err)
+		return fmt.Errorf("reading %ss: %w", column, err)
 	}
 	if len(fixes) == 0 {
 		return nil
 	}
-	stmt, err := tx.PrepareContext(ctx, `UPDATE users SET email_norm = ? WHERE id = ?`)
+	stmt, err := tx.PrepareContext(ctx, `UPDATE users SET `+column+`_norm = ? WHERE id = ?`)
 	if err != nil {
-		return fmt.Errorf("normalising emails: %w", err)
+		return fmt.Errorf("normalising %ss: %w", column, err)
 	}
 	defer stmt.Close()
 	for _, f := range fixes {
 		if _, err := stmt.ExecContext(ctx, f.norm, f.id); err != nil {
-			return fmt.Errorf("normalising emails: %w", err)
+			return fmt.Errorf("normalising %ss: %w", column, err)
 		}
 	}
 	return nil

@@ -317,12 +317,12 @@ func (s *Store) createUser(ctx context.Context, u *provisioner.User, id provisio
 		if _, err := tx.ExecContext(ctx, `INSERT INTO users (id, username, username_norm,
 				email, email_norm, email_verified, name, given_name, family_name, picture,
 				groups, attributes, role_grants, local_attributes, consents,
-				status, created_at, updated_at, last_login_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				status, created_at, updated_at, last_login_at, name_norm)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			userID, u.Username, norm, cols.Email, cols.EmailNorm, cols.EmailVerified,
 			cols.Name, cols.GivenName, cols.FamilyName, cols.Picture,
 			cols.Groups, cols.Attributes, cols.RoleGrants, cols.LocalAttributes, cols.Consents,
-			string(status), now.UnixNano(), now.UnixNano(), nullTime(u.LastLoginAt)); err != nil {
+			string(status), now.UnixNano(), now.UnixNano(), nullTime(u.LastLoginAt), cols.NameNorm); err != nil {
 			return mapConstraint(err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO identities (connection, issuer, subject,

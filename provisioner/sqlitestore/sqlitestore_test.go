@@ -617,3 +617,43 @@ func TestMigrationFromVersion1(t *testing.T) {
 		t.Errorf("TOTP of a deleted migrated user: err = %v, want ErrNotFound", err)
 	}
 }
+
+// TestMigrationNameNorm: users written before name_norm existed get it
+// exactly as NormalizeName computes it (SQLite's lower() folds only
+// ASCII), so the directory search finds them by any case of their name.
+func TestMigrationNameNorm(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.db")
+	latest := SchemaVersion
+	SchemaVersion = latest - 1
+	s, err := Open(path)
+	SchemaVersion = latest
+	if err != nil {
+		t.Fatalf("Open at version %d: %v", latest-1, err)
+	}
+	names := map[string]string{"u1": "Élodie Durand", "u2": "ALICE", "u3": ""}
+	for id, name := range names {
+		if _, err := s.db.Exec(`INSERT INTO users (id, username, username_norm, name, created_at, updated_at)
+			VALUES (?, ?, ?, ?, 1, 1)`, id, id, id, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+
+	s, err = Open(path)
+	if err != nil {
+		t.Fatalf("Open after version %d: %v", latest-1, err)
+	}
+	defer s.Close()
+	for id, name := range names {
+		var norm string
+		if err := s.db.QueryRow(`SELECT name_norm FROM users WHERE id = ?`, id).Scan(&norm); err != nil {
+			t.Fatal(err)
+		}
+		if want := provisioner.NormalizeName(name); norm != want {
+			t.Errorf("name_norm of %q = %q, want %q", name, norm, want)
+		}
+	}
+	if found, err := s.SearchUsers(t.Context(), provisioner.UserQuery{Search: "ÉLODIE"}); err != nil || len(found) != 1 || found[0].ID != "u1" {
+		t.Errorf("search ÉLODIE after the migration = %v, %v; want u1", found, err)
+	}
+}

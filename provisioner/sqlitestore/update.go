@@ -42,12 +42,12 @@ func updateUser(ctx context.Context, tx *sql.Tx, cur *provisioner.User, update p
 		updatedAt = changedAt.UnixNano()
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE users SET
-			email = ?, email_norm = ?, email_verified = ?, name = ?, given_name = ?,
+			email = ?, email_norm = ?, email_verified = ?, name = ?, name_norm = ?, given_name = ?,
 			family_name = ?, picture = ?, groups = ?, attributes = ?, role_grants = ?,
 			local_attributes = ?, consents = ?, keep = ?,
 			updated_at = COALESCE(?, updated_at), last_login_at = COALESCE(?, last_login_at)
 		WHERE id = ?`,
-		after.Email, after.EmailNorm, after.EmailVerified, after.Name, after.GivenName,
+		after.Email, after.EmailNorm, after.EmailVerified, after.Name, after.NameNorm, after.GivenName,
 		after.FamilyName, after.Picture, after.Groups, after.Attributes, after.RoleGrants,
 		after.LocalAttributes, after.Consents, after.Keep,
 		updatedAt, nullTime(login), cur.ID); err != nil {

@@ -20,6 +20,7 @@ func RunAdmin(t *testing.T, newStore func(t *testing.T) UserAndAdmin) {
 		{"DeleteUnlinksIdentities", testDeleteUnlinksIdentities},
 		{"SearchUsers", testSearchUsers},
 		{"SearchUsersPages", testSearchUsersPages},
+		{"SearchUsersFoldsNonASCII", testSearchUsersFoldsNonASCII},
 		{"CountUsers", testCountUsers},
 		{"StatusReason", testStatusReason},
 		{"Keep", testKeep},
@@ -352,6 +353,36 @@ func testSearchUsers(t *testing.T, s UserAndAdmin) {
 	} {
 		if got := searchNames(t, s, c.q); !slices.Equal(got, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// The search text matches names in any case also where the letter whose
+// case differs is not ASCII, as names from providers often are: an
+// operator looking for "Élodie Durand" may type "élodie", "Élodie" or
+// "ÉLODIE", whatever the database's own lower() knows.
+func testSearchUsersFoldsNonASCII(t *testing.T, s UserAndAdmin) {
+	ctx := t.Context()
+	for _, u := range []struct{ username, name, sub string }{
+		{"edurand", "Élodie Durand", "s1"},
+		{"oeide", "Øyvind Eide", "s2"},
+		{"uyilmaz", "Ümit Yılmaz", "s3"},
+	} {
+		nu := newUser(u.username)
+		nu.Name = u.name
+		if _, err := s.CreateUser(ctx, nu, newIdentity(u.sub)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct{ search, want string }{
+		{"élodie", "edurand"},
+		{"Élodie", "edurand"},
+		{"ÉLODIE DURAND", "edurand"},
+		{"øyvind", "oeide"},
+		{"Ümit", "uyilmaz"},
+	} {
+		if got := searchNames(t, s, provisioner.UserQuery{Search: c.search, Limit: 10}); !slices.Equal(got, []string{c.want}) {
+			t.Errorf("search %q found %v, want [%s] (the name's case differs only in a non-ASCII letter)", c.search, got, c.want)
 		}
 	}
 }

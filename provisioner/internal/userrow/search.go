@@ -31,7 +31,7 @@ func SearchQuery(q provisioner.UserQuery, columns string, d SearchDialect) (stri
 	if q.Search != "" {
 		// One argument per use: "?" placeholders are positional.
 		p := q.SearchPattern()
-		where = append(where, `(u.username_norm LIKE `+arg(p)+` ESCAPE '\' OR u.email_norm LIKE `+arg(p)+` ESCAPE '\' OR lower(u.name) LIKE `+arg(p)+` ESCAPE '\')`)
+		where = append(where, `(u.username_norm LIKE `+arg(p)+` ESCAPE '\' OR u.email_norm LIKE `+arg(p)+` ESCAPE '\' OR u.name_norm LIKE `+arg(p)+` ESCAPE '\')`)
 	}
 	if q.Connection != "" {
 		where = append(where, "EXISTS (SELECT 1 FROM identities i WHERE i.user_id = u.id AND i.connection = "+arg(q.Connection)+")")

@@ -22,6 +22,7 @@ type Editable struct {
 	Email, EmailNorm                     string
 	EmailVerified                        bool
 	Name, GivenName, FamilyName, Picture string
+	NameNorm                             string
 	Groups, Attributes                   any
 	RoleGrants, LocalAttributes          any
 	Consents                             any
@@ -35,6 +36,7 @@ func Columns(u *provisioner.User) (Editable, error) {
 		EmailNorm:     provisioner.NormalizeEmail(u.Email),
 		EmailVerified: u.EmailVerified,
 		Name:          u.Name,
+		NameNorm:      provisioner.NormalizeName(u.Name),
 		GivenName:     u.GivenName,
 		FamilyName:    u.FamilyName,
 		Picture:       u.Picture,
