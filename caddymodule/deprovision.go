@@ -255,20 +255,27 @@ func (a *App) newSweeper() *sweeper {
 }
 
 // deprovisionUser disables or deletes an inactive user and ends their
-// sessions, as the admin API's disable and delete do.
+// sessions, as the admin API's disable and delete do. The store acts
+// only if the user is still due: the sweep read them a while ago, and
+// they may have signed in since (and hold a session that must live).
 func (a *App) deprovisionUser(ctx context.Context, p deprovision.Policy, u *provisioner.User) error {
 	kind := eventDeprovisionDisabled
+	due := p.DueAt(time.Now())
 	var err error
 	if p.Action == deprovision.Delete {
 		kind = eventDeprovisionDeleted
-		err = a.admin.DeleteUser(ctx, u.ID)
+		err = a.admin.DeleteUserIf(ctx, u.ID, due)
 	} else {
-		err = a.admin.SetStatus(ctx, u.ID, provisioner.StatusDisabled, p.Reason())
+		err = a.admin.SetStatusIf(ctx, u.ID, provisioner.StatusDisabled, p.Reason(), due)
 	}
-	if errors.Is(err, provisioner.ErrNotFound) {
+	switch {
+	case errors.Is(err, provisioner.ErrNotFound):
 		return nil // deleted meanwhile: nothing left to do
-	}
-	if err != nil {
+	case errors.Is(err, provisioner.ErrConditionFailed):
+		a.logger.Debug("deprovisioning: the user is not due any more (signed in, enabled or exempted since the sweep read them)",
+			zap.String("connection", p.Connection), zap.String("local_id", u.ID))
+		return nil
+	case err != nil:
 		return err
 	}
 	a.observers.emit(a.logger, event{kind: kind, connection: p.Connection, username: u.Username, localID: u.ID, reason: p.Reason()})

@@ -200,6 +200,16 @@ func (w timedAdmin) DeleteUser(ctx context.Context, userID string) error {
 	return w.s.DeleteUser(ctx, userID)
 }
 
+func (w timedAdmin) SetStatusIf(ctx context.Context, userID string, s provisioner.Status, reason string, cond provisioner.UserCondition) error {
+	defer w.t.since("set_status_if", time.Now())
+	return w.s.SetStatusIf(ctx, userID, s, reason, cond)
+}
+
+func (w timedAdmin) DeleteUserIf(ctx context.Context, userID string, cond provisioner.UserCondition) error {
+	defer w.t.since("delete_user_if", time.Now())
+	return w.s.DeleteUserIf(ctx, userID, cond)
+}
+
 func (w timedAdmin) AddLoginEvent(ctx context.Context, userID string, e provisioner.LoginEvent) error {
 	defer w.t.since("add_login_event", time.Now())
 	return w.s.AddLoginEvent(ctx, userID, e)

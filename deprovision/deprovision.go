@@ -33,7 +33,9 @@ type Policy struct {
 	// with an identity through it.
 	Connection string
 	// After is how long without a login (through any connection) makes
-	// a user inactive. A user who never logged in counts from creation.
+	// a user inactive. A user who never logged in counts from creation,
+	// and an active user from an administrator's enable if that is
+	// later (see LastActive).
 	After time.Duration
 	// Action is what happens to an inactive user.
 	Action Action
@@ -56,18 +58,31 @@ func (p Policy) Check() error {
 	return nil
 }
 
-// Cutoff is the last login time before which a user is inactive at now.
+// Cutoff is the time of last activity (LastActive) before which a user
+// is inactive at now.
 func (p Policy) Cutoff(now time.Time) time.Time { return now.Add(-p.After) }
 
-// Due reports whether p acts on u at now. It does not check that u has
-// an identity through p's connection; the store's query does.
-func (p Policy) Due(u *provisioner.User, now time.Time) bool {
+// LastActive is when u was last active: the last login (creation if
+// none) or, for an active user, the last change of status (to active,
+// then: an administrator's enable) if that is later. Without the
+// enable, a user enabled again after a rule disabled them would be
+// disabled again by the next sweep, which sees the same old login.
+func LastActive(u *provisioner.User) time.Time {
 	seen := u.LastLoginAt
 	if seen.IsZero() {
 		seen = u.CreatedAt
 	}
+	if u.Status == provisioner.StatusActive && u.StatusChangedAt.After(seen) {
+		seen = u.StatusChangedAt
+	}
+	return seen
+}
+
+// Due reports whether p acts on u at now. It does not check that u has
+// an identity through p's connection; the store's query does.
+func (p Policy) Due(u *provisioner.User, now time.Time) bool {
 	switch {
-	case !seen.Before(p.Cutoff(now)):
+	case !LastActive(u).Before(p.Cutoff(now)):
 		return false
 	case p.Action == Disable && u.Status != provisioner.StatusActive:
 		return false
@@ -77,6 +92,12 @@ func (p Policy) Due(u *provisioner.User, now time.Time) bool {
 		return false
 	}
 	return true
+}
+
+// DueAt is Due at now as a store's condition, for applying the action
+// only to a user still due as the store has them.
+func (p Policy) DueAt(now time.Time) provisioner.UserCondition {
+	return func(u *provisioner.User) bool { return p.Due(u, now) }
 }
 
 // Reason is the status reason a disabled user is given.
@@ -96,10 +117,14 @@ func formatDuration(d time.Duration) string {
 // PageSize is how many users Sweep reads from the store at a time.
 const PageSize = 200
 
-// Sweep walks the users of p's connection not seen since p's cutoff at
-// now, page by page, and calls act for each one p is due on; act
+// Sweep walks the users of p's connection not active since p's cutoff
+// at now, page by page, and calls act for each one p is due on; act
 // applies the action (and may fail for one user without ending the
 // sweep: it is logged by the caller and retried by the next sweep).
+// The page is read before act runs, so a user may have signed in (or
+// been enabled or exempted) meanwhile: act must apply the action only
+// if the user is still due (AdminStore.SetStatusIf, DeleteUserIf with
+// DueAt).
 // Between pages it calls between, which may renew a lease or pause,
 // and stops the sweep by returning an error. It returns how many users
 // act was called for.
@@ -107,7 +132,8 @@ func Sweep(ctx context.Context, s provisioner.AdminStore, p Policy, now time.Tim
 	if err := p.Check(); err != nil {
 		return 0, err
 	}
-	q := provisioner.UserQuery{Connection: p.Connection, SeenBefore: p.Cutoff(now), Limit: PageSize}
+	cutoff := p.Cutoff(now)
+	q := provisioner.UserQuery{Connection: p.Connection, SeenBefore: cutoff, NotEnabledSince: cutoff, Limit: PageSize}
 	if p.Action == Disable {
 		q.Status = provisioner.StatusActive
 	}

@@ -1,6 +1,7 @@
 package deprovision_test
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -129,6 +130,61 @@ func TestSweepPagesThroughTheDirectory(t *testing.T) {
 	}
 	if got := sweep(t, s, p, now); len(got) != 0 {
 		t.Errorf("a second sweep acted on %v, want nobody", got)
+	}
+}
+
+// An administrator's enable restarts the inactivity clock: a user the
+// rule disabled and an administrator enabled again is left alone until
+// After has passed since the enable, though their last login is as old
+// as before.
+func TestSweepCountsFromTheLastEnable(t *testing.T) {
+	s := openStore(t)
+	day := 24 * time.Hour
+	u := addUser(t, s, "back", "corp", 100*day, nil)
+	addUser(t, s, "old", "corp", 100*day, nil)
+	for _, st := range []provisioner.Status{provisioner.StatusDisabled, provisioner.StatusActive} {
+		if err := s.SetStatus(t.Context(), u.ID, st, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enabled := time.Now() // the store's clock, not the test's
+	p := deprovision.Policy{Connection: "corp", After: 90 * day, Action: deprovision.Disable}
+	if got, want := sweep(t, s, p, enabled.Add(89*day)), []string{"old"}; !slices.Equal(got, want) {
+		t.Errorf("89 days after the enable the sweep acted on %v, want %v", got, want)
+	}
+	if got, want := sweep(t, s, p, enabled.Add(91*day)), []string{"back", "old"}; !slices.Equal(got, want) {
+		t.Errorf("91 days after the enable the sweep acted on %v, want %v", got, want)
+	}
+}
+
+// The sweep reads a page and then acts on each user of it; one who
+// signs in meanwhile is not due any more, and the store's conditional
+// change (with DueAt) spares them.
+func TestActionSparesAUserWhoSignedInAfterThePage(t *testing.T) {
+	s := openStore(t)
+	day := 24 * time.Hour
+	addUser(t, s, "ann", "corp", 100*day, nil)
+	addUser(t, s, "old", "corp", 100*day, nil)
+	p := deprovision.Policy{Connection: "corp", After: 90 * day, Action: deprovision.Delete}
+	key := provisioner.IdentityKey{Connection: "corp", Issuer: "https://idp", Subject: "ann"}
+	if _, err := deprovision.Sweep(t.Context(), s, p, now, func(u *provisioner.User) {
+		if u.Username == "ann" {
+			if _, err := s.RecordLogin(t.Context(), key, nil, now, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := s.DeleteUserIf(t.Context(), u.ID, p.DueAt(now))
+		if want := map[bool]error{true: provisioner.ErrConditionFailed, false: nil}[u.Username == "ann"]; !errors.Is(err, want) {
+			t.Errorf("DeleteUserIf(%s) = %v, want %v", u.Username, err, want)
+		}
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UserByIdentity(t.Context(), key); err != nil {
+		t.Errorf("ann, who signed in during the sweep: %v", err)
+	}
+	if got := sweep(t, s, p, now); len(got) != 0 {
+		t.Errorf("the next sweep acts on %v, want nobody", got)
 	}
 }
 

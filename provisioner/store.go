@@ -129,6 +129,10 @@ var (
 	ErrCodeUsed = errors.New("code already used or unknown")
 	// ErrFactorExists: the user has a second factor already (EnrolTOTP).
 	ErrFactorExists = errors.New("second factor already enrolled")
+	// ErrConditionFailed: the user no longer meets the condition of a
+	// conditional change (SetStatusIf, DeleteUserIf); nothing was
+	// written.
+	ErrConditionFailed = errors.New("the user no longer meets the condition")
 )
 
 // UpdateFunc changes a user inside a store transaction. It may change
@@ -225,6 +229,16 @@ type AdminStore interface {
 	// DeleteUser removes a user with its identities, second factors,
 	// consents, role grants and login history, or returns ErrNotFound.
 	DeleteUser(ctx context.Context, userID string) error
+	// SetStatusIf is SetStatus done only if cond holds for the user as
+	// read in the same transaction, which holds the user against
+	// concurrent logins and changes until it ends; otherwise it writes
+	// nothing and returns ErrConditionFailed. The deprovisioning of
+	// inactive users uses it, so that a user who signs in after a sweep
+	// read them is not disabled.
+	SetStatusIf(ctx context.Context, userID string, s Status, reason string, cond UserCondition) error
+	// DeleteUserIf is DeleteUser done only if cond holds, as SetStatusIf
+	// does it; otherwise ErrConditionFailed, and nothing is deleted.
+	DeleteUserIf(ctx context.Context, userID string, cond UserCondition) error
 	// AddLoginEvent records one login attempt that reached the user,
 	// keeping only the LoginHistoryLength newest of that user; ErrNotFound
 	// if there is no such user.
@@ -238,6 +252,11 @@ type AdminStore interface {
 	// use it so that a background job runs on one of them at a time.
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
 }
+
+// UserCondition decides whether a conditional change (SetStatusIf,
+// DeleteUserIf) still applies to the user as stored. It must be a pure
+// function of u: a store may hold the user's row lock while it runs.
+type UserCondition func(u *User) bool
 
 // MaxStatusReason bounds the reason SetStatus keeps.
 const MaxStatusReason = 500
@@ -444,6 +463,12 @@ type UserQuery struct {
 	// or at or after, the time; a user who never logged in is seen
 	// before any time and after none.
 	SeenBefore, SeenAfter time.Time
+	// NotEnabledSince matches users not enabled at or after the time:
+	// disabled users, and active users whose status last changed
+	// (StatusChangedAt, to active then) before it, or never. With
+	// SeenBefore it selects users inactive since the time, counting an
+	// administrator's enable as activity.
+	NotEnabledSince time.Time
 	// After is where the page starts: the normalised username of the
 	// last user of the previous page (NormalizeUsername), "" for the
 	// first page.

@@ -640,9 +640,26 @@ func (s *Store) SetStatus(ctx context.Context, userID string, st provisioner.Sta
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	now := s.now().UTC()
-	tag, err := s.pool.Exec(ctx, `UPDATE users SET status = $1, status_reason = $2, status_changed_at = $3, updated_at = $3 WHERE id = $4`,
-		string(st), reason, now, userID)
+	tag, err := s.pool.Exec(ctx, setStatusSQL, string(st), reason, now, userID)
 	if err := affectedOne(tag, err); err != nil {
+		return fmt.Errorf("postgres store: setting status: %w", err)
+	}
+	return nil
+}
+
+const setStatusSQL = `UPDATE users SET status = $1, status_reason = $2, status_changed_at = $3, updated_at = $3 WHERE id = $4`
+
+// SetStatusIf sets the status as SetStatus does, in a transaction that
+// locks the user's row, and writes only if cond holds for it.
+func (s *Store) SetStatusIf(ctx context.Context, userID string, st provisioner.Status, reason string, cond provisioner.UserCondition) error {
+	if err := provisioner.CheckStatusChange(st, reason); err != nil {
+		return fmt.Errorf("postgres store: setting status: %w", err)
+	}
+	err := s.ifUser(ctx, userID, cond, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, setStatusSQL, string(st), reason, s.now().UTC(), userID)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("postgres store: setting status: %w", err)
 	}
 	return nil
@@ -659,6 +676,38 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) error {
 		return fmt.Errorf("postgres store: deleting user: %w", err)
 	}
 	return nil
+}
+
+// DeleteUserIf deletes the user as DeleteUser does, in a transaction
+// that locks the user's row, and only if cond holds for it.
+func (s *Store) DeleteUserIf(ctx context.Context, userID string, cond provisioner.UserCondition) error {
+	err := s.ifUser(ctx, userID, cond, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, userID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres store: deleting user: %w", err)
+	}
+	return nil
+}
+
+// ifUser runs change in a transaction if cond holds for the user as
+// read there, FOR UPDATE: a login's write of the row waits for it, and
+// it reads the row as a login that committed first left it.
+// provisioner.ErrConditionFailed if cond does not hold.
+func (s *Store) ifUser(ctx context.Context, userID string, cond provisioner.UserCondition, change func(context.Context, pgx.Tx) error) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		cur, err := getUser(ctx, tx, `WHERE u.id = $1 FOR UPDATE`, userID)
+		if err != nil {
+			return err
+		}
+		if !cond(userrow.Clone(cur)) {
+			return provisioner.ErrConditionFailed
+		}
+		return change(ctx, tx)
+	})
 }
 
 func affectedOne(tag pgconn.CommandTag, err error) error {

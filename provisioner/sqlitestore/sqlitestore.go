@@ -527,9 +527,27 @@ func (s *Store) SetStatus(ctx context.Context, userID string, st provisioner.Sta
 		return fmt.Errorf("sqlite store: setting status: %w", err)
 	}
 	now := s.now().UTC().UnixNano()
-	res, err := s.exec(ctx, `UPDATE users SET status = ?, status_reason = ?, status_changed_at = ?, updated_at = ? WHERE id = ?`,
-		string(st), reason, now, now, userID)
+	res, err := s.exec(ctx, setStatusSQL, string(st), reason, now, now, userID)
 	if err := affectedOne(res, err); err != nil {
+		return fmt.Errorf("sqlite store: setting status: %w", err)
+	}
+	return nil
+}
+
+const setStatusSQL = `UPDATE users SET status = ?, status_reason = ?, status_changed_at = ?, updated_at = ? WHERE id = ?`
+
+// SetStatusIf sets the status as SetStatus does, in a write transaction
+// that reads the user first and writes only if cond holds for it.
+func (s *Store) SetStatusIf(ctx context.Context, userID string, st provisioner.Status, reason string, cond provisioner.UserCondition) error {
+	if err := provisioner.CheckStatusChange(st, reason); err != nil {
+		return fmt.Errorf("sqlite store: setting status: %w", err)
+	}
+	err := s.ifUser(ctx, userID, cond, func(tx *sql.Tx) error {
+		now := s.now().UTC().UnixNano()
+		_, err := tx.ExecContext(ctx, setStatusSQL, string(st), reason, now, now, userID)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("sqlite store: setting status: %w", err)
 	}
 	return nil
@@ -544,6 +562,36 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) error {
 		return fmt.Errorf("sqlite store: deleting user: %w", err)
 	}
 	return nil
+}
+
+// DeleteUserIf deletes the user as DeleteUser does, in a write
+// transaction that reads the user first and deletes only if cond holds
+// for it.
+func (s *Store) DeleteUserIf(ctx context.Context, userID string, cond provisioner.UserCondition) error {
+	err := s.ifUser(ctx, userID, cond, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, userID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite store: deleting user: %w", err)
+	}
+	return nil
+}
+
+// ifUser runs change in a write transaction (which no other writer,
+// such as a login, can interleave with) if cond holds for the user as
+// read in it; provisioner.ErrConditionFailed if not.
+func (s *Store) ifUser(ctx context.Context, userID string, cond provisioner.UserCondition, change func(*sql.Tx) error) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		cur, err := getUser(ctx, tx, `WHERE u.id = ?`, userID)
+		if err != nil {
+			return err
+		}
+		if !cond(userrow.Clone(cur)) {
+			return provisioner.ErrConditionFailed
+		}
+		return change(tx)
+	})
 }
 
 func affectedOne(res sql.Result, err error) error {

@@ -12,7 +12,8 @@ import (
 type SearchDialect struct {
 	// Placeholder names the n-th argument (1-based): "?" or "$n".
 	Placeholder func(n int) string
-	// Time is a time as the store keeps it in last_login_at.
+	// Time is a time as the store keeps it in last_login_at and
+	// status_changed_at.
 	Time func(time.Time) any
 	// HasRole is the condition that u holds the role in placeholder p.
 	HasRole func(p string) string
@@ -44,6 +45,10 @@ func SearchQuery(q provisioner.UserQuery, columns string, d SearchDialect) (stri
 	}
 	if !q.SeenBefore.IsZero() {
 		where = append(where, "(u.last_login_at IS NULL OR u.last_login_at < "+arg(d.Time(q.SeenBefore))+")")
+	}
+	if !q.NotEnabledSince.IsZero() {
+		where = append(where, "(u.status <> "+arg(string(provisioner.StatusActive))+
+			" OR u.status_changed_at IS NULL OR u.status_changed_at < "+arg(d.Time(q.NotEnabledSince))+")")
 	}
 	if !q.SeenAfter.IsZero() {
 		where = append(where, "u.last_login_at >= "+arg(d.Time(q.SeenAfter)))

@@ -29,7 +29,7 @@ var afterSweepRead atomic.Pointer[func([]provisioner.User)]
 func init() { caddy.RegisterModule(sweepHookStore{}) }
 
 func (sweepHookStore) CaddyModule() caddy.ModuleInfo {
-	return caddy.ModuleInfo{ID: "jit_auth.stores.test_review_ops_sweephook", New: func() caddy.Module { return new(sweepHookStore) }}
+	return caddy.ModuleInfo{ID: "jit_auth.stores.test_sweephook", New: func() caddy.Module { return new(sweepHookStore) }}
 }
 
 func (f *sweepHookStore) Provision(caddy.Context) (err error) {
@@ -49,19 +49,16 @@ func (f *sweepHookStore) SearchUsers(ctx context.Context, q provisioner.UserQuer
 	return users, err
 }
 
-// The deprovision rule acts on "users who stopped signing in" (README:
-// "A user counts from their last login"). The sweep reads a page of
-// users inactive at its start and then deletes (or disables) each one
-// unconditionally, from that snapshot: a user who signs in after the
-// page was read and before their turn gets a session, and is then
-// deleted with their identities, roles, factor and history, and the
-// session they were just given ends. The action must hold only while
-// the user is still inactive (a conditional delete / status change in
-// the store, e.g. WHERE last_login_at < cutoff).
-func TestReviewOpsDeprovisionSparesAUserWhoJustSignedIn(t *testing.T) {
+// A sweep acts on a page of users that were inactive when it read the
+// page; a user who signs in after that and before their turn is not
+// inactive any more and must be spared: not deleted (with their
+// identities, roles, factor and history), and the session they were just
+// given goes on. The store deletes (or disables) only while the user is
+// still inactive, in one transaction.
+func TestDeprovisionSparesAUserWhoJustSignedIn(t *testing.T) {
 	admin := freePort(t)
 	s := startSiteOpts(t, siteOptions{adminPort: admin,
-		jsonReplace: []string{`"backend":"sqlite"`, `"backend":"test_review_ops_sweephook"`},
+		jsonReplace: []string{`"backend":"sqlite"`, `"backend":"test_sweephook"`},
 		corpExtra:   "deprovision {\n\t\t\t\tafter 3s\n\t\t\t\taction delete\n\t\t\t\tevery 1s\n\t\t\t}"})
 	defer afterSweepRead.Store(nil)
 	st := openStore(t, s.dir)

@@ -9,16 +9,12 @@ import (
 	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
-// An operator enables a user the deprovision rule disabled for
-// inactivity (README: "caddy jit-users enable … lets her sign in
-// again"; the rule's Disable "refuses the user's logins … an
-// administrator can enable the user again"). The next sweep, `every`
-// later (1h by default), finds the same old last login and disables the
-// user again, with the same "no login for …" reason, before they had the
-// chance to sign in: the administrator's enable silently does not hold.
-// An enable must restart the inactivity clock (count from the later of
-// the last login and the last enable).
-func TestReviewOpsEnableAfterDeprovisionHolds(t *testing.T) {
+// An administrator's enable of a user the deprovision rule disabled for
+// inactivity holds: the inactivity clock restarts at the enable, so the
+// next sweeps, which still see the same old last login, leave the user
+// alone until `after` has passed since the enable (README: "an
+// administrator can enable the user again").
+func TestDeprovisionCountsFromTheLastEnable(t *testing.T) {
 	admin := freePort(t)
 	s := startSiteOpts(t, siteOptions{adminPort: admin,
 		corpExtra: "deprovision {\n\t\t\t\tafter 3s\n\t\t\t\tevery 1s\n\t\t\t}"})
