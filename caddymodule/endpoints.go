@@ -369,14 +369,7 @@ func (h *Handler) providerFailure(w http.ResponseWriter, conn *Connection, err e
 // without a session (S9).
 func (h *Handler) provisioningFailure(w http.ResponseWriter, r *http.Request, conn *Connection, c provisioner.Claims, err error, restart string) {
 	h.endOtherSession(w, r, conn.name, c.Subject)
-	ev := event{kind: eventLoginDenied, connection: conn.name, subject: c.Subject, err: err}
-	if errors.Is(err, provisioner.ErrUserDisabled) {
-		ev.kind = eventUserDisabled
-	}
-	if d, ok := errors.AsType[*provisioner.UserDisabledError](err); ok {
-		ev.localID, ev.username = d.UserID, d.Username
-	}
-	h.emit(ev)
+	h.emit(provisioningEvent(conn.name, c.Subject, err))
 	switch {
 	case errors.Is(err, provisioner.ErrUserDisabled):
 		renderError(w, http.StatusForbidden, "Account disabled", "Your account on this site is disabled. Contact the site's administrator.", "")
@@ -394,6 +387,29 @@ func (h *Handler) provisioningFailure(w http.ResponseWriter, r *http.Request, co
 		renderError(w, http.StatusServiceUnavailable, "Sign-in temporarily unavailable",
 			"Your account could not be set up or updated right now, so you were not signed in. Try again in a moment.", restart)
 	}
+}
+
+// provisioningEvent is the outcome of a login that provisioning ended
+// with err: the user refused (disabled) or denied (a conflict, too few
+// claims), or the login failed because the site could not finish it
+// (its store down): that is no decision about the user, and counts and
+// logs as the site's failure.
+func provisioningEvent(connection, subject string, err error) event {
+	ev := event{kind: eventLoginDenied, connection: connection, subject: subject, err: err}
+	switch {
+	case errors.Is(err, provisioner.ErrUserDisabled):
+		ev.kind = eventUserDisabled
+		if d, ok := errors.AsType[*provisioner.UserDisabledError](err); ok {
+			ev.localID, ev.username = d.UserID, d.Username
+		}
+	case errors.Is(err, provisioner.ErrUsernameConflict), errors.Is(err, provisioner.ErrUsernameTaken),
+		errors.Is(err, provisioner.ErrEmailConflict), errors.Is(err, provisioner.ErrInvalidClaims):
+	case errors.Is(err, provisioner.ErrStoreUnavailable):
+		ev.kind, ev.reason = eventLoginFailed, reasonStoreUnavailable
+	default:
+		ev.kind, ev.reason = eventLoginFailed, reasonProvisioningError
+	}
+	return ev
 }
 
 // serveLogout ends the session here and on every instance sharing the

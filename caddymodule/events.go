@@ -206,9 +206,18 @@ func (ev event) data() map[string]any {
 
 // writeAudit writes ev to the audit log.
 func writeAudit(logger *zap.Logger, ev event) {
-	if ce := logger.Check(zapcore.InfoLevel, string(ev.kind)); ce != nil {
+	if ce := logger.Check(ev.level(), string(ev.kind)); ce != nil {
 		ce.Write(ev.fields()...)
 	}
+}
+
+// level is ev's level in the audit log: a record (INFO), except a login
+// the site could not finish, which an operator must see (ERROR).
+func (ev event) level() zapcore.Level {
+	if ev.kind == eventLoginFailed && (ev.reason == reasonStoreUnavailable || ev.reason == reasonProvisioningError) {
+		return zapcore.ErrorLevel
+	}
+	return zapcore.InfoLevel
 }
 
 // fields is ev as log fields, leaving out what it does not have.

@@ -149,10 +149,22 @@ var denialReasons = map[string]string{
 	"login state replayed":                         "state_replayed",
 	"provider returned an error":                   "provider_error",
 	"not allowed by the application's allow rules": "allow_rules",
+	reasonStoreUnavailable:                         "store_unavailable",
+	reasonProvisioningError:                        "provisioning_error",
 }
+
+// The reasons of logins the site could not finish, through no fault of
+// the user or their provider.
+const (
+	reasonStoreUnavailable  = "the user store is unavailable"
+	reasonProvisioningError = "provisioning failed"
+)
 
 // denialReason is ev's reason as a label from a fixed list.
 func denialReason(ev event) string {
+	if r, ok := denialReasons[ev.reason]; ok {
+		return r
+	}
 	switch ev.kind {
 	case eventUserDisabled:
 		return "user_disabled"
@@ -160,9 +172,6 @@ func denialReason(ev event) string {
 		return "no_local_user_for_mfa"
 	case eventLoginFailed:
 		return "provider_answer"
-	}
-	if r, ok := denialReasons[ev.reason]; ok {
-		return r
 	}
 	return "provisioning"
 }

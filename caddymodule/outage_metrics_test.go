@@ -8,17 +8,14 @@ import (
 )
 
 // With the user store down, a JIT login fails closed (503, "Sign-in
-// temporarily unavailable"). What an operator watching the metrics and
-// the audit log sees must say that: the README lists the logins'
-// outcomes as succeeded, refused, denied, failed, and "login denied" as
-// the allow rules' and conflicts' event. A store outage is neither: it
-// is the site failing, not the user being denied. Today it is counted
-// as jit_auth_logins_total{outcome="denied"} and
-// jit_auth_denials_total{reason="provisioning"} (the reason an account
-// conflict also gets), and logged as "login denied" at INFO, so an
-// alert on failed logins stays silent through a store outage and the
-// outage is indistinguishable from users being turned away by policy.
-func TestReviewOpsStoreOutageCountsAsFailedLogin(t *testing.T) {
+// temporarily unavailable"), and the metrics and the audit log say that
+// the site failed, not that the user was denied: the login counts in
+// jit_auth_logins_total{outcome="failed"} and not as "denied", and it is
+// not logged as "login denied" (the event of allow rules and account
+// conflicts) but as "login failed" at ERROR, with the denial reason
+// store_unavailable, so an alert on failed logins fires through a store
+// outage.
+func TestStoreOutageCountsAsFailedLogin(t *testing.T) {
 	admin := freePort(t)
 	s := startSiteOpts(t, siteOptions{adminPort: admin, faultyStore: true, auditLog: true})
 	defer storeDown.Store(false)
@@ -41,10 +38,22 @@ func TestReviewOpsStoreOutageCountsAsFailedLogin(t *testing.T) {
 	if got := after[denied] - before[denied]; got != 0 {
 		t.Errorf("%s went up by %v, want 0: nobody was denied, the store was down", denied, got)
 	}
+	unavailable := `jit_auth_denials_total{reason="store_unavailable"}`
+	if got := after[unavailable] - before[unavailable]; got != 1 {
+		t.Errorf("%s went up by %v, want 1", unavailable, got)
+	}
 	logs, _ := os.ReadFile(s.logFile())
+	logged := false
 	for _, line := range strings.Split(string(logs), "\n") {
-		if strings.Contains(line, "store is down (test)") && strings.Contains(line, `"msg":"login denied"`) {
+		if !strings.Contains(line, "store is down (test)") {
+			continue
+		}
+		if strings.Contains(line, `"msg":"login denied"`) {
 			t.Errorf("the store outage is logged as a denial: %s", line)
 		}
+		logged = logged || strings.Contains(line, `"msg":"login failed"`) && strings.Contains(line, `"level":"error"`)
+	}
+	if !logged {
+		t.Errorf("the store outage is not logged as an error \"login failed\":\n%s", logs)
 	}
 }
