@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -49,20 +50,32 @@ given, else from the --config file, else Caddy's default, as for 'caddy reload'.
   keep <user> on|off                          exempt from deprovisioning, or not
 
 Times for --seen-before/--seen-after are RFC 3339 or a duration back from now
-(720h, 30d). --format table (the default, except for export) prints a table,
-json prints JSON, csv prints CSV.
+(720h, 30d). list prints a table (--format table, the default), JSON Lines
+(json) or CSV (csv); show and the commands that change a user print a table
+or, with --format json, JSON; export prints JSON Lines (json, the default) or
+CSV (csv). Another --format is an error.
 `,
-		CobraFunc: func(cmd *cobra.Command) {
-			cmd.PersistentFlags().String("address", "", "Address of the administration listener, if different from config")
-			cmd.PersistentFlags().StringP("config", "c", "", "Configuration file, to find the admin address")
-			cmd.PersistentFlags().StringP("adapter", "a", "", "Name of config adapter to apply")
-			cmd.PersistentFlags().String("format", "", "Output: table, json or csv")
-			for _, sc := range subcommands() {
-				cmd.AddCommand(sc)
-			}
-		},
+		CobraFunc: setup,
 	})
 }
+
+// setup adds the flags and subcommands to the jit-users command.
+func setup(cmd *cobra.Command) {
+	cmd.PersistentFlags().String("address", "", "Address of the administration listener, if different from config")
+	cmd.PersistentFlags().StringP("config", "c", "", "Configuration file, to find the admin address")
+	cmd.PersistentFlags().StringP("adapter", "a", "", "Name of config adapter to apply")
+	cmd.PersistentFlags().String("format", "", "Output: table, json or csv, as the subcommand supports")
+	for _, sc := range subcommands() {
+		cmd.AddCommand(sc)
+	}
+}
+
+// The --format values a subcommand prints, its default first.
+var (
+	listFormats   = []string{"table", "json", "csv"}
+	userFormats   = []string{"table", "json"}
+	exportFormats = []string{"json", "csv"}
+)
 
 // filterFlags are list's and export's filters, by flag and API parameter.
 var filterFlags = [][2]string{{"search", "q"}, {"connection", "connection"}, {"status", "status"}, {"role", "role"}, {"seen-before", "seen_before"}, {"seen-after", "seen_after"}}
@@ -78,20 +91,20 @@ func subcommands() []*cobra.Command {
 		c.Flags().String("reason", "", "Why, for the audit log")
 		return c
 	}
-	del := &cobra.Command{Use: "delete <user>", Short: "Delete a user with its identities, factor, consents and roles", Args: cobra.ExactArgs(1), RunE: run(runDelete)}
+	del := &cobra.Command{Use: "delete <user>", Short: "Delete a user with its identities, factor, consents and roles", Args: cobra.ExactArgs(1), RunE: run(runDelete, nil)}
 	del.Flags().BoolP("yes", "y", false, "Do not ask for confirmation")
 	return []*cobra.Command{
-		withFilters(&cobra.Command{Use: "list", Short: "List users", Args: cobra.NoArgs, RunE: run(runList)}),
-		{Use: "show <user>", Short: "Show one user", Args: cobra.ExactArgs(1), RunE: run(runShow)},
-		withReason(&cobra.Command{Use: "disable <user>", Short: "Disable a user", Args: cobra.ExactArgs(1), RunE: run(runStatus("disable"))}),
-		withReason(&cobra.Command{Use: "enable <user>", Short: "Enable a user", Args: cobra.ExactArgs(1), RunE: run(runStatus("enable"))}),
+		withFilters(&cobra.Command{Use: "list", Short: "List users", Args: cobra.NoArgs, RunE: run(runList, listFormats)}),
+		{Use: "show <user>", Short: "Show one user", Args: cobra.ExactArgs(1), RunE: run(runShow, userFormats)},
+		withReason(&cobra.Command{Use: "disable <user>", Short: "Disable a user", Args: cobra.ExactArgs(1), RunE: run(runStatus("disable"), userFormats)}),
+		withReason(&cobra.Command{Use: "enable <user>", Short: "Enable a user", Args: cobra.ExactArgs(1), RunE: run(runStatus("enable"), userFormats)}),
 		del,
-		withFilters(&cobra.Command{Use: "export", Short: "Export every user as JSON Lines or CSV", Args: cobra.NoArgs, RunE: run(runExport)}),
-		{Use: "grant-role <user> <role>...", Short: "Grant local roles", Args: cobra.MinimumNArgs(2), RunE: run(runRoles("grant_roles"))},
-		{Use: "revoke-role <user> <role>...", Short: "Revoke local roles", Args: cobra.MinimumNArgs(2), RunE: run(runRoles("revoke_roles"))},
-		{Use: "reset-totp <user>", Short: "Remove a user's TOTP factor", Args: cobra.ExactArgs(1), RunE: run(runResetTOTP)},
-		{Use: "signout <user>", Short: "End every live session of a user", Args: cobra.ExactArgs(1), RunE: run(runSignOut)},
-		{Use: "keep <user> on|off", Short: "Exempt a user from deprovisioning (on) or not (off)", Args: cobra.ExactArgs(2), RunE: run(runKeep)},
+		withFilters(&cobra.Command{Use: "export", Short: "Export every user as JSON Lines or CSV", Args: cobra.NoArgs, RunE: run(runExport, exportFormats)}),
+		{Use: "grant-role <user> <role>...", Short: "Grant local roles", Args: cobra.MinimumNArgs(2), RunE: run(runRoles("grant_roles"), userFormats)},
+		{Use: "revoke-role <user> <role>...", Short: "Revoke local roles", Args: cobra.MinimumNArgs(2), RunE: run(runRoles("revoke_roles"), userFormats)},
+		{Use: "reset-totp <user>", Short: "Remove a user's TOTP factor", Args: cobra.ExactArgs(1), RunE: run(runResetTOTP, nil)},
+		{Use: "signout <user>", Short: "End every live session of a user", Args: cobra.ExactArgs(1), RunE: run(runSignOut, nil)},
+		{Use: "keep <user> on|off", Short: "Exempt a user from deprovisioning (on) or not (off)", Args: cobra.ExactArgs(2), RunE: run(runKeep, userFormats)},
 	}
 }
 
@@ -106,23 +119,43 @@ type call struct {
 
 // run wraps a subcommand with the admin address lookup and Caddy's
 // exit-code habits: an error exits 1, as `caddy reload`'s do, and is
-// printed without the usage text.
-func run(f func(*call) error) func(*cobra.Command, []string) error {
+// printed without the usage text. formats are the --format values the
+// subcommand prints, its default first (none: it takes no --format);
+// another is refused before anything is asked of the admin API, rather
+// than printed in some other format.
+func run(f func(*call) error, formats []string) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		cmd.SilenceUsage = true
 		flag := func(n string) string { v, _ := cmd.Flags().GetString(n); return v }
+		format := flag("format")
+		if err := checkFormat(cmd.Name(), format, formats); err != nil {
+			return err
+		}
+		if format == "" && len(formats) > 0 {
+			format = formats[0]
+		}
 		addr, err := caddycmd.DetermineAdminAPIAddress(flag("address"), nil, flag("config"), flag("adapter"))
 		if err != nil {
 			return fmt.Errorf("finding the admin endpoint: %v", err)
 		}
-		format := flag("format")
-		switch format {
-		case "", "table", "json", "csv":
-		default:
-			return fmt.Errorf("--format %q: use table, json or csv", format)
-		}
 		return f(&call{cmd: cmd, args: args, admin: addr, format: format, out: cmd.OutOrStdout()})
 	}
+}
+
+// checkFormat says what is wrong with --format for subcommand name,
+// which prints formats.
+func checkFormat(name, format string, formats []string) error {
+	switch {
+	case format == "" || slices.Contains(formats, format):
+		return nil
+	case len(formats) == 0:
+		return fmt.Errorf("--format %q: %s prints no formatted output; leave --format out", format, name)
+	}
+	list, last := formats[:len(formats)-1], formats[len(formats)-1]
+	if len(list) > 0 {
+		last = strings.Join(list, ", ") + " or " + last
+	}
+	return fmt.Errorf("--format %q: %s prints %s", format, name, last)
 }
 
 // request calls the admin API; an error status comes back as an error
@@ -273,10 +306,7 @@ func (c *call) stream(format string) error {
 }
 
 func runExport(c *call) error {
-	if c.format == "csv" {
-		return c.stream("csv")
-	}
-	return c.stream("jsonl")
+	return c.stream(map[string]string{"json": "jsonl", "csv": "csv"}[c.format])
 }
 
 func runShow(c *call) error {
