@@ -5,9 +5,12 @@ import (
 	"time"
 )
 
-// A back-channel logout by subject of a JIT-off connection, or by
-// provider session, refuses exactly the sessions it names that were
-// issued before it, as a sign-out everywhere does for a local user.
+// A back-channel logout by subject, or by provider session, refuses
+// exactly the sessions it names that were issued before it, as a
+// sign-out everywhere does for a local user. A subject's cutoff counts
+// for its sessions with a local user too: they are the same subject at
+// the same connection, issued with JIT on (before or after the setting
+// changed; see TestBackchannelLogoutBySubjectAfterJITWasSwitched).
 func TestCutoffsBySubjectAndProviderSession(t *testing.T) {
 	now := time.Now()
 	s := func(uid, sub, sid string, issued time.Time) *Session {
@@ -30,7 +33,7 @@ func TestCutoffsBySubjectAndProviderSession(t *testing.T) {
 	}{
 		"the subject's session":                    {jitOff, true},
 		"another subject":                          {other, false},
-		"a local user with that subject":           {local, false},
+		"a local user with that subject":           {local, true},
 		"the provider session":                     {inSID, true},
 		"a session of the subject issued after it": {later, false},
 	} {
