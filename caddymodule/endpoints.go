@@ -428,7 +428,7 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 			h.renderSignedOut(w, r, rd)
 			return
 		}
-		h.renderLogout(w, r, s, rd)
+		h.renderLogout(w, s, rd)
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxConsentForm)

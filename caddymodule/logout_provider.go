@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"time"
 
 	"go.uber.org/zap"
@@ -122,41 +121,6 @@ func (h *Handler) logoutAtProvider(w http.ResponseWriter, r *http.Request, s *Se
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, target, http.StatusSeeOther)
 	return true
-}
-
-// endSessionOrigin is the origin of the provider's end_session_endpoint
-// when the sign-out of s continues there, else "". The sign-out page's
-// form-action must name it: the form's answer is a redirect there, and
-// Chromium blocks a form's redirect to an origin form-action does not
-// allow, leaving the user signed in at the provider.
-func (h *Handler) endSessionOrigin(r *http.Request, s *Session) string {
-	conn := h.app.Connections[s.Connection]
-	if conn == nil || !conn.logsOutAtProvider() {
-		return ""
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
-	defer cancel()
-	target, ok, err := conn.endSession.EndSessionURL(ctx, "", origin(r)+h.PathPrefix+"logged-out", "")
-	if err != nil || !ok {
-		return ""
-	}
-	return sourceOrigin(target)
-}
-
-// sourceOrigin is the origin of an http(s) URL as a CSP host-source, or
-// "" when it is not one a policy can carry (nothing in it may end the
-// directive or add one).
-func sourceOrigin(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return ""
-	}
-	for _, c := range u.Host {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':') {
-			return ""
-		}
-	}
-	return u.Scheme + "://" + u.Host
 }
 
 // serveLoggedOut is where the provider sends the browser back after

@@ -1,6 +1,7 @@
 package caddymodule_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/jitauth/caddy-jitauth/internal/browsertest"
+	"github.com/jitauth/caddy-jitauth/internal/devidp"
 )
 
 // logout_at_provider in a real browser: the sign-out page's form posts to
@@ -23,6 +25,36 @@ func TestLogoutAtProviderInABrowser(t *testing.T) {
 	browsertest.Require(t)
 	browser := browsertest.Start(t)
 	base, idp, _ := devidpSite(t, "logout_at_provider", true)
+	loc, problems := signOutInABrowser(t, browser, base, idp, "/bye")
+	if !strings.HasPrefix(loc, idp.Issuer()) && !strings.HasPrefix(loc, base+"/bye") && !strings.HasPrefix(loc, base+"/.jitauth/logged-out") {
+		t.Errorf("after clicking Sign out with logout_at_provider the browser is at %q, not at the provider nor back on the site\nbrowser problems:\n%s", loc, problems)
+	} else if problems != "" {
+		t.Errorf("signing out at the provider: %s", problems)
+	}
+}
+
+// A sign-out link back to a protected page (/.jitauth/logout?rd=/, as an
+// app's "Sign out" button often is): the form's answer goes to rd, which
+// sends the signed-out browser to sign in, at the provider when the
+// application has one connection. Chromium applies the sign-out page's
+// form-action to that whole chain, so it must not stop it at the
+// provider's origin: the browser reaches the provider's sign-in page.
+func TestSignOutToAProtectedPageInABrowser(t *testing.T) {
+	browsertest.Require(t)
+	browser := browsertest.Start(t)
+	base, idp, _ := devidpSite(t, "", false)
+	loc, problems := signOutInABrowser(t, browser, base, idp, "/")
+	if !strings.HasPrefix(loc, idp.Issuer()) || problems != "" {
+		t.Errorf("after clicking Sign out (rd=/, a protected page) the browser is at %q, want the provider's sign-in page\nbrowser problems:\n%s", loc, problems)
+	}
+}
+
+// signOutInABrowser signs in through the provider with the Go browser,
+// gives Chromium its cookies, opens the sign-out page with rd and clicks
+// Sign out. It returns where the tab ended and the problems Chromium
+// logged on the way.
+func signOutInABrowser(t *testing.T, browser context.Context, base string, idp *devidp.Server, rd string) (string, string) {
+	t.Helper()
 	b := newBrowser(t)
 	if resp, body := devidpLogin(t, b, idp, base, "corp"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("login: %d %s", resp.StatusCode, body)
@@ -42,7 +74,7 @@ func TestLogoutAtProviderInABrowser(t *testing.T) {
 			t.Fatalf("setting cookie %s: %v", c.Name, err)
 		}
 	}
-	resp := p.navigate("opening the sign-out page", chromedp.Navigate(base+"/.jitauth/logout?rd=/bye"))
+	resp := p.navigate("opening the sign-out page", chromedp.Navigate(base+"/.jitauth/logout?rd="+rd))
 	if resp.Status != http.StatusOK {
 		t.Fatalf("sign-out page: %d", resp.Status)
 	}
@@ -52,11 +84,6 @@ func TestLogoutAtProviderInABrowser(t *testing.T) {
 	_ = chromedp.Do(p.step(), chromedp.Click(chromedp.CSS(`button.allow`)), chromedp.Sleep(2e9))
 	loc := p.location()
 	p.mu.Lock()
-	problems := strings.Join(p.problems, "\n")
-	p.mu.Unlock()
-	if !strings.HasPrefix(loc, idp.Issuer()) && !strings.HasPrefix(loc, base+"/bye") && !strings.HasPrefix(loc, base+"/.jitauth/logged-out") {
-		t.Errorf("after clicking Sign out with logout_at_provider the browser is at %q, not at the provider nor back on the site\nbrowser problems:\n%s", loc, problems)
-	} else if problems != "" {
-		t.Errorf("signing out at the provider: %s", problems)
-	}
+	defer p.mu.Unlock()
+	return loc, strings.Join(p.problems, "\n")
 }

@@ -43,10 +43,12 @@ type pageData struct {
 	Logout          *logoutForm
 	Link, LinkLabel string
 	Status          int
-	// formTargets are origins besides this site's that the page's form
-	// may lead to, for its policy's form-action: Chromium applies
-	// form-action to every redirect the submission follows.
-	formTargets []string
+	// formLeadsAnywhere leaves the page's form-action open: Chromium
+	// applies form-action to every redirect the submission follows, and
+	// the sign-out form's answer leads off the site (the provider's
+	// end_session_endpoint) or to a page of it that sends a signed-out
+	// browser to sign in, at a provider.
+	formLeadsAnywhere bool
 }
 
 // mfaForm is the second-factor page: enrolment, verification, or the
@@ -80,7 +82,7 @@ type logoutForm struct {
 
 // renderLogout asks the user to confirm signing out. When the sign-out
 // goes on to the provider, the form may lead there.
-func (h *Handler) renderLogout(w http.ResponseWriter, r *http.Request, s *Session, rd string) {
+func (h *Handler) renderLogout(w http.ResponseWriter, s *Session, rd string) {
 	f := &logoutForm{Action: h.PathPrefix + "logout", CSRF: logoutCSRF(s)}
 	if safe, ok := safeReturnPath(rd); ok && rd != "" {
 		f.ReturnTo = safe
@@ -89,11 +91,7 @@ func (h *Handler) renderLogout(w http.ResponseWriter, r *http.Request, s *Sessio
 	if s.Username != "" {
 		msg = "You are signed in as " + s.Username + ". Sign out of this site?"
 	}
-	d := pageData{Title: "Sign out", Message: msg, Logout: f}
-	if o := h.endSessionOrigin(r, s); o != "" {
-		d.formTargets = []string{o}
-	}
-	renderPage(w, http.StatusOK, d)
+	renderPage(w, http.StatusOK, pageData{Title: "Sign out", Message: msg, Logout: f, formLeadsAnywhere: true})
 }
 
 // consentForm is the consent (and username) form of a paused login.
@@ -130,8 +128,13 @@ func renderPage(w http.ResponseWriter, status int, d pageData) {
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	// Every page is about one browser's sign-in: never cache or share it.
 	h.Set("Cache-Control", "no-store")
-	formAction := strings.Join(append([]string{"'self'"}, d.formTargets...), " ")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action "+formAction+"; frame-ancestors 'none'")
+	formAction := " form-action 'self';"
+	if d.formLeadsAnywhere {
+		// form-action does not fall back to default-src: leaving it out
+		// leaves the form's destination to the page's own markup.
+		formAction = ""
+	}
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:;"+formAction+" frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
