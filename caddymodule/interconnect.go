@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -42,6 +43,10 @@ type attachment struct {
 	// paths are those of the handler's own matcher, which the default
 	// assertion audience names (newAssertionSigner).
 	paths []string
+	// server is the handler's server; hosts those its site matches, nil
+	// when any host of the server may reach it (checkAudiences).
+	server string
+	hosts  []string
 }
 
 // onceResult is the outcome of a check made once.
@@ -120,42 +125,118 @@ func (a *App) checkAttachments(atts []attachment) error {
 	return nil
 }
 
-// checkAudiences refuses two applications of one site that send
-// assertions with one audience: they sign with the same key and the same
-// iss, so an upstream of one would accept the other's assertions, made
-// for users that its application may refuse.
+// checkAudiences refuses two applications that send assertions one
+// upstream could take for the other's: the same iss (one server, a host
+// both may be reached by), the same key, and the same aud. Its upstream
+// would accept the other's assertions, made for users its own
+// application may refuse. It compares the audiences as they will be
+// sent (audienceSender.collides), and counts a handler in a named route
+// or in handle_errors as reachable by every host of its server.
 func (a *App) checkAudiences(atts []attachment) error {
-	type sender struct{ app, where string }
-	seen := map[string]sender{} // site and audience → first application
+	var senders []audienceSender
 	for i, at := range atts {
 		ap, id := at.app, fmt.Sprint(i) // each inline attachment is an application
 		if at.name != "" {
 			ap, id = a.Applications[at.name], "application "+at.name
 		}
-		if at.site == "" || ap == nil || ap.Assertion == nil {
+		if ap == nil || ap.Assertion == nil {
 			continue
 		}
-		aud := "the default audience (the site's origin)"
-		if len(at.paths) > 0 {
-			aud = fmt.Sprintf("the default audience (the site's origin followed by %s)", strings.Join(at.paths, ","))
+		x := audienceSender{id: id, where: at.where, server: at.server, hosts: at.hosts,
+			configured: ap.Assertion.Audience, scope: strings.Join(at.paths, ",")}
+		for _, y := range senders {
+			if y.id != x.id && y.server == x.server && x.collides(y) {
+				return fmt.Errorf("the jit_auth applications at %s and %s both send assertions with %s from one site, so the upstream of either would accept the other's; "+
+					"give each an audience of its own (assertion { audience … }, not the default of the other) or a path matcher of its own (jit_auth /admin/* { … }), which the default audience names",
+					y.where, x.where, x.describe())
+			}
 		}
-		if ap.Assertion.Audience != "" {
-			aud = fmt.Sprintf("the audience %s", ap.Assertion.Audience)
-		}
-		key := at.site + "\x00" + aud
-		first, ok := seen[key]
-		if !ok {
-			seen[key] = sender{app: id, where: at.where}
-			continue
-		}
-		if first.app == id {
-			continue // one named application attached twice
-		}
-		return fmt.Errorf("the jit_auth applications at %s and %s both send assertions with %s from one site, so the upstream of either would accept the other's; "+
-			"give each an audience of its own (assertion { audience … }) or a path matcher of its own (jit_auth /admin/* { … }), which the default audience names",
-			first.where, at.where, aud)
+		senders = append(senders, x)
 	}
 	return nil
+}
+
+// audienceSender is an application that sends assertions, as
+// checkAudiences compares them.
+type audienceSender struct {
+	id, where, server string
+	// hosts are those of the site; nil when any host of the server may
+	// reach the handler (no host matcher, a wildcard, a named route,
+	// handle_errors).
+	hosts []string
+	// configured is the configured audience, "" for the default: the
+	// origin followed by scope.
+	configured, scope string
+}
+
+func (x audienceSender) describe() string {
+	if x.configured != "" {
+		return "the audience " + x.configured
+	}
+	if x.scope != "" {
+		return "the default audience (the site's origin followed by " + x.scope + ")"
+	}
+	return "the default audience (the site's origin)"
+}
+
+// collides reports whether x and y, on one server, may send one iss and
+// one aud.
+func (x audienceSender) collides(y audienceSender) bool {
+	if !hostsMeet(x.hosts, y.hosts) {
+		return false // another host is another iss
+	}
+	switch {
+	case x.configured != "" && y.configured != "":
+		return x.configured == y.configured
+	case x.configured == "" && y.configured == "":
+		return x.scope == y.scope
+	case x.configured != "":
+		return y.mayDefaultTo(x.configured)
+	default:
+		return x.mayDefaultTo(y.configured)
+	}
+}
+
+// mayDefaultTo reports whether x's default audience may be aud: an
+// origin of a host x's site may be reached by (any port; the listener's
+// decides), followed by x's scope.
+func (x audienceSender) mayDefaultTo(aud string) bool {
+	scheme, rest, ok := strings.Cut(aud, "://")
+	if !ok || scheme == "" {
+		return false
+	}
+	hostport, path := rest, ""
+	if k := strings.IndexByte(rest, '/'); k >= 0 {
+		hostport, path = rest[:k], rest[k:]
+	}
+	if path != x.scope || hostport == "" {
+		return false
+	}
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	return hostsMeet(x.hosts, []string{strings.Trim(host, "[]")})
+}
+
+// hostsMeet reports whether some host may be in both lists; nil is any
+// host, and so is a list with a wildcard.
+func hostsMeet(a, b []string) bool {
+	if anyHost(a) || anyHost(b) {
+		return true
+	}
+	for _, h := range a {
+		for _, k := range b {
+			if strings.EqualFold(h, k) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func anyHost(hosts []string) bool {
+	return len(hosts) == 0 || slices.ContainsFunc(hosts, func(h string) bool { return strings.Contains(h, "*") || strings.Contains(h, "{") })
 }
 
 // findAttachments lists every jit_auth handler in the http app's
@@ -292,11 +373,18 @@ func attachmentOf(h *Handler, sc scope) attachment {
 	// The handler's own matcher (jit_auth /admin/*) names the route too.
 	_, own := matcherStrings(h.MatcherSetsRaw, h.matcherSets)
 	sc = sc.with(matcherStrings(h.MatcherSetsRaw, h.matcherSets))
+	var hosts []string
+	if sc.note == "" {
+		hosts = sc.hosts
+	}
+	at := attachment{where: sc.String(), site: site, narrowed: sc.narrowed, paths: own, server: sc.server, hosts: hosts}
 	if h.ApplicationName != "" {
-		return attachment{where: sc.String(), name: h.ApplicationName, site: site, narrowed: sc.narrowed, paths: own}
+		at.name = h.ApplicationName
+		return at
 	}
 	app := h.Application
-	return attachment{where: sc.String(), app: &app, site: site, narrowed: sc.narrowed, paths: own}
+	at.app = &app
+	return at
 }
 
 // narrows reports whether matcher sets match on more than the host.
