@@ -448,6 +448,11 @@ func (p *Policy) CheckChosenUsername(s string, pr Profile) (string, error) {
 	if strings.Contains(norm, QualifierSeparator) || strings.Contains(norm, EscapeMark) {
 		return "", fmt.Errorf("%w: ':' and '%%' are reserved for names qualified by their sign-in option", ErrUsernameInvalid)
 	}
+	if norm != plainName(norm) {
+		// Whatever the pattern allows: a name is one plain path segment
+		// and no markup, as template names are (usernameCandidates).
+		return "", fmt.Errorf("%w: a name cannot contain '/', '\\', '<' or '>', nor start with '.'", ErrUsernameInvalid)
+	}
 	if strings.Contains(norm, "@") && norm != verifiedEmailName(pr) {
 		return "", fmt.Errorf("%w: a name with '@' must be your own verified email address", ErrUsernameInvalid)
 	}

@@ -96,6 +96,7 @@ func (p *Profile) newUser(username string) *User {
 // group it stops sending must go.
 func (p *Profile) writeTo(u *User, skip []string) (changed []string) {
 	set := func(name string, dst *string, v string) {
+		v = dropNUL(v) // no store keeps NUL in text
 		if v == "" || *dst == v || slices.Contains(skip, name) {
 			return
 		}
@@ -121,7 +122,7 @@ func (p *Profile) writeTo(u *User, skip []string) (changed []string) {
 		changed = append(changed, AttrGroups)
 	}
 	for _, name := range slices.Sorted(maps.Keys(p.Attributes)) {
-		v := p.Attributes[name]
+		v := dropNUL(p.Attributes[name])
 		if v == "" || u.Attributes[name] == v || slices.Contains(skip, name) {
 			continue
 		}

@@ -140,8 +140,6 @@ func (p *Provisioner) Provision(ctx context.Context, req Request) (Result, error
 	if len(c.Subject) > MaxSubjectLength || strings.ContainsRune(c.Subject, 0) || !utf8.ValidString(c.Subject) {
 		return Result{}, fmt.Errorf("%w: the subject is not one a store can keep (at most %d bytes of UTF-8 without NUL, as OpenID Connect allows)", ErrInvalidClaims, MaxSubjectLength)
 	}
-	c.Raw = storableClaims(c.Raw)
-	req.Claims = c
 	if req.Connection == "" || strings.Contains(req.Connection, QualifierSeparator) {
 		// JIT-off names are qualified by the connection: a name with the
 		// separator would make "a:b" + "c" equal "a" + "b:c".
@@ -343,7 +341,7 @@ func setRoleGrant(u *User, source string, roles []string) {
 
 // recordLogin is a later login of a known identity.
 func (l *login) recordLogin(ctx context.Context) (Result, error) {
-	u, err := l.p.Store.RecordLogin(ctx, l.key, l.req.Claims.Raw, l.at, func(u *User) error {
+	u, err := l.p.Store.RecordLogin(ctx, l.key, storableClaims(l.req.Claims.Raw), l.at, func(u *User) error {
 		return l.sync(u, l.asksConsent())
 	})
 	switch {
@@ -372,7 +370,7 @@ func (l *login) newIdentity(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	ident := Identity{IdentityKey: l.key, RawClaims: l.req.Claims.Raw, CreatedAt: l.at, LastLoginAt: l.at}
+	ident := Identity{IdentityKey: l.key, RawClaims: storableClaims(l.req.Claims.Raw), CreatedAt: l.at, LastLoginAt: l.at}
 	if target != nil {
 		u, err := l.p.Store.LinkIdentity(ctx, target.ID, ident, func(u *User) error {
 			// A link always stores at least the identity, so it is always

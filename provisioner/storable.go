@@ -21,7 +21,9 @@ const maxEmailLength = 254
 // in its strings (PostgreSQL's text and jsonb refuse them, so the same
 // claims would sign a user in on SQLite and fail on PostgreSQL every
 // time) and invalid UTF-8. It is raw itself when it has neither, the
-// usual case.
+// usual case. It is only what is stored: names and mappings read the
+// claims as the provider sent them, so two values that differ by a NUL
+// never give one name.
 func storableClaims(raw []byte) []byte {
 	if !bytes.Contains(raw, []byte(`\u0000`)) && utf8.Valid(raw) {
 		return raw
@@ -62,16 +64,15 @@ func withoutNUL(v any) any {
 
 func dropNUL(s string) string { return strings.ReplaceAll(s, "\x00", "") }
 
-// storable makes pr's text fit every store: no NUL characters, and no
-// email longer than an address can be (it counts as none).
+// storable drops an email no store should keep or compare: one with a
+// NUL character (cleaned, "bob\x00@example.com" would be another
+// mailbox's address, one the provider never vouched for) or longer than
+// an address can be. The rest of the profile keeps its NUL characters
+// for names and mappings, which read the claims as sent (two values
+// that differ by a NUL give two names), and loses them where it is
+// written to the user's record (Profile.writeTo).
 func (pr *Profile) storable() {
-	for _, s := range []*string{&pr.Email, &pr.Name, &pr.GivenName, &pr.FamilyName, &pr.PreferredUsername, &pr.Picture} {
-		*s = dropNUL(*s)
-	}
-	for k, v := range pr.Attributes {
-		pr.Attributes[k] = dropNUL(v)
-	}
-	if len(pr.Email) > maxEmailLength {
+	if strings.ContainsRune(pr.Email, 0) || len(pr.Email) > maxEmailLength {
 		pr.Email = ""
 	}
 }

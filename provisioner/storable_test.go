@@ -47,10 +47,17 @@ func FuzzStorableClaims(f *testing.F) {
 }
 
 func TestProfileStorable(t *testing.T) {
-	long := strings.Repeat("a", 250) + "@example.com"
-	pr := Profile{Email: long, EmailVerified: true, Name: "N\x00ame", Attributes: map[string]string{"x": "\x00y"}}
-	pr.storable()
-	if pr.Email != "" || pr.Name != "Name" || pr.Attributes["x"] != "y" {
-		t.Errorf("storable: %+v", pr)
+	for _, email := range []string{strings.Repeat("a", 250) + "@example.com", "bob\x00@example.com"} {
+		pr := Profile{Email: email, EmailVerified: true}
+		pr.storable()
+		if pr.Email != "" {
+			t.Errorf("email %q: kept, want none (too long, or cleaned another address)", email)
+		}
+	}
+	var u User
+	pr := Profile{Name: "N\x00ame", Attributes: map[string]string{"x": "\x00y"}}
+	pr.writeTo(&u, nil)
+	if u.Name != "Name" || u.Attributes["x"] != "y" {
+		t.Errorf("written without NUL: name %q, attributes %v", u.Name, u.Attributes)
 	}
 }
