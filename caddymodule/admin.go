@@ -132,7 +132,7 @@ func adminSignOut(a *adminRequest) error {
 
 // signOutEverywhere ends the user's sessions issued until now.
 func (a *adminRequest) signOutEverywhere() error {
-	if err := a.app.sessions.signOutEverywhere(a.ctx, a.u.ID, time.Duration(a.app.SessionLifetime)); err != nil {
+	if err := a.app.sessions.signOutEverywhere(a.ctx, a.u, time.Duration(a.app.SessionLifetime)); err != nil {
 		return adminError(http.StatusServiceUnavailable, "ending the user's sessions: %v", err)
 	}
 	return nil
@@ -174,7 +174,7 @@ func adminSetStatus(status provisioner.Status) func(*adminRequest) error {
 		a.app.observers.emit(a.app.logger, event{kind: kind, username: a.u.Username, localID: a.u.ID, reason: ch.Reason})
 		if status == provisioner.StatusActive {
 			a.app.sessions.status.set(a.u.ID, false)
-		} else if err := a.app.endSessions(a.ctx, a.u.ID); err != nil {
+		} else if err := a.app.endSessions(a.ctx, a.u); err != nil {
 			// A disabled user's sessions end for good (enabling the user
 			// again must not bring back a cookie someone may have
 			// copied); the status refresh refuses them meanwhile.
@@ -199,7 +199,7 @@ func adminDeleteUser(a *adminRequest) error {
 		return adminStoreError(err, a.u)
 	}
 	a.emit(eventAdminDeleted, nil, nil)
-	if err := a.app.endSessions(a.ctx, a.u.ID); err != nil {
+	if err := a.app.endSessions(a.ctx, a.u); err != nil {
 		return adminError(http.StatusServiceUnavailable, "the user is deleted, and refused everywhere within user_status_refresh, but ending their sessions for good failed: %v", err)
 	}
 	return writeJSON(a.w, map[string]string{"local_id": a.u.ID, "username": a.u.Username, "deleted": "true"})

@@ -279,13 +279,13 @@ func (a *App) deprovisionUser(ctx context.Context, p deprovision.Policy, u *prov
 		return err
 	}
 	a.observers.emit(a.logger, event{kind: kind, connection: p.Connection, username: u.Username, localID: u.ID, reason: p.Reason()})
-	return a.endSessions(ctx, u.ID)
+	return a.endSessions(ctx, u)
 }
 
 // endSessions ends every session of a user who may not log in any more
 // (disabled or deleted): at once on this instance, and through the
 // store and the status refresh on every other.
-func (a *App) endSessions(ctx context.Context, userID string) error {
-	a.sessions.status.set(userID, true)
-	return a.sessions.signOutEverywhere(ctx, userID, time.Duration(a.SessionLifetime))
+func (a *App) endSessions(ctx context.Context, u *provisioner.User) error {
+	a.sessions.status.set(u.ID, true)
+	return a.sessions.signOutEverywhere(ctx, u, time.Duration(a.SessionLifetime))
 }

@@ -210,9 +210,11 @@ func TestOperateUsersThroughTheAdminAPI(t *testing.T) {
 		`jit_auth_store_operation_seconds_count{operation="set_status"}`:  2,
 		`jit_auth_store_operation_seconds_count{operation="delete_user"}`: 1,
 		// Each login's state, the refused login's included; the
-		// disable, the sign-out and the delete each end the sessions.
+		// disable, the sign-out and the delete each end the sessions,
+		// under the user's ID and under the user's name (an email, so
+		// also a JIT-off name: nameCutoffKey).
 		`jit_auth_store_operation_seconds_count{operation="use_once"}`:       5,
-		`jit_auth_store_operation_seconds_count{operation="revoke_session"}`: 3,
+		`jit_auth_store_operation_seconds_count{operation="revoke_session"}`: 6,
 	} {
 		if got := after[series] - before[series]; got != want {
 			t.Errorf("%s went up by %v, want %v", series, got, want)

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
 // Session is what the sealed session cookie says: who is logged in,
@@ -55,6 +57,9 @@ type Session struct {
 	// session's subject or provider session is recorded under (see
 	// prepare); computed once, before the session is shared.
 	subjectKey, sidKey string
+	// nameKey is the key a sign-out everywhere of the local user with
+	// this JIT-off session's name is recorded under (cutoffKeys).
+	nameKey string
 	// identity is what the session forwards upstream (see prepare); nil
 	// until computed, and again on a copy whose profile changed.
 	identity *forwardedIdentity
@@ -87,6 +92,9 @@ func (s *Session) lastActive(key string) int64 {
 func (s *Session) prepare() {
 	s.identity = newForwardedIdentity(s)
 	s.subjectKey = subjectCutoffKey(s.Connection, s.Subject)
+	if s.UserID == "" {
+		s.nameKey = nameCutoffKey(s.Username)
+	}
 	if s.ProviderSID != "" {
 		s.sidKey = sidCutoffKey(s.Connection, s.ProviderSID)
 	}
@@ -104,12 +112,25 @@ func (s *Session) directoryUser() string {
 
 // cutoffKeys are the keys a sign-out everywhere that ends s may be
 // recorded under: its local user's (directoryUser), its subject's at
-// its connection, and its provider session's. The subject's counts
-// whether or not the session has a local user: a back-channel logout
-// records it always, so one that arrives after the connection's JIT
-// setting changed still ends the sessions issued before the change.
-func (s *Session) cutoffKeys() [3]string {
-	return [3]string{s.directoryUser(), s.subjectKey, s.sidKey}
+// its connection, its provider session's, and, with JIT off, its
+// name's. The subject's counts whether or not the session has a local
+// user: a back-channel logout records it always, so one that arrives
+// after the connection's JIT setting changed still ends the sessions
+// issued before the change. The name's ends a JIT-off session named by a
+// verified email with the local user who has that name, also one issued
+// before that user existed (without a Holder).
+func (s *Session) cutoffKeys() [4]string {
+	return [4]string{s.directoryUser(), s.subjectKey, s.sidKey, s.nameKey}
+}
+
+// nameCutoffKey is the key a sign-out everywhere of the local user named
+// username is also recorded under, for JIT-off sessions of that name:
+// "" unless the name could be a JIT-off one (a verified email).
+func nameCutoffKey(username string) string {
+	if !strings.Contains(username, "@") {
+		return ""
+	}
+	return "name:" + provisioner.NormalizeUsername(username)
 }
 
 // Cutoff keys besides local user IDs (UUIDs, which have no colon).

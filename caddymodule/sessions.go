@@ -276,9 +276,18 @@ func (m *sessions) revoke(ctx context.Context, s *Session) error {
 // now, here at once and on every instance sharing the store within its
 // poll, durably as a logout is (revoke). lifetime bounds how long such
 // a session can live, so the cutoff is kept that long.
-func (m *sessions) signOutEverywhere(ctx context.Context, userID string, lifetime time.Duration) error {
+func (m *sessions) signOutEverywhere(ctx context.Context, u *provisioner.User, lifetime time.Duration) error {
 	now := time.Now()
-	return m.revokeID(ctx, userCutoffID(userID, now), now.Add(lifetime+time.Minute))
+	expires := now.Add(lifetime + time.Minute)
+	if err := m.revokeID(ctx, userCutoffID(u.ID, now), expires); err != nil {
+		return err
+	}
+	if key := nameCutoffKey(u.Username); key != "" {
+		// JIT-off sessions under the user's name issued before the user
+		// existed carry no Holder; their name is the user's.
+		return m.revokeID(ctx, userCutoffID(key, now), expires)
+	}
+	return nil
 }
 
 // revokeID records one revocation: a session's ID, a user cutoff, or
