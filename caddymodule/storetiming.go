@@ -90,6 +90,18 @@ func (w timedSessionStore) UpdateUser(ctx context.Context, userID string, update
 	return w.s.UpdateUser(ctx, userID, update)
 }
 
+// RecordUserLogin passes a login by user ID to a store that records
+// them (provisioner.LoginRecorder, optional); for one that does not it
+// does nothing, as the provisioner would without the wrapper.
+func (w timedSessionStore) RecordUserLogin(ctx context.Context, userID string, at time.Time) error {
+	rec, ok := w.s.(provisioner.LoginRecorder)
+	if !ok {
+		return nil
+	}
+	defer w.t.since("record_user_login", time.Now())
+	return rec.RecordUserLogin(ctx, userID, at)
+}
+
 func (w timedSessionStore) Close() error { return w.s.Close() }
 
 func (w timedSessionStore) RevokeSession(ctx context.Context, id string, expires time.Time) error {

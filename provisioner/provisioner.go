@@ -150,11 +150,7 @@ func (p *Provisioner) Provision(ctx context.Context, req Request) (Result, error
 	if !pol.Enabled {
 		return p.notStored(ctx, req.Connection, c, pol, res)
 	}
-	now := time.Now
-	if p.Now != nil {
-		now = p.Now
-	}
-	l := &login{p: p, req: req, pol: pol, profile: profile, res: res, at: now().UTC(),
+	l := &login{p: p, req: req, pol: pol, profile: profile, res: res, at: p.now().UTC(),
 		key: IdentityKey{Connection: req.Connection, Issuer: c.Issuer, Subject: c.Subject}}
 
 	// Two passes at most: a concurrent first login may create or link
@@ -219,8 +215,23 @@ func (p *Provisioner) notStored(ctx context.Context, connection string, c Claims
 		return Result{}, disabled(holder)
 	case holder != nil:
 		res.Holder = holder.ID
+		// This login is the holder's, as far as rules that count from
+		// their last login (deprovisioning) are concerned.
+		if rec, ok := p.Store.(LoginRecorder); ok {
+			if err := rec.RecordUserLogin(ctx, holder.ID, p.now().UTC()); err != nil && !errors.Is(err, ErrNotFound) {
+				res.DirectoryErr = fmt.Errorf("%w: recording the login of %s: %v", ErrStoreUnavailable, holder.Username, err)
+			}
+		}
 	}
 	return res, nil
+}
+
+// now is the provisioner's clock.
+func (p *Provisioner) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
 }
 
 // login is one Provision call's working state.

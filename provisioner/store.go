@@ -212,6 +212,18 @@ type UserStore interface {
 	Close() error
 }
 
+// LoginRecorder is an optional part of a UserStore: a login that names
+// a local user without going through one of the user's identities (a
+// connection with JIT off, under the user's verified email; see
+// Result.Holder) is recorded as the user's last login, so rules that
+// count from it (deprovisioning) see the user as active. Both shipped
+// stores implement it; without it such logins are not recorded.
+type LoginRecorder interface {
+	// RecordUserLogin sets the user's last login to at unless it is
+	// later already; ErrNotFound if there is no such user.
+	RecordUserLogin(ctx context.Context, userID string, at time.Time) error
+}
+
 // AdminStore operates the directory beyond what logins do.
 type AdminStore interface {
 	// SearchUsers returns up to q.Limit users that match every filter

@@ -563,6 +563,28 @@ func (s *Store) UpdateUser(ctx context.Context, userID string, update provisione
 	return u, nil
 }
 
+// RecordUserLogin sets the user's last login to at unless it is later
+// already (provisioner.LoginRecorder).
+func (s *Store) RecordUserLogin(ctx context.Context, userID string, at time.Time) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		cur, err := getUser(ctx, tx, `WHERE u.id = $1 FOR UPDATE`, userID)
+		if err != nil {
+			return err
+		}
+		if !cur.LastLoginAt.Before(at) {
+			return nil
+		}
+		_, err = updateUser(ctx, tx, cur, nil, time.Time{}, at.UTC())
+		return err
+	})
+	if err != nil {
+		return userrow.CallerError(err, "postgres store: recording a login")
+	}
+	return nil
+}
+
 // ListUsers returns up to limit users ordered by normalised username
 // (byte order, as in the SQLite store), after skipping offset. A limit
 // of zero or less returns no users.

@@ -407,6 +407,26 @@ func (s *Store) UpdateUser(ctx context.Context, userID string, update provisione
 	return u, nil
 }
 
+// RecordUserLogin sets the user's last login to at unless it is later
+// already (provisioner.LoginRecorder).
+func (s *Store) RecordUserLogin(ctx context.Context, userID string, at time.Time) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		cur, err := getUser(ctx, tx, `WHERE u.id = ?`, userID)
+		if err != nil {
+			return err
+		}
+		if !cur.LastLoginAt.Before(at) {
+			return nil
+		}
+		_, err = updateUser(ctx, tx, cur, nil, time.Time{}, at.UTC())
+		return err
+	})
+	if err != nil {
+		return userrow.CallerError(err, "sqlite store: recording a login")
+	}
+	return nil
+}
+
 // ListUsers returns up to limit users ordered by normalised username,
 // after skipping offset. A limit of zero or less returns no users.
 func (s *Store) ListUsers(ctx context.Context, offset, limit int) ([]provisioner.User, error) {

@@ -43,7 +43,33 @@ func RunUserStore(t *testing.T, newStore func(t *testing.T) provisioner.UserStor
 		{"ConcurrentUpdates", testConcurrentUpdates},
 		{"UsersByEmail", testUsersByEmail},
 		{"LinkIdentityUpdate", testLinkIdentityUpdate},
+		{"RecordUserLogin", testRecordUserLogin},
 	})
+}
+
+// testRecordUserLogin: a store that records logins by user ID
+// (provisioner.LoginRecorder) moves the last login forward, never back,
+// and says ErrNotFound for a missing user.
+func testRecordUserLogin(t *testing.T, s provisioner.UserStore) {
+	rec, ok := s.(provisioner.LoginRecorder)
+	if !ok {
+		t.Skip("the store does not record logins by user ID (provisioner.LoginRecorder is optional)")
+	}
+	u := mustCreate(t, s, "alice", "sub-1")
+	at := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, when := range []time.Time{at, at.Add(-time.Hour)} {
+		if err := rec.RecordUserLogin(t.Context(), u.ID, when); err != nil {
+			t.Fatalf("RecordUserLogin: %v", err)
+		}
+	}
+	got, err := s.User(t.Context(), u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.LastLoginAt.Equal(at) {
+		t.Errorf("last login %v, want %v (the later of the two)", got.LastLoginAt, at)
+	}
+	wantErr(t, "RecordUserLogin(missing)", rec.RecordUserLogin(t.Context(), "00000000-0000-4000-8000-000000000000", at), provisioner.ErrNotFound)
 }
 
 func testCreateAndFindByIdentity(t *testing.T, s provisioner.UserStore) {
