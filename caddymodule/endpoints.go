@@ -369,7 +369,7 @@ func (h *Handler) providerFailure(w http.ResponseWriter, conn *Connection, err e
 // without a session (S9).
 func (h *Handler) provisioningFailure(w http.ResponseWriter, r *http.Request, conn *Connection, c provisioner.Claims, err error, restart string) {
 	h.endOtherSession(w, r, conn.name, c.Subject)
-	h.emit(provisioningEvent(conn.name, c.Subject, err))
+	h.emit(provisioningEvent(conn.name, c.Subject, err, r.Context().Err()))
 	switch {
 	case errors.Is(err, provisioner.ErrUserDisabled):
 		renderError(w, http.StatusForbidden, "Account disabled", "Your account on this site is disabled. Contact the site's administrator.", "")
@@ -393,10 +393,14 @@ func (h *Handler) provisioningFailure(w http.ResponseWriter, r *http.Request, co
 // with err: the user refused (disabled) or denied (a conflict, too few
 // claims), or the login failed because the site could not finish it
 // (its store down): that is no decision about the user, and counts and
-// logs as the site's failure.
-func provisioningEvent(connection, subject string, err error) event {
+// logs as the site's failure. A login whose browser went away meanwhile
+// (gone, the request's context error) failed through nobody's fault: a
+// closed tab is no outage to alert on.
+func provisioningEvent(connection, subject string, err, gone error) event {
 	ev := event{kind: eventLoginDenied, connection: connection, subject: subject, err: err}
 	switch {
+	case gone != nil && !errors.Is(err, provisioner.ErrUserDisabled):
+		ev.kind, ev.reason = eventLoginFailed, reasonClientGone
 	case errors.Is(err, provisioner.ErrUserDisabled):
 		ev.kind = eventUserDisabled
 		if d, ok := errors.AsType[*provisioner.UserDisabledError](err); ok {

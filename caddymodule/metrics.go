@@ -151,6 +151,7 @@ var denialReasons = map[string]string{
 	"not allowed by the application's allow rules": "allow_rules",
 	reasonStoreUnavailable:                         "store_unavailable",
 	reasonProvisioningError:                        "provisioning_error",
+	reasonClientGone:                               "client_gone",
 }
 
 // The reasons of logins the site could not finish, through no fault of
@@ -158,6 +159,9 @@ var denialReasons = map[string]string{
 const (
 	reasonStoreUnavailable  = "the user store is unavailable"
 	reasonProvisioningError = "provisioning failed"
+	// reasonClientGone: the browser went away (its request's context
+	// ended) while the login was being finished; no fault of the site.
+	reasonClientGone = "the browser went away"
 )
 
 // denialReason is ev's reason as a label from a fixed list.
