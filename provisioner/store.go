@@ -7,6 +7,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Status is a local user's account status.
@@ -496,15 +499,27 @@ const MaxSearchLimit = 1000
 // lower-cased as NormalizeName does, with LIKE's own characters escaped
 // by '\'.
 func (q UserQuery) SearchPattern() string {
+	return likePattern(strings.ToLower(q.Search))
+}
+
+// NamePattern is SearchPattern for the names the stores keep as
+// NormalizeName makes them.
+func (q UserQuery) NamePattern() string {
+	return likePattern(NormalizeName(q.Search))
+}
+
+// likePattern is a LIKE pattern (with ESCAPE '\') matching s anywhere.
+func likePattern(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return "%" + r.Replace(NormalizeName(q.Search)) + "%"
+	return "%" + r.Replace(s) + "%"
 }
 
 // NormalizeName is the form in which stores keep a user's name for the
-// directory search: lower-cased over all of Unicode, as Go does it, so
-// that the search's answers do not depend on what a database's own
-// lower() folds (SQLite's, ASCII only).
-func NormalizeName(name string) string { return strings.ToLower(name) }
+// directory search: composed (NFC, so "E\u0301lodie" is "Élodie") and
+// case-folded over all of Unicode (final sigma and sigma alike), as Go
+// does it, so that the search's answers do not depend on what a
+// database's own lower() folds (SQLite's, ASCII only).
+func NormalizeName(name string) string { return cases.Fold().String(norm.NFC.String(name)) }
 
 // RefreshToken is a session's refresh token at its provider, kept for a
 // connection that refreshes sessions in the background. Sealed is the

@@ -31,8 +31,10 @@ func SearchQuery(q provisioner.UserQuery, columns string, d SearchDialect) (stri
 	where := []string{"u.username_norm > " + arg(q.After)}
 	if q.Search != "" {
 		// One argument per use: "?" placeholders are positional.
-		p := q.SearchPattern()
-		where = append(where, `(u.username_norm LIKE `+arg(p)+` ESCAPE '\' OR u.email_norm LIKE `+arg(p)+` ESCAPE '\' OR u.name_norm LIKE `+arg(p)+` ESCAPE '\')`)
+		// lower(u.name) also finds a name that an older build wrote
+		// without name_norm during a rolling upgrade.
+		p, n := q.SearchPattern(), q.NamePattern()
+		where = append(where, `(u.username_norm LIKE `+arg(p)+` ESCAPE '\' OR u.email_norm LIKE `+arg(p)+` ESCAPE '\' OR u.name_norm LIKE `+arg(n)+` ESCAPE '\' OR lower(u.name) LIKE `+arg(p)+` ESCAPE '\')`)
 	}
 	if q.Connection != "" {
 		where = append(where, "EXISTS (SELECT 1 FROM identities i WHERE i.user_id = u.id AND i.connection = "+arg(q.Connection)+")")
