@@ -52,7 +52,8 @@ given, else from the --config file, else Caddy's default, as for 'caddy reload'.
 Times for --seen-before/--seen-after are RFC 3339 or a duration back from now
 (720h, 30d). list prints a table (--format table, the default), JSON Lines
 (json) or CSV (csv); show and the commands that change a user print a table
-or, with --format json, JSON; export prints JSON Lines (json, the default) or
+or, with --format json, JSON (delete, signout and reset-totp print one line
+and take no --format); export prints JSON Lines (json, the default) or
 CSV (csv). Another --format is an error.
 `,
 		CobraFunc: setup,
