@@ -65,6 +65,9 @@ http://localhost:%d {
 	if err := caddy.Load(caddyfile(after), true); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
+	// The reload closes the old servers' idle connections; a browser
+	// opens new ones.
+	b.client.CloseIdleConnections()
 	if resp, _ := b.get(base + "/still"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("the session did not survive the reload: %d", resp.StatusCode)
 	}
