@@ -393,13 +393,15 @@ func (h *Handler) provisioningFailure(w http.ResponseWriter, r *http.Request, co
 // with err: the user refused (disabled) or denied (a conflict, too few
 // claims), or the login failed because the site could not finish it
 // (its store down): that is no decision about the user, and counts and
-// logs as the site's failure. A login whose browser went away meanwhile
-// (gone, the request's context error) failed through nobody's fault: a
-// closed tab is no outage to alert on.
+// logs as the site's failure. A store call that ended because the
+// browser went away (gone, the request's context error, is what the
+// store answered) failed through nobody's fault: a closed tab is no
+// outage to alert on. Any other answer keeps its class, the browser
+// gone or not.
 func provisioningEvent(connection, subject string, err, gone error) event {
 	ev := event{kind: eventLoginDenied, connection: connection, subject: subject, err: err}
 	switch {
-	case gone != nil && !errors.Is(err, provisioner.ErrUserDisabled):
+	case gone != nil && errors.Is(err, provisioner.ErrStoreUnavailable) && errors.Is(err, gone):
 		ev.kind, ev.reason = eventLoginFailed, reasonClientGone
 	case errors.Is(err, provisioner.ErrUserDisabled):
 		ev.kind = eventUserDisabled

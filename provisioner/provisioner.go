@@ -169,7 +169,7 @@ func (p *Provisioner) Provision(ctx context.Context, req Request) (Result, error
 			}
 			return res, err
 		case !errors.Is(err, ErrNotFound):
-			return Result{}, fmt.Errorf("%w: looking up identity: %v", ErrStoreUnavailable, err)
+			return Result{}, fmt.Errorf("%w: looking up identity: %w", ErrStoreUnavailable, err)
 		}
 		res, err := l.newIdentity(ctx)
 		if errors.Is(err, ErrIdentityExists) {
@@ -200,7 +200,7 @@ func (p *Provisioner) notStored(ctx context.Context, connection string, c Claims
 		case errors.Is(err, ErrNotFound):
 			return true
 		case err != nil:
-			res.DirectoryErr = fmt.Errorf("%w: looking up username: %v", ErrStoreUnavailable, err)
+			res.DirectoryErr = fmt.Errorf("%w: looking up username: %w", ErrStoreUnavailable, err)
 			return true
 		case u.EmailVerified && NormalizeUsername(u.Email) == NormalizeUsername(email):
 			holder = u
@@ -219,7 +219,7 @@ func (p *Provisioner) notStored(ctx context.Context, connection string, c Claims
 		// their last login (deprovisioning) are concerned.
 		if rec, ok := p.Store.(LoginRecorder); ok {
 			if err := rec.RecordUserLogin(ctx, holder.ID, p.now().UTC()); err != nil && !errors.Is(err, ErrNotFound) {
-				res.DirectoryErr = fmt.Errorf("%w: recording the login of %s: %v", ErrStoreUnavailable, holder.Username, err)
+				res.DirectoryErr = fmt.Errorf("%w: recording the login of %s: %w", ErrStoreUnavailable, holder.Username, err)
 			}
 		}
 	}
@@ -361,7 +361,7 @@ func (l *login) recordLogin(ctx context.Context) (Result, error) {
 	case errors.Is(err, ErrUserDisabled), errors.Is(err, ErrNotFound):
 		return Result{}, err
 	case err != nil:
-		return Result{}, fmt.Errorf("%w: recording login: %v", ErrStoreUnavailable, err)
+		return Result{}, fmt.Errorf("%w: recording login: %w", ErrStoreUnavailable, err)
 	}
 	l.res.Outcome, l.res.User = OutcomeUpdated, u
 	return l.res, nil
@@ -403,7 +403,7 @@ func (l *login) newIdentity(ctx context.Context) (Result, error) {
 		case errors.Is(err, ErrNotFound):
 			return Result{}, fmt.Errorf("%w: linked user deleted meanwhile, try again", ErrStoreUnavailable)
 		case err != nil:
-			return Result{}, fmt.Errorf("%w: linking identity: %v", ErrStoreUnavailable, err)
+			return Result{}, fmt.Errorf("%w: linking identity: %w", ErrStoreUnavailable, err)
 		}
 		l.res.Outcome, l.res.User = OutcomeLinked, u
 		return l.res, nil
@@ -437,7 +437,7 @@ func (l *login) linkTarget(ctx context.Context) (*User, error) {
 	}
 	users, err := l.p.Store.UsersByEmail(ctx, l.profile.Email)
 	if err != nil {
-		return nil, fmt.Errorf("%w: looking up email: %v", ErrStoreUnavailable, err)
+		return nil, fmt.Errorf("%w: looking up email: %w", ErrStoreUnavailable, err)
 	}
 	var verified []User
 	for _, u := range users {
@@ -524,7 +524,7 @@ func (l *login) create(ctx context.Context, ident Identity) (Result, error) {
 			// (preferred_username, say) belongs to someone else: that is
 			// not this user's name, so try the next one.
 		default:
-			return Result{}, fmt.Errorf("%w: creating user: %v", ErrStoreUnavailable, err)
+			return Result{}, fmt.Errorf("%w: creating user: %w", ErrStoreUnavailable, err)
 		}
 	}
 	return Result{}, ErrUsernameConflict
@@ -540,7 +540,7 @@ func (l *login) checkNameFree(ctx context.Context, cands []usernameCandidate) er
 		case errors.Is(err, ErrNotFound):
 			return nil
 		case err != nil:
-			return fmt.Errorf("%w: looking up username: %v", ErrStoreUnavailable, err)
+			return fmt.Errorf("%w: looking up username: %w", ErrStoreUnavailable, err)
 		case cand.verifiedEmail:
 			return ErrUsernameConflict
 		}

@@ -34,7 +34,7 @@ func (p *Provisioner) Recognise(ctx context.Context, req Request) (Result, error
 	case errors.Is(err, ErrNotFound):
 		return Result{}, ErrNotProvisioned
 	case err != nil:
-		return Result{}, fmt.Errorf("%w: looking up identity: %v", ErrStoreUnavailable, err)
+		return Result{}, fmt.Errorf("%w: looking up identity: %w", ErrStoreUnavailable, err)
 	case u.Status == StatusDisabled:
 		return Result{}, disabled(u)
 	}
