@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -35,6 +37,13 @@ const backchannelRetryAfter = "5"
 // maxLogoutName bounds a logout token's sub and sid: they become
 // revocation IDs in the store and file names in Caddy's storage.
 const maxLogoutName = 200
+
+// logoutName reports whether a logout token's sub, sid or jti can be
+// recorded: short, UTF-8 and without NUL, which no store keeps (a login
+// refuses such a subject, so no session has one to end).
+func logoutName(s string) bool {
+	return len(s) <= maxLogoutName && utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
 
 // serveBackchannelLogout receives an OpenID Connect Back-Channel Logout
 // request from the provider of the connection name (section 2.5): a
@@ -75,8 +84,8 @@ func (h *Handler) serveBackchannelLogout(w http.ResponseWriter, r *http.Request,
 		logoutTokenError(w, http.StatusBadRequest, "the logout token is not valid")
 		return
 	}
-	if len(lt.Subject) > maxLogoutName || len(lt.SessionID) > maxLogoutName {
-		logoutTokenError(w, http.StatusBadRequest, "the logout token's sub or sid is too long")
+	if !logoutName(lt.Subject) || !logoutName(lt.SessionID) || !logoutName(lt.JTI) {
+		logoutTokenError(w, http.StatusBadRequest, "the logout token's sub, sid or jti is too long, not UTF-8, or holds a NUL")
 		return
 	}
 	now := time.Now()

@@ -129,6 +129,13 @@ var errAskConsent = errors.New("consent needed")
 // identity yield exactly one user. Nothing is written when it returns an
 // error or asks for consent or a username.
 func (p *Provisioner) Provision(ctx context.Context, req Request) (Result, error) {
+	return p.provision(ctx, req, true)
+}
+
+// provision is Provision; with JIT off, a login under a local user's
+// name is recorded as theirs only when recordHolder is set (a login, not
+// Recognise).
+func (p *Provisioner) provision(ctx context.Context, req Request, recordHolder bool) (Result, error) {
 	c := req.Claims
 	pol := req.Policy
 	if pol == nil {
@@ -148,7 +155,7 @@ func (p *Provisioner) Provision(ctx context.Context, req Request) (Result, error
 	profile := pol.MapProfile(req.Connection, c)
 	res := Result{Profile: profile, Roles: pol.RolesFor(profile.Groups)}
 	if !pol.Enabled {
-		return p.notStored(ctx, req.Connection, c, pol, res)
+		return p.notStored(ctx, req.Connection, c, pol, res, recordHolder)
 	}
 	l := &login{p: p, req: req, pol: pol, profile: profile, res: res, at: p.now().UTC(),
 		key: IdentityKey{Connection: req.Connection, Issuer: c.Issuer, Subject: c.Subject}}
@@ -191,7 +198,7 @@ func (p *Provisioner) Provision(ctx context.Context, req Request) (Result, error
 // this login takes the policy's next template. When the directory
 // cannot be read, the login goes on unchecked, as JIT-off logins always
 // have while the store is down, and Result.DirectoryErr says so.
-func (p *Provisioner) notStored(ctx context.Context, connection string, c Claims, pol *Policy, res Result) (Result, error) {
+func (p *Provisioner) notStored(ctx context.Context, connection string, c Claims, pol *Policy, res Result, recordHolder bool) (Result, error) {
 	var holder *User
 	res.Outcome = OutcomeNotStored
 	res.Username = pol.sessionName(connection, c, res.Profile, func(email string) bool {
@@ -217,7 +224,7 @@ func (p *Provisioner) notStored(ctx context.Context, connection string, c Claims
 		res.Holder = holder.ID
 		// This login is the holder's, as far as rules that count from
 		// their last login (deprovisioning) are concerned.
-		if rec, ok := p.Store.(LoginRecorder); ok {
+		if rec, ok := p.Store.(LoginRecorder); ok && recordHolder {
 			if err := rec.RecordUserLogin(ctx, holder.ID, p.now().UTC()); err != nil && !errors.Is(err, ErrNotFound) {
 				res.DirectoryErr = fmt.Errorf("%w: recording the login of %s: %w", ErrStoreUnavailable, holder.Username, err)
 			}

@@ -22,7 +22,7 @@ const OutcomeRecognised Outcome = "recognised"
 func (p *Provisioner) Recognise(ctx context.Context, req Request) (Result, error) {
 	pol := req.Policy
 	if pol == nil || !pol.Enabled {
-		return p.Provision(ctx, req)
+		return p.provision(ctx, req, false)
 	}
 	c := req.Claims
 	if c.Subject == "" {
