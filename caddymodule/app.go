@@ -313,7 +313,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.sessionsKey = sessionCacheKey(keys, time.Duration(a.SessionLifetime))
 	a.sessions = &sessions{seal: seal, cache: acquireSessionCache(a.sessionsKey),
 		revoked: a.state.revoked, status: a.state.userStatus, used: a.state.usedStates,
-		store: a.store, once: a.singleUse, pending: a.state.pending, storage: a.storage, logger: a.logger}
+		store: a.store, once: a.singleUse, pending: a.state.pending, storage: a.storage, logger: a.logger,
+		started: a.ready}
 	return nil
 }
 
@@ -371,6 +372,16 @@ func (a *App) Start() error {
 		poll:      time.Duration(a.RevocationPoll),
 		sweeper:   a.newSweeper(),
 		refresher: a.newRefresher(),
+	}
+	if a.state.current() != nil {
+		// A reload: this configuration's store may hold logouts the set
+		// has not read (a reload to another store). Read them before its
+		// handlers admit a session (sessions.admitted waits for ready);
+		// if the store does not answer, the follower reads them later,
+		// and sessions go on as the running configuration admits them.
+		if _, err := a.state.revoked.sync(ctx, a.store, time.Time{}); err != nil {
+			a.logger.Warn("reading session revocations from the store at reload; the background reader tries again", zap.Error(err))
+		}
 	}
 	a.state.attach(a.started)
 	close(a.ready)

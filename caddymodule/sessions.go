@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -45,6 +46,31 @@ type sessions struct {
 	pending *pendingRevocations
 	storage revocationStorage
 	logger  *zap.Logger
+
+	// started is closed once the configuration has started (App.ready),
+	// which after a reload includes reading its store's revocations;
+	// isStarted caches that it was seen closed. nil: nothing to wait for.
+	started   <-chan struct{}
+	isStarted atomic.Bool
+}
+
+// awaitStarted reports whether the configuration has started, waiting
+// up to firstReadWait (or until ctx ends) for it: a handler of a new
+// configuration may see requests before its app has started.
+func (m *sessions) awaitStarted(ctx context.Context) bool {
+	if m.started == nil || m.isStarted.Load() {
+		return true
+	}
+	t := time.NewTimer(firstReadWait)
+	defer t.Stop()
+	select {
+	case <-m.started:
+		m.isStarted.Store(true)
+		return true
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return false
 }
 
 // load returns the valid session r carries, or nil. offered reports
@@ -125,6 +151,9 @@ type sessionCheck struct {
 // and keeps no outcome; once read, a check is kept as before, so the
 // wait costs the authenticated path nothing.
 func (m *sessions) admitted(ctx context.Context, e *cachedSession, nowUnix int64) (*Session, bool) {
+	if !m.awaitStarted(ctx) {
+		return nil, false
+	}
 	revGen, statGen := m.revoked.generation(), m.status.generation()
 	if c := e.checked.Load(); c != nil && c.revGen == revGen && c.statGen == statGen &&
 		c.revoked == m.revoked && c.status == m.status {
