@@ -43,8 +43,9 @@ type attachment struct {
 	// paths are those of the handler's own matcher, which the default
 	// assertion audience names (newAssertionSigner).
 	paths []string
-	// server is the handler's server; hosts those its site matches, nil
-	// when any host of the server may reach it (checkAudiences).
+	// server is the handler's server; hosts those its site matches
+	// (empty: no host matcher; nil: any host, in a named route or
+	// handle_errors; see hostsMeet).
 	server string
 	hosts  []string
 }
@@ -160,9 +161,9 @@ func (a *App) checkAudiences(atts []attachment) error {
 // checkAudiences compares them.
 type audienceSender struct {
 	id, where, server string
-	// hosts are those of the site; nil when any host of the server may
-	// reach the handler (no host matcher, a wildcard, a named route,
-	// handle_errors).
+	// hosts are those of the site (see hostsMeet): empty for a site
+	// without a host matcher, nil when any host of the server may reach
+	// the handler (a named route, handle_errors).
 	hosts []string
 	// configured is the configured audience, "" for the default: the
 	// origin followed by scope.
@@ -216,18 +217,28 @@ func (x audienceSender) mayDefaultTo(aud string) bool {
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		host = h
 	}
+	if len(x.hosts) == 0 || anyHost(x.hosts) {
+		return true // its origin is whatever host reached it
+	}
 	return hostsMeet(x.hosts, []string{strings.Trim(host, "[]")})
 }
 
-// hostsMeet reports whether some host may be in both lists; nil is any
-// host, and so is a list with a wildcard.
+// hostsMeet reports whether one request host may reach both sites, as
+// Caddy matches hosts: case-insensitively, a '*' label standing for one
+// label. nil is any host (a named route, handle_errors, a placeholder);
+// an empty list is a site without a host matcher, which the Caddyfile
+// orders after the sites with hosts, so it meets only another such site
+// or any host.
 func hostsMeet(a, b []string) bool {
-	if anyHost(a) || anyHost(b) {
+	if a == nil || b == nil || anyHost(a) || anyHost(b) {
 		return true
+	}
+	if len(a) == 0 || len(b) == 0 {
+		return len(a) == len(b)
 	}
 	for _, h := range a {
 		for _, k := range b {
-			if strings.EqualFold(h, k) {
+			if hostPatternsMeet(h, k) {
 				return true
 			}
 		}
@@ -235,8 +246,25 @@ func hostsMeet(a, b []string) bool {
 	return false
 }
 
+// anyHost reports whether hosts has a placeholder, which any host may
+// fill.
 func anyHost(hosts []string) bool {
-	return len(hosts) == 0 || slices.ContainsFunc(hosts, func(h string) bool { return strings.Contains(h, "*") || strings.Contains(h, "{") })
+	return slices.ContainsFunc(hosts, func(h string) bool { return strings.Contains(h, "{") })
+}
+
+// hostPatternsMeet reports whether some host matches both Caddy host
+// patterns.
+func hostPatternsMeet(a, b string) bool {
+	al, bl := strings.Split(strings.ToLower(a), "."), strings.Split(strings.ToLower(b), ".")
+	if len(al) != len(bl) {
+		return false
+	}
+	for i := range al {
+		if al[i] != bl[i] && al[i] != "*" && bl[i] != "*" {
+			return false
+		}
+	}
+	return true
 }
 
 // findAttachments lists every jit_auth handler in the http app's
@@ -373,8 +401,11 @@ func attachmentOf(h *Handler, sc scope) attachment {
 	// The handler's own matcher (jit_auth /admin/*) names the route too.
 	_, own := matcherStrings(h.MatcherSetsRaw, h.matcherSets)
 	sc = sc.with(matcherStrings(h.MatcherSetsRaw, h.matcherSets))
-	var hosts []string
-	if sc.note == "" {
+	hosts := []string{} // a site without a host matcher
+	switch {
+	case sc.note != "":
+		hosts = nil // named routes and handle_errors: any host
+	case len(sc.hosts) > 0:
 		hosts = sc.hosts
 	}
 	at := attachment{where: sc.String(), site: site, narrowed: sc.narrowed, paths: own, server: sc.server, hosts: hosts}
