@@ -502,6 +502,12 @@ func (q UserQuery) SearchPattern() string {
 	return likePattern(strings.ToLower(q.Search))
 }
 
+// UsernamePattern is SearchPattern for usernames, which the stores keep
+// as NormalizeUsername makes them.
+func (q UserQuery) UsernamePattern() string {
+	return likePattern(NormalizeUsername(q.Search))
+}
+
 // NamePattern is SearchPattern for the names the stores keep as
 // NormalizeName makes them.
 func (q UserQuery) NamePattern() string {

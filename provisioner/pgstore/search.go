@@ -43,6 +43,8 @@ var pgSearch = userrow.SearchDialect{
 	HasRole: func(p string) string {
 		return "jsonb_path_exists(u.role_grants, '$.*[*] ? (@ == $r)', jsonb_build_object('r', " + p + "::text))"
 	},
+	// Instances share the database and are upgraded one by one.
+	NameFallback: true,
 }
 
 // CountUsers counts the users by status, for the users-by-status metric.

@@ -20,6 +20,10 @@ type SearchDialect struct {
 	// SearchFrom, if set, replaces "users u" in a query with search
 	// text (a store's index hint).
 	SearchFrom string
+	// NameFallback also matches lower(u.name): a store that several
+	// instances share finds a name that an instance of an older build
+	// wrote without name_norm during a rolling upgrade.
+	NameFallback bool
 }
 
 // SearchQuery returns the SELECT of the users matching q, in username
@@ -31,10 +35,13 @@ func SearchQuery(q provisioner.UserQuery, columns string, d SearchDialect) (stri
 	where := []string{"u.username_norm > " + arg(q.After)}
 	if q.Search != "" {
 		// One argument per use: "?" placeholders are positional.
-		// lower(u.name) also finds a name that an older build wrote
-		// without name_norm during a rolling upgrade.
-		p, n := q.SearchPattern(), q.NamePattern()
-		where = append(where, `(u.username_norm LIKE `+arg(p)+` ESCAPE '\' OR u.email_norm LIKE `+arg(p)+` ESCAPE '\' OR u.name_norm LIKE `+arg(n)+` ESCAPE '\' OR lower(u.name) LIKE `+arg(p)+` ESCAPE '\')`)
+		// Each column is matched with the text normalised as it is.
+		p := q.SearchPattern()
+		cond := `u.username_norm LIKE ` + arg(q.UsernamePattern()) + ` ESCAPE '\' OR u.email_norm LIKE ` + arg(p) + ` ESCAPE '\' OR u.name_norm LIKE ` + arg(q.NamePattern()) + ` ESCAPE '\'`
+		if d.NameFallback {
+			cond += ` OR lower(u.name) LIKE ` + arg(p) + ` ESCAPE '\'`
+		}
+		where = append(where, "("+cond+")")
 	}
 	if q.Connection != "" {
 		where = append(where, "EXISTS (SELECT 1 FROM identities i WHERE i.user_id = u.id AND i.connection = "+arg(q.Connection)+")")
