@@ -188,7 +188,7 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 	}
 	h.auditProvisioning(conn, claims, res)
 	if res.DirectoryErr != nil {
-		h.logger.Warn("JIT-off login not checked against the directory, which cannot be read: a local user with the same name, if disabled, is not refused",
+		h.logger.Warn("JIT-off login: the user directory failed (if reading it, a local user with the same name is not checked, and not refused if disabled; if recording the login as theirs, deprovisioning does not count it)",
 			zap.String("connection", conn.name), zap.String("username", res.Username), zap.Error(res.DirectoryErr))
 	}
 	if d := res.Profile.DroppedGroups; len(d) > 0 {
