@@ -379,7 +379,12 @@ func (a *App) Start() error {
 		// handlers admit a session (sessions.admitted waits for ready);
 		// if the store does not answer, the follower reads them later,
 		// and sessions go on as the running configuration admits them.
-		if _, err := a.state.revoked.sync(ctx, a.store, time.Time{}); err != nil {
+		// Bounded well below firstReadWait: a request this configuration
+		// holds meanwhile must not time out into a 503 first.
+		rctx, rcancel := context.WithTimeout(ctx, firstReadWait/3)
+		_, err := a.state.revoked.sync(rctx, a.store, time.Time{})
+		rcancel()
+		if err != nil {
 			a.logger.Warn("reading session revocations from the store at reload; the background reader tries again", zap.Error(err))
 		}
 	}
