@@ -92,14 +92,20 @@ func identityHeaderNamed(name string, headers map[string]string) string {
 		return ""
 	}
 	key := headerKey(name)
+	// The headers the application sends: configured ones with a value,
+	// and the defaults that no override names (one that drops a default,
+	// an empty value, leaves its name free).
+	for n, v := range headers {
+		if headerKey(n) == key {
+			if v == "" {
+				return ""
+			}
+			return n
+		}
+	}
 	for _, d := range defaultHeaders {
 		if headerKey(d.name) == key {
 			return d.name
-		}
-	}
-	for n := range headers {
-		if headerKey(n) == key {
-			return n
 		}
 	}
 	return ""

@@ -372,9 +372,11 @@ func (s scope) with(hosts, paths []string) scope {
 }
 
 func walkRoutes(routes caddyhttp.RouteList, sc scope, out *[]attachment) {
+	groups := groupHosts{}
 	for i := range routes {
 		r := &routes[i]
-		inner := sc.with(routeMatchers(r))
+		hosts, paths := routeMatchers(r)
+		inner := groups.narrow(sc.with(hosts, paths), r.Group, hosts, !narrows(r.MatcherSetsRaw, r.MatcherSets))
 		inner.narrowed = inner.narrowed || narrows(r.MatcherSetsRaw, r.MatcherSets)
 		if r.HandlersRaw != nil {
 			for _, raw := range r.HandlersRaw {
@@ -542,6 +544,38 @@ func rawStrings(raw json.RawMessage) []string {
 type rawRoute struct {
 	Match  caddyhttp.RawMatcherSets `json:"match"`
 	Handle []json.RawMessage        `json:"handle"`
+	Group  string                   `json:"group"`
+}
+
+// groupHosts narrows the hosts of routes in route groups (the
+// Caddyfile's handle blocks): of a group, only the first route that
+// matches a request runs, so a route that matches on the host alone
+// takes its hosts' requests from the group's later routes, and a later
+// route without a host matcher serves only the scope's other hosts.
+type groupHosts map[string][]string
+
+// narrow returns the scope of a route of group with the given host
+// matchers, and records the hosts it takes when it matches on them
+// alone (hostOnly).
+func (g groupHosts) narrow(inner scope, group string, routeHosts []string, hostOnly bool) scope {
+	if group == "" {
+		return inner
+	}
+	if len(routeHosts) == 0 && len(g[group]) > 0 {
+		var left []string
+		for _, h := range inner.hosts {
+			if !slices.ContainsFunc(g[group], func(c string) bool { return strings.EqualFold(c, h) }) {
+				left = append(left, h)
+			}
+		}
+		if len(left) > 0 {
+			inner.hosts = left
+		}
+	}
+	if len(routeHosts) > 0 && hostOnly {
+		g[group] = append(g[group], routeHosts...)
+	}
+	return inner
 }
 
 func walkRawHandler(raw json.RawMessage, sc scope, out *[]attachment) {
@@ -559,13 +593,14 @@ func walkRawHandler(raw json.RawMessage, sc scope, out *[]attachment) {
 			*out = append(*out, attachmentOf(&h, sc))
 		}
 	case "subroute":
+		groups := groupHosts{}
 		for _, r := range head.Routes {
 			var hosts, paths []string
 			for _, set := range r.Match {
 				hosts = append(hosts, rawStrings(set["host"])...)
 				paths = append(paths, rawStrings(set["path"])...)
 			}
-			inner := sc.with(hosts, paths)
+			inner := groups.narrow(sc.with(hosts, paths), r.Group, hosts, !narrows(r.Match, nil))
 			inner.narrowed = inner.narrowed || narrows(r.Match, nil)
 			for _, hr := range r.Handle {
 				walkRawHandler(hr, inner, out)
