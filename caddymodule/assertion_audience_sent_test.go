@@ -1,7 +1,6 @@
 package caddymodule_test
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 )
@@ -71,19 +70,7 @@ http://localhost:1 {
 }`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			err := validate(t, fmt.Sprintf(`{
-	admin off
-	storage file_system %s/storage
-	jit_auth {
-		store sqlite %s/users.db
-		connection corp {
-			oidc https://idp.example a b
-		}
-	}
-}
-%s
-`, dir, dir, body))
+			err := validateSites(t, body)
 			if err == nil || !strings.Contains(err.Error(), "audience") {
 				t.Fatalf("loaded (err=%v): two applications of one site send assertions with one iss, key and aud", err)
 			}

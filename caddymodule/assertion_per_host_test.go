@@ -1,7 +1,6 @@
 package caddymodule_test
 
 import (
-	"fmt"
 	"testing"
 )
 
@@ -88,19 +87,7 @@ http://wiki.example.com, http://admin.example.com {
 }`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			err := validate(t, fmt.Sprintf(`{
-	admin off
-	storage file_system %s/storage
-	jit_auth {
-		store sqlite %s/users.db
-		connection corp {
-			oidc https://idp.example a b
-		}
-	}
-}
-%s
-`, dir, dir, site))
+			err := validateSites(t, site)
 			if err != nil {
 				t.Fatalf("refused at load, though the applications are on different hosts (so different iss): %v", err)
 			}

@@ -38,19 +38,7 @@ func TestReloadIntoAnotherStoreRefusesItsLoggedOutSessions(t *testing.T) {
 	// On store B (shared by other instances), a user signs in and out;
 	// the logout is recorded in B.
 	runCaddyJSON(t, cfgB)
-	b := newBrowser(t)
-	idp.QueueUser(alice())
-	resp, body, _ := b.follow(base+"/.jitauth/start/corp", nil)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("login: %d %s", resp.StatusCode, body)
-	}
-	copied := b.cookie(base, "jitauth_session")
-	with := func() int {
-		t.Helper()
-		r := newBrowser(t).do(http.MethodGet, base+"/app", http.Header{"Cookie": {copied.Name + "=" + copied.Value}})
-		r.Body.Close()
-		return r.StatusCode
-	}
+	b, with := signInAndCopy(t, idp, base)
 	if code, body := logoutVia(t, b, base); code != http.StatusOK {
 		t.Fatalf("logout: %d %s", code, body)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/jackc/pgx/v5"
+	"github.com/oauth2-proxy/mockoidc"
 )
 
 // A logout recorded in the store must hold after a restart (S7, S17),
@@ -34,19 +35,7 @@ func TestLogoutHoldsWhileARestartedInstanceCannotReadTheRevocations(t *testing.T
 	}
 	runCaddyJSON(t, cfgJSON)
 
-	b := newBrowser(t)
-	idp.QueueUser(alice())
-	resp, body, _ := b.follow(base+"/.jitauth/start/corp", nil)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("login: %d %s", resp.StatusCode, body)
-	}
-	copied := b.cookie(base, "jitauth_session")
-	with := func() int {
-		t.Helper()
-		r := newBrowser(t).do(http.MethodGet, base+"/app", http.Header{"Cookie": {copied.Name + "=" + copied.Value}})
-		r.Body.Close()
-		return r.StatusCode
-	}
+	b, with := signInAndCopy(t, idp, base)
 	if code := with(); code != http.StatusOK {
 		t.Fatalf("live session refused: %d", code)
 	}
@@ -92,5 +81,25 @@ func TestLogoutHoldsWhileARestartedInstanceCannotReadTheRevocations(t *testing.T
 	release()
 	if code == http.StatusOK {
 		t.Fatalf("after a restart, while the store had not yet answered the read of the revocations, a cookie logged out before the restart reached the upstream (status %d, upstream hits %d)", code, hits)
+	}
+}
+
+// signInAndCopy signs alice in through corp in a browser and returns it,
+// with a request to /app carrying a copy of her session cookie (as a
+// thief would), which reports the status it got.
+func signInAndCopy(t *testing.T, idp *mockoidc.MockOIDC, base string) (*browser, func() int) {
+	t.Helper()
+	b := newBrowser(t)
+	idp.QueueUser(alice())
+	resp, body, _ := b.follow(base+"/.jitauth/start/corp", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: %d %s", resp.StatusCode, body)
+	}
+	copied := b.cookie(base, "jitauth_session")
+	return b, func() int {
+		t.Helper()
+		r := newBrowser(t).do(http.MethodGet, base+"/app", http.Header{"Cookie": {copied.Name + "=" + copied.Value}})
+		r.Body.Close()
+		return r.StatusCode
 	}
 }
