@@ -15,14 +15,7 @@ import (
 // any connection, for this long"): someone who signs in every half
 // second is never disabled for inactivity.
 func TestJITOffLoginsOfALocalUserCountAsTheirActivity(t *testing.T) {
-	admin := freePort(t)
-	s := startSiteOpts(t, siteOptions{adminPort: admin,
-		corpExtra: "deprovision {\n\t\t\t\tafter 3s\n\t\t\t\tevery 1s\n\t\t\t}"})
-	st := openStore(t, s.dir)
-	s.queue(oidcUserNamed("ann"))
-	if resp, _ := s.login(newBrowser(t), "corp", "/x"); resp.StatusCode != http.StatusOK {
-		t.Fatalf("ann's first login (corp, JIT on): %d", resp.StatusCode)
-	}
+	s, _, st := annUnderADeprovisionRule(t)
 	// Ann now signs in through partner (JIT off) every 500 ms for 7 s,
 	// more than twice `after`: she is never 3 s without a login.
 	end := time.Now().Add(7 * time.Second)

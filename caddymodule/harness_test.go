@@ -132,6 +132,13 @@ func (u *upstream) lastHeaders(t *testing.T) http.Header {
 
 func (u *upstream) hostPort() string { return strings.TrimPrefix(u.URL, "http://") }
 
+// count is how many requests have reached the upstream.
+func (u *upstream) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.hits
+}
+
 // browser is an HTTP client with a cookie jar that follows redirects by
 // hand, so tests can see every hop.
 type browser struct {

@@ -36,14 +36,9 @@ func TestJITOffSessionFromBeforeTheLocalUserFollowsThem(t *testing.T) {
 		if code := adminCall(t, admin, http.MethodPost, user+"/"+change, "", nil); code != http.StatusOK {
 			t.Fatalf("%s: %d", change, code)
 		}
-		s.upstream.mu.Lock()
-		hits := s.upstream.hits
-		s.upstream.mu.Unlock()
+		hits := s.upstream.count()
 		resp, _ := b.get(s.base + "/whoami")
-		s.upstream.mu.Lock()
-		after := s.upstream.hits
-		s.upstream.mu.Unlock()
-		if after != hits {
+		if s.upstream.count() != hits {
 			t.Errorf("after the administrator's %s of local user alice@example.com, a JIT-off session issued before that user existed still reached the upstream as Remote-User %q (%d)",
 				change, s.upstream.lastHeaders(t).Get("Remote-User"), resp.StatusCode)
 		}

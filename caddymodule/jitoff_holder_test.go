@@ -96,14 +96,9 @@ func TestJITOffSessionUnderALocalUsersNameFollowsThatUser(t *testing.T) {
 		if code := adminCall(t, admin, http.MethodPost, path, "", nil); code != http.StatusOK {
 			t.Fatalf("%s: %d", path, code)
 		}
-		s.upstream.mu.Lock()
-		hits := s.upstream.hits
-		s.upstream.mu.Unlock()
+		hits := s.upstream.count()
 		resp, _ := b.get(s.base + "/whoami")
-		s.upstream.mu.Lock()
-		after := s.upstream.hits
-		s.upstream.mu.Unlock()
-		if after != hits {
+		if s.upstream.count() != hits {
 			t.Errorf("after the administrator's %s of alice, her JIT-off session under the same name still reached the upstream (%d)", change, resp.StatusCode)
 		}
 		if change == "disable" {

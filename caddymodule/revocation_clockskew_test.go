@@ -31,12 +31,7 @@ func TestLogoutThroughAnInstanceWithASlowClockReachesTheOthers(t *testing.T) {
 	runCaddyfile(t, pgCaddyfile(t.TempDir(), fmt.Sprintf("store postgres %q\n\t\trevocation_poll 1s", connString), port,
 		cfg.Issuer, cfg.ClientID, cfg.ClientSecret, up.hostPort()))
 
-	b := newBrowser(t)
-	idp.QueueUser(alice())
-	resp, body, _ := b.follow(base+"/.jitauth/start/corp", nil)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("login: %d %s", resp.StatusCode, body)
-	}
+	b, with := signInAndCopy(t, idp, base)
 	c := b.cookie(base, "jitauth_session")
 	sc := securecookie.New(mustDecodeB64(t, testHashKey), mustDecodeB64(t, testBlockKey))
 	sc.SetSerializer(securecookie.JSONEncoder{})
@@ -46,11 +41,6 @@ func TestLogoutThroughAnInstanceWithASlowClockReachesTheOthers(t *testing.T) {
 	}
 	if err := sc.Decode("jitauth_session", c.Value, &s); err != nil || s.ID == "" {
 		t.Fatalf("opening the session cookie: %v", err)
-	}
-	with := func() int {
-		r := newBrowser(t).do(http.MethodGet, base+"/app", http.Header{"Cookie": {c.Name + "=" + c.Value}})
-		r.Body.Close()
-		return r.StatusCode
 	}
 	if code := with(); code != http.StatusOK {
 		t.Fatalf("live session refused: %d", code)
