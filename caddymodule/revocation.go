@@ -67,15 +67,22 @@ func (r *revocations) awaitRead(ctx context.Context, wait time.Duration) bool {
 	if r == nil || r.unread == nil {
 		return true
 	}
+	return waitClosed(ctx, r.unread, wait)
+}
+
+// waitClosed reports whether ch is closed, waiting up to wait (or until
+// ctx ends) for it: how a request waits for something a start is still
+// doing (the store opened, the revocations read, the app started).
+func waitClosed(ctx context.Context, ch <-chan struct{}, wait time.Duration) bool {
 	select {
-	case <-r.unread:
+	case <-ch:
 		return true
 	default:
 	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
-	case <-r.unread:
+	case <-ch:
 		return true
 	case <-ctx.Done():
 	case <-t.C:

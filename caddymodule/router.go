@@ -87,19 +87,11 @@ var startWait = 5 * time.Second
 // app has opened the store, and a sign-in arriving in that moment
 // should wait for it rather than fail.
 func (h *Handler) storeReady(w http.ResponseWriter, r *http.Request) bool {
-	select {
-	case <-h.app.ready:
+	if waitClosed(r.Context(), h.app.ready, startWait) {
 		return true
-	default:
 	}
-	t := time.NewTimer(startWait)
-	defer t.Stop()
-	select {
-	case <-h.app.ready:
-		return true
-	case <-r.Context().Done():
+	if r.Context().Err() != nil {
 		return false
-	case <-t.C:
 	}
 	w.Header().Set("Retry-After", "1")
 	renderError(w, http.StatusServiceUnavailable, "Sign-in is starting",

@@ -61,16 +61,11 @@ func (m *sessions) awaitStarted(ctx context.Context) bool {
 	if m.started == nil || m.isStarted.Load() {
 		return true
 	}
-	t := time.NewTimer(firstReadWait)
-	defer t.Stop()
-	select {
-	case <-m.started:
-		m.isStarted.Store(true)
-		return true
-	case <-ctx.Done():
-	case <-t.C:
+	if !waitClosed(ctx, m.started, firstReadWait) {
+		return false
 	}
-	return false
+	m.isStarted.Store(true)
+	return true
 }
 
 // load returns the valid session r carries, or nil. offered reports
