@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -28,9 +29,18 @@ type AssertionConfig struct {
 	// Default: Jit-Assertion.
 	Header string `json:"header,omitempty"`
 
+	// Issuer is the assertion's iss: what the upstream pins as the
+	// token's issuer. An absolute http or https URL without query or
+	// fragment, such as https://sso.example.com. Default: the site's
+	// origin, https://host (behind trusted_proxies, the host, port and
+	// scheme the proxy forwards). Set it when the upstream should not
+	// depend on the name it is reached by, or when public sites behind
+	// one proxy differ only by port.
+	Issuer string `json:"issuer,omitempty"`
+
 	// Audience is the assertion's aud: what the upstream expects to find
-	// there. Default: the site's origin (https://host, which is also the
-	// iss) followed by the paths of the jit_auth handler's matcher,
+	// there. Default: the issuer (the site's origin, https://host, unless
+	// configured) followed by the paths of the jit_auth handler's matcher,
 	// comma-separated (https://host/admin/* for jit_auth /admin/*), so
 	// that each application of a site has an audience of its own and an
 	// upstream that pins it refuses another application's assertions.
@@ -69,6 +79,11 @@ func (c *AssertionConfig) validate(label string, rotation time.Duration, headers
 		return fmt.Errorf("%s: assertion header %s is the identity header %s, so the upstream would find the token there in place of the user's %s; choose another name, such as the default %s",
 			label, c.Header, name, name, defaultAssertionHeader)
 	}
+	if c.Issuer != "" {
+		if err := checkAssertionIssuer(c.Issuer); err != nil {
+			return fmt.Errorf("%s: assertion issuer %q %v", label, c.Issuer, err)
+		}
+	}
 	if c.Algorithm != "" && !assertion.Supported(c.Algorithm) {
 		return fmt.Errorf("%s: assertion algorithm %q: use ES256 or EdDSA", label, c.Algorithm)
 	}
@@ -79,6 +94,33 @@ func (c *AssertionConfig) validate(label string, rotation time.Duration, headers
 		if err := assertion.CheckAttributeClaim(name); err != nil {
 			return fmt.Errorf("%s: assertion %v", label, err)
 		}
+	}
+	return nil
+}
+
+// maxAssertionIssuer bounds a configured issuer, which every assertion
+// carries.
+const maxAssertionIssuer = 1024
+
+// checkAssertionIssuer says what is wrong with a configured issuer, or
+// nil. Upstreams compare iss as a string, so it is one exact URL: no
+// query, fragment or user information that one library would keep and
+// another drop, nothing a header or log line would mangle.
+func checkAssertionIssuer(iss string) error {
+	if len(iss) > maxAssertionIssuer {
+		return fmt.Errorf("is longer than %d bytes", maxAssertionIssuer)
+	}
+	for i := 0; i < len(iss); i++ {
+		if iss[i] <= ' ' || iss[i] >= 0x7f {
+			return fmt.Errorf("has a space, a control character or a non-ASCII byte; write it as an absolute URL such as https://sso.example.com (percent-encode what it needs)")
+		}
+	}
+	u, err := url.Parse(iss)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Opaque != "" {
+		return fmt.Errorf("must be an absolute http or https URL, such as https://sso.example.com")
+	}
+	if u.User != nil || u.RawQuery != "" || u.ForceQuery || strings.Contains(iss, "#") {
+		return fmt.Errorf("must have no user information, query or fragment: upstreams compare it as a string")
 	}
 	return nil
 }
@@ -115,6 +157,7 @@ func identityHeaderNamed(name string, headers map[string]string) string {
 // ring it signs with, and the assertions signed for live sessions.
 type assertionSigner struct {
 	header   string
+	issuer   string // configured; "" for the site's origin
 	audience string // configured; "" for the default
 	scope    string // what the default audience adds to the origin
 	lifetime time.Duration
@@ -155,6 +198,7 @@ func newAssertionSigner(c *AssertionConfig, keys *assertionKeys, paths []string)
 	}
 	return &assertionSigner{
 		header:   textproto.CanonicalMIMEHeaderKey(header),
+		issuer:   c.Issuer,
 		audience: c.Audience,
 		scope:    strings.Join(paths, ","),
 		lifetime: lifetime,
@@ -182,7 +226,10 @@ func (a *assertionSigner) token(r *http.Request, s *Session, now time.Time) (str
 	if key == nil {
 		return "", fmt.Errorf("no assertion signing key has been read from Caddy's storage")
 	}
-	iss := servedOrigin(r)
+	iss := a.issuer
+	if iss == "" {
+		iss = servedOrigin(r)
+	}
 	a.mu.RLock()
 	e := a.cache[s.ID]
 	a.mu.RUnlock()
@@ -203,8 +250,8 @@ func (a *assertionSigner) token(r *http.Request, s *Session, now time.Time) (str
 	return tok, nil
 }
 
-// claimsFor is what the assertion issued by iss (the site's origin)
-// says about s.
+// claimsFor is what the assertion issued by iss (configured, or the
+// site's origin) says about s.
 func (a *assertionSigner) claimsFor(iss string, s *Session, now time.Time) assertion.Claims {
 	aud := a.audience
 	if aud == "" {

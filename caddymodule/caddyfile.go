@@ -587,7 +587,8 @@ func parseMFA(d *caddyfile.Dispenser) (*MFAConfig, error) {
 //
 //	assertion [{
 //	    header <name>              # default Jit-Assertion
-//	    audience <aud>             # default the site's origin
+//	    issuer <url>               # default the site's origin
+//	    audience <aud>             # default the issuer and jit_auth's paths
 //	    lifetime <duration>        # default 60s
 //	    claims <attribute…>        # mapped attributes to carry
 //	    algorithm ES256|EdDSA      # default ES256
@@ -601,6 +602,10 @@ func parseAssertion(d *caddyfile.Dispenser) (*AssertionConfig, error) {
 		switch d.Val() {
 		case "header":
 			if !d.AllArgs(&a.Header) {
+				return nil, d.ArgErr()
+			}
+		case "issuer":
+			if !d.AllArgs(&a.Issuer) {
 				return nil, d.ArgErr()
 			}
 		case "audience":
@@ -623,7 +628,7 @@ func parseAssertion(d *caddyfile.Dispenser) (*AssertionConfig, error) {
 				return nil, d.ArgErr()
 			}
 		default:
-			return nil, d.Errf("unknown assertion option %q; expected header, audience, lifetime, claims or algorithm", d.Val())
+			return nil, d.Errf("unknown assertion option %q; expected header, issuer, audience, lifetime, claims or algorithm", d.Val())
 		}
 	}
 	return a, nil

@@ -127,10 +127,10 @@ func (a *App) checkAttachments(atts []attachment) error {
 }
 
 // checkAudiences refuses two applications that send assertions one
-// upstream could take for the other's: the same iss (one server, a host
-// both may be reached by), the same key, and the same aud. Its upstream
-// would accept the other's assertions, made for users its own
-// application may refuse. It compares the audiences as they will be
+// upstream could take for the other's: the same iss (configured alike,
+// or the origin of one server and a host both may be reached by), the
+// same key, and the same aud. Its upstream would accept the other's
+// assertions, made for users its own application may refuse. It compares the audiences as they will be
 // sent (audienceSender.collides), and counts a handler in a named route
 // or in handle_errors as reachable by every host of its server.
 func (a *App) checkAudiences(atts []attachment) error {
@@ -144,12 +144,16 @@ func (a *App) checkAudiences(atts []attachment) error {
 			continue
 		}
 		x := audienceSender{id: id, where: at.where, server: at.server, hosts: at.hosts,
-			configured: ap.Assertion.Audience, scope: strings.Join(at.paths, ",")}
+			issuer: ap.Assertion.Issuer, configured: ap.Assertion.Audience, scope: strings.Join(at.paths, ",")}
 		for _, y := range senders {
-			if y.id != x.id && y.server == x.server && x.collides(y) {
-				return fmt.Errorf("the jit_auth applications at %s and %s both send assertions with %s from one site, so the upstream of either would accept the other's; "+
+			if y.id != x.id && x.collides(y) {
+				from := " from one site"
+				if x.issuer != "" || y.issuer != "" {
+					from = ""
+				}
+				return fmt.Errorf("the jit_auth applications at %s and %s both send assertions with %s%s, so the upstream of either would accept the other's; "+
 					"give each an audience of its own (assertion { audience … }, not the default of the other) or a path matcher of its own (jit_auth /admin/* { … }), which the default audience names",
-					y.where, x.where, x.describe())
+					y.where, x.where, x.describe(), from)
 			}
 		}
 		senders = append(senders, x)
@@ -165,27 +169,39 @@ type audienceSender struct {
 	// without a host matcher, nil when any host of the server may reach
 	// the handler (a named route, handle_errors).
 	hosts []string
+	// issuer is the configured issuer, "" for the default: the origin.
+	issuer string
 	// configured is the configured audience, "" for the default: the
-	// origin followed by scope.
+	// issuer followed by scope.
 	configured, scope string
 }
 
 func (x audienceSender) describe() string {
-	if x.configured != "" {
-		return "the audience " + x.configured
+	base := "the site's origin"
+	if x.issuer != "" {
+		base = "the issuer"
 	}
-	if x.scope != "" {
-		return "the default audience (the site's origin followed by " + x.scope + ")"
+	var aud string
+	switch {
+	case x.configured != "":
+		aud = "the audience " + x.configured
+	case x.scope != "":
+		aud = "the default audience (" + base + " followed by " + x.scope + ")"
+	default:
+		aud = "the default audience (" + base + ")"
 	}
-	return "the default audience (the site's origin)"
+	if x.issuer != "" {
+		return "the issuer " + x.issuer + " and " + aud
+	}
+	return aud
 }
 
-// collides reports whether x and y, on one server, may send one iss and
-// one aud.
+// collides reports whether x and y may send one iss and one aud.
 func (x audienceSender) collides(y audienceSender) bool {
-	if !hostsMeet(x.hosts, y.hosts) {
-		return false // another host is another iss
+	if !x.issuerMeets(y) {
+		return false
 	}
+	// From here on both send one iss.
 	switch {
 	case x.configured != "" && y.configured != "":
 		return x.configured == y.configured
@@ -198,19 +214,45 @@ func (x audienceSender) collides(y audienceSender) bool {
 	}
 }
 
-// mayDefaultTo reports whether x's default audience may be aud: an
-// origin of a host x's site may be reached by (any port; the listener's
-// decides), followed by x's scope.
+// issuerMeets reports whether x and y may send one iss. Default issuers
+// are origins, so they meet only on one server (one set of ports) and a
+// host both may be reached by.
+func (x audienceSender) issuerMeets(y audienceSender) bool {
+	switch {
+	case x.issuer != "" && y.issuer != "":
+		return x.issuer == y.issuer
+	case x.issuer == "" && y.issuer == "":
+		return x.server == y.server && hostsMeet(x.hosts, y.hosts)
+	case x.issuer != "":
+		return y.mayBeOrigin(x.issuer)
+	default:
+		return x.mayBeOrigin(y.issuer)
+	}
+}
+
+// mayDefaultTo reports whether x's default audience may be aud: its
+// issuer followed by its scope.
 func (x audienceSender) mayDefaultTo(aud string) bool {
-	scheme, rest, ok := strings.Cut(aud, "://")
-	if !ok || scheme == "" {
+	if x.issuer != "" {
+		return aud == x.issuer+x.scope
+	}
+	_, rest, ok := strings.Cut(aud, "://")
+	if !ok {
 		return false
 	}
-	hostport, path := rest, ""
+	path := ""
 	if k := strings.IndexByte(rest, '/'); k >= 0 {
-		hostport, path = rest[:k], rest[k:]
+		path = rest[k:]
 	}
-	if path != x.scope || hostport == "" {
+	return path == x.scope && x.mayBeOrigin(strings.TrimSuffix(aud, path))
+}
+
+// mayBeOrigin reports whether o may be the origin of a request x's site
+// serves: scheme://host[:port] of a host the site may be reached by (any
+// port; the listener's decides).
+func (x audienceSender) mayBeOrigin(o string) bool {
+	scheme, hostport, ok := strings.Cut(o, "://")
+	if !ok || scheme == "" || hostport == "" || strings.IndexByte(hostport, '/') >= 0 {
 		return false
 	}
 	host := hostport
