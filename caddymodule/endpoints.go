@@ -201,11 +201,11 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 	}
 	switch step {
 	case login.Deny:
-		h.emit(event{kind: eventLoginDenied, connection: conn.name, reason: "not allowed by the application's allow rules", username: s.Username, localID: s.UserID})
+		h.emit(event{kind: eventLoginDenied, connection: conn.name, reason: "not allowed by the application's allow rules", username: s.Username, localID: s.UserID, subject: s.Subject})
 		renderError(w, http.StatusForbidden, "Access denied", "You are signed in at "+conn.displayName()+", but this site does not admit your account.", "")
 		return
 	case login.NoLocalUser:
-		h.emit(event{kind: eventNoLocalUserForMF, connection: conn.name, subject: s.Subject})
+		h.emit(event{kind: eventNoLocalUserForMF, connection: conn.name, username: s.Username, subject: s.Subject})
 		h.renderNoLocalUser(w)
 		return
 	case login.SecondFactor:
@@ -224,7 +224,7 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 		return
 	}
 	h.sessionStarted(w, r, conn, s, claims, now)
-	h.emit(event{kind: eventLoggedIn, connection: conn.name, outcome: string(res.Outcome), username: s.Username, localID: s.UserID})
+	h.emit(event{kind: eventLoggedIn, connection: conn.name, outcome: string(res.Outcome), username: s.Username, localID: s.UserID, subject: s.Subject})
 	http.Redirect(w, r, next, http.StatusFound)
 }
 
@@ -463,7 +463,7 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 		}
 		h.sessionEnded(r, s)
 		if c := h.app.Connections[s.Connection]; c != nil {
-			h.emit(event{kind: eventLoggedOut, connection: c.name, username: s.Username, localID: s.UserID})
+			h.emit(sessionEvent(eventLoggedOut, s))
 		}
 	}
 	h.app.sessions.clear(w, r)

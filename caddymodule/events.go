@@ -252,6 +252,12 @@ func (ev event) fields() []zap.Field {
 }
 
 // emit records ev through the handler's logger.
+// sessionEvent is an event about the user of s: who they are here and
+// at their provider, in the same fields wherever a session is at hand.
+func sessionEvent(kind eventKind, s *Session) event {
+	return event{kind: kind, connection: s.Connection, username: s.Username, localID: s.UserID, subject: s.Subject}
+}
+
 func (h *Handler) emit(ev event) {
 	var o *observers
 	if h.app != nil {

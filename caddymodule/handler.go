@@ -455,7 +455,7 @@ func (h *Handler) idle(s *Session) bool {
 	if time.Now().Unix()-s.lastActive(h.activityKey) < idle {
 		return false
 	}
-	h.emit(event{kind: eventSessionIdle, connection: s.Connection, username: s.Username, localID: s.UserID})
+	h.emit(sessionEvent(eventSessionIdle, s))
 	return true
 }
 

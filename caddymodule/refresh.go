@@ -255,7 +255,11 @@ func (rf *refresher) one(ctx context.Context, t provisioner.RefreshToken, now ti
 		return
 	}
 	if len(res.Changed) > 0 {
-		a.observers.emit(a.logger, event{kind: eventUserUpdated, connection: conn.name, localID: t.UserID, attributes: res.Changed, reason: "refresh"})
+		ev := event{kind: eventUserUpdated, connection: conn.name, localID: t.UserID, subject: claims.Subject, attributes: res.Changed, reason: "refresh"}
+		if res.User != nil {
+			ev.username = res.User.Username
+		}
+		a.observers.emit(a.logger, ev)
 	}
 	sealed, err := a.sealers[0].Seal(refreshAAD(t.SessionID), next)
 	if err != nil {

@@ -219,7 +219,7 @@ func (h *Handler) finishEnrolment(ctx context.Context, w http.ResponseWriter, r 
 		return
 	}
 	setCookie(w, cookieName(enrolCookieBase, secure), "", -1, secure)
-	h.emit(mfaEvent(eventTOTPEnrolled, s))
+	h.emit(sessionEvent(eventTOTPEnrolled, s))
 	if !h.upgradeSession(w, r, s) {
 		return
 	}
@@ -244,7 +244,7 @@ func (h *Handler) verifyCode(ctx context.Context, w http.ResponseWriter, r *http
 		h.mfaStoreFailure(w, s, err)
 		return
 	}
-	ev := mfaEvent(eventTOTPRefused, s)
+	ev := sessionEvent(eventTOTPRefused, s)
 	ev.failures = c.Attempts
 	switch c.Result {
 	case mfa.NoFactor:
@@ -264,7 +264,9 @@ func (h *Handler) verifyCode(ctx context.Context, w http.ResponseWriter, r *http
 		}
 		h.renderMFA(w, http.StatusUnauthorized, form)
 	case mfa.Accepted:
-		h.emit(event{kind: eventMFAAccepted, connection: s.Connection, username: s.Username, localID: s.UserID, method: c.Method})
+		ev := sessionEvent(eventMFAAccepted, s)
+		ev.method = c.Method
+		h.emit(ev)
 		if h.upgradeSession(w, r, s) {
 			http.Redirect(w, r, rd, http.StatusSeeOther)
 		}
@@ -299,9 +301,4 @@ func (h *Handler) mfaStoreFailure(w http.ResponseWriter, s *Session, err error) 
 	h.logger.Error("user store failed during the second factor", zap.String("local_id", s.UserID), zap.Error(err))
 	renderError(w, http.StatusServiceUnavailable, "Second factor temporarily unavailable",
 		"Your second factor cannot be checked right now. Try again in a moment.", "")
-}
-
-// mfaEvent is an event about the second factor of s's user.
-func mfaEvent(kind eventKind, s *Session) event {
-	return event{kind: kind, connection: s.Connection, username: s.Username, localID: s.UserID}
 }
