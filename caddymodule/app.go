@@ -291,11 +291,20 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.checkApplications(); err != nil {
 		return err
 	}
-	if a.admin == nil {
-		for _, name := range a.connectionNames() {
-			if a.Connections[name].deprovision != nil {
-				return fmt.Errorf("connection %q: deprovision needs a store that can disable and delete users, and the store (%s) does not implement provisioner.AdminStore; use the sqlite or postgres store, or drop deprovision", name, a.storeName())
-			}
+	_, recordsLogins := a.storeModule.(provisioner.LoginRecorder)
+	for _, name := range a.connectionNames() {
+		if a.Connections[name].deprovision == nil {
+			continue
+		}
+		if a.admin == nil {
+			return fmt.Errorf("connection %q: deprovision needs a store that can disable and delete users, and the store (%s) does not implement provisioner.AdminStore; use the sqlite or postgres store, or drop deprovision", name, a.storeName())
+		}
+		// A user who signs in only through a JIT-off connection (under
+		// their verified email) is active, but only LoginRecorder
+		// records those logins: without it the rule would disable or
+		// delete them while they use the site.
+		if !recordsLogins {
+			return fmt.Errorf("connection %q: deprovision needs a store that records every login of a user (provisioner.LoginRecorder), and the store (%s) does not implement it, so users active only through JIT-off connections would be deprovisioned; use the sqlite or postgres store, or drop deprovision", name, a.storeName())
 		}
 	}
 	a.interconnect = &onceResult{}

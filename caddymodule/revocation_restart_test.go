@@ -98,8 +98,22 @@ func signInAndCopy(t *testing.T, idp *mockoidc.MockOIDC, base string) (*browser,
 	copied := b.cookie(base, "jitauth_session")
 	return b, func() int {
 		t.Helper()
-		r := newBrowser(t).do(http.MethodGet, base+"/app", http.Header{"Cookie": {copied.Name + "=" + copied.Value}})
-		r.Body.Close()
-		return r.StatusCode
+		// Right after a reload, a connection the stopping servers
+		// accepted may be closed without an answer; a browser sends
+		// the request again.
+		for try := 0; ; try++ {
+			req, _ := http.NewRequest(http.MethodGet, base+"/app", nil)
+			req.Header.Set("Accept", "text/html,application/xhtml+xml")
+			req.Header.Set("Cookie", copied.Name+"="+copied.Value)
+			r, err := newBrowser(t).client.Do(req)
+			if err == nil {
+				r.Body.Close()
+				return r.StatusCode
+			}
+			if try == 4 {
+				t.Fatalf("GET %s/app: %v", base, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 }
