@@ -429,8 +429,10 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 		rd := r.URL.Query().Get("rd")
 		if s == nil {
 			// Nothing to end: say so, and clear whatever stale cookie
-			// there is (a cookie that does not open is nobody's session).
+			// there is (a cookie that does not open is nobody's session),
+			// and any login paused on the consent or username page.
 			h.app.sessions.clear(w, r)
+			h.endPending(w, r)
 			h.renderSignedOut(w, r, rd)
 			return
 		}
@@ -467,6 +469,7 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.app.sessions.clear(w, r)
+	h.endPending(w, r)
 	if s != nil && h.continueSignOut(w, r, s, r.Form.Get("rd")) {
 		return
 	}

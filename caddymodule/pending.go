@@ -120,6 +120,27 @@ func (p *pendingLogin) checkCSRF(token string) bool {
 	return subtle.ConstantTimeCompare([]byte(p.CSRF), []byte(token)) == 1
 }
 
+// endPending ends the browser's paused login (one waiting on the consent
+// or username page), as a sign-out must: left in place, the next person
+// at a shared computer could answer it and be signed in as the user. Its
+// ID is spent as an answer's is, so a copy of the cookie cannot be
+// answered either.
+func (h *Handler) endPending(w http.ResponseWriter, r *http.Request) {
+	secure := cookieSecure(r)
+	name := cookieName(pendingCookieBase, secure)
+	if _, ok := cookieValue(r, name); !ok {
+		return
+	}
+	now := time.Now()
+	if p, ok := h.openPending(r, secure, now); ok && h.app.sessions.claim(p.ID, now) {
+		if _, err := h.app.sessions.spend(r.Context(), p.ID, time.Unix(p.ExpiresAt, 0)); err != nil {
+			h.logger.Error("a paused login ended by a sign-out could not be recorded; a copy of its cookie could still be answered through another instance",
+				zap.String("connection", p.Connection), zap.Error(err))
+		}
+	}
+	clearPending(w, secure)
+}
+
 func clearPending(w http.ResponseWriter, secure bool) {
 	setCookie(w, cookieName(pendingCookieBase, secure), "", -1, secure)
 	setCookie(w, cookieName(pendingTokensCookieBase, secure), "", -1, secure)
