@@ -122,7 +122,7 @@ func userCutoffID(userID string, at time.Time) string {
 }
 
 // refuses reports whether s was logged out, or its user signed out
-// everywhere after s was issued. An authenticated request asks only when
+// everywhere after s was issued (or its login verified, Session.AuthAt). An authenticated request asks only when
 // the set changed since its session was last checked (sessions.admitted).
 func (r *revocations) refuses(s *Session) bool {
 	r.mu.RLock()
@@ -133,11 +133,15 @@ func (r *revocations) refuses(s *Session) bool {
 	if len(r.cutoffs) == 0 {
 		return false
 	}
+	issued := s.IssuedAt
+	if s.AuthAt != 0 && s.AuthAt < issued {
+		issued = s.AuthAt
+	}
 	for _, key := range s.cutoffKeys() {
 		if key == "" {
 			continue
 		}
-		if cut, ok := r.cutoffs[key]; ok && s.IssuedAt <= cut.before {
+		if cut, ok := r.cutoffs[key]; ok && issued <= cut.before {
 			return true
 		}
 	}

@@ -49,6 +49,12 @@ type Session struct {
 	// IssuedAt and ExpiresAt are Unix seconds.
 	IssuedAt  int64 `json:"iat"`
 	ExpiresAt int64 `json:"exp"`
+	// AuthAt is when the provider's answer this session comes from was
+	// verified, kept only when earlier than IssuedAt (a login that waited
+	// on the consent or username page). Logouts and sign-outs count from
+	// it: one recorded while the login waited ends the session, also
+	// where it reaches an instance only after the session was issued.
+	AuthAt int64 `json:"aat,omitempty"`
 	// ProviderSID is the provider's session ID (the ID token's sid), kept
 	// when the connection takes back-channel logouts, which may name it.
 	ProviderSID string `json:"psid,omitempty"`

@@ -190,15 +190,19 @@ func (m *sessions) admitted(ctx context.Context, e *cachedSession, nowUnix int64
 	return c.outcome, true
 }
 
-// endedSince reports whether s, about to be issued for a login whose
-// provider answer was verified at authAt (Unix seconds), would be
-// refused had it been issued then: a logout that ends its user, subject
-// or provider session (back-channel logout, sign out everywhere, a
-// second factor reset) recorded while the login waited for the user
-// counts against the session it becomes, though issued after.
+// endedSince records in s, about to be issued for a login whose
+// provider answer was verified at authAt (Unix seconds), that it counts
+// from then (Session.AuthAt), and reports whether it is refused: a
+// logout that ends its user, subject or provider session (back-channel
+// logout, sign out everywhere, a second factor reset) recorded while the
+// login waited for the user counts against the session it becomes,
+// though issued after, here now and on an instance that learns of the
+// logout only later.
 func (m *sessions) endedSince(s *Session, authAt int64) bool {
+	if authAt != 0 && authAt < s.IssuedAt {
+		s.AuthAt = authAt // and so on every instance, later too
+	}
 	probe := *s
-	probe.IssuedAt = min(authAt, s.IssuedAt)
 	probe.prepare()
 	return m.revoked.refuses(&probe)
 }
