@@ -39,6 +39,9 @@ type revocations struct {
 	// gen counts the changes to the set, so a check of a session made
 	// since the last one still holds (sessions.admitted).
 	gen atomic.Uint64
+	// readFrom is where the latest read (sync) left off: the since of
+	// the next one, by the store's clock. catchUp reads from there.
+	readFrom atomic.Pointer[time.Time]
 
 	// unread is closed once the store has been read (sync); nil in a
 	// set that waits for nothing (newRevocations makes the one that
@@ -255,8 +258,29 @@ func (r *revocations) sync(ctx context.Context, store provisioner.RevocationStor
 		}
 	}
 	r.prune(now)
+	r.readFrom.Store(&next)
 	r.markRead()
 	return next, nil
+}
+
+// catchUp reads into r, at once, the revocations recorded since the
+// latest read (sync), which the next poll would bring: for a step that
+// must not wait up to revocation_poll for a logout or sign-out recorded
+// through another instance (sessions.confirm). It leaves the poll's
+// place as it is.
+func (r *revocations) catchUp(ctx context.Context, store provisioner.RevocationStore) error {
+	var since time.Time
+	if from := r.readFrom.Load(); from != nil {
+		since = *from
+	}
+	list, err := store.RevokedSessions(ctx, since)
+	if err != nil {
+		return err
+	}
+	for _, s := range list {
+		r.add(s.ID, s.ExpiresAt)
+	}
+	return nil
 }
 
 // revocationStorage is the part of Caddy's storage (certmagic.Storage)

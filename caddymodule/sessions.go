@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync/atomic"
@@ -188,6 +189,41 @@ func (m *sessions) admitted(ctx context.Context, e *cachedSession, nowUnix int64
 	}
 	e.checked.Store(c)
 	return c.outcome, true
+}
+
+// confirm reports whether s still counts by what the store says now,
+// rather than by what this instance last read of it: the revocations
+// recorded since the last poll are read at once, and so is the status
+// of s's user. Requests trust memory, which follows the store within
+// revocation_poll and user_status_refresh; a rare step whose effect
+// outlives those bounds asks this first. Enrolling a second factor is
+// one: a sign-out, a factor reset or a disable made through another
+// instance must stop a session from before it at once, or the holder of
+// the provider login alone sets the factor for good. What confirm reads
+// also reaches this instance's memory, for every session. An error is
+// the store's: the caller fails closed.
+func (m *sessions) confirm(ctx context.Context, users provisioner.UserStore, s *Session) (bool, error) {
+	if err := m.revoked.catchUp(ctx, m.store); err != nil {
+		return false, fmt.Errorf("reading the latest logouts: %w", err)
+	}
+	if m.revoked.refuses(s) {
+		return false, nil
+	}
+	id := s.directoryUser()
+	if id == "" {
+		return true, nil
+	}
+	u, err := users.User(ctx, id)
+	switch {
+	case errors.Is(err, provisioner.ErrNotFound):
+		u = nil // deleted
+	case err != nil:
+		return false, fmt.Errorf("reading the user's status: %w", err)
+	}
+	if m.status != nil {
+		m.status.update(id, u, m.logger)
+	}
+	return u != nil && u.Status == provisioner.StatusActive, nil
 }
 
 // endedSince records in s, about to be issued for a login whose

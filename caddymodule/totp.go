@@ -88,18 +88,8 @@ func mfaCSRF(s *Session) string {
 func (h *Handler) serveMFA(w http.ResponseWriter, r *http.Request) {
 	rd := returnTo(r)
 	s := h.session(r)
-	if s == nil && r.Method == http.MethodPost {
-		// The page's form, sent after the session ended: a redirect to
-		// log in would take the form's submission on to the provider,
-		// which the page's form-action forbids (Chromium blocks it), so a
-		// page leads there instead.
-		renderPage(w, http.StatusUnauthorized, pageData{Title: "Sign in again",
-			Message: "Your session has ended, so the code was not checked. Sign in again.",
-			Link:    h.loginURL(rd), LinkLabel: "Sign in", Status: http.StatusUnauthorized})
-		return
-	}
 	if s == nil {
-		http.Redirect(w, r, h.loginURL(rd), http.StatusFound)
+		h.signInAgain(w, r, rd)
 		return
 	}
 	if !h.mfaRequired(s) || s.MFA {
@@ -119,6 +109,25 @@ func (h *Handler) serveMFA(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.mfaStoreFailure(w, s, err)
 		return
+	}
+	if factor == nil {
+		// Enrolment sets the factor for good, so it is offered and
+		// accepted only to a session that still counts by the store,
+		// not only by this instance's memory: a factor reset (which
+		// signs the user out first), a sign-out everywhere or a disable
+		// made through another instance reaches this one's memory only
+		// at its next poll, and a session from before it, held by
+		// whoever has the provider login alone, would meanwhile enrol
+		// an authenticator of its own.
+		switch ok, err := h.app.sessions.confirm(ctx, h.app.store, s); {
+		case err != nil:
+			h.mfaStoreFailure(w, s, err)
+			return
+		case !ok:
+			h.app.sessions.clear(w, r)
+			h.signInAgain(w, r, rd)
+			return
+		}
 	}
 	if r.Method == http.MethodGet {
 		if factor == nil {
@@ -145,6 +154,21 @@ func (h *Handler) serveMFA(w http.ResponseWriter, r *http.Request) {
 		// (another tab, an administrator's reset): show the page anew.
 		http.Redirect(w, r, h.mfaURL(rd), http.StatusSeeOther)
 	}
+}
+
+// signInAgain answers an MFA request without a session that counts
+// (none, expired, or ended elsewhere): a page view goes to log in. The
+// page's form, sent then, gets a page that leads there instead: a
+// redirect would take the form's submission on to the provider, which
+// the page's form-action forbids (Chromium blocks it).
+func (h *Handler) signInAgain(w http.ResponseWriter, r *http.Request, rd string) {
+	if r.Method != http.MethodPost {
+		http.Redirect(w, r, h.loginURL(rd), http.StatusFound)
+		return
+	}
+	renderPage(w, http.StatusUnauthorized, pageData{Title: "Sign in again",
+		Message: "Your session has ended, so the code was not checked. Sign in again.",
+		Link:    h.loginURL(rd), LinkLabel: "Sign in", Status: http.StatusUnauthorized})
 }
 
 // startEnrolment shows a new (or the pending) secret as a QR code.
