@@ -223,28 +223,57 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 			"Your account is in more groups than this site can hold in a session. Tell the site's administrator.", "")
 		return
 	}
+	if old := h.otherSession(r, conn.name, claims.Subject); old != nil {
+		h.endReplaced(r, old)
+	}
 	h.sessionStarted(w, r, conn, s, claims, now)
 	h.emit(event{kind: eventLoggedIn, connection: conn.name, outcome: string(res.Outcome), username: s.Username, localID: s.UserID, subject: s.Subject})
 	http.Redirect(w, r, next, http.StatusFound)
 }
 
-// endOtherSession clears the session r's browser holds when it is not
-// the identity that just signed in at conn (subject): a sign-in that
-// ends without a session of its own (refused, declined, failed) must not
+// endOtherSession ends the session r's browser holds when it is not the
+// identity that just signed in at conn (subject): a sign-in that ends
+// without a session of its own (refused, declined, failed) must not
 // leave the previous person signed in, as one that succeeds replaces it
 // (S16). The same person's session stays: a second sign-in that fails
 // for a passing reason does not sign them out.
+func (h *Handler) endOtherSession(w http.ResponseWriter, r *http.Request, conn, subject string) {
+	if old := h.otherSession(r, conn, subject); old != nil {
+		h.app.sessions.clear(w, r)
+		h.endReplaced(r, old)
+	}
+}
+
+// otherSession is the session r's browser holds for another identity
+// than conn (subject), or nil.
 //
 // A login that another site sent the browser to start leaves the session
 // alone: a link elsewhere, to a provider that answers at once with an
 // account this site refuses, would otherwise sign the user out.
-func (h *Handler) endOtherSession(w http.ResponseWriter, r *http.Request, conn, subject string) {
+func (h *Handler) otherSession(r *http.Request, conn, subject string) *Session {
 	if elsewhere, _ := caddyhttp.GetVar(r.Context(), varStartedElsewhere).(bool); elsewhere {
+		return nil
+	}
+	if s := h.app.sessions.openAny(r); s != nil && (s.Connection != conn || s.Subject != subject) &&
+		time.Now().Unix() < s.ExpiresAt {
+		return s
+	}
+	return nil
+}
+
+// endReplaced revokes a session that another person's sign-in took the
+// place of in the browser. Replacing its cookie is not enough: a request
+// of the previous person still in flight (a long poll, a slow report)
+// carries that cookie, and an idle timeout's refreshed copy on its late
+// answer would put them back in the browser of the one who signed in
+// since. A failure is logged, not shown: the cookie is replaced anyway.
+func (h *Handler) endReplaced(r *http.Request, s *Session) {
+	if err := h.app.sessions.revoke(r.Context(), s); err != nil {
+		h.logger.Warn("the session a new sign-in replaced could not be revoked; a copy of its cookie stays valid until it expires",
+			zap.String("connection", s.Connection), zap.Error(err))
 		return
 	}
-	if s := h.app.sessions.openAny(r); s != nil && (s.Connection != conn || s.Subject != subject) {
-		h.app.sessions.clear(w, r)
-	}
+	h.sessionEnded(r, s)
 }
 
 // varStartedElsewhere marks a callback whose login another origin's page
