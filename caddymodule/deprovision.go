@@ -224,19 +224,21 @@ func (s *sweeper) sweep(ctx context.Context, last map[string]time.Time) {
 func (st *sharedState) runDeprovision(ctx context.Context) {
 	last := map[string]time.Time{}
 	for {
-		wait := time.Minute // a configuration without rules: look again later
 		if cfg := st.current(); cfg != nil && cfg.sweeper != nil {
 			cfg.sweeper.sweep(ctx, last)
-			wait = cfg.sweeper.interval()
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !st.sleep(ctx, time.Now(), sweepInterval, nil) {
 			return
-		case <-t.C:
 		}
 	}
+}
+
+// sweepInterval is how long the sweeper of cfg sleeps between sweeps.
+func sweepInterval(cfg *stateConfig) time.Duration {
+	if cfg.sweeper == nil {
+		return time.Minute // a configuration without rules: look again later
+	}
+	return cfg.sweeper.interval()
 }
 
 // newSweeper builds the sweeper of a's deprovisioning rules, or nil when

@@ -275,17 +275,19 @@ func (rf *refresher) one(ctx context.Context, t provisioner.RefreshToken, now ti
 // runRefresh refreshes with the current configuration until ctx ends.
 func (st *sharedState) runRefresh(ctx context.Context) {
 	for {
-		wait := 30 * time.Second
 		if cfg := st.current(); cfg != nil && cfg.refresher != nil {
 			cfg.refresher.pass(ctx)
-			wait = cfg.refresher.tick
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !st.sleep(ctx, time.Now(), refreshTick, nil) {
 			return
-		case <-t.C:
 		}
 	}
+}
+
+// refreshTick is how long the refresher of cfg sleeps between passes.
+func refreshTick(cfg *stateConfig) time.Duration {
+	if cfg.refresher == nil {
+		return 30 * time.Second
+	}
+	return cfg.refresher.tick
 }

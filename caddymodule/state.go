@@ -50,8 +50,12 @@ type sharedState struct {
 
 	mu       sync.Mutex
 	attached []*stateConfig // started generations, in start order
-	cancel   context.CancelFunc
-	done     sync.WaitGroup
+	// reconfigured is closed, and replaced, whenever the generations
+	// change, so that the background work sleeping on an interval of
+	// the configuration before re-arms with the new one (see sleep).
+	reconfigured chan struct{}
+	cancel       context.CancelFunc
+	done         sync.WaitGroup
 }
 
 // stateConfig is what the background work needs from one started App.
@@ -79,6 +83,8 @@ func newSharedState() *sharedState {
 		usedStates: &usedStates{},
 		userStatus: newUserStatus(),
 		pending:    &pendingRevocations{},
+
+		reconfigured: make(chan struct{}),
 	}
 }
 
@@ -101,12 +107,66 @@ func releaseSharedState() {
 
 // current is the configuration of the generation started last.
 func (st *sharedState) current() *stateConfig {
+	cfg, _ := st.currentAndChanges()
+	return cfg
+}
+
+// currentAndChanges is current, with a channel closed when the
+// generations next change; read together, so no change slips between.
+func (st *sharedState) currentAndChanges() (*stateConfig, <-chan struct{}) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if len(st.attached) == 0 {
-		return nil
+		return nil, st.reconfigured
 	}
-	return st.attached[len(st.attached)-1]
+	return st.attached[len(st.attached)-1], st.reconfigured
+}
+
+// changedLocked tells the sleeping background work that the generations
+// changed. st.mu is held.
+func (st *sharedState) changedLocked() {
+	close(st.reconfigured)
+	st.reconfigured = make(chan struct{})
+}
+
+// sleep waits until the interval that every gives for the current
+// configuration has passed since last, or wake fires (nil: never); it
+// returns false when ctx ends. A reload does not wait for the timer the
+// configuration before it armed: the wait ends at last plus the shortest
+// interval of the configurations current meanwhile, so a reload that
+// shortens user_status_refresh or revocation_poll from an hour to a
+// second bounds a disabled user or a logout made elsewhere by the new
+// second, not by what is left of the hour (S7, S17). A reload that
+// lengthens an interval takes effect from the next wait on.
+func (st *sharedState) sleep(ctx context.Context, last time.Time, every func(*stateConfig) time.Duration, wake <-chan struct{}) bool {
+	// One timer, re-armed: since Go 1.23 a Reset timer delivers no value
+	// of its earlier arming.
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	defer t.Stop()
+	var deadline time.Time
+	for {
+		cfg, changed := st.currentAndChanges()
+		if cfg != nil {
+			if d := last.Add(every(cfg)); deadline.IsZero() || d.Before(deadline) {
+				deadline = d
+			}
+		}
+		var fire <-chan time.Time // nil, with no configuration: wait for one
+		if !deadline.IsZero() {
+			t.Reset(time.Until(deadline))
+			fire = t.C
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-fire:
+			return true
+		case <-wake:
+			return true
+		case <-changed:
+		}
+	}
 }
 
 // attach makes cfg the current configuration, starting the background
@@ -115,6 +175,7 @@ func (st *sharedState) attach(cfg *stateConfig) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.attached = append(st.attached, cfg)
+	st.changedLocked()
 	if st.cancel != nil {
 		return
 	}
@@ -147,6 +208,7 @@ func (st *sharedState) detach(cfg *stateConfig) {
 	for i, c := range st.attached {
 		if c == cfg {
 			st.attached = append(st.attached[:i], st.attached[i+1:]...)
+			st.changedLocked()
 			break
 		}
 	}
@@ -173,11 +235,7 @@ func (st *sharedState) followRevocations(ctx context.Context) {
 		since  time.Time
 	)
 	for {
-		poll := defaultRevocationPoll
 		if cfg := st.current(); cfg != nil {
-			if cfg.poll > 0 {
-				poll = cfg.poll
-			}
 			lctx, cancel := context.WithTimeout(ctx, storeTimeout)
 			if err := st.pending.load(lctx, cfg.storage, st.revoked, cfg.logger); err != nil && ctx.Err() == nil {
 				cfg.logger.Warn("reading the logouts kept in Caddy's storage", zap.Error(err))
@@ -194,35 +252,30 @@ func (st *sharedState) followRevocations(ctx context.Context) {
 				since = next
 			}
 		}
-		t := time.NewTimer(poll)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !st.sleep(ctx, time.Now(), revocationPoll, nil) {
 			return
-		case <-t.C:
 		}
 	}
+}
+
+// revocationPoll is how often cfg reads the revocations.
+func revocationPoll(cfg *stateConfig) time.Duration {
+	if cfg.poll > 0 {
+		return cfg.poll
+	}
+	return defaultRevocationPoll
 }
 
 // refreshUserStatus runs the user-status refresh with the current
 // configuration's store and settings.
 func (st *sharedState) refreshUserStatus(ctx context.Context) {
 	var counted time.Time
+	refresh := func(cfg *stateConfig) time.Duration { return cfg.refresh }
 	for {
-		cfg := st.current()
-		if cfg == nil {
+		if !st.sleep(ctx, time.Now(), refresh, st.userStatus.wake) {
 			return
 		}
-		t := time.NewTimer(cfg.refresh)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		case <-st.userStatus.wake:
-			t.Stop()
-		}
-		if cfg = st.current(); cfg != nil {
+		if cfg := st.current(); cfg != nil {
 			st.userStatus.refresh(ctx, cfg.store, cfg.lifetime, cfg.logger)
 			if cfg.admin != nil && time.Since(counted) >= userCountInterval {
 				counted = time.Now()
