@@ -238,11 +238,29 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 // leave the previous person signed in, as one that succeeds replaces it
 // (S16). The same person's session stays: a second sign-in that fails
 // for a passing reason does not sign them out.
+//
+// A provider that answers with a cross-site form POST (SAML's POST
+// binding, OIDC form_post) gets no SameSite=Lax session cookie from the
+// browser, so whose session it holds cannot be told: it is ended in the
+// browser all the same (its cookies expired, parts included; browsers
+// take cookies from the answer to a top-level navigation), though it
+// cannot be revoked without its cookie.
 func (h *Handler) endOtherSession(w http.ResponseWriter, r *http.Request, conn, subject string) {
 	if old := h.otherSession(r, conn, subject); old != nil {
 		h.app.sessions.clear(w, r)
 		h.endReplaced(r, old)
+		return
 	}
+	if c := h.app.Connections[conn]; c != nil && c.crossSitePost && r.Method == http.MethodPost && !startedElsewhere(r) {
+		h.app.sessions.clearUnseen(w, r)
+	}
+}
+
+// startedElsewhere reports whether another origin's page sent the
+// browser to start the login r answers (flowState.Elsewhere).
+func startedElsewhere(r *http.Request) bool {
+	elsewhere, _ := caddyhttp.GetVar(r.Context(), varStartedElsewhere).(bool)
+	return elsewhere
 }
 
 // otherSession is the session r's browser holds for another identity
@@ -252,7 +270,7 @@ func (h *Handler) endOtherSession(w http.ResponseWriter, r *http.Request, conn, 
 // alone: a link elsewhere, to a provider that answers at once with an
 // account this site refuses, would otherwise sign the user out.
 func (h *Handler) otherSession(r *http.Request, conn, subject string) *Session {
-	if elsewhere, _ := caddyhttp.GetVar(r.Context(), varStartedElsewhere).(bool); elsewhere {
+	if startedElsewhere(r) {
 		return nil
 	}
 	if s := h.app.sessions.openAny(r); s != nil && (s.Connection != conn || s.Subject != subject) &&

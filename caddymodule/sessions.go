@@ -355,6 +355,17 @@ func (m *sessions) clear(w http.ResponseWriter, r *http.Request) {
 	clearSessionParts(w, r, name, 1, secure)
 }
 
+// clearUnseen deletes the session cookie and every part it may have,
+// whether r carries them or not: for a request the browser sent without
+// its SameSite=Lax cookies (a cross-site POST), which may yet hold them.
+func (m *sessions) clearUnseen(w http.ResponseWriter, r *http.Request) {
+	secure := cookieSecure(r)
+	name := cookieName(sessionCookieBase, secure)
+	for i := range maxSessionParts {
+		setCookie(w, sessionPartName(name, i), "", -1, secure)
+	}
+}
+
 // upgrade issues s again with the second factor passed.
 func (m *sessions) upgrade(w http.ResponseWriter, r *http.Request, s *Session) error {
 	done := *s
