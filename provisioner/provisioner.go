@@ -161,7 +161,8 @@ func (p *Provisioner) provision(ctx context.Context, req Request, recordHolder b
 		key: IdentityKey{Connection: req.Connection, Issuer: c.Issuer, Subject: c.Subject}}
 
 	// Two passes at most: a concurrent first login may create or link
-	// the identity between our lookup and our write; then the second
+	// the identity (or, through another connection, the user a verified
+	// email links to) between our lookup and our write; then the second
 	// pass finds it.
 	for attempt := 0; attempt < 2; attempt++ {
 		u, err := p.Store.UserByIdentity(ctx, l.key)
@@ -179,7 +180,7 @@ func (p *Provisioner) provision(ctx context.Context, req Request, recordHolder b
 			return Result{}, fmt.Errorf("%w: looking up identity: %w", ErrStoreUnavailable, err)
 		}
 		res, err := l.newIdentity(ctx)
-		if errors.Is(err, ErrIdentityExists) {
+		if errors.Is(err, ErrIdentityExists) || errors.Is(err, errLinkableNow) {
 			continue
 		}
 		return res, err
@@ -468,6 +469,11 @@ func (l *login) linkTarget(ctx context.Context) (*User, error) {
 	return nil, ErrEmailConflict
 }
 
+// errLinkableNow is create's answer when the user its name belongs to
+// was created meanwhile for the same verified mailbox, and this login
+// may link to it: provision's second pass does.
+var errLinkableNow = errors.New("the verified email's user was created meanwhile")
+
 // create makes a new user for the identity.
 func (l *login) create(ctx context.Context, ident Identity) (Result, error) {
 	var cands []usernameCandidate
@@ -525,6 +531,13 @@ func (l *login) create(ctx context.Context, ident Identity) (Result, error) {
 				return Result{}, ErrUsernameTaken
 			}
 			if cand.verifiedEmail {
+				// A first login of the same mailbox through another
+				// connection may have created its user since this one
+				// looked: one this login may link to is no conflict,
+				// and the second pass links it.
+				if t, err := l.linkTarget(ctx); err == nil && t != nil {
+					return Result{}, errLinkableNow
+				}
 				return Result{}, ErrUsernameConflict
 			}
 			// A name from a template that is not the verified email
