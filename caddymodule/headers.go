@@ -306,13 +306,14 @@ type forwardedIdentity struct {
 func newForwardedIdentity(s *Session) *forwardedIdentity {
 	groups := strings.Join(s.Groups, ",")
 	roles := strings.Join(s.Roles, ",")
-	return &forwardedIdentity{
+	id := &forwardedIdentity{
 		username:       headerValue(s.Username),
 		email:          headerValue(s.Email),
 		name:           headerValue(s.Name),
 		groupsAndRoles: headerValue(groupsAndRoles(s, groups, roles)),
-		placeholders:   identityPlaceholders(s, groups, roles),
 	}
+	id.placeholders = identityPlaceholders(s, id, groups, roles)
+	return id
 }
 
 // userPlaceholderPrefix starts every placeholder of the signed-in user.
@@ -323,7 +324,16 @@ const userPlaceholderPrefix = "http.auth.user."
 // replacer's list per request; setting the nine values one by one took
 // the replacer's lock nine times and grew its map, which was the largest
 // part of the module's own cost per request (bench/README.md).
-func identityPlaceholders(s *Session, groups, roles string) caddy.ReplacerFunc {
+//
+// The values are the headers' (id), made safe for a header like them:
+// the README has operators put these placeholders in header_up, and a
+// provider's name, email or subject may hold a newline, which Go's
+// transport refuses (a 502 on every request of that user). They are
+// cleaned here, once per session, not per request.
+func identityPlaceholders(s *Session, id *forwardedIdentity, groups, roles string) caddy.ReplacerFunc {
+	subject := headerValue(s.Subject)
+	groups, roles = headerValue(groups), headerValue(roles)
+	connection, localID := headerValue(s.Connection), headerValue(s.UserID)
 	return func(key string) (any, bool) {
 		field, ok := strings.CutPrefix(key, userPlaceholderPrefix)
 		if !ok {
@@ -331,21 +341,21 @@ func identityPlaceholders(s *Session, groups, roles string) caddy.ReplacerFunc {
 		}
 		switch field {
 		case "id":
-			return s.Username, true
+			return id.username, true
 		case "email":
-			return s.Email, true
+			return id.email, true
 		case "name":
-			return s.Name, true
+			return id.name, true
 		case "groups":
 			return groups, true
 		case "roles":
 			return roles, true
 		case "connection":
-			return s.Connection, true
+			return connection, true
 		case "subject":
-			return s.Subject, true
+			return subject, true
 		case "local_id":
-			return s.UserID, true
+			return localID, true
 		case "provisioned":
 			return strconv.FormatBool(s.Provisioned()), true
 		}

@@ -472,3 +472,37 @@ func TestWarnsWhenJITAuthCoversOnlyPartOfASite(t *testing.T) {
 		})
 	}
 }
+
+// S12: the {http.auth.user.*} placeholders carry the values the Remote-*
+// headers carry, made safe for a header. The README has operators put
+// them in `header_up`; Go's transport refuses a header value with a
+// newline, so a display name or subject holding one at the provider
+// would answer that user 502 on every request once signed in.
+func TestIdentityPlaceholdersWithControlCharactersAreSafeInHeaderUp(t *testing.T) {
+	s := startSiteOpts(t, siteOptions{jsonReplace: []string{
+		`"X-Auth-Id":["{http.auth.user.id}"]`,
+		`"X-Auth-Id":["{http.auth.user.id}"],"X-Auth-Name":["{http.auth.user.name}"],"X-Auth-Email":["{http.auth.user.email}"],"X-Auth-Subject":["{http.auth.user.subject}"]`,
+	}})
+	u := alice()
+	u.claims["name"] = "Alice\nLiddell"
+	u.sub = "alice\r\nsub"
+	s.queue(u)
+	b := newBrowser(t)
+	resp, body := s.login(b, "corp", "/")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("signed in, the first page: %d %s; want 200 from the upstream", resp.StatusCode, firstLine(body))
+	}
+	h := s.upstream.lastHeaders(t)
+	if got := h.Get("X-Auth-Name"); got != "Alice Liddell" && got != "AliceLiddell" {
+		t.Errorf("X-Auth-Name %q", got)
+	}
+	if got, want := h.Get("X-Auth-Name"), h.Get("Remote-Name"); got != want {
+		t.Errorf("{http.auth.user.name} %q differs from Remote-Name %q", got, want)
+	}
+	if got := h.Get("X-Auth-Subject"); got != "alice  sub" {
+		t.Errorf("X-Auth-Subject %q; want the subject with its controls as spaces", got)
+	}
+	if got := h.Get("X-Auth-Email"); got != "alice@example.com" {
+		t.Errorf("X-Auth-Email %q", got)
+	}
+}
