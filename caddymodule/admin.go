@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -160,6 +159,9 @@ func adminSetStatus(status provisioner.Status) func(*adminRequest) error {
 		if len(ch.Reason) > provisioner.MaxStatusReason {
 			return adminError(http.StatusBadRequest, "reason: at most %d bytes", provisioner.MaxStatusReason)
 		}
+		if !provisioner.StorableText(ch.Reason) {
+			return adminError(http.StatusBadRequest, "reason: remove the NUL character (\\u0000)")
+		}
 		if a.u.Status == status {
 			return adminError(http.StatusConflict, "user %q is already %s", a.u.Username, status)
 		}
@@ -220,8 +222,10 @@ func handleAdminUsers(w http.ResponseWriter, r *http.Request) error {
 	// Split before unescaping: a username may hold a "/" (ops%2Fbob).
 	escRef, sub, _ := strings.Cut(strings.TrimPrefix(r.URL.EscapedPath(), "/jit_auth/users/"), "/")
 	ref, err := url.PathUnescape(escRef)
-	if err != nil || !utf8.ValidString(ref) {
-		return adminError(http.StatusBadRequest, "the user %q is not a valid escaped UTF-8 ID or username", escRef)
+	if err != nil || !provisioner.StorableText(ref) {
+		// No user has such a name, and PostgreSQL would refuse it as if
+		// it were down.
+		return adminError(http.StatusBadRequest, "the user %q is not a valid escaped UTF-8 ID or username (without NUL characters)", escRef)
 	}
 	var route *adminUserRoute
 	for i := range adminUserRoutes {

@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -93,9 +92,9 @@ func parseUserQuery(v url.Values, now time.Time) (provisioner.UserQuery, string,
 		if len(v[k]) > 1 {
 			return provisioner.UserQuery{}, "", adminError(http.StatusBadRequest, "parameter %q is given twice", k)
 		}
-		if !utf8.ValidString(v[k][0]) {
+		if !provisioner.StorableText(v[k][0]) {
 			// No stored value can match it, and PostgreSQL refuses it.
-			return provisioner.UserQuery{}, "", adminError(http.StatusBadRequest, "parameter %q is not valid UTF-8", k)
+			return provisioner.UserQuery{}, "", adminError(http.StatusBadRequest, "parameter %q is not valid UTF-8 or holds a NUL character (%%00)", k)
 		}
 	}
 	q := provisioner.UserQuery{Search: v.Get("q"), Connection: v.Get("connection"), Role: v.Get("role"), Limit: defaultListLimit}
@@ -130,7 +129,7 @@ func parseUserQuery(v url.Values, now time.Time) (provisioner.UserQuery, string,
 	}
 	if raw := v.Get("cursor"); raw != "" {
 		after, err := base64.RawURLEncoding.DecodeString(raw)
-		if err != nil || len(after) == 0 || !utf8.Valid(after) {
+		if err != nil || len(after) == 0 || !provisioner.StorableText(string(after)) {
 			return q, "", adminError(http.StatusBadRequest, "cursor %q is not one this API gave; start again without it", raw)
 		}
 		q.After = string(after)

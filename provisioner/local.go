@@ -44,6 +44,12 @@ func ApplyLocalChange(ctx context.Context, s UserStore, userID string, ch LocalC
 		if name == AttrEmailVerified && v != "true" && v != "false" {
 			return nil, fmt.Errorf("%w: email_verified is %q; use \"true\" or \"false\"", ErrInvalidChange, v)
 		}
+		if !StorableText(v) {
+			// The login path drops NULs before storing; an
+			// administrator's value is refused instead, so what was
+			// typed is what is kept, on every store alike.
+			return nil, fmt.Errorf("%w: the value of %s holds a NUL character or is not valid UTF-8; remove it", ErrInvalidChange, name)
+		}
 	}
 	for _, r := range ch.Grant {
 		if err := CheckRoleName(r); err != nil {

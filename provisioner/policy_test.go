@@ -681,3 +681,32 @@ func TestLocalEmailChangeUnverifies(t *testing.T) {
 		t.Error("a change of case only unverified the email")
 	}
 }
+
+// S12: an administrator's value a store cannot keep (a NUL, which
+// PostgreSQL's text refuses, or invalid UTF-8) is refused as an invalid
+// change on every store, and nothing of the change is written; so is a
+// status reason with a NUL.
+func TestLocalChangeRefusesUnstorableValues(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	u, err := s.CreateUser(ctx, &provisioner.User{Username: "bob", Name: "Bob"},
+		provisioner.Identity{IdentityKey: provisioner.IdentityKey{Connection: "c", Issuer: "i", Subject: "bob"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, set := range []map[string]string{
+		{"name": "Bob\x00by"},
+		{"name": "Bobby", "department": "a\x00b"},
+		{"department": "\xff"},
+	} {
+		if _, err := provisioner.SetLocalAttributes(ctx, s, u.ID, set); !errors.Is(err, provisioner.ErrInvalidChange) {
+			t.Errorf("SetLocalAttributes(%q): %v; want ErrInvalidChange", set, err)
+		}
+	}
+	if got, err := s.User(ctx, u.ID); err != nil || got.Name != "Bob" || len(got.Attributes) != 0 || len(got.LocalAttributes) != 0 {
+		t.Errorf("after the refused changes: %+v, %v; want nothing written", got, err)
+	}
+	if err := provisioner.CheckStatusChange(provisioner.StatusDisabled, "left\x00"); err == nil {
+		t.Error("CheckStatusChange took a reason with a NUL")
+	}
+}

@@ -64,6 +64,15 @@ func withoutNUL(v any) any {
 
 func dropNUL(s string) string { return strings.ReplaceAll(s, "\x00", "") }
 
+// StorableText reports whether every store can keep and compare s:
+// valid UTF-8 without NUL characters. PostgreSQL's text refuses both
+// (an error that reads like an outage), where SQLite keeps them, so a
+// caller checks input it did not make (an administrator's values and
+// filters) with this first, and refuses it as bad input.
+func StorableText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
 // storable drops an email no store should keep or compare: one with a
 // NUL character (cleaned, "bob\x00@example.com" would be another
 // mailbox's address, one the provider never vouched for) or longer than

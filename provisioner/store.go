@@ -294,6 +294,9 @@ func CheckStatusChange(s Status, reason string) error {
 	if len(reason) > MaxStatusReason {
 		return fmt.Errorf("the reason is %d bytes; at most %d", len(reason), MaxStatusReason)
 	}
+	if !StorableText(reason) {
+		return errors.New("the reason holds a NUL character or is not valid UTF-8")
+	}
 	return nil
 }
 
