@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+
+	"golang.org/x/oauth2"
 )
 
 // The kinds of error a connector returns. jit_auth maps each to what the
@@ -85,6 +87,40 @@ func Said(code, desc string, hide ...string) string {
 	}
 	if len(s) > maxSaid {
 		s = strings.ToValidUTF8(s[:maxSaid], "") + "…"
+	}
+	return s
+}
+
+// SaidErr renders an error of an HTTP exchange with a provider for logs
+// and wrapped errors, as Said does a code and description: hide values
+// replaced, control characters dropped, bounded. Such errors often quote
+// the provider's whole answer (go-oidc's userinfo and discovery errors
+// are "<status>: <body>"; an *oauth2.RetrieveError without an error code
+// prints its body), and a provider that says what it did not accept
+// echoes the access token, the refresh token or the client secret. An
+// *oauth2.RetrieveError gives its status and the provider's error code
+// and description only; any other error is its text with URL queries
+// and user info stripped (RedactErr).
+func SaidErr(err error, hide ...string) string {
+	if err == nil {
+		return ""
+	}
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		return Said(retrieveStatus(re), re.ErrorDescription, hide...)
+	}
+	return Said(RedactErr(err).Error(), "", hide...)
+}
+
+// retrieveStatus is a failed token endpoint call's HTTP status and
+// error code, without the body its Error method prints.
+func retrieveStatus(re *oauth2.RetrieveError) string {
+	s := "no response"
+	if re.Response != nil {
+		s = re.Response.Status
+	}
+	if re.ErrorCode != "" {
+		s += ": " + re.ErrorCode
 	}
 	return s
 }

@@ -95,7 +95,7 @@ func callbackMisconfiguration(code, desc string, creds CredentialNames, redirect
 func TokenError(err error, creds CredentialNames, redirectURI string, hide ...string) error {
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) {
-		return ProviderError("token request", err)
+		return ProviderError("token request", err, hide...)
 	}
 	status := 0
 	if re.Response != nil {
@@ -127,21 +127,23 @@ func TokenError(err error, creds CredentialNames, redirectURI string, hide ...st
 
 // ProviderError tells a provider outage from a refusal, for a call other
 // than the token request (which TokenError sorts, misconfigurations
-// included). what names the call for the log.
-func ProviderError(what string, err error) error {
+// included). what names the call for the log. The error's text is
+// bounded, with hide (the tokens and secret the call sent) removed: the
+// provider's answer may quote them (S13). Of an *oauth2.RetrieveError
+// only the status and error code are kept.
+func ProviderError(what string, err error, hide ...string) error {
 	var re *oauth2.RetrieveError
-	if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
-		return fmt.Errorf("%w: %s: %s", ErrRejected, what, re.ErrorCode)
-	}
-	if re != nil {
-		// A RetrieveError prints the response body, which may echo
-		// what was sent (S13).
-		return fmt.Errorf("%w: %s: %s", ErrUnavailable, what, Said(re.ErrorCode, ""))
+	if errors.As(err, &re) {
+		kind := ErrUnavailable
+		if re.Response != nil && re.Response.StatusCode < 500 {
+			kind = ErrRejected
+		}
+		return fmt.Errorf("%w: %s: %s", kind, what, Said(retrieveStatus(re), "", hide...))
 	}
 	var ne net.Error
 	var ue *url.Error
 	if errors.As(err, &ne) || errors.As(err, &ue) {
-		return fmt.Errorf("%w: %s: %v", ErrUnavailable, what, RedactErr(err))
+		return fmt.Errorf("%w: %s: %s", ErrUnavailable, what, SaidErr(err, hide...))
 	}
-	return fmt.Errorf("%w: %s: %v", ErrRejected, what, RedactErr(err))
+	return fmt.Errorf("%w: %s: %s", ErrRejected, what, SaidErr(err, hide...))
 }

@@ -323,7 +323,7 @@ func (g *Goth) Begin(r *http.Request, login connector.Login) (string, []byte, er
 	}
 	sess, err := p.BeginAuth(login.State)
 	if err != nil {
-		return "", nil, fmt.Errorf("%w: %v", connector.ErrUnavailable, connector.RedactErr(err))
+		return "", nil, fmt.Errorf("%w: %s", connector.ErrUnavailable, connector.SaidErr(err, g.cfg.Secret))
 	}
 	u, err := sess.GetAuthURL()
 	if err != nil {
@@ -364,7 +364,8 @@ func (g *Goth) Finish(r *http.Request, login connector.Login, state []byte) (pro
 	// read by then (goth sets UserID only after parsing it); the
 	// connector asks that endpoint below and decides about the email.
 	if err != nil && !(isGitHub && u.UserID != "" && u.Email == "") {
-		return provisioner.Claims{}, connector.ProviderError("fetching user", err)
+		hide := append(sessionTokens(sess), g.cfg.Secret, code)
+		return provisioner.Claims{}, connector.ProviderError("fetching user", err, hide...)
 	}
 	raw, _ := json.Marshal(u.RawData)
 	claims := provisioner.Claims{
@@ -389,6 +390,24 @@ func (g *Goth) Finish(r *http.Request, login connector.Login, state []byte) (pro
 		claims.EmailVerified, claims.EmailVerifiedKnown = gothEmailVerified(u.RawData)
 	}
 	return claims, nil
+}
+
+// sessionTokens are the tokens goth's session holds after the code
+// exchange (AccessToken, RefreshToken, IDToken, by the names goth's
+// OAuth 2 providers give them), to be removed from a provider's error
+// text: a provider may quote the token it refused.
+func sessionTokens(sess gothlib.Session) []string {
+	var fields map[string]any
+	if json.Unmarshal([]byte(sess.Marshal()), &fields) != nil {
+		return nil
+	}
+	var tokens []string
+	for k, v := range fields {
+		if s, ok := v.(string); ok && s != "" && strings.Contains(strings.ToLower(k), "token") {
+			tokens = append(tokens, s)
+		}
+	}
+	return tokens
 }
 
 // gothEmailVerified reads the provider's own verified flag from its raw
@@ -441,7 +460,7 @@ func (g *Goth) githubEmail(ctx context.Context, sess gothlib.Session, claims *pr
 	}
 	addr, err := g.githubPrimaryVerified(ctx, endpoint, gs.AccessToken)
 	if err != nil {
-		g.warn("GitHub emails request failed; email treated as unverified", zap.Error(err))
+		g.warn("GitHub emails request failed; email treated as unverified", zap.String("error", connector.SaidErr(err, gs.AccessToken)))
 		return
 	}
 	claims.EmailVerifiedKnown = true

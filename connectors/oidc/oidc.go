@@ -224,13 +224,15 @@ func (o *OIDC) discover(ctx context.Context) (*gooidc.Provider, *gooidc.IDTokenV
 		return nil, nil, nil, o.lastError
 	}
 	if err != nil {
-		o.lastError = err
-		return nil, nil, nil, fmt.Errorf("%w: discovery at %s: %v", connector.ErrUnavailable, o.Issuer, err)
+		// go-oidc's error quotes the whole answer ("<status>: <body>"):
+		// kept bounded, as every provider error that reaches a log.
+		o.lastError = errors.New(connector.SaidErr(err))
+		return nil, nil, nil, fmt.Errorf("%w: discovery at %s: %v", connector.ErrUnavailable, o.Issuer, o.lastError)
 	}
 	var pk providerKeys
 	if err := p.Claims(&pk); err != nil {
-		o.lastError = err
-		return nil, nil, nil, fmt.Errorf("%w: discovery at %s: %v", connector.ErrUnavailable, o.Issuer, err)
+		o.lastError = errors.New(connector.SaidErr(err))
+		return nil, nil, nil, fmt.Errorf("%w: discovery at %s: %v", connector.ErrUnavailable, o.Issuer, o.lastError)
 	}
 	o.provider, o.discovered, o.keys = p, pk, newKeySet(pk.JWKSURL, o.client)
 	o.verifier = o.newVerifier(gooidc.Config{ClientID: o.clientID})
@@ -260,7 +262,7 @@ func verify(ctx context.Context, v *gooidc.IDTokenVerifier, token string) (*gooi
 	ctx, outage := withOutageReport(ctx)
 	t, err := v.Verify(ctx, token)
 	if err != nil && outage.err != nil {
-		return nil, fmt.Errorf("%w: %v", connector.ErrUnavailable, outage.err)
+		return nil, fmt.Errorf("%w: %s", connector.ErrUnavailable, connector.SaidErr(outage.err))
 	}
 	return t, err
 }
@@ -347,8 +349,11 @@ func (o *OIDC) Finish(r *http.Request, login connector.Login, state []byte) (pro
 	if p.UserInfoEndpoint() != "" {
 		ui, err := p.UserInfo(ctx, oauth2.StaticTokenSource(tok))
 		if err != nil {
+			// go-oidc's error is "<status>: <the whole body>", and a
+			// provider that says what it refused may quote the token.
 			o.logger.Warn("userinfo request failed; using ID token claims only",
-				zap.String("issuer", o.Issuer), zap.Error(connector.RedactErr(err)))
+				zap.String("issuer", o.Issuer),
+				zap.String("error", connector.SaidErr(err, tok.AccessToken, tok.RefreshToken, rawID, o.clientSecret, code)))
 		} else if ui.Subject != idt.Subject {
 			return provisioner.Claims{}, fmt.Errorf("%w: userinfo subject differs from id_token subject", connector.ErrRejected)
 		} else {
@@ -386,7 +391,9 @@ func (o *OIDC) Refresh(ctx context.Context, refreshToken string) (provisioner.Cl
 			return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: the provider refused the refresh (%s)", connector.ErrRejected,
 				connector.Said(re.ErrorCode, re.ErrorDescription, refreshToken, o.clientSecret))
 		}
-		return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: refresh: %v", connector.ErrUnavailable, connector.RedactErr(err))
+		// A 5xx or an unreadable answer: its body may quote what was sent.
+		return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: refresh: %s", connector.ErrUnavailable,
+			connector.SaidErr(err, refreshToken, o.clientSecret))
 	}
 	next := tok.RefreshToken
 	if next == "" {
@@ -395,7 +402,8 @@ func (o *OIDC) Refresh(ctx context.Context, refreshToken string) (provisioner.Cl
 	expiry := tok.Expiry
 	claims := map[string]any{}
 	var iss, sub string
-	if rawID, _ := tok.Extra("id_token").(string); rawID != "" && len(rawID) <= maxIDTokenLength {
+	rawID, _ := tok.Extra("id_token").(string)
+	if rawID != "" && len(rawID) <= maxIDTokenLength {
 		idt, err := verify(ctx, verifier, rawID)
 		if errors.Is(err, connector.ErrUnavailable) {
 			return provisioner.Claims{}, "", time.Time{}, err
@@ -415,7 +423,8 @@ func (o *OIDC) Refresh(ctx context.Context, refreshToken string) (provisioner.Cl
 		ui, err := p.UserInfo(ctx, oauth2.StaticTokenSource(tok))
 		switch {
 		case err != nil && sub == "":
-			return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: userinfo after refresh: %v", connector.ErrUnavailable, connector.RedactErr(err))
+			return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: userinfo after refresh: %s", connector.ErrUnavailable,
+				connector.SaidErr(err, tok.AccessToken, tok.RefreshToken, refreshToken, rawID, o.clientSecret))
 		case err == nil && sub != "" && ui.Subject != sub:
 			return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: userinfo subject differs from id_token subject", connector.ErrRejected)
 		case err == nil:
