@@ -34,9 +34,12 @@ func logoutTokenUse(connection, jti string) string {
 // keys again at most every 5 s after a failure.
 const backchannelRetryAfter = "5"
 
-// maxLogoutName bounds a logout token's sub and sid: they become
-// revocation IDs in the store and file names in Caddy's storage.
-const maxLogoutName = 200
+// maxLogoutName bounds a logout token's sub, sid and jti, which become
+// revocation IDs in the store: what a login accepts as a subject
+// (OpenID Connect's 255), so that every user who can sign in can be
+// signed out. Caddy's storage names a waiting logout by a digest
+// (pendingRevocationKey), so the length does not reach a file name.
+const maxLogoutName = provisioner.MaxSubjectLength
 
 // logoutName reports whether a logout token's sub, sid or jti can be
 // recorded: short, UTF-8 and without NUL, which no store keeps (a login
@@ -94,35 +97,53 @@ func (h *Handler) serveBackchannelLogout(w http.ResponseWriter, r *http.Request,
 	// that another instance refuses it at once with a SingleUseStore, and
 	// from its next revocation poll on without one.
 	use := logoutTokenUse(conn.name, lt.JTI)
+	usedFor := now.Add(2 * maxLogoutTokenSkew)
+	spent := false
 	if !h.app.sessions.claim(use, now) {
-		h.emit(event{kind: eventBackchannelRefused, connection: conn.name, reason: "logout token replayed"})
-		logoutTokenError(w, http.StatusBadRequest, "the logout token was used before")
-		return
+		// A token this instance spent, but whose logout it could not
+		// record, is the provider's retry that the 503 asked for.
+		if !h.app.sessions.used.resume(use, now) {
+			h.emit(event{kind: eventBackchannelRefused, connection: conn.name, reason: "logout token replayed"})
+			logoutTokenError(w, http.StatusBadRequest, "the logout token was used before")
+			return
+		}
+		spent = true
+	}
+	// retry answers 503, asking the provider to send the token again, and
+	// gives back what this request took of the token, so that the retry
+	// is not refused as a replay: its claim here, or, once spent (which
+	// the store cannot undo), one resumption here (owe).
+	retry := func(msg, why string, err error) {
+		h.logger.Error(msg, zap.String("connection", conn.name), zap.Error(err))
+		if spent {
+			h.app.sessions.used.owe(use, time.Now(), usedFor)
+		} else {
+			h.app.sessions.release(use)
+		}
+		logoutTokenError(w, http.StatusServiceUnavailable, why)
 	}
 	keys, userID, err := h.logoutKeys(r.Context(), conn, lt)
 	if err != nil {
-		h.logger.Error("back-channel logout: the user store cannot be read", zap.String("connection", conn.name), zap.Error(err))
-		logoutTokenError(w, http.StatusServiceUnavailable, "the user directory cannot be read right now")
+		retry("back-channel logout: the user store cannot be read", "the user directory cannot be read right now", err)
 		return
 	}
-	notRecorded := func(err error) {
-		h.logger.Error("back-channel logout not recorded", zap.String("connection", conn.name), zap.Error(err))
-		logoutTokenError(w, http.StatusServiceUnavailable, "the logout could not be recorded right now")
-	}
-	first, err := h.app.sessions.spend(r.Context(), use, now.Add(2*maxLogoutTokenSkew))
-	if err != nil {
-		notRecorded(err)
-		return
-	}
-	if !first {
-		h.emit(event{kind: eventBackchannelRefused, connection: conn.name, reason: "logout token replayed"})
-		logoutTokenError(w, http.StatusBadRequest, "the logout token was used before")
-		return
+	if !spent {
+		first, err := h.app.sessions.spend(r.Context(), use, usedFor)
+		if err != nil {
+			retry("back-channel logout not recorded", "the logout could not be recorded right now", err)
+			return
+		}
+		if !first {
+			h.emit(event{kind: eventBackchannelRefused, connection: conn.name, reason: "logout token replayed"})
+			logoutTokenError(w, http.StatusBadRequest, "the logout token was used before")
+			return
+		}
+		spent = true
 	}
 	lifetime := time.Duration(h.app.SessionLifetime)
 	for _, key := range keys {
 		if err := h.app.sessions.revokeID(r.Context(), userCutoffID(key, now), now.Add(lifetime+time.Minute)); err != nil {
-			notRecorded(err)
+			retry("back-channel logout not recorded", "the logout could not be recorded right now", err)
 			return
 		}
 	}

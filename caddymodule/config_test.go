@@ -205,6 +205,9 @@ type failingStore struct {
 var (
 	storeDown     atomic.Bool
 	lookupBarrier atomic.Pointer[barrier]
+	// revokeDown and useOnceDown fail only RevokeSession or only UseOnce:
+	// a store that fails between the writes of one request.
+	revokeDown, useOnceDown atomic.Bool
 )
 
 // barrier releases its waiters together once n of them wait (or after a
@@ -271,6 +274,20 @@ func (f *failingStore) RecordLogin(ctx context.Context, k provisioner.IdentityKe
 		return nil, errStoreDown
 	}
 	return f.Store.RecordLogin(ctx, k, raw, at, update)
+}
+
+func (f *failingStore) RevokeSession(ctx context.Context, id string, expires time.Time) error {
+	if revokeDown.Load() {
+		return errStoreDown
+	}
+	return f.Store.RevokeSession(ctx, id, expires)
+}
+
+func (f *failingStore) UseOnce(ctx context.Context, id string, expires time.Time) (bool, error) {
+	if useOnceDown.Load() {
+		return false, errStoreDown
+	}
+	return f.Store.UseOnce(ctx, id, expires)
 }
 
 // S9: with the store down, a JIT login fails closed with a clear 503;

@@ -64,6 +64,8 @@ func (h *Handler) serveConsent(w http.ResponseWriter, r *http.Request) {
 	first, err := h.app.sessions.spend(r.Context(), p.ID, time.Unix(p.ExpiresAt, 0))
 	if err != nil {
 		h.logger.Error("recording an answered pending login", zap.String("connection", conn.name), zap.Error(err))
+		// Recorded nowhere: the same answer, sent again, may go through.
+		h.app.sessions.release(p.ID)
 		renderError(w, http.StatusServiceUnavailable, "Sign-in failed", "This step of signing in could not be completed right now. Start again in a moment.", h.loginURL(p.ReturnTo))
 		return
 	}

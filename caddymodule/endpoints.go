@@ -147,6 +147,7 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 	first, err := h.app.sessions.spend(r.Context(), f.State, time.Unix(f.ExpiresAt, 0))
 	if err != nil {
 		h.logger.Error("recording a used login state", zap.String("connection", conn.name), zap.Error(err))
+		h.app.sessions.release(f.State) // recorded nowhere: not used up
 		renderError(w, http.StatusServiceUnavailable, "Sign-in failed", "This sign-in could not be completed right now. Start again in a moment.", restart)
 		return
 	}

@@ -162,6 +162,9 @@ func openFlow(r *http.Request, codecs cookieSeal, state string, secure bool, now
 type usedStates struct {
 	mu   sync.Mutex
 	seen map[[32]byte]time.Time
+	// owed holds IDs spent here whose work could not be recorded after
+	// (owe): a retry of each may finish it once (resume).
+	owed map[[32]byte]time.Time
 }
 
 const maxUsedStates = 100_000
@@ -200,4 +203,43 @@ func (u *usedStates) release(state string) {
 	u.mu.Lock()
 	delete(u.seen, key)
 	u.mu.Unlock()
+}
+
+// maxOwed bounds owed. Only a genuine answer (a logout token the
+// provider signed) is owed, and only while neither the store nor Caddy's
+// storage takes a write, so it stays small; past the bound an ID is not
+// owed, and its retry is refused as a replay, as it was before owed.
+const maxOwed = 10_000
+
+// owe records that id was spent (its use recorded for every instance)
+// but the work it stands for failed, and the caller asked for a retry:
+// until expires, one retry here may resume it, though claim refuses it.
+// The spend cannot be undone (the store has no delete), so a retry that
+// reaches another instance, or this one after a restart, is still refused.
+func (u *usedStates) owe(id string, now, expires time.Time) {
+	key := sha256.Sum256([]byte(id))
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.owed == nil {
+		u.owed = make(map[[32]byte]time.Time)
+	}
+	for k, exp := range u.owed {
+		if !now.Before(exp) {
+			delete(u.owed, k)
+		}
+	}
+	if len(u.owed) < maxOwed {
+		u.owed[key] = expires
+	}
+}
+
+// resume reports whether id is owed (owe), and takes it: of concurrent
+// retries, one resumes.
+func (u *usedStates) resume(id string, now time.Time) bool {
+	key := sha256.Sum256([]byte(id))
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	exp, ok := u.owed[key]
+	delete(u.owed, key)
+	return ok && now.Before(exp)
 }

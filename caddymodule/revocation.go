@@ -2,7 +2,9 @@ package caddymodule
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -206,6 +208,19 @@ func (r *revocations) add(id string, expires time.Time) {
 	r.gen.Add(1)
 }
 
+// forget drops a spent ID (isSpentID) that add recorded but that was
+// then recorded nowhere lasting (spend failed), so that the retry its
+// failure asks for is not refused as a replay. Spent IDs refuse no
+// session, so gen stays.
+func (r *revocations) forget(id string) {
+	if !isSpentID(id) {
+		return // a logout stays refused here even if recording it failed
+	}
+	r.mu.Lock()
+	delete(r.spent, id)
+	r.mu.Unlock()
+}
+
 // prune forgets sessions, cutoffs and spent IDs that have expired
 // anyway.
 func (r *revocations) prune(now time.Time) {
@@ -309,11 +324,24 @@ type pendingRevocation struct {
 	ExpiresAt time.Time `json:"expires_at"`
 
 	storage revocationStorage // where it is kept
+	key     string            // its key there
 }
 
-// pendingRevocationKey is the storage key of session id's logout; the ID
-// is encoded, so whatever it holds stays one path segment.
+// pendingRevocationKey is the storage key of the logout of id (a
+// session, a cutoff, a spent ID): a digest of it, so that an ID of any
+// length and content makes one path segment that fits a file name
+// (at most 255 bytes on common file systems). The ID itself is in the
+// stored value.
 func pendingRevocationKey(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return pendingRevocationsDir + "/" + hex.EncodeToString(sum[:])
+}
+
+// legacyPendingRevocationKey is the key under which versions before
+// the digest kept a logout: the ID in base64url. load still reads
+// such keys, so that logouts waiting in storage across an upgrade are
+// not lost.
+func legacyPendingRevocationKey(id string) string {
 	return pendingRevocationsDir + "/" + base64.RawURLEncoding.EncodeToString([]byte(id))
 }
 
@@ -328,9 +356,9 @@ func (p *pendingRevocations) put(pr pendingRevocation) {
 
 // keep writes the logout to storage, then remembers it for flush.
 func (p *pendingRevocations) keep(ctx context.Context, storage revocationStorage, id string, expires time.Time) error {
-	pr := pendingRevocation{ID: id, ExpiresAt: expires.UTC(), storage: storage}
+	pr := pendingRevocation{ID: id, ExpiresAt: expires.UTC(), storage: storage, key: pendingRevocationKey(id)}
 	data, _ := json.Marshal(pr)
-	if err := storage.Store(ctx, pendingRevocationKey(id), data); err != nil {
+	if err := storage.Store(ctx, pr.key, data); err != nil {
 		return err
 	}
 	p.put(pr)
@@ -357,7 +385,8 @@ func (p *pendingRevocations) load(ctx context.Context, storage revocationStorage
 			return err
 		}
 		var pr pendingRevocation
-		if err := json.Unmarshal(data, &pr); err != nil || pr.ID == "" || pendingRevocationKey(pr.ID) != key {
+		if err := json.Unmarshal(data, &pr); err != nil || pr.ID == "" ||
+			(key != pendingRevocationKey(pr.ID) && key != legacyPendingRevocationKey(pr.ID)) {
 			// Also a file another instance is still writing.
 			logger.Warn("skipping an unreadable pending logout in Caddy's storage", zap.String("key", key))
 			continue
@@ -366,7 +395,7 @@ func (p *pendingRevocations) load(ctx context.Context, storage revocationStorage
 			_ = storage.Delete(ctx, key) // the session has expired anyway
 			continue
 		}
-		pr.storage = storage
+		pr.storage, pr.key = storage, key
 		r.add(pr.ID, pr.ExpiresAt)
 		p.put(pr)
 	}
@@ -401,7 +430,7 @@ func (p *pendingRevocations) flush(ctx context.Context, cfg *stateConfig) {
 			}
 		}
 		sctx, cancel := context.WithTimeout(ctx, storeTimeout)
-		err := pr.storage.Delete(sctx, pendingRevocationKey(pr.ID))
+		err := pr.storage.Delete(sctx, pr.key)
 		cancel()
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			// Harmless: the next start reads it, and the store takes it again.

@@ -389,15 +389,24 @@ func (m *sessions) claim(id string, now time.Time) bool {
 // provisioner.SingleUseStore tells at once when another instance used
 // the ID first; with any other, claim refuses the ID there from the
 // next revocation poll on. When the store fails, the record is kept as
-// a logout is, and this instance uses the ID.
-func (m *sessions) spend(ctx context.Context, id string, expires time.Time) (bool, error) {
+// a logout is, and this instance uses the ID. When Caddy's storage
+// fails too, spend returns the error and leaves no record of the ID
+// here either: the caller answers "try again" (5xx) and releases its
+// claim, so that the retry is not refused as a replay.
+func (m *sessions) spend(ctx context.Context, id string, expires time.Time) (first bool, err error) {
 	sid := spentID(id)
 	if m.once == nil {
-		return true, m.revokeID(ctx, sid, expires)
+		err = m.revokeID(ctx, sid, expires)
+		first = err == nil
+	} else {
+		first, err = m.record(ctx, sid, expires, func(ctx context.Context) (bool, error) {
+			return m.once.UseOnce(ctx, sid, expires)
+		})
 	}
-	return m.record(ctx, sid, expires, func(ctx context.Context) (bool, error) {
-		return m.once.UseOnce(ctx, sid, expires)
-	})
+	if err != nil {
+		m.revoked.forget(sid)
+	}
+	return first, err
 }
 
 // spentPrefix starts the revocation IDs of spent single-use IDs.
@@ -410,8 +419,9 @@ func spentID(id string) string {
 	return spentPrefix + hex.EncodeToString(sum[:16])
 }
 
-// release undoes claim for a login state whose provider answer was
-// refused (see usedStates).
+// release undoes claim for an ID that was not used: a login state whose
+// provider answer was refused (see usedStates), or one whose use could
+// not be recorded (spend failed), whose retry must not be refused.
 func (m *sessions) release(id string) { m.used.release(id) }
 
 // openAny reads the session cookie r carries, whatever its state: any
