@@ -165,7 +165,22 @@ func (r *revocations) has(id string) bool {
 	return ok
 }
 
-func (r *revocations) add(id string, expires time.Time) {
+// maxCutoffSkew bounds how much later than its own time a cutoff is
+// read to apply when the store recorded it later (addRecorded).
+const maxCutoffSkew = 5 * time.Minute
+
+func (r *revocations) add(id string, expires time.Time) { r.addRecorded(id, expires, time.Time{}) }
+
+// addRecorded adds a revocation the store recorded at recorded, by its
+// own clock (zero: not known). A cutoff's time is the clock of the
+// instance that took the sign-out; when that clock is slow, the
+// sessions other instances issued in the moments before the sign-out
+// would be later than it and survive. The store's time counts too (up
+// to maxCutoffSkew later: a cutoff kept through an outage is recorded
+// long after the sign-out, and must not end the sessions of the sign-ins
+// since), so a sign-out everywhere does not depend on the clock of the
+// instance that took it agreeing with the store's.
+func (r *revocations) addRecorded(id string, expires, recorded time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if isSpentID(id) {
@@ -180,6 +195,9 @@ func (r *revocations) add(id string, expires time.Time) {
 		before, err := strconv.ParseInt(at, 10, 64)
 		if !ok || err != nil || userID == "" {
 			return // not one of ours: nothing to refuse by
+		}
+		if !recorded.IsZero() {
+			before = max(before, min(recorded.Unix(), before+int64(maxCutoffSkew/time.Second)))
 		}
 		if r.cutoffs == nil {
 			r.cutoffs = make(map[string]userCutoff)
@@ -267,7 +285,7 @@ func (r *revocations) sync(ctx context.Context, store provisioner.RevocationStor
 	}
 	next := since
 	for _, s := range list {
-		r.add(s.ID, s.ExpiresAt)
+		r.addRecorded(s.ID, s.ExpiresAt, s.RevokedAt)
 		if t := s.RevokedAt.Add(-revocationReadOverlap); t.After(next) {
 			next = t
 		}
@@ -293,7 +311,7 @@ func (r *revocations) catchUp(ctx context.Context, store provisioner.RevocationS
 		return err
 	}
 	for _, s := range list {
-		r.add(s.ID, s.ExpiresAt)
+		r.addRecorded(s.ID, s.ExpiresAt, s.RevokedAt)
 	}
 	return nil
 }
