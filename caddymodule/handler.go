@@ -243,6 +243,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.mounted(r).serveEndpoint(w, r, r.URL.Path[len(h.PathPrefix):])
 		return nil
 	}
+	if e := h.rewrittenEndpoint(r); e != nil {
+		h.serveEndpoint(w, e, e.URL.Path[len(h.PathPrefix):])
+		return nil
+	}
 	if h.matcherSets != nil {
 		match, err := h.matchesAnyReading(r)
 		if err != nil {
@@ -317,6 +321,46 @@ func mountOf(r *http.Request) string {
 	return m
 }
 
+// rewrittenEndpoint is r as the browser sent it, when it asked for one
+// of h's endpoints and a rewrite before h (try_files {path} /index.html,
+// rewrite, uri) took it to a path that is none: the endpoint is answered
+// then, with the URL the browser sent, or a single-page app could never
+// sign in (the start endpoint would be a protected page that sends the
+// browser to the start endpoint again). It returns nil otherwise.
+//
+// Only h's own endpoints at the root of the site count: the request
+// reached h, so Caddy's routes send the browser's h.PathPrefix requests
+// to h. A prefix in front of them (/app/.jitauth/…) is not read as a
+// mount: once a rewrite replaced the path, nothing tells h's mount from
+// another application's, and a prefix that rewrites only stripped
+// (handle_path) leaves the routed path an endpoint anyway (mounted).
+// The request is answered, never forwarded, so the match field keeps
+// reading the path Caddy routes on (S10).
+//
+// It costs an authenticated request one context lookup: a signed-in
+// browser must still reach sign-out and a new sign-in.
+func (h *Handler) rewrittenEndpoint(r *http.Request) *http.Request {
+	orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request)
+	if !ok || orig.URL == nil || !strings.HasPrefix(orig.URL.Path, h.PathPrefix) {
+		return nil
+	}
+	e := r.WithContext(r.Context()) // a shallow copy: r goes on unchanged
+	u := *orig.URL                  // Caddy's copy, shared by every handler
+	e.URL = &u
+	e.RequestURI = u.RequestURI()
+	return e
+}
+
+// requestedURI is the path and query the browser asked for, before any
+// rewrite (handle_path's prefix strip, try_files, rewrite, uri): where it
+// comes back to after signing in. Callers check it with safeReturnPath.
+func requestedURI(r *http.Request) string {
+	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.URL != nil {
+		return orig.URL.RequestURI()
+	}
+	return r.URL.RequestURI()
+}
+
 // forward sends an admitted request on with s's identity: the headers,
 // the placeholders and, when configured, the signed assertion.
 func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, s *Session) error {
@@ -369,7 +413,7 @@ func (h *Handler) connection(name string) *Connection {
 // navigation goes to log in; anything else (XHR, fetch, API clients,
 // non-GET methods) gets 401 with a small JSON body and no redirect.
 func (h *Handler) unauthenticated(w http.ResponseWriter, r *http.Request) {
-	login := h.loginURL(mountOf(r) + r.URL.RequestURI())
+	login := h.loginURL(requestedURI(r))
 	if isBrowserNavigation(r) {
 		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, login, http.StatusFound)

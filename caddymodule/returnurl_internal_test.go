@@ -102,3 +102,40 @@ func TestMountOf(t *testing.T) {
 		t.Errorf("without the original request: %q", got)
 	}
 }
+
+// The way back after signing in, and after the second factor, is the URL
+// the browser asked for, whatever rewrites before jit_auth made of it:
+// a prefix handle_path stripped, a path try_files replaced, a query a
+// rewrite changed.
+func TestReturnPathIsTheURLAskedFor(t *testing.T) {
+	h := &Handler{PathPrefix: defaultPathPrefix, conns: []*Connection{{name: "corp"}}}
+	for _, c := range []struct{ orig, now, want string }{
+		{"/reports/q3?x=1", "/index.html?x=1", "/reports/q3?x=1"}, // try_files
+		{"/reports?x=1", "/app/reports?x=1&y=2", "/reports?x=1"},  // rewrite
+		{"/app/reports?x=1", "/reports?x=1", "/app/reports?x=1"},  // handle_path
+		{"//evil.example/x", "/x", ""},                            // still vetted
+		{"", "/reports?x=1", "/reports?x=1"},                      // no original request
+	} {
+		r := httptest.NewRequest(http.MethodGet, "http://site.test"+c.now, nil)
+		r.Header.Set("Accept", "text/html")
+		if c.orig != "" {
+			orig := httptest.NewRequest(http.MethodGet, "http://site.test/", nil)
+			orig.URL.Path, orig.URL.RawQuery, _ = strings.Cut(c.orig, "?")
+			r = r.WithContext(context.WithValue(r.Context(), caddyhttp.OriginalRequestCtxKey, *orig))
+		}
+		rd := ""
+		if c.want != "" {
+			rd = "?rd=" + url.QueryEscape(c.want)
+		}
+		w := httptest.NewRecorder()
+		h.unauthenticated(w, r)
+		if got, want := w.Header().Get("Location"), "/.jitauth/start/corp"+rd; got != want {
+			t.Errorf("%q rewritten to %q: sign-in at %q, want %q", c.orig, c.now, got, want)
+		}
+		w = httptest.NewRecorder()
+		h.secondFactorNeeded(w, r, &Session{UserID: "uid"})
+		if got, want := w.Header().Get("Location"), "/.jitauth/mfa"+rd; got != want {
+			t.Errorf("%q rewritten to %q: second factor at %q, want %q", c.orig, c.now, got, want)
+		}
+	}
+}

@@ -50,7 +50,7 @@ func (h *Handler) secondFactorNeeded(w http.ResponseWriter, r *http.Request, s *
 		h.renderNoLocalUser(w)
 		return
 	}
-	target := h.mfaURL(mountOf(r) + r.URL.RequestURI())
+	target := h.mfaURL(requestedURI(r))
 	if isBrowserNavigation(r) {
 		http.Redirect(w, r, target, http.StatusFound)
 		return
