@@ -142,7 +142,7 @@ func (h *Handler) serveBackchannelLogout(w http.ResponseWriter, r *http.Request,
 	}
 	lifetime := time.Duration(h.app.SessionLifetime)
 	for _, key := range keys {
-		if err := h.app.sessions.revokeID(r.Context(), userCutoffID(key, now), now.Add(lifetime+time.Minute)); err != nil {
+		if err := h.app.sessions.revokeID(r.Context(), userCutoffID(key, now), cutoffExpiry(now, lifetime)); err != nil {
 			retry("back-channel logout not recorded", "the logout could not be recorded right now", err)
 			return
 		}

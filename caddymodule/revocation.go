@@ -120,6 +120,14 @@ type userCutoff struct {
 // hold ':', so the two kinds cannot be mistaken for each other.
 const userCutoffPrefix = "user:"
 
+// cutoffExpiry is until when a cutoff taken at now is kept: the
+// sessions it ends live up to lifetime after it, or after a login that
+// waited for the user up to flowLifetime (Session.AuthAt), and a cutoff
+// read by the store's later clock counts up to maxCutoffSkew later.
+func cutoffExpiry(now time.Time, lifetime time.Duration) time.Time {
+	return now.Add(lifetime + flowLifetime + maxCutoffSkew + time.Minute)
+}
+
 // userCutoffID is the revocation ID that ends user's sessions issued at
 // or before at.
 func userCutoffID(userID string, at time.Time) string {
@@ -197,7 +205,11 @@ func (r *revocations) addRecorded(id string, expires, recorded time.Time) {
 			return // not one of ours: nothing to refuse by
 		}
 		if !recorded.IsZero() {
-			before = max(before, min(recorded.Unix(), before+int64(maxCutoffSkew/time.Second)))
+			later := max(before, min(recorded.Unix(), before+int64(maxCutoffSkew/time.Second)))
+			// Kept as much longer: the sessions it ends live that much
+			// longer too.
+			expires = expires.Add(time.Duration(later-before) * time.Second)
+			before = later
 		}
 		if r.cutoffs == nil {
 			r.cutoffs = make(map[string]userCutoff)

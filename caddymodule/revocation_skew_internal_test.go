@@ -37,3 +37,31 @@ func TestCutoffCountsTheStoresTimeUpToABound(t *testing.T) {
 		}
 	}
 }
+
+// A cutoff that counts from the store's later time is kept as much
+// longer, and one taken now is kept while the sessions it ends may live:
+// issued up to its (later) time, or from a login that waited on the
+// consent page up to flowLifetime before. Pruned earlier, those sessions
+// would work again for the rest of their life.
+func TestCutoffIsKeptWhileTheSessionsItEndsLive(t *testing.T) {
+	lifetime := 4 * time.Minute
+	signOut := time.Unix(1_800_000_000, 0)
+	r := &revocations{}
+	// An instance four minutes slow took the sign-out; the store recorded
+	// it at the true time.
+	r.addRecorded(userCutoffID("u1", signOut), cutoffExpiry(signOut, lifetime), signOut.Add(4*time.Minute))
+	issued := signOut.Add(4*time.Minute - 3*time.Second)
+	s := &Session{ID: "s1", UserID: "u1", IssuedAt: issued.Unix(), ExpiresAt: issued.Add(lifetime).Unix()}
+	// A session from a login that waited on the consent page: verified
+	// just before the sign-out, issued up to flowLifetime later.
+	p := &Session{ID: "s2", UserID: "u1", AuthAt: signOut.Unix() - 1, IssuedAt: signOut.Add(flowLifetime).Unix(), ExpiresAt: signOut.Add(flowLifetime + lifetime).Unix()}
+	for _, at := range []time.Time{time.Unix(s.ExpiresAt, 0).Add(-time.Second), time.Unix(p.ExpiresAt, 0).Add(-time.Second)} {
+		r.prune(at)
+		if at.Unix() < s.ExpiresAt && !r.refuses(s) {
+			t.Errorf("pruned at %s, the session issued before the sign-out by the store's time works again", at.Sub(signOut))
+		}
+		if !r.refuses(p) {
+			t.Errorf("pruned at %s, the session of a login verified before the sign-out works again", at.Sub(signOut))
+		}
+	}
+}

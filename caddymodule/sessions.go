@@ -355,6 +355,12 @@ func (m *sessions) clear(w http.ResponseWriter, r *http.Request) {
 	clearSessionParts(w, r, name, 1, secure)
 }
 
+// carried reports whether r carries a session cookie, whatever it holds.
+func (m *sessions) carried(r *http.Request) bool {
+	_, ok := firstCookie(r, cookieName(sessionCookieBase, cookieSecure(r)))
+	return ok
+}
+
 // clearUnseen deletes the session cookie and every part it may have,
 // whether r carries them or not: for a request the browser sent without
 // its SameSite=Lax cookies (a cross-site POST), which may yet hold them.
@@ -454,7 +460,7 @@ func (m *sessions) revoke(ctx context.Context, s *Session) error {
 // a session can live, so the cutoff is kept that long.
 func (m *sessions) signOutEverywhere(ctx context.Context, u *provisioner.User, lifetime time.Duration) error {
 	now := time.Now()
-	expires := now.Add(lifetime + time.Minute)
+	expires := cutoffExpiry(now, lifetime)
 	if err := m.revokeID(ctx, userCutoffID(u.ID, now), expires); err != nil {
 		return err
 	}
