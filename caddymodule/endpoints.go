@@ -247,12 +247,17 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 // take cookies from the answer to a top-level navigation), though it
 // cannot be revoked without its cookie.
 func (h *Handler) endOtherSession(w http.ResponseWriter, r *http.Request, conn, subject string) {
+	if startedElsewhere(r) {
+		// A link elsewhere, to a provider that answers at once with an
+		// account this site refuses, would otherwise sign the user out.
+		return
+	}
 	if old := h.otherSession(r, conn, subject); old != nil {
 		h.app.sessions.clear(w, r)
 		h.endReplaced(r, old)
 		return
 	}
-	if c := h.app.Connections[conn]; c != nil && c.crossSitePost && r.Method == http.MethodPost && !startedElsewhere(r) {
+	if c := h.app.Connections[conn]; c != nil && c.crossSitePost && r.Method == http.MethodPost && !h.app.sessions.carried(r) {
 		h.app.sessions.clearUnseen(w, r)
 	}
 }
@@ -265,15 +270,11 @@ func startedElsewhere(r *http.Request) bool {
 }
 
 // otherSession is the session r's browser holds for another identity
-// than conn (subject), or nil.
-//
-// A login that another site sent the browser to start leaves the session
-// alone: a link elsewhere, to a provider that answers at once with an
-// account this site refuses, would otherwise sign the user out.
+// than conn (subject), or nil. A sign-in that succeeds replaces it
+// however the login was started (endReplaced); one that ends without a
+// session ends it only when this site started the login
+// (endOtherSession).
 func (h *Handler) otherSession(r *http.Request, conn, subject string) *Session {
-	if startedElsewhere(r) {
-		return nil
-	}
 	if s := h.app.sessions.openAny(r); s != nil && (s.Connection != conn || s.Subject != subject) &&
 		time.Now().Unix() < s.ExpiresAt {
 		return s
