@@ -42,12 +42,14 @@ func (siteCleaner) CaddyModule() caddy.ModuleInfo {
 }
 
 func (c *siteCleaner) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if h := c.endpointHandler(r); h != nil && !c.reachesAJITAuth(r) {
+	if h := c.endpointHandler(r); h != nil && !c.reachesOwnEndpoint(r) {
 		// The site's sign-in endpoints, which Caddy's routes would take
 		// past every jit_auth handler (one in a handle block sees only
-		// its block's requests), so a login it starts would end on the
-		// site's other routes: the handler that owns them answers. When
-		// the routes do reach one, that one answers, as it always did.
+		// its block's requests), or to one that is not theirs (a
+		// catch-all block's, with another path_prefix), so a login it
+		// starts would end on the site's other routes: the handler that
+		// owns them answers. When the routes reach one that answers them
+		// as its endpoints, that one answers, as it always did.
 		return h.ServeHTTP(w, r, next)
 	}
 	if c.readElsewhere(r) {
@@ -80,16 +82,28 @@ func (c *siteCleaner) endpointHandler(r *http.Request) *Handler {
 	return owner
 }
 
-// reachesAJITAuth reports whether Caddy's routes take r to a jit_auth
-// handler (which answers its own endpoints whatever its match field).
-func (c *siteCleaner) reachesAJITAuth(r *http.Request) bool {
+// reachedAt is the jit_auth handler a walk of the routes met, and
+// whether the request's path there was one of its endpoints.
+type reachedAt struct {
+	handler  *Handler
+	endpoint bool
+}
+
+// reachesOwnEndpoint reports whether Caddy's routes take r to a jit_auth
+// handler that answers r's path as one of its endpoints (it does so
+// whatever its match field). One that takes the path for a page of its
+// application (a catch-all handle block's handler, asked for another
+// application's path_prefix) would sign the browser in for its own
+// application and forward the endpoint to the upstream.
+func (c *siteCleaner) reachesOwnEndpoint(r *http.Request) bool {
 	if len(c.route.Handlers) < 2 {
 		return false
 	}
+	var at reachedAt
 	reached, _ := aside(r, func(r *http.Request) (bool, error) {
-		return reachesJITAuth(c.route.Handlers[1:], r, map[string]bool{}) == routeReaches, nil
+		return reachesJITAuth(c.route.Handlers[1:], r, map[string]bool{}, &at) == routeReaches, nil
 	})
-	return reached
+	return reached && at.endpoint
 }
 
 // routeInProvision is the top-level route of srv whose handlers are
@@ -276,7 +290,7 @@ func (c *siteCleaner) readElsewhere(r *http.Request) bool {
 		return false
 	}
 	reaches := func(r *http.Request) (bool, error) {
-		return reachesJITAuth(c.route.Handlers[1:], r, map[string]bool{}) == routeReaches, nil
+		return reachesJITAuth(c.route.Handlers[1:], r, map[string]bool{}, nil) == routeReaches, nil
 	}
 	if caddys, _ := aside(r, reaches); caddys {
 		return false
@@ -302,7 +316,10 @@ const (
 // it meets a jit_auth handler that asks it for a login. A route matcher
 // that fails with an error is taken as not matching. The caller gives r
 // back what the rewrites changed (aside).
-func reachesJITAuth(handlers []caddyhttp.MiddlewareHandler, r *http.Request, groups map[string]bool) routeOutcome {
+//
+// When at is not nil, it is told the handler met, and whether r's path,
+// when it got there, was one of that handler's endpoints.
+func reachesJITAuth(handlers []caddyhttp.MiddlewareHandler, r *http.Request, groups map[string]bool, at *reachedAt) routeOutcome {
 	for _, h := range handlers {
 		switch h := h.(type) {
 		case *rewrite.Rewrite:
@@ -313,15 +330,22 @@ func reachesJITAuth(handlers []caddyhttp.MiddlewareHandler, r *http.Request, gro
 			// One whose match field leaves the request alone passes it
 			// on without a login (an error there asks for one); its own
 			// endpoints it answers whatever the field says.
-			if h.matcherSets == nil || strings.HasPrefix(r.URL.Path, h.PathPrefix) {
+			endpoint := strings.HasPrefix(r.URL.Path, h.PathPrefix)
+			if at != nil {
+				at.handler, at.endpoint = h, endpoint
+			}
+			if h.matcherSets == nil || endpoint {
 				return routeReaches
 			}
 			if match, err := h.matchesAnyReading(r); match || err != nil {
 				return routeReaches
 			}
+			if at != nil {
+				at.handler = nil
+			}
 		case *siteCleaner:
 		case *caddyhttp.Subroute:
-			if out := routesReach(h.Routes, r, groups); out != routePasses {
+			if out := routesReach(h.Routes, r, groups, at); out != routePasses {
 				return out
 			}
 		default:
@@ -334,7 +358,7 @@ func reachesJITAuth(handlers []caddyhttp.MiddlewareHandler, r *http.Request, gro
 	return routePasses
 }
 
-func routesReach(routes caddyhttp.RouteList, r *http.Request, groups map[string]bool) routeOutcome {
+func routesReach(routes caddyhttp.RouteList, r *http.Request, groups map[string]bool, at *reachedAt) routeOutcome {
 	for i := range routes {
 		route := &routes[i]
 		if route.Group != "" && groups[route.Group] {
@@ -346,7 +370,7 @@ func routesReach(routes caddyhttp.RouteList, r *http.Request, groups map[string]
 		if route.Group != "" {
 			groups[route.Group] = true
 		}
-		if out := reachesJITAuth(route.Handlers, r, groups); out != routePasses {
+		if out := reachesJITAuth(route.Handlers, r, groups, at); out != routePasses {
 			return out
 		}
 		if route.Terminal {
