@@ -80,3 +80,91 @@ func TestCurrentRolesFollowLoadedRoleRules(t *testing.T) {
 		t.Errorf("changed roles: %+v (session now %+v)", got, s)
 	}
 }
+
+// A session's own connection's grant is read against its login's groups
+// only when the session says which they were and how they were mapped:
+// a changed groups mapping leaves only the roles given to every user; a
+// session that cannot say (issued before GroupsMapping, or while no rule
+// went by group, under a sync that keeps older groups; or missing the
+// RoleGroups its mark promises) keeps the roles the rules still name. A
+// new session gets the same reading of its user's grants.
+func TestCurrentRolesFollowGroupsMappingAndLoginGroups(t *testing.T) {
+	rule := func(role string, groups ...string) provisioner.RoleRule {
+		return provisioner.RoleRule{Role: role, FromGroups: groups}
+	}
+	expr := func(src string) provisioner.Expr {
+		e, err := provisioner.ParseExpr(src, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	rules := []provisioner.RoleRule{rule("auditor", "wonderland"), rule("member"), rule("ops", "ops")}
+	corp := &provisioner.Policy{Roles: rules, Map: map[string]provisioner.Expr{provisioner.AttrGroups: expr("{claims.groups}")}}
+	remapped := &provisioner.Policy{Roles: rules, Map: map[string]provisioner.Expr{provisioner.AttrGroups: expr("{claims.corp_groups}")}}
+	firstLogin := &provisioner.Policy{Roles: rules, Sync: provisioner.SyncFirstLogin}
+	partner := &provisioner.Policy{Roles: []provisioner.RoleRule{rule("guest", "anything")}}
+	issued := time.Unix(2_000_000, 0)
+	p := &liveProfile{readAt: issued.Add(time.Hour).UnixNano(), groups: []string{"staff"}, grants: map[string][]string{
+		provisioner.ConnectionSource("corp"):    {"auditor", "member", "ops"},
+		provisioner.ConnectionSource("partner"): {"guest"},
+	}}
+	mapped := groupsMappingDigest(corp)
+	if mapped == groupsMappingDigest(remapped) || mapped == groupsMappingDigest(firstLogin) || len(mapped) != 8 {
+		t.Fatalf("digests: %q %q %q", mapped, groupsMappingDigest(remapped), groupsMappingDigest(firstLogin))
+	}
+	cases := []struct {
+		name string
+		pol  *provisioner.Policy
+		s    Session
+		want []string
+	}{
+		{"jit on: the groups mapping unchanged",
+			corp, Session{UserID: "u", Connection: "corp", Groups: []string{"wonderland"}, GroupsMapping: mapped, IssuedAt: issued.Unix()},
+			[]string{"auditor", "guest", "member"}},
+		{"jit on: the groups mapping changed",
+			remapped, Session{UserID: "u", Connection: "corp", Groups: []string{"wonderland"}, GroupsMapping: mapped, IssuedAt: issued.Unix()},
+			[]string{"guest", "member"}},
+		{"jit on: the groups mapping changed, the login's groups in rg",
+			remapped, Session{UserID: "u", Connection: "corp", Groups: []string{"staff"}, RoleGroups: []string{"wonderland"}, GroupsMapping: mapped + roleGroupsMark, IssuedAt: issued.Unix()},
+			[]string{"guest", "member"}},
+		{"jit on: marked, the login's groups stored",
+			firstLogin, Session{UserID: "u", Connection: "corp", Groups: []string{"staff"}, GroupsMapping: groupsMappingDigest(firstLogin), IssuedAt: issued.Unix()},
+			[]string{"guest", "member"}},
+		{"jit on: marked, the login's groups in rg",
+			firstLogin, Session{UserID: "u", Connection: "corp", Groups: []string{"staff"}, RoleGroups: []string{"wonderland"}, GroupsMapping: groupsMappingDigest(firstLogin) + roleGroupsMark, IssuedAt: issued.Unix()},
+			[]string{"auditor", "guest", "member"}},
+		{"jit on: unmarked under first_login",
+			firstLogin, Session{UserID: "u", Connection: "corp", Groups: []string{"staff"}, IssuedAt: issued.Unix()},
+			[]string{"auditor", "guest", "member", "ops"}},
+		{"jit on: marked for rg, rg missing",
+			firstLogin, Session{UserID: "u", Connection: "corp", Groups: []string{"staff"}, GroupsMapping: groupsMappingDigest(firstLogin) + roleGroupsMark, IssuedAt: issued.Unix()},
+			[]string{"auditor", "guest", "member", "ops"}},
+		{"jit off: the groups mapping changed",
+			remapped, Session{Connection: "corp", Groups: []string{"wonderland"}, Roles: []string{"auditor", "member"}, GroupsMapping: mapped, IssuedAt: issued.Unix()},
+			[]string{"member"}},
+		{"jit off: the groups mapping unchanged",
+			corp, Session{Connection: "corp", Groups: []string{"wonderland"}, Roles: []string{"auditor", "member"}, GroupsMapping: mapped, IssuedAt: issued.Unix()},
+			[]string{"auditor", "member"}},
+	}
+	for _, c := range cases {
+		m := &sessions{policies: map[string]*provisioner.Policy{"corp": c.pol, "partner": partner}}
+		if got := m.currentRoles(&c.s, p); !slices.Equal(got, c.want) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+
+	// A new session holds what the rules loaded now grant, before any
+	// status read: not another connection's grant whose rule is gone.
+	a := &App{sessions: &sessions{policies: map[string]*provisioner.Policy{"corp": corp, "partner": {}}}}
+	conn := &Connection{name: "corp", pol: corp}
+	u := &provisioner.User{ID: "u", Groups: []string{"staff", "wonderland"}, RoleGrants: map[string][]string{
+		provisioner.ConnectionSource("corp"):    {"auditor", "member"},
+		provisioner.ConnectionSource("partner"): {"guest"},
+		provisioner.RoleSourceLocal:             {"admin"},
+	}}
+	s := a.newSession(conn, provisioner.Claims{Subject: "sub"}, provisioner.Result{User: u, Profile: provisioner.Profile{Groups: []string{"staff", "wonderland"}}}, time.Hour, issued)
+	if want := []string{"admin", "auditor", "member"}; !slices.Equal(s.Roles, want) || s.GroupsMapping != mapped || s.RoleGroups != nil {
+		t.Errorf("new session: roles %v (want %v), gm %q (want %q), rg %v", s.Roles, want, s.GroupsMapping, mapped, s.RoleGroups)
+	}
+}

@@ -3,12 +3,14 @@ package caddymodule_test
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/gorilla/securecookie"
 	"github.com/oauth2-proxy/mockoidc"
 )
 
@@ -227,4 +229,207 @@ func TestReloadKeepsRolesStillGranted(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond)
 	rs.reload("{\n\t\t\t\tsync first_login\n\t\t\t}")
 	rs.holdStatus(b, http.StatusOK, "after a reload that removed the rule, with auditor also granted locally")
+}
+
+// A bearer token stands for a session of its connection (README, Bearer
+// tokens): after a reload removes the rule that granted a role, the
+// token loses it as the browser session does, though the store keeps
+// the grant until the user's next browser sign-in.
+func TestReloadRemovingRoleRuleTakesRoleFromBearerTokens(t *testing.T) {
+	rs := startRoleSite(t, "{\n\t\t\t\trole auditor from_group wonderland\n\t\t\t}")
+	config := func(jit string) []byte {
+		t.Helper()
+		cfg := rs.idp.Config()
+		conns := fmt.Sprintf(`
+		user_status_refresh 1s
+		connection corp {
+			oidc %s %s %s
+			scopes openid email profile groups
+			jit %s
+		}`, cfg.Issuer, cfg.ClientID, cfg.ClientSecret, jit)
+		src := fmt.Sprintf("{%s\n}\nhttp://localhost:%d {\n\tjit_auth {\n\t\tallow role auditor\n\t\tbearer corp {\n\t\t\taudience api://wiki\n\t\t}\n\t}\n\treverse_proxy %s\n}\n",
+			globalOptions(rs.dir, conns), rs.port, rs.up.hostPort())
+		j, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), map[string]any{"filename": "Caddyfile"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	if err := caddy.Load(config("{\n\t\t\t\trole auditor from_group wonderland\n\t\t\t}"), true); err != nil {
+		t.Fatalf("loading the site with a bearer block: %v", err)
+	}
+	// alice signs in once in a browser (groups staff, wonderland): her
+	// local user holds auditor from corp's rule.
+	b, code := rs.login(alice())
+	if code != http.StatusOK {
+		t.Fatalf("browser login with the mapped role: %d", code)
+	}
+	token := signWith(t, rs.idp.Keypair, bearerClaims(rs.idp.Config().Issuer, "alice-sub"))
+	if code, body, _ := callAPI(t, rs.base, token); code != http.StatusOK {
+		t.Fatalf("bearer token before the reload: %d %s", code, body)
+	}
+
+	// The operator removes the rule: caddy reload.
+	if err := caddy.Load(config("{\n\t\t\t}"), true); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	rs.awaitStatus(b, http.StatusForbidden, "browser session after the reload that removed the rule")
+	if code, body, _ := callAPI(t, rs.base, token); code != http.StatusForbidden {
+		t.Errorf("after a reload that removed corp's only rule granting auditor, the browser session gets 403 from `allow role auditor` but alice's bearer token gets %d (%s), want 403; the upstream saw Remote-Groups %q",
+			code, body, rs.up.lastHeaders(t).Get("Remote-Groups"))
+	}
+}
+
+// A session whose cookie does not say which groups its login saw (as
+// the version before Session.GroupsMapping issued them, without "rg"),
+// under a sync that keeps the first stored groups, keeps a role the
+// unchanged rule still grants: upgrading takes no role from live
+// sessions.
+func TestSessionWithoutLoginGroupsKeepsRoleStillGranted(t *testing.T) {
+	rs := startRoleSite(t, "{\n\t\t\t\tsync first_login\n\t\t\t\trole auditor from_group wonderland\n\t\t\t}")
+	first := alice()
+	first.claims["groups"] = []string{"staff"}
+	if _, code := rs.login(first); code != http.StatusForbidden {
+		t.Fatalf("first login, not in wonderland: %d, want 403", code)
+	}
+	// Now in wonderland at the provider; the stored groups stay [staff].
+	b, code := rs.login(alice())
+	if code != http.StatusOK {
+		t.Fatalf("login in wonderland: %d", code)
+	}
+
+	// The same session as bcce67d issued it: every field but rg, which
+	// that version did not have.
+	sc := securecookie.New(mustDecodeB64(t, testHashKey), mustDecodeB64(t, testBlockKey))
+	sc.SetSerializer(securecookie.JSONEncoder{})
+	ck := b.cookie(rs.base, "jitauth_session")
+	if ck == nil {
+		t.Fatal("no session cookie")
+	}
+	var fields map[string]any
+	if err := sc.Decode("jitauth_session", ck.Value, &fields); err != nil {
+		t.Fatalf("opening the session cookie: %v", err)
+	}
+	if _, ok := fields["rg"]; !ok {
+		t.Fatalf("the session has no rg to remove: %v", fields)
+	}
+	delete(fields, "rg")
+	old, err := sc.Encode("jitauth_session", fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := newBrowser(t)
+	u, _ := url.Parse(rs.base)
+	prev.client.Jar.SetCookies(u, []*http.Cookie{{Name: "jitauth_session", Value: old, Path: "/"}})
+	if code := rs.status(prev); code != http.StatusOK {
+		t.Fatalf("the previous version's session, just after the login: %d", code)
+	}
+	rs.holdStatus(prev, http.StatusOK, "a session issued by bcce67d (no rg) for a login in wonderland, with the rule `role auditor from_group wonderland` unchanged")
+}
+
+// A reload that changes the groups mapping (here from a claim users can
+// set at the provider to a directory-managed one) takes the roles given
+// by groups from live sessions, whose groups the old expression mapped,
+// until the user signs in again (S18), with JIT on and off.
+func TestReloadChangingGroupsMappingTakesRoleFromLiveSessions(t *testing.T) {
+	for _, mode := range []string{"on", "off"} {
+		t.Run("jit "+mode, func(t *testing.T) {
+			rs := startRoleSite(t, mode+" {\n\t\t\t\tmap groups {claims.groups}\n\t\t\t\trole auditor from_group wonderland\n\t\t\t}")
+			u := alice() // groups (user-settable) staff, wonderland
+			u.claims["corp_groups"] = []string{"staff"}
+			b, code := rs.login(u)
+			if code != http.StatusOK {
+				t.Fatalf("login with the role from the groups claim: %d", code)
+			}
+			// The operator maps groups from the directory's claim instead.
+			rs.reload(mode + " {\n\t\t\t\tmap groups {claims.corp_groups}\n\t\t\t\trole auditor from_group wonderland\n\t\t\t}")
+			rs.awaitStatus(b, http.StatusForbidden, "after a reload that maps groups from corp_groups (alice: staff only), the live session's role from the old groups claim")
+			// As a sign-in now is refused the role.
+			if _, code := rs.login(u); code != http.StatusForbidden {
+				t.Fatalf("a sign-in after the reload: %d, want 403", code)
+			}
+		})
+	}
+}
+
+// A sign-in after a reload that removed another connection's rule does
+// not get that connection's stale stored grant back: a session is born
+// with the roles the loaded rules grant, not only after its first
+// status read.
+func TestSignInAfterReloadDoesNotGetAnotherConnectionsRemovedRole(t *testing.T) {
+	rs := &roleSite{t: t, dir: t.TempDir(), idp: startMockOIDC(t), up: newUpstream(t), port: freePort(t)}
+	rs.base = fmt.Sprintf("http://localhost:%d", rs.port)
+	config := func(partnerRole string) []byte {
+		t.Helper()
+		cfg := rs.idp.Config()
+		conn := func(name, extra string) string {
+			return fmt.Sprintf(`
+		connection %s {
+			oidc %s %s %s
+			scopes openid email profile groups
+			jit {
+				link verified_email
+				%s
+			}
+		}`, name, cfg.Issuer, cfg.ClientID, cfg.ClientSecret, extra)
+		}
+		conns := "\n\t\tuser_status_refresh 10s" + conn("corp", "") + conn("partner", partnerRole)
+		src := fmt.Sprintf("{%s\n}\nhttp://localhost:%d {\n\tjit_auth {\n\t\tallow role auditor\n\t}\n\treverse_proxy %s\n}\n",
+			globalOptions(rs.dir, conns), rs.port, rs.up.hostPort())
+		j, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), map[string]any{"filename": "Caddyfile"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+	runCaddyJSON(t, config("role auditor"))
+	loginVia := func(conn string) (*browser, int) {
+		b := newBrowser(t)
+		rs.idp.QueueUser(alice())
+		resp, body, _ := b.follow(rs.base+"/.jitauth/start/"+conn, nil)
+		if resp.StatusCode == http.StatusOK && !strings.Contains(body, "upstream saw") {
+			t.Fatalf("login through %s: %d %s", conn, resp.StatusCode, body)
+		}
+		return b, resp.StatusCode
+	}
+	first, code := loginVia("partner")
+	if code != http.StatusOK {
+		t.Fatalf("login through partner, whose rule grants auditor: %d", code)
+	}
+
+	// The operator removes partner's rule.
+	if err := caddy.Load(config(""), true); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	for end := time.Now().Add(15 * time.Second); rs.status(first) != http.StatusForbidden; time.Sleep(250 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the live partner session kept auditor after the reload")
+		}
+	}
+	// A new sign-in through corp, linked to the same user: the loaded
+	// rules grant auditor nowhere.
+	if _, code := loginVia("corp"); code != http.StatusForbidden {
+		t.Errorf("a sign-in after the reload that removed partner's only rule granting auditor (and after alice's live session lost it) got %d from `allow role auditor`, want 403", code)
+	}
+}
+
+// A session issued while the connection had no rule by group, whose
+// stored groups are not its login's (sync first_login), keeps the role
+// a reload that moves the rule to a group still grants: which groups
+// its login saw cannot be told, so the rule's role counts as another
+// connection's does.
+func TestReloadAddingGroupRuleKeepsRoleOfSessionsIssuedBefore(t *testing.T) {
+	rs := startRoleSite(t, "{\n\t\t\t\tsync first_login\n\t\t\t\trole auditor\n\t\t\t}")
+	first := alice()
+	first.claims["groups"] = []string{"staff"}
+	if _, code := rs.login(first); code != http.StatusOK {
+		t.Fatalf("first login, the role granted to every user: %d", code)
+	}
+	// Now in wonderland at the provider; the stored groups stay [staff].
+	b, code := rs.login(alice())
+	if code != http.StatusOK {
+		t.Fatalf("login in wonderland: %d", code)
+	}
+	rs.reload("{\n\t\t\t\tsync first_login\n\t\t\t\trole auditor from_group wonderland\n\t\t\t}")
+	rs.holdStatus(b, http.StatusOK, "after a reload that grants auditor from wonderland, to a session whose login was in wonderland")
 }
