@@ -318,14 +318,6 @@ func mountOf(r *http.Request) string {
 	if safe, ok := safeReturnPath(m); !ok || safe != m || strings.HasSuffix(m, "/") || strings.ContainsAny(m, "?#;%") {
 		return ""
 	}
-	// try_files {path} /index.html takes /docs/index.html, when there
-	// is no such file, to /index.html: a suffix, but nothing was
-	// stripped. A path the file matcher chose is no mount.
-	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		if f, ok := repl.GetString("http.matchers.file.relative"); ok && f == r.URL.Path {
-			return ""
-		}
-	}
 	return m
 }
 

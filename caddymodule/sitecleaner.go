@@ -42,7 +42,7 @@ func (siteCleaner) CaddyModule() caddy.ModuleInfo {
 }
 
 func (c *siteCleaner) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if h := c.endpointHandler(r); h != nil && !c.reachesOwnEndpoint(r) {
+	if h := c.endpointHandler(r); h != nil && !c.reachesOwnEndpoint(r, h) {
 		// The site's sign-in endpoints, which Caddy's routes would take
 		// past every jit_auth handler (one in a handle block sees only
 		// its block's requests), or to one that is not theirs (a
@@ -91,11 +91,14 @@ type reachedAt struct {
 
 // reachesOwnEndpoint reports whether Caddy's routes take r to a jit_auth
 // handler that answers r's path as one of its endpoints (it does so
-// whatever its match field). One that takes the path for a page of its
-// application (a catch-all handle block's handler, asked for another
-// application's path_prefix) would sign the browser in for its own
-// application and forward the endpoint to the upstream.
-func (c *siteCleaner) reachesOwnEndpoint(r *http.Request) bool {
+// whatever its match field) and whose path prefix is as specific as that
+// of owner, the handler the endpoints belong to. One that takes the path
+// for a page of its application (a catch-all handle block's handler,
+// asked for another application's path_prefix) would sign the browser in
+// for its own application and forward the endpoint to the upstream; one
+// with a shorter prefix (/.jitauth/ for owner's /.jitauth/admin/) would
+// take it for an endpoint of its own that does not exist.
+func (c *siteCleaner) reachesOwnEndpoint(r *http.Request, owner *Handler) bool {
 	if len(c.route.Handlers) < 2 {
 		return false
 	}
@@ -103,7 +106,7 @@ func (c *siteCleaner) reachesOwnEndpoint(r *http.Request) bool {
 	reached, _ := aside(r, func(r *http.Request) (bool, error) {
 		return reachesJITAuth(c.route.Handlers[1:], r, map[string]bool{}, &at) == routeReaches, nil
 	})
-	return reached && at.endpoint
+	return reached && at.endpoint && len(at.handler.PathPrefix) >= len(owner.PathPrefix)
 }
 
 // routeInProvision is the top-level route of srv whose handlers are
