@@ -154,7 +154,7 @@ func (g *bearerGate) session(ctx context.Context, h *Handler, token string, now 
 			return nil, nil, recogniseError(err)
 		}
 		exp, mfa := tokenFacts(claims.Raw)
-		s := h.app.newSession(rule.conn, claims, res, exp.Sub(now), now)
+		s := newSession(rule.conn, claims, res, exp.Sub(now), now, h.app.sessionAttributes)
 		s.ID = "bearer-" + newSessionID()
 		s.MFA = mfa
 		g.mu.Lock()

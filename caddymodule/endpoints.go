@@ -175,7 +175,7 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 // waited for the user since is refused if its user or provider session
 // was signed out meanwhile (endedSince).
 func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Connection, claims provisioner.Claims, res provisioner.Result, returnTo string, flowExpires, authAt int64, now time.Time) {
-	s := h.app.newSession(conn, claims, res, time.Duration(h.app.SessionLifetime), now)
+	s := newSession(conn, claims, res, time.Duration(h.app.SessionLifetime), now, h.app.sessionAttributes)
 	step := login.Next(login.Facts{Outcome: res.Outcome, Allowed: h.admits(s), MFARequired: h.mfaRequired(s), Provisioned: s.Provisioned()})
 	if step == login.Ask {
 		h.askFirst(w, r, conn, claims, res, returnTo, flowExpires, authAt, now)
@@ -346,13 +346,10 @@ func (h *Handler) auditProvisioning(conn *Connection, c provisioner.Claims, res 
 	h.emit(ev)
 }
 
-// newSession builds the session for a completed login (or a bearer
-// token's request). It carries the attributes some assertion sends
-// (sessionAttributes), no others: the cookie travels on every request.
-// Its roles are those the role rules loaded now grant
-// (sessions.grantedRoles): the store may still hold a grant a reload
-// took away, which the session must not get back by a new sign-in.
-func (a *App) newSession(conn *Connection, c provisioner.Claims, res provisioner.Result, lifetime time.Duration, now time.Time) *Session {
+// newSession builds the session for a completed login. It carries the
+// attributes named in attrs (those some assertion sends), no others: the
+// cookie travels on every request.
+func newSession(conn *Connection, c provisioner.Claims, res provisioner.Result, lifetime time.Duration, now time.Time, attrs map[string]bool) *Session {
 	s := &Session{
 		ID:          newSessionID(),
 		Connection:  conn.name,
@@ -361,29 +358,23 @@ func (a *App) newSession(conn *Connection, c provisioner.Claims, res provisioner
 		IssuedAt:    now.Unix(),
 		ExpiresAt:   now.Add(lifetime).Unix(),
 	}
-	if conn.pol != nil && conn.pol.GroupRoles() {
-		// Which groups the login saw decides roles: record how they
-		// were mapped, so a reload that maps them otherwise is noticed.
-		s.GroupsMapping = groupsMappingDigest(conn.pol)
-	}
 	if u := res.User; u != nil {
 		s.UserID, s.Username, s.Email, s.EmailVerified, s.Name = u.ID, u.Username, u.Email, u.EmailVerified, u.Name
 		// Groups stored before they were checked (or written to the store
 		// by other means) get the same rule as the provider's: a group
 		// with a comma would reach Remote-Groups as two.
 		s.Groups, _ = provisioner.FilterGroups(u.Groups)
-		if pg := res.Profile.Groups; s.GroupsMapping != "" && !slices.Equal(pg, s.Groups) {
+		s.Roles = u.Roles()
+		if pg := res.Profile.Groups; conn.pol != nil && conn.pol.GroupRoles() && !slices.Equal(pg, s.Groups) {
 			s.RoleGroups = pg
-			s.GroupsMapping += roleGroupsMark
 		}
-		s.Roles = a.sessions.grantedRoles(s, u.RoleGrants, nil)
-		s.Attributes = chosenAttributes(u.Attributes, a.sessionAttributes)
+		s.Attributes = chosenAttributes(u.Attributes, attrs)
 		return s
 	}
 	p := res.Profile
 	s.Username, s.Holder = res.Username, res.Holder
 	s.Email, s.EmailVerified, s.Name, s.Groups, s.Roles = p.Email, p.EmailVerified, p.Name, p.Groups, res.Roles
-	s.Attributes = chosenAttributes(p.Attributes, a.sessionAttributes)
+	s.Attributes = chosenAttributes(p.Attributes, attrs)
 	return s
 }
 

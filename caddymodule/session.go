@@ -33,23 +33,13 @@ type Session struct {
 	EmailVerified bool     `json:"ev,omitempty"`
 	Name          string   `json:"n,omitempty"`
 	Groups        []string `json:"g,omitempty"`
-	// Roles are the local user's roles, from every source, as far as the
-	// role rules loaded when it was issued grant them (newSession).
+	// Roles are the local user's roles, from every source.
 	Roles []string `json:"rl,omitempty"`
 	// RoleGroups are the provider's groups at the login, when the
 	// connection has role rules by group and the user's stored groups
 	// (Groups) differ from them (sync preserve_local or first_login): the
 	// role rules loaded now are read against these (sessions.currentRoles).
 	RoleGroups []string `json:"rg,omitempty"`
-	// GroupsMapping names, in a few bytes, the expression the connection
-	// mapped the login's groups from (groupsMappingDigest), kept when it
-	// has role rules by group, followed by "+" when RoleGroups holds the
-	// login's groups (else Groups does). It marks a session whose login's
-	// groups are known: one without it (issued before this field, or
-	// while no rule went by group) under a sync that may keep older
-	// groups is read by which roles the rules name, as another
-	// connection's grants are (ownGrants).
-	GroupsMapping string `json:"gm,omitempty"`
 	// Connection is the name of the connection the user logged in through.
 	Connection string `json:"c"`
 	// Subject is the user's identifier at the provider.

@@ -3,13 +3,11 @@ package caddymodule
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -259,118 +257,53 @@ func (m *sessions) withCurrentRoles(s, cur *Session, p *liveProfile) *Session {
 // configuration has loaded. Roles come only from mappings (S18): a role
 // a connection granted counts only while that connection, as loaded
 // now, still grants it, so a reload that removes a role rule, changes
-// its groups or the groups mapping, or removes the connection takes the
-// role from live sessions at once rather than at the user's next
-// sign-in, and each instance sharing a store follows its own
-// configuration. Roles granted locally (by an administrator) always
-// count. The check only takes roles away: a rule the reload added
-// grants nothing before a sign-in.
+// its groups or removes the connection takes the role from live
+// sessions at once rather than at the user's next sign-in, and each
+// instance sharing a store follows its own configuration. Roles granted
+// locally (by an administrator) always count. The check only takes
+// roles away: a rule the reload added grants nothing before a sign-in.
 //
-// p is the user's profile as last read: until one read after s was
-// issued speaks for it, a JIT-on session's roles cannot be told apart
-// by source and stay as issued (newSession read them the same way).
+// The session's own connection's grants are read against the groups
+// its login saw and those stored since; another connection's, whose
+// groups no session carries, against whether that connection grants the
+// role at all. p is the user's profile as last read: until one read
+// after s was issued speaks for it, a JIT-on session's roles cannot be
+// told apart by source and stay as issued (at most user_status_refresh).
 func (m *sessions) currentRoles(s *Session, p *liveProfile) []string {
+	pol := m.policies[s.Connection]
 	if s.UserID == "" {
 		// JIT off: every role is the connection's, for the provider's
 		// groups the session carries.
-		pol := m.policies[s.Connection]
 		if pol == nil {
 			return nil
 		}
-		groups := s.Groups
-		if !s.groupsMappedAs(pol) {
-			groups = nil
-		}
-		return keptRoles(s.Roles, pol.RolesFor(groups))
+		return keptRoles(s.Roles, pol.RolesFor(s.Groups))
 	}
 	if !p.speaksFor(s) {
 		return s.Roles
 	}
-	return m.grantedRoles(s, p.grants, p.groups)
-}
-
-// grantedRoles returns the roles of grants (a user's, by source) that
-// the loaded role rules still grant to s's user: every local grant;
-// another connection's while that connection, whose groups no session
-// carries, has a rule for the role; s's own connection's for the groups
-// its login saw and stored (stored: the user's groups as read since).
-func (m *sessions) grantedRoles(s *Session, grants map[string][]string, stored []string) []string {
 	var out []string
-	for source, roles := range grants {
+	for source, roles := range p.grants {
 		conn, ok := provisioner.SourceConnection(source)
 		switch {
 		case !ok:
 			out = append(out, roles...)
 		case conn == s.Connection:
-			if pol := m.policies[conn]; pol != nil {
-				out = append(out, ownGrants(s, pol, roles, stored)...)
+			if pol != nil {
+				out = append(out, keptRoles(roles, pol.RolesFor(slices.Concat(s.Groups, s.RoleGroups, p.groups)))...)
 			}
 		default:
 			if other := m.policies[conn]; other != nil {
-				out = append(out, namedRoles(other, roles)...)
+				for _, r := range roles {
+					if other.GrantsRole(r) {
+						out = append(out, r)
+					}
+				}
 			}
 		}
 	}
 	slices.Sort(out)
 	return slices.Compact(out)
-}
-
-// ownGrants returns the roles of granted (s's connection's stored
-// grant) that pol, s's connection as loaded now, grants s's user.
-func ownGrants(s *Session, pol *provisioner.Policy, granted, stored []string) []string {
-	mark, inRoleGroups := strings.CutSuffix(s.GroupsMapping, roleGroupsMark)
-	switch {
-	case !s.groupsMappedAs(pol):
-		// The login's groups came from another expression than the one
-		// loaded (a reload changed `map groups`, often because users
-		// could set the old claim): none counts until the next sign-in.
-		return keptRoles(granted, pol.RolesFor(nil))
-	case mark == "" && s.RoleGroups == nil && pol.Sync != "" && pol.Sync != provisioner.SyncOverride,
-		inRoleGroups && s.RoleGroups == nil:
-		// Whether the session's groups are the login's cannot be told:
-		// a session issued before GroupsMapping, or while no rule went by
-		// group, under a sync that may keep older groups; or one whose
-		// login's groups are missing. The rules are read as for another
-		// connection's grants.
-		return namedRoles(pol, granted)
-	}
-	return keptRoles(granted, pol.RolesFor(slices.Concat(s.Groups, s.RoleGroups, stored)))
-}
-
-// namedRoles returns the roles of granted that some rule of pol grants,
-// from whichever groups.
-func namedRoles(pol *provisioner.Policy, granted []string) []string {
-	var out []string
-	for _, r := range granted {
-		if pol.GrantsRole(r) {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// roleGroupsMark ends a Session.GroupsMapping whose session carries the
-// login's groups in RoleGroups.
-const roleGroupsMark = "+"
-
-// groupsMappedAs reports whether s's login mapped its groups as pol does
-// now, or did not record how (GroupsMapping empty).
-func (s *Session) groupsMappedAs(pol *provisioner.Policy) bool {
-	mark := strings.TrimSuffix(s.GroupsMapping, roleGroupsMark)
-	return mark == "" || mark == groupsMappingDigest(pol)
-}
-
-// groupsMappingDigest names the expression pol maps the groups from
-// (`map groups`, or the connector's own groups claim) in 8 characters, as
-// a session records it (Session.GroupsMapping): 48 bits tell a changed
-// mapping from the one before; nobody chooses them to collide.
-func groupsMappingDigest(pol *provisioner.Policy) string {
-	src := "connector"
-	if e, ok := pol.Map[provisioner.AttrGroups]; ok {
-		src = "map " + e.String()
-	}
-	sum := sha256.Sum256([]byte(src))
-	return base64.RawURLEncoding.EncodeToString(sum[:6])
 }
 
 // keptRoles returns the roles of granted that are also in now.
