@@ -323,10 +323,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.sessions = &sessions{seal: seal, cache: acquireSessionCache(a.sessionsKey),
 		revoked: a.state.revoked, status: a.state.userStatus, used: a.state.usedStates,
 		store: a.store, once: a.singleUse, pending: a.state.pending, storage: a.storage, logger: a.logger,
-		started: a.ready, policies: make(map[string]*provisioner.Policy, len(a.Connections))}
-	for name, c := range a.Connections {
-		a.sessions.policies[name] = c.pol
-	}
+		started: a.ready}
 	return nil
 }
 

@@ -140,8 +140,7 @@ type JITConfig struct {
 	ReservedUsernames []string `json:"reserved_usernames,omitempty"`
 	// Roles grant local roles: each to users in one of its from_groups,
 	// or to every user of the connection when it lists none. A role
-	// granted here is removed when the provider stops sending its group,
-	// and leaves live sessions when a reload drops or narrows its rule;
+	// granted here is removed when the provider stops sending its group;
 	// roles granted locally or by other connections stay.
 	Roles []provisioner.RoleRule `json:"roles,omitempty"`
 }

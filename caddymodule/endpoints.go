@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -365,9 +364,6 @@ func newSession(conn *Connection, c provisioner.Claims, res provisioner.Result, 
 		// with a comma would reach Remote-Groups as two.
 		s.Groups, _ = provisioner.FilterGroups(u.Groups)
 		s.Roles = u.Roles()
-		if pg := res.Profile.Groups; conn.pol != nil && conn.pol.GroupRoles() && !slices.Equal(pg, s.Groups) {
-			s.RoleGroups = pg
-		}
 		s.Attributes = chosenAttributes(u.Attributes, attrs)
 		return s
 	}

@@ -35,11 +35,6 @@ type Session struct {
 	Groups        []string `json:"g,omitempty"`
 	// Roles are the local user's roles, from every source.
 	Roles []string `json:"rl,omitempty"`
-	// RoleGroups are the provider's groups at the login, when the
-	// connection has role rules by group and the user's stored groups
-	// (Groups) differ from them (sync preserve_local or first_login): the
-	// role rules loaded now are read against these (sessions.currentRoles).
-	RoleGroups []string `json:"rg,omitempty"`
 	// Connection is the name of the connection the user logged in through.
 	Connection string `json:"c"`
 	// Subject is the user's identifier at the provider.

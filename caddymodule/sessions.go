@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -48,11 +47,6 @@ type sessions struct {
 	pending *pendingRevocations
 	storage revocationStorage
 	logger  *zap.Logger
-
-	// policies are this configuration's connections' JIT policies, by
-	// name: their role rules decide which stored role grants a session
-	// holds (currentRoles).
-	policies map[string]*provisioner.Policy
 
 	// started is closed once the configuration has started (App.ready),
 	// which after a reload includes reading its store's revocations;
@@ -127,16 +121,12 @@ func (m *sessions) open(r *http.Request, offered func(connection string) bool) (
 var firstReadWait = 5 * time.Second
 
 // sessionCheck is the outcome of checking a cached session against the
-// revocations, its user's status and the configuration's role rules,
-// valid while none has changed since: the first two count their changes
-// (gen), the rules change only with the configuration (by), and a
-// request whose counts match the check's reads its outcome instead of
-// checking again.
+// revocations and its user's status, valid while neither has changed
+// since: both count their changes (gen), and a request whose counts
+// match the check's reads its outcome instead of checking again.
 type sessionCheck struct {
-	// by is the configuration's sessions that made the check: the cache,
-	// the revocations and the statuses outlive a reload, its role rules
-	// do not.
-	by       *sessions
+	revoked  *revocations
+	status   *userStatus
 	revGen   uint64
 	statGen  uint64
 	outcome  *Session     // nil: refused
@@ -162,7 +152,7 @@ func (m *sessions) admitted(ctx context.Context, e *cachedSession, nowUnix int64
 	}
 	revGen, statGen := m.revoked.generation(), m.status.generation()
 	if c := e.checked.Load(); c != nil && c.revGen == revGen && c.statGen == statGen &&
-		c.by == m {
+		c.revoked == m.revoked && c.status == m.status {
 		if c.userSeen != nil {
 			c.userSeen.seen(nowUnix)
 		}
@@ -172,19 +162,19 @@ func (m *sessions) admitted(ctx context.Context, e *cachedSession, nowUnix int64
 		return nil, false
 	}
 	revGen, statGen = m.revoked.generation(), m.status.generation()
-	c := &sessionCheck{by: m, revGen: revGen, statGen: statGen}
+	c := &sessionCheck{revoked: m.revoked, status: m.status, revGen: revGen, statGen: statGen}
 	s := e.session
 	switch {
 	case m.revoked.refuses(s):
 	case s.UserID == "" && s.Holder == "":
-		c.outcome = m.withCurrentRoles(s, s, nil)
+		c.outcome = s
 	case s.UserID == "":
 		// A JIT-off session under a local user's name: that user's
 		// status decides, the profile stays the session's own.
 		active, _, entry := m.status.lookup(s.Holder, nowUnix)
 		c.userSeen = entry
 		if active {
-			c.outcome = m.withCurrentRoles(s, s, nil)
+			c.outcome = s
 		}
 	default:
 		active, profile, entry := m.status.lookup(s.UserID, nowUnix)
@@ -192,11 +182,10 @@ func (m *sessions) admitted(ctx context.Context, e *cachedSession, nowUnix int64
 		if active {
 			// Changes to the user since the session was issued (roles,
 			// groups, name, email) show within user_status_refresh.
-			c.outcome = m.withCurrentRoles(s, profile.current(s), profile)
+			if c.outcome = profile.current(s); c.outcome != s {
+				c.outcome.identity = newForwardedIdentity(c.outcome)
+			}
 		}
-	}
-	if c.outcome != nil && c.outcome != s {
-		c.outcome.identity = newForwardedIdentity(c.outcome)
 	}
 	e.checked.Store(c)
 	return c.outcome, true
@@ -235,86 +224,6 @@ func (m *sessions) confirm(ctx context.Context, users provisioner.UserStore, s *
 		m.status.update(id, u, m.logger)
 	}
 	return u != nil && u.Status == provisioner.StatusActive, nil
-}
-
-// withCurrentRoles returns cur (s, or the copy liveProfile.current made
-// of it) holding the roles s holds now (currentRoles), copying s if
-// they differ.
-func (m *sessions) withCurrentRoles(s, cur *Session, p *liveProfile) *Session {
-	roles := m.currentRoles(s, p)
-	if slices.Equal(roles, cur.Roles) {
-		return cur
-	}
-	if cur == s {
-		c := *s
-		cur = &c
-	}
-	cur.Roles, cur.identity = roles, nil
-	return cur
-}
-
-// currentRoles returns the roles s holds under the role rules this
-// configuration has loaded. Roles come only from mappings (S18): a role
-// a connection granted counts only while that connection, as loaded
-// now, still grants it, so a reload that removes a role rule, changes
-// its groups or removes the connection takes the role from live
-// sessions at once rather than at the user's next sign-in, and each
-// instance sharing a store follows its own configuration. Roles granted
-// locally (by an administrator) always count. The check only takes
-// roles away: a rule the reload added grants nothing before a sign-in.
-//
-// The session's own connection's grants are read against the groups
-// its login saw and those stored since; another connection's, whose
-// groups no session carries, against whether that connection grants the
-// role at all. p is the user's profile as last read: until one read
-// after s was issued speaks for it, a JIT-on session's roles cannot be
-// told apart by source and stay as issued (at most user_status_refresh).
-func (m *sessions) currentRoles(s *Session, p *liveProfile) []string {
-	pol := m.policies[s.Connection]
-	if s.UserID == "" {
-		// JIT off: every role is the connection's, for the provider's
-		// groups the session carries.
-		if pol == nil {
-			return nil
-		}
-		return keptRoles(s.Roles, pol.RolesFor(s.Groups))
-	}
-	if !p.speaksFor(s) {
-		return s.Roles
-	}
-	var out []string
-	for source, roles := range p.grants {
-		conn, ok := provisioner.SourceConnection(source)
-		switch {
-		case !ok:
-			out = append(out, roles...)
-		case conn == s.Connection:
-			if pol != nil {
-				out = append(out, keptRoles(roles, pol.RolesFor(slices.Concat(s.Groups, s.RoleGroups, p.groups)))...)
-			}
-		default:
-			if other := m.policies[conn]; other != nil {
-				for _, r := range roles {
-					if other.GrantsRole(r) {
-						out = append(out, r)
-					}
-				}
-			}
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
-}
-
-// keptRoles returns the roles of granted that are also in now.
-func keptRoles(granted, now []string) []string {
-	var out []string
-	for _, r := range granted {
-		if slices.Contains(now, r) {
-			out = append(out, r)
-		}
-	}
-	return out
 }
 
 // endedSince records in s, about to be issued for a login whose

@@ -61,22 +61,12 @@ type liveProfile struct {
 	emailVerified bool
 	name          string
 	groups, roles []string
-	// grants are the user's role grants by source (User.RoleGrants):
-	// each session reads the connections' grants against the role rules
-	// its configuration has loaded (sessions.currentRoles). Read only.
-	grants map[string][]string
 }
 
 func profileOf(u *provisioner.User) *liveProfile {
 	groups, _ := provisioner.FilterGroups(u.Groups)
 	return &liveProfile{readAt: time.Now().UnixNano(), email: u.Email, emailVerified: u.EmailVerified,
-		name: u.Name, groups: groups, roles: u.Roles(), grants: u.RoleGrants}
-}
-
-// speaksFor reports whether p was read late enough to say what the user
-// of s is now (see current).
-func (p *liveProfile) speaksFor(s *Session) bool {
-	return p != nil && p.readAt >= (s.IssuedAt+1)*int64(time.Second)
+		name: u.Name, groups: groups, roles: u.Roles()}
 }
 
 // current returns s as the profile says the user now is: s itself when
@@ -87,7 +77,7 @@ func (p *liveProfile) speaksFor(s *Session) bool {
 // not take s back. A change made in a session's first second shows at
 // the refresh after it.
 func (p *liveProfile) current(s *Session) *Session {
-	if !p.speaksFor(s) {
+	if p == nil || p.readAt < (s.IssuedAt+1)*int64(time.Second) {
 		return s
 	}
 	if p.email == s.Email && p.emailVerified == s.EmailVerified && p.name == s.Name &&

@@ -434,18 +434,6 @@ func (p *Policy) RolesFor(groups []string) []string {
 	return sortedUnique(out)
 }
 
-// GrantsRole reports whether some rule of the policy grants role, to
-// every user or from some group.
-func (p *Policy) GrantsRole(role string) bool {
-	return slices.ContainsFunc(p.Roles, func(r RoleRule) bool { return r.Role == role })
-}
-
-// GroupRoles reports whether some rule of the policy grants its role
-// only from groups, so which groups a user had decides it.
-func (p *Policy) GroupRoles() bool {
-	return slices.ContainsFunc(p.Roles, func(r RoleRule) bool { return len(r.FromGroups) > 0 })
-}
-
 // CheckChosenUsername normalises a username the user with profile pr
 // typed and checks it against the pattern and the reserved names, and
 // the rules every local username meets whatever the pattern allows: no

@@ -89,16 +89,7 @@ const RoleSourceLocal = "local"
 
 // ConnectionSource is the RoleGrants key of roles granted by the named
 // connection's role rules.
-func ConnectionSource(connection string) string { return connectionSourcePrefix + connection }
-
-const connectionSourcePrefix = "connection:"
-
-// SourceConnection is the reverse of ConnectionSource: the connection
-// whose role rules made the grants under source, or false when source
-// is not a connection's (RoleSourceLocal).
-func SourceConnection(source string) (string, bool) {
-	return strings.CutPrefix(source, connectionSourcePrefix)
-}
+func ConnectionSource(connection string) string { return "connection:" + connection }
 
 // Roles returns the union of the user's role grants from every source,
 // sorted and without duplicates.
