@@ -135,8 +135,9 @@ func userCutoffID(userID string, at time.Time) string {
 }
 
 // refuses reports whether s was logged out, or its user signed out
-// everywhere after s was issued (or its login verified, Session.AuthAt). An authenticated request asks only when
-// the set changed since its session was last checked (sessions.admitted).
+// everywhere after s was issued (or its login verified, Session.AuthAt).
+// An authenticated request asks only when the set changed since its
+// session was last checked (sessions.admitted).
 func (r *revocations) refuses(s *Session) bool {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
