@@ -18,6 +18,24 @@ import (
 // Set-Cookie of the previous session; it must not make the new person
 // act as the previous user.
 func TestLateResponseDoesNotBringBackTheReplacedSession(t *testing.T) {
+	lateResponseAfterAnotherSignIn(t, nil, "")
+}
+
+// A sign-in of another person that was started from a link on another
+// site (Sec-Fetch-Site cross-site at the start) still revokes the session
+// it replaces (S16): a late answer to one of the previous person's
+// requests must not put it back.
+func TestSignInStartedFromAnotherSiteRevokesTheReplacedSession(t *testing.T) {
+	lateResponseAfterAnotherSignIn(t, http.Header{"Sec-Fetch-Site": {"cross-site"}},
+		" (from a link on another site); the replaced session was not revoked because the login was started elsewhere")
+}
+
+// lateResponseAfterAnotherSignIn signs Alice in, starts a long poll of
+// hers, signs Bob in in the same browser (his /start request carrying
+// startHeader), lets the long poll answer, and checks that the browser
+// does not act as Alice; how names the sign-in in the failure.
+func lateResponseAfterAnotherSignIn(t *testing.T, startHeader http.Header, how string) {
+	t.Helper()
 	release := make(chan struct{})
 	started := make(chan struct{}, 1)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -79,7 +97,13 @@ func TestLateResponseDoesNotBringBackTheReplacedSession(t *testing.T) {
 
 	// ...when Bob sits down at the browser and signs in as himself.
 	idp.QueueUser(&oidcUser{sub: "bob-sub", claims: map[string]any{"email": "bob@example.com", "email_verified": true, "name": "Bob"}})
-	if resp, body, _ := b.follow(base+"/.jitauth/start/corp?rd=%2Fwhoami", nil); resp.StatusCode != http.StatusOK || !strings.Contains(body, "bob@example.com") {
+	start := b.do(http.MethodGet, base+"/.jitauth/start/corp?rd=%2Fwhoami", startHeader)
+	start.Body.Close()
+	loc, err := start.Location()
+	if err != nil {
+		t.Fatalf("bob's start: %d, no redirect to the provider", start.StatusCode)
+	}
+	if resp, body, _ := b.follow(loc.String(), nil); resp.StatusCode != http.StatusOK || !strings.Contains(body, "bob@example.com") {
 		t.Fatalf("bob's sign-in: %d %q", resp.StatusCode, body)
 	}
 
@@ -94,6 +118,6 @@ func TestLateResponseDoesNotBringBackTheReplacedSession(t *testing.T) {
 	}
 
 	if _, body := b.get(base + "/whoami"); strings.Contains(body, "alice@example.com") {
-		t.Errorf("Bob signed in as himself, yet after a response to a request Alice started earlier the browser acts as Alice: %q", body)
+		t.Errorf("Bob signed in as himself%s, yet after a response to a request Alice started earlier the browser acts as Alice: %q", how, body)
 	}
 }
