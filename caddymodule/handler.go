@@ -306,11 +306,11 @@ func (h *Handler) mounted(r *http.Request) *Handler {
 // prefix). It goes into URLs the browser follows, so it is "" unless it
 // is a plain path of safe segments.
 func mountOf(r *http.Request) string {
-	orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request)
-	if !ok || orig.URL == nil {
+	orig := originalURL(r)
+	if orig == nil {
 		return ""
 	}
-	op, cp := orig.URL.EscapedPath(), r.URL.EscapedPath()
+	op, cp := orig.EscapedPath(), r.URL.EscapedPath()
 	if len(op) <= len(cp) || !strings.HasSuffix(op, cp) || !strings.HasPrefix(cp, "/") {
 		return ""
 	}
@@ -340,12 +340,12 @@ func mountOf(r *http.Request) string {
 // It costs an authenticated request one context lookup: a signed-in
 // browser must still reach sign-out and a new sign-in.
 func (h *Handler) rewrittenEndpoint(r *http.Request) *http.Request {
-	orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request)
-	if !ok || orig.URL == nil || !strings.HasPrefix(orig.URL.Path, h.PathPrefix) {
+	orig := originalURL(r)
+	if orig == nil || !strings.HasPrefix(orig.Path, h.PathPrefix) {
 		return nil
 	}
 	e := r.WithContext(r.Context()) // a shallow copy: r goes on unchanged
-	u := *orig.URL                  // Caddy's copy, shared by every handler
+	u := *orig                      // Caddy's copy, shared by every handler
 	e.URL = &u
 	e.RequestURI = u.RequestURI()
 	return e
@@ -355,10 +355,20 @@ func (h *Handler) rewrittenEndpoint(r *http.Request) *http.Request {
 // rewrite (handle_path's prefix strip, try_files, rewrite, uri): where it
 // comes back to after signing in. Callers check it with safeReturnPath.
 func requestedURI(r *http.Request) string {
-	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok && orig.URL != nil {
-		return orig.URL.RequestURI()
+	if orig := originalURL(r); orig != nil {
+		return orig.RequestURI()
 	}
 	return r.URL.RequestURI()
+}
+
+// originalURL is the URL of r as the browser sent it, before any rewrite
+// (Caddy's original request), or nil outside Caddy. It is Caddy's, shared
+// by every handler: read it, copy it to change it.
+func originalURL(r *http.Request) *url.URL {
+	if orig, ok := r.Context().Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok {
+		return orig.URL
+	}
+	return nil
 }
 
 // forward sends an admitted request on with s's identity: the headers,
