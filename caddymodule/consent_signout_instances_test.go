@@ -1,10 +1,7 @@
 package caddymodule_test
 
 import (
-	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,33 +15,13 @@ import (
 // acknowledged with 200, would be lost for that session's lifetime.
 func TestSignOutEverywhereEndsAConsentAnsweredOnAnotherInstance(t *testing.T) {
 	_, connString := pgSchema(t)
-	dir := t.TempDir()
-	bin := buildCaddy(t, dir)
-	idp := startMockOIDC(t)
-	up := newUpstream(t)
-	cfg := idp.Config()
-	admin := freePort(t)
-
-	var sites [2]*site
-	for i := range sites {
-		port := freePort(t)
-		idir := filepath.Join(dir, fmt.Sprintf("instance%d", i))
-		if err := os.MkdirAll(idir, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		sites[i] = &site{t: t, dir: idir, base: fmt.Sprintf("http://localhost:%d", port), idp: idp, upstream: up}
-		caddyfile := pgCaddyfile(idir, fmt.Sprintf("store postgres %q\n\t\trevocation_poll 30s", connString), port,
-			cfg.Issuer, cfg.ClientID, cfg.ClientSecret, up.hostPort())
+	a, b, admin := twoPGInstances(t, connString, "\n\t\trevocation_poll 30s", func(t *testing.T, caddyfile string) string {
 		withConsent := strings.Replace(caddyfile, "\t\t\tjit\n", "\t\t\tjit {\n\t\t\t\tmode consent\n\t\t\t}\n", 1)
 		if withConsent == caddyfile {
 			t.Fatal("pgCaddyfile changed: cannot set mode consent")
 		}
-		if i == 0 {
-			withConsent = strings.Replace(withConsent, "admin off", fmt.Sprintf("admin localhost:%d", admin), 1)
-		}
-		startCaddyProcess(t, bin, idir, withConsent, sites[i].base)
-	}
-	a, b := sites[0], sites[1]
+		return withConsent
+	})
 	reaches := func(br *browser, s *site) bool {
 		resp, body := br.get(s.base + "/secret")
 		return resp.StatusCode == http.StatusOK && strings.Contains(body, "upstream saw alice@example.com")

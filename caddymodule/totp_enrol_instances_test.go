@@ -23,6 +23,24 @@ import (
 func twoMFAInstances(t *testing.T) (a, b *site, admin int) {
 	t.Helper()
 	_, connString := pgSchema(t)
+	return twoPGInstances(t, connString, "", withTOTP)
+}
+
+// withTOTP makes pgCaddyfile's site ask for a TOTP second factor.
+func withTOTP(t *testing.T, caddyfile string) string {
+	withMFA := strings.Replace(caddyfile, "\tjit_auth\n", "\tjit_auth {\n\t\tmfa totp\n\t}\n", 1)
+	if withMFA == caddyfile {
+		t.Fatal("pgCaddyfile changed: cannot add mfa totp")
+	}
+	return withMFA
+}
+
+// twoPGInstances starts two Caddy processes with pgCaddyfile's site on
+// the store of connString (its store line followed by storeOptions),
+// each Caddyfile changed by edit, and returns them and the admin port
+// of the first (the second has none).
+func twoPGInstances(t *testing.T, connString, storeOptions string, edit func(*testing.T, string) string) (a, b *site, admin int) {
+	t.Helper()
 	dir := t.TempDir()
 	bin := buildCaddy(t, dir)
 	idp := startMockOIDC(t)
@@ -38,16 +56,12 @@ func twoMFAInstances(t *testing.T) (a, b *site, admin int) {
 			t.Fatal(err)
 		}
 		sites[i] = &site{t: t, dir: idir, base: fmt.Sprintf("http://localhost:%d", port), idp: idp, upstream: up}
-		caddyfile := pgCaddyfile(idir, fmt.Sprintf("store postgres %q", connString), port,
-			cfg.Issuer, cfg.ClientID, cfg.ClientSecret, up.hostPort())
-		withMFA := strings.Replace(caddyfile, "\tjit_auth\n", "\tjit_auth {\n\t\tmfa totp\n\t}\n", 1)
-		if withMFA == caddyfile {
-			t.Fatal("pgCaddyfile changed: cannot add mfa totp")
-		}
+		caddyfile := edit(t, pgCaddyfile(idir, fmt.Sprintf("store postgres %q", connString)+storeOptions, port,
+			cfg.Issuer, cfg.ClientID, cfg.ClientSecret, up.hostPort()))
 		if i == 0 {
-			withMFA = strings.Replace(withMFA, "admin off", fmt.Sprintf("admin localhost:%d", admin), 1)
+			caddyfile = strings.Replace(caddyfile, "admin off", fmt.Sprintf("admin localhost:%d", admin), 1)
 		}
-		startCaddyProcess(t, bin, idir, withMFA, sites[i].base)
+		startCaddyProcess(t, bin, idir, caddyfile, sites[i].base)
 	}
 	return sites[0], sites[1], admin
 }

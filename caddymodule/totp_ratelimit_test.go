@@ -5,8 +5,6 @@ import (
 	"html"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -160,29 +158,7 @@ func TestTOTPWrongCodesAreRateLimitedPostgres(t *testing.T) {
 // under the factor's row lock.
 func TestTOTPRateLimitTwoInstancesSharePostgres(t *testing.T) {
 	_, connString := pgSchema(t)
-	dir := t.TempDir()
-	bin := buildCaddy(t, dir)
-	idp := startMockOIDC(t)
-	up := newUpstream(t)
-	cfg := idp.Config()
-
-	var sites [2]*site
-	for i := range sites {
-		port := freePort(t)
-		idir := filepath.Join(dir, fmt.Sprintf("instance%d", i))
-		if err := os.MkdirAll(idir, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		sites[i] = &site{t: t, dir: idir, base: fmt.Sprintf("http://localhost:%d", port), idp: idp, upstream: up}
-		caddyfile := pgCaddyfile(idir, fmt.Sprintf("store postgres %q", connString), port,
-			cfg.Issuer, cfg.ClientID, cfg.ClientSecret, up.hostPort())
-		withMFA := strings.Replace(caddyfile, "\tjit_auth\n", "\tjit_auth {\n\t\tmfa totp\n\t}\n", 1)
-		if withMFA == caddyfile {
-			t.Fatal("pgCaddyfile changed: cannot add mfa totp")
-		}
-		startCaddyProcess(t, bin, idir, withMFA, sites[i].base)
-	}
-	a := sites[0]
+	a, b2, _ := twoPGInstances(t, connString, "", withTOTP)
 	secret, _, _ := a.enrol(alice())
 	st := openPGStore(t, connString)
 	userID := allUsers(t, st)[0].ID
@@ -191,7 +167,7 @@ func TestTOTPRateLimitTwoInstancesSharePostgres(t *testing.T) {
 	// per port, so the same browser holds it for B, as behind a load
 	// balancer), its codes sent half to A and half to B.
 	b, page := a.signInToMFA(alice())
-	checkTOTPBurst(t, b, page, wrongCode(t, secret), []string{sites[0].base, sites[1].base})
+	checkTOTPBurst(t, b, page, wrongCode(t, secret), []string{a.base, b2.base})
 	if f := storedTOTP(t, st, userID); f.Failures != 3 {
 		t.Errorf("stored count after the burst across two instances: %d, want 3", f.Failures)
 	}
