@@ -85,7 +85,9 @@ http://localhost:%d {
 	if still.StatusCode != http.StatusOK {
 		t.Fatalf("the session did not survive the reload: %d", still.StatusCode)
 	}
-	// Alice signs in once more elsewhere, after the switch.
+	// Alice signs in once more elsewhere, after the switch, once the
+	// stopping servers take no more connections.
+	settledAfterReload(t, base)
 	other := newBrowser(t)
 	idp.QueueUser(alice())
 	if resp, _, _ := other.follow(base+"/.jitauth/start/corp", nil); resp.StatusCode != http.StatusOK {
@@ -102,5 +104,28 @@ http://localhost:%d {
 	}
 	if resp, _ := b.get(base + "/after"); resp.StatusCode == http.StatusOK {
 		t.Fatal("the provider logged alice out (back-channel, by sub) and was told 200, but her session from before the switch still reaches the upstream")
+	}
+}
+
+// settledAfterReload waits until new connections to base are answered
+// by the servers a reload started: for a moment the stopping ones may
+// still accept a connection and close it unanswered (EOF), which a
+// browser would retry. Three answers in a row on fresh connections.
+func settledAfterReload(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for ok := 0; ok < 3; {
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := client.Get(base + "/.jitauth/healthz")
+		if err == nil {
+			resp.Body.Close()
+			ok++
+			continue
+		}
+		ok = 0
+		if time.Now().After(deadline) {
+			t.Fatalf("new connections to %s after the reload: %v", base, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
