@@ -109,7 +109,7 @@ var credentials = connector.CredentialNames{ID: "key", Secret: "secret"}
 // Provision resolves the credentials' placeholders.
 func (g *Goth) Provision(ctx caddy.Context) error {
 	g.logger = ctx.Logger()
-	g.client = &http.Client{Timeout: providerTimeout}
+	g.client = connector.NewProviderClient(providerTimeout)
 	g.Provider = strings.ToLower(g.Provider)
 	g.factory = gothFactories[g.Provider]
 	g.scopes = g.Scopes
@@ -481,7 +481,7 @@ func (g *Goth) githubPrimaryVerified(ctx context.Context, endpoint, token string
 	req.Header.Set("Accept", "application/vnd.github+json")
 	client := g.client
 	if client == nil {
-		client = &http.Client{Timeout: providerTimeout}
+		client = connector.NewProviderClient(providerTimeout)
 	}
 	resp, err := client.Do(req)
 	if err != nil {

@@ -110,7 +110,7 @@ var credentials = connector.CredentialNames{ID: "client_id", Secret: "client_sec
 func (o *OIDC) Provision(ctx caddy.Context) error {
 	o.logger = ctx.Logger()
 	o.mu = new(sync.Mutex)
-	o.client = &http.Client{Timeout: providerTimeout}
+	o.client = connector.NewProviderClient(providerTimeout)
 	o.scopes = o.Scopes
 	if len(o.scopes) == 0 {
 		o.scopes = []string{"openid", "email", "profile"}
