@@ -288,6 +288,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	// Every connection's users share the store, and so the names of the
+	// {connection}-{subject} shape (provisioner.Policy.Connections).
+	for _, name := range a.connectionNames() {
+		a.Connections[name].pol.Connections = a.connectionNames()
+	}
 	if err := a.checkApplications(); err != nil {
 		return err
 	}

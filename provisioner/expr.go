@@ -90,6 +90,18 @@ func parsePlaceholder(ph string, allowProfile bool) (exprPart, error) {
 // String returns the expression as written.
 func (e Expr) String() string { return e.src }
 
+// fixed reports whether e reads only what the provider sets once for an
+// identity and never hands to another ({connection}, {issuer},
+// {subject}), and no claim a user or the provider's admins may choose.
+func (e Expr) fixed() bool {
+	for _, p := range e.parts {
+		if p.ph != "" && p.ph != "connection" && p.ph != "issuer" && p.ph != "subject" {
+			return false
+		}
+	}
+	return true
+}
+
 // evalEnv is what placeholders resolve against.
 type evalEnv struct {
 	connection string

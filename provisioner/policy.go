@@ -119,6 +119,14 @@ type Policy struct {
 	Reserved []string
 	// Roles are the connection's role rules.
 	Roles []RoleRule
+	// Connections are the names of every connection whose users share
+	// the store. A chosen username, or one from a template over a claim
+	// the user may set, never begins with one of them and '-': that is
+	// the {connection}-{subject} fallback's shape, kept free for the
+	// identity whose subject it names (else anyone who learns a subject
+	// could take that person's last-resort name before their first
+	// sign-in, and lock them out).
+	Connections []string
 
 	usernameRE *regexp.Regexp
 }
@@ -246,6 +254,26 @@ func (p *Policy) reserved(norm string) bool {
 	return false
 }
 
+// fallbackShaped reports whether name has the shape of a
+// {connection}-{subject} fallback name: it begins with connection's or
+// one of p.Connections' names and '-'.
+func (p *Policy) fallbackShaped(connection, name string) bool {
+	if connection != "" && strings.HasPrefix(name, connection+"-") {
+		return true
+	}
+	return slices.ContainsFunc(p.Connections, func(c string) bool { return strings.HasPrefix(name, c+"-") })
+}
+
+// plainASCII reports whether s is printable ASCII only.
+func plainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
 // MapProfile applies the policy's mapping to the claims: each standard
 // attribute comes from its `map` expression when there is one, else from
 // the connector's normalised claim; custom attributes come from theirs.
@@ -340,7 +368,13 @@ type usernameCandidate struct {
 //     (SessionName), and '%' for the escapes in them, so both become '_'
 //     and no local username can equal such a name, decoded or not;
 //   - '/', '\', '<', '>' and a leading '.' become '_' (plainName), so a
-//     name is one plain path segment and no markup.
+//     name is one plain path segment and no markup;
+//   - a result of a template over a claim the user may set
+//     (preferred_username, nickname, any claim but the subject) is
+//     plain ASCII, as chosen names are by default, so it is no
+//     look-alike of another name ("\u0430lice" of "alice", "adm\u0131n"
+//     of the reserved "admin"), and it does not have the shape of a
+//     {connection}-{subject} fallback (fallbackShaped).
 func (p *Policy) usernameCandidates(connection string, c Claims, pr Profile) []usernameCandidate {
 	env := newEvalEnv(connection, c)
 	env.profile = &pr
@@ -360,6 +394,9 @@ func (p *Policy) usernameCandidates(connection string, c Claims, pr Profile) []u
 			cand.verifiedEmail = true
 		} else {
 			cand.name = plainName(strings.NewReplacer(QualifierSeparator, "_", EscapeMark, "_").Replace(u))
+		}
+		if !cand.verifiedEmail && !t.fixed() && (!plainASCII(cand.name) || p.fallbackShaped(connection, cand.name)) {
+			continue
 		}
 		if cand.name == "" || p.reserved(cand.name) || slices.ContainsFunc(out, func(o usernameCandidate) bool { return o.name == cand.name }) {
 			continue
@@ -468,6 +505,9 @@ func (p *Policy) CheckChosenUsername(s string, pr Profile) (string, error) {
 	}
 	if p.reserved(norm) {
 		return "", fmt.Errorf("%w: %q is reserved", ErrUsernameInvalid, norm)
+	}
+	if p.fallbackShaped("", norm) {
+		return "", fmt.Errorf("%w: names beginning with a sign-in option's name and '-' are kept for the names this site gives by itself", ErrUsernameInvalid)
 	}
 	return norm, nil
 }

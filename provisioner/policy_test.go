@@ -710,3 +710,23 @@ func TestLocalChangeRefusesUnstorableValues(t *testing.T) {
 		t.Error("CheckStatusChange took a reason with a NUL")
 	}
 }
+
+// A chosen name of the {connection}-{subject} fallback's shape, for any
+// connection sharing the store, is refused: it is kept for the identity
+// whose subject it names.
+func TestChosenNameCannotTakeAFallbackName(t *testing.T) {
+	p := &provisioner.Policy{Connections: []string{"corp", "partner"}}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"corp-victim-sub", "partner-4242"} {
+		if _, err := p.CheckChosenUsername(name, provisioner.Profile{}); !errors.Is(err, provisioner.ErrUsernameInvalid) {
+			t.Errorf("%s: %v, want provisioner.ErrUsernameInvalid", name, err)
+		}
+	}
+	for _, name := range []string{"corporate", "corp.smith", "partners-x"} {
+		if _, err := p.CheckChosenUsername(name, provisioner.Profile{}); err != nil {
+			t.Errorf("%s: %v, want it accepted", name, err)
+		}
+	}
+}

@@ -210,7 +210,10 @@ func (p *Provisioner) notStored(ctx context.Context, connection string, c Claims
 		case err != nil:
 			res.DirectoryErr = fmt.Errorf("%w: looking up username: %w", ErrStoreUnavailable, err)
 			return true
-		case u.EmailVerified && NormalizeUsername(u.Email) == NormalizeUsername(email):
+		case u.EmailVerified && asciiLower(strings.TrimSpace(u.Email)) == email:
+			// email is a verified-email name: the address up to ASCII
+			// case. Unicode folding would take "\u212Aate@" (Kelvin
+			// sign), another mailbox, for "kate@" (as in linking).
 			holder = u
 			return true
 		}
