@@ -338,6 +338,7 @@ func adminPatchUser(a *adminRequest) error {
 	// which would otherwise read as false) writes nothing.
 	if len(ch.Set)+len(ch.GrantRoles)+len(ch.RevokeRoles) > 0 || ch.Keep != nil {
 		change := provisioner.LocalChange{Set: ch.Set, Grant: ch.GrantRoles, Revoke: ch.RevokeRoles, Keep: ch.Keep}
+		before := a.u.RoleGrants[provisioner.RoleSourceLocal]
 		u, err := provisioner.ApplyLocalChange(a.ctx, a.app.store, a.u.ID, change)
 		if err != nil {
 			return adminUpdateError(err)
@@ -346,17 +347,32 @@ func adminPatchUser(a *adminRequest) error {
 		if len(ch.Set) > 0 {
 			a.emit(eventAdminUpdated, sortedKeys(ch.Set), nil)
 		}
-		if len(ch.GrantRoles) > 0 {
-			a.emit(eventAdminRolesGranted, nil, ch.GrantRoles)
+		// The audit trail names the local grants that changed, not the
+		// roles asked for: revoking a role a connection grants, or
+		// granting one already granted here, changes nothing.
+		after := u.RoleGrants[provisioner.RoleSourceLocal]
+		if granted := missingFrom(before, after); len(granted) > 0 {
+			a.emit(eventAdminRolesGranted, nil, granted)
 		}
-		if len(ch.RevokeRoles) > 0 {
-			a.emit(eventAdminRolesRevoked, nil, ch.RevokeRoles)
+		if revoked := missingFrom(after, before); len(revoked) > 0 {
+			a.emit(eventAdminRolesRevoked, nil, revoked)
 		}
 		if ch.Keep != nil {
 			a.emit(eventAdminUpdated, []string{"keep"}, nil)
 		}
 	}
 	return adminGetUser(a)
+}
+
+// missingFrom returns the items of list that have is missing.
+func missingFrom(have, list []string) []string {
+	var out []string
+	for _, r := range list {
+		if !slices.Contains(have, r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // adminGetUser answers the user, its identities and its TOTP status.

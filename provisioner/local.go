@@ -44,6 +44,12 @@ func ApplyLocalChange(ctx context.Context, s UserStore, userID string, ch LocalC
 		if name == AttrEmailVerified && v != "true" && v != "false" {
 			return nil, fmt.Errorf("%w: email_verified is %q; use \"true\" or \"false\"", ErrInvalidChange, v)
 		}
+		if name == AttrEmail && len(v) > maxEmailLength {
+			// The stores index emails (a PostgreSQL B-tree entry holds
+			// at most 2704 bytes), and a login drops an address this
+			// long: refused here alike on every store.
+			return nil, fmt.Errorf("%w: the email is %d bytes; an address has at most %d (RFC 5321)", ErrInvalidChange, len(v), maxEmailLength)
+		}
 		if !StorableText(v) {
 			// The login path drops NULs before storing; an
 			// administrator's value is refused instead, so what was

@@ -39,7 +39,19 @@ var sqliteSearch = userrow.SearchDialect{
 	// columns in the same order, so rows are read only for matches.
 	SearchFrom:  "users u INDEXED BY users_search_cols",
 	Placeholder: func(int) string { return "?" },
-	Time:        func(t time.Time) any { return t.UnixNano() },
+	// Times are stored as Unix nanoseconds, which end in 1677 and 2262:
+	// a bound beyond them ("seen before 9999-12-31") is the nearest of
+	// them, which no stored time passes, rather than an overflow that
+	// wraps to the other end.
+	Time: func(t time.Time) any {
+		switch {
+		case t.Before(minTime):
+			t = minTime
+		case t.After(maxTime):
+			t = maxTime
+		}
+		return t.UnixNano()
+	},
 	HasRole: func(p string) string {
 		return "EXISTS (SELECT 1 FROM json_each(u.role_grants) g, json_each(g.value) r WHERE r.value = " + p + ")"
 	},
