@@ -328,7 +328,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.sessions = &sessions{seal: seal, cache: acquireSessionCache(a.sessionsKey),
 		revoked: a.state.revoked, status: a.state.userStatus, used: a.state.usedStates,
 		store: a.store, once: a.singleUse, pending: a.state.pending, storage: a.storage, logger: a.logger,
-		started: a.ready}
+		lifetime: time.Duration(a.SessionLifetime), started: a.ready}
 	return nil
 }
 

@@ -48,6 +48,12 @@ type sessions struct {
 	storage revocationStorage
 	logger  *zap.Logger
 
+	// lifetime is session_lifetime: a session counts at most this long
+	// from its sign-in, also one sealed under a longer lifetime and
+	// re-issued since (idle timeout, second factor), whose ExpiresAt
+	// still says the old one.
+	lifetime time.Duration
+
 	// started is closed once the configuration has started (App.ready),
 	// which after a reload includes reading its store's revocations;
 	// isStarted caches that it was seen closed. nil: nothing to wait for.
@@ -103,7 +109,15 @@ func (m *sessions) open(r *http.Request, offered func(connection string) bool) (
 			return nil, true
 		}
 		s := new(Session)
-		if !m.seal.decodeSession(name, value, s) || !s.valid(now) {
+		if !m.seal.decodeSession(name, value, s) {
+			return nil, true
+		}
+		// Checked once here, as the cached copy's ExpiresAt: the cache
+		// belongs to one lifetime (sessionCacheKey).
+		if end := s.IssuedAt + int64(m.lifetime/time.Second); m.lifetime > 0 && end < s.ExpiresAt {
+			s.ExpiresAt = end
+		}
+		if !s.valid(now) {
 			return nil, true
 		}
 		s.prepare()
