@@ -27,7 +27,10 @@ type Claims struct {
 	Picture            string
 	Groups             []string
 
-	// Raw holds the provider's claims as it sent them (JSON object).
+	// Raw holds the provider's claims as it sent them, as one JSON
+	// object: {claims.<path>} mappings read it. Anything else (a SAML
+	// assertion's XML) is stored as {"raw": "<text>"}, and no mapping
+	// reads into it.
 	Raw []byte
 
 	// IDToken is the raw OpenID Connect ID token, when the protocol has

@@ -24,7 +24,20 @@ const maxEmailLength = 254
 // usual case. It is only what is stored: names and mappings read the
 // claims as the provider sent them, so two values that differ by a NUL
 // never give one name.
+//
+// Raw that is not one JSON object (a connector that keeps a SAML
+// assertion's XML, or nothing but text) is stored as {"raw": "<text>"}:
+// PostgreSQL's jsonb refuses anything but JSON, where SQLite keeps it, so
+// the same connector would sign users in on one store and fail as an
+// outage on the other.
 func storableClaims(raw []byte) []byte {
+	if len(raw) == 0 {
+		return raw
+	}
+	if !jsonObject(raw) {
+		out, _ := json.Marshal(map[string]string{"raw": dropNUL(string(raw))}) // invalid UTF-8 becomes U+FFFD
+		return out
+	}
 	if !bytes.Contains(raw, []byte(`\u0000`)) && utf8.Valid(raw) {
 		return raw
 	}
@@ -39,6 +52,12 @@ func storableClaims(raw []byte) []byte {
 		return raw
 	}
 	return out
+}
+
+// jsonObject reports whether raw is one JSON object and nothing else.
+func jsonObject(raw []byte) bool {
+	t := bytes.TrimLeft(raw, " \t\r\n")
+	return len(t) > 0 && t[0] == '{' && json.Valid(raw)
 }
 
 // withoutNUL is v, decoded JSON, with NUL characters dropped from every
