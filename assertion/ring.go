@@ -35,13 +35,19 @@ const (
 // Supported reports whether alg is an algorithm a ring signs with.
 func Supported(alg string) bool { return alg == ES256 || alg == EdDSA }
 
-// Key is one signing key of a ring. It signs from NotBefore until the
-// next key's NotBefore, and is published from when it is made until one
-// rotation period after it stopped signing.
+// Key is one signing key of a ring. It is published from Published,
+// signs from NotBefore until the next key's NotBefore, and stays
+// published a period (and the clock skew allowed) after it stopped
+// signing. Every key but a new ring's first is published at least a
+// period before it signs.
 type Key struct {
 	ID        string
 	Algorithm string
+	// NotBefore is when the key starts signing.
 	NotBefore time.Time
+	// Published is when the key was added to the ring (and so to every
+	// instance's JWKS once it reread the ring).
+	Published time.Time
 
 	private crypto.Signer
 	signer  jose.Signer
@@ -53,8 +59,9 @@ type Ring struct {
 	Keys      []*Key
 }
 
-// newKey makes a key of alg that signs from notBefore.
-func newKey(alg string, notBefore time.Time) (*Key, error) {
+// newKey makes a key of alg, published at published, that signs from
+// notBefore.
+func newKey(alg string, published, notBefore time.Time) (*Key, error) {
 	var priv crypto.Signer
 	var err error
 	switch alg {
@@ -68,7 +75,18 @@ func newKey(alg string, notBefore time.Time) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	return withSigner(&Key{Algorithm: alg, NotBefore: notBefore.UTC().Truncate(time.Second), private: priv})
+	return withSigner(&Key{Algorithm: alg, NotBefore: toSecond(notBefore), Published: toSecond(published), private: priv})
+}
+
+// toSecond is t as stored: UTC, to the second.
+func toSecond(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
+
+// with is a copy of k with other times; a ring another goroutine reads
+// never sees a key change.
+func (k *Key) with(published, notBefore time.Time) *Key {
+	c := *k
+	c.Published, c.NotBefore = toSecond(published), toSecond(notBefore)
+	return &c
 }
 
 // withSigner derives the key's ID (the RFC 7638 thumbprint of its public
@@ -109,9 +127,12 @@ func (k *Key) Sign(claims any) (string, error) {
 }
 
 // Signing returns the key that signs at now: the one with the latest
-// NotBefore not after now; nil when none has started.
+// NotBefore not after now. When none has started, it is the earliest
+// one: the ring was made by an instance whose clock is ahead of this
+// one's (or this clock was stepped back), that instance signs with it,
+// and it is published. Nil only for an empty ring.
 func (r *Ring) Signing(now time.Time) *Key {
-	if r == nil {
+	if r == nil || len(r.Keys) == 0 {
 		return nil
 	}
 	for i := len(r.Keys) - 1; i >= 0; i-- {
@@ -119,16 +140,30 @@ func (r *Ring) Signing(now time.Time) *Key {
 			return r.Keys[i]
 		}
 	}
-	return nil
+	return r.Keys[0]
 }
+
+// maxClockSkew is how far apart the clocks of instances sharing a ring
+// may be without one unpublishing a key that another still signs with
+// or that signed an assertion still valid.
+const maxClockSkew = time.Minute
 
 // Rotate returns the ring as it should be at now with keys rotated every
 // period, and whether that differs from r (then the caller stores it):
-// a key signing now, the next one already published (it starts one
-// period after the current one), and no key that stopped signing more
-// than a period ago. Published a period ahead, a new key reaches every
-// instance that rereads the ring and every upstream that rereads the
-// JWKS well within that period, before anything is signed with it.
+// a key signing now, the next one already published (it starts a period
+// after it was published and after the current one started), and no key
+// that stopped signing more than a period ago (and the clock skew
+// allowed). Published a period ahead, a new key reaches every instance
+// that rereads the ring and every upstream that rereads the JWKS well
+// within that period, before anything is signed with it. When the period
+// was shortened, the next key is brought forward (see advance), so the
+// new period counts from the current key's start.
+//
+// A ring is shared by instances whose clocks disagree, so Rotate never
+// drops a key because of the clock: one that finds no key started by now
+// signs with the earliest (see Signing), and a retired key stays
+// published a little longer than a period (maxClockSkew, or the period
+// if shorter).
 func Rotate(r *Ring, alg string, now time.Time, period time.Duration) (*Ring, bool, error) {
 	if period <= 0 {
 		return nil, false, errors.New("assertion: the rotation period must be positive")
@@ -137,42 +172,94 @@ func Rotate(r *Ring, alg string, now time.Time, period time.Duration) (*Ring, bo
 	if r != nil && r.Algorithm == alg {
 		out.Keys = slices.Clone(r.Keys)
 	}
-	changed := false
-	current := out.Signing(now)
-	if current == nil {
-		k, err := newKey(alg, now)
+	changed := out.datePublished(now)
+	if len(out.Keys) == 0 {
+		k, err := newKey(alg, now, now)
 		if err != nil {
 			return nil, false, err
 		}
-		// Keys that would start later were made for a ring that lost
-		// its current key; the new one starts now and they go.
-		out.Keys = []*Key{k}
-		current, changed = k, true
+		out.Keys, changed = []*Key{k}, true
 	}
-	if out.Keys[len(out.Keys)-1] == current {
-		start := current.NotBefore.Add(period)
-		if !start.After(now) {
-			start = now.Add(period)
-		}
-		k, err := newKey(alg, start)
-		if err != nil {
-			return nil, false, err
-		}
-		out.Keys = append(out.Keys, k)
+	if out.advance(now, period) {
 		changed = true
 	}
-	// A key retires when its successor starts; it stays published a
-	// period longer, for assertions it signed just before.
-	kept := out.Keys[:0]
-	for i, k := range out.Keys {
-		if i+1 < len(out.Keys) && out.Keys[i+1].NotBefore.Add(period).Before(now) {
+	if current := out.Signing(now); out.Keys[len(out.Keys)-1] == current {
+		k, err := newKey(alg, now, latest(current.NotBefore, now).Add(period))
+		if err != nil {
+			return nil, false, err
+		}
+		out.Keys, changed = append(out.Keys, k), true
+	}
+	if out.retire(now, period) {
+		changed = true
+	}
+	return out, changed, nil
+}
+
+// datePublished gives each key of a ring stored before publication
+// times were kept the latest time it can have been published: now, or
+// when it started signing if that is earlier.
+func (r *Ring) datePublished(now time.Time) bool {
+	changed := false
+	for i, k := range r.Keys {
+		if k.Published.IsZero() {
+			r.Keys[i] = k.with(earliest(now, k.NotBefore), k.NotBefore)
 			changed = true
+		}
+	}
+	return changed
+}
+
+// advance brings forward the start of the keys that have not started
+// yet when the period is shorter than when they were made: a key starts
+// a period after the one before it and a period after it was published,
+// so the promise that it is published a period ahead holds; and not
+// before now, so the key it replaces stops signing now at the earliest
+// and stays published a period from then.
+func (r *Ring) advance(now time.Time, period time.Duration) bool {
+	changed := false
+	for i := slices.Index(r.Keys, r.Signing(now)) + 1; i < len(r.Keys); i++ {
+		k := r.Keys[i]
+		start := latest(r.Keys[i-1].NotBefore.Add(period), k.Published.Add(period), now)
+		if toSecond(start).Before(k.NotBefore) {
+			r.Keys[i] = k.with(k.Published, start)
+			changed = true
+		}
+	}
+	return changed
+}
+
+// retire drops the keys whose successor started more than a period
+// ago, plus the clock skew allowed: an instance whose clock is ahead
+// does not unpublish a key that one behind it signed with just before.
+func (r *Ring) retire(now time.Time, period time.Duration) bool {
+	keep := period + min(maxClockSkew, period)
+	kept := r.Keys[:0]
+	for i, k := range r.Keys {
+		if i+1 < len(r.Keys) && r.Keys[i+1].NotBefore.Add(keep).Before(now) {
 			continue
 		}
 		kept = append(kept, k)
 	}
-	out.Keys = kept
-	return out, changed, nil
+	changed := len(kept) < len(r.Keys)
+	r.Keys = kept
+	return changed
+}
+
+func latest(t time.Time, ts ...time.Time) time.Time {
+	for _, u := range ts {
+		if u.After(t) {
+			t = u
+		}
+	}
+	return t
+}
+
+func earliest(t, u time.Time) time.Time {
+	if u.Before(t) {
+		return u
+	}
+	return t
 }
 
 // JWKS is the public keys of rings as a JSON Web Key Set.
@@ -197,6 +284,7 @@ type storedRing struct {
 
 type storedKey struct {
 	NotBefore time.Time `json:"not_before"`
+	Published time.Time `json:"published,omitzero"`
 	PKCS8     []byte    `json:"pkcs8"`
 }
 
@@ -208,7 +296,7 @@ func (r *Ring) Marshal() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		sr.Keys = append(sr.Keys, storedKey{NotBefore: k.NotBefore, PKCS8: der})
+		sr.Keys = append(sr.Keys, storedKey{NotBefore: k.NotBefore, Published: k.Published, PKCS8: der})
 	}
 	return json.Marshal(sr)
 }
@@ -233,7 +321,7 @@ func Unmarshal(data []byte, alg string) (*Ring, error) {
 		if !ok || !fits(alg, signer) {
 			return nil, fmt.Errorf("assertion keys: key %d is not an %s key", i, alg)
 		}
-		k, err := withSigner(&Key{Algorithm: alg, NotBefore: sk.NotBefore, private: signer})
+		k, err := withSigner(&Key{Algorithm: alg, NotBefore: sk.NotBefore, Published: sk.Published, private: signer})
 		if err != nil {
 			return nil, err
 		}

@@ -166,3 +166,295 @@ func FuzzUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+// published reports whether the ring publishes (and so the JWKS lists)
+// the key with this kid.
+func published(r *Ring, kid string) bool {
+	for _, k := range r.Keys {
+		if k.ID == kid {
+			return true
+		}
+	}
+	return false
+}
+
+// Two instances start at once on a storage with no ring; B's clock is 2 s
+// behind A's, so no key of the ring A made has started by B's clock. B
+// must not rewrite the ring without the key A signs with: upstreams that
+// fetch the JWKS through B would refuse A's assertions.
+func TestRotateKeepsAKeyAnotherInstanceSignsWith(t *testing.T) {
+	period := 168 * time.Hour
+	clockA := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	ringA, _, err := Rotate(nil, ES256, clockA, period)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signingA := ringA.Signing(clockA)
+	data, err := ringA.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := Unmarshal(data, ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	clockB := clockA.Add(-2 * time.Second)
+	ringB, changed, err := Rotate(stored, ES256, clockB, period)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !published(ringB, signingA.ID) {
+		t.Errorf("instance B (clock 2 s behind) rewrote the ring (changed=%v) without the key instance A signs with now (%s): "+
+			"A's assertions no longer verify against the JWKS B serves, and after A's next reread not against A's either", changed, signingA.ID)
+	}
+	if changed || ringB.Signing(clockB).ID != signingA.ID {
+		t.Errorf("instance B changed the ring (%v) or signs with another key than A", changed)
+	}
+}
+
+// A clock stepped back far (a day, past every key's start) neither
+// rewrites the ring nor stops signing: the instance signs with the
+// earliest key, which is published.
+func TestRotateWithAClockSteppedBack(t *testing.T) {
+	period := time.Hour
+	t0 := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	r, _, _ := Rotate(nil, ES256, t0, period)
+	r, _, _ = Rotate(r, ES256, t0.Add(period+time.Minute), period)
+	back := t0.Add(-24 * time.Hour)
+	r2, changed, err := Rotate(r, ES256, back, period)
+	if err != nil || changed {
+		t.Fatalf("a clock stepped back changed the ring: %v, %v", changed, err)
+	}
+	if k := r2.Signing(back); k == nil || k != r.Keys[0] {
+		t.Fatal("a clock stepped back signs with no key, or one that is not the earliest published")
+	}
+}
+
+// The operator shortens assertion_key_rotation from a week to an hour
+// and reloads: once an hour has passed since the current key started,
+// another signs, not a week later.
+func TestShortenedRotationPeriodTakesEffect(t *testing.T) {
+	t0 := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	ring, _, err := Rotate(nil, ES256, t0, 168*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := ring.Signing(t0)
+
+	// Reloaded with assertion_key_rotation 1h; the instance rereads the
+	// ring every quarter of the period, so Rotate runs throughout.
+	now := t0
+	for now.Before(t0.Add(3 * time.Hour)) {
+		now = now.Add(15 * time.Minute)
+		next, _, err := Rotate(ring, ES256, now, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ring = next
+	}
+	if got := ring.Signing(now); got == first {
+		t.Errorf("three hours after assertion_key_rotation was set to 1h the first key (signing since %s) still signs; the next key starts at %s",
+			first.NotBefore.Format(time.RFC3339), ring.Keys[len(ring.Keys)-1].NotBefore.Format(time.RFC3339))
+	}
+}
+
+// A shorter period brings the next key forward, but never to before it
+// has been published for the new period (here it was made only just
+// before the reload, after a downtime), nor to before now (the key it
+// replaces must stay published a period after it last signed).
+func TestShortenedRotationPeriodKeepsKeysPublished(t *testing.T) {
+	week, hour := 168*time.Hour, time.Hour
+	t0 := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	r, _, _ := Rotate(nil, ES256, t0, week)
+
+	// Nobody ran while the second key started; the third is made at
+	// the restart, then the operator reloads with an hour.
+	restart := t0.Add(200 * time.Hour)
+	r, _, _ = Rotate(r, ES256, restart, week)
+	current, made := r.Signing(restart), r.Keys[len(r.Keys)-1]
+	reload := restart.Add(5 * time.Minute)
+	r2, changed, err := Rotate(r, ES256, reload, hour)
+	if err != nil || !changed {
+		t.Fatalf("the reload with a shorter period changed nothing: %v", err)
+	}
+	next := r2.Keys[len(r2.Keys)-1]
+	if next.ID != made.ID || !next.NotBefore.Equal(made.Published.Add(hour)) || r2.Signing(reload) != current {
+		t.Fatalf("the next key starts at %s; want an hour after it was published (%s)", next.NotBefore, made.Published)
+	}
+
+	// Long after the current key started, the next one starts now, not
+	// in the past: the current key stays published a period from now.
+	r, _, _ = Rotate(nil, ES256, t0, week)
+	first := r.Keys[0]
+	reload = t0.Add(10 * time.Hour)
+	r2, _, _ = Rotate(r, ES256, reload, hour)
+	if r2.Signing(reload) == first || !r2.Keys[1].NotBefore.Equal(reload) {
+		t.Fatalf("ten hours after the current key started, the next starts at %s, not at the reload", r2.Keys[1].NotBefore)
+	}
+	if r3, _, _ := Rotate(r2, ES256, reload.Add(hour), hour); !published(r3, first.ID) {
+		t.Fatal("the key that signed until the reload was dropped within a period of it")
+	}
+	if r3, _, _ := Rotate(r2, ES256, reload.Add(hour+2*time.Minute), hour); published(r3, first.ID) {
+		t.Fatal("a retired key is kept more than a period (and the clock skew allowed) after it stopped")
+	}
+}
+
+// A ring stored before publication times were kept: a key that has not
+// started counts as published when first read, so a shorter period
+// moves it no earlier than a period from then.
+func TestRingWithoutPublicationTimes(t *testing.T) {
+	t0 := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	r, _, _ := Rotate(nil, EdDSA, t0, 168*time.Hour)
+	data, _ := r.Marshal()
+	var sr storedRing
+	_ = json.Unmarshal(data, &sr)
+	for i := range sr.Keys {
+		sr.Keys[i].Published = time.Time{}
+	}
+	data, _ = json.Marshal(sr)
+	if strings.Contains(string(data), "published") {
+		t.Fatalf("an unset publication time is stored: %s", data)
+	}
+	old, err := Unmarshal(data, EdDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upgrade := t0.Add(10 * time.Hour)
+	r2, changed, err := Rotate(old, EdDSA, upgrade, time.Hour)
+	if err != nil || !changed {
+		t.Fatalf("publication times not set: %v", err)
+	}
+	if got := r2.Keys[1]; !got.Published.Equal(upgrade) || !got.NotBefore.Equal(upgrade.Add(time.Hour)) {
+		t.Fatalf("the next key: published %s, starts %s", got.Published, got.NotBefore)
+	}
+	if _, changed, _ := Rotate(r2, EdDSA, upgrade.Add(time.Minute), time.Hour); changed {
+		t.Fatal("a ring with publication times changes again")
+	}
+}
+
+// simInstance is one Caddy sharing a stored ring: its clock is off by
+// skew, and it rereads the ring as caddymodule's assertionKeys does.
+type simInstance struct {
+	skew, period time.Duration
+	ring         *Ring
+	reread       time.Time // true time of the next reread
+}
+
+func (in *simInstance) interval() time.Duration { return min(time.Minute, in.period/4) }
+
+// refresh is assertionKeys.refresh: Rotate what is stored; when that
+// changes it, Rotate again under the lock and store the result.
+func (in *simInstance) refresh(t *testing.T, stored **Ring, now time.Time) {
+	clock := now.Add(in.skew)
+	r, changed, err := Rotate(*stored, ES256, clock, in.period)
+	if err == nil && changed {
+		if r, changed, err = Rotate(*stored, ES256, clock, in.period); err == nil && changed {
+			var data []byte
+			if data, err = r.Marshal(); err == nil {
+				*stored, err = Unmarshal(data, ES256)
+			}
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.ring = r
+	in.reread = now.Add(in.interval())
+}
+
+// Instances whose clocks differ by up to maxClockSkew share a ring,
+// first at one period, then (all reloaded) at a shorter one. At every
+// moment, a key any of them signed an assertion with that is still valid
+// is in the JWKS of every instance; a key signs only after every
+// instance has published it for about a period; and keys rotate about
+// every period, the new one as soon as a period has passed after the
+// reload.
+func TestRotationAcrossInstancesWithSkewedClocks(t *testing.T) {
+	hour := time.Hour
+	for name, c := range map[string]struct {
+		before, after    time.Duration // the period before and after the reload
+		reloadAt, runFor time.Duration // after the start; after the reload
+		lifetime         time.Duration
+	}{
+		"one period, lifetime as long":  {hour, hour, 0, 8 * hour, hour},
+		"shortened before the next key": {168 * hour, hour, 30 * hour, 6 * hour, time.Minute},
+		"shortened after the next key":  {168 * hour, hour, 200 * hour, 6 * hour, time.Minute},
+		"shortened to minutes":          {hour, 4 * time.Minute, 90 * time.Minute, hour, time.Minute},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t0 := time.Date(2026, 12, 4, 10, 0, 0, 300e6, time.UTC)
+			reload, end := t0.Add(c.reloadAt), t0.Add(c.reloadAt+c.runFor)
+			var stored *Ring
+			ins := []*simInstance{{skew: 0}, {skew: 30 * time.Second}, {skew: -29*time.Second - 700*time.Millisecond}}
+			for i, in := range ins {
+				in.period = c.before
+				in.refresh(t, &stored, t0)
+				in.reread = t0.Add(time.Duration(i) * 13 * time.Second)
+			}
+			firstKey := stored.Keys[0].ID
+			first, last, everywhere := map[string]time.Time{}, map[string]time.Time{}, map[string]time.Time{}
+			const step = 5 * time.Second
+			for now := t0; now.Before(end); now = now.Add(step) {
+				for i, in := range ins {
+					if at := reload.Add(time.Duration(i) * 7 * time.Second); in.period != c.after && !now.Before(at) {
+						in.period = c.after
+						in.refresh(t, &stored, now)
+					} else if !now.Before(in.reread) {
+						in.refresh(t, &stored, now)
+					}
+				}
+				for _, k := range stored.Keys {
+					if _, ok := everywhere[k.ID]; !ok && all(ins, func(in *simInstance) bool { return published(in.ring, k.ID) }) {
+						everywhere[k.ID] = now
+					}
+				}
+				period := ins[0].period
+				for _, in := range ins {
+					k := in.ring.Signing(now.Add(in.skew))
+					if _, ok := first[k.ID]; !ok {
+						first[k.ID] = now
+						lead := now.Sub(everywhere[k.ID])
+						if k.ID != firstKey && lead < period-maxClockSkew-time.Minute {
+							t.Fatalf("%s: a key signs %s after every instance published it; the period is %s", now.Sub(t0), lead, period)
+						}
+					}
+					last[k.ID] = now
+				}
+				for kid, at := range last {
+					if now.Sub(at) > c.lifetime {
+						continue
+					}
+					if !published(stored, kid) || !all(ins, func(in *simInstance) bool { return published(in.ring, kid) }) {
+						t.Fatalf("%s: a key that signed an assertion %s ago, still valid, is not published by every instance", now.Sub(t0), now.Sub(at))
+					}
+				}
+			}
+			rotations := 0
+			for kid, to := range last {
+				from := first[kid]
+				if from.Before(reload) {
+					from = reload
+				}
+				if span, most := to.Sub(from), c.after+time.Minute+2*maxClockSkew+step; to.After(reload) && span > most {
+					t.Errorf("a key signed for %s after the reload; at most %s with a period of %s", span, most, c.after)
+				}
+				if first[kid].After(reload) {
+					rotations++
+				}
+			}
+			if want := int(c.runFor/(c.after+3*time.Minute)) - 1; rotations < want {
+				t.Errorf("%d rotations after the reload, want %d or more", rotations, want)
+			}
+		})
+	}
+}
+
+func all[T any](xs []T, f func(T) bool) bool {
+	for _, x := range xs {
+		if !f(x) {
+			return false
+		}
+	}
+	return true
+}
