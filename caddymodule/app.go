@@ -63,9 +63,12 @@ type App struct {
 	CookieKeys []KeyPair `json:"cookie_keys,omitempty"`
 
 	// AssertionKeyRotation is how often the key that signs identity
-	// assertions is replaced. Each key is published in the JWKS one
-	// period before it signs and one period after, and is kept in Caddy's
-	// storage, so instances sharing it sign alike. Default: 168h (7 days).
+	// assertions is replaced. Each key is published in the JWKS at least
+	// one period before it signs and one period after, and is kept in
+	// Caddy's storage, so instances sharing it sign alike. A shorter
+	// period takes effect at the reload: the next key signs once the new
+	// period has passed since the current one started. Default: 168h
+	// (7 days).
 	AssertionKeyRotation caddy.Duration `json:"assertion_key_rotation,omitempty"`
 
 	// The store module in its roles: users and revocations always; second

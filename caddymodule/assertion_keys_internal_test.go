@@ -1,12 +1,17 @@
 package caddymodule
 
 import (
+	"context"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
+
+	"github.com/jitauth/caddy-jitauth/assertion"
 )
 
 // Two instances on one storage, starting at once, sign with the same
@@ -61,5 +66,55 @@ func TestAssertionKeysSharedByInstances(t *testing.T) {
 	}
 	if found != 2 {
 		t.Fatal("the retired key left the published set at once")
+	}
+}
+
+// A reload with a shorter assertion_key_rotation brings the stored next
+// key forward: the reloaded instance signs with it once the new period
+// has passed since the current key started, an instance still on the old
+// configuration (rereading once a minute) signs with it after its next
+// reread, and both keep publishing the key signed with until then.
+func TestShortenedAssertionKeyRotationReachesEveryInstance(t *testing.T) {
+	storage := &certmagic.FileStorage{Path: t.TempDir()}
+	week := 168 * time.Hour
+	a, b := newAssertionKeys(storage, week, zap.NewNop()), newAssertionKeys(storage, week, zap.NewNop())
+	ra, rb := a.need("ES256"), b.need("ES256")
+	if err := a.start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.stopFollowing)
+	ring := ra.Load()
+	first, next := ring.Signing(time.Now()).ID, ring.Keys[len(ring.Keys)-1].ID
+	a.stopFollowing()
+
+	const period = 2 * time.Second
+	reloaded := newAssertionKeys(storage, period, zap.NewNop())
+	rr := reloaded.need("ES256")
+	if err := reloaded.start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(reloaded.stopFollowing)
+	deadline := time.Now().Add(3 * period)
+	for rr.Load().Signing(time.Now()).ID != next {
+		if time.Now().After(deadline) {
+			t.Fatalf("with assertion_key_rotation %s the next key did not sign within %s (a week before the reload)", period, 3*period)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	if err := b.refresh(ctx, "ES256"); err != nil {
+		t.Fatal(err)
+	}
+	if got := rb.Load().Signing(time.Now()).ID; got != next {
+		t.Fatal("the instance on the old configuration does not sign with the key brought forward after its reread")
+	}
+	for name, r := range map[string]*atomic.Pointer[assertion.Ring]{"reloaded": rr, "old configuration": rb} {
+		if !slices.ContainsFunc(r.Load().Keys, func(k *assertion.Key) bool { return k.ID == first }) {
+			t.Errorf("the %s instance no longer publishes the key that signed until the rotation", name)
+		}
 	}
 }
