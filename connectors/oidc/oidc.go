@@ -97,6 +97,10 @@ const (
 	providerTimeout        = 10 * time.Second
 	// maxIATSkew is how far in the future an ID token's iat may lie.
 	maxIATSkew = 5 * time.Minute
+	// maxNotBeforeSkew is how far in the future a bearer token's nbf may
+	// lie (go-oidc allows five minutes): only the disagreement of two
+	// clocks, not a token meant for later.
+	maxNotBeforeSkew = time.Minute
 	// maxIDTokenLength bounds what we are willing to parse.
 	maxIDTokenLength = 64 << 10
 )
@@ -605,6 +609,9 @@ func (o *OIDC) VerifyBearer(ctx context.Context, token string, audiences, algori
 	claims := map[string]any{}
 	if err := t.Claims(&claims); err != nil {
 		return provisioner.Claims{}, fmt.Errorf("%w: bearer token claims: %v", connector.ErrRejected, err)
+	}
+	if nbf, ok := claims["nbf"].(float64); ok && time.Unix(int64(nbf), 0).After(time.Now().Add(maxNotBeforeSkew)) {
+		return provisioner.Claims{}, fmt.Errorf("%w: the bearer token is not valid before %s", connector.ErrRejected, time.Unix(int64(nbf), 0).UTC().Format(time.RFC3339))
 	}
 	if why := notABearer(token, claims); why != "" {
 		return provisioner.Claims{}, fmt.Errorf("%w: the bearer token is %s", connector.ErrRejected, why)
