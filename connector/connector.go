@@ -98,8 +98,7 @@ type CrossSitePoster interface {
 // provider's published keys: the signature with one of algorithms (never
 // "none" or a symmetric algorithm), the provider's issuer, an exp in the
 // future and any nbf in the past (up to a minute of clock skew), and an
-	// aud naming at least one of
-// audiences (which is never empty). It returns the token's identity as
+// aud naming at least one of audiences (which is never empty). It returns the token's identity as
 // Finish does. A token that is not a JWT (an opaque access token) is an
 // *OpaqueTokenError; other refusals wrap ErrRejected, and a provider
 // that cannot be reached ErrUnavailable.
