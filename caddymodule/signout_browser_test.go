@@ -14,6 +14,13 @@ import (
 // with one devidp connection (no logout_at_provider).
 func publicPagesSite(t *testing.T) (string, *devidp.Server) {
 	t.Helper()
+	return publicPagesSiteWith(t, "")
+}
+
+// publicPagesSiteWith is publicPagesSite with more directives (one per
+// line, tab-indented) at the top of its protected block.
+func publicPagesSiteWith(t *testing.T, protected string) (string, *devidp.Server) {
+	t.Helper()
 	dir := t.TempDir()
 	port := freePort(t)
 	base := fmt.Sprintf("http://localhost:%d", port)
@@ -31,7 +38,7 @@ http://localhost:%d {
 	handle /pub/* {
 		respond "public page" 200
 	}
-	handle {
+	handle {%s
 		jit_auth
 		reverse_proxy %s
 	}
@@ -39,7 +46,7 @@ http://localhost:%d {
 `, globalOptions(dir, fmt.Sprintf(`
 		connection corp {
 			oidc %s app app-secret
-		}`, idp.Issuer())), port, up.hostPort()))
+		}`, idp.Issuer())), port, protected, up.hostPort()))
 	return base, idp
 }
 

