@@ -125,7 +125,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrIdentityExists: the identity is already linked to a user.
 	ErrIdentityExists = errors.New("identity already exists")
-	// ErrUsernameTaken: another user holds the (normalised) username.
+	// ErrUsernameTaken: another user holds the (normalised) username,
+	// or held it and was deleted (a retired name, see UsernameRetirer).
 	ErrUsernameTaken = errors.New("username already taken")
 	// ErrCodeUsed: a TOTP time step at or before the last accepted one,
 	// or a recovery code that is not (or no longer) valid.
@@ -191,8 +192,9 @@ type UserStore interface {
 	// CreateUser atomically inserts u (its ID, Status and timestamps are
 	// set by the store) together with its first identity. It returns
 	// ErrIdentityExists if the identity is already linked, and
-	// ErrUsernameTaken if the username is taken; in both cases nothing is
-	// written.
+	// ErrUsernameTaken if the username is taken (or retired for this
+	// identity, by a store that is a UsernameRetirer); in both cases
+	// nothing is written.
 	CreateUser(ctx context.Context, u *User, id Identity) (*User, error)
 	// LinkIdentity links one more identity to an existing user (account
 	// linking) and, in the same transaction, applies update (when
@@ -243,6 +245,8 @@ type AdminStore interface {
 	SetStatus(ctx context.Context, userID string, s Status, reason string) error
 	// DeleteUser removes a user with its identities, second factors,
 	// consents, role grants and login history, or returns ErrNotFound.
+	// A store that is a UsernameRetirer retires the username in the same
+	// transaction.
 	DeleteUser(ctx context.Context, userID string) error
 	// SetStatusIf is SetStatus done only if cond holds for the user as
 	// read in the same transaction, which holds the user against

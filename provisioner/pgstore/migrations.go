@@ -152,6 +152,19 @@ CREATE INDEX revoked_sessions_recorded_at ON revoked_sessions (recorded_at);
 ALTER TABLE users ADD COLUMN name_norm text NOT NULL DEFAULT '';
 UPDATE users SET name_norm = lower(name) WHERE name <> '';
 `,
+	// 7: the usernames of deleted users, retired so that no other
+	// identity gets one (provisioner.UsernameRetirer): hashes only. A
+	// row with an empty holder_hash marks the name retired; each other
+	// row names one identity that may have it again. Instances of an
+	// older build sharing the schema during a rolling upgrade neither
+	// record nor read it.
+	`
+CREATE TABLE retired_usernames (
+	name_hash   text COLLATE "C" NOT NULL,
+	holder_hash text COLLATE "C" NOT NULL,
+	PRIMARY KEY (name_hash, holder_hash)
+);
+`,
 }
 
 // backfills complete a migration step in Go, in the step's transaction,

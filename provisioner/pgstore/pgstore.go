@@ -82,7 +82,10 @@ type Store struct {
 	now     func() time.Time
 }
 
-var _ provisioner.Store = (*Store)(nil)
+var (
+	_ provisioner.Store           = (*Store)(nil)
+	_ provisioner.UsernameRetirer = (*Store)(nil)
+)
 
 // Open connects to the database at connString (see the package
 // documentation), checks that it answers and migrates the schema to the
@@ -414,6 +417,16 @@ func (s *Store) createUser(ctx context.Context, u *provisioner.User, id provisio
 			string(status), now, now, nullTime(u.LastLoginAt), cols.NameNorm); err != nil {
 			return mapConstraint(err)
 		}
+		// A deleted user's name goes to nobody else (S15). Read after the
+		// insert: an insert of a name whose holder a concurrent
+		// transaction is deleting waits for it, and this statement (READ
+		// COMMITTED) then sees the name that transaction retired.
+		switch retired, err := usernameRetired(ctx, tx, norm, id.IdentityKey); {
+		case err != nil:
+			return fmt.Errorf("checking retired usernames: %w", err)
+		case retired:
+			return fmt.Errorf("%w: a deleted user had it", provisioner.ErrUsernameTaken)
+		}
 		if _, err := tx.Exec(ctx, `INSERT INTO identities (connection, issuer, subject,
 				user_id, raw_claims, created_at, last_login_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7)`,
@@ -688,13 +701,13 @@ func (s *Store) SetStatusIf(ctx context.Context, userID string, st provisioner.S
 }
 
 // DeleteUser removes a user and (by cascade) its identities and TOTP
-// factor;
+// factor, and retires its username (see retireUsername);
 // provisioner.ErrNotFound if there is no such user.
 func (s *Store) DeleteUser(ctx context.Context, userID string) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	tag, err := s.pool.Exec(ctx, `DELETE FROM users WHERE id = $1`, userID)
-	if err := affectedOne(tag, err); err != nil {
+	err := s.inTx(ctx, func(tx pgx.Tx) error { return deleteUser(ctx, tx, userID) })
+	if err != nil {
 		return fmt.Errorf("postgres store: deleting user: %w", err)
 	}
 	return nil
@@ -704,13 +717,91 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) error {
 // that locks the user's row, and only if cond holds for it.
 func (s *Store) DeleteUserIf(ctx context.Context, userID string, cond provisioner.UserCondition) error {
 	err := s.ifUser(ctx, userID, cond, func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, userID)
-		return err
+		return deleteUser(ctx, tx, userID)
 	})
 	if err != nil {
 		return fmt.Errorf("postgres store: deleting user: %w", err)
 	}
 	return nil
+}
+
+// deleteUser retires the user's username and deletes the user, in tx;
+// provisioner.ErrNotFound if there is no such user.
+func deleteUser(ctx context.Context, tx pgx.Tx, userID string) error {
+	if err := retireUsername(ctx, tx, userID); err != nil {
+		return err
+	}
+	tag, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, userID)
+	return affectedOne(tag, err)
+}
+
+// retireUsername records the username of the user about to be deleted
+// as retired, with each of the user's identities, as hashes
+// (provisioner.UsernameRetirer). It locks the user's row first, as
+// LinkIdentity does, so no identity is linked to the user between the
+// read of its identities and the delete. A name that is already
+// retired keeps its records and gains this user's identities.
+func retireUsername(ctx context.Context, tx pgx.Tx, userID string) error {
+	var norm string
+	err := tx.QueryRow(ctx, `SELECT username_norm FROM users WHERE id = $1 FOR UPDATE`, userID).Scan(&norm)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return provisioner.ErrNotFound
+	case err != nil:
+		return fmt.Errorf("reading the username to retire: %w", err)
+	}
+	name := provisioner.RetiredName(norm)
+	if name == "" {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `SELECT connection, issuer, subject FROM identities WHERE user_id = $1`, userID)
+	if err != nil {
+		return fmt.Errorf("reading the identities to retire the username with: %w", err)
+	}
+	holders := []string{""} // the mark that the name is retired
+	for rows.Next() {
+		var k provisioner.IdentityKey
+		if err := rows.Scan(&k.Connection, &k.Issuer, &k.Subject); err != nil {
+			rows.Close()
+			return fmt.Errorf("reading the identities to retire the username with: %w", err)
+		}
+		holders = append(holders, provisioner.RetiredHolder(norm, k))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading the identities to retire the username with: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO retired_usernames (name_hash, holder_hash)
+		SELECT $1, h FROM unnest($2::text[]) AS h ON CONFLICT DO NOTHING`, name, holders); err != nil {
+		return fmt.Errorf("retiring the username: %w", err)
+	}
+	return nil
+}
+
+// UsernameRetired reports whether username is retired for key (see
+// provisioner.UsernameRetirer).
+func (s *Store) UsernameRetired(ctx context.Context, username string, key provisioner.IdentityKey) (bool, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	retired, err := usernameRetired(ctx, s.pool, username, key)
+	if err != nil {
+		return false, fmt.Errorf("postgres store: looking up retired usernames: %w", err)
+	}
+	return retired, nil
+}
+
+// usernameRetired is UsernameRetired, read through q.
+func usernameRetired(ctx context.Context, q queryRower, username string, key provisioner.IdentityKey) (bool, error) {
+	name := provisioner.RetiredName(username)
+	if name == "" {
+		return false, nil
+	}
+	var retired bool
+	err := q.QueryRow(ctx, `SELECT
+		EXISTS (SELECT 1 FROM retired_usernames WHERE name_hash = $1)
+		AND NOT EXISTS (SELECT 1 FROM retired_usernames WHERE name_hash = $1 AND holder_hash = $2)`,
+		name, provisioner.RetiredHolder(username, key)).Scan(&retired)
+	return retired, err
 }
 
 // ifUser runs change in a transaction if cond holds for the user as

@@ -133,6 +133,7 @@ func TestConformance(t *testing.T) {
 	storetest.RunUserBatch(t, func(t *testing.T) storetest.UserAndBatch { return openFresh(t) })
 	storetest.RunSingleUse(t, func(t *testing.T) storetest.RevocationsAndSingleUse { return openFresh(t) })
 	storetest.RunTOTPEnroller(t, func(t *testing.T) storetest.UserFactorsAndEnroller { return openFresh(t) })
+	storetest.RunUsernameRetirer(t, func(t *testing.T) storetest.UserAdminAndRetirer { return openFresh(t) })
 }
 
 func versions(t *testing.T, s *Store) []int {
@@ -958,12 +959,14 @@ func TestTOTPTwoInstances(t *testing.T) {
 // locale), so the directory search finds them by any case of their name.
 func TestMigrationNameNorm(t *testing.T) {
 	_, cs := newSchema(t)
+	// Version 6 added name_norm.
+	const before = 5
 	latest := SchemaVersion
-	SchemaVersion = latest - 1
+	SchemaVersion = before
 	s, err := Open(t.Context(), cs)
 	SchemaVersion = latest
 	if err != nil {
-		t.Fatalf("Open at version %d: %v", latest-1, err)
+		t.Fatalf("Open at version %d: %v", before, err)
 	}
 	ctx := t.Context()
 	names := map[string]string{"u1": "Élodie Durand", "u2": "ALICE", "u3": ""}
@@ -977,7 +980,7 @@ func TestMigrationNameNorm(t *testing.T) {
 
 	s, err = Open(ctx, cs)
 	if err != nil {
-		t.Fatalf("Open after version %d: %v", latest-1, err)
+		t.Fatalf("Open after version %d: %v", before, err)
 	}
 	defer s.Close()
 	for id, name := range names {

@@ -137,6 +137,17 @@ UPDATE users SET name_norm = lower(name);
 DROP INDEX users_search_cols;
 CREATE INDEX users_search_cols ON users(username_norm, email_norm, name_norm);
 `,
+	// 7: the usernames of deleted users, retired so that no other
+	// identity gets one (provisioner.UsernameRetirer): hashes only. A
+	// row with an empty holder_hash marks the name retired; each other
+	// row names one identity that may have it again.
+	`
+CREATE TABLE retired_usernames (
+	name_hash   TEXT NOT NULL,
+	holder_hash TEXT NOT NULL,
+	PRIMARY KEY (name_hash, holder_hash)
+) WITHOUT ROWID;
+`,
 }
 
 // backfills complete a migration step in Go, in the step's transaction,

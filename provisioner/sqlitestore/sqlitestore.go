@@ -44,7 +44,10 @@ type Store struct {
 	writer chan struct{}
 }
 
-var _ provisioner.Store = (*Store)(nil)
+var (
+	_ provisioner.Store           = (*Store)(nil)
+	_ provisioner.UsernameRetirer = (*Store)(nil)
+)
 
 // BusyTimeout is how long a statement waits for another writer's lock
 // before failing.
@@ -325,6 +328,13 @@ func (s *Store) createUser(ctx context.Context, u *provisioner.User, id provisio
 			string(status), now.UnixNano(), now.UnixNano(), nullTime(u.LastLoginAt), cols.NameNorm); err != nil {
 			return mapConstraint(err)
 		}
+		// A deleted user's name goes to nobody else (S15).
+		switch retired, err := usernameRetired(ctx, tx, norm, id.IdentityKey); {
+		case err != nil:
+			return fmt.Errorf("checking retired usernames: %w", err)
+		case retired:
+			return fmt.Errorf("%w: a deleted user had it", provisioner.ErrUsernameTaken)
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO identities (connection, issuer, subject,
 				user_id, raw_claims, created_at, last_login_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -574,11 +584,11 @@ func (s *Store) SetStatusIf(ctx context.Context, userID string, st provisioner.S
 }
 
 // DeleteUser removes a user and (by cascade) its identities and TOTP
-// factor;
+// factor, and retires its username (see retireUsername);
 // provisioner.ErrNotFound if there is no such user.
 func (s *Store) DeleteUser(ctx context.Context, userID string) error {
-	res, err := s.exec(ctx, `DELETE FROM users WHERE id = ?`, userID)
-	if err := affectedOne(res, err); err != nil {
+	err := s.inTx(ctx, func(tx *sql.Tx) error { return deleteUser(ctx, tx, userID) })
+	if err != nil {
 		return fmt.Errorf("sqlite store: deleting user: %w", err)
 	}
 	return nil
@@ -588,14 +598,88 @@ func (s *Store) DeleteUser(ctx context.Context, userID string) error {
 // transaction that reads the user first and deletes only if cond holds
 // for it.
 func (s *Store) DeleteUserIf(ctx context.Context, userID string, cond provisioner.UserCondition) error {
-	err := s.ifUser(ctx, userID, cond, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, userID)
-		return err
-	})
+	err := s.ifUser(ctx, userID, cond, func(tx *sql.Tx) error { return deleteUser(ctx, tx, userID) })
 	if err != nil {
 		return fmt.Errorf("sqlite store: deleting user: %w", err)
 	}
 	return nil
+}
+
+// deleteUser retires the user's username and deletes the user, in tx;
+// provisioner.ErrNotFound if there is no such user.
+func deleteUser(ctx context.Context, tx *sql.Tx, userID string) error {
+	if err := retireUsername(ctx, tx, userID); err != nil {
+		return err
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, userID)
+	return affectedOne(res, err)
+}
+
+// retireUsername records the username of the user about to be deleted
+// as retired, with each of the user's identities, as hashes
+// (provisioner.UsernameRetirer). A name that is already retired keeps
+// its records and gains this user's identities.
+func retireUsername(ctx context.Context, tx *sql.Tx, userID string) error {
+	var norm string
+	err := tx.QueryRowContext(ctx, `SELECT username_norm FROM users WHERE id = ?`, userID).Scan(&norm)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return provisioner.ErrNotFound
+	case err != nil:
+		return fmt.Errorf("reading the username to retire: %w", err)
+	}
+	name := provisioner.RetiredName(norm)
+	if name == "" {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT connection, issuer, subject FROM identities WHERE user_id = ?`, userID)
+	if err != nil {
+		return fmt.Errorf("reading the identities to retire the username with: %w", err)
+	}
+	holders := []string{""} // the mark that the name is retired
+	for rows.Next() {
+		var k provisioner.IdentityKey
+		if err := rows.Scan(&k.Connection, &k.Issuer, &k.Subject); err != nil {
+			rows.Close()
+			return fmt.Errorf("reading the identities to retire the username with: %w", err)
+		}
+		holders = append(holders, provisioner.RetiredHolder(norm, k))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("reading the identities to retire the username with: %w", err)
+	}
+	for _, h := range holders {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO retired_usernames (name_hash, holder_hash)
+			VALUES (?, ?) ON CONFLICT DO NOTHING`, name, h); err != nil {
+			return fmt.Errorf("retiring the username: %w", err)
+		}
+	}
+	return nil
+}
+
+// UsernameRetired reports whether username is retired for key (see
+// provisioner.UsernameRetirer).
+func (s *Store) UsernameRetired(ctx context.Context, username string, key provisioner.IdentityKey) (bool, error) {
+	retired, err := usernameRetired(ctx, s.db, username, key)
+	if err != nil {
+		return false, fmt.Errorf("sqlite store: looking up retired usernames: %w", err)
+	}
+	return retired, nil
+}
+
+// usernameRetired is UsernameRetired, read through q.
+func usernameRetired(ctx context.Context, q querier, username string, key provisioner.IdentityKey) (bool, error) {
+	name := provisioner.RetiredName(username)
+	if name == "" {
+		return false, nil
+	}
+	var retired bool
+	err := q.QueryRowContext(ctx, `SELECT
+		EXISTS (SELECT 1 FROM retired_usernames WHERE name_hash = ?)
+		AND NOT EXISTS (SELECT 1 FROM retired_usernames WHERE name_hash = ? AND holder_hash = ?)`,
+		name, name, provisioner.RetiredHolder(username, key)).Scan(&retired)
+	return retired, err
 }
 
 // ifUser runs change in a write transaction (which no other writer,

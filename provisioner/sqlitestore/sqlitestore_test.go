@@ -31,6 +31,7 @@ func TestConformance(t *testing.T) {
 	storetest.RunUserBatch(t, func(t *testing.T) storetest.UserAndBatch { return openTemp(t) })
 	storetest.RunSingleUse(t, func(t *testing.T) storetest.RevocationsAndSingleUse { return openTemp(t) })
 	storetest.RunTOTPEnroller(t, func(t *testing.T) storetest.UserFactorsAndEnroller { return openTemp(t) })
+	storetest.RunUsernameRetirer(t, func(t *testing.T) storetest.UserAdminAndRetirer { return openTemp(t) })
 }
 
 // Each part of the suite needs only its role: run through a value that
@@ -623,12 +624,14 @@ func TestMigrationFromVersion1(t *testing.T) {
 // ASCII), so the directory search finds them by any case of their name.
 func TestMigrationNameNorm(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "users.db")
+	// Version 6 added name_norm.
+	const before = 5
 	latest := SchemaVersion
-	SchemaVersion = latest - 1
+	SchemaVersion = before
 	s, err := Open(path)
 	SchemaVersion = latest
 	if err != nil {
-		t.Fatalf("Open at version %d: %v", latest-1, err)
+		t.Fatalf("Open at version %d: %v", before, err)
 	}
 	names := map[string]string{"u1": "Élodie Durand", "u2": "ALICE", "u3": ""}
 	for id, name := range names {
@@ -641,7 +644,7 @@ func TestMigrationNameNorm(t *testing.T) {
 
 	s, err = Open(path)
 	if err != nil {
-		t.Fatalf("Open after version %d: %v", latest-1, err)
+		t.Fatalf("Open after version %d: %v", before, err)
 	}
 	defer s.Close()
 	for id, name := range names {
