@@ -544,7 +544,8 @@ func (l *login) create(ctx context.Context, ident Identity) (Result, error) {
 				return Result{}, ErrUsernameConflict
 			}
 			// A name from a template that is not the verified email
-			// (preferred_username, say) belongs to someone else: that is
+			// (preferred_username, say) belongs to someone else, or did
+			// (a deleted user's, retired: see UsernameRetirer): that is
 			// not this user's name, so try the next one.
 		default:
 			return Result{}, fmt.Errorf("%w: creating user: %w", ErrStoreUnavailable, err)
@@ -555,13 +556,20 @@ func (l *login) create(ctx context.Context, ident Identity) (Result, error) {
 
 // checkNameFree fails as create's inserts would when no candidate can be
 // taken: the first one free ends the search, a taken verified email is a
-// conflict, any other taken name falls through to the next.
+// conflict, any other taken name (also a deleted user's, retired for
+// this identity) falls through to the next.
 func (l *login) checkNameFree(ctx context.Context, cands []usernameCandidate) error {
 	for _, cand := range cands {
 		_, err := l.p.Store.UserByUsername(ctx, cand.name)
 		switch {
 		case errors.Is(err, ErrNotFound):
-			return nil
+			retired, err := l.retired(ctx, cand.name)
+			if err != nil {
+				return err
+			}
+			if !retired {
+				return nil
+			}
 		case err != nil:
 			return fmt.Errorf("%w: looking up username: %w", ErrStoreUnavailable, err)
 		case cand.verifiedEmail:
@@ -569,4 +577,20 @@ func (l *login) checkNameFree(ctx context.Context, cands []usernameCandidate) er
 		}
 	}
 	return ErrUsernameConflict
+}
+
+// retired reports whether name was a deleted user's and is not this
+// identity's to have again (UsernameRetirer); never, with a store that
+// does not retire names. CreateUser refuses such a name anyway: this is
+// for the checks made before it.
+func (l *login) retired(ctx context.Context, name string) (bool, error) {
+	r, ok := l.p.Store.(UsernameRetirer)
+	if !ok {
+		return false, nil
+	}
+	retired, err := r.UsernameRetired(ctx, name, l.key)
+	if err != nil {
+		return false, fmt.Errorf("%w: looking up retired usernames: %w", ErrStoreUnavailable, err)
+	}
+	return retired, nil
 }
