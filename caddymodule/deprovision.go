@@ -30,7 +30,7 @@ type DeprovisionConfig struct {
 	// Action is "disable" (the default: the user's logins are refused
 	// until an administrator enables them) or "delete" (the user and
 	// everything kept of them are removed; a later login creates a new
-	// user).
+	// user; the username is retired, for no other identity to get).
 	Action string `json:"action,omitempty"`
 	// Every is how often inactive users are looked for; default 1h.
 	Every caddy.Duration `json:"every,omitempty"`

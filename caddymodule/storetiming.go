@@ -102,6 +102,18 @@ func (w timedSessionStore) RecordUserLogin(ctx context.Context, userID string, a
 	return rec.RecordUserLogin(ctx, userID, at)
 }
 
+// UsernameRetired asks a store that retires deleted users' names
+// (provisioner.UsernameRetirer, optional); for one that does not, no
+// name is retired, as the provisioner would see it without the wrapper.
+func (w timedSessionStore) UsernameRetired(ctx context.Context, name string, k provisioner.IdentityKey) (bool, error) {
+	r, ok := w.s.(provisioner.UsernameRetirer)
+	if !ok {
+		return false, nil
+	}
+	defer w.t.since("username_retired", time.Now())
+	return r.UsernameRetired(ctx, name, k)
+}
+
 func (w timedSessionStore) Close() error { return w.s.Close() }
 
 func (w timedSessionStore) RevokeSession(ctx context.Context, id string, expires time.Time) error {
@@ -244,4 +256,5 @@ var (
 	_ provisioner.AdminStore        = timedAdmin{}
 	_ provisioner.SingleUseStore    = timedSingleUse{}
 	_ provisioner.TOTPEnroller      = timedEnrollingFactors{}
+	_ provisioner.UsernameRetirer   = timedSessionStore{}
 )

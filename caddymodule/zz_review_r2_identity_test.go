@@ -10,57 +10,6 @@ import (
 // person, one name" and the README's "one person, one name" section,
 // through a real Caddy, the mockoidc provider and a real SQLite file.
 
-// Finding: a deleted user's username is handed to the next person whose
-// provider-chosen claim asks for it.
-//
-// Attack: Alice signs in through corp (JIT on) and gets the local name
-// "alice" from her preferred_username. The operator deletes her (admin
-// API `DELETE /jit_auth/users/alice`, `caddy jit-users delete`, or a
-// `deprovision { action delete }` rule after a holiday): the store forgets
-// the name. Mallory, another person at the provider, sets her
-// preferred_username to "alice" (a claim users choose) and signs in.
-//
-// Today: Mallory becomes the local user "alice"; the upstream receives
-// Remote-User / {http.auth.user.id} "alice" for her, the name it has
-// known as Alice (her wiki pages, her home directory, her rows keyed by
-// Remote-User). Two identities reach the upstream under one name.
-//
-// Should: a name a deleted user had is not given to a different
-// identity from a provider-chosen claim (S15: "never the same for two
-// identities"); Mallory falls through to the next template
-// (corp-mallory-sub), as she does while Alice exists. Alice's own
-// identity signing in again may get it back.
-//
-// Severity: medium. Needs a deletion (which deprovisioning automates),
-// then any provider user can claim the name and inherit the departed
-// user's data in the upstream.
-func TestReviewR2DeletedUsernameNotReissuedToAnotherPerson(t *testing.T) {
-	s := startIdentitySite(t)
-	st := openStore(t, s.dir)
-	if got := loginAs(s, "corp", person("alice-sub", "", false, "alice"), ""); got.user != "alice" {
-		t.Fatalf("alice's first login: %d %q\n%s", got.status, got.user, got.body)
-	}
-	// While Alice exists, Mallory's preferred_username falls through.
-	if got := loginAs(s, "corp", person("mallory-sub", "", false, "alice"), ""); got.user != "corp-mallory-sub" {
-		t.Fatalf("mallory while alice exists: %d %q; want corp-mallory-sub", got.status, got.user)
-	}
-	alice, err := st.UserByUsername(context.Background(), "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.DeleteUser(context.Background(), alice.ID); err != nil {
-		t.Fatal(err)
-	}
-	// Eve, a third person, claims the freed name.
-	got := loginAs(s, "corp", person("eve-sub", "", false, "alice"), "")
-	if got.status != http.StatusOK {
-		t.Fatalf("eve: %d\n%s", got.status, got.body)
-	}
-	if got.user == "alice" {
-		t.Errorf("after alice's deletion, eve (another identity, preferred_username \"alice\") reached the upstream as %q: the departed user's name and data", got.user)
-	}
-}
-
 // Finding: the last-resort name {connection}-{subject} can be taken
 // first by someone else's provider-chosen claim, locking its owner out.
 //

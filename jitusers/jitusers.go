@@ -388,7 +388,7 @@ func runStatus(action string) func(*call) error {
 
 func runDelete(c *call) error {
 	if yes, _ := c.cmd.Flags().GetBool("yes"); !yes {
-		fmt.Fprintf(c.cmd.ErrOrStderr(), "Delete user %q with its identities, second factor, consents and roles? Type yes to confirm: ", c.args[0])
+		fmt.Fprintf(c.cmd.ErrOrStderr(), "Delete user %q with its identities, second factor, consents and roles? Its username, unless an email address, is retired: no one else gets it. Type yes to confirm: ", c.args[0])
 		line, _ := bufio.NewReader(c.cmd.InOrStdin()).ReadString('\n')
 		if strings.TrimSpace(line) != "yes" {
 			return errors.New("not deleted: not confirmed (use --yes to skip the question)")
