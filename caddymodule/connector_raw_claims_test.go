@@ -28,7 +28,7 @@ type rawAssertion struct {
 func init() { caddy.RegisterModule(rawAssertion{}) }
 
 func (rawAssertion) CaddyModule() caddy.ModuleInfo {
-	return caddy.ModuleInfo{ID: "jit_auth.connectors.review_r3_rawxml", New: func() caddy.Module { return new(rawAssertion) }}
+	return caddy.ModuleInfo{ID: "jit_auth.connectors.test_rawxml", New: func() caddy.Module { return new(rawAssertion) }}
 }
 
 func (c *rawAssertion) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -51,29 +51,11 @@ func (c *rawAssertion) Finish(_ *http.Request, _ connector.Login, _ []byte) (pro
 		Raw: []byte(raw)}, nil
 }
 
-// A third party's connector whose raw claims are not a JSON object
-// (here a SAML assertion as the provider sent it; Claims.Raw is a plain
-// []byte and the README only says "raw claims") signs users in on the
-// SQLite store, and on the PostgreSQL store fails every login as if the
-// database were down: the raw claims go into a jsonb column, which
-// refuses them.
-//
-// Today: SQLite: 200 at the upstream, user provisioned. PostgreSQL: 503
-// "Sign-in temporarily unavailable ... Try again in a moment", logged
-// and counted as a store outage, for every login through the connection,
-// forever. The same connector behaves differently per store, and the
-// page and metrics point the operator at the database.
-//
-// Should: the same claims give the same outcome on every store (as
-// provisioner.storableClaims already does for NUL characters): raw
-// claims that are not a JSON object are kept in a form every store
-// takes (e.g. wrapped as a JSON string), or refused at the connector
-// seam with a Misconfiguration naming the connector, never reported as
-// a store outage.
-//
-// Severity: low. Only a third-party connector can produce it, but then
-// every login through it fails on PostgreSQL with a misleading outage.
-func TestReviewR3ConnectorRawClaimsNotJSONSameOnEveryStore(t *testing.T) {
+// A third party's connector whose raw claims are not a JSON object (a
+// SAML assertion as sent) signs users in on PostgreSQL as on SQLite: the
+// claims are kept as {"raw": text}, which jsonb takes, instead of failing
+// every login as a store outage.
+func TestConnectorRawClaimsThatAreNotJSONSignInOnEveryStore(t *testing.T) {
 	outcome := func(t *testing.T, storeLine string) (int, string) {
 		dir := t.TempDir()
 		up := newUpstream(t)
@@ -90,7 +72,7 @@ func TestReviewR3ConnectorRawClaimsNotJSONSameOnEveryStore(t *testing.T) {
 		%s
 		cookie_keys %s %s
 		connection partner {
-			review_r3_rawxml carol
+			test_rawxml carol
 			jit
 		}
 	}
