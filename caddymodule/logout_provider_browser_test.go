@@ -49,18 +49,16 @@ func TestSignOutToAProtectedPageInABrowser(t *testing.T) {
 	}
 }
 
-// signOutInABrowser signs in through the provider with the Go browser,
-// gives Chromium its cookies, opens the sign-out page with rd and clicks
-// Sign out. It returns where the tab ended and the problems Chromium
-// logged on the way.
-func signOutInABrowser(t *testing.T, browser context.Context, base string, idp *devidp.Server, rd string) (string, string) {
+// signedInTab signs in at base through the devidp provider (as the Go
+// browser) and opens a Chromium tab that holds the same cookies (the
+// session and the logout hint).
+func signedInTab(t *testing.T, browser context.Context, base string, idp *devidp.Server) *pageTab {
 	t.Helper()
 	b := newBrowser(t)
 	if resp, body := devidpLogin(t, b, idp, base, "corp"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("login: %d %s", resp.StatusCode, body)
 	}
 	p := newTab(t, browser)
-	// Give Chromium the Go browser's cookies (session and logout hint).
 	for _, c := range b.setCookies {
 		if c.Value == "" || c.MaxAge < 0 {
 			continue
@@ -74,6 +72,16 @@ func signOutInABrowser(t *testing.T, browser context.Context, base string, idp *
 			t.Fatalf("setting cookie %s: %v", c.Name, err)
 		}
 	}
+	return p
+}
+
+// signOutInABrowser signs in through the provider with the Go browser,
+// gives Chromium its cookies, opens the sign-out page with rd and clicks
+// Sign out. It returns where the tab ended and the problems Chromium
+// logged on the way.
+func signOutInABrowser(t *testing.T, browser context.Context, base string, idp *devidp.Server, rd string) (string, string) {
+	t.Helper()
+	p := signedInTab(t, browser, base, idp)
 	resp := p.navigate("opening the sign-out page", chromedp.Navigate(base+"/.jitauth/logout?rd="+rd))
 	if resp.Status != http.StatusOK {
 		t.Fatalf("sign-out page: %d", resp.Status)

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/jitauth/caddy-jitauth/internal/browsertest"
@@ -26,24 +25,7 @@ func TestBackAfterSignOutShowsNoProtectedPageWithTheREADMEsNoStore(t *testing.T)
 	browsertest.Require(t)
 	browser := browsertest.Start(t)
 	base, idp := publicPagesSiteWith(t, "\n\t\theader ?Cache-Control no-store")
-	b := newBrowser(t)
-	if resp, body := devidpLogin(t, b, idp, base, "corp"); resp.StatusCode != http.StatusOK {
-		t.Fatalf("login: %d %s", resp.StatusCode, body)
-	}
-	p := newTab(t, browser)
-	for _, c := range b.setCookies {
-		if c.Value == "" || c.MaxAge < 0 {
-			continue
-		}
-		path := c.Path
-		if path == "" {
-			path = "/"
-		}
-		httpOnly := c.HttpOnly
-		if _, err := chromedp.Call(p.step(), network.SetCookie, network.SetCookieParams{Name: c.Name, Value: c.Value, URL: base + path, Path: path, HTTPOnly: &httpOnly}); err != nil {
-			t.Fatalf("setting cookie %s: %v", c.Name, err)
-		}
-	}
+	p := signedInTab(t, browser, base, idp)
 
 	// Bob's protected page.
 	resp := p.navigate("opening a protected page", chromedp.Navigate(base+"/private/report"))
