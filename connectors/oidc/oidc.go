@@ -9,9 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -610,13 +612,40 @@ func (o *OIDC) VerifyBearer(ctx context.Context, token string, audiences, algori
 	if err := t.Claims(&claims); err != nil {
 		return provisioner.Claims{}, fmt.Errorf("%w: bearer token claims: %v", connector.ErrRejected, err)
 	}
-	if nbf, ok := claims["nbf"].(float64); ok && time.Unix(int64(nbf), 0).After(time.Now().Add(maxNotBeforeSkew)) {
-		return provisioner.Claims{}, fmt.Errorf("%w: the bearer token is not valid before %s", connector.ErrRejected, time.Unix(int64(nbf), 0).UTC().Format(time.RFC3339))
+	if why := notYetValid(claims["nbf"], time.Now()); why != "" {
+		return provisioner.Claims{}, fmt.Errorf("%w: the bearer token %s", connector.ErrRejected, why)
 	}
 	if why := notABearer(token, claims); why != "" {
 		return provisioner.Claims{}, fmt.Errorf("%w: the bearer token is %s", connector.ErrRejected, why)
 	}
 	return connector.ClaimsFromMap(t.Issuer, t.Subject, claims)
+}
+
+// notYetValid says why a bearer token whose nbf claim is nbf (as JSON
+// decoded it: absent, a number, or go-oidc's other spelling of one, a
+// numeric string) is not valid at now, or "". A minute of clock skew is
+// allowed; a value that is no time, or past any time, is refused rather
+// than converted (1e20 as an int64 wraps to the distant past).
+func notYetValid(nbf any, now time.Time) string {
+	var secs float64
+	switch v := nbf.(type) {
+	case nil:
+		return ""
+	case float64:
+		secs = v
+	case string:
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return "has an nbf that is no time"
+		}
+		secs = f
+	default:
+		return "has an nbf that is no time"
+	}
+	if math.IsNaN(secs) || secs > float64(now.Add(maxNotBeforeSkew).Unix()) {
+		return fmt.Sprintf("is not valid before its nbf (%.0f)", secs)
+	}
+	return ""
 }
 
 // notABearer says why a verified JWT is a kind of token that must not
