@@ -3,6 +3,7 @@ package provisioner
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -38,20 +39,41 @@ func storableClaims(raw []byte) []byte {
 		out, _ := json.Marshal(map[string]string{"raw": dropNUL(string(raw))}) // invalid UTF-8 becomes U+FFFD
 		return out
 	}
-	if !bytes.Contains(raw, []byte(`\u0000`)) && utf8.Valid(raw) {
-		return raw
-	}
 	var v any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if err := dec.Decode(&v); err != nil {
 		return raw
 	}
-	out, err := json.Marshal(withoutNUL(v))
+	clean, changed := storableValue(v)
+	if !changed && !bytes.Contains(raw, []byte(`\u0000`)) && utf8.Valid(raw) && !surrogateEscape(raw) {
+		return raw
+	}
+	out, err := json.Marshal(clean)
 	if err != nil {
 		return raw
 	}
 	return out
+}
+
+// surrogateEscape reports whether raw has a \uD800-\uDFFF escape: one
+// alone (as JavaScript's JSON.stringify writes a broken string) is JSON
+// to Go, which reads it as U+FFFD, and not to PostgreSQL's jsonb.
+// Re-encoded, a pair is its character and a lone one U+FFFD.
+func surrogateEscape(raw []byte) bool {
+	for i := bytes.Index(raw, []byte(`\u`)); i >= 0 && i+2 < len(raw); {
+		if c := raw[i+2]; c == 'd' || c == 'D' {
+			if i+3 < len(raw) && strings.IndexByte("89abAB", raw[i+3]) >= 0 {
+				return true
+			}
+		}
+		next := bytes.Index(raw[i+2:], []byte(`\u`))
+		if next < 0 {
+			break
+		}
+		i += 2 + next
+	}
+	return false
 }
 
 // jsonObject reports whether raw is one JSON object and nothing else.
@@ -60,25 +82,38 @@ func jsonObject(raw []byte) bool {
 	return len(t) > 0 && t[0] == '{' && json.Valid(raw)
 }
 
-// withoutNUL is v, decoded JSON, with NUL characters dropped from every
-// string and key.
-func withoutNUL(v any) any {
+// storableValue is v, decoded JSON with numbers as json.Number, with
+// NUL characters dropped from every string and key, and a number no
+// float64 holds (1e200000, which PostgreSQL's numeric refuses too) kept
+// as its text; changed says whether a number was.
+func storableValue(v any) (any, bool) {
 	switch v := v.(type) {
 	case string:
-		return dropNUL(v)
-	case []any:
-		for i := range v {
-			v[i] = withoutNUL(v[i])
+		return dropNUL(v), false
+	case json.Number:
+		if _, err := strconv.ParseFloat(string(v), 64); err != nil {
+			return string(v), true
 		}
-		return v
+		return v, false
+	case []any:
+		changed := false
+		for i := range v {
+			var c bool
+			v[i], c = storableValue(v[i])
+			changed = changed || c
+		}
+		return v, changed
 	case map[string]any:
 		out := make(map[string]any, len(v))
+		changed := false
 		for k, e := range v {
-			out[dropNUL(k)] = withoutNUL(e)
+			var c bool
+			out[dropNUL(k)], c = storableValue(e)
+			changed = changed || c
 		}
-		return out
+		return out, changed
 	}
-	return v
+	return v, false
 }
 
 func dropNUL(s string) string { return strings.ReplaceAll(s, "\x00", "") }
