@@ -338,8 +338,7 @@ func adminPatchUser(a *adminRequest) error {
 	// which would otherwise read as false) writes nothing.
 	if len(ch.Set)+len(ch.GrantRoles)+len(ch.RevokeRoles) > 0 || ch.Keep != nil {
 		change := provisioner.LocalChange{Set: ch.Set, Grant: ch.GrantRoles, Revoke: ch.RevokeRoles, Keep: ch.Keep}
-		before := a.u.RoleGrants[provisioner.RoleSourceLocal]
-		u, err := provisioner.ApplyLocalChange(a.ctx, a.app.store, a.u.ID, change)
+		u, before, err := provisioner.ApplyLocalChangeFrom(a.ctx, a.app.store, a.u.ID, change)
 		if err != nil {
 			return adminUpdateError(err)
 		}

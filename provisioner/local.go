@@ -34,35 +34,46 @@ type LocalChange struct {
 // removed by a connection's sync; roles a connection granted are the
 // connection's (they follow the provider's groups) and Revoke leaves them.
 func ApplyLocalChange(ctx context.Context, s UserStore, userID string, ch LocalChange) (*User, error) {
+	u, _, err := ApplyLocalChangeFrom(ctx, s, userID, ch)
+	return u, err
+}
+
+// ApplyLocalChangeFrom is ApplyLocalChange, also returning the user's
+// local role grants as the store update found them, before the change:
+// what an audit record compares the result with, since a user read
+// before the update may be stale by then (another change in between).
+func ApplyLocalChangeFrom(ctx context.Context, s UserStore, userID string, ch LocalChange) (*User, []string, error) {
 	for name, v := range ch.Set {
 		if name == AttrPreferredUsername {
-			return nil, fmt.Errorf("%w: %s is not stored; change the username instead", ErrInvalidChange, name)
+			return nil, nil, fmt.Errorf("%w: %s is not stored; change the username instead", ErrInvalidChange, name)
 		}
 		if err := CheckAttributeName(name); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrInvalidChange, err)
+			return nil, nil, fmt.Errorf("%w: %v", ErrInvalidChange, err)
 		}
 		if name == AttrEmailVerified && v != "true" && v != "false" {
-			return nil, fmt.Errorf("%w: email_verified is %q; use \"true\" or \"false\"", ErrInvalidChange, v)
+			return nil, nil, fmt.Errorf("%w: email_verified is %q; use \"true\" or \"false\"", ErrInvalidChange, v)
 		}
 		if name == AttrEmail && len(v) > maxEmailLength {
 			// The stores index emails (a PostgreSQL B-tree entry holds
 			// at most 2704 bytes), and a login drops an address this
 			// long: refused here alike on every store.
-			return nil, fmt.Errorf("%w: the email is %d bytes; an address has at most %d (RFC 5321)", ErrInvalidChange, len(v), maxEmailLength)
+			return nil, nil, fmt.Errorf("%w: the email is %d bytes; an address has at most %d (RFC 5321)", ErrInvalidChange, len(v), maxEmailLength)
 		}
 		if !StorableText(v) {
 			// The login path drops NULs before storing; an
 			// administrator's value is refused instead, so what was
 			// typed is what is kept, on every store alike.
-			return nil, fmt.Errorf("%w: the value of %s holds a NUL character or is not valid UTF-8; remove it", ErrInvalidChange, name)
+			return nil, nil, fmt.Errorf("%w: the value of %s holds a NUL character or is not valid UTF-8; remove it", ErrInvalidChange, name)
 		}
 	}
 	for _, r := range ch.Grant {
 		if err := CheckRoleName(r); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrInvalidChange, err)
+			return nil, nil, fmt.Errorf("%w: %v", ErrInvalidChange, err)
 		}
 	}
-	return s.UpdateUser(ctx, userID, func(u *User) error {
+	var before []string
+	u, err := s.UpdateUser(ctx, userID, func(u *User) error {
+		before = slices.Clone(u.RoleGrants[RoleSourceLocal])
 		setLocalAttributes(u, ch.Set)
 		local := slices.Clone(u.RoleGrants[RoleSourceLocal])
 		local = append(local, ch.Grant...)
@@ -73,6 +84,10 @@ func ApplyLocalChange(ctx context.Context, s UserStore, userID string, ch LocalC
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return u, before, nil
 }
 
 // SetLocalAttributes changes a user's attributes locally, as an

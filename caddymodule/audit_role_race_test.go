@@ -48,30 +48,12 @@ func (f *r5LookupHookStore) UserByUsername(ctx context.Context, name string) (*p
 	return u, err
 }
 
-// Attack: two administrators (or one, on purpose) change alice's local
-// role ops at once: one revokes it, the other grants it again. The
-// grant's request reads alice (ops held) just before the revoke
-// commits, and applies its change just after.
-//
-// Today: adminPatchUser takes the "before" of the audit comparison from
-// the user as read when the request found it (a.u), outside the store
-// transaction that applies the change. The revoke is logged ("local
-// roles revoked by an administrator", ops); the grant, which really gave
-// ops back, compares against the stale "before" that had ops and logs
-// nothing. alice holds ops, and the audit trail's last word on ops is
-// that it was revoked: an auditor believes she lost it. Run the other
-// way round (a grant racing a revoke) it hides a revocation.
-//
-// Expected: the audit events name the local grants that changed in the
-// transaction that changed them, as the README promises ("with the
-// local grants that changed"): ApplyLocalChange should report the local
-// grants as read inside UpdateUser's callback (before) and as written
-// (after), and the admin API should log their difference.
-//
-// Severity: low. It takes concurrent administrator requests, but a role
-// grant that is not in the audit log defeats what the log is for, and
-// one administrator can race two requests on purpose to hide a grant.
-func TestReviewR5RoleGrantRacingARevokeIsAudited(t *testing.T) {
+// A grant of a role that a concurrent revoke removes just before the
+// grant's store update really grants it again, so the audit log says so:
+// the grants are compared as the update found them, not as the request
+// read the user before it (alice holds ops, a revoke and a grant of ops
+// race; the wrapped store runs the revoke inside the grant's read).
+func TestRoleGrantRacingARevokeIsAudited(t *testing.T) {
 	admin := freePort(t)
 	s := startSiteOpts(t, siteOptions{adminPort: admin, auditLog: true,
 		jsonReplace: []string{`"backend":"sqlite"`, `"backend":"test_r5lookuphook"`}})
