@@ -291,10 +291,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	// Every connection's users share the store, and so the names of the
-	// {connection}-{subject} shape (provisioner.Policy.Connections).
+	// Every connection's users share the store, and so the names that
+	// templates over the subject give (provisioner.Policy.FallbackPrefixes).
+	var prefixes []string
 	for _, name := range a.connectionNames() {
-		a.Connections[name].pol.Connections = a.connectionNames()
+		prefixes = append(prefixes, a.Connections[name].pol.OwnFallbackPrefixes(name)...)
+	}
+	for _, name := range a.connectionNames() {
+		a.Connections[name].pol.FallbackPrefixes = prefixes
 	}
 	if err := a.checkApplications(); err != nil {
 		return err

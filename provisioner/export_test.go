@@ -4,7 +4,8 @@ package provisioner
 // cannot live in this package because they use sqlitestore (which imports
 // this package).
 var (
-	CleanUsername = cleanUsername
+	CleanUsername  = cleanUsername
+	IdentitySuffix = identitySuffix
 )
 
 // UsernameFromClaims is the username the default templates give.

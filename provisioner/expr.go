@@ -90,6 +90,27 @@ func parsePlaceholder(ph string, allowProfile bool) (exprPart, error) {
 // String returns the expression as written.
 func (e Expr) String() string { return e.src }
 
+// fixedPrefix is, for a fixed expression, the text its results begin
+// with on connection: its literals and {connection} before the first
+// {issuer} or {subject}; "" for any other expression.
+func (e Expr) fixedPrefix(connection string) string {
+	if !e.fixed() {
+		return ""
+	}
+	var b strings.Builder
+	for _, p := range e.parts {
+		switch p.ph {
+		case "":
+			b.WriteString(p.literal)
+		case "connection":
+			b.WriteString(connection)
+		default:
+			return b.String()
+		}
+	}
+	return "" // no subject: the same name for everyone, nothing to keep
+}
+
 // fixed reports whether e reads only what the provider sets once for an
 // identity and never hands to another ({connection}, {issuer},
 // {subject}), and no claim a user or the provider's admins may choose.

@@ -169,13 +169,15 @@ func TestTakenUsernameFallsThrough(t *testing.T) {
 			if identityStored(t, s, c) {
 				t.Error("the conflicting identity was stored")
 			}
-			// Every candidate taken: a conflict.
-			for _, name := range []string{"dave", "corp-s5"} {
+			// Every candidate taken (the fallback's identity-suffixed
+			// form too): a conflict.
+			s5 := provisioner.Claims{Issuer: "i", Subject: "s5", PreferredUsername: "dave"}
+			for _, name := range []string{"dave", "corp-s5", "corp-s5-" + provisioner.IdentitySuffix("corp", s5)} {
 				if _, err := s.CreateUser(ctx, &provisioner.User{Username: name}, provisioner.Identity{IdentityKey: provisioner.IdentityKey{Connection: "local", Issuer: "i", Subject: name}}); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if res, err := p.Provision(ctx, req(pol, provisioner.Claims{Issuer: "i", Subject: "s5", PreferredUsername: "dave"})); !errors.Is(err, provisioner.ErrUsernameConflict) {
+			if res, err := p.Provision(ctx, req(pol, s5)); !errors.Is(err, provisioner.ErrUsernameConflict) {
 				t.Fatalf("every candidate taken: %+v, %v; want a conflict", res, err)
 			}
 		})

@@ -1,6 +1,8 @@
 package provisioner
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"slices"
@@ -119,14 +121,16 @@ type Policy struct {
 	Reserved []string
 	// Roles are the connection's role rules.
 	Roles []RoleRule
-	// Connections are the names of every connection whose users share
-	// the store. A chosen username, or one from a template over a claim
-	// the user may set, never begins with one of them and '-': that is
-	// the {connection}-{subject} fallback's shape, kept free for the
-	// identity whose subject it names (else anyone who learns a subject
-	// could take that person's last-resort name before their first
-	// sign-in, and lock them out).
-	Connections []string
+	// FallbackPrefixes are how the names that templates over the subject
+	// alone give begin, on every connection whose users share the store
+	// ("corp-" for the default {connection}-{subject} of connection
+	// corp; see Policy.FallbackPrefixes). A chosen username, or one from
+	// a template over a claim the user may set, never begins with one of
+	// them: those names are kept free for the identities whose subjects
+	// they name (else anyone who learns a subject could take that
+	// person's last-resort name before their first sign-in). This
+	// policy's own are always kept, whether listed or not.
+	FallbackPrefixes []string
 
 	usernameRE *regexp.Regexp
 }
@@ -254,14 +258,39 @@ func (p *Policy) reserved(norm string) bool {
 	return false
 }
 
-// fallbackShaped reports whether name has the shape of a
-// {connection}-{subject} fallback name: it begins with connection's or
-// one of p.Connections' names and '-'.
+// fallbackShaped reports whether name begins as the names of templates
+// over the subject do, on connection (this policy's) or on another
+// connection sharing the store (p.FallbackPrefixes).
 func (p *Policy) fallbackShaped(connection, name string) bool {
-	if connection != "" && strings.HasPrefix(name, connection+"-") {
+	has := func(prefix string) bool { return prefix != "" && strings.HasPrefix(name, prefix) }
+	if connection != "" && slices.ContainsFunc(p.OwnFallbackPrefixes(connection), has) {
 		return true
 	}
-	return slices.ContainsFunc(p.Connections, func(c string) bool { return strings.HasPrefix(name, c+"-") })
+	return slices.ContainsFunc(p.FallbackPrefixes, has)
+}
+
+// OwnFallbackPrefixes returns how the names of this policy's templates
+// over the subject alone (fixed: no claim a user may set) begin on
+// connection, as a username is normalised: the text before the first
+// {subject} or {issuer}, "corp-" for {connection}-{subject}. A template
+// that begins with either ({subject} alone) has no prefix to keep free;
+// a taken name of it falls through to its identity-suffixed form
+// (usernameCandidates).
+func (p *Policy) OwnFallbackPrefixes(connection string) []string {
+	if !p.Enabled {
+		return nil
+	}
+	templates := p.UsernameTemplates
+	if len(templates) == 0 {
+		templates = defaultUsernameTemplates
+	}
+	var out []string
+	for _, t := range templates {
+		if prefix := t.fixedPrefix(connection); prefix != "" {
+			out = append(out, NormalizeUsername(prefix))
+		}
+	}
+	return out
 }
 
 // plainASCII reports whether s is printable ASCII only.
@@ -384,6 +413,7 @@ func (p *Policy) usernameCandidates(connection string, c Claims, pr Profile) []u
 	}
 	email := verifiedEmailName(pr)
 	var out []usernameCandidate
+	var suffixed []string
 	for _, t := range templates {
 		u := cleanUsername(t.eval(env))
 		cand := usernameCandidate{name: u}
@@ -402,8 +432,29 @@ func (p *Policy) usernameCandidates(connection string, c Claims, pr Profile) []u
 			continue
 		}
 		out = append(out, cand)
+		if t.fixed() && !cand.verifiedEmail {
+			suffixed = append(suffixed, cand.name+"-"+identitySuffix(connection, c))
+		}
+	}
+	// Last, the names of templates over the subject with a suffix of the
+	// identity's own: such a name is this identity's alone, but another
+	// may hold it all the same (nested connection names, corp's subject
+	// "eu-x" and corp-eu's "x"; a name given before the prefixes were
+	// kept free; a template with no prefix to keep), and that must not
+	// end this user's every sign-in on "account conflict".
+	for _, name := range suffixed {
+		if len(name) <= MaxUsernameLength && !slices.ContainsFunc(out, func(o usernameCandidate) bool { return o.name == name }) {
+			out = append(out, usernameCandidate{name: name})
+		}
 	}
 	return out
+}
+
+// identitySuffix is 8 hex digits of a hash of the identity (connection,
+// issuer, subject): the same on every sign-in of one identity.
+func identitySuffix(connection string, c Claims) string {
+	sum := sha256.Sum256([]byte(connection + "\x00" + c.Issuer + "\x00" + c.Subject))
+	return hex.EncodeToString(sum[:4])
 }
 
 // SessionName returns the name a JIT-off session carries (Remote-User,

@@ -715,18 +715,36 @@ func TestLocalChangeRefusesUnstorableValues(t *testing.T) {
 // connection sharing the store, is refused: it is kept for the identity
 // whose subject it names.
 func TestChosenNameCannotTakeAFallbackName(t *testing.T) {
-	p := &provisioner.Policy{Connections: []string{"corp", "partner"}}
+	custom := &provisioner.Policy{Enabled: true, UsernameTemplates: mustParseTemplates(t, "{profile.preferred_username}", "{connection}_{subject}")}
+	p := &provisioner.Policy{Enabled: true}
+	p.FallbackPrefixes = append(p.OwnFallbackPrefixes("corp"), custom.OwnFallbackPrefixes("partner")...)
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"corp-victim-sub", "partner-4242"} {
+	if want := []string{"corp-", "partner_"}; !slices.Equal(p.FallbackPrefixes, want) {
+		t.Fatalf("prefixes %q, want %q", p.FallbackPrefixes, want)
+	}
+	for _, name := range []string{"corp-victim-sub", "partner_4242"} {
 		if _, err := p.CheckChosenUsername(name, provisioner.Profile{}); !errors.Is(err, provisioner.ErrUsernameInvalid) {
 			t.Errorf("%s: %v, want provisioner.ErrUsernameInvalid", name, err)
 		}
 	}
-	for _, name := range []string{"corporate", "corp.smith", "partners-x"} {
+	for _, name := range []string{"corporate", "corp.smith", "partner-x"} {
 		if _, err := p.CheckChosenUsername(name, provisioner.Profile{}); err != nil {
 			t.Errorf("%s: %v, want it accepted", name, err)
 		}
 	}
+}
+
+func mustParseTemplates(t *testing.T, srcs ...string) []provisioner.Expr {
+	t.Helper()
+	var out []provisioner.Expr
+	for _, src := range srcs {
+		e, err := provisioner.ParseExpr(src, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
 }
