@@ -109,8 +109,11 @@ type App struct {
 	state       *sharedState
 	sessionsKey string
 	storage     revocationStorage
-	started     *stateConfig
-	released    bool
+	// lifetimes is the session_lifetime history sessions are bounded by
+	// (lifetimes.go).
+	lifetimes lifetimeHistory
+	started   *stateConfig
+	released  bool
 
 	// unsavedKeys is a generated cookie key pair that Start saves in
 	// keyStorage (Caddy's storage); nil when the keys are configured or
@@ -331,11 +334,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	// them back.
 	a.state = acquireSharedState()
 
-	a.sessionsKey = sessionCacheKey(keys, time.Duration(a.SessionLifetime))
+	a.lifetimes = a.lifetimeHistory(ctx)
+	a.sessionsKey = sessionCacheKey(keys, a.lifetimes)
 	a.sessions = &sessions{seal: seal, cache: acquireSessionCache(a.sessionsKey),
 		revoked: a.state.revoked, status: a.state.userStatus, used: a.state.usedStates,
 		store: a.store, once: a.singleUse, pending: a.state.pending, storage: a.storage, logger: a.logger,
-		lifetime: time.Duration(a.SessionLifetime), started: a.ready}
+		lifetimes: a.lifetimes, started: a.ready}
 	return nil
 }
 
@@ -354,6 +358,23 @@ func (a *App) Validate() error {
 		return fmt.Errorf("assertion_key_rotation %s is negative; use a positive duration (default 168h)", d)
 	}
 	return nil
+}
+
+// lifetimeHistory is the session_lifetime history this configuration
+// bounds sessions by (see lifetimes.go): what this process kept across
+// reloads and what Caddy's storage holds, with this configuration's
+// lifetime in force from now. Reading storage only: Start writes it.
+func (a *App) lifetimeHistory(ctx caddy.Context) lifetimeHistory {
+	h := a.state.keptLifetimes()
+	rctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	if stored, err := loadLifetimes(rctx, a.storage); err != nil {
+		a.logger.Warn("could not read the session_lifetime history from Caddy's storage; sessions are bounded by the lifetimes this process has seen",
+			zap.String("key", lifetimeHistoryKey), zap.Error(err))
+	} else {
+		h = h.merged(stored)
+	}
+	return h.with(time.Now(), time.Duration(a.SessionLifetime))
 }
 
 // Start opens the store if it opens lazily, reads the logouts kept in
@@ -383,6 +404,14 @@ func (a *App) Start() error {
 	if err := a.assertionKeys.start(); err != nil {
 		return err
 	}
+	// Kept for the next configurations, here and on the instances that
+	// share the storage: a failure only loses the bound for them.
+	kept, err := saveLifetimes(ctx, a.storage, a.lifetimes)
+	if err != nil {
+		a.logger.Warn("could not keep the session_lifetime history in Caddy's storage; a later reload that lengthens session_lifetime on another instance may let sessions this one ends count again there",
+			zap.String("key", lifetimeHistoryKey), zap.Error(err))
+	}
+	a.state.keepLifetimes(kept)
 	a.started = &stateConfig{
 		store:     a.store,
 		admin:     a.admin,

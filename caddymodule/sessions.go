@@ -48,11 +48,11 @@ type sessions struct {
 	storage revocationStorage
 	logger  *zap.Logger
 
-	// lifetime is session_lifetime: a session counts at most this long
-	// from its sign-in, also one sealed under a longer lifetime and
-	// re-issued since (idle timeout, second factor), whose ExpiresAt
-	// still says the old one.
-	lifetime time.Duration
+	// lifetimes bound a session from its sign-in by the shortest
+	// session_lifetime configured since (lifetimes.go), also one sealed
+	// under a longer lifetime and re-issued since (idle timeout, second
+	// factor), whose ExpiresAt still says the longer one.
+	lifetimes lifetimeHistory
 
 	// started is closed once the configuration has started (App.ready),
 	// which after a reload includes reading its store's revocations;
@@ -113,9 +113,9 @@ func (m *sessions) open(r *http.Request, offered func(connection string) bool) (
 			return nil, true
 		}
 		// Checked once here, as the cached copy's ExpiresAt: the cache
-		// belongs to one lifetime (sessionCacheKey).
-		if end := s.IssuedAt + int64(m.lifetime/time.Second); m.lifetime > 0 && end < s.ExpiresAt {
-			s.ExpiresAt = end
+		// belongs to one history (sessionCacheKey).
+		if l := m.lifetimes.shortestSince(s.IssuedAt); l > 0 && s.IssuedAt+l < s.ExpiresAt {
+			s.ExpiresAt = s.IssuedAt + l
 		}
 		if !s.valid(now) {
 			return nil, true

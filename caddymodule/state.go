@@ -50,6 +50,9 @@ type sharedState struct {
 
 	mu       sync.Mutex
 	attached []*stateConfig // started generations, in start order
+	// lifetimes is the session_lifetime history the last started
+	// configuration kept, for the next one should storage fail.
+	lifetimes lifetimeHistory
 	// reconfigured is closed, and replaced, whenever the generations
 	// change, so that the background work sleeping on an interval of
 	// the configuration before re-arms with the new one (see sleep).
@@ -311,11 +314,15 @@ func countUsers(ctx context.Context, store provisioner.AdminStore, logger *zap.L
 // removing a compromised pair) or the lifetime (which bounds a cookie's
 // age) gets a cache of its own, so cookies the new codecs would refuse
 // are not served from memory.
-func sessionCacheKey(keys []rawKeyPair, lifetime time.Duration) string {
+func sessionCacheKey(keys []rawKeyPair, lifetimes lifetimeHistory) string {
 	h := sha256.New()
 	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(lifetime))
-	h.Write(n[:])
+	for _, c := range lifetimes {
+		binary.BigEndian.PutUint64(n[:], uint64(c.From))
+		h.Write(n[:])
+		binary.BigEndian.PutUint64(n[:], uint64(c.Lifetime))
+		h.Write(n[:])
+	}
 	for _, k := range keys {
 		for _, b := range [][]byte{k.hash, k.block} {
 			binary.BigEndian.PutUint64(n[:], uint64(len(b)))
@@ -339,3 +346,17 @@ func acquireSessionCache(key string) *sessionCache {
 // opener is a store module that opens its database when the app starts
 // rather than when it is provisioned (see SQLiteStore).
 type opener interface{ open() error }
+
+// keptLifetimes returns the session_lifetime history kept across reloads.
+func (st *sharedState) keptLifetimes() lifetimeHistory {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.lifetimes
+}
+
+// keepLifetimes keeps h for the next configuration, with what was kept.
+func (st *sharedState) keepLifetimes(h lifetimeHistory) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.lifetimes = st.lifetimes.merged(h)
+}

@@ -12,39 +12,13 @@ import (
 	"github.com/jitauth/caddy-jitauth/caddymodule"
 )
 
-// Review r6: a session that a shortened session_lifetime ended comes back
-// when a later reload lengthens the lifetime again (severity medium:
-// shortening session_lifetime is what an operator reaches for to cut off
-// old logins, e.g. after a lost laptop, and restoring the default
-// afterwards silently revives every one of them, stolen copies included;
-// a sign-out everywhere or back-channel logout taken meanwhile does not
-// stop them either, since its cutoff is kept only for the short lifetime,
-// cutoffExpiry, and is pruned before the session's own ExpiresAt).
-//
-// What the operator does: session_lifetime 12h; a user signs in (the
-// cookie below is that login as sealed 3 h ago: IssuedAt 3 h ago,
-// ExpiresAt 9 h ahead, as the 12h configuration issues it). A reload to
-// session_lifetime 1h ends it (held: sessions.open clamps ExpiresAt to
-// IssuedAt + lifetime). A later reload back to 12h.
-//
-// Today: after the second reload the same cookie reaches the upstream
-// again: the clamp is recomputed from the configuration in force, and
-// the cookie still says ExpiresAt 9 h ahead (the browser keeps it that
-// long too: its Max-Age came from the 12h configuration).
-//
-// Expected (README, session_lifetime: "one that lengthens it applies to
-// sign-ins from then on"): a login from before the lengthening keeps the
-// shorter bound it had, so a session once ended by the shortening stays
-// ended.
-//
-// Fix: caddymodule/sessions.go open (and app.go Provision): remember,
-// in Caddy's storage (shared by instances) and across reloads, the
-// shortest lifetime in force since each time (e.g. a list of
-// {since, lifetime} kept for the longest lifetime ever configured), and
-// bound a session by IssuedAt + the shortest lifetime in force at any
-// moment since its IssuedAt; cutoffExpiry should then use the longest
-// lifetime any live session can still have, not the current one.
-func TestReviewR6LengthenedLifetimeRevivesSessionsEndedByShortening(t *testing.T) {
+// 12h, then 1h, then 12h again: a login issued 3 h ago under the first
+// 12h (its cookie still says it ends in 9 h) is refused under 1h, and
+// stays refused after the lengthening: a session counts at most the
+// shortest lifetime configured since its sign-in, else putting the default
+// back would revive every old login (and stolen copies), also past a
+// sign-out everywhere kept only as long as the short lifetime.
+func TestLengthenedLifetimeDoesNotReviveSessionsEndedByShortening(t *testing.T) {
 	dir := t.TempDir()
 	idp := startMockOIDC(t)
 	up := newUpstream(t)

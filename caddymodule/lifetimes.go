@@ -1,0 +1,135 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"slices"
+	"time"
+)
+
+// A session counts at most session_lifetime from its sign-in, and at
+// most the shortest session_lifetime configured since: a reload that
+// shortens it ends the older sessions, and one that lengthens it again
+// must not bring them back (their cookies still say when they would
+// have ended), nor outlive a sign-out everywhere made meanwhile, which
+// is kept only as long as the lifetime then (cutoffExpiry). So the
+// lifetimes configured, and since when, are kept in Caddy's storage,
+// which instances share as they share pending logouts, and in memory
+// across reloads for a storage that fails.
+
+// lifetimeHistoryKey is where the history is kept in Caddy's storage.
+const lifetimeHistoryKey = "jit_auth/session_lifetimes.json"
+
+// lifetimeChange is one session_lifetime and when it took effect (Unix
+// seconds both).
+type lifetimeChange struct {
+	From     int64 `json:"from"`
+	Lifetime int64 `json:"lifetime"`
+}
+
+// lifetimeHistory is the lifetimes in the order they took effect; each
+// is in force until the next one's From.
+type lifetimeHistory []lifetimeChange
+
+// shortestSince returns the shortest lifetime in force at any time
+// from issued on (seconds), or 0 for an empty history.
+func (h lifetimeHistory) shortestSince(issued int64) int64 {
+	var shortest int64
+	for i, c := range h {
+		if i+1 < len(h) && h[i+1].From <= issued {
+			continue // replaced before the session was issued
+		}
+		if shortest == 0 || c.Lifetime < shortest {
+			shortest = c.Lifetime
+		}
+	}
+	return shortest
+}
+
+// with returns h with lifetime in force from now (unless it already
+// is), without the changes no live session can be bound by any more:
+// one replaced longer ago than the longest lifetime in h, since every
+// session issued while it was in force has ended.
+func (h lifetimeHistory) with(now time.Time, lifetime time.Duration) lifetimeHistory {
+	out := slices.Clone(h)
+	secs := int64(lifetime / time.Second)
+	if len(out) == 0 || out[len(out)-1].Lifetime != secs {
+		out = append(out, lifetimeChange{From: max(now.Unix(), lastFrom(out)), Lifetime: secs})
+	}
+	var longest int64
+	for _, c := range out {
+		longest = max(longest, c.Lifetime)
+	}
+	for len(out) > 1 && out[1].From+longest < now.Unix() {
+		out = out[1:]
+	}
+	return out
+}
+
+func lastFrom(h lifetimeHistory) int64 {
+	if len(h) == 0 {
+		return 0
+	}
+	return h[len(h)-1].From
+}
+
+// merged is the union of h and o in order of From; of two changes at
+// one second, the shorter lifetime is kept.
+func (h lifetimeHistory) merged(o lifetimeHistory) lifetimeHistory {
+	out := append(slices.Clone(h), o...)
+	slices.SortStableFunc(out, func(a, b lifetimeChange) int {
+		if a.From != b.From {
+			return int(a.From - b.From)
+		}
+		return int(a.Lifetime - b.Lifetime)
+	})
+	return slices.CompactFunc(out, func(a, b lifetimeChange) bool { return a.From == b.From })
+}
+
+// loadLifetimes reads the history kept in storage: nil when there is
+// none yet.
+func loadLifetimes(ctx context.Context, storage revocationStorage) (lifetimeHistory, error) {
+	data, err := storage.Load(ctx, lifetimeHistoryKey)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var h lifetimeHistory
+	if err := json.Unmarshal(data, &h); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// storageLocker is the part of Caddy's storage that serialises writers
+// across instances.
+type storageLocker interface {
+	Lock(ctx context.Context, name string) error
+	Unlock(ctx context.Context, name string) error
+}
+
+// saveLifetimes merges h into the history kept in storage, under the
+// storage's lock when it has one, so that two instances reloading at
+// once both leave their change; it returns the merged history.
+func saveLifetimes(ctx context.Context, storage revocationStorage, h lifetimeHistory) (lifetimeHistory, error) {
+	if l, ok := storage.(storageLocker); ok {
+		if err := l.Lock(ctx, lifetimeHistoryKey); err != nil {
+			return h, err
+		}
+		defer func() { _ = l.Unlock(context.WithoutCancel(ctx), lifetimeHistoryKey) }()
+	}
+	stored, err := loadLifetimes(ctx, storage)
+	if err != nil {
+		return h, err
+	}
+	merged := stored.merged(h)
+	data, err := json.Marshal(merged)
+	if err != nil {
+		return h, err
+	}
+	return merged, storage.Store(ctx, lifetimeHistoryKey, data)
+}
