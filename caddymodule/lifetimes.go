@@ -1,9 +1,11 @@
 package caddymodule
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"slices"
 	"time"
@@ -49,43 +51,47 @@ func (h lifetimeHistory) shortestSince(issued int64) int64 {
 }
 
 // with returns h with lifetime in force from now (unless it already
-// is), without the changes no live session can be bound by any more:
-// one replaced longer ago than the longest lifetime in h, since every
-// session issued while it was in force has ended.
+// is), pruned. Each change is dated after the one before, also two in
+// one second (a reload undone at once), so that the order stays.
 func (h lifetimeHistory) with(now time.Time, lifetime time.Duration) lifetimeHistory {
 	out := slices.Clone(h)
 	secs := int64(lifetime / time.Second)
 	if len(out) == 0 || out[len(out)-1].Lifetime != secs {
-		out = append(out, lifetimeChange{From: max(now.Unix(), lastFrom(out)), Lifetime: secs})
+		from := now.Unix()
+		if len(out) > 0 {
+			from = max(from, out[len(out)-1].From+1)
+		}
+		out = append(out, lifetimeChange{From: from, Lifetime: secs})
 	}
+	return out.pruned(now)
+}
+
+// pruned is h without the changes no live session can be bound by any
+// more: one replaced longer ago than the longest lifetime in h, since
+// every session issued while it was in force has ended.
+func (h lifetimeHistory) pruned(now time.Time) lifetimeHistory {
 	var longest int64
-	for _, c := range out {
+	for _, c := range h {
 		longest = max(longest, c.Lifetime)
 	}
-	for len(out) > 1 && out[1].From+longest < now.Unix() {
-		out = out[1:]
+	for len(h) > 1 && h[1].From+longest < now.Unix() {
+		h = h[1:]
 	}
-	return out
+	return h
 }
 
-func lastFrom(h lifetimeHistory) int64 {
-	if len(h) == 0 {
-		return 0
-	}
-	return h[len(h)-1].From
-}
-
-// merged is the union of h and o in order of From; of two changes at
-// one second, the shorter lifetime is kept.
+// merged is the union of h and o in order of From. Two changes dated
+// alike (by two instances) are both kept, the shorter lifetime last, so
+// that it counts as in force from then.
 func (h lifetimeHistory) merged(o lifetimeHistory) lifetimeHistory {
 	out := append(slices.Clone(h), o...)
 	slices.SortStableFunc(out, func(a, b lifetimeChange) int {
 		if a.From != b.From {
-			return int(a.From - b.From)
+			return cmp.Compare(a.From, b.From)
 		}
-		return int(a.Lifetime - b.Lifetime)
+		return cmp.Compare(b.Lifetime, a.Lifetime)
 	})
-	return slices.CompactFunc(out, func(a, b lifetimeChange) bool { return a.From == b.From })
+	return slices.Compact(out)
 }
 
 // loadLifetimes reads the history kept in storage: nil when there is
@@ -100,7 +106,7 @@ func loadLifetimes(ctx context.Context, storage revocationStorage) (lifetimeHist
 	}
 	var h lifetimeHistory
 	if err := json.Unmarshal(data, &h); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s is not a session_lifetime history (%v); delete it, and it is written anew at the next start", lifetimeHistoryKey, err)
 	}
 	return h, nil
 }
@@ -123,10 +129,11 @@ func saveLifetimes(ctx context.Context, storage revocationStorage, h lifetimeHis
 		defer func() { _ = l.Unlock(context.WithoutCancel(ctx), lifetimeHistoryKey) }()
 	}
 	stored, err := loadLifetimes(ctx, storage)
-	if err != nil {
+	if err != nil && !errors.As(err, new(*json.SyntaxError)) && !errors.As(err, new(*json.UnmarshalTypeError)) {
 		return h, err
 	}
-	merged := stored.merged(h)
+	// A history that does not read is replaced by this one.
+	merged := stored.merged(h).pruned(time.Now())
 	data, err := json.Marshal(merged)
 	if err != nil {
 		return h, err
