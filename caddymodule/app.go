@@ -110,8 +110,10 @@ type App struct {
 	sessionsKey string
 	storage     revocationStorage
 	// lifetimes is the session_lifetime history sessions are bounded by
-	// (lifetimes.go).
+	// (lifetimes.go); caddyCtx is this configuration's context, to tell
+	// when Caddy runs it.
 	lifetimes lifetimeHistory
+	caddyCtx  caddy.Context
 	started   *stateConfig
 	released  bool
 
@@ -334,6 +336,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	// them back.
 	a.state = acquireSharedState()
 
+	a.caddyCtx = ctx
 	a.lifetimes = a.lifetimeHistory(ctx)
 	a.sessionsKey = sessionCacheKey(keys, a.lifetimes)
 	a.sessions = &sessions{seal: seal, cache: acquireSessionCache(a.sessionsKey),
@@ -377,6 +380,46 @@ func (a *App) lifetimeHistory(ctx caddy.Context) lifetimeHistory {
 	return h.with(time.Now(), time.Duration(a.SessionLifetime))
 }
 
+// keepLifetimesOnceRunning keeps this configuration's session_lifetime
+// history for the next configurations, here and on the instances that
+// share the storage, once Caddy runs it: a reload that fails to start
+// (another app's port taken) goes back to the configuration before, and
+// its lifetime, never in force, must bind no session. It gives up when
+// the configuration is stopped first. A storage failure only loses the
+// bound for the others.
+func (a *App) keepLifetimesOnceRunning(ctx caddy.Context) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for !running(ctx) {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+	sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	// What was kept since this configuration read it (a configuration
+	// that ran meanwhile) comes first: this lifetime is in force from now.
+	now, lifetime := time.Now(), time.Duration(a.SessionLifetime)
+	h := a.state.keptLifetimes().merged(a.lifetimes)
+	kept, err := saveLifetimes(sctx, a.storage, h, now, lifetime)
+	if err != nil {
+		kept = h.with(now, lifetime)
+		a.logger.Warn("could not keep the session_lifetime history in Caddy's storage; a later reload that lengthens session_lifetime on another instance may let sessions this one ends count again there",
+			zap.String("key", lifetimeHistoryKey), zap.Error(err))
+	}
+	a.state.keepLifetimes(kept)
+}
+
+// running reports whether ctx is (or derives from) the context of the
+// configuration Caddy runs: the same Done channel, which only Caddy's
+// cancelling of a configuration closes.
+func running(ctx caddy.Context) bool {
+	active := caddy.ActiveContext()
+	return active.Context != nil && active.Done() == ctx.Done()
+}
+
 // Start opens the store if it opens lazily, reads the logouts kept in
 // Caddy's storage during a store outage, saves generated cookie keys,
 // and joins the background work that follows logouts made through other
@@ -404,20 +447,14 @@ func (a *App) Start() error {
 	if err := a.assertionKeys.start(); err != nil {
 		return err
 	}
-	// Kept for the next configurations, here and on the instances that
-	// share the storage: a failure only loses the bound for them.
-	kept, err := saveLifetimes(ctx, a.storage, a.lifetimes)
-	if err != nil {
-		a.logger.Warn("could not keep the session_lifetime history in Caddy's storage; a later reload that lengthens session_lifetime on another instance may let sessions this one ends count again there",
-			zap.String("key", lifetimeHistoryKey), zap.Error(err))
-	}
-	a.state.keepLifetimes(kept)
+	go a.keepLifetimesOnceRunning(a.caddyCtx)
 	a.started = &stateConfig{
 		store:     a.store,
 		admin:     a.admin,
 		storage:   a.storage,
 		logger:    a.logger,
 		lifetime:  time.Duration(a.SessionLifetime),
+		lifetimes: a.lifetimes,
 		refresh:   time.Duration(a.UserStatusRefresh),
 		poll:      time.Duration(a.RevocationPoll),
 		sweeper:   a.newSweeper(),

@@ -24,10 +24,10 @@ import (
 // lifetimeHistoryKey is where the history is kept in Caddy's storage.
 const lifetimeHistoryKey = "jit_auth/session_lifetimes.json"
 
-// lifetimeChange is one session_lifetime and when it took effect (Unix
-// seconds both).
+// lifetimeChange is one session_lifetime (seconds) and when it took
+// effect (Unix nanoseconds: two reloads in one second keep their order).
 type lifetimeChange struct {
-	From     int64 `json:"from"`
+	From     int64 `json:"from_ns"`
 	Lifetime int64 `json:"lifetime"`
 }
 
@@ -36,11 +36,15 @@ type lifetimeChange struct {
 type lifetimeHistory []lifetimeChange
 
 // shortestSince returns the shortest lifetime in force at any time
-// from issued on (seconds), or 0 for an empty history.
+// from issued (Unix seconds) on, or 0 for an empty history. A session
+// says only the second it was issued in: a lifetime replaced within that
+// second counts as replaced before it (a reload undone at once does not
+// bind the sign-ins of that second).
 func (h lifetimeHistory) shortestSince(issued int64) int64 {
 	var shortest int64
+	end := (issued + 1) * int64(time.Second)
 	for i, c := range h {
-		if i+1 < len(h) && h[i+1].From <= issued {
+		if i+1 < len(h) && h[i+1].From < end {
 			continue // replaced before the session was issued
 		}
 		if shortest == 0 || c.Lifetime < shortest {
@@ -51,13 +55,13 @@ func (h lifetimeHistory) shortestSince(issued int64) int64 {
 }
 
 // with returns h with lifetime in force from now (unless it already
-// is), pruned. Each change is dated after the one before, also two in
-// one second (a reload undone at once), so that the order stays.
+// is), pruned. Each change is dated after the one before, so that the
+// order stays whatever the clock does.
 func (h lifetimeHistory) with(now time.Time, lifetime time.Duration) lifetimeHistory {
 	out := slices.Clone(h)
 	secs := int64(lifetime / time.Second)
 	if len(out) == 0 || out[len(out)-1].Lifetime != secs {
-		from := now.Unix()
+		from := now.UnixNano()
 		if len(out) > 0 {
 			from = max(from, out[len(out)-1].From+1)
 		}
@@ -74,7 +78,7 @@ func (h lifetimeHistory) pruned(now time.Time) lifetimeHistory {
 	for _, c := range h {
 		longest = max(longest, c.Lifetime)
 	}
-	for len(h) > 1 && h[1].From+longest < now.Unix() {
+	for len(h) > 1 && h[1].From+longest*int64(time.Second) < now.UnixNano() {
 		h = h[1:]
 	}
 	return h
@@ -82,7 +86,8 @@ func (h lifetimeHistory) pruned(now time.Time) lifetimeHistory {
 
 // merged is the union of h and o in order of From. Two changes dated
 // alike (by two instances) are both kept, the shorter lifetime last, so
-// that it counts as in force from then.
+// that it counts as in force from then; a change to the lifetime in
+// force is dropped.
 func (h lifetimeHistory) merged(o lifetimeHistory) lifetimeHistory {
 	out := append(slices.Clone(h), o...)
 	slices.SortStableFunc(out, func(a, b lifetimeChange) int {
@@ -91,7 +96,8 @@ func (h lifetimeHistory) merged(o lifetimeHistory) lifetimeHistory {
 		}
 		return cmp.Compare(b.Lifetime, a.Lifetime)
 	})
-	return slices.Compact(out)
+	// A change to the lifetime already in force changes nothing.
+	return slices.CompactFunc(out, func(a, b lifetimeChange) bool { return a.Lifetime == b.Lifetime })
 }
 
 // loadLifetimes reads the history kept in storage: nil when there is
@@ -118,10 +124,13 @@ type storageLocker interface {
 	Unlock(ctx context.Context, name string) error
 }
 
-// saveLifetimes merges h into the history kept in storage, under the
-// storage's lock when it has one, so that two instances reloading at
-// once both leave their change; it returns the merged history.
-func saveLifetimes(ctx context.Context, storage revocationStorage, h lifetimeHistory) (lifetimeHistory, error) {
+// saveLifetimes merges h into the history kept in storage, with
+// lifetime in force from now (after whatever another configuration or
+// instance recorded since h was read), under the storage's lock when it
+// has one, so that two instances reloading at once both leave their
+// change; it returns the merged history.
+func saveLifetimes(ctx context.Context, storage revocationStorage, h lifetimeHistory, now time.Time, lifetime time.Duration) (lifetimeHistory, error) {
+	h = h.with(now, lifetime)
 	if l, ok := storage.(storageLocker); ok {
 		if err := l.Lock(ctx, lifetimeHistoryKey); err != nil {
 			return h, err
@@ -133,7 +142,7 @@ func saveLifetimes(ctx context.Context, storage revocationStorage, h lifetimeHis
 		return h, err
 	}
 	// A history that does not read is replaced by this one.
-	merged := stored.merged(h).pruned(time.Now())
+	merged := stored.merged(h).with(now, lifetime)
 	data, err := json.Marshal(merged)
 	if err != nil {
 		return h, err

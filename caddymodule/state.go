@@ -70,7 +70,10 @@ type stateConfig struct {
 	storage  revocationStorage
 	logger   *zap.Logger
 	lifetime time.Duration
-	refresh  time.Duration
+	// lifetimes is the generation's session_lifetime history, its own
+	// lifetime last.
+	lifetimes lifetimeHistory
+	refresh   time.Duration
 	// poll is how often the revocations are read (revocation_poll).
 	poll time.Duration
 	// sweeper deprovisions inactive users (nil: no connection does).
@@ -347,11 +350,18 @@ func acquireSessionCache(key string) *sessionCache {
 // rather than when it is provisioned (see SQLiteStore).
 type opener interface{ open() error }
 
-// keptLifetimes returns the session_lifetime history kept across reloads.
+// keptLifetimes returns the session_lifetime history kept across
+// reloads, with that of every started generation (the one running
+// before a reload is still attached when the next is provisioned,
+// however briefly it ran; one whose start failed was detached).
 func (st *sharedState) keptLifetimes() lifetimeHistory {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return st.lifetimes
+	h := st.lifetimes
+	for _, cfg := range st.attached {
+		h = h.merged(cfg.lifetimes)
+	}
+	return h
 }
 
 // keepLifetimes keeps h for the next configuration, with what was kept.
