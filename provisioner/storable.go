@@ -82,16 +82,24 @@ func jsonObject(raw []byte) bool {
 	return len(t) > 0 && t[0] == '{' && json.Valid(raw)
 }
 
+// nonzero reports whether the JSON number n has a nonzero digit before
+// its exponent: one that a float64 reads as 0 underflowed (1e-20000),
+// which PostgreSQL's numeric refuses too.
+func nonzero(n string) bool {
+	mantissa, _, _ := strings.Cut(strings.ToLower(n), "e")
+	return strings.ContainsAny(mantissa, "123456789")
+}
+
 // storableValue is v, decoded JSON with numbers as json.Number, with
 // NUL characters dropped from every string and key, and a number no
-// float64 holds (1e200000, which PostgreSQL's numeric refuses too) kept
-// as its text; changed says whether a number was.
+// float64 holds (1e200000, 1e-20000: PostgreSQL's numeric refuses them
+// too) kept as its text; changed says whether a number was.
 func storableValue(v any) (any, bool) {
 	switch v := v.(type) {
 	case string:
 		return dropNUL(v), false
 	case json.Number:
-		if _, err := strconv.ParseFloat(string(v), 64); err != nil {
+		if f, err := strconv.ParseFloat(string(v), 64); err != nil || f == 0 && nonzero(string(v)) {
 			return string(v), true
 		}
 		return v, false

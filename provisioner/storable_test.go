@@ -22,6 +22,7 @@ func TestStorableClaims(t *testing.T) {
 		{`{"name":"Ann \ud800"}`, `{"name":"Ann �"}`},
 		{`{"pair":"\ud83d\ude00","n":1}`, `{"n":1,"pair":"😀"}`},
 		{`{"score":1e200000}`, `{"score":"1e200000"}`},
+		{`{"tiny":1E-20000,"zero":0.0e5}`, `{"tiny":"1E-20000","zero":0.0e5}`},
 		{`["a"]`, `{"raw":"[\"a\"]"}`},
 		{`{"a":1} {"b":2}`, `{"raw":"{\"a\":1} {\"b\":2}"}`},
 	} {
