@@ -260,8 +260,12 @@ func (p *Policy) reserved(norm string) bool {
 
 // fallbackShaped reports whether name begins as the names of templates
 // over the subject do, on connection (this policy's) or on another
-// connection sharing the store (p.FallbackPrefixes).
+// connection sharing the store (p.FallbackPrefixes), or ends as their
+// identity-suffixed forms do.
 func (p *Policy) fallbackShaped(connection, name string) bool {
+	if identitySuffixed(name) {
+		return true
+	}
 	has := func(prefix string) bool { return prefix != "" && strings.HasPrefix(name, prefix) }
 	if connection != "" && slices.ContainsFunc(p.OwnFallbackPrefixes(connection), has) {
 		return true
@@ -448,6 +452,21 @@ func (p *Policy) usernameCandidates(connection string, c Claims, pr Profile) []u
 		}
 	}
 	return out
+}
+
+// identitySuffixed reports whether name ends as an identity-suffixed
+// name does ("-" and 8 hex digits): anyone who knows a subject can
+// compute its suffix, so no claim-derived or chosen name may take one.
+func identitySuffixed(name string) bool {
+	if len(name) < 9 || name[len(name)-9] != '-' {
+		return false
+	}
+	for _, c := range name[len(name)-8:] {
+		if !strings.ContainsRune("0123456789abcdef", c) {
+			return false
+		}
+	}
+	return true
 }
 
 // identitySuffix is 8 hex digits of a hash of the identity (connection,
