@@ -577,7 +577,7 @@ func (p *Policy) CheckChosenUsername(s string, pr Profile) (string, error) {
 		return "", fmt.Errorf("%w: %q is reserved", ErrUsernameInvalid, norm)
 	}
 	if p.fallbackShaped("", norm) {
-		return "", fmt.Errorf("%w: names beginning with a sign-in option's name and '-' are kept for the names this site gives by itself", ErrUsernameInvalid)
+		return "", fmt.Errorf("%w: this name has the shape of the names this site gives by itself (beginning as a sign-in option's own names do, such as its name and '-', or ending in '-' and 8 hex digits); choose another", ErrUsernameInvalid)
 	}
 	return norm, nil
 }
