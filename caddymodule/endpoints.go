@@ -71,7 +71,10 @@ func (h *Handler) serveStart(w http.ResponseWriter, r *http.Request, name string
 	f.Connector = state
 	dropOldFlows(w, r, h.app.sessions.seal, secure, maxFlows-1, "")
 	name = flowCookieName(f.State, secure)
-	if err := h.app.sessions.seal.sealFlow(w, name, f, secure, conn.crossSitePost); err != nil {
+	err = h.sealReturning(&f.ReturnTo, conn.name, func() error {
+		return h.app.sessions.seal.sealFlow(w, name, f, secure, conn.crossSitePost)
+	})
+	if err != nil {
 		h.logger.Error("sealing login flow cookie", zap.String("connection", conn.name), zap.Error(err))
 		renderError(w, http.StatusInternalServerError, "Sign-in failed", "The sign-in could not be started. Try again.", "")
 		return
@@ -467,6 +470,11 @@ func provisioningEvent(connection, subject string, err, gone error) event {
 	return ev
 }
 
+// maxSignOutForm bounds the sign-out form's body: its token, and the
+// return path it goes on to, which form encoding may make three times
+// as long.
+const maxSignOutForm = 1<<10 + 3*maxReturnURLLength
+
 // serveLogout ends the session here and on every instance sharing the
 // store: a copy of the cookie stops working too (S7). A GET only shows a
 // confirmation page; the session ends on a POST of that page's form, whose
@@ -488,7 +496,7 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 		h.renderLogout(w, s, rd)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxConsentForm)
+	r.Body = http.MaxBytesReader(w, r.Body, maxSignOutForm)
 	if err := r.ParseForm(); err != nil || (s != nil && !checkLogoutCSRF(s, r.PostForm.Get("csrf"))) || (s == nil && postedFromElsewhere(r)) {
 		// Not this page's form: a page elsewhere posted it. Nothing is
 		// revoked and no cookie is cleared; the confirmation page offers

@@ -94,6 +94,12 @@ func (h *Handler) takeLogoutHint(w http.ResponseWriter, r *http.Request, s *Sess
 	return hint.IDToken
 }
 
+// maxEndSessionState bounds the return path a sign-out sends through
+// the provider as its state. Providers, and the proxies in front of
+// them, do not all take the longer URLs a site's own endpoints do
+// (maxReturnURLLength), and the state only comes back to choose a page.
+const maxEndSessionState = 2048
+
 // logoutAtProvider continues a completed local logout of s to the
 // provider, when its connection says so. It reports whether it answered.
 func (h *Handler) logoutAtProvider(w http.ResponseWriter, r *http.Request, s *Session, rd string) bool {
@@ -105,6 +111,11 @@ func (h *Handler) logoutAtProvider(w http.ResponseWriter, r *http.Request, s *Se
 	state := ""
 	if safe, ok := safeReturnPath(rd); ok && rd != "" {
 		state = safe
+	}
+	if len(state) > maxEndSessionState {
+		h.logger.Warn("the page to go to after signing out is too long to send through the provider; the sign-out ends on the signed-out page",
+			zap.String("connection", conn.name), zap.Int("return_url_bytes", len(state)))
+		state = ""
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 	defer cancel()

@@ -97,9 +97,12 @@ func (p pendingClaims) claims() provisioner.Claims {
 	return c
 }
 
-// sealPending writes the pending login's cookie.
+// sealPending writes the pending login's cookie; a return path too long
+// to fit beside the claims becomes "/" (sealReturning).
 func (h *Handler) sealPending(w http.ResponseWriter, p *pendingLogin, secure bool, now time.Time) error {
-	return h.app.sessions.seal.seal(w, cookieName(pendingCookieBase, secure), p, time.Unix(p.ExpiresAt, 0).Sub(now), secure)
+	return h.sealReturning(&p.ReturnTo, p.Connection, func() error {
+		return h.app.sessions.seal.seal(w, cookieName(pendingCookieBase, secure), p, time.Unix(p.ExpiresAt, 0).Sub(now), secure)
+	})
 }
 
 // openPending reads the pending login of this browser, if it is intact

@@ -3,10 +3,36 @@ package caddymodule
 import (
 	"net/url"
 	"strings"
+
+	"go.uber.org/zap"
 )
 
 // maxReturnURLLength bounds a return URL; longer ones fall back to "/".
-const maxReturnURLLength = 2048
+// Dashboards and query tools (Grafana's Explore, a saved search) put
+// their whole state in the query, so their deep links run to several
+// KiB; 8 KiB is the request line that servers and proxies commonly take
+// (nginx's default buffers), so a link that reached the site fits. The
+// login carries it in sealed cookies, compressed (compactJSON): such
+// links shrink several times over, but one of random characters does
+// not, and then the login comes back to "/" (sealReturning).
+const maxReturnURLLength = 8 << 10
+
+// sealReturning runs seal, which seals a login's cookie carrying the
+// return path *returnTo. When the cookie would be too large (a return
+// path of KiB of random characters does not compress), the login goes
+// on without it: the path becomes "/", the log says so (its length
+// only: a query may hold tokens), and seal runs again. The long link,
+// not the sign-in, is what is given up.
+func (h *Handler) sealReturning(returnTo *string, connection string, seal func() error) error {
+	err := seal()
+	if err == nil || *returnTo == "/" {
+		return err
+	}
+	h.logger.Warn("the page asked for is too long to carry through the sign-in; after signing in the browser goes to /",
+		zap.String("connection", connection), zap.Int("return_url_bytes", len(*returnTo)))
+	*returnTo = "/"
+	return seal()
+}
 
 // safeReturnPath returns raw if it is a same-origin path that a browser
 // cannot resolve to another host, and false otherwise (S2).

@@ -2,23 +2,29 @@ package caddymodule
 
 import (
 	"context"
+	"math/rand"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"path"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
 func TestSafeReturnPath(t *testing.T) {
-	good := []string{"/", "/a", "/a/b?c=d&e=%2F", "/reports/q3?year=2026#top", "/a//b", "/%7Euser", "/search?q=two%20words"}
+	good := []string{"/", "/a", "/a/b?c=d&e=%2F", "/reports/q3?year=2026#top", "/a//b", "/%7Euser", "/search?q=two%20words", "/" + strings.Repeat("a", maxReturnURLLength-1)}
 	bad := []string{
 		"", "a", "//evil.example", "/\\evil.example", "\\\\evil.example", "https://evil.example",
 		"http:evil.example", "javascript:alert(1)", "/%2F%2Fevil.example", "/%2fevil.example", "/%5cevil.example",
 		"/\t/evil.example", "/\n/evil.example", "/\r/evil.example", "/ /evil.example", "/a\\b", "/%09/x",
-		"/%0d%0aSet-Cookie:x", "/%00", "/a%20b", "/x?q=%0a", "/x?q=%00", "/ü", "/" + strings.Repeat("a", 3000), "/%zz",
+		"/%0d%0aSet-Cookie:x", "/%00", "/a%20b", "/x?q=%0a", "/x?q=%00", "/ü", "/" + strings.Repeat("a", maxReturnURLLength), "/%zz",
 	}
 	for _, p := range good {
 		if got, ok := safeReturnPath(p); !ok || got != p {
@@ -136,6 +142,107 @@ func TestReturnPathIsTheURLAskedFor(t *testing.T) {
 		h.secondFactorNeeded(w, r, &Session{UserID: "uid"})
 		if got, want := w.Header().Get("Location"), "/.jitauth/mfa"+rd; got != want {
 			t.Errorf("%q rewritten to %q: second factor at %q, want %q", c.orig, c.now, got, want)
+		}
+	}
+}
+
+// randomPath is a return path of n bytes of random URL characters,
+// which do not compress.
+func randomPath(n int) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"
+	rng := rand.New(rand.NewSource(int64(n)))
+	b := []byte("/x?t=")
+	for len(b) < n {
+		b = append(b, alphabet[rng.Intn(len(alphabet))])
+	}
+	return string(b)
+}
+
+// A paused login whose return path does not fit beside the provider's
+// claims in one cookie is still held, going on to "/" afterwards, and
+// the log says so (its length, not the path); a path that fits is kept,
+// and claims too large on their own are still refused.
+func TestPendingDropsAReturnPathTooLongToHold(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	h := &Handler{app: &App{sessions: &sessions{seal: testCodecs()}}, logger: zap.New(core)}
+	now := time.Now()
+	pending := func(raw, returnTo string) *pendingLogin {
+		return &pendingLogin{ID: "id", CSRF: "x", Connection: "corp", ReturnTo: returnTo, ExpiresAt: now.Add(time.Minute).Unix(),
+			Claims: toPendingClaims(provisioner.Claims{Subject: "s", Raw: []byte(`{"note":"` + raw + `"}`)})}
+	}
+	reopen := func(w *httptest.ResponseRecorder) *pendingLogin {
+		t.Helper()
+		r := httptest.NewRequest(http.MethodGet, "http://localhost/", nil)
+		for _, c := range w.Result().Cookies() {
+			r.AddCookie(c)
+		}
+		p, ok := h.openPending(r, false, now)
+		if !ok {
+			t.Fatal("the pending login does not open")
+		}
+		return p
+	}
+
+	fits := randomPath(1000)
+	w := httptest.NewRecorder()
+	if err := h.sealPending(w, pending(randomPath(1000)[5:], fits), false, now); err != nil {
+		t.Fatal(err)
+	}
+	if got := reopen(w).ReturnTo; got != fits || logs.Len() != 0 {
+		t.Fatalf("a return path that fits came back as %.40q (%d log lines)", got, logs.Len())
+	}
+
+	long := randomPath(3000)
+	w = httptest.NewRecorder()
+	if err := h.sealPending(w, pending(randomPath(1000)[5:], long), false, now); err != nil {
+		t.Fatalf("a paused login with a long return path was not held: %v", err)
+	}
+	if got := reopen(w).ReturnTo; got != "/" {
+		t.Fatalf("the long return path came back as %.40q, want /", got)
+	}
+	said := logs.FilterMessageSnippet("too long to carry through the sign-in").All()
+	if len(said) != 1 || said[0].ContextMap()["return_url_bytes"] != int64(len(long)) || said[0].ContextMap()["connection"] != "corp" {
+		t.Fatalf("the log did not say why: %+v", logs.All())
+	}
+	for _, f := range said[0].Context {
+		if strings.Contains(f.String, long[5:40]) {
+			t.Fatal("the log holds the return path, which may carry tokens")
+		}
+	}
+
+	if err := h.sealPending(httptest.NewRecorder(), pending(randomPath(5000)[5:], "/a"), false, now); err == nil {
+		t.Fatal("claims too large for a cookie on their own were held")
+	}
+}
+
+// endSessionState records the state a sign-out sends to the provider.
+type endSessionState struct{ got *string }
+
+func (e endSessionState) EndSessionURL(_ context.Context, _, _, state string) (string, bool, error) {
+	*e.got = state
+	return "https://idp.example/end", true, nil
+}
+
+// A sign-out through the provider sends the page to go to afterwards as
+// its state only up to the length providers take (maxEndSessionState);
+// a longer one is left out, and the sign-out still reaches the provider.
+func TestEndSessionStateBounded(t *testing.T) {
+	var got string
+	conn := &Connection{name: "corp", LogoutAtProvider: true, endSession: endSessionState{&got}}
+	h := &Handler{PathPrefix: defaultPathPrefix, logger: zap.NewNop(),
+		app: &App{sessions: &sessions{seal: testCodecs()}, Connections: map[string]*Connection{"corp": conn}}}
+	s := &Session{ID: "sid", Connection: "corp"}
+	for rd, want := range map[string]string{
+		"/goodbye": "/goodbye", randomPath(maxEndSessionState): randomPath(maxEndSessionState), randomPath(maxEndSessionState + 1): "",
+	} {
+		got = "unset"
+		w := httptest.NewRecorder()
+		if !h.logoutAtProvider(w, httptest.NewRequest(http.MethodPost, "http://localhost/.jitauth/logout", nil), s, rd) ||
+			w.Code != http.StatusSeeOther || w.Header().Get("Location") != "https://idp.example/end" {
+			t.Fatalf("rd of %d bytes: %d to %q, want the provider", len(rd), w.Code, w.Header().Get("Location"))
+		}
+		if got != want {
+			t.Errorf("rd of %d bytes: state of %d bytes sent, want %d", len(rd), len(got), len(want))
 		}
 	}
 }
