@@ -27,7 +27,13 @@ type Connection struct {
 	// RedirectURL is the callback URL registered at the provider. By
 	// default each site uses its own origin plus
 	// /.jitauth/callback/<connection>, so one connection can serve several
-	// sites; set this when the provider allows only one fixed URL.
+	// sites; set this when the provider allows only one fixed URL. A
+	// login keeps its state in a cookie of the site it started on, so a
+	// fixed URL serves only the site on its origin: loading refuses a
+	// site on another host that offers the connection when the URL is
+	// another site of the configuration, and a sign-in started on any
+	// other origin (as trusted_proxies forward it) is answered as
+	// misconfigured before it reaches the provider.
 	RedirectURL string `json:"redirect_url,omitempty"`
 	// DisplayName is shown on the login page; default: the connection name.
 	DisplayName string `json:"display_name,omitempty"`
@@ -81,6 +87,9 @@ type Connection struct {
 	name      string
 	kind      string
 	connector connector.Connector
+	// redirectOrigin is the origin of RedirectURL (canonicalOrigin), the
+	// one site a login through it can start on; "" without one.
+	redirectOrigin string
 	// crossSitePost: the provider returns with a cross-site POST, so the
 	// flow cookie must be SameSite=None (connector.CrossSitePoster).
 	crossSitePost bool
@@ -236,6 +245,7 @@ func (c *Connection) checkPolicy(name string) error {
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return fmt.Errorf("connection %q: redirect_url %q must be an absolute http(s) URL", name, c.RedirectURL)
 		}
+		c.redirectOrigin = canonicalOrigin(c.RedirectURL)
 	}
 	pol, err := c.buildPolicy()
 	if err != nil {

@@ -55,6 +55,9 @@ func (h *Handler) serveStart(w http.ResponseWriter, r *http.Request, name string
 			"Signing in needs HTTPS on this site (plain HTTP works only on localhost). Serve the site over HTTPS, or, behind a proxy that terminates TLS, list it in Caddy's trusted_proxies.", "")
 		return
 	}
+	if h.redirectURLElsewhere(w, r, conn) {
+		return
+	}
 	f := &flowState{
 		State:       randomToken(32),
 		Connection:  conn.name,
@@ -82,11 +85,17 @@ func (h *Handler) serveStart(w http.ResponseWriter, r *http.Request, name string
 	http.Redirect(w, r, target, http.StatusFound)
 }
 
-// callbackURL is the redirect URI for conn on the site r is for.
+// callbackURL is the redirect URI for conn on the site r is for: the
+// connection's redirect_url, else the site's own.
 func (h *Handler) callbackURL(r *http.Request, conn *Connection) string {
 	if conn.RedirectURL != "" {
 		return conn.RedirectURL
 	}
+	return h.ownCallbackURL(r, conn)
+}
+
+// ownCallbackURL is conn's callback endpoint on the site r is for.
+func (h *Handler) ownCallbackURL(r *http.Request, conn *Connection) string {
 	return origin(r) + h.PathPrefix + "callback/" + conn.name
 }
 
@@ -399,13 +408,7 @@ func (h *Handler) providerFailure(w http.ResponseWriter, conn *Connection, err e
 	h.emit(event{kind: eventLoginFailed, connection: conn.name, err: err})
 	var mc *connector.Misconfiguration
 	if errors.As(err, &mc) {
-		h.logger.Error("sign-in misconfigured",
-			zap.String("connection", conn.name),
-			zap.String("step", mc.Step),
-			zap.String("provider_said", mc.Said),
-			zap.String("fix", fmt.Sprintf("connection %q: %s", conn.name, mc.Fix)))
-		renderError(w, http.StatusInternalServerError, "Sign-in misconfigured",
-			"This sign-in is misconfigured. Tell the site's administrator.", "")
+		h.renderMisconfigured(w, conn, mc, zap.String("provider_said", mc.Said))
 		return
 	}
 	if errors.Is(err, connector.ErrUnavailable) {
@@ -415,6 +418,19 @@ func (h *Handler) providerFailure(w http.ResponseWriter, conn *Connection, err e
 	}
 	renderError(w, http.StatusUnauthorized, "Sign-in failed",
 		"The answer from "+conn.displayName()+" could not be verified. Start again.", h.PathPrefix+"login")
+}
+
+// renderMisconfigured tells the user that conn's settings are wrong,
+// which no retry of theirs fixes, and logs at ERROR where it showed and
+// what to change, with what else says why (fields).
+func (h *Handler) renderMisconfigured(w http.ResponseWriter, conn *Connection, mc *connector.Misconfiguration, fields ...zap.Field) {
+	f := make([]zap.Field, 0, len(fields)+3)
+	f = append(f, zap.String("connection", conn.name), zap.String("step", mc.Step))
+	f = append(f, fields...)
+	f = append(f, zap.String("fix", fmt.Sprintf("connection %q: %s", conn.name, mc.Fix)))
+	h.logger.Error("sign-in misconfigured", f...)
+	renderError(w, http.StatusInternalServerError, "Sign-in misconfigured",
+		"This sign-in is misconfigured. Tell the site's administrator.", "")
 }
 
 // provisioningFailure renders a provisioning error. Every branch ends

@@ -115,6 +115,9 @@ func (a *App) checkAttachments(atts []attachment) error {
 	if err := a.checkAudiences(atts); err != nil {
 		return err
 	}
+	if err := a.checkRedirectURLs(atts); err != nil {
+		return err
+	}
 	refused, accepted := a.mfaConflicts(apps)
 	for _, c := range accepted {
 		a.logger.Warn("mfa totp conflict accepted (on_conflict warn): users of this connection have no local user for a second factor and are refused at login",
