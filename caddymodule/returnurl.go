@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"errors"
 	"net/url"
 	"strings"
 
@@ -18,14 +19,14 @@ import (
 const maxReturnURLLength = 8 << 10
 
 // sealReturning runs seal, which seals a login's cookie carrying the
-// return path *returnTo. When the cookie would be too large (a return
-// path of KiB of random characters does not compress), the login goes
-// on without it: the path becomes "/", the log says so (its length
-// only: a query may hold tokens), and seal runs again. The long link,
-// not the sign-in, is what is given up.
+// return path *returnTo. When the cookie would be too large
+// (errCookieTooLarge: a return path of KiB of random characters does
+// not compress), the login goes on without it: the path becomes "/",
+// the log says so (its length only: a query may hold tokens), and seal
+// runs again. The long link, not the sign-in, is what is given up.
 func (h *Handler) sealReturning(returnTo *string, connection string, seal func() error) error {
 	err := seal()
-	if err == nil || *returnTo == "/" {
+	if !errors.Is(err, errCookieTooLarge) || *returnTo == "/" {
 		return err
 	}
 	h.logger.Warn("the page asked for is too long to carry through the sign-in; after signing in the browser goes to /",

@@ -192,21 +192,24 @@ func TestPendingDropsAReturnPathTooLongToHold(t *testing.T) {
 		t.Fatalf("a return path that fits came back as %.40q (%d log lines)", got, logs.Len())
 	}
 
-	long := randomPath(3000)
-	w = httptest.NewRecorder()
-	if err := h.sealPending(w, pending(randomPath(1000)[5:], long), false, now); err != nil {
-		t.Fatalf("a paused login with a long return path was not held: %v", err)
-	}
-	if got := reopen(w).ReturnTo; got != "/" {
-		t.Fatalf("the long return path came back as %.40q, want /", got)
-	}
-	said := logs.FilterMessageSnippet("too long to carry through the sign-in").All()
-	if len(said) != 1 || said[0].ContextMap()["return_url_bytes"] != int64(len(long)) || said[0].ContextMap()["connection"] != "corp" {
-		t.Fatalf("the log did not say why: %+v", logs.All())
-	}
-	for _, f := range said[0].Context {
-		if strings.Contains(f.String, long[5:40]) {
-			t.Fatal("the log holds the return path, which may carry tokens")
+	// Over what one cookie holds, and (sealed) over the codecs' own bound.
+	for _, long := range []string{randomPath(3000), randomPath(2 * maxReturnURLLength)} {
+		logs.TakeAll()
+		w = httptest.NewRecorder()
+		if err := h.sealPending(w, pending(randomPath(1000)[5:], long), false, now); err != nil {
+			t.Fatalf("a paused login with a return path of %d bytes was not held: %v", len(long), err)
+		}
+		if got := reopen(w).ReturnTo; got != "/" {
+			t.Fatalf("the return path of %d bytes came back as %.40q, want /", len(long), got)
+		}
+		said := logs.FilterMessageSnippet("too long to carry through the sign-in").All()
+		if len(said) != 1 || said[0].ContextMap()["return_url_bytes"] != int64(len(long)) || said[0].ContextMap()["connection"] != "corp" {
+			t.Fatalf("the log did not say why: %+v", logs.All())
+		}
+		for _, f := range said[0].Context {
+			if strings.Contains(f.String, long[5:40]) {
+				t.Fatal("the log holds the return path, which may carry tokens")
+			}
 		}
 	}
 

@@ -1,8 +1,10 @@
 package caddymodule
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -45,12 +47,21 @@ func (c cookieSeal) sealFlow(w http.ResponseWriter, name string, f *flowState, s
 	return nil
 }
 
+// errCookieTooLarge is encode's error for a value that, sealed, is
+// larger than one cookie holds.
+var errCookieTooLarge = errors.New("sealed value is larger than a cookie holds")
+
 // encode seals v for the cookie name, for a cookie whose attributes the
 // caller sets itself.
 func (c cookieSeal) encode(name string, v any) (string, error) {
 	value, err := securecookie.EncodeMulti(name, v, c...)
-	if err == nil && len(value) > maxCookieLength {
-		return "", fmt.Errorf("sealed value of %d bytes is over the %d a cookie holds", len(value), maxCookieLength)
+	switch {
+	case err != nil && strings.Contains(err.Error(), "value is too long"):
+		// Over the codecs' own bound (maxSessionLength), which
+		// securecookie reports as text only.
+		return "", fmt.Errorf("%w (%d bytes at most): %v", errCookieTooLarge, maxCookieLength, err)
+	case err == nil && len(value) > maxCookieLength:
+		return "", fmt.Errorf("%w: %d bytes, over the %d a cookie holds", errCookieTooLarge, len(value), maxCookieLength)
 	}
 	return value, err
 }
