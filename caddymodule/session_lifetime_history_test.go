@@ -247,3 +247,25 @@ func TestReloadUndoneWithinASecondKeepsTheLengthening(t *testing.T) {
 			"stored history: %+v", code, storedLifetimes(t, dir))
 	}
 }
+
+// 12h, then 1h, then 12h again: a login issued 3 h ago under the first
+// 12h (its cookie still says it ends in 9 h) is refused under 1h, and
+// stays refused after the lengthening: a session counts at most the
+// shortest lifetime configured since its sign-in, else putting the default
+// back would revive every old login (and stolen copies), also past a
+// sign-out everywhere kept only as long as the short lifetime.
+func TestLengthenedLifetimeDoesNotReviveSessionsEndedByShortening(t *testing.T) {
+	caddyfile, signIn, status := lifetimeSite(t, t.TempDir())
+	aged := agedCookie(t, signIn(), 3*time.Hour)
+	if code := status(aged); code != http.StatusOK {
+		t.Fatalf("session_lifetime 12h, login 3 h old: %d, want 200", code)
+	}
+	reloadInProcess(t, caddyfile("1h", 0))
+	if code := status(aged); code == http.StatusOK {
+		t.Fatal("after the reload to session_lifetime 1h, the 3 h old login is still accepted")
+	}
+	reloadInProcess(t, caddyfile("12h", 0))
+	if code := status(aged); code == http.StatusOK {
+		t.Error("a login that the reload to session_lifetime 1h ended is accepted again after a reload back to 12h; the README says a lengthening applies to sign-ins from then on")
+	}
+}
