@@ -49,6 +49,12 @@ func (h *Handler) serveStart(w http.ResponseWriter, r *http.Request, name string
 		renderError(w, http.StatusNotFound, "Unknown sign-in option", "This site does not offer that sign-in option.", h.PathPrefix+"login")
 		return
 	}
+	if !validHost(requestHost(r)) {
+		// The callback URL is built from it: no host name is this long
+		// or so spelled, and its login could not be sealed into a cookie.
+		renderError(w, http.StatusBadRequest, "Bad request", "The request's Host is not a host name.", "")
+		return
+	}
 	secure := cookieSecure(r)
 	if secure && !isHTTPS(r) {
 		renderError(w, http.StatusBadRequest, "HTTPS required",

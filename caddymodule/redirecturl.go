@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+	"golang.org/x/net/idna"
 
 	"github.com/jitauth/caddy-jitauth/connector"
 )
@@ -32,7 +33,7 @@ func canonicalOrigin(raw string) string {
 	if err != nil || u.Host == "" {
 		return ""
 	}
-	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	scheme, host, port := strings.ToLower(u.Scheme), asciiHost(u.Hostname()), u.Port()
 	if (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
 		port = ""
 	}
@@ -43,6 +44,17 @@ func canonicalOrigin(raw string) string {
 		host += ":" + port
 	}
 	return scheme + "://" + host
+}
+
+// asciiHost is host as browsers send it in Host: lower case, and an
+// internationalised name in its ASCII form (bücher.example is
+// xn--bcher-kva.example), so a redirect_url written as the address bar
+// shows it is the site it names.
+func asciiHost(host string) string {
+	if a, err := idna.Lookup.ToASCII(host); err == nil {
+		host = a
+	}
+	return strings.ToLower(host)
 }
 
 // redirectURLElsewhere answers a login started on a site that is not
@@ -91,7 +103,7 @@ func (a *App) checkRedirectURLs(atts []attachment) error {
 		if err != nil {
 			continue // checkPolicy refused it
 		}
-		host := []string{strings.ToLower(u.Hostname())}
+		host := []string{asciiHost(u.Hostname())}
 		var there []string
 		for _, at := range atts {
 			if knownHosts(at.hosts) && hostsMeet(at.hosts, host) && !slices.Contains(there, at.where) {
@@ -109,7 +121,10 @@ func (a *App) checkRedirectURLs(atts []attachment) error {
 			if at.name != "" {
 				ap = a.Applications[at.name]
 			}
-			if ap == nil || !slices.Contains(ap.offered(a), name) {
+			if ap == nil || !slices.Contains(ap.offered(a), name) || takesBearer(ap, name) {
+				// An API site that takes the connection's tokens must
+				// offer it, and needs no sign-in of its own; one started
+				// there anyway is stopped as misconfigured.
 				continue
 			}
 			msg := fmt.Sprintf("connection %q: its redirect_url %s is on the site %s, but the jit_auth application at %s offers the connection too, "+
@@ -126,6 +141,11 @@ func (a *App) checkRedirectURLs(atts []attachment) error {
 		return fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
 	return nil
+}
+
+// takesBearer reports whether ap accepts bearer tokens of connection.
+func takesBearer(ap *Application, connection string) bool {
+	return slices.ContainsFunc(ap.Bearer, func(b BearerConfig) bool { return b.Connection == connection })
 }
 
 // knownHosts reports whether hosts names the hosts a site serves: not a

@@ -9,28 +9,11 @@ import (
 	"testing"
 )
 
-// TestReviewR8OversizedHostAtSignInStartIsA4xx: on a site that answers
-// any host (a catch-all `http://:port` or `:443` site, or a wildcard
-// site), a client starts a sign-in with a Host header of several KB of
-// random DNS-like labels, far longer than any host name can be (253
-// bytes). The flow cookie carries the redirect URI built from that Host,
-// so it cannot be sealed: sealReturning (5039870/367f2a9) gives up the
-// return path, seals again, fails again, and serveStart answers 500
-// "Sign-in failed" with an ERROR in the log ("sealing login flow
-// cookie"), each time, for anyone who sends such a request; and first a
-// WARN blaming a return URL that was not the problem.
-// (Not a regression of these commits: it was a 500 before them too.)
-//
-// Expected (SECURITY.md S12: malformed input yields a clear 4xx, and the
-// brief of these commits: "never a 500"): a 4xx saying the request is
-// not one a sign-in can start from, without an ERROR; validHost already
-// bounds an X-Forwarded-Host to 255 bytes, the request's own Host is
-// not bounded at all.
-//
-// Severity: low — only the sender's own request fails, but any client
-// can make the log show ERRORs (alerts) at will, and a 500 at sign-in
-// start is what the return-URL fix set out to remove.
-func TestReviewR8OversizedHostAtSignInStartIsA4xx(t *testing.T) {
+// A Host of about 8 KB at the start endpoint of a site that answers any
+// host is a 400 with no ERROR in the log (S12): no host name is that long,
+// and a callback URL built from it could not be sealed into the login's
+// cookie (it was a 500 and an ERROR anyone could cause).
+func TestOversizedHostAtSignInStartIsA400(t *testing.T) {
 	idp := startMockOIDC(t)
 	p := freePort(t)
 	cfg := idp.Config()
