@@ -298,6 +298,35 @@ func providerNames() string {
 	return strings.Join(names, ", ")
 }
 
+// tokenTimeout bounds redeeming the code (a variable for the tests).
+var tokenTimeout = providerTimeout
+
+// errTokenTimeout is a token request that did not end within the
+// provider timeout.
+var errTokenTimeout = errors.New("the provider's token endpoint did not answer in time")
+
+// authorizeWithin redeems the code (goth's Session.Authorize), giving up
+// after timeout. Most goth providers make the request with the HTTP
+// client provider() sets, which has the timeout; some (auth0, discord)
+// use oauth2's context-free Exchange, so Go's default client without
+// one: the sign-in must not wait on them for ever. Their request is left
+// to end by itself; it holds a connection until the provider answers.
+func authorizeWithin(timeout time.Duration, sess gothlib.Session, p gothlib.Provider, params gothlib.Params) error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := sess.Authorize(p, params)
+		done <- err
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return errTokenTimeout
+	}
+}
+
 func (g *Goth) provider(callback string) (gothlib.Provider, error) {
 	p, err := g.factory(*g.cfg, callback, g.scopes)
 	if err != nil {
@@ -353,7 +382,9 @@ func (g *Goth) Finish(r *http.Request, login connector.Login, state []byte) (pro
 	if r.Method == http.MethodPost {
 		params = r.PostForm
 	}
-	if _, err := sess.Authorize(p, params); err != nil {
+	if err := authorizeWithin(tokenTimeout, sess, p, params); errors.Is(err, errTokenTimeout) {
+		return provisioner.Claims{}, fmt.Errorf("%w: %v", connector.ErrUnavailable, err)
+	} else if err != nil {
 		return provisioner.Claims{}, connector.TokenError(err, credentials, login.RedirectURI, g.cfg.Secret, code)
 	}
 	isGitHub := g.cfg.Provider == "github"

@@ -1,6 +1,7 @@
 package goth
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,22 +11,11 @@ import (
 	"github.com/jitauth/caddy-jitauth/connector"
 )
 
-// Review r9, finding 2 (severity: low: needs a provider, or whatever
-// answers at its address, that stops answering; each such sign-in then
-// holds a request, a goroutine and a connection in Caddy for good).
-//
-// The README (today) says of connector.NewProviderClient: "the HTTP
-// client with a timeout ... the shipped connectors call their providers
-// through it", and goth.go says providerTimeout "bounds every call to the
-// provider". goth's auth0 and discord providers redeem the code with
-// oauth2.NoContext (providers/auth0/session.go, providers/discord/
-// session.go), so the HTTPClient field the connector sets by reflection
-// is never used for the token request: it goes through
-// http.DefaultClient, which has no timeout. A token endpoint that accepts
-// the request and never answers keeps Finish (the callback request)
-// waiting forever. Expected: Finish gives up with connector.ErrUnavailable
-// after providerTimeout (10 s), as for every other provider call.
-func TestReviewR9Auth0TokenRequestHasTheProviderTimeout(t *testing.T) {
+// goth's auth0 (and discord) redeem the code with oauth2's context-free
+// Exchange, so Go's default client without a timeout, not the connector's
+// client: a token endpoint that never answers ends the sign-in with
+// connector.ErrUnavailable after the provider timeout, not never.
+func TestTokenRequestOfAProviderWithoutOurClientTimesOut(t *testing.T) {
 	release := make(chan struct{})
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/oauth/token" {
@@ -39,12 +29,15 @@ func TestReviewR9Auth0TokenRequestHasTheProviderTimeout(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
+	saved := tokenTimeout
+	tokenTimeout = 300 * time.Millisecond
+	defer func() { tokenTimeout = saved }()
 	// The provider's certificate is trusted as a real one would be (by
 	// every client using the default transport, the connector's too).
 	dt := http.DefaultTransport.(*http.Transport)
-	saved := dt.TLSClientConfig
+	savedTLS := dt.TLSClientConfig
 	dt.TLSClientConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig
-	defer func() { dt.TLSClientConfig = saved }()
+	defer func() { dt.TLSClientConfig = savedTLS }()
 
 	domain := strings.TrimPrefix(srv.URL, "https://")
 	g := &Goth{Provider: "auth0", Key: "k", Secret: "s", BaseURL: domain}
@@ -65,13 +58,13 @@ func TestReviewR9Auth0TokenRequestHasTheProviderTimeout(t *testing.T) {
 		_, err := g.Finish(r, login, state)
 		done <- err
 	}()
-	limit := providerTimeout + 5*time.Second
+	limit := tokenTimeout + 5*time.Second
 	select {
 	case err := <-done:
-		if err == nil {
-			t.Fatal("Finish succeeded against a token endpoint that never answered")
+		if !errors.Is(err, connector.ErrUnavailable) {
+			t.Fatalf("Finish against a token endpoint that never answered: %v, want connector.ErrUnavailable", err)
 		}
 	case <-time.After(limit):
-		t.Fatalf("Finish still waiting after %v on a token endpoint that never answers; want it to give up (connector.ErrUnavailable) after providerTimeout (%v)", limit, providerTimeout)
+		t.Fatalf("Finish still waiting after %v on a token endpoint that never answers; want it to give up (connector.ErrUnavailable) after %v", limit, tokenTimeout)
 	}
 }
