@@ -290,8 +290,8 @@ func (p *Policy) OwnFallbackPrefixes(connection string) []string {
 	}
 	var out []string
 	for _, t := range templates {
-		if prefix := t.fixedPrefix(connection); prefix != "" {
-			out = append(out, NormalizeUsername(prefix))
+		if prefix := localName(t.fixedPrefix(connection)); prefix != "" {
+			out = append(out, prefix)
 		}
 	}
 	return out
@@ -427,7 +427,7 @@ func (p *Policy) usernameCandidates(connection string, c Claims, pr Profile) []u
 			}
 			cand.verifiedEmail = true
 		} else {
-			cand.name = plainName(strings.NewReplacer(QualifierSeparator, "_", EscapeMark, "_").Replace(u))
+			cand.name = localName(u)
 		}
 		if !cand.verifiedEmail && !t.fixed() && (!plainASCII(cand.name) || p.fallbackShaped(connection, cand.name)) {
 			continue
@@ -452,6 +452,15 @@ func (p *Policy) usernameCandidates(connection string, c Claims, pr Profile) []u
 		}
 	}
 	return out
+}
+
+// localName is a cleaned template result as a local username spells
+// it: ':' and '%' (reserved for JIT-off names) and what would leave a
+// path segment become '_' (plainName). A kept prefix is spelled the
+// same, so that "{connection}:{subject}" keeps "corp_" free, the names
+// it gives.
+func localName(s string) string {
+	return plainName(strings.NewReplacer(QualifierSeparator, "_", EscapeMark, "_").Replace(cleanUsername(s)))
 }
 
 // identitySuffixed reports whether name ends as an identity-suffixed
