@@ -304,6 +304,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	for _, name := range a.connectionNames() {
 		a.Connections[name].pol.FallbackPrefixes = prefixes
+		for _, t := range a.Connections[name].pol.ShadowedTemplates(name) {
+			a.logger.Warn("this username template never gives a name: its names begin as those of a template over the subject do, which are kept for the identities they name; begin it otherwise, or drop it",
+				zap.String("connection", name), zap.String("template", t), zap.Strings("kept_prefixes", prefixes))
+		}
 	}
 	if err := a.checkApplications(); err != nil {
 		return err

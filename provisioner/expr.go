@@ -90,6 +90,23 @@ func parsePlaceholder(ph string, allowProfile bool) (exprPart, error) {
 // String returns the expression as written.
 func (e Expr) String() string { return e.src }
 
+// leadingText is the text every result of e begins with on connection:
+// its literals and {connection} before the first other placeholder.
+func (e Expr) leadingText(connection string) string {
+	var b strings.Builder
+	for _, p := range e.parts {
+		switch p.ph {
+		case "":
+			b.WriteString(p.literal)
+		case "connection":
+			b.WriteString(connection)
+		default:
+			return b.String()
+		}
+	}
+	return b.String()
+}
+
 // fixedPrefix is, for a fixed expression, the text its results begin
 // with on connection: its literals and {connection} before the first
 // {issuer} or {subject}; "" for any other expression.

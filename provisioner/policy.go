@@ -454,6 +454,28 @@ func (p *Policy) usernameCandidates(connection string, c Claims, pr Profile) []u
 	return out
 }
 
+// ShadowedTemplates returns this policy's username templates over
+// claims a user may set that can never give a name on connection: every
+// result begins as a kept prefix (FallbackPrefixes), so it is skipped
+// ("{connection}-{profile.preferred_username}" beside the default
+// "{connection}-{subject}"). Loading warns of them.
+func (p *Policy) ShadowedTemplates(connection string) []string {
+	if !p.Enabled {
+		return nil
+	}
+	var out []string
+	for _, t := range p.UsernameTemplates {
+		if t.fixed() {
+			continue
+		}
+		lead := localName(t.leadingText(connection))
+		if lead != "" && p.fallbackShaped(connection, lead) {
+			out = append(out, t.String())
+		}
+	}
+	return out
+}
+
 // localName is a cleaned template result as a local username spells
 // it: ':' and '%' (reserved for JIT-off names) and what would leave a
 // path segment become '_' (plainName). A kept prefix is spelled the

@@ -748,3 +748,14 @@ func mustParseTemplates(t *testing.T, srcs ...string) []provisioner.Expr {
 	}
 	return out
 }
+
+// A template over a claim users set whose every name begins as a kept
+// prefix never gives one: loading warns of it.
+func TestShadowedTemplatesAreFound(t *testing.T) {
+	p := &provisioner.Policy{Enabled: true, UsernameTemplates: mustParseTemplates(t,
+		"{connection}-{profile.preferred_username}", "{profile.preferred_username}", "x{profile.name}", "{connection}-{subject}")}
+	p.FallbackPrefixes = p.OwnFallbackPrefixes("corp")
+	if got, want := p.ShadowedTemplates("corp"), []string{"{connection}-{profile.preferred_username}"}; !slices.Equal(got, want) {
+		t.Errorf("shadowed %q, want %q", got, want)
+	}
+}
