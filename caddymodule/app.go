@@ -370,7 +370,9 @@ func (a *App) Validate() error {
 // lifetimeHistory is the session_lifetime history this configuration
 // bounds sessions by (see lifetimes.go): what this process kept across
 // reloads and what Caddy's storage holds, with this configuration's
-// lifetime in force from now. Reading storage only: Start writes it.
+// lifetime in force from now. It only reads storage: the history is
+// written once Caddy runs the configuration (keepLifetimesOnceRunning),
+// so validating one writes nothing.
 func (a *App) lifetimeHistory(ctx caddy.Context) lifetimeHistory {
 	h := a.state.keptLifetimes()
 	rctx, cancel := context.WithTimeout(ctx, storeTimeout)

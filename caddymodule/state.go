@@ -50,8 +50,8 @@ type sharedState struct {
 
 	mu       sync.Mutex
 	attached []*stateConfig // started generations, in start order
-	// lifetimes is the session_lifetime history the last started
-	// configuration kept, for the next one should storage fail.
+	// lifetimes is the session_lifetime history the configurations that
+	// ran kept, for the next one should storage fail.
 	lifetimes lifetimeHistory
 	// reconfigured is closed, and replaced, whenever the generations
 	// change, so that the background work sleeping on an interval of
@@ -312,11 +312,12 @@ func countUsers(ctx context.Context, store provisioner.AdminStore, logger *zap.L
 }
 
 // sessionCacheKey names the session cache for one set of cookie keys and
-// one session lifetime. An entry of the cache means "these bytes were
-// verified by these codecs"; a reload that changes the keys (an operator
-// removing a compromised pair) or the lifetime (which bounds a cookie's
-// age) gets a cache of its own, so cookies the new codecs would refuse
-// are not served from memory.
+// one session_lifetime history. An entry of the cache means "these bytes
+// were verified by these codecs, and end then"; a reload that changes the
+// keys (an operator removing a compromised pair) or the lifetime (which
+// bounds a session from its sign-in, lifetimes.go) gets a cache of its
+// own, so sessions the new configuration would refuse are not served
+// from memory. A reload that changes neither keeps the cache.
 func sessionCacheKey(keys []rawKeyPair, lifetimes lifetimeHistory) string {
 	h := sha256.New()
 	var n [8]byte
