@@ -124,7 +124,7 @@ type Policy struct {
 	// FallbackPrefixes are how the names that templates over the subject
 	// alone give begin, on every connection whose users share the store
 	// ("corp-" for the default {connection}-{subject} of connection
-	// corp; see Policy.FallbackPrefixes). A chosen username, or one from
+	// corp; see OwnFallbackPrefixes). A chosen username, or one from
 	// a template over a claim the user may set, never begins with one of
 	// them: those names are kept free for the identities whose subjects
 	// they name (else anyone who learns a subject could take that
