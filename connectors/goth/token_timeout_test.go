@@ -2,9 +2,10 @@ package goth
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,30 +17,38 @@ import (
 // client: a token endpoint that never answers ends the sign-in with
 // connector.ErrUnavailable after the provider timeout, not never.
 func TestTokenRequestOfAProviderWithoutOurClientTimesOut(t *testing.T) {
-	release := make(chan struct{})
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/oauth/token" {
-			select { // a token endpoint that never answers
-			case <-release:
-			case <-r.Context().Done():
-			}
-			return
+	// A token endpoint that takes the connection and never answers, not
+	// even the TLS handshake.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var mu sync.Mutex
+	var held []net.Conn
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range held {
+			c.Close()
 		}
-		http.NotFound(w, r)
-	}))
-	defer srv.Close()
-	defer close(release)
+	}()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c)
+			mu.Unlock()
+		}
+	}()
 	saved := tokenTimeout
 	tokenTimeout = 300 * time.Millisecond
 	defer func() { tokenTimeout = saved }()
-	// The provider's certificate is trusted as a real one would be (by
-	// every client using the default transport, the connector's too).
-	dt := http.DefaultTransport.(*http.Transport)
-	savedTLS := dt.TLSClientConfig
-	dt.TLSClientConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig
-	defer func() { dt.TLSClientConfig = savedTLS }()
 
-	domain := strings.TrimPrefix(srv.URL, "https://")
+	domain := ln.Addr().String()
 	g := &Goth{Provider: "auth0", Key: "k", Secret: "s", BaseURL: domain}
 	g.client = connector.NewProviderClient(providerTimeout)
 	g.factory = gothFactories["auth0"]
