@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -107,25 +108,14 @@ func (e Expr) leadingText(connection string) string {
 	return b.String()
 }
 
-// fixedPrefix is, for a fixed expression, the text its results begin
-// with on connection: its literals and {connection} before the first
-// {issuer} or {subject}; "" for any other expression.
+// fixedPrefix is, for a fixed expression over {issuer} or {subject},
+// its leadingText on connection; "" for any other expression (one
+// without them gives the same name to everyone: nothing to keep).
 func (e Expr) fixedPrefix(connection string) string {
-	if !e.fixed() {
+	if !e.fixed() || !slices.ContainsFunc(e.parts, func(p exprPart) bool { return p.ph == "issuer" || p.ph == "subject" }) {
 		return ""
 	}
-	var b strings.Builder
-	for _, p := range e.parts {
-		switch p.ph {
-		case "":
-			b.WriteString(p.literal)
-		case "connection":
-			b.WriteString(connection)
-		default:
-			return b.String()
-		}
-	}
-	return "" // no subject: the same name for everyone, nothing to keep
+	return e.leadingText(connection)
 }
 
 // fixed reports whether e reads only what the provider sets once for an
