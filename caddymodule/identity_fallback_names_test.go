@@ -35,22 +35,29 @@ http://localhost:%d {
 	return s
 }
 
-// With username {profile.preferred_username} {connection}_{subject}, a
-// preferred_username of "corp_<victim's subject>" falls through: names
-// beginning as a template over the subject's do are kept for it, whatever
-// its text, and the victim signs in as corp_victim-sub.
+// With username {profile.preferred_username} and a template over the
+// subject of its own ({connection}_{subject}; the JIT-off convention
+// {connection}:{subject}, or {connection}/{subject}, whose ':' and '/'
+// become '_' in names), a preferred_username of "corp_<victim's subject>"
+// falls through: names beginning as a template over the subject's do,
+// spelled as names are, are kept for it, and the victim signs in as
+// corp_victim-sub.
 func TestCustomSubjectFallbackCannotBeTakenFirst(t *testing.T) {
-	s := startTemplateSite(t, "{profile.preferred_username} {connection}_{subject}")
-	att := loginAs(s, "corp", person("attacker-sub", "", false, "corp_victim-sub"), "")
-	if att.status != http.StatusOK {
-		t.Fatalf("attacker: %d\n%s", att.status, att.body)
-	}
-	got := loginAs(s, "corp", person("victim-sub", "", false, ""), "")
-	if got.status != http.StatusOK || got.user != "corp_victim-sub" {
-		_, title, _ := strings.Cut(got.body, "<title>")
-		title, _, _ = strings.Cut(title, "</title>")
-		t.Errorf("victim (subject victim-sub, no email, no preferred_username) after an attacker with preferred_username corp_victim-sub signed in (as %q): %d %q, Remote-User %q; want 200 as corp_victim-sub, the victim's own last-resort name",
-			att.user, got.status, title, got.user)
+	for name, tmpl := range map[string]string{"underscore": "{connection}_{subject}", "colon": "{connection}:{subject}", "slash": "{connection}/{subject}"} {
+		t.Run(name, func(t *testing.T) {
+			s := startTemplateSite(t, "{profile.preferred_username} "+tmpl)
+			att := loginAs(s, "corp", person("attacker-sub", "", false, "corp_victim-sub"), "")
+			if att.status != http.StatusOK {
+				t.Fatalf("attacker: %d\n%s", att.status, att.body)
+			}
+			got := loginAs(s, "corp", person("victim-sub", "", false, ""), "")
+			if got.status != http.StatusOK || got.user != "corp_victim-sub" {
+				_, title, _ := strings.Cut(got.body, "<title>")
+				title, _, _ = strings.Cut(title, "</title>")
+				t.Errorf("template %s: victim (subject victim-sub, no email, no preferred_username) after an attacker with preferred_username corp_victim-sub signed in (as %q): %d %q, Remote-User %q; want 200 as corp_victim-sub, the victim's own last-resort name",
+					tmpl, att.user, got.status, title, got.user)
+			}
+		})
 	}
 }
 
