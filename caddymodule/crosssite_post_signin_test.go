@@ -23,6 +23,10 @@ type sameSiteClient struct {
 	base    string
 	cookies map[string]*http.Cookie
 	client  *http.Client
+	// sameSiteAnswer makes signIn post the provider's answer as a
+	// same-site form (a provider on a sibling host of the site): the
+	// browser then sends the SameSite=Lax session cookie with it.
+	sameSiteAnswer bool
 }
 
 func (c *sameSiteClient) send(method, rawURL string, form url.Values, crossSite bool) (*http.Response, string) {
@@ -85,7 +89,7 @@ func (c *sameSiteClient) signIn(p *formPostProvider, sub string) (*http.Response
 			for _, m := range formFieldRE.FindAllStringSubmatch(page, -1) {
 				v.Set(m[1], html.UnescapeString(m[2]))
 			}
-			return c.send(http.MethodPost, action, v, true)
+			return c.send(http.MethodPost, action, v, !c.sameSiteAnswer)
 		}
 		loc, err := resp.Location()
 		if err != nil {
@@ -104,19 +108,7 @@ func (c *sameSiteClient) signIn(p *formPostProvider, sub string) (*http.Response
 // session cookie: the previous person must not stay signed in behind
 // the "this site does not admit your account" page.
 func TestRefusedCrossSitePostSignInEndsThePreviousSession(t *testing.T) {
-	dir := t.TempDir()
-	provider := newFormPostProvider(t, "provider-key")
-	up := newUpstream(t)
-	port := freePort(t)
-	base := fmt.Sprintf("http://localhost:%d", port)
-	conn := fmt.Sprintf("\t\tconnection partner {\n\t\t\tformpost %s provider-key\n\t\t\tjit\n\t\t}", provider.URL)
-	runCaddyfile(t, fmt.Sprintf("{\n\tservers {\n\t\ttrusted_proxies static 127.0.0.1/8\n\t}%s\n}\n%s {\n\tjit_auth {\n\t\tallow email carol@partner.example\n\t}\n\treverse_proxy %s\n}\n",
-		globalOptions(dir, conn), base, up.hostPort()))
-
-	c := &sameSiteClient{t: t, base: base, cookies: map[string]*http.Cookie{}, client: &http.Client{
-		Timeout:       20 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
+	provider, base, c := startFormPostSite(t, false)
 	if resp, body := c.signIn(provider, "carol"); resp.StatusCode != http.StatusFound {
 		t.Fatalf("carol's sign-in: %d %s", resp.StatusCode, body)
 	}
@@ -135,5 +127,63 @@ func TestRefusedCrossSitePostSignInEndsThePreviousSession(t *testing.T) {
 	}
 	if resp, body := c.send(http.MethodGet, base+"/secret", nil, false); resp.StatusCode == http.StatusOK {
 		t.Errorf("after a sign-in the site refused (cross-site POST callback), the browser still reaches the upstream as the previous user: %q", body)
+	}
+}
+
+// startFormPostSite starts a site behind a trusted proxy that says the
+// browser came over HTTPS, whose one connection, partner, is the
+// cross-site form POST connector (formPost) with JIT, and which admits
+// only carol. With faultyStore the store is test_failing (storeDown).
+func startFormPostSite(t *testing.T, faultyStore bool) (*formPostProvider, string, *sameSiteClient) {
+	t.Helper()
+	dir := t.TempDir()
+	provider := newFormPostProvider(t, "provider-key")
+	up := newUpstream(t)
+	base := fmt.Sprintf("http://localhost:%d", freePort(t))
+	conn := fmt.Sprintf("\t\tconnection partner {\n\t\t\tformpost %s provider-key\n\t\t\tjit\n\t\t}", provider.URL)
+	cfg := fmt.Sprintf("{\n\tservers {\n\t\ttrusted_proxies static 127.0.0.1/8\n\t}%s\n}\n%s {\n\tjit_auth {\n\t\tallow email carol@partner.example\n\t}\n\treverse_proxy %s\n}\n",
+		globalOptions(dir, conn), base, up.hostPort())
+	if faultyStore {
+		runCaddyJSON(t, adaptCaddyfile(t, cfg, `"backend":"sqlite"`, `"backend":"test_failing"`))
+	} else {
+		runCaddyfile(t, cfg)
+	}
+	return provider, base, &sameSiteClient{t: t, base: base, cookies: map[string]*http.Cookie{}, client: &http.Client{
+		Timeout:       20 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// A sign-in through a form POST connector that fails for a passing
+// reason (here the user store is down) does not sign out the person
+// whose session the browser sent with the answer: only a session the
+// browser may hold but did not send (a cross-site POST leaves the
+// SameSite=Lax cookie home) is ended blind. A provider that answers
+// same-site (a sibling host) sends the session cookie along, and
+// carol's second sign-in failing must leave her signed in.
+func TestFailedSameSitePostSignInKeepsTheSessionItCarries(t *testing.T) {
+	provider, base, c := startFormPostSite(t, true)
+	defer storeDown.Store(false)
+	c.sameSiteAnswer = true
+	if resp, body := c.signIn(provider, "carol"); resp.StatusCode != http.StatusFound {
+		t.Fatalf("carol's sign-in: %d %s", resp.StatusCode, body)
+	}
+	if c.cookies["__Host-jitauth_session"] == nil {
+		t.Fatal("carol has no session cookie")
+	}
+
+	storeDown.Store(true)
+	resp, body := c.signIn(provider, "carol")
+	storeDown.Store(false)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("carol's second sign-in with the store down: %d %s", resp.StatusCode, body)
+	}
+	for _, ck := range resp.Cookies() {
+		if strings.HasPrefix(ck.Name, "__Host-jitauth_session") && ck.MaxAge < 0 {
+			t.Errorf("the failed sign-in deleted %s, though the browser sent carol's own session with the answer", ck.Name)
+		}
+	}
+	if resp, body := c.send(http.MethodGet, base+"/secret", nil, false); resp.StatusCode != http.StatusOK || !strings.Contains(body, "carol@partner.example") {
+		t.Errorf("carol is signed out after her second sign-in failed for a passing reason: %d %q", resp.StatusCode, body)
 	}
 }
