@@ -37,9 +37,9 @@ func Supported(alg string) bool { return alg == ES256 || alg == EdDSA }
 
 // Key is one signing key of a ring. It is published from Published,
 // signs from NotBefore until the next key's NotBefore, and stays
-// published a period (and the clock skew allowed) after it stopped
-// signing. Every key but a new ring's first is published at least a
-// period before it signs.
+// published a period (its Lifetime if that is longer, and the clock skew
+// allowed) after it stopped signing. Every key but a new ring's first is
+// published at least a period before it signs.
 type Key struct {
 	ID        string
 	Algorithm string
@@ -48,6 +48,12 @@ type Key struct {
 	// Published is when the key was added to the ring (and so to every
 	// instance's JWKS once it reread the ring).
 	Published time.Time
+	// Lifetime is the longest assertion lifetime (whole seconds) that an
+	// instance sharing the ring was configured with while the key could
+	// sign: an assertion it signed may be valid that long after it
+	// stopped, whatever the period and lifetime are now. Zero for a key
+	// stored before lifetimes were kept.
+	Lifetime time.Duration
 
 	private crypto.Signer
 	signer  jose.Signer
@@ -86,6 +92,13 @@ func toSecond(t time.Time) time.Time { return t.UTC().Truncate(time.Second) }
 func (k *Key) with(published, notBefore time.Time) *Key {
 	c := *k
 	c.Published, c.NotBefore = toSecond(published), toSecond(notBefore)
+	return &c
+}
+
+// withLifetime is a copy of k with another Lifetime, as with.
+func (k *Key) withLifetime(lifetime time.Duration) *Key {
+	c := *k
+	c.Lifetime = lifetime
 	return &c
 }
 
@@ -149,24 +162,35 @@ func (r *Ring) Signing(now time.Time) *Key {
 const maxClockSkew = time.Minute
 
 // Rotate returns the ring as it should be at now with keys rotated every
-// period, and whether that differs from r (then the caller stores it):
-// a key signing now, the next one already published (it starts a period
-// after it was published and after the current one started), and no key
-// that stopped signing more than a period ago (and the clock skew
-// allowed). Published a period ahead, a new key reaches every instance
-// that rereads the ring and every upstream that rereads the JWKS well
-// within that period, before anything is signed with it. When the period
-// was shortened, the next key is brought forward (see advance), so the
-// new period counts from the current key's start.
+// period, for assertions valid for lifetime, and whether that differs
+// from r (then the caller stores it): a key signing now, the next one
+// already published (it starts a period after it was published and after
+// the current one started), and no key that stopped signing more than a
+// period ago, or than the longest lifetime it signed with if that is
+// longer (and the clock skew allowed). Published a period ahead, a new
+// key reaches every instance that rereads the ring and every upstream
+// that rereads the JWKS well within that period, before anything is
+// signed with it. When the period was shortened, the next key is brought
+// forward (see advance), so the new period counts from the current key's
+// start.
+//
+// The caller passes the longest lifetime it signs with, and rereads the
+// ring (calling Rotate) more often than a period: the keys that can sign
+// from now on record it (see raiseLifetime), so that a reload or a
+// sibling instance with a shorter period and lifetime does not unpublish
+// a key while an assertion it signed is valid.
 //
 // A ring is shared by instances whose clocks disagree, so Rotate never
 // drops a key because of the clock: one that finds no key started by now
 // signs with the earliest (see Signing), and a retired key stays
-// published a little longer than a period (maxClockSkew, or the period
-// if shorter).
-func Rotate(r *Ring, alg string, now time.Time, period time.Duration) (*Ring, bool, error) {
+// published a little longer than a period or its lifetime (maxClockSkew,
+// or that if shorter).
+func Rotate(r *Ring, alg string, now time.Time, period, lifetime time.Duration) (*Ring, bool, error) {
 	if period <= 0 {
 		return nil, false, errors.New("assertion: the rotation period must be positive")
+	}
+	if lifetime <= 0 {
+		return nil, false, errors.New("assertion: the assertion lifetime must be positive")
 	}
 	out := &Ring{Algorithm: alg}
 	if r != nil && r.Algorithm == alg {
@@ -189,6 +213,9 @@ func Rotate(r *Ring, alg string, now time.Time, period time.Duration) (*Ring, bo
 			return nil, false, err
 		}
 		out.Keys, changed = append(out.Keys, k), true
+	}
+	if out.raiseLifetime(now, lifetime) {
+		changed = true
 	}
 	if out.retire(now, period) {
 		changed = true
@@ -229,21 +256,48 @@ func (r *Ring) advance(now time.Time, period time.Duration) bool {
 	return changed
 }
 
-// retire drops the keys whose successor started more than a period
-// ago, plus the clock skew allowed: an instance whose clock is ahead
-// does not unpublish a key that one behind it signed with just before.
-func (r *Ring) retire(now time.Time, period time.Duration) bool {
-	keep := period + min(maxClockSkew, period)
-	kept := r.Keys[:0]
-	for i, k := range r.Keys {
-		if i+1 < len(r.Keys) && r.Keys[i+1].NotBefore.Add(keep).Before(now) {
-			continue
+// raiseLifetime records lifetime (rounded up to a second, as a stored
+// key keeps it, and at most maxLifetime) on the key signing at now and
+// on every later one, where it is longer than the one they have. A later
+// key counts too: an instance moves on to it without rereading the ring,
+// and may stop (a reload, a restart) before its next reread could record
+// anything. Never lowered, so instances with different lifetimes agree
+// at once on the longest, and each writes the ring only when it grows.
+func (r *Ring) raiseLifetime(now time.Time, lifetime time.Duration) bool {
+	lifetime = min(lifetime, maxLifetime)
+	lifetime = (lifetime + time.Second - 1).Truncate(time.Second)
+	changed := false
+	for i := slices.Index(r.Keys, r.Signing(now)); i < len(r.Keys); i++ {
+		if k := r.Keys[i]; k.Lifetime < lifetime {
+			r.Keys[i] = k.withLifetime(lifetime)
+			changed = true
 		}
-		kept = append(kept, k)
 	}
-	changed := len(kept) < len(r.Keys)
-	r.Keys = kept
 	return changed
+}
+
+// retire drops the keys whose successor started more than a period
+// ago, or than the key's Lifetime if that is longer (an assertion it
+// signed just before is valid until then, though a reload shortened both
+// since), plus the clock skew allowed: an instance whose clock is ahead
+// does not unpublish a key that one behind it signed with just before.
+// Keys go in order: one kept for a long lifetime keeps those after it,
+// so that each key's successor, and so when it stopped signing, stays in
+// the ring as long as the key does.
+func (r *Ring) retire(now time.Time, period time.Duration) bool {
+	n := 0
+	for n+1 < len(r.Keys) && r.Keys[n].retired(r.Keys[n+1].NotBefore, now, period) {
+		n++
+	}
+	r.Keys = r.Keys[n:]
+	return n > 0
+}
+
+// retired reports whether the key, which stopped signing at stopped, can
+// be unpublished at now.
+func (k *Key) retired(stopped, now time.Time, period time.Duration) bool {
+	base := max(period, k.Lifetime)
+	return stopped.Add(base + min(maxClockSkew, base)).Before(now)
 }
 
 func latest(t time.Time, ts ...time.Time) time.Time {
@@ -285,8 +339,15 @@ type storedRing struct {
 type storedKey struct {
 	NotBefore time.Time `json:"not_before"`
 	Published time.Time `json:"published,omitzero"`
-	PKCS8     []byte    `json:"pkcs8"`
+	// Lifetime is Key.Lifetime in seconds; absent in rings stored
+	// before it was kept.
+	Lifetime int64  `json:"lifetime_s,omitzero"`
+	PKCS8    []byte `json:"pkcs8"`
 }
+
+// maxLifetime bounds the lifetime a key records: a century is forever
+// for a key ring, and keeps the sums of retire within a time.Duration.
+const maxLifetime = 100 * 365 * 24 * time.Hour
 
 // Marshal encodes the ring, private keys included, for storage.
 func (r *Ring) Marshal() ([]byte, error) {
@@ -296,7 +357,8 @@ func (r *Ring) Marshal() ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		sr.Keys = append(sr.Keys, storedKey{NotBefore: k.NotBefore, Published: k.Published, PKCS8: der})
+		sr.Keys = append(sr.Keys, storedKey{NotBefore: k.NotBefore, Published: k.Published,
+			Lifetime: int64(k.Lifetime / time.Second), PKCS8: der})
 	}
 	return json.Marshal(sr)
 }
@@ -321,7 +383,11 @@ func Unmarshal(data []byte, alg string) (*Ring, error) {
 		if !ok || !fits(alg, signer) {
 			return nil, fmt.Errorf("assertion keys: key %d is not an %s key", i, alg)
 		}
-		k, err := withSigner(&Key{Algorithm: alg, NotBefore: sk.NotBefore, Published: sk.Published, private: signer})
+		if sk.Lifetime < 0 || sk.Lifetime > int64(maxLifetime/time.Second) {
+			return nil, fmt.Errorf("assertion keys: key %d has a lifetime of %d seconds, out of range", i, sk.Lifetime)
+		}
+		k, err := withSigner(&Key{Algorithm: alg, NotBefore: sk.NotBefore, Published: sk.Published,
+			Lifetime: time.Duration(sk.Lifetime) * time.Second, private: signer})
 		if err != nil {
 			return nil, err
 		}

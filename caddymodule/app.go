@@ -64,8 +64,10 @@ type App struct {
 
 	// AssertionKeyRotation is how often the key that signs identity
 	// assertions is replaced. Each key is published in the JWKS at least
-	// one period before it signs and one period after, and is kept in
-	// Caddy's storage, so instances sharing it sign alike. A shorter
+	// one period before it signs and one period after (or, if longer, the
+	// longest assertion lifetime configured while it could sign, also
+	// before a reload), and is kept in Caddy's storage, so instances
+	// sharing it sign alike. A shorter
 	// period takes effect at the reload: the next key signs once the new
 	// period has passed since the current one started. Default: 168h
 	// (7 days).

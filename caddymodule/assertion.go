@@ -49,7 +49,9 @@ type AssertionConfig struct {
 	Audience string `json:"audience,omitempty"`
 
 	// Lifetime is how long an assertion is valid (its exp minus its
-	// iat). It must not exceed the key rotation period. Default: 60s.
+	// iat). It must not exceed the key rotation period. A key stays in
+	// the JWKS for the longest lifetime it signed with after it stops
+	// signing, also when a reload shortens this. Default: 60s.
 	Lifetime caddy.Duration `json:"lifetime,omitempty"`
 
 	// Claims names mapped attributes (see Connection.Map) to carry as
@@ -203,7 +205,7 @@ func newAssertionSigner(c *AssertionConfig, keys *assertionKeys, paths []string)
 		scope:    strings.Join(paths, ","),
 		lifetime: lifetime,
 		claims:   slices.Clone(c.Claims),
-		ring:     keys.need(alg),
+		ring:     keys.need(alg, lifetime),
 		cache:    map[string]*signedAssertion{},
 	}
 }

@@ -25,33 +25,54 @@ const defaultAssertionKeyRotation = 7 * 24 * time.Hour
 // storage, so every instance sharing it signs with the same keys and
 // publishes the same JWKS; each instance rereads them often enough that
 // a key published a rotation period ahead reaches it long before it
-// signs (see assertion.Rotate).
+// signs (see assertion.Rotate). Each reread also records on the keys
+// that can sign the longest assertion lifetime of this configuration, so
+// that no configuration after it (a reload, a restart, another instance)
+// unpublishes a key while an assertion it signed here is valid.
 type assertionKeys struct {
 	storage keyStorage
 	period  time.Duration
 	logger  *zap.Logger
 
-	mu    sync.Mutex
-	rings map[string]*atomic.Pointer[assertion.Ring] // by algorithm
-	stop  context.CancelFunc
-	done  chan struct{}
+	mu        sync.Mutex
+	rings     map[string]*atomic.Pointer[assertion.Ring] // by algorithm
+	lifetimes map[string]time.Duration                   // the longest, by algorithm
+	stop      context.CancelFunc
+	done      chan struct{}
 }
 
 func newAssertionKeys(storage keyStorage, period time.Duration, logger *zap.Logger) *assertionKeys {
-	return &assertionKeys{storage: storage, period: period, logger: logger, rings: map[string]*atomic.Pointer[assertion.Ring]{}}
+	return &assertionKeys{storage: storage, period: period, logger: logger,
+		rings: map[string]*atomic.Pointer[assertion.Ring]{}, lifetimes: map[string]time.Duration{}}
 }
 
-// need registers an algorithm an application signs with; it returns
-// the ring's holder, filled once the configuration starts.
-func (k *assertionKeys) need(alg string) *atomic.Pointer[assertion.Ring] {
+// need registers an algorithm an application signs with, and the
+// lifetime of its assertions; it returns the ring's holder, filled once
+// the configuration starts.
+func (k *assertionKeys) need(alg string, lifetime time.Duration) *atomic.Pointer[assertion.Ring] {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	k.lifetimes[alg] = max(k.lifetimes[alg], lifetime)
 	p := k.rings[alg]
 	if p == nil {
 		p = new(atomic.Pointer[assertion.Ring])
 		k.rings[alg] = p
 	}
 	return p
+}
+
+// ring returns the holder of the ring of alg, which need registered.
+func (k *assertionKeys) ring(alg string) *atomic.Pointer[assertion.Ring] {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.rings[alg]
+}
+
+// lifetime is the longest lifetime of the assertions signed with alg.
+func (k *assertionKeys) lifetime(alg string) time.Duration {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.lifetimes[alg]
 }
 
 func (k *assertionKeys) algorithms() []string {
@@ -121,17 +142,17 @@ func (k *assertionKeys) follow(ctx context.Context, algs []string) {
 
 func assertionRingKey(alg string) string { return "jit_auth/assertion_keys_" + alg + ".json" }
 
-// refresh reads the ring of alg from storage and rotates it if due,
-// under the storage lock so that two instances never write different
-// rings.
+// refresh reads the ring of alg from storage and rotates it if due (or
+// records a longer assertion lifetime on it), under the storage lock so
+// that two instances never write different rings.
 func (k *assertionKeys) refresh(ctx context.Context, alg string) error {
 	key := assertionRingKey(alg)
 	ring, err := k.read(ctx, alg)
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	next, changed, err := assertion.Rotate(ring, alg, now, k.period)
+	now, lifetime := time.Now(), k.lifetime(alg)
+	next, changed, err := assertion.Rotate(ring, alg, now, k.period, lifetime)
 	if err != nil {
 		return err
 	}
@@ -144,7 +165,7 @@ func (k *assertionKeys) refresh(ctx context.Context, alg string) error {
 		if ring, err = k.read(ctx, alg); err != nil {
 			return err
 		}
-		if next, changed, err = assertion.Rotate(ring, alg, now, k.period); err != nil {
+		if next, changed, err = assertion.Rotate(ring, alg, now, k.period, lifetime); err != nil {
 			return err
 		}
 		if changed {
@@ -159,7 +180,7 @@ func (k *assertionKeys) refresh(ctx context.Context, alg string) error {
 				zap.String("signing_kid", next.Signing(now).ID), zap.Int("published", len(next.Keys)))
 		}
 	}
-	k.need(alg).Store(next)
+	k.ring(alg).Store(next)
 	return nil
 }
 
@@ -175,12 +196,12 @@ func (k *assertionKeys) read(ctx context.Context, alg string) (*assertion.Ring, 
 }
 
 // serveJWKS publishes the public keys of every ring: the one signing,
-// the next one and the one before.
+// the next one and those before it that signed an assertion still valid.
 func serveJWKS(h *Handler, w http.ResponseWriter, _ *http.Request) {
 	k := h.app.assertionKeys
 	var rings []*assertion.Ring
 	for _, alg := range k.algorithms() {
-		if r := k.need(alg).Load(); r != nil {
+		if r := k.ring(alg).Load(); r != nil {
 			rings = append(rings, r)
 		}
 	}

@@ -21,7 +21,7 @@ func TestAssertionKeysSharedByInstances(t *testing.T) {
 	storage := &certmagic.FileStorage{Path: t.TempDir()}
 	const period = 2 * time.Second
 	a, b := newAssertionKeys(storage, period, zap.NewNop()), newAssertionKeys(storage, period, zap.NewNop())
-	ra, rb := a.need("ES256"), b.need("ES256")
+	ra, rb := a.need("ES256", time.Second), b.need("ES256", time.Second)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, k := range []*assertionKeys{a, b} {
@@ -58,7 +58,7 @@ func TestAssertionKeysSharedByInstances(t *testing.T) {
 	// The retired key is still published by both.
 	found := 0
 	for _, r := range []*assertionKeys{a, b} {
-		for _, k := range r.need("ES256").Load().Keys {
+		for _, k := range r.ring("ES256").Load().Keys {
 			if k.ID == first {
 				found++
 			}
@@ -78,7 +78,7 @@ func TestShortenedAssertionKeyRotationReachesEveryInstance(t *testing.T) {
 	storage := &certmagic.FileStorage{Path: t.TempDir()}
 	week := 168 * time.Hour
 	a, b := newAssertionKeys(storage, week, zap.NewNop()), newAssertionKeys(storage, week, zap.NewNop())
-	ra, rb := a.need("ES256"), b.need("ES256")
+	ra, rb := a.need("ES256", time.Second), b.need("ES256", time.Second)
 	if err := a.start(); err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestShortenedAssertionKeyRotationReachesEveryInstance(t *testing.T) {
 
 	const period = 2 * time.Second
 	reloaded := newAssertionKeys(storage, period, zap.NewNop())
-	rr := reloaded.need("ES256")
+	rr := reloaded.need("ES256", time.Second)
 	if err := reloaded.start(); err != nil {
 		t.Fatal(err)
 	}

@@ -385,11 +385,11 @@ func BenchmarkServeHTTP(b *testing.B) {
 		ha := benchHandler(nil)
 		keys := newAssertionKeys(nil, defaultAssertionKeyRotation, nil)
 		ha.assertion = newAssertionSigner(&AssertionConfig{}, keys, nil)
-		ring, _, err := assertion.Rotate(nil, assertion.ES256, time.Now(), defaultAssertionKeyRotation)
+		ring, _, err := assertion.Rotate(nil, assertion.ES256, time.Now(), defaultAssertionKeyRotation, defaultAssertionLifetime)
 		if err != nil {
 			b.Fatal(err)
 		}
-		keys.need(assertion.ES256).Store(ring)
+		keys.ring(assertion.ES256).Store(ring)
 		r, _ := authedRequest(b, ha)
 		serveRepeatedly(b, ha, w, r)
 		if r.Header.Get("Jit-Assertion") == "" {
@@ -398,7 +398,7 @@ func BenchmarkServeHTTP(b *testing.B) {
 	})
 	b.Run("sign-assertion", func(b *testing.B) {
 		// What each new session (or each half lifetime) costs once.
-		ring, _, _ := assertion.Rotate(nil, assertion.ES256, time.Now(), defaultAssertionKeyRotation)
+		ring, _, _ := assertion.Rotate(nil, assertion.ES256, time.Now(), defaultAssertionKeyRotation, defaultAssertionLifetime)
 		key := ring.Signing(time.Now())
 		c := assertion.Claims{Issuer: "https://wiki.example.com", Audience: "https://wiki.example.com", Subject: "0b8f5c3e-6a1d-4c52-9e0a-3f1b2d4c5e6f",
 			Username: "alice@example.com", Email: "alice@example.com", Groups: []string{"staff", "wonderland"}, Connection: "corp"}
