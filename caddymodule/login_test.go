@@ -26,6 +26,9 @@ type site struct {
 	base     string
 	idp      *mockoidc.MockOIDC
 	upstream *upstream
+	// caddyfile is the Caddyfile the site runs (before jsonReplace), for
+	// a test that reloads it changed.
+	caddyfile string
 }
 
 func startSite(t *testing.T, idpMiddleware ...func(http.Handler) http.Handler) *site {
@@ -119,6 +122,7 @@ http://localhost:%d {
 	if o.auditLog {
 		caddyfile = strings.Replace(caddyfile, "level ERROR", "output file "+s.logFile()+"\n\t\tlevel INFO", 1)
 	}
+	s.caddyfile = caddyfile
 	if o.faultyStore || len(o.jsonReplace) > 0 {
 		reps := o.jsonReplace
 		if o.faultyStore {
