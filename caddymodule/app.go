@@ -113,11 +113,14 @@ type App struct {
 	storage     revocationStorage
 	// lifetimes is the session_lifetime history sessions are bounded by
 	// (lifetimes.go); caddyCtx is this configuration's context, to tell
-	// when Caddy runs it.
-	lifetimes lifetimeHistory
-	caddyCtx  caddy.Context
-	started   *stateConfig
-	released  bool
+	// when Caddy runs it. Stop closes stopKeeping and waits for
+	// keptLifetimes: Caddy's storage is not written after Stop.
+	lifetimes     lifetimeHistory
+	caddyCtx      caddy.Context
+	stopKeeping   chan struct{}
+	keptLifetimes chan struct{}
+	started       *stateConfig
+	released      bool
 
 	// unsavedKeys is a generated cookie key pair that Start saves in
 	// keyStorage (Caddy's storage); nil when the keys are configured or
@@ -393,14 +396,16 @@ func (a *App) lifetimeHistory(ctx caddy.Context) lifetimeHistory {
 // share the storage, once Caddy runs it: a reload that fails to start
 // (another app's port taken) goes back to the configuration before, and
 // its lifetime, never in force, must bind no session. It gives up when
-// the configuration is stopped first. A storage failure only loses the
-// bound for the others.
-func (a *App) keepLifetimesOnceRunning(ctx caddy.Context) {
+// the configuration is stopped first (stop). A storage failure only
+// loses the bound for the others.
+func (a *App) keepLifetimesOnceRunning(ctx caddy.Context, stop <-chan struct{}) {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for !running(ctx) {
 		select {
 		case <-ctx.Done():
+			return
+		case <-stop:
 			return
 		case <-tick.C:
 		}
@@ -455,7 +460,11 @@ func (a *App) Start() error {
 	if err := a.assertionKeys.start(); err != nil {
 		return err
 	}
-	go a.keepLifetimesOnceRunning(a.caddyCtx)
+	a.stopKeeping, a.keptLifetimes = make(chan struct{}), make(chan struct{})
+	go func(stop <-chan struct{}, done chan<- struct{}) {
+		defer close(done)
+		a.keepLifetimesOnceRunning(a.caddyCtx, stop)
+	}(a.stopKeeping, a.keptLifetimes)
 	a.started = &stateConfig{
 		store:     a.store,
 		admin:     a.admin,
@@ -491,6 +500,13 @@ func (a *App) Start() error {
 // Stop leaves the background work; it ends with the last generation.
 func (a *App) Stop() error {
 	a.assertionKeys.stopFollowing()
+	if a.stopKeeping != nil {
+		// A write under way ends within storeTimeout; one not begun
+		// never begins.
+		close(a.stopKeeping)
+		<-a.keptLifetimes
+		a.stopKeeping = nil
+	}
 	if a.started != nil {
 		a.state.detach(a.started)
 		a.started = nil
