@@ -1,0 +1,57 @@
+package caddymodule_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// Review (S12): a provider profile with a large, compressible field (a
+// 300 KB display name; GitHub's profile answer is read up to 1 MiB)
+// completes the sign-in: the callback seals a session that compresses
+// to under 1 KB and sends the browser back. But a session cookie opens
+// to at most maxInflated (256 KiB), so that cookie is never accepted:
+// the page asked for sends the browser to sign in again, which signs in
+// again, and so on until the browser gives up (ERR_TOO_MANY_REDIRECTS),
+// each round a full login at the provider. A session the module cannot
+// open must not be issued: the callback should end on a clear 4xx page
+// (or keep the profile within what a session holds).
+func TestZZReviewHugeProfileFieldRedirectLoop(t *testing.T) {
+	for _, jit := range []string{"", "\t\t\tjit"} {
+		name := "jit off"
+		if jit != "" {
+			name = "jit on"
+		}
+		t.Run(name, func(t *testing.T) {
+			gh := fakeGitHub(t, fakeGitHubUser{})
+			orig := gh.Config.Handler
+			gh.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/api/v3/user" && r.Header.Get("Authorization") == "Bearer gh-token" {
+					_ = json.NewEncoder(w).Encode(map[string]any{"id": 4242, "login": "octocat",
+						"name": "The Octocat " + strings.Repeat("N", 300<<10), "avatar_url": "https://avatars.example/octocat"})
+					return
+				}
+				orig.ServeHTTP(w, r)
+			})
+			base, _, _ := startGitHubSite(t, gh, jit, "")
+			b := newBrowser(t)
+			// Sign in, stopping where the callback sends the browser back.
+			resp, body, visited := b.follow(base+"/x", func(u *url.URL) bool {
+				return u.Path == "/x" && b.lastSetCookie("jitauth_session") != nil
+			})
+			if resp.StatusCode >= 400 && resp.StatusCode < 500 {
+				return // a clear refusal at the callback: fine
+			}
+			if resp.StatusCode != http.StatusFound || b.lastSetCookie("jitauth_session") == nil {
+				t.Fatalf("callback: %d %.200s (%v)", resp.StatusCode, body, visited)
+			}
+			resp, _ = b.get(base + "/x")
+			if loc := resp.Header.Get("Location"); resp.StatusCode == http.StatusFound && strings.Contains(loc, "/.jitauth/start/") {
+				t.Errorf("the callback issued a session cookie (%d bytes) and sent the browser to /x, which does not accept it and sends it to sign in again (%s): a redirect loop through the provider; want a clear 4xx at the callback or a session that opens",
+					len(b.lastSetCookie("jitauth_session").Value), loc)
+			}
+		})
+	}
+}
