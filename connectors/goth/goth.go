@@ -410,9 +410,11 @@ func (g *Goth) Finish(r *http.Request, login connector.Login, state []byte) (pro
 		Picture:           u.AvatarURL,
 		Raw:               raw,
 	}
-	// goth's GitHub provider formats a missing numeric id as "0": every
-	// such answer would share one identity.
-	if claims.Subject == "" || (isGitHub && claims.Subject == "0") {
+	// goth's providers with numeric IDs (GitHub, GitLab, Gitea) format a
+	// missing or null id as "0": every such answer would share one
+	// identity. None of the providers here gives a real user that ID, so
+	// it is refused from every one, as are those added later.
+	if claims.Subject == "" || claims.Subject == "0" {
 		return provisioner.Claims{}, fmt.Errorf("%w: provider returned no user ID", connector.ErrRejected)
 	}
 	if isGitHub {

@@ -11,15 +11,14 @@ import (
 	"testing"
 )
 
-// Review: goth's gitlab and gitea providers format the profile's numeric
-// "id" with strconv.Itoa, so a profile without one (or "id": null) gives
-// the subject "0", as goth's github provider does. The connector refuses
-// "0" for GitHub only (goth.go: "every such answer would share one
-// identity"), so through a self-hosted GitLab or Gitea whose profile
-// endpoint answers without an id (a proxy in front of it, a profile_url
-// pointing at the wrong endpoint, a compatible server that names it
-// otherwise) every user is the identity (gitlab, gitlab, "0"): the second
-// person to sign in becomes the first one's local user (S15).
+// goth's gitlab and gitea providers format the profile's numeric "id"
+// with strconv.Itoa, so a profile without one (or "id": null) gives the
+// subject "0", as goth's github provider does. Through a self-hosted
+// GitLab or Gitea whose profile endpoint answers without an id (a proxy
+// in front of it, a profile_url pointing at the wrong endpoint, a
+// compatible server that names it otherwise), every user would be the
+// identity (gitlab, gitlab, "0"), and the second person to sign in the
+// first one's local user (S15): such a profile signs nobody in.
 
 // fakeForge is a GitLab- or Gitea-like OAuth server whose profile
 // endpoint answers each token with its own user, without an "id".
@@ -56,7 +55,7 @@ func fakeForge(t *testing.T, users []map[string]any) *httptest.Server {
 	return srv
 }
 
-func TestZZReviewGothForgeProfileWithoutID(t *testing.T) {
+func TestGothProfileWithoutAnIDSignsNobodyIn(t *testing.T) {
 	for _, provider := range []string{"gitlab", "gitea"} {
 		t.Run(provider, func(t *testing.T) {
 			users := []map[string]any{
