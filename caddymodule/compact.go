@@ -31,7 +31,7 @@ const (
 	compactMark = 0
 	// maxInflated bounds what a compressed payload opens to. Only a
 	// holder of the cookie keys can seal one, but a bound costs nothing:
-	// a session is a few kilobytes.
+	// a session is a few kilobytes. Serialize seals nothing larger.
 	maxInflated = 256 << 10
 )
 
@@ -42,13 +42,20 @@ var deflaters = sync.Pool{New: func() any {
 	return zw
 }}
 
-var errInflatedTooLarge = errors.New("compressed cookie payload opens to more than 256 KiB")
+var errInflatedTooLarge = errors.New("cookie payload larger than 256 KiB")
 
 // Serialize implements securecookie.Serializer.
 func (compactJSON) Serialize(src any) ([]byte, error) {
 	b, err := securecookie.JSONEncoder{}.Serialize(src)
 	if err != nil || len(b) <= compactAbove {
 		return b, err
+	}
+	if len(b) > maxInflated {
+		// It would compress well (a provider's 300 KB display name),
+		// but Deserialize refuses it: a cookie sealed that the next
+		// request cannot open sends the browser to sign in again, and
+		// again.
+		return nil, errInflatedTooLarge
 	}
 	var buf bytes.Buffer
 	buf.WriteByte(compactMark)

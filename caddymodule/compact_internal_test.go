@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"bytes"
 	"compress/flate"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -85,6 +86,9 @@ func FuzzCompactJSON(f *testing.F) {
 		}
 		in := &Session{ID: "s", Groups: []string{group, group + "2"}}
 		b, err := compactJSON{}.Serialize(in)
+		if j, _ := json.Marshal(in); errors.Is(err, errInflatedTooLarge) && len(j) > maxInflated {
+			return // too large to open, so not sealed
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,4 +97,23 @@ func FuzzCompactJSON(f *testing.F) {
 			t.Fatalf("round trip of %q: %v, %q", group, err, out.Groups)
 		}
 	})
+}
+
+// What Deserialize would refuse to open is not sealed: a cookie the next
+// request cannot open sends the browser to sign in again, and again.
+func TestCompactJSONSealsOnlyWhatOpens(t *testing.T) {
+	for _, n := range []int{maxInflated - 1024, maxInflated + 1} {
+		in := &Session{ID: "s", Name: strings.Repeat("N", n)}
+		b, err := compactJSON{}.Serialize(in)
+		if n > maxInflated {
+			if !errors.Is(err, errInflatedTooLarge) {
+				t.Errorf("a %d-byte name: sealed (%d bytes, %v), though it would not open", n, len(b), err)
+			}
+			continue
+		}
+		var out Session
+		if err != nil || (compactJSON{}).Deserialize(b, &out) != nil || out.Name != in.Name {
+			t.Errorf("a %d-byte name: %v, or it does not open again", n, err)
+		}
+	}
 }

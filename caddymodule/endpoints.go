@@ -236,10 +236,10 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 		// what still does not fit only the provider's configuration can
 		// cut down.
 		h.endOtherSession(w, r, conn.name, claims.Subject)
-		h.logger.Error("the session does not fit in a cookie, even compressed; have the provider send fewer groups (only those this site uses)",
+		h.logger.Error("the session does not fit in a cookie, even compressed; have the provider send fewer groups (only those this site uses), or shorter profile claims",
 			zap.String("connection", conn.name), zap.Int("groups", len(s.Groups)), zap.Error(err))
 		renderError(w, http.StatusInternalServerError, "Sign-in failed",
-			"Your account is in more groups than this site can hold in a session. Tell the site's administrator.", "")
+			"Your account is in more groups than this site can hold in a session, or its profile at the provider is too large. Tell the site's administrator.", "")
 		return
 	}
 	if old := h.otherSession(r, conn.name, claims.Subject); old != nil {
