@@ -54,6 +54,16 @@ func (h lifetimeHistory) shortestSince(issued int64) int64 {
 	return shortest
 }
 
+// end is when a session issued at issued that would end at expires
+// (Unix seconds) ends under h: at most the shortest lifetime in force
+// since its sign-in after it.
+func (h lifetimeHistory) end(issued, expires int64) int64 {
+	if l := h.shortestSince(issued); l > 0 && issued+l < expires {
+		return issued + l
+	}
+	return expires
+}
+
 // with returns h with lifetime in force from now (unless it already
 // is), pruned. Each change is dated after the one before, so that the
 // order stays whatever the clock does.

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -116,7 +117,7 @@ func (h *Handler) keepRefreshToken(ctx context.Context, conn *Connection, s *Ses
 			zap.String("connection", conn.name))
 		return
 	}
-	sealed, err := h.app.sealers[0].Seal(refreshAAD(s.ID), c.RefreshToken)
+	sealed, err := h.app.sealRefreshToken(s.ID, s.IssuedAt, c.RefreshToken)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 		defer cancel()
@@ -130,8 +131,66 @@ func (h *Handler) keepRefreshToken(ctx context.Context, conn *Connection, s *Ses
 	}
 }
 
-// refreshAAD binds a sealed refresh token to its session.
+// A kept refresh token is sealed in an envelope that carries its
+// session's sign-in (Session.IssuedAt), which the store does not keep:
+// the refresher needs it to bound the session by the session_lifetime
+// history, as a request bounds the cookie (sessions.open). The envelope
+// is refreshEnvelopeV1, the sign-in (Unix seconds, big-endian; 0 when it
+// is not known), then the token, sealed under refreshEnvelopeAAD.
+
+// refreshEnvelopeV1 is the first byte of the envelope's current layout.
+const refreshEnvelopeV1 = 1
+
+// refreshEnvelopeHead is the length of the envelope before the token.
+const refreshEnvelopeHead = 1 + 8
+
+// refreshEnvelopeAAD binds a sealed envelope to its session. It differs
+// from refreshAAD, so a value of one format never opens as the other.
+func refreshEnvelopeAAD(sessionID string) string { return "refresh envelope\x00" + sessionID }
+
+// refreshAAD binds a refresh token sealed before the envelope (the raw
+// token) to its session.
 func refreshAAD(sessionID string) string { return "refresh token\x00" + sessionID }
+
+// sealRefreshToken seals token for the session sessionID signed in at
+// issued (Unix seconds; 0: not known).
+func (a *App) sealRefreshToken(sessionID string, issued int64, token string) ([]byte, error) {
+	env := make([]byte, refreshEnvelopeHead, refreshEnvelopeHead+len(token))
+	env[0] = refreshEnvelopeV1
+	binary.BigEndian.PutUint64(env[1:], uint64(issued))
+	return a.sealers[0].Seal(refreshEnvelopeAAD(sessionID), string(append(env, token...)))
+}
+
+// openRefreshToken opens what sealRefreshToken sealed, with any cookie
+// key, returning the token and its session's sign-in. A token sealed
+// before the envelope (the raw token under refreshAAD) still opens, with
+// sign-in 0: nothing says when its session signed in, so it is bounded
+// only by its ExpiresAt (the lifetime at the sign-in), not by a reload
+// that shortened session_lifetime since.
+func (a *App) openRefreshToken(sessionID string, sealed []byte) (token string, issued int64, err error) {
+	env, err := a.openSecret(refreshEnvelopeAAD(sessionID), sealed)
+	if err != nil {
+		token, err = a.openSecret(refreshAAD(sessionID), sealed)
+		return token, 0, err
+	}
+	if len(env) < refreshEnvelopeHead || env[0] != refreshEnvelopeV1 {
+		return "", 0, errors.New("the sealed refresh token is in a format this version does not read")
+	}
+	return env[refreshEnvelopeHead:], int64(binary.BigEndian.Uint64([]byte(env[1:refreshEnvelopeHead]))), nil
+}
+
+// sessionEnd is when the session of t, signed in at issued (0: not
+// known), ends: at t.ExpiresAt, or earlier where a reload shortened
+// session_lifetime since the sign-in, as a request bounds its cookie.
+func (a *App) sessionEnd(t provisioner.RefreshToken, issued int64) time.Time {
+	if issued == 0 {
+		return t.ExpiresAt
+	}
+	if end := time.Unix(a.sessions.lifetimes.end(issued, t.ExpiresAt.Unix()), 0); end.Before(t.ExpiresAt) {
+		return end
+	}
+	return t.ExpiresAt
+}
 
 // forgetRefreshToken drops a logged-out session's refresh token.
 func (h *Handler) forgetRefreshToken(r *http.Request, s *Session) {
@@ -212,16 +271,29 @@ func (rf *refresher) one(ctx context.Context, t provisioner.RefreshToken, now ti
 		drop() // the connection stopped refreshing, or the session ended
 		return
 	}
-	token, err := a.openSecret(refreshAAD(t.SessionID), t.Sealed)
+	token, issued, err := a.openRefreshToken(t.SessionID, t.Sealed)
 	if err != nil {
-		a.logger.Warn("refresh: a refresh token no cookie key opens (keys rotated away?); dropping it", zap.String("connection", t.Connection))
+		a.logger.Warn("refresh: a refresh token no cookie key opens (keys rotated away?), or sealed in a format this version does not read; dropping it", zap.String("connection", t.Connection))
 		drop()
 		return
 	}
+	// A session a shortened session_lifetime ended is not refreshed: its
+	// grant is not kept alive at the provider, nor its user provisioned.
+	// Else the end is kept, so that the token is dropped then.
+	if t.ExpiresAt = a.sessionEnd(t, issued); !now.Before(t.ExpiresAt) {
+		drop()
+		return
+	}
+	put := func(refreshAt time.Time) error {
+		t.RefreshAt = refreshAt
+		if t.ExpiresAt.Before(refreshAt) {
+			t.RefreshAt = t.ExpiresAt // due when the session ends, to be dropped
+		}
+		return a.refreshTokens.PutRefreshToken(ctx, t)
+	}
 	retry := func(why string, err error) {
 		a.logger.Warn("refresh: "+why+"; trying again later", zap.String("connection", t.Connection), zap.Error(err))
-		t.RefreshAt = now.Add(refreshRetry)
-		_ = a.refreshTokens.PutRefreshToken(ctx, t)
+		_ = put(now.Add(refreshRetry))
 	}
 	claims, next, expiry, err := conn.refresher.Refresh(ctx, token)
 	if err == nil {
@@ -261,13 +333,13 @@ func (rf *refresher) one(ctx context.Context, t provisioner.RefreshToken, now ti
 		}
 		a.observers.emit(a.logger, ev)
 	}
-	sealed, err := a.sealers[0].Seal(refreshAAD(t.SessionID), next)
+	sealed, err := a.sealRefreshToken(t.SessionID, issued, next)
 	if err != nil {
 		retry("sealing the new refresh token", err)
 		return
 	}
-	t.Sealed, t.RefreshAt = sealed, conn.Refresh.next(now, expiry)
-	if err := a.refreshTokens.PutRefreshToken(ctx, t); err != nil {
+	t.Sealed = sealed
+	if err := put(conn.Refresh.next(now, expiry)); err != nil {
 		a.logger.Warn("refresh: keeping the new refresh token", zap.Error(err))
 	}
 }

@@ -114,9 +114,7 @@ func (m *sessions) open(r *http.Request, offered func(connection string) bool) (
 		}
 		// Checked once here, as the cached copy's ExpiresAt: the cache
 		// belongs to one history (sessionCacheKey).
-		if l := m.lifetimes.shortestSince(s.IssuedAt); l > 0 && s.IssuedAt+l < s.ExpiresAt {
-			s.ExpiresAt = s.IssuedAt + l
-		}
+		s.ExpiresAt = m.lifetimes.end(s.IssuedAt, s.ExpiresAt)
 		if !s.valid(now) {
 			return nil, true
 		}

@@ -1,0 +1,118 @@
+package caddymodule
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/jitauth/caddy-jitauth/mfa"
+	"github.com/jitauth/caddy-jitauth/provisioner"
+	"github.com/jitauth/caddy-jitauth/provisioner/sqlitestore"
+)
+
+// unansweringProvider records the refresh tokens it is asked to redeem,
+// and answers none (an outage: the refresher keeps the token and tries
+// again later).
+type unansweringProvider struct{ asked []string }
+
+func (p *unansweringProvider) Refresh(_ context.Context, token string) (provisioner.Claims, string, time.Time, error) {
+	p.asked = append(p.asked, token)
+	return provisioner.Claims{}, "", time.Time{}, errors.New("provider unreachable")
+}
+
+// The refresher bounds a session by the session_lifetime history from
+// the sign-in its sealed token carries: one the shortened lifetime ended
+// is dropped without asking the provider, one it ends later keeps that
+// end (and is due then, to be dropped). A token sealed before the sign-in
+// travelled with it (the raw token) still opens and is refreshed, bounded
+// only by its ExpiresAt.
+func TestRefresherBoundsSessionsByTheLifetimeHistory(t *testing.T) {
+	store, err := sqlitestore.Open(filepath.Join(t.TempDir(), "users.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	ctx := t.Context()
+	u, err := store.CreateUser(ctx, &provisioner.User{Username: "ada"},
+		provisioner.Identity{IdentityKey: provisioner.IdentityKey{Connection: "corp", Issuer: "https://idp.example", Subject: "ada"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := mfa.NewSealer(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	// session_lifetime 12h, shortened to 1m 30 s ago.
+	hist := lifetimeHistory{{From: now.Add(-24 * time.Hour).UnixNano(), Lifetime: 12 * 3600}, {From: now.Add(-30 * time.Second).UnixNano(), Lifetime: 60}}
+	a := &App{refreshTokens: store, sealers: []*mfa.Sealer{sealer}, logger: zap.NewNop(),
+		sessions: &sessions{revoked: newRevocations(), lifetimes: hist}}
+	provider := &unansweringProvider{}
+	rf := &refresher{app: a, conns: map[string]*Connection{"corp": {name: "corp", Refresh: &RefreshConfig{}, refresher: provider}}}
+
+	// record keeps the token of a session signed in age ago under 12h,
+	// sealed as now, or as before the envelope (oldFormat).
+	record := func(sessionID string, age time.Duration, oldFormat bool) provisioner.RefreshToken {
+		t.Helper()
+		issued := now.Add(-age).Unix()
+		sealed, err := a.sealRefreshToken(sessionID, issued, "token of "+sessionID)
+		if oldFormat {
+			sealed, err = sealer.Seal(refreshAAD(sessionID), "token of "+sessionID)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt := provisioner.RefreshToken{SessionID: sessionID, UserID: u.ID, Connection: "corp", Sealed: sealed,
+			RefreshAt: now, ExpiresAt: time.Unix(issued+12*3600, 0)}
+		if err := store.PutRefreshToken(ctx, rt); err != nil {
+			t.Fatal(err)
+		}
+		return rt
+	}
+	ended := record("ended", 2*time.Hour, false)
+	ending := record("ending", 50*time.Second, false)
+	old := record("old", 2*time.Hour, true)
+	for _, rt := range []provisioner.RefreshToken{ended, ending, old} {
+		rf.one(ctx, rt, now)
+	}
+
+	if want := []string{"token of ending", "token of old"}; !slices.Equal(provider.asked, want) {
+		t.Errorf("the provider was asked to redeem %q, want %q", provider.asked, want)
+	}
+	due, err := store.DueRefreshTokens(ctx, now.Add(24*time.Hour), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := map[string]provisioner.RefreshToken{}
+	for _, rt := range due {
+		kept[rt.SessionID] = rt
+	}
+	if _, ok := kept["ended"]; ok {
+		t.Error("the token of a session signed in 2 h ago is kept, though session_lifetime 1m ended it")
+	}
+	end := time.Unix(now.Add(-50*time.Second).Unix()+60, 0)
+	if rt := kept["ending"]; !rt.ExpiresAt.Equal(end) || !rt.RefreshAt.Equal(end) {
+		t.Errorf("the session signed in 50 s ago is kept with ExpiresAt %v, RefreshAt %v; want both at its end by session_lifetime 1m, %v", rt.ExpiresAt, rt.RefreshAt, end)
+	}
+	if rt, ok := kept["old"]; !ok || !rt.ExpiresAt.Equal(old.ExpiresAt) {
+		t.Errorf("the token sealed before the envelope: kept %v with ExpiresAt %v, want kept with %v (its sign-in is not known)", ok, rt.ExpiresAt, old.ExpiresAt)
+	}
+
+	// A sealed token opens for its own session only.
+	sealed, err := a.sealRefreshToken("s1", now.Unix(), "tok")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, issued, err := a.openRefreshToken("s1", sealed); err != nil || tok != "tok" || issued != now.Unix() {
+		t.Errorf("opening a sealed token: %q %d %v", tok, issued, err)
+	}
+	if _, _, err := a.openRefreshToken("s2", sealed); err == nil {
+		t.Error("a token sealed for session s1 opens for s2")
+	}
+}
