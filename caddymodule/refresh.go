@@ -21,10 +21,11 @@ import (
 // returns update the local user as a login would (sync, role mapping),
 // which live sessions show within user_status_refresh. A refresh the
 // provider refuses (the user was removed or disabled there, the grant
-// revoked) ends the session. It needs JIT on, a connector that can
-// refresh (oidc), and a store that keeps refresh tokens (sqlite,
-// postgres); providers often issue refresh tokens only for the
-// offline_access scope.
+// revoked) ends the session; a session that ended (a logout, its
+// session_lifetime, also one a reload shortened) is no longer refreshed.
+// It needs JIT on, a connector that can refresh (oidc), and a store
+// that keeps refresh tokens (sqlite, postgres); providers often issue
+// refresh tokens only for the offline_access scope.
 type RefreshConfig struct {
 	// Every bounds the time between two refreshes of a session, for
 	// providers whose tokens live long. Default: refresh only shortly
