@@ -2,10 +2,11 @@ package caddymodule
 
 import (
 	"context"
-	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -21,8 +22,9 @@ import (
 // returns update the local user as a login would (sync, role mapping),
 // which live sessions show within user_status_refresh. A refresh the
 // provider refuses (the user was removed or disabled there, the grant
-// revoked) ends the session; a session that ended (a logout, its
-// session_lifetime, also one a reload shortened) is no longer refreshed.
+// revoked) ends the session; a session that ended (a logout, a sign-out
+// everywhere, a back-channel logout, its session_lifetime, also one a
+// reload shortened) is no longer refreshed.
 // It needs JIT on, a connector that can refresh (oidc), and a store
 // that keeps refresh tokens (sqlite, postgres); providers often issue
 // refresh tokens only for the offline_access scope.
@@ -118,7 +120,7 @@ func (h *Handler) keepRefreshToken(ctx context.Context, conn *Connection, s *Ses
 			zap.String("connection", conn.name))
 		return
 	}
-	sealed, err := h.app.sealRefreshToken(s.ID, s.IssuedAt, c.RefreshToken)
+	sealed, err := h.app.sealRefreshToken(s.ID, refreshEnvelopeFor(s, c.RefreshToken))
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 		defer cancel()
@@ -132,18 +134,38 @@ func (h *Handler) keepRefreshToken(ctx context.Context, conn *Connection, s *Ses
 	}
 }
 
-// A kept refresh token is sealed in an envelope that carries its
-// session's sign-in (Session.IssuedAt), which the store does not keep:
-// the refresher needs it to bound the session by the session_lifetime
-// history, as a request bounds the cookie (sessions.open). The envelope
-// is refreshEnvelopeV1, the sign-in (Unix seconds, big-endian; 0 when it
-// is not known), then the token, sealed under refreshEnvelopeAAD.
+// refreshEnvelope is what a kept refresh token is sealed in, under
+// refreshEnvelopeAAD: the token and what the refresher needs of its
+// session, which the store does not keep, to tell whether the session
+// still counts as a request would tell it: its sign-in, to bound it by
+// the session_lifetime history (sessions.open), and its verified login,
+// subject and provider session, for the sign-outs everywhere and
+// back-channel logouts that end it (revocations.refuses).
+type refreshEnvelope struct {
+	Token       string `json:"t"`
+	IssuedAt    int64  `json:"iat"`
+	AuthAt      int64  `json:"auth,omitempty"`
+	Subject     string `json:"sub,omitempty"`
+	ProviderSID string `json:"psid,omitempty"`
+}
 
-// refreshEnvelopeV1 is the first byte of the envelope's current layout.
-const refreshEnvelopeV1 = 1
+// refreshEnvelopeFor is the envelope of token for s.
+func refreshEnvelopeFor(s *Session, token string) refreshEnvelope {
+	return refreshEnvelope{Token: token, IssuedAt: s.IssuedAt, AuthAt: s.AuthAt, Subject: s.Subject, ProviderSID: s.ProviderSID}
+}
 
-// refreshEnvelopeHead is the length of the envelope before the token.
-const refreshEnvelopeHead = 1 + 8
+// known reports whether the envelope carries its session's facts: a
+// token sealed before the envelope carries only itself.
+func (e refreshEnvelope) known() bool { return e.IssuedAt != 0 }
+
+// session is the session of t as far as the envelope tells it, enough
+// for revocations.refuses.
+func (e refreshEnvelope) session(t provisioner.RefreshToken) *Session {
+	s := &Session{ID: t.SessionID, UserID: t.UserID, Connection: t.Connection, Subject: e.Subject,
+		ProviderSID: e.ProviderSID, IssuedAt: e.IssuedAt, AuthAt: e.AuthAt}
+	s.prepare()
+	return s
+}
 
 // refreshEnvelopeAAD binds a sealed envelope to its session. It differs
 // from refreshAAD, so a value of one format never opens as the other.
@@ -153,31 +175,33 @@ func refreshEnvelopeAAD(sessionID string) string { return "refresh envelope\x00"
 // token) to its session.
 func refreshAAD(sessionID string) string { return "refresh token\x00" + sessionID }
 
-// sealRefreshToken seals token for the session sessionID signed in at
-// issued (Unix seconds; 0: not known).
-func (a *App) sealRefreshToken(sessionID string, issued int64, token string) ([]byte, error) {
-	env := make([]byte, refreshEnvelopeHead, refreshEnvelopeHead+len(token))
-	env[0] = refreshEnvelopeV1
-	binary.BigEndian.PutUint64(env[1:], uint64(issued))
-	return a.sealers[0].Seal(refreshEnvelopeAAD(sessionID), string(append(env, token...)))
+// sealRefreshToken seals env for the session sessionID.
+func (a *App) sealRefreshToken(sessionID string, env refreshEnvelope) ([]byte, error) {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // a token's < > & as they are, not six bytes each
+	if err := enc.Encode(env); err != nil {
+		return nil, err
+	}
+	return a.sealers[0].Seal(refreshEnvelopeAAD(sessionID), b.String())
 }
 
 // openRefreshToken opens what sealRefreshToken sealed, with any cookie
-// key, returning the token and its session's sign-in. A token sealed
-// before the envelope (the raw token under refreshAAD) still opens, with
-// sign-in 0: nothing says when its session signed in, so it is bounded
-// only by its ExpiresAt (the lifetime at the sign-in), not by a reload
-// that shortened session_lifetime since.
-func (a *App) openRefreshToken(sessionID string, sealed []byte) (token string, issued int64, err error) {
-	env, err := a.openSecret(refreshEnvelopeAAD(sessionID), sealed)
+// key. A token sealed before the envelope (the raw token under
+// refreshAAD) still opens, as an envelope that knows nothing of its
+// session: it is bounded only by its ExpiresAt (the lifetime at the
+// sign-in) and by a logout of its own session ID.
+func (a *App) openRefreshToken(sessionID string, sealed []byte) (refreshEnvelope, error) {
+	var env refreshEnvelope
+	b, err := a.openSecret(refreshEnvelopeAAD(sessionID), sealed)
 	if err != nil {
-		token, err = a.openSecret(refreshAAD(sessionID), sealed)
-		return token, 0, err
+		env.Token, err = a.openSecret(refreshAAD(sessionID), sealed)
+		return env, err
 	}
-	if len(env) < refreshEnvelopeHead || env[0] != refreshEnvelopeV1 {
-		return "", 0, errors.New("the sealed refresh token is in a format this version does not read")
+	if err := json.Unmarshal([]byte(b), &env); err != nil || env.Token == "" {
+		return refreshEnvelope{}, errors.New("the sealed refresh token is in a format this version does not read")
 	}
-	return env[refreshEnvelopeHead:], int64(binary.BigEndian.Uint64([]byte(env[1:refreshEnvelopeHead]))), nil
+	return env, nil
 }
 
 // sessionEnd is when the session of t, signed in at issued (0: not
@@ -272,7 +296,7 @@ func (rf *refresher) one(ctx context.Context, t provisioner.RefreshToken, now ti
 		drop() // the connection stopped refreshing, or the session ended
 		return
 	}
-	token, issued, err := a.openRefreshToken(t.SessionID, t.Sealed)
+	env, err := a.openRefreshToken(t.SessionID, t.Sealed)
 	if err != nil {
 		a.logger.Warn("refresh: a refresh token no cookie key opens (keys rotated away?), or sealed in a format this version does not read; dropping it", zap.String("connection", t.Connection))
 		drop()
@@ -281,7 +305,12 @@ func (rf *refresher) one(ctx context.Context, t provisioner.RefreshToken, now ti
 	// A session a shortened session_lifetime ended is not refreshed: its
 	// grant is not kept alive at the provider, nor its user provisioned.
 	// Else the end is kept, so that the token is dropped then.
-	if t.ExpiresAt = a.sessionEnd(t, issued); !now.Before(t.ExpiresAt) {
+	if t.ExpiresAt = a.sessionEnd(t, env.IssuedAt); !now.Before(t.ExpiresAt) {
+		drop()
+		return
+	}
+	// Nor one a sign-out everywhere or a back-channel logout ended.
+	if env.known() && a.sessions.revoked.refuses(env.session(t)) {
 		drop()
 		return
 	}
@@ -296,7 +325,7 @@ func (rf *refresher) one(ctx context.Context, t provisioner.RefreshToken, now ti
 		a.logger.Warn("refresh: "+why+"; trying again later", zap.String("connection", t.Connection), zap.Error(err))
 		_ = put(now.Add(refreshRetry))
 	}
-	claims, next, expiry, err := conn.refresher.Refresh(ctx, token)
+	claims, next, expiry, err := conn.refresher.Refresh(ctx, env.Token)
 	if err == nil {
 		var u *provisioner.User
 		if u, err = a.store.UserByIdentity(ctx, provisioner.IdentityKey{Connection: conn.name, Issuer: claims.Issuer, Subject: claims.Subject}); err == nil && u.ID != t.UserID {
@@ -334,7 +363,8 @@ func (rf *refresher) one(ctx context.Context, t provisioner.RefreshToken, now ti
 		}
 		a.observers.emit(a.logger, ev)
 	}
-	sealed, err := a.sealRefreshToken(t.SessionID, issued, next)
+	env.Token = next
+	sealed, err := a.sealRefreshToken(t.SessionID, env)
 	if err != nil {
 		retry("sealing the new refresh token", err)
 		return

@@ -29,10 +29,13 @@ func (p *unansweringProvider) Refresh(_ context.Context, token string) (provisio
 // The refresher bounds a session by the session_lifetime history from
 // the sign-in its sealed token carries: one the shortened lifetime ended
 // is dropped without asking the provider, one it ends later keeps that
-// end (and is due then, to be dropped). A token sealed before the sign-in
-// travelled with it (the raw token) still opens and is refreshed, bounded
-// only by its ExpiresAt.
-func TestRefresherBoundsSessionsByTheLifetimeHistory(t *testing.T) {
+// end (and is due then, to be dropped). So is one a sign-out everywhere
+// (or a back-channel logout of its subject or provider session) ended
+// since its sign-in, as a request refuses its cookie; one signed in after
+// the sign-out is refreshed. A token sealed before the sign-in travelled
+// with it (the raw token) still opens and is refreshed, bounded only by
+// its ExpiresAt.
+func TestRefresherRefreshesOnlySessionsThatStillCount(t *testing.T) {
 	store, err := sqlitestore.Open(filepath.Join(t.TempDir(), "users.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +64,8 @@ func TestRefresherBoundsSessionsByTheLifetimeHistory(t *testing.T) {
 	record := func(sessionID string, age time.Duration, oldFormat bool) provisioner.RefreshToken {
 		t.Helper()
 		issued := now.Add(-age).Unix()
-		sealed, err := a.sealRefreshToken(sessionID, issued, "token of "+sessionID)
+		sealed, err := a.sealRefreshToken(sessionID, refreshEnvelope{Token: "token of " + sessionID, IssuedAt: issued,
+			Subject: "ada", ProviderSID: "psid-" + sessionID})
 		if oldFormat {
 			sealed, err = sealer.Seal(refreshAAD(sessionID), "token of "+sessionID)
 		}
@@ -78,11 +82,18 @@ func TestRefresherBoundsSessionsByTheLifetimeHistory(t *testing.T) {
 	ended := record("ended", 2*time.Hour, false)
 	ending := record("ending", 50*time.Second, false)
 	old := record("old", 2*time.Hour, true)
-	for _, rt := range []provisioner.RefreshToken{ended, ending, old} {
+	// ada signed out everywhere 55 s ago, and the provider ended the
+	// provider session of another 20 s ago (back-channel logout).
+	a.sessions.revoked.add(userCutoffID(u.ID, now.Add(-55*time.Second)), now.Add(time.Hour))
+	signedOut := record("signedout", 58*time.Second, false)
+	after := record("after", 30*time.Second, false)
+	a.sessions.revoked.add(userCutoffID(sidCutoffKey("corp", "psid-backchannel"), now.Add(-20*time.Second)), now.Add(time.Hour))
+	backchannel := record("backchannel", 25*time.Second, false)
+	for _, rt := range []provisioner.RefreshToken{ended, ending, old, signedOut, after, backchannel} {
 		rf.one(ctx, rt, now)
 	}
 
-	if want := []string{"token of ending", "token of old"}; !slices.Equal(provider.asked, want) {
+	if want := []string{"token of ending", "token of old", "token of after"}; !slices.Equal(provider.asked, want) {
 		t.Errorf("the provider was asked to redeem %q, want %q", provider.asked, want)
 	}
 	due, err := store.DueRefreshTokens(ctx, now.Add(24*time.Hour), 10)
@@ -100,19 +111,28 @@ func TestRefresherBoundsSessionsByTheLifetimeHistory(t *testing.T) {
 	if rt := kept["ending"]; !rt.ExpiresAt.Equal(end) || !rt.RefreshAt.Equal(end) {
 		t.Errorf("the session signed in 50 s ago is kept with ExpiresAt %v, RefreshAt %v; want both at its end by session_lifetime 1m, %v", rt.ExpiresAt, rt.RefreshAt, end)
 	}
+	for _, id := range []string{"signedout", "backchannel"} {
+		if _, ok := kept[id]; ok {
+			t.Errorf("the token of session %q is kept, though a logout after its sign-in ended it", id)
+		}
+	}
+	if _, ok := kept["after"]; !ok {
+		t.Error("the token of a session signed in after the sign-out everywhere is dropped")
+	}
 	if rt, ok := kept["old"]; !ok || !rt.ExpiresAt.Equal(old.ExpiresAt) {
 		t.Errorf("the token sealed before the envelope: kept %v with ExpiresAt %v, want kept with %v (its sign-in is not known)", ok, rt.ExpiresAt, old.ExpiresAt)
 	}
 
 	// A sealed token opens for its own session only.
-	sealed, err := a.sealRefreshToken("s1", now.Unix(), "tok")
+	want := refreshEnvelope{Token: "tok<&>", IssuedAt: now.Unix(), AuthAt: now.Unix() - 5, Subject: "ada", ProviderSID: "p1"}
+	sealed, err := a.sealRefreshToken("s1", want)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok, issued, err := a.openRefreshToken("s1", sealed); err != nil || tok != "tok" || issued != now.Unix() {
-		t.Errorf("opening a sealed token: %q %d %v", tok, issued, err)
+	if env, err := a.openRefreshToken("s1", sealed); err != nil || env != want {
+		t.Errorf("opening a sealed token: %+v %v, want %+v", env, err, want)
 	}
-	if _, _, err := a.openRefreshToken("s2", sealed); err == nil {
+	if _, err := a.openRefreshToken("s2", sealed); err == nil {
 		t.Error("a token sealed for session s1 opens for s2")
 	}
 }

@@ -82,6 +82,10 @@ func (s *Sealer) Seal(userID, secret string) ([]byte, error) {
 		return nil, errors.New("mfa: sealing needs a user ID")
 	}
 	ns := s.aead.NonceSize()
+	if 1+ns+len(secret)+s.aead.Overhead() > maxSealed {
+		// Open would refuse it: sealed, it would be lost.
+		return nil, fmt.Errorf("mfa: a secret of %d bytes is too long to seal (at most %d bytes sealed)", len(secret), maxSealed)
+	}
 	out := make([]byte, 1+ns, 1+ns+len(secret)+s.aead.Overhead())
 	out[0] = sealV1
 	rand.Read(out[1:]) // never returns an error (crypto/rand, Go 1.24+)

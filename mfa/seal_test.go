@@ -222,3 +222,25 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// Seal refuses what Open would refuse to open (over 4096 bytes sealed),
+// rather than seal something that is then lost; the longest secret that
+// fits still round-trips.
+func TestSealRefusesWhatOpenWouldNot(t *testing.T) {
+	s := newSealer(t, testKey)
+	empty, err := s.Seal("u1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fits := 4096 - len(empty)
+	sealed, err := s.Seal("u1", strings.Repeat("x", fits))
+	if err != nil {
+		t.Fatalf("a %d-byte secret that fits: %v", fits, err)
+	}
+	if got, err := s.Open("u1", sealed); err != nil || len(got) != fits {
+		t.Errorf("the longest secret that fits does not open again: %v", err)
+	}
+	if sealed, err := s.Seal("u1", strings.Repeat("x", fits+1)); err == nil {
+		t.Errorf("a %d-byte secret was sealed (%d bytes), though Open refuses anything over 4096", fits+1, len(sealed))
+	}
+}
