@@ -2,6 +2,7 @@ package caddymodule_test
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/quic-go/quic-go/http3"
 )
 
 // S1 and S16 where jit_auth protects part of a site: every request of
@@ -77,6 +80,21 @@ func partialSite(t *testing.T, siteBody string, jsonEdit ...string) (base string
 // block.
 func partialSiteOpts(t *testing.T, serverExtra, siteBody string, jsonEdit ...string) (base string, up *recordingUpstream, login func() string) {
 	t.Helper()
+	return startPartialSite(t, false, serverExtra, siteBody, jsonEdit...)
+}
+
+// tlsSite is partialSite on https://localhost:<port>, with Caddy's
+// internal CA (tls internal) and HTTP/1.1, HTTP/2 and HTTP/3 on, as
+// every HTTPS site of Caddy has by default. Its clients (tlsClient,
+// h3Client, login's browser) trust any certificate; login returns the
+// value of the __Host-jitauth_session cookie.
+func tlsSite(t *testing.T, siteBody string) (base string, up *recordingUpstream, login func() string) {
+	t.Helper()
+	return startPartialSite(t, true, "", siteBody)
+}
+
+func startPartialSite(t *testing.T, https bool, serverExtra, siteBody string, jsonEdit ...string) (base string, up *recordingUpstream, login func() string) {
+	t.Helper()
 	dir := t.TempDir()
 	idp := startMockOIDC(t)
 	up = newRecordingUpstream(t)
@@ -88,29 +106,78 @@ func partialSiteOpts(t *testing.T, serverExtra, siteBody string, jsonEdit ...str
 			scopes openid email profile groups
 			jit off
 		}`, cfg.Issuer, cfg.ClientID, cfg.ClientSecret)
-	caddyfile := fmt.Sprintf("{\n\tservers {\n\t\tprotocols h1 h2c\n%s\n\t}%s\n}\nhttp://localhost:%d {\n%s\n}\n",
-		serverExtra, globalOptions(dir, conns), port, strings.ReplaceAll(siteBody, "{UPSTREAM}", up.url))
+	head, protocols, site := "", "h1 h2c", fmt.Sprintf("http://localhost:%d", port)
+	body := strings.ReplaceAll(siteBody, "{UPSTREAM}", up.url)
+	if https {
+		head, protocols, site = "\tskip_install_trust\n\tauto_https disable_redirects\n", "h1 h2 h3", fmt.Sprintf("https://localhost:%d", port)
+		body = "\ttls internal\n" + body
+	}
+	caddyfile := fmt.Sprintf("{\n%s\tservers {\n\t\tprotocols %s\n%s\n\t}%s\n}\n%s {\n%s\n}\n",
+		head, protocols, serverExtra, globalOptions(dir, conns), site, body)
 	if len(jsonEdit) > 0 {
 		runCaddyJSON(t, adaptCaddyfile(t, caddyfile, jsonEdit...))
 	} else {
 		runCaddyfile(t, caddyfile)
 	}
-	base = fmt.Sprintf("http://localhost:%d", port)
+	base = site
+	if https {
+		waitTLS(t, base)
+	}
 	login = func() string {
 		t.Helper()
-		b := newBrowser(t)
+		b, cookie := newBrowser(t), "jitauth_session"
+		if https {
+			b.client.Transport, cookie = tlsClient().Transport, "__Host-jitauth_session"
+		}
 		idp.QueueUser(alice())
 		resp, _, visited := b.follow(base+"/.jitauth/start/corp?rd=/admin/login-done", nil)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("login: %d after %v", resp.StatusCode, visited)
 		}
-		c := b.cookie(base, "jitauth_session")
+		c := b.cookie(base, cookie)
 		if c == nil {
 			t.Fatal("no session cookie after login")
 		}
 		return c.Value
 	}
 	return base, up, login
+}
+
+// tlsClient is an HTTP/1.1 client that trusts any certificate and does
+// not follow redirects.
+func tlsClient() *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// h3Client is an HTTP/3 client that trusts any certificate and does not
+// follow redirects.
+func h3Client(t *testing.T) *http.Client {
+	tr := &http3.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, NextProtos: []string{http3.NextProtoH3}}}
+	t.Cleanup(func() { _ = tr.Close() })
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// waitTLS waits until Caddy serves its internal certificate for base.
+func waitTLS(t *testing.T, base string) {
+	t.Helper()
+	cl := tlsClient()
+	eventually(t, "Caddy's internal certificate", 20*time.Second, func() bool {
+		resp, err := cl.Get(base + "/.jitauth/health")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return true
+	})
+}
+
+// count is how many requests have reached the upstream.
+func (u *recordingUpstream) count() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.hits
 }
 
 // protocolClients are a plain HTTP/1.1 client and an h2c (HTTP/2 with

@@ -33,7 +33,10 @@ import (
 //     servers, but not to Caddy's host matcher (otherHost);
 //   - web frameworks take a POST for the method its X-HTTP-Method-Override
 //     field or _method parameter names (methodOverrides), in the query
-//     or in the body (formReadings).
+//     or in the body (formReadings);
+//   - an HTTP/2 or HTTP/3 Extended CONNECT (RFC 8441, RFC 9220: CONNECT
+//     with a :protocol) reaches the upstream as the HTTP/1.1 upgrade it
+//     stands for, GET with Upgrade: <protocol> (upgradeReadings).
 //
 // So the match field selects a request when Caddy's reading or any of
 // these readings is selected. Browsers send none of these forms (they
@@ -63,28 +66,34 @@ type requestReadings struct {
 	host    string   // otherHost, or ""
 	methods []string // methodOverrides
 	form    bool     // a body that may name a method too (bodyMayNameMethod)
+	upgrade string   // an Extended CONNECT's protocol (extendedConnectProtocol), or ""
 }
 
 func readingsOf(r *http.Request) requestReadings {
-	return requestReadings{paths: differentReadings(r), host: otherHost(r.Host), methods: methodOverrides(r), form: bodyMayNameMethod(r)}
+	return requestReadings{paths: differentReadings(r), host: otherHost(r.Host), methods: methodOverrides(r),
+		form: bodyMayNameMethod(r), upgrade: extendedConnectProtocol(r)}
 }
 
 // none reports whether there is no reading but Caddy's: almost every
 // request.
 func (rs requestReadings) none() bool {
-	return rs.paths == nil && rs.host == "" && rs.methods == nil && !rs.form
+	return rs.paths == nil && rs.host == "" && rs.methods == nil && !rs.form && rs.upgrade == ""
 }
 
 // each calls try on r read each way of rs, putting r back after each,
 // until try says true or fails: each combination of a method (Caddy's,
 // one of rs.methods, or one the body names: formReadings), a host
 // (Caddy's, or rs.host) and a path (Caddy's, or one of rs.paths), but
-// Caddy's own, which is the caller's.
+// Caddy's own, which is the caller's; and, for an Extended CONNECT, the
+// upgrade it stands for (upgradeReadings).
 func (rs requestReadings) each(r *http.Request, try func(*http.Request) (bool, error)) (bool, error) {
 	if rs.none() {
 		return false, nil
 	}
 	if ok, err := rs.eachWithMethods(r, append([]string{""}, rs.methods...), try); ok || err != nil {
+		return ok, err
+	}
+	if ok, err := rs.upgradeReadings(r, try); ok || err != nil {
 		return ok, err
 	}
 	return rs.formReadings(r, try)
@@ -166,6 +175,66 @@ func methodOverrides(r *http.Request) []string {
 		}
 	})
 	return methods
+}
+
+// extendedConnectProtocol is the protocol an Extended CONNECT asks for
+// (RFC 8441 over HTTP/2, RFC 9220 over HTTP/3: CONNECT with a :protocol
+// pseudo-header), or "" for any other request. Go's HTTP/2 server puts
+// it in the header as ":protocol" (only with GODEBUG http2xconnect=1);
+// quic-go's HTTP/3 server puts it in r.Proto instead of "HTTP/3.0".
+// Neither lets such a field or Proto through otherwise: HTTP/1 refuses a
+// field named ":protocol", and quic-go refuses a :protocol on any other
+// request. The method is compared without letter case, so a "connect"
+// that an upstream upper-cases is read so too.
+func extendedConnectProtocol(r *http.Request) string {
+	if !strings.EqualFold(r.Method, http.MethodConnect) {
+		return ""
+	}
+	if p := r.Header.Get(":protocol"); p != "" {
+		return p
+	}
+	if r.ProtoMajor == 3 && r.Proto != "" && !strings.HasPrefix(r.Proto, "HTTP/") {
+		return r.Proto
+	}
+	return ""
+}
+
+// upgradeReadings tries r, when it is an Extended CONNECT (rs.upgrade),
+// as the HTTP/1.1 upgrade it stands for, with each of rs's methods,
+// hosts and paths: reverse_proxy sends a WebSocket's (RFC 9220) to the
+// upstream as GET with Upgrade: websocket, Connection: Upgrade and a
+// Sec-WebSocket-Key, so "@pages method GET" or Caddy's documented
+// "@websockets header Upgrade websocket" would let it pass unread. Every
+// protocol is read so, not only the websocket reverse_proxy converts:
+// that is what an Extended CONNECT means (RFC 8441, section 5), and what
+// an upstream or proxy that takes it as such reads. The request's header
+// is given back afterwards.
+func (rs requestReadings) upgradeReadings(r *http.Request, try func(*http.Request) (bool, error)) (bool, error) {
+	if rs.upgrade == "" {
+		return false, nil
+	}
+	orig := r.Header
+	r.Header = upgradeHeader(orig, rs.upgrade)
+	defer func() { r.Header = orig }()
+	return rs.eachWithMethods(r, append([]string{http.MethodGet}, rs.methods...), try)
+}
+
+// upgradeHeader is header as reverse_proxy sends it for an Extended
+// CONNECT for protocol: without ":protocol", with Upgrade and Connection
+// set, and for a WebSocket with a Sec-WebSocket-Key (reverse_proxy makes
+// a random one; what a matcher can ask of it is that there is one).
+func upgradeHeader(header http.Header, protocol string) http.Header {
+	h := header.Clone()
+	if h == nil {
+		h = http.Header{}
+	}
+	delete(h, ":protocol")
+	h.Set("Upgrade", protocol)
+	h.Set("Connection", "Upgrade")
+	if strings.EqualFold(protocol, "websocket") && h.Get("Sec-WebSocket-Key") == "" {
+		h.Set("Sec-WebSocket-Key", "AAAAAAAAAAAAAAAAAAAAAA==")
+	}
+	return h
 }
 
 // otherHost is host (a Host field, perhaps with a port) without the

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -214,4 +215,114 @@ func TestOrdinaryRequestsAreNotReadAgain(t *testing.T) {
 	if r.Method != http.MethodGet || r.URL.Path != "/public/style.css" {
 		t.Errorf("the request was not put back: %s %s", r.Method, r.URL.Path)
 	}
+}
+
+// extendedConnectRequest is an Extended CONNECT for protocol as Go's
+// HTTP/2 server (major 2) or quic-go's HTTP/3 server (major 3) gives it
+// to a handler.
+func extendedConnectRequest(major int, protocol string) *http.Request {
+	r, _ := http.NewRequest(http.MethodConnect, "https://app.test/chat", nil)
+	r.ProtoMajor, r.ProtoMinor = major, 0
+	r.Header.Set("Sec-WebSocket-Version", "13")
+	switch major {
+	case 2:
+		r.Proto = "HTTP/2.0"
+		r.Header.Set(":protocol", protocol)
+	case 3:
+		r.Proto = protocol
+	}
+	return r
+}
+
+func TestExtendedConnectProtocol(t *testing.T) {
+	plain := func(method, proto string, major int) *http.Request {
+		r, _ := http.NewRequest(method, "https://app.test/chat", nil)
+		r.Proto, r.ProtoMajor = proto, major
+		return r
+	}
+	lower := extendedConnectRequest(3, "websocket")
+	lower.Method = "connect"
+	getWithProtocol := extendedConnectRequest(2, "websocket")
+	getWithProtocol.Method = http.MethodGet
+	for _, c := range []struct {
+		name string
+		r    *http.Request
+		want string
+	}{
+		{"HTTP/2 :protocol", extendedConnectRequest(2, "websocket"), "websocket"},
+		{"HTTP/3 Proto", extendedConnectRequest(3, "websocket"), "websocket"},
+		{"HTTP/3 other protocol", extendedConnectRequest(3, "connect-udp"), "connect-udp"},
+		{"lower-case method", lower, "websocket"},
+		{"HTTP/3 CONNECT", plain(http.MethodConnect, "HTTP/3.0", 3), ""},
+		{"HTTP/2 CONNECT", plain(http.MethodConnect, "HTTP/2.0", 2), ""},
+		{"HTTP/1.1 CONNECT", plain(http.MethodConnect, "HTTP/1.1", 1), ""},
+		{"HTTP/3 GET", plain(http.MethodGet, "HTTP/3.0", 3), ""},
+		{"GET with a :protocol field", getWithProtocol, ""},
+	} {
+		if got := extendedConnectProtocol(c.r); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+// An Extended CONNECT is read as the GET upgrade reverse_proxy sends for
+// it, also with a method it names, and is given back as it was.
+func TestExtendedConnectIsReadAsTheUpgradeItStandsFor(t *testing.T) {
+	for _, major := range []int{2, 3} {
+		r := extendedConnectRequest(major, "websocket")
+		r.Header.Set("X-Http-Method-Override", "DELETE")
+		before := r.Header.Clone()
+		var tried []string
+		ok, err := eachOtherReading(r, func(r *http.Request) (bool, error) {
+			h := r.Header
+			tried = append(tried, r.Method+" Upgrade="+h.Get("Upgrade")+" Connection="+h.Get("Connection"))
+			if r.Method == http.MethodGet && (h.Get(":protocol") != "" || h.Get("Sec-WebSocket-Key") == "" || h.Get("Sec-WebSocket-Version") != "13") {
+				t.Errorf("HTTP/%d: the GET reading has :protocol %q, Sec-WebSocket-Key %q, Sec-WebSocket-Version %q",
+					major, h.Get(":protocol"), h.Get("Sec-WebSocket-Key"), h.Get("Sec-WebSocket-Version"))
+			}
+			return false, nil
+		})
+		want := []string{
+			"DELETE Upgrade= Connection=",
+			"GET Upgrade=websocket Connection=Upgrade",
+			"DELETE Upgrade=websocket Connection=Upgrade",
+		}
+		if ok || err != nil || !slices.Equal(tried, want) {
+			t.Errorf("HTTP/%d: tried %q (%v, %v), want %q", major, tried, ok, err, want)
+		}
+		if r.Method != http.MethodConnect || !reflect.DeepEqual(r.Header, before) {
+			t.Errorf("HTTP/%d: the request was not put back: %s %v", major, r.Method, r.Header)
+		}
+	}
+}
+
+// FuzzExtendedConnectReading: whatever protocol an Extended CONNECT
+// names, over HTTP/2 or HTTP/3, it is read as GET with that Upgrade and
+// Connection: Upgrade, without a :protocol, and given back unchanged.
+func FuzzExtendedConnectReading(f *testing.F) {
+	for _, s := range []string{"websocket", "WebSocket", "connect-udp", "webtransport", "HTTP/3.0", ""} {
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, protocol string, h3 bool) {
+		major := 2
+		if h3 {
+			major = 3
+		}
+		r := extendedConnectRequest(major, protocol)
+		before, proto := r.Header.Clone(), r.Proto
+		read := false
+		_, _ = eachOtherReading(r, func(r *http.Request) (bool, error) {
+			if r.Method == http.MethodGet && r.Header.Get("Upgrade") == protocol &&
+				r.Header.Get("Connection") == "Upgrade" && len(r.Header[":protocol"]) == 0 {
+				read = true
+			}
+			return false, nil
+		})
+		if want := extendedConnectProtocol(r) != ""; read != want {
+			t.Fatalf("HTTP/%d :protocol %q: read as the upgrade %v, want %v", major, protocol, read, want)
+		}
+		if r.Method != http.MethodConnect || r.Proto != proto || !reflect.DeepEqual(r.Header, before) {
+			t.Fatalf("HTTP/%d :protocol %q: not given back: %s %s %v", major, protocol, r.Method, r.Proto, r.Header)
+		}
+	})
 }

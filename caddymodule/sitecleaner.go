@@ -23,7 +23,8 @@ import (
 // module's cookies back to read the session.
 //
 // It also refuses a request whose path, host or method the upstream may
-// read otherwise than Caddy does (readingsOf) when Caddy's reading takes
+// read otherwise than Caddy does (readingsOf; an Extended CONNECT is read
+// as the GET upgrade reverse_proxy sends) when Caddy's reading takes
 // it past every jit_auth handler of the site and another reading would
 // take it to one: with jit_auth in a handle /admin/* block, "/admin;/x" and
 // "/public/..;/admin/x" go to the site's other routes, and a Servlet
@@ -55,7 +56,7 @@ func (c *siteCleaner) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 	if c.readElsewhere(r) {
 		c.app.logger.Debug("refused a request that another reading takes to a jit_auth handler past which Caddy's reading takes it",
 			zap.String("method", r.Method), zap.String("host", r.Host), zap.String("path", r.URL.EscapedPath()))
-		renderError(w, http.StatusBadRequest, "Bad request", "This request can be read two ways, one of them leading to a page that needs a sign-in. Send it without ;, \\, encoded or trailing dots in its address, without a trailing dot in its host, and without naming another method (X-HTTP-Method-Override, _method).", "")
+		renderError(w, http.StatusBadRequest, "Bad request", "This request can be read two ways, one of them leading to a page that needs a sign-in. Send it without ;, \\, encoded or trailing dots in its address, without a trailing dot in its host, without naming another method (X-HTTP-Method-Override, _method), and open a WebSocket here with the HTTP/1.1 handshake rather than an HTTP/2 or HTTP/3 CONNECT.", "")
 		return nil
 	}
 	stripRequest(r, c.app.identityKeys)
