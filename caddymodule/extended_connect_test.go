@@ -152,3 +152,28 @@ func extendedConnect(t *testing.T, client *http.Client, up *recordingUpstream, b
 	seen, ok := up.take("/chat")
 	return resp.StatusCode, seen, ok
 }
+
+// reverse_proxy (and every WebSocket server) takes the handshake's
+// Connection token and Upgrade value in any letter case, Caddy's header
+// matcher only as written: a handshake spelled otherwise than browsers
+// spell it needs the login that "@websockets" asks of theirs, and
+// reaches nothing without it.
+func TestWebSocketHandshakeSpelledOtherwiseNeedsTheLogin(t *testing.T) {
+	base, up, _ := tlsSite(t, extendedConnectSites[1].site)
+	for _, spelling := range [][2]string{{"upgrade", "websocket"}, {"Upgrade", "WebSocket"}, {"keep-alive, UPGRADE", "websocket"}} {
+		req, _ := http.NewRequest(http.MethodGet, base+"/chat", nil)
+		req.Header.Set("Connection", spelling[0])
+		req.Header.Set("Upgrade", spelling[1])
+		req.Header.Set("Sec-WebSocket-Version", "13")
+		req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		resp, err := tlsClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || up.count() != 0 {
+			t.Errorf("the handshake with Connection %q and Upgrade %q without a session: %d, and it reached the upstream %d times; want 401 and nothing upstream, as the browsers' spelling gets",
+				spelling[0], spelling[1], resp.StatusCode, up.count())
+		}
+	}
+}

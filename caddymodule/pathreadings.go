@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"golang.org/x/net/http/httpguts"
 )
 
 // The match field (Handler.MatcherSetsRaw) decides which requests need a
@@ -66,12 +67,12 @@ type requestReadings struct {
 	host    string   // otherHost, or ""
 	methods []string // methodOverrides
 	form    bool     // a body that may name a method too (bodyMayNameMethod)
-	upgrade string   // an Extended CONNECT's protocol (extendedConnectProtocol), or ""
+	upgrade string   // the protocol of an upgrade a matcher may read otherwise (upgradeOf), or ""
 }
 
 func readingsOf(r *http.Request) requestReadings {
 	return requestReadings{paths: differentReadings(r), host: otherHost(r.Host), methods: methodOverrides(r),
-		form: bodyMayNameMethod(r), upgrade: extendedConnectProtocol(r)}
+		form: bodyMayNameMethod(r), upgrade: upgradeOf(r)}
 }
 
 // none reports whether there is no reading but Caddy's: almost every
@@ -199,8 +200,36 @@ func extendedConnectProtocol(r *http.Request) string {
 	return ""
 }
 
-// upgradeReadings tries r, when it is an Extended CONNECT (rs.upgrade),
-// as the HTTP/1.1 upgrade it stands for, with each of rs's methods,
+// upgradeOf is the protocol r asks to switch to when a header matcher
+// may read that request otherwise than reverse_proxy does: an Extended
+// CONNECT's (extendedConnectProtocol), or that of an HTTP/1.1 upgrade
+// whose Connection and Upgrade fields are not spelled as upgradeHeader
+// spells them (Connection exactly "Upgrade", the protocol in lower case).
+// reverse_proxy takes the token "upgrade" anywhere in Connection, in any
+// letter case, and the first Upgrade value in any case (upgradeType), as
+// WebSocket servers do (RFC 6455, section 4.2.1), while Caddy's header
+// matcher compares values with their case: "Connection: upgrade" or
+// "Upgrade: WebSocket" would walk past "@websockets header Connection
+// *Upgrade*" and open the WebSocket all the same. "" for any other
+// request, and for the handshake as browsers spell it.
+func upgradeOf(r *http.Request) string {
+	if p := extendedConnectProtocol(r); p != "" {
+		return p
+	}
+	up := r.Header["Upgrade"]
+	if len(up) == 0 || !httpguts.HeaderValuesContainsToken(r.Header["Connection"], "upgrade") {
+		return ""
+	}
+	p := strings.ToLower(up[0])
+	if c := r.Header["Connection"]; len(c) == 1 && c[0] == "Upgrade" && len(up) == 1 && up[0] == p {
+		return ""
+	}
+	return p
+}
+
+// upgradeReadings tries r, when it is an Extended CONNECT or an upgrade
+// spelled otherwise (rs.upgrade, upgradeOf), as the HTTP/1.1 upgrade it
+// stands for, with each of rs's methods,
 // hosts and paths: reverse_proxy sends a WebSocket's (RFC 9220) to the
 // upstream as GET with Upgrade: websocket, Connection: Upgrade and a
 // Sec-WebSocket-Key, so "@pages method GET" or Caddy's documented

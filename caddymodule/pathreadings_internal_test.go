@@ -265,6 +265,37 @@ func TestExtendedConnectProtocol(t *testing.T) {
 	}
 }
 
+// An HTTP/1.1 upgrade is read again only when a header matcher could read
+// it otherwise than reverse_proxy: spelled as browsers spell it, or not an
+// upgrade at all, it is not.
+func TestUpgradeOf(t *testing.T) {
+	get := func(header ...string) *http.Request {
+		r, _ := http.NewRequest(http.MethodGet, "https://app.test/chat", nil)
+		for i := 0; i+1 < len(header); i += 2 {
+			r.Header.Add(header[i], header[i+1])
+		}
+		return r
+	}
+	for _, c := range []struct {
+		name string
+		r    *http.Request
+		want string
+	}{
+		{"as browsers spell it", get("Connection", "Upgrade", "Upgrade", "websocket"), ""},
+		{"no upgrade", get("Connection", "keep-alive"), ""},
+		{"Upgrade without the Connection token", get("Connection", "close", "Upgrade", "websocket"), ""},
+		{"lower-case token", get("Connection", "upgrade", "Upgrade", "websocket"), "websocket"},
+		{"token in a list", get("Connection", "keep-alive, Upgrade", "Upgrade", "websocket"), "websocket"},
+		{"mixed-case protocol", get("Connection", "Upgrade", "Upgrade", "WebSocket"), "websocket"},
+		{"two Connection fields", get("Connection", "Upgrade", "Connection", "keep-alive", "Upgrade", "websocket"), "websocket"},
+		{"Extended CONNECT", extendedConnectRequest(3, "websocket"), "websocket"},
+	} {
+		if got := upgradeOf(c.r); got != c.want {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
 // An Extended CONNECT is read as the GET upgrade reverse_proxy sends for
 // it, also with a method it names, and is given back as it was.
 func TestExtendedConnectIsReadAsTheUpgradeItStandsFor(t *testing.T) {
