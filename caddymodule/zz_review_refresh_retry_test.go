@@ -1,0 +1,164 @@
+package caddymodule
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/jitauth/caddy-jitauth/connector"
+	"github.com/jitauth/caddy-jitauth/mfa"
+	"github.com/jitauth/caddy-jitauth/provisioner"
+	"github.com/jitauth/caddy-jitauth/provisioner/sqlitestore"
+)
+
+// zzRotatingProvider redeems each refresh token once, as Keycloak (with
+// "Revoke Refresh Token"), Auth0 and Okta with rotation, or ZITADEL do:
+// the answer carries the next token, and the one redeemed is refused
+// from then on (invalid_grant, which the OIDC connector reports as
+// connector.ErrRejected). nextLen, when set, makes the next token that
+// long (a provider whose refresh tokens are large encrypted JWTs).
+type zzRotatingProvider struct {
+	valid   string
+	n       int
+	nextLen int
+	asked   []string
+}
+
+func (p *zzRotatingProvider) Refresh(_ context.Context, token string) (provisioner.Claims, string, time.Time, error) {
+	p.asked = append(p.asked, token)
+	if token != p.valid {
+		return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: the provider refused the refresh (invalid_grant: token already used)", connector.ErrRejected)
+	}
+	p.n++
+	p.valid = fmt.Sprintf("rt-%d", p.n+1)
+	if p.nextLen > len(p.valid) {
+		p.valid += strings.Repeat("x", p.nextLen-len(p.valid))
+	}
+	return provisioner.Claims{Issuer: "https://idp.example", Subject: "ada", Email: "ada@example.com"}, p.valid, time.Now().Add(time.Hour), nil
+}
+
+// zzFlakyStore fails the next failReads user lookups by identity, as a
+// store does in a short outage (a PostgreSQL failover, a locked SQLite).
+type zzFlakyStore struct {
+	*sqlitestore.Store
+	failReads atomic.Int32
+}
+
+func (s *zzFlakyStore) UserByIdentity(ctx context.Context, key provisioner.IdentityKey) (*provisioner.User, error) {
+	if s.failReads.Add(-1) >= 0 {
+		return nil, errors.New("store unavailable")
+	}
+	return s.Store.UserByIdentity(ctx, key)
+}
+
+// zzRefreshSetup is a refresher over a SQLite store holding ada and the
+// sealed refresh token "rt-1" of her session s1, signed in a minute ago
+// with session_lifetime 12h.
+func zzRefreshSetup(t *testing.T, provider *zzRotatingProvider) (*refresher, *App, *zzFlakyStore) {
+	t.Helper()
+	sq, err := sqlitestore.Open(filepath.Join(t.TempDir(), "users.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sq.Close() })
+	store := &zzFlakyStore{Store: sq}
+	ctx := t.Context()
+	u, err := sq.CreateUser(ctx, &provisioner.User{Username: "ada", Email: "ada@example.com"},
+		provisioner.Identity{IdentityKey: provisioner.IdentityKey{Connection: "corp", Issuer: "https://idp.example", Subject: "ada"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := mfa.NewSealer(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	a := &App{store: store, refreshTokens: sq, sealers: []*mfa.Sealer{sealer}, logger: zap.NewNop(),
+		provisioner: &provisioner.Provisioner{Store: store},
+		sessions: &sessions{revoked: newRevocations(), store: sq, logger: zap.NewNop(), pending: &pendingRevocations{},
+			lifetimes: lifetimeHistory{{From: now.Add(-24 * time.Hour).UnixNano(), Lifetime: 12 * 3600}}}}
+	rf := &refresher{app: a, conns: map[string]*Connection{"corp": {name: "corp", Refresh: &RefreshConfig{},
+		refresher: provider, pol: &provisioner.Policy{Enabled: true}}}}
+	issued := now.Add(-time.Minute).Unix()
+	sealed, err := a.sealRefreshToken("s1", refreshEnvelope{Token: "rt-1", IssuedAt: issued, Subject: "ada"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sq.PutRefreshToken(ctx, provisioner.RefreshToken{SessionID: "s1", UserID: u.ID, Connection: "corp",
+		Sealed: sealed, RefreshAt: now, ExpiresAt: time.Unix(issued+12*3600, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	provider.valid = "rt-1"
+	return rf, a, store
+}
+
+// zzDue runs the refresher on s1 as a pass at now would.
+func zzDue(t *testing.T, rf *refresher, sq provisioner.RefreshTokenStore, now time.Time) bool {
+	t.Helper()
+	due, err := sq.DueRefreshTokens(t.Context(), now, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range due {
+		rf.one(t.Context(), rt, now)
+	}
+	return len(due) > 0
+}
+
+// A refresh the provider answered, whose claims could not be applied
+// because the store failed for a moment, is retried 30 s later with the
+// token the provider already redeemed: the rotated one it answered with
+// is thrown away. A provider that rotates refresh tokens refuses the
+// old one (invalid_grant), and the refresher then ENDS the session,
+// signing the user out everywhere because of a store blip. The README
+// says the lease means "a provider that rotates refresh tokens never
+// sees one redeemed twice"; the retry redeems it twice.
+func TestZZRefreshRetryAfterStoreBlipReusesTheRedeemedToken(t *testing.T) {
+	provider := &zzRotatingProvider{}
+	rf, a, store := zzRefreshSetup(t, provider)
+	now := time.Now()
+
+	store.failReads.Store(1) // the store fails once, after the provider answered
+	if !zzDue(t, rf, store.Store, now) {
+		t.Fatal("the token was not due")
+	}
+	if len(provider.asked) != 1 {
+		t.Fatalf("the provider was asked %d times in the first pass", len(provider.asked))
+	}
+	// The retry, 30 s later, with the store back.
+	if !zzDue(t, rf, store.Store, now.Add(refreshRetry+time.Second)) {
+		t.Fatal("the token is not due again after the retry wait; it was dropped")
+	}
+	if want := []string{"rt-1", "rt-2"}; !slices.Equal(provider.asked, want) {
+		t.Errorf("the provider was asked to redeem %q, want %q: the retry redeemed again the token the provider had already rotated, and threw away the one it answered with", provider.asked, want)
+	}
+	if a.sessions.revoked.has("s1") {
+		t.Errorf("the session was ended (revoked) because the provider refused the already-redeemed token on the retry; a store outage of one call signed the user out")
+	}
+}
+
+// The same with the new sealing limit: the provider answers with a
+// refresh token that does not fit mfa.Seal's 4096 bytes (with the
+// envelope). Sealing fails after the redemption; the retry redeems the
+// old token, which a rotating provider refuses, and the session is
+// ended. Before the limit, the token was kept and only its next opening
+// failed (the session lived on without refresh).
+func TestZZRefreshNewTokenTooLongToSealEndsTheSession(t *testing.T) {
+	provider := &zzRotatingProvider{nextLen: 4050}
+	rf, a, store := zzRefreshSetup(t, provider)
+	now := time.Now()
+	zzDue(t, rf, store.Store, now)
+	zzDue(t, rf, store.Store, now.Add(refreshRetry+time.Second))
+	if a.sessions.revoked.has("s1") {
+		t.Errorf("a refresh token the provider rotated to one of %d bytes ended the session (redeemed %d times: the old token again on the retry); it should at most stop following the provider", provider.nextLen, len(provider.asked))
+	}
+}
