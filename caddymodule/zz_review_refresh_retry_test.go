@@ -162,3 +162,34 @@ func TestZZRefreshNewTokenTooLongToSealEndsTheSession(t *testing.T) {
 		t.Errorf("a refresh token the provider rotated to one of %d bytes ended the session (redeemed %d times: the old token again on the retry); it should at most stop following the provider", provider.nextLen, len(provider.asked))
 	}
 }
+
+// After a restart the refresher starts with the revocation follower,
+// not after its first read: its first pass redeems the kept token of a
+// session a sign-out everywhere ended before the restart (the cutoff is
+// in the store, not yet in memory), keeping the grant alive at the
+// provider and provisioning the user from it, which the envelope was
+// made to prevent. Requests wait for that first read
+// (sessions.admitted); the refresher should too.
+func TestZZRefresherFirstPassWaitsForTheRevocations(t *testing.T) {
+	provider := &zzRotatingProvider{}
+	rf, a, store := zzRefreshSetup(t, provider)
+	a.admin = store.Store
+	ctx := t.Context()
+	u, err := store.UserByIdentity(ctx, provisioner.IdentityKey{Connection: "corp", Issuer: "https://idp.example", Subject: "ada"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ada signed out everywhere before the restart.
+	if err := store.RevokeSession(ctx, userCutoffID(u.ID, time.Now()), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	// The restarted process: its revocations not read yet (a follower
+	// that is a few milliseconds behind, or a first read that failed).
+	rf.tick = time.Second
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	rf.pass(pctx)
+	if len(provider.asked) > 0 {
+		t.Errorf("before the revocations were first read, the refresher redeemed the token of a session its user signed out everywhere before the restart (%q)", provider.asked)
+	}
+}
