@@ -282,6 +282,11 @@ var gothFactories = map[string]gothFactory{
 	},
 }
 
+// numericUserID are the providers whose goth code formats the user's
+// numeric id with strconv.Itoa, so that a profile without one gives "0"
+// (every provider here that does; add one that does too).
+var numericUserID = map[string]bool{"github": true, "gitlab": true, "gitea": true}
+
 // defaultProviderScopes apply where goth's own defaults leave out the
 // email address.
 var defaultProviderScopes = map[string][]string{
@@ -412,9 +417,8 @@ func (g *Goth) Finish(r *http.Request, login connector.Login, state []byte) (pro
 	}
 	// goth's providers with numeric IDs (GitHub, GitLab, Gitea) format a
 	// missing or null id as "0": every such answer would share one
-	// identity. None of the providers here gives a real user that ID, so
-	// it is refused from every one, as are those added later.
-	if claims.Subject == "" || claims.Subject == "0" {
+	// identity. Elsewhere "0" can be a real ID (a Nextcloud login name).
+	if claims.Subject == "" || (numericUserID[g.cfg.Provider] && claims.Subject == "0") {
 		return provisioner.Claims{}, fmt.Errorf("%w: provider returned no user ID", connector.ErrRejected)
 	}
 	if isGitHub {

@@ -10,13 +10,12 @@ import (
 	"testing"
 )
 
-// Subject "0" is now refused from every goth provider, to catch goth's
-// strconv.Itoa of a missing numeric id (GitHub, GitLab, Gitea). But
+// Only the providers whose goth code formats a numeric id (GitHub,
+// GitLab, Gitea: a missing one gives "0") refuse the subject "0".
 // Nextcloud's user ID is a string, the login name the administrator
-// chose (letters, digits, _.@-'), and "0" is a valid one: that user can
-// never sign in, and is told "provider returned no user ID". Only the
-// providers that format a numeric id should refuse "0".
-func TestZZNextcloudUserNamedZeroCanSignIn(t *testing.T) {
+// chose (letters, digits, _.@-'), and "0" is a valid one: that user signs
+// in.
+func TestNextcloudUserNamedZeroSignsIn(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/apps/oauth2/authorize", func(w http.ResponseWriter, r *http.Request) {
 		back, _ := url.Parse(r.URL.Query().Get("redirect_uri"))
