@@ -120,6 +120,7 @@ func (h *Handler) askAgain(w http.ResponseWriter, r *http.Request, conn *Connect
 	secure := cookieSecure(r)
 	if p.Retries >= maxConsentRetries {
 		clearPending(w, secure)
+		h.endOtherSession(w, r, conn.name, p.Claims.Subject)
 		renderError(w, http.StatusBadRequest, "Sign-in failed", "Too many tries for this sign-in. Start again.", h.loginURL(p.ReturnTo))
 		return
 	}
@@ -127,6 +128,7 @@ func (h *Handler) askAgain(w http.ResponseWriter, r *http.Request, conn *Connect
 	next.ID = randomToken(16)
 	next.Retries++
 	if err := h.sealPending(w, &next, secure, now); err != nil {
+		h.endOtherSession(w, r, conn.name, p.Claims.Subject)
 		h.logger.Error("sealing the pending login", zap.String("connection", conn.name), zap.Error(err))
 		renderError(w, http.StatusInternalServerError, "Sign-in failed", "This step of signing in could not continue. Start again.", h.loginURL(p.ReturnTo))
 		return

@@ -331,6 +331,8 @@ func (h *Handler) askFirst(w http.ResponseWriter, r *http.Request, conn *Connect
 		p.Consent = []string{}
 	}
 	if err := h.sealPending(w, p, cookieSecure(r), now); err != nil {
+		// It ends without a session, so it ends another person's (S16).
+		h.endOtherSession(w, r, conn.name, claims.Subject)
 		h.logger.Warn("provider's answer too large to hold while asking the user", zap.String("connection", conn.name), zap.Error(err))
 		renderError(w, http.StatusBadRequest, "Sign-in failed",
 			"The answer from "+conn.displayName()+" is too large to hold while you confirm your account. Ask the site's administrator to request fewer scopes.", "")

@@ -11,14 +11,14 @@ import (
 // A sign-in that must ask the user first (consent or username mode) but
 // whose provider answer is too large to hold in the pending cookie ends
 // on "Sign-in failed ... too large to hold while you confirm your
-// account" without a session, and yet the previous person's session
-// stays in the browser: the next request reaches the upstream as them.
-// Every other sign-in that ends without a session of its own (declined,
-// not admitted, provisioning failed, session too large) ends the
-// session of another identity (endOtherSession, S16); this one was left
-// out (askFirst). Since today's 256 KiB limit, a large compressible
-// claim (a long display name) also ends here.
-func TestZZPendingTooLargeLeavesThePreviousPersonSignedIn(t *testing.T) {
+// account" without a session, and so, like every other sign-in that ends
+// without a session of its own (declined, not admitted, provisioning
+// failed, session too large), it ends the session of another identity
+// the browser holds (endOtherSession, S16): the next request must not
+// reach the upstream as the previous person. A large compressible claim
+// (a long display name) ends here too since nothing over 256 KiB is
+// sealed.
+func TestPendingLoginTooLargeSignsThePreviousPersonOut(t *testing.T) {
 	s := startSiteOpts(t, siteOptions{corpJIT: "mode consent"})
 	b := newBrowser(t)
 	s.queue(alice())
