@@ -35,6 +35,10 @@ const (
 // Supported reports whether alg is an algorithm a ring signs with.
 func Supported(alg string) bool { return alg == ES256 || alg == EdDSA }
 
+// Algorithms is every algorithm a ring signs with, so every ring that
+// storage can hold.
+func Algorithms() []string { return []string{ES256, EdDSA} }
+
 // Key is one signing key of a ring. It is published from Published,
 // signs from NotBefore until the next key's NotBefore, and stays
 // published a period (its Lifetime if that is longer, and the clock skew
@@ -160,6 +164,12 @@ func (r *Ring) Signing(now time.Time) *Key {
 // may be without one unpublishing a key that another still signs with
 // or that signed an assertion still valid.
 const maxClockSkew = time.Minute
+
+// MaxRereadInterval is the longest an instance that signs with a ring
+// may go between two rereads of it (each of which calls Rotate): a key
+// that starts signing gets a successor in storage at most that long
+// after, whatever the rotation period. See PublishUntil.
+const MaxRereadInterval = time.Minute
 
 // Rotate returns the ring as it should be at now with keys rotated every
 // period, for assertions valid for lifetime, and whether that differs
@@ -298,6 +308,46 @@ func (r *Ring) retire(now time.Time, period time.Duration) bool {
 func (k *Key) retired(stopped, now time.Time, period time.Duration) bool {
 	base := max(period, k.Lifetime)
 	return stopped.Add(base + min(maxClockSkew, base)).Before(now)
+}
+
+// PublishUntil is when every key of a ring that is not rotated here (no
+// application of this configuration signs with its algorithm any more)
+// can leave the JWKS, as far as the stored ring tells: other instances
+// sharing it may still sign with it, or may have stopped at a time
+// nothing recorded, with periods and lifetimes of their own.
+//
+// An instance that signs with a ring rereads it every MaxRereadInterval
+// at most, and then adds a successor to a newest key that has started
+// (see Rotate), whatever its period. So no assertion was signed with
+// the ring later than about MaxRereadInterval after the newest key's
+// NotBefore, by the signer's clock, which also wrote the assertion's
+// exp; a reread in progress (a few seconds) is within the clock skew
+// allowed. That assertion is valid for at most the longest Lifetime the
+// keys record, since an instance records its lifetime on a key before
+// it can sign with it (see raiseLifetime); a key stored before
+// lifetimes were kept counts period instead, the longest a lifetime
+// could be under it. Then maxClockSkew, for a verifier whose clock is
+// behind this one's.
+//
+// A ring another instance still signs with keeps getting a newer key, so
+// this moves on at each reread and the keys stay published, as they
+// must: an upstream may fetch the JWKS from any instance. The whole ring
+// goes at once: a key retire would drop sooner is kept a little longer,
+// never a key too short. Zero for an empty ring.
+func (r *Ring) PublishUntil(period time.Duration) time.Time {
+	if r == nil || len(r.Keys) == 0 {
+		return time.Time{}
+	}
+	lifetime := time.Duration(0)
+	for _, k := range r.Keys {
+		if k.Lifetime > 0 {
+			lifetime = max(lifetime, k.Lifetime)
+		} else {
+			lifetime = max(lifetime, min(period, maxLifetime))
+		}
+	}
+	newest := r.Keys[len(r.Keys)-1].NotBefore
+	return newest.Add(MaxRereadInterval + lifetime + maxClockSkew)
 }
 
 func latest(t time.Time, ts ...time.Time) time.Time {

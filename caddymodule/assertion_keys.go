@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,11 @@ const defaultAssertionKeyRotation = 7 * 24 * time.Hour
 // that can sign the longest assertion lifetime of this configuration, so
 // that no configuration after it (a reload, a restart, another instance)
 // unpublishes a key while an assertion it signed here is valid.
+//
+// The rings in storage of the other algorithms (a reload changed an
+// application's algorithm or removed its assertion; another instance
+// may still sign with them) are draining: read and published, never
+// rotated, until the assertions they can have signed have expired.
 type assertionKeys struct {
 	storage keyStorage
 	period  time.Duration
@@ -39,6 +45,10 @@ type assertionKeys struct {
 	lifetimes map[string]time.Duration                   // the longest, by algorithm
 	stop      context.CancelFunc
 	done      chan struct{}
+
+	// draining is the rings of the algorithms this configuration does
+	// not sign with, as last read; see readDraining.
+	draining atomic.Pointer[[]*assertion.Ring]
 }
 
 func newAssertionKeys(storage keyStorage, period time.Duration, logger *zap.Logger) *assertionKeys {
@@ -81,19 +91,34 @@ func (k *assertionKeys) algorithms() []string {
 	return sortedKeys(k.rings)
 }
 
-// start reads (or makes) every needed ring, then keeps them current in
-// the background until stop.
+// unneeded is the algorithms a ring can have that this configuration
+// does not sign with.
+func (k *assertionKeys) unneeded() []string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var algs []string
+	for _, alg := range assertion.Algorithms() {
+		if k.rings[alg] == nil {
+			algs = append(algs, alg)
+		}
+	}
+	return algs
+}
+
+// start reads (or makes) every needed ring and reads the draining ones,
+// then keeps them current in the background until stop.
 func (k *assertionKeys) start() error {
 	algs := k.algorithms()
-	if len(algs) == 0 {
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
 	for _, alg := range algs {
 		if err := k.refresh(ctx, alg); err != nil {
 			return fmt.Errorf("jit_auth assertion keys (%s) in Caddy's storage: %v", alg, err)
 		}
+	}
+	k.readDraining(ctx)
+	if len(algs) == 0 && len(k.drainingAt(time.Now())) == 0 {
+		return nil
 	}
 	bg, stop := context.WithCancel(context.Background())
 	k.stop, k.done = stop, make(chan struct{})
@@ -112,9 +137,10 @@ func (k *assertionKeys) stopFollowing() {
 
 // rereadInterval is how often an instance rereads the rings: a small
 // part of the rotation period, so a key published a period ahead is
-// seen long before it signs.
+// seen long before it signs, and never less often than a draining ring
+// assumes (assertion.MaxRereadInterval).
 func (k *assertionKeys) rereadInterval() time.Duration {
-	return min(time.Minute, k.period/4)
+	return min(assertion.MaxRereadInterval, k.period/4)
 }
 
 func (k *assertionKeys) follow(ctx context.Context, algs []string) {
@@ -137,6 +163,9 @@ func (k *assertionKeys) follow(ctx context.Context, algs []string) {
 			}
 			cancel()
 		}
+		rctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		k.readDraining(rctx)
+		cancel()
 	}
 }
 
@@ -184,6 +213,52 @@ func (k *assertionKeys) refresh(ctx context.Context, alg string) error {
 	return nil
 }
 
+// readDraining rereads the rings of the algorithms this configuration
+// does not sign with. They are not rotated, which would give them a new
+// key, only published (see drainingAt); another instance that signs
+// with one rotates it, and the JWKS here follows. A ring that cannot be
+// read stays as read before: it is logged, not an error, as a
+// configuration that signs with nothing must not fail on it.
+func (k *assertionKeys) readDraining(ctx context.Context) {
+	var before []*assertion.Ring
+	if p := k.draining.Load(); p != nil {
+		before = *p
+	}
+	var rings []*assertion.Ring
+	for _, alg := range k.unneeded() {
+		r, err := k.read(ctx, alg)
+		if err != nil {
+			if ctx.Err() == nil {
+				k.logger.Warn("reading assertion signing keys no longer signed with from Caddy's storage failed; publishing those read before, if any",
+					zap.String("algorithm", alg), zap.Error(err))
+			}
+			if i := slices.IndexFunc(before, func(r *assertion.Ring) bool { return r.Algorithm == alg }); i >= 0 {
+				r = before[i]
+			}
+		}
+		if r != nil && len(r.Keys) > 0 {
+			rings = append(rings, r)
+		}
+	}
+	k.draining.Store(&rings)
+}
+
+// drainingAt is the draining rings whose keys can still have signed an
+// assertion valid at now.
+func (k *assertionKeys) drainingAt(now time.Time) []*assertion.Ring {
+	p := k.draining.Load()
+	if p == nil {
+		return nil
+	}
+	var rings []*assertion.Ring
+	for _, r := range *p {
+		if now.Before(r.PublishUntil(k.period)) {
+			rings = append(rings, r)
+		}
+	}
+	return rings
+}
+
 func (k *assertionKeys) read(ctx context.Context, alg string) (*assertion.Ring, error) {
 	data, err := k.storage.Load(ctx, assertionRingKey(alg))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -196,7 +271,8 @@ func (k *assertionKeys) read(ctx context.Context, alg string) (*assertion.Ring, 
 }
 
 // serveJWKS publishes the public keys of every ring: the one signing,
-// the next one and those before it that signed an assertion still valid.
+// the next one and those before it that signed an assertion still valid;
+// and the keys of the draining rings until their assertions expired.
 func serveJWKS(h *Handler, w http.ResponseWriter, _ *http.Request) {
 	k := h.app.assertionKeys
 	var rings []*assertion.Ring
@@ -205,6 +281,7 @@ func serveJWKS(h *Handler, w http.ResponseWriter, _ *http.Request) {
 			rings = append(rings, r)
 		}
 	}
+	rings = append(rings, k.drainingAt(time.Now())...)
 	if len(rings) == 0 {
 		renderError(w, http.StatusNotFound, "Not found", "No application of this site sends signed assertions.", "")
 		return
