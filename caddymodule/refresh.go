@@ -231,14 +231,15 @@ func (h *Handler) forgetRefreshToken(r *http.Request, s *Session) {
 
 // refresher redeems the due refresh tokens of one configuration.
 type refresher struct {
-	app   *App
-	conns map[string]*Connection // those with refresh
-	tick  time.Duration
+	app    *App
+	conns  map[string]*Connection // those with refresh
+	tick   time.Duration
+	holder string // who takes the lease: processHolder
 }
 
 // newRefresher is a's refresher, or nil when no connection refreshes.
 func (a *App) newRefresher() *refresher {
-	rf := &refresher{app: a, conns: map[string]*Connection{}, tick: 30 * time.Second}
+	rf := &refresher{app: a, conns: map[string]*Connection{}, tick: 30 * time.Second, holder: processHolder}
 	for _, name := range a.connectionNames() {
 		if c := a.Connections[name]; c != nil && c.refreshes() {
 			rf.conns[name] = c
@@ -251,16 +252,20 @@ func (a *App) newRefresher() *refresher {
 	return rf
 }
 
+// refreshOneTimeout bounds the refresh of one session: the provider's
+// answer and the store's writes.
+const refreshOneTimeout = 2 * storeTimeout
+
 // pass refreshes what is due, if this process holds the lease.
 func (rf *refresher) pass(ctx context.Context) {
 	a := rf.app
-	lctx, cancel := context.WithTimeout(ctx, storeTimeout)
-	held, err := a.admin.AcquireLease(lctx, refreshLease, processHolder, max(3*rf.tick, 10*time.Second))
-	cancel()
-	if err != nil || !held {
-		if err != nil && ctx.Err() == nil {
-			a.logger.Warn("refresh: taking the lease", zap.Error(err))
-		}
+	// Not before the revocations are first read: until then the sign-outs
+	// everywhere and back-channel logouts recorded before this start are
+	// unknown, and the token of a session they ended would be redeemed.
+	if !a.sessions.revoked.awaitRead(ctx, firstReadWait) {
+		return
+	}
+	if !rf.lease(ctx) {
 		return
 	}
 	now := time.Now()
@@ -273,18 +278,43 @@ func (rf *refresher) pass(ctx context.Context) {
 		}
 		return
 	}
-	for _, t := range due {
-		if ctx.Err() != nil {
+	for i, t := range due {
+		// The lease is renewed before each token, and outlives its
+		// refresh: another instance never redeems a token this one still
+		// works on. One that cannot renew it stops, as one lost it.
+		if ctx.Err() != nil || (i > 0 && !rf.lease(ctx)) {
 			return
 		}
 		rf.one(ctx, t, time.Now())
 	}
 }
 
+// lease takes or renews the refresh lease for this process, for longer
+// than one session's refresh takes, and reports whether it holds it.
+func (rf *refresher) lease(ctx context.Context) bool {
+	a := rf.app
+	lctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	held, err := a.admin.AcquireLease(lctx, refreshLease, rf.holder, max(3*rf.tick, refreshOneTimeout+storeTimeout))
+	cancel()
+	if err != nil && ctx.Err() == nil {
+		a.logger.Warn("refresh: taking the lease", zap.Error(err))
+	}
+	return err == nil && held
+}
+
+// dueBy is refreshAt, or end if that is earlier: a token is due when
+// its session ends, to be dropped then.
+func dueBy(refreshAt, end time.Time) time.Time {
+	if end.Before(refreshAt) {
+		return end
+	}
+	return refreshAt
+}
+
 // one refreshes one session's tokens.
 func (rf *refresher) one(ctx context.Context, t provisioner.RefreshToken, now time.Time) {
 	a := rf.app
-	ctx, cancel := context.WithTimeout(ctx, 2*storeTimeout)
+	ctx, cancel := context.WithTimeout(ctx, refreshOneTimeout)
 	defer cancel()
 	drop := func() {
 		if err := a.refreshTokens.DeleteRefreshToken(ctx, t.SessionID); err != nil {
@@ -314,18 +344,16 @@ func (rf *refresher) one(ctx context.Context, t provisioner.RefreshToken, now ti
 		drop()
 		return
 	}
-	put := func(refreshAt time.Time) error {
-		t.RefreshAt = refreshAt
-		if t.ExpiresAt.Before(refreshAt) {
-			t.RefreshAt = t.ExpiresAt // due when the session ends, to be dropped
-		}
-		return a.refreshTokens.PutRefreshToken(ctx, t)
-	}
 	retry := func(why string, err error) {
 		a.logger.Warn("refresh: "+why+"; trying again later", zap.String("connection", t.Connection), zap.Error(err))
-		_ = put(now.Add(refreshRetry))
+		t.RefreshAt = dueBy(now.Add(refreshRetry), t.ExpiresAt)
+		_ = a.refreshTokens.PutRefreshToken(ctx, t)
 	}
 	claims, next, expiry, err := conn.refresher.Refresh(ctx, env.Token)
+	if err == nil && !rf.keep(ctx, &t, env, next, conn.Refresh.next(now, expiry)) {
+		drop()
+		return
+	}
 	if err == nil {
 		var u *provisioner.User
 		if u, err = a.store.UserByIdentity(ctx, provisioner.IdentityKey{Connection: conn.name, Issuer: claims.Issuer, Subject: claims.Subject}); err == nil && u.ID != t.UserID {
@@ -363,16 +391,30 @@ func (rf *refresher) one(ctx context.Context, t provisioner.RefreshToken, now ti
 		}
 		a.observers.emit(a.logger, ev)
 	}
+}
+
+// keep stores the token the provider answered a refresh of t with, due
+// at refreshAt, before anything else can fail: a provider that rotates
+// refresh tokens has redeemed the old one and refuses it from now on, so
+// a retry must redeem the new one. It reports false when the new token
+// cannot be sealed: the session can no longer follow the provider, and
+// its token is to be dropped (not refused: the provider did not refuse).
+// A store failure here is only logged: the store holds the old token,
+// which a rotating provider refuses when it is next due.
+func (rf *refresher) keep(ctx context.Context, t *provisioner.RefreshToken, env refreshEnvelope, next string, refreshAt time.Time) bool {
+	a := rf.app
 	env.Token = next
 	sealed, err := a.sealRefreshToken(t.SessionID, env)
 	if err != nil {
-		retry("sealing the new refresh token", err)
-		return
+		a.logger.Warn("refresh: the provider answered with a refresh token that cannot be kept; this session no longer follows the provider, and stays signed in",
+			zap.String("connection", t.Connection), zap.Int("token_bytes", len(next)), zap.Error(err))
+		return false
 	}
-	t.Sealed = sealed
-	if err := put(conn.Refresh.next(now, expiry)); err != nil {
-		a.logger.Warn("refresh: keeping the new refresh token", zap.Error(err))
+	t.Sealed, t.RefreshAt = sealed, dueBy(refreshAt, t.ExpiresAt)
+	if err := a.refreshTokens.PutRefreshToken(ctx, *t); err != nil {
+		a.logger.Warn("refresh: keeping the new refresh token failed; a provider that rotates refresh tokens refuses the old one, which ends the session", zap.String("connection", t.Connection), zap.Error(err))
 	}
+	return true
 }
 
 // runRefresh refreshes with the current configuration until ctx ends.

@@ -11,15 +11,15 @@ import (
 	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
-// zzSlowRotatingProvider redeems each refresh token once (rotation) and
+// slowRotatingProvider redeems each refresh token once (rotation) and
 // takes delay to answer, as a loaded provider does.
-type zzSlowRotatingProvider struct {
+type slowRotatingProvider struct {
 	mu    sync.Mutex
 	valid map[string]bool
 	delay time.Duration
 }
 
-func (p *zzSlowRotatingProvider) Refresh(ctx context.Context, token string) (provisioner.Claims, string, time.Time, error) {
+func (p *slowRotatingProvider) Refresh(ctx context.Context, token string) (provisioner.Claims, string, time.Time, error) {
 	p.mu.Lock()
 	ok := p.valid[token]
 	delete(p.valid, token)
@@ -38,22 +38,18 @@ func (p *zzSlowRotatingProvider) Refresh(ctx context.Context, token string) (pro
 	return provisioner.Claims{Issuer: "https://idp.example", Subject: "ada", Email: "ada@example.com"}, next, time.Now().Add(time.Hour), nil
 }
 
-// The refresh lease is taken once per pass, for max(3 ticks, 10 s), but
-// a pass redeems up to 100 tokens one after the other, each allowed 10 s
-// at the provider: a pass outlives its lease whenever the provider is
-// slow or many tokens are due (after an outage, all of them). Another
-// instance then takes the lease and redeems the tokens the first is
-// still working through: the provider sees one redeemed twice, and a
-// rotating provider refuses the second, which ENDS that session. The
-// README: "One instance of several sharing a store refreshes at a time
-// (a lease in the store), so a provider that rotates refresh tokens
-// never sees one redeemed twice."
-func TestZZRefreshPassOutlivesItsLease(t *testing.T) {
+// A pass redeems up to 100 tokens one after the other, each allowed 10 s
+// at the provider, so it can outlive a lease taken once: another
+// instance would then take the lease and redeem the tokens the first is
+// still working through, and a rotating provider refuses the second
+// redemption, which ends that session. The lease is renewed before each
+// token, so the second instance finds it held.
+func TestRefreshPassRenewsItsLeaseBeforeEachToken(t *testing.T) {
 	if testing.Short() {
 		t.Skip("takes 15 s")
 	}
-	provider := &zzSlowRotatingProvider{valid: map[string]bool{}, delay: 4 * time.Second}
-	rf, a, store := zzRefreshSetup(t, &zzRotatingProvider{})
+	provider := &slowRotatingProvider{valid: map[string]bool{}, delay: 4 * time.Second}
+	rf, a, store := refreshSetup(t, &rotatingProvider{})
 	rf.conns["corp"].refresher = provider
 	rf.tick = time.Second // lease: max(3 s, 10 s)
 	a.admin = store.Store
@@ -82,10 +78,9 @@ func TestZZRefreshPassOutlivesItsLease(t *testing.T) {
 	go func() { defer close(done); rf.pass(ctx) }() // instance A
 	time.Sleep(10500 * time.Millisecond)
 	// Instance B, sharing the store, finds the lease expired.
-	own := processHolder
-	processHolder = "instance-b"
-	rf.pass(ctx)
-	processHolder = own
+	b := *rf
+	b.holder = "instance-b"
+	b.pass(ctx)
 	<-done
 
 	for _, id := range []string{"s1", "s2", "s3"} {

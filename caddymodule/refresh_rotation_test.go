@@ -20,20 +20,20 @@ import (
 	"github.com/jitauth/caddy-jitauth/provisioner/sqlitestore"
 )
 
-// zzRotatingProvider redeems each refresh token once, as Keycloak (with
+// rotatingProvider redeems each refresh token once, as Keycloak (with
 // "Revoke Refresh Token"), Auth0 and Okta with rotation, or ZITADEL do:
 // the answer carries the next token, and the one redeemed is refused
 // from then on (invalid_grant, which the OIDC connector reports as
 // connector.ErrRejected). nextLen, when set, makes the next token that
 // long (a provider whose refresh tokens are large encrypted JWTs).
-type zzRotatingProvider struct {
+type rotatingProvider struct {
 	valid   string
 	n       int
 	nextLen int
 	asked   []string
 }
 
-func (p *zzRotatingProvider) Refresh(_ context.Context, token string) (provisioner.Claims, string, time.Time, error) {
+func (p *rotatingProvider) Refresh(_ context.Context, token string) (provisioner.Claims, string, time.Time, error) {
 	p.asked = append(p.asked, token)
 	if token != p.valid {
 		return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: the provider refused the refresh (invalid_grant: token already used)", connector.ErrRejected)
@@ -46,31 +46,31 @@ func (p *zzRotatingProvider) Refresh(_ context.Context, token string) (provision
 	return provisioner.Claims{Issuer: "https://idp.example", Subject: "ada", Email: "ada@example.com"}, p.valid, time.Now().Add(time.Hour), nil
 }
 
-// zzFlakyStore fails the next failReads user lookups by identity, as a
+// flakyIdentityStore fails the next failReads user lookups by identity, as a
 // store does in a short outage (a PostgreSQL failover, a locked SQLite).
-type zzFlakyStore struct {
+type flakyIdentityStore struct {
 	*sqlitestore.Store
 	failReads atomic.Int32
 }
 
-func (s *zzFlakyStore) UserByIdentity(ctx context.Context, key provisioner.IdentityKey) (*provisioner.User, error) {
+func (s *flakyIdentityStore) UserByIdentity(ctx context.Context, key provisioner.IdentityKey) (*provisioner.User, error) {
 	if s.failReads.Add(-1) >= 0 {
 		return nil, errors.New("store unavailable")
 	}
 	return s.Store.UserByIdentity(ctx, key)
 }
 
-// zzRefreshSetup is a refresher over a SQLite store holding ada and the
+// refreshSetup is a refresher over a SQLite store holding ada and the
 // sealed refresh token "rt-1" of her session s1, signed in a minute ago
 // with session_lifetime 12h.
-func zzRefreshSetup(t *testing.T, provider *zzRotatingProvider) (*refresher, *App, *zzFlakyStore) {
+func refreshSetup(t *testing.T, provider *rotatingProvider) (*refresher, *App, *flakyIdentityStore) {
 	t.Helper()
 	sq, err := sqlitestore.Open(filepath.Join(t.TempDir(), "users.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sq.Close() })
-	store := &zzFlakyStore{Store: sq}
+	store := &flakyIdentityStore{Store: sq}
 	ctx := t.Context()
 	u, err := sq.CreateUser(ctx, &provisioner.User{Username: "ada", Email: "ada@example.com"},
 		provisioner.Identity{IdentityKey: provisioner.IdentityKey{Connection: "corp", Issuer: "https://idp.example", Subject: "ada"}})
@@ -86,7 +86,7 @@ func zzRefreshSetup(t *testing.T, provider *zzRotatingProvider) (*refresher, *Ap
 		provisioner: &provisioner.Provisioner{Store: store},
 		sessions: &sessions{revoked: newRevocations(), store: sq, logger: zap.NewNop(), pending: &pendingRevocations{},
 			lifetimes: lifetimeHistory{{From: now.Add(-24 * time.Hour).UnixNano(), Lifetime: 12 * 3600}}}}
-	rf := &refresher{app: a, conns: map[string]*Connection{"corp": {name: "corp", Refresh: &RefreshConfig{},
+	rf := &refresher{app: a, holder: processHolder, conns: map[string]*Connection{"corp": {name: "corp", Refresh: &RefreshConfig{},
 		refresher: provider, pol: &provisioner.Policy{Enabled: true}}}}
 	issued := now.Add(-time.Minute).Unix()
 	sealed, err := a.sealRefreshToken("s1", refreshEnvelope{Token: "rt-1", IssuedAt: issued, Subject: "ada"})
@@ -101,8 +101,8 @@ func zzRefreshSetup(t *testing.T, provider *zzRotatingProvider) (*refresher, *Ap
 	return rf, a, store
 }
 
-// zzDue runs the refresher on s1 as a pass at now would.
-func zzDue(t *testing.T, rf *refresher, sq provisioner.RefreshTokenStore, now time.Time) bool {
+// refreshDue runs the refresher on s1 as a pass at now would.
+func refreshDue(t *testing.T, rf *refresher, sq provisioner.RefreshTokenStore, now time.Time) bool {
 	t.Helper()
 	due, err := sq.DueRefreshTokens(t.Context(), now, 10)
 	if err != nil {
@@ -114,28 +114,25 @@ func zzDue(t *testing.T, rf *refresher, sq provisioner.RefreshTokenStore, now ti
 	return len(due) > 0
 }
 
-// A refresh the provider answered, whose claims could not be applied
-// because the store failed for a moment, is retried 30 s later with the
-// token the provider already redeemed: the rotated one it answered with
-// is thrown away. A provider that rotates refresh tokens refuses the
-// old one (invalid_grant), and the refresher then ENDS the session,
-// signing the user out everywhere because of a store blip. The README
-// says the lease means "a provider that rotates refresh tokens never
-// sees one redeemed twice"; the retry redeems it twice.
-func TestZZRefreshRetryAfterStoreBlipReusesTheRedeemedToken(t *testing.T) {
-	provider := &zzRotatingProvider{}
-	rf, a, store := zzRefreshSetup(t, provider)
+// A refresh the provider answered, whose claims cannot be applied
+// because the store fails for a moment, is retried 30 s later with the
+// token the provider answered with: a provider that rotates refresh
+// tokens refuses the one it redeemed (invalid_grant), which would end
+// the session, signing the user out because of a store blip.
+func TestRefreshRetryAfterAStoreFailureRedeemsTheRotatedToken(t *testing.T) {
+	provider := &rotatingProvider{}
+	rf, a, store := refreshSetup(t, provider)
 	now := time.Now()
 
 	store.failReads.Store(1) // the store fails once, after the provider answered
-	if !zzDue(t, rf, store.Store, now) {
+	if !refreshDue(t, rf, store.Store, now) {
 		t.Fatal("the token was not due")
 	}
 	if len(provider.asked) != 1 {
 		t.Fatalf("the provider was asked %d times in the first pass", len(provider.asked))
 	}
 	// The retry, 30 s later, with the store back.
-	if !zzDue(t, rf, store.Store, now.Add(refreshRetry+time.Second)) {
+	if !refreshDue(t, rf, store.Store, now.Add(refreshRetry+time.Second)) {
 		t.Fatal("the token is not due again after the retry wait; it was dropped")
 	}
 	if want := []string{"rt-1", "rt-2"}; !slices.Equal(provider.asked, want) {
@@ -146,33 +143,37 @@ func TestZZRefreshRetryAfterStoreBlipReusesTheRedeemedToken(t *testing.T) {
 	}
 }
 
-// The same with the new sealing limit: the provider answers with a
-// refresh token that does not fit mfa.Seal's 4096 bytes (with the
-// envelope). Sealing fails after the redemption; the retry redeems the
-// old token, which a rotating provider refuses, and the session is
-// ended. Before the limit, the token was kept and only its next opening
-// failed (the session lived on without refresh).
-func TestZZRefreshNewTokenTooLongToSealEndsTheSession(t *testing.T) {
-	provider := &zzRotatingProvider{nextLen: 4050}
-	rf, a, store := zzRefreshSetup(t, provider)
+// A provider that answers a refresh with a token too long to seal
+// (mfa.Seal's 4096 bytes, with the envelope) has redeemed the old one:
+// the session can no longer follow it, but it was not refused either.
+// The token is dropped, the old one never redeemed again, and the
+// session stays signed in.
+func TestRefreshRotatedTokenTooLongToKeepLeavesTheSessionSignedIn(t *testing.T) {
+	provider := &rotatingProvider{nextLen: 4050}
+	rf, a, store := refreshSetup(t, provider)
 	now := time.Now()
-	zzDue(t, rf, store.Store, now)
-	zzDue(t, rf, store.Store, now.Add(refreshRetry+time.Second))
+	refreshDue(t, rf, store.Store, now)
+	refreshDue(t, rf, store.Store, now.Add(refreshRetry+time.Second))
 	if a.sessions.revoked.has("s1") {
 		t.Errorf("a refresh token the provider rotated to one of %d bytes ended the session (redeemed %d times: the old token again on the retry); it should at most stop following the provider", provider.nextLen, len(provider.asked))
+	}
+	if want := []string{"rt-1"}; !slices.Equal(provider.asked, want) {
+		t.Errorf("the provider was asked to redeem %q, want %q: the token it redeemed was redeemed again", provider.asked, want)
+	}
+	if due, err := store.DueRefreshTokens(t.Context(), now.Add(24*time.Hour), 10); err != nil || len(due) != 0 {
+		t.Errorf("the token that cannot be kept was not dropped: %d kept (%v)", len(due), err)
 	}
 }
 
 // After a restart the refresher starts with the revocation follower,
-// not after its first read: its first pass redeems the kept token of a
-// session a sign-out everywhere ended before the restart (the cutoff is
-// in the store, not yet in memory), keeping the grant alive at the
-// provider and provisioning the user from it, which the envelope was
-// made to prevent. Requests wait for that first read
-// (sessions.admitted); the refresher should too.
-func TestZZRefresherFirstPassWaitsForTheRevocations(t *testing.T) {
-	provider := &zzRotatingProvider{}
-	rf, a, store := zzRefreshSetup(t, provider)
+// not after its first read. Its first pass must not redeem the kept
+// token of a session a sign-out everywhere ended before the restart (the
+// cutoff is in the store, not yet in memory): that would keep the grant
+// alive at the provider and provision the user from it. Requests wait
+// for that first read (sessions.admitted); the refresher does too.
+func TestRefresherFirstPassWaitsForTheRevocations(t *testing.T) {
+	provider := &rotatingProvider{}
+	rf, a, store := refreshSetup(t, provider)
 	a.admin = store.Store
 	ctx := t.Context()
 	u, err := store.UserByIdentity(ctx, provisioner.IdentityKey{Connection: "corp", Issuer: "https://idp.example", Subject: "ada"})
