@@ -150,9 +150,11 @@ type LogoutToken struct {
 // tokens. Refresh redeems one and returns the user's claims as the
 // provider states them now, the refresh token to keep (the same one, or
 // its replacement when the provider rotates them) and when the new
-// tokens expire. A provider that refuses (the user was removed or
-// disabled there, the grant revoked) is an error wrapping ErrRejected;
-// one that cannot be reached wraps ErrUnavailable.
+// tokens expire. A provider that refuses the grant (the user was removed
+// or disabled there, the grant revoked: OAuth's invalid_grant) is an
+// error wrapping ErrRejected, which ends the session; any other failure
+// (unreachable, throttled, the client refused) wraps ErrUnavailable and
+// is retried.
 type Refresher interface {
 	Refresh(ctx context.Context, refreshToken string) (claims provisioner.Claims, next string, expiry time.Time, err error)
 }

@@ -390,14 +390,24 @@ func (o *OIDC) Refresh(ctx context.Context, refreshToken string) (provisioner.Cl
 	defer cancel()
 	tok, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: refreshToken, Expiry: time.Unix(1, 0)}).Token()
 	if err != nil {
+		// Only invalid_grant refuses the grant itself (RFC 6749, 5.2): the
+		// user was removed or disabled, the grant revoked or the token
+		// already used. Any other answer ends no session: a rate limit
+		// (429), an outage, or a client the provider does not accept
+		// (invalid_client after a secret rotation) would otherwise sign
+		// everyone out at once.
 		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode >= 400 && re.Response.StatusCode < 500 {
+		if errors.As(err, &re) && re.ErrorCode != "" && re.Response != nil {
+			kind := connector.ErrUnavailable
+			if re.ErrorCode == "invalid_grant" {
+				kind = connector.ErrRejected
+			}
 			// Said drops control characters, bounds the text and hides the
 			// secrets a provider might echo (S13).
-			return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: the provider refused the refresh (%s)", connector.ErrRejected,
+			return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: the provider refused the refresh (%d %s)", kind, re.Response.StatusCode,
 				connector.Said(re.ErrorCode, re.ErrorDescription, refreshToken, o.clientSecret))
 		}
-		// A 5xx or an unreadable answer: its body may quote what was sent.
+		// An answer without an OAuth error: its body may quote what was sent.
 		return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: refresh: %s", connector.ErrUnavailable,
 			connector.SaidErr(err, refreshToken, o.clientSecret))
 	}

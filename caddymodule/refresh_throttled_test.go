@@ -10,15 +10,11 @@ import (
 
 // A provider that throttles its token endpoint (429 Too Many Requests,
 // with Retry-After) has not refused the grant: the user was neither
-// removed nor disabled there. The OIDC connector reports every 4xx of a
-// refresh as connector.ErrRejected, so the refresher ENDS the session
-// (on every instance, as a logout). After a provider outage every kept
-// token is due at once and the refresher redeems up to 100 per pass, the
-// burst a rate limit (Okta, Entra ID) answers with 429: every session
-// refreshed in it is signed out. The README says only invalid_grant ends
-// a session and "an unreachable provider is retried every 30 s and ends
-// nothing".
-func TestZZThrottledRefreshDoesNotEndTheSession(t *testing.T) {
+// removed nor disabled there. After a provider outage every kept token
+// is due at once and the refresher redeems up to 100 per pass, the burst
+// a rate limit (Okta, Entra ID) answers with 429. Only invalid_grant
+// ends a session; a throttled refresh is retried and ends nothing.
+func TestThrottledRefreshDoesNotEndTheSession(t *testing.T) {
 	var throttle atomic.Bool
 	var throttled atomic.Int32
 	s := startSiteOpts(t, siteOptions{
