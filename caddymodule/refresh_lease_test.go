@@ -46,12 +46,12 @@ func (p *slowRotatingProvider) Refresh(ctx context.Context, token string) (provi
 // token, so the second instance finds it held.
 func TestRefreshPassRenewsItsLeaseBeforeEachToken(t *testing.T) {
 	if testing.Short() {
-		t.Skip("takes 15 s")
+		t.Skip("takes 18 s")
 	}
-	provider := &slowRotatingProvider{valid: map[string]bool{}, delay: 4 * time.Second}
+	provider := &slowRotatingProvider{valid: map[string]bool{}, delay: 6 * time.Second}
 	rf, a, store := refreshSetup(t, &rotatingProvider{})
 	rf.conns["corp"].refresher = provider
-	rf.tick = time.Second // lease: max(3 s, 10 s)
+	rf.tick = time.Second // lease: max(3 s, 15 s)
 	a.admin = store.Store
 	a.sessions.revoked.markRead()
 	ctx := t.Context()
@@ -76,7 +76,9 @@ func TestRefreshPassRenewsItsLeaseBeforeEachToken(t *testing.T) {
 
 	done := make(chan struct{})
 	go func() { defer close(done); rf.pass(ctx) }() // instance A
-	time.Sleep(10500 * time.Millisecond)
+	// The three take 18 s: the lease, taken once, would have expired
+	// at 15 s, while s3 is at the provider.
+	time.Sleep(16 * time.Second)
 	// Instance B, sharing the store, finds the lease expired.
 	b := *rf
 	b.holder = "instance-b"
