@@ -38,6 +38,9 @@ func TestAssertionSignedBeforeAShorteningReloadStillVerifies(t *testing.T) {
 	}
 	reloadInProcess(t, shorter)
 	reloaded := time.Now()
+	// The reload closes the old server's idle connections; a request on
+	// one the client still holds would read EOF.
+	b.client.CloseIdleConnections()
 
 	// The reloaded configuration signs with the next key once a period
 	// of 1s has passed since the old one started.
