@@ -63,17 +63,7 @@ func TestGothProfileWithoutAnIDSignsNobodyIn(t *testing.T) {
 				{"username": "mallory", "login": "mallory", "name": "Mallory", "full_name": "Mallory", "email": "mallory@example.com", "id": nil},
 			}
 			forge := fakeForge(t, users)
-			dir := t.TempDir()
-			up := newUpstream(t)
-			port := freePort(t)
-			base := fmt.Sprintf("http://localhost:%d", port)
-			runCaddyfile(t, fmt.Sprintf(`{%s
-}
-http://localhost:%d {
-	jit_auth
-	reverse_proxy %s
-}
-`, globalOptions(dir, fmt.Sprintf(`
+			base, dir, up := startGothConnectionSite(t, fmt.Sprintf(`
 		connection forge {
 			goth %[2]s forge-key forge-secret {
 				auth_url %[1]s/oauth/authorize
@@ -81,7 +71,7 @@ http://localhost:%d {
 				profile_url %[1]s/api/user
 			}
 			jit
-		}`, forge.URL, provider)), port, up.hostPort()))
+		}`, forge.URL, provider))
 
 			var problems []string
 			for i, who := range []string{"alice", "mallory"} {
@@ -102,4 +92,16 @@ http://localhost:%d {
 			}
 		})
 	}
+}
+
+// startGothConnectionSite starts a site with jit_auth, behind which a new
+// upstream, and the connection block conn in the global options; it
+// returns the site's base URL, its directory (the store's) and the
+// upstream.
+func startGothConnectionSite(t *testing.T, conn string) (base, dir string, up *upstream) {
+	t.Helper()
+	dir, up = t.TempDir(), newUpstream(t)
+	port := freePort(t)
+	runCaddyfile(t, fmt.Sprintf("{%s\n}\nhttp://localhost:%d {\n\tjit_auth\n\treverse_proxy %s\n}\n", globalOptions(dir, conn), port, up.hostPort()))
+	return fmt.Sprintf("http://localhost:%d", port), dir, up
 }

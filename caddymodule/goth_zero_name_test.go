@@ -37,23 +37,13 @@ func TestNextcloudUserNamedZeroSignsIn(t *testing.T) {
 	nc := httptest.NewServer(mux)
 	t.Cleanup(nc.Close)
 
-	dir := t.TempDir()
-	up := newUpstream(t)
-	port := freePort(t)
-	base := fmt.Sprintf("http://localhost:%d", port)
-	runCaddyfile(t, fmt.Sprintf(`{%s
-}
-http://localhost:%d {
-	jit_auth
-	reverse_proxy %s
-}
-`, globalOptions(dir, fmt.Sprintf(`
+	base, _, _ := startGothConnectionSite(t, fmt.Sprintf(`
 		connection cloud {
 			goth nextcloud nc-key nc-secret {
 				base_url %s
 			}
 			jit
-		}`, nc.URL)), port, up.hostPort()))
+		}`, nc.URL))
 
 	b := newBrowser(t)
 	resp, body, visited := b.follow(base+"/", nil)
