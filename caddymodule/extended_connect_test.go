@@ -90,12 +90,7 @@ func checkExtendedConnectWebSocket(t *testing.T, newClient func(*testing.T) *htt
 
 			// The handshake over HTTP/1.1 needs the login: the site
 			// means to protect it.
-			req, _ := http.NewRequest(http.MethodGet, base+"/chat", nil)
-			req.Header.Set("Connection", "Upgrade")
-			req.Header.Set("Upgrade", "websocket")
-			req.Header.Set("Sec-WebSocket-Version", "13")
-			req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-			resp, err := tlsClient().Do(req)
+			resp, err := tlsClient().Do(webSocketHandshake(base+"/chat", "Upgrade", "websocket"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -161,12 +156,7 @@ func extendedConnect(t *testing.T, client *http.Client, up *recordingUpstream, b
 func TestWebSocketHandshakeSpelledOtherwiseNeedsTheLogin(t *testing.T) {
 	base, up, _ := tlsSite(t, extendedConnectSites[1].site)
 	for _, spelling := range [][2]string{{"upgrade", "websocket"}, {"Upgrade", "WebSocket"}, {"keep-alive, UPGRADE", "websocket"}} {
-		req, _ := http.NewRequest(http.MethodGet, base+"/chat", nil)
-		req.Header.Set("Connection", spelling[0])
-		req.Header.Set("Upgrade", spelling[1])
-		req.Header.Set("Sec-WebSocket-Version", "13")
-		req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-		resp, err := tlsClient().Do(req)
+		resp, err := tlsClient().Do(webSocketHandshake(base+"/chat", spelling[0], spelling[1]))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -176,4 +166,15 @@ func TestWebSocketHandshakeSpelledOtherwiseNeedsTheLogin(t *testing.T) {
 				spelling[0], spelling[1], resp.StatusCode, up.count())
 		}
 	}
+}
+
+// webSocketHandshake is the HTTP/1.1 WebSocket handshake for url, with
+// these Connection and Upgrade fields.
+func webSocketHandshake(url, connection, upgrade string) *http.Request {
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("Connection", connection)
+	req.Header.Set("Upgrade", upgrade)
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	return req
 }
