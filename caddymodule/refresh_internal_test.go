@@ -36,21 +36,8 @@ func (p *unansweringProvider) Refresh(_ context.Context, token string) (provisio
 // with it (the raw token) still opens and is refreshed, bounded only by
 // its ExpiresAt.
 func TestRefresherRefreshesOnlySessionsThatStillCount(t *testing.T) {
-	store, err := sqlitestore.Open(filepath.Join(t.TempDir(), "users.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store, u, sealer := refreshStoreWithAda(t, "")
 	ctx := t.Context()
-	u, err := store.CreateUser(ctx, &provisioner.User{Username: "ada"},
-		provisioner.Identity{IdentityKey: provisioner.IdentityKey{Connection: "corp", Issuer: "https://idp.example", Subject: "ada"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := mfa.NewSealer(bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now()
 	// session_lifetime 12h, shortened to 1m 30 s ago.
 	hist := lifetimeHistory{{From: now.Add(-24 * time.Hour).UnixNano(), Lifetime: 12 * 3600}, {From: now.Add(-30 * time.Second).UnixNano(), Lifetime: 60}}
@@ -135,4 +122,26 @@ func TestRefresherRefreshesOnlySessionsThatStillCount(t *testing.T) {
 	if _, err := a.openRefreshToken("s2", sealed); err == nil {
 		t.Error("a token sealed for session s1 opens for s2")
 	}
+}
+
+// refreshStoreWithAda opens a new SQLite store holding the user ada
+// (identity corp, https://idp.example, ada; with email if not ""), and
+// a sealer, for the refresher's tests.
+func refreshStoreWithAda(t *testing.T, email string) (*sqlitestore.Store, *provisioner.User, *mfa.Sealer) {
+	t.Helper()
+	store, err := sqlitestore.Open(filepath.Join(t.TempDir(), "users.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	u, err := store.CreateUser(t.Context(), &provisioner.User{Username: "ada", Email: email},
+		provisioner.Identity{IdentityKey: provisioner.IdentityKey{Connection: "corp", Issuer: "https://idp.example", Subject: "ada"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := mfa.NewSealer(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store, u, sealer
 }

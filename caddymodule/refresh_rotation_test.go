@@ -1,11 +1,9 @@
 package caddymodule
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -65,22 +63,9 @@ func (s *flakyIdentityStore) UserByIdentity(ctx context.Context, key provisioner
 // with session_lifetime 12h.
 func refreshSetup(t *testing.T, provider *rotatingProvider) (*refresher, *App, *flakyIdentityStore) {
 	t.Helper()
-	sq, err := sqlitestore.Open(filepath.Join(t.TempDir(), "users.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sq.Close() })
+	sq, u, sealer := refreshStoreWithAda(t, "ada@example.com")
 	store := &flakyIdentityStore{Store: sq}
 	ctx := t.Context()
-	u, err := sq.CreateUser(ctx, &provisioner.User{Username: "ada", Email: "ada@example.com"},
-		provisioner.Identity{IdentityKey: provisioner.IdentityKey{Connection: "corp", Issuer: "https://idp.example", Subject: "ada"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := mfa.NewSealer(bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now()
 	a := &App{store: store, refreshTokens: sq, sealers: []*mfa.Sealer{sealer}, logger: zap.NewNop(),
 		provisioner: &provisioner.Provisioner{Store: store},
