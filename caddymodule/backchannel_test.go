@@ -133,7 +133,7 @@ func TestBackchannelLogoutEndsTheSessionsItNames(t *testing.T) {
 func TestBackchannelLogoutReachesTheOtherInstance(t *testing.T) {
 	_, connString := pgSchema(t)
 	dir := t.TempDir()
-	bin := buildCaddy(t, dir)
+	bin := buildCaddy(t)
 	idp := startMockOIDC(t)
 	up := newUpstream(t)
 	cfg := idp.Config()
@@ -195,7 +195,7 @@ func TestBackchannelLogoutReachesTheOtherInstance(t *testing.T) {
 func TestBackchannelLogoutTokenIsSingleUseAcrossInstancesAtOnce(t *testing.T) {
 	_, connString := pgSchema(t)
 	dir := t.TempDir()
-	bin := buildCaddy(t, dir)
+	bin := buildCaddy(t)
 	idp := startMockOIDC(t)
 	up := newUpstream(t)
 	cfg := idp.Config()

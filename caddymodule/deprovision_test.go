@@ -107,7 +107,7 @@ func TestDeprovisionDeletesInactiveUsers(t *testing.T) {
 func TestDeprovisionOnTwoInstancesSharingPostgres(t *testing.T) {
 	_, connString := pgSchema(t)
 	dir := t.TempDir()
-	bin := buildCaddy(t, dir)
+	bin := buildCaddy(t)
 	idp := startMockOIDC(t)
 	up := newUpstream(t)
 	cfg := idp.Config()

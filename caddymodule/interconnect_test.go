@@ -287,17 +287,13 @@ func applicationName(label string) string {
 
 // TestMFAConflictWithCaddyBinary drives the Caddy binary built from
 // cmd/caddy the way an operator does: validate, run, reload, and the
-// admin API. The binary is built once for all the subtests.
+// admin API.
 func TestMFAConflictWithCaddyBinary(t *testing.T) {
-	root := t.TempDir()
-	binDir := filepath.Join(root, "bin")
-	xdg := filepath.Join(root, "xdg")
-	for _, d := range []string{binDir, xdg} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
+	xdg := filepath.Join(t.TempDir(), "xdg")
+	if err := os.MkdirAll(xdg, 0o755); err != nil {
+		t.Fatal(err)
 	}
-	cli := &caddyCLI{t: t, bin: buildCaddy(t, binDir),
+	cli := &caddyCLI{t: t, bin: buildCaddy(t),
 		env: append(os.Environ(), "XDG_DATA_HOME="+xdg, "XDG_CONFIG_HOME="+xdg)}
 
 	validate := func(t *testing.T, caddyfile string) (string, int) {

@@ -35,14 +35,14 @@ func TestLogoutDuringStoreOutageIsKept(t *testing.T) {
 	up := newUpstream(t)
 	cfg := idp.Config()
 
-	// B first: building the binary takes a while.
+	bin := buildCaddy(t)
 	dirB := filepath.Join(dir, "b")
 	if err := os.MkdirAll(dirB, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	portB := freePort(t)
 	baseB := fmt.Sprintf("http://localhost:%d", portB)
-	startCaddyProcess(t, buildCaddy(t, dir), dirB, pgCaddyfile(dirB, fmt.Sprintf("store postgres %q\n\t\trevocation_poll 1s", connString), portB,
+	startCaddyProcess(t, bin, dirB, pgCaddyfile(dirB, fmt.Sprintf("store postgres %q\n\t\trevocation_poll 1s", connString), portB,
 		cfg.Issuer, cfg.ClientID, cfg.ClientSecret, up.hostPort()), baseB)
 
 	// C shares A's Caddy storage (and, like A, reaches the database
@@ -53,7 +53,7 @@ func TestLogoutDuringStoreOutageIsKept(t *testing.T) {
 	}
 	portC := freePort(t)
 	baseC := fmt.Sprintf("http://localhost:%d", portC)
-	startCaddyProcess(t, filepath.Join(dir, "caddy"), dirA, pgCaddyfile(dirA, fmt.Sprintf("store postgres %q\n\t\trevocation_poll 1s", u.String()), portC,
+	startCaddyProcess(t, bin, dirA, pgCaddyfile(dirA, fmt.Sprintf("store postgres %q\n\t\trevocation_poll 1s", u.String()), portC,
 		cfg.Issuer, cfg.ClientID, cfg.ClientSecret, up.hostPort()), baseC)
 
 	portA := freePort(t)

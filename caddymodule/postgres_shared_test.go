@@ -20,15 +20,36 @@ import (
 	"github.com/jitauth/caddy-jitauth/provisioner/pgstore"
 )
 
-// buildCaddy builds cmd/caddy (Caddy with this module) into dir.
-func buildCaddy(t *testing.T, dir string) string {
+// caddyBuild is cmd/caddy as built once for the test binary's run: the
+// tests only run it, so one build serves them all (linking Caddy takes
+// seconds each time, even from the build cache). TestMain removes dir.
+var caddyBuild struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+}
+
+// buildCaddy returns the path of cmd/caddy (Caddy with this module),
+// built on the first call of the run.
+func buildCaddy(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(dir, "caddy")
-	cmd := exec.Command("go", "build", "-o", bin, "../cmd/caddy")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building Caddy: %v\n%s", err, out)
+	caddyBuild.once.Do(func() {
+		caddyBuild.dir, caddyBuild.err = os.MkdirTemp("", "jitauth-test-caddy-")
+		if caddyBuild.err != nil {
+			return
+		}
+		bin := filepath.Join(caddyBuild.dir, "caddy")
+		if out, err := exec.Command("go", "build", "-o", bin, "../cmd/caddy").CombinedOutput(); err != nil {
+			caddyBuild.err = fmt.Errorf("%v\n%s", err, out)
+			return
+		}
+		caddyBuild.bin = bin
+	})
+	if caddyBuild.err != nil {
+		t.Fatalf("building Caddy: %v", caddyBuild.err)
 	}
-	return bin
+	return caddyBuild.bin
 }
 
 // startCaddyProcess runs `caddy run` on a Caddyfile as a separate process
@@ -105,7 +126,7 @@ func startPGInstances(t *testing.T, bin, dir, connString, issuer, clientID, clie
 func TestTwoInstancesSharePostgres(t *testing.T) {
 	_, connString := pgSchema(t)
 	dir := t.TempDir()
-	bin := buildCaddy(t, dir)
+	bin := buildCaddy(t)
 	idp := startMockOIDC(t)
 	up := newUpstream(t)
 	cfg := idp.Config()
@@ -273,7 +294,7 @@ http://localhost:%[8]d {
 func TestDirectoryChangesReachTheOtherInstance(t *testing.T) {
 	_, connString := pgSchema(t)
 	dir := t.TempDir()
-	bin := buildCaddy(t, dir)
+	bin := buildCaddy(t)
 	idp := startMockOIDC(t)
 	up := newUpstream(t)
 	cfg := idp.Config()
@@ -378,7 +399,7 @@ func setsSession(resp *http.Response) bool {
 func TestLoginStepsAreSingleUseAcrossInstances(t *testing.T) {
 	_, connString := pgSchema(t)
 	dir := t.TempDir()
-	bin := buildCaddy(t, dir)
+	bin := buildCaddy(t)
 	var tokenCalls atomic.Int64
 	idp := startMockOIDC(t, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -444,7 +465,7 @@ func TestLoginStepsAreSingleUseAcrossInstances(t *testing.T) {
 func TestLoginStepsAreSingleUseAtOnceAcrossInstances(t *testing.T) {
 	_, connString := pgSchema(t)
 	dir := t.TempDir()
-	bin := buildCaddy(t, dir)
+	bin := buildCaddy(t)
 	var mu sync.Mutex
 	tokenAnswers := map[string][]byte{}
 	idp := startMockOIDC(t, func(next http.Handler) http.Handler {

@@ -90,7 +90,7 @@ func TestReloadShorteningUserStatusRefreshTakesEffect(t *testing.T) {
 func TestReloadShorteningRevocationPollTakesEffect(t *testing.T) {
 	_, connString := pgSchema(t)
 	dir := t.TempDir()
-	bin := buildCaddy(t, dir)
+	bin := buildCaddy(t)
 	idp := startMockOIDC(t)
 	up := newUpstream(t)
 	cfg := idp.Config()

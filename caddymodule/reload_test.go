@@ -256,7 +256,7 @@ func logoutVia(t *testing.T, b *browser, base string) (int, string) {
 func TestSQLiteSurvivesReload(t *testing.T) {
 	tool := sqlite3Tool(t)
 	dir := t.TempDir()
-	bin := buildCaddy(t, dir)
+	bin := buildCaddy(t)
 	idp := startMockOIDC(t)
 	up := newUpstream(t)
 	cfg := idp.Config()
@@ -623,7 +623,7 @@ http://localhost:%d {
 // in-process load; a configuration that starts creates the file.
 func TestValidateAndFailedLoadCreateNoDatabase(t *testing.T) {
 	dir := t.TempDir()
-	bin := buildCaddy(t, dir)
+	bin := buildCaddy(t)
 	db := filepath.Join(dir, "fresh", "users.db")
 	port := freePort(t)
 	good := fmt.Sprintf(`{

@@ -42,7 +42,7 @@ func withTOTP(t *testing.T, caddyfile string) string {
 func twoPGInstances(t *testing.T, connString, storeOptions string, edit func(*testing.T, string) string) (a, b *site, admin int) {
 	t.Helper()
 	dir := t.TempDir()
-	bin := buildCaddy(t, dir)
+	bin := buildCaddy(t)
 	idp := startMockOIDC(t)
 	up := newUpstream(t)
 	cfg := idp.Config()
