@@ -11,21 +11,37 @@
 # becomes a regression case that every plain `go test` runs). The
 # corpus the fuzzer grows while it explores stays in Go's cache
 # ($(go env GOCACHE)/fuzz), so a later run starts where this one left.
-# Targets are found with `go test -list`, so a new Fuzz function is
-# picked up without editing this script.
+# Targets are found with the test binary's -test.list, so a new Fuzz
+# function is picked up without editing this script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZTIME=${FUZZTIME:-60s}
 FUZZ=${FUZZ:-.}
 
+# Each package's test binary is built once, with the fuzzing
+# instrumentation `go test -fuzz` adds; it lists the package's targets and
+# runs each of them from the package's directory, with the corpus cache go
+# test would use: the same run as `go test -run '^$' -fuzz <target>
+# <package>`, without linking a binary again for every target, nor a
+# plain one (go test -list) to find them.
+bins=$(mktemp -d)
+trap 'rm -rf "$bins"' EXIT
 targets=()
 for pkg in $(go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' ./...); do
 	dir=$(go list -f '{{.Dir}}' "$pkg")
-	# Only packages with a Fuzz function: go test -list builds the test
-	# binary, which is slow for packages that have none.
-	grep -lq '^func Fuzz' "$dir"/*_test.go 2>/dev/null || continue
-	for name in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
+	# Only packages with a Fuzz function FUZZ matches: building the
+	# binary is slow.
+	wanted=
+	for name in $(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\).*/\1/p' "$dir"/*_test.go); do
+		if [[ $name =~ $FUZZ ]]; then
+			wanted=1
+		fi
+	done
+	[ -n "$wanted" ] || continue
+	bin=$bins/$(echo "$pkg" | tr / _).test
+	go test -c -fuzz . -o "$bin" "$pkg"
+	for name in $(cd "$dir" && "$bin" -test.list '^Fuzz' | grep '^Fuzz' || true); do
 		if [[ $name =~ $FUZZ ]]; then
 			targets+=("$pkg $name")
 		fi
@@ -39,25 +55,13 @@ fi
 echo "fuzzing ${#targets[@]} targets for $FUZZTIME each"
 start=$(date +%s)
 flakes=0
-# Each package's test binary is built once, with the fuzzing
-# instrumentation `go test -fuzz` adds, and run once per target from the
-# package's directory, with the corpus cache go test would use: the same
-# run as `go test -run '^$' -fuzz <target> <package>`, without linking
-# the binary again for every target.
-bins=$(mktemp -d)
-trap 'rm -rf "$bins"' EXIT
 fuzzcache=$(go env GOCACHE)/fuzz
-built=
 for t in "${targets[@]}"; do
 	read -r pkg name <<<"$t"
 	echo "== $name ($pkg)"
 	pkgdir=$(go list -f '{{.Dir}}' "$pkg")
 	dir=$pkgdir/testdata/fuzz/$name
 	bin=$bins/$(echo "$pkg" | tr / _).test
-	if [[ $built != "$pkg" ]]; then
-		go test -c -fuzz . -o "$bin" "$pkg"
-		built=$pkg
-	fi
 	log=$(mktemp)
 	if ! (cd "$pkgdir" && "$bin" -test.run '^$' -test.fuzz "^${name}\$" -test.fuzztime "$FUZZTIME" \
 		-test.fuzzcachedir "$fuzzcache/$pkg") 2>&1 | tee "$log"; then
