@@ -121,6 +121,12 @@ func checkAssertionIssuer(iss string) error {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Opaque != "" {
 		return fmt.Errorf("must be an absolute http or https URL, such as https://sso.example.com")
 	}
+	if !strings.HasPrefix(iss, u.Scheme+"://") {
+		// url.Parse lower-cases the scheme, an upstream's string
+		// comparison does not: HTTPS://sso.example.com is not the issuer
+		// it is told to expect.
+		return fmt.Errorf("must start with %s:// in lower case: upstreams compare it as a string", u.Scheme)
+	}
 	if u.User != nil || u.RawQuery != "" || u.ForceQuery || strings.Contains(iss, "#") {
 		return fmt.Errorf("must have no user information, query or fragment: upstreams compare it as a string")
 	}
