@@ -1,0 +1,70 @@
+package oidc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.uber.org/zap"
+
+	"github.com/jitauth/caddy-jitauth/connector"
+)
+
+// Only invalid_grant refuses a refresh (connector.ErrRejected, which
+// ends the session): the grant is gone. Every other answer of the token
+// endpoint (a rate limit, an outage, an answer without an OAuth error, a
+// client the provider does not accept after a secret rotation) is
+// connector.ErrUnavailable, tried again later, so that a provider's bad
+// minute or a configuration mistake does not sign everyone out. Neither
+// error quotes the refresh token or the client secret.
+func TestRefreshErrorsEndTheSessionOnlyForInvalidGrant(t *testing.T) {
+	for _, c := range []struct {
+		status int
+		body   string
+		want   error
+	}{
+		{http.StatusBadRequest, `{"error":"invalid_grant","error_description":"token rt-secret-1 revoked"}`, connector.ErrRejected},
+		{http.StatusUnauthorized, `{"error":"invalid_grant"}`, connector.ErrRejected},
+		{http.StatusTooManyRequests, `{"error":"rate_limited"}`, connector.ErrUnavailable},
+		{http.StatusUnauthorized, `{"error":"invalid_client","error_description":"bad secret s3cret"}`, connector.ErrUnavailable},
+		{http.StatusBadRequest, `{"error":"unauthorized_client"}`, connector.ErrUnavailable},
+		{http.StatusBadRequest, `not json`, connector.ErrUnavailable},
+		{http.StatusInternalServerError, `{"error":"server_error"}`, connector.ErrUnavailable},
+		{http.StatusBadGateway, `<html>bad gateway</html>`, connector.ErrUnavailable},
+	} {
+		t.Run(fmt.Sprintf("%d %s", c.status, c.body), func(t *testing.T) {
+			var srv *httptest.Server
+			srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/.well-known/openid-configuration":
+					w.Header().Set("Content-Type", "application/json")
+					fmt.Fprintf(w, `{"issuer":%q,"authorization_endpoint":"%[1]s/authorize","token_endpoint":"%[1]s/token","jwks_uri":"%[1]s/jwks"}`, srv.URL)
+				case "/token":
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(c.status)
+					fmt.Fprint(w, c.body)
+				default:
+					http.NotFound(w, r)
+				}
+			}))
+			defer srv.Close()
+			o := &OIDC{Issuer: srv.URL, clientID: "client", clientSecret: "s3cret", scopes: []string{"openid"},
+				client: connector.NewProviderClient(providerTimeout), logger: zap.NewNop(), mu: new(sync.Mutex)}
+			_, _, _, err := o.Refresh(context.Background(), "rt-secret-1")
+			if !errors.Is(err, c.want) {
+				t.Errorf("refresh answered %d %s: %v, want %v", c.status, c.body, err, c.want)
+			}
+			if errors.Is(err, connector.ErrRejected) && errors.Is(err, connector.ErrUnavailable) {
+				t.Errorf("refresh answered %d %s: %v is both a refusal and an outage", c.status, c.body, err)
+			}
+			if err != nil && (strings.Contains(err.Error(), "rt-secret-1") || strings.Contains(err.Error(), "s3cret")) {
+				t.Errorf("the error quotes a secret: %v", err)
+			}
+		})
+	}
+}
