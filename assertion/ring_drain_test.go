@@ -1,7 +1,6 @@
 package assertion
 
 import (
-	"encoding/json"
 	"testing"
 	"time"
 )
@@ -95,13 +94,7 @@ func TestRingWithoutLifetimesIsPublishedAPeriodAfterItsNewestKey(t *testing.T) {
 	t0 := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
 	hour := time.Hour
 	r, _, _ := Rotate(nil, ES256, t0, hour, 5*time.Minute)
-	data, _ := r.Marshal()
-	var sr storedRing
-	_ = json.Unmarshal(data, &sr)
-	for i := range sr.Keys {
-		sr.Keys[i].Lifetime = 0
-	}
-	data, _ = json.Marshal(sr)
+	data := storedWithoutLifetimes(t, r)
 	old, err := Unmarshal(data, ES256)
 	if err != nil {
 		t.Fatal(err)

@@ -131,13 +131,7 @@ func TestRingWithoutLifetimesRetiresAsBefore(t *testing.T) {
 	r, _, _ := Rotate(nil, ES256, t0, hour, hour)
 	r, _, _ = Rotate(r, ES256, t0.Add(hour+time.Minute), hour, hour)
 	first := r.Keys[0]
-	data, _ := r.Marshal()
-	var sr storedRing
-	_ = json.Unmarshal(data, &sr)
-	for i := range sr.Keys {
-		sr.Keys[i].Lifetime = 0
-	}
-	data, _ = json.Marshal(sr)
+	data := storedWithoutLifetimes(t, r)
 	if strings.Contains(string(data), "lifetime") {
 		t.Fatalf("an unset lifetime is stored: %s", data)
 	}
@@ -160,4 +154,22 @@ func TestRingWithoutLifetimesRetiresAsBefore(t *testing.T) {
 	if published(r3, first.ID) {
 		t.Fatal("a key stored without a lifetime is kept longer than a period and the clock skew after it stopped")
 	}
+}
+
+// storedWithoutLifetimes is r as stored before keys kept their lifetime.
+func storedWithoutLifetimes(t *testing.T, r *Ring) []byte {
+	t.Helper()
+	data, err := r.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sr storedRing
+	if err := json.Unmarshal(data, &sr); err != nil {
+		t.Fatal(err)
+	}
+	for i := range sr.Keys {
+		sr.Keys[i].Lifetime = 0
+	}
+	data, _ = json.Marshal(sr)
+	return data
 }

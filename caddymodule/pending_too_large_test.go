@@ -19,16 +19,7 @@ import (
 // (a long display name) ends here too since nothing over 256 KiB is
 // sealed.
 func TestPendingLoginTooLargeSignsThePreviousPersonOut(t *testing.T) {
-	s := startSiteOpts(t, siteOptions{corpJIT: "mode consent"})
-	b := newBrowser(t)
-	s.queue(alice())
-	_, page := s.login(b, "corp", "/")
-	if resp, _ := s.answer(b, page, "allow", ""); resp.StatusCode >= 400 {
-		t.Fatalf("alice allow: %d", resp.StatusCode)
-	}
-	if resp, body := b.get(s.base + "/whoami"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "alice@example.com") {
-		t.Fatalf("alice is not signed in: %d %s", resp.StatusCode, body)
-	}
+	s, b := consentSiteWithAlice(t)
 
 	// Bob, a new user, signs in on the same browser; his provider
 	// profile carries a 12 KB display name that does not compress.

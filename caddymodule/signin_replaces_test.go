@@ -20,20 +20,11 @@ func TestASignInThatEndsWithoutASessionEndsTheOtherOne(t *testing.T) {
 	}
 
 	t.Run("consent declined", func(t *testing.T) {
-		s := startSiteOpts(t, siteOptions{corpJIT: "mode consent"})
-		b := newBrowser(t)
-		s.queue(alice())
-		_, page := s.login(b, "corp", "/")
-		if resp, _ := s.answer(b, page, "allow", ""); resp.StatusCode >= 400 {
-			t.Fatalf("alice allow: %d", resp.StatusCode)
-		}
-		if resp, body := b.get(s.base + "/whoami"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "alice@example.com") {
-			t.Fatalf("alice is not signed in: %d %s", resp.StatusCode, body)
-		}
+		s, b := consentSiteWithAlice(t)
 
 		// Bob signs in on the same browser and declines.
 		s.queue(bob("bob-sub", "bob@example.com"))
-		_, page = s.login(b, "corp", "/")
+		_, page := s.login(b, "corp", "/")
 		resp, body := s.answer(b, page, "decline", "")
 		if !strings.Contains(body, "you are not signed in") {
 			t.Fatalf("decline page: %d %s", resp.StatusCode, body)
@@ -59,4 +50,21 @@ func TestASignInThatEndsWithoutASessionEndsTheOtherOne(t *testing.T) {
 			t.Errorf("after a sign-in the site refused, the browser still reaches the upstream: %q", body)
 		}
 	})
+}
+
+// consentSiteWithAlice starts a site whose corp connection asks for
+// consent, and signs alice in there, agreeing.
+func consentSiteWithAlice(t *testing.T) (*site, *browser) {
+	t.Helper()
+	s := startSiteOpts(t, siteOptions{corpJIT: "mode consent"})
+	b := newBrowser(t)
+	s.queue(alice())
+	_, page := s.login(b, "corp", "/")
+	if resp, _ := s.answer(b, page, "allow", ""); resp.StatusCode >= 400 {
+		t.Fatalf("alice allow: %d", resp.StatusCode)
+	}
+	if resp, body := b.get(s.base + "/whoami"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "alice@example.com") {
+		t.Fatalf("alice is not signed in: %d %s", resp.StatusCode, body)
+	}
+	return s, b
 }
