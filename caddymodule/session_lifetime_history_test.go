@@ -80,6 +80,9 @@ http://localhost:%d {
 	signIn = func() string {
 		t.Helper()
 		b := newBrowser(t)
+		// A reload just before closes the old server's idle connections,
+		// which the shared transport may still hold (EOF).
+		b.client.CloseIdleConnections()
 		idp.QueueUser(alice())
 		if resp, body, _ := b.follow(base+"/.jitauth/start/corp", nil); resp.StatusCode != http.StatusOK {
 			t.Fatalf("sign-in: %d %s", resp.StatusCode, body)
