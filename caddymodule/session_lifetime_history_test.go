@@ -80,8 +80,17 @@ http://localhost:%d {
 	signIn = func() string {
 		t.Helper()
 		b := newBrowser(t)
-		// A reload just before closes the old server's idle connections,
-		// which the shared transport may still hold (EOF).
+		// Right after a reload a connection may still reach the old
+		// server as it stops (EOF), as status allows for: wait until
+		// the site answers before the sign-in's requests.
+		for range 20 {
+			b.client.CloseIdleConnections()
+			if r, err := http.Get(base + "/"); err == nil {
+				r.Body.Close()
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 		b.client.CloseIdleConnections()
 		idp.QueueUser(alice())
 		if resp, body, _ := b.follow(base+"/.jitauth/start/corp", nil); resp.StatusCode != http.StatusOK {
