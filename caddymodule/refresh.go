@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -224,6 +225,9 @@ func (h *Handler) forgetRefreshToken(r *http.Request, s *Session) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), storeTimeout)
 	defer cancel()
+	if h.app.state != nil {
+		h.app.state.unsavedRefresh.forget(s.ID)
+	}
 	if err := h.app.refreshTokens.DeleteRefreshToken(ctx, s.ID); err != nil {
 		h.logger.Warn("dropping the refresh token of a logged-out session; the refresher drops it when it is next due", zap.Error(err))
 	}
@@ -235,11 +239,17 @@ type refresher struct {
 	conns  map[string]*Connection // those with refresh
 	tick   time.Duration
 	holder string // who takes the lease: processHolder
+	// unsaved holds the rotated tokens the store failed to keep, across
+	// reloads (sharedState); nil keeps none.
+	unsaved *unsavedRefreshTokens
 }
 
 // newRefresher is a's refresher, or nil when no connection refreshes.
 func (a *App) newRefresher() *refresher {
 	rf := &refresher{app: a, conns: map[string]*Connection{}, tick: 30 * time.Second, holder: processHolder}
+	if a.state != nil {
+		rf.unsaved = a.state.unsavedRefresh
+	}
 	for _, name := range a.connectionNames() {
 		if c := a.Connections[name]; c != nil && c.refreshes() {
 			rf.conns[name] = c
@@ -268,6 +278,7 @@ func (rf *refresher) pass(ctx context.Context) {
 	if !rf.lease(ctx) {
 		return
 	}
+	rf.saveUnsaved(ctx)
 	now := time.Now()
 	qctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	due, err := a.refreshTokens.DueRefreshTokens(qctx, now, refreshBatch)
@@ -316,7 +327,16 @@ func (rf *refresher) one(ctx context.Context, t provisioner.RefreshToken, now ti
 	a := rf.app
 	ctx, cancel := context.WithTimeout(ctx, refreshOneTimeout)
 	defer cancel()
+	// The store may hold a token the provider has rotated away, when
+	// keeping the new one failed: this process still has that one.
+	if newer, ok := rf.unsaved.get(t.SessionID); ok {
+		if now.Before(newer.RefreshAt) {
+			return
+		}
+		t = newer
+	}
 	drop := func() {
+		rf.unsaved.forget(t.SessionID)
 		if err := a.refreshTokens.DeleteRefreshToken(ctx, t.SessionID); err != nil {
 			a.logger.Warn("refresh: dropping a refresh token", zap.Error(err))
 		}
@@ -347,7 +367,7 @@ func (rf *refresher) one(ctx context.Context, t provisioner.RefreshToken, now ti
 	retry := func(why string, err error) {
 		a.logger.Warn("refresh: "+why+"; trying again later", zap.String("connection", t.Connection), zap.Error(err))
 		t.RefreshAt = dueBy(now.Add(refreshRetry), t.ExpiresAt)
-		_ = a.refreshTokens.PutRefreshToken(ctx, t)
+		rf.put(ctx, t)
 	}
 	claims, next, expiry, err := conn.refresher.Refresh(ctx, env.Token)
 	if err == nil && !rf.keep(ctx, &t, env, next, conn.Refresh.next(now, expiry)) {
@@ -399,8 +419,8 @@ func (rf *refresher) one(ctx context.Context, t provisioner.RefreshToken, now ti
 // a retry must redeem the new one. It reports false when the new token
 // cannot be sealed: the session can no longer follow the provider, and
 // its token is to be dropped (not refused: the provider did not refuse).
-// A store failure here is only logged: the store holds the old token,
-// which a rotating provider refuses when it is next due.
+// When the store fails, the new token is kept in memory (put) and
+// written again before the next pass.
 func (rf *refresher) keep(ctx context.Context, t *provisioner.RefreshToken, env refreshEnvelope, next string, refreshAt time.Time) bool {
 	a := rf.app
 	env.Token = next
@@ -411,10 +431,109 @@ func (rf *refresher) keep(ctx context.Context, t *provisioner.RefreshToken, env 
 		return false
 	}
 	t.Sealed, t.RefreshAt = sealed, dueBy(refreshAt, t.ExpiresAt)
-	if err := a.refreshTokens.PutRefreshToken(ctx, *t); err != nil {
-		a.logger.Warn("refresh: keeping the new refresh token failed; a provider that rotates refresh tokens refuses the old one, which ends the session", zap.String("connection", t.Connection), zap.Error(err))
-	}
+	rf.put(ctx, *t)
 	return true
+}
+
+// put writes t to the store. Should the store fail, t is kept in
+// memory: it may be a token the provider rotated to, and the store's
+// copy one it refuses from now on, which would end the session. The
+// memory is written again before each pass (saveUnsaved) and read in
+// place of the store's copy until then.
+func (rf *refresher) put(ctx context.Context, t provisioner.RefreshToken) {
+	if err := rf.app.refreshTokens.PutRefreshToken(ctx, t); err != nil {
+		kept := rf.unsaved.keep(t)
+		rf.app.logger.Warn("refresh: writing a refresh token to the store failed", zap.String("connection", t.Connection),
+			zap.Bool("kept_in_memory", kept), zap.Error(err))
+		return
+	}
+	rf.unsaved.forget(t.SessionID)
+}
+
+// saveUnsaved writes the tokens the store failed to keep, those of
+// sessions that still count.
+func (rf *refresher) saveUnsaved(ctx context.Context) {
+	for _, t := range rf.unsaved.all() {
+		if ctx.Err() != nil {
+			return
+		}
+		if rf.app.sessions.revoked.has(t.SessionID) {
+			rf.unsaved.forget(t.SessionID)
+			continue
+		}
+		pctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		err := rf.app.refreshTokens.PutRefreshToken(pctx, t)
+		cancel()
+		if err != nil {
+			rf.app.logger.Warn("refresh: writing the refresh tokens the store failed to keep", zap.Int("tokens", len(rf.unsaved.all())), zap.Error(err))
+			return
+		}
+		rf.unsaved.forget(t.SessionID)
+	}
+}
+
+// maxUnsavedRefreshTokens bounds the memory unsavedRefreshTokens take
+// in a long store outage: two passes' worth.
+const maxUnsavedRefreshTokens = 2 * refreshBatch
+
+// unsavedRefreshTokens are refresh tokens the store failed to keep, by
+// session. They outlive a reload, not a restart: a process that stops
+// before the store is back loses them, as it does the session's refresh.
+type unsavedRefreshTokens struct {
+	mu sync.Mutex
+	m  map[string]provisioner.RefreshToken
+}
+
+func newUnsavedRefreshTokens() *unsavedRefreshTokens {
+	return &unsavedRefreshTokens{m: map[string]provisioner.RefreshToken{}}
+}
+
+// keep records t, replacing an earlier one of its session, and reports
+// whether it did (not when full).
+func (u *unsavedRefreshTokens) keep(t provisioner.RefreshToken) bool {
+	if u == nil {
+		return false
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if _, ok := u.m[t.SessionID]; !ok && len(u.m) >= maxUnsavedRefreshTokens {
+		return false
+	}
+	u.m[t.SessionID] = t
+	return true
+}
+
+func (u *unsavedRefreshTokens) get(sessionID string) (provisioner.RefreshToken, bool) {
+	if u == nil {
+		return provisioner.RefreshToken{}, false
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	t, ok := u.m[sessionID]
+	return t, ok
+}
+
+func (u *unsavedRefreshTokens) forget(sessionID string) {
+	if u == nil {
+		return
+	}
+	u.mu.Lock()
+	delete(u.m, sessionID)
+	u.mu.Unlock()
+}
+
+// all is a copy of the tokens kept, in no order.
+func (u *unsavedRefreshTokens) all() []provisioner.RefreshToken {
+	if u == nil {
+		return nil
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	out := make([]provisioner.RefreshToken, 0, len(u.m))
+	for _, t := range u.m {
+		out = append(out, t)
+	}
+	return out
 }
 
 // runRefresh refreshes with the current configuration until ctx ends.

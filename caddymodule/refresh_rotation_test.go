@@ -71,7 +71,7 @@ func refreshSetup(t *testing.T, provider *rotatingProvider) (*refresher, *App, *
 		provisioner: &provisioner.Provisioner{Store: store},
 		sessions: &sessions{revoked: newRevocations(), store: sq, logger: zap.NewNop(), pending: &pendingRevocations{},
 			lifetimes: lifetimeHistory{{From: now.Add(-24 * time.Hour).UnixNano(), Lifetime: 12 * 3600}}}}
-	rf := &refresher{app: a, holder: processHolder, conns: map[string]*Connection{"corp": {name: "corp", Refresh: &RefreshConfig{},
+	rf := &refresher{app: a, holder: processHolder, unsaved: newUnsavedRefreshTokens(), conns: map[string]*Connection{"corp": {name: "corp", Refresh: &RefreshConfig{},
 		refresher: provider, pol: &provisioner.Policy{Enabled: true}}}}
 	issued := now.Add(-time.Minute).Unix()
 	sealed, err := a.sealRefreshToken("s1", refreshEnvelope{Token: "rt-1", IssuedAt: issued, Subject: "ada"})
@@ -125,6 +125,76 @@ func TestRefreshRetryAfterAStoreFailureRedeemsTheRotatedToken(t *testing.T) {
 	}
 	if a.sessions.revoked.has("s1") {
 		t.Errorf("the session was ended (revoked) because the provider refused the already-redeemed token on the retry; a store outage of one call signed the user out")
+	}
+}
+
+// flakyRefreshTokenStore fails the next failPuts writes of a refresh
+// token, as a store does in a short outage.
+type flakyRefreshTokenStore struct {
+	*sqlitestore.Store
+	failPuts atomic.Int32
+}
+
+func (s *flakyRefreshTokenStore) PutRefreshToken(ctx context.Context, t provisioner.RefreshToken) error {
+	if s.failPuts.Add(-1) >= 0 {
+		return errors.New("store unavailable")
+	}
+	return s.Store.PutRefreshToken(ctx, t)
+}
+
+// The provider rotated the refresh token, and the store failed to keep
+// the new one: the store still holds the one the provider has redeemed
+// and refuses from now on. The next refresh redeems the new one, which
+// the process kept, and does not end the session.
+func TestRotatedRefreshTokenTheStoreFailedToKeepIsRedeemedNext(t *testing.T) {
+	provider := &rotatingProvider{}
+	rf, a, store := refreshSetup(t, provider)
+	tokens := &flakyRefreshTokenStore{Store: store.Store}
+	a.refreshTokens = tokens
+	now := time.Now()
+
+	tokens.failPuts.Store(1) // the write of rt-2 fails
+	refreshDue(t, rf, store.Store, now)
+	if !refreshDue(t, rf, store.Store, now.Add(2*time.Hour)) {
+		t.Fatal("nothing was due two hours later")
+	}
+	if want := []string{"rt-1", "rt-2"}; !slices.Equal(provider.asked, want) {
+		t.Errorf("the provider was asked to redeem %q, want %q: after the store failed to keep the rotated token, the one the provider had redeemed was redeemed again", provider.asked, want)
+	}
+	if a.sessions.revoked.has("s1") {
+		t.Error("the session was ended: one failed write of a rotated refresh token signed the user out at the next refresh")
+	}
+}
+
+// A rotated refresh token the store failed to keep is written to it
+// once the store answers again, before the next pass: another instance
+// that takes the refresh over later, or this one after a reload, reads
+// the token the provider accepts.
+func TestRotatedRefreshTokenTheStoreFailedToKeepIsWrittenByTheNextPass(t *testing.T) {
+	provider := &rotatingProvider{}
+	rf, a, store := refreshSetup(t, provider)
+	tokens := &flakyRefreshTokenStore{Store: store.Store}
+	a.refreshTokens = tokens
+	a.admin = store.Store
+	a.sessions.revoked.markRead()
+	ctx := t.Context()
+
+	tokens.failPuts.Store(1)
+	rf.pass(ctx) // redeems rt-1; the write of rt-2 fails
+	rf.pass(ctx) // the store answers again
+	if want := []string{"rt-1"}; !slices.Equal(provider.asked, want) {
+		t.Fatalf("set-up: the provider was asked to redeem %q, want %q", provider.asked, want)
+	}
+	due, err := store.DueRefreshTokens(ctx, time.Now().Add(24*time.Hour), 10)
+	if err != nil || len(due) != 1 {
+		t.Fatalf("the store holds %d refresh tokens (%v), want s1's", len(due), err)
+	}
+	env, err := a.openRefreshToken("s1", due[0].Sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.Token != "rt-2" {
+		t.Errorf("the store holds %q after the store came back, want the rotated rt-2: a second instance (or this one after a restart) would redeem the refused token and end the session", env.Token)
 	}
 }
 

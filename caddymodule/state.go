@@ -47,6 +47,8 @@ type sharedState struct {
 	usedStates *usedStates
 	userStatus *userStatus
 	pending    *pendingRevocations
+	// unsavedRefresh are rotated refresh tokens the store failed to keep.
+	unsavedRefresh *unsavedRefreshTokens
 
 	mu       sync.Mutex
 	attached []*stateConfig // started generations, in start order
@@ -90,7 +92,8 @@ func newSharedState() *sharedState {
 		userStatus: newUserStatus(),
 		pending:    &pendingRevocations{},
 
-		reconfigured: make(chan struct{}),
+		unsavedRefresh: newUnsavedRefreshTokens(),
+		reconfigured:   make(chan struct{}),
 	}
 }
 
