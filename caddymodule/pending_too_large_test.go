@@ -36,3 +36,38 @@ func TestPendingLoginTooLargeSignsThePreviousPersonOut(t *testing.T) {
 			"Sign-in failed", body)
 	}
 }
+
+// The username page's last try ("Too many tries for this sign-in") ends
+// a sign-in without a session, as the pending login too large above
+// does: the previous person's session on the browser ends with it.
+func TestTooManyUsernameTriesSignsThePreviousPersonOut(t *testing.T) {
+	s := startSiteOpts(t, siteOptions{corpJIT: "mode username"})
+	b := newBrowser(t)
+	s.queue(alice())
+	_, page := s.login(b, "corp", "/")
+	if resp, _ := s.answer(b, page, "allow", "alice.l"); resp.StatusCode >= 400 {
+		t.Fatalf("alice's sign-in: %d", resp.StatusCode)
+	}
+	if resp, body := b.get(s.base + "/whoami"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "alice.l") {
+		t.Fatalf("alice is not signed in: %d %.200s", resp.StatusCode, body)
+	}
+
+	// Bob signs in on the same browser and asks for a refused name until
+	// the page gives up.
+	s.queue(person("bob-sub", "bob@example.com", true, ""))
+	_, page = s.login(b, "corp", "/")
+	for i := 0; ; i++ {
+		resp, body := s.answer(b, page, "allow", "admin")
+		if strings.Contains(body, "Too many tries") {
+			break
+		}
+		if resp.StatusCode != http.StatusBadRequest || i > 10 { // ten retries, then the page gives up
+			t.Fatalf("bob's answer %d: %d %.300s", i, resp.StatusCode, body)
+		}
+		page = body
+	}
+	if resp, body := b.get(s.base + "/whoami"); resp.StatusCode == http.StatusOK {
+		t.Errorf("after Bob's sign-in ended on %q without a session, the browser still reaches the upstream as the previous user: %.200q",
+			"Too many tries", body)
+	}
+}
