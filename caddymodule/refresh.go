@@ -242,13 +242,46 @@ type refresher struct {
 	// unsaved holds the rotated tokens the store failed to keep, across
 	// reloads (sharedState); nil keeps none.
 	unsaved *unsavedRefreshTokens
+	// paused is, by connection, until when its provider asked for no
+	// more refreshes (Retry-After).
+	paused *pausedConnections
+}
+
+// pausedConnections is, by connection, until when its provider asked
+// not to be sent refreshes.
+type pausedConnections struct {
+	mu    sync.Mutex
+	until map[string]time.Time
+}
+
+// pause records that conn's provider asked for no refresh before until.
+func (rf *refresher) pause(conn string, until time.Time) {
+	if rf.paused == nil {
+		return
+	}
+	rf.paused.mu.Lock()
+	defer rf.paused.mu.Unlock()
+	if until.After(rf.paused.until[conn]) {
+		rf.paused.until[conn] = until
+	}
+}
+
+// pausedUntil is until when conn's provider asked for no refresh (the
+// zero time: it did not).
+func (rf *refresher) pausedUntil(conn string) time.Time {
+	if rf.paused == nil {
+		return time.Time{}
+	}
+	rf.paused.mu.Lock()
+	defer rf.paused.mu.Unlock()
+	return rf.paused.until[conn]
 }
 
 // newRefresher is a's refresher, or nil when no connection refreshes.
 func (a *App) newRefresher() *refresher {
 	rf := &refresher{app: a, conns: map[string]*Connection{}, tick: 30 * time.Second, holder: processHolder}
 	if a.state != nil {
-		rf.unsaved = a.state.unsavedRefresh
+		rf.unsaved, rf.paused = a.state.unsavedRefresh, a.state.pausedRefresh
 	}
 	for _, name := range a.connectionNames() {
 		if c := a.Connections[name]; c != nil && c.refreshes() {
@@ -365,9 +398,21 @@ func (rf *refresher) one(ctx context.Context, t provisioner.RefreshToken, now ti
 		return
 	}
 	retry := func(why string, err error) {
-		a.logger.Warn("refresh: "+why+"; trying again later", zap.String("connection", t.Connection), zap.Error(err))
-		t.RefreshAt = dueBy(now.Add(refreshRetry), t.ExpiresAt)
+		// A provider that said when to come back (429 or 503 with
+		// Retry-After) gets no request of this connection before then.
+		wait := refreshRetry
+		if ra := connector.RetryAfter(err); ra > 0 {
+			rf.pause(conn.name, now.Add(ra))
+			wait = max(wait, ra)
+		}
+		a.logger.Warn("refresh: "+why+"; trying again later", zap.String("connection", t.Connection), zap.Duration("retry_in", wait), zap.Error(err))
+		t.RefreshAt = dueBy(now.Add(wait), t.ExpiresAt)
 		rf.put(ctx, t)
+	}
+	if until := rf.pausedUntil(conn.name); now.Before(until) {
+		t.RefreshAt = dueBy(until, t.ExpiresAt)
+		rf.put(ctx, t)
+		return
 	}
 	claims, next, expiry, err := conn.refresher.Refresh(ctx, env.Token)
 	if err == nil && !rf.keep(ctx, &t, env, next, conn.Refresh.next(now, expiry)) {

@@ -249,3 +249,60 @@ func TestRefresherFirstPassWaitsForTheRevocations(t *testing.T) {
 		t.Errorf("before the revocations were first read, the refresher redeemed the token of a session its user signed out everywhere before the restart (%q)", provider.asked)
 	}
 }
+
+// throttlingProvider answers every refresh with a 429 that asks for
+// retryAfter of quiet, and counts the requests.
+type throttlingProvider struct {
+	retryAfter time.Duration
+	asked      int
+}
+
+func (p *throttlingProvider) Refresh(context.Context, string) (provisioner.Claims, string, time.Time, error) {
+	p.asked++
+	return provisioner.Claims{}, "", time.Time{}, &connector.Unavailable{RetryAfter: p.retryAfter,
+		Err: fmt.Errorf("%w: the provider refused the refresh (429 slow_down)", connector.ErrUnavailable)}
+}
+
+// A provider that throttles and says when to come back (Retry-After)
+// gets no refresh of that connection before then: not the rest of the
+// pass's due sessions, not the throttled one 30 s later.
+func TestThrottledRefreshWaitsTheProvidersRetryAfter(t *testing.T) {
+	rf, a, store := refreshSetup(t, &rotatingProvider{})
+	provider := &throttlingProvider{retryAfter: 10 * time.Minute}
+	rf.conns["corp"].refresher = provider
+	rf.paused = &pausedConnections{until: map[string]time.Time{}}
+	ctx := t.Context()
+	now := time.Now()
+	// A second session of ada's, due too.
+	due, err := store.DueRefreshTokens(ctx, now, 10)
+	if err != nil || len(due) != 1 {
+		t.Fatalf("set-up: %v %d", err, len(due))
+	}
+	second := due[0]
+	second.SessionID = "s2"
+	env, err := a.openRefreshToken("s1", second.Sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Sealed, err = a.sealRefreshToken("s2", env); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutRefreshToken(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+
+	if n := len(due) + 1; !refreshDue(t, rf, store.Store, now) || provider.asked != 1 {
+		t.Errorf("in one pass over %d due sessions, the provider was asked %d times after it answered 429 with Retry-After: 600, want once", n, provider.asked)
+	}
+	if refreshDue(t, rf, store.Store, now.Add(refreshRetry+time.Second)); provider.asked != 1 {
+		t.Errorf("the provider was asked again %v after it asked for 10 minutes of quiet", refreshRetry+time.Second)
+	}
+	// After the wait, one more; it is throttled again, and the pause
+	// starts over.
+	if !refreshDue(t, rf, store.Store, now.Add(10*time.Minute+time.Second)) || provider.asked != 2 {
+		t.Errorf("after the 10 minutes, %d refreshes were sent in all, want 2", provider.asked)
+	}
+	if a.sessions.revoked.has("s1") || a.sessions.revoked.has("s2") {
+		t.Error("a throttled refresh ended a session")
+	}
+}

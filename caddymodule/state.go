@@ -49,6 +49,9 @@ type sharedState struct {
 	pending    *pendingRevocations
 	// unsavedRefresh are rotated refresh tokens the store failed to keep.
 	unsavedRefresh *unsavedRefreshTokens
+	// pausedRefresh are the connections whose provider asked for no
+	// refresh for a while (Retry-After).
+	pausedRefresh *pausedConnections
 
 	mu       sync.Mutex
 	attached []*stateConfig // started generations, in start order
@@ -93,6 +96,7 @@ func newSharedState() *sharedState {
 		pending:    &pendingRevocations{},
 
 		unsavedRefresh: newUnsavedRefreshTokens(),
+		pausedRefresh:  &pausedConnections{until: map[string]time.Time{}},
 		reconfigured:   make(chan struct{}),
 	}
 }

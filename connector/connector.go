@@ -154,7 +154,8 @@ type LogoutToken struct {
 // or disabled there, the grant revoked: OAuth's invalid_grant) is an
 // error wrapping ErrRejected, which ends the session; any other failure
 // (unreachable, throttled, the client refused) wraps ErrUnavailable and
-// is retried.
+// is retried; an *Unavailable carries the wait the provider asked for
+// (Retry-After), and no refresh of the connection is sent before then.
 type Refresher interface {
 	Refresh(ctx context.Context, refreshToken string) (claims provisioner.Claims, next string, expiry time.Time, err error)
 }

@@ -2,8 +2,11 @@ package connector
 
 import (
 	"errors"
+	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/oauth2"
 )
@@ -150,4 +153,69 @@ func RedactErr(err error) error {
 		return errors.New(ue.Op + ": " + ue.Err.Error())
 	}
 	return err
+}
+
+// Unavailable is an ErrUnavailable error whose provider said when to try
+// again (a 429 or 503 with Retry-After): whoever retries waits at least
+// that long (RFC 9110, section 10.2.3).
+type Unavailable struct {
+	// RetryAfter is the wait the provider asked for.
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (u *Unavailable) Error() string { return u.Err.Error() }
+
+func (u *Unavailable) Unwrap() error { return u.Err }
+
+// RetryAfter is the wait an error's provider asked for before the next
+// request, or 0 when it asked for none.
+func RetryAfter(err error) time.Duration {
+	var u *Unavailable
+	if errors.As(err, &u) && u.RetryAfter > 0 {
+		return u.RetryAfter
+	}
+	return 0
+}
+
+// maxRetryAfter bounds a provider's Retry-After: a mistaken or hostile
+// value must not stop retries for days.
+const maxRetryAfter = time.Hour
+
+// ParseRetryAfter reads a Retry-After field, delay-seconds or an
+// HTTP-date (RFC 9110, section 10.2.3), as the wait from now, at most an
+// hour. It reports false for an absent or malformed field, or a date in
+// the past.
+func ParseRetryAfter(field string, now time.Time) (time.Duration, bool) {
+	field = strings.TrimSpace(field)
+	if field == "" {
+		return 0, false
+	}
+	var wait time.Duration
+	if field[0] >= '0' && field[0] <= '9' {
+		// Only digits; a number too long to be any sane wait is capped.
+		for i := 0; i < len(field); i++ {
+			if field[i] < '0' || field[i] > '9' {
+				return 0, false
+			}
+		}
+		if len(field) > 9 {
+			return maxRetryAfter, true
+		}
+		n, err := strconv.Atoi(field)
+		if err != nil {
+			return 0, false
+		}
+		wait = time.Duration(n) * time.Second
+	} else {
+		at, err := http.ParseTime(field)
+		if err != nil {
+			return 0, false
+		}
+		wait = at.Sub(now)
+	}
+	if wait <= 0 {
+		return 0, false
+	}
+	return min(wait, maxRetryAfter), true
 }

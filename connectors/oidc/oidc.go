@@ -398,18 +398,21 @@ func (o *OIDC) Refresh(ctx context.Context, refreshToken string) (provisioner.Cl
 		// everyone out at once.
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.ErrorCode != "" && re.Response != nil {
-			kind := connector.ErrUnavailable
 			if re.ErrorCode == "invalid_grant" {
-				kind = connector.ErrRejected
+				return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: the provider refused the refresh (%d %s)", connector.ErrRejected, re.Response.StatusCode,
+					connector.Said(re.ErrorCode, re.ErrorDescription, refreshToken, o.clientSecret))
 			}
 			// Said drops control characters, bounds the text and hides the
 			// secrets a provider might echo (S13).
-			return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: the provider refused the refresh (%d %s)", kind, re.Response.StatusCode,
-				connector.Said(re.ErrorCode, re.ErrorDescription, refreshToken, o.clientSecret))
+			return provisioner.Claims{}, "", time.Time{}, retryLater(re.Response, fmt.Errorf("%w: the provider refused the refresh (%d %s)", connector.ErrUnavailable, re.Response.StatusCode,
+				connector.Said(re.ErrorCode, re.ErrorDescription, refreshToken, o.clientSecret)))
 		}
 		// An answer without an OAuth error: its body may quote what was sent.
-		return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: refresh: %s", connector.ErrUnavailable,
-			connector.SaidErr(err, refreshToken, o.clientSecret))
+		err = fmt.Errorf("%w: refresh: %s", connector.ErrUnavailable, connector.SaidErr(err, refreshToken, o.clientSecret))
+		if re != nil {
+			err = retryLater(re.Response, err)
+		}
+		return provisioner.Claims{}, "", time.Time{}, err
 	}
 	next := tok.RefreshToken
 	if next == "" {
@@ -698,3 +701,15 @@ var (
 	_ connector.LogoutTokenVerifier = (*OIDC)(nil)
 	_ connector.Refresher           = (*OIDC)(nil)
 )
+
+// retryLater is err, carrying the wait the provider asked for in resp's
+// Retry-After (a 429 or 503), if any.
+func retryLater(resp *http.Response, err error) error {
+	if resp == nil {
+		return err
+	}
+	if wait, ok := connector.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+		return &connector.Unavailable{RetryAfter: wait, Err: err}
+	}
+	return err
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -64,6 +65,59 @@ func TestRefreshErrorsEndTheSessionOnlyForInvalidGrant(t *testing.T) {
 			}
 			if err != nil && (strings.Contains(err.Error(), "rt-secret-1") || strings.Contains(err.Error(), "s3cret")) {
 				t.Errorf("the error quotes a secret: %v", err)
+			}
+		})
+	}
+}
+
+// A provider that throttles (429) or is down for maintenance (503) and
+// says when to come back (Retry-After, in seconds or as a date) has that
+// wait carried with the error, for the refresher to honour; whether the
+// answer is an OAuth error or not. A refusal (invalid_grant) carries
+// none: it is not retried.
+func TestRefreshCarriesTheProvidersRetryAfter(t *testing.T) {
+	for _, c := range []struct {
+		status     int
+		retryAfter string
+		body       string
+		want       time.Duration
+	}{
+		{http.StatusTooManyRequests, "120", `{"error":"slow_down"}`, 2 * time.Minute},
+		{http.StatusServiceUnavailable, time.Now().Add(10 * time.Minute).UTC().Format(http.TimeFormat), `<html>maintenance</html>`, 10 * time.Minute},
+		{http.StatusTooManyRequests, "", `{"error":"slow_down"}`, 0},
+		{http.StatusBadRequest, "600", `{"error":"invalid_grant"}`, 0},
+	} {
+		t.Run(fmt.Sprintf("%d %q", c.status, c.retryAfter), func(t *testing.T) {
+			var srv *httptest.Server
+			srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/.well-known/openid-configuration":
+					w.Header().Set("Content-Type", "application/json")
+					fmt.Fprintf(w, `{"issuer":%q,"authorization_endpoint":"%[1]s/authorize","token_endpoint":"%[1]s/token","jwks_uri":"%[1]s/jwks"}`, srv.URL)
+				case "/token":
+					if c.retryAfter != "" {
+						w.Header().Set("Retry-After", c.retryAfter)
+					}
+					w.Header().Set("Content-Type", "application/json")
+					w.WriteHeader(c.status)
+					fmt.Fprint(w, c.body)
+				default:
+					http.NotFound(w, r)
+				}
+			}))
+			defer srv.Close()
+			o := &OIDC{Issuer: srv.URL, clientID: "client", clientSecret: "s3cret", scopes: []string{"openid"},
+				client: connector.NewProviderClient(providerTimeout), logger: zap.NewNop(), mu: new(sync.Mutex)}
+			_, _, _, err := o.Refresh(context.Background(), "rt-1")
+			if err == nil {
+				t.Fatal("refresh succeeded")
+			}
+			got := connector.RetryAfter(err)
+			if got < c.want-5*time.Second || got > c.want {
+				t.Errorf("the refresh error carries a wait of %v, want %v (Retry-After %q): %v", got, c.want, c.retryAfter, err)
+			}
+			if c.want > 0 && !errors.Is(err, connector.ErrUnavailable) {
+				t.Errorf("a throttled refresh is no longer ErrUnavailable: %v", err)
 			}
 		})
 	}
