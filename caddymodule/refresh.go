@@ -226,7 +226,7 @@ func (h *Handler) forgetRefreshToken(r *http.Request, s *Session) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), storeTimeout)
 	defer cancel()
 	if h.app.state != nil {
-		h.app.state.unsavedRefresh.forget(s.ID)
+		h.app.state.unsavedRefresh.forget(string(h.app.StoreRaw), s.ID)
 	}
 	if err := h.app.refreshTokens.DeleteRefreshToken(ctx, s.ID); err != nil {
 		h.logger.Warn("dropping the refresh token of a logged-out session; the refresher drops it when it is next due", zap.Error(err))
@@ -240,8 +240,11 @@ type refresher struct {
 	tick   time.Duration
 	holder string // who takes the lease: processHolder
 	// unsaved holds the rotated tokens the store failed to keep, across
-	// reloads (sharedState); nil keeps none.
+	// reloads (sharedState); nil keeps none. They are kept for the store
+	// storeID names (its configuration), so that a reload to another
+	// store does not write them there.
 	unsaved *unsavedRefreshTokens
+	storeID string
 	// paused is, by connection, until when its provider asked for no
 	// more refreshes (Retry-After).
 	paused *pausedConnections
@@ -282,6 +285,7 @@ func (a *App) newRefresher() *refresher {
 	rf := &refresher{app: a, conns: map[string]*Connection{}, tick: 30 * time.Second, holder: processHolder}
 	if a.state != nil {
 		rf.unsaved, rf.paused = a.state.unsavedRefresh, a.state.pausedRefresh
+		rf.storeID = string(a.StoreRaw)
 	}
 	for _, name := range a.connectionNames() {
 		if c := a.Connections[name]; c != nil && c.refreshes() {
@@ -362,14 +366,14 @@ func (rf *refresher) one(ctx context.Context, t provisioner.RefreshToken, now ti
 	defer cancel()
 	// The store may hold a token the provider has rotated away, when
 	// keeping the new one failed: this process still has that one.
-	if newer, ok := rf.unsaved.get(t.SessionID); ok {
+	if newer, ok := rf.unsaved.get(rf.storeID, t.SessionID); ok {
 		if now.Before(newer.RefreshAt) {
 			return
 		}
 		t = newer
 	}
 	drop := func() {
-		rf.unsaved.forget(t.SessionID)
+		rf.unsaved.forget(rf.storeID, t.SessionID)
 		if err := a.refreshTokens.DeleteRefreshToken(ctx, t.SessionID); err != nil {
 			a.logger.Warn("refresh: dropping a refresh token", zap.Error(err))
 		}
@@ -487,33 +491,33 @@ func (rf *refresher) keep(ctx context.Context, t *provisioner.RefreshToken, env 
 // place of the store's copy until then.
 func (rf *refresher) put(ctx context.Context, t provisioner.RefreshToken) {
 	if err := rf.app.refreshTokens.PutRefreshToken(ctx, t); err != nil {
-		kept := rf.unsaved.keep(t)
+		kept := rf.unsaved.keep(rf.storeID, t)
 		rf.app.logger.Warn("refresh: writing a refresh token to the store failed", zap.String("connection", t.Connection),
 			zap.Bool("kept_in_memory", kept), zap.Error(err))
 		return
 	}
-	rf.unsaved.forget(t.SessionID)
+	rf.unsaved.forget(rf.storeID, t.SessionID)
 }
 
 // saveUnsaved writes the tokens the store failed to keep, those of
 // sessions that still count.
 func (rf *refresher) saveUnsaved(ctx context.Context) {
-	for _, t := range rf.unsaved.all() {
+	for _, t := range rf.unsaved.all(rf.storeID) {
 		if ctx.Err() != nil {
 			return
 		}
 		if rf.app.sessions.revoked.has(t.SessionID) {
-			rf.unsaved.forget(t.SessionID)
+			rf.unsaved.forget(rf.storeID, t.SessionID)
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, storeTimeout)
 		err := rf.app.refreshTokens.PutRefreshToken(pctx, t)
 		cancel()
 		if err != nil {
-			rf.app.logger.Warn("refresh: writing the refresh tokens the store failed to keep", zap.Int("tokens", len(rf.unsaved.all())), zap.Error(err))
+			rf.app.logger.Warn("refresh: writing the refresh tokens the store failed to keep", zap.Error(err))
 			return
 		}
-		rf.unsaved.forget(t.SessionID)
+		rf.unsaved.forget(rf.storeID, t.SessionID)
 	}
 }
 
@@ -522,61 +526,67 @@ func (rf *refresher) saveUnsaved(ctx context.Context) {
 const maxUnsavedRefreshTokens = 2 * refreshBatch
 
 // unsavedRefreshTokens are refresh tokens the store failed to keep, by
-// session. They outlive a reload, not a restart: a process that stops
-// before the store is back loses them, as it does the session's refresh.
+// store and session. They outlive a reload, not a restart: a process
+// that stops before the store is back loses them, as it does the
+// session's refresh.
 type unsavedRefreshTokens struct {
 	mu sync.Mutex
-	m  map[string]provisioner.RefreshToken
+	m  map[unsavedKey]provisioner.RefreshToken
 }
+
+type unsavedKey struct{ store, session string }
 
 func newUnsavedRefreshTokens() *unsavedRefreshTokens {
-	return &unsavedRefreshTokens{m: map[string]provisioner.RefreshToken{}}
+	return &unsavedRefreshTokens{m: map[unsavedKey]provisioner.RefreshToken{}}
 }
 
-// keep records t, replacing an earlier one of its session, and reports
-// whether it did (not when full).
-func (u *unsavedRefreshTokens) keep(t provisioner.RefreshToken) bool {
+// keep records t for store, replacing an earlier one of its session,
+// and reports whether it did (not when full).
+func (u *unsavedRefreshTokens) keep(store string, t provisioner.RefreshToken) bool {
 	if u == nil {
 		return false
 	}
+	k := unsavedKey{store, t.SessionID}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if _, ok := u.m[t.SessionID]; !ok && len(u.m) >= maxUnsavedRefreshTokens {
+	if _, ok := u.m[k]; !ok && len(u.m) >= maxUnsavedRefreshTokens {
 		return false
 	}
-	u.m[t.SessionID] = t
+	u.m[k] = t
 	return true
 }
 
-func (u *unsavedRefreshTokens) get(sessionID string) (provisioner.RefreshToken, bool) {
+func (u *unsavedRefreshTokens) get(store, sessionID string) (provisioner.RefreshToken, bool) {
 	if u == nil {
 		return provisioner.RefreshToken{}, false
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	t, ok := u.m[sessionID]
+	t, ok := u.m[unsavedKey{store, sessionID}]
 	return t, ok
 }
 
-func (u *unsavedRefreshTokens) forget(sessionID string) {
+func (u *unsavedRefreshTokens) forget(store, sessionID string) {
 	if u == nil {
 		return
 	}
 	u.mu.Lock()
-	delete(u.m, sessionID)
+	delete(u.m, unsavedKey{store, sessionID})
 	u.mu.Unlock()
 }
 
-// all is a copy of the tokens kept, in no order.
-func (u *unsavedRefreshTokens) all() []provisioner.RefreshToken {
+// all is a copy of the tokens kept for store, in no order.
+func (u *unsavedRefreshTokens) all(store string) []provisioner.RefreshToken {
 	if u == nil {
 		return nil
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	out := make([]provisioner.RefreshToken, 0, len(u.m))
-	for _, t := range u.m {
-		out = append(out, t)
+	var out []provisioner.RefreshToken
+	for k, t := range u.m {
+		if k.store == store {
+			out = append(out, t)
+		}
 	}
 	return out
 }
