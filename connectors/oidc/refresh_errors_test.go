@@ -39,23 +39,7 @@ func TestRefreshErrorsEndTheSessionOnlyForInvalidGrant(t *testing.T) {
 		{http.StatusBadGateway, `<html>bad gateway</html>`, connector.ErrUnavailable},
 	} {
 		t.Run(fmt.Sprintf("%d %s", c.status, c.body), func(t *testing.T) {
-			var srv *httptest.Server
-			srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				switch r.URL.Path {
-				case "/.well-known/openid-configuration":
-					w.Header().Set("Content-Type", "application/json")
-					fmt.Fprintf(w, `{"issuer":%q,"authorization_endpoint":"%[1]s/authorize","token_endpoint":"%[1]s/token","jwks_uri":"%[1]s/jwks"}`, srv.URL)
-				case "/token":
-					w.Header().Set("Content-Type", "application/json")
-					w.WriteHeader(c.status)
-					fmt.Fprint(w, c.body)
-				default:
-					http.NotFound(w, r)
-				}
-			}))
-			defer srv.Close()
-			o := &OIDC{Issuer: srv.URL, clientID: "client", clientSecret: "s3cret", scopes: []string{"openid"},
-				client: connector.NewProviderClient(providerTimeout), logger: zap.NewNop(), mu: new(sync.Mutex)}
+			o := refreshAnsweredWith(t, c.status, "", c.body)
 			_, _, _, err := o.Refresh(context.Background(), "rt-secret-1")
 			if !errors.Is(err, c.want) {
 				t.Errorf("refresh answered %d %s: %v, want %v", c.status, c.body, err, c.want)
@@ -88,26 +72,7 @@ func TestRefreshCarriesTheProvidersRetryAfter(t *testing.T) {
 		{http.StatusBadRequest, "600", `{"error":"invalid_grant"}`, 0},
 	} {
 		t.Run(fmt.Sprintf("%d %q", c.status, c.retryAfter), func(t *testing.T) {
-			var srv *httptest.Server
-			srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				switch r.URL.Path {
-				case "/.well-known/openid-configuration":
-					w.Header().Set("Content-Type", "application/json")
-					fmt.Fprintf(w, `{"issuer":%q,"authorization_endpoint":"%[1]s/authorize","token_endpoint":"%[1]s/token","jwks_uri":"%[1]s/jwks"}`, srv.URL)
-				case "/token":
-					if c.retryAfter != "" {
-						w.Header().Set("Retry-After", c.retryAfter)
-					}
-					w.Header().Set("Content-Type", "application/json")
-					w.WriteHeader(c.status)
-					fmt.Fprint(w, c.body)
-				default:
-					http.NotFound(w, r)
-				}
-			}))
-			defer srv.Close()
-			o := &OIDC{Issuer: srv.URL, clientID: "client", clientSecret: "s3cret", scopes: []string{"openid"},
-				client: connector.NewProviderClient(providerTimeout), logger: zap.NewNop(), mu: new(sync.Mutex)}
+			o := refreshAnsweredWith(t, c.status, c.retryAfter, c.body)
 			_, _, _, err := o.Refresh(context.Background(), "rt-1")
 			if err == nil {
 				t.Fatal("refresh succeeded")
@@ -121,4 +86,30 @@ func TestRefreshCarriesTheProvidersRetryAfter(t *testing.T) {
 			}
 		})
 	}
+}
+
+// refreshAnsweredWith is a connector whose provider's token endpoint
+// answers every request with status, body and, unless "", Retry-After.
+func refreshAnsweredWith(t *testing.T, status int, retryAfter, body string) *OIDC {
+	t.Helper()
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/.well-known/openid-configuration":
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"issuer":%q,"authorization_endpoint":"%[1]s/authorize","token_endpoint":"%[1]s/token","jwks_uri":"%[1]s/jwks"}`, srv.URL)
+		case "/token":
+			if retryAfter != "" {
+				w.Header().Set("Retry-After", retryAfter)
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(status)
+			fmt.Fprint(w, body)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return &OIDC{Issuer: srv.URL, clientID: "client", clientSecret: "s3cret", scopes: []string{"openid"},
+		client: connector.NewProviderClient(providerTimeout), logger: zap.NewNop(), mu: new(sync.Mutex)}
 }
