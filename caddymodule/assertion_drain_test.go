@@ -105,3 +105,43 @@ func TestAssertionSignedBeforeAReloadWithoutAssertionsStillVerifies(t *testing.T
 		t.Fatalf("after a reload without assertions, an assertion signed before it no longer verifies: %v", err)
 	}
 }
+
+// While the JWKS still publishes the keys of a removed assertion (above),
+// an assertion they signed still verifies at an upstream that reads the
+// header; so the header stays the module's: a copy the client sends (one
+// taken from the upstream's request log, say) is removed as before the
+// reload, or Bob, signed in after it, reaches the upstream as Alice.
+func TestAssertionHeaderStaysStrippedWhileItsKeysDrain(t *testing.T) {
+	block := "\t\tassertion {\n\t\t\tlifetime 30s\n\t\t}\n"
+	s := startSiteOpts(t, siteOptions{handlerBlock: block})
+	tok := signedAssertion(t, s)
+
+	none := strings.Replace(s.caddyfile, block, "", 1)
+	if none == s.caddyfile {
+		t.Fatal("the test's Caddyfile changed; the reload would change nothing")
+	}
+	reloadInProcess(t, none)
+
+	b := newBrowser(t)
+	s.queue(&oidcUser{sub: "bob-sub", claims: map[string]any{"email": "bob@example.com", "email_verified": true}})
+	if resp, _ := s.login(b, "corp", "/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("Bob's login after the reload: %d", resp.StatusCode)
+	}
+	resp := b.do(http.MethodGet, s.base+"/page", http.Header{"Jit-Assertion": {tok}})
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("Bob's request: %d", resp.StatusCode)
+	}
+	h := s.upstream.lastHeaders(t)
+	if h.Get("Remote-User") != "bob@example.com" {
+		t.Fatalf("Remote-User = %q, want Bob", h.Get("Remote-User"))
+	}
+	if got := h.Get("Jit-Assertion"); got != "" {
+		idt, err := assertionVerifier(s.base, s.base, nil).Verify(context.Background(), got)
+		sub := ""
+		if err == nil {
+			sub = idt.Subject
+		}
+		t.Errorf("after a reload without assertions, the upstream got the client's Jit-Assertion (verifies: %v, sub %q) while its key is still published", err == nil, sub)
+	}
+}

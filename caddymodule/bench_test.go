@@ -64,7 +64,9 @@ func benchHandler(store provisioner.Store) *Handler {
 	app.Connections = map[string]*Connection{"corp": conn}
 	h := &Handler{app: app, conns: []*Connection{conn}, PathPrefix: defaultPathPrefix}
 	h.headers, h.stripKeys = buildHeaderRules(nil)
-	app.identityKeys, app.handlers = h.stripKeys, 1 // as Provision leaves a one-handler configuration
+	// As Provision leaves a one-handler configuration (the default
+	// assertion header is always stripped).
+	app.identityKeys, app.handlers = mergeKeys(h.stripKeys, []string{headerKey(defaultAssertionHeader)}), 1
 	return h
 }
 

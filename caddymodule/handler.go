@@ -165,7 +165,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			h.app.sessionAttributes[name] = true
 		}
 	}
-	h.app.identityKeys = mergeKeys(h.app.identityKeys, h.stripKeys)
+	// The default assertion header is the module's whether or not this
+	// configuration signs assertions: after a reload that removed them,
+	// the keys stay published while the assertions they signed may be
+	// valid (assertionKeys.drainingAt), so a client's copy of one (from
+	// an upstream's request log) would still verify upstream as its user.
+	h.app.identityKeys = mergeKeys(mergeKeys(h.app.identityKeys, h.stripKeys), []string{headerKey(defaultAssertionHeader)})
 	h.app.ownEndpoints(srv, h)
 	h.peers = h.app.placeHandler(srv)
 	h.app.installSiteCleaner(srv)
