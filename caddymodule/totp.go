@@ -226,6 +226,8 @@ func (h *Handler) finishEnrolment(ctx context.Context, w http.ResponseWriter, r 
 	}
 	result, codes, err := mfa.Enrol(ctx, h.app.factors, s.UserID, en.Secret, code, recoveryCodeCount, now, func(secret string) ([]byte, error) {
 		return h.app.sealers[0].Seal(s.UserID, secret)
+	}, func(code string) string {
+		return h.app.sealers[0].RecoveryHash(s.UserID, code)
 	})
 	switch {
 	case errors.Is(err, mfa.ErrNotPrepared):
@@ -256,6 +258,8 @@ func (h *Handler) verifyCode(ctx context.Context, w http.ResponseWriter, r *http
 	form := &mfaForm{Action: h.mfaURL(rd), CSRF: mfaCSRF(s)}
 	c, err := mfa.CheckCode(ctx, h.app.factors, s.UserID, factor.SealedSecret, code, time.Now(), func(sealed []byte) (string, error) {
 		return h.app.openSecret(s.UserID, sealed)
+	}, func(code string) []string {
+		return h.app.recoveryHashes(s.UserID, code)
 	})
 	switch {
 	case errors.Is(err, mfa.ErrSecretUnreadable):
@@ -308,6 +312,18 @@ func (a *App) openSecret(userID string, sealed []byte) (string, error) {
 		}
 	}
 	return "", err
+}
+
+// recoveryHashes are the hashes a recovery code of userID may be stored
+// under: keyed with each configured key (the first hashes new codes, as
+// it seals secrets), then the plain SHA-256 of codes stored before keyed
+// hashes, which keep working until used.
+func (a *App) recoveryHashes(userID, code string) []string {
+	out := make([]string, 0, len(a.sealers)+1)
+	for _, s := range a.sealers {
+		out = append(out, s.RecoveryHash(userID, code))
+	}
+	return append(out, mfa.HashRecoveryCode(code))
 }
 
 // upgradeSession re-issues s with the second factor done.

@@ -55,8 +55,10 @@ var ErrSecretUnreadable = errors.New("the stored TOTP secret does not open with 
 // checked; only then is the factor's sealed secret opened (open) and
 // the code checked,
 // as a TOTP code (whose time step the store accepts at most once) or,
-// failing that, as a recovery code (used up on success).
-func CheckCode(ctx context.Context, store provisioner.SecondFactorStore, userID string, sealed []byte, code string, now time.Time, open func(sealed []byte) (string, error)) (Check, error) {
+// failing that, as a recovery code (used up on success) under each of
+// the hashes it may be stored as (hashes: Sealer.RecoveryHash with each
+// key, and HashRecoveryCode for codes stored before keyed hashes).
+func CheckCode(ctx context.Context, store provisioner.SecondFactorStore, userID string, sealed []byte, code string, now time.Time, open func(sealed []byte) (string, error), hashes func(code string) []string) (Check, error) {
 	n, wait, err := store.AdmitTOTPAttempt(ctx, userID, now, Locked)
 	switch {
 	case errors.Is(err, provisioner.ErrNotFound):
@@ -81,11 +83,13 @@ func CheckCode(ctx context.Context, store provisioner.SecondFactorStore, userID 
 		}
 	}
 	if LooksLikeRecoveryCode(code) {
-		switch err := store.UseRecoveryCode(ctx, userID, HashRecoveryCode(code)); {
-		case err == nil:
-			return Check{Result: Accepted, Method: "recovery code", Attempts: n}, nil
-		case !errors.Is(err, provisioner.ErrCodeUsed):
-			return Check{}, err
+		for _, h := range hashes(code) {
+			switch err := store.UseRecoveryCode(ctx, userID, h); {
+			case err == nil:
+				return Check{Result: Accepted, Method: "recovery code", Attempts: n}, nil
+			case !errors.Is(err, provisioner.ErrCodeUsed):
+				return Check{}, err
+			}
 		}
 	}
 	return Check{Result: Wrong, Attempts: n}, nil
@@ -123,8 +127,10 @@ const (
 
 // Enrol saves a new factor for userID once code proves the user's app
 // holds secret, with recoveryCodes fresh recovery codes, which it
-// returns for the user to see once. seal seals the secret for the store.
-func Enrol(ctx context.Context, store provisioner.SecondFactorStore, userID, secret, code string, recoveryCodes int, now time.Time, seal func(secret string) ([]byte, error)) (EnrolResult, []string, error) {
+// returns for the user to see once. seal seals the secret for the
+// store, and hash gives the hash each recovery code is stored as
+// (Sealer.RecoveryHash).
+func Enrol(ctx context.Context, store provisioner.SecondFactorStore, userID, secret, code string, recoveryCodes int, now time.Time, seal func(secret string) ([]byte, error), hash func(code string) string) (EnrolResult, []string, error) {
 	step, ok := Validate(secret, code, now)
 	if !ok {
 		return WrongEnrolCode, nil, nil
@@ -132,6 +138,9 @@ func Enrol(ctx context.Context, store provisioner.SecondFactorStore, userID, sec
 	codes, hashes, err := NewRecoveryCodes(recoveryCodes)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w: creating recovery codes: %v", ErrNotPrepared, err)
+	}
+	for i, c := range codes {
+		hashes[i] = hash(c)
 	}
 	sealed, err := seal(secret)
 	if err != nil {

@@ -34,23 +34,28 @@ func flowStore(t *testing.T) (*sqlitestore.Store, string) {
 func plain(secret string) ([]byte, error)    { return []byte(secret), nil }
 func unsealed(sealed []byte) (string, error) { return string(sealed), nil }
 
+// plainHash and plainHashes store and look up recovery codes by their
+// plain hash: these rules do not depend on how the codes are kept.
+func plainHash(code string) string     { return mfa.HashRecoveryCode(code) }
+func plainHashes(code string) []string { return []string{mfa.HashRecoveryCode(code)} }
+
 // Enrolment takes a factor only when the code proves the app has the
 // secret, and never replaces a factor once there is one.
 func TestEnrolNeverReplacesAFactor(t *testing.T) {
 	store, id := flowStore(t)
 	ctx, now := t.Context(), time.Now()
-	if res, _, err := mfa.Enrol(ctx, store, id, rfcSecret, "000000x", 10, now, plain); err != nil || res != mfa.WrongEnrolCode {
+	if res, _, err := mfa.Enrol(ctx, store, id, rfcSecret, "000000x", 10, now, plain, plainHash); err != nil || res != mfa.WrongEnrolCode {
 		t.Fatalf("enrol with a wrong code: %v %v", res, err)
 	}
 	if _, err := store.TOTP(ctx, id); !errors.Is(err, provisioner.ErrNotFound) {
 		t.Fatalf("a wrong enrolment code saved a factor: %v", err)
 	}
-	res, codes, err := mfa.Enrol(ctx, store, id, rfcSecret, codeAt(t, rfcSecret, now), 10, now, plain)
+	res, codes, err := mfa.Enrol(ctx, store, id, rfcSecret, codeAt(t, rfcSecret, now), 10, now, plain, plainHash)
 	if err != nil || res != mfa.Enrolled || len(codes) != 10 {
 		t.Fatalf("enrol: %v, %d codes, %v", res, len(codes), err)
 	}
 	other := base32.StdEncoding.EncodeToString([]byte("another 20-byte seed"))
-	if res, _, err := mfa.Enrol(ctx, store, id, other, codeAt(t, other, now), 10, now, plain); err != nil || res != mfa.AlreadyEnrolled {
+	if res, _, err := mfa.Enrol(ctx, store, id, other, codeAt(t, other, now), 10, now, plain, plainHash); err != nil || res != mfa.AlreadyEnrolled {
 		t.Fatalf("a second enrolment: %v %v, want AlreadyEnrolled", res, err)
 	}
 	if f, err := store.TOTP(ctx, id); err != nil || string(f.SealedSecret) != rfcSecret {
@@ -81,7 +86,7 @@ func TestEnrolmentsConfirmedAtOnceSaveOne(t *testing.T) {
 			defer func() { done <- struct{}{} }()
 			code := codeAt(t, secrets[i], now)
 			<-start
-			results[i], codes[i], errs[i] = mfa.Enrol(t.Context(), store, id, secrets[i], code, 10, now, plain)
+			results[i], codes[i], errs[i] = mfa.Enrol(t.Context(), store, id, secrets[i], code, 10, now, plain, plainHash)
 		}()
 	}
 	close(start)
@@ -138,17 +143,17 @@ func (s *readsTogether) TOTP(ctx context.Context, userID string) (*provisioner.T
 func TestCheckCodeRules(t *testing.T) {
 	store, id := flowStore(t)
 	ctx, now := t.Context(), time.Now()
-	if c, err := mfa.CheckCode(ctx, store, id, nil, "123456", now, unsealed); err != nil || c.Result != mfa.NoFactor {
+	if c, err := mfa.CheckCode(ctx, store, id, nil, "123456", now, unsealed, plainHashes); err != nil || c.Result != mfa.NoFactor {
 		t.Fatalf("without a factor: %+v %v", c, err)
 	}
-	_, codes, err := mfa.Enrol(ctx, store, id, rfcSecret, codeAt(t, rfcSecret, now.Add(-time.Minute)), 10, now.Add(-time.Minute), plain)
+	_, codes, err := mfa.Enrol(ctx, store, id, rfcSecret, codeAt(t, rfcSecret, now.Add(-time.Minute)), 10, now.Add(-time.Minute), plain, plainHash)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sealed := []byte(rfcSecret)
 	check := func(code string) mfa.Check {
 		t.Helper()
-		c, err := mfa.CheckCode(ctx, store, id, sealed, code, now, unsealed)
+		c, err := mfa.CheckCode(ctx, store, id, sealed, code, now, unsealed, plainHashes)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,7 +182,7 @@ func TestCheckCodeRules(t *testing.T) {
 	if c := check(good); c.Result != mfa.Throttled || c.Wait <= 0 {
 		t.Fatalf("after the free attempts: %+v, want Throttled", c)
 	}
-	if _, err := mfa.CheckCode(ctx, store, id, sealed, "000000", now.Add(time.Hour), func([]byte) (string, error) { return "", errors.New("bad key") }); !errors.Is(err, mfa.ErrSecretUnreadable) {
+	if _, err := mfa.CheckCode(ctx, store, id, sealed, "000000", now.Add(time.Hour), func([]byte) (string, error) { return "", errors.New("bad key") }, plainHashes); !errors.Is(err, mfa.ErrSecretUnreadable) {
 		t.Fatalf("a secret that does not open: %v", err)
 	}
 }

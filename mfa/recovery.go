@@ -62,20 +62,22 @@ func randomRecoveryCode() string {
 	return string(out)
 }
 
-// HashRecoveryCode returns the hash under which a recovery code is
-// stored, for user input: ASCII letters are folded to lower case and
-// white space and dashes (including Unicode dashes, as pasted from a
-// document) are dropped, so "ABCDE-FGHJK", "abcde fghjk" and "abcdefghjk"
-// hash alike. Any input gives a hash; one that is not a well-formed code
-// just matches no stored hash.
+// HashRecoveryCode returns the plain hash of a recovery code, for user
+// input: ASCII letters are folded to lower case and white space and
+// dashes (including Unicode dashes, as pasted from a document) are
+// dropped, so "ABCDE-FGHJK", "abcde fghjk" and "abcdefghjk" hash alike.
+// Any input gives a hash; one that is not a well-formed code just
+// matches no stored hash.
 //
-// The hash is hex SHA-256, not a slow password hash such as bcrypt: a
-// slow hash is for secrets people choose, which an attacker can guess
-// among few candidates. These codes are random, about 49.5 bits each, so
-// someone holding a copy of the store must still spend in the order of
-// 2^49 SHA-256 evaluations per code (GPU-days), and a recovered code is
-// only a second factor: it does not log anyone in without their first
-// one. Online guessing is slowed by the failure delay (Delay).
+// It is hex SHA-256, unkeyed and unsalted: what NewRecoveryCodes
+// returns, and how codes were stored before Sealer.RecoveryHash, which
+// is how a caller should store them (keyed and bound to the user:
+// unsalted, one pass over the 31^10 codes, hours on a GPU, finds every
+// user's codes in a copy of the store at once). It is still computed
+// to accept codes stored that way. Not a slow password hash such as
+// bcrypt either way: a slow hash is for secrets people choose; these
+// are random, about 49.5 bits each, and a recovered code is only a
+// second factor. Online guessing is slowed by the failure delay (Delay).
 func HashRecoveryCode(input string) string {
 	return hashRecovery(normaliseRecoveryCode(input))
 }

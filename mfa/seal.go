@@ -4,8 +4,10 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 )
@@ -21,6 +23,12 @@ const (
 	// one use, so the same key material can serve other purposes (such
 	// as cookies) under other info strings without the keys coinciding.
 	sealInfo = "caddy-jitauth mfa totp-secret seal v1"
+	// recoveryInfo is the HKDF info string of the key that hashes
+	// recovery codes (RecoveryHash).
+	recoveryInfo = "caddy-jitauth mfa recovery-code hash v1"
+	// recoveryPrefix starts a keyed recovery code hash, which a plain
+	// SHA-256 (HashRecoveryCode, 64 hex digits) never does.
+	recoveryPrefix = "k1:"
 	// minKeyMaterial is the least key material NewSealer takes: 256 bits,
 	// as much as the AES-256 key it derives.
 	minKeyMaterial = 32
@@ -40,6 +48,8 @@ var ErrCannotOpen = errors.New("mfa: sealed TOTP secret does not open")
 // the store. It is safe for concurrent use.
 type Sealer struct {
 	aead cipher.AEAD
+	// recovery keys the recovery codes' hashes (RecoveryHash).
+	recovery []byte
 }
 
 // NewSealer derives the sealing key from key, which must be at least 32
@@ -62,7 +72,11 @@ func NewSealer(key []byte) (*Sealer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mfa: sealing cipher: %v", err)
 	}
-	return &Sealer{aead: aead}, nil
+	rk, err := hkdf.Key(sha256.New, key, nil, recoveryInfo, 32)
+	if err != nil {
+		return nil, fmt.Errorf("mfa: deriving recovery code key: %v", err)
+	}
+	return &Sealer{aead: aead, recovery: rk}, nil
 }
 
 // String keeps the key schedule out of logs and %v (S13).
@@ -113,4 +127,20 @@ func additionalData(version byte, userID string) []byte {
 	ad := make([]byte, 0, 1+len(userID))
 	ad = append(ad, version)
 	return append(ad, userID...)
+}
+
+// RecoveryHash returns the hash under which a recovery code of the user
+// with ID userID is stored: an HMAC-SHA256, under a key derived from the
+// sealing key material, of the user ID and the code as HashRecoveryCode
+// normalises it. Like the sealed secret, it needs the key the store does
+// not hold: a copy of the store gives no code away (a plain SHA-256 of
+// random codes, unsalted, is found for every user at once by one pass
+// over the 31^10 codes), and a hash copied into another user's row
+// matches nothing there.
+func (s *Sealer) RecoveryHash(userID, input string) string {
+	m := hmac.New(sha256.New, s.recovery)
+	m.Write([]byte(userID))
+	m.Write([]byte{0})
+	m.Write([]byte(normaliseRecoveryCode(input)))
+	return recoveryPrefix + hex.EncodeToString(m.Sum(nil))
 }

@@ -20,7 +20,10 @@ var (
 	testSecret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
 	// sealedV1 was sealed by this package for user-1 with testKey. It
 	// must keep opening: rows in stores outlive code changes.
-	sealedV1 = "014cb7b53819d2c89a0cbb57ad637a7bf37b51e1d7dc1d6ee801d831bb61d4f8e0f92bf838345fcdf140c44454928d8a0975398f986b8bc8b9142f8927"
+	// recoveryHashV1 is RecoveryHash("user-1", "abcde-fghjk") with testKey,
+	// computed apart from this package (Python's hmac and hashlib).
+	recoveryHashV1 = "f9cd8cd629520527808dbf602bc883edc03b854af59e27affdb426e66377d53c"
+	sealedV1       = "014cb7b53819d2c89a0cbb57ad637a7bf37b51e1d7dc1d6ee801d831bb61d4f8e0f92bf838345fcdf140c44454928d8a0975398f986b8bc8b9142f8927"
 )
 
 func newSealer(t testing.TB, key []byte) *mfa.Sealer {
@@ -242,5 +245,38 @@ func TestSealRefusesWhatOpenWouldNot(t *testing.T) {
 	}
 	if sealed, err := s.Seal("u1", strings.Repeat("x", fits+1)); err == nil {
 		t.Errorf("a %d-byte secret was sealed (%d bytes), though Open refuses anything over 4096", fits+1, len(sealed))
+	}
+}
+
+// A recovery code's stored hash needs the key and names its user: the
+// plain SHA-256 a copy of the store could be searched with is not it, nor
+// is another key's or another user's; input is normalised as
+// HashRecoveryCode normalises it. It must stay what it is: stores keep it.
+func TestRecoveryHashIsKeyedAndBoundToTheUser(t *testing.T) {
+	s := newSealer(t, testKey)
+	h := s.RecoveryHash("user-1", "abcde-fghjk")
+	if !strings.HasPrefix(h, "k1:") || len(h) != 3+64 {
+		t.Fatalf("RecoveryHash = %q, want k1: and 64 hex digits", h)
+	}
+	// HMAC-SHA256 under HKDF(testKey, info "caddy-jitauth mfa recovery-code
+	// hash v1") of "user-1\x00abcdefghjk", as stored by this version.
+	want := "k1:" + recoveryHashV1
+	if h != want {
+		t.Errorf("RecoveryHash changed: %s, want %s (stored hashes would no longer match)", h, want)
+	}
+	for _, in := range []string{"ABCDE-FGHJK", "abcde fghjk", "abcdefghjk", " abcde\u2013fghjk "} {
+		if got := s.RecoveryHash("user-1", in); got != h {
+			t.Errorf("RecoveryHash(%q) differs from abcde-fghjk's", in)
+		}
+	}
+	for name, other := range map[string]string{
+		"the plain SHA-256": mfa.HashRecoveryCode("abcde-fghjk"),
+		"another user's":    s.RecoveryHash("user-2", "abcde-fghjk"),
+		"another key's":     newSealer(t, bytes.Repeat([]byte{9}, 32)).RecoveryHash("user-1", "abcde-fghjk"),
+		"another code's":    s.RecoveryHash("user-1", "abcde-fghjm"),
+	} {
+		if strings.TrimPrefix(other, "k1:") == strings.TrimPrefix(h, "k1:") {
+			t.Errorf("%s hash equals the user's", name)
+		}
 	}
 }
