@@ -7,10 +7,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"html/template"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -177,11 +177,7 @@ func (h *Handler) startEnrolment(w http.ResponseWriter, r *http.Request, s *Sess
 	now := time.Now()
 	en, ok := h.openEnrolment(r, s, secure, now)
 	if !ok {
-		issuer := r.Host
-		if host, _, err := net.SplitHostPort(r.Host); err == nil {
-			issuer = host
-		}
-		secret, err := mfa.NewSecret(issuer, s.Username)
+		secret, err := mfa.NewSecret(totpIssuer(r.Host), s.Username)
 		if err != nil {
 			h.logger.Error("creating a TOTP secret", zap.Error(err))
 			renderError(w, http.StatusInternalServerError, "Second factor", "A new second factor could not be created. Try again.", "")
@@ -341,4 +337,15 @@ func (h *Handler) mfaStoreFailure(w http.ResponseWriter, s *Session, err error) 
 	h.logger.Error("user store failed during the second factor", zap.String("local_id", s.UserID), zap.Error(err))
 	renderError(w, http.StatusServiceUnavailable, "Second factor temporarily unavailable",
 		"Your second factor cannot be checked right now. Try again in a moment.", "")
+}
+
+// totpIssuer is the issuer an authenticator app shows for the site at
+// host: its name without the port, in lower case. The otpauth label
+// separates issuer and account with a colon, so an IPv6 literal's
+// colons become dashes ("[::1]:8443" is "--1"): with them, no secret
+// could be made, and every enrolment on such a site failed.
+func totpIssuer(host string) string {
+	name := hostname(host)
+	name = strings.TrimSuffix(strings.TrimPrefix(name, "["), "]")
+	return strings.ToLower(strings.ReplaceAll(name, ":", "-"))
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gorilla/securecookie"
+
+	"github.com/jitauth/caddy-jitauth/mfa"
 )
 
 // FuzzEnrolmentCookie feeds arbitrary values to the TOTP enrolment
@@ -70,4 +72,26 @@ func FuzzRouteWalk(f *testing.F) {
 			_ = a.where
 		}
 	})
+}
+
+// The issuer shown in authenticator apps is the site's host without its
+// port; an IPv6 literal's colons, which the otpauth label cannot hold,
+// become dashes, so that a site reached by its IPv6 address can enrol.
+func TestTOTPIssuerMakesASecretForEveryHost(t *testing.T) {
+	for host, want := range map[string]string{
+		"wiki.example.com":     "wiki.example.com",
+		"Wiki.Example.com:443": "wiki.example.com",
+		"localhost:8080":       "localhost",
+		"[::1]:8443":           "--1",
+		"[2001:db8::7]":        "2001-db8--7",
+		"192.0.2.1:80":         "192.0.2.1",
+	} {
+		got := totpIssuer(host)
+		if got != want {
+			t.Errorf("totpIssuer(%q) = %q, want %q", host, got, want)
+		}
+		if _, err := mfa.NewSecret(got, "alice"); err != nil {
+			t.Errorf("no TOTP secret for a site at %q: %v", host, err)
+		}
+	}
 }
