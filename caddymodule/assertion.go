@@ -253,7 +253,7 @@ func (a *assertionSigner) token(r *http.Request, s *Session, now time.Time) (str
 	a.mu.Lock()
 	makeRoom(a.cache, maxCachedAssertions, func(old *signedAssertion) bool { return old.refreshAt <= now.Unix() })
 	a.cache[s.ID] = &signedAssertion{from: s, issuer: iss, kid: key.ID, token: tok,
-		refreshAt: c.IssuedAt + int64(a.lifetime/time.Second)/2}
+		refreshAt: min(c.IssuedAt+int64(a.lifetime/time.Second)/2, c.ExpiresAt)}
 	a.mu.Unlock()
 	return tok, nil
 }
@@ -271,9 +271,15 @@ func (a *assertionSigner) claimsFor(iss string, s *Session, now time.Time) asser
 		// so that two providers' subjects never meet (S15).
 		sub = s.Connection + ":" + s.Subject
 	}
+	// Never valid after the session it vouches for: a bearer session ends
+	// at its token's exp, which may be sooner than a long lifetime.
+	exp := now.Add(a.lifetime).Unix()
+	if s.ExpiresAt > 0 && s.ExpiresAt < exp {
+		exp = s.ExpiresAt
+	}
 	c := assertion.Claims{
 		Issuer: iss, Audience: aud, Subject: sub,
-		IssuedAt: now.Unix(), ExpiresAt: now.Add(a.lifetime).Unix(),
+		IssuedAt: now.Unix(), ExpiresAt: exp,
 		Username: s.Username, Email: s.Email, EmailVerified: s.EmailVerified, Name: s.Name,
 		Groups: s.Groups, Roles: s.Roles, Connection: s.Connection,
 	}

@@ -1,0 +1,36 @@
+package caddymodule
+
+import (
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/jitauth/caddy-jitauth/assertion"
+)
+
+// An assertion is never valid after the session it vouches for: a
+// bearer token that expires in two minutes does not become an assertion
+// valid for the hour the application's lifetime allows, which an
+// upstream would accept from its request log after the token expired.
+// A session that outlasts the lifetime gets the lifetime.
+func TestAssertionEndsNoLaterThanItsSession(t *testing.T) {
+	keys := newAssertionKeys(nil, defaultAssertionKeyRotation, nil)
+	signer := newAssertionSigner(&AssertionConfig{Lifetime: caddy.Duration(time.Hour)}, keys, nil)
+	now := time.Now()
+	ring, _, err := assertion.Rotate(nil, assertion.ES256, now, defaultAssertionKeyRotation, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys.ring(assertion.ES256).Store(ring)
+
+	short := benchSession(now)
+	short.ExpiresAt = now.Add(2 * time.Minute).Unix()
+	if c := signer.claimsFor("https://example.com", short, now); c.ExpiresAt != short.ExpiresAt {
+		t.Errorf("the assertion of a session ending in 2 minutes expires in %v", time.Duration(c.ExpiresAt-now.Unix())*time.Second)
+	}
+	long := benchSession(now) // session_lifetime's 12 h
+	if c := signer.claimsFor("https://example.com", long, now); c.ExpiresAt != now.Add(time.Hour).Unix() {
+		t.Errorf("the assertion of a 12 h session expires in %v, want the 1 h lifetime", time.Duration(c.ExpiresAt-now.Unix())*time.Second)
+	}
+}
