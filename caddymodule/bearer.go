@@ -202,8 +202,10 @@ func recogniseError(err error) error {
 // provider (RFC 8176 "mfa").
 func tokenFacts(raw []byte) (exp time.Time, mfa bool) {
 	var c struct {
-		Exp float64 `json:"exp"`
-		AMR []any   `json:"amr"`
+		// A number, or a string holding one, as go-oidc's verification
+		// reads it: the exp the token was accepted with.
+		Exp json.Number `json:"exp"`
+		AMR []any       `json:"amr"`
 	}
 	_ = json.Unmarshal(raw, &c)
 	for _, v := range c.AMR {
@@ -211,7 +213,11 @@ func tokenFacts(raw []byte) (exp time.Time, mfa bool) {
 			mfa = true
 		}
 	}
-	return time.Unix(int64(c.Exp), 0), mfa
+	if n, err := c.Exp.Int64(); err == nil {
+		return time.Unix(n, 0), mfa
+	}
+	f, _ := c.Exp.Float64()
+	return time.Unix(int64(f), 0), mfa
 }
 
 // serveBearer answers a request that carries a bearer token: the

@@ -28,3 +28,21 @@ func FuzzBearerToken(f *testing.F) {
 		_ = exp.Before(time.Now())
 	})
 }
+
+// tokenFacts reads exp as go-oidc's verification accepted it: a number,
+// also with a fraction, or a string holding one. Read as 1970, a valid
+// token's session ended before it began: never cached, and its
+// assertion expired when signed.
+func TestTokenFactsReadsExpAsTheVerificationDid(t *testing.T) {
+	for raw, want := range map[string]int64{
+		`{"exp":1900000000,"amr":["pwd","mfa"]}`:   1900000000,
+		`{"exp":"1900000000","amr":["pwd","mfa"]}`: 1900000000,
+		`{"exp":1900000000.5,"amr":["mfa"]}`:       1900000000,
+		`{"exp":"1.9e9","amr":["mfa"]}`:            1900000000,
+	} {
+		exp, mfa := tokenFacts([]byte(raw))
+		if exp.Unix() != want || !mfa {
+			t.Errorf("tokenFacts(%s) = %d, mfa %v; want %d, mfa true", raw, exp.Unix(), mfa, want)
+		}
+	}
+}
