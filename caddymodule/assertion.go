@@ -283,8 +283,12 @@ func (a *assertionSigner) claimsFor(iss string, s *Session, now time.Time) asser
 		Username: s.Username, Email: s.Email, EmailVerified: s.EmailVerified, Name: s.Name,
 		Groups: s.Groups, Roles: s.Roles, Connection: s.Connection,
 	}
-	if s.MFA {
-		c.AMR = []string{"mfa", "otp"}
+	switch {
+	case s.MFA && strings.HasPrefix(s.ID, bearerSessionPrefix):
+		// The provider said "mfa"; which factor, only it knows.
+		c.AMR = []string{"mfa"}
+	case s.MFA:
+		c.AMR = []string{"mfa", "otp"} // this module's TOTP
 	}
 	for _, name := range a.claims {
 		if v, ok := s.Attributes[name]; ok {

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -32,5 +33,30 @@ func TestAssertionEndsNoLaterThanItsSession(t *testing.T) {
 	long := benchSession(now) // session_lifetime's 12 h
 	if c := signer.claimsFor("https://example.com", long, now); c.ExpiresAt != now.Add(time.Hour).Unix() {
 		t.Errorf("the assertion of a 12 h session expires in %v, want the 1 h lifetime", time.Duration(c.ExpiresAt-now.Unix())*time.Second)
+	}
+}
+
+// amr names the factor this module checked ("otp", its TOTP) only when
+// it checked it; for a bearer token whose provider said "mfa", the
+// assertion says "mfa" and nothing it cannot know.
+func TestAssertionAMRSaysOnlyWhatWasChecked(t *testing.T) {
+	keys := newAssertionKeys(nil, defaultAssertionKeyRotation, nil)
+	signer := newAssertionSigner(&AssertionConfig{}, keys, nil)
+	now := time.Now()
+	for _, c := range []struct {
+		id   string
+		mfa  bool
+		want []string
+	}{
+		{newSessionID(), true, []string{"mfa", "otp"}},
+		{bearerSessionPrefix + newSessionID(), true, []string{"mfa"}},
+		{newSessionID(), false, nil},
+		{bearerSessionPrefix + newSessionID(), false, nil},
+	} {
+		s := benchSession(now)
+		s.ID, s.MFA = c.id, c.mfa
+		if got := signer.claimsFor("https://example.com", s, now).AMR; !slices.Equal(got, c.want) {
+			t.Errorf("session %.7s… with MFA %v: amr %q, want %q", c.id, c.mfa, got, c.want)
+		}
 	}
 }

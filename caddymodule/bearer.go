@@ -155,7 +155,7 @@ func (g *bearerGate) session(ctx context.Context, h *Handler, token string, now 
 		}
 		exp, mfa := tokenFacts(claims.Raw)
 		s := newSession(rule.conn, claims, res, exp.Sub(now), now, h.app.sessionAttributes)
-		s.ID = "bearer-" + newSessionID()
+		s.ID = bearerSessionPrefix + newSessionID()
 		s.MFA = mfa
 		g.mu.Lock()
 		makeRoom(g.cache, maxCachedBearers, func(old bearerEntry) bool { return !now.Before(old.until) })
@@ -219,6 +219,10 @@ func tokenFacts(raw []byte) (exp time.Time, mfa bool) {
 	f, _ := c.Exp.Float64()
 	return time.Unix(int64(f), 0), mfa
 }
+
+// bearerSessionPrefix starts the ID of a session that stands for a
+// bearer token.
+const bearerSessionPrefix = "bearer-"
 
 // serveBearer answers a request that carries a bearer token: the
 // upstream with the token's identity, or a 401/403 saying why not.
