@@ -282,3 +282,68 @@ http://localhost:%d {
 		t.Errorf("outside the block: the upstream got Remote-User %q, Cookie %q", h["Remote-User"], h["Cookie"])
 	}
 }
+
+// A site that reaches jit_auth through a named route (invoke) meets it
+// only on the requests that get to the invoke: Caddy provisions named
+// routes after the site's own routes, so the site's other requests (a
+// handle block in front) must still be cleaned of the client's identity
+// headers and the module's cookies, as with jit_auth in a handle block
+// (S1, S16); and a sign-in through the named route still works.
+func TestIdentityHeadersStrippedBesideAnInvokedNamedRoute(t *testing.T) {
+	s, port, conns := newLayoutSite(t)
+	runCaddyfile(t, fmt.Sprintf(`{%s
+}
+&(protected) {
+	jit_auth {
+		header X-Staff-Id {http.auth.user.id}
+	}
+}
+http://localhost:%d {
+	handle /public/* {
+		reverse_proxy %[3]s
+	}
+	handle {
+		invoke protected
+		reverse_proxy %[3]s
+	}
+}
+`, globalOptions(s.dir, conns), port, s.upstream.hostPort()))
+
+	spoof := http.Header{
+		"Remote-User": {"admin"},
+		"X-Staff-Id":  {"admin"},
+		"Cookie":      {"jitauth_session=stolen; app=1", "__Host-jitauth_session=x"},
+	}
+	resp := newBrowser(t).do(http.MethodGet, s.base+"/public/x", spoof.Clone())
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || s.upstream.hits != 1 {
+		t.Fatalf("/public/x: status %d, %d requests reached the upstream", resp.StatusCode, s.upstream.hits)
+	}
+	h := s.upstream.lastHeaders(t)
+	for _, name := range []string{"Remote-User", "X-Staff-Id"} {
+		if v, ok := h[name]; ok {
+			t.Errorf("/public/x: the upstream got the client's %s %q", name, v)
+		}
+	}
+	if c := strings.Join(h["Cookie"], "; "); c != "app=1" {
+		t.Errorf("/public/x: the upstream got Cookie %q; want app=1", c)
+	}
+
+	b := newBrowser(t)
+	s.queue(alice())
+	resp, body := s.login(b, "corp", "/app/x")
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/app/x" {
+		t.Fatalf("login: %d %s\n%s", resp.StatusCode, resp.Request.URL, body)
+	}
+	signedIn := spoof.Clone()
+	delete(signedIn, "Cookie")
+	resp = b.do(http.MethodGet, s.base+"/app/y", signedIn)
+	resp.Body.Close()
+	h = s.upstream.lastHeaders(t)
+	if h.Get("Remote-User") != "alice@example.com" || h.Get("X-Staff-Id") != "alice@example.com" || len(h["Remote-User"]) != 1 {
+		t.Errorf("signed in: Remote-User %q, X-Staff-Id %q; want alice@example.com", h["Remote-User"], h["X-Staff-Id"])
+	}
+	if c := strings.Join(h["Cookie"], "; "); strings.Contains(c, "jitauth_") {
+		t.Errorf("signed in: the upstream got Cookie %q", c)
+	}
+}

@@ -174,6 +174,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.app.ownEndpoints(srv, h)
 	h.peers = h.app.placeHandler(srv)
 	h.app.installSiteCleaner(srv)
+	h.app.coverInvokingSites(ctx, srv)
 
 	if h.MatcherSetsRaw != nil {
 		mods, err := ctx.LoadModule(h, "MatcherSetsRaw")

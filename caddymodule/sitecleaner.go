@@ -208,6 +208,72 @@ func (a *App) installSiteCleaner(srv *caddyhttp.Server) {
 		zap.String("server", srv.Name()))
 }
 
+// coverInvokingSites gives a site that reaches jit_auth through a named
+// route (invoke) its cleaning step. Caddy provisions a server's named
+// routes after its top-level routes, which it has compiled by then, so
+// installSiteCleaner, run while h's own top-level route is provisioned,
+// never sees such a site: a handle block in front of the invoke took its
+// requests to the upstream with the client's identity headers and the
+// module's cookies (S1, S16). A Caddyfile site is a top-level route
+// matching on the host with one subroute, which Caddy compiles on each
+// request, so the step goes first in that subroute; it cleans only (it
+// has no route of its own to walk for endpoints or other readings). A
+// site of another shape (no host, or JSON) is not changed.
+func (a *App) coverInvokingSites(ctx caddy.Context, srv *caddyhttp.Server) {
+	if srv == nil || routeInProvision(srv) != nil {
+		return // a top-level route: installSiteCleaner's
+	}
+	named := map[string]bool{}
+	for name, r := range srv.NamedRoutes {
+		var atts []attachment
+		if r != nil {
+			walkRoutes(caddyhttp.RouteList{*r}, scope{}, &atts)
+		}
+		named[name] = len(atts) > 0
+	}
+	for i := range srv.Routes {
+		r := &srv.Routes[i]
+		if len(r.Handlers) != 1 || narrows(r.MatcherSetsRaw, r.MatcherSets) {
+			continue
+		}
+		sub, ok := r.Handlers[0].(*caddyhttp.Subroute)
+		if !ok || !invokesAny(sub.Routes, named) {
+			continue
+		}
+		if first := sub.Routes; len(first) > 0 && len(first[0].Handlers) > 0 {
+			if _, done := first[0].Handlers[0].(*siteCleaner); done {
+				continue // a second jit_auth of the named routes
+			}
+		}
+		step := caddyhttp.Route{Handlers: []caddyhttp.MiddlewareHandler{&siteCleaner{app: a}}}
+		if err := step.ProvisionHandlers(ctx, nil); err != nil {
+			continue // loads nothing: it has no raw handlers
+		}
+		sub.Routes = append(caddyhttp.RouteList{step}, sub.Routes...)
+		a.placeHandler(srv) // a jit_auth handler later on a request must know it ran
+	}
+}
+
+// invokesAny reports whether routes, or the subroutes in them, invoke
+// one of the named routes that named marks.
+func invokesAny(routes caddyhttp.RouteList, named map[string]bool) bool {
+	for _, r := range routes {
+		for _, h := range r.Handlers {
+			switch h := h.(type) {
+			case *caddyhttp.Invoke:
+				if named[h.Name] {
+					return true
+				}
+			case *caddyhttp.Subroute:
+				if invokesAny(h.Routes, named) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
 // flowRoute is the part of a route's JSON that decides which requests
 // go on through it.
 type flowRoute struct {
