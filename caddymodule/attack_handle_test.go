@@ -347,3 +347,91 @@ http://localhost:%d {
 		t.Errorf("signed in: the upstream got Cookie %q", c)
 	}
 }
+
+// A site without a host (":8080 { … }", "http:// { … }", as behind a
+// load balancer) is the whole server: Caddy lays its routes out at the top
+// level, one per directive or block, with no route of the site's own to
+// put a cleaning step in front of them. The README promises the same as
+// for a site with a host: with jit_auth in a handle or route block, the
+// site's other requests reach their handlers without the client's
+// identity headers and the module's cookies (S1, S16), and the protected
+// part still signs in and gets the module's values.
+func TestIdentityHeadersStrippedInASiteWithoutAHost(t *testing.T) {
+	for name, tc := range map[string]struct {
+		layout string
+		// signIn: the sign-in endpoints reach jit_auth (a route /app/*
+		// block at the top level takes only its own paths).
+		signIn bool
+	}{
+		"handle blocks": {`
+	handle /public/* {
+		reverse_proxy {UP}
+	}
+	handle {
+		jit_auth
+		reverse_proxy {UP}
+	}`, true},
+		"route block beside a proxy": {`
+	reverse_proxy /public/* {UP}
+	route /app/* {
+		jit_auth
+		reverse_proxy {UP}
+	}`, false},
+		"site-level matcher": {`
+	header X-Site on
+	jit_auth /app/*
+	reverse_proxy {UP}`, true},
+		// A route that answers comes first, so every route gets the step;
+		// a proxy's route after jit_auth's must keep what jit_auth set.
+		"a redirect before a site-level matcher": {`
+	redir /old /public/x
+	jit_auth /app/*
+	reverse_proxy /app/* {UP}
+	reverse_proxy {UP}`, true},
+	} {
+		for _, address := range []string{":%d", "http://:%d"} {
+			t.Run(name+" "+address, func(t *testing.T) {
+				s, port, conns := newLayoutSite(t)
+				runCaddyfile(t, fmt.Sprintf("{%s\n}\n%s {\n%s\n}\n", globalOptions(s.dir, conns), fmt.Sprintf(address, port),
+					strings.ReplaceAll(tc.layout, "{UP}", s.upstream.hostPort())))
+				spoof := http.Header{
+					"Remote-User": {"admin"},
+					"Cookie":      {"jitauth_session=stolen; app=1"},
+				}
+				resp := newBrowser(t).do(http.MethodGet, s.base+"/public/x", spoof.Clone())
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || s.upstream.hits != 1 {
+					t.Fatalf("/public/x: status %d, %d requests reached the upstream", resp.StatusCode, s.upstream.hits)
+				}
+				h := s.upstream.lastHeaders(t)
+				if v, ok := h["Remote-User"]; ok {
+					t.Errorf("/public/x: the upstream got the client's Remote-User %q", v)
+				}
+				if c := strings.Join(h["Cookie"], "; "); c != "app=1" {
+					t.Errorf("/public/x: the upstream got Cookie %q; want app=1", c)
+				}
+				if !tc.signIn {
+					return
+				}
+
+				b := newBrowser(t)
+				s.queue(alice())
+				resp, body := s.login(b, "corp", "/app/x")
+				if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/app/x" {
+					t.Fatalf("login: %d %s\n%s", resp.StatusCode, resp.Request.URL, body)
+				}
+				signedIn := spoof.Clone()
+				delete(signedIn, "Cookie")
+				resp = b.do(http.MethodGet, s.base+"/app/y", signedIn)
+				resp.Body.Close()
+				h = s.upstream.lastHeaders(t)
+				if h.Get("Remote-User") != "alice@example.com" || len(h["Remote-User"]) != 1 {
+					t.Errorf("signed in: Remote-User %q; want alice@example.com", h["Remote-User"])
+				}
+				if c := strings.Join(h["Cookie"], "; "); strings.Contains(c, "jitauth_") {
+					t.Errorf("signed in: the upstream got Cookie %q", c)
+				}
+			})
+		}
+	}
+}

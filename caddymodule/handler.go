@@ -64,7 +64,8 @@ type Handler struct {
 	// not with a matcher on the route. A handler inside a subroute (a
 	// Caddyfile handle block) whose top-level route matches on the host
 	// alone is covered too: that route gets a cleaning step first (see
-	// installSiteCleaner). A top-level route with a path matcher keeps the
+	// installSiteCleaner; in a site without a host, every route of its
+	// server, coverHostlessServer). A top-level route with a path matcher keeps the
 	// handler from running at all on the other requests, and they reach the
 	// upstream with whatever identity headers the client sent. The endpoints
 	// under path_prefix are served either way.
@@ -174,6 +175,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.app.ownEndpoints(srv, h)
 	h.peers = h.app.placeHandler(srv)
 	h.app.installSiteCleaner(srv)
+	h.app.coverHostlessServer(ctx, srv)
 	h.app.coverInvokingSites(ctx, srv)
 
 	if h.MatcherSetsRaw != nil {

@@ -59,6 +59,12 @@ func (c *siteCleaner) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 		renderError(w, http.StatusBadRequest, "Bad request", "This request can be read two ways, one of them leading to a page that needs a sign-in. Send it without ;, \\, encoded or trailing dots in its address, without a trailing dot in its host, without naming another method (X-HTTP-Method-Override, _method), and open a WebSocket here with the HTTP/1.1 handshake rather than an HTTP/2 or HTTP/3 CONNECT.", "")
 		return nil
 	}
+	if caddyhttp.GetVar(r.Context(), varCleaned) == true {
+		// A jit_auth handler of an earlier route cleaned it, and may
+		// have set the identity headers (a site without a host, whose
+		// every route has a step: coverHostlessServer).
+		return next.ServeHTTP(w, r)
+	}
 	stripRequest(r, c.app.identityKeys)
 	caddyhttp.SetVar(r.Context(), varCleaned, cleanedBySite)
 	if held := withholdModuleCookies(r.Header); held != "" {
@@ -206,6 +212,110 @@ func (a *App) installSiteCleaner(srv *caddyhttp.Server) {
 	a.placeHandler(srv) // a jit_auth handler later on a request must know it ran
 	a.logger.Debug("jit_auth cleans every request of the site, not all of them meeting a jit_auth handler first",
 		zap.String("server", srv.Name()))
+}
+
+// coverHostlessServer gives every top-level route of h's server a
+// cleaning step first when the server is one site without a host
+// (":8080 { … }", "http:// { … }"): Caddy lays such a site's blocks and
+// directives out as the server's own routes, so the site has no route of
+// its own for installSiteCleaner, and a handle block or a proxy route
+// beside the one with jit_auth took its requests to the upstream with the
+// client's identity headers and the module's cookies (S1, S16). Caddy
+// compiles the server's routes once all are provisioned: a route not
+// provisioned yet gets the step as its first handler (its own handlers
+// are appended to it), one provisioned already has its handlers set up
+// again behind it. A route's step leaves a request alone that a jit_auth
+// handler of an earlier route cleaned (see siteCleaner.ServeHTTP). A
+// server whose every request meets a jit_auth handler first is left as
+// it is.
+func (a *App) coverHostlessServer(ctx caddy.Context, srv *caddyhttp.Server) {
+	if srv == nil || routeInProvision(srv) == nil {
+		return
+	}
+	for i := range srv.Routes {
+		if hosts, _ := routeMatchers(&srv.Routes[i]); len(hosts) > 0 {
+			return // sites with hosts: each has a route of its own
+		}
+	}
+	if serverMeetsJITAuthFirst(srv.Routes) {
+		return
+	}
+	var metrics *caddyhttp.Metrics
+	for _, m := range ctx.Modules() {
+		if app, ok := m.(*caddyhttp.App); ok {
+			metrics = app.Metrics
+			break
+		}
+	}
+	added := false
+	for i := range srv.Routes {
+		r := &srv.Routes[i]
+		if len(r.Handlers) == 0 && len(r.HandlersRaw) == 0 {
+			continue // nothing to answer or forward
+		}
+		if len(r.Handlers) > 0 {
+			if _, done := r.Handlers[0].(*siteCleaner); done {
+				continue
+			}
+		}
+		provisioned := r.Handlers != nil
+		r.Handlers = append([]caddyhttp.MiddlewareHandler{&siteCleaner{app: a, route: r}}, r.Handlers...)
+		added = true
+		if provisioned && len(r.HandlersRaw) == 0 {
+			// Its raw handlers were loaded and let go: this sets up the
+			// handler chain again, loading nothing.
+			_ = r.ProvisionHandlers(ctx, metrics)
+		}
+	}
+	if added {
+		a.placeHandler(srv) // a jit_auth handler later on a request must know a step ran
+	}
+}
+
+// serverMeetsJITAuthFirst is meetsJITAuthFirst over a server's top-level
+// routes while they are provisioned: those set up already read from
+// their handlers, the others from their JSON.
+func serverMeetsJITAuthFirst(routes caddyhttp.RouteList) bool {
+	flow := make([]flowRoute, 0, len(routes))
+	for i := range routes {
+		r := &routes[i]
+		fr := flowRoute{Match: r.MatcherSetsRaw, Group: r.Group, Terminal: r.Terminal, Handle: r.HandlersRaw}
+		if len(fr.Match) == 0 && len(r.MatcherSets) > 0 {
+			fr.Match = caddyhttp.RawMatcherSets{{}} // matches some requests
+		}
+		if r.HandlersRaw == nil && len(r.Handlers) > 0 {
+			cleans, ok := typedHandlersMeetJITAuth(r.Handlers)
+			switch {
+			case cleans:
+				fr.Handle = []json.RawMessage{json.RawMessage(`{"handler":"jit_auth"}`)}
+			case !ok:
+				fr.Handle = []json.RawMessage{json.RawMessage(`{"handler":"static_response"}`)}
+			default:
+				fr.Handle = nil
+			}
+		}
+		flow = append(flow, fr)
+	}
+	return meetsJITAuthFirst(flow)
+}
+
+// typedHandlersMeetJITAuth is handlersMeetJITAuth for handlers set up
+// already.
+func typedHandlersMeetJITAuth(handlers []caddyhttp.MiddlewareHandler) (cleans, ok bool) {
+	for _, h := range handlers {
+		switch h := h.(type) {
+		case *Handler, *siteCleaner:
+			return true, false
+		case *caddyhttp.Subroute:
+			return serverMeetsJITAuthFirst(h.Routes), false
+		default:
+			m, isModule := h.(caddy.Module)
+			if !isModule || !passThrough[strings.TrimPrefix(string(m.CaddyModule().ID), "http.handlers.")] {
+				return false, false
+			}
+		}
+	}
+	return false, true
 }
 
 // coverInvokingSites gives a site that reaches jit_auth through a named
