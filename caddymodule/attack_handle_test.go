@@ -435,3 +435,38 @@ func TestIdentityHeadersStrippedInASiteWithoutAHost(t *testing.T) {
 		}
 	}
 }
+
+// A matcher of jit_auth's own that fails on a request (an expression
+// that cannot be evaluated, client_ip on TLS early data) makes the
+// handler return the error, and Caddy's handle_errors routes get the
+// request next. Those may forward it (an application that renders its
+// own error pages): then without the client's identity headers and
+// without the module's cookies, as every other request jit_auth passes
+// on (S1, S16). A browser sends its session cookie on any navigation a
+// link elsewhere starts, so anyone can make it take such a path.
+func TestMatcherErrorSendsNoModuleCookiesToTheErrorRoutes(t *testing.T) {
+	s, port, conns := newLayoutSite(t)
+	runCaddyfile(t, fmt.Sprintf("{%s\n}\nhttp://localhost:%d {\n%s\n}\n", globalOptions(s.dir, conns), port, strings.ReplaceAll(`
+	@paged expression int({http.request.uri.query.page}) > 1
+	jit_auth @paged
+	reverse_proxy {UP}
+	handle_errors {
+		reverse_proxy {UP}
+	}`, "{UP}", s.upstream.hostPort())))
+	hdr := http.Header{
+		"Remote-User": {"admin"},
+		"Cookie":      {"__Host-jitauth_session=secret; app=1; jitauth_flow_0011223344556677=x"},
+	}
+	resp := newBrowser(t).do(http.MethodGet, s.base+"/list?page=two", hdr)
+	resp.Body.Close()
+	if s.upstream.hits != 1 {
+		t.Fatalf("status %d, %d requests reached the upstream; want the error routes' one", resp.StatusCode, s.upstream.hits)
+	}
+	h := s.upstream.lastHeaders(t)
+	if v, ok := h["Remote-User"]; ok {
+		t.Errorf("the error routes' upstream got the client's Remote-User %q", v)
+	}
+	if c := strings.Join(h["Cookie"], "; "); c != "app=1" {
+		t.Errorf("the error routes' upstream got Cookie %q; want app=1", c)
+	}
+}

@@ -213,10 +213,16 @@ func (*heldCookies) String() string { return "" }
 // passOn hands the request to the next handler without the module's
 // cookies, keeping them for a later jit_auth handler if there can be one.
 func (h *Handler) passOn(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	h.withhold(r)
+	return next.ServeHTTP(w, r)
+}
+
+// withhold takes the module's cookies off r, keeping them for a later
+// jit_auth handler if there can be one.
+func (h *Handler) withhold(r *http.Request) {
 	if held := withholdModuleCookies(r.Header); held != "" && !h.app.alone(h.peers) {
 		caddyhttp.SetVar(r.Context(), varHeldCookies, &heldCookies{line: held})
 	}
-	return next.ServeHTTP(w, r)
 }
 
 // maxCookiesScanned bounds the pairs cookieValue reads itself. A request

@@ -258,6 +258,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	if h.matcherSets != nil {
 		match, err := h.matchesAnyReading(r)
 		if err != nil {
+			// Caddy's handle_errors routes get the request next, and may
+			// forward it: the module's cookies go no further than on any
+			// request passed on (S16).
+			h.withhold(r)
 			return err
 		}
 		if !match {
