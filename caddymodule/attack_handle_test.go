@@ -470,3 +470,43 @@ func TestMatcherErrorSendsNoModuleCookiesToTheErrorRoutes(t *testing.T) {
 		t.Errorf("the error routes' upstream got Cookie %q; want app=1", c)
 	}
 }
+
+// With jit_auth in a handle /app/* block of a site without a host, the
+// site's cleaning step does what it does on a site with one (the
+// README's promise for handle blocks): it refuses with 400 a path that
+// Caddy's routes take past the block while an upstream's reading takes
+// it there (S10), and hands the sign-in endpoints, which the catch-all
+// block takes, to the handler they belong to, so a sign-in completes.
+// The site with a host is the control.
+func TestSiteWithoutAHostReadsPathsAsASiteWithOne(t *testing.T) {
+	for _, address := range []string{"http://localhost:%d", ":%d", "http://:%d"} {
+		t.Run(address, func(t *testing.T) {
+			s, port, conns := newLayoutSite(t)
+			runCaddyfile(t, fmt.Sprintf("{%s\n}\n%s {\n%s\n}\n", globalOptions(s.dir, conns), fmt.Sprintf(address, port),
+				strings.ReplaceAll(`
+	handle /app/* {
+		jit_auth
+		reverse_proxy {UP}
+	}
+	handle {
+		reverse_proxy {UP}
+	}`, "{UP}", s.upstream.hostPort())))
+			for _, path := range []string{"/app;x/y", "/public/..;/app/y", "/app./y"} {
+				resp := newBrowser(t).do(http.MethodGet, s.base+path, nil)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusBadRequest || s.upstream.hits != 0 {
+					t.Errorf("%s: status %d, %d requests reached the upstream; want 400 and none", path, resp.StatusCode, s.upstream.hits)
+				}
+			}
+			b := newBrowser(t)
+			s.queue(alice())
+			resp, body := s.login(b, "corp", "/app/x")
+			if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/app/x" {
+				t.Fatalf("login: %d %s\n%s", resp.StatusCode, resp.Request.URL, body)
+			}
+			if h := s.upstream.lastHeaders(t); h.Get("Remote-User") != "alice@example.com" {
+				t.Errorf("signed in: Remote-User %q; want alice@example.com", h["Remote-User"])
+			}
+		})
+	}
+}

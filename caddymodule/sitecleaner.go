@@ -34,6 +34,10 @@ type siteCleaner struct {
 	// route is the site's top-level route, whose handlers after the
 	// cleaner are the site's (nil in tests that build a cleaner alone).
 	route *caddyhttp.Route
+	// srv, for a site without a host, is its server, whose top-level
+	// routes are the site's (coverHostlessServer): the cleaner follows a
+	// request through all of them, not through its own route only.
+	srv *caddyhttp.Server
 }
 
 // CaddyModule names the cleaner in Caddy's metrics and traces; it is not
@@ -76,17 +80,40 @@ func (c *siteCleaner) ServeHTTP(w http.ResponseWriter, r *http.Request, next cad
 // endpointHandler is the jit_auth handler of the site whose sign-in
 // endpoints r asks for (App.endpointOwners), or nil.
 func (c *siteCleaner) endpointHandler(r *http.Request) *Handler {
-	if c.route == nil {
-		return nil
-	}
 	var owner *Handler
-	for prefix, h := range c.app.endpointOwners[c.route] {
-		// The most specific owner: /.jitauth/admin/ over /.jitauth/.
-		if strings.HasPrefix(r.URL.Path, prefix) && (owner == nil || len(prefix) > len(owner.PathPrefix)) {
-			owner = h
+	take := func(owners map[string]*Handler) {
+		for prefix, h := range owners {
+			// The most specific owner: /.jitauth/admin/ over /.jitauth/.
+			if strings.HasPrefix(r.URL.Path, prefix) && (owner == nil || len(prefix) > len(owner.PathPrefix)) {
+				owner = h
+			}
 		}
 	}
+	switch {
+	case c.srv != nil:
+		for i := range c.srv.Routes {
+			take(c.app.endpointOwners[&c.srv.Routes[i]])
+		}
+	case c.route != nil:
+		take(c.app.endpointOwners[c.route])
+	}
 	return owner
+}
+
+// walks reports whether the cleaner has routes of the site to follow a
+// request through (walk).
+func (c *siteCleaner) walks() bool {
+	return c.srv != nil || c.route != nil && len(c.route.Handlers) >= 2
+}
+
+// walk follows r through the site's routes as Caddy would
+// (reachesJITAuth): the handlers after the cleaner in its route, or
+// every top-level route of the server of a site without a host.
+func (c *siteCleaner) walk(r *http.Request, at *reachedAt) routeOutcome {
+	if c.srv != nil {
+		return routesReach(c.srv.Routes, r, map[string]bool{}, at)
+	}
+	return reachesJITAuth(c.route.Handlers[1:], r, map[string]bool{}, at)
 }
 
 // reachedAt is the jit_auth handler a walk of the routes met, and
@@ -106,12 +133,12 @@ type reachedAt struct {
 // with a shorter prefix (/.jitauth/ for owner's /.jitauth/admin/) would
 // take it for an endpoint of its own that does not exist.
 func (c *siteCleaner) reachesOwnEndpoint(r *http.Request, owner *Handler) bool {
-	if len(c.route.Handlers) < 2 {
+	if !c.walks() {
 		return false
 	}
 	var at reachedAt
 	reached, _ := aside(r, func(r *http.Request) (bool, error) {
-		return reachesJITAuth(c.route.Handlers[1:], r, map[string]bool{}, &at) == routeReaches, nil
+		return c.walk(r, &at) == routeReaches, nil
 	})
 	return reached && at.endpoint && len(at.handler.PathPrefix) >= len(owner.PathPrefix)
 }
@@ -224,10 +251,13 @@ func (a *App) installSiteCleaner(srv *caddyhttp.Server) {
 // compiles the server's routes once all are provisioned: a route not
 // provisioned yet gets the step as its first handler (its own handlers
 // are appended to it), one provisioned already has its handlers set up
-// again behind it. A route's step leaves a request alone that a jit_auth
-// handler of an earlier route cleaned (see siteCleaner.ServeHTTP). A
-// server whose every request meets a jit_auth handler first is left as
-// it is.
+// again behind it. Each step follows a request through all the server's
+// routes, as a site's step follows it through the site's (srv): for the
+// sign-in endpoints, which another route than jit_auth's may take, and
+// for the readings of a path that another route takes past jit_auth. A
+// route's step leaves a request alone that a jit_auth handler of an
+// earlier route cleaned (see siteCleaner.ServeHTTP). A server whose every
+// request meets a jit_auth handler first is left as it is.
 func (a *App) coverHostlessServer(ctx caddy.Context, srv *caddyhttp.Server) {
 	if srv == nil || routeInProvision(srv) == nil {
 		return
@@ -254,12 +284,13 @@ func (a *App) coverHostlessServer(ctx caddy.Context, srv *caddyhttp.Server) {
 			continue // nothing to answer or forward
 		}
 		if len(r.Handlers) > 0 {
-			if _, done := r.Handlers[0].(*siteCleaner); done {
+			if c, done := r.Handlers[0].(*siteCleaner); done {
+				c.srv = srv // installSiteCleaner's, for this route alone
 				continue
 			}
 		}
 		provisioned := r.Handlers != nil
-		r.Handlers = append([]caddyhttp.MiddlewareHandler{&siteCleaner{app: a, route: r}}, r.Handlers...)
+		r.Handlers = append([]caddyhttp.MiddlewareHandler{&siteCleaner{app: a, route: r, srv: srv}}, r.Handlers...)
 		added = true
 		if provisioned && len(r.HandlersRaw) == 0 {
 			// Its raw handlers were loaded and let go: this sets up the
@@ -462,7 +493,7 @@ func handlersMeetJITAuth(handlers []json.RawMessage) (cleans, ok bool) {
 // or method: readingsOf) that the site's routes would take to a
 // jit_auth handler while Caddy's reading reaches none (see siteCleaner).
 func (c *siteCleaner) readElsewhere(r *http.Request) bool {
-	if c.route == nil || len(c.route.Handlers) < 2 {
+	if !c.walks() {
 		return false
 	}
 	readings := readingsOf(r)
@@ -470,7 +501,7 @@ func (c *siteCleaner) readElsewhere(r *http.Request) bool {
 		return false
 	}
 	reaches := func(r *http.Request) (bool, error) {
-		return reachesJITAuth(c.route.Handlers[1:], r, map[string]bool{}, nil) == routeReaches, nil
+		return c.walk(r, nil) == routeReaches, nil
 	}
 	if caddys, _ := aside(r, reaches); caddys {
 		return false
