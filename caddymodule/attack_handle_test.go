@@ -510,3 +510,31 @@ func TestSiteWithoutAHostReadsPathsAsASiteWithOne(t *testing.T) {
 		})
 	}
 }
+
+// A site without a host is cleaned whatever its layout, so loading it
+// does not warn that its other requests keep the client's identity
+// headers.
+func TestSiteWithoutAHostIsNotWarnedAbout(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	logFile := dir + "/caddy.log"
+	conns := "connection corp {\n oidc https://idp.example a b\n jit off\n}"
+	caddyfile := fmt.Sprintf(`{%s
+}
+:%d {
+	reverse_proxy /public/* 127.0.0.1:9
+	handle /app/* {
+		jit_auth
+		reverse_proxy 127.0.0.1:9
+	}
+	handle {
+		reverse_proxy 127.0.0.1:9
+	}
+}
+`, globalOptions(dir, conns), port)
+	caddyfile = strings.Replace(caddyfile, "level ERROR", "output file "+logFile+"\n\t\tlevel WARN", 1)
+	runCaddyfile(t, caddyfile)
+	if log := mustReadFile(t, logFile); strings.Contains(log, "client-supplied identity headers") {
+		t.Errorf("warned:\n%s", log)
+	}
+}

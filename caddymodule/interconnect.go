@@ -322,11 +322,12 @@ func findAttachments(app *caddyhttp.App) []attachment {
 			continue
 		}
 		sc := scope{server: name, listen: srv.Listen}
+		hostless := hostlessServer(srv)
 		for i := range srv.Routes {
 			r := &srv.Routes[i]
 			first := len(out)
 			walkRoutes(caddyhttp.RouteList{*r}, sc, &out)
-			if !narrows(r.MatcherSetsRaw, r.MatcherSets) {
+			if hostless || !narrows(r.MatcherSetsRaw, r.MatcherSets) {
 				for j := first; j < len(out); j++ {
 					out[j].siteCleaned = true // see installSiteCleaner
 				}
@@ -516,8 +517,8 @@ func (a *App) warnPartialCoverage(atts []attachment) {
 func (a *App) warnRoutesBefore(app *caddyhttp.App) {
 	for _, name := range sortedKeys(app.Servers) {
 		srv := app.Servers[name]
-		if srv == nil {
-			continue
+		if srv == nil || hostlessServer(srv) {
+			continue // one site, cleaned whole (coverHostlessServer)
 		}
 		type top struct {
 			hosts string
@@ -550,6 +551,18 @@ func (a *App) warnRoutesBefore(app *caddyhttp.App) {
 			}
 		}
 	}
+}
+
+// hostlessServer reports whether no top-level route of srv matches on
+// the host: one site without a host, whose routes are the server's own,
+// which coverHostlessServer cleans whole.
+func hostlessServer(srv *caddyhttp.Server) bool {
+	for i := range srv.Routes {
+		if hosts, _ := routeMatchers(&srv.Routes[i]); len(hosts) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // routeMatchers reads the host and path matchers of a route, set up or not.

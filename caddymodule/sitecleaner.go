@@ -262,12 +262,7 @@ func (a *App) coverHostlessServer(ctx caddy.Context, srv *caddyhttp.Server) {
 	if srv == nil || routeInProvision(srv) == nil {
 		return
 	}
-	for i := range srv.Routes {
-		if hosts, _ := routeMatchers(&srv.Routes[i]); len(hosts) > 0 {
-			return // sites with hosts: each has a route of its own
-		}
-	}
-	if serverMeetsJITAuthFirst(srv.Routes) {
+	if !hostlessServer(srv) || serverMeetsJITAuthFirst(srv.Routes) {
 		return
 	}
 	var metrics *caddyhttp.Metrics
