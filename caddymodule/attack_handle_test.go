@@ -538,3 +538,29 @@ func TestSiteWithoutAHostIsNotWarnedAbout(t *testing.T) {
 		t.Errorf("warned:\n%s", log)
 	}
 }
+
+// A site without a host whose every route has a matcher, none taking the
+// sign-in endpoints (route /app/* beside a proxy for /public/*), sends a
+// sign-in's start and callback to no route at all: loading warns and
+// says what to write instead.
+func TestSiteWithoutACatchAllRouteIsWarnedAbout(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	logFile := dir + "/caddy.log"
+	conns := "connection corp {\n oidc https://idp.example a b\n jit off\n}"
+	caddyfile := fmt.Sprintf(`{%s
+}
+:%d {
+	reverse_proxy /public/* 127.0.0.1:9
+	route /app/* {
+		jit_auth
+		reverse_proxy 127.0.0.1:9
+	}
+}
+`, globalOptions(dir, conns), port)
+	caddyfile = strings.Replace(caddyfile, "level ERROR", "output file "+logFile+"\n\t\tlevel WARN", 1)
+	runCaddyfile(t, caddyfile)
+	if log := mustReadFile(t, logFile); strings.Count(log, "no route that takes every request") != 1 {
+		t.Errorf("want one warning about the sign-in endpoints; log:\n%s", log)
+	}
+}

@@ -293,8 +293,17 @@ func (a *App) coverHostlessServer(ctx caddy.Context, srv *caddyhttp.Server) {
 			_ = r.ProvisionHandlers(ctx, metrics)
 		}
 	}
-	if added {
-		a.placeHandler(srv) // a jit_auth handler later on a request must know a step ran
+	if !added {
+		return
+	}
+	a.placeHandler(srv) // a jit_auth handler later on a request must know a step ran
+	if !slices.ContainsFunc(srv.Routes, func(r caddyhttp.Route) bool {
+		return len(r.MatcherSetsRaw) == 0 && len(r.MatcherSets) == 0
+	}) {
+		// Nothing takes a path that no matcher names: the sign-in
+		// endpoints reach no route, and a sign-in ends on an empty page.
+		a.logger.Warn("this site without a host has no route that takes every request, so the sign-in endpoints (/.jitauth/…) reach no route and signing in fails; put jit_auth at the site level with the matcher as its argument (jit_auth /app/* …), or add a catch-all handle block",
+			zap.String("server", srv.Name()))
 	}
 }
 
