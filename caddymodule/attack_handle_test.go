@@ -564,3 +564,40 @@ func TestSiteWithoutACatchAllRouteIsWarnedAbout(t *testing.T) {
 		t.Errorf("want one warning about the sign-in endpoints; log:\n%s", log)
 	}
 }
+
+// With a named route that holds jit_auth invoked from a handle /app/*
+// block, a path that Caddy's routes take to the site's other block while
+// an upstream's reading takes it into /app/* is refused with 400, as with
+// jit_auth written in the block itself (S10): the site's cleaning step
+// follows invoke into the named route.
+func TestPathReadPastAnInvokedNamedRouteIsRefused(t *testing.T) {
+	s, port, conns := newLayoutSite(t)
+	runCaddyfile(t, fmt.Sprintf(`{%s
+}
+&(protected) {
+	jit_auth
+}
+http://localhost:%d {
+	handle /app/* {
+		invoke protected
+		reverse_proxy %[3]s
+	}
+	handle {
+		reverse_proxy %[3]s
+	}
+}
+`, globalOptions(s.dir, conns), port, s.upstream.hostPort()))
+	for _, path := range []string{"/app;x/y", "/public/..;/app/y", "/app./y"} {
+		resp := newBrowser(t).do(http.MethodGet, s.base+path, nil)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || s.upstream.hits != 0 {
+			t.Errorf("%s: status %d, %d requests reached the upstream; want 400 and none", path, resp.StatusCode, s.upstream.hits)
+		}
+	}
+	before := s.upstream.hits
+	resp := newBrowser(t).do(http.MethodGet, s.base+"/public/x", nil)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || s.upstream.hits != before+1 {
+		t.Errorf("/public/x: status %d, did not reach the upstream", resp.StatusCode)
+	}
+}

@@ -38,6 +38,10 @@ type siteCleaner struct {
 	// routes are the site's (coverHostlessServer): the cleaner follows a
 	// request through all of them, not through its own route only.
 	srv *caddyhttp.Server
+	// within: the cleaner is not the first handler of route but sits
+	// inside it, first in its subroute (coverInvokingSites), so a walk
+	// follows all of route's handlers.
+	within bool
 }
 
 // CaddyModule names the cleaner in Caddy's metrics and traces; it is not
@@ -103,15 +107,18 @@ func (c *siteCleaner) endpointHandler(r *http.Request) *Handler {
 // walks reports whether the cleaner has routes of the site to follow a
 // request through (walk).
 func (c *siteCleaner) walks() bool {
-	return c.srv != nil || c.route != nil && len(c.route.Handlers) >= 2
+	return c.srv != nil || c.route != nil && (c.within || len(c.route.Handlers) >= 2)
 }
 
 // walk follows r through the site's routes as Caddy would
 // (reachesJITAuth): the handlers after the cleaner in its route, or
 // every top-level route of the server of a site without a host.
 func (c *siteCleaner) walk(r *http.Request, at *reachedAt) routeOutcome {
-	if c.srv != nil {
+	switch {
+	case c.srv != nil:
 		return routesReach(c.srv.Routes, r, map[string]bool{}, at)
+	case c.within:
+		return reachesJITAuth(c.route.Handlers, r, map[string]bool{}, at)
 	}
 	return reachesJITAuth(c.route.Handlers[1:], r, map[string]bool{}, at)
 }
@@ -361,9 +368,12 @@ func typedHandlersMeetJITAuth(handlers []caddyhttp.MiddlewareHandler) (cleans, o
 // requests to the upstream with the client's identity headers and the
 // module's cookies (S1, S16). A Caddyfile site is a top-level route
 // matching on the host with one subroute, which Caddy compiles on each
-// request, so the step goes first in that subroute; it cleans only (it
-// has no route of its own to walk for endpoints or other readings). A
-// site of another shape (no host, or JSON) is not changed.
+// request, so the step goes first in that subroute, and follows a
+// request through the whole site route (invoke included, reachesJITAuth)
+// for the readings of a path. The sign-in endpoints it does not hand on:
+// a named route's handler is the endpoint owner of no site (ownEndpoints),
+// so they must reach the invoke by the site's own routes. A site of
+// another shape (no host, or JSON) is not changed.
 func (a *App) coverInvokingSites(ctx caddy.Context, srv *caddyhttp.Server) {
 	if srv == nil || routeInProvision(srv) != nil {
 		return // a top-level route: installSiteCleaner's
@@ -390,7 +400,7 @@ func (a *App) coverInvokingSites(ctx caddy.Context, srv *caddyhttp.Server) {
 				continue // a second jit_auth of the named routes
 			}
 		}
-		step := caddyhttp.Route{Handlers: []caddyhttp.MiddlewareHandler{&siteCleaner{app: a}}}
+		step := caddyhttp.Route{Handlers: []caddyhttp.MiddlewareHandler{&siteCleaner{app: a, route: r, within: true}}}
 		if err := step.ProvisionHandlers(ctx, nil); err != nil {
 			continue // loads nothing: it has no raw handlers
 		}
@@ -561,6 +571,15 @@ func reachesJITAuth(handlers []caddyhttp.MiddlewareHandler, r *http.Request, gro
 		case *siteCleaner:
 		case *caddyhttp.Subroute:
 			if out := routesReach(h.Routes, r, groups, at); out != routePasses {
+				return out
+			}
+		case *caddyhttp.Invoke:
+			// The named route runs with what follows invoke as its next.
+			srv, _ := r.Context().Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server)
+			if srv == nil || srv.NamedRoutes[h.Name] == nil {
+				return routeAnswers
+			}
+			if out := routesReach(caddyhttp.RouteList{*srv.NamedRoutes[h.Name]}, r, groups, at); out != routePasses {
 				return out
 			}
 		default:
