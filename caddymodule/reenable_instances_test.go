@@ -119,3 +119,46 @@ func TestReenabledUsersBearerTokenIsAcceptedAtOnce(t *testing.T) {
 		t.Errorf("a new token of the user enabled again: %d %s, want 200: the store says she is active", code, body)
 	}
 }
+
+// The same for a sign-in through a connection with JIT off under the
+// verified email of a local user (its holder): the sign-in found the
+// holder active, so the session it issues is not refused by this
+// instance's older reading of the holder's disable.
+func TestReenabledHolderSignsInThroughAJITOffConnectionAtOnce(t *testing.T) {
+	admin := freePort(t)
+	s := startSiteOpts(t, siteOptions{adminPort: admin})
+	s.queue(alice())
+	if resp, _ := s.login(newBrowser(t), "corp", "/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login through corp: %d", resp.StatusCode)
+	}
+	if code := adminCall(t, admin, http.MethodPost, "/jit_auth/users/alice@example.com/disable", "", nil); code != http.StatusOK {
+		t.Fatalf("disable: %d", code)
+	}
+	st := openStore(t, s.dir)
+	users := allUsers(t, st)
+	if len(users) != 1 {
+		t.Fatalf("%d users", len(users))
+	}
+	if err := st.SetStatus(t.Context(), users[0].ID, provisioner.StatusActive, "back"); err != nil {
+		t.Fatal(err)
+	}
+	// A sign-in in the second of the disable's sign-out everywhere is
+	// refused by it; this one comes after.
+	time.Sleep(1100 * time.Millisecond)
+	s.queue(alice())
+	b := newBrowser(t)
+	calledBack := false
+	resp, _, visited := b.follow(s.base+"/.jitauth/start/partner?rd=%2Fapp", func(u *url.URL) bool {
+		if strings.HasPrefix(u.Path, "/.jitauth/callback/") {
+			calledBack = true
+			return false
+		}
+		return calledBack && strings.HasPrefix(u.Path, "/.jitauth/")
+	})
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/app" {
+		t.Errorf("the enabled holder's JIT-off sign-in ended in %d at %s (visited %v), want the application", resp.StatusCode, resp.Request.URL, visited)
+	}
+	if got := s.upstream.lastHeaders(t).Get("Remote-User"); resp.StatusCode == http.StatusOK && got != "alice@example.com" {
+		t.Errorf("Remote-User %q, want the holder's name", got)
+	}
+}

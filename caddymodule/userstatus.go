@@ -147,6 +147,18 @@ func (u *userStatus) set(id string, refused bool) {
 	}
 }
 
+// readActive records that the store has just said the user id is
+// active (a JIT-off sign-in under their name read them), for an entry
+// this instance keeps; the profile stays as the refresh last read it.
+func (u *userStatus) readActive(id string) {
+	u.mu.RLock()
+	e := u.users[id]
+	u.mu.RUnlock()
+	if e != nil && e.refused.Swap(false) {
+		u.gen.Add(1)
+	}
+}
+
 // refresh re-reads the status of every user seen within keep; users not
 // seen for that long are forgotten. A store error keeps the last known
 // status: an outage neither locks everyone out nor lets anyone in who
