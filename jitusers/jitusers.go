@@ -194,7 +194,19 @@ func adminMessage(err error) error {
 	return errors.New(strings.TrimSpace(strings.TrimPrefix(msg[:i], "caddy responded with error: ")) + " " + body.Error)
 }
 
-func userPath(ref string) string { return "/jit_auth/users/" + url.PathEscape(ref) }
+// userPath is the admin API path of the user ref names. A name "." or
+// ".." (kept from a version that gave names a leading '.') is sent with
+// its dots escaped: as is, it is a dot segment, which Caddy's admin
+// endpoint cleans away before jit_auth sees the path, and the request
+// reaches another endpoint (reset-totp of "." would delete the user
+// named "totp").
+func userPath(ref string) string {
+	esc := url.PathEscape(ref)
+	if ref == "." || ref == ".." {
+		esc = strings.ReplaceAll(esc, ".", "%2E")
+	}
+	return "/jit_auth/users/" + esc
+}
 
 // filters is the query string of list's and export's flags.
 func (c *call) filters() url.Values {
