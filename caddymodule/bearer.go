@@ -153,7 +153,7 @@ func (g *bearerGate) session(ctx context.Context, h *Handler, token string, now 
 		if err != nil {
 			return nil, nil, recogniseError(err)
 		}
-		h.app.sessions.userRead(res) // as a sign-in does
+		h.app.sessions.userRead(res, now) // as a sign-in does
 		exp, mfa := tokenFacts(claims.Raw)
 		s := newSession(rule.conn, claims, res, exp.Sub(now), now, h.app.sessionAttributes)
 		s.ID = bearerSessionPrefix + newSessionID()

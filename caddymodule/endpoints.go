@@ -245,7 +245,7 @@ func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Conn
 	if old := h.otherSession(r, conn.name, claims.Subject); old != nil {
 		h.endReplaced(r, old)
 	}
-	h.app.sessions.userRead(res)
+	h.app.sessions.userRead(res, now)
 	h.sessionStarted(w, r, conn, s, claims, now)
 	h.emit(event{kind: eventLoggedIn, connection: conn.name, outcome: string(res.Outcome), username: s.Username, localID: s.UserID, subject: s.Subject})
 	http.Redirect(w, r, next, http.StatusFound)

@@ -238,26 +238,25 @@ func (m *sessions) confirm(ctx context.Context, users provisioner.UserStore, s *
 	return u != nil && u.Status == provisioner.StatusActive, nil
 }
 
-// userRead records the status (and profile) of the user a sign-in or a
-// bearer token's check just read from the store (res.User, or the local
-// user holding a JIT-off name, res.Holder), as active: it let them in.
+// userRead records that a sign-in or a bearer token's check, whose
+// store reads began at readFrom, found its user active (res.User, or
+// the local user holding a JIT-off name, res.Holder): it let them in.
 // This instance may hold an older reading until its next
 // user_status_refresh: a disable it learnt of, which an enable through
 // another instance has undone since. That older reading must not refuse
 // the session just issued (the user, enabled again, would be sent back
-// to sign in until the refresh). A disable that this read missed ended
-// the user's sessions up to it (a sign-out everywhere, which refuses
-// this one too) and reaches this instance at its next refresh, as
-// before.
-func (m *sessions) userRead(res provisioner.Result) {
+// to sign in until the refresh). A reading made here after readFrom (a
+// disable through this instance meanwhile) is newer, and stays. Only
+// the status is taken: the profile stays as the refresh read it.
+func (m *sessions) userRead(res provisioner.Result, readFrom time.Time) {
 	if m.status == nil {
 		return
 	}
-	if res.User != nil {
-		m.status.update(res.User.ID, res.User, m.logger)
+	if res.User != nil && res.User.Status == provisioner.StatusActive {
+		m.status.readActive(res.User.ID, readFrom)
 	}
 	if res.Holder != "" {
-		m.status.readActive(res.Holder)
+		m.status.readActive(res.Holder, readFrom)
 	}
 }
 

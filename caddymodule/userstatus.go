@@ -39,8 +39,12 @@ func (u *userStatus) generation() uint64 {
 }
 
 type statusEntry struct {
-	refused  atomic.Bool
-	lastSeen atomic.Int64 // Unix seconds
+	refused atomic.Bool
+	// mu orders the changes of refused with decidedAt, when the last
+	// one was decided (Unix nanoseconds; readActive).
+	mu        sync.Mutex
+	decidedAt int64
+	lastSeen  atomic.Int64 // Unix seconds
 	// profile is the user as the store last said, for sessions issued
 	// before a change (nil until the first refresh).
 	profile atomic.Pointer[liveProfile]
@@ -142,21 +146,37 @@ func (u *userStatus) set(id string, refused bool) {
 		u.users[id] = e
 	}
 	u.mu.Unlock()
-	if e.refused.Swap(refused) != refused {
+	if e.decide(refused) != refused {
 		u.gen.Add(1)
 	}
 }
 
-// readActive records that the store has just said the user id is
-// active (a JIT-off sign-in under their name read them), for an entry
-// this instance keeps; the profile stays as the refresh last read it.
-func (u *userStatus) readActive(id string) {
+// readActive records that a read of the store begun at readFrom found
+// the user id active (a sign-in let them in), for an entry this
+// instance keeps, unless the entry's status was decided here after
+// readFrom: that decision (a disable through this instance, a refresh)
+// is newer than the read.
+func (u *userStatus) readActive(id string, readFrom time.Time) {
 	u.mu.RLock()
 	e := u.users[id]
 	u.mu.RUnlock()
-	if e != nil && e.refused.Swap(false) {
+	if e == nil {
+		return
+	}
+	e.mu.Lock()
+	changed := readFrom.UnixNano() > e.decidedAt && e.refused.Swap(false)
+	e.mu.Unlock()
+	if changed {
 		u.gen.Add(1)
 	}
+}
+
+// decide sets the entry's status, as decided now.
+func (e *statusEntry) decide(refused bool) (was bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.decidedAt = time.Now().UnixNano()
+	return e.refused.Swap(refused)
 }
 
 // refresh re-reads the status of every user seen within keep; users not
@@ -237,7 +257,7 @@ func (u *userStatus) update(id string, user *provisioner.User, logger *zap.Logge
 	if user != nil {
 		e.profile.Store(profileOf(user))
 	}
-	if e.refused.Swap(refused) != refused && refused {
+	if e.decide(refused) != refused && refused {
 		logger.Info("user disabled or deleted; live sessions refused", zap.String("local_id", id))
 	}
 	// Every read counts as a change: a profile read after a session was
