@@ -390,6 +390,14 @@ func newSession(conn *Connection, c provisioner.Claims, res provisioner.Result, 
 	}
 	p := res.Profile
 	s.Username, s.Holder = res.Username, res.Holder
+	if s.Holder == "" && res.DirectoryErr != nil {
+		// The directory could not say whether a local user holds the
+		// name (a verified email): the session follows whoever does,
+		// found by name once the store answers (holderByName), so a
+		// disabled user does not keep, for the whole session_lifetime,
+		// a session under their name that an outage let them open.
+		s.Holder = nameCutoffKey(s.Username)
+	}
 	s.Email, s.EmailVerified, s.Name, s.Groups, s.Roles = p.Email, p.EmailVerified, p.Name, p.Groups, res.Roles
 	s.Attributes = chosenAttributes(p.Attributes, attrs)
 	return s

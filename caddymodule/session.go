@@ -129,6 +129,17 @@ func (s *Session) cutoffKeys() [4]string {
 	return [4]string{s.directoryUser(), s.subjectKey, s.sidKey, s.nameKey}
 }
 
+// holderByName reports whether a Holder is a name (nameCutoffKey) rather
+// than a local ID: that of a JIT-off session whose sign-in could not
+// read the directory, which the status refresh resolves by name.
+func holderByName(holder string) (name string, ok bool) {
+	return strings.CutPrefix(holder, namePrefix)
+}
+
+// namePrefix starts a name's cutoff key (nameCutoffKey); local IDs
+// (UUIDs) never hold a colon.
+const namePrefix = "name:"
+
 // nameCutoffKey is the key a sign-out everywhere of the local user named
 // username is also recorded under, for JIT-off sessions of that name:
 // "" unless the name could be a JIT-off one (a verified email).
@@ -136,7 +147,7 @@ func nameCutoffKey(username string) string {
 	if !strings.Contains(username, "@") {
 		return ""
 	}
-	return "name:" + provisioner.NormalizeUsername(username)
+	return namePrefix + provisioner.NormalizeUsername(username)
 }
 
 // Cutoff keys besides local user IDs (UUIDs, which have no colon).

@@ -222,7 +222,9 @@ func (m *sessions) confirm(ctx context.Context, users provisioner.UserStore, s *
 		return false, nil
 	}
 	id := s.directoryUser()
-	if id == "" {
+	if _, byName := holderByName(id); id == "" || byName {
+		// No local user, or (a JIT-off session) one the status refresh
+		// finds by name; enrolment, the one caller, needs a local user.
 		return true, nil
 	}
 	u, err := users.User(ctx, id)

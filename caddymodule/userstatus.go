@@ -203,6 +203,16 @@ func (u *userStatus) refresh(ctx context.Context, store provisioner.UserStore, k
 	}
 	u.mu.Unlock()
 
+	// Holders named rather than identified (holderByName) are found by
+	// name, one read each: only sessions opened while the directory
+	// could not be read have them.
+	ids = slices.DeleteFunc(ids, func(id string) bool {
+		name, ok := holderByName(id)
+		if ok && ctx.Err() == nil {
+			u.refreshName(ctx, store, id, name, logger)
+		}
+		return ok
+	})
 	if batch, ok := store.(provisioner.UserBatchReader); ok {
 		u.refreshBatches(ctx, batch, ids, logger)
 		return
@@ -221,6 +231,33 @@ func (u *userStatus) refresh(ctx context.Context, store provisioner.UserStore, k
 			u.update(id, user, logger)
 		}
 	}
+}
+
+// refreshName decides the status of the entry id, the holder of a
+// JIT-off session named name whose sign-in could not read the
+// directory, as that sign-in would have: refused when a local user has
+// the name and is disabled, or is not the one whose verified email it
+// is (the sign-in would then have taken another name); else let in.
+func (u *userStatus) refreshName(ctx context.Context, store provisioner.UserStore, id, name string, logger *zap.Logger) {
+	user, err := store.UserByUsername(ctx, name)
+	switch {
+	case errors.Is(err, provisioner.ErrNotFound):
+		user = nil
+	case err != nil:
+		logger.Warn("checking the local user holding a JIT-off name; keeping the last known status", zap.Error(err))
+		return
+	}
+	refused := user != nil && (user.Status != provisioner.StatusActive || !provisioner.HoldsName(user, name))
+	u.mu.RLock()
+	e := u.users[id]
+	u.mu.RUnlock()
+	if e == nil {
+		return
+	}
+	if e.decide(refused) != refused && refused {
+		logger.Info("the local user holding a JIT-off name is disabled or another's; its live sessions refused", zap.String("local_id", user.ID))
+	}
+	u.gen.Add(1)
 }
 
 // refreshBatches re-reads ids MaxUsersByID at a time, one query each.

@@ -210,7 +210,7 @@ func (p *Provisioner) notStored(ctx context.Context, connection string, c Claims
 		case err != nil:
 			res.DirectoryErr = fmt.Errorf("%w: looking up username: %w", ErrStoreUnavailable, err)
 			return true
-		case u.EmailVerified && asciiLower(strings.TrimSpace(u.Email)) == email:
+		case HoldsName(u, email):
 			// email is a verified-email name: the address up to ASCII
 			// case. Unicode folding would take "\u212Aate@" (Kelvin
 			// sign), another mailbox, for "kate@" (as in linking).

@@ -112,6 +112,15 @@ func plainName(s string) string {
 }
 
 // asciiLower lower-cases the ASCII letters of s and nothing else.
+// HoldsName reports whether u is the local user whose name a JIT-off
+// session named name (a verified email, as Policy.SessionName gives it)
+// stands for: u's email is verified and is that address up to ASCII
+// letter case. Unicode folding would take "\u212Aate@" (Kelvin sign),
+// another mailbox, for "kate@" (as in linking).
+func HoldsName(u *User, name string) bool {
+	return u.EmailVerified && asciiLower(strings.TrimSpace(u.Email)) == name
+}
+
 func asciiLower(s string) string {
 	b := []byte(s)
 	for i, c := range b {
