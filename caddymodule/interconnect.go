@@ -10,6 +10,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"go.uber.org/zap"
 )
 
@@ -72,6 +73,7 @@ func (a *App) checkInterconnections(ctx caddy.Context, h *Handler) error {
 			atts = findAttachments(httpApp)
 			a.warnPartialCoverage(atts)
 			a.warnRoutesBefore(httpApp)
+			a.warnOtherPorts(httpApp, atts)
 		} else {
 			// Not under the http app (a handler built by hand): this
 			// handler is all there is to check.
@@ -551,6 +553,91 @@ func (a *App) warnRoutesBefore(app *caddyhttp.App) {
 			}
 		}
 	}
+}
+
+// warnOtherPorts warns about the sites of servers (listeners) without
+// jit_auth that a browser may reach on a host of a jit_auth site of
+// another server: a host's cookies go to every port of it (RFC 6265),
+// so their handlers get the module's session cookie, and an upstream
+// may keep it in its request log (S16). A site without a host is
+// reached by any host. Routes of a server with jit_auth are left to the
+// checks above.
+func (a *App) warnOtherPorts(app *caddyhttp.App, atts []attachment) {
+	for _, name := range sortedKeys(app.Servers) {
+		srv := app.Servers[name]
+		if srv == nil || slices.ContainsFunc(atts, func(at attachment) bool { return at.server == name }) {
+			continue
+		}
+		for i := range srv.Routes {
+			r := &srv.Routes[i]
+			if !routeForwards(r) {
+				continue // static answers and redirects (automatic HTTPS) keep nothing
+			}
+			hosts, paths := routeMatchers(r)
+			at := slices.IndexFunc(atts, func(at attachment) bool { return cookieHostsMeet(hosts, at.hosts) })
+			if at < 0 {
+				continue
+			}
+			a.logger.Warn("a site on another port of a host jit_auth serves has no jit_auth: browsers send a host's cookies to all its ports, so its handlers, and an upstream behind them, get the module's session cookie. Serve it on a host name of its own, give it a jit_auth, or remove the cookies there if its app needs none (request_header -Cookie)",
+				zap.String("route", scope{server: name, listen: srv.Listen}.with(hosts, paths).String()),
+				zap.String("jit_auth_route", atts[at].where))
+			break // one warning a server
+		}
+	}
+}
+
+// routeForwards reports whether r, set up or not, may hand requests to
+// an upstream (reverse_proxy, and php_fastcgi, which is one).
+func routeForwards(r *caddyhttp.Route) bool {
+	for _, raw := range r.HandlersRaw {
+		if rawHandlerForwards(raw) {
+			return true
+		}
+	}
+	for _, h := range r.Handlers {
+		switch h := h.(type) {
+		case *reverseproxy.Handler:
+			return true
+		case *caddyhttp.Subroute:
+			for i := range h.Routes {
+				if routeForwards(&h.Routes[i]) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+func rawHandlerForwards(raw json.RawMessage) bool {
+	var head struct {
+		Handler string     `json:"handler"`
+		Routes  []rawRoute `json:"routes"`
+	}
+	if json.Unmarshal(raw, &head) != nil {
+		return false
+	}
+	if head.Handler == "reverse_proxy" {
+		return true
+	}
+	for _, r := range head.Routes {
+		for _, hr := range r.Handle {
+			if rawHandlerForwards(hr) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// cookieHostsMeet reports whether a browser may send to a site with
+// hosts a cookie it got from a site with other: as hostsMeet, but a site
+// without a host (empty) is reached by any host.
+func cookieHostsMeet(hosts, other []string) bool {
+	if len(hosts) == 0 || len(other) == 0 {
+		return true
+	}
+	return hostsMeet(hosts, other)
 }
 
 // hostlessServer reports whether no top-level route of srv matches on

@@ -1,0 +1,43 @@
+package caddymodule_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// Browsers send a host's cookies to every port of it (RFC 6265 ignores
+// the port), so the session cookie of a jit_auth site also goes to a
+// site of the same Caddy on another port of the same host, which has no
+// jit_auth handler to take it off, and its upstream gets it (S16).
+// Loading says so, once for such a site, and names what to do; it says
+// nothing of a site on another host, of one that forwards nothing, or of
+// one with its own jit_auth.
+func TestSiteOnAnotherPortOfAJITAuthHostIsWarnedAbout(t *testing.T) {
+	const warning = "a site on another port of a host jit_auth serves has no jit_auth"
+	for _, c := range []struct {
+		name  string
+		other string
+		warns bool
+	}{
+		{"same host, forwards", "http://localhost:%d {\n\treverse_proxy 127.0.0.1:9\n}", true},
+		{"same host, forwards in a handle block", "http://localhost:%d {\n\thandle /api/* {\n\t\treverse_proxy 127.0.0.1:9\n\t}\n\trespond 404\n}", true},
+		{"no host, forwards", ":%d {\n\treverse_proxy 127.0.0.1:9\n}", true},
+		{"another host", "http://other.example:%d {\n\treverse_proxy 127.0.0.1:9\n}", false},
+		{"same host, answers itself", "http://localhost:%d {\n\trespond \"ok\"\n}", false},
+		{"same host, its own jit_auth", "http://localhost:%d {\n\tjit_auth\n\treverse_proxy 127.0.0.1:9\n}", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			logFile := dir + "/caddy.log"
+			conns := "connection corp {\n oidc https://idp.example a b\n jit off\n}"
+			caddyfile := fmt.Sprintf("{%s\n}\nhttp://localhost:%d {\n\tjit_auth\n\treverse_proxy 127.0.0.1:9\n}\n"+c.other+"\n",
+				globalOptions(dir, conns), freePort(t), freePort(t))
+			caddyfile = strings.Replace(caddyfile, "level ERROR", "output file "+logFile+"\n\t\tlevel WARN", 1)
+			runCaddyfile(t, caddyfile)
+			if n, want := strings.Count(mustReadFile(t, logFile), warning), map[bool]int{true: 1, false: 0}[c.warns]; n != want {
+				t.Errorf("%d warnings about the other port, want %d; log:\n%s", n, want, mustReadFile(t, logFile))
+			}
+		})
+	}
+}
