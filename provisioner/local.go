@@ -27,6 +27,9 @@ type LocalChange struct {
 	Keep *bool
 }
 
+// maxLocalValueLength bounds an attribute value an administrator sets.
+const maxLocalValueLength = 4096
+
 // ApplyLocalChange checks the whole change and applies it in one store
 // update, so a change that is refused in part writes nothing. Each set
 // attribute becomes locally owned, so connections with sync
@@ -58,6 +61,13 @@ func ApplyLocalChangeFrom(ctx context.Context, s UserStore, userID string, ch Lo
 			// at most 2704 bytes), and a login drops an address this
 			// long: refused here alike on every store.
 			return nil, nil, fmt.Errorf("%w: the email is %d bytes; an address has at most %d (RFC 5321)", ErrInvalidChange, len(v), maxEmailLength)
+		}
+		if len(v) > maxLocalValueLength {
+			// Every attribute travels in the session cookie (about 12 KB
+			// in all) and most in a header: a few values far longer than
+			// any name would make the user's session too large to issue,
+			// and the user unable to sign in.
+			return nil, nil, fmt.Errorf("%w: the value of %s is %d bytes; at most %d", ErrInvalidChange, name, len(v), maxLocalValueLength)
 		}
 		if !StorableText(v) {
 			// The login path drops NULs before storing; an

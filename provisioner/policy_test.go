@@ -698,6 +698,7 @@ func TestLocalChangeRefusesUnstorableValues(t *testing.T) {
 		{"name": "Bob\x00by"},
 		{"name": "Bobby", "department": "a\x00b"},
 		{"department": "\xff"},
+		{"name": strings.Repeat("B", 4097)}, // over the bound
 	} {
 		if _, err := provisioner.SetLocalAttributes(ctx, s, u.ID, set); !errors.Is(err, provisioner.ErrInvalidChange) {
 			t.Errorf("SetLocalAttributes(%q): %v; want ErrInvalidChange", set, err)
