@@ -3,7 +3,6 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
-	"net/textproto"
 	"slices"
 	"strings"
 	"time"
@@ -117,7 +116,7 @@ func (ap *Application) validate(a *App, label string) error {
 		if !httpguts.ValidHeaderFieldName(name) {
 			return fmt.Errorf("%s: %q is not a valid header name", label, name)
 		}
-		if unfitHeaders[textproto.CanonicalMIMEHeaderKey(name)] {
+		if unfitHeader(name) {
 			return fmt.Errorf("%s: header %s cannot carry identity: proxies drop it or it frames the request; choose another name, such as X-Remote-User", label, name)
 		}
 	}
@@ -238,4 +237,17 @@ func sortedKeys[V any](m map[string]V) []string {
 var unfitHeaders = map[string]bool{
 	"Connection": true, "Keep-Alive": true, "Proxy-Connection": true, "Te": true, "Trailer": true,
 	"Transfer-Encoding": true, "Upgrade": true, "Host": true, "Content-Length": true, "Cookie": true,
+}
+
+// unfitHeader reports whether name is one of unfitHeaders in any
+// spelling: an identity header's client copies are removed in every
+// spelling (headerKey), so Content_Length would take Content-Length off
+// every request.
+func unfitHeader(name string) bool {
+	for u := range unfitHeaders {
+		if headerKey(u) == headerKey(name) {
+			return true
+		}
+	}
+	return false
 }

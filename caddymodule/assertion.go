@@ -74,7 +74,7 @@ func (c *AssertionConfig) validate(label string, rotation time.Duration, headers
 	if c.Header != "" && !httpguts.ValidHeaderFieldName(c.Header) {
 		return fmt.Errorf("%s: assertion header %q is not a valid header name", label, c.Header)
 	}
-	if c.Header != "" && unfitHeaders[textproto.CanonicalMIMEHeaderKey(c.Header)] {
+	if c.Header != "" && unfitHeader(c.Header) {
 		return fmt.Errorf("%s: assertion header %s cannot carry the assertion; choose another name", label, c.Header)
 	}
 	if name := identityHeaderNamed(c.Header, headers); name != "" {
