@@ -171,7 +171,8 @@ type Store interface {
 
 // UserStore keeps local users and their identities: the directory.
 // Implementations must be safe for concurrent use by several goroutines
-// and, for shared stores, several processes.
+// and, for shared stores, several processes. A call whose ctx is already
+// done fails, with an error wrapping ctx.Err(), and writes nothing.
 type UserStore interface {
 	// UserByIdentity returns the user linked to key, or ErrNotFound.
 	UserByIdentity(ctx context.Context, key IdentityKey) (*User, error)
@@ -181,12 +182,14 @@ type UserStore interface {
 	// normalised argument, or ErrNotFound.
 	UserByUsername(ctx context.Context, username string) (*User, error)
 	// UsersByEmail returns every user whose email equals email, compared
-	// case-insensitively (see NormalizeEmail); none is not an error.
+	// case-insensitively (see NormalizeEmail), ordered by normalised
+	// username, then ID; none is not an error.
 	UsersByEmail(ctx context.Context, email string) ([]User, error)
 	// ListUsers returns up to limit users ordered by username, after
 	// skipping offset.
 	ListUsers(ctx context.Context, offset, limit int) ([]User, error)
-	// Identities returns the identities linked to a user.
+	// Identities returns the identities linked to a user, oldest first
+	// (by CreatedAt, then connection, issuer and subject).
 	Identities(ctx context.Context, userID string) ([]Identity, error)
 
 	// CreateUser atomically inserts u (its ID, Status and timestamps are
@@ -210,7 +213,8 @@ type UserStore interface {
 	RecordLogin(ctx context.Context, key IdentityKey, rawClaims []byte, at time.Time, update UpdateFunc) (*User, error)
 	// UpdateUser applies update to the user with this ID in one
 	// transaction (a local, administrative change), or returns
-	// ErrNotFound.
+	// ErrNotFound. An update that changes nothing writes nothing: the
+	// user's UpdatedAt stays as it was.
 	UpdateUser(ctx context.Context, userID string, update UpdateFunc) (*User, error)
 
 	// Close releases the store's resources.
