@@ -723,6 +723,21 @@ func (g groupHosts) narrow(inner scope, group string, routeHosts []string, hostO
 	return inner
 }
 
+// strictHandlerJSON decodes a handler's JSON as Caddy's module loader
+// does: its inline key "handler" removed, unknown fields refused.
+func strictHandlerJSON(raw json.RawMessage, h *Handler) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return err
+	}
+	delete(fields, "handler")
+	body, err := json.Marshal(fields)
+	if err != nil {
+		return err
+	}
+	return caddy.StrictUnmarshalJSON(body, h)
+}
+
 func walkRawHandler(raw json.RawMessage, sc scope, out *[]attachment) {
 	var head struct {
 		Handler string     `json:"handler"`
@@ -733,8 +748,13 @@ func walkRawHandler(raw json.RawMessage, sc scope, out *[]attachment) {
 	}
 	switch head.Handler {
 	case "jit_auth":
+		// Strictly, as Caddy decodes the handler (without its inline key)
+		// when it loads it: one with an unknown field is left to that,
+		// which refuses the configuration naming the field; read
+		// leniently, the check refused it first for what the misspelt
+		// field left unset.
 		var h Handler
-		if json.Unmarshal(raw, &h) == nil {
+		if strictHandlerJSON(raw, &h) == nil {
 			*out = append(*out, attachmentOf(&h, sc))
 		}
 	case "subroute":
