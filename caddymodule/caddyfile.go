@@ -313,13 +313,21 @@ func (o onceOptions) check(d *caddyfile.Dispenser, single ...string) error {
 	return o.seen(d, d.Val(), single...)
 }
 
+// listOptions are the once-only options whose one line takes a list.
+var listOptions = map[string]bool{"connections": true, "reserved_usernames": true, "username": true}
+
 // seen is check for the option opt, once read.
 func (o onceOptions) seen(d *caddyfile.Dispenser, opt string, single ...string) error {
 	if !slices.Contains(single, opt) {
 		return nil
 	}
 	if o[opt] {
-		return d.Errf("%s is given twice; give it once (a list on one line)", opt)
+		// The hint fits only the options that take a list: for
+		// store or session_lifetime it read as "both on one line".
+		if listOptions[opt] {
+			return d.Errf("%s is given twice; give it once (a list on one line)", opt)
+		}
+		return d.Errf("%s is given twice; keep one", opt)
 	}
 	o[opt] = true
 	return nil

@@ -61,3 +61,32 @@ func TestSilentlyMisreadValuesAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// An option given twice is refused with a fix that fits it: "a list on
+// one line" only for the options that take a list; for one that takes a
+// single value (store, session_lifetime, display_name, idle_timeout) the
+// hint told the administrator to write two stores on one line.
+func TestRepeatedOptionErrorSuggestsAListOnlyForListOptions(t *testing.T) {
+	const conn = "connection corp {\n\t\t\toidc https://idp.example x y\n\t\t\t%s\n\t\t}"
+	for name, c := range map[string]struct {
+		global, site string
+		list         bool
+	}{
+		"store":              {"store sqlite /tmp/a.db\n\t\tstore sqlite /tmp/b.db\n\t\t" + fmt.Sprintf(conn, ""), "", false},
+		"session_lifetime":   {"session_lifetime 1h\n\t\tsession_lifetime 2h\n\t\t" + fmt.Sprintf(conn, ""), "", false},
+		"display_name":       {fmt.Sprintf(conn, "display_name A\n\t\t\tdisplay_name B"), "", false},
+		"idle_timeout":       {fmt.Sprintf(conn, ""), "idle_timeout 1m\n\t\tidle_timeout 2m", false},
+		"reserved_usernames": {fmt.Sprintf(conn, "jit {\n\t\t\t\treserved_usernames admin\n\t\t\t\treserved_usernames root\n\t\t\t}"), "", true},
+		"connections":        {fmt.Sprintf(conn, ""), "connections corp\n\t\tconnections corp", true},
+	} {
+		cf := "{\n\tjit_auth {\n\t\t" + c.global + "\n\t}\n}\nhttp://localhost:9999 {\n\tjit_auth {\n\t\t" + c.site + "\n\t}\n\trespond ok\n}\n"
+		_, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(cf), map[string]any{"filename": "Caddyfile"})
+		if err == nil || !strings.Contains(err.Error(), name+" is given twice") {
+			t.Errorf("%s twice: %v; want an error saying so", name, err)
+			continue
+		}
+		if hint := strings.Contains(err.Error(), "a list on one line"); hint != c.list {
+			t.Errorf("%s twice: %v; suggests a list on one line: %v, want %v", name, err, hint, c.list)
+		}
+	}
+}
