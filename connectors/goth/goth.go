@@ -135,6 +135,19 @@ func (g *Goth) Validate() error {
 	if (g.AuthURL != "" || g.TokenURL != "" || g.ProfileURL != "") && (g.AuthURL == "" || g.TokenURL == "" || g.ProfileURL == "") {
 		return errors.New("auth_url, token_url and profile_url must be set together")
 	}
+	// A URL the provider's factory does not read would be ignored, and
+	// the sign-ins would go to the provider's public site (github.com
+	// for a base_url meant for GitHub Enterprise), where anyone has an
+	// account.
+	if g.BaseURL != "" && !baseURLProviders[g.Provider] {
+		return fmt.Errorf("provider %s does not use base_url (only auth0, nextcloud and okta do); for a self-hosted github, gitlab or gitea give auth_url, token_url and profile_url instead", g.Provider)
+	}
+	if customURLs(*g) && !customURLProviders[g.Provider] {
+		return fmt.Errorf("provider %s does not use auth_url, token_url or profile_url (only github, gitlab and gitea do); for another provider of your own use the oidc connector", g.Provider)
+	}
+	if g.EmailURL != "" && (g.Provider != "github" || !customURLs(*g)) {
+		return errors.New("email_url is used only by github with auth_url, token_url and profile_url (GitHub Enterprise)")
+	}
 	if _, err := g.factory(*g.cfg, "https://example.invalid/callback", g.scopes); err != nil {
 		return err
 	}
@@ -211,6 +224,13 @@ func (g *Goth) UnmarshalOption(d *caddyfile.Dispenser) error {
 type gothFactory func(pc Goth, callback string, scopes []string) (gothlib.Provider, error)
 
 func customURLs(pc Goth) bool { return pc.AuthURL != "" }
+
+// baseURLProviders and customURLProviders are the providers whose
+// factory below reads BaseURL, or AuthURL, TokenURL and ProfileURL.
+var (
+	baseURLProviders   = map[string]bool{"auth0": true, "nextcloud": true, "okta": true}
+	customURLProviders = map[string]bool{"github": true, "gitlab": true, "gitea": true}
+)
 
 func needBaseURL(pc Goth) error {
 	if pc.BaseURL == "" {
