@@ -523,6 +523,10 @@ func parseApplicationBlock(d *caddyfile.Dispenser, h *Handler, inSite bool) erro
 			if err != nil {
 				return err
 			}
+			if dur == 0 {
+				// 0 would read as no idle timeout at all.
+				return d.Errf("idle_timeout 0: use at least 1s, or leave it out for none")
+			}
 			h.IdleTimeout = dur
 		case "bearer":
 			b, err := parseBearer(d)

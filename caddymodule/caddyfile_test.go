@@ -81,6 +81,7 @@ func TestBadConfigFailsWithAClearMessage(t *testing.T) {
 		{"hop-by-hop header", head(good) + "http://localhost:1 {\n\tjit_auth {\n\t\theader connection {http.auth.user.id}\n\t}\n\trespond ok\n}\n", "header connection cannot carry identity"},
 		{"framing header spelt with _", head(good) + "http://localhost:1 {\n\tjit_auth {\n\t\theader Content_Length {http.auth.user.id}\n\t}\n\trespond ok\n}\n", "header Content_Length cannot carry identity"},
 		{"assertion header spelt with .", head(good) + "http://localhost:1 {\n\tjit_auth {\n\t\tassertion {\n\t\t\theader Transfer.Encoding\n\t\t}\n\t}\n\trespond ok\n}\n", "cannot"},
+		{"idle_timeout 0", head(good) + "http://localhost:1 {\n\tjit_auth {\n\t\tidle_timeout 0s\n\t}\n\trespond ok\n}\n", "idle_timeout 0: use at least 1s"},
 		{"header name", head(good) + "http://localhost:1 {\n\tjit_auth {\n\t\theader X-User(1) {http.auth.user.id}\n\t}\n\trespond ok\n}\n", `"X-User(1)" is not a valid header name`},
 	}
 	for _, c := range cases {
