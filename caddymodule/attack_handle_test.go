@@ -601,3 +601,112 @@ http://localhost:%d {
 		t.Errorf("/public/x: status %d, did not reach the upstream", resp.StatusCode)
 	}
 }
+
+// A site without a host (":8080 { … }") that reaches jit_auth through
+// invoke of a named route is cleaned as one with a host is: its blocks
+// are the server's own routes, compiled before the named route's
+// jit_auth is set up, so the step goes first in each block's subroute.
+// A public block's requests lose the client's identity headers and the
+// module's cookies (S1, S16), a path an upstream reads into the invoking
+// block is refused, and the protected block still signs in.
+func TestIdentityHeadersStrippedInASiteWithoutAHostThatInvokesANamedRoute(t *testing.T) {
+	s, port, conns := newLayoutSite(t)
+	runCaddyfile(t, fmt.Sprintf(`{%s
+}
+&(protected) {
+	jit_auth
+}
+:%d {
+	handle /public/* {
+		reverse_proxy %[3]s
+	}
+	handle {
+		invoke protected
+		reverse_proxy %[3]s
+	}
+}
+`, globalOptions(s.dir, conns), port, s.upstream.hostPort()))
+	spoof := http.Header{
+		"Remote-User": {"admin"},
+		"Cookie":      {"jitauth_session=stolen; app=1"},
+	}
+	resp := newBrowser(t).do(http.MethodGet, s.base+"/public/x", spoof.Clone())
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || s.upstream.hits != 1 {
+		t.Fatalf("/public/x: status %d, %d requests reached the upstream", resp.StatusCode, s.upstream.hits)
+	}
+	h := s.upstream.lastHeaders(t)
+	if v, ok := h["Remote-User"]; ok {
+		t.Errorf("/public/x: the upstream got the client's Remote-User %q", v)
+	}
+	if c := strings.Join(h["Cookie"], "; "); c != "app=1" {
+		t.Errorf("/public/x: the upstream got Cookie %q; want app=1", c)
+	}
+	for _, path := range []string{"/public/..;/app/y"} {
+		before := s.upstream.hits
+		resp := newBrowser(t).do(http.MethodGet, s.base+path, nil)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest || s.upstream.hits != before {
+			t.Errorf("%s: status %d, reached the upstream %v; want 400 and not", path, resp.StatusCode, s.upstream.hits != before)
+		}
+	}
+
+	b := newBrowser(t)
+	s.queue(alice())
+	resp, body := s.login(b, "corp", "/app/x")
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/app/x" {
+		t.Fatalf("login: %d %s\n%s", resp.StatusCode, resp.Request.URL, body)
+	}
+	signedIn := spoof.Clone()
+	delete(signedIn, "Cookie")
+	resp = b.do(http.MethodGet, s.base+"/app/y", signedIn)
+	resp.Body.Close()
+	h = s.upstream.lastHeaders(t)
+	if h.Get("Remote-User") != "alice@example.com" || len(h["Remote-User"]) != 1 {
+		t.Errorf("signed in: Remote-User %q; want alice@example.com", h["Remote-User"])
+	}
+	if c := strings.Join(h["Cookie"], "; "); strings.Contains(c, "jitauth_") {
+		t.Errorf("signed in: the upstream got Cookie %q", c)
+	}
+}
+
+// In a site without a host that invokes a named route with jit_auth, a
+// directive that answers or forwards by itself (a bare reverse_proxy) is
+// a route of the server that no cleaning step can be put in front of
+// once the named route is set up: loading warns about it, and not about
+// a site whose every such route is a block.
+func TestSiteWithoutAHostInvokingANamedRouteWarnsAboutABareProxy(t *testing.T) {
+	for name, tc := range map[string]struct {
+		rest string
+		warn bool
+	}{
+		"bare proxy":   {"reverse_proxy 127.0.0.1:9", true},
+		"handle block": {"handle {\n\t\treverse_proxy 127.0.0.1:9\n\t}", false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			port := freePort(t)
+			logFile := dir + "/caddy.log"
+			conns := "connection corp {\n oidc https://idp.example a b\n jit off\n}"
+			caddyfile := fmt.Sprintf(`{%s
+}
+&(protected) {
+	jit_auth
+}
+:%d {
+	handle /app/* {
+		invoke protected
+		reverse_proxy 127.0.0.1:9
+	}
+	%s
+}
+`, globalOptions(dir, conns), port, tc.rest)
+			caddyfile = strings.Replace(caddyfile, "level ERROR", "output file "+logFile+"\n\t\tlevel WARN", 1)
+			runCaddyfile(t, caddyfile)
+			log := mustReadFile(t, logFile)
+			if got := strings.Count(log, "answers or forwards by itself"); got != map[bool]int{true: 1, false: 0}[tc.warn] {
+				t.Errorf("warnings: %d, want warned %v; log:\n%s", got, tc.warn, log)
+			}
+		})
+	}
+}

@@ -386,6 +386,10 @@ func (a *App) coverInvokingSites(ctx caddy.Context, srv *caddyhttp.Server) {
 		}
 		named[name] = len(atts) > 0
 	}
+	if hostlessServer(srv) {
+		a.coverHostlessInvoke(ctx, srv, named)
+		return
+	}
 	for i := range srv.Routes {
 		r := &srv.Routes[i]
 		if len(r.Handlers) != 1 || narrows(r.MatcherSetsRaw, r.MatcherSets) {
@@ -406,6 +410,58 @@ func (a *App) coverInvokingSites(ctx caddy.Context, srv *caddyhttp.Server) {
 		}
 		sub.Routes = append(caddyhttp.RouteList{step}, sub.Routes...)
 		a.placeHandler(srv) // a jit_auth handler later on a request must know it ran
+	}
+}
+
+// coverHostlessInvoke is coverInvokingSites for a site without a host,
+// whose blocks and directives are the server's own top-level routes
+// (coverHostlessServer): when one of them invokes a named route with
+// jit_auth, every one gets a cleaning step, which follows a request
+// through all of them (srv). Those routes are compiled by now, so the
+// step can go only first in a route's subroute (a handle, route or
+// handle_path block), which Caddy compiles on each request; a route
+// that answers or forwards by itself (a bare reverse_proxy /api/* …)
+// cannot get one, and the load warns about it.
+func (a *App) coverHostlessInvoke(ctx caddy.Context, srv *caddyhttp.Server, named map[string]bool) {
+	invokes := false
+	for i := range srv.Routes {
+		if invokesAny(caddyhttp.RouteList{srv.Routes[i]}, named) {
+			invokes = true
+			break
+		}
+	}
+	if !invokes || serverMeetsJITAuthFirst(srv.Routes) {
+		return
+	}
+	added := false
+	for i := range srv.Routes {
+		r := &srv.Routes[i]
+		if len(r.Handlers) == 0 {
+			continue
+		}
+		sub, ok := r.Handlers[0].(*caddyhttp.Subroute)
+		if !ok {
+			if cleans, passes := typedHandlersMeetJITAuth(r.Handlers); !cleans && !passes {
+				hosts, paths := routeMatchers(r)
+				a.logger.Warn("a route of this site without a host answers or forwards by itself, before or beside the named route with jit_auth that the site invokes: the requests it takes reach their handlers with client-supplied identity headers (Remote-User, …) and the module's cookies. Put it in a handle block (handle /path/* { … } is cleaned), or jit_auth at the site level",
+					zap.String("server", srv.Name()), zap.Strings("hosts", hosts), zap.Strings("paths", paths))
+			}
+			continue
+		}
+		if first := sub.Routes; len(first) > 0 && len(first[0].Handlers) > 0 {
+			if _, done := first[0].Handlers[0].(*siteCleaner); done {
+				continue // a second jit_auth of the named routes
+			}
+		}
+		step := caddyhttp.Route{Handlers: []caddyhttp.MiddlewareHandler{&siteCleaner{app: a, route: r, srv: srv}}}
+		if err := step.ProvisionHandlers(ctx, nil); err != nil {
+			continue // loads nothing: it has no raw handlers
+		}
+		sub.Routes = append(caddyhttp.RouteList{step}, sub.Routes...)
+		added = true
+	}
+	if added {
+		a.placeHandler(srv) // a jit_auth handler later on a request must know a step ran
 	}
 }
 
