@@ -41,3 +41,33 @@ func TestSiteOnAnotherPortOfAJITAuthHostIsWarnedAbout(t *testing.T) {
 		})
 	}
 }
+
+// A jit_auth handler in a named route serves the hosts of the sites that
+// invoke it, not every host: a site of another server on another host
+// shares none of its cookies and is not warned about, while one on
+// another port of the invoking site's host still is.
+func TestSiteOnAnotherPortOfAnInvokingSiteIsWarnedAboutOnItsHostOnly(t *testing.T) {
+	const warning = "a site on another port of a host jit_auth serves has no jit_auth"
+	for _, c := range []struct {
+		name  string
+		other string
+		warns bool
+	}{
+		{"another host", "http://other.example:%d {\n\treverse_proxy 127.0.0.1:9\n}", false},
+		{"same host", "http://localhost:%d {\n\treverse_proxy 127.0.0.1:9\n}", true},
+		{"no host", ":%d {\n\treverse_proxy 127.0.0.1:9\n}", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			logFile := dir + "/caddy.log"
+			conns := "connection corp {\n oidc https://idp.example a b\n jit off\n}"
+			caddyfile := fmt.Sprintf("{%s\n}\n&(protected) {\n\tjit_auth\n}\nhttp://localhost:%d {\n\tinvoke protected\n\treverse_proxy 127.0.0.1:9\n}\n"+c.other+"\n",
+				globalOptions(dir, conns), freePort(t), freePort(t))
+			caddyfile = strings.Replace(caddyfile, "level ERROR", "output file "+logFile+"\n\t\tlevel WARN", 1)
+			runCaddyfile(t, caddyfile)
+			if n, want := strings.Count(mustReadFile(t, logFile), warning), map[bool]int{true: 1, false: 0}[c.warns]; n != want {
+				t.Errorf("%d warnings about the other port, want %d; log:\n%s", n, want, mustReadFile(t, logFile))
+			}
+		})
+	}
+}

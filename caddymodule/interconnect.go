@@ -574,7 +574,16 @@ func (a *App) warnOtherPorts(app *caddyhttp.App, atts []attachment) {
 				continue // static answers and redirects (automatic HTTPS) keep nothing
 			}
 			hosts, paths := routeMatchers(r)
-			at := slices.IndexFunc(atts, func(at attachment) bool { return cookieHostsMeet(hosts, at.hosts) })
+			at := slices.IndexFunc(atts, func(at attachment) bool {
+				jitHosts := at.hosts
+				if jitHosts == nil {
+					// A named route's or handle_errors' handler: any host
+					// of its server's sites, not any host at all (a site
+					// of another host shares no cookie with it).
+					jitHosts = serverHosts(app.Servers[at.server])
+				}
+				return cookieHostsMeet(hosts, jitHosts)
+			})
 			if at < 0 {
 				continue
 			}
@@ -628,6 +637,24 @@ func rawHandlerForwards(raw json.RawMessage) bool {
 		}
 	}
 	return false
+}
+
+// serverHosts are the hosts the top-level routes of srv match on, which
+// a handler anywhere in srv (a named route, handle_errors) may serve:
+// empty (any host) when one of them matches on none.
+func serverHosts(srv *caddyhttp.Server) []string {
+	out := []string{}
+	if srv == nil {
+		return out
+	}
+	for i := range srv.Routes {
+		hosts, _ := routeMatchers(&srv.Routes[i])
+		if len(hosts) == 0 {
+			return []string{}
+		}
+		out = append(out, hosts...)
+	}
+	return out
 }
 
 // cookieHostsMeet reports whether a browser may send to a site with
