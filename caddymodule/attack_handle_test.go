@@ -710,3 +710,52 @@ func TestSiteWithoutAHostInvokingANamedRouteWarnsAboutABareProxy(t *testing.T) {
 		})
 	}
 }
+
+// A named route may reach jit_auth through another (invoke inner inside
+// &(outer)): a site invoking the outer one, with a host or without, is
+// cleaned as one invoking the inner one directly, whichever named route
+// Caddy sets up first (S1, S16), and its protected block still asks for
+// a sign-in.
+func TestIdentityHeadersStrippedBesideAChainOfInvokedNamedRoutes(t *testing.T) {
+	for _, address := range []string{"http://localhost:%d", ":%d"} {
+		t.Run(address, func(t *testing.T) {
+			s, port, conns := newLayoutSite(t)
+			runCaddyfile(t, fmt.Sprintf(`{%s
+}
+&(inner) {
+	jit_auth
+}
+&(outer) {
+	invoke inner
+}
+`+address+` {
+	handle /public/* {
+		reverse_proxy %[3]s
+	}
+	handle {
+		invoke outer
+		reverse_proxy %[3]s
+	}
+}
+`, globalOptions(s.dir, conns), port, s.upstream.hostPort()))
+			spoof := http.Header{"Remote-User": {"admin"}, "Cookie": {"jitauth_session=stolen; app=1"}}
+			resp := newBrowser(t).do(http.MethodGet, s.base+"/public/x", spoof.Clone())
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || s.upstream.hits != 1 {
+				t.Fatalf("/public/x: status %d, %d requests reached the upstream", resp.StatusCode, s.upstream.hits)
+			}
+			h := s.upstream.lastHeaders(t)
+			if v, ok := h["Remote-User"]; ok {
+				t.Errorf("/public/x: the upstream got the client's Remote-User %q", v)
+			}
+			if c := strings.Join(h["Cookie"], "; "); c != "app=1" {
+				t.Errorf("/public/x: the upstream got Cookie %q; want app=1", c)
+			}
+			resp = newBrowser(t).do(http.MethodGet, s.base+"/app/x", nil)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusFound || s.upstream.hits != 1 {
+				t.Errorf("/app/x: status %d, %d requests reached the upstream; want a redirect to sign in", resp.StatusCode, s.upstream.hits)
+			}
+		})
+	}
+}

@@ -386,6 +386,18 @@ func (a *App) coverInvokingSites(ctx caddy.Context, srv *caddyhttp.Server) {
 		}
 		named[name] = len(atts) > 0
 	}
+	// A named route that invokes one with jit_auth reaches it too (a
+	// chain of invokes): the site invoking the first is covered alike.
+	// Named routes are provisioned in no set order, so one may still be
+	// JSON here.
+	for changed := true; changed; {
+		changed = false
+		for name, r := range srv.NamedRoutes {
+			if !named[name] && r != nil && routeInvokesAny(r, named) {
+				named[name], changed = true, true
+			}
+		}
+	}
 	if hostlessServer(srv) {
 		a.coverHostlessInvoke(ctx, srv, named)
 		return
@@ -463,6 +475,35 @@ func (a *App) coverHostlessInvoke(ctx caddy.Context, srv *caddyhttp.Server, name
 	if added {
 		a.placeHandler(srv) // a jit_auth handler later on a request must know a step ran
 	}
+}
+
+// routeInvokesAny is invokesAny for one route, set up or not.
+func routeInvokesAny(r *caddyhttp.Route, named map[string]bool) bool {
+	if invokesAny(caddyhttp.RouteList{*r}, named) {
+		return true
+	}
+	return slices.ContainsFunc(r.HandlersRaw, func(raw json.RawMessage) bool { return rawInvokesAny(raw, named) })
+}
+
+// rawInvokesAny is invokesAny for a handler's JSON.
+func rawInvokesAny(raw json.RawMessage, named map[string]bool) bool {
+	var head struct {
+		Handler string     `json:"handler"`
+		Name    string     `json:"name"`
+		Routes  []rawRoute `json:"routes"`
+	}
+	if json.Unmarshal(raw, &head) != nil {
+		return false
+	}
+	if head.Handler == "invoke" {
+		return named[head.Name]
+	}
+	for _, r := range head.Routes {
+		if slices.ContainsFunc(r.Handle, func(raw json.RawMessage) bool { return rawInvokesAny(raw, named) }) {
+			return true
+		}
+	}
+	return false
 }
 
 // invokesAny reports whether routes, or the subroutes in them, invoke
