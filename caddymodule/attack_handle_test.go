@@ -759,3 +759,45 @@ func TestIdentityHeadersStrippedBesideAChainOfInvokedNamedRoutes(t *testing.T) {
 		})
 	}
 }
+
+// With jit_auth in a named route invoked from a handle /app/* block
+// beside a catch-all proxy, the sign-in endpoints (/.jitauth/…) go to the
+// catch-all by Caddy's routes: the site's cleaning step hands them to
+// the named route's jit_auth, as it does for jit_auth written in the
+// block, so a sign-in started at /app/x completes (the start was
+// proxied to the upstream, and signing in never began), with a host or
+// without.
+func TestSignInThroughAnInvokedNamedRouteBesideACatchAllProxy(t *testing.T) {
+	for _, address := range []string{"http://localhost:%d", ":%d"} {
+		t.Run(address, func(t *testing.T) {
+			s, port, conns := newLayoutSite(t)
+			runCaddyfile(t, fmt.Sprintf(`{%s
+}
+&(protected) {
+	jit_auth
+}
+`+address+` {
+	handle /app/* {
+		invoke protected
+		reverse_proxy %[3]s
+	}
+	handle {
+		reverse_proxy %[3]s
+	}
+}
+`, globalOptions(s.dir, conns), port, s.upstream.hostPort()))
+			b := newBrowser(t)
+			s.queue(alice())
+			resp, body := s.login(b, "corp", "/app/x")
+			if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/app/x" {
+				t.Fatalf("login: %d %s\n%s", resp.StatusCode, resp.Request.URL, body)
+			}
+			if h := s.upstream.lastHeaders(t); h.Get("Remote-User") != "alice@example.com" {
+				t.Errorf("signed in: Remote-User %q; want alice@example.com", h["Remote-User"])
+			}
+			if s.upstream.hits != 1 {
+				t.Errorf("%d requests reached the upstream; want only /app/x", s.upstream.hits)
+			}
+		})
+	}
+}

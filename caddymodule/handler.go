@@ -176,7 +176,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.peers = h.app.placeHandler(srv)
 	h.app.installSiteCleaner(srv)
 	h.app.coverHostlessServer(ctx, srv)
-	h.app.coverInvokingSites(ctx, srv)
+	h.app.coverInvokingSites(ctx, srv, h)
 
 	if h.MatcherSetsRaw != nil {
 		mods, err := ctx.LoadModule(h, "MatcherSetsRaw")

@@ -181,10 +181,14 @@ func routeInProvision(srv *caddyhttp.Server) *caddyhttp.Route {
 // path_prefix of h's own). It is a warning, not an error, because such
 // configurations loaded before.
 func (a *App) ownEndpoints(srv *caddyhttp.Server, h *Handler) {
-	route := routeInProvision(srv)
-	if route == nil {
-		return
+	if route := routeInProvision(srv); route != nil {
+		a.ownEndpointsOf(srv, route, h)
 	}
+}
+
+// ownEndpointsOf is ownEndpoints for the site whose top-level route is
+// route.
+func (a *App) ownEndpointsOf(srv *caddyhttp.Server, route *caddyhttp.Route, h *Handler) {
 	if a.endpointOwners == nil {
 		a.endpointOwners = map[*caddyhttp.Route]map[string]*Handler{}
 	}
@@ -370,11 +374,13 @@ func typedHandlersMeetJITAuth(handlers []caddyhttp.MiddlewareHandler) (cleans, o
 // matching on the host with one subroute, which Caddy compiles on each
 // request, so the step goes first in that subroute, and follows a
 // request through the whole site route (invoke included, reachesJITAuth)
-// for the readings of a path. The sign-in endpoints it does not hand on:
-// a named route's handler is the endpoint owner of no site (ownEndpoints),
-// so they must reach the invoke by the site's own routes. A site of
-// another shape (no host, or JSON) is not changed.
-func (a *App) coverInvokingSites(ctx caddy.Context, srv *caddyhttp.Server) {
+// for the readings of a path. The named route's handler h owns the
+// site's sign-in endpoints at its path prefix unless a handler of the
+// site's own does (ownEndpointsOf), so the step hands them to it when
+// the site's routes would take them past the invoke. A site without a
+// host is coverHostlessInvoke's; a JSON site whose route has a path
+// matcher is not changed.
+func (a *App) coverInvokingSites(ctx caddy.Context, srv *caddyhttp.Server, h *Handler) {
 	if srv == nil || routeInProvision(srv) != nil {
 		return // a top-level route: installSiteCleaner's
 	}
@@ -399,7 +405,7 @@ func (a *App) coverInvokingSites(ctx caddy.Context, srv *caddyhttp.Server) {
 		}
 	}
 	if hostlessServer(srv) {
-		a.coverHostlessInvoke(ctx, srv, named)
+		a.coverHostlessInvoke(ctx, srv, h, named)
 		return
 	}
 	for i := range srv.Routes {
@@ -411,6 +417,10 @@ func (a *App) coverInvokingSites(ctx caddy.Context, srv *caddyhttp.Server) {
 		if !ok || !invokesAny(sub.Routes, named) {
 			continue
 		}
+		// h answers the site's sign-in endpoints when the site's routes
+		// take them elsewhere (a handle /app/* { invoke … } block beside
+		// a catch-all proxy): the step hands them to it.
+		a.ownEndpointsOf(srv, r, h)
 		if first := sub.Routes; len(first) > 0 && len(first[0].Handlers) > 0 {
 			if _, done := first[0].Handlers[0].(*siteCleaner); done {
 				continue // a second jit_auth of the named routes
@@ -434,7 +444,7 @@ func (a *App) coverInvokingSites(ctx caddy.Context, srv *caddyhttp.Server) {
 // handle_path block), which Caddy compiles on each request; a route
 // that answers or forwards by itself (a bare reverse_proxy /api/* …)
 // cannot get one, and the load warns about it.
-func (a *App) coverHostlessInvoke(ctx caddy.Context, srv *caddyhttp.Server, named map[string]bool) {
+func (a *App) coverHostlessInvoke(ctx caddy.Context, srv *caddyhttp.Server, h *Handler, named map[string]bool) {
 	invokes := false
 	for i := range srv.Routes {
 		if invokesAny(caddyhttp.RouteList{srv.Routes[i]}, named) {
@@ -445,6 +455,9 @@ func (a *App) coverHostlessInvoke(ctx caddy.Context, srv *caddyhttp.Server, name
 	if !invokes || serverMeetsJITAuthFirst(srv.Routes) {
 		return
 	}
+	// As in a site with a host: the steps hand the sign-in endpoints to h
+	// when the server's routes take them elsewhere.
+	a.ownEndpointsOf(srv, &srv.Routes[0], h)
 	added := false
 	for i := range srv.Routes {
 		r := &srv.Routes[i]
