@@ -674,14 +674,17 @@ func TestIdentityHeadersStrippedInASiteWithoutAHostThatInvokesANamedRoute(t *tes
 // directive that answers or forwards by itself (a bare reverse_proxy) is
 // a route of the server that no cleaning step can be put in front of
 // once the named route is set up: loading warns about it, and not about
-// a site whose every such route is a block.
+// a site whose every such route is a block, nor one whose every request
+// meets the invoke first (invoke at the site level).
 func TestSiteWithoutAHostInvokingANamedRouteWarnsAboutABareProxy(t *testing.T) {
+	const block = "handle /app/* {\n\t\tinvoke protected\n\t\treverse_proxy 127.0.0.1:9\n\t}\n\t"
 	for name, tc := range map[string]struct {
 		rest string
 		warn bool
 	}{
-		"bare proxy":   {"reverse_proxy 127.0.0.1:9", true},
-		"handle block": {"handle {\n\t\treverse_proxy 127.0.0.1:9\n\t}", false},
+		"bare proxy":         {block + "reverse_proxy 127.0.0.1:9", true},
+		"handle block":       {block + "handle {\n\t\treverse_proxy 127.0.0.1:9\n\t}", false},
+		"invoke at the site": {"invoke protected\n\treverse_proxy /api/* 127.0.0.1:9\n\treverse_proxy 127.0.0.1:9", false},
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -694,10 +697,6 @@ func TestSiteWithoutAHostInvokingANamedRouteWarnsAboutABareProxy(t *testing.T) {
 	jit_auth
 }
 :%d {
-	handle /app/* {
-		invoke protected
-		reverse_proxy 127.0.0.1:9
-	}
 	%s
 }
 `, globalOptions(dir, conns), port, tc.rest)

@@ -273,7 +273,7 @@ func (a *App) coverHostlessServer(ctx caddy.Context, srv *caddyhttp.Server) {
 	if srv == nil || routeInProvision(srv) == nil {
 		return
 	}
-	if !hostlessServer(srv) || serverMeetsJITAuthFirst(srv.Routes) {
+	if !hostlessServer(srv) || serverMeetsJITAuthFirst(srv.Routes, nil) {
 		return
 	}
 	var metrics *caddyhttp.Metrics
@@ -320,8 +320,9 @@ func (a *App) coverHostlessServer(ctx caddy.Context, srv *caddyhttp.Server) {
 
 // serverMeetsJITAuthFirst is meetsJITAuthFirst over a server's top-level
 // routes while they are provisioned: those set up already read from
-// their handlers, the others from their JSON.
-func serverMeetsJITAuthFirst(routes caddyhttp.RouteList) bool {
+// their handlers, the others from their JSON. An invoke of a named route
+// that first marks counts as a jit_auth handler.
+func serverMeetsJITAuthFirst(routes caddyhttp.RouteList, first map[string]bool) bool {
 	flow := make([]flowRoute, 0, len(routes))
 	for i := range routes {
 		r := &routes[i]
@@ -330,7 +331,7 @@ func serverMeetsJITAuthFirst(routes caddyhttp.RouteList) bool {
 			fr.Match = caddyhttp.RawMatcherSets{{}} // matches some requests
 		}
 		if r.HandlersRaw == nil && len(r.Handlers) > 0 {
-			cleans, ok := typedHandlersMeetJITAuth(r.Handlers)
+			cleans, ok := typedHandlersMeetJITAuth(r.Handlers, first)
 			switch {
 			case cleans:
 				fr.Handle = []json.RawMessage{json.RawMessage(`{"handler":"jit_auth"}`)}
@@ -346,14 +347,17 @@ func serverMeetsJITAuthFirst(routes caddyhttp.RouteList) bool {
 }
 
 // typedHandlersMeetJITAuth is handlersMeetJITAuth for handlers set up
-// already.
-func typedHandlersMeetJITAuth(handlers []caddyhttp.MiddlewareHandler) (cleans, ok bool) {
+// already; first marks the named routes whose every request meets a
+// jit_auth handler first, which an invoke of them does too.
+func typedHandlersMeetJITAuth(handlers []caddyhttp.MiddlewareHandler, first map[string]bool) (cleans, ok bool) {
 	for _, h := range handlers {
 		switch h := h.(type) {
 		case *Handler, *siteCleaner:
 			return true, false
+		case *caddyhttp.Invoke:
+			return first[h.Name], false
 		case *caddyhttp.Subroute:
-			return serverMeetsJITAuthFirst(h.Routes), false
+			return serverMeetsJITAuthFirst(h.Routes, first), false
 		default:
 			m, isModule := h.(caddy.Module)
 			if !isModule || !passThrough[strings.TrimPrefix(string(m.CaddyModule().ID), "http.handlers.")] {
@@ -452,7 +456,18 @@ func (a *App) coverHostlessInvoke(ctx caddy.Context, srv *caddyhttp.Server, h *H
 			break
 		}
 	}
-	if !invokes || serverMeetsJITAuthFirst(srv.Routes) {
+	// Named routes whose every request meets jit_auth first: a site
+	// that invokes one before anything else is cleaned by it.
+	first := map[string]bool{}
+	for changed := true; changed; {
+		changed = false
+		for name, r := range srv.NamedRoutes {
+			if !first[name] && r != nil && serverMeetsJITAuthFirst(caddyhttp.RouteList{*r}, first) {
+				first[name], changed = true, true
+			}
+		}
+	}
+	if !invokes || serverMeetsJITAuthFirst(srv.Routes, first) {
 		return
 	}
 	// As in a site with a host: the steps hand the sign-in endpoints to h
@@ -466,7 +481,10 @@ func (a *App) coverHostlessInvoke(ctx caddy.Context, srv *caddyhttp.Server, h *H
 		}
 		sub, ok := r.Handlers[0].(*caddyhttp.Subroute)
 		if !ok {
-			if cleans, passes := typedHandlersMeetJITAuth(r.Handlers); !cleans && !passes {
+			if serverMeetsJITAuthFirst(srv.Routes[:i], first) {
+				continue // every request met jit_auth before this route
+			}
+			if cleans, passes := typedHandlersMeetJITAuth(r.Handlers, first); !cleans && !passes {
 				hosts, paths := routeMatchers(r)
 				a.logger.Warn("a route of this site without a host answers or forwards by itself, before or beside the named route with jit_auth that the site invokes: the requests it takes reach their handlers with client-supplied identity headers (Remote-User, …) and the module's cookies. Put it in a handle block (handle /path/* { … } is cleaned), or jit_auth at the site level",
 					zap.String("server", srv.Name()), zap.Strings("hosts", hosts), zap.Strings("paths", paths))
