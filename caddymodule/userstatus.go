@@ -173,10 +173,21 @@ func (u *userStatus) readActive(id string, readFrom time.Time) {
 
 // decide sets the entry's status, as decided now.
 func (e *statusEntry) decide(refused bool) (was bool) {
+	was, _ = e.decideRead(refused, time.Time{})
+	return was
+}
+
+// decideRead is decide for a reading of the store begun at readFrom: it
+// leaves a status decided after readFrom alone (decided false). The
+// zero readFrom decides regardless.
+func (e *statusEntry) decideRead(refused bool, readFrom time.Time) (was, decided bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if !readFrom.IsZero() && readFrom.UnixNano() <= e.decidedAt {
+		return e.refused.Load(), false
+	}
 	e.decidedAt = time.Now().UnixNano()
-	return e.refused.Swap(refused)
+	return e.refused.Swap(refused), true
 }
 
 // refresh re-reads the status of every user seen within keep; users not
@@ -221,14 +232,15 @@ func (u *userStatus) refresh(ctx context.Context, store provisioner.UserStore, k
 		if ctx.Err() != nil {
 			return
 		}
+		readFrom := time.Now()
 		user, err := store.User(ctx, id)
 		switch {
 		case errors.Is(err, provisioner.ErrNotFound):
-			u.update(id, nil, logger)
+			u.updateRead(id, nil, readFrom, logger)
 		case err != nil:
 			logger.Warn("checking user status; keeping the last known status", zap.String("local_id", id), zap.Error(err))
 		default:
-			u.update(id, user, logger)
+			u.updateRead(id, user, readFrom, logger)
 		}
 	}
 }
@@ -239,6 +251,7 @@ func (u *userStatus) refresh(ctx context.Context, store provisioner.UserStore, k
 // the name and is disabled, or is not the one whose verified email it
 // is (the sign-in would then have taken another name); else let in.
 func (u *userStatus) refreshName(ctx context.Context, store provisioner.UserStore, id, name string, logger *zap.Logger) {
+	readFrom := time.Now()
 	user, err := store.UserByUsername(ctx, name)
 	switch {
 	case errors.Is(err, provisioner.ErrNotFound):
@@ -254,7 +267,7 @@ func (u *userStatus) refreshName(ctx context.Context, store provisioner.UserStor
 	if e == nil {
 		return
 	}
-	if e.decide(refused) != refused && refused {
+	if was, decided := e.decideRead(refused, readFrom); decided && was != refused && refused {
 		logger.Info("the local user holding a JIT-off name is disabled or another's; its live sessions refused", zap.String("local_id", user.ID))
 	}
 	u.gen.Add(1)
@@ -266,6 +279,7 @@ func (u *userStatus) refreshBatches(ctx context.Context, store provisioner.UserB
 		n := min(len(ids), provisioner.MaxUsersByID)
 		chunk := ids[:n]
 		ids = ids[n:]
+		readFrom := time.Now()
 		users, err := store.UsersByID(ctx, chunk)
 		if err != nil {
 			logger.Warn("checking user statuses; keeping the last known statuses", zap.Int("users", len(chunk)), zap.Error(err))
@@ -276,14 +290,23 @@ func (u *userStatus) refreshBatches(ctx context.Context, store provisioner.UserB
 			found[users[i].ID] = &users[i]
 		}
 		for _, id := range chunk {
-			u.update(id, found[id], logger) // nil: deleted
+			u.updateRead(id, found[id], readFrom, logger) // nil: deleted
 		}
 	}
 }
 
-// update records what the store says of one user: user nil means the
-// user no longer exists.
+// update records what the store says of one user, read just now: user
+// nil means the user no longer exists.
 func (u *userStatus) update(id string, user *provisioner.User, logger *zap.Logger) {
+	u.updateRead(id, user, time.Time{}, logger)
+}
+
+// updateRead is update for a read of the store begun at readFrom: a
+// status decided here after readFrom (a disable or an enable through
+// this instance while the read was in flight) is newer than the read,
+// and stays, as it does against a sign-in's reading (readActive). The
+// zero readFrom decides regardless.
+func (u *userStatus) updateRead(id string, user *provisioner.User, readFrom time.Time, logger *zap.Logger) {
 	refused := user == nil || user.Status != provisioner.StatusActive
 	u.mu.RLock()
 	e := u.users[id]
@@ -294,7 +317,7 @@ func (u *userStatus) update(id string, user *provisioner.User, logger *zap.Logge
 	if user != nil {
 		e.profile.Store(profileOf(user))
 	}
-	if e.decide(refused) != refused && refused {
+	if was, decided := e.decideRead(refused, readFrom); decided && was != refused && refused {
 		logger.Info("user disabled or deleted; live sessions refused", zap.String("local_id", id))
 	}
 	// Every read counts as a change: a profile read after a session was
