@@ -71,3 +71,36 @@ func TestSiteOnAnotherPortOfAnInvokingSiteIsWarnedAboutOnItsHostOnly(t *testing.
 		})
 	}
 }
+
+// The other-port warning names a fix, removing the cookies there if the
+// app needs none: a site that does (request_header -Cookie before its
+// proxy, or header_up -Cookie in it, also as a route of its own in a
+// site without a host) forwards no cookie, and is not warned about; one
+// that removes them only on some paths still is.
+func TestSiteOnAnotherPortThatRemovesTheCookiesIsNotWarnedAbout(t *testing.T) {
+	const warning = "a site on another port of a host jit_auth serves has no jit_auth"
+	for _, c := range []struct {
+		name  string
+		other string
+		warns bool
+	}{
+		{"request_header -Cookie", "http://localhost:%d {\n\trequest_header -Cookie\n\treverse_proxy 127.0.0.1:9\n}", false},
+		{"header_up -Cookie", "http://localhost:%d {\n\treverse_proxy 127.0.0.1:9 {\n\t\theader_up -Cookie\n\t}\n}", false},
+		{"no host, request_header -cookie", ":%d {\n\trequest_header -cookie\n\treverse_proxy 127.0.0.1:9\n}", false},
+		{"removed on one path only", "http://localhost:%d {\n\trequest_header /a/* -Cookie\n\treverse_proxy 127.0.0.1:9\n}", true},
+		{"removed after the proxy", "http://localhost:%d {\n\troute {\n\t\treverse_proxy /api/* 127.0.0.1:9\n\t\trequest_header -Cookie\n\t\trespond 404\n\t}\n}", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			logFile := dir + "/caddy.log"
+			conns := "connection corp {\n oidc https://idp.example a b\n jit off\n}"
+			caddyfile := fmt.Sprintf("{%s\n}\nhttp://localhost:%d {\n\tjit_auth\n\treverse_proxy 127.0.0.1:9\n}\n"+c.other+"\n",
+				globalOptions(dir, conns), freePort(t), freePort(t))
+			caddyfile = strings.Replace(caddyfile, "level ERROR", "output file "+logFile+"\n\t\tlevel WARN", 1)
+			runCaddyfile(t, caddyfile)
+			if n, want := strings.Count(mustReadFile(t, logFile), warning), map[bool]int{true: 1, false: 0}[c.warns]; n != want {
+				t.Errorf("%d warnings about the other port, want %d", n, want)
+			}
+		})
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/headers"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/reverseproxy"
 	"go.uber.org/zap"
 )
@@ -568,10 +569,13 @@ func (a *App) warnOtherPorts(app *caddyhttp.App, atts []attachment) {
 		if srv == nil || slices.ContainsFunc(atts, func(at attachment) bool { return at.server == name }) {
 			continue
 		}
+		gone := false // a route before took the cookies off every request
 		for i := range srv.Routes {
 			r := &srv.Routes[i]
-			if !routeForwards(r) {
-				continue // static answers and redirects (automatic HTTPS) keep nothing
+			forwards, deletes := routeForwardsCookies(r, gone)
+			gone = gone || deletes && !routeMatches(r)
+			if !forwards {
+				continue // static answers and redirects (automatic HTTPS) keep nothing, nor a site that removes the cookies
 			}
 			hosts, paths := routeMatchers(r)
 			at := slices.IndexFunc(atts, func(at attachment) bool {
@@ -595,48 +599,90 @@ func (a *App) warnOtherPorts(app *caddyhttp.App, atts []attachment) {
 	}
 }
 
-// routeForwards reports whether r, set up or not, may hand requests to
-// an upstream (reverse_proxy, and php_fastcgi, which is one).
-func routeForwards(r *caddyhttp.Route) bool {
+// routeForwardsCookies reports whether r, set up or not, may hand
+// requests to an upstream (reverse_proxy, and php_fastcgi, which is one)
+// with their Cookie header: not when a headers handler before it took
+// the header off (request_header -Cookie), nor when the proxy itself
+// does (header_up -Cookie); gone says a route before r did for every
+// request. deletes reports that r's own handlers take it off.
+func routeForwardsCookies(r *caddyhttp.Route, gone bool) (forwards, deletes bool) {
 	for _, raw := range r.HandlersRaw {
-		if rawHandlerForwards(raw) {
-			return true
+		f, d := rawHandlerForwardsCookies(raw, gone || deletes)
+		if f {
+			return true, deletes
 		}
+		deletes = deletes || d
 	}
 	for _, h := range r.Handlers {
 		switch h := h.(type) {
+		case *headers.Handler:
+			deletes = deletes || h.Request != nil && deletesCookie(h.Request.Delete)
 		case *reverseproxy.Handler:
-			return true
+			if !gone && !deletes && (h.Headers == nil || h.Headers.Request == nil || !deletesCookie(h.Headers.Request.Delete)) {
+				return true, deletes
+			}
 		case *caddyhttp.Subroute:
+			inner := gone || deletes
 			for i := range h.Routes {
-				if routeForwards(&h.Routes[i]) {
-					return true
+				sr := &h.Routes[i]
+				f, d := routeForwardsCookies(sr, inner)
+				if f {
+					return true, deletes
 				}
+				inner = inner || d && !routeMatches(sr)
 			}
 		}
 	}
-	return false
+	return false, deletes
 }
 
-func rawHandlerForwards(raw json.RawMessage) bool {
+// routeMatches reports whether r has matchers (some requests skip it).
+func routeMatches(r *caddyhttp.Route) bool {
+	return len(r.MatcherSetsRaw) > 0 || len(r.MatcherSets) > 0
+}
+
+// rawHandlerForwardsCookies is routeForwardsCookies for a handler's
+// JSON.
+func rawHandlerForwardsCookies(raw json.RawMessage, gone bool) (forwards, deletes bool) {
+	type ops struct {
+		Delete []string `json:"delete"`
+	}
 	var head struct {
 		Handler string     `json:"handler"`
 		Routes  []rawRoute `json:"routes"`
+		Request *ops       `json:"request"` // headers
+		Headers *struct {
+			Request *ops `json:"request"`
+		} `json:"headers"` // reverse_proxy
 	}
 	if json.Unmarshal(raw, &head) != nil {
-		return false
+		return false, false
 	}
-	if head.Handler == "reverse_proxy" {
-		return true
+	switch head.Handler {
+	case "headers":
+		return false, head.Request != nil && deletesCookie(head.Request.Delete)
+	case "reverse_proxy":
+		return !gone && (head.Headers == nil || head.Headers.Request == nil || !deletesCookie(head.Headers.Request.Delete)), false
 	}
+	inner := gone
 	for _, r := range head.Routes {
+		routeGone := inner
 		for _, hr := range r.Handle {
-			if rawHandlerForwards(hr) {
-				return true
+			f, d := rawHandlerForwardsCookies(hr, routeGone)
+			if f {
+				return true, false
 			}
+			routeGone = routeGone || d
 		}
+		inner = inner || routeGone && len(r.Match) == 0
 	}
-	return false
+	return false, false
+}
+
+// deletesCookie reports whether a header operation's delete list takes
+// off the Cookie header.
+func deletesCookie(names []string) bool {
+	return slices.ContainsFunc(names, func(n string) bool { return n == "*" || strings.EqualFold(n, "Cookie") })
 }
 
 // serverHosts are the hosts the top-level routes of srv match on, which
