@@ -500,8 +500,11 @@ func (rf *refresher) put(ctx context.Context, t provisioner.RefreshToken) {
 }
 
 // saveUnsaved writes the tokens the store failed to keep, those of
-// sessions that still count.
+// sessions that still count. Those kept for a store a reload replaced
+// are let go: they cannot reach it any more, and would take the room of
+// this store's.
 func (rf *refresher) saveUnsaved(ctx context.Context) {
+	rf.unsaved.keepOnly(rf.storeID)
 	for _, t := range rf.unsaved.all(rf.storeID) {
 		if ctx.Err() != nil {
 			return
@@ -573,6 +576,20 @@ func (u *unsavedRefreshTokens) forget(store, sessionID string) {
 	u.mu.Lock()
 	delete(u.m, unsavedKey{store, sessionID})
 	u.mu.Unlock()
+}
+
+// keepOnly forgets the tokens kept for any store but store.
+func (u *unsavedRefreshTokens) keepOnly(store string) {
+	if u == nil {
+		return
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for k := range u.m {
+		if k.store != store {
+			delete(u.m, k)
+		}
+	}
 }
 
 // all is a copy of the tokens kept for store, in no order.

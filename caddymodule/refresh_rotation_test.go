@@ -306,3 +306,19 @@ func TestThrottledRefreshWaitsTheProvidersRetryAfter(t *testing.T) {
 		t.Error("a throttled refresh ended a session")
 	}
 }
+
+// Rotated tokens kept in memory for a store that a reload replaced
+// cannot be written there any more; the next pass lets them go, so that
+// they do not take the room of the current store's.
+func TestUnsavedRefreshTokensOfAReplacedStoreAreLetGo(t *testing.T) {
+	rf, a, store := refreshSetup(t, &rotatingProvider{})
+	a.admin = store.Store
+	a.sessions.revoked.markRead()
+	for i := range maxUnsavedRefreshTokens {
+		rf.unsaved.keep("the store before the reload", provisioner.RefreshToken{SessionID: fmt.Sprint("old-", i)})
+	}
+	rf.pass(t.Context())
+	if !rf.unsaved.keep(rf.storeID, provisioner.RefreshToken{SessionID: "s1"}) {
+		t.Error("a rotated token of the current store could not be kept: the memory was full of a replaced store's")
+	}
+}
