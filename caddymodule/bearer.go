@@ -71,7 +71,7 @@ func (b *BearerConfig) validate(a *App, ap *Application, label string) error {
 	}
 	if c.connector != nil {
 		if _, ok := c.connector.(connector.BearerVerifier); !ok {
-			return fmt.Errorf("%s: bearer %s: connection %s's connector (%s) cannot verify bearer tokens; use an oidc connection", label, b.Connection, b.Connection, c.kind)
+			return fmt.Errorf("%s: bearer %s: connection %s's connector (%s) cannot verify bearer tokens (connector.BearerVerifier); use an oidc connection", label, b.Connection, b.Connection, c.kind)
 		}
 	}
 	return nil

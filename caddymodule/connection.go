@@ -294,7 +294,7 @@ func (c *Connection) loadConnector(ctx caddy.Context, name string) error {
 	if es, ok := mod.(connector.EndSessioner); ok {
 		c.endSession = es
 	} else if c.LogoutAtProvider {
-		return fmt.Errorf("connection %q: logout_at_provider needs a connector that can end the session at the provider, and %s cannot; use an oidc connection or drop logout_at_provider", name, c.kind)
+		return fmt.Errorf("connection %q: logout_at_provider needs a connector that can end the session at the provider (connector.EndSessioner), and %s cannot; use an oidc connection or drop logout_at_provider", name, c.kind)
 	}
 	if rf, ok := mod.(connector.Refresher); ok {
 		c.refresher = rf
@@ -302,7 +302,7 @@ func (c *Connection) loadConnector(ctx caddy.Context, name string) error {
 	if v, ok := mod.(connector.LogoutTokenVerifier); ok {
 		c.logoutTokens = v
 	} else if c.BackchannelLogout {
-		return fmt.Errorf("connection %q: backchannel_logout needs a connector that verifies logout tokens, and %s cannot; use an oidc connection or drop backchannel_logout", name, c.kind)
+		return fmt.Errorf("connection %q: backchannel_logout needs a connector that verifies logout tokens (connector.LogoutTokenVerifier), and %s cannot; use an oidc connection or drop backchannel_logout", name, c.kind)
 	}
 	return nil
 }

@@ -79,7 +79,7 @@ func (a *App) checkRefresh(c *Connection) error {
 	case !c.jitEnabled():
 		return fmt.Errorf("connection %q: refresh needs jit on: refreshed claims update the local user, and with JIT off there is none", c.name)
 	case c.refresher == nil:
-		return fmt.Errorf("connection %q: refresh needs a connector that can redeem refresh tokens, and %s cannot; use an oidc connection or drop refresh", c.name, c.kind)
+		return fmt.Errorf("connection %q: refresh needs a connector that can redeem refresh tokens (connector.Refresher), and %s cannot; use an oidc connection or drop refresh", c.name, c.kind)
 	case a.refreshTokens == nil || a.admin == nil:
 		return fmt.Errorf("connection %q: refresh needs a store that keeps refresh tokens (provisioner.RefreshTokenStore and AdminStore), and the store (%s) does not; use the sqlite or postgres store, or drop refresh", c.name, a.storeName())
 	case c.Refresh.Every < 0 || (c.Refresh.Every > 0 && time.Duration(c.Refresh.Every) < time.Second):
