@@ -333,6 +333,14 @@ func adminPatchUser(a *adminRequest) error {
 	if err := a.decodeBody(&ch, userChangeFields, `{"set": {…}, "grant_roles": […], "revoke_roles": […], "keep": true|false}; the values in set are strings, e.g. "email_verified": "true"`, false); err != nil {
 		return err
 	}
+	for _, field := range userChangeFields {
+		if _, ok := ch.Set[field]; ok {
+			// {"set": {"keep": "true"}} meant the flag: stored as an
+			// attribute named keep, it would change nothing and say so
+			// nowhere.
+			return adminError(http.StatusBadRequest, "%q is a field of the change, not an attribute: send it beside \"set\", e.g. {\"keep\": true}", field)
+		}
+	}
 	// One store update for the whole change: a change refused in part
 	// (an invalid role, email_verified other than "true"/"false",
 	// which would otherwise read as false) writes nothing.

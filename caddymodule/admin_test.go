@@ -176,6 +176,13 @@ func TestAdminAPIStrictBodiesAndHonestAnswers(t *testing.T) {
 			t.Errorf("PATCH %s: %d %s, want 400 showing \"true\"", bad, code, body)
 		}
 	}
+	// A field of the change put inside set is refused, not stored as an
+	// attribute of that name.
+	for _, bad := range []string{`{"set":{"keep":"true"}}`, `{"set":{"grant_roles":"x","name":"y"}}`} {
+		if code, body := adminRaw(t, admin, http.MethodPatch, user, bad); code != http.StatusBadRequest || !strings.Contains(body, "is a field of the change") {
+			t.Errorf("PATCH %s: %d %s, want 400 saying it is a field of the change", bad, code, body)
+		}
+	}
 	// A change is applied whole or not at all: a valid set beside a role
 	// that cannot be granted writes nothing.
 	for _, partial := range []string{
