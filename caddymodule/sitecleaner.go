@@ -308,6 +308,17 @@ func (a *App) coverHostlessServer(ctx caddy.Context, srv *caddyhttp.Server) {
 		return
 	}
 	a.placeHandler(srv) // a jit_auth handler later on a request must know a step ran
+	if srv.Errors != nil && len(srv.Errors.Routes) > 0 {
+		// A route's matcher runs before the step inside it, and one that
+		// fails to evaluate (an expression on a query parameter) sends
+		// the request to the handle_errors routes, which may forward it,
+		// without any step having run. Caddy sets up the error routes
+		// after these, so a route put first there gets its step loaded
+		// with them; it cleans a request no step or jit_auth handler
+		// cleaned (its route and srv are nil: it only cleans).
+		step := caddyhttp.Route{Handlers: []caddyhttp.MiddlewareHandler{&siteCleaner{app: a}}}
+		srv.Errors.Routes = append(caddyhttp.RouteList{step}, srv.Errors.Routes...)
+	}
 	if !slices.ContainsFunc(srv.Routes, func(r caddyhttp.Route) bool {
 		return len(r.MatcherSetsRaw) == 0 && len(r.MatcherSets) == 0
 	}) {

@@ -1,0 +1,55 @@
+package caddymodule_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// In a site without a host, Caddy lays the site's blocks out as the
+// server's own routes, and a route's matcher runs before the cleaning
+// step inside it. A matcher that fails to evaluate (an expression on a
+// query parameter that is not a number) sends the request straight to
+// the handle_errors routes, which may forward it: it must reach them
+// without the client's identity headers and the module's cookies, as it
+// does on a site with a host, whose step runs before its matchers
+// (S1, S16).
+func TestMatcherErrorBeforeTheStepOfASiteWithoutAHostCleansTheErrorRoutes(t *testing.T) {
+	for _, address := range []string{"http://localhost:%d", ":%d"} {
+		t.Run(address, func(t *testing.T) {
+			s, port, conns := newLayoutSite(t)
+			runCaddyfile(t, fmt.Sprintf("{%s\n}\n%s {\n%s\n}\n", globalOptions(s.dir, conns), fmt.Sprintf(address, port), strings.ReplaceAll(`
+	@paged expression int({http.request.uri.query.page}) > 1
+	handle @paged {
+		reverse_proxy {UP}
+	}
+	handle /app/* {
+		jit_auth
+		reverse_proxy {UP}
+	}
+	handle {
+		reverse_proxy {UP}
+	}
+	handle_errors {
+		reverse_proxy {UP}
+	}`, "{UP}", s.upstream.hostPort())))
+			hdr := http.Header{
+				"Remote-User": {"admin"},
+				"Cookie":      {"__Host-jitauth_session=secret; app=1"},
+			}
+			resp := newBrowser(t).do(http.MethodGet, s.base+"/list?page=two", hdr)
+			resp.Body.Close()
+			if s.upstream.hits != 1 {
+				t.Fatalf("status %d, %d requests reached the upstream; want the error routes' one", resp.StatusCode, s.upstream.hits)
+			}
+			h := s.upstream.lastHeaders(t)
+			if v, ok := h["Remote-User"]; ok {
+				t.Errorf("the error routes' upstream got the client's Remote-User %q", v)
+			}
+			if c := strings.Join(h["Cookie"], "; "); c != "app=1" {
+				t.Errorf("the error routes' upstream got Cookie %q; want app=1", c)
+			}
+		})
+	}
+}
