@@ -53,3 +53,42 @@ func TestMatcherErrorBeforeTheStepOfASiteWithoutAHostCleansTheErrorRoutes(t *tes
 		})
 	}
 }
+
+// The same when the site reaches jit_auth through invoke of a named
+// route: Caddy has compiled the error routes by the time the named
+// route's handler is set up, so the step goes first in their subroute.
+func TestMatcherErrorBeforeTheStepOfASiteWithoutAHostThatInvokesCleansTheErrorRoutes(t *testing.T) {
+	for _, address := range []string{"http://localhost:%d", ":%d"} {
+		t.Run(address, func(t *testing.T) {
+			s, port, conns := newLayoutSite(t)
+			runCaddyfile(t, fmt.Sprintf("{%s\n}\n&(protected) {\n\tjit_auth\n}\n%s {\n%s\n}\n", globalOptions(s.dir, conns), fmt.Sprintf(address, port), strings.ReplaceAll(`
+	@paged expression int({http.request.uri.query.page}) > 1
+	handle @paged {
+		reverse_proxy {UP}
+	}
+	handle /app/* {
+		invoke protected
+		reverse_proxy {UP}
+	}
+	handle {
+		reverse_proxy {UP}
+	}
+	handle_errors {
+		reverse_proxy {UP}
+	}`, "{UP}", s.upstream.hostPort())))
+			hdr := http.Header{"Remote-User": {"admin"}, "Cookie": {"__Host-jitauth_session=secret; app=1"}}
+			resp := newBrowser(t).do(http.MethodGet, s.base+"/list?page=two", hdr)
+			resp.Body.Close()
+			if s.upstream.hits != 1 {
+				t.Fatalf("status %d, %d requests reached the upstream; want the error routes' one", resp.StatusCode, s.upstream.hits)
+			}
+			h := s.upstream.lastHeaders(t)
+			if v, ok := h["Remote-User"]; ok {
+				t.Errorf("the error routes' upstream got the client's Remote-User %q", v)
+			}
+			if c := strings.Join(h["Cookie"], "; "); c != "app=1" {
+				t.Errorf("the error routes' upstream got Cookie %q; want app=1", c)
+			}
+		})
+	}
+}

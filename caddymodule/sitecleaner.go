@@ -516,6 +516,39 @@ func (a *App) coverHostlessInvoke(ctx caddy.Context, srv *caddyhttp.Server, h *H
 	}
 	if added {
 		a.placeHandler(srv) // a jit_auth handler later on a request must know a step ran
+		a.cleanCompiledErrorRoutes(ctx, srv)
+	}
+}
+
+// cleanCompiledErrorRoutes puts a step that only cleans (no route, no
+// srv) first in each subroute of srv's handle_errors routes, which Caddy
+// has compiled by the time named routes are set up (coverHostlessServer
+// puts one in front of them while they are not). A route's matcher runs
+// before the step inside it, and one that fails to evaluate sends the
+// request to the error routes with no step run; they may forward it.
+func (a *App) cleanCompiledErrorRoutes(ctx caddy.Context, srv *caddyhttp.Server) {
+	if srv.Errors == nil {
+		return
+	}
+	for i := range srv.Errors.Routes {
+		r := &srv.Errors.Routes[i]
+		if len(r.Handlers) == 0 {
+			continue
+		}
+		sub, ok := r.Handlers[0].(*caddyhttp.Subroute)
+		if !ok {
+			continue
+		}
+		if first := sub.Routes; len(first) > 0 && len(first[0].Handlers) > 0 {
+			if _, done := first[0].Handlers[0].(*siteCleaner); done {
+				continue
+			}
+		}
+		step := caddyhttp.Route{Handlers: []caddyhttp.MiddlewareHandler{&siteCleaner{app: a}}}
+		if err := step.ProvisionHandlers(ctx, nil); err != nil {
+			continue // loads nothing: it has no raw handlers
+		}
+		sub.Routes = append(caddyhttp.RouteList{step}, sub.Routes...)
 	}
 }
 
