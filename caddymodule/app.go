@@ -153,6 +153,9 @@ type App struct {
 	// the first jit_auth handler provisioned there: the one that answers
 	// the sign-in endpoints at that prefix for the whole site.
 	endpointOwners map[*caddyhttp.Route]map[string]*Handler
+	// errorsCleaned marks the servers whose handle_errors routes have
+	// their cleaning step (cleanErrorRoutes).
+	errorsCleaned map[*caddyhttp.Server]bool
 	// inlineActivity counts inline applications by their activity key,
 	// so that identical ones get keys of their own (activityKeyFor).
 	inlineActivity map[string]int

@@ -177,6 +177,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.app.installSiteCleaner(srv)
 	h.app.coverHostlessServer(ctx, srv)
 	h.app.coverInvokingSites(ctx, srv, h)
+	h.app.cleanErrorRoutes(ctx, srv)
 
 	if h.MatcherSetsRaw != nil {
 		mods, err := ctx.LoadModule(h, "MatcherSetsRaw")

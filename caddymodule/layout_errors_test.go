@@ -92,3 +92,41 @@ func TestMatcherErrorBeforeTheStepOfASiteWithoutAHostThatInvokesCleansTheErrorRo
 		})
 	}
 }
+
+// The error routes' step leaves what a jit_auth handler set: a signed-in
+// request whose upstream fails reaches the handle_errors upstream with
+// the user's identity, as before the step, and without the module's
+// cookies.
+func TestErrorRoutesKeepTheIdentityJITAuthSet(t *testing.T) {
+	s, port, conns := newLayoutSite(t)
+	runCaddyfile(t, fmt.Sprintf("{%s\n}\nhttp://localhost:%d {\n%s\n}\n", globalOptions(s.dir, conns), port, strings.ReplaceAll(`
+	jit_auth
+	handle /broken/* {
+		reverse_proxy 127.0.0.1:9
+	}
+	handle {
+		reverse_proxy {UP}
+	}
+	handle_errors {
+		reverse_proxy {UP}
+	}`, "{UP}", s.upstream.hostPort())))
+	b := newBrowser(t)
+	s.queue(alice())
+	resp, body := s.login(b, "corp", "/x")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: %d %s\n%s", resp.StatusCode, resp.Request.URL, body)
+	}
+	before := s.upstream.hits
+	resp = b.do(http.MethodGet, s.base+"/broken/y", http.Header{"Remote-User": {"admin"}})
+	resp.Body.Close()
+	if s.upstream.hits != before+1 {
+		t.Fatalf("status %d: the error routes' upstream was not reached", resp.StatusCode)
+	}
+	h := s.upstream.lastHeaders(t)
+	if h.Get("Remote-User") != "alice@example.com" || len(h["Remote-User"]) != 1 {
+		t.Errorf("the error routes' upstream got Remote-User %q; want alice@example.com", h["Remote-User"])
+	}
+	if c := strings.Join(h["Cookie"], "; "); strings.Contains(c, "jitauth_") {
+		t.Errorf("the error routes' upstream got Cookie %q", c)
+	}
+}

@@ -308,17 +308,6 @@ func (a *App) coverHostlessServer(ctx caddy.Context, srv *caddyhttp.Server) {
 		return
 	}
 	a.placeHandler(srv) // a jit_auth handler later on a request must know a step ran
-	if srv.Errors != nil && len(srv.Errors.Routes) > 0 {
-		// A route's matcher runs before the step inside it, and one that
-		// fails to evaluate (an expression on a query parameter) sends
-		// the request to the handle_errors routes, which may forward it,
-		// without any step having run. Caddy sets up the error routes
-		// after these, so a route put first there gets its step loaded
-		// with them; it cleans a request no step or jit_auth handler
-		// cleaned (its route and srv are nil: it only cleans).
-		step := caddyhttp.Route{Handlers: []caddyhttp.MiddlewareHandler{&siteCleaner{app: a}}}
-		srv.Errors.Routes = append(caddyhttp.RouteList{step}, srv.Errors.Routes...)
-	}
 	if !slices.ContainsFunc(srv.Routes, func(r caddyhttp.Route) bool {
 		return len(r.MatcherSetsRaw) == 0 && len(r.MatcherSets) == 0
 	}) {
@@ -516,16 +505,43 @@ func (a *App) coverHostlessInvoke(ctx caddy.Context, srv *caddyhttp.Server, h *H
 	}
 	if added {
 		a.placeHandler(srv) // a jit_auth handler later on a request must know a step ran
-		a.cleanCompiledErrorRoutes(ctx, srv)
 	}
 }
 
-// cleanCompiledErrorRoutes puts a step that only cleans (no route, no
-// srv) first in each subroute of srv's handle_errors routes, which Caddy
-// has compiled by the time named routes are set up (coverHostlessServer
-// puts one in front of them while they are not). A route's matcher runs
-// before the step inside it, and one that fails to evaluate sends the
-// request to the error routes with no step run; they may forward it.
+// cleanErrorRoutes gives srv's handle_errors routes a step that only
+// cleans (no route, no srv: it walks nothing) a request that neither a
+// jit_auth handler nor a site's step cleaned. Caddy runs them on a
+// request that never went through the site's route, or went through
+// only its matchers: a 421 for a Host other than the TLS server name
+// (strict_sni_host), a route matcher that fails to evaluate in a site
+// without a host (its step sits inside the route). They may forward it,
+// with the client's identity headers and the module's cookies (S1, S16).
+// While the server's routes are provisioned, Caddy has not set up the
+// error routes yet, so a route of its own goes first there; a named
+// route's handler comes after they are compiled, and the step goes first
+// in their subroutes (a handle_errors block's), which Caddy compiles on
+// each request. It is counted as a handler of srv (placeHandler), so a
+// jit_auth handler marks a request it cleaned and the step leaves the
+// identity it set.
+func (a *App) cleanErrorRoutes(ctx caddy.Context, srv *caddyhttp.Server) {
+	if srv == nil || srv.Errors == nil || len(srv.Errors.Routes) == 0 || a.errorsCleaned[srv] {
+		return
+	}
+	if a.errorsCleaned == nil {
+		a.errorsCleaned = map[*caddyhttp.Server]bool{}
+	}
+	a.errorsCleaned[srv] = true
+	a.placeHandler(srv)
+	if routeInProvision(srv) != nil {
+		step := caddyhttp.Route{Handlers: []caddyhttp.MiddlewareHandler{&siteCleaner{app: a}}}
+		srv.Errors.Routes = append(caddyhttp.RouteList{step}, srv.Errors.Routes...)
+		return
+	}
+	a.cleanCompiledErrorRoutes(ctx, srv)
+}
+
+// cleanCompiledErrorRoutes is cleanErrorRoutes once Caddy has compiled
+// the error routes: the step goes first in each of their subroutes.
 func (a *App) cleanCompiledErrorRoutes(ctx caddy.Context, srv *caddyhttp.Server) {
 	if srv.Errors == nil {
 		return
