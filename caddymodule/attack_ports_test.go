@@ -104,3 +104,33 @@ func TestSiteOnAnotherPortThatRemovesTheCookiesIsNotWarnedAbout(t *testing.T) {
 		})
 	}
 }
+
+// A site whose only jit_auth is in its handle_errors routes: its other
+// requests never meet jit_auth nor a cleaning step, so they keep the
+// client's Remote-User and the module's cookies. Loading warns about it
+// (once a server); not when jit_auth is in the site's routes as well.
+func TestJITAuthOnlyInHandleErrorsIsWarnedAbout(t *testing.T) {
+	const warning = "jit_auth is only in handle_errors here"
+	for _, c := range []struct {
+		name  string
+		site  string
+		warns bool
+	}{
+		{"only in handle_errors", "\terror /boom/* 500\n\treverse_proxy 127.0.0.1:9\n\thandle_errors {\n\t\tjit_auth\n\t\treverse_proxy 127.0.0.1:9\n\t}", true},
+		{"in the routes and handle_errors", "\tjit_auth\n\treverse_proxy 127.0.0.1:9\n\thandle_errors {\n\t\tjit_auth\n\t\treverse_proxy 127.0.0.1:9\n\t}", false},
+	} {
+		for _, address := range []string{"http://localhost:%d", ":%d"} {
+			t.Run(c.name+" "+address, func(t *testing.T) {
+				dir := t.TempDir()
+				logFile := dir + "/caddy.log"
+				conns := "connection corp {\n oidc https://idp.example a b\n jit off\n}"
+				caddyfile := fmt.Sprintf("{%s\n}\n"+address+" {\n%s\n}\n", globalOptions(dir, conns), freePort(t), c.site)
+				caddyfile = strings.Replace(caddyfile, "level ERROR", "output file "+logFile+"\n\t\tlevel WARN", 1)
+				runCaddyfile(t, caddyfile)
+				if n, want := strings.Count(mustReadFile(t, logFile), warning), map[bool]int{true: 1, false: 0}[c.warns]; n != want {
+					t.Errorf("%d warnings, want %d; log:\n%s", n, want, mustReadFile(t, logFile))
+				}
+			})
+		}
+	}
+}

@@ -50,6 +50,8 @@ type attachment struct {
 	// handle_errors; see hostsMeet).
 	server string
 	hosts  []string
+	// inErrors: the handler is in the server's handle_errors routes.
+	inErrors bool
 }
 
 // onceResult is the outcome of a check made once.
@@ -75,6 +77,7 @@ func (a *App) checkInterconnections(ctx caddy.Context, h *Handler) error {
 			a.warnPartialCoverage(atts)
 			a.warnRoutesBefore(httpApp)
 			a.warnOtherPorts(httpApp, atts)
+			a.warnErrorsOnly(atts)
 		} else {
 			// Not under the http app (a handler built by hand): this
 			// handler is all there is to check.
@@ -339,7 +342,11 @@ func findAttachments(app *caddyhttp.App) []attachment {
 		if srv.Errors != nil {
 			errSc := sc
 			errSc.note = "handle_errors"
+			first := len(out)
 			walkRoutes(srv.Errors.Routes, errSc, &out)
+			for j := first; j < len(out); j++ {
+				out[j].inErrors = true
+			}
 		}
 		for _, rn := range sortedKeys(srv.NamedRoutes) {
 			if r := srv.NamedRoutes[rn]; r != nil {
@@ -553,6 +560,23 @@ func (a *App) warnRoutesBefore(app *caddyhttp.App) {
 					zap.String("route", tops[j].where), zap.String("jit_auth_route", t.where))
 			}
 		}
+	}
+}
+
+// warnErrorsOnly warns about a server whose only jit_auth handlers are
+// in its handle_errors routes: the requests that are not errors never
+// meet one, nor a cleaning step (which goes where jit_auth is), so they
+// reach their handlers with client-supplied identity headers and the
+// module's cookies.
+func (a *App) warnErrorsOnly(atts []attachment) {
+	warned := map[string]bool{}
+	for _, at := range atts {
+		if !at.inErrors || warned[at.server] || slices.ContainsFunc(atts, func(o attachment) bool { return o.server == at.server && !o.inErrors }) {
+			continue
+		}
+		warned[at.server] = true
+		a.logger.Warn("jit_auth is only in handle_errors here: requests that are not errors never meet it, and reach their handlers with client-supplied identity headers (Remote-User, …) and the module's cookies. Put jit_auth in the site's routes",
+			zap.String("route", at.where))
 	}
 }
 
