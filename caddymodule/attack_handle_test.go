@@ -204,13 +204,8 @@ http://localhost:%d {
 // site's cleaning step. Loading it warns, naming that route; a second
 // site on another host does not.
 func TestWarnsAboutARouteBeforeTheProtectedOne(t *testing.T) {
-	dir := t.TempDir()
 	port := freePort(t)
-	logFile := dir + "/caddy.log"
-	conns := "connection corp {\n oidc https://idp.example a b\n jit off\n}"
-	caddyfile := fmt.Sprintf(`{%s
-}
-http://localhost:%[2]d/public/* {
+	log := warningsAtLoad(t, `http://localhost:%[2]d/public/* {
 	reverse_proxy 127.0.0.1:9
 }
 http://localhost:%[2]d {
@@ -220,10 +215,7 @@ http://localhost:%[2]d {
 http://other.localhost:%[2]d {
 	reverse_proxy 127.0.0.1:9
 }
-`, globalOptions(dir, conns), port)
-	caddyfile = strings.Replace(caddyfile, "level ERROR", "output file "+logFile+"\n\t\tlevel WARN", 1)
-	runCaddyfile(t, caddyfile)
-	log := mustReadFile(t, logFile)
+`, port)
 	if !strings.Contains(log, fmt.Sprintf(`"route":"localhost:%d /public/*"`, port)) || strings.Count(log, "comes before it and has no jit_auth") != 1 {
 		t.Errorf("want one warning naming localhost:%d /public/*; log:\n%s", port, log)
 	}
@@ -403,34 +395,12 @@ func TestIdentityHeadersStrippedInASiteWithoutAHost(t *testing.T) {
 				if resp.StatusCode != http.StatusOK || s.upstream.hits != 1 {
 					t.Fatalf("/public/x: status %d, %d requests reached the upstream", resp.StatusCode, s.upstream.hits)
 				}
-				h := s.upstream.lastHeaders(t)
-				if v, ok := h["Remote-User"]; ok {
-					t.Errorf("/public/x: the upstream got the client's Remote-User %q", v)
-				}
-				if c := strings.Join(h["Cookie"], "; "); c != "app=1" {
-					t.Errorf("/public/x: the upstream got Cookie %q; want app=1", c)
-				}
+				wantCleaned(t, s, "/public/x: the upstream")
 				if !tc.signIn {
 					return
 				}
 
-				b := newBrowser(t)
-				s.queue(alice())
-				resp, body := s.login(b, "corp", "/app/x")
-				if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/app/x" {
-					t.Fatalf("login: %d %s\n%s", resp.StatusCode, resp.Request.URL, body)
-				}
-				signedIn := spoof.Clone()
-				delete(signedIn, "Cookie")
-				resp = b.do(http.MethodGet, s.base+"/app/y", signedIn)
-				resp.Body.Close()
-				h = s.upstream.lastHeaders(t)
-				if h.Get("Remote-User") != "alice@example.com" || len(h["Remote-User"]) != 1 {
-					t.Errorf("signed in: Remote-User %q; want alice@example.com", h["Remote-User"])
-				}
-				if c := strings.Join(h["Cookie"], "; "); strings.Contains(c, "jitauth_") {
-					t.Errorf("signed in: the upstream got Cookie %q", c)
-				}
+				wantSignedInForwarded(t, s, spoof, "/app/x", "/app/y")
 			})
 		}
 	}
@@ -462,13 +432,7 @@ func TestMatcherErrorSendsNoModuleCookiesToTheErrorRoutes(t *testing.T) {
 	if s.upstream.hits != 1 {
 		t.Fatalf("status %d, %d requests reached the upstream; want the error routes' one", resp.StatusCode, s.upstream.hits)
 	}
-	h := s.upstream.lastHeaders(t)
-	if v, ok := h["Remote-User"]; ok {
-		t.Errorf("the error routes' upstream got the client's Remote-User %q", v)
-	}
-	if c := strings.Join(h["Cookie"], "; "); c != "app=1" {
-		t.Errorf("the error routes' upstream got Cookie %q; want app=1", c)
-	}
+	wantCleaned(t, s, "the error routes' upstream")
 }
 
 // With jit_auth in a handle /app/* block of a site without a host, the
@@ -515,13 +479,8 @@ func TestSiteWithoutAHostReadsPathsAsASiteWithOne(t *testing.T) {
 // does not warn that its other requests keep the client's identity
 // headers.
 func TestSiteWithoutAHostIsNotWarnedAbout(t *testing.T) {
-	dir := t.TempDir()
 	port := freePort(t)
-	logFile := dir + "/caddy.log"
-	conns := "connection corp {\n oidc https://idp.example a b\n jit off\n}"
-	caddyfile := fmt.Sprintf(`{%s
-}
-:%d {
+	log := warningsAtLoad(t, `:%d {
 	reverse_proxy /public/* 127.0.0.1:9
 	handle /app/* {
 		jit_auth
@@ -531,10 +490,8 @@ func TestSiteWithoutAHostIsNotWarnedAbout(t *testing.T) {
 		reverse_proxy 127.0.0.1:9
 	}
 }
-`, globalOptions(dir, conns), port)
-	caddyfile = strings.Replace(caddyfile, "level ERROR", "output file "+logFile+"\n\t\tlevel WARN", 1)
-	runCaddyfile(t, caddyfile)
-	if log := mustReadFile(t, logFile); strings.Contains(log, "client-supplied identity headers") {
+`, port)
+	if strings.Contains(log, "client-supplied identity headers") {
 		t.Errorf("warned:\n%s", log)
 	}
 }
@@ -544,23 +501,16 @@ func TestSiteWithoutAHostIsNotWarnedAbout(t *testing.T) {
 // sign-in's start and callback to no route at all: loading warns and
 // says what to write instead.
 func TestSiteWithoutACatchAllRouteIsWarnedAbout(t *testing.T) {
-	dir := t.TempDir()
 	port := freePort(t)
-	logFile := dir + "/caddy.log"
-	conns := "connection corp {\n oidc https://idp.example a b\n jit off\n}"
-	caddyfile := fmt.Sprintf(`{%s
-}
-:%d {
+	log := warningsAtLoad(t, `:%d {
 	reverse_proxy /public/* 127.0.0.1:9
 	route /app/* {
 		jit_auth
 		reverse_proxy 127.0.0.1:9
 	}
 }
-`, globalOptions(dir, conns), port)
-	caddyfile = strings.Replace(caddyfile, "level ERROR", "output file "+logFile+"\n\t\tlevel WARN", 1)
-	runCaddyfile(t, caddyfile)
-	if log := mustReadFile(t, logFile); strings.Count(log, "no route that takes every request") != 1 {
+`, port)
+	if strings.Count(log, "no route that takes every request") != 1 {
 		t.Errorf("want one warning about the sign-in endpoints; log:\n%s", log)
 	}
 }
@@ -635,13 +585,7 @@ func TestIdentityHeadersStrippedInASiteWithoutAHostThatInvokesANamedRoute(t *tes
 	if resp.StatusCode != http.StatusOK || s.upstream.hits != 1 {
 		t.Fatalf("/public/x: status %d, %d requests reached the upstream", resp.StatusCode, s.upstream.hits)
 	}
-	h := s.upstream.lastHeaders(t)
-	if v, ok := h["Remote-User"]; ok {
-		t.Errorf("/public/x: the upstream got the client's Remote-User %q", v)
-	}
-	if c := strings.Join(h["Cookie"], "; "); c != "app=1" {
-		t.Errorf("/public/x: the upstream got Cookie %q; want app=1", c)
-	}
+	wantCleaned(t, s, "/public/x: the upstream")
 	for _, path := range []string{"/public/..;/app/y"} {
 		before := s.upstream.hits
 		resp := newBrowser(t).do(http.MethodGet, s.base+path, nil)
@@ -651,23 +595,7 @@ func TestIdentityHeadersStrippedInASiteWithoutAHostThatInvokesANamedRoute(t *tes
 		}
 	}
 
-	b := newBrowser(t)
-	s.queue(alice())
-	resp, body := s.login(b, "corp", "/app/x")
-	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/app/x" {
-		t.Fatalf("login: %d %s\n%s", resp.StatusCode, resp.Request.URL, body)
-	}
-	signedIn := spoof.Clone()
-	delete(signedIn, "Cookie")
-	resp = b.do(http.MethodGet, s.base+"/app/y", signedIn)
-	resp.Body.Close()
-	h = s.upstream.lastHeaders(t)
-	if h.Get("Remote-User") != "alice@example.com" || len(h["Remote-User"]) != 1 {
-		t.Errorf("signed in: Remote-User %q; want alice@example.com", h["Remote-User"])
-	}
-	if c := strings.Join(h["Cookie"], "; "); strings.Contains(c, "jitauth_") {
-		t.Errorf("signed in: the upstream got Cookie %q", c)
-	}
+	wantSignedInForwarded(t, s, spoof, "/app/x", "/app/y")
 }
 
 // In a site without a host that invokes a named route with jit_auth, a
@@ -687,22 +615,14 @@ func TestSiteWithoutAHostInvokingANamedRouteWarnsAboutABareProxy(t *testing.T) {
 		"invoke at the site": {"invoke protected\n\treverse_proxy /api/* 127.0.0.1:9\n\treverse_proxy 127.0.0.1:9", false},
 	} {
 		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
 			port := freePort(t)
-			logFile := dir + "/caddy.log"
-			conns := "connection corp {\n oidc https://idp.example a b\n jit off\n}"
-			caddyfile := fmt.Sprintf(`{%s
-}
-&(protected) {
+			log := warningsAtLoad(t, `&(protected) {
 	jit_auth
 }
 :%d {
 	%s
 }
-`, globalOptions(dir, conns), port, tc.rest)
-			caddyfile = strings.Replace(caddyfile, "level ERROR", "output file "+logFile+"\n\t\tlevel WARN", 1)
-			runCaddyfile(t, caddyfile)
-			log := mustReadFile(t, logFile)
+`, port, tc.rest)
 			if got := strings.Count(log, "answers or forwards by itself"); got != map[bool]int{true: 1, false: 0}[tc.warn] {
 				t.Errorf("warnings: %d, want warned %v; log:\n%s", got, tc.warn, log)
 			}
@@ -743,13 +663,7 @@ func TestIdentityHeadersStrippedBesideAChainOfInvokedNamedRoutes(t *testing.T) {
 			if resp.StatusCode != http.StatusOK || s.upstream.hits != 1 {
 				t.Fatalf("/public/x: status %d, %d requests reached the upstream", resp.StatusCode, s.upstream.hits)
 			}
-			h := s.upstream.lastHeaders(t)
-			if v, ok := h["Remote-User"]; ok {
-				t.Errorf("/public/x: the upstream got the client's Remote-User %q", v)
-			}
-			if c := strings.Join(h["Cookie"], "; "); c != "app=1" {
-				t.Errorf("/public/x: the upstream got Cookie %q; want app=1", c)
-			}
+			wantCleaned(t, s, "/public/x: the upstream")
 			resp = newBrowser(t).do(http.MethodGet, s.base+"/app/x", nil)
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusFound || s.upstream.hits != 1 {

@@ -28,15 +28,9 @@ func TestSiteOnAnotherPortOfAJITAuthHostIsWarnedAbout(t *testing.T) {
 		{"same host, its own jit_auth", "http://localhost:%d {\n\tjit_auth\n\treverse_proxy 127.0.0.1:9\n}", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dir := t.TempDir()
-			logFile := dir + "/caddy.log"
-			conns := "connection corp {\n oidc https://idp.example a b\n jit off\n}"
-			caddyfile := fmt.Sprintf("{%s\n}\nhttp://localhost:%d {\n\tjit_auth\n\treverse_proxy 127.0.0.1:9\n}\n"+c.other+"\n",
-				globalOptions(dir, conns), freePort(t), freePort(t))
-			caddyfile = strings.Replace(caddyfile, "level ERROR", "output file "+logFile+"\n\t\tlevel WARN", 1)
-			runCaddyfile(t, caddyfile)
-			if n, want := strings.Count(mustReadFile(t, logFile), warning), map[bool]int{true: 1, false: 0}[c.warns]; n != want {
-				t.Errorf("%d warnings about the other port, want %d; log:\n%s", n, want, mustReadFile(t, logFile))
+			log := warningsAtLoad(t, "http://localhost:%d {\n\tjit_auth\n\treverse_proxy 127.0.0.1:9\n}\n"+c.other+"\n", freePort(t), freePort(t))
+			if n, want := strings.Count(log, warning), map[bool]int{true: 1, false: 0}[c.warns]; n != want {
+				t.Errorf("%d warnings about the other port, want %d; log:\n%s", n, want, log)
 			}
 		})
 	}
@@ -58,15 +52,9 @@ func TestSiteOnAnotherPortOfAnInvokingSiteIsWarnedAboutOnItsHostOnly(t *testing.
 		{"no host", ":%d {\n\treverse_proxy 127.0.0.1:9\n}", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dir := t.TempDir()
-			logFile := dir + "/caddy.log"
-			conns := "connection corp {\n oidc https://idp.example a b\n jit off\n}"
-			caddyfile := fmt.Sprintf("{%s\n}\n&(protected) {\n\tjit_auth\n}\nhttp://localhost:%d {\n\tinvoke protected\n\treverse_proxy 127.0.0.1:9\n}\n"+c.other+"\n",
-				globalOptions(dir, conns), freePort(t), freePort(t))
-			caddyfile = strings.Replace(caddyfile, "level ERROR", "output file "+logFile+"\n\t\tlevel WARN", 1)
-			runCaddyfile(t, caddyfile)
-			if n, want := strings.Count(mustReadFile(t, logFile), warning), map[bool]int{true: 1, false: 0}[c.warns]; n != want {
-				t.Errorf("%d warnings about the other port, want %d; log:\n%s", n, want, mustReadFile(t, logFile))
+			log := warningsAtLoad(t, "&(protected) {\n\tjit_auth\n}\nhttp://localhost:%d {\n\tinvoke protected\n\treverse_proxy 127.0.0.1:9\n}\n"+c.other+"\n", freePort(t), freePort(t))
+			if n, want := strings.Count(log, warning), map[bool]int{true: 1, false: 0}[c.warns]; n != want {
+				t.Errorf("%d warnings about the other port, want %d; log:\n%s", n, want, log)
 			}
 		})
 	}
@@ -91,14 +79,8 @@ func TestSiteOnAnotherPortThatRemovesTheCookiesIsNotWarnedAbout(t *testing.T) {
 		{"removed after the proxy", "http://localhost:%d {\n\troute {\n\t\treverse_proxy /api/* 127.0.0.1:9\n\t\trequest_header -Cookie\n\t\trespond 404\n\t}\n}", true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dir := t.TempDir()
-			logFile := dir + "/caddy.log"
-			conns := "connection corp {\n oidc https://idp.example a b\n jit off\n}"
-			caddyfile := fmt.Sprintf("{%s\n}\nhttp://localhost:%d {\n\tjit_auth\n\treverse_proxy 127.0.0.1:9\n}\n"+c.other+"\n",
-				globalOptions(dir, conns), freePort(t), freePort(t))
-			caddyfile = strings.Replace(caddyfile, "level ERROR", "output file "+logFile+"\n\t\tlevel WARN", 1)
-			runCaddyfile(t, caddyfile)
-			if n, want := strings.Count(mustReadFile(t, logFile), warning), map[bool]int{true: 1, false: 0}[c.warns]; n != want {
+			log := warningsAtLoad(t, "http://localhost:%d {\n\tjit_auth\n\treverse_proxy 127.0.0.1:9\n}\n"+c.other+"\n", freePort(t), freePort(t))
+			if n, want := strings.Count(log, warning), map[bool]int{true: 1, false: 0}[c.warns]; n != want {
 				t.Errorf("%d warnings about the other port, want %d", n, want)
 			}
 		})
@@ -121,16 +103,25 @@ func TestJITAuthOnlyInHandleErrorsIsWarnedAbout(t *testing.T) {
 	} {
 		for _, address := range []string{"http://localhost:%d", ":%d"} {
 			t.Run(c.name+" "+address, func(t *testing.T) {
-				dir := t.TempDir()
-				logFile := dir + "/caddy.log"
-				conns := "connection corp {\n oidc https://idp.example a b\n jit off\n}"
-				caddyfile := fmt.Sprintf("{%s\n}\n"+address+" {\n%s\n}\n", globalOptions(dir, conns), freePort(t), c.site)
-				caddyfile = strings.Replace(caddyfile, "level ERROR", "output file "+logFile+"\n\t\tlevel WARN", 1)
-				runCaddyfile(t, caddyfile)
-				if n, want := strings.Count(mustReadFile(t, logFile), warning), map[bool]int{true: 1, false: 0}[c.warns]; n != want {
-					t.Errorf("%d warnings, want %d; log:\n%s", n, want, mustReadFile(t, logFile))
+				log := warningsAtLoad(t, address+" {\n%s\n}\n", freePort(t), c.site)
+				if n, want := strings.Count(log, warning), map[bool]int{true: 1, false: 0}[c.warns]; n != want {
+					t.Errorf("%d warnings, want %d; log:\n%s", n, want, log)
 				}
 			})
 		}
 	}
+}
+
+// warningsAtLoad loads the sites (a Caddyfile format, filled with args)
+// after global options with one OIDC connection, and returns what Caddy
+// logged at WARN and above.
+func warningsAtLoad(t *testing.T, sites string, args ...any) string {
+	t.Helper()
+	dir := t.TempDir()
+	logFile := dir + "/caddy.log"
+	conns := "connection corp {\n oidc https://idp.example a b\n jit off\n}"
+	caddyfile := fmt.Sprintf("{%s\n}\n"+sites, append([]any{globalOptions(dir, conns)}, args...)...)
+	caddyfile = strings.Replace(caddyfile, "level ERROR", "output file "+logFile+"\n\t\tlevel WARN", 1)
+	runCaddyfile(t, caddyfile)
+	return mustReadFile(t, logFile)
 }

@@ -43,13 +43,7 @@ func TestMatcherErrorBeforeTheStepOfASiteWithoutAHostCleansTheErrorRoutes(t *tes
 			if s.upstream.hits != 1 {
 				t.Fatalf("status %d, %d requests reached the upstream; want the error routes' one", resp.StatusCode, s.upstream.hits)
 			}
-			h := s.upstream.lastHeaders(t)
-			if v, ok := h["Remote-User"]; ok {
-				t.Errorf("the error routes' upstream got the client's Remote-User %q", v)
-			}
-			if c := strings.Join(h["Cookie"], "; "); c != "app=1" {
-				t.Errorf("the error routes' upstream got Cookie %q; want app=1", c)
-			}
+			wantCleaned(t, s, "the error routes' upstream")
 		})
 	}
 }
@@ -82,13 +76,7 @@ func TestMatcherErrorBeforeTheStepOfASiteWithoutAHostThatInvokesCleansTheErrorRo
 			if s.upstream.hits != 1 {
 				t.Fatalf("status %d, %d requests reached the upstream; want the error routes' one", resp.StatusCode, s.upstream.hits)
 			}
-			h := s.upstream.lastHeaders(t)
-			if v, ok := h["Remote-User"]; ok {
-				t.Errorf("the error routes' upstream got the client's Remote-User %q", v)
-			}
-			if c := strings.Join(h["Cookie"], "; "); c != "app=1" {
-				t.Errorf("the error routes' upstream got Cookie %q; want app=1", c)
-			}
+			wantCleaned(t, s, "the error routes' upstream")
 		})
 	}
 }
@@ -128,5 +116,44 @@ func TestErrorRoutesKeepTheIdentityJITAuthSet(t *testing.T) {
 	}
 	if c := strings.Join(h["Cookie"], "; "); strings.Contains(c, "jitauth_") {
 		t.Errorf("the error routes' upstream got Cookie %q", c)
+	}
+}
+
+// wantCleaned checks that the upstream's last request, one that carried
+// the client's Remote-User and the module's cookies beside app=1, got
+// neither (S1, S16); where names that upstream in the messages.
+func wantCleaned(t *testing.T, s *site, where string) {
+	t.Helper()
+	h := s.upstream.lastHeaders(t)
+	if v, ok := h["Remote-User"]; ok {
+		t.Errorf("%s got the client's Remote-User %q", where, v)
+	}
+	if c := strings.Join(h["Cookie"], "; "); c != "app=1" {
+		t.Errorf("%s got Cookie %q; want app=1", where, c)
+	}
+}
+
+// wantSignedInForwarded signs alice in at path, then checks that her
+// request to next, carrying spoof's headers but not its cookies, reaches
+// the upstream with her Remote-User alone and without the module's
+// cookies.
+func wantSignedInForwarded(t *testing.T, s *site, spoof http.Header, path, next string) {
+	t.Helper()
+	b := newBrowser(t)
+	s.queue(alice())
+	resp, body := s.login(b, "corp", path)
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != path {
+		t.Fatalf("login: %d %s\n%s", resp.StatusCode, resp.Request.URL, body)
+	}
+	signedIn := spoof.Clone()
+	delete(signedIn, "Cookie")
+	resp = b.do(http.MethodGet, s.base+next, signedIn)
+	resp.Body.Close()
+	h := s.upstream.lastHeaders(t)
+	if h.Get("Remote-User") != "alice@example.com" || len(h["Remote-User"]) != 1 {
+		t.Errorf("signed in: Remote-User %q; want alice@example.com", h["Remote-User"])
+	}
+	if c := strings.Join(h["Cookie"], "; "); strings.Contains(c, "jitauth_") {
+		t.Errorf("signed in: the upstream got Cookie %q", c)
 	}
 }
