@@ -102,19 +102,7 @@ func TestReenabledUsersBearerTokenIsAcceptedAtOnce(t *testing.T) {
 	if resp, _ := s.login(newBrowser(t), "corp", "/"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("login: %d", resp.StatusCode)
 	}
-	// Disabled through this instance, which refuses her at once...
-	if code := adminCall(t, admin, http.MethodPost, "/jit_auth/users/alice@example.com/disable", "", nil); code != http.StatusOK {
-		t.Fatalf("disable: %d", code)
-	}
-	st := openStore(t, s.dir)
-	users := allUsers(t, st)
-	if len(users) != 1 {
-		t.Fatalf("%d users", len(users))
-	}
-	// ...and enabled again through another instance sharing the store.
-	if err := st.SetStatus(t.Context(), users[0].ID, provisioner.StatusActive, "back"); err != nil {
-		t.Fatal(err)
-	}
+	disableHereEnableElsewhere(t, s, admin)
 	if code, body, _ := callAPI(t, s.base, signWith(t, s.idp.Keypair, bearerClaims(iss, "alice-sub"))); code != http.StatusOK {
 		t.Errorf("a new token of the user enabled again: %d %s, want 200: the store says she is active", code, body)
 	}
@@ -131,17 +119,7 @@ func TestReenabledHolderSignsInThroughAJITOffConnectionAtOnce(t *testing.T) {
 	if resp, _ := s.login(newBrowser(t), "corp", "/"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("login through corp: %d", resp.StatusCode)
 	}
-	if code := adminCall(t, admin, http.MethodPost, "/jit_auth/users/alice@example.com/disable", "", nil); code != http.StatusOK {
-		t.Fatalf("disable: %d", code)
-	}
-	st := openStore(t, s.dir)
-	users := allUsers(t, st)
-	if len(users) != 1 {
-		t.Fatalf("%d users", len(users))
-	}
-	if err := st.SetStatus(t.Context(), users[0].ID, provisioner.StatusActive, "back"); err != nil {
-		t.Fatal(err)
-	}
+	disableHereEnableElsewhere(t, s, admin)
 	// A sign-in in the second of the disable's sign-out everywhere is
 	// refused by it; this one comes after.
 	time.Sleep(1100 * time.Millisecond)
@@ -160,5 +138,23 @@ func TestReenabledHolderSignsInThroughAJITOffConnectionAtOnce(t *testing.T) {
 	}
 	if got := s.upstream.lastHeaders(t).Get("Remote-User"); resp.StatusCode == http.StatusOK && got != "alice@example.com" {
 		t.Errorf("Remote-User %q, want the holder's name", got)
+	}
+}
+
+// disableHereEnableElsewhere disables alice through s's admin endpoint
+// (s refuses her at once) and enables her again in the store, as
+// another instance sharing it would.
+func disableHereEnableElsewhere(t *testing.T, s *site, admin int) {
+	t.Helper()
+	if code := adminCall(t, admin, http.MethodPost, "/jit_auth/users/alice@example.com/disable", "", nil); code != http.StatusOK {
+		t.Fatalf("disable: %d", code)
+	}
+	st := openStore(t, s.dir)
+	users := allUsers(t, st)
+	if len(users) != 1 {
+		t.Fatalf("%d users", len(users))
+	}
+	if err := st.SetStatus(t.Context(), users[0].ID, provisioner.StatusActive, "back"); err != nil {
+		t.Fatal(err)
 	}
 }
