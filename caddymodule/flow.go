@@ -150,15 +150,20 @@ func openFlow(r *http.Request, codecs cookieSeal, state string, secure bool, now
 	return &f, name, true
 }
 
-// usedStates remembers the states of finished logins until their flow
-// would have expired, so that a replayed callback (the same cookie and
+// usedStates holds the states (and pending login IDs, logout tokens)
+// being answered, so that a replayed callback (the same cookie and
 // state sent twice) is refused even though the cookie itself is still
 // valid. It holds digests only, and is bounded. A state is claimed
 // before the provider's answer is checked, so that two copies of one
 // callback never both reach the provider, and released again when that
 // answer is refused (release): anyone can start logins, so were refused
 // answers kept, junk callbacks to flows of one's own would fill the set,
-// and every login would be refused until they expired.
+// and every login would be refused until they expired. For the same
+// reason a state is released once its use is recorded (sessions.spend):
+// the revocation set refuses it from then on, until its flow expires,
+// and were it kept here too, logins completed through any account at the
+// provider (refused by the allow rules or not), a dozen answers each on
+// the username page, would fill the set and refuse every login.
 type usedStates struct {
 	mu   sync.Mutex
 	seen map[[32]byte]time.Time
@@ -167,7 +172,9 @@ type usedStates struct {
 	owed map[[32]byte]time.Time
 }
 
-const maxUsedStates = 100_000
+// maxUsedStates bounds usedStates: claims whose answers are in flight
+// (a variable for the tests).
+var maxUsedStates = 100_000
 
 // claim marks state as used and reports whether it was unused before.
 func (u *usedStates) claim(state string, now time.Time) bool {

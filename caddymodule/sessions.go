@@ -329,7 +329,17 @@ func (m *sessions) upgrade(w http.ResponseWriter, r *http.Request, s *Session) e
 // at once and, once spend has recorded the ID, on every instance that
 // shares the store (within its revocation poll) and after a restart.
 func (m *sessions) claim(id string, now time.Time) bool {
-	return !m.revoked.has(spentID(id)) && m.used.claim(id, now)
+	sid := spentID(id)
+	if m.revoked.has(sid) || !m.used.claim(id, now) {
+		return false
+	}
+	// A copy's spend may have recorded the ID, and released its claim,
+	// between the two reads above (spend records before it releases).
+	if m.revoked.has(sid) {
+		m.used.release(id)
+		return false
+	}
+	return true
 }
 
 // spend records a claimed ID through the store, as a logout is recorded
@@ -356,8 +366,13 @@ func (m *sessions) spend(ctx context.Context, id string, expires time.Time) (fir
 	}
 	if err != nil {
 		m.revoked.forget(sid)
+		return first, err
 	}
-	return first, err
+	// Recorded (m.revoked has it, which claim reads first): the claim
+	// need not take room in the bounded replay set (usedStates) until
+	// the flow expires.
+	m.used.release(id)
+	return first, nil
 }
 
 // spentPrefix starts the revocation IDs of spent single-use IDs.
