@@ -241,10 +241,11 @@ func handleAdminUsers(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Allow", strings.Join(route.methods(), ", "))
 		return adminError(http.StatusMethodNotAllowed, "method %s not allowed; use %s", r.Method, orList(route.methods()))
 	}
-	app, err := activeApp()
+	app, done, err := activeApp()
 	if err != nil {
 		return err
 	}
+	defer done()
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)
 	defer cancel()
 	u, err := adminUser(ctx, app.store, ref)
@@ -280,13 +281,19 @@ func adminUser(ctx context.Context, store provisioner.UserStore, ref string) (*p
 }
 
 // activeApp is the running configuration's jit_auth app, which every
-// admin endpoint works on.
-func activeApp() (*App, error) {
-	app, err := caddy.ActiveContext().AppIfConfigured("jit_auth")
+// admin endpoint works on, with its store in use until done is called
+// (storeUses): a reload meanwhile closes that store after the request,
+// not under it.
+func activeApp() (app *App, done func(), err error) {
+	a, err := caddy.ActiveContext().AppIfConfigured("jit_auth")
 	if err != nil {
-		return nil, adminError(http.StatusNotFound, "the jit_auth app is not configured")
+		return nil, nil, adminError(http.StatusNotFound, "the jit_auth app is not configured")
 	}
-	return app.(*App), nil
+	app = a.(*App)
+	if !app.uses.begin() {
+		return app, func() {}, nil
+	}
+	return app, app.uses.end, nil
 }
 
 // orList writes methods as "GET or PATCH".

@@ -153,10 +153,11 @@ func handleAdminUserList(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	app, err := activeApp()
+	app, done, err := activeApp()
 	if err != nil {
 		return err
 	}
+	defer done()
 	if app.admin == nil {
 		return adminError(http.StatusNotImplemented, "the store (%s) cannot list users (it does not implement provisioner.AdminStore)", app.storeName())
 	}

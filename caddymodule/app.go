@@ -82,6 +82,9 @@ type App struct {
 	// admin are its roles, timed for the store latency metric.
 	storeModule sessionStore
 	admin       provisioner.AdminStore
+	// uses counts the requests using the store, so that a shipped store
+	// closes after the last of them (storeuse.go).
+	uses *storeUses
 	// singleUse records login steps so that one instance uses each (nil:
 	// the store has no such role, and the revocation poll spreads them).
 	singleUse provisioner.SingleUseStore
@@ -239,6 +242,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("jit_auth store module %T cannot hold users and sessions: it lacks %s (see provisioner/store.go)", mod, strings.Join(missingStoreRoles(mod), ", "))
 	}
 	a.storeModule = store
+	a.uses = newStoreUses()
+	if c, ok := mod.(usesCounter); ok {
+		c.closeAfterUses(a.uses)
+	}
 	timer := storeTimer{a.observers.metrics.storeLatency}
 	a.store = timedSessionStore{store, timer}
 	if b, ok := mod.(provisioner.UserBatchReader); ok {

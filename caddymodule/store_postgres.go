@@ -50,6 +50,7 @@ type PostgresStore struct {
 	*pgstore.Store `json:"-"`
 
 	opened bool // connected and migrated (by open)
+	uses   *storeUses
 	logger *zap.Logger
 }
 
@@ -106,12 +107,22 @@ func (s *PostgresStore) open() error {
 	return nil
 }
 
-// Cleanup closes the connection pool.
+// closeAfterUses makes Cleanup close the pool once the requests counted
+// by uses have ended.
+func (s *PostgresStore) closeAfterUses(uses *storeUses) { s.uses = uses }
+
+// Cleanup closes the connection pool, once this configuration's
+// requests still under way have ended (storeUses).
 func (s *PostgresStore) Cleanup() error {
 	if s.Store == nil {
 		return nil
 	}
-	return s.Store.Close()
+	if s.uses == nil {
+		return s.Store.Close()
+	}
+	st := s.Store
+	s.uses.retire(func() { _ = st.Close() })
+	return nil
 }
 
 // UnmarshalCaddyfile sets up the PostgreSQL store. Syntax:
@@ -140,4 +151,5 @@ var (
 	_ caddy.CleanerUpper    = (*PostgresStore)(nil)
 	_ caddyfile.Unmarshaler = (*PostgresStore)(nil)
 	_ provisioner.Store     = (*PostgresStore)(nil)
+	_ usesCounter           = (*PostgresStore)(nil)
 )

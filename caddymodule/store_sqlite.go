@@ -37,6 +37,7 @@ type SQLiteStore struct {
 
 	path   string // resolved, as opened
 	key    string // in sqliteHandles; "" until opened
+	uses   *storeUses
 	logger *zap.Logger
 }
 
@@ -132,17 +133,33 @@ func sqliteHandleKey(path string) (string, error) {
 	return abs, nil
 }
 
-// Cleanup releases this configuration's use of the database; the last
-// one closes it.
+// closeAfterUses makes Cleanup release the database once the requests
+// counted by uses have ended.
+func (s *SQLiteStore) closeAfterUses(uses *storeUses) { s.uses = uses }
+
+// Cleanup releases this configuration's use of the database, once its
+// requests still under way have ended (storeUses); the last
+// configuration to release it closes it.
 func (s *SQLiteStore) Cleanup() error {
 	if s.key == "" {
 		return nil
 	}
 	key := s.key
 	s.key = ""
-	if _, err := sqliteHandles.Delete(key); err != nil {
-		return errors.Join(fmt.Errorf("closing SQLite user store at %s", s.path), err)
+	release := func() error {
+		if _, err := sqliteHandles.Delete(key); err != nil {
+			return errors.Join(fmt.Errorf("closing SQLite user store at %s", s.path), err)
+		}
+		return nil
 	}
+	if s.uses == nil {
+		return release()
+	}
+	s.uses.retire(func() {
+		if err := release(); err != nil {
+			s.logger.Error("closing the user store", zap.Error(err))
+		}
+	})
 	return nil
 }
 
@@ -151,4 +168,5 @@ var (
 	_ caddy.Provisioner  = (*SQLiteStore)(nil)
 	_ caddy.CleanerUpper = (*SQLiteStore)(nil)
 	_ opener             = (*SQLiteStore)(nil)
+	_ usesCounter        = (*SQLiteStore)(nil)
 )
