@@ -69,18 +69,21 @@ func (s *Store) LoginHistory(ctx context.Context, userID string) ([]provisioner.
 
 // AcquireLease takes the lease when it is free or expired, or renews it
 // for the holder that has it, in one statement: of several instances
-// on one database, one gets it.
+// on one database, one gets it. Its expiry is set and compared by the
+// database's clock (clock_timestamp()), as revocations are recorded:
+// by the instances' own, one whose clock is ahead of the holder's by
+// more than ttl took a lease that was held.
 func (s *Store) AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
 	if name == "" || holder == "" || ttl <= 0 {
 		return false, fmt.Errorf("postgres store: acquiring a lease: a name, a holder and a positive duration are needed")
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	now := s.now().UTC()
-	tag, err := s.pool.Exec(ctx, `INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3)
+	tag, err := s.pool.Exec(ctx, `INSERT INTO leases (name, holder, expires_at)
+		VALUES ($1, $2, clock_timestamp() + $3::bigint * interval '1 microsecond')
 		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-		WHERE leases.holder = excluded.holder OR leases.expires_at <= $4`,
-		name, holder, now.Add(ttl), now)
+		WHERE leases.holder = excluded.holder OR leases.expires_at <= clock_timestamp()`,
+		name, holder, ttl.Microseconds())
 	if err != nil {
 		return false, fmt.Errorf("postgres store: acquiring a lease: %w", err)
 	}
