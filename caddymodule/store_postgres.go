@@ -28,6 +28,8 @@ func init() {
 // Caddy refuses to start (or to load a new config) when the database
 // does not answer within 10 seconds or its schema was migrated by a
 // newer caddy-jitauth: the error names the server, never the password.
+// Migrating the schema after an upgrade may take longer on a large
+// directory, up to 10 minutes, during which Caddy is starting.
 // Once running, an unreachable database makes logins that need the
 // store fail closed until it is back; the connection pool reconnects
 // by itself.
@@ -54,9 +56,15 @@ type PostgresStore struct {
 	logger *zap.Logger
 }
 
-// postgresOpenTimeout bounds connecting to and migrating the database
-// when the app starts.
-const postgresOpenTimeout = 10 * time.Second
+// postgresOpenTimeout bounds connecting to the database when the app
+// starts, and postgresMigrateTimeout migrating its schema then: a step
+// over a large directory takes longer than a server takes to answer
+// (schema 6's backfill, 10 s at 700,000 users), and one bounded by the
+// first was rolled back at every start, so Caddy never started again.
+const (
+	postgresOpenTimeout    = 10 * time.Second
+	postgresMigrateTimeout = 10 * time.Minute
+)
 
 // CaddyModule returns the Caddy module information.
 func (PostgresStore) CaddyModule() caddy.ModuleInfo {
@@ -92,14 +100,20 @@ func (s *PostgresStore) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// open connects to the database and migrates its schema, once.
+// open connects to the database and migrates its schema, once, each
+// within its own bound.
 func (s *PostgresStore) open() error {
 	if s.opened {
 		return nil
 	}
 	octx, cancel := context.WithTimeout(context.Background(), postgresOpenTimeout)
 	defer cancel()
-	if err := s.Store.Connect(octx); err != nil {
+	if err := s.Store.Reach(octx); err != nil {
+		return fmt.Errorf("opening PostgreSQL user store: %v", err)
+	}
+	mctx, mcancel := context.WithTimeout(context.Background(), postgresMigrateTimeout)
+	defer mcancel()
+	if err := s.Store.Migrate(mctx); err != nil {
 		return fmt.Errorf("opening PostgreSQL user store: %v", err)
 	}
 	s.opened = true

@@ -132,13 +132,36 @@ func New(connString string) (*Store, error) {
 }
 
 // Connect checks that the server answers and migrates the schema, within
-// the context's deadline (DefaultTimeout if there is none).
+// the context's deadline (DefaultTimeout if there is none): Reach, then
+// Migrate.
 func (s *Store) Connect(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	if err := s.Reach(ctx); err != nil {
+		return err
+	}
+	return s.Migrate(ctx)
+}
+
+// Reach checks that the server answers, within the context's deadline
+// (DefaultTimeout if there is none).
+func (s *Store) Reach(ctx context.Context) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	if err := s.pool.Ping(ctx); err != nil {
 		return fmt.Errorf("postgres store: connecting to %s: %w", s.target, err)
 	}
+	return nil
+}
+
+// Migrate migrates the schema to the current version, within the
+// context's deadline (DefaultTimeout if there is none). A step may take
+// a while on a large directory, or wait for the lock on a table that an
+// instance of an older build is using: give it a deadline of its own,
+// longer than the one for reaching the server.
+func (s *Store) Migrate(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := migrate(ctx, s.pool); err != nil {
 		return fmt.Errorf("postgres store: migrating %s: %w", s.target, err)
 	}
