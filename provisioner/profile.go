@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // Profile is the set of user attributes one login maps from the
@@ -73,6 +74,12 @@ func (p *Profile) storedAttributes() []string {
 	return out
 }
 
+// movesEmail reports whether p gives u another address: not the same
+// up to ASCII letter case, as linking compares addresses.
+func (p *Profile) movesEmail(u *User) bool {
+	return p.Email != "" && asciiLower(strings.TrimSpace(u.Email)) != asciiLower(p.Email)
+}
+
 // AttributeValue is one attribute as a consent page lists it.
 type AttributeValue struct {
 	Name  string
@@ -104,11 +111,18 @@ func (p *Profile) writeTo(u *User, skip []string) (changed []string) {
 		changed = append(changed, name)
 	}
 	if p.Email != "" && !slices.Contains(skip, AttrEmail) {
+		// A verified flag owned locally (an administrator's verdict)
+		// speaks of the address it was given for: a new address takes
+		// the provider's flag, and the verdict is no longer local.
+		moved := p.movesEmail(u)
+		if moved && slices.Contains(u.LocalAttributes, AttrEmailVerified) {
+			u.LocalAttributes = slices.DeleteFunc(slices.Clone(u.LocalAttributes), func(n string) bool { return n == AttrEmailVerified })
+		}
 		if u.Email != p.Email {
 			u.Email = p.Email
 			changed = append(changed, AttrEmail)
 		}
-		if u.EmailVerified != p.EmailVerified && !slices.Contains(skip, AttrEmailVerified) {
+		if u.EmailVerified != p.EmailVerified && (moved || !slices.Contains(skip, AttrEmailVerified)) {
 			u.EmailVerified = p.EmailVerified
 			changed = append(changed, AttrEmailVerified)
 		}

@@ -314,6 +314,12 @@ func (l *login) sync(u *User, consentAsked bool) error {
 		writes = l.profile.storedAttributes()
 	case SyncPreserveLocal:
 		for _, n := range l.profile.storedAttributes() {
+			if n == AttrEmailVerified && !slices.Contains(u.LocalAttributes, AttrEmail) && l.profile.movesEmail(u) {
+				// A local verdict on the old address does not hold for
+				// a new one (Profile.writeTo).
+				writes = append(writes, n)
+				continue
+			}
 			if !slices.Contains(u.LocalAttributes, n) && !(n == AttrEmailVerified && slices.Contains(u.LocalAttributes, AttrEmail)) {
 				writes = append(writes, n)
 			}
