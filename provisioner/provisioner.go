@@ -470,6 +470,17 @@ func (l *login) linkTarget(ctx context.Context) (*User, error) {
 		return nil, nil
 	}
 	if l.pol.Link == LinkVerifiedEmail && l.profile.EmailVerified && len(verified) == 1 {
+		ids, err := l.p.Store.Identities(ctx, verified[0].ID)
+		if err != nil {
+			return nil, fmt.Errorf("%w: listing identities: %w", ErrStoreUnavailable, err)
+		}
+		if slices.ContainsFunc(ids, func(id Identity) bool { return id.Connection == l.key.Connection && id.Issuer == l.key.Issuer }) {
+			// The issuer that vouches for the address gave that user
+			// another subject: to the issuer this is another account,
+			// one it gave the address to since (a mailbox reassigned
+			// to a new hire), not the same person signing in anew.
+			return nil, ErrEmailConflict
+		}
 		if verified[0].Status == StatusDisabled {
 			return nil, disabled(&verified[0])
 		}
