@@ -103,7 +103,10 @@ type App struct {
 	// sessionAttributes the attributes sessions carry for them.
 	assertionKeys     *assertionKeys
 	sessionAttributes map[string]bool
-	logger            *zap.Logger
+	// roleSources are the role grants this configuration's sessions
+	// carry (roleSources.of).
+	roleSources roleSources
+	logger      *zap.Logger
 
 	// state holds the revocations, used login states and user statuses
 	// shared with the other configuration generations, and sessionsKey
@@ -311,6 +314,10 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
+	a.roleSources = roleSources{}
+	for name := range a.Connections {
+		a.roleSources[provisioner.ConnectionSource(name)] = true
+	}
 	// Every connection's users share the store, and so the names that
 	// templates over the subject give (provisioner.Policy.FallbackPrefixes).
 	var prefixes []string
@@ -486,6 +493,7 @@ func (a *App) Start() error {
 		poll:      time.Duration(a.RevocationPoll),
 		sweeper:   a.newSweeper(),
 		refresher: a.newRefresher(),
+		roles:     a.roleSources,
 	}
 	if a.state.current() != nil {
 		// A reload: this configuration's store may hold logouts the set

@@ -155,7 +155,7 @@ func (g *bearerGate) session(ctx context.Context, h *Handler, token string, now 
 		}
 		h.app.sessions.userRead(res, now) // as a sign-in does
 		exp, mfa := tokenFacts(claims.Raw)
-		s := newSession(rule.conn, claims, res, exp.Sub(now), now, h.app.sessionAttributes)
+		s := newSession(rule.conn, claims, res, exp.Sub(now), now, h.app.sessionAttributes, h.app.roleSources)
 		s.ID = bearerSessionPrefix + newSessionID()
 		s.MFA = mfa
 		g.mu.Lock()

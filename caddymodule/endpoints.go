@@ -192,7 +192,7 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 // waited for the user since is refused if its user or provider session
 // was signed out meanwhile (endedSince).
 func (h *Handler) finishLogin(w http.ResponseWriter, r *http.Request, conn *Connection, claims provisioner.Claims, res provisioner.Result, returnTo string, flowExpires, authAt int64, now time.Time) {
-	s := newSession(conn, claims, res, time.Duration(h.app.SessionLifetime), now, h.app.sessionAttributes)
+	s := newSession(conn, claims, res, time.Duration(h.app.SessionLifetime), now, h.app.sessionAttributes, h.app.roleSources)
 	step := login.Next(login.Facts{Outcome: res.Outcome, Allowed: h.admits(s), MFARequired: h.mfaRequired(s), Provisioned: s.Provisioned()})
 	if step == login.Ask {
 		h.askFirst(w, r, conn, claims, res, returnTo, flowExpires, authAt, now)
@@ -369,7 +369,9 @@ func (h *Handler) auditProvisioning(conn *Connection, c provisioner.Claims, res 
 // newSession builds the session for a completed login. It carries the
 // attributes named in attrs (those some assertion sends), no others: the
 // cookie travels on every request.
-func newSession(conn *Connection, c provisioner.Claims, res provisioner.Result, lifetime time.Duration, now time.Time, attrs map[string]bool) *Session {
+// A local user's roles are those of the grants in roles: a connection
+// no longer configured grants none.
+func newSession(conn *Connection, c provisioner.Claims, res provisioner.Result, lifetime time.Duration, now time.Time, attrs map[string]bool, roles roleSources) *Session {
 	s := &Session{
 		ID:          newSessionID(),
 		Connection:  conn.name,
@@ -384,7 +386,7 @@ func newSession(conn *Connection, c provisioner.Claims, res provisioner.Result, 
 		// by other means) get the same rule as the provider's: a group
 		// with a comma would reach Remote-Groups as two.
 		s.Groups, _ = provisioner.FilterGroups(u.Groups)
-		s.Roles = u.Roles()
+		s.Roles = roles.of(u)
 		s.Attributes = chosenAttributes(u.Attributes, attrs)
 		return s
 	}

@@ -86,6 +86,8 @@ type stateConfig struct {
 	// refresher refreshes sessions at their providers (nil: no
 	// connection does).
 	refresher *refresher
+	// roles are the role grants its sessions carry (roleSources.of).
+	roles roleSources
 }
 
 func newSharedState() *sharedState {
@@ -188,6 +190,7 @@ func (st *sharedState) attach(cfg *stateConfig) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.attached = append(st.attached, cfg)
+	st.userStatus.roles.Store(&cfg.roles)
 	st.changedLocked()
 	if st.cancel != nil {
 		return
@@ -221,6 +224,9 @@ func (st *sharedState) detach(cfg *stateConfig) {
 	for i, c := range st.attached {
 		if c == cfg {
 			st.attached = append(st.attached[:i], st.attached[i+1:]...)
+			if n := len(st.attached); n > 0 {
+				st.userStatus.roles.Store(&st.attached[n-1].roles)
+			}
 			st.changedLocked()
 			break
 		}

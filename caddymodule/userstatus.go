@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,9 @@ type userStatus struct {
 	// profile, an entry forgotten), so a check made since the last one
 	// still holds (sessions.admitted).
 	gen atomic.Uint64
+	// roles are the role grants of the current configuration, which the
+	// profiles read carry (roleSources.of); nil: every grant.
+	roles atomic.Pointer[roleSources]
 }
 
 // generation is the number of changes to u so far (0 for nil).
@@ -67,10 +71,41 @@ type liveProfile struct {
 	groups, roles []string
 }
 
-func profileOf(u *provisioner.User) *liveProfile {
+func profileOf(u *provisioner.User, sources *roleSources) *liveProfile {
 	groups, _ := provisioner.FilterGroups(u.Groups)
+	var roles []string
+	if sources != nil {
+		roles = sources.of(u)
+	} else {
+		roles = u.Roles()
+	}
 	return &liveProfile{readAt: time.Now().UnixNano(), email: u.Email, emailVerified: u.EmailVerified,
-		name: u.Name, groups: groups, roles: u.Roles()}
+		name: u.Name, groups: groups, roles: roles}
+}
+
+// roleSources are the RoleGrants keys of the connections a configuration
+// has. A connection removed from it grants nothing any more: no rule of
+// its stands, and no sign-in through it will take its grants back, so
+// they stay in the store (an instance sharing it may have the
+// connection still) but no session carries them. Local grants, and
+// grants of any source that is no connection, always count.
+type roleSources map[string]bool
+
+// of is u's roles from the sources of rs, sorted and without
+// duplicates; with nil rs, every source's (User.Roles).
+func (rs roleSources) of(u *provisioner.User) []string {
+	if rs == nil {
+		return u.Roles()
+	}
+	var all []string
+	for source, roles := range u.RoleGrants {
+		if strings.HasPrefix(source, provisioner.ConnectionSource("")) && !rs[source] {
+			continue
+		}
+		all = append(all, roles...)
+	}
+	slices.Sort(all)
+	return slices.Compact(all)
 }
 
 // current returns s as the profile says the user now is: s itself when
@@ -315,7 +350,7 @@ func (u *userStatus) updateRead(id string, user *provisioner.User, readFrom time
 		return
 	}
 	if user != nil {
-		e.profile.Store(profileOf(user))
+		e.profile.Store(profileOf(user, u.roles.Load()))
 	}
 	if was, decided := e.decideRead(refused, readFrom); decided && was != refused && refused {
 		logger.Info("user disabled or deleted; live sessions refused", zap.String("local_id", id))
