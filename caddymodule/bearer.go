@@ -244,6 +244,11 @@ func (h *Handler) serveBearer(w http.ResponseWriter, r *http.Request) (*Session,
 	if !ok {
 		return nil, false
 	}
+	// Checking the token may read the store; the request is passed on
+	// (or answered) after this returns.
+	if uses := h.app.uses; uses.begin() {
+		defer uses.end()
+	}
 	s, rule, err := h.bearer.session(r.Context(), h, token, time.Now())
 	if err == nil && s.directoryUser() != "" {
 		if active, _ := h.app.sessions.status.active(s.directoryUser(), time.Now().Unix()); !active {

@@ -244,43 +244,14 @@ func buildHeaderRules(overrides map[string]string) ([]headerSpec, []string) {
 	return specs, keys
 }
 
-// ServeHTTP implements caddyhttp.MiddlewareHandler. The request is a
-// use of the configuration's store (storeUses) until it is answered or
-// passed on, so a reload closes the store only after it.
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+//
+// The branches that may use the store (the endpoints, a bearer token)
+// count as a use of it while they run (storeUses), so that a reload
+// closes the store after them rather than under them. A request with a
+// session does not: it never touches the store, and counting it would
+// put two writes to one shared counter on every request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	if !h.app.uses.begin() {
-		return h.serve(w, r, next)
-	}
-	u := &usingStore{uses: h.app.uses, next: next}
-	defer u.end()
-	return h.serve(w, r, u)
-}
-
-// usingStore is the next handler of a request counted as a use of the
-// store: the use ends when the request is passed on, so that a request
-// proxied for hours (a WebSocket) does not hold a replaced
-// configuration's store open.
-type usingStore struct {
-	uses  *storeUses
-	next  caddyhttp.Handler
-	ended bool
-}
-
-func (u *usingStore) end() {
-	if !u.ended {
-		u.ended = true
-		u.uses.end()
-	}
-}
-
-// ServeHTTP ends the use and passes the request on.
-func (u *usingStore) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
-	u.end()
-	return u.next.ServeHTTP(w, r)
-}
-
-// serve is ServeHTTP's work.
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	h.cleanRequest(r)
 
 	if strings.HasPrefix(r.URL.Path, h.PathPrefix) {

@@ -49,6 +49,9 @@ var endpointTable = map[string]endpoint{
 // serveEndpoint answers a request under the path prefix; rest is the
 // path after the prefix.
 func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, rest string) {
+	if uses := h.app.uses; uses.begin() {
+		defer uses.end()
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	segment, name, _ := strings.Cut(rest, "/")
 	e, ok := endpointTable[segment]
