@@ -62,17 +62,24 @@ func hostname(host string) string {
 // It is isHTTPS(r) || !isLoopbackHost(hostname(requestHost(r))), asking
 // Caddy whether the peer is a trusted proxy once instead of twice: every
 // authenticated request asks, for the session cookie's name.
+//
+// Only a forwarded scheme or host can change the answer, so Caddy is
+// asked about the peer only when the request carries one: a request
+// without either (a browser's, straight to Caddy) costs no request
+// variable lookup. The fields are read as Header.Get reads them: the
+// first value under the canonical name.
 func cookieSecure(r *http.Request) bool {
 	if r.TLS != nil {
 		return true
 	}
 	host := r.Host
-	if fromTrustedProxy(r) {
-		if strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") {
+	proto, forwardedHost := r.Header["X-Forwarded-Proto"], r.Header["X-Forwarded-Host"]
+	if (len(proto) > 0 || len(forwardedHost) > 0) && fromTrustedProxy(r) {
+		if len(proto) > 0 && strings.EqualFold(proto[0], "https") {
 			return true
 		}
-		if fh := r.Header.Get("X-Forwarded-Host"); fh != "" && validHost(fh) {
-			host = fh
+		if len(forwardedHost) > 0 && forwardedHost[0] != "" && validHost(forwardedHost[0]) {
+			host = forwardedHost[0]
 		}
 	}
 	return !isLoopbackHost(hostname(host))
