@@ -14,6 +14,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/jitauth/caddy-jitauth/connector"
 	"github.com/jitauth/caddy-jitauth/mfa"
 	"github.com/jitauth/caddy-jitauth/provisioner"
 )
@@ -372,6 +373,41 @@ func (a *App) Provision(ctx caddy.Context) error {
 	return nil
 }
 
+// adoptIssuers has the store give the identities that earlier releases
+// stored under a connection's old issuer the issuer its logins give now
+// (connector.LegacyIssuer, provisioner.IssuerAdopter), once per
+// connection and store: at the first start of this release, a goth
+// connection's identities become those of the instance it is
+// configured with. It runs at start, not at provisioning, so validating
+// a configuration writes nothing. A store that cannot leaves the
+// identities behind: their users sign in as new ones.
+func (a *App) adoptIssuers(ctx context.Context) error {
+	adopter, ok := a.storeModule.(provisioner.IssuerAdopter)
+	for _, name := range a.connectionNames() {
+		li, is := a.Connections[name].connector.(connector.LegacyIssuer)
+		if !is {
+			continue
+		}
+		earlier, now := li.LegacyIssuer()
+		if !ok {
+			if earlier != now {
+				a.logger.Warn("the store cannot move identities to this connection's issuer (provisioner.IssuerAdopter): those stored by earlier releases under the other issuer do not sign in",
+					zap.String("connection", name), zap.String("earlier_issuer", earlier), zap.String("issuer", now))
+			}
+			continue
+		}
+		moved, err := adopter.AdoptIssuer(ctx, name, earlier, now)
+		if err != nil {
+			return fmt.Errorf("jit_auth user store: connection %q: %v", name, err)
+		}
+		if moved > 0 {
+			a.logger.Info("identities stored by an earlier release are now the configured instance's",
+				zap.String("connection", name), zap.String("earlier_issuer", earlier), zap.String("issuer", now), zap.Int("identities", moved))
+		}
+	}
+	return nil
+}
+
 // Validate checks the settings that Provision does not.
 func (a *App) Validate() error {
 	if d := time.Duration(a.SessionLifetime); d < time.Minute {
@@ -466,6 +502,9 @@ func (a *App) Start() error {
 		// Starting without them would revive sessions logged out
 		// during an outage.
 		return fmt.Errorf("jit_auth: reading the logouts kept in Caddy's storage under %s: %v", pendingRevocationsDir, err)
+	}
+	if err := a.adoptIssuers(ctx); err != nil {
+		return err
 	}
 	// Last of what can fail, so a start that fails leaves no keys.
 	if a.unsavedKeys != nil {

@@ -159,3 +159,14 @@ type LogoutToken struct {
 type Refresher interface {
 	Refresh(ctx context.Context, refreshToken string) (claims provisioner.Claims, next string, expiry time.Time, err error)
 }
+
+// LegacyIssuer is implemented by a connector whose logins give another
+// issuer than earlier releases stored its connection's identities under
+// (the goth connector names the configured instance now). At start,
+// jit_auth has a store that implements provisioner.IssuerAdopter move
+// the connection's identities from earlier to now, once: from then on an
+// identity under earlier is someone else's. earlier == now when nothing
+// changed; jit_auth then only records that the connection ran.
+type LegacyIssuer interface {
+	LegacyIssuer() (earlier, now string)
+}

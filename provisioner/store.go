@@ -582,3 +582,23 @@ type UserBatchReader interface {
 	// MaxUsersByID), in any order; an ID with no user is left out.
 	UsersByID(ctx context.Context, ids []string) ([]User, error)
 }
+
+// IssuerAdopter is an optional role of a user store: it gives the
+// identities an earlier release stored under one issuer for a connection
+// the issuer that connection's logins give now, once. The goth connector
+// keyed identities by the provider's name alone ("gitlab") before it
+// named the instance of a connection with one configured
+// ("gitlab|https://git.example.com"); what was stored for such a
+// connection is that instance's, but only until the connection has run
+// on this release: from then on an identity under the bare name is one
+// of the provider's own instance, and must never pass to another.
+type IssuerAdopter interface {
+	// AdoptIssuer moves the identities of connection whose issuer is
+	// from to issuer to, the first time it is called for connection on
+	// this store, and records the call with the move, atomically; every
+	// later call for connection moves nothing, whatever from and to are.
+	// from == to only records the call. An identity whose key under to
+	// is taken already stays under from. It returns how many identities
+	// moved.
+	AdoptIssuer(ctx context.Context, connection, from, to string) (int, error)
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"reflect"
 	"sort"
 	"strings"
@@ -87,7 +88,10 @@ type Goth struct {
 	cfg     *Goth
 	factory gothFactory
 	scopes  []string
-	client  *http.Client
+	// issuer is the Issuer of every login: the provider's name, with
+	// the configured instance (instanceIssuer).
+	issuer string
+	client *http.Client
 	// logger, if set, hears why a GitHub email could not be checked.
 	logger *zap.Logger
 }
@@ -118,6 +122,7 @@ func (g *Goth) Provision(ctx caddy.Context) error {
 	}
 	resolved := *g
 	g.cfg = &resolved
+	g.issuer = instanceIssuer(*g)
 	var errKey, errSecret error
 	g.cfg.Key, errKey = secret.Resolve("key", g.Key)
 	g.cfg.Secret, errSecret = secret.Resolve("secret", g.Secret)
@@ -216,6 +221,51 @@ func (g *Goth) UnmarshalOption(d *caddyfile.Dispenser) error {
 	}
 	return nil
 }
+
+// instanceIssuer is the issuer of a connection's identities: the
+// provider's name, and for a connection with a configured instance that
+// instance, normalised ("gitlab|https://git.example.com"). The user IDs
+// of two instances are unrelated: keyed by the provider's name alone, a
+// connection repointed to another instance signed that instance's user
+// 42 in as the old instance's. The instance is base_url, or profile_url,
+// the endpoint that says who the user is. A connection on the
+// provider's own instance keeps the bare name it always had.
+func instanceIssuer(pc Goth) string {
+	instance := pc.BaseURL
+	if customURLs(pc) {
+		instance = pc.ProfileURL
+	}
+	if instance == "" {
+		return pc.Provider
+	}
+	return pc.Provider + "|" + normalInstance(instance)
+}
+
+// normalInstance is scheme://host/path of u, with the scheme and host
+// in lower case, no default port, no trailing slash, no query. auth0's
+// base_url is a bare domain, which goth prefixes with https://.
+func normalInstance(u string) string {
+	if !strings.Contains(u, "://") {
+		u = "https://" + u
+	}
+	p, err := url.Parse(u)
+	if err != nil {
+		return u
+	}
+	host := strings.ToLower(p.Host)
+	if port := p.Port(); (p.Scheme == "https" && port == "443") || (p.Scheme == "http" && port == "80") {
+		host = strings.ToLower(p.Hostname())
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+	}
+	return strings.ToLower(p.Scheme) + "://" + host + strings.TrimRight(p.EscapedPath(), "/")
+}
+
+// LegacyIssuer implements connector.LegacyIssuer: earlier releases keyed
+// every identity by the provider's name, so what a connection with a
+// configured instance stored is that instance's.
+func (g *Goth) LegacyIssuer() (earlier, now string) { return g.Provider, g.issuer }
 
 // gothFactory builds a goth provider for one callback URL. Providers are
 // built per login rather than registered in goth's process-wide registry,
@@ -425,7 +475,7 @@ func (g *Goth) Finish(r *http.Request, login connector.Login, state []byte) (pro
 	}
 	raw, _ := json.Marshal(u.RawData)
 	claims := provisioner.Claims{
-		Issuer:            g.cfg.Provider,
+		Issuer:            g.issuer,
 		Subject:           u.UserID,
 		Email:             u.Email,
 		Name:              u.Name,
@@ -579,8 +629,9 @@ func (g *Goth) warn(msg string, fields ...zap.Field) {
 
 // Interface guards
 var (
-	_ caddy.Provisioner     = (*Goth)(nil)
-	_ caddy.Validator       = (*Goth)(nil)
-	_ caddyfile.Unmarshaler = (*Goth)(nil)
-	_ connector.Connector   = (*Goth)(nil)
+	_ caddy.Provisioner      = (*Goth)(nil)
+	_ caddy.Validator        = (*Goth)(nil)
+	_ caddyfile.Unmarshaler  = (*Goth)(nil)
+	_ connector.Connector    = (*Goth)(nil)
+	_ connector.LegacyIssuer = (*Goth)(nil)
 )

@@ -165,6 +165,15 @@ CREATE TABLE retired_usernames (
 	PRIMARY KEY (name_hash, holder_hash)
 );
 `,
+	// 8: the connections whose identities' issuer was adopted
+	// (provisioner.IssuerAdopter), each once.
+	`
+CREATE TABLE adopted_issuers (
+	connection text COLLATE "C" PRIMARY KEY,
+	issuer     text COLLATE "C" NOT NULL,
+	adopted_at timestamptz NOT NULL
+);
+`,
 }
 
 // backfills complete a migration step in Go, in the step's transaction,

@@ -85,6 +85,7 @@ type Store struct {
 var (
 	_ provisioner.Store           = (*Store)(nil)
 	_ provisioner.UsernameRetirer = (*Store)(nil)
+	_ provisioner.IssuerAdopter   = (*Store)(nil)
 )
 
 // Open connects to the database at connString (see the package
@@ -1047,3 +1048,27 @@ func (s *Store) UsersByID(ctx context.Context, ids []string) ([]provisioner.User
 }
 
 var _ provisioner.UserBatchReader = (*Store)(nil)
+
+// AdoptIssuer implements provisioner.IssuerAdopter: the record of the
+// connection and the move are one transaction, so of several instances
+// starting at once only one moves anything.
+func (s *Store) AdoptIssuer(ctx context.Context, connection, from, to string) (int, error) {
+	var moved int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO adopted_issuers (connection, issuer, adopted_at) VALUES ($1, $2, $3)
+			ON CONFLICT (connection) DO NOTHING`, connection, to, time.Now().UTC())
+		if err != nil || tag.RowsAffected() == 0 || from == to {
+			return err
+		}
+		tag, err = tx.Exec(ctx, `UPDATE identities SET issuer = $1
+			WHERE connection = $2 AND issuer = $3 AND NOT EXISTS (
+				SELECT 1 FROM identities AS taken WHERE taken.connection = identities.connection
+					AND taken.issuer = $1 AND taken.subject = identities.subject)`, to, connection, from)
+		moved = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("postgres store: adopting the issuer of connection %s's identities: %w", connection, err)
+	}
+	return int(moved), nil
+}

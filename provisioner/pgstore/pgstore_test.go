@@ -134,6 +134,7 @@ func TestConformance(t *testing.T) {
 	storetest.RunSingleUse(t, func(t *testing.T) storetest.RevocationsAndSingleUse { return openFresh(t) })
 	storetest.RunTOTPEnroller(t, func(t *testing.T) storetest.UserFactorsAndEnroller { return openFresh(t) })
 	storetest.RunUsernameRetirer(t, func(t *testing.T) storetest.UserAdminAndRetirer { return openFresh(t) })
+	storetest.RunIssuerAdopter(t, func(t *testing.T) storetest.UserAndIssuerAdopter { return openFresh(t) })
 }
 
 func versions(t *testing.T, s *Store) []int {

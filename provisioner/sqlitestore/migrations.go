@@ -148,6 +148,15 @@ CREATE TABLE retired_usernames (
 	PRIMARY KEY (name_hash, holder_hash)
 ) WITHOUT ROWID;
 `,
+	// 8: the connections whose identities' issuer was adopted
+	// (provisioner.IssuerAdopter), each once.
+	`
+CREATE TABLE adopted_issuers (
+	connection TEXT PRIMARY KEY NOT NULL,
+	issuer     TEXT NOT NULL,
+	adopted_at INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 // backfills complete a migration step in Go, in the step's transaction,

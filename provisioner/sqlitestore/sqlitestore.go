@@ -47,6 +47,7 @@ type Store struct {
 var (
 	_ provisioner.Store           = (*Store)(nil)
 	_ provisioner.UsernameRetirer = (*Store)(nil)
+	_ provisioner.IssuerAdopter   = (*Store)(nil)
 )
 
 // BusyTimeout is how long a statement waits for another writer's lock
@@ -938,3 +939,33 @@ func (s *Store) UsersByID(ctx context.Context, ids []string) ([]provisioner.User
 }
 
 var _ provisioner.UserBatchReader = (*Store)(nil)
+
+// AdoptIssuer implements provisioner.IssuerAdopter: the record of the
+// connection and the move are one transaction, so of several processes
+// starting at once only one moves anything.
+func (s *Store) AdoptIssuer(ctx context.Context, connection, from, to string) (int, error) {
+	var moved int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO adopted_issuers (connection, issuer, adopted_at) VALUES (?, ?, ?)
+			ON CONFLICT (connection) DO NOTHING`, connection, to, time.Now().UTC().UnixNano())
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 || from == to {
+			return err
+		}
+		res, err = tx.ExecContext(ctx, `UPDATE identities SET issuer = ?
+			WHERE connection = ? AND issuer = ? AND NOT EXISTS (
+				SELECT 1 FROM identities AS taken WHERE taken.connection = identities.connection
+					AND taken.issuer = ? AND taken.subject = identities.subject)`, to, connection, from, to)
+		if err != nil {
+			return err
+		}
+		moved, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite store: adopting the issuer of connection %s's identities: %w", connection, err)
+	}
+	return int(moved), nil
+}

@@ -32,6 +32,7 @@ func TestConformance(t *testing.T) {
 	storetest.RunSingleUse(t, func(t *testing.T) storetest.RevocationsAndSingleUse { return openTemp(t) })
 	storetest.RunTOTPEnroller(t, func(t *testing.T) storetest.UserFactorsAndEnroller { return openTemp(t) })
 	storetest.RunUsernameRetirer(t, func(t *testing.T) storetest.UserAdminAndRetirer { return openTemp(t) })
+	storetest.RunIssuerAdopter(t, func(t *testing.T) storetest.UserAndIssuerAdopter { return openTemp(t) })
 }
 
 // Each part of the suite needs only its role: run through a value that

@@ -17,7 +17,7 @@
 //
 // The optional roles have parts of their own, run by the stores that
 // play them: RunSingleUse, RunTOTPEnroller, RunUserBatch,
-// RunRefreshTokens and RunUsernameRetirer.
+// RunRefreshTokens, RunUsernameRetirer and RunIssuerAdopter.
 //
 // Times are compared at microsecond precision, so stores that keep
 // microseconds (PostgreSQL timestamptz) pass too. Raw claims are compared
