@@ -530,6 +530,11 @@ func reloadInProcess(t *testing.T, caddyfile string) {
 	if err := caddy.Load(cfg, true); err != nil {
 		t.Fatalf("reloading: %v", err)
 	}
+	// Load returns once the old servers' shutdowns were started, which
+	// Caddy says is not quite once they stopped accepting: a connection
+	// the old server takes meanwhile is closed unanswered (a "connection
+	// reset" in a test's first request). A moment lets them stop.
+	time.Sleep(50 * time.Millisecond)
 }
 
 // A reload keeps sessions the new cookie keys still open, but one that
