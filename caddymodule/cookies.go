@@ -23,6 +23,9 @@ const moduleCookiePrefix = "jitauth_"
 // __Host- or __Secure-, any jitauth_ name), since an upstream's cookie
 // parser may be more lenient than net/http's; it does not allocate.
 func isModuleCookie(name string) bool {
+	if len(name) > 0 && name[0] != '_' { // no __Host- or __Secure- to skip
+		return hasPrefixFold(name, moduleCookiePrefix)
+	}
 	for _, p := range [...]string{hostPrefix, "__Secure-"} {
 		if hasPrefixFold(name, p) {
 			name = name[len(p):]
@@ -51,6 +54,20 @@ func hasPrefixFold(s, prefix string) bool {
 	return true
 }
 
+// trimOWS is strings.Trim(s, " \t"), the optional whitespace around a
+// cookie pair (RFC 9110, section 5.6.3), without the cutset strings.Trim
+// builds on every call: every request this handler passes on is
+// scanned.
+func trimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
 func lowerASCII(c byte) byte {
 	if 'A' <= c && c <= 'Z' {
 		return c + 'a' - 'A'
@@ -62,7 +79,7 @@ func lowerASCII(c byte) byte {
 // header, trimmed as net/http trims it.
 func cookiePairName(pair string) string {
 	name, _, _ := strings.Cut(pair, "=")
-	return strings.Trim(name, " \t")
+	return trimOWS(name)
 }
 
 // withoutModuleCookies returns a Cookie header line without the module's
@@ -130,7 +147,7 @@ func withoutModuleCookies(line string) (kept, removed string) {
 	if strings.Trim(kept, " \t;") == "" {
 		kept = ""
 	}
-	return kept, strings.Trim(removed, " \t")
+	return kept, trimOWS(removed)
 }
 
 // joinPairs joins the pairs of line that are the module's (module) or
@@ -152,7 +169,7 @@ func joinPairs(line string, module bool) string {
 		}
 		first = false
 		if module {
-			part = strings.Trim(part, " \t")
+			part = trimOWS(part)
 		}
 		b.WriteString(part)
 	}
@@ -169,7 +186,7 @@ func withholdModuleCookies(h http.Header) string {
 		// One cookie: what a browser that holds only the session sends.
 		if isModuleCookie(cookiePairName(lines[0])) {
 			delete(h, "Cookie")
-			return strings.Trim(lines[0], " \t")
+			return trimOWS(lines[0])
 		}
 		return ""
 	}

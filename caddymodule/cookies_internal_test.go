@@ -252,3 +252,37 @@ func FuzzWithholdModuleCookies(f *testing.F) {
 		}
 	})
 }
+
+// FuzzIsModuleCookie holds isModuleCookie, which skips the prefix loop
+// for a name that cannot start with one, to its definition: after an
+// optional __Host- or __Secure- (any case), jitauth_ in any case.
+func FuzzIsModuleCookie(f *testing.F) {
+	for _, s := range []string{"jitauth_session", "__Host-jitauth_session", "__SECURE-JITAUTH_x", "_jitauth_", "__Host-", "theme", "", "\u212aitauth_"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		rest := name
+		for _, p := range []string{hostPrefix, "__Secure-"} {
+			if len(rest) >= len(p) && strings.EqualFold(rest[:len(p)], p) {
+				rest = rest[len(p):]
+				break
+			}
+		}
+		want := len(rest) >= len(moduleCookiePrefix) && strings.EqualFold(rest[:len(moduleCookiePrefix)], moduleCookiePrefix)
+		if got := isModuleCookie(name); got != want {
+			t.Fatalf("isModuleCookie(%q) = %v, want %v", name, got, want)
+		}
+	})
+}
+
+// FuzzTrimOWS holds trimOWS to strings.Trim(s, " \t").
+func FuzzTrimOWS(f *testing.F) {
+	for _, s := range []string{" a ", "\t\ta=b\t ", "", " \t ", "a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := trimOWS(s), strings.Trim(s, " \t"); got != want {
+			t.Fatalf("trimOWS(%q) = %q, want %q", s, got, want)
+		}
+	})
+}
