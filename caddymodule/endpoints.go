@@ -157,6 +157,10 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 		renderError(w, http.StatusUnauthorized, "Sign-in was not completed", "The identity provider did not sign you in ("+clip(denied.Code, 64)+").", restart)
 		return
 	}
+	if mc, ok := errors.AsType[*connector.Misconfiguration](err); ok && mc.Relayed {
+		h.relayedRefusal(w, conn, mc, restart)
+		return
+	}
 	if err != nil {
 		h.providerFailure(w, conn, err)
 		return
@@ -437,6 +441,44 @@ func (h *Handler) providerFailure(w http.ResponseWriter, conn *Connection, err e
 	}
 	renderError(w, http.StatusUnauthorized, "Sign-in failed",
 		"The answer from "+conn.displayName()+" could not be verified. Start again.", h.PathPrefix+"login")
+}
+
+// relayedRefusal answers an error response about the connection's own
+// request (invalid_client, redirect_uri_mismatch, invalid_scope, …) on
+// the callback. The browser brought it, and anyone who starts a login of
+// their own can send one with any text, as often as they like: taken at
+// its word it paged operators (an ERROR, a failed login, a 500) and told
+// them to change a correct client_id or redirect URI. So it counts and is
+// audited as the provider's refusal it says it is (login refused,
+// provider_error), and the warning says where it came from, repeats it
+// bounded (connector.Said) and suggests no change: a genuine one shows
+// again to an operator who signs in themselves, on the provider's own
+// answer.
+func (h *Handler) relayedRefusal(w http.ResponseWriter, conn *Connection, mc *connector.Misconfiguration, restart string) {
+	code := errorCode(mc.Code)
+	h.emit(event{kind: eventLoginRefused, connection: conn.name, reason: "provider returned an error", providerError: code})
+	h.logger.Warn("a sign-in ended on an error answer about the connection's request that came through the browser: it may not be the provider's (anyone can send one to a login they started), so change no setting on its word alone; if users keep meeting it, sign in yourself and see what the provider says",
+		zap.String("connection", conn.name), zap.String("step", mc.Step), zap.String("browser_said", mc.Said))
+	renderError(w, http.StatusUnauthorized, "Sign-in was not completed",
+		"The identity provider did not sign you in ("+code+"): it did not accept this site's sign-in request. If this keeps happening, tell the site's administrator.", restart)
+}
+
+// maxErrorCode bounds a provider's error code as it is shown and logged.
+const maxErrorCode = 64
+
+// errorCode is an OAuth 2 error code from the callback, as it may be
+// shown, logged, counted and sent in a Caddy event: the characters RFC
+// 6749 allows in one (printable ASCII but '"' and '\\'), at most
+// maxErrorCode of them. The browser brought it: anything else is not
+// a code, and is dropped.
+func errorCode(s string) string {
+	out := make([]byte, 0, min(len(s), maxErrorCode))
+	for i := 0; i < len(s) && len(out) < maxErrorCode; i++ {
+		if c := s[i]; c >= 0x20 && c <= 0x7e && c != '"' && c != '\\' {
+			out = append(out, c)
+		}
+	}
+	return string(out)
 }
 
 // renderMisconfigured tells the user that conn's settings are wrong,

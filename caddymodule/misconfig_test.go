@@ -249,9 +249,41 @@ func startLogin(t *testing.T, b *browser, base, conn string) string {
 	return loc.Query().Get("state")
 }
 
+// expectRelayedRefusal checks a callback's response to an error answer
+// about the connection's own request: a 401 naming the code, no session,
+// and the latest WARN for conn in the log says the answer came through
+// the browser, and gives no fix.
+func expectRelayedRefusal(t *testing.T, b *browser, base string, resp *http.Response, body, logFile, conn, code string) {
+	t.Helper()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "did not sign you in ("+code+")") {
+		t.Fatalf("%s: status %d, want the 401 page naming %s: %s", conn, resp.StatusCode, code, body)
+	}
+	if b.cookie(base, "jitauth_session") != nil {
+		t.Fatalf("%s: a session was issued", conn)
+	}
+	if n := len(logEntries(t, logFile, "sign-in misconfigured")); n != 0 {
+		t.Fatalf("%s: an answer through the browser was logged as a misconfiguration (%d)", conn, n)
+	}
+	for _, line := range strings.Split(mustReadFile(t, logFile), "\n") {
+		var e map[string]any
+		if json.Unmarshal([]byte(line), &e) != nil || e["level"] != "warn" || e["connection"] != conn {
+			continue
+		}
+		if said, _ := e["browser_said"].(string); strings.HasPrefix(said, code) {
+			if _, ok := e["fix"]; ok {
+				t.Errorf("%s: the warning suggests a fix on the browser's word: %v", conn, e)
+			}
+			return
+		}
+	}
+	t.Fatalf("%s: no WARN with the browser's answer %s in the log:\n%s", conn, code, mustReadFile(t, logFile))
+}
+
 // Errors the provider sends back on the callback: the ones about the
 // connection's own request (client unknown or not allowed, redirect URI,
-// scopes, response type, a malformed request) are misconfigurations;
+// scopes, response type, a malformed request) come through the browser,
+// so they are warned about as such, not taken for misconfigurations
+// (TestCallbackErrorAnswerThroughTheBrowserIsNotAMisconfiguration);
 // the user's refusal and the provider's own troubles keep their page.
 func TestProviderErrorsOnTheCallback(t *testing.T) {
 	idp := startMockOIDC(t)
@@ -260,24 +292,16 @@ func TestProviderErrorsOnTheCallback(t *testing.T) {
 		params.Set("state", startLogin(t, b, base, "corp"))
 		return b.get(base + "/.jitauth/callback/corp?" + params.Encode())
 	}
-	for code, fix := range map[string]string{
-		"unauthorized_client":       "client_id",
-		"invalid_client":            "client_id",
-		"redirect_uri_mismatch":     "register " + base + "/.jitauth/callback/corp as a redirect URI",
-		"invalid_scope":             "scopes",
-		"unsupported_response_type": "authorization code flow",
-		"invalid_request":           "refused the authorization request",
-	} {
+	for _, code := range []string{"unauthorized_client", "invalid_client", "redirect_uri_mismatch", "invalid_scope", "unsupported_response_type", "invalid_request"} {
 		t.Run(code, func(t *testing.T) {
 			b := newBrowser(t)
 			resp, body := callback(b, url.Values{"error": {code}, "error_description": {"said\nby the provider"}})
-			expectMisconfigured(t, b, base, resp, body, logFile, "corp", fix)
+			expectRelayedRefusal(t, b, base, resp, body, logFile, "corp", code)
 		})
 	}
-	// An invalid_request about the redirect URI gets the redirect fix.
 	b := newBrowser(t)
 	resp, body := callback(b, url.Values{"error": {"invalid_request"}, "error_description": {"The requested redirect_uri is missing in the client configuration."}})
-	expectMisconfigured(t, b, base, resp, body, logFile, "corp", "as a redirect URI")
+	expectRelayedRefusal(t, b, base, resp, body, logFile, "corp", "invalid_request")
 
 	for _, code := range []string{"access_denied", "server_error", "temporarily_unavailable", "login_required"} {
 		t.Run(code, func(t *testing.T) {

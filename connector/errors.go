@@ -39,6 +39,14 @@ type Misconfiguration struct {
 	// Fix tells the administrator what to change, about "its" (the
 	// connection's) settings; the log prefixes the connection's name.
 	Fix string
+	// Relayed is set when the browser brought what the provider said
+	// (an error response on the callback), not the provider itself:
+	// anyone who starts a login can send any such answer, so it proves
+	// nothing about the settings, and jit_auth neither reports it as a
+	// misconfiguration nor gives its Fix on that word alone.
+	Relayed bool
+	// Code is the error code of a Relayed answer, as it came.
+	Code string
 }
 
 func (m *Misconfiguration) Error() string {

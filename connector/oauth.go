@@ -67,9 +67,9 @@ func AuthorizationResponse(r *http.Request, creds CredentialNames, redirectURI s
 // callbackMisconfiguration classifies an error the provider sent back on
 // the callback (RFC 6749 4.1.2.1): the codes that mean the request this
 // connection builds from its settings was refused. nil means not a
-// misconfiguration.
+// misconfiguration. The browser brought the answer, so it is Relayed.
 func callbackMisconfiguration(code, desc string, creds CredentialNames, redirectURI string) error {
-	mc := &Misconfiguration{Step: "authorization response", Said: Said(code, desc)}
+	mc := &Misconfiguration{Step: "authorization response", Said: Said(code, desc), Relayed: true, Code: code}
 	switch {
 	case code == "redirect_uri_mismatch" || (code == "invalid_request" && mentionsRedirectURI(desc)):
 		mc.Fix = redirectFix(redirectURI)

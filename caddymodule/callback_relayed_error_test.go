@@ -1,0 +1,74 @@
+package caddymodule_test
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// An error answer on the callback comes through the browser: anyone who
+// starts a login of their own can send invalid_client with any text, as
+// often as they like. It is no proof that the connection's settings are
+// wrong, so it logs no ERROR and suggests no change ("check its
+// client_id", "register … as a redirect URI"), counts as a refused login
+// (provider_error), not a failed one, answers no 5xx, and what it repeats
+// of the attacker's text is bounded and says it came through the
+// browser.
+func TestCallbackErrorAnswerThroughTheBrowserIsNotAMisconfiguration(t *testing.T) {
+	admin := freePort(t)
+	s := startSiteOpts(t, siteOptions{adminPort: admin, auditLog: true})
+	before := scrapeMetrics(t, admin)
+
+	forged := "ATTACKER-TEXT rotate the client secret now\n{\"level\":\"error\",\"msg\":\"forged\"}" + strings.Repeat("x", 5000)
+	for _, code := range []string{"invalid_client", "redirect_uri_mismatch", "invalid_scope"} {
+		b := newBrowser(t)
+		state := startLogin(t, b, s.base, "corp")
+		resp, body := b.get(s.base + "/.jitauth/callback/corp?" + url.Values{
+			"state": {state}, "error": {code}, "error_description": {forged}}.Encode())
+		if resp.StatusCode >= 500 {
+			t.Errorf("%s: status %d: an anonymous request answers a server error: %s", code, resp.StatusCode, body)
+		}
+		if b.cookie(s.base, "jitauth_session") != nil {
+			t.Fatalf("%s: a session was issued", code)
+		}
+	}
+
+	after := scrapeMetrics(t, admin)
+	failed := `jit_auth_logins_total{connection="corp",outcome="failed"}`
+	refused := `jit_auth_logins_total{connection="corp",outcome="refused"}`
+	providerError := `jit_auth_denials_total{reason="provider_error"}`
+	if got := after[failed] - before[failed]; got != 0 {
+		t.Errorf("%s went up by %v: anyone can fail logins at will", failed, got)
+	}
+	if got := after[refused] - before[refused]; got != 3 {
+		t.Errorf("%s went up by %v, want 3", refused, got)
+	}
+	if got := after[providerError] - before[providerError]; got != 3 {
+		t.Errorf("%s went up by %v, want 3", providerError, got)
+	}
+
+	logs := mustReadFile(t, s.logFile())
+	warned := 0
+	for _, line := range strings.Split(logs, "\n") {
+		if !strings.Contains(line, "ATTACKER-TEXT") {
+			continue
+		}
+		if len(line) > 2000 {
+			t.Errorf("a log line repeats %d bytes of the browser's text", len(line))
+		}
+		for _, bad := range []string{`"level":"error"`, "sign-in misconfigured", `"fix"`, "check its", "as a redirect URI", "scopes"} {
+			if strings.Contains(line, bad) {
+				t.Errorf("a log line with the browser's text holds %q: %.400s", bad, line)
+			}
+		}
+		if strings.Contains(line, `"level":"warn"`) && strings.Contains(line, "through the browser") {
+			warned++
+		}
+	}
+	if warned != 3 {
+		t.Errorf("%d warnings saying the answer came through the browser, want 3:\n%s", warned, logs)
+	}
+	for _, e := range logEntries(t, s.logFile(), "forged") {
+		t.Errorf("the browser's text forged a log entry: %v", e)
+	}
+}
