@@ -493,7 +493,10 @@ func (o *OIDC) VerifyLogoutToken(ctx context.Context, token string) (connector.L
 		return lt, err
 	}
 	if err != nil {
-		return lt, fmt.Errorf("%w: logout token: %v", connector.ErrRejected, err)
+		// Anyone can post a logout token, and go-oidc's error quotes its
+		// iss or aud whole (checked before the signature): bounded, as
+		// the audit log repeats it.
+		return lt, fmt.Errorf("%w: logout token: %s", connector.ErrRejected, connector.SaidErr(err))
 	}
 	var c struct {
 		Events map[string]json.RawMessage `json:"events"`
