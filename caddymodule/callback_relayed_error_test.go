@@ -1,6 +1,7 @@
 package caddymodule_test
 
 import (
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -70,5 +71,36 @@ func TestCallbackErrorAnswerThroughTheBrowserIsNotAMisconfiguration(t *testing.T
 	}
 	for _, e := range logEntries(t, s.logFile(), "forged") {
 		t.Errorf("the browser's text forged a log entry: %v", e)
+	}
+}
+
+// The error code of a provider's refusal on the callback (access_denied
+// and the rest) comes through the browser too: the audit line "login
+// refused" and the Caddy event repeat only what an OAuth 2 error code
+// may hold (printable ASCII but '"' and '\'), bounded: no escape
+// sequence for a terminal, no control character, no half of a UTF-8
+// character.
+func TestCallbackErrorCodeIsCleanedBeforeItIsRepeated(t *testing.T) {
+	s := startSiteOpts(t, siteOptions{auditLog: true})
+	b := newBrowser(t)
+	state := startLogin(t, b, s.base, "corp")
+	code := "access_denied\x1b[2J\r\n\"forged\":\"x\\y\"" + strings.Repeat("é", 40)
+	resp, body := b.get(s.base + "/.jitauth/callback/corp?" + url.Values{"state": {state}, "error": {code}}.Encode())
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "did not sign you in (access_denied") {
+		t.Fatalf("status %d, want the 401 page naming the code: %s", resp.StatusCode, body)
+	}
+	entries := logEntries(t, s.logFile(), "login refused")
+	if len(entries) != 1 {
+		t.Fatalf("%d audit lines \"login refused\", want 1", len(entries))
+	}
+	got, _ := entries[0]["provider_error"].(string)
+	if !strings.HasPrefix(got, "access_denied") || len(got) > 64 {
+		t.Errorf("provider_error = %q, want the code, at most 64 bytes", got)
+	}
+	for _, r := range got {
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+			t.Errorf("provider_error = %q holds %q, which no OAuth 2 error code does", got, r)
+			break
+		}
 	}
 }

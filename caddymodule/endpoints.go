@@ -153,8 +153,9 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 	}
 	var denied *connector.Denied
 	if errors.As(err, &denied) {
-		h.emit(event{kind: eventLoginRefused, connection: conn.name, reason: "provider returned an error", providerError: clip(denied.Code, 64)})
-		renderError(w, http.StatusUnauthorized, "Sign-in was not completed", "The identity provider did not sign you in ("+clip(denied.Code, 64)+").", restart)
+		code := errorCode(denied.Code)
+		h.emit(event{kind: eventLoginRefused, connection: conn.name, reason: "provider returned an error", providerError: code})
+		renderError(w, http.StatusUnauthorized, "Sign-in was not completed", "The identity provider did not sign you in ("+code+").", restart)
 		return
 	}
 	if mc, ok := errors.AsType[*connector.Misconfiguration](err); ok && mc.Relayed {
