@@ -59,7 +59,7 @@ func asciiHost(host string) string {
 
 // redirectURLElsewhere answers a login started on a site that is not
 // on the origin of conn's redirect_url, and reports whether it did: the
-// misconfiguration page, and an ERROR saying what to change, instead of
+// misconfiguration page, and a WARN saying what to change, instead of
 // a round trip to the provider that cannot succeed. The site's origin is
 // the browser's as far as Caddy knows it: the request's scheme and Host,
 // or what trusted_proxies forward.
@@ -80,7 +80,16 @@ func (h *Handler) redirectURLElsewhere(w http.ResponseWriter, r *http.Request, c
 			site, h.ownCallbackURL(r, conn)),
 	}
 	h.emit(event{kind: eventLoginFailed, connection: conn.name, err: mc})
-	h.renderMisconfigured(w, conn, mc, zap.String("site", site), zap.String("redirect_url", conn.RedirectURL))
+	// The site's origin is the request's Host (Caddy's host matcher
+	// ignores its port; a site without a host takes any name), which any
+	// client writes: an ERROR telling operators to remove a correct
+	// redirect_url was anyone's to log at will. A WARN says where the
+	// origin came from, and the fix holds if browsers do reach it.
+	h.logger.Warn("sign-in started on an origin that is not redirect_url's; the origin is the one the request's Host names (or what trusted_proxies forward), which any client can write: if browsers reach the site there, the connection is misconfigured",
+		zap.String("connection", conn.name), zap.String("step", mc.Step), zap.String("site", site), zap.String("redirect_url", conn.RedirectURL),
+		zap.String("fix", fmt.Sprintf("connection %q: %s", conn.name, mc.Fix)))
+	renderError(w, http.StatusInternalServerError, "Sign-in misconfigured",
+		"This sign-in is misconfigured. Tell the site's administrator.", "")
 	return true
 }
 
