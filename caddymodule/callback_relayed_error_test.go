@@ -1,6 +1,7 @@
 package caddymodule_test
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -102,5 +103,39 @@ func TestCallbackErrorCodeIsCleanedBeforeItIsRepeated(t *testing.T) {
 			t.Errorf("provider_error = %q holds %q, which no OAuth 2 error code does", got, r)
 			break
 		}
+	}
+}
+
+// What the browser brings in error_description is repeated without the
+// characters that let text forge or hide parts of a log line in a
+// terminal or a viewer: C1 controls (U+009B is an 8-bit escape, U+0085 a
+// line break), bidirectional overrides (U+202E shows the rest of the line
+// reversed) and the line and paragraph separators.
+func TestCallbackErrorDescriptionDropsUnicodeControls(t *testing.T) {
+	s := startSiteOpts(t, siteOptions{auditLog: true})
+	b := newBrowser(t)
+	state := startLogin(t, b, s.base, "corp")
+	desc := "MARK \u009b2J\u0085\u202ereversed\u2066\u2069\u2028next\u2029end"
+	resp, body := b.get(s.base + "/.jitauth/callback/corp?" + url.Values{"state": {state}, "error": {"invalid_scope"}, "error_description": {desc}}.Encode())
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	found := false
+	for _, line := range strings.Split(mustReadFile(t, s.logFile()), "\n") {
+		var e map[string]any
+		if json.Unmarshal([]byte(line), &e) != nil {
+			continue
+		}
+		for k, v := range e {
+			if sv, ok := v.(string); ok && strings.Contains(sv, "MARK") {
+				found = true
+				if i := strings.IndexAny(sv, "\u009b\u0085\u202e\u2066\u2069\u2028\u2029"); i >= 0 {
+					t.Errorf("%s %q holds %q", k, sv, []rune(sv[i:])[0])
+				}
+			}
+		}
+	}
+	if !found {
+		t.Fatal("the description is not in the log")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"golang.org/x/oauth2"
 )
@@ -136,11 +137,14 @@ func retrieveStatus(re *oauth2.RetrieveError) string {
 	return s
 }
 
-// dropControl removes ASCII control characters, which would let a
-// provider's text forge or hide log lines.
+// dropControl removes the characters that would let a provider's text
+// (or a browser's, on the callback) forge or hide log lines: control
+// characters, C1 included (U+009B is an 8-bit terminal escape, U+0085 a
+// line break), the line and paragraph separators, and the bidirectional
+// controls (U+202E shows the rest of a line reversed).
 func dropControl(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || unicode.Is(unicode.Bidi_Control, r) {
 			return -1
 		}
 		return r
