@@ -58,22 +58,15 @@ func safeReturnPath(raw string) (string, bool) {
 		}
 	}
 	lower := strings.ToLower(raw)
-	path := lower
-	if i := strings.IndexAny(path, "?#"); i >= 0 {
-		path = path[:i]
-	}
-	for _, bad := range []string{"%2f", "%5c", "%09", "%0a", "%0d", "%00", "%20"} {
+	// An encoded space is left alone: a browser keeps a space inside a
+	// URL (it drops only tabs and newlines there), and documents and
+	// wiki pages have them in their paths (/files/Q3%20report.pdf).
+	for _, bad := range []string{"%2f", "%5c", "%09", "%0a", "%0d", "%00"} {
 		switch bad {
 		case "%2f", "%5c":
 			// A decoded "/" or "\" right after the first slash would make
 			// the path scheme-relative once decoded.
 			if strings.HasPrefix(lower[1:], bad) {
-				return "", false
-			}
-		case "%20":
-			// A space in the path is not something a real return path
-			// needs; in the query it is a search for two words.
-			if strings.Contains(path, bad) {
 				return "", false
 			}
 		default:

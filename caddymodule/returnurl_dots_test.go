@@ -102,3 +102,14 @@ func TestReturnURLKeepsASpaceInTheQuery(t *testing.T) {
 		t.Errorf("ended at %s (%d), want /search?q=two%%20words; visited %v", resp.Request.URL.RequestURI(), resp.StatusCode, visited)
 	}
 }
+
+// A document asked for with a space in its path (a file server's
+// "Q3 report.pdf") is where the browser comes back to after signing in,
+// not the site's root.
+func TestReturnURLKeepsASpaceInThePath(t *testing.T) {
+	base, _, _ := partialSite(t, "\tjit_auth\n\treverse_proxy {UPSTREAM}")
+	resp, _, visited := newBrowser(t).follow(base+"/files/Q3%20report.pdf", nil)
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.RequestURI() != "/files/Q3%20report.pdf" {
+		t.Errorf("ended at %s (%d), want /files/Q3%%20report.pdf; visited %v", resp.Request.URL.RequestURI(), resp.StatusCode, visited)
+	}
+}
