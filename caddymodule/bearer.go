@@ -246,7 +246,7 @@ func (h *Handler) serveBearer(w http.ResponseWriter, r *http.Request) (*Session,
 	}
 	// Checking the token may read the store; the request is passed on
 	// (or answered) after this returns.
-	if uses := h.app.uses; uses.begin() {
+	if uses := h.storeUses(); uses.begin() {
 		defer uses.end()
 	}
 	s, rule, err := h.bearer.session(r.Context(), h, token, time.Now())

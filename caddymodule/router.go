@@ -49,7 +49,7 @@ var endpointTable = map[string]endpoint{
 // serveEndpoint answers a request under the path prefix; rest is the
 // path after the prefix.
 func (h *Handler) serveEndpoint(w http.ResponseWriter, r *http.Request, rest string) {
-	if uses := h.app.uses; uses.begin() {
+	if uses := h.storeUses(); uses.begin() {
 		defer uses.end()
 	}
 	w.Header().Set("Cache-Control", "no-store")

@@ -63,3 +63,12 @@ func (u *storeUses) retire(close func()) {
 // storeUses (the shipped stores): the app hands it its counter when it
 // loads it.
 type usesCounter interface{ closeAfterUses(*storeUses) }
+
+// storeUses is the count of h's configuration (nil, which counts
+// nothing, for a handler no app provisioned, as unit tests build).
+func (h *Handler) storeUses() *storeUses {
+	if h.app == nil {
+		return nil
+	}
+	return h.app.uses
+}
