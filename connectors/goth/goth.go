@@ -491,9 +491,12 @@ func (g *Goth) Finish(r *http.Request, login connector.Login, state []byte) (pro
 	if claims.Subject == "" || (numericUserID[g.cfg.Provider] && claims.Subject == "0") {
 		return provisioner.Claims{}, fmt.Errorf("%w: provider returned no user ID", connector.ErrRejected)
 	}
-	if isGitHub {
+	switch {
+	case isGitHub:
 		g.githubEmail(r.Context(), sess, &claims)
-	} else {
+	case g.cfg.Provider == "okta":
+		g.oktaEmailVerified(r.Context(), sess, &claims)
+	default:
 		claims.EmailVerified, claims.EmailVerifiedKnown = gothEmailVerified(u.RawData)
 	}
 	return claims, nil
@@ -580,30 +583,9 @@ func (g *Goth) githubEmail(ctx context.Context, sess gothlib.Session, claims *pr
 // from GitHub's email list, or "" when the list has none. Its errors
 // carry nothing secret.
 func (g *Goth) githubPrimaryVerified(ctx context.Context, endpoint, token string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
+	body, err := g.getWithToken(ctx, endpoint, token, "application/vnd.github+json")
 	if err != nil {
-		return "", errors.New("bad email_url")
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Accept", "application/vnd.github+json")
-	client := g.client
-	if client == nil {
-		client = connector.NewProviderClient(providerTimeout)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return "", connector.RedactErr(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("status %d", resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxGitHubEmailsBody+1))
-	if err != nil {
-		return "", connector.RedactErr(err)
-	}
-	if len(body) > maxGitHubEmailsBody {
-		return "", errors.New("response too large")
+		return "", err
 	}
 	var list []struct {
 		Email    string `json:"email"`
@@ -619,6 +601,74 @@ func (g *Goth) githubPrimaryVerified(ctx context.Context, endpoint, token string
 		}
 	}
 	return "", nil
+}
+
+// getWithToken reads endpoint's answer (at most maxGitHubEmailsBody
+// bytes) with the access token, accepting accept. Its errors carry
+// nothing secret.
+func (g *Goth) getWithToken(ctx context.Context, endpoint, token, accept string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
+	if err != nil {
+		return nil, errors.New("bad URL")
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Accept", accept)
+	client := g.client
+	if client == nil {
+		client = connector.NewProviderClient(providerTimeout)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, connector.RedactErr(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxGitHubEmailsBody+1))
+	if err != nil {
+		return nil, connector.RedactErr(err)
+	}
+	if len(body) > maxGitHubEmailsBody {
+		return nil, errors.New("response too large")
+	}
+	return body, nil
+}
+
+// oktaUserinfoPath is where goth's okta provider asks who signed in,
+// under base_url (okta.New).
+const oktaUserinfoPath = "/oauth2/default/v1/userinfo"
+
+// oktaEmailVerified sets whether the email of an Okta login is verified
+// from Okta's userinfo answer: goth's okta provider keeps four of its
+// fields as the raw data and drops email_verified, so the flag is asked
+// of the same endpoint again. Okta always says; when its answer cannot
+// be had, or is about another user or address, the email is unverified
+// and said to be (trust_email, for providers that do not say, must not
+// overrule an Okta "false" it never saw).
+func (g *Goth) oktaEmailVerified(ctx context.Context, sess gothlib.Session, claims *provisioner.Claims) {
+	claims.EmailVerified, claims.EmailVerifiedKnown = false, true
+	if claims.Email == "" {
+		return
+	}
+	oktaSess, ok := sess.(*okta.Session)
+	if !ok || oktaSess.AccessToken == "" {
+		return
+	}
+	body, err := g.getWithToken(ctx, g.cfg.BaseURL+oktaUserinfoPath, oktaSess.AccessToken, "application/json")
+	var info map[string]any
+	if err == nil && json.Unmarshal(body, &info) != nil {
+		err = errors.New("response is not a JSON object")
+	}
+	if err != nil {
+		g.warn("Okta userinfo request failed; email treated as unverified", zap.String("error", connector.SaidErr(err, oktaSess.AccessToken)))
+		return
+	}
+	if connector.StringClaim(info, "sub") != claims.Subject || connector.StringClaim(info, "email") != claims.Email {
+		g.warn("Okta userinfo answered about another user or address; email treated as unverified")
+		return
+	}
+	claims.EmailVerified, _ = gothEmailVerified(info)
 }
 
 func (g *Goth) warn(msg string, fields ...zap.Field) {
