@@ -324,7 +324,7 @@ var gothFactories = map[string]gothFactory{
 		if customURLs(pc) {
 			return gitlab.NewCustomisedURL(pc.Key, pc.Secret, cb, pc.AuthURL, pc.TokenURL, pc.ProfileURL, s...), nil
 		}
-		return gitlab.New(pc.Key, pc.Secret, cb, s...), nil
+		return gitlab.NewCustomisedURL(pc.Key, pc.Secret, cb, gitlab.AuthURL, gitlab.TokenURL, gitlabProfileURL, s...), nil
 	},
 	"google": func(pc Goth, cb string, s []string) (gothlib.Provider, error) {
 		return google.New(pc.Key, pc.Secret, cb, s...), nil
@@ -351,6 +351,11 @@ var gothFactories = map[string]gothFactory{
 		return twitch.New(pc.Key, pc.Secret, cb, s...), nil
 	},
 }
+
+// gitlabProfileURL is gitlab.com's profile endpoint. goth's gitlab.New
+// reads /api/v3/user, an API GitLab removed in 11.0 (it answers 410
+// Gone): through it, no one could sign in.
+const gitlabProfileURL = "https://gitlab.com/api/v4/user"
 
 // numericUserID are the providers whose goth code formats the user's
 // numeric id with strconv.Itoa, so that a profile without one gives "0"
