@@ -126,7 +126,27 @@ func (g *Goth) Provision(ctx caddy.Context) error {
 	var errKey, errSecret error
 	g.cfg.Key, errKey = secret.Resolve("key", g.Key)
 	g.cfg.Secret, errSecret = secret.Resolve("secret", g.Secret)
+	if g.Provider == "auth0" {
+		// Checked by Validate.
+		g.cfg.BaseURL, _ = auth0Domain(g.BaseURL)
+	}
 	return errors.Join(errKey, errSecret)
+}
+
+// auth0Domain is the domain goth's auth0 provider takes of an auth0
+// base_url: goth puts "https://" before it itself, so a base_url written
+// as the tenant's URL (https://tenant.eu.auth0.com, as okta's is) gave
+// every sign-in the address https://https://tenant.eu.auth0.com/…, which
+// no browser reaches. A URL is taken only as https://<domain>[/].
+func auth0Domain(baseURL string) (string, error) {
+	if !strings.Contains(baseURL, "://") {
+		return baseURL, nil
+	}
+	u, err := url.Parse(baseURL)
+	if err != nil || !strings.EqualFold(u.Scheme, "https") || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("auth0 base_url %q: give the tenant's domain (tenant.eu.auth0.com) or https://<domain>, without a path", baseURL)
+	}
+	return u.Host, nil
 }
 
 // Validate checks the provider name, the credentials and the URLs.
@@ -146,6 +166,11 @@ func (g *Goth) Validate() error {
 	// account.
 	if g.BaseURL != "" && !baseURLProviders[g.Provider] {
 		return fmt.Errorf("provider %s does not use base_url (only auth0, nextcloud and okta do); for a self-hosted github, gitlab or gitea give auth_url, token_url and profile_url instead", g.Provider)
+	}
+	if g.Provider == "auth0" {
+		if _, err := auth0Domain(g.BaseURL); err != nil {
+			return err
+		}
 	}
 	if customURLs(*g) && !customURLProviders[g.Provider] {
 		return fmt.Errorf("provider %s does not use auth_url, token_url or profile_url (only github, gitlab and gitea do); for another provider of your own use the oidc connector", g.Provider)
