@@ -373,6 +373,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 	return nil
 }
 
+// adoptIssuersTimeout bounds adoptIssuers at start. The first start on
+// a release that changes a connection's issuer moves all of its
+// identities in one transaction, which on a large directory takes longer
+// than the storeTimeout a request gives the store (900,000 identities:
+// about 10 s); bounded by that, it was rolled back at every start and
+// Caddy never started again on the new build. Later starts only find the
+// connection recorded.
+const adoptIssuersTimeout = 10 * time.Minute
+
 // adoptIssuers has the store give the identities that earlier releases
 // stored under a connection's old issuer the issuer its logins give now
 // (connector.LegacyIssuer, provisioner.IssuerAdopter), once per
@@ -503,7 +512,13 @@ func (a *App) Start() error {
 		// during an outage.
 		return fmt.Errorf("jit_auth: reading the logouts kept in Caddy's storage under %s: %v", pendingRevocationsDir, err)
 	}
-	if err := a.adoptIssuers(ctx); err != nil {
+	// The move is a statement over every identity of the connection:
+	// bounded by its own time, as a schema migration is, not by a
+	// request's (adoptIssuersTimeout).
+	actx, acancel := context.WithTimeout(context.Background(), adoptIssuersTimeout)
+	err := a.adoptIssuers(actx)
+	acancel()
+	if err != nil {
 		return err
 	}
 	// Last of what can fail, so a start that fails leaves no keys.
