@@ -1,14 +1,11 @@
 package caddymodule_test
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/jitauth/caddy-jitauth/provisioner/pgstore"
 )
@@ -34,18 +31,7 @@ func TestGothIdentitiesOfALargeDirectoryAdoptedAtUpgrade(t *testing.T) {
 		t.Fatalf("creating the schema at version 7: %v", err)
 	}
 	old.Close()
-	seed := func(sql string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, pgServer(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
+	seed := func(sql string) { pgExecWithin(t, 2*time.Minute, sql) }
 	seed(`INSERT INTO ` + schema + `.users (id, username, username_norm, email, email_norm, email_verified, created_at, updated_at)
 		SELECT 'u' || g, 'user' || g, 'user' || g, '', '', false, now(), now() FROM generate_series(1, 900000) AS g`)
 	seed(`INSERT INTO ` + schema + `.identities (connection, issuer, subject, user_id, raw_claims, created_at, last_login_at)

@@ -65,7 +65,14 @@ func pgServer(t *testing.T) string {
 // pgExec runs one statement on the test server.
 func pgExec(t *testing.T, sql string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	pgExecWithin(t, 10*time.Second, sql)
+}
+
+// pgExecWithin is pgExec for a statement that may take up to d (seeding
+// a large directory).
+func pgExecWithin(t *testing.T, d time.Duration, sql string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, pgServer(t))
 	if err != nil {
