@@ -37,3 +37,28 @@ func TestGothURLOptionTheProviderIgnoresIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// A goth URL that is not an absolute http(s) URL is refused at load,
+// naming it, as the oidc connector refuses such an issuer: it loaded,
+// and every callback then failed as "provider unavailable" (an
+// unsupported protocol scheme), which sent operators to the provider.
+func TestGothURLThatIsNotAbsoluteIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	ghe := func(auth, token, profile, email string) string {
+		return fmt.Sprintf("goth github k s {\n\t\t\t\tauth_url %s\n\t\t\t\ttoken_url %s\n\t\t\t\tprofile_url %s\n\t\t\t\temail_url %s\n\t\t\t}", auth, token, profile, email)
+	}
+	for name, c := range map[string]struct{ connector, want string }{
+		"token_url without a scheme":     {ghe("https://ghe.example/login/oauth/authorize", "ghe.example/login/oauth/access_token", "https://ghe.example/api/v3/user", "https://ghe.example/api/v3/user/emails"), "token_url"},
+		"auth_url relative":              {ghe("/login/oauth/authorize", "https://ghe.example/login/oauth/access_token", "https://ghe.example/api/v3/user", "https://ghe.example/api/v3/user/emails"), "auth_url"},
+		"profile_url of another scheme":  {ghe("https://ghe.example/login/oauth/authorize", "https://ghe.example/login/oauth/access_token", "ftp://ghe.example/api/v3/user", "https://ghe.example/api/v3/user/emails"), "profile_url"},
+		"email_url without a host":       {ghe("https://ghe.example/login/oauth/authorize", "https://ghe.example/login/oauth/access_token", "https://ghe.example/api/v3/user", "https:///api/v3/user/emails"), "email_url"},
+		"okta base_url without a scheme": {"goth okta k s {\n\t\t\t\tbase_url org.okta.com\n\t\t\t}", "base_url"},
+		"nextcloud base_url relative":    {"goth nextcloud k s {\n\t\t\t\tbase_url cloud.example\n\t\t\t}", "base_url"},
+	} {
+		conn := fmt.Sprintf("\t\tconnection c {\n\t\t\t%s\n\t\t}", c.connector)
+		err := loadErr(t, fmt.Sprintf("{%s\n}\nhttp://localhost:%d {\n\tjit_auth\n\trespond ok\n}\n", globalOptions(dir, conn), freePort(t)))
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "absolute") {
+			t.Errorf("%s: loaded (%v); want an error naming %s as not an absolute URL", name, err, c.want)
+		}
+	}
+}

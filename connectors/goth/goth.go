@@ -133,6 +133,13 @@ func (g *Goth) Provision(ctx caddy.Context) error {
 	return errors.Join(errKey, errSecret)
 }
 
+// absoluteHTTPURL reports whether s is an absolute http or https URL
+// with a host.
+func absoluteHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+}
+
 // auth0Domain is the domain goth's auth0 provider takes of an auth0
 // base_url: goth puts "https://" before it itself, so a base_url written
 // as the tenant's URL (https://tenant.eu.auth0.com, as okta's is) gave
@@ -170,6 +177,20 @@ func (g *Goth) Validate() error {
 	if g.Provider == "auth0" {
 		if _, err := auth0Domain(g.BaseURL); err != nil {
 			return err
+		}
+	}
+	// As the oidc connector refuses such an issuer: a URL without a
+	// scheme or a host loaded, and every callback then failed as
+	// "provider unavailable" (an unsupported protocol scheme).
+	baseURL := g.BaseURL
+	if g.Provider == "auth0" {
+		baseURL = "" // a domain, checked above
+	}
+	for _, u := range []struct{ option, value string }{
+		{"auth_url", g.AuthURL}, {"token_url", g.TokenURL}, {"profile_url", g.ProfileURL}, {"email_url", g.EmailURL}, {"base_url", baseURL},
+	} {
+		if u.value != "" && !absoluteHTTPURL(u.value) {
+			return fmt.Errorf("provider %s: %s %q must be an absolute http(s) URL (https://host/path)", g.Provider, u.option, u.value)
 		}
 	}
 	if customURLs(*g) && !customURLProviders[g.Provider] {
