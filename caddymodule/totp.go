@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"html/template"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -322,8 +323,22 @@ func (a *App) recoveryHashes(userID, code string) []string {
 	return append(out, mfa.HashRecoveryCode(code))
 }
 
-// upgradeSession re-issues s with the second factor done.
+// upgradeSession re-issues s with the second factor done. Passing it is
+// the user at work on this application, so it counts as activity for
+// its idle timeout (as touch records a request): otherwise a user who
+// took longer than the timeout between the provider's sign-in and the
+// code (setting up the app, fetching the phone) is idle the moment the
+// factor is passed, and sent to sign in again, to spend a second code.
 func (h *Handler) upgradeSession(w http.ResponseWriter, r *http.Request, s *Session) bool {
+	if h.activityKey != "" {
+		c := *s
+		c.Active = maps.Clone(s.Active) // s is shared through the session cache
+		if c.Active == nil {
+			c.Active = map[string]int64{}
+		}
+		c.Active[h.activityKey] = time.Now().Unix()
+		s = &c
+	}
 	if err := h.app.sessions.upgrade(w, r, s); err != nil {
 		h.logger.Error("sealing session cookie", zap.Error(err))
 		renderError(w, http.StatusInternalServerError, "Second factor", "Your session could not be updated. Sign in again.", h.PathPrefix+"login")
