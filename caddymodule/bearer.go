@@ -182,7 +182,10 @@ func bearerError(err error) error {
 	}
 	reason := err.Error()
 	reason = strings.TrimPrefix(reason, connector.ErrRejected.Error()+": ")
-	return &bearerRefusal{http.StatusUnauthorized, "invalid_token", clip(reason, 200)}
+	// Cut between characters: the reason may quote the token's claims
+	// (its audience), and half a character would reach the JSON body as
+	// %q's \xNN, which no JSON parser reads.
+	return &bearerRefusal{http.StatusUnauthorized, "invalid_token", strings.ToValidUTF8(clip(reason, 200), "")}
 }
 
 // recogniseError says why a verified token's user is not let in.
