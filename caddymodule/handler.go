@@ -545,15 +545,22 @@ func (h *Handler) touch(w http.ResponseWriter, r *http.Request, s *Session) {
 	if now-s.lastActive(h.activityKey) < max(idle/8, 1) {
 		return
 	}
+	if err := h.app.sessions.issue(w, r, s.activeAt(h.activityKey, now)); err != nil {
+		h.logger.Warn("re-issuing the session cookie with its last activity", zap.Error(err))
+	}
+}
+
+// activeAt is a copy of s with its last activity on the application
+// named key at nowUnix; s is shared through the session cache, so it is
+// not changed.
+func (s *Session) activeAt(key string, nowUnix int64) *Session {
 	c := *s
-	c.Active = maps.Clone(s.Active) // s is shared through the session cache
+	c.Active = maps.Clone(s.Active)
 	if c.Active == nil {
 		c.Active = map[string]int64{}
 	}
-	c.Active[h.activityKey] = now
-	if err := h.app.sessions.issue(w, r, &c); err != nil {
-		h.logger.Warn("re-issuing the session cookie with its last activity", zap.Error(err))
-	}
+	c.Active[key] = nowUnix
+	return &c
 }
 
 // activityKeyFor names h's application's last activity in a session: its

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"html/template"
-	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -331,13 +330,7 @@ func (a *App) recoveryHashes(userID, code string) []string {
 // factor is passed, and sent to sign in again, to spend a second code.
 func (h *Handler) upgradeSession(w http.ResponseWriter, r *http.Request, s *Session) bool {
 	if h.activityKey != "" {
-		c := *s
-		c.Active = maps.Clone(s.Active) // s is shared through the session cache
-		if c.Active == nil {
-			c.Active = map[string]int64{}
-		}
-		c.Active[h.activityKey] = time.Now().Unix()
-		s = &c
+		s = s.activeAt(h.activityKey, time.Now().Unix())
 	}
 	if err := h.app.sessions.upgrade(w, r, s); err != nil {
 		h.logger.Error("sealing session cookie", zap.Error(err))
