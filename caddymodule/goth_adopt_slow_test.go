@@ -1,16 +1,11 @@
 package caddymodule_test
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-
-	"github.com/jitauth/caddy-jitauth/provisioner/pgstore"
 )
 
 // The first start on the release that keys a goth connection's
@@ -28,42 +23,14 @@ func TestGothIdentitiesAdoptedAtUpgradeMayTakeLongerThanAStoreRequest(t *testing
 	if testing.Short() {
 		t.Skip("takes 7 s")
 	}
-	schema, connString := pgSchema(t)
-	latest := pgstore.SchemaVersion
-	pgstore.SchemaVersion = 7 // the release before
-	old, err := pgstore.Open(t.Context(), connString)
-	pgstore.SchemaVersion = latest
-	if err != nil {
-		t.Fatalf("creating the schema at version 7: %v", err)
-	}
-	old.Close()
+	schema, connString := pgSchemaAt(t, 7) // the release before
 	pgExec(t, `INSERT INTO `+schema+`.users (id, username, username_norm, email, email_norm, email_verified, created_at, updated_at)
 		VALUES ('legacy-1', 'legacy', 'legacy', 'legacy@example.com', 'legacy@example.com', true, now(), now())`)
 	pgExec(t, `INSERT INTO `+schema+`.identities (connection, issuer, subject, user_id, raw_claims, created_at, last_login_at)
 		VALUES ('github', 'github', '4242', 'legacy-1', '{}', now(), now())`)
-
-	// The earlier release's instance: a transaction that keeps others
-	// from writing identities (it may read them).
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, pgServer(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, `LOCK TABLE `+schema+`.identities IN SHARE MODE`); err != nil {
-		t.Fatal(err)
-	}
-	released := make(chan struct{})
-	go func() {
-		defer close(released)
-		time.Sleep(7 * time.Second)
-		_ = tx.Commit(ctx)
-	}()
-	defer func() { <-released }()
+	// The earlier release's instance keeps others from writing
+	// identities (it may read them).
+	pgLockFor(t, `LOCK TABLE `+schema+`.identities IN SHARE MODE`, 7*time.Second)
 
 	gh := fakeGitHub(t, fakeGitHubUser{})
 	dir, up, port := t.TempDir(), newUpstream(t), freePort(t)

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/jitauth/caddy-jitauth/provisioner/pgstore"
 )
 
@@ -27,39 +25,14 @@ func TestPostgresStartsThroughASlowMigration(t *testing.T) {
 	if testing.Short() {
 		t.Skip("takes 12 s")
 	}
-	schema, connString := pgSchema(t)
+	schema, connString := pgSchemaAt(t, 5)
 	latest := pgstore.SchemaVersion
-	pgstore.SchemaVersion = 5
-	old, err := pgstore.Open(t.Context(), connString)
-	pgstore.SchemaVersion = latest
-	if err != nil {
-		t.Fatalf("creating the schema at version 5: %v", err)
-	}
-	old.Close()
 	pgExec(t, `INSERT INTO `+schema+`.users (id, username, username_norm, email, email_norm, name, created_at, updated_at)
 		VALUES ('old-1', 'émile', 'émile', 'emile@example.com', 'emile@example.com', 'Émile', now(), now())`)
 
 	// The older build's instance: a transaction that reads users.
+	conn := pgLockFor(t, `LOCK TABLE `+schema+`.users IN ACCESS SHARE MODE`, 12*time.Second)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, pgServer(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, `LOCK TABLE `+schema+`.users IN ACCESS SHARE MODE`); err != nil {
-		t.Fatal(err)
-	}
-	released := make(chan struct{})
-	go func() {
-		defer close(released)
-		time.Sleep(12 * time.Second)
-		_ = tx.Commit(ctx)
-	}()
-	defer func() { <-released }()
 
 	idp := startMockOIDC(t)
 	up := newUpstream(t)

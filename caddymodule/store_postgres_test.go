@@ -18,6 +18,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/jitauth/caddy-jitauth/provisioner/pgstore"
 )
 
 // pgDefaultURL is the server these tests use when JITAUTH_TEST_POSTGRES
@@ -66,6 +68,52 @@ func pgServer(t *testing.T) string {
 func pgExec(t *testing.T, sql string) {
 	t.Helper()
 	pgExecWithin(t, 10*time.Second, sql)
+}
+
+// pgSchemaAt creates a test schema as a release whose schema was at
+// version left it, for tests of what the first start of this release
+// does to it.
+func pgSchemaAt(t *testing.T, version int) (schema, connString string) {
+	t.Helper()
+	schema, connString = pgSchema(t)
+	latest := pgstore.SchemaVersion
+	pgstore.SchemaVersion = version
+	old, err := pgstore.Open(t.Context(), connString)
+	pgstore.SchemaVersion = latest
+	if err != nil {
+		t.Fatalf("creating the schema at version %d: %v", version, err)
+	}
+	old.Close()
+	return schema, connString
+}
+
+// pgLockFor has another connection (an instance of an earlier release,
+// still serving) take lock, a LOCK TABLE statement, and hold it for d;
+// the test waits for the lock's end before it ends. The connection is
+// returned for the test's own queries.
+func pgLockFor(t *testing.T, lock string, d time.Duration) *pgx.Conn {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pgServer(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, lock); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	go func() {
+		defer close(released)
+		time.Sleep(d)
+		_ = tx.Commit(ctx)
+	}()
+	t.Cleanup(func() { <-released })
+	return conn
 }
 
 // pgExecWithin is pgExec for a statement that may take up to d (seeding
