@@ -64,6 +64,13 @@ func (b *BearerConfig) validate(a *App, ap *Application, label string) error {
 	if len(b.Audiences) == 0 {
 		return fmt.Errorf("%s: bearer %s needs at least one audience (bearer %s { audience <aud> }): the client ID for ID tokens, the API's identifier for access tokens", label, b.Connection, b.Connection)
 	}
+	for _, aud := range b.Audiences {
+		// A token whose aud is "" (or blank) names no recipient; accepting
+		// it would accept tokens the provider issued for no one in particular.
+		if strings.TrimSpace(aud) == "" {
+			return fmt.Errorf("%s: bearer %s has an empty audience; give the client ID for ID tokens or the API's identifier for access tokens (bearer %s { audience <aud> })", label, b.Connection, b.Connection)
+		}
+	}
 	for _, alg := range b.Algorithms {
 		if !slices.Contains(asymmetricAlgorithms, alg) {
 			return fmt.Errorf("%s: bearer %s: algorithm %q is not accepted; use asymmetric ones: %s", label, b.Connection, alg, strings.Join(asymmetricAlgorithms, ", "))

@@ -222,13 +222,15 @@ func TestBearerAndMFA(t *testing.T) {
 
 func TestBearerMisconfigurationsSayWhatToFix(t *testing.T) {
 	for name, c := range map[string]struct{ block, want string }{
-		"no audience":   {"bearer corp", "needs at least one audience"},
-		"hmac":          {"bearer corp {\n audience x\n algorithms HS256\n }", `algorithm "HS256" is not accepted`},
-		"none":          {"bearer corp {\n audience x\n algorithms none\n }", `algorithm "none" is not accepted`},
-		"unknown conn":  {"bearer nope {\n audience x\n }", `bearer "nope" is not one of this application's connections`},
-		"goth":          {"bearer gh {\n audience x\n }", "cannot verify bearer tokens"},
-		"twice":         {"bearer corp {\n audience x\n }\n bearer corp {\n audience y\n }", "given twice"},
-		"unknown field": {"bearer corp {\n audience x\n scopes y\n }", `unknown bearer option "scopes"`},
+		"no audience":    {"bearer corp", "needs at least one audience"},
+		"empty audience": {"bearer corp {\n audience \"\"\n }", "an empty audience"},
+		"blank audience": {"bearer corp {\n audience x \" \"\n }", "an empty audience"},
+		"hmac":           {"bearer corp {\n audience x\n algorithms HS256\n }", `algorithm "HS256" is not accepted`},
+		"none":           {"bearer corp {\n audience x\n algorithms none\n }", `algorithm "none" is not accepted`},
+		"unknown conn":   {"bearer nope {\n audience x\n }", `bearer "nope" is not one of this application's connections`},
+		"goth":           {"bearer gh {\n audience x\n }", "cannot verify bearer tokens"},
+		"twice":          {"bearer corp {\n audience x\n }\n bearer corp {\n audience y\n }", "given twice"},
+		"unknown field":  {"bearer corp {\n audience x\n scopes y\n }", `unknown bearer option "scopes"`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
