@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"fmt"
+	"net/http"
 	"net/mail"
 	"strings"
 
@@ -148,4 +149,10 @@ func (h *Handler) admits(s *Session) bool {
 		}
 	}
 	return false
+}
+
+// renderNotAdmitted answers a signed-in user whom the application's
+// allow rules refuse, on its pages and its second-factor page alike.
+func renderNotAdmitted(w http.ResponseWriter) {
+	renderError(w, http.StatusForbidden, "Access denied", "Your account is signed in, but this site does not admit it.", "")
 }

@@ -289,7 +289,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	if s != nil && !h.idle(s) {
 		if !h.admits(s) {
-			renderError(w, http.StatusForbidden, "Access denied", "Your account is signed in, but this site does not admit it.", "")
+			renderNotAdmitted(w)
 			return nil
 		}
 		if !s.MFA && h.mfaRequired(s) {

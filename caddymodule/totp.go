@@ -92,6 +92,12 @@ func (h *Handler) serveMFA(w http.ResponseWriter, r *http.Request) {
 		h.signInAgain(w, r, rd)
 		return
 	}
+	if !h.admits(s) {
+		// As on the application's pages: a user it refuses enrols and
+		// verifies no factor through it either.
+		renderNotAdmitted(w)
+		return
+	}
 	if !h.mfaRequired(s) || s.MFA {
 		http.Redirect(w, r, rd, http.StatusFound)
 		return
