@@ -103,6 +103,9 @@ type upstream struct {
 	mu   sync.Mutex
 	last *http.Request
 	hits int
+	// redirects are the paths the application answers with a redirect
+	// (redirectTo), and where to.
+	redirects map[string]string
 }
 
 func newUpstream(t *testing.T) *upstream {
@@ -111,7 +114,12 @@ func newUpstream(t *testing.T) *upstream {
 		u.mu.Lock()
 		u.last = r.Clone(context.Background())
 		u.hits++
+		target := u.redirects[r.URL.Path]
 		u.mu.Unlock()
+		if target != "" {
+			http.Redirect(w, r, target, http.StatusFound)
+			return
+		}
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintf(w, "upstream saw %s", r.Header.Get("Remote-User"))
 	}))
@@ -128,6 +136,17 @@ func (u *upstream) lastHeaders(t *testing.T) http.Header {
 		t.Fatal("no request reached the upstream")
 	}
 	return u.last.Header
+}
+
+// redirectTo makes the application answer path with a redirect to
+// target, as one that hands a download to a file store does.
+func (u *upstream) redirectTo(path, target string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.redirects == nil {
+		u.redirects = map[string]string{}
+	}
+	u.redirects[path] = target
 }
 
 func (u *upstream) hostPort() string { return strings.TrimPrefix(u.URL, "http://") }

@@ -47,7 +47,11 @@ type pageData struct {
 	// applies form-action to every redirect the submission follows, and
 	// the sign-out form's answer leads off the site (the provider's
 	// end_session_endpoint) or to a page of it that sends a signed-out
-	// browser to sign in, at a provider.
+	// browser to sign in, at a provider. The consent and second-factor
+	// forms' answers lead to the page the sign-in is for, which may send
+	// the browser on anywhere (a download handed to a file store, an
+	// application's OAuth answer to a client of its own, another
+	// application's sign-in at its provider).
 	formLeadsAnywhere bool
 }
 
@@ -71,7 +75,7 @@ func (h *Handler) renderMFA(w http.ResponseWriter, status int, f *mfaForm) {
 	case f.Enrol:
 		title = "Set up a second factor"
 	}
-	renderPage(w, status, pageData{Title: title, MFA: f})
+	renderPage(w, status, pageData{Title: title, MFA: f, formLeadsAnywhere: true})
 }
 
 // logoutForm is the sign-out confirmation: a POST with the session's
@@ -219,7 +223,7 @@ func (h *Handler) renderConsent(w http.ResponseWriter, status int, conn *Connect
 	}
 	f.Claims = strings.Join(claims, ", ")
 	f.Roles = strings.Join(p.Roles, ", ")
-	d := pageData{Title: "Allow this site to store your details?", Form: f,
+	d := pageData{Title: "Allow this site to store your details?", Form: f, formLeadsAnywhere: true,
 		Message: "You signed in with " + conn.displayName() + ". To create or update your account, this site stores:"}
 	if f.AskUsername {
 		d.Title = "Choose your username"

@@ -165,8 +165,8 @@ func (h *Handler) serveMFA(w http.ResponseWriter, r *http.Request) {
 // signInAgain answers an MFA request without a session that counts
 // (none, expired, or ended elsewhere): a page view goes to log in. The
 // page's form, sent then, gets a page that leads there instead: a
-// redirect would take the form's submission on to the provider, which
-// the page's form-action forbids (Chromium blocks it).
+// redirect would take the user to the provider without a word on why
+// the code they typed was not checked.
 func (h *Handler) signInAgain(w http.ResponseWriter, r *http.Request, rd string) {
 	if r.Method != http.MethodPost {
 		http.Redirect(w, r, h.loginURL(rd), http.StatusFound)

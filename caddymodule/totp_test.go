@@ -332,9 +332,7 @@ func TestTOTPFormRefusesAForeignCSRFToken(t *testing.T) {
 
 // The second-factor form sent after the session ended (expired, signed
 // out in another tab) answers with a page that leads to sign in, not a
-// redirect: the redirect would take the form's submission on to the
-// provider, which the page's form-action does not allow, and Chromium
-// would block it.
+// redirect: the page says why the code was not checked.
 func TestMFAFormAfterTheSessionEndedShowsAPage(t *testing.T) {
 	s := mfaSite(t, siteOptions{})
 	b := newBrowser(t)
