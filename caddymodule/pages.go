@@ -106,6 +106,10 @@ type consentForm struct {
 	Claims              string
 	AskUsername         bool
 	Username            string
+	// MaxUsername bounds the username field: the longest name the store
+	// takes, so the field never cuts short a name the site's
+	// username_pattern allows (the cut name would be taken instead).
+	MaxUsername int
 	// Roles are the local roles the account will hold from this
 	// connection, comma-separated.
 	Roles string
@@ -204,6 +208,7 @@ func (h *Handler) renderConsent(w http.ResponseWriter, status int, conn *Connect
 	f := &consentForm{
 		Action: h.PathPrefix + "consent", CSRF: p.CSRF, Error: errMsg, Provider: conn.displayName(),
 		AskUsername: p.Outcome == string(provisioner.OutcomeNeedsUsername), Username: p.Username,
+		MaxUsername: provisioner.MaxUsernameLength,
 	}
 	var claims []string
 	for _, a := range p.Attributes {
