@@ -136,7 +136,16 @@ func (h *Handler) logoutAtProvider(w http.ResponseWriter, r *http.Request, s *Se
 
 // serveLoggedOut is where the provider sends the browser back after
 // signing the user out there: the signed-out page, or on to the path the
-// logout was given (state), if it is a safe same-origin path (S2).
+// logout was given (state), if it is a safe same-origin path (S2). The
+// sign-out here ended the session before the browser went there; one
+// that still counts (a link or a bookmark to this page, a sign-in in
+// another tab since) gets the sign-out page instead, since "You are
+// signed out" would be false, and on a shared computer taken at its word.
 func (h *Handler) serveLoggedOut(w http.ResponseWriter, r *http.Request) {
-	h.renderSignedOut(w, r, r.URL.Query().Get("state"))
+	state := r.URL.Query().Get("state")
+	if s := h.session(r); s != nil {
+		h.renderLogout(w, s, state)
+		return
+	}
+	h.renderSignedOut(w, r, state)
 }
