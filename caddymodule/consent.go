@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/jitauth/caddy-jitauth/provisioner"
@@ -39,6 +40,9 @@ func (h *Handler) serveConsent(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet {
 		h.renderConsent(w, http.StatusOK, conn, p, "")
 		return
+	}
+	if p.Elsewhere {
+		caddyhttp.SetVar(r.Context(), varStartedElsewhere, true)
 	}
 
 	r.Body = http.MaxBytesReader(w, r.Body, maxConsentForm)

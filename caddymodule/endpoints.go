@@ -331,7 +331,7 @@ func (h *Handler) askFirst(w http.ResponseWriter, r *http.Request, conn *Connect
 		ID: randomToken(16), CSRF: randomToken(16), Connection: conn.name,
 		Claims: toPendingClaims(claims), Outcome: string(res.Outcome),
 		Consent: res.Consent, Attributes: res.Attributes, Roles: res.Roles, Username: res.Username,
-		ReturnTo: returnTo, ExpiresAt: flowExpires, AuthAt: authAt,
+		ReturnTo: returnTo, ExpiresAt: flowExpires, AuthAt: authAt, Elsewhere: startedElsewhere(r),
 	}
 	if p.Consent == nil {
 		p.Consent = []string{}

@@ -47,6 +47,11 @@ type pendingLogin struct {
 	// ends this login too. Zero (a cookie sealed before the field
 	// existed) counts as the earliest time, refused by any such logout.
 	AuthAt int64 `json:"at,omitempty"`
+	// Elsewhere: a page of another origin sent the browser to start this
+	// login (flowState.Elsewhere). An answer that ends without a session
+	// then leaves the browser's session alone, as the callback does: a
+	// link elsewhere cannot sign anyone out (endOtherSession).
+	Elsewhere bool `json:"el,omitempty"`
 	// Retries counts the answers this login already needed again (a
 	// username refused); each spends an entry in the replay set, so
 	// they are bounded (maxConsentRetries).
