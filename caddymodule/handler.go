@@ -296,8 +296,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			h.mounted(r).secondFactorNeeded(w, r, s)
 			return nil
 		}
-		h.touch(w, r, s)
-		return h.forward(w, r, next, s)
+		return h.forward(h.touch(w, r, s), r, next, s)
 	}
 	h.mounted(r).unauthenticated(w, r)
 	return nil
@@ -535,19 +534,27 @@ func (h *Handler) idle(s *Session) bool {
 // touch records a request to this application in s, for its idle timeout:
 // the cookie is re-issued with the new last activity at most every eighth
 // of the timeout, so the cost per request is one comparison. Only a
-// request the application admits counts.
-func (h *Handler) touch(w http.ResponseWriter, r *http.Request, s *Session) {
+// request the application admits counts. It returns the writer the
+// request goes on with: w, or when the cookie was re-issued, w keeping
+// shared caches from storing the answer (privateAnswer).
+func (h *Handler) touch(w http.ResponseWriter, r *http.Request, s *Session) http.ResponseWriter {
 	if h.activityKey == "" {
-		return
+		return w
 	}
 	idle := int64(time.Duration(h.IdleTimeout) / time.Second)
 	now := time.Now().Unix()
 	if now-s.lastActive(h.activityKey) < max(idle/8, 1) {
-		return
+		return w
 	}
 	if err := h.app.sessions.issue(w, r, s.activeAt(h.activityKey, now)); err != nil {
 		h.logger.Warn("re-issuing the session cookie with its last activity", zap.Error(err))
+		return w
 	}
+	// The cookie goes out on the application's own answer, which the
+	// application may mark for shared caches (public, s-maxage): a
+	// cache in front that stores answers with Set-Cookie would hand
+	// this session to whoever asks for the page next.
+	return newPrivateAnswer(w)
 }
 
 // activeAt is a copy of s with its last activity on the application

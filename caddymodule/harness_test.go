@@ -106,6 +106,8 @@ type upstream struct {
 	// redirects are the paths the application answers with a redirect
 	// (redirectTo), and where to.
 	redirects map[string]string
+	// cacheControl, if set, is the Cache-Control of its answers.
+	cacheControl string
 }
 
 func newUpstream(t *testing.T) *upstream {
@@ -115,7 +117,11 @@ func newUpstream(t *testing.T) *upstream {
 		u.last = r.Clone(context.Background())
 		u.hits++
 		target := u.redirects[r.URL.Path]
+		cc := u.cacheControl
 		u.mu.Unlock()
+		if cc != "" {
+			w.Header().Set("Cache-Control", cc)
+		}
 		if target != "" {
 			http.Redirect(w, r, target, http.StatusFound)
 			return

@@ -1,0 +1,97 @@
+package caddymodule
+
+import (
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+// privateAnswer is the writer of an answer that carries a session
+// cookie the module set on the application's own response (touch). When
+// the answer's header goes out, whatever the handlers after jit_auth (or
+// a deferred header operation before it) put there, its Cache-Control
+// says private, so that no shared cache stores the cookie for others
+// (RFC 9111: Set-Cookie alone does not stop a cache from storing an
+// answer the application marked public).
+type privateAnswer struct {
+	*caddyhttp.ResponseWriterWrapper
+	wroteHeader bool
+}
+
+func newPrivateAnswer(w http.ResponseWriter) *privateAnswer {
+	return &privateAnswer{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+}
+
+func (p *privateAnswer) WriteHeader(status int) {
+	if !p.wroteHeader && (status < 100 || status > 199) {
+		p.wroteHeader = true
+		h := p.Header()
+		if v := privateCacheControl(h.Values("Cache-Control")); v != "" {
+			h.Set("Cache-Control", v)
+		}
+	}
+	p.ResponseWriterWrapper.WriteHeader(status)
+}
+
+func (p *privateAnswer) Write(b []byte) (int, error) {
+	if !p.wroteHeader {
+		p.WriteHeader(http.StatusOK)
+	}
+	return p.ResponseWriterWrapper.Write(b)
+}
+
+// ReadFrom and FlushError go through WriteHeader first: the wrapped
+// writer's own would send the header without it.
+func (p *privateAnswer) ReadFrom(r io.Reader) (int64, error) {
+	if !p.wroteHeader {
+		p.WriteHeader(http.StatusOK)
+	}
+	return p.ResponseWriterWrapper.ReadFrom(r)
+}
+
+func (p *privateAnswer) FlushError() error {
+	if !p.wroteHeader {
+		p.WriteHeader(http.StatusOK)
+	}
+	return http.NewResponseController(p.ResponseWriterWrapper.ResponseWriter).Flush()
+}
+
+// privateCacheControl is the Cache-Control an answer with the session
+// cookie goes out with, given the application's lines of it: "" to keep
+// them as they are (they already say no-store or private, which keep
+// the answer out of shared caches), else the application's directives
+// without those that let a shared cache store it (public, s-maxage, a
+// private that names only some fields), after private. Directive names are case-insensitive; a quoted value
+// containing a comma is split as any list here, which can only drop
+// a directive, never keep public.
+func privateCacheControl(lines []string) string {
+	var kept []string
+	for _, line := range lines {
+		for _, d := range strings.Split(line, ",") {
+			d = strings.TrimSpace(d)
+			if d == "" {
+				continue
+			}
+			name, _, qualified := strings.Cut(d, "=")
+			switch strings.ToLower(strings.TrimSpace(name)) {
+			case "no-store":
+				return ""
+			case "private":
+				if !qualified {
+					return ""
+				}
+				// private="X-Foo" keeps only the fields it names out
+				// of shared caches, not the session cookie.
+				continue
+			case "public", "s-maxage":
+				continue
+			}
+			kept = append(kept, d)
+		}
+	}
+	return strings.Join(append([]string{"private"}, kept...), ", ")
+}
+
+var _ http.ResponseWriter = (*privateAnswer)(nil)
