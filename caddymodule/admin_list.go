@@ -149,7 +149,13 @@ func handleAdminUserList(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Allow", http.MethodGet)
 		return adminError(http.StatusMethodNotAllowed, "method %s not allowed; use GET", r.Method)
 	}
-	q, format, err := parseUserQuery(r.URL.Query(), time.Now())
+	// Not r.URL.Query(): it skips a pair that does not parse ("q=50%"),
+	// and a filter dropped unsaid answers with users it would exclude.
+	values, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return adminError(http.StatusBadRequest, "the query does not parse: %v; escape %% as %%25 and separate parameters with &", err)
+	}
+	q, format, err := parseUserQuery(values, time.Now())
 	if err != nil {
 		return err
 	}
