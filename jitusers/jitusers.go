@@ -66,9 +66,34 @@ func setup(cmd *cobra.Command) {
 	cmd.PersistentFlags().StringP("config", "c", "", "Configuration file, to find the admin address")
 	cmd.PersistentFlags().StringP("adapter", "a", "", "Name of config adapter to apply")
 	cmd.PersistentFlags().String("format", "", "Output: table, json or csv, as the subcommand supports")
+	var names []string
 	for _, sc := range subcommands() {
 		cmd.AddCommand(sc)
+		names = append(names, sc.Name())
 	}
+	// Without a run of its own, cobra answers an unknown subcommand
+	// (`jit-users disabel bob`) with the help and exit status 0, and a
+	// script takes the user for disabled.
+	unknown := func(name string) error {
+		return fmt.Errorf("unknown subcommand %q; use one of %s (caddy jit-users --help says more)", name, strings.Join(names, ", "))
+	}
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return c.Help()
+		}
+		c.SilenceUsage = true
+		return unknown(args[0])
+	}
+	// `jit-users disabel bob --reason x` fails on --reason, a flag of
+	// the subcommand meant, not of jit-users: the mistake to report is
+	// the name. The subcommands, which inherit this, report their own.
+	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		if args := c.Flags().Args(); c == cmd && len(args) > 0 {
+			c.SilenceUsage = true
+			return unknown(args[0])
+		}
+		return err
+	})
 }
 
 // The --format values a subcommand prints, its default first.
