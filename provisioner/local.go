@@ -30,6 +30,10 @@ type LocalChange struct {
 // maxLocalValueLength bounds an attribute value an administrator sets.
 const maxLocalValueLength = 4096
 
+// maxLocalRolesLength bounds a user's local roles, joined by commas, as
+// a grant leaves them: as much as one attribute value.
+const maxLocalRolesLength = 4096
+
 // ApplyLocalChange checks the whole change and applies it in one store
 // update, so a change that is refused in part writes nothing. Each set
 // attribute becomes locally owned, so connections with sync
@@ -88,7 +92,14 @@ func ApplyLocalChangeFrom(ctx context.Context, s UserStore, userID string, ch Lo
 		local := slices.Clone(u.RoleGrants[RoleSourceLocal])
 		local = append(local, ch.Grant...)
 		local = slices.DeleteFunc(local, func(r string) bool { return slices.Contains(ch.Revoke, r) })
-		setRoleGrant(u, RoleSourceLocal, sortedUnique(local))
+		local = sortedUnique(local)
+		if n := len(strings.Join(local, ",")); len(ch.Grant) > 0 && n > maxLocalRolesLength {
+			// Every role travels in the user's session cookie: past
+			// about 12 KB the session cannot be issued, and the user
+			// cannot sign in at all. A revocation is never refused.
+			return fmt.Errorf("%w: the local roles would take %d bytes (joined by commas); at most %d, since every role travels in the user's session cookie; revoke some first", ErrInvalidChange, n, maxLocalRolesLength)
+		}
+		setRoleGrant(u, RoleSourceLocal, local)
 		if ch.Keep != nil {
 			u.Keep = *ch.Keep
 		}
