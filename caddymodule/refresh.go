@@ -444,10 +444,15 @@ func (rf *refresher) one(ctx context.Context, t provisioner.RefreshToken, now ti
 		retry("the provider did not answer the refresh", err)
 		return
 	}
-	res, err := a.provisioner.Provision(ctx, provisioner.Request{Connection: conn.name, Policy: conn.pol, Claims: claims})
+	// Only the session's user is updated: deleted since the check above
+	// (an administrator, deprovisioning), it is not created anew.
+	res, err := a.provisioner.Provision(ctx, provisioner.Request{Connection: conn.name, Policy: conn.pol, Claims: claims, UpdateOnly: true})
 	switch {
 	case errors.Is(err, provisioner.ErrUserDisabled):
 		drop() // the status refresh ends the session
+		return
+	case errors.Is(err, provisioner.ErrNotProvisioned):
+		drop() // deleted: the delete ended the session, and the status refresh refuses it
 		return
 	case err != nil:
 		retry("applying the refreshed claims", err)

@@ -70,6 +70,11 @@ type Request struct {
 	Consented []string
 	// Username is the username the user chose (ModeUsername).
 	Username string
+	// UpdateOnly: the caller may update the identity's user but not
+	// create or link one (ErrNotProvisioned): a background refresh,
+	// for which nobody signed in, must not bring back a user deleted
+	// meanwhile.
+	UpdateOnly bool
 }
 
 // Result is the outcome of Provision.
@@ -178,6 +183,8 @@ func (p *Provisioner) provision(ctx context.Context, req Request, recordHolder b
 			return res, err
 		case !errors.Is(err, ErrNotFound):
 			return Result{}, fmt.Errorf("%w: looking up identity: %w", ErrStoreUnavailable, err)
+		case req.UpdateOnly:
+			return Result{}, ErrNotProvisioned
 		}
 		res, err := l.newIdentity(ctx)
 		if errors.Is(err, ErrIdentityExists) || errors.Is(err, errLinkableNow) {
