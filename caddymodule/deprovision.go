@@ -62,6 +62,10 @@ func (d *DeprovisionConfig) policy(name string) (deprovision.Policy, error) {
 	if d.Every < 0 {
 		return p, errors.New("deprovision: every must be a positive duration, e.g. 1h")
 	}
+	if d.Every > 0 && time.Duration(d.Every) < time.Second {
+		// Each wake writes the lease and searches the directory.
+		return p, fmt.Errorf("deprovision: every %s is too short; use at least 1s, e.g. 1h", time.Duration(d.Every))
+	}
 	return p, nil
 }
 
