@@ -20,6 +20,7 @@ import (
 	"text/tabwriter"
 	"unicode"
 
+	"github.com/caddyserver/caddy/v2"
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 )
@@ -160,12 +161,34 @@ func run(f func(*call) error, formats []string) func(*cobra.Command, []string) e
 		if format == "" && len(formats) > 0 {
 			format = formats[0]
 		}
-		addr, err := caddycmd.DetermineAdminAPIAddress(flag("address"), nil, flag("config"), flag("adapter"))
+		addr, err := adminAddress(flag("address"), flag("config"), flag("adapter"))
 		if err != nil {
 			return fmt.Errorf("finding the admin endpoint: %v", err)
 		}
 		return f(&call{cmd: cmd, args: args, admin: addr, format: format, out: cmd.OutOrStdout()})
 	}
+}
+
+// adminAddress is the admin endpoint to ask, found as `caddy reload`
+// finds it, except that a config file whose admin endpoint is off is an
+// error: Caddy would fall back to its default endpoint, where another
+// Caddy on the host, with a directory of its own, may answer, and a
+// disable or delete would act on that one's user of the name.
+func adminAddress(address, configFile, adapter string) (string, error) {
+	if address != "" || configFile == "" {
+		return caddycmd.DetermineAdminAPIAddress(address, nil, configFile, adapter)
+	}
+	config, _, _, err := caddycmd.LoadConfig(configFile, adapter)
+	if err != nil {
+		return "", err
+	}
+	var c struct {
+		Admin *caddy.AdminConfig `json:"admin"`
+	}
+	if json.Unmarshal(config, &c) == nil && c.Admin != nil && c.Admin.Disabled {
+		return "", fmt.Errorf("%s turns Caddy's admin API off (admin off), which jit-users works through: turn it on (admin localhost:2019), or give --address of the Caddy you mean", configFile)
+	}
+	return caddycmd.DetermineAdminAPIAddress("", config, configFile, adapter)
 }
 
 // checkFormat says what is wrong with --format for subcommand name,
