@@ -41,6 +41,10 @@ type DeprovisionConfig struct {
 	IncludeKept bool `json:"include_kept,omitempty"`
 }
 
+// minDeprovisionAfterUnwarned is the shortest inactivity that deprovisions
+// without a warning at load.
+const minDeprovisionAfterUnwarned = 24 * time.Hour
+
 // defaultDeprovisionEvery is how often inactive users are looked for.
 const defaultDeprovisionEvery = time.Hour
 
@@ -252,6 +256,12 @@ func (a *App) newSweeper() *sweeper {
 	for _, name := range a.connectionNames() {
 		if c := a.Connections[name]; c != nil && c.deprovision != nil {
 			rules = append(rules, deprovisionRule{policy: *c.deprovision, every: c.Deprovision.every()})
+			if c.deprovision.After < minDeprovisionAfterUnwarned {
+				// after 3m reads as three months to some; it is three
+				// minutes, and nearly everyone is inactive that long.
+				a.logger.Warn("deprovisioning users inactive for less than a day: durations are Go's (m is minutes) plus d for days, so 90 days is 90d",
+					zap.String("connection", name), zap.Duration("after", c.deprovision.After), zap.String("action", string(c.deprovision.Action)))
+			}
 		}
 	}
 	if len(rules) == 0 || a.admin == nil {
