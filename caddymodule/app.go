@@ -277,7 +277,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.assertionKeys = newAssertionKeys(a.keyStorage, a.assertionRotation(), a.logger)
 	a.sessionAttributes = map[string]bool{}
 	a.storage = ctx.Storage()
-	seal := cookieSeal(newCodecs(keys, int(time.Duration(a.SessionLifetime)/time.Second)))
+	// The codecs' age check covers every cookie they seal: a session,
+	// whose own expiry and lifetime history bound it more closely, but
+	// also a login's flow and pending cookies and a TOTP enrolment, which
+	// carry their own expiry of up to ten minutes whatever session_lifetime
+	// says (at least 1m): a login must not expire at the provider sooner.
+	maxAge := max(time.Duration(a.SessionLifetime), flowLifetime, enrolLifetime)
+	seal := cookieSeal(newCodecs(keys, int(maxAge/time.Second)))
 	// TOTP secrets are sealed with a key derived from each hash key, in
 	// the same order: the first seals, every one opens, so rotating the
 	// cookie keys keeps enrolled factors working while the old pair stays.
