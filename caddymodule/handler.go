@@ -573,11 +573,14 @@ func (s *Session) activeAt(key string, nowUnix int64) *Session {
 // activityKeyFor names h's application's last activity in a session: its
 // name (one application, however many routes attach it), or for an
 // inline application a digest of its configuration, its match field and
-// its server, with a count when an identical one came before: two
-// inline applications are two, however alike. It is the same on every
-// instance and across reloads while the configuration stays the same;
-// an edited application starts a new clock, which counts from the
-// sign-in.
+// its server's listener addresses, with a count when an identical one
+// came before: two inline applications are two, however alike. It is the
+// same on every instance and across reloads while the configuration
+// stays the same; an edited application starts a new clock, which
+// counts from the sign-in. The server is named by where it listens, not
+// by its name: the Caddyfile numbers servers (srv0, srv1, …) in the
+// order of their addresses, so adding another site would rename it and
+// find every user of the application idle.
 func (a *App) activityKeyFor(h *Handler, srv *caddyhttp.Server) string {
 	if h.ApplicationName != "" {
 		return "n:" + h.ApplicationName
@@ -586,7 +589,7 @@ func (a *App) activityKeyFor(h *Handler, srv *caddyhttp.Server) string {
 		App    Application              `json:"a"`
 		Match  caddyhttp.RawMatcherSets `json:"m"`
 		Server string                   `json:"s"`
-	}{h.Application, h.MatcherSetsRaw, serverName(srv)})
+	}{h.Application, h.MatcherSetsRaw, serverListeners(srv)})
 	sum := sha256.Sum256(cfg)
 	key := base64.RawURLEncoding.EncodeToString(sum[:8])
 	if a.inlineActivity == nil {
@@ -600,11 +603,13 @@ func (a *App) activityKeyFor(h *Handler, srv *caddyhttp.Server) string {
 	return key
 }
 
-func serverName(srv *caddyhttp.Server) string {
+// serverListeners names srv by its listener addresses, which no other
+// server of the configuration shares.
+func serverListeners(srv *caddyhttp.Server) string {
 	if srv == nil {
 		return ""
 	}
-	return srv.Name()
+	return strings.Join(srv.Listen, ",")
 }
 
 // Interface guards
