@@ -131,7 +131,11 @@ func adminSignOut(a *adminRequest) error {
 
 // signOutEverywhere ends the user's sessions issued until now.
 func (a *adminRequest) signOutEverywhere() error {
-	if err := a.app.sessions.signOutEverywhere(a.ctx, a.u, time.Duration(a.app.SessionLifetime)); err != nil {
+	subjects, err := a.app.identityCutoffKeys(a.ctx, a.u.ID)
+	if err != nil {
+		return adminError(http.StatusServiceUnavailable, "ending the user's sessions: %v", err)
+	}
+	if err := a.app.sessions.signOutEverywhere(a.ctx, a.u, subjects, time.Duration(a.app.SessionLifetime)); err != nil {
 		return adminError(http.StatusServiceUnavailable, "ending the user's sessions: %v", err)
 	}
 	return nil
@@ -165,6 +169,13 @@ func adminSetStatus(status provisioner.Status) func(*adminRequest) error {
 		if a.u.Status == status {
 			return adminError(http.StatusConflict, "user %q is already %s", a.u.Username, status)
 		}
+		var subjects []string
+		if status != provisioner.StatusActive {
+			var err error
+			if subjects, err = a.app.identityCutoffKeys(a.ctx, a.u.ID); err != nil {
+				return adminError(http.StatusServiceUnavailable, "user store: %v", err)
+			}
+		}
 		if err := a.app.admin.SetStatus(a.ctx, a.u.ID, status, ch.Reason); err != nil {
 			return adminStoreError(err, a.u)
 		}
@@ -176,7 +187,7 @@ func adminSetStatus(status provisioner.Status) func(*adminRequest) error {
 		a.app.observers.emit(a.app.logger, event{kind: kind, username: a.u.Username, localID: a.u.ID, reason: ch.Reason})
 		if status == provisioner.StatusActive {
 			a.app.sessions.status.set(a.u.ID, false)
-		} else if err := a.app.endSessions(a.ctx, a.u); err != nil {
+		} else if err := a.app.endSessions(a.ctx, a.u, subjects); err != nil {
 			// A disabled user's sessions end for good (enabling the user
 			// again must not bring back a cookie someone may have
 			// copied); the status refresh refuses them meanwhile.
@@ -197,11 +208,16 @@ func adminDeleteUser(a *adminRequest) error {
 	if a.app.admin == nil {
 		return adminError(http.StatusNotImplemented, "the store (%s) cannot delete users (it does not implement provisioner.AdminStore)", a.app.storeName())
 	}
+	// Read first: the deletion takes the identities with it.
+	subjects, err := a.app.identityCutoffKeys(a.ctx, a.u.ID)
+	if err != nil {
+		return adminError(http.StatusServiceUnavailable, "user store: %v", err)
+	}
 	if err := a.app.admin.DeleteUser(a.ctx, a.u.ID); err != nil {
 		return adminStoreError(err, a.u)
 	}
 	a.emit(eventAdminDeleted, nil, nil)
-	if err := a.app.endSessions(a.ctx, a.u); err != nil {
+	if err := a.app.endSessions(a.ctx, a.u, subjects); err != nil {
 		return adminError(http.StatusServiceUnavailable, "the user is deleted, and refused everywhere within user_status_refresh, but ending their sessions for good failed: %v", err)
 	}
 	return writeJSON(a.w, map[string]string{"local_id": a.u.ID, "username": a.u.Username, "deleted": "true"})

@@ -277,7 +277,11 @@ func (a *App) newSweeper() *sweeper {
 func (a *App) deprovisionUser(ctx context.Context, p deprovision.Policy, u *provisioner.User) error {
 	kind := eventDeprovisionDisabled
 	due := p.DueAt(time.Now())
-	var err error
+	// Read first: a deletion takes the identities with it.
+	subjects, err := a.identityCutoffKeys(ctx, u.ID)
+	if err != nil {
+		return err
+	}
 	if p.Action == deprovision.Delete {
 		kind = eventDeprovisionDeleted
 		err = a.admin.DeleteUserIf(ctx, u.ID, due)
@@ -295,13 +299,34 @@ func (a *App) deprovisionUser(ctx context.Context, p deprovision.Policy, u *prov
 		return err
 	}
 	a.observers.emit(a.logger, event{kind: kind, connection: p.Connection, username: u.Username, localID: u.ID, reason: p.Reason()})
-	return a.endSessions(ctx, u)
+	return a.endSessions(ctx, u, subjects)
 }
 
 // endSessions ends every session of a user who may not log in any more
 // (disabled or deleted): at once on this instance, and through the
-// store and the status refresh on every other.
-func (a *App) endSessions(ctx context.Context, u *provisioner.User) error {
+// store and the status refresh on every other. subjects are the cutoff
+// keys of the user's identities (identityCutoffKeys), read before a
+// deletion removed them.
+func (a *App) endSessions(ctx context.Context, u *provisioner.User, subjects []string) error {
 	a.sessions.status.set(u.ID, true)
-	return a.sessions.signOutEverywhere(ctx, u, time.Duration(a.SessionLifetime))
+	return a.sessions.signOutEverywhere(ctx, u, subjects, time.Duration(a.SessionLifetime))
+}
+
+// identityCutoffKeys are the keys under which a sign-out everywhere of
+// the local user userID also ends sessions: the subject of each identity
+// linked to the user, at its connection. A session issued through that
+// identity while its connection had JIT off carries no local user (nor,
+// without a verified email, a name the user has) and so is refused by
+// neither the user's cutoff nor the user's status; it is the user's all
+// the same, as a back-channel logout of the subject says (logoutKeys).
+func (a *App) identityCutoffKeys(ctx context.Context, userID string) ([]string, error) {
+	ids, err := a.store.Identities(ctx, userID)
+	if err != nil && !errors.Is(err, provisioner.ErrNotFound) {
+		return nil, fmt.Errorf("reading the user's identities: %w", err)
+	}
+	keys := make([]string, 0, len(ids))
+	for _, id := range ids {
+		keys = append(keys, subjectCutoffKey(id.Connection, id.Subject))
+	}
+	return keys, nil
 }

@@ -211,10 +211,12 @@ func TestOperateUsersThroughTheAdminAPI(t *testing.T) {
 		`jit_auth_store_operation_seconds_count{operation="delete_user"}`: 1,
 		// Each login's state, the refused login's included; the
 		// disable, the sign-out and the delete each end the sessions,
-		// under the user's ID and under the user's name (an email, so
-		// also a JIT-off name: nameCutoffKey).
+		// under the user's ID, under the user's name (an email, so
+		// also a JIT-off name: nameCutoffKey) and under the subject of
+		// the user's one identity (a session issued through it while
+		// its connection had JIT off: identityCutoffKeys).
 		`jit_auth_store_operation_seconds_count{operation="use_once"}`:       5,
-		`jit_auth_store_operation_seconds_count{operation="revoke_session"}`: 6,
+		`jit_auth_store_operation_seconds_count{operation="revoke_session"}`: 9,
 	} {
 		if got := after[series] - before[series]; got != want {
 			t.Errorf("%s went up by %v, want %v", series, got, want)

@@ -417,17 +417,22 @@ func (m *sessions) revoke(ctx context.Context, s *Session) error {
 // signOutEverywhere ends every session of the local user issued until
 // now, here at once and on every instance sharing the store within its
 // poll, durably as a logout is (revoke). lifetime bounds how long such
-// a session can live, so the cutoff is kept that long.
-func (m *sessions) signOutEverywhere(ctx context.Context, u *provisioner.User, lifetime time.Duration) error {
+// a session can live, so the cutoff is kept that long. subjects are the
+// cutoff keys of the user's identities (App.identityCutoffKeys), which
+// end the sessions issued through them without a local user.
+func (m *sessions) signOutEverywhere(ctx context.Context, u *provisioner.User, subjects []string, lifetime time.Duration) error {
 	now := time.Now()
 	expires := cutoffExpiry(now, lifetime)
-	if err := m.revokeID(ctx, userCutoffID(u.ID, now), expires); err != nil {
-		return err
-	}
+	keys := append([]string{u.ID}, subjects...)
 	if key := nameCutoffKey(u.Username); key != "" {
 		// JIT-off sessions under the user's name issued before the user
 		// existed carry no Holder; their name is the user's.
-		return m.revokeID(ctx, userCutoffID(key, now), expires)
+		keys = append(keys, key)
+	}
+	for _, key := range keys {
+		if err := m.revokeID(ctx, userCutoffID(key, now), expires); err != nil {
+			return err
+		}
 	}
 	return nil
 }
