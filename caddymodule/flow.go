@@ -94,6 +94,15 @@ const maxHeldFlowBytes = 4 << 10
 // their age; any beyond it count as the oldest.
 const maxFlowsOpened = 4 * maxFlows
 
+// maxFlowsDropped bounds the flow cookies one answer expires: each is a
+// Set-Cookie line of about 100 bytes, and anyone can send a Cookie
+// header of thousands of junk flow names (about 20 bytes each) to any
+// start or callback, which answered with a Set-Cookie line for every
+// one of them, several times the request's size. A browser's own flows
+// are dropped at each start, so it never holds more than a tab restore's
+// worth; what one answer leaves, the next start or callback drops.
+const maxFlowsDropped = maxFlowsOpened
+
 // dropOldFlows expires the oldest of the flow cookies r carries, so that
 // at most keep of them, of at most maxHeldFlowBytes, remain: maxFlows-1
 // beside the one a start is about to set, or maxFlows at a callback,
@@ -101,7 +110,8 @@ const maxFlowsOpened = 4 * maxFlows
 // do not open (other keys, tampered) go first; an expired one is older
 // than any live one. Under both bounds nothing is dropped. At the
 // callback it catches the flows of starts sent at the same moment (a
-// browser restoring many tabs), which each found none before them.
+// browser restoring many tabs), which each found none before them. At
+// most maxFlowsDropped go in one answer.
 func dropOldFlows(w http.ResponseWriter, r *http.Request, codecs cookieSeal, secure bool, keep int, skip string) {
 	prefix := cookieName(flowCookieBase, secure)
 	type held struct {
@@ -126,7 +136,7 @@ func dropOldFlows(w http.ResponseWriter, r *http.Request, codecs cookieSeal, sec
 		total += h.size
 	}
 	sort.SliceStable(flows, func(i, j int) bool { return flows[i].expires < flows[j].expires })
-	for len(flows) > keep || total > maxHeldFlowBytes {
+	for dropped := 0; (len(flows) > keep || total > maxHeldFlowBytes) && dropped < maxFlowsDropped; dropped++ {
 		setCookie(w, flows[0].name, "", -1, secure)
 		total -= flows[0].size
 		flows = flows[1:]
