@@ -68,17 +68,81 @@ type requestReadings struct {
 	methods []string // methodOverrides
 	form    bool     // a body that may name a method too (bodyMayNameMethod)
 	upgrade string   // the protocol of an upgrade a matcher may read otherwise (upgradeOf), or ""
+	// excess says r has more readings than are tried (maxReadings):
+	// each then says true without trying any.
+	excess bool
 }
 
+// maxOverrideFields bounds the fields that name another path or method
+// (X-Original-URL, X-HTTP-Method-Override, a query's _method, …) read
+// from one request; a client or proxy sends one or two.
+const maxOverrideFields = 16
+
+// maxReadings bounds the readings of one request that are tried. Each is
+// a pass through the matchers, or, for a site's cleaning step, a walk of
+// its routes that tries the readings of a jit_auth handler with a match
+// field again: their number is the product of the paths, methods and
+// hosts, so that a request of a few KiB with a hundred override fields
+// of each kind took minutes of CPU. A request with more asks for a
+// login, or is refused, as one that reads another way does; what
+// browsers and proxies send has a handful.
+const maxReadings = 128
+
 func readingsOf(r *http.Request) requestReadings {
-	return requestReadings{paths: differentReadings(r), host: otherHost(r.Host), methods: methodOverrides(r),
+	if overrideFields(r) > maxOverrideFields {
+		return requestReadings{excess: true}
+	}
+	rs := requestReadings{paths: differentReadings(r), host: otherHost(r.Host), methods: methodOverrides(r),
 		form: bodyMayNameMethod(r), upgrade: upgradeOf(r)}
+	if rs.count() > maxReadings {
+		return requestReadings{excess: true}
+	}
+	return rs
+}
+
+// overrideFields counts r's fields that name another path or method
+// (pathOverrides, methodOverrides), without reading them.
+func overrideFields(r *http.Request) int {
+	n := 0
+	for k, vs := range r.Header {
+		if k == "" || k[0]|0x20 != 'x' { // all five begin so, in any spelling
+			continue
+		}
+		if sameHeaderKey(k, "x-original-url") || sameHeaderKey(k, "x-rewrite-url") || sameHeaderKey(k, "x-http-method-override") ||
+			sameHeaderKey(k, "x-http-method") || sameHeaderKey(k, "x-method-override") {
+			n += len(vs)
+		}
+	}
+	forEachFormField(r.URL.RawQuery, func(k, _ string) {
+		if isMethodField(k) {
+			n++
+		}
+	})
+	return n
+}
+
+// count is how many readings each tries at most: every method (Caddy's,
+// the overrides, those a body may name) with every host and path, and
+// again for an upgrade.
+func (rs requestReadings) count() int {
+	methods, hosts := 1+len(rs.methods), 1
+	if rs.form {
+		methods += len(formOverridable)
+	}
+	if rs.host != "" {
+		hosts = 2
+	}
+	n := methods * hosts * (1 + len(rs.paths))
+	if rs.upgrade != "" {
+		n *= 2
+	}
+	return n
 }
 
 // none reports whether there is no reading but Caddy's: almost every
 // request.
 func (rs requestReadings) none() bool {
-	return rs.paths == nil && rs.host == "" && rs.methods == nil && !rs.form && rs.upgrade == ""
+	return rs.paths == nil && rs.host == "" && rs.methods == nil && !rs.form && rs.upgrade == "" && !rs.excess
 }
 
 // each calls try on r read each way of rs, putting r back after each,
@@ -90,6 +154,9 @@ func (rs requestReadings) none() bool {
 func (rs requestReadings) each(r *http.Request, try func(*http.Request) (bool, error)) (bool, error) {
 	if rs.none() {
 		return false, nil
+	}
+	if rs.excess {
+		return true, nil
 	}
 	if ok, err := rs.eachWithMethods(r, append([]string{""}, rs.methods...), try); ok || err != nil {
 		return ok, err
