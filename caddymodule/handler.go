@@ -573,34 +573,53 @@ func (s *Session) activeAt(key string, nowUnix int64) *Session {
 // activityKeyFor names h's application's last activity in a session: its
 // name (one application, however many routes attach it), or for an
 // inline application a digest of its configuration, its match field and
-// its server's listener addresses, with a count when an identical one
-// came before: two inline applications are two, however alike. It is the
-// same on every instance and across reloads while the configuration
-// stays the same; an edited application starts a new clock, which
-// counts from the sign-in. The server is named by where it listens, not
-// by its name: the Caddyfile numbers servers (srv0, srv1, …) in the
-// order of their addresses, so adding another site would rename it and
-// find every user of the application idle.
+// its site (siteOf), with a count when an identical one came before in
+// the same server: two inline applications are two, however alike. It
+// is the same on every instance and across reloads while the
+// configuration stays the same; an edited application starts a new
+// clock, which counts from the sign-in.
 func (a *App) activityKeyFor(h *Handler, srv *caddyhttp.Server) string {
 	if h.ApplicationName != "" {
 		return "n:" + h.ApplicationName
 	}
 	cfg, _ := json.Marshal(struct {
-		App    Application              `json:"a"`
-		Match  caddyhttp.RawMatcherSets `json:"m"`
-		Server string                   `json:"s"`
-	}{h.Application, h.MatcherSetsRaw, serverListeners(srv)})
+		App   Application              `json:"a"`
+		Match caddyhttp.RawMatcherSets `json:"m"`
+		Site  string                   `json:"s"`
+	}{h.Application, h.MatcherSetsRaw, siteOf(srv)})
 	sum := sha256.Sum256(cfg)
 	key := base64.RawURLEncoding.EncodeToString(sum[:8])
 	if a.inlineActivity == nil {
 		a.inlineActivity = map[string]int{}
 	}
-	n := a.inlineActivity[key]
-	a.inlineActivity[key] = n + 1
+	// Counted per server, whose routes are provisioned in their order;
+	// the servers are provisioned in no fixed order, so a count across
+	// them (one site on two ports) could swap the keys at a reload.
+	counted := key + "\x00" + serverListeners(srv)
+	n := a.inlineActivity[counted]
+	a.inlineActivity[counted] = n + 1
 	if n > 0 {
 		key += "." + strconv.Itoa(n)
 	}
 	return key
+}
+
+// siteOf names the site whose handler srv is provisioning by the hosts
+// its top-level route matches: every instance serving the site shares
+// them, whatever address each listens on (two on one host, on two ports;
+// a bind of each host's own address), and adding another site leaves
+// them alone. Neither holds for the server's name (the Caddyfile numbers
+// servers srv0, srv1, … in the order of their addresses) nor its
+// listener addresses, so either would find the application's users idle
+// when they moved to another instance or after such a reload. A site
+// without hosts is named by its server's listener addresses.
+func siteOf(srv *caddyhttp.Server) string {
+	if route := routeInProvision(srv); route != nil {
+		if hosts, _ := routeMatchers(route); len(hosts) > 0 {
+			return "h:" + strings.Join(hosts, ",")
+		}
+	}
+	return serverListeners(srv)
 }
 
 // serverListeners names srv by its listener addresses, which no other
