@@ -39,6 +39,17 @@ func mentionsRedirectURI(desc string) bool {
 	return strings.Contains(d, "redirect_uri") || strings.Contains(d, "redirect uri") || strings.Contains(d, "redirect url") || strings.Contains(d, "redirect_url")
 }
 
+// ResponseValues are the parameters of an authorization response as
+// the callback received it: the query of a GET, the form of a POST
+// (OpenID Connect's form_post, parsed by jit_auth before the connector
+// sees it).
+func ResponseValues(r *http.Request) url.Values {
+	if r.Method == http.MethodPost {
+		return r.PostForm
+	}
+	return r.URL.Query()
+}
+
 // AuthorizationResponse reads an OAuth 2 authorization response (RFC
 // 6749 4.1.2) from the callback, in the query of a GET or the form of a
 // POST (OpenID Connect's form_post), and returns its code. An error
@@ -47,10 +58,7 @@ func mentionsRedirectURI(desc string) bool {
 // *Denied (access_denied: the user said no; server_error and the rest);
 // a response without a code wraps ErrRejected.
 func AuthorizationResponse(r *http.Request, creds CredentialNames, redirectURI string) (string, error) {
-	v := r.URL.Query()
-	if r.Method == http.MethodPost {
-		v = r.PostForm
-	}
+	v := ResponseValues(r)
 	if e := v.Get("error"); e != "" {
 		if mc := callbackMisconfiguration(e, v.Get("error_description"), creds, redirectURI); mc != nil {
 			return "", mc

@@ -305,6 +305,10 @@ func (o *OIDC) Finish(r *http.Request, login connector.Login, state []byte) (pro
 	if err := json.Unmarshal(state, &st); err != nil || st.Verifier == "" || st.Nonce == "" {
 		return provisioner.Claims{}, fmt.Errorf("%w: login state unreadable", connector.ErrRejected)
 	}
+	answer := connector.ResponseValues(r)
+	if err := o.checkResponseIssuer(answer["iss"]); err != nil {
+		return provisioner.Claims{}, err
+	}
 	code, err := connector.AuthorizationResponse(r, credentials, login.RedirectURI)
 	if err != nil {
 		return provisioner.Claims{}, err
@@ -312,6 +316,9 @@ func (o *OIDC) Finish(r *http.Request, login connector.Login, state []byte) (pro
 	p, verifier, cfg, err := o.discover(r.Context())
 	if err != nil {
 		return provisioner.Claims{}, err
+	}
+	if len(answer["iss"]) == 0 && namesItself(p) {
+		return provisioner.Claims{}, fmt.Errorf("%w: the authorization response has no iss, which the issuer says it always sends (RFC 9207): it may be another provider's answer", connector.ErrRejected)
 	}
 	ctx, cancel := context.WithTimeout(gooidc.ClientContext(r.Context(), o.client), providerTimeout)
 	defer cancel()
@@ -375,6 +382,39 @@ func (o *OIDC) Finish(r *http.Request, login connector.Login, state []byte) (pro
 		c.TokenExpiry = tok.Expiry
 	}
 	return c, err
+}
+
+// checkResponseIssuer refuses an authorization response whose iss
+// parameter (RFC 9207) names any issuer but this connection's. Several
+// connections each have a callback of their own, but a provider of one
+// of them (or an attacker who runs one) can still send a browser to
+// another's callback with an answer it did not issue; whoever names
+// its issuer in its answers lets this mix-up be told at once, before
+// the code reaches a token endpoint. The comparison is exact (RFC 9207,
+// section 2.4): no normalisation of slashes or letter case.
+func (o *OIDC) checkResponseIssuer(iss []string) error {
+	for _, v := range iss {
+		if v != o.Issuer {
+			named := "an empty issuer"
+			if v != "" {
+				// The browser brought it: bounded, without control characters.
+				named = fmt.Sprintf("the issuer %q", connector.Said(v, ""))
+			}
+			return fmt.Errorf("%w: the authorization response names %s, not this connection's %q (RFC 9207): another provider's answer (a mix-up)",
+				connector.ErrRejected, named, o.Issuer)
+		}
+	}
+	return nil
+}
+
+// namesItself reports whether the issuer's discovery document says it
+// puts iss in every authorization response (RFC 9207, section 3): an
+// answer without one is then not its.
+func namesItself(p *gooidc.Provider) bool {
+	var meta struct {
+		IssParameter bool `json:"authorization_response_iss_parameter_supported"`
+	}
+	return p.Claims(&meta) == nil && meta.IssParameter
 }
 
 // Refresh redeems a refresh token at the token endpoint. The claims are
