@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/jitauth/caddy-jitauth/connector"
 	"github.com/jitauth/caddy-jitauth/provisioner"
 )
@@ -97,5 +95,3 @@ func (lp *loginProvider) login(t *testing.T, o *OIDC, answer url.Values) (provis
 	}
 	return o.Finish(httptest.NewRequest(http.MethodGet, lg.RedirectURI+"?"+q.Encode(), nil), lg, state)
 }
-
-var _ = zap.NewNop

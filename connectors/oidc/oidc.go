@@ -99,6 +99,11 @@ const (
 	providerTimeout        = 10 * time.Second
 	// maxIATSkew is how far in the future an ID token's iat may lie.
 	maxIATSkew = 5 * time.Minute
+	// maxIDTokenAge is how far in the past a login's ID token's iat may
+	// lie. The token carries the nonce of this login, so it was issued
+	// after the login began: at most ten minutes ago (jit_auth's flow
+	// lifetime, S4), plus the clock skew allowed the other way.
+	maxIDTokenAge = 10*time.Minute + maxIATSkew
 	// maxNotBeforeSkew is how far in the future a bearer token's nbf may
 	// lie (go-oidc allows five minutes): only the disagreement of two
 	// clocks, not a token meant for later.
@@ -347,8 +352,11 @@ func (o *OIDC) Finish(r *http.Request, login connector.Login, state []byte) (pro
 	if idt.Expiry.IsZero() {
 		return provisioner.Claims{}, fmt.Errorf("%w: id_token has no exp", connector.ErrRejected)
 	}
-	if idt.IssuedAt.IsZero() || idt.IssuedAt.After(time.Now().Add(maxIATSkew)) {
-		return provisioner.Claims{}, fmt.Errorf("%w: id_token iat is missing or in the future", connector.ErrRejected)
+	// An iat too large for a Unix time reads as the distant past (go-oidc
+	// converts it with int64()): the lower bound refuses it with those
+	// that are missing or older than the login.
+	if now := time.Now(); idt.IssuedAt.Before(now.Add(-maxIDTokenAge)) || idt.IssuedAt.After(now.Add(maxIATSkew)) {
+		return provisioner.Claims{}, fmt.Errorf("%w: id_token iat is missing, or not within this login (more than %s ago or %s ahead)", connector.ErrRejected, maxIDTokenAge, maxIATSkew)
 	}
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(st.Nonce)) != 1 {
 		return provisioner.Claims{}, fmt.Errorf("%w: id_token nonce does not match this login", connector.ErrRejected)
