@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -27,8 +28,43 @@ var ErrAnswerTooLarge = errors.New("answer larger than 1 MiB")
 // an endless body grows Caddy's memory at loopback speed for the whole
 // timeout: gigabytes, since libraries such as go-oidc read userinfo and
 // discovery answers whole.
+//
+// Its redirects are followed only where they cannot carry a credential
+// elsewhere (checkProviderRedirect).
 func NewProviderClient(timeout time.Duration) *http.Client {
-	return &http.Client{Timeout: timeout, Transport: boundedTransport{http.DefaultTransport}}
+	return &http.Client{Timeout: timeout, Transport: boundedTransport{http.DefaultTransport}, CheckRedirect: checkProviderRedirect}
+}
+
+// maxProviderRedirects is net/http's own bound on a chain of redirects.
+const maxProviderRedirects = 10
+
+// checkProviderRedirect follows a provider's redirect only for a request
+// that sends nothing but its address (GET or HEAD: a discovery document,
+// a key set, userinfo), and never from https to plain http. A token
+// request carries the client secret, the code and the PKCE verifier:
+// net/http repeats it, body and all, to wherever a 307 or 308 points,
+// and keeps its Authorization header across a 302 to the same host, so
+// a provider's answer (or whatever answers at its address) could have
+// them sent anywhere. A provider's endpoints are the ones its discovery
+// or the configuration names; one that moved is fixed there.
+func checkProviderRedirect(req *http.Request, via []*http.Request) error {
+	first, last := via[0], via[len(via)-1]
+	switch {
+	case first.Method != http.MethodGet && first.Method != http.MethodHead:
+		return fmt.Errorf("%s answered the %s with a redirect to %s, which is not followed: the request carries the client's credentials; point the connection at the address it redirects to",
+			address(first.URL), first.Method, address(req.URL))
+	case last.URL.Scheme == "https" && req.URL.Scheme != "https":
+		return fmt.Errorf("%s redirected to %s, from https to plain http, which is not followed", address(last.URL), address(req.URL))
+	case len(via) >= maxProviderRedirects:
+		return fmt.Errorf("%s: stopped after %d redirects", address(first.URL), maxProviderRedirects)
+	}
+	return nil
+}
+
+// address is u without its query (some providers take the access token
+// there) and fragment, for a log.
+func address(u *url.URL) string {
+	return u.Scheme + "://" + u.Host + u.Path
 }
 
 // boundedTransport bounds the response bodies of another transport.
@@ -39,10 +75,7 @@ func (t boundedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Name the address without its query (some providers take the
-	// access token there) for the log.
-	where := r.URL.Scheme + "://" + r.URL.Host + r.URL.Path
-	resp.Body = &boundedBody{body: resp.Body, left: MaxProviderAnswer, where: where}
+	resp.Body = &boundedBody{body: resp.Body, left: MaxProviderAnswer, where: address(r.URL)}
 	return resp, nil
 }
 

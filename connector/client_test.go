@@ -50,3 +50,34 @@ func TestProviderClientBoundsAnswers(t *testing.T) {
 		}
 	}
 }
+
+// The provider client follows a redirect of a GET within https, and
+// none that could carry a credential elsewhere: of a POST (a token
+// request, with the client secret in it), or from https to plain http
+// (userinfo's Authorization header would go in the clear).
+func TestProviderClientRedirects(t *testing.T) {
+	c := NewProviderClient(time.Second)
+	req := func(method, u string) *http.Request {
+		r, err := http.NewRequest(method, u, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for _, tt := range []struct {
+		from, method, to string
+		follow           bool
+	}{
+		{"https://idp.example/jwks", http.MethodGet, "https://cdn.example/jwks", true},
+		{"http://localhost:8080/jwks", http.MethodGet, "http://localhost:8080/keys", true},
+		{"https://idp.example/userinfo", http.MethodGet, "http://idp.example/userinfo", false},
+		{"https://idp.example/token", http.MethodPost, "https://idp.example/token2", false},
+		{"https://idp.example/token", http.MethodPost, "https://elsewhere.example/token", false},
+	} {
+		// net/http turns a 302's POST into the GET it then asks about.
+		err := c.CheckRedirect(req(http.MethodGet, tt.to), []*http.Request{req(tt.method, tt.from)})
+		if (err == nil) != tt.follow {
+			t.Errorf("%s %s -> %s: %v, follow %v", tt.method, tt.from, tt.to, err, tt.follow)
+		}
+	}
+}
