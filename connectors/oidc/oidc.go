@@ -132,7 +132,8 @@ func (o *OIDC) Provision(ctx caddy.Context) error {
 	return errors.Join(errID, errSecret)
 }
 
-// Validate checks the issuer and that both credentials are given.
+// Validate checks the issuer, that both credentials are given, and
+// that the scopes ask for OpenID Connect.
 func (o *OIDC) Validate() error {
 	u, err := url.Parse(o.Issuer)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
@@ -140,6 +141,12 @@ func (o *OIDC) Validate() error {
 	}
 	if o.ClientID == "" || o.ClientSecret == "" {
 		return errors.New("oidc needs a client_id and a client_secret")
+	}
+	// Without openid the provider answers as plain OAuth 2, with no ID
+	// token, and every login would fail as an answer it cannot verify.
+	// Scope values are case-sensitive (RFC 6749, section 3.3).
+	if len(o.Scopes) > 0 && !slices.Contains(o.Scopes, "openid") {
+		return fmt.Errorf("oidc scopes %q leave out openid: add it (scopes openid %s), or the provider sends no ID token and no login can succeed", o.Scopes, strings.Join(o.Scopes, " "))
 	}
 	return nil
 }
