@@ -391,7 +391,11 @@ func (o *OIDC) Finish(r *http.Request, login connector.Login, state []byte) (pro
 			}
 		}
 	}
-	c, err := connector.ClaimsFromMap(idt.Issuer, idt.Subject, claims)
+	// The identity is named by the connection's issuer, not the token's
+	// spelling of it: verification let only Google's scheme-less
+	// "accounts.google.com" differ, and one Google user must be one
+	// identity whichever of its two documented spellings a token uses.
+	c, err := connector.ClaimsFromMap(o.Issuer, idt.Subject, claims)
 	c.IDToken, c.RefreshToken, c.TokenExpiry = rawID, tok.RefreshToken, idt.Expiry
 	if !tok.Expiry.IsZero() && tok.Expiry.Before(c.TokenExpiry) {
 		c.TokenExpiry = tok.Expiry
@@ -488,7 +492,7 @@ func (o *OIDC) Refresh(ctx context.Context, refreshToken string) (provisioner.Cl
 		if err := idt.Claims(&claims); err != nil {
 			return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: refreshed id_token claims: %v", connector.ErrRejected, err)
 		}
-		iss, sub = idt.Issuer, idt.Subject
+		iss, sub = o.Issuer, idt.Subject // as at login
 		if expiry.IsZero() || idt.Expiry.Before(expiry) {
 			expiry = idt.Expiry
 		}
@@ -579,7 +583,7 @@ func (o *OIDC) VerifyLogoutToken(ctx context.Context, token string) (connector.L
 	case c.Exp != nil && !now.Before(time.Unix(int64(*c.Exp), 0)):
 		return lt, fmt.Errorf("%w: logout token has expired", connector.ErrRejected)
 	}
-	return connector.LogoutToken{Issuer: t.Issuer, Subject: t.Subject, SessionID: c.SID, JTI: c.JTI}, nil
+	return connector.LogoutToken{Issuer: o.Issuer, Subject: t.Subject, SessionID: c.SID, JTI: c.JTI}, nil // o.Issuer: as at login
 }
 
 // EndSessionURL is the issuer's end_session_endpoint (from discovery)
@@ -689,7 +693,7 @@ func (o *OIDC) VerifyBearer(ctx context.Context, token string, audiences, algori
 	if why := notABearer(token, claims); why != "" {
 		return provisioner.Claims{}, fmt.Errorf("%w: the bearer token is %s", connector.ErrRejected, why)
 	}
-	return connector.ClaimsFromMap(t.Issuer, t.Subject, claims)
+	return connector.ClaimsFromMap(o.Issuer, t.Subject, claims) // o.Issuer: as at login
 }
 
 // notYetValid says why a bearer token whose nbf claim is nbf (as JSON
