@@ -536,7 +536,7 @@ func (h *Handler) idle(s *Session) bool {
 // of the timeout, so the cost per request is one comparison. Only a
 // request the application admits counts. It returns the writer the
 // request goes on with: w, or when the cookie was re-issued, w keeping
-// shared caches from storing the answer (privateAnswer).
+// shared caches from storing the answer (privateBelow).
 func (h *Handler) touch(w http.ResponseWriter, r *http.Request, s *Session) http.ResponseWriter {
 	if h.activityKey == "" {
 		return w
@@ -554,7 +554,7 @@ func (h *Handler) touch(w http.ResponseWriter, r *http.Request, s *Session) http
 	// application may mark for shared caches (public, s-maxage): a
 	// cache in front that stores answers with Set-Cookie would hand
 	// this session to whoever asks for the page next.
-	return newPrivateAnswer(w)
+	return privateBelow(w)
 }
 
 // activeAt is a copy of s with its last activity on the application

@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -11,13 +12,69 @@ import (
 // privateAnswer is the writer of an answer that carries a session
 // cookie the module set on the application's own response (touch). When
 // the answer's header goes out, whatever the handlers after jit_auth (or
-// a deferred header operation before it) put there, its Cache-Control
-// says private, so that no shared cache stores the cookie for others
+// a deferred header operation before it, see privateBelow) put there,
+// its Cache-Control says private, so that no shared cache stores the cookie for others
 // (RFC 9111: Set-Cookie alone does not stop a cache from storing an
 // answer the application marked public).
 type privateAnswer struct {
 	*caddyhttp.ResponseWriterWrapper
 	wroteHeader bool
+}
+
+// privateBelow makes the answer w writes private, and returns the writer
+// the request goes on with. A Caddy writer wrapper w stands on may still
+// change the header when it goes out: header, which Caddy orders before
+// jit_auth, applies its deferred operations (">Cache-Control public", or
+// a block that also deletes a field) on the way down, after a
+// privateAnswer over w would have rewritten it. So the privateAnswer
+// goes under the lowest of the wrappers that embed Caddy's
+// ResponseWriterWrapper (which also covers the answer of handle_errors,
+// written to the server's writer), and over w only when w is none.
+func privateBelow(w http.ResponseWriter) http.ResponseWriter {
+	var lowest *caddyhttp.ResponseWriterWrapper
+	for cur := w; ; {
+		rww := embeddedWrapper(cur)
+		if rww == nil || rww.ResponseWriter == nil {
+			break
+		}
+		lowest, cur = rww, rww.ResponseWriter
+	}
+	if lowest == nil {
+		return newPrivateAnswer(w)
+	}
+	lowest.ResponseWriter = newPrivateAnswer(lowest.ResponseWriter)
+	return w
+}
+
+var (
+	wrapperType    = reflect.TypeFor[caddyhttp.ResponseWriterWrapper]()
+	wrapperPtrType = reflect.TypeFor[*caddyhttp.ResponseWriterWrapper]()
+)
+
+// embeddedWrapper is the caddyhttp.ResponseWriterWrapper w is or embeds
+// (by pointer or by value, as Caddy's own writers do), or nil.
+func embeddedWrapper(w http.ResponseWriter) *caddyhttp.ResponseWriterWrapper {
+	if rww, ok := w.(*caddyhttp.ResponseWriterWrapper); ok {
+		return rww
+	}
+	v := reflect.ValueOf(w)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	v = v.Elem()
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		if !f.Anonymous || !f.IsExported() {
+			continue
+		}
+		switch f.Type {
+		case wrapperType:
+			return v.Field(i).Addr().Interface().(*caddyhttp.ResponseWriterWrapper)
+		case wrapperPtrType:
+			return v.Field(i).Interface().(*caddyhttp.ResponseWriterWrapper)
+		}
+	}
+	return nil
 }
 
 func newPrivateAnswer(w http.ResponseWriter) *privateAnswer {
