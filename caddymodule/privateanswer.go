@@ -88,6 +88,7 @@ func (p *privateAnswer) WriteHeader(status int) {
 		if v := privateCacheControl(h.Values("Cache-Control")); v != "" {
 			h.Set("Cache-Control", v)
 		}
+		dropTargetedCacheControl(h)
 	}
 	p.ResponseWriterWrapper.WriteHeader(status)
 }
@@ -113,6 +114,22 @@ func (p *privateAnswer) FlushError() error {
 		p.WriteHeader(http.StatusOK)
 	}
 	return http.NewResponseController(p.ResponseWriterWrapper.ResponseWriter).Flush()
+}
+
+// dropTargetedCacheControl removes from h the cache fields a CDN reads
+// instead of Cache-Control: CDN-Cache-Control (RFC 9213) and those named
+// for one CDN (Cloudflare-CDN-Cache-Control, Akamai-Cache-Control),
+// Surrogate-Control (Fastly, Varnish) and Edge-Control (Akamai). One that
+// lets the CDN store the answer would have it keep the session cookie
+// for others, however private Cache-Control says it is; without them the
+// CDN reads Cache-Control.
+func dropTargetedCacheControl(h http.Header) {
+	for k := range h {
+		lk := strings.ToLower(k)
+		if strings.HasSuffix(lk, "-cache-control") || lk == "surrogate-control" || lk == "edge-control" {
+			delete(h, k)
+		}
+	}
 }
 
 // privateCacheControl is the Cache-Control an answer with the session
