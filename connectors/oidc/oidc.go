@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -125,6 +126,14 @@ func (o *OIDC) Provision(ctx caddy.Context) error {
 	o.scopes = o.Scopes
 	if len(o.scopes) == 0 {
 		o.scopes = []string{"openid", "email", "profile"}
+	}
+	if u, err := url.Parse(o.Issuer); err == nil && u.Scheme == "http" && !loopbackName(u.Hostname()) {
+		// Discovery, the keys that verify ID tokens, the code exchange
+		// and the client secret all go over this: anyone on the path can
+		// sign anyone in. Container networks use it, so it is said, not
+		// refused.
+		o.logger.Warn("oidc issuer is plain http on a host other than loopback: whoever is on the network path can read the client secret and forge sign-ins; use https unless the path is a private network you trust",
+			zap.String("issuer", o.Issuer))
 	}
 	var errID, errSecret error
 	o.clientID, errID = secret.Resolve("client_id", o.ClientID)
@@ -774,4 +783,14 @@ func retryLater(resp *http.Response, err error) error {
 		return &connector.Unavailable{RetryAfter: wait, Err: err}
 	}
 	return err
+}
+
+// loopbackName reports whether host (a URL's Hostname) names this
+// machine: localhost, or a loopback address.
+func loopbackName(host string) bool {
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
