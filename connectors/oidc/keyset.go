@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -203,7 +204,10 @@ func (k *keySet) fetch(ctx context.Context) ([]jose.JSONWebKey, error) {
 
 // parseKeySet reads a JWK Set, leaving out the keys that name an
 // algorithm other than the signing ones, or have a key type go-jose
-// does not support.
+// does not support. A key that cannot be read is left out too when
+// the set has others that can (RFC 7517, section 5: one malformed key,
+// a provider's mistake in a key it is rolling in, must not stop every
+// sign-in); a set with none is an error that says why.
 func parseKeySet(body []byte) ([]jose.JSONWebKey, error) {
 	var set struct {
 		Keys []json.RawMessage `json:"keys"`
@@ -212,24 +216,29 @@ func parseKeySet(body []byte) ([]jose.JSONWebKey, error) {
 		return nil, fmt.Errorf("the key set is not JSON: %v", err)
 	}
 	var keys []jose.JSONWebKey
+	var unread error
 	for _, raw := range set.Keys {
 		var meta struct {
 			Alg string `json:"alg"`
 		}
 		if err := json.Unmarshal(raw, &meta); err != nil {
-			return nil, fmt.Errorf("a key of the set is not a JSON object: %v", err)
+			unread = cmp.Or(unread, fmt.Errorf("a key of the set is not a JSON object: %v", err))
+			continue
 		}
 		if meta.Alg != "" && !isSigningAlgorithm(meta.Alg) {
 			continue
 		}
 		var key jose.JSONWebKey
 		if err := json.Unmarshal(raw, &key); err != nil {
-			if errors.Is(err, jose.ErrUnsupportedKeyType) {
-				continue
+			if !errors.Is(err, jose.ErrUnsupportedKeyType) {
+				unread = cmp.Or(unread, fmt.Errorf("a key of the set cannot be read: %v", err))
 			}
-			return nil, fmt.Errorf("a key of the set cannot be read: %v", err)
+			continue
 		}
 		keys = append(keys, key)
+	}
+	if len(keys) == 0 && unread != nil {
+		return nil, unread
 	}
 	return keys, nil
 }

@@ -335,3 +335,19 @@ func FuzzParseKeySet(f *testing.F) {
 		}
 	})
 }
+
+// One key the provider got wrong (a key it is rolling in, say) leaves
+// the others usable: the set is read without it.
+func TestParseKeySetSkipsAMalformedKeyBesideGoodOnes(t *testing.T) {
+	k1 := newTestKey(t, "k1")
+	good, err := json.Marshal(k1.public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{`{"kty":"EC","crv":"P-256","kid":"new","x":"!!","y":"AA"}`, `1`, `{"kty":"RSA","kid":"short","n":"","e":""}`} {
+		keys, err := parseKeySet([]byte(fmt.Sprintf(`{"keys":[%s,%s]}`, bad, good)))
+		if err != nil || len(keys) != 1 || keys[0].KeyID != "k1" {
+			t.Errorf("%s beside a good key: %d keys, %v", bad, len(keys), err)
+		}
+	}
+}
