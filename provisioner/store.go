@@ -67,7 +67,7 @@ type User struct {
 	// Keep exempts the user from the deprovisioning of inactive users
 	// (unless a connection's deprovision says include_kept). It is set
 	// locally, by an administrator.
-	Keep bool `json:"keep,omitempty"`
+	Keep bool `json:"keep"`
 	// CreatedAt, UpdatedAt and LastLoginAt are store timestamps (UTC).
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
