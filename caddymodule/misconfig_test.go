@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -500,4 +501,21 @@ http://localhost:%[6]d {
 	if resp, body, _ := b.follow(base+"/.jitauth/start/github", nil); resp.StatusCode != http.StatusOK || up.lastHeaders(t).Get("Remote-Email") != "octocat@example.com" {
 		t.Fatalf("login with the right secret: %d %s", resp.StatusCode, body)
 	}
+}
+
+// A discovery document without jwks_uri (an issuer URL that is not an
+// OpenID provider's) is a misconfiguration that says what to check, not
+// an outage: no ID token could ever be verified.
+func TestDiscoveryWithoutKeysIsAMisconfiguration(t *testing.T) {
+	idp := startMockOIDC(t)
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"issuer":%q,"authorization_endpoint":%q,"token_endpoint":%q}`, srv.URL, srv.URL+"/authorize", srv.URL+"/token")
+	}))
+	t.Cleanup(srv.Close)
+	base, logFile, _ := startMisconfigSite(t, idp, srv.URL, idp.Config().ClientSecret)
+	b := newBrowser(t)
+	resp, body := b.get(base + "/.jitauth/start/corp")
+	expectMisconfigured(t, b, base, resp, body, logFile, "corp", "check that its issuer is the OpenID Connect provider's")
 }

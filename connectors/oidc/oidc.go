@@ -261,6 +261,16 @@ func (o *OIDC) discover(ctx context.Context) (*gooidc.Provider, *gooidc.IDTokenV
 		o.lastError = errors.New(connector.SaidErr(err))
 		return nil, nil, nil, fmt.Errorf("%w: discovery at %s: %v", connector.ErrUnavailable, o.Issuer, o.lastError)
 	}
+	if pk.JWKSURL == "" {
+		// Nothing could ever verify an ID token: not an outage to wait
+		// out, but an issuer URL that is not an OpenID provider's.
+		o.lastError = &connector.Misconfiguration{
+			Step: "discovery",
+			Said: fmt.Sprintf("the discovery document at %s names no jwks_uri (the keys that sign ID tokens)", o.Issuer),
+			Fix:  "check that its issuer is the OpenID Connect provider's (the URL before /.well-known/openid-configuration); a plain OAuth 2 provider needs a goth connection instead",
+		}
+		return nil, nil, nil, o.lastError
+	}
 	o.provider, o.discovered, o.keys = p, pk, newKeySet(pk.JWKSURL, o.client)
 	o.verifier = o.newVerifier(gooidc.Config{ClientID: o.clientID})
 	o.signatureOnly = o.newVerifier(gooidc.Config{SkipClientIDCheck: true, SkipIssuerCheck: true, SkipExpiryCheck: true})
