@@ -519,3 +519,32 @@ func TestDiscoveryWithoutKeysIsAMisconfiguration(t *testing.T) {
 	resp, body := b.get(base + "/.jitauth/start/corp")
 	expectMisconfigured(t, b, base, resp, body, logFile, "corp", "check that its issuer is the OpenID Connect provider's")
 }
+
+// A token endpoint that answers 200 with something that is no token
+// response (a maintenance page in HTML) is the provider's trouble: the
+// "provider unavailable" page (502), not "start again" (401), which
+// would only send the user round the same failure.
+func TestTokenEndpointAnsweringHTMLIsAnOutage(t *testing.T) {
+	html := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasSuffix(r.URL.Path, "/token") {
+				w.Header().Set("Content-Type", "text/html")
+				fmt.Fprint(w, "<html><body>Down for maintenance</body></html>")
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	idp := startMockOIDC(t, html)
+	base, logFile, _ := startMisconfigSite(t, idp, idp.Config().Issuer, idp.Config().ClientSecret)
+	s := &site{t: t, base: base, idp: idp}
+	idp.QueueUser(alice())
+	b := newBrowser(t)
+	resp, body := b.get(s.startOnly(b, "corp", "/").String())
+	if resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("a token endpoint answering HTML: %d, want 502 (provider unavailable): %s", resp.StatusCode, body)
+	}
+	if len(logEntries(t, logFile, "sign-in misconfigured")) != 0 {
+		t.Fatal("an outage was logged as a misconfiguration")
+	}
+}

@@ -103,7 +103,16 @@ func callbackMisconfiguration(code, desc string, creds CredentialNames, redirect
 func TokenError(err error, creds CredentialNames, redirectURI string, hide ...string) error {
 	var re *oauth2.RetrieveError
 	if !errors.As(err, &re) {
-		return ProviderError("token request", err, hide...)
+		var ne net.Error
+		var ue *url.Error
+		if errors.As(err, &ne) || errors.As(err, &ue) {
+			return ProviderError("token request", err, hide...)
+		}
+		// A success status with a body that is no token response (a
+		// maintenance page in HTML, an answer cut off at the size bound,
+		// no access_token): the provider's trouble, which starting the
+		// login again will not mend.
+		return fmt.Errorf("%w: token request: the provider's answer is no token response: %s", ErrUnavailable, SaidErr(err, hide...))
 	}
 	status := 0
 	if re.Response != nil {
