@@ -427,6 +427,11 @@ func providerNames() string {
 // tokenTimeout bounds redeeming the code (a variable for the tests).
 var tokenTimeout = providerTimeout
 
+// pendingExchanges bounds the token requests running at once, those the
+// sign-ins gave up on included (authorizeWithin); a variable for the
+// tests.
+var pendingExchanges = make(chan struct{}, 256)
+
 // errTokenTimeout is a token request that did not end within the
 // provider timeout.
 var errTokenTimeout = errors.New("the provider's token endpoint did not answer in time")
@@ -437,9 +442,21 @@ var errTokenTimeout = errors.New("the provider's token endpoint did not answer i
 // use oauth2's context-free Exchange, so Go's default client without
 // one: the sign-in must not wait on them for ever. Their request is left
 // to end by itself; it holds a connection until the provider answers.
+//
+// Each request holds a slot of pendingExchanges until it ends, so that a
+// provider that hangs (while anyone can make callbacks with flow cookies
+// of their own) holds a bounded number of goroutines and connections;
+// with every slot taken, a sign-in gives up at once, as on a timeout.
 func authorizeWithin(timeout time.Duration, sess gothlib.Session, p gothlib.Provider, params gothlib.Params) error {
+	slots := pendingExchanges
+	select {
+	case slots <- struct{}{}:
+	default:
+		return errTokenTimeout
+	}
 	done := make(chan error, 1)
 	go func() {
+		defer func() { <-slots }()
 		_, err := sess.Authorize(p, params)
 		done <- err
 	}()
