@@ -76,8 +76,10 @@ func (h *Handler) serveBackchannelLogout(w http.ResponseWriter, r *http.Request,
 	if errors.Is(err, connector.ErrUnavailable) {
 		// Not the token's fault: a 400 would make the provider give the
 		// logout up; a 503 has it send the token again.
-		h.logger.Warn("back-channel logout: the provider cannot be reached to check the token",
-			zap.String("connection", conn.name), zap.Error(err))
+		if skipped, ok := conn.keysUnreadableWarned.due(time.Now()); ok {
+			h.logger.Warn("back-channel logout: the provider cannot be reached to check the token",
+				zap.String("connection", conn.name), zap.Error(err), zap.Uint64("not_logged_since_last", skipped))
+		}
 		w.Header().Set("Retry-After", backchannelRetryAfter)
 		logoutTokenError(w, http.StatusServiceUnavailable, "the identity provider's keys cannot be read right now to check the logout token")
 		return

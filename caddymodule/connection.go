@@ -97,9 +97,13 @@ type Connection struct {
 	// connector can (connector.EndSessioner).
 	endSession   connector.EndSessioner
 	logoutTokens connector.LogoutTokenVerifier
-	refresher    connector.Refresher
-	pol          *provisioner.Policy
-	deprovision  *deprovision.Policy
+	// keysUnreadableWarned spaces the warnings that the provider's keys
+	// cannot be read to check a back-channel logout token: anyone can
+	// post tokens, one WARN each while the provider is down.
+	keysUnreadableWarned logSpacing
+	refresher            connector.Refresher
+	pol                  *provisioner.Policy
+	deprovision          *deprovision.Policy
 }
 
 // JITConfig is a connection's Just-in-Time provisioning policy.
