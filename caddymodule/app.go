@@ -134,6 +134,10 @@ type App struct {
 	// were read from storage. See loadKeys.
 	unsavedKeys []byte
 	keyStorage  keyStorage
+	// storedKeys is the cookie key pair this configuration keeps in
+	// Caddy's storage (nil: configured keys), for the configuration that
+	// replaces it (runningStoredKeys).
+	storedKeys []byte
 
 	// ready is closed once Start has opened the store: the endpoints
 	// that need it wait for it, for a bounded time (see
@@ -268,11 +272,11 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.observers.history = a.admin
 	a.provisioner = &provisioner.Provisioner{Store: a.store}
 
-	keys, unsaved, err := loadKeys(ctx, a.CookieKeys)
+	keys, stored, unsaved, err := loadKeys(ctx, a.CookieKeys, runningStoredKeys())
 	if err != nil {
 		return fmt.Errorf("jit_auth cookie keys: %v", err)
 	}
-	a.unsavedKeys = unsaved
+	a.storedKeys, a.unsavedKeys = stored, unsaved
 	a.keyStorage = ctx.Storage()
 	a.assertionKeys = newAssertionKeys(a.keyStorage, a.assertionRotation(), a.logger)
 	a.sessionAttributes = map[string]bool{}
@@ -554,6 +558,8 @@ func (a *App) Start() error {
 		sweeper:   a.newSweeper(),
 		refresher: a.newRefresher(),
 		roles:     a.roleSources,
+
+		storedKeys: a.storedKeys,
 	}
 	if a.state.current() != nil {
 		// A reload: this configuration's store may hold logouts the set

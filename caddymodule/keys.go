@@ -73,23 +73,34 @@ func (kp KeyPair) decode() (rawKeyPair, error) {
 }
 
 // loadKeys returns the configured key pairs, or else the pair kept in
-// Caddy's storage. When storage has none yet, it returns a new pair and,
-// in unsaved, what saveKeys must store: Provision only reads, because
-// caddy validate and a configuration that fails to load provision too
-// and must leave nothing behind; App.Start saves the pair.
-func loadKeys(ctx caddy.Context, configured []KeyPair) (keys []rawKeyPair, unsaved []byte, err error) {
+// Caddy's storage. When storage has none yet, it returns the pair the
+// running configuration keeps in its storage (running: a reload that
+// moved Caddy's storage), else a new pair, and, in unsaved, what
+// saveKeys must store: Provision only reads, because caddy validate and
+// a configuration that fails to load provision too and must leave
+// nothing behind; App.Start saves the pair. stored is the pair's
+// storage form, nil for configured keys.
+func loadKeys(ctx caddy.Context, configured []KeyPair, running []byte) (keys []rawKeyPair, stored, unsaved []byte, err error) {
 	if len(configured) > 0 {
 		keys, err := decodeKeyPairs(configured)
-		return keys, nil, err
+		return keys, nil, nil, err
 	}
 	storage := ctx.Storage()
 	data, err := storage.Load(ctx, storageKeysPath)
 	if err == nil {
 		keys, err := decodeStoredKeys(data)
-		return keys, nil, err
+		return keys, data, nil, err
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, fmt.Errorf("loading cookie keys from storage: %v", err)
+		return nil, nil, nil, fmt.Errorf("loading cookie keys from storage: %v", err)
+	}
+	// A new pair would end every live session and make every enrolled
+	// second factor unreadable (its secret is sealed with a key derived
+	// from the pair): the running one goes on, into this storage.
+	if running != nil {
+		if keys, err := decodeStoredKeys(running); err == nil {
+			return keys, running, running, nil
+		}
 	}
 	kp := KeyPair{
 		HashKey:  base64.StdEncoding.EncodeToString(randomBytes(64)),
@@ -97,7 +108,7 @@ func loadKeys(ctx caddy.Context, configured []KeyPair) (keys []rawKeyPair, unsav
 	}
 	unsaved, _ = json.Marshal([]KeyPair{kp})
 	raw, _ := kp.decode()
-	return []rawKeyPair{raw}, unsaved, nil
+	return []rawKeyPair{raw}, unsaved, unsaved, nil
 }
 
 // keyStorage is the part of Caddy's storage (certmagic.Storage) that

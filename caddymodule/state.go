@@ -88,6 +88,9 @@ type stateConfig struct {
 	refresher *refresher
 	// roles are the role grants its sessions carry (roleSources.of).
 	roles roleSources
+	// storedKeys is the cookie key pair it keeps in Caddy's storage
+	// (App.storedKeys).
+	storedKeys []byte
 }
 
 func newSharedState() *sharedState {
@@ -118,6 +121,21 @@ func acquireSharedState() *sharedState {
 // releaseSharedState gives back a reference taken by acquireSharedState.
 func releaseSharedState() {
 	_, _ = sharedStates.Delete(sharedStateKey)
+}
+
+// runningStoredKeys is the cookie key pair that the configuration
+// running in this process keeps in Caddy's storage, or nil (none runs,
+// or it configures cookie_keys). It peeks at the shared state without
+// taking a reference: Provision reads it before it takes one.
+func runningStoredKeys() []byte {
+	var data []byte
+	sharedStates.Range(func(_, v any) bool {
+		if cfg := v.(*sharedState).current(); cfg != nil {
+			data = cfg.storedKeys
+		}
+		return false
+	})
+	return data
 }
 
 // current is the configuration of the generation started last.
