@@ -522,6 +522,9 @@ func (a *App) Start() error {
 		// during an outage.
 		return fmt.Errorf("jit_auth: reading the logouts kept in Caddy's storage under %s: %v", pendingRevocationsDir, err)
 	}
+	if err := a.state.pending.carry(ctx, a.storage); err != nil {
+		return fmt.Errorf("jit_auth: keeping the logouts that wait for the store in this configuration's Caddy storage, under %s: %v", pendingRevocationsDir, err)
+	}
 	// The move is a statement over every identity of the connection:
 	// bounded by its own time, as a schema migration is, not by a
 	// request's (adoptIssuersTimeout).

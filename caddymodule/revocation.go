@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -431,6 +432,48 @@ func (p *pendingRevocations) load(ctx context.Context, storage revocationStorage
 		p.put(pr)
 	}
 	return nil
+}
+
+// carry keeps in storage the logouts still waiting that are kept in
+// another (a reload moved Caddy's storage while the store did not take
+// them): only there, they would be lost at a restart on this one, and
+// the logged-out sessions live again (S17). The storage before keeps its
+// copies, which are delivered, harmlessly, again should it be used again.
+func (p *pendingRevocations) carry(ctx context.Context, storage revocationStorage) error {
+	p.mu.Lock()
+	var list []pendingRevocation
+	for _, pr := range p.m {
+		if !sameStorage(pr.storage, storage) {
+			list = append(list, pr)
+		}
+	}
+	p.mu.Unlock()
+	now := time.Now()
+	for _, pr := range list {
+		if !now.Before(pr.ExpiresAt) {
+			continue // flush forgets it
+		}
+		moved := pendingRevocation{ID: pr.ID, ExpiresAt: pr.ExpiresAt, storage: storage, key: pendingRevocationKey(pr.ID)}
+		data, _ := json.Marshal(moved)
+		if err := storage.Store(ctx, moved.key, data); err != nil {
+			return err
+		}
+		p.mu.Lock()
+		if _, waiting := p.m[pr.ID]; waiting { // not delivered meanwhile
+			p.m[pr.ID] = moved
+		}
+		p.mu.Unlock()
+	}
+	return nil
+}
+
+// sameStorage reports whether a and b are one storage value. A storage
+// module's value need not be comparable (a struct holding a slice),
+// where == would panic: such values count as different, which costs
+// only a write again.
+func sameStorage(a, b revocationStorage) bool {
+	t := reflect.TypeOf(a)
+	return t != nil && t == reflect.TypeOf(b) && t.Comparable() && a == b
 }
 
 // flush hands the pending logouts to cfg's store, and forgets each one
