@@ -541,6 +541,11 @@ func (a *App) Start() error {
 		}
 		a.unsavedKeys = nil
 	}
+	if cur := a.state.current(); cur != nil {
+		if err := a.assertionKeys.adopt(ctx, cur.assertionKeys); err != nil {
+			return err
+		}
+	}
 	if err := a.assertionKeys.start(); err != nil {
 		return err
 	}
@@ -562,7 +567,8 @@ func (a *App) Start() error {
 		refresher: a.newRefresher(),
 		roles:     a.roleSources,
 
-		storedKeys: a.storedKeys,
+		storedKeys:    a.storedKeys,
+		assertionKeys: a.assertionKeys,
 	}
 	if a.state.current() != nil {
 		// A reload: this configuration's store may hold logouts the set

@@ -126,6 +126,54 @@ func (k *assertionKeys) start() error {
 	return nil
 }
 
+// adopt writes into k's storage the rings that from (the running
+// configuration's) holds in memory and that storage lacks: a reload that
+// moved Caddy's storage must not start a new ring, whose first key signs
+// at once, while the keys that signed before go unpublished and the
+// upstreams caching the JWKS do not have the new one. A ring the storage
+// has (another instance's) is left as it is.
+func (k *assertionKeys) adopt(ctx context.Context, from *assertionKeys) error {
+	if from == nil || from == k {
+		return nil
+	}
+	var rings []*assertion.Ring
+	for _, alg := range from.algorithms() {
+		if r := from.ring(alg).Load(); r != nil {
+			rings = append(rings, r)
+		}
+	}
+	if p := from.draining.Load(); p != nil {
+		rings = append(rings, *p...)
+	}
+	for _, r := range rings {
+		if err := k.storeIfAbsent(ctx, r); err != nil {
+			return fmt.Errorf("jit_auth assertion keys (%s) in Caddy's storage: %v", r.Algorithm, err)
+		}
+	}
+	return nil
+}
+
+// storeIfAbsent stores r under its algorithm's key unless the storage
+// has a ring there, under the storage lock (see refresh).
+func (k *assertionKeys) storeIfAbsent(ctx context.Context, r *assertion.Ring) error {
+	key := assertionRingKey(r.Algorithm)
+	if _, err := k.storage.Load(ctx, key); !errors.Is(err, fs.ErrNotExist) {
+		return err // there (nil), or unreadable
+	}
+	if err := k.storage.Lock(ctx, key); err != nil {
+		return fmt.Errorf("locking %s: %v", key, err)
+	}
+	defer func() { _ = k.storage.Unlock(context.WithoutCancel(ctx), key) }()
+	if _, err := k.storage.Load(ctx, key); !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	data, err := r.Marshal()
+	if err != nil {
+		return err
+	}
+	return k.storage.Store(ctx, key, data)
+}
+
 // stopFollowing ends the background rereading.
 func (k *assertionKeys) stopFollowing() {
 	if k.stop != nil {

@@ -91,6 +91,9 @@ type stateConfig struct {
 	// storedKeys is the cookie key pair it keeps in Caddy's storage
 	// (App.storedKeys).
 	storedKeys []byte
+	// assertionKeys are its assertion signing keys, for a configuration
+	// after it on another storage (assertionKeys.adopt).
+	assertionKeys *assertionKeys
 }
 
 func newSharedState() *sharedState {
