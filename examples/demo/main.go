@@ -124,12 +124,24 @@ jit_auth demo is running.
 `, r.SiteURL, r.Issuer, clientID, r.AppURL, r.DBPath)
 		if r.AdminURL != "" {
 			fmt.Fprintf(out, `  Admin endpoint      %s  (loopback only)
-                      go run ./cmd/caddy jit-users list
+                      go run ./cmd/caddy jit-users list%s
                       curl -s %s/metrics | grep ^jit_auth_
-`, r.AdminURL, r.AdminURL)
+`, r.AdminURL, jitUsersAddress(r.AdminURL), r.AdminURL)
 		}
 		fmt.Fprint(out, "\nPress Ctrl-C to stop.\n\n")
 	}
+}
+
+// jitUsersAddress is the --address option that sends `caddy jit-users`
+// to the demo's admin endpoint, or "" for localhost:2019, where the
+// command looks by default. Without it, a demo moved off a port some
+// other Caddy holds would have the command ask (and change) that Caddy.
+func jitUsersAddress(adminURL string) string {
+	addr := strings.TrimPrefix(adminURL, "http://")
+	if addr == "localhost:2019" {
+		return ""
+	}
+	return " --address " + addr
 }
 
 // run starts the provider, the legacy app and Caddy, calls started once all
