@@ -25,10 +25,13 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// usage is the command's one-line usage; it names every subcommand.
+const usage = "<list|show|disable|enable|delete|export|grant-role|revoke-role|reset-totp|signout|keep> [args] [--address <interface>] [--config <path> [--adapter <name>]] [--format table|json|csv]"
+
 func init() {
 	caddycmd.RegisterCommand(caddycmd.Command{
 		Name:  "jit-users",
-		Usage: "<list|show|disable|enable|delete|export|grant-role|revoke-role|reset-totp|signout> [args] [--address <interface>] [--config <path> [--adapter <name>]] [--format table|json|csv]",
+		Usage: usage,
 		Short: "Lists and changes the users jit_auth keeps",
 		Long: `
 Operates the directory of a running Caddy with jit_auth, through its admin API
