@@ -8,6 +8,7 @@ import (
 	"go/parser"
 	"go/token"
 	"go/types"
+	"io/fs"
 	"maps"
 	"regexp"
 	"strings"
@@ -105,5 +106,60 @@ func newTestStore(t *testing.T) *myStore { return nil }
 	conf := types.Config{Importer: importer.ForCompiler(fset, "source", nil)}
 	if _, err := conf.Check("example.com/mystore", fset, []*ast.File{f}, nil); err != nil {
 		t.Errorf("README.md's conformance test does not compile: %v", err)
+	}
+}
+
+// exportedDecls returns the exported interface types (interfaces) or
+// functions starting with funcPrefix declared in the non-test Go files
+// of dir.
+func exportedDecls(t *testing.T, dir string, interfaces bool, funcPrefix string) []string {
+	t.Helper()
+	fset := token.NewFileSet()
+	pkgs, err := parser.ParseDir(fset, dir, func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, pkg := range pkgs {
+		for _, f := range pkg.Files {
+			for _, d := range f.Decls {
+				switch d := d.(type) {
+				case *ast.GenDecl:
+					for _, s := range d.Specs {
+						if ts, ok := s.(*ast.TypeSpec); ok && interfaces && ts.Name.IsExported() {
+							if _, ok := ts.Type.(*ast.InterfaceType); ok {
+								names = append(names, ts.Name.Name)
+							}
+						}
+					}
+				case *ast.FuncDecl:
+					if !interfaces && d.Recv == nil && d.Name.IsExported() && strings.HasPrefix(d.Name.Name, funcPrefix) {
+						names = append(names, d.Name.Name)
+					}
+				}
+			}
+		}
+	}
+	return names
+}
+
+// A third-party store's author learns from the README every role a store
+// may play and the conformance part that checks it: each interface of
+// package provisioner and each storetest.Run… is named in its Stores
+// section. IssuerAdopter (and RunIssuerAdopter) was not, so a store
+// written for an earlier release left its goth users behind at the
+// upgrade, as new users, with nothing saying what was missing.
+func TestREADMEStoresNameEveryRole(t *testing.T) {
+	readme := mustReadFile(t, "../README.md")
+	_, section, _ := strings.Cut(readme, "\n## Stores\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	names := append(exportedDecls(t, "../provisioner", true, ""), exportedDecls(t, "../provisioner/storetest", false, "Run")...)
+	if len(names) < 10 {
+		t.Fatalf("found only %v in provisioner and storetest", names)
+	}
+	for _, name := range names {
+		if !regexp.MustCompile("`(\\w+\\.)?" + name + "`").MatchString(section) {
+			t.Errorf("README.md's Stores section does not name %s", name)
+		}
 	}
 }
