@@ -468,12 +468,20 @@ func (p *pendingRevocations) carry(ctx context.Context, storage revocationStorag
 }
 
 // sameStorage reports whether a and b are one storage value. A storage
-// module's value need not be comparable (a struct holding a slice),
-// where == would panic: such values count as different, which costs
-// only a write again.
-func sameStorage(a, b revocationStorage) bool {
+// module's value need not be comparable (a struct holding a slice, or
+// an interface holding one), where == would panic: such values count as
+// different, which costs only a write again.
+func sameStorage(a, b revocationStorage) (same bool) {
 	t := reflect.TypeOf(a)
-	return t != nil && t == reflect.TypeOf(b) && t.Comparable() && a == b
+	if t == nil || t != reflect.TypeOf(b) || !t.Comparable() {
+		return false
+	}
+	defer func() {
+		if recover() != nil {
+			same = false
+		}
+	}()
+	return a == b
 }
 
 // flush hands the pending logouts to cfg's store, and forgets each one

@@ -133,3 +133,22 @@ func TestAFailedSpendCanBeRetried(t *testing.T) {
 		})
 	}
 }
+
+// storageWithAny is a storage value of a comparable type whose field
+// may hold an uncomparable value: == panics on two of them.
+type storageWithAny struct {
+	revocationStorage
+	opts any
+}
+
+func TestSameStorageDoesNotPanicOnUncomparableValues(t *testing.T) {
+	a := storageWithAny{opts: []string{"x"}}
+	b := storageWithAny{opts: []string{"x"}}
+	if sameStorage(a, b) {
+		t.Fatal("two storage values holding slices counted as one")
+	}
+	c := storageWithAny{opts: "x"}
+	if !sameStorage(c, c) {
+		t.Fatal("one comparable storage value did not count as itself")
+	}
+}
