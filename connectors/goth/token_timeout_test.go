@@ -17,44 +17,12 @@ import (
 // client: a token endpoint that never answers ends the sign-in with
 // connector.ErrUnavailable after the provider timeout, not never.
 func TestTokenRequestOfAProviderWithoutOurClientTimesOut(t *testing.T) {
-	// A token endpoint that takes the connection and never answers, not
-	// even the TLS handshake.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var mu sync.Mutex
-	var held []net.Conn
-	defer func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	}()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
+	addr, _ := hangingEndpoint(t)
 	saved := tokenTimeout
 	tokenTimeout = 300 * time.Millisecond
 	defer func() { tokenTimeout = saved }()
 
-	domain := ln.Addr().String()
-	g := &Goth{Provider: "auth0", Key: "k", Secret: "s", BaseURL: domain}
-	g.client = connector.NewProviderClient(providerTimeout)
-	g.factory = gothFactories["auth0"]
-	g.scopes = defaultProviderScopes["auth0"]
-	cfg := *g
-	g.cfg = &cfg
+	g := auth0At(addr)
 
 	login := connector.Login{Connection: "a0", State: "st", RedirectURI: "https://app.example/.jitauth/callback/a0"}
 	_, state, err := g.Begin(httptest.NewRequest(http.MethodGet, "https://app.example/.jitauth/start/a0", nil), login)
@@ -83,41 +51,12 @@ func TestTokenRequestOfAProviderWithoutOurClientTimesOut(t *testing.T) {
 // requests behind: past pendingExchanges' slots a sign-in gives up at
 // once, without a new connection.
 func TestTokenRequestsLeftBehindAreBounded(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var mu sync.Mutex
-	var held []net.Conn
-	defer func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	}()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c)
-			mu.Unlock()
-		}
-	}()
+	addr, held := hangingEndpoint(t)
 	savedTimeout, savedSlots := tokenTimeout, pendingExchanges
 	tokenTimeout, pendingExchanges = 50*time.Millisecond, make(chan struct{}, 3)
 	defer func() { tokenTimeout, pendingExchanges = savedTimeout, savedSlots }()
 
-	g := &Goth{Provider: "auth0", Key: "k", Secret: "s", BaseURL: ln.Addr().String()}
-	g.client = connector.NewProviderClient(providerTimeout)
-	g.factory = gothFactories["auth0"]
-	g.scopes = defaultProviderScopes["auth0"]
-	cfg := *g
-	g.cfg = &cfg
+	g := auth0At(addr)
 	login := connector.Login{Connection: "a0", State: "st", RedirectURI: "https://app.example/.jitauth/callback/a0"}
 	for range 10 {
 		_, state, err := g.Begin(httptest.NewRequest(http.MethodGet, "https://app.example/.jitauth/start/a0", nil), login)
@@ -130,10 +69,55 @@ func TestTokenRequestsLeftBehindAreBounded(t *testing.T) {
 		}
 	}
 	time.Sleep(200 * time.Millisecond) // the requests' dials reach the listener
-	mu.Lock()
-	n := len(held)
-	mu.Unlock()
-	if n > 3 {
+	if n := held(); n > 3 {
 		t.Fatalf("%d connections held by token requests left behind; want at most the 3 slots", n)
 	}
+}
+
+// hangingEndpoint is an address that takes connections and never
+// answers, not even the TLS handshake, and held counts the connections
+// it took. Both close with the test.
+func hangingEndpoint(t *testing.T) (addr string, held func() int) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	return ln.Addr().String(), func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(conns)
+	}
+}
+
+// auth0At is a provisioned auth0 goth connector whose instance is addr.
+func auth0At(addr string) *Goth {
+	g := &Goth{Provider: "auth0", Key: "k", Secret: "s", BaseURL: addr}
+	g.client = connector.NewProviderClient(providerTimeout)
+	g.factory = gothFactories["auth0"]
+	g.scopes = defaultProviderScopes["auth0"]
+	cfg := *g
+	g.cfg = &cfg
+	return g
 }
