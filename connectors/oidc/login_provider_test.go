@@ -23,6 +23,12 @@ type loginProvider struct {
 	meta map[string]any
 	// claims, if set, edits the ID token's claims before signing.
 	claims func(map[string]any)
+	// payload, if set, edits the ID token's JSON as bytes (after claims),
+	// for what a map cannot hold (a key twice).
+	payload func([]byte) []byte
+	// userinfo, if set, is the userinfo endpoint's answer (JSON); set it
+	// before the first login, which discovers the endpoint.
+	userinfo []byte
 	// tokenRequests counts the requests to the token endpoint.
 	tokenRequests atomic.Int32
 
@@ -55,8 +61,14 @@ func newLoginProvider(t *testing.T) *loginProvider {
 				lp.claims(c)
 			}
 			payload, _ := json.Marshal(c)
+			if lp.payload != nil {
+				payload = lp.payload(payload)
+			}
 			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "at", "token_type": "Bearer", "expires_in": 300, "id_token": lp.ti.sign(t, payload)})
+		case "/userinfo":
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(lp.userinfo)
 		default:
 			keys.ServeHTTP(w, r)
 		}
@@ -66,6 +78,9 @@ func newLoginProvider(t *testing.T) *loginProvider {
 
 // connector is an oidc connection to lp, as Provision leaves it.
 func (lp *loginProvider) connector() *OIDC {
+	if lp.userinfo != nil {
+		lp.meta["userinfo_endpoint"] = lp.ti.srv.URL + "/userinfo"
+	}
 	o := connectorFor(lp.ti)
 	o.clientSecret = "s3cret"
 	o.scopes = []string{"openid"}

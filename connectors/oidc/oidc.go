@@ -392,6 +392,9 @@ func (o *OIDC) Finish(r *http.Request, login connector.Login, state []byte) (pro
 	if err := idt.Claims(&claims); err != nil {
 		return provisioner.Claims{}, fmt.Errorf("%w: id_token claims: %v", connector.ErrRejected, err)
 	}
+	if err := o.checkAuthorizedParty(idt.Audience, claims); err != nil {
+		return provisioner.Claims{}, err
+	}
 	// Many providers put profile claims only in userinfo (mergeUserinfo).
 	if p.UserInfoEndpoint() != "" {
 		ui, err := p.UserInfo(ctx, oauth2.StaticTokenSource(tok))
@@ -420,6 +423,26 @@ func (o *OIDC) Finish(r *http.Request, login connector.Login, state []byte) (pro
 		c.TokenExpiry = tok.Expiry
 	}
 	return c, err
+}
+
+// checkAuthorizedParty refuses an ID token, verified for this client,
+// that another client of the provider obtained (OpenID Connect Core
+// 3.1.3.7, points 4 and 5; 12.2 for refreshed ones): go-oidc checks only
+// that aud lists this client_id, which a token issued to another client
+// for several audiences does too. With several audiences the token must
+// name the party it was issued to (azp), and an azp, whatever the
+// audiences, must be this client_id, compared exactly.
+func (o *OIDC) checkAuthorizedParty(aud []string, claims map[string]any) error {
+	azp, named := claims["azp"]
+	switch s, _ := azp.(string); {
+	case !named && len(aud) > 1:
+		return fmt.Errorf("%w: id_token is for several audiences %q and names no azp (authorized party): OpenID Connect asks for one naming this client_id %q; a token issued to another client may list this one among its audiences",
+			connector.ErrRejected, connector.Said(strings.Join(aud, " "), ""), o.clientID)
+	case named && s != o.clientID:
+		return fmt.Errorf("%w: id_token's azp (authorized party) %q is not this client_id %q: the provider issued it to another client",
+			connector.ErrRejected, connector.Said(fmt.Sprint(azp), ""), o.clientID)
+	}
+	return nil
 }
 
 // checkResponseIssuer refuses an authorization response whose iss
@@ -510,6 +533,9 @@ func (o *OIDC) Refresh(ctx context.Context, refreshToken string) (provisioner.Cl
 		}
 		if err := idt.Claims(&claims); err != nil {
 			return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: refreshed id_token claims: %v", connector.ErrRejected, err)
+		}
+		if err := o.checkAuthorizedParty(idt.Audience, claims); err != nil {
+			return provisioner.Claims{}, "", time.Time{}, err
 		}
 		iss, sub = o.Issuer, idt.Subject // as at login
 		if expiry.IsZero() || idt.Expiry.Before(expiry) {
