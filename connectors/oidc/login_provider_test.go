@@ -26,6 +26,9 @@ type loginProvider struct {
 	// payload, if set, edits the ID token's JSON as bytes (after claims),
 	// for what a map cannot hold (a key twice).
 	payload func([]byte) []byte
+	// noIDToken leaves the ID token out of the token endpoint's answers,
+	// as some providers' refresh answers do.
+	noIDToken bool
 	// userinfo, if set, is the userinfo endpoint's answer (JSON); set it
 	// before the first login, which discovers the endpoint.
 	userinfo []byte
@@ -65,7 +68,11 @@ func newLoginProvider(t *testing.T) *loginProvider {
 				payload = lp.payload(payload)
 			}
 			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(map[string]any{"access_token": "at", "token_type": "Bearer", "expires_in": 300, "id_token": lp.ti.sign(t, payload)})
+			answer := map[string]any{"access_token": "at", "token_type": "Bearer", "expires_in": 300, "id_token": lp.ti.sign(t, payload)}
+			if lp.noIDToken {
+				delete(answer, "id_token")
+			}
+			_ = json.NewEncoder(w).Encode(answer)
 		case "/userinfo":
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write(lp.userinfo)

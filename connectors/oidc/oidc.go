@@ -375,6 +375,12 @@ func (o *OIDC) Finish(r *http.Request, login connector.Login, state []byte) (pro
 		}
 		return provisioner.Claims{}, fmt.Errorf("%w: id_token: %v", connector.ErrRejected, err)
 	}
+	// Before any of go-oidc's fields is trusted (a "Nonce" would be its
+	// nonce).
+	claims, err := claimsOf("id_token", idt)
+	if err != nil {
+		return provisioner.Claims{}, err
+	}
 	if idt.Expiry.IsZero() {
 		return provisioner.Claims{}, fmt.Errorf("%w: id_token has no exp", connector.ErrRejected)
 	}
@@ -388,10 +394,6 @@ func (o *OIDC) Finish(r *http.Request, login connector.Login, state []byte) (pro
 		return provisioner.Claims{}, fmt.Errorf("%w: id_token nonce does not match this login", connector.ErrRejected)
 	}
 
-	claims := map[string]any{}
-	if err := idt.Claims(&claims); err != nil {
-		return provisioner.Claims{}, fmt.Errorf("%w: id_token claims: %v", connector.ErrRejected, err)
-	}
 	if err := o.checkAuthorizedParty(idt.Audience, claims); err != nil {
 		return provisioner.Claims{}, err
 	}
@@ -404,13 +406,17 @@ func (o *OIDC) Finish(r *http.Request, login connector.Login, state []byte) (pro
 			o.logger.Warn("userinfo request failed; using ID token claims only",
 				zap.String("issuer", o.Issuer),
 				zap.String("error", connector.SaidErr(err, tok.AccessToken, tok.RefreshToken, rawID, o.clientSecret, code)))
-		} else if ui.Subject != idt.Subject {
-			return provisioner.Claims{}, fmt.Errorf("%w: userinfo subject differs from id_token subject", connector.ErrRejected)
 		} else {
-			extra := map[string]any{}
-			if err := ui.Claims(&extra); err == nil {
-				mergeUserinfo(claims, extra)
+			// Read first: go-oidc's Subject may be a "Sub" of the answer.
+			extra, err := claimsOf("userinfo", ui)
+			if err != nil {
+				return provisioner.Claims{}, err
 			}
+			// Exactly, as OpenID Connect Core 5.3.2 asks: no folding.
+			if ui.Subject != idt.Subject {
+				return provisioner.Claims{}, fmt.Errorf("%w: userinfo subject differs from id_token subject", connector.ErrRejected)
+			}
+			mergeUserinfo(claims, extra)
 		}
 	}
 	// The identity is named by the connection's issuer, not the token's
@@ -531,8 +537,8 @@ func (o *OIDC) Refresh(ctx context.Context, refreshToken string) (provisioner.Cl
 		if err != nil {
 			return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: refreshed id_token: %v", connector.ErrRejected, err)
 		}
-		if err := idt.Claims(&claims); err != nil {
-			return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: refreshed id_token claims: %v", connector.ErrRejected, err)
+		if claims, err = claimsOf("refreshed id_token", idt); err != nil {
+			return provisioner.Claims{}, "", time.Time{}, err
 		}
 		if err := o.checkAuthorizedParty(idt.Audience, claims); err != nil {
 			return provisioner.Claims{}, "", time.Time{}, err
@@ -548,13 +554,15 @@ func (o *OIDC) Refresh(ctx context.Context, refreshToken string) (provisioner.Cl
 		case err != nil && sub == "":
 			return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: userinfo after refresh: %s", connector.ErrUnavailable,
 				connector.SaidErr(err, tok.AccessToken, tok.RefreshToken, refreshToken, rawID, o.clientSecret))
-		case err == nil && sub != "" && ui.Subject != sub:
-			return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: userinfo subject differs from id_token subject", connector.ErrRejected)
 		case err == nil:
-			extra := map[string]any{}
-			if err := ui.Claims(&extra); err == nil {
-				mergeUserinfo(claims, extra)
+			extra, err := claimsOf("userinfo after refresh", ui)
+			if err != nil {
+				return provisioner.Claims{}, "", time.Time{}, err
 			}
+			if sub != "" && ui.Subject != sub {
+				return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: userinfo subject differs from id_token subject", connector.ErrRejected)
+			}
+			mergeUserinfo(claims, extra)
 			if sub == "" {
 				iss, sub = o.Issuer, ui.Subject
 			}
@@ -728,9 +736,9 @@ func (o *OIDC) VerifyBearer(ctx context.Context, token string, audiences, algori
 	if !slices.ContainsFunc(t.Audience, func(a string) bool { return slices.Contains(audiences, a) }) {
 		return provisioner.Claims{}, fmt.Errorf("%w: the bearer token is for the audience %q, which this application does not accept", connector.ErrRejected, t.Audience)
 	}
-	claims := map[string]any{}
-	if err := t.Claims(&claims); err != nil {
-		return provisioner.Claims{}, fmt.Errorf("%w: bearer token claims: %v", connector.ErrRejected, err)
+	claims, err := claimsOf("bearer token", t)
+	if err != nil {
+		return provisioner.Claims{}, err
 	}
 	if why := notYetValid(claims["nbf"], time.Now()); why != "" {
 		return provisioner.Claims{}, fmt.Errorf("%w: the bearer token %s", connector.ErrRejected, why)
