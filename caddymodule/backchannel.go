@@ -155,8 +155,8 @@ func (h *Handler) serveBackchannelLogout(w http.ResponseWriter, r *http.Request,
 }
 
 // logoutKeys are the cutoff keys a logout token ends: the local user of
-// its subject (JIT on) or the subject itself (JIT off), and the
-// provider session.
+// its subject (JIT on; with the user's name, as an administrator's
+// sign-out) and the subject itself, and the provider session.
 func (h *Handler) logoutKeys(ctx context.Context, conn *Connection, lt connector.LogoutToken) ([]string, string, error) {
 	var keys []string
 	var userID string
@@ -168,7 +168,10 @@ func (h *Handler) logoutKeys(ctx context.Context, conn *Connection, lt connector
 			switch {
 			case err == nil:
 				userID = u.ID
-				keys = append(keys, u.ID)
+				// As a sign-out of the user everywhere: also the JIT-off
+				// sessions under the user's name from before the user
+				// existed.
+				keys = append(keys, localUserCutoffKeys(u)...)
 			case !errors.Is(err, provisioner.ErrNotFound):
 				return nil, "", err
 			}

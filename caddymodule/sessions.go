@@ -423,18 +423,25 @@ func (m *sessions) revoke(ctx context.Context, s *Session) error {
 func (m *sessions) signOutEverywhere(ctx context.Context, u *provisioner.User, subjects []string, lifetime time.Duration) error {
 	now := time.Now()
 	expires := cutoffExpiry(now, lifetime)
-	keys := append([]string{u.ID}, subjects...)
-	if key := nameCutoffKey(u.Username); key != "" {
-		// JIT-off sessions under the user's name issued before the user
-		// existed carry no Holder; their name is the user's.
-		keys = append(keys, key)
-	}
-	for _, key := range keys {
+	for _, key := range append(localUserCutoffKeys(u), subjects...) {
 		if err := m.revokeID(ctx, userCutoffID(key, now), expires); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// localUserCutoffKeys are the cutoff keys that end every session of the
+// local user u: its ID, and its name's when the name could be a JIT-off
+// one (nameCutoffKey).
+func localUserCutoffKeys(u *provisioner.User) []string {
+	keys := []string{u.ID}
+	if key := nameCutoffKey(u.Username); key != "" {
+		// JIT-off sessions under the user's name issued before the user
+		// existed carry no Holder; their name is the user's.
+		keys = append(keys, key)
+	}
+	return keys
 }
 
 // revokeID records one revocation: a session's ID, a user cutoff, or
