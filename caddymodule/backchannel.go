@@ -20,8 +20,15 @@ import (
 const maxLogoutForm = 64 << 10
 
 // maxLogoutTokenSkew is how far from now a logout token's iat may be
-// (the connector checks it); a used jti is remembered for twice that.
+// (the connector checks it): a token whose iat is that far ahead is
+// accepted for twice that from its first use.
 const maxLogoutTokenSkew = 5 * time.Minute
+
+// usedLogoutTokenMargin is how much longer than that a used jti is
+// remembered: its record must outlive the token's acceptance on every
+// instance, also one whose clock is a little behind (it accepts the
+// token that much later) or that prunes by a clock a little ahead.
+const usedLogoutTokenMargin = time.Minute
 
 // logoutTokenUse names one logout token's single use (its jti at its
 // connection) for the replay set and the store (claim, spentID).
@@ -99,7 +106,7 @@ func (h *Handler) serveBackchannelLogout(w http.ResponseWriter, r *http.Request,
 	// that another instance refuses it at once with a SingleUseStore, and
 	// from its next revocation poll on without one.
 	use := logoutTokenUse(conn.name, lt.JTI)
-	usedFor := now.Add(2 * maxLogoutTokenSkew)
+	usedFor := now.Add(2*maxLogoutTokenSkew + usedLogoutTokenMargin)
 	spent := false
 	if !h.app.sessions.claim(use, now) {
 		// A token this instance spent, but whose logout it could not
