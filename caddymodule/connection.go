@@ -101,9 +101,13 @@ type Connection struct {
 	// cannot be read to check a back-channel logout token: anyone can
 	// post tokens, one WARN each while the provider is down.
 	keysUnreadableWarned logSpacing
-	refresher            connector.Refresher
-	pol                  *provisioner.Policy
-	deprovision          *deprovision.Policy
+	// relayedWarned spaces, per error code, the warnings about error
+	// answers through the browser (relayedRefusal): anyone can start
+	// logins and answer each with invalid_client.
+	relayedWarned codeSpacing
+	refresher     connector.Refresher
+	pol           *provisioner.Policy
+	deprovision   *deprovision.Policy
 }
 
 // JITConfig is a connection's Just-in-Time provisioning policy.

@@ -140,30 +140,43 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 	if f.Elsewhere {
 		caddyhttp.SetVar(r.Context(), varStartedElsewhere, true)
 	}
+	flowEnds := time.Unix(f.ExpiresAt, 0)
 	if !h.app.sessions.claim(f.State, now) {
-		h.emit(event{kind: eventLoginRefused, connection: conn.name, reason: "login state replayed"})
+		if h.app.sessions.firstRefusal(f.State, "replayed", now, flowEnds) {
+			h.emit(event{kind: eventLoginRefused, connection: conn.name, reason: "login state replayed"})
+		}
 		renderError(w, http.StatusBadRequest, "Sign-in already used", "This sign-in was already completed. Start again.", restart)
 		return
 	}
 
 	claims, err := conn.connector.Finish(r, f.login(), f.Connector)
+	audit := true
 	if err != nil {
-		// Only an answer the connector accepts uses the state up.
+		// Only an answer the connector accepts uses the state up. The
+		// same refused answer (or any other) can then come again with
+		// this flow's cookie, as often as a script sends it: only the
+		// first is audited.
 		h.app.sessions.release(f.State)
+		if audit = h.app.sessions.firstRefusal(f.State, "refused", now, flowEnds); !audit {
+			h.logger.Debug("a refused sign-in answered again with the same login state; only the first answer is audited",
+				zap.String("connection", conn.name), zap.Error(err))
+		}
 	}
 	var denied *connector.Denied
 	if errors.As(err, &denied) {
 		code := errorCode(denied.Code)
-		h.emit(event{kind: eventLoginRefused, connection: conn.name, reason: "provider returned an error", providerError: code})
+		if audit {
+			h.emit(event{kind: eventLoginRefused, connection: conn.name, reason: "provider returned an error", providerError: code})
+		}
 		renderError(w, http.StatusUnauthorized, "Sign-in was not completed", "The identity provider did not sign you in ("+code+").", restart)
 		return
 	}
 	if mc, ok := errors.AsType[*connector.Misconfiguration](err); ok && mc.Relayed {
-		h.relayedRefusal(w, conn, mc, restart)
+		h.relayedRefusal(w, conn, mc, restart, audit)
 		return
 	}
 	if err != nil {
-		h.providerFailure(w, conn, err)
+		h.failure(w, conn, err, audit)
 		return
 	}
 	first, err := h.app.sessions.spend(r.Context(), f.State, time.Unix(f.ExpiresAt, 0))
@@ -429,7 +442,16 @@ func chosenAttributes(values map[string]string, attrs map[string]bool) map[strin
 // the server's own configuration; 502 stays for a provider that cannot
 // be reached) and the log says what the provider said and what to change.
 func (h *Handler) providerFailure(w http.ResponseWriter, conn *Connection, err error) {
-	h.emit(event{kind: eventLoginFailed, connection: conn.name, err: err})
+	h.failure(w, conn, err, true)
+}
+
+// failure is providerFailure, with the login audited only if audit is
+// set (see serveCallback). A misconfiguration is logged all the same:
+// the provider said so, not the browser.
+func (h *Handler) failure(w http.ResponseWriter, conn *Connection, err error, audit bool) {
+	if audit {
+		h.emit(event{kind: eventLoginFailed, connection: conn.name, err: err})
+	}
 	var mc *connector.Misconfiguration
 	if errors.As(err, &mc) {
 		h.renderMisconfigured(w, conn, mc, zap.String("provider_said", mc.Said))
@@ -454,12 +476,20 @@ func (h *Handler) providerFailure(w http.ResponseWriter, conn *Connection, err e
 // provider_error), and the warning says where it came from, repeats it
 // bounded (connector.Said) and suggests no change: a genuine one shows
 // again to an operator who signs in themselves, on the provider's own
-// answer.
-func (h *Handler) relayedRefusal(w http.ResponseWriter, conn *Connection, mc *connector.Misconfiguration, restart string) {
+// answer. Nor is it written once per answer: one per error code and
+// logSpacingInterval says all a genuine one needs to, and the audit
+// line of each login refused stays. With audit unset (the same flow's
+// answer sent again), neither is written.
+func (h *Handler) relayedRefusal(w http.ResponseWriter, conn *Connection, mc *connector.Misconfiguration, restart string, audit bool) {
 	code := errorCode(mc.Code)
-	h.emit(event{kind: eventLoginRefused, connection: conn.name, reason: "provider returned an error", providerError: code})
-	h.logger.Warn("a sign-in ended on an error answer about the connection's request that came through the browser: it may not be the provider's (anyone can send one to a login they started), so change no setting on its word alone; if users keep meeting it, sign in yourself and see what the provider says",
-		zap.String("connection", conn.name), zap.String("step", mc.Step), zap.String("browser_said", mc.Said))
+	if audit {
+		h.emit(event{kind: eventLoginRefused, connection: conn.name, reason: "provider returned an error", providerError: code})
+		if skipped, ok := conn.relayedWarned.due(code, time.Now()); ok {
+			h.logger.Warn("a sign-in ended on an error answer about the connection's request that came through the browser: it may not be the provider's (anyone can send one to a login they started), so change no setting on its word alone; if users keep meeting it, sign in yourself and see what the provider says",
+				zap.String("connection", conn.name), zap.String("step", mc.Step), zap.String("browser_said", mc.Said),
+				zap.Uint64("not_logged_since_last", skipped))
+		}
+	}
 	renderError(w, http.StatusUnauthorized, "Sign-in was not completed",
 		"The identity provider did not sign you in ("+code+"): it did not accept this site's sign-in request. If this keeps happening, tell the site's administrator.", restart)
 }

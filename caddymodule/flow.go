@@ -180,6 +180,10 @@ type usedStates struct {
 	// owed holds IDs spent here whose work could not be recorded after
 	// (owe): a retry of each may finish it once (resume).
 	owed map[[32]byte]time.Time
+	// audited holds the states whose refusal was audited
+	// (sessions.firstRefusal): a state refused is released, so the same
+	// callback can be sent again, and is audited only the first time.
+	audited onceSet
 }
 
 // maxUsedStates bounds usedStates: claims whose answers are in flight

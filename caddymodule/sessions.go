@@ -385,6 +385,16 @@ func spentID(id string) string {
 	return spentPrefix + hex.EncodeToString(sum[:16])
 }
 
+// firstRefusal reports whether the refusal of a callback for the login
+// state id is the first (what, such as "replayed", tells refusals
+// apart that may follow each other): a refused answer releases its
+// state, so one flow cookie, sent again with an error answer, is
+// refused again until the flow expires, and is audited once, not once
+// per request.
+func (m *sessions) firstRefusal(id, what string, now, expires time.Time) bool {
+	return m.used.audited.first(what+"\x00"+id, now, expires)
+}
+
 // release undoes claim for an ID that was not used: a login state whose
 // provider answer was refused (see usedStates), or one whose use could
 // not be recorded (spend failed), whose retry must not be refused.

@@ -1,0 +1,122 @@
+package caddymodule_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// floodRequests is how many times the tests below repeat a request
+// anyone can send.
+const floodRequests = 50
+
+// replayCallback sends the callback query q with exactly the cookies in
+// jar, as a script replaying one captured flow cookie would (a browser
+// drops the flow cookie the first answer expires).
+func replayCallback(t *testing.T, base string, jar []*http.Cookie, q url.Values) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, base+"/.jitauth/callback/corp?"+q.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range jar {
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// levelCount counts the log lines at level whose message holds msg.
+func levelCount(t *testing.T, file, level, msg string) int {
+	t.Helper()
+	n := 0
+	for _, line := range strings.Split(mustReadFile(t, file), "\n") {
+		var e map[string]any
+		if json.Unmarshal([]byte(line), &e) != nil || e["level"] != level {
+			continue
+		}
+		if m, _ := e["msg"].(string); strings.Contains(m, msg) {
+			n++
+		}
+	}
+	return n
+}
+
+// An error answer on the callback is given its state back (so that
+// refusals cannot fill the replay set), so one flow cookie, replayed with
+// ?error=invalid_client and the same state, was refused again each time:
+// one WARN and one "login refused" (a login_failed Caddy event) per
+// request, for as long as the flow lasts, from anyone who can start a
+// login. The refusal of one login state is audited once, whatever the
+// answer replayed (a relayed error, the user's "no", an answer without a
+// code); and the warning about answers through the browser is spaced out
+// per error code, however many logins an attacker starts for it.
+func TestReplayedCallbackRefusalIsLoggedOnce(t *testing.T) {
+	admin := freePort(t)
+	s := startSiteOpts(t, siteOptions{adminPort: admin, auditLog: true})
+	before := scrapeMetrics(t, admin)
+
+	b := newBrowser(t)
+	state := startLogin(t, b, s.base, "corp")
+	jar := b.client.Jar.Cookies(mustParseURL(t, s.base))
+	if len(jar) == 0 {
+		t.Fatal("no flow cookie after starting a login")
+	}
+	answers := []url.Values{
+		{"state": {state}, "error": {"invalid_client"}, "error_description": {"FLOOD"}},
+		{"state": {state}, "error": {"redirect_uri_mismatch"}, "error_description": {"FLOOD"}},
+		{"state": {state}, "error": {"access_denied"}},
+		{"state": {state}, "error": {"server_error"}},
+		{"state": {state}},
+	}
+	for i := range floodRequests {
+		if code := replayCallback(t, s.base, jar, answers[i%len(answers)]); code >= 500 || code < 400 {
+			t.Fatalf("replay %d: status %d, want a refusal", i, code)
+		}
+	}
+	refusals := len(logEntries(t, s.logFile(), "login refused")) + len(logEntries(t, s.logFile(), "login failed"))
+	if refusals != 1 {
+		t.Errorf("%d audit lines (login refused or failed) for %d replays of one flow cookie, want 1", refusals, floodRequests)
+	}
+	after := scrapeMetrics(t, admin)
+	for _, outcome := range []string{"refused", "failed"} {
+		key := `jit_auth_logins_total{connection="corp",outcome="` + outcome + `"}`
+		if got := after[key] - before[key]; got > 1 {
+			t.Errorf("%s went up by %v for %d replays of one flow cookie", key, got, floodRequests)
+		}
+	}
+
+	// Logins of one's own, each answered invalid_client: each refusal is
+	// audited (each is a login), the warning is not written for each.
+	for i := range floodRequests {
+		b := newBrowser(t)
+		state := startLogin(t, b, s.base, "corp")
+		resp, _ := b.get(s.base + "/.jitauth/callback/corp?" + url.Values{"state": {state}, "error": {"invalid_client"}, "error_description": {"FLOOD"}}.Encode())
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("login %d: status %d, want 401", i, resp.StatusCode)
+		}
+	}
+	if n := levelCount(t, s.logFile(), "warn", "came through the browser"); n > 2 {
+		t.Errorf("%d warnings about error answers through the browser for %d requests within seconds (two codes); want at most 2", n, 2*floodRequests)
+	}
+	if n := levelCount(t, s.logFile(), "error", ""); n != 0 {
+		t.Errorf("%d ERROR lines from anonymous callbacks", n)
+	}
+}
+
+func mustParseURL(t *testing.T, raw string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
