@@ -108,6 +108,10 @@ type Connection struct {
 	refresher     connector.Refresher
 	pol           *provisioner.Policy
 	deprovision   *deprovision.Policy
+
+	// elsewhereWarned spaces the warnings of a start on another origin
+	// than redirect_url's: the request's Host, which any client writes.
+	elsewhereWarned logSpacing
 }
 
 // JITConfig is a connection's Just-in-Time provisioning policy.

@@ -2,6 +2,7 @@ package caddymodule_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -119,4 +120,35 @@ func mustParseURL(t *testing.T, raw string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// The origin a sign-in starts on is the one the request's Host names,
+// which any client writes: on a site without a host whose connection
+// has a redirect_url, every start with another Host wrote a WARN
+// telling operators their configuration was wrong, one per request. The
+// first is written, the others within logSpacingInterval are counted.
+func TestStartOnAnotherOriginWarnsSpacedOut(t *testing.T) {
+	idp := startMockOIDC(t)
+	p := freePort(t)
+	caddyfile, logFile := redirectURLConfig(t, idp, fmt.Sprintf("http://localhost:%d/.jitauth/callback/corp", p), "",
+		fmt.Sprintf("http://:%d {\n\tjit_auth\n\treverse_proxy %%[1]s\n}\n", p))
+	runCaddyfile(t, caddyfile)
+	for i := range floodRequests {
+		req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/.jitauth/start/corp", p), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = fmt.Sprintf("127.0.0.%d:%d", 1+i, p) // plain HTTP: loopback names only
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusInternalServerError {
+			t.Fatalf("start %d on another origin: %d, want 500", i, resp.StatusCode)
+		}
+	}
+	if n := levelCount(t, logFile, "warn", "not redirect_url's"); n != 1 {
+		t.Errorf("%d warnings for %d starts on made-up origins within seconds, want 1", n, floodRequests)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 	"golang.org/x/net/idna"
@@ -84,10 +85,13 @@ func (h *Handler) redirectURLElsewhere(w http.ResponseWriter, r *http.Request, c
 	// ignores its port; a site without a host takes any name), which any
 	// client writes: an ERROR telling operators to remove a correct
 	// redirect_url was anyone's to log at will. A WARN says where the
-	// origin came from, and the fix holds if browsers do reach it.
-	h.logger.Warn("sign-in started on an origin that is not redirect_url's; the origin is the one the request's Host names (or what trusted_proxies forward), which any client can write: if browsers reach the site there, the connection is misconfigured",
-		zap.String("connection", conn.name), zap.String("step", mc.Step), zap.String("site", site), zap.String("redirect_url", conn.RedirectURL),
-		zap.String("fix", fmt.Sprintf("connection %q: %s", conn.name, mc.Fix)))
+	// origin came from, and the fix holds if browsers do reach it. Any
+	// client can repeat it with every request, so it is spaced out.
+	if skipped, ok := conn.elsewhereWarned.due(time.Now()); ok {
+		h.logger.Warn("sign-in started on an origin that is not redirect_url's; the origin is the one the request's Host names (or what trusted_proxies forward), which any client can write: if browsers reach the site there, the connection is misconfigured",
+			zap.String("connection", conn.name), zap.String("step", mc.Step), zap.String("site", site), zap.String("redirect_url", conn.RedirectURL),
+			zap.String("fix", fmt.Sprintf("connection %q: %s", conn.name, mc.Fix)), zap.Uint64("not_logged_since_last", skipped))
+	}
 	renderError(w, http.StatusInternalServerError, "Sign-in misconfigured",
 		"This sign-in is misconfigured. Tell the site's administrator.", "")
 	return true
