@@ -112,6 +112,9 @@ type Connection struct {
 	// elsewhereWarned spaces the warnings of a start on another origin
 	// than redirect_url's: the request's Host, which any client writes.
 	elsewhereWarned logSpacing
+	// longReturnWarned spaces the warnings of a return path too long to
+	// carry through the sign-in: rd, which any client writes.
+	longReturnWarned logSpacing
 }
 
 // JITConfig is a connection's Just-in-Time provisioning policy.

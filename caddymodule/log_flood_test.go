@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand"
 	"net/http"
 	"net/url"
 	"strings"
@@ -150,5 +151,28 @@ func TestStartOnAnotherOriginWarnsSpacedOut(t *testing.T) {
 	}
 	if n := levelCount(t, logFile, "warn", "not redirect_url's"); n != 1 {
 		t.Errorf("%d warnings for %d starts on made-up origins within seconds, want 1", n, floodRequests)
+	}
+}
+
+// A return path too long to carry through the sign-in is dropped, and
+// the log says so: anyone can start logins with 8 KiB of random
+// characters in rd, so the line is not written once per start.
+func TestLongReturnPathWarnsSpacedOut(t *testing.T) {
+	s := startSiteOpts(t, siteOptions{auditLog: true})
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"
+	rng := rand.New(rand.NewSource(1))
+	for i := range floodRequests {
+		var sb strings.Builder
+		sb.WriteString("/x?t=")
+		for sb.Len() < 8<<10 {
+			sb.WriteByte(alphabet[rng.Intn(len(alphabet))])
+		}
+		resp, body := newBrowser(t).get(s.base + "/.jitauth/start/corp?" + url.Values{"rd": {sb.String()}}.Encode())
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("start %d with a long return path: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	if n := levelCount(t, s.logFile(), "warn", "too long to carry through the sign-in"); n != 1 {
+		t.Errorf("%d warnings for %d starts with long return paths within seconds, want 1", n, floodRequests)
 	}
 }

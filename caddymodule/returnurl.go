@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -24,13 +25,23 @@ const maxReturnURLLength = 8 << 10
 // not compress), the login goes on without it: the path becomes "/",
 // the log says so (its length only: a query may hold tokens), and seal
 // runs again. The long link, not the sign-in, is what is given up.
+// Anyone can start logins with such a link, so the line is spaced out
+// per connection (not for one this handler does not offer, which only a
+// Handler built by hand has).
 func (h *Handler) sealReturning(returnTo *string, connection string, seal func() error) error {
 	err := seal()
 	if !errors.Is(err, errCookieTooLarge) || *returnTo == "/" {
 		return err
 	}
-	h.logger.Warn("the page asked for is too long to carry through the sign-in; after signing in the browser goes to /",
-		zap.String("connection", connection), zap.Int("return_url_bytes", len(*returnTo)))
+	var skipped uint64
+	due := true
+	if c := h.connection(connection); c != nil {
+		skipped, due = c.longReturnWarned.due(time.Now())
+	}
+	if due {
+		h.logger.Warn("the page asked for is too long to carry through the sign-in; after signing in the browser goes to /",
+			zap.String("connection", connection), zap.Int("return_url_bytes", len(*returnTo)), zap.Uint64("not_logged_since_last", skipped))
+	}
 	*returnTo = "/"
 	return seal()
 }
