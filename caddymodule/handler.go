@@ -524,10 +524,13 @@ func (h *Handler) idle(s *Session) bool {
 		return false
 	}
 	idle := int64(time.Duration(h.IdleTimeout) / time.Second)
-	if time.Now().Unix()-s.lastActive(h.activityKey) < idle {
+	now := time.Now()
+	if now.Unix()-s.lastActive(h.activityKey) < idle {
 		return false
 	}
-	h.emit(sessionEvent(eventSessionIdle, s))
+	if h.app.sessions.firstIdle(h.activityKey, s, now) {
+		h.emit(sessionEvent(eventSessionIdle, s))
+	}
 	return true
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 // floodRequests is how many times the tests below repeat a request
@@ -174,5 +175,32 @@ func TestLongReturnPathWarnsSpacedOut(t *testing.T) {
 	}
 	if n := levelCount(t, s.logFile(), "warn", "too long to carry through the sign-in"); n != 1 {
 		t.Errorf("%d warnings for %d starts with long return paths within seconds, want 1", n, floodRequests)
+	}
+}
+
+// A session cookie past its idle timeout is no session; it stays valid
+// otherwise until the session expires, and each request that carried it
+// wrote the audit line "session ended: idle timeout" again: a page's
+// assets, a tab polling, or a script with a copy of the cookie, as often
+// as it likes, for the whole session_lifetime. The end of one cookie's
+// session is audited once.
+func TestIdleSessionEndIsAuditedOnce(t *testing.T) {
+	s := startSiteOpts(t, siteOptions{handlerBlock: "\t\tidle_timeout 1s\n", auditLog: true})
+	s.queue(alice())
+	b := newBrowser(t)
+	if resp, _ := s.login(b, "corp", "/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	cookie := b.cookie(s.base, "jitauth_session").Value
+	time.Sleep(1500 * time.Millisecond)
+	for i := range floodRequests {
+		resp := newBrowser(t).do(http.MethodGet, s.base+"/poll", http.Header{"Cookie": {"jitauth_session=" + cookie}})
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("request %d with an idle cookie: %d, want the way to sign in", i, resp.StatusCode)
+		}
+	}
+	if n := len(logEntries(t, s.logFile(), "session ended: idle timeout")); n != 1 {
+		t.Errorf("%d audit lines \"session ended: idle timeout\" for %d requests with one idle cookie, want 1", n, floodRequests)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -393,6 +394,20 @@ func spentID(id string) string {
 // per request.
 func (m *sessions) firstRefusal(id, what string, now, expires time.Time) bool {
 	return m.used.audited.first(what+"\x00"+id, now, expires)
+}
+
+// firstIdle reports whether s, as its cookie carries it (its last
+// activity for the application key), is seen idle for the first time.
+// An idle cookie is no session, but stays valid until the session
+// expires: every request with it (a page's assets, a polling tab, a
+// script with a copy) would otherwise be audited as the session's end.
+// A later copy of the cookie has a later last activity, and ends again.
+func (m *sessions) firstIdle(key string, s *Session, now time.Time) bool {
+	if m.used == nil {
+		return true
+	}
+	id := "idle\x00" + key + "\x00" + s.ID + "\x00" + strconv.FormatInt(s.lastActive(key), 10)
+	return m.used.audited.first(id, now, time.Unix(s.ExpiresAt, 0))
 }
 
 // release undoes claim for an ID that was not used: a login state whose
