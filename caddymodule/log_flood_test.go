@@ -204,3 +204,38 @@ func TestIdleSessionEndIsAuditedOnce(t *testing.T) {
 		t.Errorf("%d audit lines \"session ended: idle timeout\" for %d requests with one idle cookie, want 1", n, floodRequests)
 	}
 }
+
+// Past three wrong codes the second factor asks the user to wait, and
+// every code sent meanwhile is refused without being checked: each such
+// request wrote the audit line "totp attempt refused: too many wrong
+// codes", so one session before its second factor (anyone who can sign
+// in at the provider as that user) could write one per request for the
+// whole wait, up to five minutes at a time. One wait is audited once.
+func TestTOTPWaitIsAuditedOncePerWait(t *testing.T) {
+	s := mfaSite(t, siteOptions{auditLog: true})
+	secret, _, _ := s.enrol(alice())
+	b, page := s.signInToMFA(alice())
+	for i := 1; i <= 3; i++ {
+		resp, body := s.submitCode(b, page, wrongCode(t, secret))
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("wrong code %d: %d, want 401", i, resp.StatusCode)
+		}
+		page = body
+	}
+	throttled := 0
+	for range floodRequests {
+		resp, body := s.submitCode(b, page, wrongCode(t, secret))
+		if resp.StatusCode == http.StatusTooManyRequests {
+			throttled++
+		}
+		page = body
+	}
+	if throttled < floodRequests/2 {
+		t.Fatalf("%d of %d codes refused for the wait, want most", throttled, floodRequests)
+	}
+	// The first wait is a second: a slow machine may see a second one
+	// begin, and a third.
+	if n := len(logEntries(t, s.logFile(), "totp attempt refused: too many wrong codes")); n > 3 {
+		t.Errorf("%d audit lines for %d codes refused during at most 3 waits, want one per wait", n, throttled)
+	}
+}

@@ -393,7 +393,17 @@ func spentID(id string) string {
 // refused again until the flow expires, and is audited once, not once
 // per request.
 func (m *sessions) firstRefusal(id, what string, now, expires time.Time) bool {
-	return m.used.audited.first(what+"\x00"+id, now, expires)
+	return m.auditOnce(what+"\x00"+id, now, expires)
+}
+
+// auditOnce reports whether key, an outcome that a client can repeat at
+// will, is seen for the first time (until expires), so that it is
+// audited once (onceSet, kept beside the replay set).
+func (m *sessions) auditOnce(key string, now, expires time.Time) bool {
+	if m.used == nil {
+		return true
+	}
+	return m.used.audited.first(key, now, expires)
 }
 
 // firstIdle reports whether s, as its cookie carries it (its last
@@ -403,11 +413,8 @@ func (m *sessions) firstRefusal(id, what string, now, expires time.Time) bool {
 // script with a copy) would otherwise be audited as the session's end.
 // A later copy of the cookie has a later last activity, and ends again.
 func (m *sessions) firstIdle(key string, s *Session, now time.Time) bool {
-	if m.used == nil {
-		return true
-	}
 	id := "idle\x00" + key + "\x00" + s.ID + "\x00" + strconv.FormatInt(s.lastActive(key), 10)
-	return m.used.audited.first(id, now, time.Unix(s.ExpiresAt, 0))
+	return m.auditOnce(id, now, time.Unix(s.ExpiresAt, 0))
 }
 
 // release undoes claim for an ID that was not used: a login state whose

@@ -281,8 +281,15 @@ func (h *Handler) verifyCode(ctx context.Context, w http.ResponseWriter, r *http
 		// The factor was reset since serveMFA read it: show the page anew.
 		http.Redirect(w, r, h.mfaURL(rd), http.StatusSeeOther)
 	case mfa.Throttled:
-		ev.kind = eventTOTPRateLimited
-		h.emit(ev)
+		// Refused unchecked and not counted, so a script can send
+		// codes for the whole wait (up to maxDelay): one wait is
+		// audited once. The next wait follows a code checked since,
+		// which counts (Attempts).
+		now := time.Now()
+		if h.app.sessions.auditOnce("totp wait\x00"+s.UserID+"\x00"+strconv.Itoa(c.Attempts), now, now.Add(c.Wait)) {
+			ev.kind = eventTOTPRateLimited
+			h.emit(ev)
+		}
 		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(c.Wait), 10))
 		form.Error = "Too many wrong codes. Wait " + waitText(c.Wait) + ", then try again."
 		h.renderMFA(w, http.StatusTooManyRequests, form)
