@@ -115,6 +115,9 @@ type Connection struct {
 	// longReturnWarned spaces the warnings of a return path too long to
 	// carry through the sign-in: rd, which any client writes.
 	longReturnWarned logSpacing
+	// longSignOutWarned spaces the warnings of a sign-out whose return
+	// path is too long to send through the provider: rd again.
+	longSignOutWarned logSpacing
 }
 
 // JITConfig is a connection's Just-in-Time provisioning policy.

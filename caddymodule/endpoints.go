@@ -629,7 +629,10 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.sessionEnded(r, s)
-		if c := h.app.Connections[s.Connection]; c != nil {
+		// openAny opens the cookie revoked or expired too, so one copy
+		// and its form token can be posted again and again: the
+		// session's sign-out is audited once, and not after its end.
+		if c := h.app.Connections[s.Connection]; c != nil && h.app.sessions.firstSignOut(s, time.Now()) {
 			h.emit(sessionEvent(eventLoggedOut, s))
 		}
 	}

@@ -3,6 +3,7 @@ package caddymodule_test
 import (
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"math/rand"
 	"net/http"
@@ -237,5 +238,52 @@ func TestTOTPWaitIsAuditedOncePerWait(t *testing.T) {
 	// begin, and a third.
 	if n := len(logEntries(t, s.logFile(), "totp attempt refused: too many wrong codes")); n > 3 {
 		t.Errorf("%d audit lines for %d codes refused during at most 3 waits, want one per wait", n, throttled)
+	}
+}
+
+// A sign-out opens the session cookie whatever its state (revoked or
+// expired: ending it again is harmless), so one copy of a session
+// cookie and its form token, posted again and again, was audited as
+// "user logged out" each time, and with a return path longer than a
+// provider takes (logout_at_provider) wrote a WARN each time: anyone
+// with an account, as often as they like, long after the session ended.
+// The sign-out of one session is audited once, and the warning spaced.
+func TestRepeatedSignOutIsAuditedOnce(t *testing.T) {
+	s := startSiteOpts(t, siteOptions{corpExtra: "logout_at_provider", auditLog: true})
+	s.queue(alice())
+	b := newBrowser(t)
+	if resp, _ := s.login(b, "corp", "/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: %d", resp.StatusCode)
+	}
+	jar := b.client.Jar.Cookies(mustParseURL(t, s.base))
+	_, page := b.get(s.base + "/.jitauth/logout")
+	m := csrfRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no token on the sign-out page:\n%s", page)
+	}
+	form := url.Values{"csrf": {html.UnescapeString(m[1])}, "rd": {"/" + strings.Repeat("a", 3000)}}
+	for i := range floodRequests {
+		req, err := http.NewRequest(http.MethodPost, s.base+"/.jitauth/logout", strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for _, c := range jar {
+			req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+		}
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 400 {
+			t.Fatalf("sign-out %d: %d", i, resp.StatusCode)
+		}
+	}
+	if n := len(logEntries(t, s.logFile(), "user logged out")); n != 1 {
+		t.Errorf("%d audit lines \"user logged out\" for %d sign-outs of one session, want 1", n, floodRequests)
+	}
+	if n := levelCount(t, s.logFile(), "warn", "too long to send through the provider"); n != 1 {
+		t.Errorf("%d warnings for %d sign-outs with a long return path within seconds, want 1", n, floodRequests)
 	}
 }

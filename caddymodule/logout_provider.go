@@ -113,8 +113,12 @@ func (h *Handler) logoutAtProvider(w http.ResponseWriter, r *http.Request, s *Se
 		state = safe
 	}
 	if len(state) > maxEndSessionState {
-		h.logger.Warn("the page to go to after signing out is too long to send through the provider; the sign-out ends on the signed-out page",
-			zap.String("connection", conn.name), zap.Int("return_url_bytes", len(state)))
+		// rd is the client's, and a sign-out can be posted again with
+		// the same cookie at will: spaced out.
+		if skipped, ok := conn.longSignOutWarned.due(time.Now()); ok {
+			h.logger.Warn("the page to go to after signing out is too long to send through the provider; the sign-out ends on the signed-out page",
+				zap.String("connection", conn.name), zap.Int("return_url_bytes", len(state)), zap.Uint64("not_logged_since_last", skipped))
+		}
 		state = ""
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), storeTimeout)

@@ -417,6 +417,14 @@ func (m *sessions) firstIdle(key string, s *Session, now time.Time) bool {
 	return m.auditOnce(id, now, time.Unix(s.ExpiresAt, 0))
 }
 
+// firstSignOut reports whether the sign-out of s is its first here (and
+// s has not expired): a sign-out takes the session cookie revoked or
+// expired too (openAny), so a copy of it can be posted again at will.
+func (m *sessions) firstSignOut(s *Session, now time.Time) bool {
+	expires := time.Unix(s.ExpiresAt, 0)
+	return now.Before(expires) && m.auditOnce("signed out\x00"+s.ID, now, expires)
+}
+
 // release undoes claim for an ID that was not used: a login state whose
 // provider answer was refused (see usedStates), or one whose use could
 // not be recorded (spend failed), whose retry must not be refused.
