@@ -118,6 +118,10 @@ type Connection struct {
 	// longSignOutWarned spaces the warnings of a sign-out whose return
 	// path is too long to send through the provider: rd again.
 	longSignOutWarned logSpacing
+	// noFlowAudited and elsewhereAudited space the audit lines (and
+	// Caddy events) of a callback without a valid flow cookie and of a
+	// start on another origin: anyone can send either (emitSpaced).
+	noFlowAudited, elsewhereAudited logSpacing
 }
 
 // JITConfig is a connection's Just-in-Time provisioning policy.

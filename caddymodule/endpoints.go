@@ -132,7 +132,7 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 	dropOldFlows(w, r, h.app.sessions.seal, secure, maxFlows, flowName)
 	restart := h.PathPrefix + "login"
 	if !ok || f.Connection != conn.name {
-		h.emit(event{kind: eventLoginRefused, connection: conn.name, reason: "invalid or expired login state"})
+		h.emitSpaced(&conn.noFlowAudited, event{kind: eventLoginRefused, connection: conn.name, reason: "invalid or expired login state"})
 		renderError(w, http.StatusBadRequest, "Sign-in expired", "This sign-in is not valid in this browser, or it took too long. Start again.", restart)
 		return
 	}

@@ -97,6 +97,9 @@ type event struct {
 	providerError string
 	// err is the error behind a failure.
 	err error
+	// held counts the same outcomes not audited since the last one that
+	// was (emitSpaced).
+	held uint64
 }
 
 // observers are where an outcome goes besides the audit log: the
@@ -201,6 +204,9 @@ func (ev event) data() map[string]any {
 	if ev.err != nil {
 		d["error"] = ev.err.Error()
 	}
+	if ev.held > 0 {
+		d["not_logged_since_last"] = ev.held
+	}
 	return d
 }
 
@@ -248,6 +254,9 @@ func (ev event) fields() []zap.Field {
 	if ev.err != nil {
 		f = append(f, zap.Error(ev.err))
 	}
+	if ev.held > 0 {
+		f = append(f, zap.Uint64("not_logged_since_last", ev.held))
+	}
 	return f
 }
 
@@ -264,4 +273,24 @@ func (h *Handler) emit(ev event) {
 		o = h.app.observers
 	}
 	o.emit(h.logger, ev)
+}
+
+// emitSpaced records ev, an outcome with no identity to name that
+// anyone's requests can repeat at will (a callback without a valid flow
+// cookie): it counts in the metrics each time, but is audited and sent
+// as a Caddy event (on which an events block may run a program) at most
+// once per logSpacingInterval of l, saying how many were held back;
+// those log at DEBUG.
+func (h *Handler) emitSpaced(l *logSpacing, ev event) {
+	if held, ok := l.due(time.Now()); ok {
+		ev.held = held
+		h.emit(ev)
+		return
+	}
+	if h.app != nil && h.app.observers != nil && h.app.observers.metrics != nil {
+		h.app.observers.metrics.record(ev)
+	}
+	if ce := h.logger.Check(zapcore.DebugLevel, string(ev.kind)); ce != nil {
+		ce.Write(ev.fields()...)
+	}
 }

@@ -154,6 +154,9 @@ func TestStartOnAnotherOriginWarnsSpacedOut(t *testing.T) {
 	if n := levelCount(t, logFile, "warn", "not redirect_url's"); n != 1 {
 		t.Errorf("%d warnings for %d starts on made-up origins within seconds, want 1", n, floodRequests)
 	}
+	if n := len(logEntries(t, logFile, "login failed")); n != 1 {
+		t.Errorf("%d audit lines for %d starts on made-up origins within seconds, want 1", n, floodRequests)
+	}
 }
 
 // A return path too long to carry through the sign-in is dropped, and
@@ -285,5 +288,46 @@ func TestRepeatedSignOutIsAuditedOnce(t *testing.T) {
 	}
 	if n := levelCount(t, s.logFile(), "warn", "too long to send through the provider"); n != 1 {
 		t.Errorf("%d warnings for %d sign-outs with a long return path within seconds, want 1", n, floodRequests)
+	}
+}
+
+// A callback without a valid flow cookie (none at all, another
+// browser's state, an expired flow) is refused with no identity to name,
+// and anyone can send it as often as they like, with nothing to start
+// first. Each one was an audit line and a login_failed Caddy event (an
+// events block may run a program on each). It is still counted in the
+// metrics each time, but audited and sent as an event at most once per
+// connection every logSpacingInterval.
+func TestCallbackWithoutAFlowIsAuditedSpacedOut(t *testing.T) {
+	admin := freePort(t)
+	s := startSiteOpts(t, siteOptions{adminPort: admin, auditLog: true, jsonReplace: []string{`"apps":{`, subscribeAll}})
+	before := scrapeMetrics(t, admin)
+	recordedEvents.Lock()
+	seen := len(recordedEvents.list)
+	recordedEvents.Unlock()
+	for i := range floodRequests {
+		resp, _ := newBrowser(t).get(s.base + "/.jitauth/callback/corp?" + url.Values{"state": {fmt.Sprint("junk-", i)}, "code": {"x"}}.Encode())
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("callback %d without a flow: %d, want 400", i, resp.StatusCode)
+		}
+	}
+	if n := len(logEntries(t, s.logFile(), "login refused")); n != 1 {
+		t.Errorf("%d audit lines for %d callbacks without a flow within seconds, want 1", n, floodRequests)
+	}
+	recordedEvents.Lock()
+	events := 0
+	for _, e := range recordedEvents.list[seen:] {
+		if e.Name() == "login_failed" {
+			events++
+		}
+	}
+	recordedEvents.Unlock()
+	if events != 1 {
+		t.Errorf("%d login_failed Caddy events for %d callbacks without a flow within seconds, want 1", events, floodRequests)
+	}
+	after := scrapeMetrics(t, admin)
+	refused := `jit_auth_logins_total{connection="corp",outcome="refused"}`
+	if got := after[refused] - before[refused]; got != floodRequests {
+		t.Errorf("%s went up by %v, want %d: the metrics count every one", refused, got, floodRequests)
 	}
 }

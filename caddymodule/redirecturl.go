@@ -80,13 +80,14 @@ func (h *Handler) redirectURLElsewhere(w http.ResponseWriter, r *http.Request, c
 			"behind a proxy, list it in trusted_proxies so that the site's origin is the one browsers use (X-Forwarded-Host, X-Forwarded-Proto)",
 			site, h.ownCallbackURL(r, conn)),
 	}
-	h.emit(event{kind: eventLoginFailed, connection: conn.name, err: mc})
 	// The site's origin is the request's Host (Caddy's host matcher
 	// ignores its port; a site without a host takes any name), which any
 	// client writes: an ERROR telling operators to remove a correct
 	// redirect_url was anyone's to log at will. A WARN says where the
 	// origin came from, and the fix holds if browsers do reach it. Any
-	// client can repeat it with every request, so it is spaced out.
+	// client can repeat it with every request, so it is spaced out, and
+	// so is the failed login's audit line and event.
+	h.emitSpaced(&conn.elsewhereAudited, event{kind: eventLoginFailed, connection: conn.name, err: mc})
 	if skipped, ok := conn.elsewhereWarned.due(time.Now()); ok {
 		h.logger.Warn("sign-in started on an origin that is not redirect_url's; the origin is the one the request's Host names (or what trusted_proxies forward), which any client can write: if browsers reach the site there, the connection is misconfigured",
 			zap.String("connection", conn.name), zap.String("step", mc.Step), zap.String("site", site), zap.String("redirect_url", conn.RedirectURL),
