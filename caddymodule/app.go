@@ -377,7 +377,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.lifetimes = a.lifetimeHistory(ctx)
 	a.sessionsKey = sessionCacheKey(keys, a.lifetimes)
 	a.sessions = &sessions{seal: seal, cache: acquireSessionCache(a.sessionsKey),
-		revoked: a.state.revoked, status: a.state.userStatus, used: a.state.usedStates,
+		revoked: a.state.revoked, status: a.state.userStatus, refresh: time.Duration(a.UserStatusRefresh), used: a.state.usedStates,
 		store: a.store, once: a.singleUse, pending: a.state.pending, storage: a.storage, logger: a.logger,
 		lifetimes: a.lifetimes, started: a.ready}
 	return nil

@@ -208,6 +208,9 @@ var (
 	// revokeDown and useOnceDown fail only RevokeSession or only UseOnce:
 	// a store that fails between the writes of one request.
 	revokeDown, useOnceDown atomic.Bool
+	// userReadsDown fails the reads of users by ID (User, UsersByID):
+	// the status refresh's reads, and nothing a sign-in needs.
+	userReadsDown atomic.Bool
 )
 
 // barrier releases its waiters together once n of them wait (or after a
@@ -274,6 +277,20 @@ func (f *failingStore) RecordLogin(ctx context.Context, k provisioner.IdentityKe
 		return nil, errStoreDown
 	}
 	return f.Store.RecordLogin(ctx, k, raw, at, update)
+}
+
+func (f *failingStore) User(ctx context.Context, id string) (*provisioner.User, error) {
+	if userReadsDown.Load() {
+		return nil, errStoreDown
+	}
+	return f.Store.User(ctx, id)
+}
+
+func (f *failingStore) UsersByID(ctx context.Context, ids []string) ([]provisioner.User, error) {
+	if userReadsDown.Load() {
+		return nil, errStoreDown
+	}
+	return f.Store.UsersByID(ctx, ids)
 }
 
 func (f *failingStore) RevokeSession(ctx context.Context, id string, expires time.Time) error {

@@ -235,7 +235,7 @@ func (st *sharedState) runDeprovision(ctx context.Context) {
 		if cfg := st.current(); cfg != nil && cfg.sweeper != nil {
 			cfg.sweeper.sweep(ctx, last)
 		}
-		if !st.sleep(ctx, time.Now(), sweepInterval, nil) {
+		if !st.sleep(ctx, time.Now(), sweepInterval) {
 			return
 		}
 	}

@@ -619,7 +619,7 @@ func (st *sharedState) runRefresh(ctx context.Context) {
 		if cfg := st.current(); cfg != nil && cfg.refresher != nil {
 			cfg.refresher.pass(ctx)
 		}
-		if !st.sleep(ctx, time.Now(), refreshTick, nil) {
+		if !st.sleep(ctx, time.Now(), refreshTick) {
 			return
 		}
 	}

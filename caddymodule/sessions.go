@@ -35,6 +35,11 @@ type sessions struct {
 	revoked *revocations
 	// status holds the user statuses the background refresh re-reads.
 	status *userStatus
+	// refresh is user_status_refresh: a session issued longer ago waits
+	// for its user's first read by this process (admitted). 0 (sessions
+	// that no App provisioned, with nothing reading their users): none
+	// waits.
+	refresh time.Duration
 	// used is the replay set: login states and pending logins already
 	// answered.
 	used *usedStates
@@ -158,7 +163,17 @@ type sessionCheck struct {
 // before the start (through this instance or another) is not in them.
 // Until then the check waits up to firstReadWait, then reports false,
 // and keeps no outcome; once read, a check is kept as before, so the
-// wait costs the authenticated path nothing.
+// wait costs the authenticated path nothing. So, for a session of a
+// local user, with the user's first read by this process (after a
+// start, or the user's first request here): the cookie's profile and
+// the status it implies speak for the user as the login found them, and
+// a change made since (a role taken away, a disable in the store) must
+// show once user_status_refresh has passed, as it does where the user
+// was read. A session issued less than that ago does not wait: any
+// change to its user is newer still, and may show at the read that
+// follows at once. Nor does a JIT-off session: its profile is the
+// provider's, which no read here changes, and its holder's status
+// counts from the read that follows at once, as before.
 func (m *sessions) admitted(ctx context.Context, e *cachedSession, nowUnix int64) (*Session, bool) {
 	if !m.awaitStarted(ctx) {
 		return nil, false
@@ -191,6 +206,15 @@ func (m *sessions) admitted(ctx context.Context, e *cachedSession, nowUnix int64
 		}
 	default:
 		active, profile, entry := m.status.lookup(s.UserID, nowUnix)
+		if !entry.wasRead() && m.outlivesRefresh(s) {
+			// Requests that come meanwhile wait for the same read; each
+			// asks for it, should a reload have dropped the request.
+			m.status.wakeReader()
+			if !entry.awaitRead(ctx, firstReadWait) {
+				return nil, false
+			}
+			active, profile = !entry.refused.Load(), entry.profile.Load()
+		}
 		c.userSeen = entry
 		if active {
 			// Changes to the user since the session was issued (roles,
@@ -202,6 +226,12 @@ func (m *sessions) admitted(ctx context.Context, e *cachedSession, nowUnix int64
 	}
 	e.checked.Store(c)
 	return c.outcome, true
+}
+
+// outlivesRefresh reports whether s was issued user_status_refresh or
+// more ago (counted from the start of the second it was issued in).
+func (m *sessions) outlivesRefresh(s *Session) bool {
+	return m.refresh > 0 && time.Now().UnixNano()-s.IssuedAt*int64(time.Second) >= int64(m.refresh)
 }
 
 // confirm reports whether s still counts by what the store says now,
@@ -249,14 +279,17 @@ func (m *sessions) confirm(ctx context.Context, users provisioner.UserStore, s *
 // another instance has undone since. That older reading must not refuse
 // the session just issued (the user, enabled again, would be sent back
 // to sign in until the refresh). A reading made here after readFrom (a
-// disable through this instance meanwhile) is newer, and stays. Only
-// the status is taken: the profile stays as the refresh read it.
+// disable through this instance meanwhile) is newer, and stays. A JIT-on
+// sign-in's reading is also its user's profile, and the user's first
+// read here (userStatus.signedIn): the session it issues never waits
+// for one. Of a holder, only the status is taken: its JIT-on sessions
+// still wait for the profile.
 func (m *sessions) userRead(res provisioner.Result, readFrom time.Time) {
 	if m.status == nil {
 		return
 	}
 	if res.User != nil && res.User.Status == provisioner.StatusActive {
-		m.status.readActive(res.User.ID, readFrom)
+		m.status.signedIn(res.User, readFrom)
 	}
 	if res.Holder != "" {
 		m.status.readActive(res.Holder, readFrom)

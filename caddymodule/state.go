@@ -38,8 +38,9 @@ const sharedStateKey = "jit_auth.state"
 
 // sharedState is the security state every configuration generation of
 // the jit_auth app uses, and the background work that keeps it current:
-// one revocation follower, one user-status refresher and one
-// deprovisioning sweeper per process,
+// one revocation follower, one user-status refresher (and reader of
+// the users seen for the first time) and one deprovisioning sweeper per
+// process,
 // however many generations overlap. They run while at least one
 // generation is started, with that of the one started last.
 type sharedState struct {
@@ -166,15 +167,15 @@ func (st *sharedState) changedLocked() {
 }
 
 // sleep waits until the interval that every gives for the current
-// configuration has passed since last, or wake fires (nil: never); it
-// returns false when ctx ends. A reload does not wait for the timer the
-// configuration before it armed: the wait ends at last plus the shortest
-// interval of the configurations current meanwhile, so a reload that
-// shortens user_status_refresh or revocation_poll from an hour to a
-// second bounds a disabled user or a logout made elsewhere by the new
-// second, not by what is left of the hour (S7, S17). A reload that
-// lengthens an interval takes effect from the next wait on.
-func (st *sharedState) sleep(ctx context.Context, last time.Time, every func(*stateConfig) time.Duration, wake <-chan struct{}) bool {
+// configuration has passed since last; it returns false when ctx ends.
+// A reload does not wait for the timer the configuration before it
+// armed: the wait ends at last plus the shortest interval of the
+// configurations current meanwhile, so a reload that shortens
+// user_status_refresh or revocation_poll from an hour to a second
+// bounds a disabled user or a logout made elsewhere by the new second,
+// not by what is left of the hour (S7, S17). A reload that lengthens an
+// interval takes effect from the next wait on.
+func (st *sharedState) sleep(ctx context.Context, last time.Time, every func(*stateConfig) time.Duration) bool {
 	// One timer, re-armed: since Go 1.23 a Reset timer delivers no value
 	// of its earlier arming.
 	t := time.NewTimer(time.Hour)
@@ -198,8 +199,6 @@ func (st *sharedState) sleep(ctx context.Context, last time.Time, every func(*st
 			return false
 		case <-fire:
 			return true
-		case <-wake:
-			return true
 		case <-changed:
 		}
 	}
@@ -218,7 +217,7 @@ func (st *sharedState) attach(cfg *stateConfig) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	st.cancel = cancel
-	st.done.Add(4)
+	st.done.Add(5)
 	go func() {
 		defer st.done.Done()
 		st.followRevocations(ctx)
@@ -226,6 +225,10 @@ func (st *sharedState) attach(cfg *stateConfig) {
 	go func() {
 		defer st.done.Done()
 		st.refreshUserStatus(ctx)
+	}()
+	go func() {
+		defer st.done.Done()
+		st.readNewUsers(ctx)
 	}()
 	go func() {
 		defer st.done.Done()
@@ -292,7 +295,7 @@ func (st *sharedState) followRevocations(ctx context.Context) {
 				since = next
 			}
 		}
-		if !st.sleep(ctx, time.Now(), revocationPoll, nil) {
+		if !st.sleep(ctx, time.Now(), revocationPoll) {
 			return
 		}
 	}
@@ -312,7 +315,7 @@ func (st *sharedState) refreshUserStatus(ctx context.Context) {
 	var counted time.Time
 	refresh := func(cfg *stateConfig) time.Duration { return cfg.refresh }
 	for {
-		if !st.sleep(ctx, time.Now(), refresh, st.userStatus.wake) {
+		if !st.sleep(ctx, time.Now(), refresh) {
 			return
 		}
 		if cfg := st.current(); cfg != nil {
@@ -324,6 +327,49 @@ func (st *sharedState) refreshUserStatus(ctx context.Context) {
 		}
 	}
 }
+
+// readNewUsers reads each user this process has not read yet as soon
+// as a request meets one (userStatus.lookup), with the store of the
+// current configuration: a session whose cookie may be older than a
+// change to its user waits for that read (sessions.admitted). A read
+// the store fails is tried again every firstReadRetry while such a
+// request may still wait, and at once with the store of a configuration
+// a reload starts meanwhile, whose store the replaced one's may be
+// closed in favour of.
+func (st *sharedState) readNewUsers(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-st.userStatus.unread:
+		}
+		giveUp := time.Now().Add(firstReadWait)
+		for {
+			cfg, changed := st.currentAndChanges()
+			if cfg == nil {
+				break
+			}
+			rctx, cancel := context.WithTimeout(ctx, storeTimeout)
+			left := st.userStatus.readUnread(rctx, cfg.store, cfg.logger)
+			cancel()
+			if !left || time.Now().After(giveUp) {
+				break
+			}
+			t := time.NewTimer(firstReadRetry)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-changed:
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
+}
+
+// firstReadRetry is how soon readNewUsers tries a failed read again.
+var firstReadRetry = time.Second
 
 // userCountInterval bounds how often the users are counted for the
 // users-by-status metric: a count reads the whole users table, so even

@@ -22,7 +22,7 @@ func refreshInterval(cfg *stateConfig) time.Duration { return cfg.refresh }
 // arrives on the channel.
 func startSleep(ctx context.Context, st *sharedState, last time.Time) <-chan bool {
 	done := make(chan bool, 1)
-	go func() { done <- st.sleep(ctx, last, refreshInterval, nil) }()
+	go func() { done <- st.sleep(ctx, last, refreshInterval) }()
 	return done
 }
 

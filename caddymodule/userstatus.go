@@ -19,12 +19,15 @@ import (
 // those sessions within the refresh interval (S7), while the
 // authenticated request path reads only memory. A background loop
 // (sharedState.refreshUserStatus) re-reads the status of every user seen
-// recently; a user seen for the first time is checked at once in the
-// background.
+// recently; a user seen for the first time is read at once in the
+// background (sharedState.readNewUsers), and a session that the
+// profile of its cookie no longer speaks for waits for that read
+// (sessions.admitted).
 type userStatus struct {
 	mu    sync.RWMutex
 	users map[string]*statusEntry // by local user ID
-	wake  chan struct{}
+	// unread wakes readNewUsers: an entry no read has reached yet.
+	unread chan struct{}
 	// gen counts the changes a session's check depends on (a status, a
 	// profile, an entry forgotten), so a check made since the last one
 	// still holds (sessions.admitted).
@@ -52,10 +55,42 @@ type statusEntry struct {
 	// profile is the user as the store last said, for sessions issued
 	// before a change (nil until the first refresh).
 	profile atomic.Pointer[liveProfile]
+	// read is closed once this process has read the user from the store
+	// (the refresh, a sign-in, confirm): until then, refused and profile
+	// say only what a session's cookie says, which may be older than a
+	// change the instances that read the user act on.
+	read     chan struct{}
+	readOnce sync.Once
+}
+
+func newStatusEntry(nowUnix int64) *statusEntry {
+	e := &statusEntry{read: make(chan struct{})}
+	e.lastSeen.Store(nowUnix)
+	return e
+}
+
+// markRead records that the user was read from the store.
+func (e *statusEntry) markRead() { e.readOnce.Do(func() { close(e.read) }) }
+
+// wasRead reports whether the user was read from the store.
+func (e *statusEntry) wasRead() bool {
+	select {
+	case <-e.read:
+		return true
+	default:
+		return false
+	}
+}
+
+// awaitRead waits up to limit (or until ctx ends) for the first read
+// of e's user, which readNewUsers has been asked for, and reports
+// whether it came.
+func (e *statusEntry) awaitRead(ctx context.Context, limit time.Duration) bool {
+	return waitClosed(ctx, e.read, limit)
 }
 
 func newUserStatus() *userStatus {
-	return &userStatus{users: make(map[string]*statusEntry), wake: make(chan struct{}, 1)}
+	return &userStatus{users: make(map[string]*statusEntry), unread: make(chan struct{}, 1)}
 }
 
 // liveProfile is what of a user's stored record a live session shows:
@@ -131,8 +166,8 @@ func (p *liveProfile) current(s *Session) *Session {
 
 // active reports whether the user may use a live session (not disabled
 // or deleted in the store), and the user's profile as last read. An
-// unknown user is active until checked, and queued for a check; the
-// bound holds from then.
+// unknown user is active until read, and queued for a read at once
+// (statusEntry.wasRead tells whether it was read).
 func (u *userStatus) active(id string, nowUnix int64) (bool, *liveProfile) {
 	active, profile, _ := u.lookup(id, nowUnix)
 	return active, profile
@@ -148,17 +183,22 @@ func (u *userStatus) lookup(id string, nowUnix int64) (bool, *liveProfile, *stat
 	if e == nil {
 		u.mu.Lock()
 		if e = u.users[id]; e == nil {
-			e = &statusEntry{}
+			e = newStatusEntry(nowUnix)
 			u.users[id] = e
 		}
 		u.mu.Unlock()
-		select {
-		case u.wake <- struct{}{}:
-		default:
-		}
+		u.wakeReader()
 	}
 	e.seen(nowUnix)
 	return !e.refused.Load(), e.profile.Load(), e
+}
+
+// wakeReader asks readNewUsers to read the entries not read yet.
+func (u *userStatus) wakeReader() {
+	select {
+	case u.unread <- struct{}{}:
+	default:
+	}
 }
 
 // seen records that a session of the user was used at nowUnix.
@@ -176,9 +216,10 @@ func (u *userStatus) set(id string, refused bool) {
 	u.mu.Lock()
 	e := u.users[id]
 	if e == nil {
-		e = &statusEntry{}
-		e.lastSeen.Store(time.Now().Unix())
+		e = newStatusEntry(time.Now().Unix())
 		u.users[id] = e
+		// Only the status is known: the profile is read at once.
+		defer u.wakeReader()
 	}
 	u.mu.Unlock()
 	if e.decide(refused) != refused {
@@ -202,6 +243,46 @@ func (u *userStatus) readActive(id string, readFrom time.Time) {
 	changed := readFrom.UnixNano() > e.decidedAt && e.refused.Swap(false)
 	e.mu.Unlock()
 	if changed {
+		u.gen.Add(1)
+	}
+}
+
+// signedIn records what a sign-in or a bearer token's check, whose
+// reads of the store began at readFrom, found of its user, active (it
+// let them in), as readActive does; and, when this process has not read
+// the user yet, takes that reading as the user's first read, with its
+// profile, so that the session it issues never waits for one
+// (sessions.admitted). The profile replaces none read after readFrom,
+// and speaks only for the sessions issued before readFrom
+// (liveProfile.current): the session just issued carries what the
+// sign-in wrote. Once the user was read, the profile is left to the
+// refresh, as before; and only a change of the status changes gen, so
+// that a bearer token's check now and then does not make every session
+// be checked again.
+func (u *userStatus) signedIn(user *provisioner.User, readFrom time.Time) {
+	u.mu.Lock()
+	e := u.users[user.ID]
+	if e == nil {
+		e = newStatusEntry(time.Now().Unix())
+		u.users[user.ID] = e
+	}
+	u.mu.Unlock()
+	first := !e.wasRead()
+	if first {
+		p := profileOf(user, u.roles.Load())
+		p.readAt = readFrom.UnixNano()
+		for {
+			old := e.profile.Load()
+			if (old != nil && old.readAt >= p.readAt) || e.profile.CompareAndSwap(old, p) {
+				break
+			}
+		}
+	}
+	e.mu.Lock()
+	changed := readFrom.UnixNano() > e.decidedAt && e.refused.Swap(false)
+	e.mu.Unlock()
+	e.markRead()
+	if first || changed {
 		u.gen.Add(1)
 	}
 }
@@ -249,6 +330,36 @@ func (u *userStatus) refresh(ctx context.Context, store provisioner.UserStore, k
 	}
 	u.mu.Unlock()
 
+	u.read(ctx, store, ids, logger)
+}
+
+// readUnread reads the users this process has not read yet, and
+// reports whether any is left unread (a store error).
+func (u *userStatus) readUnread(ctx context.Context, store provisioner.UserStore, logger *zap.Logger) (left bool) {
+	u.mu.RLock()
+	var ids []string
+	for id, e := range u.users {
+		if !e.wasRead() {
+			ids = append(ids, id)
+		}
+	}
+	u.mu.RUnlock()
+	if len(ids) == 0 {
+		return false
+	}
+	u.read(ctx, store, ids, logger)
+	u.mu.RLock()
+	defer u.mu.RUnlock()
+	for _, id := range ids {
+		if e := u.users[id]; e != nil && !e.wasRead() {
+			return true
+		}
+	}
+	return false
+}
+
+// read reads the status and profile of the users ids.
+func (u *userStatus) read(ctx context.Context, store provisioner.UserStore, ids []string, logger *zap.Logger) {
 	// Holders named rather than identified (holderByName) are found by
 	// name, one read each: only sessions opened while the directory
 	// could not be read have them.
@@ -305,6 +416,7 @@ func (u *userStatus) refreshName(ctx context.Context, store provisioner.UserStor
 	if was, decided := e.decideRead(refused, readFrom); decided && was != refused && refused {
 		logger.Info("the local user holding a JIT-off name is disabled or another's; its live sessions refused", zap.String("local_id", user.ID))
 	}
+	e.markRead()
 	u.gen.Add(1)
 }
 
@@ -355,6 +467,7 @@ func (u *userStatus) updateRead(id string, user *provisioner.User, readFrom time
 	if was, decided := e.decideRead(refused, readFrom); decided && was != refused && refused {
 		logger.Info("user disabled or deleted; live sessions refused", zap.String("local_id", id))
 	}
+	e.markRead()
 	// Every read counts as a change: a profile read after a session was
 	// issued speaks for it where one read before did not (current).
 	u.gen.Add(1)
