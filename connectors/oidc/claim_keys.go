@@ -11,13 +11,13 @@ import (
 )
 
 // structClaims are the claims read from an ID token, userinfo answer or
-// bearer token into a Go struct, by go-oidc (its verification and
-// IDToken, UserInfo) or by jit_auth (a session's sid, a bearer's exp and
-// amr): encoding/json matches those keys without regard to letter case
+// bearer token or logout token into a Go struct, by go-oidc (its
+// verification and IDToken, UserInfo) or by jit_auth (a session's sid, a
+// bearer's exp and amr, a logout token's events): encoding/json matches those keys without regard to letter case
 // (with Unicode folding: "ſub" is sub), the last of several winning,
 // while the claims jit_auth maps and passes on are read as a map, by
 // exact key.
-var structClaims = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "nonce", "at_hash", "azp", "sid", "amr", "jti", "_claim_names", "_claim_sources"}
+var structClaims = []string{"iss", "sub", "aud", "exp", "iat", "nbf", "nonce", "at_hash", "azp", "sid", "amr", "jti", "events", "_claim_names", "_claim_sources"}
 
 // claimsOf is the claims of a verified token or userinfo answer (what)
 // as a map, refused when its JSON has a key twice, or one of

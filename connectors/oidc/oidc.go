@@ -587,7 +587,8 @@ const maxLogoutTokenAge = 5 * time.Minute
 // the signature with the issuer's keys (never alg none), iss, aud naming
 // this client, iat within five minutes, exp if present, an events claim
 // with the back-channel logout event, a jti, a sub or a sid, and no nonce
-// (so an ID token cannot pass for a logout token).
+// (so an ID token cannot pass for a logout token); no key twice, none of
+// structClaims spelled otherwise.
 func (o *OIDC) VerifyLogoutToken(ctx context.Context, token string) (connector.LogoutToken, error) {
 	var lt connector.LogoutToken
 	if len(token) > maxIDTokenLength {
@@ -609,6 +610,11 @@ func (o *OIDC) VerifyLogoutToken(ctx context.Context, token string) (connector.L
 		// iss or aud whole (checked before the signature): bounded, as
 		// the audit log repeats it.
 		return lt, fmt.Errorf("%w: logout token: %s", connector.ErrRejected, connector.SaidErr(err))
+	}
+	// Before t.Subject or any field below is read: a "SID" or a second
+	// "sub" would be what they say, not what the token's claims say.
+	if _, err := claimsOf("logout token", t); err != nil {
+		return lt, err
 	}
 	var c struct {
 		Events map[string]json.RawMessage `json:"events"`
