@@ -1,17 +1,30 @@
 package oidc
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
-// mergeUserinfo adds what the userinfo endpoint says to the ID token's
-// claims where the token is silent: the token's own claims win, as they
-// are signed. email and email_verified are one fact, so they come as a
+// userinfoProtocolClaims describe the sign-in or a token, not the user:
+// they come from the (signed) ID token or not at all, never from the
+// userinfo answer, which only TLS vouches for. sid in particular names
+// the provider session a back-channel logout ends. sub is not among
+// them: userinfo's must equal the token's, or is the subject of a
+// refresh answered without an ID token.
+var userinfoProtocolClaims = []string{"iss", "aud", "azp", "nonce", "exp", "iat", "nbf", "auth_time", "acr", "amr",
+	"at_hash", "c_hash", "jti", "sid", "_claim_names", "_claim_sources"}
+
+// mergeUserinfo adds what the userinfo endpoint says about the user to
+// the ID token's claims where the token is silent: the token's own
+// claims win, as they are signed, and userinfoProtocolClaims are never
+// taken from userinfo. email and email_verified are one fact, so they come as a
 // pair from one source: userinfo's email_verified vouches for the
 // token's email only when userinfo speaks of the same address, and a
 // token's email_verified with no email of its own vouches for nothing
 // userinfo names.
 func mergeUserinfo(claims, userinfo map[string]any) {
 	for k, v := range userinfo {
-		if _, ok := claims[k]; !ok && k != "email" && k != "email_verified" {
+		if _, ok := claims[k]; !ok && k != "email" && k != "email_verified" && !slices.Contains(userinfoProtocolClaims, k) {
 			claims[k] = v
 		}
 	}

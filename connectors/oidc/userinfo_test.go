@@ -44,3 +44,29 @@ func TestMergeUserinfoKeepsEmailAndItsFlagTogether(t *testing.T) {
 		})
 	}
 }
+
+// The userinfo answer is not signed: what describes the sign-in (the
+// provider session, the authentication's strength and time, the
+// token's issuer, audience, nonce, hashes and lifetime) comes from the
+// ID token or not at all; what describes the user fills in as before.
+func TestMergeUserinfoTakesNoProtocolClaims(t *testing.T) {
+	token := map[string]any{"sub": "s", "iss": "https://idp.example"}
+	userinfo := map[string]any{"sub": "s", "name": "A", "groups": []any{"g"}, "locale": "de"}
+	for _, k := range []string{"iss", "aud", "azp", "nonce", "exp", "iat", "nbf", "auth_time", "acr", "amr",
+		"at_hash", "c_hash", "jti", "sid", "_claim_names", "_claim_sources"} {
+		userinfo[k] = "from userinfo"
+	}
+	mergeUserinfo(token, userinfo)
+	want := map[string]any{"sub": "s", "iss": "https://idp.example", "name": "A", "groups": []any{"g"}, "locale": "de"}
+	if !reflect.DeepEqual(token, want) {
+		t.Errorf("merged %v, want %v", token, want)
+	}
+	// A refresh answered without an ID token: the claims are userinfo's
+	// (its sub is the subject, checked as such), without the protocol
+	// claims.
+	claims := map[string]any{}
+	mergeUserinfo(claims, userinfo)
+	if want := map[string]any{"sub": "s", "name": "A", "groups": []any{"g"}, "locale": "de"}; !reflect.DeepEqual(claims, want) {
+		t.Errorf("merged %v, want %v", claims, want)
+	}
+}
