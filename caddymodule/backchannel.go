@@ -20,11 +20,12 @@ import (
 const maxLogoutForm = 64 << 10
 
 // maxLogoutTokenSkew is how far from now a logout token's iat may be
-// (the connector checks it): a token whose iat is that far ahead is
+// for a connector that does not say how long it accepts a token
+// (LogoutToken.AcceptableUntil): a token whose iat is that far ahead is
 // accepted for twice that from its first use.
 const maxLogoutTokenSkew = 5 * time.Minute
 
-// usedLogoutTokenMargin is how much longer than that a used jti is
+// usedLogoutTokenMargin is how much longer than its acceptance a used jti is
 // remembered: its record must outlive the token's acceptance on every
 // instance, also one whose clock is a little behind (it accepts the
 // token that much later) or that prunes by a clock a little ahead.
@@ -106,7 +107,16 @@ func (h *Handler) serveBackchannelLogout(w http.ResponseWriter, r *http.Request,
 	// that another instance refuses it at once with a SingleUseStore, and
 	// from its next revocation poll on without one.
 	use := logoutTokenUse(conn.name, lt.JTI)
-	usedFor := now.Add(2*maxLogoutTokenSkew + usedLogoutTokenMargin)
+	// As long as the connector would take the token again: another
+	// connector's window may be wider than the oidc one.
+	until := lt.AcceptableUntil
+	if until.IsZero() {
+		until = now.Add(2 * maxLogoutTokenSkew)
+	}
+	if until.Before(now) {
+		until = now
+	}
+	usedFor := until.Add(usedLogoutTokenMargin)
 	spent := false
 	if !h.app.sessions.claim(use, now) {
 		// A token this instance spent, but whose logout it could not

@@ -144,6 +144,11 @@ type LogoutToken struct {
 	Subject   string
 	SessionID string
 	JTI       string
+	// AcceptableUntil is when VerifyLogoutToken stops accepting the
+	// token (or later, never earlier): jit_auth refuses its jti (single
+	// use) until a minute after. Zero stands for the oidc connector's
+	// window, an iat within five minutes of now: ten minutes from now.
+	AcceptableUntil time.Time
 }
 
 // Refresher is implemented by a connector whose provider issues refresh

@@ -642,7 +642,8 @@ func (o *OIDC) VerifyLogoutToken(ctx context.Context, token string) (connector.L
 	case c.Exp != nil && !now.Before(time.Unix(int64(*c.Exp), 0)):
 		return lt, fmt.Errorf("%w: logout token has expired", connector.ErrRejected)
 	}
-	return connector.LogoutToken{Issuer: o.Issuer, Subject: t.Subject, SessionID: c.SID, JTI: c.JTI}, nil // o.Issuer: as at login
+	return connector.LogoutToken{Issuer: o.Issuer, Subject: t.Subject, SessionID: c.SID, JTI: c.JTI, // o.Issuer: as at login
+		AcceptableUntil: time.Unix(int64(*c.IAT), 0).Add(maxLogoutTokenAge)}, nil
 }
 
 // EndSessionURL is the issuer's end_session_endpoint (from discovery)
