@@ -377,7 +377,7 @@ func (o *OIDC) Finish(r *http.Request, login connector.Login, state []byte) (pro
 	}
 	// Before any of go-oidc's fields is trusted (a "Nonce" would be its
 	// nonce).
-	claims, err := claimsOf("id_token", idt)
+	claims, err := claimsOf("id_token", idt, structClaims)
 	if err != nil {
 		return provisioner.Claims{}, err
 	}
@@ -408,7 +408,7 @@ func (o *OIDC) Finish(r *http.Request, login connector.Login, state []byte) (pro
 				zap.String("error", connector.SaidErr(err, tok.AccessToken, tok.RefreshToken, rawID, o.clientSecret, code)))
 		} else {
 			// Read first: go-oidc's Subject may be a "Sub" of the answer.
-			extra, err := claimsOf("userinfo", ui)
+			extra, err := claimsOf("userinfo", ui, structClaims)
 			if err != nil {
 				return provisioner.Claims{}, err
 			}
@@ -537,7 +537,7 @@ func (o *OIDC) Refresh(ctx context.Context, refreshToken string) (provisioner.Cl
 		if err != nil {
 			return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: refreshed id_token: %v", connector.ErrRejected, err)
 		}
-		if claims, err = claimsOf("refreshed id_token", idt); err != nil {
+		if claims, err = claimsOf("refreshed id_token", idt, structClaims); err != nil {
 			return provisioner.Claims{}, "", time.Time{}, err
 		}
 		if err := o.checkAuthorizedParty(idt.Audience, claims); err != nil {
@@ -555,7 +555,7 @@ func (o *OIDC) Refresh(ctx context.Context, refreshToken string) (provisioner.Cl
 			return provisioner.Claims{}, "", time.Time{}, fmt.Errorf("%w: userinfo after refresh: %s", connector.ErrUnavailable,
 				connector.SaidErr(err, tok.AccessToken, tok.RefreshToken, refreshToken, rawID, o.clientSecret))
 		case err == nil:
-			extra, err := claimsOf("userinfo after refresh", ui)
+			extra, err := claimsOf("userinfo after refresh", ui, structClaims)
 			if err != nil {
 				return provisioner.Claims{}, "", time.Time{}, err
 			}
@@ -588,7 +588,7 @@ const maxLogoutTokenAge = 5 * time.Minute
 // this client, iat within five minutes, exp if present, an events claim
 // with the back-channel logout event, a jti, a sub or a sid, and no nonce
 // (so an ID token cannot pass for a logout token); no key twice, none of
-// structClaims spelled otherwise.
+// logoutTokenClaims spelled otherwise.
 func (o *OIDC) VerifyLogoutToken(ctx context.Context, token string) (connector.LogoutToken, error) {
 	var lt connector.LogoutToken
 	if len(token) > maxIDTokenLength {
@@ -613,7 +613,7 @@ func (o *OIDC) VerifyLogoutToken(ctx context.Context, token string) (connector.L
 	}
 	// Before t.Subject or any field below is read: a "SID" or a second
 	// "sub" would be what they say, not what the token's claims say.
-	if _, err := claimsOf("logout token", t); err != nil {
+	if _, err := claimsOf("logout token", t, logoutTokenClaims); err != nil {
 		return lt, err
 	}
 	var c struct {
@@ -743,7 +743,7 @@ func (o *OIDC) VerifyBearer(ctx context.Context, token string, audiences, algori
 	if !slices.ContainsFunc(t.Audience, func(a string) bool { return slices.Contains(audiences, a) }) {
 		return provisioner.Claims{}, fmt.Errorf("%w: the bearer token is for the audience %q, which this application does not accept", connector.ErrRejected, t.Audience)
 	}
-	claims, err := claimsOf("bearer token", t)
+	claims, err := claimsOf("bearer token", t, structClaims)
 	if err != nil {
 		return provisioner.Claims{}, err
 	}
