@@ -171,9 +171,14 @@ type sessionCheck struct {
 // show once user_status_refresh has passed, as it does where the user
 // was read. A session issued less than that ago does not wait: any
 // change to its user is newer still, and may show at the read that
-// follows at once. Nor does a JIT-off session: its profile is the
-// provider's, which no read here changes, and its holder's status
-// counts from the read that follows at once, as before.
+// follows at once. A JIT-off session under a local user's name waits
+// the same way for its holder's first read: its profile is the
+// provider's, which no read here changes, but its holder's status (a
+// disable made in the store directly, with no sign-out everywhere)
+// must show as it does where the holder was read. Not one whose holder
+// is a name (holderByName): its sign-in, during a store outage, read
+// no holder, and such a session keeps working while the outage lasts,
+// however old, as before; it follows the holder once the store answers.
 func (m *sessions) admitted(ctx context.Context, e *cachedSession, nowUnix int64) (*Session, bool) {
 	if !m.awaitStarted(ctx) {
 		return nil, false
@@ -200,6 +205,15 @@ func (m *sessions) admitted(ctx context.Context, e *cachedSession, nowUnix int64
 		// A JIT-off session under a local user's name: that user's
 		// status decides, the profile stays the session's own.
 		active, _, entry := m.status.lookup(s.Holder, nowUnix)
+		if !entry.wasRead() && m.outlivesRefresh(s) && !isHolderName(s.Holder) {
+			// A disable made in the store directly (no sign-out with it)
+			// is in no cookie: waited for as a JIT-on session's is.
+			m.status.wakeReader()
+			if !entry.awaitRead(ctx, firstReadWait) {
+				return nil, false
+			}
+			active = !entry.refused.Load()
+		}
 		c.userSeen = entry
 		if active {
 			c.outcome = s
@@ -226,6 +240,13 @@ func (m *sessions) admitted(ctx context.Context, e *cachedSession, nowUnix int64
 	}
 	e.checked.Store(c)
 	return c.outcome, true
+}
+
+// isHolderName reports whether holder is a name rather than a local ID
+// (holderByName).
+func isHolderName(holder string) bool {
+	_, ok := holderByName(holder)
+	return ok
 }
 
 // outlivesRefresh reports whether s was issued user_status_refresh or

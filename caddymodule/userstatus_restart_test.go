@@ -1,6 +1,7 @@
 package caddymodule_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+
+	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
 // A local role taken away through the admin API reaches the user's live
@@ -183,4 +186,81 @@ func TestASignInIsItsUsersFirstRead(t *testing.T) {
 	if resp, _ := b.get(s.base + "/app"); resp.StatusCode != http.StatusOK {
 		t.Errorf("the session a sign-in here issued, its user not read since: %d after %s, want 200", resp.StatusCode, time.Since(start).Round(time.Millisecond))
 	}
+}
+
+// A JIT-off session under a local user's name follows that user's
+// status (its holder). A disable made in the store directly (jit-users,
+// SQL, another tool: no sign-out everywhere comes with it) reaches the
+// session within user_status_refresh; it must not be undone by a
+// restart. The restarted process has read no holder yet, and admitted a
+// JIT-off session older than user_status_refresh as if its holder were
+// active until the background read caught up. Now such a session's
+// first request waits for its holder's first read, as a JIT-on
+// session's waits for its user's; while the store does not answer that
+// read, the request is answered 503, never let in.
+func TestDisabledHolderHoldsOnTheFirstRequestAfterARestart(t *testing.T) {
+	s := startSiteOpts(t, siteOptions{faultyStore: true, globalExtra: "\t\tuser_status_refresh 1s"})
+	s.queue(alice())
+	if resp, _ := s.login(newBrowser(t), "corp", "/app"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login through corp: %d", resp.StatusCode)
+	}
+	b := newBrowser(t)
+	s.queue(alice())
+	if resp, _ := s.login(b, "partner", "/app"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login through partner (JIT off): %d", resp.StatusCode)
+	}
+	if got := s.upstream.lastHeaders(t).Get("Remote-User"); got != "alice@example.com" {
+		t.Fatalf("precondition: the JIT-off session's name %q, want alice@example.com (her local user's)", got)
+	}
+	st := openStore(t, s.dir)
+	u, err := st.UserByUsername(context.Background(), "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetStatus(context.Background(), u.ID, provisioner.StatusDisabled, "left the company"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the disable in the store ends the JIT-off session", 6*time.Second, func() bool {
+		hits := s.upstream.count()
+		b.get(s.base + "/app")
+		return s.upstream.count() == hits
+	})
+	time.Sleep(1100 * time.Millisecond) // the session is older than user_status_refresh
+
+	cfg := adaptCaddyfile(t, s.caddyfile, `"backend":"sqlite"`, `"backend":"test_failing"`)
+	restart := func() {
+		t.Helper()
+		if err := caddy.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		if err := caddy.Load(cfg, true); err != nil {
+			t.Fatalf("starting again: %v", err)
+		}
+	}
+	get := func() int {
+		t.Helper()
+		hits := s.upstream.count()
+		resp, _ := b.get(s.base + "/app")
+		if resp.StatusCode == http.StatusOK || s.upstream.count() != hits {
+			t.Errorf("after a restart, the JIT-off session of the disabled holder reached the upstream (%d, Remote-User %q)",
+				resp.StatusCode, s.upstream.lastHeaders(t).Get("Remote-User"))
+		}
+		return resp.StatusCode
+	}
+
+	restart()
+	get()
+
+	// The store does not answer the restarted process's read of the
+	// holder: the session is not let in meanwhile.
+	userReadsDown.Store(true)
+	t.Cleanup(func() { userReadsDown.Store(false) })
+	restart()
+	if code := get(); code != http.StatusServiceUnavailable {
+		t.Errorf("first request after a restart, the holder's read failing: %d, want 503", code)
+	}
+	userReadsDown.Store(false)
+	eventually(t, "the session judged by its holder's read once the store answers", 6*time.Second, func() bool {
+		return get() != http.StatusServiceUnavailable
+	})
 }
