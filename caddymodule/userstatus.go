@@ -358,7 +358,13 @@ func (u *userStatus) readUnread(ctx context.Context, store provisioner.UserStore
 	return false
 }
 
-// read reads the status and profile of the users ids.
+// read reads the status and profile of the users ids. Each read of
+// the store gives up after storeTimeout: the refresh loop runs with no
+// deadline of its own, and one read that never returns (a lock held by
+// a stuck transaction, a partition that drops packets) would stop every
+// refresh after it, and with them the end of a disabled user's
+// sessions (S7). The users it failed to read keep their last known
+// status until the next refresh, as on any store error.
 func (u *userStatus) read(ctx context.Context, store provisioner.UserStore, ids []string, logger *zap.Logger) {
 	// Holders named rather than identified (holderByName) are found by
 	// name, one read each: only sessions opened while the directory
@@ -379,7 +385,9 @@ func (u *userStatus) read(ctx context.Context, store provisioner.UserStore, ids 
 			return
 		}
 		readFrom := time.Now()
-		user, err := store.User(ctx, id)
+		rctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		user, err := store.User(rctx, id)
+		cancel()
 		switch {
 		case errors.Is(err, provisioner.ErrNotFound):
 			u.updateRead(id, nil, readFrom, logger)
@@ -398,7 +406,9 @@ func (u *userStatus) read(ctx context.Context, store provisioner.UserStore, ids 
 // is (the sign-in would then have taken another name); else let in.
 func (u *userStatus) refreshName(ctx context.Context, store provisioner.UserStore, id, name string, logger *zap.Logger) {
 	readFrom := time.Now()
-	user, err := store.UserByUsername(ctx, name)
+	rctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	user, err := store.UserByUsername(rctx, name)
+	cancel()
 	switch {
 	case errors.Is(err, provisioner.ErrNotFound):
 		user = nil
@@ -427,7 +437,9 @@ func (u *userStatus) refreshBatches(ctx context.Context, store provisioner.UserB
 		chunk := ids[:n]
 		ids = ids[n:]
 		readFrom := time.Now()
-		users, err := store.UsersByID(ctx, chunk)
+		rctx, cancel := context.WithTimeout(ctx, storeTimeout)
+		users, err := store.UsersByID(rctx, chunk)
+		cancel()
 		if err != nil {
 			logger.Warn("checking user statuses; keeping the last known statuses", zap.Int("users", len(chunk)), zap.Error(err))
 			continue
