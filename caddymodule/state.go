@@ -288,7 +288,11 @@ func (st *sharedState) followRevocations(ctx context.Context) {
 			if cfg.store != synced {
 				synced, since = cfg.store, time.Time{}
 			}
-			next, err := st.revoked.sync(ctx, cfg.store, since)
+			// Bounded: one read that never returns (a stuck lock, a
+			// partition) would stop every poll after it.
+			sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+			next, err := st.revoked.sync(sctx, cfg.store, since)
+			cancel()
 			if err != nil && ctx.Err() == nil {
 				cfg.logger.Warn("reading session revocations from the store", zap.Error(err))
 			} else {
