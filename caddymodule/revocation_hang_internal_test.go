@@ -33,6 +33,8 @@ func (r *hangingRevocations) RevokedSessions(ctx context.Context, _ time.Time) (
 // checked (each waits for the first read, then is answered 503). The
 // read gives up after storeTimeout, and the next poll reads again.
 func TestAHungStoreReadDoesNotStallTheRevocationPoll(t *testing.T) {
+	defer func(d time.Duration) { revocationReadTimeout = d }(revocationReadTimeout)
+	revocationReadTimeout = time.Second // a minute in use
 	st := newSharedState()
 	st.cancel = func() {} // the test runs the follower alone
 	r := &hangingRevocations{}
@@ -45,7 +47,7 @@ func TestAHungStoreReadDoesNotStallTheRevocationPoll(t *testing.T) {
 	}()
 	defer func() { cancel(); <-done }()
 
-	if !st.revoked.awaitRead(t.Context(), storeTimeout+5*time.Second) {
-		t.Fatalf("the revocations not read %s after a read hung (reads: %d)", storeTimeout+5*time.Second, r.reads.Load())
+	if !st.revoked.awaitRead(t.Context(), revocationReadTimeout+5*time.Second) {
+		t.Fatalf("the revocations not read %s after a read hung (reads: %d)", revocationReadTimeout+5*time.Second, r.reads.Load())
 	}
 }

@@ -266,6 +266,14 @@ func (st *sharedState) detach(cfg *stateConfig) {
 	}
 }
 
+// revocationReadTimeout bounds one read of the revocations by the poll.
+// Longer than storeTimeout: the first read after a start, or after a
+// switch to another store, takes the whole window (every revocation not
+// yet expired: the sign-outs of a session lifetime, the logins of the
+// last minutes) in one query, and a read that always ran out would
+// leave every session unchecked (503) for good.
+var revocationReadTimeout = time.Minute
+
 // followRevocations keeps the revocation set in step with the store of
 // the current configuration, and hands the store the logouts it missed
 // while it was unreachable. It also reads the logouts waiting in Caddy's
@@ -290,7 +298,7 @@ func (st *sharedState) followRevocations(ctx context.Context) {
 			}
 			// Bounded: one read that never returns (a stuck lock, a
 			// partition) would stop every poll after it.
-			sctx, cancel := context.WithTimeout(ctx, storeTimeout)
+			sctx, cancel := context.WithTimeout(ctx, revocationReadTimeout)
 			next, err := st.revoked.sync(sctx, cfg.store, since)
 			cancel()
 			if err != nil && ctx.Err() == nil {
