@@ -33,10 +33,9 @@ func (r *hangingRevocations) RevokedSessions(ctx context.Context, _ time.Time) (
 // checked (each waits for the first read, then is answered 503). The
 // read gives up after storeTimeout, and the next poll reads again.
 func TestAHungStoreReadDoesNotStallTheRevocationPoll(t *testing.T) {
-	defer func(d time.Duration) { revocationReadTimeout = d }(revocationReadTimeout)
-	revocationReadTimeout = time.Second // a minute in use
 	st := newSharedState()
-	st.cancel = func() {} // the test runs the follower alone
+	st.cancel = func() {}           // the test runs the follower alone
+	st.revocationRead = time.Second // a minute in use
 	r := &hangingRevocations{}
 	st.attach(&stateConfig{store: r, storage: &certmagic.FileStorage{Path: t.TempDir()}, logger: zap.NewNop(), poll: 50 * time.Millisecond})
 	ctx, cancel := context.WithCancel(t.Context())
@@ -47,7 +46,7 @@ func TestAHungStoreReadDoesNotStallTheRevocationPoll(t *testing.T) {
 	}()
 	defer func() { cancel(); <-done }()
 
-	if !st.revoked.awaitRead(t.Context(), revocationReadTimeout+5*time.Second) {
-		t.Fatalf("the revocations not read %s after a read hung (reads: %d)", revocationReadTimeout+5*time.Second, r.reads.Load())
+	if !st.revoked.awaitRead(t.Context(), st.revocationRead+5*time.Second) {
+		t.Fatalf("the revocations not read %s after a read hung (reads: %d)", st.revocationRead+5*time.Second, r.reads.Load())
 	}
 }

@@ -53,6 +53,9 @@ type sharedState struct {
 	// pausedRefresh are the connections whose provider asked for no
 	// refresh for a while (Retry-After).
 	pausedRefresh *pausedConnections
+	// revocationRead bounds one read of the poll (revocationReadTimeout;
+	// shorter in tests).
+	revocationRead time.Duration
 
 	mu       sync.Mutex
 	attached []*stateConfig // started generations, in start order
@@ -106,6 +109,7 @@ func newSharedState() *sharedState {
 
 		unsavedRefresh: newUnsavedRefreshTokens(),
 		pausedRefresh:  &pausedConnections{until: map[string]time.Time{}},
+		revocationRead: revocationReadTimeout,
 		reconfigured:   make(chan struct{}),
 	}
 }
@@ -272,7 +276,7 @@ func (st *sharedState) detach(cfg *stateConfig) {
 // yet expired: the sign-outs of a session lifetime, the logins of the
 // last minutes) in one query, and a read that always ran out would
 // leave every session unchecked (503) for good.
-var revocationReadTimeout = time.Minute
+const revocationReadTimeout = time.Minute
 
 // followRevocations keeps the revocation set in step with the store of
 // the current configuration, and hands the store the logouts it missed
@@ -298,7 +302,7 @@ func (st *sharedState) followRevocations(ctx context.Context) {
 			}
 			// Bounded: one read that never returns (a stuck lock, a
 			// partition) would stop every poll after it.
-			sctx, cancel := context.WithTimeout(ctx, revocationReadTimeout)
+			sctx, cancel := context.WithTimeout(ctx, st.revocationRead)
 			next, err := st.revoked.sync(sctx, cfg.store, since)
 			cancel()
 			if err != nil && ctx.Err() == nil {
