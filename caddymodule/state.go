@@ -56,6 +56,9 @@ type sharedState struct {
 	// revocationRead bounds one read of the poll (revocationReadTimeout;
 	// shorter in tests).
 	revocationRead time.Duration
+	// firstReadRetry is how soon a failed first read of a user is tried
+	// again (firstReadRetryInterval; longer in a test).
+	firstReadRetry time.Duration
 
 	mu       sync.Mutex
 	attached []*stateConfig // started generations, in start order
@@ -110,6 +113,7 @@ func newSharedState() *sharedState {
 		unsavedRefresh: newUnsavedRefreshTokens(),
 		pausedRefresh:  &pausedConnections{until: map[string]time.Time{}},
 		revocationRead: revocationReadTimeout,
+		firstReadRetry: firstReadRetryInterval,
 		reconfigured:   make(chan struct{}),
 	}
 }
@@ -371,7 +375,7 @@ func (st *sharedState) readNewUsers(ctx context.Context) {
 			if !left || time.Now().After(giveUp) {
 				break
 			}
-			t := time.NewTimer(firstReadRetry)
+			t := time.NewTimer(st.firstReadRetry)
 			select {
 			case <-ctx.Done():
 				t.Stop()
@@ -384,8 +388,9 @@ func (st *sharedState) readNewUsers(ctx context.Context) {
 	}
 }
 
-// firstReadRetry is how soon readNewUsers tries a failed read again.
-var firstReadRetry = time.Second
+// firstReadRetryInterval is how soon readNewUsers tries a failed read
+// again.
+const firstReadRetryInterval = time.Second
 
 // userCountInterval bounds how often the users are counted for the
 // users-by-status metric: a count reads the whole users table, so even

@@ -31,12 +31,9 @@ func (r *userReader) User(context.Context, string) (*provisioner.User, error) {
 // next configuration's store, not firstReadRetry later: the requests of
 // the user's sessions wait for it, and give up within firstReadWait.
 func TestFirstReadGoesOnWithTheNextConfiguration(t *testing.T) {
-	saved := firstReadRetry
-	firstReadRetry = time.Hour
-	defer func() { firstReadRetry = saved }()
-
 	st := newSharedState()
 	st.cancel = func() {} // the test runs the reader alone
+	st.firstReadRetry = time.Hour
 	closed := &userReader{err: errors.New("sql: database is closed")}
 	st.attach(&stateConfig{store: closed, logger: zap.NewNop()})
 	ctx, cancel := context.WithCancel(t.Context())
