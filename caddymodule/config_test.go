@@ -211,6 +211,8 @@ var (
 	// userReadsDown fails the reads of users by ID (User, UsersByID):
 	// the status refresh's reads, and nothing a sign-in needs.
 	userReadsDown atomic.Bool
+	// revokeCalls counts RevokeSession calls, failed ones included.
+	revokeCalls atomic.Int64
 )
 
 // barrier releases its waiters together once n of them wait (or after a
@@ -294,6 +296,7 @@ func (f *failingStore) UsersByID(ctx context.Context, ids []string) ([]provision
 }
 
 func (f *failingStore) RevokeSession(ctx context.Context, id string, expires time.Time) error {
+	revokeCalls.Add(1)
 	if revokeDown.Load() {
 		return errStoreDown
 	}

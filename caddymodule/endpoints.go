@@ -618,7 +618,11 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 			Link:    h.logoutURL(r.Form.Get("rd")), LinkLabel: "Go to the sign-out page", Status: http.StatusForbidden})
 		return
 	}
-	if s != nil {
+	// openAny opens the cookie revoked or expired too, so one copy and
+	// its form token can be posted again and again: the session's
+	// sign-out is recorded (a store write) and audited once, and not
+	// after its end.
+	if now := time.Now(); s != nil && !h.app.sessions.signedOut(s, now) {
 		if err := h.app.sessions.revoke(r.Context(), s); err != nil {
 			// Not acknowledged, and the cookie kept, so the user can try
 			// again (S17).
@@ -629,10 +633,9 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.sessionEnded(r, s)
-		// openAny opens the cookie revoked or expired too, so one copy
-		// and its form token can be posted again and again: the
-		// session's sign-out is audited once, and not after its end.
-		if c := h.app.Connections[s.Connection]; c != nil && h.app.sessions.firstSignOut(s, time.Now()) {
+		// Marked whether or not its connection is still configured, so
+		// that signedOut spares the store the copies posted after it.
+		if h.app.sessions.firstSignOut(s, now) && h.app.Connections[s.Connection] != nil {
 			h.emit(sessionEvent(eventLoggedOut, s))
 		}
 	}

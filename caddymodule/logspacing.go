@@ -108,3 +108,13 @@ func (o *onceSet) first(key string, now, expires time.Time) bool {
 	o.seen[d] = expires
 	return true
 }
+
+// recorded reports whether key is recorded (first) and its record has
+// not expired, without recording it.
+func (o *onceSet) recorded(key string, now time.Time) bool {
+	d := sha256.Sum256([]byte(key))
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	exp, ok := o.seen[d]
+	return ok && now.Before(exp)
+}

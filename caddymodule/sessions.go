@@ -474,10 +474,28 @@ func (m *sessions) firstIdle(key string, s *Session, now time.Time) bool {
 // firstSignOut reports whether the sign-out of s is its first here (and
 // s has not expired): a sign-out takes the session cookie revoked or
 // expired too (openAny), so a copy of it can be posted again at will.
+// The caller has recorded the sign-out (revoke): signedOut reads this.
 func (m *sessions) firstSignOut(s *Session, now time.Time) bool {
 	expires := time.Unix(s.ExpiresAt, 0)
-	return now.Before(expires) && m.auditOnce("signed out\x00"+s.ID, now, expires)
+	return now.Before(expires) && m.auditOnce(signOutKey(s), now, expires)
 }
+
+// signedOut reports whether the sign-out of s has nothing left to
+// record: s has expired (nothing accepts it), or its sign-out was
+// recorded here already (firstSignOut). A copy of the cookie and its
+// form token can be posted again at will (openAny), and each would
+// otherwise write the revocation, and drop the refresh token, in the
+// store again. A sign-out that could not be recorded is not marked, so
+// that the user's retry records it.
+func (m *sessions) signedOut(s *Session, now time.Time) bool {
+	if !now.Before(time.Unix(s.ExpiresAt, 0)) {
+		return true
+	}
+	return m.used != nil && m.used.audited.recorded(signOutKey(s), now)
+}
+
+// signOutKey names the sign-out of s in the onceSet (auditOnce).
+func signOutKey(s *Session) string { return "signed out\x00" + s.ID }
 
 // release undoes claim for an ID that was not used: a login state whose
 // provider answer was refused (see usedStates), or one whose use could
