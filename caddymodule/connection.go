@@ -122,6 +122,10 @@ type Connection struct {
 	// Caddy events) of a callback without a valid flow cookie and of a
 	// start on another origin: anyone can send either (emitSpaced).
 	noFlowAudited, elsewhereAudited logSpacing
+	// noRefreshTokenWarned spaces the warnings that the provider issued
+	// no refresh token to a connection set to refresh: one per sign-in
+	// otherwise, as often as anyone with an account signs in.
+	noRefreshTokenWarned logSpacing
 }
 
 // JITConfig is a connection's Just-in-Time provisioning policy.

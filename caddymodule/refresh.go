@@ -117,8 +117,12 @@ func (h *Handler) keepRefreshToken(ctx context.Context, conn *Connection, s *Ses
 		return
 	}
 	if c.RefreshToken == "" {
-		h.logger.Warn("the provider issued no refresh token, so this session will not follow it; many providers need the offline_access scope",
-			zap.String("connection", conn.name))
+		// Said of the connection, not of one login: spaced, as every
+		// sign-in through it would write it again.
+		if skipped, ok := conn.noRefreshTokenWarned.due(now); ok {
+			h.logger.Warn("the provider issued no refresh token, so this session will not follow it; many providers need the offline_access scope",
+				zap.String("connection", conn.name), zap.Uint64("not_logged_since_last", skipped))
+		}
 		return
 	}
 	sealed, err := h.app.sealRefreshToken(s.ID, refreshEnvelopeFor(s, c.RefreshToken))
