@@ -83,6 +83,11 @@ type Handler struct {
 	// activityKey names this application's last activity in a session
 	// (Session.Active), when it has an idle timeout.
 	activityKey string
+	// touchWarned spaces the warnings that a session's cookie could not
+	// be re-issued with its last activity (touch): each request of that
+	// session would write one. A pointer: a Handler is copied (mounted),
+	// and the copies space their warnings together.
+	touchWarned *logSpacing
 	// peers counts the jit_auth handlers of h's server (App.alone).
 	peers *int
 }
@@ -154,6 +159,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.headers, h.stripKeys = buildHeaderRules(h.Headers)
 	if h.IdleTimeout > 0 {
 		h.activityKey = h.app.activityKeyFor(h, srv)
+		h.touchWarned = new(logSpacing)
 	}
 	if len(h.Bearer) > 0 {
 		h.bearer = newBearerGate(h.app, h.Bearer)
@@ -550,7 +556,12 @@ func (h *Handler) touch(w http.ResponseWriter, r *http.Request, s *Session) http
 		return w
 	}
 	if err := h.app.sessions.issue(w, r, s.activeAt(h.activityKey, now)); err != nil {
-		h.logger.Warn("re-issuing the session cookie with its last activity", zap.Error(err))
+		// The session is admitted anyway, and asks again at its next
+		// request: spaced, or each of them writes a line.
+		if skipped, ok := h.touchWarned.due(time.Now()); ok {
+			h.logger.Warn("re-issuing the session cookie with its last activity", zap.Error(err),
+				zap.Uint64("not_logged_since_last", skipped))
+		}
 		return w
 	}
 	// The cookie goes out on the application's own answer, which the
