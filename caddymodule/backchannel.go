@@ -31,6 +31,18 @@ const maxLogoutTokenSkew = 5 * time.Minute
 // token that much later) or that prunes by a clock a little ahead.
 const usedLogoutTokenMargin = time.Minute
 
+// maxLogoutTokenAcceptance bounds how long from its use a logout token's
+// jti is remembered, whatever its connector says it accepts the token
+// for (LogoutToken.AcceptableUntil): a third party's connector may set a
+// far-off time, or none that means anything, and each used jti would be
+// kept that long in the store and in every instance's memory (and the
+// year 9999 fits no store's timestamp: the store refuses the record,
+// which then waits in Caddy's storage, retried at every poll). A
+// logout token is for now (OpenID Connect Back-Channel Logout asks for
+// a recent iat); one its connector still takes a day later can be
+// replayed then.
+const maxLogoutTokenAcceptance = 24 * time.Hour
+
 // logoutTokenUse names one logout token's single use (its jti at its
 // connection) for the replay set and the store (claim, spentID).
 func logoutTokenUse(connection, jti string) string {
@@ -107,14 +119,18 @@ func (h *Handler) serveBackchannelLogout(w http.ResponseWriter, r *http.Request,
 	// that another instance refuses it at once with a SingleUseStore, and
 	// from its next revocation poll on without one.
 	use := logoutTokenUse(conn.name, lt.JTI)
-	// As long as the connector would take the token again: another
-	// connector's window may be wider than the oidc one.
+	// As long as the connector would take the token again (another
+	// connector's window may be wider than the oidc one), up to
+	// maxLogoutTokenAcceptance.
 	until := lt.AcceptableUntil
 	if until.IsZero() {
 		until = now.Add(2 * maxLogoutTokenSkew)
 	}
 	if until.Before(now) {
 		until = now
+	}
+	if limit := now.Add(maxLogoutTokenAcceptance); until.After(limit) {
+		until = limit
 	}
 	usedFor := until.Add(usedLogoutTokenMargin)
 	spent := false

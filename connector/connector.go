@@ -146,8 +146,10 @@ type LogoutToken struct {
 	JTI       string
 	// AcceptableUntil is when VerifyLogoutToken stops accepting the
 	// token (or later, never earlier): jit_auth refuses its jti (single
-	// use) until a minute after. Zero stands for the oidc connector's
-	// window, an iat within five minutes of now: ten minutes from now.
+	// use) until a minute after, and at most a day and a minute after
+	// its use: a token accepted longer can be replayed then. Zero stands
+	// for the oidc connector's window, an iat within five minutes of
+	// now: ten minutes from now.
 	AcceptableUntil time.Time
 }
 
