@@ -372,6 +372,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	// Taken last, so a failed Provision holds nothing; Cleanup gives
 	// them back.
 	a.state = acquireSharedState()
+	a.state.noteVouches(a.Connections, time.Now())
 
 	a.caddyCtx = ctx
 	a.lifetimes = a.lifetimeHistory(ctx)

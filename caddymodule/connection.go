@@ -1,11 +1,14 @@
 package caddymodule
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -107,7 +110,14 @@ type Connection struct {
 	relayedWarned codeSpacing
 	refresher     connector.Refresher
 	pol           *provisioner.Policy
-	deprovision   *deprovision.Policy
+	// vouch digests what vouches for the identities this connection's
+	// logins verify (vouchDigest), and vouchSince is since when this
+	// process has run the connection with it (sharedState.noteVouches):
+	// a login paused on the consent or username page is answered only
+	// under the provider that verified it (pendingLogin.Vouch).
+	vouch       string
+	vouchSince  time.Time
+	deprovision *deprovision.Policy
 
 	// elsewhereWarned spaces the warnings of a start on another origin
 	// than redirect_url's: the request's Host, which any client writes.
@@ -302,6 +312,8 @@ func (c *Connection) loadConnector(ctx caddy.Context, name string) error {
 	}
 	_ = json.Unmarshal(c.ConnectorRaw, &head)
 	c.kind = head.Kind
+	// Before LoadModule, which drops the raw config.
+	c.vouch = vouchDigest(c.ConnectorRaw)
 	if c.kind == "" {
 		return fmt.Errorf("connection %q: its connector needs a \"kind\" (oidc, goth, or a third-party connector's)", name)
 	}
@@ -331,6 +343,42 @@ func (c *Connection) loadConnector(ctx caddy.Context, name string) error {
 		return fmt.Errorf("connection %q: backchannel_logout needs a connector that verifies logout tokens (connector.LogoutTokenVerifier), and %s cannot; use an oidc connection or drop backchannel_logout", name, c.kind)
 	}
 	return nil
+}
+
+// nonIdentityFields are connector settings that leave the same provider
+// vouching for a login's identity: a reload that rotates the secret or
+// changes the scopes must not send users on the consent page back to
+// the start.
+var nonIdentityFields = []string{"client_secret", "secret", "scopes"}
+
+// vouchDigest digests the connector's config (its kind, issuer or
+// provider and instance, client ID, and whatever settings a third-party
+// connector has) without nonIdentityFields. The config is re-encoded
+// with its keys sorted, so instances that load the same config through
+// the Caddyfile, JSON or the admin API agree. The digest travels in the
+// sealed pending cookie: 16 bytes keep it small beside the claims.
+func vouchDigest(raw json.RawMessage) string {
+	var fields map[string]any
+	_ = json.Unmarshal(raw, &fields)
+	for _, k := range nonIdentityFields {
+		delete(fields, k)
+	}
+	canonical, _ := json.Marshal(fields)
+	sum := sha256.Sum256(canonical)
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// vouchesFor reports whether the provider that verified p's identity is
+// the one c logs in through now. A pending cookie sealed before it
+// carried Vouch is accepted only if its identity was verified after
+// this process began to run c as configured now: one sealed earlier
+// (before a restart, say by the previous release during a rolling
+// upgrade) cannot say which provider verified it, and starts again.
+func (c *Connection) vouchesFor(p *pendingLogin) bool {
+	if p.Vouch != "" {
+		return p.Vouch == c.vouch
+	}
+	return p.AuthAt > c.vouchSince.Unix()
 }
 
 // loadErrorText is a connector's own message without the prefixes

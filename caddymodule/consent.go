@@ -37,12 +37,22 @@ func (h *Handler) serveConsent(w http.ResponseWriter, r *http.Request) {
 			"This step of signing in is not valid in this browser, or it took too long. Start again.", h.PathPrefix+"login")
 		return
 	}
+	if p.Elsewhere {
+		caddyhttp.SetVar(r.Context(), varStartedElsewhere, true)
+	}
+	if !conn.vouchesFor(p) {
+		// A reload pointed the connection at another provider while the
+		// page waited: the identity is one it never vouched for, and must
+		// not be stored or signed in under it (S18).
+		clearPending(w, secure)
+		h.endOtherSession(w, r, conn.name, p.Claims.Subject)
+		renderError(w, http.StatusBadRequest, "Sign-in expired",
+			"How this site signs you in through "+conn.displayName()+" changed while this page was open. Start again.", h.loginURL(p.ReturnTo))
+		return
+	}
 	if r.Method == http.MethodGet {
 		h.renderConsent(w, http.StatusOK, conn, p, "")
 		return
-	}
-	if p.Elsewhere {
-		caddyhttp.SetVar(r.Context(), varStartedElsewhere, true)
 	}
 
 	r.Body = http.MaxBytesReader(w, r.Body, maxConsentForm)

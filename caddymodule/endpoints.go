@@ -345,6 +345,7 @@ func (h *Handler) askFirst(w http.ResponseWriter, r *http.Request, conn *Connect
 		Claims: toPendingClaims(claims), Outcome: string(res.Outcome),
 		Consent: res.Consent, Attributes: res.Attributes, Roles: res.Roles, Username: res.Username,
 		ReturnTo: returnTo, ExpiresAt: flowExpires, AuthAt: authAt, Elsewhere: startedElsewhere(r),
+		Vouch: conn.vouch,
 	}
 	if p.Consent == nil {
 		p.Consent = []string{}

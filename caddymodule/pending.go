@@ -56,6 +56,12 @@ type pendingLogin struct {
 	// username refused); each spends an entry in the replay set, so
 	// they are bounded (maxConsentRetries).
 	Retries int `json:"n,omitempty"`
+	// Vouch is the connection's vouchDigest when the identity was
+	// verified: a reload that points the connection at another provider
+	// (another issuer, kind or client) must not provision, link or sign
+	// in an identity that provider never vouched for. Empty in a cookie
+	// sealed before the field existed (Connection.vouchesFor).
+	Vouch string `json:"f,omitempty"`
 }
 
 // pendingClaims is provisioner.Claims with short JSON keys: the cookie

@@ -65,6 +65,9 @@ type sharedState struct {
 	// lifetimes is the session_lifetime history the configurations that
 	// ran kept, for the next one should storage fail.
 	lifetimes lifetimeHistory
+	// vouches are, by connection name, the connector digest the last
+	// configuration provisioned and since when (noteVouches).
+	vouches map[string]vouchEpoch
 	// reconfigured is closed, and replaced, whenever the generations
 	// change, so that the background work sleeping on an interval of
 	// the configuration before re-arms with the new one (see sleep).
@@ -121,6 +124,37 @@ func newSharedState() *sharedState {
 // Destruct is called when the last configuration releases the state;
 // its background work has stopped by then (detach).
 func (st *sharedState) Destruct() error { return nil }
+
+// vouchEpoch is a connection's connector digest and since when this
+// process has run it.
+type vouchEpoch struct {
+	digest string
+	since  time.Time
+}
+
+// noteVouches gives each of conns the time since which this process has
+// run it with its connector as configured now: kept across reloads that
+// leave the connector alone, now for a new or changed one. A pending
+// login sealed before it recorded its provider relies on it
+// (Connection.vouchesFor).
+func (st *sharedState) noteVouches(conns map[string]*Connection, now time.Time) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.vouches == nil {
+		st.vouches = map[string]vouchEpoch{}
+	}
+	for name, c := range conns {
+		if c == nil {
+			continue
+		}
+		e, ok := st.vouches[name]
+		if !ok || e.digest != c.vouch {
+			e = vouchEpoch{digest: c.vouch, since: now}
+			st.vouches[name] = e
+		}
+		c.vouchSince = e.since
+	}
+}
 
 // acquireSharedState takes a reference to the process's shared state.
 func acquireSharedState() *sharedState {
