@@ -205,11 +205,11 @@ func (m *sessions) admitted(ctx context.Context, e *cachedSession, nowUnix int64
 		// A JIT-off session under a local user's name: that user's
 		// status decides, the profile stays the session's own.
 		active, _, entry := m.status.lookup(s.Holder, nowUnix)
-		if !entry.wasRead() && m.outlivesRefresh(s) && !isHolderName(s.Holder) {
+		if !entry.statusWasRead() && m.outlivesRefresh(s) && !isHolderName(s.Holder) {
 			// A disable made in the store directly (no sign-out with it)
 			// is in no cookie: waited for as a JIT-on session's is.
 			m.status.wakeReader()
-			if !entry.awaitRead(ctx, firstReadWait) {
+			if !entry.awaitStatusRead(ctx, firstReadWait) {
 				return nil, false
 			}
 			active = !entry.refused.Load()
@@ -303,8 +303,10 @@ func (m *sessions) confirm(ctx context.Context, users provisioner.UserStore, s *
 // disable through this instance meanwhile) is newer, and stays. A JIT-on
 // sign-in's reading is also its user's profile, and the user's first
 // read here (userStatus.signedIn): the session it issues never waits
-// for one. Of a holder, only the status is taken: its JIT-on sessions
-// still wait for the profile.
+// for one. Of a holder, only the status is taken, as the holder's first
+// status read here (userStatus.holderSignedIn): the JIT-off session it
+// issues never waits for one, and the holder's JIT-on sessions still
+// wait for the profile.
 func (m *sessions) userRead(res provisioner.Result, readFrom time.Time) {
 	if m.status == nil {
 		return
@@ -313,7 +315,7 @@ func (m *sessions) userRead(res provisioner.Result, readFrom time.Time) {
 		m.status.signedIn(res.User, readFrom)
 	}
 	if res.Holder != "" {
-		m.status.readActive(res.Holder, readFrom)
+		m.status.holderSignedIn(res.Holder, readFrom)
 	}
 }
 

@@ -61,21 +61,39 @@ type statusEntry struct {
 	// change the instances that read the user act on.
 	read     chan struct{}
 	readOnce sync.Once
+	// statusRead is closed once this process has read the user's status
+	// (read, or a JIT-off sign-in under the user's name, which reads the
+	// status and not the profile: holderSignedIn). A JIT-off session
+	// waits for this one: its profile is the provider's.
+	statusRead     chan struct{}
+	statusReadOnce sync.Once
 }
 
 func newStatusEntry(nowUnix int64) *statusEntry {
-	e := &statusEntry{read: make(chan struct{})}
+	e := &statusEntry{read: make(chan struct{}), statusRead: make(chan struct{})}
 	e.lastSeen.Store(nowUnix)
 	return e
 }
 
 // markRead records that the user was read from the store.
-func (e *statusEntry) markRead() { e.readOnce.Do(func() { close(e.read) }) }
+func (e *statusEntry) markRead() {
+	e.markStatusRead()
+	e.readOnce.Do(func() { close(e.read) })
+}
+
+// markStatusRead records that the user's status was read from the store.
+func (e *statusEntry) markStatusRead() { e.statusReadOnce.Do(func() { close(e.statusRead) }) }
 
 // wasRead reports whether the user was read from the store.
-func (e *statusEntry) wasRead() bool {
+func (e *statusEntry) wasRead() bool { return isClosed(e.read) }
+
+// statusWasRead reports whether the user's status was read from the
+// store.
+func (e *statusEntry) statusWasRead() bool { return isClosed(e.statusRead) }
+
+func isClosed(c chan struct{}) bool {
 	select {
-	case <-e.read:
+	case <-c:
 		return true
 	default:
 		return false
@@ -87,6 +105,11 @@ func (e *statusEntry) wasRead() bool {
 // whether it came.
 func (e *statusEntry) awaitRead(ctx context.Context, limit time.Duration) bool {
 	return waitClosed(ctx, e.read, limit)
+}
+
+// awaitStatusRead is awaitRead for the first read of the user's status.
+func (e *statusEntry) awaitStatusRead(ctx context.Context, limit time.Duration) bool {
+	return waitClosed(ctx, e.statusRead, limit)
 }
 
 func newUserStatus() *userStatus {
@@ -236,12 +259,41 @@ func (u *userStatus) readActive(id string, readFrom time.Time) {
 	u.mu.RLock()
 	e := u.users[id]
 	u.mu.RUnlock()
-	if e == nil {
-		return
+	if e != nil && e.readActive(readFrom) {
+		u.gen.Add(1)
 	}
+}
+
+// readActive clears the entry's refusal unless it was decided after
+// readFrom, and reports whether it did.
+func (e *statusEntry) readActive(readFrom time.Time) (changed bool) {
 	e.mu.Lock()
-	changed := readFrom.UnixNano() > e.decidedAt && e.refused.Swap(false)
-	e.mu.Unlock()
+	defer e.mu.Unlock()
+	return readFrom.UnixNano() > e.decidedAt && e.refused.Swap(false)
+}
+
+// holderSignedIn records what a JIT-off sign-in or bearer token's
+// check, whose reads of the store began at readFrom, found of the local
+// user id holding its name, active (it let them in), as readActive
+// does; and takes that reading (the directory's record of the holder)
+// as the first read of the holder's status here, so that the JIT-off
+// session it issues does not wait for another (sessions.admitted), and
+// keeps working while the store answers the directory and not the
+// reads by ID, as the sessions a JIT-on sign-in issues do. The profile
+// is left to the read that follows at once: the holder's own sessions
+// (JIT on) still wait for it.
+func (u *userStatus) holderSignedIn(id string, readFrom time.Time) {
+	u.mu.Lock()
+	e := u.users[id]
+	if e == nil {
+		e = newStatusEntry(time.Now().Unix())
+		u.users[id] = e
+		// Only the status is known: the profile is read at once.
+		defer u.wakeReader()
+	}
+	u.mu.Unlock()
+	changed := e.readActive(readFrom)
+	e.markStatusRead()
 	if changed {
 		u.gen.Add(1)
 	}

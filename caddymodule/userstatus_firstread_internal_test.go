@@ -63,3 +63,24 @@ func TestFirstReadGoesOnWithTheNextConfiguration(t *testing.T) {
 		t.Errorf("after its first read: active %v, profile %+v", active, p)
 	}
 }
+
+// A JIT-off sign-in reads its holder's status, not the holder's
+// profile: it is the first read of the status (the JIT-off session
+// waits for no other), and the holder's own sessions still wait for
+// the profile's first read.
+func TestAHolderSignInReadsOnlyTheHoldersStatus(t *testing.T) {
+	u := newUserStatus()
+	u.holderSignedIn("ada", time.Now())
+	_, _, e := u.lookup("ada", time.Now().Unix())
+	if !e.statusWasRead() {
+		t.Error("a JIT-off sign-in's reading of its holder is not the holder's first status read")
+	}
+	if e.wasRead() {
+		t.Error("a JIT-off sign-in's reading of its holder counts as the read of the holder's profile")
+	}
+	select {
+	case <-u.unread:
+	default:
+		t.Error("the holder's profile was not asked for")
+	}
+}

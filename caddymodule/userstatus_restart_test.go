@@ -264,3 +264,49 @@ func TestDisabledHolderHoldsOnTheFirstRequestAfterARestart(t *testing.T) {
 		return get() != http.StatusServiceUnavailable
 	})
 }
+
+// A JIT-off sign-in under a local user's name reads that user (its
+// holder) from the directory, and is let in only when the holder is
+// active: that is the holder's first status read on this instance, as a
+// JIT-on sign-in's is its user's. The JIT-off session it issues must not
+// wait for another once it is older than user_status_refresh, nor be
+// answered 503 while the store answers the directory but not the reads
+// of users by ID (the holder's read by ID after a restart that dropped
+// what the process knew of her).
+func TestAJITOffSignInIsItsHoldersFirstRead(t *testing.T) {
+	s := startSiteOpts(t, siteOptions{faultyStore: true, globalExtra: "\t\tuser_status_refresh 1s"})
+	s.queue(alice())
+	if resp, _ := s.login(newBrowser(t), "corp", "/app"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login through corp: %d", resp.StatusCode)
+	}
+	// The restarted process has read no one: alice's sign-in through
+	// corp no longer counts here.
+	if err := caddy.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := caddy.Load(adaptCaddyfile(t, s.caddyfile, `"backend":"sqlite"`, `"backend":"test_failing"`), true); err != nil {
+		t.Fatalf("starting again: %v", err)
+	}
+	userReadsDown.Store(true)
+	t.Cleanup(func() { userReadsDown.Store(false) })
+	b := newBrowser(t)
+	s.queue(alice())
+	if resp, body := s.login(b, "partner", "/app"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login through partner (JIT off): %d %s", resp.StatusCode, body)
+	}
+	if got := s.upstream.lastHeaders(t).Get("Remote-User"); got != "alice@example.com" {
+		t.Fatalf("precondition: the JIT-off session's name %q, want alice@example.com (her local user's)", got)
+	}
+	time.Sleep(1100 * time.Millisecond) // older than user_status_refresh
+	// Another sign-in changes what the checks kept depend on: the next
+	// request of the JIT-off session is checked again.
+	s.queue(numberedUser(1))
+	if resp, body := s.login(newBrowser(t), "corp", "/app"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("another login: %d %s", resp.StatusCode, body)
+	}
+	start := time.Now()
+	if resp, _ := b.get(s.base + "/app"); resp.StatusCode != http.StatusOK {
+		t.Errorf("the JIT-off session a sign-in here issued, its holder not read by ID since: %d after %s, want 200",
+			resp.StatusCode, time.Since(start).Round(time.Millisecond))
+	}
+}
