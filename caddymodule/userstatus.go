@@ -122,7 +122,11 @@ func newUserStatus() *userStatus {
 // the sessions issued before it through the status refresh.
 type liveProfile struct {
 	// readAt is when the refresh read the record, Unix nanoseconds.
-	readAt        int64
+	readAt int64
+	// from is when the read began, Unix nanoseconds: of two reads that
+	// overlap (the status refresh, a user's first read, a sign-in), the
+	// one begun later holds (statusEntry.keepProfile).
+	from          int64
 	email         string
 	emailVerified bool
 	name          string
@@ -322,7 +326,7 @@ func (u *userStatus) signedIn(user *provisioner.User, readFrom time.Time) {
 	first := !e.wasRead()
 	if first {
 		p := profileOf(user, u.roles.Load())
-		p.readAt = readFrom.UnixNano()
+		p.readAt, p.from = readFrom.UnixNano(), readFrom.UnixNano()
 		for {
 			old := e.profile.Load()
 			if (old != nil && old.readAt >= p.readAt) || e.profile.CompareAndSwap(old, p) {
@@ -506,6 +510,28 @@ func (u *userStatus) refreshBatches(ctx context.Context, store provisioner.UserB
 	}
 }
 
+// keepProfile holds p, read by a read of the store begun at readFrom
+// (zero: just now, and regardless), unless the profile held came from a
+// read begun later: the status refresh and a user's first read
+// (readNewUsers) run side by side, and one begun before an
+// administrator's change may answer after one begun after it; its
+// profile would undo the change until the next refresh, as decideRead
+// keeps its status from doing.
+func (e *statusEntry) keepProfile(p *liveProfile, readFrom time.Time) {
+	if readFrom.IsZero() {
+		p.from = time.Now().UnixNano()
+		e.profile.Store(p)
+		return
+	}
+	p.from = readFrom.UnixNano()
+	for {
+		old := e.profile.Load()
+		if (old != nil && old.from > p.from) || e.profile.CompareAndSwap(old, p) {
+			return
+		}
+	}
+}
+
 // update records what the store says of one user, read just now: user
 // nil means the user no longer exists.
 func (u *userStatus) update(id string, user *provisioner.User, logger *zap.Logger) {
@@ -526,7 +552,7 @@ func (u *userStatus) updateRead(id string, user *provisioner.User, readFrom time
 		return
 	}
 	if user != nil {
-		e.profile.Store(profileOf(user, u.roles.Load()))
+		e.keepProfile(profileOf(user, u.roles.Load()), readFrom)
 	}
 	if was, decided := e.decideRead(refused, readFrom); decided && was != refused && refused {
 		logger.Info("user disabled or deleted; live sessions refused", zap.String("local_id", id))
