@@ -152,12 +152,13 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request, name str
 	claims, err := conn.connector.Finish(r, f.login(), f.Connector)
 	audit := true
 	if err != nil {
-		// Only an answer the connector accepts uses the state up. The
-		// same refused answer (or any other) can then come again with
-		// this flow's cookie, as often as a script sends it: only the
-		// first is audited.
+		// Only an answer the connector accepts uses the state up. A
+		// refused answer can then come again with this flow's cookie, as
+		// often as a script sends it: only the first of each kind is
+		// audited (refusalKind), so a forged code tried after a harmless
+		// access_denied still is.
 		h.app.sessions.release(f.State)
-		if audit = h.app.sessions.firstRefusal(f.State, "refused", now, flowEnds); !audit {
+		if audit = h.app.sessions.firstRefusal(f.State, "refused "+refusalKind(err), now, flowEnds); !audit {
 			h.logger.Debug("a refused sign-in answered again with the same login state; only the first answer is audited",
 				zap.String("connection", conn.name), zap.Error(err))
 		}
@@ -436,6 +437,27 @@ func chosenAttributes(values map[string]string, attrs map[string]bool) map[strin
 		}
 	}
 	return out
+}
+
+// refusalKind names the kind of a callback's refusal for firstRefusal:
+// a handful of kinds, whatever error code the answer names (any client
+// writes it), so that one flow's refusals stay bounded.
+func refusalKind(err error) string {
+	var denied *connector.Denied
+	var mc *connector.Misconfiguration
+	switch {
+	case errors.As(err, &denied):
+		return "denied"
+	case errors.As(err, &mc) && mc.Relayed:
+		return "relayed"
+	case errors.As(err, &mc):
+		return "misconfigured"
+	case errors.Is(err, connector.ErrRejected):
+		return "rejected"
+	case errors.Is(err, connector.ErrUnavailable):
+		return "unavailable"
+	}
+	return "failed"
 }
 
 // providerFailure renders a connector error. A misconfiguration is the

@@ -86,14 +86,17 @@ func TestReplayedCallbackRefusalIsLoggedOnce(t *testing.T) {
 			t.Fatalf("replay %d: status %d, want a refusal", i, code)
 		}
 	}
+	// Audited once per kind of refusal (refusalKind): the answers above
+	// are of three, relayed to the browser, denied, and rejected (no code).
+	const kinds = 3
 	refusals := len(logEntries(t, s.logFile(), "login refused")) + len(logEntries(t, s.logFile(), "login failed"))
-	if refusals != 1 {
-		t.Errorf("%d audit lines (login refused or failed) for %d replays of one flow cookie, want 1", refusals, floodRequests)
+	if refusals != kinds {
+		t.Errorf("%d audit lines (login refused or failed) for %d replays of one flow cookie, want %d (one per kind of refusal)", refusals, floodRequests, kinds)
 	}
 	after := scrapeMetrics(t, admin)
 	for _, outcome := range []string{"refused", "failed"} {
 		key := `jit_auth_logins_total{connection="corp",outcome="` + outcome + `"}`
-		if got := after[key] - before[key]; got > 1 {
+		if got := after[key] - before[key]; got > kinds {
 			t.Errorf("%s went up by %v for %d replays of one flow cookie", key, got, floodRequests)
 		}
 	}
@@ -329,5 +332,36 @@ func TestCallbackWithoutAFlowIsAuditedSpacedOut(t *testing.T) {
 	refused := `jit_auth_logins_total{connection="corp",outcome="refused"}`
 	if got := after[refused] - before[refused]; got != floodRequests {
 		t.Errorf("%s went up by %v, want %d: the metrics count every one", refused, got, floodRequests)
+	}
+}
+
+// Repeats of one refused answer are audited once per flow, but a
+// refusal of another kind on the same flow cookie is audited too: an
+// attacker who sends a harmless access_denied first must not then try
+// forged codes on that flow at DEBUG only, unseen by whoever reads the
+// audit log.
+func TestAnotherKindOfRefusalOnTheSameFlowIsAudited(t *testing.T) {
+	s := startSiteOpts(t, siteOptions{auditLog: true})
+	b := newBrowser(t)
+	state := startLogin(t, b, s.base, "corp")
+	jar := b.client.Jar.Cookies(mustParseURL(t, s.base))
+	for range 3 {
+		if code := replayCallback(t, s.base, jar, url.Values{"state": {state}, "error": {"access_denied"}}); code != http.StatusUnauthorized {
+			t.Fatalf("access_denied: status %d, want 401", code)
+		}
+	}
+	audited := func() int {
+		return len(logEntries(t, s.logFile(), "login refused")) + len(logEntries(t, s.logFile(), "login failed"))
+	}
+	if n := audited(); n != 1 {
+		t.Fatalf("%d audit lines for three access_denied answers on one flow, want 1", n)
+	}
+	for range 3 {
+		if code := replayCallback(t, s.base, jar, url.Values{"state": {state}, "code": {"forged-code"}}); code < 400 {
+			t.Fatalf("a forged code: status %d, want a refusal", code)
+		}
+	}
+	if n := audited(); n != 2 {
+		t.Errorf("%d audit lines after three forged codes on a flow first answered access_denied, want 2 (the forged code's refusal audited once)", n)
 	}
 }
