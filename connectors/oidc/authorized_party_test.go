@@ -9,6 +9,9 @@ import (
 	"github.com/jitauth/caddy-jitauth/connector"
 )
 
+// azpNull stands for an azp claim that is JSON null.
+type azpNull struct{}
+
 // An ID token for several audiences must name the party it was issued
 // to (azp), and an azp, when there is one, must be this client
 // (OpenID Connect Core 3.1.3.7, points 4 and 5): otherwise it is a token
@@ -31,12 +34,19 @@ func TestIDTokenAuthorizedPartyMustBeThisClient(t *testing.T) {
 		{"azp this client in another letter case", "app", "APP", "not this client_id"},
 		{"azp empty", []string{"app", "api"}, "", "not this client_id"},
 		{"azp not a string", []string{"app", "api"}, []string{"app"}, "not this client_id"},
+		// Some providers write null for every optional claim they lack.
+		{"one audience, azp null", "app", azpNull{}, ""},
+		{"several audiences, azp null", []string{"app", "api"}, azpNull{}, "names no azp"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			lp := newLoginProvider(t)
 			lp.claims = func(m map[string]any) {
 				m["aud"] = c.aud
-				if c.azp != nil {
+				switch c.azp.(type) {
+				case nil:
+				case azpNull:
+					m["azp"] = nil
+				default:
 					m["azp"] = c.azp
 				}
 			}

@@ -439,7 +439,8 @@ func (o *OIDC) Finish(r *http.Request, login connector.Login, state []byte) (pro
 // name the party it was issued to (azp), and an azp, whatever the
 // audiences, must be this client_id, compared exactly.
 func (o *OIDC) checkAuthorizedParty(aud []string, claims map[string]any) error {
-	azp, named := claims["azp"]
+	azp := claims["azp"]
+	named := azp != nil // null, as some providers write every claim they lack, names none
 	switch s, _ := azp.(string); {
 	case !named && len(aud) > 1:
 		return fmt.Errorf("%w: id_token is for several audiences %q and names no azp (authorized party): OpenID Connect asks for one naming this client_id %q; a token issued to another client may list this one among its audiences",
