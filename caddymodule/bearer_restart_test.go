@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2"
-
 	"github.com/jitauth/caddy-jitauth/provisioner"
 )
 
@@ -47,15 +45,7 @@ func TestDisabledUsersBearerTokenHoldsAfterARestart(t *testing.T) {
 			}
 
 			cfg := adaptCaddyfile(t, s.caddyfile, `"backend":"sqlite"`, `"backend":"test_failing"`)
-			restart := func() {
-				t.Helper()
-				if err := caddy.Stop(); err != nil {
-					t.Fatal(err)
-				}
-				if err := caddy.Load(cfg, true); err != nil {
-					t.Fatalf("starting again: %v", err)
-				}
-			}
+			restart := func() { t.Helper(); restartCaddy(t, cfg) }
 			call := func(when string) {
 				t.Helper()
 				hits := s.upstream.count()

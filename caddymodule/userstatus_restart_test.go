@@ -51,15 +51,7 @@ func TestRevokedRoleHoldsOnTheFirstRequestAfterARestart(t *testing.T) {
 	})
 
 	cfg := adaptCaddyfile(t, s.caddyfile, `"backend":"sqlite"`, `"backend":"test_failing"`)
-	restart := func() {
-		t.Helper()
-		if err := caddy.Stop(); err != nil {
-			t.Fatal(err)
-		}
-		if err := caddy.Load(cfg, true); err != nil {
-			t.Fatalf("starting again: %v", err)
-		}
-	}
+	restart := func() { t.Helper(); restartCaddy(t, cfg) }
 	get := func() int {
 		t.Helper()
 		hits := s.upstream.count()
@@ -118,12 +110,7 @@ func firstReadsSurviveReloads(t *testing.T, store string) {
 		sessions = append(sessions, b.cookie(s.base, "jitauth_session"))
 	}
 	time.Sleep(1100 * time.Millisecond) // older than user_status_refresh
-	if err := caddy.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	if err := caddy.Load(adaptCaddyfile(t, s.caddyfile), true); err != nil {
-		t.Fatalf("starting again: %v", err)
-	}
+	restartCaddy(t, adaptCaddyfile(t, s.caddyfile))
 
 	type answer struct {
 		user int
@@ -228,15 +215,7 @@ func TestDisabledHolderHoldsOnTheFirstRequestAfterARestart(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond) // the session is older than user_status_refresh
 
 	cfg := adaptCaddyfile(t, s.caddyfile, `"backend":"sqlite"`, `"backend":"test_failing"`)
-	restart := func() {
-		t.Helper()
-		if err := caddy.Stop(); err != nil {
-			t.Fatal(err)
-		}
-		if err := caddy.Load(cfg, true); err != nil {
-			t.Fatalf("starting again: %v", err)
-		}
-	}
+	restart := func() { t.Helper(); restartCaddy(t, cfg) }
 	get := func() int {
 		t.Helper()
 		hits := s.upstream.count()
@@ -281,12 +260,7 @@ func TestAJITOffSignInIsItsHoldersFirstRead(t *testing.T) {
 	}
 	// The restarted process has read no one: alice's sign-in through
 	// corp no longer counts here.
-	if err := caddy.Stop(); err != nil {
-		t.Fatal(err)
-	}
-	if err := caddy.Load(adaptCaddyfile(t, s.caddyfile, `"backend":"sqlite"`, `"backend":"test_failing"`), true); err != nil {
-		t.Fatalf("starting again: %v", err)
-	}
+	restartCaddy(t, adaptCaddyfile(t, s.caddyfile, `"backend":"sqlite"`, `"backend":"test_failing"`))
 	userReadsDown.Store(true)
 	t.Cleanup(func() { userReadsDown.Store(false) })
 	b := newBrowser(t)
@@ -308,5 +282,17 @@ func TestAJITOffSignInIsItsHoldersFirstRead(t *testing.T) {
 	if resp, _ := b.get(s.base + "/app"); resp.StatusCode != http.StatusOK {
 		t.Errorf("the JIT-off session a sign-in here issued, its holder not read by ID since: %d after %s, want 200",
 			resp.StatusCode, time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// restartCaddy stops the test's Caddy and starts it again on cfg, the
+// restart these tests need.
+func restartCaddy(t *testing.T, cfg []byte) {
+	t.Helper()
+	if err := caddy.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := caddy.Load(cfg, true); err != nil {
+		t.Fatalf("starting again: %v", err)
 	}
 }
