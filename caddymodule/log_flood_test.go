@@ -269,19 +269,7 @@ func TestRepeatedSignOutIsAuditedOnce(t *testing.T) {
 	}
 	form := url.Values{"csrf": {html.UnescapeString(m[1])}, "rd": {"/" + strings.Repeat("a", 3000)}}
 	for i := range floodRequests {
-		req, err := http.NewRequest(http.MethodPost, s.base+"/.jitauth/logout", strings.NewReader(form.Encode()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		for _, c := range jar {
-			req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
-		}
-		resp, err := http.DefaultTransport.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		resp := postSignOut(t, s.base, jar, form)
 		if resp.StatusCode >= 400 {
 			t.Fatalf("sign-out %d: %d", i, resp.StatusCode)
 		}
@@ -364,4 +352,24 @@ func TestAnotherKindOfRefusalOnTheSameFlowIsAudited(t *testing.T) {
 	if n := audited(); n != 2 {
 		t.Errorf("%d audit lines after three forged codes on a flow first answered access_denied, want 2 (the forged code's refusal audited once)", n)
 	}
+}
+
+// postSignOut posts form to base's sign-out with the cookies of jar, as
+// a script replaying one copy of them does, without following the answer.
+func postSignOut(t *testing.T, base string, jar []*http.Cookie, form url.Values) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, base+"/.jitauth/logout", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, c := range jar {
+		req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
 }

@@ -4,7 +4,6 @@ import (
 	"html"
 	"net/http"
 	"net/url"
-	"strings"
 	"testing"
 )
 
@@ -30,19 +29,7 @@ func TestRepeatedSignOutWritesTheStoreOnce(t *testing.T) {
 	form := url.Values{"csrf": {html.UnescapeString(m[1])}}
 	before := revokeCalls.Load()
 	for i := range floodRequests {
-		req, err := http.NewRequest(http.MethodPost, s.base+"/.jitauth/logout", strings.NewReader(form.Encode()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		for _, c := range jar {
-			req.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
-		}
-		resp, err := http.DefaultTransport.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		resp := postSignOut(t, s.base, jar, form)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("sign-out %d: %d, want 200", i, resp.StatusCode)
 		}
